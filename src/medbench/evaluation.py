@@ -1,0 +1,195 @@
+"""The evaluation engine: one model x tasks -> lm-eval -> records and per-sample predictions.
+
+The model is loaded once and handed to lm-eval as an in-memory HFLM, so the batch size the user asks for is
+the one used (lm-eval ignores ``simple_evaluate(batch_size=...)`` when given a model object).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from medbench.errors import MedbenchError
+from medbench.metrics import metric_registry, score_samples
+from medbench.models import LoadedModel, LoadOptions, resolve_model, weights_hash
+from medbench.records import write_record
+from medbench.tasks import build_registry, eval_split, load_tasks
+
+ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
+
+
+@dataclass
+class EvalConfig:
+    tasks: list[str]
+    limit: int | None = None
+    num_fewshot: int | None = None
+    batch_size: int = 8
+    seed: int = 1234
+    output_dir: Path = Path("leaderboard")
+    label: str | None = None  # leaderboard row name; defaults to the model reference
+    task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task overrides (data_files...)
+    extra: dict[str, Any] = field(default_factory=dict)  # recorded as-is (e.g. the training run that made it)
+
+    def __post_init__(self):
+        if self.limit is not None and self.limit <= 0:
+            raise MedbenchError(f"--limit must be a positive number of examples, got {self.limit}",
+                                "pass --limit 1 or more, or leave it out to use the whole split")
+        if self.batch_size <= 0:
+            raise MedbenchError(f"--batch-size must be positive, got {self.batch_size}", "pass --batch-size 1 or more")
+        if self.num_fewshot is not None and self.num_fewshot < 0:
+            raise MedbenchError(f"--num-fewshot must be 0 or more, got {self.num_fewshot}", "pass --num-fewshot 0..K")
+        if not self.tasks:
+            raise MedbenchError("no tasks given", "pass --tasks medqa,medmcqa (see `medbench tasks`)")
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for dist in ("medbench", "lm_eval", "torch", "transformers", "peft", "trl", "accelerate", "datasets"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def data_hash(docs: Any) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for doc in docs:
+        digest.update(json.dumps(doc, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | None, task_name: list[str]):
+    from lm_eval.models.huggingface import HFLM
+
+    class ProgressHFLM(HFLM):
+        """HFLM that feeds requests in chunks, reporting progress between them (lm-eval's own bar is tqdm)."""
+
+        def _chunked(self, method, requests, **kwargs):
+            chunk = max(64, self.batch_size * 8)
+            out = []
+            for start in range(0, len(requests), chunk):
+                out.extend(method(requests[start:start + chunk], disable_tqdm=True, **kwargs))
+                if progress:
+                    progress(task_name[0], min(start + chunk, len(requests)), len(requests))
+            return out
+
+        def loglikelihood(self, requests, disable_tqdm=False):
+            return self._chunked(super().loglikelihood, requests)
+
+        def generate_until(self, requests, disable_tqdm=False):
+            return self._chunked(super().generate_until, requests)
+
+    return ProgressHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
+                        device=str(next(loaded.model.parameters()).device))
+
+
+def _sample_row(sample: dict[str, Any], output_type: str) -> dict[str, Any]:
+    responses = sample.get("filtered_resps") or sample.get("resps") or []
+    if output_type == "multiple_choice":
+        logliks = [float(r[0]) if isinstance(r, (list, tuple)) else float(r) for r in responses]
+        pred = max(range(len(logliks)), key=logliks.__getitem__) if logliks else None
+    else:
+        logliks = None
+        pred = responses[0] if responses else None
+        pred = pred[0] if isinstance(pred, list) and pred else pred
+    args = sample.get("arguments") or []
+    prompt = None
+    if args:
+        first = args[0]
+        prompt = first[0] if isinstance(first, (list, tuple)) else first
+    row = {
+        "doc_id": sample.get("doc_id"),
+        "prompt": prompt,
+        "gold": sample.get("target"),
+        "pred": pred,
+        "logliks": logliks,
+    }
+    for key in ("acc", "acc_norm", "exact_match"):
+        if key in sample:
+            row[key] = sample[key]
+    return row
+
+
+def _metrics_from_results(task_results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    metrics: dict[str, dict[str, float | None]] = {}
+    for key, value in task_results.items():
+        if "," not in key or key.startswith("alias"):
+            continue
+        name, _filter = key.split(",", 1)
+        if name.endswith("_stderr"):
+            continue
+        stderr = task_results.get(f"{name}_stderr,{_filter}")
+        metrics[name] = {"value": float(value),
+                         "stderr": float(stderr) if isinstance(stderr, (int, float)) and not math.isnan(stderr) else None}
+    return metrics
+
+
+def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel | None = None,
+             load_options: LoadOptions | None = None, progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
+    """Score one model on ``config.tasks``; write one record per task; return the records."""
+    import lm_eval
+
+    registry = build_registry()
+    for name in config.tasks:
+        registry.get(name)  # fail on an unknown task before the model is loaded
+    tasks = load_tasks(config.tasks, registry, config.task_metadata)
+    loaded = loaded or resolve_model(model_ref, load_options)
+    label = config.label or loaded.ref
+    model_hash = weights_hash(loaded.model)
+    current_task = [""]
+    lm = _make_lm(loaded, config.batch_size, progress, current_task)
+    registered_metrics = metric_registry()
+
+    records = []
+    for name, task in tasks.items():
+        entry = registry.get(name)
+        current_task[0] = name
+        started = time.time()
+        results = lm_eval.simple_evaluate(
+            model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
+            log_samples=True, bootstrap_iters=0, random_seed=config.seed, numpy_random_seed=config.seed,
+            torch_random_seed=config.seed, fewshot_random_seed=config.seed,
+        )
+        if results is None:  # non-zero rank under accelerate: rank 0 writes
+            continue
+        duration = time.time() - started
+        samples = [_sample_row(s, task.config.output_type) for s in results["samples"][name]]
+        metrics = _metrics_from_results(results["results"][name])
+        extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
+        for metric_name, value in score_samples(extra_metric_names, samples, registered_metrics).items():
+            metrics.setdefault(metric_name, {"value": value, "stderr": None})
+        primary = entry.primary_metric if entry.primary_metric in metrics else next(iter(metrics), None)
+        shots = config.num_fewshot or 0
+        record = {
+            "record_key": name + (f"@{shots}shot" if shots else ""),
+            "task": {"name": name, "version": entry.metadata.get("version"), "plugin": entry.plugin,
+                     "yaml": str(entry.path), "split": eval_split(task), "num_fewshot": shots,
+                     "data_hash": data_hash(task.eval_docs), "split_size": len(task.eval_docs)},
+            "model": {"label": label, "ref": loaded.ref, "kind": loaded.kind, "path": loaded.path,
+                      "base_ref": loaded.base_ref, "weights_hash": model_hash,
+                      "parameters": sum(p.numel() for p in loaded.model.parameters())},
+            "metrics": metrics,
+            "primary_metric": primary,
+            "score": metrics[primary]["value"] if primary else None,
+            "stderr": metrics[primary]["stderr"] if primary else None,
+            "n": len(samples),
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
+                       if k not in ("tasks", "output_dir", "extra")},
+            "seed": config.seed,
+            "versions": versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "duration_s": round(duration, 3),
+            **({"extra": config.extra} if config.extra else {}),
+        }
+        path = write_record(config.output_dir, record, samples)
+        records.append({**record, "_path": str(path)})
+    return records

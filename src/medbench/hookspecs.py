@@ -1,0 +1,65 @@
+"""Every hook medbench calls, in one module.
+
+Registration hooks receive a ``register`` callback (the style of simonw/llm): a plugin calls it once per
+thing it adds, so one plugin can add several things and the manager knows which plugin added what.
+Each hook is documented in docs/writing-plugins.md and has a test named ``test_<hook>`` in tests/.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("medbench")
+hookimpl = pluggy.HookimplMarker("medbench")
+
+
+@hookspec
+def register_tasks(register):
+    """Add task YAMLs.
+
+    Call ``register(path)`` with a directory (scanned recursively) or a single lm-eval task YAML file.
+    Every YAML must be a valid lm-eval task file; medbench's own keys live under ``metadata:``.
+    """
+
+
+@hookspec
+def register_trainers(register):
+    """Add trainers.
+
+    Call ``register(trainer)`` with an object that has ``name`` (str), ``description`` (str),
+    ``config_class`` (a dataclass of its options) and ``train(request) -> list[CheckpointInfo]``
+    (see medbench.training).
+    """
+
+
+@hookspec
+def register_metrics(register):
+    """Add metrics.
+
+    Call ``register(name, fn, higher_is_better=True, description="")``; ``fn(references, predictions)``
+    returns a float. Metrics are looked up by name when scoring and re-scoring records.
+    """
+
+
+@hookspec
+def register_model_loaders(register):
+    """Add ways to turn a model reference into a loaded model.
+
+    Call ``register(loader)`` with an object that has ``name``, ``priority`` (higher is tried first),
+    ``can_load(ref) -> bool``, ``load(ref, options) -> LoadedModel`` and ``describe() -> list[dict]``
+    (the references it can offer, for ``medbench models``). See medbench.models.
+    """
+
+
+@hookspec
+def register_leaderboard_renderers(register):
+    """Add leaderboard output formats.
+
+    Call ``register(name, fn)`` where ``fn(table, out_dir) -> Path`` writes one file from a
+    medbench.leaderboard.LeaderboardTable and returns its path.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add sub-commands to the ``medbench`` click group ``cli``."""

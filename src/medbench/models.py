@@ -1,0 +1,132 @@
+"""Resolve a model reference into a loaded model and tokenizer.
+
+A reference is whatever the user typed after ``--model``: a hub id, a local HF directory, a PEFT adapter
+directory, a ``.gguf`` file, or a registered name such as ``smollm2-135m-instruct``. Loaders come from the
+``register_model_loaders`` hook; the one with the highest priority whose ``can_load`` accepts the
+reference loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from medbench.errors import MedbenchError
+from medbench.plugins import call_register_hook
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def cache_dir() -> Path:
+    """Where medbench keeps converted models: ``$MEDBENCH_CACHE`` or ``~/.cache/medbench``."""
+    root = os.environ.get("MEDBENCH_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "medbench"
+    return Path(root)
+
+
+def hub_online() -> bool:
+    """medbench is offline unless the user cleared HF_HUB_OFFLINE (the CLI sets it unless --online)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes", "on")
+
+
+@dataclass
+class LoadOptions:
+    dtype: str = "auto"  # auto: bf16 on a GPU that supports it, else fp32
+    device: str = "auto"  # auto: cuda if available, else cpu
+    trust_remote_code: bool = False
+    merge_adapter: bool = False  # fold a PEFT adapter into its base after loading
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    ref: str
+    kind: str
+    path: str | None = None
+    base_ref: str | None = None  # for adapters: the reference of the base model
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelLoader(Protocol):
+    name: str
+    priority: int
+
+    def can_load(self, ref: str) -> bool: ...
+
+    def load(self, ref: str, options: LoadOptions) -> LoadedModel: ...
+
+    def describe(self) -> list[dict[str, Any]]: ...
+
+
+def model_loaders() -> list[ModelLoader]:
+    loaders: list[ModelLoader] = []
+    call_register_hook("register_model_loaders", lambda plugin: loaders.append)
+    return sorted(loaders, key=lambda loader: -loader.priority)
+
+
+def resolve_model(ref: str | None, options: LoadOptions | None = None) -> LoadedModel:
+    """Load ``ref`` (default: the embedded model) with the first loader that accepts it."""
+    ref = ref or DEFAULT_MODEL
+    options = options or LoadOptions()
+    for loader in model_loaders():
+        if loader.can_load(ref):
+            return loader.load(ref, options)
+    if "/" in ref or ref.startswith((".", "~")) or Path(ref).suffix:
+        raise MedbenchError(f"model path {ref!r} does not exist",
+                            f"check the path, or run `medbench models` to list what resolves")
+    raise MedbenchError(f"unknown model {ref!r}", "run `medbench models` to list the references that resolve")
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+                "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}[dtype]
+    except KeyError:
+        raise MedbenchError(f"unknown dtype {dtype!r}", "use one of auto, bf16, fp16, fp32") from None
+
+
+def prepare_tokenizer(tokenizer: Any) -> Any:
+    """Batch scoring and training need a pad token; reuse EOS, as most chat checkpoints expect."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def weights_hash(model: Any) -> str:
+    """A content hash of every parameter and buffer: two checkpoints hash equal only if their weights are equal."""
+    digest = hashlib.blake2b(digest_size=16)
+    state = model.state_dict()
+    for name in sorted(state):
+        tensor = state[name].detach()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.cpu().contiguous().reshape(-1).view(_uint8()).numpy())
+    return digest.hexdigest()
+
+
+def _uint8():
+    import torch
+
+    return torch.uint8
+
+
+def count_parameters(model: Any) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable}

@@ -1,0 +1,129 @@
+"""Loading task data for lm-eval's ``custom_dataset`` hook: a user's local file, the hub, or the bundled sample.
+
+A task's ``utils.py`` (next to its YAML) calls :func:`load_splits` with its own directory, so bundled paths
+resolve relative to the YAML whatever the working directory is, under medbench and under stock ``lm_eval``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from medbench.errors import MedbenchError
+
+Normalizer = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Rows of a .jsonl/.json (JSON lines or a JSON array), .csv or .parquet file."""
+    if not path.is_file():
+        raise MedbenchError(f"data file {path} does not exist", "check the path given in data_files")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".json"):
+            text = path.read_text(encoding="utf-8")
+            stripped = text.lstrip()
+            if stripped.startswith("["):
+                rows = json.loads(text)
+            else:
+                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        elif suffix == ".csv":
+            import csv
+
+            with path.open(newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+        elif suffix == ".parquet":
+            import datasets
+
+            rows = list(datasets.Dataset.from_parquet(str(path)))
+        else:
+            raise MedbenchError(f"data file {path} has an unsupported type {suffix!r}",
+                                "use .jsonl, .json, .csv or .parquet")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MedbenchError(f"data file {path} is not valid JSON lines ({exc})",
+                            "write one JSON object per line") from None
+    if not rows:
+        raise MedbenchError(f"data file {path} is empty", "give a file with at least one example")
+    if not all(isinstance(row, dict) for row in rows):
+        raise MedbenchError(f"data file {path} does not hold one object per row", "write one JSON object per line")
+    return rows
+
+
+def require_columns(row: dict[str, Any], columns: list[str], source: str) -> None:
+    missing = [c for c in columns if c not in row]
+    if missing:
+        raise MedbenchError(f"{source} is missing column(s) {', '.join(missing)} (has {', '.join(sorted(row))})",
+                            "convert the file to the task's published format (see the task's README)")
+
+
+def _as_split_map(data_files: Any, base_dir: Path, default_split: str) -> dict[str, Path]:
+    if isinstance(data_files, (str, Path)):
+        data_files = {default_split: data_files}
+    if not isinstance(data_files, dict):
+        raise MedbenchError(f"data_files must be a path or a mapping of split to path, got {data_files!r}",
+                            "pass data_files: {test: path/to/file.jsonl}")
+    out = {}
+    for split, raw in data_files.items():
+        path = Path(str(raw)).expanduser()
+        out[split] = path if path.is_absolute() else (base_dir / path)
+    return out
+
+
+def load_splits(
+    task_dir: str | Path,
+    *,
+    bundled: dict[str, str],
+    normalize: Normalizer,
+    hub: str | None = None,
+    hub_splits: dict[str, str] | None = None,
+    source: str = "auto",
+    data_files: Any = None,
+    default_split: str = "test",
+    **_ignored: Any,
+):
+    """Return a ``datasets.DatasetDict`` of normalised rows.
+
+    ``source``: ``auto`` (the user's ``data_files`` if given, else the hub when online, else the bundled
+    sample), or ``local``, ``hub``, ``bundled`` to force one. Relative ``data_files`` resolve against the
+    task's directory; medbench's CLI makes paths the user typed absolute first.
+    """
+    import datasets
+
+    from medbench.models import hub_online
+
+    task_dir = Path(task_dir)
+    if source not in ("auto", "local", "hub", "bundled"):
+        raise MedbenchError(f"unknown data source {source!r}", "use source: auto, local, hub or bundled")
+    if source == "auto":
+        source = "local" if data_files else ("hub" if hub and hub_online() else "bundled")
+
+    if source == "hub":
+        if not hub:
+            raise MedbenchError("this task names no hub dataset", "use source: bundled or give data_files")
+        raw = datasets.load_dataset(hub)
+        rows_by_split = {}
+        for split, hub_split in (hub_splits or {s: s for s in raw}).items():
+            if hub_split in raw:
+                rows_by_split[split] = (list(raw[hub_split]), f"{hub}[{hub_split}]")
+    else:
+        if source == "local" and not data_files:
+            raise MedbenchError("source: local needs data_files", "pass data_files: {test: path/to/file.jsonl}")
+        files = _as_split_map(data_files, task_dir, default_split) if source == "local" \
+            else _as_split_map(bundled, task_dir, default_split)
+        rows_by_split = {split: (read_records(path), str(path)) for split, path in files.items()}
+
+    splits = {}
+    for split, (rows, origin) in rows_by_split.items():
+        normalised = [normalize(row, f"{origin} row {i + 1}") for i, row in enumerate(rows)]
+        normalised = [row for row in normalised if row is not None]
+        splits[split] = datasets.Dataset.from_list(normalised)
+    return datasets.DatasetDict(splits)
+
+
+def mcq_row(question: str, choices: list[str], gold: int, source: str, **extra: Any) -> dict[str, Any]:
+    """The normalised multiple-choice row every MCQ task shares, with the original fields kept beside it."""
+    if not 0 <= gold < len(choices):
+        raise MedbenchError(f"{source}: the answer index {gold} is not among the {len(choices)} choices",
+                            "fix the answer field so it names one of the options")
+    return {"question": question, "choices": [str(c) for c in choices], "gold": int(gold), **extra}

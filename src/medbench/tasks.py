@@ -1,0 +1,186 @@
+"""The task registry: YAML files from the ``register_tasks`` hook, loaded through lm-eval's TaskManager.
+
+medbench indexes the YAMLs itself first (without importing any code they reference), so it can name the
+plugin behind each task and report a malformed file in one line instead of an lm-eval traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medbench.errors import MedbenchError
+from medbench.plugins import call_register_hook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskEntry:
+    name: str
+    path: Path
+    plugin: str
+    config: dict[str, Any]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.config.get("metadata") or {}
+
+    @property
+    def metrics(self) -> list[str]:
+        return [m["metric"] for m in self.config.get("metric_list") or [] if isinstance(m, dict) and "metric" in m]
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metadata.get("primary_metric") or (self.metrics[0] if self.metrics else "acc")
+
+
+@dataclass
+class TaskRegistry:
+    entries: dict[str, TaskEntry] = field(default_factory=dict)
+    roots: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one line per malformed YAML
+
+    def get(self, name: str) -> TaskEntry:
+        if name in self.entries:
+            return self.entries[name]
+        close = difflib.get_close_matches(name, list(self.entries), n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        extra = f" ({len(self.problems)} task file(s) failed to parse: see `medbench tasks`)" if self.problems else ""
+        raise MedbenchError(f"unknown task {name!r}{extra}",
+                            f"{hint}run `medbench tasks` to list the {len(self.entries)} registered tasks")
+
+
+class _TagTolerantLoader(yaml.SafeLoader):
+    """Reads task YAMLs for indexing: ``!function`` stays a string, so no code is imported."""
+
+
+_TagTolerantLoader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
+
+_TASK_FIELDS = {f.name for f in dataclasses.fields(__import__("lm_eval.api.task", fromlist=["TaskConfig"]).TaskConfig)}
+_LM_EVAL_EXTRA_KEYS = {"include", "group", "task_list", "class", "aggregate_metric_list", "group_alias"}
+
+
+def read_task_yaml(path: Path) -> dict[str, Any]:
+    """Parse one task YAML (with its ``include:`` chain) and check its fields; raises MedbenchError."""
+    try:
+        config = yaml.load(path.read_text(encoding="utf-8"), Loader=_TagTolerantLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise MedbenchError(f"task file {path} is not valid YAML{where}",
+                            "fix the YAML syntax (check indentation and quoting)") from None
+    except OSError as exc:
+        raise MedbenchError(f"task file {path} cannot be read ({exc.strerror})", "check the file's permissions") from None
+    if not isinstance(config, dict):
+        raise MedbenchError(f"task file {path} is not a mapping", "a task YAML is a mapping with at least a `task:` key")
+    if "include" in config:
+        included = path.parent / str(config["include"])
+        config = {**read_task_yaml(included), **{k: v for k, v in config.items() if k != "include"}}
+    unknown = sorted(set(config) - _TASK_FIELDS - _LM_EVAL_EXTRA_KEYS)
+    if unknown:
+        raise MedbenchError(f"task file {path} has unknown key(s) {', '.join(unknown)}",
+                            "lm-eval rejects unknown top-level keys: move medbench's own keys under `metadata:`")
+    return config
+
+
+def _is_task(config: dict[str, Any]) -> bool:
+    return "task" in config and isinstance(config["task"], str) and "task_list" not in config
+
+
+def build_registry() -> TaskRegistry:
+    registry = TaskRegistry()
+
+    def register_for(plugin: str):
+        def register(path: str | Path) -> None:
+            path = Path(path).resolve()
+            if not path.exists():
+                raise FileNotFoundError(f"task path {path} does not exist")
+            registry.roots.append(path)
+            files = sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
+            for file in files:
+                try:
+                    config = read_task_yaml(file)
+                except MedbenchError as exc:
+                    registry.problems.append(exc.one_line())
+                    continue
+                if not _is_task(config):
+                    continue
+                name = config["task"]
+                if name in registry.entries and registry.entries[name].path != file:
+                    other = registry.entries[name]
+                    registry.problems.append(
+                        f"task {name!r} from plugin {plugin!r} ({file}) clashes with the one from "
+                        f"plugin {other.plugin!r} ({other.path}); the first one registered is kept")
+                    continue
+                registry.entries[name] = TaskEntry(name, file, plugin, config)
+
+        return register
+
+    call_register_hook("register_tasks", register_for)
+    return registry
+
+
+def _missing_fields(entry: TaskEntry) -> list[str]:
+    config = entry.config
+    required = ["doc_to_text", "doc_to_target"]
+    missing = [key for key in required if key not in config]
+    if "custom_dataset" not in config and "dataset_path" not in config:
+        missing.append("dataset_path (or custom_dataset)")
+    if not any(config.get(split) for split in ("test_split", "validation_split")):
+        missing.append("test_split or validation_split")
+    if config.get("output_type") == "multiple_choice" and "doc_to_choice" not in config:
+        missing.append("doc_to_choice")
+    return missing
+
+
+def validate_entry(entry: TaskEntry) -> None:
+    missing = _missing_fields(entry)
+    if missing:
+        raise MedbenchError(f"task {entry.name!r} ({entry.path}) is missing {', '.join(missing)}",
+                            "add the missing field(s) to the YAML (see tasks/medqa/medqa.yaml for a complete one)")
+
+
+def load_tasks(names: list[str], registry: TaskRegistry | None = None,
+               metadata: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Instantiate lm-eval Task objects for ``names``; ``metadata`` overrides per task (e.g. data_files)."""
+    from lm_eval.tasks import TaskManager
+
+    registry = registry or build_registry()
+    entries = [registry.get(name) for name in names]
+    for entry in entries:
+        validate_entry(entry)
+    tasks = {}
+    for entry in entries:
+        # One manager per task: lm-eval merges manager-level metadata into the task's own metadata.
+        manager = TaskManager(include_path=str(entry.path.parent), include_defaults=False,
+                              metadata=(metadata or {}).get(entry.name) or None)
+        try:
+            loaded = manager.load([entry.name])["tasks"]
+        except MedbenchError:
+            raise
+        except Exception as exc:
+            raise MedbenchError(f"task {entry.name!r} failed to load: {type(exc).__name__}: {exc}",
+                                f"check its YAML ({entry.path}) and data files") from None
+        task = next(iter(loaded.values()))
+        tasks[entry.name] = task
+    return tasks
+
+
+def eval_split(task: Any) -> str:
+    return task.config.test_split or task.config.validation_split
+
+
+def split_sizes(task: Any) -> dict[str, int]:
+    sizes = {}
+    for key in ("training_split", "validation_split", "test_split"):
+        split = getattr(task.config, key)
+        if split and task.dataset is not None and split in task.dataset:
+            sizes[split] = len(task.dataset[split])
+    return sizes

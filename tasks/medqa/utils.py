@@ -1,0 +1,35 @@
+"""MedQA (USMLE, 4 options) data: the published jsonl format, the hub's ``-hf`` variant, or the bundled sample."""
+
+from pathlib import Path
+
+from medbench.taskdata import load_splits, mcq_row, require_columns
+
+LETTERS = "ABCD"
+
+
+def normalize(row, source):
+    if "options" in row:  # the published jsonl: question, options{A..D}, answer_idx, meta_info
+        require_columns(row, ["question", "options", "answer_idx"], source)
+        options = row["options"]
+        letters = [letter for letter in LETTERS if letter in options]
+        choices = [options[letter] for letter in letters]
+        answer = str(row["answer_idx"]).strip()
+        gold = letters.index(answer) if answer in letters else -1
+    else:  # GBaker/MedQA-USMLE-4-options-hf: sent1, ending0..3, label
+        require_columns(row, ["sent1", "ending0", "ending1", "ending2", "ending3", "label"], source)
+        choices = [row[f"ending{i}"] for i in range(4)]
+        gold = int(row["label"])
+        row = {**row, "question": row["sent1"]}
+    return mcq_row(row["question"], choices, gold, source,
+                   subject=str(row.get("subject") or row.get("meta_info") or "unknown"),
+                   difficulty=str(row.get("difficulty") or ""),
+                   meta_info=str(row.get("meta_info") or ""))
+
+
+def load(**metadata):
+    return load_splits(
+        Path(__file__).parent,
+        bundled={"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"},
+        normalize=normalize,
+        **metadata,
+    )
