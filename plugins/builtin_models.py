@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +131,7 @@ class PeftAdapterLoader:
 
     name = "peft-adapter"
     priority = 80
+    accepts = "DIR with adapter_config.json (PEFT adapter)"
 
     def can_load(self, ref: str) -> bool:
         return (Path(ref).expanduser() / "adapter_config.json").is_file()
@@ -174,6 +174,7 @@ class LocalDirectoryLoader:
 
     name = "local-dir"
     priority = 60
+    accepts = "DIR with config.json + *.safetensors"
 
     def can_load(self, ref: str) -> bool:
         return (Path(ref).expanduser() / "config.json").is_file()
@@ -204,6 +205,7 @@ class GGUFFileLoader:
 
     name = "gguf"
     priority = 70
+    accepts = "FILE.gguf"
 
     def can_load(self, ref: str) -> bool:
         path = Path(ref).expanduser()
@@ -263,5 +265,3 @@ def register_model_loaders(register):
     for loader in (EmbeddedModelLoader(), PeftAdapterLoader(), GGUFFileLoader(), LocalDirectoryLoader(), HubLoader()):
         register(loader)
 
-
-warnings.filterwarnings("ignore", message=".*gguf.*", category=UserWarning)

@@ -139,10 +139,11 @@ def models_command(as_json: bool) -> None:
 
     rows = []
     for loader in model_loaders():
-        for row in loader.describe():
+        described = loader.describe()
+        for row in described:
             rows.append({"loader": loader.name, **row})
-        if not loader.describe():
-            rows.append({"loader": loader.name, "ref": f"<{loader.__doc__.strip().splitlines()[0]}>",
+        if not described:  # loaders of paths list the shape of reference they accept
+            rows.append({"loader": loader.name, "ref": getattr(loader, "accepts", loader.name),
                          "kind": loader.name, "location": "", "status": "accepted"})
     if as_json:
         click.echo(json.dumps(rows, indent=2))

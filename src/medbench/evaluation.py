@@ -156,7 +156,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         started = time.time()
         results = lm_eval.simple_evaluate(
             model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
-            log_samples=True, bootstrap_iters=0, random_seed=config.seed, numpy_random_seed=config.seed,
+            log_samples=True, bootstrap_iters=1000, random_seed=config.seed, numpy_random_seed=config.seed,
             torch_random_seed=config.seed, fewshot_random_seed=config.seed,
         )
         if results is None:  # non-zero rank under accelerate: rank 0 writes

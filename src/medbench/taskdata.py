@@ -118,6 +118,11 @@ def load_splits(
         normalised = [normalize(row, f"{origin} row {i + 1}") for i, row in enumerate(rows)]
         normalised = [row for row in normalised if row is not None]
         splits[split] = datasets.Dataset.from_list(normalised)
+    # A user's file may hold only the evaluation split; the YAML still names the others.
+    template = next(iter(splits.values()))
+    for split in bundled:
+        if split not in splits:
+            splits[split] = template.select([])
     return datasets.DatasetDict(splits)
 
 
