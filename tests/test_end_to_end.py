@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_eval_medqa_limit_20_on_the_default_model(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "200"}
     result = subprocess.run([sys.executable, "-m", "medbench.cli", "eval", "--tasks", "medqa", "--limit", "20"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

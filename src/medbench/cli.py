@@ -26,6 +26,7 @@ def _quiet_libraries() -> None:
     for name in ("lm_eval", "lm-eval", "datasets", "transformers", "accelerate", "peft", "trl", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # library tqdm bars; medbench draws rich progress itself
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     try:
         import datasets
@@ -181,6 +182,7 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from medbench.evaluation import evaluate
+    from medbench.models import DEFAULT_MODEL
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=False) as progress:
@@ -188,7 +190,7 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
 
         def report(task: str, done: int, total: int) -> None:
             if task not in bars:
-                bars[task] = progress.add_task(f"{config.label or model_ref or 'model'} · {task}", total=total)
+                bars[task] = progress.add_task(f"{config.label or model_ref or DEFAULT_MODEL} · {task}", total=total)
             progress.update(bars[task], completed=done, total=total)
 
         return evaluate(model_ref, config, loaded=loaded, load_options=load_options, progress=report)

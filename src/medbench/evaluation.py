@@ -6,6 +6,7 @@ the one used (lm-eval ignores ``simple_evaluate(batch_size=...)`` when given a m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -14,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+from unittest import mock
 
 from medbench.errors import MedbenchError
 from medbench.metrics import metric_registry, score_samples
@@ -65,6 +67,17 @@ def data_hash(docs: Any) -> str:
     for doc in docs:
         digest.update(json.dumps(doc, sort_keys=True, default=str).encode())
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _without_lm_eval_env_probe():
+    """lm-eval ends every call by running torch's collect_env (~3.6 s on 2 cores) and `git describe` (which
+    prints 'fatal: not a git repository' outside a checkout). medbench records its own provenance instead."""
+    import lm_eval.evaluator as evaluator
+
+    with mock.patch.object(evaluator, "add_env_info", lambda storage: None), \
+            mock.patch.object(evaluator, "get_git_commit_hash", lambda: None):
+        yield
 
 
 def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | None, task_name: list[str]):
@@ -137,6 +150,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
              load_options: LoadOptions | None = None, progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
     """Score one model on ``config.tasks``; write one record per task; return the records."""
     import lm_eval
+    from lm_eval.tasks import TaskManager
 
     registry = build_registry()
     for name in config.tasks:
@@ -154,11 +168,14 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         entry = registry.get(name)
         current_task[0] = name
         started = time.time()
-        results = lm_eval.simple_evaluate(
-            model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
-            log_samples=True, bootstrap_iters=1000, random_seed=config.seed, numpy_random_seed=config.seed,
-            torch_random_seed=config.seed, fewshot_random_seed=config.seed,
-        )
+        with _without_lm_eval_env_probe():
+            results = lm_eval.simple_evaluate(
+                model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
+                log_samples=True, bootstrap_iters=1000, random_seed=config.seed, numpy_random_seed=config.seed,
+                torch_random_seed=config.seed, fewshot_random_seed=config.seed,
+                # Without a manager lm-eval indexes its ~13k bundled YAMLs (~20 s) although the task is built.
+                task_manager=TaskManager(include_path=str(entry.path.parent), include_defaults=False),
+            )
         if results is None:  # non-zero rank under accelerate: rank 0 writes
             continue
         duration = time.time() - started
