@@ -88,30 +88,49 @@ def load_splits(
     sample), or ``local``, ``hub``, ``bundled`` to force one. Relative ``data_files`` resolve against the
     task's directory; medbench's CLI makes paths the user typed absolute first.
     """
-    import datasets
-
     from medbench.models import hub_online
 
     task_dir = Path(task_dir)
     if source not in ("auto", "local", "hub", "bundled"):
         raise MedbenchError(f"unknown data source {source!r}", "use source: auto, local, hub or bundled")
-    if source == "auto":
-        source = "local" if data_files else ("hub" if hub and hub_online() else "bundled")
+    if source == "auto" and data_files:
+        source = "local"
+    if source == "auto" and hub and hub_online():
+        try:
+            return _load_hub(hub, hub_splits, normalize, bundled)
+        except Exception as exc:  # no network: say so loudly, then score the bundled sample
+            import warnings
 
+            warnings.warn(f"hub dataset {hub} is unreachable ({type(exc).__name__}); using the bundled sample "
+                          f"in {task_dir} instead (set HF_HUB_OFFLINE=1 to skip the attempt)", stacklevel=2)
+            source = "bundled"
+    if source == "auto":
+        source = "bundled"
     if source == "hub":
         if not hub:
             raise MedbenchError("this task names no hub dataset", "use source: bundled or give data_files")
-        raw = datasets.load_dataset(hub)
-        rows_by_split = {}
-        for split, hub_split in (hub_splits or {s: s for s in raw}).items():
-            if hub_split in raw:
-                rows_by_split[split] = (list(raw[hub_split]), f"{hub}[{hub_split}]")
-    else:
-        if source == "local" and not data_files:
-            raise MedbenchError("source: local needs data_files", "pass data_files: {test: path/to/file.jsonl}")
-        files = _as_split_map(data_files, task_dir, default_split) if source == "local" \
-            else _as_split_map(bundled, task_dir, default_split)
-        rows_by_split = {split: (read_records(path), str(path)) for split, path in files.items()}
+        return _load_hub(hub, hub_splits, normalize, bundled)
+    if source == "local" and not data_files:
+        raise MedbenchError("source: local needs data_files", "pass data_files: {test: path/to/file.jsonl}")
+    files = _as_split_map(data_files if source == "local" else bundled, task_dir, default_split)
+    return _to_dataset_dict({split: (read_records(path), str(path)) for split, path in files.items()},
+                            normalize, bundled)
+
+
+def _load_hub(hub: str, hub_splits: dict[str, str] | None, normalize: Normalizer, bundled: dict[str, str]):
+    import datasets
+
+    raw = datasets.load_dataset(hub)
+    rows_by_split = {}
+    for split, hub_split in (hub_splits or {s: s for s in raw}).items():
+        if hub_split in raw:
+            rows_by_split[split] = (list(raw[hub_split]), f"{hub}[{hub_split}]")
+    return _to_dataset_dict(rows_by_split, normalize, bundled)
+
+
+def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], str]], normalize: Normalizer,
+                     bundled: dict[str, str]):
+    import datasets
 
     splits = {}
     for split, (rows, origin) in rows_by_split.items():

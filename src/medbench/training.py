@@ -35,6 +35,19 @@ class TrainRequest:
     seed: int = 1234
     load_options: LoadOptions = field(default_factory=LoadOptions)
     task_metadata: dict[str, Any] = field(default_factory=dict)
+    # Set by a wrapping plugin (e.g. an ordering) to train on these examples instead of the task's training
+    # split; None means the trainer loads them with medbench.trainingdata.
+    examples: list[Any] | None = None
+    # True: the trainer must feed examples in exactly this order (sequential sampler, no re-sorting packing).
+    # False: the trainer shuffles with ``seed``.
+    keep_order: bool = False
+
+    def training_examples(self) -> list[Any]:
+        from medbench.trainingdata import load_training_examples
+
+        if self.examples is None:
+            self.examples = load_training_examples(self.task, self.task_metadata or None)
+        return self.examples
 
 
 @dataclass
