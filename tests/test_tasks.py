@@ -149,3 +149,18 @@ def test_yamls_run_under_stock_lm_eval_cli(tiny_model_dir, tmp_path):
     results = json.loads(files[0].read_text())["results"]
     for name in ("medqa", "medmcqa"):
         assert 0.0 <= results[name]["acc,none"] <= 1.0
+
+
+def test_unreachable_hub_falls_back_to_the_bundled_sample_with_a_warning(monkeypatch):
+    """Online but no network: warn, then read the bundled raw-format file (MedMCQA's cop stays 1-based)."""
+    import datasets
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(datasets, "load_dataset", unreachable)
+    with pytest.warns(UserWarning, match="openlifescienceai/medmcqa is unreachable.*bundled sample"):
+        task = load_tasks(["medmcqa"])["medmcqa"]
+    bundled = [json.loads(line) for line in (REPO / "tasks/medmcqa/data/train.json").read_text().splitlines()]
+    assert [d["gold"] for d in task.training_docs()] == [row["cop"] - 1 for row in bundled]

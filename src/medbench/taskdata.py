@@ -12,7 +12,21 @@ from typing import Any, Callable
 
 from medbench.errors import MedbenchError
 
-Normalizer = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
+class RowSource(str):
+    """Where a row came from, as text for error messages, plus ``from_hub`` for formats that differ there."""
+
+    from_hub: bool = False
+
+    @classmethod
+    def hub(cls, text: str) -> "RowSource":
+        source = cls(text)
+        source.from_hub = True
+        return source
+
+
+Normalizer = Callable[[dict[str, Any], RowSource], dict[str, Any]]
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -113,7 +127,7 @@ def load_splits(
     if source == "local" and not data_files:
         raise MedbenchError("source: local needs data_files", "pass data_files: {test: path/to/file.jsonl}")
     files = _as_split_map(data_files if source == "local" else bundled, task_dir, default_split)
-    return _to_dataset_dict({split: (read_records(path), str(path)) for split, path in files.items()},
+    return _to_dataset_dict({split: (read_records(path), RowSource(path)) for split, path in files.items()},
                             normalize, bundled)
 
 
@@ -124,17 +138,17 @@ def _load_hub(hub: str, hub_splits: dict[str, str] | None, normalize: Normalizer
     rows_by_split = {}
     for split, hub_split in (hub_splits or {s: s for s in raw}).items():
         if hub_split in raw:
-            rows_by_split[split] = (list(raw[hub_split]), f"{hub}[{hub_split}]")
+            rows_by_split[split] = (list(raw[hub_split]), RowSource.hub(f"{hub}[{hub_split}]"))
     return _to_dataset_dict(rows_by_split, normalize, bundled)
 
 
-def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], str]], normalize: Normalizer,
+def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSource]], normalize: Normalizer,
                      bundled: dict[str, str]):
     import datasets
 
     splits = {}
     for split, (rows, origin) in rows_by_split.items():
-        normalised = [normalize(row, f"{origin} row {i + 1}") for i, row in enumerate(rows)]
+        normalised = [normalize(row, _row_source(origin, i)) for i, row in enumerate(rows)]
         normalised = [row for row in normalised if row is not None]
         splits[split] = datasets.Dataset.from_list(normalised)
     # A user's file may hold only the evaluation split; the YAML still names the others.
@@ -143,6 +157,10 @@ def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], str]],
         if split not in splits:
             splits[split] = template.select([])
     return datasets.DatasetDict(splits)
+
+
+def _row_source(origin: RowSource, index: int) -> RowSource:
+    return (RowSource.hub if origin.from_hub else RowSource)(f"{origin} row {index + 1}")
 
 
 def mcq_row(question: str, choices: list[str], gold: int, source: str, **extra: Any) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class CheckpointInfo:
     metrics: dict[str, Any] = field(default_factory=dict)  # train metrics at this checkpoint
     data_hash: str | None = None
     parent: str | None = None  # the model it was trained or merged from, when not the request's model
+    trainer_config: dict[str, Any] | None = None  # a wrapped trainer's own options (the request holds the wrapper's)
 
 
 class Trainer(Protocol):
@@ -185,6 +186,7 @@ def write_manifest(checkpoint: CheckpointInfo, request: TrainRequest, plugin: st
         "step": checkpoint.step,
         "final": checkpoint.final,
         "config": dataclasses.asdict(request.config),
+        **({"trainer_config": checkpoint.trainer_config} if checkpoint.trainer_config is not None else {}),
         "data_hash": checkpoint.data_hash,
         "seed": request.seed,
         "versions": versions(),
@@ -217,7 +219,13 @@ def new_run_dir(root: Path, plugin: str, task: str) -> tuple[str, Path]:
 def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInfo]:
     """Run one trainer and write a manifest into every checkpoint it returns."""
     trainer = get_trainer(plugin)
-    checkpoints = trainer.train(request)
+    try:
+        checkpoints = trainer.train(request)
+    except BaseException:
+        # A run that failed before saving anything leaves no empty run directory behind.
+        if Path(request.output_dir).is_dir() and not any(Path(request.output_dir).iterdir()):
+            Path(request.output_dir).rmdir()
+        raise
     if not checkpoints:
         raise MedbenchError(f"trainer {plugin!r} returned no checkpoints", "report this to the plugin's author")
     for checkpoint in checkpoints:

@@ -1,0 +1,259 @@
+"""What the TRL-based trainers (sft, dpo) share: options, model loading, LoRA, prompt formatting, the pre-training
+checks and the checkpoints the engine gets back.
+
+Checkpoints are saved by the Hugging Face Trainer itself (``save_steps`` and the final step); a callback records
+each one with the train metrics logged at its step, points an adapter at the model reference the user gave, and
+removes the pickle the Trainer writes beside the weights.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from medbench.errors import MedbenchError
+from medbench.models import LoadedModel, pick_device, pick_dtype, resolve_model
+from medbench.records import atomic_write_json
+from medbench.training import CheckpointInfo, TrainRequest
+from medbench.trainingdata import TrainingExample, examples_hash
+
+METHODS = ("lora", "qlora", "full")
+
+
+@dataclass
+class TrlOptions:
+    method: str = "lora"  # lora | qlora (LoRA on a 4-bit base; bitsandbytes + CUDA) | full
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | None = None  # None: every linear layer except the output head
+    learning_rate: float | None = None  # None: the trainer's default for the method
+    num_epochs: float = 1.0
+    max_steps: int = -1  # > 0: stop after this many optimizer steps (overrides num_epochs)
+    train_batch_size: int = 4  # per device; `medbench train --batch-size` is the eval batch size
+    gradient_accumulation_steps: int = 1
+    max_length: int = 1024  # tokens; a longer example is an error, never silently truncated
+    max_examples: int | None = None  # train on the first N examples only
+    save_steps: int = 0  # also keep a checkpoint every N steps (0: the final one only)
+    logging_steps: int = 10
+    chat_template: bool = True  # format as a chat turn when the tokenizer has a template; false: raw prompt text
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise MedbenchError(f"unknown method {self.method!r}", f"pass --method with one of {', '.join(METHODS)}")
+        for name in ("lora_r", "lora_alpha", "train_batch_size", "gradient_accumulation_steps", "max_length",
+                     "logging_steps"):
+            if getattr(self, name) <= 0:
+                raise MedbenchError(f"{name} must be positive, got {getattr(self, name)}",
+                                    f"pass --{name.replace('_', '-')} 1 or more")
+        if self.max_examples is not None and self.max_examples <= 0:
+            raise MedbenchError(f"max_examples must be positive, got {self.max_examples}",
+                                "pass --max-examples 1 or more, or leave it out to use every example")
+        if self.save_steps < 0:
+            raise MedbenchError(f"save_steps must be 0 or more, got {self.save_steps}",
+                                "pass --save-steps 0 for the final checkpoint only")
+
+
+def capped(examples: list[TrainingExample], options: TrlOptions) -> list[TrainingExample]:
+    return examples[: options.max_examples] if options.max_examples else examples
+
+
+def load_policy(request: TrainRequest, options: TrlOptions) -> LoadedModel:
+    """The starting model, with any adapter folded in so that a new adapter (or a full fine-tune) goes on top."""
+    if options.method == "qlora":
+        return _load_4bit(request)
+    # A full fine-tune keeps fp32 master weights (bf16 is then autocast); a frozen LoRA base can sit in bf16.
+    dtype = "fp32" if options.method == "full" else request.load_options.dtype
+    return resolve_model(request.model_ref, replace(request.load_options, dtype=dtype, merge_adapter=True))
+
+
+def _load_4bit(request: TrainRequest) -> LoadedModel:
+    import torch
+
+    device = pick_device(request.load_options.device)
+    if importlib.util.find_spec("bitsandbytes") is None or not device.startswith("cuda"):
+        raise MedbenchError("QLoRA needs the bitsandbytes package and a CUDA GPU",
+                            "pip install bitsandbytes on a machine with a CUDA GPU, or pass --method lora")
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    # medbench's loaders do not quantise: find the weights' directory through them, then reload it in 4 bits.
+    located = resolve_model(request.model_ref, replace(request.load_options, device="cpu", dtype="bf16",
+                                                       merge_adapter=True))
+    if not located.path or not (Path(located.path) / "config.json").is_file():
+        raise MedbenchError(f"QLoRA needs a Hugging Face model directory, and {request.model_ref!r} is a "
+                            f"{located.kind} model", "point --model at a model directory or hub id, or pass --method lora")
+    tokenizer, path = located.tokenizer, located.path
+    del located
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                      bnb_4bit_compute_dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=quantization, dtype=torch.bfloat16,
+                                                 device_map={"": device}, use_safetensors=True,
+                                                 trust_remote_code=request.load_options.trust_remote_code)
+    return LoadedModel(model, tokenizer, ref=request.model_ref, kind="4bit", path=path)
+
+
+def lora_config(options: TrlOptions):
+    if options.method == "full":
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=options.lora_r, lora_alpha=options.lora_alpha, lora_dropout=options.lora_dropout,
+                      target_modules=options.lora_target_modules or "all-linear", task_type="CAUSAL_LM")
+
+
+def checkpoint_kind(options: TrlOptions) -> str:
+    return "model" if options.method == "full" else "adapter"
+
+
+def training_arguments(config_class: type, request: TrainRequest, options: TrlOptions, learning_rate: float,
+                       **trainer_specific: Any):
+    """A TRL config (SFTConfig / DPOConfig) with medbench's choices: seed, sampler order, precision, saving."""
+    import torch
+
+    device = pick_device(request.load_options.device)
+    dtype = pick_dtype(request.load_options.dtype, device)  # the compute dtype; bf16 on a GPU that supports it
+    return config_class(
+        output_dir=str(request.output_dir),
+        seed=request.seed,
+        learning_rate=options.learning_rate or learning_rate,
+        num_train_epochs=options.num_epochs,
+        max_steps=options.max_steps,
+        per_device_train_batch_size=options.train_batch_size,
+        gradient_accumulation_steps=options.gradient_accumulation_steps,
+        activation_checkpointing=options.gradient_checkpointing,
+        # An ordering plugin's order must reach the model as given; otherwise shuffle with the run's seed.
+        train_sampling_strategy="sequential" if request.keep_order else "random",
+        bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16 and device.startswith("cuda"),
+        use_cpu=device == "cpu",
+        logging_steps=options.logging_steps,
+        save_strategy="steps",
+        save_steps=options.save_steps,
+        save_only_model=True,
+        report_to="none",
+        # Lengths are checked against options.max_length before training instead of being truncated by TRL.
+        max_length=None,
+        **trainer_specific,
+    )
+
+
+class Formatter:
+    """Prompts and completions as one chat turn when the tokenizer has a chat template, else as raw text (the
+    form lm-eval scores). Completions come in the task's raw form, with its target delimiter."""
+
+    def __init__(self, tokenizer: Any, use_chat_template: bool):
+        self.tokenizer = tokenizer
+        self.chat = use_chat_template and bool(getattr(tokenizer, "chat_template", None))
+
+    def prompt(self, text: str) -> str | list[dict[str, str]]:
+        return [{"role": "user", "content": text}] if self.chat else text
+
+    def completion(self, text: str) -> str | list[dict[str, str]]:
+        return [{"role": "assistant", "content": text.strip()}] if self.chat else text
+
+    def prompt_ids(self, text: str) -> list[int]:
+        """The prompt's tokens as the model sees them before its answer (for sampling from it)."""
+        if self.chat:
+            return self.tokenizer.apply_chat_template(self.prompt(text), add_generation_prompt=True, tokenize=True,
+                                                      return_dict=True)["input_ids"]
+        return self.tokenizer(text)["input_ids"]
+
+
+def check_trainable(lengths: list[int], completion_tokens: list[int], examples: list[TrainingExample],
+                    max_length: int) -> None:
+    """Fail before training when an example would teach nothing (loss 0.0) or would have its target cut off."""
+    empty = [i for i, count in enumerate(completion_tokens) if count == 0]
+    if empty:
+        raise MedbenchError(
+            f"{len(empty)} of {len(examples)} training examples have no completion token left to train on after "
+            f"masking (first: doc {examples[empty[0]].doc_id}), so the loss would read 0.0",
+            "the tokenizer's chat template renders no assistant content; pass --chat-template false or use a model "
+            "whose template does")
+    too_long = [i for i, length in enumerate(lengths) if length > max_length]
+    if too_long:
+        longest = max(lengths)
+        raise MedbenchError(
+            f"{len(too_long)} of {len(examples)} training examples are longer than max_length={max_length} tokens "
+            f"(longest: {longest}, doc {examples[lengths.index(longest)].doc_id}); truncation would cut their "
+            f"completion", f"pass --max-length {longest} or more")
+
+
+def adapter_base_ref(model_ref: str) -> str:
+    """What a saved adapter names as its base: the user's reference, with a local path made absolute so the
+    checkpoint still resolves from another directory."""
+    path = Path(model_ref).expanduser()
+    return str(path.resolve()) if path.exists() else model_ref
+
+
+def checkpoint_recorder(model_ref: str):
+    """A Trainer callback that records every checkpoint the Trainer saves, with the metrics logged at its step and
+    the tokens/s since the previous checkpoint (``.saved``: step, path, metrics). An adapter's config is made to
+    name ``model_ref`` as its base, so medbench resolves it the way the user named it."""
+    from transformers import TrainerCallback  # imported here so that listing plugins stays fast
+
+    class CheckpointRecorder(TrainerCallback):
+        def __init__(self):
+            self.saved: list[tuple[int, Path, dict[str, float]]] = []
+            self._last_log: dict[str, Any] = {}
+            self._window_start = time.perf_counter()
+            self._window_tokens = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._window_start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if control.should_save:  # log at every save, so each checkpoint has the metrics of its own step
+                control.should_log = True
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            self._last_log = dict(logs or {})
+
+        def on_save(self, args, state, control, **kwargs):
+            path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            (path / "training_args.bin").unlink(missing_ok=True)  # a pickle; medbench checkpoints are safetensors
+            adapter_config = path / "adapter_config.json"
+            if adapter_config.exists():
+                config = json.loads(adapter_config.read_text(encoding="utf-8"))
+                atomic_write_json(adapter_config, {**config, "base_model_name_or_path": adapter_base_ref(model_ref)})
+            metrics = {k: v for k, v in self._last_log.items() if isinstance(v, (int, float))}
+            now = time.perf_counter()
+            if "num_tokens" in metrics:
+                metrics["train_tokens_per_second"] = round(
+                    (metrics["num_tokens"] - self._window_tokens) / max(now - self._window_start, 1e-9), 1)
+                self._window_tokens = metrics["num_tokens"]
+            self._window_start = now
+            self.saved.append((state.global_step, path, metrics))
+
+    return CheckpointRecorder()
+
+
+@dataclass
+class PreparedRun:
+    """A TRL trainer built and checked, not yet trained."""
+
+    trainer: Any
+    recorder: Any  # the CheckpointRecorder registered on trainer
+    examples: list[TrainingExample]  # what it trains on, in order; hashed into every checkpoint
+    kind: str  # "adapter" or "model"
+    title: str  # of the progress bar, e.g. "sft · medqa"
+
+    def run(self) -> list[CheckpointInfo]:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        from medbench.progress import trainer_progress_callback
+
+        # One rich bar instead of the Trainer's tqdm bar and the dict it prints at every log.
+        self.trainer.remove_callback(ProgressCallback)
+        self.trainer.remove_callback(PrinterCallback)
+        self.trainer.add_callback(trainer_progress_callback(self.title))
+        output = self.trainer.train()
+        data_hash = examples_hash(self.examples)
+        last = len(self.recorder.saved) - 1
+        return [CheckpointInfo(path=path, kind=self.kind, step=step, final=i == last, data_hash=data_hash,
+                               metrics={**metrics, **(output.metrics if i == last else {})})
+                for i, (step, path, metrics) in enumerate(self.recorder.saved)]

@@ -1,0 +1,97 @@
+"""Supervised fine-tuning with TRL's SFTTrainer: LoRA (default), QLoRA or full, loss on the completion only.
+
+Two targets, the seed study's comparison: ``label`` (the answer alone) and ``rationale`` (the task's rationale,
+then the answer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medbench import hookimpl
+from medbench.errors import MedbenchError
+from medbench.training import CheckpointInfo, TrainRequest
+from medbench.trainingdata import TrainingExample
+from medbench_plugins._trl_common import (
+    Formatter,
+    PreparedRun,
+    TrlOptions,
+    capped,
+    check_trainable,
+    checkpoint_kind,
+    checkpoint_recorder,
+    load_policy,
+    lora_config,
+    training_arguments,
+)
+
+TARGETS = ("label", "rationale")
+LEARNING_RATES = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
+
+
+@dataclass
+class SFTOptions(TrlOptions):
+    target: str = "label"  # label: the answer only; rationale: the task's rationale, then the answer
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.target not in TARGETS:
+            raise MedbenchError(f"unknown target {self.target!r}", f"pass --target with one of {', '.join(TARGETS)}")
+
+
+def target_texts(examples: list[TrainingExample], target: str, task: str) -> list[str]:
+    """Each example's completion in the task's raw form (target delimiter first)."""
+    if target == "label":
+        return [example.completion for example in examples]
+    missing = sum(example.rationale is None for example in examples)
+    if missing:
+        raise MedbenchError(f"task {task!r} gives no rationale for {missing} of {len(examples)} training examples",
+                            "pass --target label, or set metadata.rationale_field in the task's YAML to the field "
+                            "that explains each answer")
+    texts = []
+    for example in examples:
+        delimiter = example.completion[: len(example.completion) - len(example.answer)]
+        texts.append(f"{delimiter}{example.rationale}\nAnswer: {example.answer}")
+    return texts
+
+
+def prepare(request: TrainRequest) -> PreparedRun:
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    options: SFTOptions = request.config
+    examples = capped(request.training_examples(), options)
+    targets = target_texts(examples, options.target, request.task)
+    loaded = load_policy(request, options)
+    formatter = Formatter(loaded.tokenizer, options.chat_template)
+    dataset = Dataset.from_list([{"prompt": formatter.prompt(example.prompt), "completion": formatter.completion(text)}
+                                 for example, text in zip(examples, targets)])
+    recorder = checkpoint_recorder(request.model_ref)
+    trainer = SFTTrainer(
+        model=loaded.model,
+        args=training_arguments(SFTConfig, request, options, LEARNING_RATES[options.method],
+                                completion_only_loss=True),
+        train_dataset=dataset,
+        processing_class=loaded.tokenizer,
+        peft_config=lora_config(options),
+        callbacks=[recorder],
+    )
+    prepared = trainer.train_dataset
+    check_trainable([len(ids) for ids in prepared["input_ids"]],
+                    [sum(label != -100 for label in labels) for labels in prepared["labels"]],
+                    examples, options.max_length)
+    return PreparedRun(trainer, recorder, examples, checkpoint_kind(options), f"sft · {request.task}")
+
+
+class SFT:
+    name = "sft"
+    description = "supervised fine-tuning (TRL SFTTrainer): LoRA, QLoRA or full; label or rationale targets"
+    config_class = SFTOptions
+
+    def train(self, request: TrainRequest) -> list[CheckpointInfo]:
+        return prepare(request).run()
+
+
+@hookimpl
+def register_trainers(register):
+    register(SFT())
