@@ -22,10 +22,22 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
-# The main job on the embedded default model and bundled data, offline: score it, then render the leaderboard.
+# The main job on the embedded default model and bundled data, offline: score the base model, LoRA-SFT it on
+# MedQA, DPO it on task-built pairs, merge the SFT adapter back into the instruct model (SLERP t=0.5), score every
+# checkpoint, then render the leaderboard. Runs go to runs/demo (replaced on each demo).
+DEMO_RUNS ?= runs/demo
+DEMO_STEPS ?= 15
+MB := HF_HUB_OFFLINE=1 $(MEDBENCH)
 demo: setup
-	HF_HUB_OFFLINE=1 $(MEDBENCH) eval --tasks medqa,medmcqa --batch-size 8
-	HF_HUB_OFFLINE=1 $(MEDBENCH) leaderboard
+	rm -rf $(DEMO_RUNS)
+	$(MB) eval --tasks medqa,medmcqa --batch-size 8
+	$(MB) train --plugin sft --task medqa --eval-tasks medqa,medmcqa --output-dir $(DEMO_RUNS) --run-name sft \
+		--max-steps $(DEMO_STEPS)
+	$(MB) train --plugin dpo --task medqa --eval-tasks medqa,medmcqa --output-dir $(DEMO_RUNS) --run-name dpo \
+		--max-steps $(DEMO_STEPS)
+	$(MB) train --plugin merge --task medqa --eval-tasks medqa,medmcqa --output-dir $(DEMO_RUNS) --run-name merge \
+		--models $(DEMO_RUNS)/sft/checkpoint-$(DEMO_STEPS) --method slerp --t 0.5
+	$(MB) leaderboard
 
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra

@@ -46,21 +46,30 @@ class TrlOptions:
     def __post_init__(self):
         if self.method not in METHODS:
             raise MedbenchError(f"unknown method {self.method!r}", f"pass --method with one of {', '.join(METHODS)}")
-        for name in ("lora_r", "lora_alpha", "train_batch_size", "gradient_accumulation_steps", "max_length",
-                     "logging_steps"):
-            if getattr(self, name) <= 0:
-                raise MedbenchError(f"{name} must be positive, got {getattr(self, name)}",
-                                    f"pass --{name.replace('_', '-')} 1 or more")
-        if self.max_examples is not None and self.max_examples <= 0:
-            raise MedbenchError(f"max_examples must be positive, got {self.max_examples}",
-                                "pass --max-examples 1 or more, or leave it out to use every example")
+        require_positive(self, "lora_r", "lora_alpha", "num_epochs", "train_batch_size", "gradient_accumulation_steps",
+                         "max_length", "logging_steps", "learning_rate", "max_examples")
+        if not 0 <= self.lora_dropout < 1:
+            raise MedbenchError(f"lora_dropout must lie in [0, 1), got {self.lora_dropout}", "pass --lora-dropout 0.05")
         if self.save_steps < 0:
             raise MedbenchError(f"save_steps must be 0 or more, got {self.save_steps}",
                                 "pass --save-steps 0 for the final checkpoint only")
 
 
+def require_positive(options: Any, *names: str) -> None:
+    """Options that must be above zero when set (None means 'use the default')."""
+    for name in names:
+        value = getattr(options, name)
+        if value is not None and value <= 0:
+            raise MedbenchError(f"{name} must be positive, got {value}", f"pass a positive --{name.replace('_', '-')}")
+
+
 def capped(examples: list[TrainingExample], options: TrlOptions) -> list[TrainingExample]:
     return examples[: options.max_examples] if options.max_examples else examples
+
+
+def target_delimiter(example: TrainingExample) -> str:
+    """What the task puts between prompt and answer (its completion is delimiter + answer)."""
+    return example.completion[: len(example.completion) - len(example.answer)]
 
 
 def load_policy(request: TrainRequest, options: TrlOptions) -> LoadedModel:

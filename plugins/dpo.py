@@ -28,6 +28,8 @@ from medbench_plugins._trl_common import (
     checkpoint_recorder,
     load_policy,
     lora_config,
+    require_positive,
+    target_delimiter,
     training_arguments,
 )
 
@@ -61,8 +63,6 @@ class DPOOptions(TrlOptions):
         if self.loss_type not in LOSS_TYPES:
             raise MedbenchError(f"unknown loss_type {self.loss_type!r}",
                                 f"pass --loss-type with one of {', '.join(LOSS_TYPES)}")
-        if self.beta <= 0:
-            raise MedbenchError(f"beta must be positive, got {self.beta}", "pass --beta 0.1, for example")
         if self.label_smoothing and self.loss_type != "robust":
             # TRL no longer applies label smoothing to the sigmoid loss; it would be silently ignored.
             raise MedbenchError(f"label_smoothing applies only to the robust loss, not {self.loss_type}",
@@ -70,10 +70,7 @@ class DPOOptions(TrlOptions):
         if not 0 <= self.label_smoothing < 0.5:
             raise MedbenchError(f"label_smoothing must lie in [0, 0.5), got {self.label_smoothing}",
                                 "pass --label-smoothing 0.1, for example")
-        for name in ("samples_per_prompt", "sample_max_new_tokens", "sample_temperature"):
-            if getattr(self, name) <= 0:
-                raise MedbenchError(f"{name} must be positive, got {getattr(self, name)}",
-                                    f"pass a positive --{name.replace('_', '-')}")
+        require_positive(self, "beta", "samples_per_prompt", "sample_max_new_tokens", "sample_temperature")
 
 
 # A pair is a TrainingExample whose completion is the chosen answer and whose only rejection is the rejected one,
@@ -163,8 +160,7 @@ def sampled_pairs(model, formatter: Formatter, examples: list[TrainingExample], 
     for example, samples in zip(examples, sample_answers(model, formatter, [e.prompt for e in examples], options)):
         wrong = next((sample for sample in samples if sample and not answers_correctly(sample, example)), None)
         if wrong is not None:
-            delimiter = example.completion[: len(example.completion) - len(example.answer)]
-            pairs.append(replace(example, rejected=[delimiter + wrong]))
+            pairs.append(replace(example, rejected=[target_delimiter(example) + wrong]))
     if not pairs:
         raise MedbenchError(f"the model gave no wrong answer in {options.samples_per_prompt} samples on any of "
                             f"{len(examples)} prompts, so there is nothing to reject",
@@ -172,16 +168,19 @@ def sampled_pairs(model, formatter: Formatter, examples: list[TrainingExample], 
     return pairs
 
 
+def fixed_pairs(request: TrainRequest, options: DPOOptions) -> list[TrainingExample]:
+    if options.pairs == "file":
+        return capped(file_pairs(options.pairs_file), options)
+    return task_pairs(capped(request.training_examples(), options), request.seed, request.task)
+
+
 def prepare(request: TrainRequest) -> PreparedRun:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     options: DPOOptions = request.config
-    # Pairs that need no model are read first, so a bad file fails before a model loads.
-    if options.pairs == "file":
-        pairs = capped(file_pairs(options.pairs_file), options)
-    elif options.pairs == "task":
-        pairs = task_pairs(capped(request.training_examples(), options), request.seed, request.task)
+    # Pairs that need no model come first, so that a bad pairs file fails before a model loads.
+    pairs = [] if options.pairs == "sampled" else fixed_pairs(request, options)
     loaded = load_policy(request, options)
     formatter = Formatter(loaded.tokenizer, options.chat_template)
     if options.pairs == "sampled":

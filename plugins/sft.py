@@ -22,6 +22,7 @@ from medbench_plugins._trl_common import (
     checkpoint_recorder,
     load_policy,
     lora_config,
+    target_delimiter,
     training_arguments,
 )
 
@@ -48,11 +49,7 @@ def target_texts(examples: list[TrainingExample], target: str, task: str) -> lis
         raise MedbenchError(f"task {task!r} gives no rationale for {missing} of {len(examples)} training examples",
                             "pass --target label, or set metadata.rationale_field in the task's YAML to the field "
                             "that explains each answer")
-    texts = []
-    for example in examples:
-        delimiter = example.completion[: len(example.completion) - len(example.answer)]
-        texts.append(f"{delimiter}{example.rationale}\nAnswer: {example.answer}")
-    return texts
+    return [f"{target_delimiter(e)}{e.rationale}\nAnswer: {e.answer}" for e in examples]
 
 
 def prepare(request: TrainRequest) -> PreparedRun:

@@ -102,3 +102,14 @@ def test_train_command_writes_manifests_and_scores_every_checkpoint(plugin_regis
     assert len(table.rows) == 2 and table.columns == ["medmcqa", "medqa"]
     assert all(row.label.startswith("nudge:") for row in table.rows)
     assert len({row.weights_hash for row in table.rows}) == 2
+
+
+def test_named_run_directory_never_overwrites_a_run(tmp_path):
+    from medbench.training import new_run_dir
+
+    run_id, run_dir = new_run_dir(tmp_path, "nudge", "medqa", "demo")
+    assert (run_id, run_dir) == ("demo", tmp_path / "demo")
+    (run_dir / "checkpoint-1").mkdir()
+    with pytest.raises(MedbenchError, match="already holds a run.*--run-name"):
+        new_run_dir(tmp_path, "nudge", "medqa", "demo")
+    assert (run_dir / "checkpoint-1").is_dir()

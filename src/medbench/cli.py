@@ -257,14 +257,15 @@ def leaderboard_command(root: str, formats: str | None) -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="YAML file of trainer options (command-line options override it).")
 @click.option("--output-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--run-name", default=None, help="Run directory name under --output-dir (default: plugin-task-time).")
 @click.option("--leaderboard-dir", type=click.Path(file_okay=False), default="leaderboard", show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--batch-size", "eval_batch_size", type=int, default=8, show_default=True, help="Eval batch size.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="auto", show_default=True)
 @click.pass_context
-def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, leaderboard_dir, seed,
-                  eval_batch_size, device, dtype) -> None:
+def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
+                  leaderboard_dir, seed, eval_batch_size, device, dtype) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
     Options the plugin defines are passed as --name value after the medbench options.
@@ -283,7 +284,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
         registry.get(name)
     eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
                              output_dir=Path(leaderboard_dir))
-    run_id, run_dir = training.new_run_dir(Path(output_dir), plugin, task)
+    run_id, run_dir = training.new_run_dir(Path(output_dir), plugin, task, run_name)
     request = training.TrainRequest(model_ref=model_ref, task=task, output_dir=run_dir, config=config, seed=seed,
                                     load_options=_load_options(device, dtype, False))
     err_console.print(f"training {plugin} on {task} from {model_ref} → {run_dir}", highlight=False)

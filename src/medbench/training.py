@@ -205,7 +205,15 @@ def read_manifest(checkpoint_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def new_run_dir(root: Path, plugin: str, task: str) -> tuple[str, Path]:
+def new_run_dir(root: Path, plugin: str, task: str, name: str | None = None) -> tuple[str, Path]:
+    """A fresh run directory: ``root/name``, or ``root/<plugin>-<task>-<time>`` when no name is given."""
+    if name:
+        run_dir = Path(root) / slug(name)
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise MedbenchError(f"run directory {run_dir} already holds a run",
+                                "pass another --run-name, or move that directory away first")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir.name, run_dir
     run_id = f"{slug(plugin)}-{slug(task)}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(root) / run_id
     suffix = 1
