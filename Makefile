@@ -26,7 +26,7 @@ setup: $(STAMP)
 # MedQA, DPO it on task-built pairs, merge the SFT adapter back into the instruct model (SLERP t=0.5), score every
 # checkpoint, then render the leaderboard. Runs go to runs/demo (replaced on each demo).
 DEMO_RUNS ?= runs/demo
-DEMO_STEPS ?= 15
+DEMO_STEPS ?= 6
 MB := HF_HUB_OFFLINE=1 $(MEDBENCH)
 demo: setup
 	rm -rf $(DEMO_RUNS)

@@ -40,7 +40,9 @@ class TrlOptions:
     max_examples: int | None = None  # train on the first N examples only
     save_steps: int = 0  # also keep a checkpoint every N steps (0: the final one only)
     logging_steps: int = 10
-    chat_template: bool = True  # format as a chat turn when the tokenizer has a template; false: raw prompt text
+    # false: raw prompt + target, the form lm-eval's log-likelihood scoring reads, so the eval sees what was trained;
+    # true: one chat turn when the tokenizer has a template (for chat-formatted evaluation).
+    chat_template: bool = False
     gradient_checkpointing: bool = False
 
     def __post_init__(self):

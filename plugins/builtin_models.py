@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -150,7 +151,8 @@ class PeftAdapterLoader:
             raise MedbenchError(f"adapter {path} does not name its base model",
                                 "set base_model_name_or_path in its adapter_config.json")
         try:
-            base = resolve_model(base_ref, options)
+            # A base that is itself an adapter is folded in first: the new adapter was trained on the merged model.
+            base = resolve_model(base_ref, dataclasses.replace(options, merge_adapter=True))
         except MedbenchError as exc:
             raise MedbenchError(f"the base model of adapter {path} cannot be loaded: {exc.problem}",
                                 f"make {base_ref!r} available, or edit base_model_name_or_path in "

@@ -116,13 +116,10 @@ def file_pairs(path_text: str) -> list[TrainingExample]:
     return pairs
 
 
-def answers_correctly(sample: str, example: TrainingExample) -> bool:
-    """Whether a sampled answer gives the gold answer: the first of the task's choices it names (as a whole word)
-    must be the gold one. For tasks without choices, it must name the gold answer."""
-    choices = [example.answer, *(choice.strip() for choice in example.rejected)]
-    named = [(match.start(), index) for index, choice in enumerate(choices)
-             if (match := re.search(rf"(?<!\w){re.escape(choice)}(?!\w)", sample))]
-    return bool(named) and min(named)[1] == 0
+def names_gold(sample: str, example: TrainingExample) -> bool:
+    """Whether a sampled answer names the gold answer as a whole word. Only samples that never do become rejected
+    answers, so that a correct answer in other words ("The answer is C.") is never trained against."""
+    return re.search(rf"(?<!\w){re.escape(example.answer)}(?!\w)", sample) is not None
 
 
 def _first_line(text: str) -> str:
@@ -139,8 +136,9 @@ def sample_answers(model, formatter: Formatter, prompts: list[str], options: DPO
         ids = [formatter.prompt_ids(prompt) for prompt in prompts[start:start + SAMPLE_BATCH]]
         batch = tokenizer.pad({"input_ids": ids}, padding_side="left", return_tensors="pt").to(model.device)
         with torch.no_grad():
+            # min_new_tokens: without its chat template an instruct model often ends at once, which rejects nothing.
             output = model.generate(**batch, do_sample=True, temperature=options.sample_temperature,
-                                    max_new_tokens=options.sample_max_new_tokens,
+                                    max_new_tokens=options.sample_max_new_tokens, min_new_tokens=1,
                                     num_return_sequences=options.samples_per_prompt,
                                     pad_token_id=tokenizer.pad_token_id)
         texts = tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -152,18 +150,18 @@ def sample_answers(model, formatter: Formatter, prompts: list[str], options: DPO
 def sampled_pairs(model, formatter: Formatter, examples: list[TrainingExample], options: DPOOptions,
                   seed: int) -> list[TrainingExample]:
     """Sample the starting model on each prompt and keep its first wrong answer as the rejected completion;
-    prompts it only answered correctly give no pair."""
+    prompts with no non-empty sample that misses the gold answer give no pair."""
     import torch
 
     torch.manual_seed(seed)
     pairs = []
     for example, samples in zip(examples, sample_answers(model, formatter, [e.prompt for e in examples], options)):
-        wrong = next((sample for sample in samples if sample and not answers_correctly(sample, example)), None)
+        wrong = next((sample for sample in samples if sample and not names_gold(sample, example)), None)
         if wrong is not None:
             pairs.append(replace(example, rejected=[target_delimiter(example) + wrong]))
     if not pairs:
-        raise MedbenchError(f"the model gave no wrong answer in {options.samples_per_prompt} samples on any of "
-                            f"{len(examples)} prompts, so there is nothing to reject",
+        raise MedbenchError(f"none of {options.samples_per_prompt} samples on any of {len(examples)} prompts was a "
+                            "non-empty wrong answer, so there is nothing to reject",
                             "raise --samples-per-prompt or --sample-temperature, or pass --pairs task")
     return pairs
 

@@ -14,7 +14,7 @@ from medbench.models import resolve_model
 from medbench.training import MANIFEST_NAME, TrainRequest, build_config
 from medbench.trainingdata import load_training_examples
 from medbench_plugins._trl_common import Formatter
-from medbench_plugins.dpo import DPO, DPOOptions, answers_correctly, prepare, sampled_pairs, task_pairs
+from medbench_plugins.dpo import DPO, DPOOptions, names_gold, prepare, sampled_pairs, task_pairs
 
 REWARD_METRICS = {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"}
 
@@ -117,27 +117,27 @@ def test_pairs_file_trains(tiny_model_dir, tmp_path, medqa):
                                   + "\n" for i in range(4)))
     run = prepare(dpo_request(tiny_model_dir, tmp_path, medqa, pairs="file", pairs_file=str(pairs_file)))
     assert [p.doc_id for p in run.examples] == [1, 2, 3, 4]
-    assert run.trainer.train_dataset[0]["prompt"] == [{"role": "user", "content": "Question 0? Answer:"}]
+    assert run.trainer.train_dataset[0]["prompt"] == "Question 0? Answer:"
+    assert run.trainer.train_dataset[0]["chosen"] == " yes<|eos|>"
     assert run.run()[-1].final
 
 
 def test_sampled_pairs_keep_a_wrong_answer_deterministically(tiny_model_dir, medqa):
     options = DPOOptions(pairs="sampled", samples_per_prompt=2, sample_max_new_tokens=6)
     loaded = resolve_model(str(tiny_model_dir))
-    formatter = Formatter(loaded.tokenizer, use_chat_template=True)
+    formatter = Formatter(loaded.tokenizer, use_chat_template=False)
     pairs = sampled_pairs(loaded.model, formatter, medqa[:4], options, seed=3)
 
-    assert pairs and all(not answers_correctly(p.rejected[0], p) for p in pairs)
+    assert pairs and all(not names_gold(p.rejected[0], p) for p in pairs)
     assert all(p.completion == medqa[p.doc_id].completion and p.rejected[0].startswith(" ") for p in pairs)
     assert sampled_pairs(loaded.model, formatter, medqa[:4], options, seed=3) == pairs
 
 
-def test_a_sampled_answer_is_wrong_unless_it_names_the_gold_choice_first(medqa):
-    example = medqa[0]  # gold C; wrong choices A, B, D
-    assert answers_correctly("C", example) and answers_correctly("C. RET", example)
-    assert answers_correctly("The answer is C", example)
-    assert not answers_correctly("B", example) and not answers_correctly("A or C", example)
-    assert not answers_correctly("Calcitonin", example) and not answers_correctly("", example)
+def test_a_sampled_answer_is_wrong_only_if_it_never_names_the_gold_answer(medqa):
+    example = medqa[0]  # gold C
+    assert names_gold("C", example) and names_gold("C. RET", example) and names_gold("The answer is (C)", example)
+    assert names_gold("A or C", example)  # hedged: not a clean rejection
+    assert not names_gold("B", example) and not names_gold("Calcitonin", example) and not names_gold("", example)
 
 
 def test_options_are_checked(tmp_path):

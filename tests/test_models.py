@@ -189,3 +189,21 @@ def test_embedded_default_and_gguf_file_load_real_weights():
     prompt = loaded.tokenizer("The capital of France is", return_tensors="pt")
     out = loaded.model.generate(**prompt, max_new_tokens=4, do_sample=False)
     assert "Paris" in loaded.tokenizer.decode(out[0])
+
+
+def test_adapter_trained_on_an_adapter_loads_on_the_merged_base(tiny_model_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    first = _save_adapter(str(tiny_model_dir), tiny_model_dir, tmp_path / "first")
+    merged_first = resolve_model(str(first), LoadOptions(merge_adapter=True)).model
+    second = get_peft_model(merged_first, LoraConfig(r=4, lora_alpha=8, target_modules=["k_proj"],
+                                                     init_lora_weights=False))
+    second.save_pretrained(tmp_path / "second")
+    config_path = tmp_path / "second" / "adapter_config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "base_model_name_or_path": str(first)}))
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        expected = second(ids).logits
+        loaded = resolve_model(str(tmp_path / "second"))
+        assert loaded.base_ref == str(first)
+        assert torch.allclose(loaded.model(ids).logits, expected, atol=1e-5)

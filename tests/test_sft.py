@@ -5,6 +5,7 @@ import math
 import shutil
 
 import pytest
+import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
@@ -88,7 +89,7 @@ def test_rationale_target_is_the_rationale_then_the_answer(tiny_model_dir, tmp_p
     run = prepare(sft_request(tiny_model_dir, tmp_path, medmcqa, task="medmcqa", target="rationale"))
     example = medmcqa[0]
     assert example.rationale.startswith("Anti-CCP")
-    assert trained_text(run) == f"{example.rationale}\nAnswer: {example.answer}<|end|>\n"
+    assert trained_text(run) == f" {example.rationale}\nAnswer: {example.answer}<|eos|>"
 
 
 def test_rationale_target_needs_rationales(tiny_model_dir, tmp_path, medqa):
@@ -113,7 +114,7 @@ def test_a_template_that_masks_every_completion_fails_before_training(tiny_model
     tokenizer.save_pretrained(model_dir)
 
     with pytest.raises(MedbenchError, match=r"4 of 4 training examples have no completion token .*loss would read 0\.0"):
-        SFT().train(sft_request(model_dir, tmp_path, medqa))
+        SFT().train(sft_request(model_dir, tmp_path, medqa, chat_template=True))
     assert not list((tmp_path / "run").glob("checkpoint-*"))
 
 
