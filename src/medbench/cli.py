@@ -313,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("MEDBENCH_DEBUG") == "1"
     warnings.showwarning = _show_warning
+    warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation notices, not the user's concern
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline unless the user set it, or passes --online
     os.environ.setdefault("HF_DATASETS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
     _quiet_libraries()
