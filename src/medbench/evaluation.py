@@ -80,11 +80,14 @@ def _without_lm_eval_env_probe():
         yield
 
 
-def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | None, task_name: list[str]):
+def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | None):
     from lm_eval.models.huggingface import HFLM
 
     class ProgressHFLM(HFLM):
-        """HFLM that feeds requests in chunks, reporting progress between them (lm-eval's own bar is tqdm)."""
+        """HFLM that feeds requests in chunks, reporting progress between them (lm-eval's own bar is tqdm).
+        ``task_name`` labels the progress; the caller sets it before each task."""
+
+        task_name = ""
 
         def _chunked(self, method, requests, **kwargs):
             chunk = max(64, self.batch_size * 8)
@@ -92,7 +95,7 @@ def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | 
             for start in range(0, len(requests), chunk):
                 out.extend(method(requests[start:start + chunk], disable_tqdm=True, **kwargs))
                 if progress:
-                    progress(task_name[0], min(start + chunk, len(requests)), len(requests))
+                    progress(self.task_name, min(start + chunk, len(requests)), len(requests))
             return out
 
         def loglikelihood(self, requests, disable_tqdm=False):
@@ -159,14 +162,13 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     loaded = loaded or resolve_model(model_ref, load_options)
     label = config.label or loaded.ref
     model_hash = weights_hash(loaded.model)
-    current_task = [""]
-    lm = _make_lm(loaded, config.batch_size, progress, current_task)
+    lm = _make_lm(loaded, config.batch_size, progress)
     registered_metrics = metric_registry()
 
     records = []
     for name, task in tasks.items():
         entry = registry.get(name)
-        current_task[0] = name
+        lm.task_name = name
         started = time.time()
         with _without_lm_eval_env_probe():
             results = lm_eval.simple_evaluate(

@@ -111,19 +111,15 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
 
 def weights_hash(model: Any) -> str:
     """A content hash of every parameter and buffer: two checkpoints hash equal only if their weights are equal."""
+    import torch
+
     digest = hashlib.blake2b(digest_size=16)
     state = model.state_dict()
     for name in sorted(state):
         tensor = state[name].detach()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(tensor.cpu().contiguous().reshape(-1).view(_uint8()).numpy())
+        digest.update(tensor.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
-
-
-def _uint8():
-    import torch
-
-    return torch.uint8
 
 
 def count_parameters(model: Any) -> dict[str, int]:
