@@ -266,10 +266,9 @@ def difficulty_command(models, task, output, easy_max, medium_max, batch_size, d
     """
     import gc
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from medbench.cli import console, err_console
+    from medbench.cli import console
     from medbench.models import LoadOptions, resolve_model
+    from medbench.progress import new_progress
     from medbench.records import atomic_write_jsonl
     from medbench.trainingdata import load_training_examples
 
@@ -287,10 +286,9 @@ def difficulty_command(models, task, output, easy_max, medium_max, batch_size, d
         raise MedbenchError(f"task {task!r} is not multiple choice", "difficulty needs answer options to score")
 
     p_by_model: dict[str, list[float]] = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console) as progress:
+    with new_progress() as progress:
         for ref in refs:
-            bar = progress.add_task(f"{ref} · {task}", total=len(examples))
+            bar = progress.add_task(f"{ref} · {task}", total=len(examples), status="")
             loaded = resolve_model(ref, LoadOptions(dtype=dtype, device=device))
             p_by_model[ref] = p_correct(loaded, examples, batch_size, lambda n: progress.advance(bar, n))
             del loaded
