@@ -136,3 +136,15 @@ def test_bad_limit_and_unknown_task(tiny_model_dir, tmp_path):
     with pytest.raises(MedbenchError, match="unknown task 'nope'"):
         evaluate(str(tiny_model_dir), EvalConfig(tasks=["nope"], output_dir=tmp_path))
     assert not (tmp_path / "records").exists()
+
+
+def test_chat_template_scoring_is_its_own_column(tiny_model_dir, tmp_path):
+    """Prompts wrapped in the chat template are scored and recorded apart from raw prompts."""
+    raw, chat = (evaluate(str(tiny_model_dir), EvalConfig(tasks=["medqa"], limit=3, output_dir=tmp_path,
+                                                          chat_template=flag))[0] for flag in (False, True))
+    assert (raw["record_key"], chat["record_key"]) == ("medqa", "medqa@chat")
+    assert chat["config"]["chat_template"] is True
+    raw_prompt, chat_prompt = read_samples(raw)[0]["prompt"], read_samples(chat)[0]["prompt"]
+    assert raw_prompt.startswith("Question:")
+    assert chat_prompt.startswith("<|user|>\nQuestion:") and chat_prompt.endswith("<|assistant|>\n")
+    assert build_table(tmp_path).columns == ["medqa", "medqa@chat"]

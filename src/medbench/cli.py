@@ -206,17 +206,18 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
               help="Leaderboard directory the records go into.")
 @click.option("--label", default=None, help="Row name in the leaderboard (default: the model reference).")
 @click.option("--data-file", multiple=True, help="TASK[:SPLIT]=PATH: score your own data file in the task's format.")
+@click.option("--chat-template", is_flag=True, help="Wrap prompts in the model's chat template (column TASK@chat).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="auto", show_default=True, help="auto, bf16, fp16 or fp32.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code.")
-def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, label, data_file, device, dtype,
-                 trust_remote_code) -> None:
+def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, label, data_file, chat_template,
+                 device, dtype, trust_remote_code) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
 
     config = EvalConfig(tasks=_split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
-                        seed=seed, output_dir=Path(output_dir), label=label,
+                        seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
                         task_metadata=_data_file_overrides(data_file))
     records = run_evaluation(model_ref, config, _load_options(device, dtype, trust_remote_code))
     _print_records(records)
@@ -261,11 +262,13 @@ def leaderboard_command(root: str, formats: str | None) -> None:
 @click.option("--leaderboard-dir", type=click.Path(file_okay=False), default="leaderboard", show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--batch-size", "eval_batch_size", type=int, default=8, show_default=True, help="Eval batch size.")
+@click.option("--eval-chat-template", is_flag=True,
+              help="Score checkpoints with prompts in the chat template (pairs with a trainer's --chat-template true).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="auto", show_default=True)
 @click.pass_context
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
-                  leaderboard_dir, seed, eval_batch_size, device, dtype) -> None:
+                  leaderboard_dir, seed, eval_batch_size, eval_chat_template, device, dtype) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
     Options the plugin defines are passed as --name value after the medbench options.
@@ -283,7 +286,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     for name in [task, *eval_names]:
         registry.get(name)
     eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
-                             output_dir=Path(leaderboard_dir))
+                             output_dir=Path(leaderboard_dir), chat_template=eval_chat_template)
     run_id, run_dir = training.new_run_dir(Path(output_dir), plugin, task, run_name)
     request = training.TrainRequest(model_ref=model_ref, task=task, output_dir=run_dir, config=config, seed=seed,
                                     load_options=_load_options(device, dtype, False))

@@ -35,6 +35,7 @@ class EvalConfig:
     seed: int = 1234
     output_dir: Path = Path("leaderboard")
     label: str | None = None  # leaderboard row name; defaults to the model reference
+    chat_template: bool = False  # wrap prompts in the tokenizer's chat template (scored as its own column)
     task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task overrides (data_files...)
     extra: dict[str, Any] = field(default_factory=dict)  # recorded as-is (e.g. the training run that made it)
 
@@ -173,6 +174,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         with _without_lm_eval_env_probe():
             results = lm_eval.simple_evaluate(
                 model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
+                apply_chat_template=config.chat_template,
                 log_samples=True, bootstrap_iters=1000, random_seed=config.seed, numpy_random_seed=config.seed,
                 torch_random_seed=config.seed, fewshot_random_seed=config.seed,
                 # Without a manager lm-eval indexes its ~13k bundled YAMLs (~20 s) although the task is built.
@@ -189,7 +191,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         primary = entry.primary_metric if entry.primary_metric in metrics else next(iter(metrics), None)
         shots = config.num_fewshot or 0
         record = {
-            "record_key": name + (f"@{shots}shot" if shots else ""),
+            "record_key": name + (f"@{shots}shot" if shots else "") + ("@chat" if config.chat_template else ""),
             "task": {"name": name, "version": entry.metadata.get("version"), "plugin": entry.plugin,
                      "yaml": str(entry.path), "split": eval_split(task), "num_fewshot": shots,
                      "data_hash": data_hash(task.eval_docs), "split_size": len(task.eval_docs)},
