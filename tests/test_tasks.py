@@ -164,3 +164,13 @@ def test_unreachable_hub_falls_back_to_the_bundled_sample_with_a_warning(monkeyp
         task = load_tasks(["medmcqa"])["medmcqa"]
     bundled = [json.loads(line) for line in (REPO / "tasks/medmcqa/data/train.json").read_text().splitlines()]
     assert [d["gold"] for d in task.training_docs()] == [row["cop"] - 1 for row in bundled]
+
+
+def test_malformed_hub_rows_are_an_error_not_a_fallback(monkeypatch):
+    import datasets
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    bad = datasets.DatasetDict({"validation": datasets.Dataset.from_list([{"question": "Q?", "cop": 0}])})
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: bad)
+    with pytest.raises(MedbenchError, match=r"medmcqa\[validation\] row 1 is missing column\(s\) opa"):
+        load_tasks(["medmcqa"])

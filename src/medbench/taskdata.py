@@ -13,7 +13,6 @@ from typing import Any, Callable
 from medbench.errors import MedbenchError
 
 
-
 class RowSource(str):
     """Where a row came from, as text for error messages, plus ``from_hub`` for formats that differ there."""
 
@@ -111,19 +110,21 @@ def load_splits(
         source = "local"
     if source == "auto" and hub and hub_online():
         try:
-            return _load_hub(hub, hub_splits, normalize, bundled)
+            raw = _fetch_hub(hub)
         except Exception as exc:  # no network: say so loudly, then score the bundled sample
             import warnings
 
             warnings.warn(f"hub dataset {hub} is unreachable ({type(exc).__name__}); using the bundled sample "
                           f"in {task_dir} instead (set HF_HUB_OFFLINE=1 to skip the attempt)", stacklevel=2)
             source = "bundled"
+        else:  # rows that fail to normalise are an error, never a reason to fall back
+            return _hub_dataset_dict(raw, hub, hub_splits, normalize, bundled)
     if source == "auto":
         source = "bundled"
     if source == "hub":
         if not hub:
             raise MedbenchError("this task names no hub dataset", "use source: bundled or give data_files")
-        return _load_hub(hub, hub_splits, normalize, bundled)
+        return _hub_dataset_dict(_fetch_hub(hub), hub, hub_splits, normalize, bundled)
     if source == "local" and not data_files:
         raise MedbenchError("source: local needs data_files", "pass data_files: {test: path/to/file.jsonl}")
     files = _as_split_map(data_files if source == "local" else bundled, task_dir, default_split)
@@ -131,10 +132,14 @@ def load_splits(
                             normalize, bundled)
 
 
-def _load_hub(hub: str, hub_splits: dict[str, str] | None, normalize: Normalizer, bundled: dict[str, str]):
+def _fetch_hub(hub: str):
     import datasets
 
-    raw = datasets.load_dataset(hub)
+    return datasets.load_dataset(hub)
+
+
+def _hub_dataset_dict(raw: Any, hub: str, hub_splits: dict[str, str] | None, normalize: Normalizer,
+                      bundled: dict[str, str]):
     rows_by_split = {}
     for split, hub_split in (hub_splits or {s: s for s in raw}).items():
         if hub_split in raw:
