@@ -1,6 +1,8 @@
-"""Classification metrics over (reference, prediction) lists."""
+"""Classification metrics over saved samples: accuracy, macro/binary/per-label F1 and AUROC."""
 
 from __future__ import annotations
+
+import math
 
 from medbench import hookimpl
 
@@ -26,12 +28,69 @@ def macro_f1(refs, preds):
     return sum(_f1_for(label, refs, preds) for label in labels) / len(labels)
 
 
+def _positive(value):
+    # Binary tasks list the negative choice first, so the positive class is index 1 (or True / "yes").
+    return value is True or value == 1 or (isinstance(value, str) and value.strip().lower() == "yes")
+
+
 def binary_f1(refs, preds):
     """F1 of the positive class; the positive class is 1, True or "yes" (case-insensitive)."""
-    def positive(value):
-        return value is True or value == 1 or (isinstance(value, str) and value.strip().lower() == "yes")
+    return _f1_for(True, [_positive(r) for r in refs], [_positive(p) for p in preds])
 
-    return _f1_for(True, [positive(r) for r in refs], [positive(p) for p in preds])
+
+def _label_name(sample, index):
+    choices = sample.get("choices")
+    if isinstance(index, int) and choices and 0 <= index < len(choices):
+        return str(choices[index])
+    return str(index)
+
+
+def per_label_f1(samples):
+    """F1 of each reference class, named by its choice label (``per_label_f1:nurse``)."""
+    refs = [s.get("gold") for s in samples]
+    preds = [s.get("pred") for s in samples]
+    names = {}
+    for sample in samples:
+        names.setdefault(sample.get("gold"), _label_name(sample, sample.get("gold")))
+    return {names[label]: _f1_for(label, refs, preds) for label in sorted(names, key=str)}
+
+
+def roc_auc(labels, scores):
+    """Area under the ROC curve by the rank-sum (Mann-Whitney U) identity; ties count one half."""
+    positives = [s for s, y in zip(scores, labels) if y]
+    negatives = [s for s, y in zip(scores, labels) if not y]
+    if not positives or not negatives:
+        return float("nan")
+    order = sorted(range(len(scores)), key=scores.__getitem__)
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):  # average ranks over ties
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_sum = sum(r for r, y in zip(ranks, labels) if y)
+    n_pos, n_neg = len(positives), len(negatives)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def auroc(samples):
+    """AUROC of P(positive choice) from the per-choice log-likelihoods (softmax over choices).
+
+    Only loglikelihood-scored binary samples carry the scores; otherwise the metric does not apply (NaN).
+    """
+    labels, scores = [], []
+    for sample in samples:
+        logliks = sample.get("logliks")
+        if not logliks or len(logliks) != 2:
+            return float("nan")
+        top = max(logliks)
+        weights = [math.exp(x - top) for x in logliks]
+        scores.append(weights[1] / sum(weights))
+        labels.append(_positive(sample.get("gold")))
+    return roc_auc(labels, scores)
 
 
 @hookimpl
@@ -39,3 +98,6 @@ def register_metrics(register):
     register("accuracy", accuracy, description="share of predictions equal to the reference")
     register("macro_f1", macro_f1, description="mean per-class F1 over the reference classes")
     register("f1", binary_f1, description="F1 of the positive class (1 / true / yes)")
+    register("per_label_f1", per_label_f1, needs="samples", description="F1 of each reference class")
+    register("auroc", auroc, needs="samples",
+             description="area under the ROC curve of P(positive choice); loglikelihood mode, binary tasks")

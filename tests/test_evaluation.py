@@ -148,3 +148,24 @@ def test_chat_template_scoring_is_its_own_column(tiny_model_dir, tmp_path):
     assert raw_prompt.startswith("Question:")
     assert chat_prompt.startswith("<|user|>\nQuestion:") and chat_prompt.endswith("<|assistant|>\n")
     assert build_table(tmp_path).columns == ["medqa", "medqa@chat"]
+
+
+def test_auroc_and_per_label_f1_hand_computed():
+    from sklearn.metrics import roc_auc_score
+
+    from medbench.metrics import metric_registry, score_samples
+    from medbench_plugins.builtin_metrics import per_label_f1, roc_auc
+
+    # AUROC by hand: positives scored 0.9, 0.4; negatives 0.5, 0.1 -> pairs won 3 of 4
+    assert roc_auc([1, 1, 0, 0], [0.9, 0.4, 0.5, 0.1]) == pytest.approx(0.75)
+    assert roc_auc([1, 0, 1, 0], [0.5, 0.5, 0.7, 0.2]) == pytest.approx(roc_auc_score([1, 0, 1, 0], [0.5, 0.5, 0.7, 0.2]))
+    samples = [{"gold": g, "pred": int(a > b), "logliks": [b, a], "choices": ["no", "yes"]}
+               for g, a, b in [(1, -0.1, -2.0), (0, -1.0, -0.5), (1, -0.7, -0.6), (0, -3.0, -0.1)]]
+    scores = score_samples(["auroc", "per_label_f1", "f1"], samples, metric_registry())
+    # P(yes) ranks: 0.87 (pos), 0.38 (neg), 0.48 (pos), 0.05 (neg) -> every positive above every negative
+    assert scores["auroc"] == pytest.approx(1.0)
+    # preds [1, 0, 0, 0]: "yes" tp1 fn1 -> 2/3; "no" tp2 fp1 -> 0.8
+    assert scores["per_label_f1:yes"] == pytest.approx(2 / 3) and scores["per_label_f1:no"] == pytest.approx(0.8)
+    assert per_label_f1(samples) == {"no": pytest.approx(0.8), "yes": pytest.approx(2 / 3)}
+    # AUROC needs per-choice likelihoods: generate-mode samples leave it out instead of inventing a value
+    assert "auroc" not in score_samples(["auroc"], [{**s, "logliks": None} for s in samples])

@@ -52,6 +52,16 @@ def _split_list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
+def _key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, eq, item = value.partition("=")
+        if not eq or not key.strip():
+            raise MedbenchError(f"{option} {value!r} is not KEY=VALUE", f"write it as {option} model=smollm2-135m-instruct")
+        out[key.strip()] = item
+    return out
+
+
 def _data_file_overrides(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """``--data-file medqa=path.jsonl`` or ``medqa:test=path.jsonl``; paths the user typed resolve against the CWD."""
     overrides: dict[str, dict[str, Any]] = {}
@@ -207,17 +217,26 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
 @click.option("--label", default=None, help="Row name in the leaderboard (default: the model reference).")
 @click.option("--data-file", multiple=True, help="TASK[:SPLIT]=PATH: score your own data file in the task's format.")
 @click.option("--chat-template", is_flag=True, help="Wrap prompts in the model's chat template (column TASK@chat).")
+@click.option("--mode", type=click.Choice(["loglikelihood", "generate"]), default="loglikelihood", show_default=True,
+              help="Multiple-choice scoring: likelihood of each choice, or generate an answer and extract the choice "
+                   "(column TASK@gen).")
+@click.option("--fewshot-rationales", is_flag=True,
+              help="Few-shot examples carry their rationales (column TASK@Nshot@rationales; default 3 shots).")
+@click.option("--judge", "judges", multiple=True, help="LLM-as-judge to add to generation tasks (e.g. likert).")
+@click.option("--judge-option", "judge_options", multiple=True, help="KEY=VALUE for the judges, e.g. model=REF.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="auto", show_default=True, help="auto, bf16, fp16 or fp32.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code.")
 def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, label, data_file, chat_template,
-                 device, dtype, trust_remote_code) -> None:
+                 mode, fewshot_rationales, judges, judge_options, device, dtype, trust_remote_code) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
 
     config = EvalConfig(tasks=_split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
                         seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
+                        mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
+                        judge_options=_key_values(judge_options, "--judge-option"),
                         task_metadata=_data_file_overrides(data_file))
     records = run_evaluation(model_ref, config, _load_options(device, dtype, trust_remote_code))
     _print_records(records)
@@ -262,13 +281,17 @@ def leaderboard_command(root: str, formats: str | None) -> None:
 @click.option("--leaderboard-dir", type=click.Path(file_okay=False), default="leaderboard", show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--batch-size", "eval_batch_size", type=int, default=8, show_default=True, help="Eval batch size.")
+@click.option("--eval-mode", type=click.Choice(["loglikelihood", "generate"]), default="loglikelihood",
+              show_default=True, help="How checkpoints are scored on multiple-choice tasks (see `eval --mode`).")
+@click.option("--eval-fewshot-rationales", is_flag=True, help="Score checkpoints with rationale demonstrations.")
 @click.option("--eval-chat-template", is_flag=True,
               help="Score checkpoints with prompts in the chat template (pairs with a trainer's --chat-template true).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="auto", show_default=True)
 @click.pass_context
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
-                  leaderboard_dir, seed, eval_batch_size, eval_chat_template, device, dtype) -> None:
+                  leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template, device,
+                  dtype) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
     Options the plugin defines are passed as --name value after the medbench options.
@@ -283,10 +306,11 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     config = training.build_config(trainer.config_class, file_values, training.parse_plugin_args(ctx.args), plugin)
     eval_names = _split_list(eval_tasks) or [task]
     registry = build_registry()
-    for name in [task, *eval_names]:
-        registry.get(name)
+    registry.get(task)
+    registry.expand(eval_names)  # unknown names fail before any training
     eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
-                             output_dir=Path(leaderboard_dir), chat_template=eval_chat_template)
+                             output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
+                             fewshot_rationales=eval_fewshot_rationales)
     run_id, run_dir = training.new_run_dir(Path(output_dir), plugin, task, run_name)
     request = training.TrainRequest(model_ref=model_ref, task=task, output_dir=run_dir, config=config, seed=seed,
                                     load_options=_load_options(device, dtype, False))

@@ -18,9 +18,11 @@ from typing import Any, Callable
 from unittest import mock
 
 from medbench.errors import MedbenchError
+from medbench.judges import judges_for, run_judge
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions, resolve_model, weights_hash
 from medbench.records import write_record
+from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
 from medbench.tasks import build_registry, eval_split, load_tasks
 
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
@@ -36,6 +38,10 @@ class EvalConfig:
     output_dir: Path = Path("leaderboard")
     label: str | None = None  # leaderboard row name; defaults to the model reference
     chat_template: bool = False  # wrap prompts in the tokenizer's chat template (scored as its own column)
+    mode: str = "loglikelihood"  # multiple-choice scoring: "loglikelihood" or "generate" (see medbench.scoring)
+    fewshot_rationales: bool = False  # few-shot examples carry their rationales
+    judges: list[str] = field(default_factory=list)  # LLM-as-judge scorers added to every generation task
+    judge_options: dict[str, str] = field(default_factory=dict)
     task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task overrides (data_files...)
     extra: dict[str, Any] = field(default_factory=dict)  # recorded as-is (e.g. the training run that made it)
 
@@ -49,6 +55,14 @@ class EvalConfig:
             raise MedbenchError(f"--num-fewshot must be 0 or more, got {self.num_fewshot}", "pass --num-fewshot 0..K")
         if not self.tasks:
             raise MedbenchError("no tasks given", "pass --tasks medqa,medmcqa (see `medbench tasks`)")
+        if self.mode not in SCORING_MODES:
+            raise MedbenchError(f"unknown scoring mode {self.mode!r}", f"pass --mode {' or --mode '.join(SCORING_MODES)}")
+        if self.fewshot_rationales and not self.num_fewshot:
+            if self.num_fewshot == 0:
+                raise MedbenchError("--fewshot-rationales with --num-fewshot 0 shows no demonstrations",
+                                    "pass --num-fewshot 1 or more, or leave it out for the default of "
+                                    f"{DEFAULT_RATIONALE_SHOTS}")
+            self.num_fewshot = DEFAULT_RATIONALE_SHOTS
 
 
 def versions() -> dict[str, str]:
@@ -109,15 +123,26 @@ def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | 
                         device=str(next(loaded.model.parameters()).device))
 
 
-def _sample_row(sample: dict[str, Any], output_type: str) -> dict[str, Any]:
+def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:
+    """One line of samples.jsonl: prompt, gold, prediction, and what re-scoring needs.
+
+    For multiple-choice tasks ``gold`` and ``pred`` are choice indices in both scoring modes (``pred`` is None
+    when a generated answer names no choice), so label metrics compare the modes directly.
+    """
     responses = sample.get("filtered_resps") or sample.get("resps") or []
-    if output_type == "multiple_choice":
+    doc = sample.get("doc") or {}
+    choices = [str(c) for c in task.doc_to_choice(doc)] if task.config.doc_to_choice is not None else None
+    logliks = response = None
+    if task.config.output_type == "multiple_choice":
         logliks = [float(r[0]) if isinstance(r, (list, tuple)) else float(r) for r in responses]
         pred = max(range(len(logliks)), key=logliks.__getitem__) if logliks else None
     else:
-        logliks = None
         pred = responses[0] if responses else None
         pred = pred[0] if isinstance(pred, list) and pred else pred
+        raw = sample.get("resps") or []
+        response = raw[0][0] if raw and isinstance(raw[0], list) and raw[0] else None
+        if choices is not None:  # generate-then-extract: the filter gave a label
+            pred = choices.index(pred) if pred in choices else None
     args = sample.get("arguments") or []
     prompt = None
     if args:
@@ -130,7 +155,11 @@ def _sample_row(sample: dict[str, Any], output_type: str) -> dict[str, Any]:
         "pred": pred,
         "logliks": logliks,
     }
-    for key in ("acc", "acc_norm", "exact_match"):
+    if choices is not None:
+        row["choices"] = choices
+    if response is not None and response != pred:
+        row["response"] = response
+    for key in sample.get("metrics") or ("acc", "acc_norm", "exact_match"):
         if key in sample:
             row[key] = sample[key]
     return row
@@ -157,9 +186,10 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     from lm_eval.tasks import TaskManager
 
     registry = build_registry()
-    for name in config.tasks:
-        registry.get(name)  # fail on an unknown task before the model is loaded
-    tasks = load_tasks(config.tasks, registry, config.task_metadata)
+    names = registry.expand(config.tasks)  # groups become their member tasks; unknown names fail before loading
+    tasks = load_tasks(names, registry, config.task_metadata, mode=config.mode,
+                       fewshot_rationales=config.fewshot_rationales)
+    judges = judges_for(names, registry, config.judges)
     loaded = loaded or resolve_model(model_ref, load_options)
     label = config.label or loaded.ref
     model_hash = weights_hash(loaded.model)
@@ -183,18 +213,27 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         if results is None:  # non-zero rank under accelerate: rank 0 writes
             continue
         duration = time.time() - started
-        samples = [_sample_row(s, task.config.output_type) for s in results["samples"][name]]
+        samples = [_sample_row(s, task) for s in results["samples"][name]]
         metrics = _metrics_from_results(results["results"][name])
         extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
         for metric_name, value in score_samples(extra_metric_names, samples, registered_metrics).items():
             metrics.setdefault(metric_name, {"value": value, "stderr": None})
-        primary = entry.primary_metric if entry.primary_metric in metrics else next(iter(metrics), None)
+        for judge_name in judges.get(name, []):
+            metrics.update(run_judge(judge_name, samples, config.judge_options, progress=progress))
+        primary = entry.primary_metric if entry.primary_metric in metrics else None
+        if primary is None and entry.primary_metric == "acc" and "exact_match" in metrics:
+            primary = "exact_match"  # accuracy of the extracted answer in generate mode
+        primary = primary or next(iter(metrics), None)
         shots = config.num_fewshot or 0
+        suffix = variant_suffix(entry.config, config.mode, config.fewshot_rationales)
         record = {
-            "record_key": name + (f"@{shots}shot" if shots else "") + ("@chat" if config.chat_template else ""),
+            "record_key": name + (f"@{shots}shot" if shots else "") + suffix + ("@chat" if config.chat_template else ""),
             "task": {"name": name, "version": entry.metadata.get("version"), "plugin": entry.plugin,
                      "yaml": str(entry.path), "split": eval_split(task), "num_fewshot": shots,
-                     "data_hash": data_hash(task.eval_docs), "split_size": len(task.eval_docs)},
+                     "data_hash": data_hash(task.eval_docs), "split_size": len(task.eval_docs),
+                     "output_type": task.config.output_type,
+                     "scoring": {"mode": "generate" if task.config.output_type == "generate_until" else config.mode,
+                                 "fewshot_rationales": config.fewshot_rationales}},
             "model": {"label": label, "ref": loaded.ref, "kind": loaded.kind, "path": loaded.path,
                       "base_ref": loaded.base_ref, "weights_hash": model_hash,
                       "parameters": sum(p.numel() for p in loaded.model.parameters())},

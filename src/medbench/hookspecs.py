@@ -42,6 +42,18 @@ def register_metrics(register):
 
 
 @hookspec
+def register_judges(register):
+    """Add LLM-as-judge scorers for generation tasks (a Likert score for a summary, say).
+
+    Call ``register(judge)`` with an object that has ``name`` (str), ``description`` (str) and
+    ``score(items, options) -> list[float | None]``. Each item is a dict with ``prompt``, ``reference`` and
+    ``prediction``; ``options`` is a dict of the user's ``--judge-option key=value`` pairs. Return one score per
+    item (None where the judge could not decide). A task asks for judges in ``metadata.judges``; ``medbench
+    eval --judge NAME`` adds one. Scores are recorded as metric ``judge:NAME`` and per sample.
+    """
+
+
+@hookspec
 def register_model_loaders(register):
     """Add ways to turn a model reference into a loaded model.
 

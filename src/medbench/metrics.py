@@ -1,33 +1,50 @@
 """Metrics registered through the ``register_metrics`` hook, computed over saved per-sample predictions.
 
-Because they read only ``samples.jsonl`` (each sample's ``pred`` and ``gold``), a record can be re-scored
-without running the model again.
+Because they read only ``samples.jsonl``, a record can be re-scored without running the model again.
+A metric either compares labels (``fn(references, predictions)``, the default) or reads whole samples
+(``needs="samples"``: ``fn(samples)``, for metrics such as AUROC that need the per-choice log-likelihoods).
+It returns a float, or a mapping of sub-names to floats (per-label F1 -> ``per_label_f1:nurse``...).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from medbench.errors import MedbenchError
 from medbench.plugins import call_register_hook
+
+METRIC_INPUTS = ("labels", "samples")
 
 
 @dataclass
 class Metric:
     name: str
-    fn: Callable[[list[Any], list[Any]], float]
+    fn: Callable[..., float | Mapping[str, float]]
     higher_is_better: bool = True
     description: str = ""
     plugin: str = ""
+    needs: str = "labels"
+
+    def compute(self, samples: list[dict[str, Any]]) -> dict[str, float]:
+        if self.needs == "samples":
+            value = self.fn(samples)
+        else:
+            value = self.fn([s.get("gold") for s in samples], [s.get("pred") for s in samples])
+        if isinstance(value, Mapping):
+            return {f"{self.name}:{key}": float(v) for key, v in value.items()}
+        return {self.name: float(value)}
 
 
 def metric_registry() -> dict[str, Metric]:
     metrics: dict[str, Metric] = {}
 
     def register_for(plugin: str):
-        def register(name, fn, higher_is_better=True, description=""):
-            metrics.setdefault(name, Metric(name, fn, higher_is_better, description, plugin))
+        def register(name, fn, higher_is_better=True, description="", needs="labels"):
+            if needs not in METRIC_INPUTS:
+                raise ValueError(f"metric {name!r}: needs must be one of {METRIC_INPUTS}, got {needs!r}")
+            metrics.setdefault(name, Metric(name, fn, higher_is_better, description, plugin, needs))
 
         return register
 
@@ -45,7 +62,11 @@ def get_metric(name: str, registry: dict[str, Metric] | None = None) -> Metric:
 
 def score_samples(names: list[str], samples: list[dict[str, Any]],
                   registry: dict[str, Metric] | None = None) -> dict[str, float]:
+    """Every named metric over ``samples``; NaN results (a metric that does not apply) are left out."""
     registry = registry if registry is not None else metric_registry()
-    refs = [s["gold"] for s in samples]
-    preds = [s["pred"] for s in samples]
-    return {name: float(get_metric(name, registry).fn(refs, preds)) for name in names}
+    out: dict[str, float] = {}
+    for name in names:
+        for key, value in get_metric(name, registry).compute(samples).items():
+            if not math.isnan(value):
+                out[key] = value
+    return out

@@ -42,15 +42,37 @@ class TaskEntry:
 
 
 @dataclass
+class GroupEntry:
+    """An lm-eval group YAML (``group: triage`` + ``task: [triage_personnel, triage_urgency]``)."""
+
+    name: str
+    path: Path
+    plugin: str
+    members: list[str]
+
+
+@dataclass
 class TaskRegistry:
     entries: dict[str, TaskEntry] = field(default_factory=dict)
+    groups: dict[str, GroupEntry] = field(default_factory=dict)
     roots: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one line per malformed YAML
+
+    def expand(self, names: list[str]) -> list[str]:
+        """Task names with groups replaced by their member tasks, in order, without repeats."""
+        out: list[str] = []
+        for name in names:
+            if name in self.groups and name not in self.entries:
+                members = self.expand(self.groups[name].members)
+            else:
+                members = [self.get(name).name]
+            out += [member for member in members if member not in out]
+        return out
 
     def get(self, name: str) -> TaskEntry:
         if name in self.entries:
             return self.entries[name]
-        close = difflib.get_close_matches(name, list(self.entries), n=3)
+        close = difflib.get_close_matches(name, list(self.entries) + list(self.groups), n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         extra = f" ({len(self.problems)} task file(s) failed to parse: see `medbench tasks`)" if self.problems else ""
         raise MedbenchError(f"unknown task {name!r}{extra}",
@@ -94,6 +116,13 @@ def _is_task(config: dict[str, Any]) -> bool:
     return "task" in config and isinstance(config["task"], str) and "task_list" not in config
 
 
+def _group_members(config: dict[str, Any]) -> list[str] | None:
+    members = config.get("task")
+    if not isinstance(config.get("group"), str) or not isinstance(members, list):
+        return None
+    return [m if isinstance(m, str) else m.get("task") for m in members if isinstance(m, (str, dict))]
+
+
 def build_registry() -> TaskRegistry:
     registry = TaskRegistry()
 
@@ -109,6 +138,10 @@ def build_registry() -> TaskRegistry:
                     config = read_task_yaml(file)
                 except MedbenchError as exc:
                     registry.problems.append(exc.one_line())
+                    continue
+                members = _group_members(config)
+                if members is not None:
+                    registry.groups.setdefault(config["group"], GroupEntry(config["group"], file, plugin, members))
                     continue
                 if not _is_task(config):
                     continue
@@ -148,12 +181,19 @@ def validate_entry(entry: TaskEntry) -> None:
 
 
 def load_tasks(names: list[str], registry: TaskRegistry | None = None,
-               metadata: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Instantiate lm-eval Task objects for ``names``; ``metadata`` overrides per task (e.g. data_files)."""
+               metadata: dict[str, dict[str, Any]] | None = None, *, mode: str = "loglikelihood",
+               fewshot_rationales: bool = False) -> dict[str, Any]:
+    """Instantiate lm-eval Task objects for ``names`` (groups expanded).
+
+    ``metadata`` overrides per task (e.g. data_files); ``mode`` and ``fewshot_rationales`` pick the scoring
+    variant (see medbench.scoring).
+    """
     from lm_eval.tasks import TaskManager
 
+    from medbench.scoring import variant_overrides
+
     registry = registry or build_registry()
-    entries = [registry.get(name) for name in names]
+    entries = [registry.get(name) for name in registry.expand(names)]
     for entry in entries:
         validate_entry(entry)
     tasks = {}
@@ -161,8 +201,12 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
         # One manager per task: lm-eval merges manager-level metadata into the task's own metadata.
         manager = TaskManager(include_path=str(entry.path.parent), include_defaults=False,
                               metadata=(metadata or {}).get(entry.name) or None)
+        overrides = variant_overrides(entry.name, entry.config, mode, fewshot_rationales)
+        # lm-eval applies overrides to a registered task when a group references it with them.
+        spec = {"group": f"medbench_variant_{entry.name}", "task": [{"task": entry.name, **overrides}]} \
+            if overrides else entry.name
         try:
-            loaded = manager.load([entry.name])["tasks"]
+            loaded = manager.load([spec])["tasks"]
         except MedbenchError:
             raise
         except Exception as exc:

@@ -1,0 +1,86 @@
+"""LLM-as-judge scorers from the ``register_judges`` hook, run over a generation task's saved samples.
+
+A task lists the judges it wants in ``metadata.judges``; ``medbench eval --judge NAME`` adds one to every
+generation task. A judge's scores land in the record as metric ``judge:NAME`` (mean, with its standard
+error) and per sample, so the leaderboard can compare them like any other metric.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any, Callable
+
+from medbench.errors import MedbenchError
+from medbench.plugins import call_register_hook
+
+
+def judge_registry() -> dict[str, Any]:
+    judges: dict[str, Any] = {}
+
+    def register_for(plugin: str):
+        def register(judge: Any) -> None:
+            for attribute in ("name", "score"):
+                if not hasattr(judge, attribute):
+                    raise TypeError(f"judge from plugin {plugin!r} has no {attribute!r}")
+            judge.plugin = getattr(judge, "plugin", None) or plugin
+            judges.setdefault(judge.name, judge)
+
+        return register
+
+    call_register_hook("register_judges", register_for)
+    return judges
+
+
+def get_judge(name: str, registry: dict[str, Any] | None = None) -> Any:
+    registry = registry if registry is not None else judge_registry()
+    if name not in registry:
+        close = difflib.get_close_matches(name, list(registry), n=2)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        known = ", ".join(sorted(registry)) or "none installed"
+        raise MedbenchError(f"unknown judge {name!r}", f"{hint}use one of: {known}")
+    return registry[name]
+
+
+def judges_for(task_names: list[str], registry: Any, extra: list[str]) -> dict[str, list[str]]:
+    """Judges per task: the task's ``metadata.judges`` plus ``extra`` for generation tasks. Checked up front."""
+    available = judge_registry() if extra or any(registry.get(n).metadata.get("judges") for n in task_names) else {}
+    for judge in extra:
+        get_judge(judge, available)
+    out: dict[str, list[str]] = {}
+    for name in task_names:
+        entry = registry.get(name)
+        wanted = list(entry.metadata.get("judges") or [])
+        if entry.config.get("output_type") == "generate_until":
+            wanted += [j for j in extra if j not in wanted]
+        for judge in wanted:
+            get_judge(judge, available)
+        if wanted:
+            out[name] = wanted
+    return out
+
+
+def run_judge(name: str, samples: list[dict[str, Any]], options: dict[str, str],
+              progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict[str, float | None]]:
+    """Score every sample with judge ``name``; write ``judge:NAME`` into each sample and return the metric."""
+    judge = get_judge(name)
+    items = [{"prompt": s.get("prompt") or "", "reference": s.get("gold"),
+              "prediction": s.get("response") or s.get("pred") or ""} for s in samples]
+    if progress:
+        progress(f"judge:{name}", 0, len(items))
+    scores = list(judge.score(items, dict(options)))
+    if len(scores) != len(items):
+        raise MedbenchError(f"judge {name!r} (plugin {judge.plugin!r}) returned {len(scores)} scores for "
+                            f"{len(items)} samples", "fix the judge's score() to return one score per item")
+    key = f"judge:{name}"
+    for sample, score in zip(samples, scores):
+        sample[key] = None if score is None else float(score)
+    if progress:
+        progress(f"judge:{name}", len(items), len(items))
+    valid = [float(s) for s in scores if s is not None and not math.isnan(float(s))]
+    if not valid:
+        return {key: {"value": float("nan"), "stderr": None}}
+    mean = sum(valid) / len(valid)
+    stderr = (math.sqrt(sum((v - mean) ** 2 for v in valid) / (len(valid) - 1)) / math.sqrt(len(valid))
+              if len(valid) > 1 else None)
+    return {key: {"value": mean, "stderr": stderr}}

@@ -1,0 +1,180 @@
+"""Scoring modes for multiple-choice tasks, and rationale demonstrations, as lm-eval task overrides.
+
+``loglikelihood`` is the task as its YAML says: lm-eval's ``multiple_choice``, the highest-likelihood choice
+wins. ``generate`` lets the model answer freely and takes the choice out of its text with
+:class:`ChoiceAnswerFilter`, so chat models that explain before answering are scored fairly. Rationale
+demonstrations (``--fewshot-rationales``) make each few-shot example carry its rationale.
+
+Both are applied through lm-eval's own override mechanism (a task referenced from a group with overrides),
+so the variant is an ordinary lm-eval task built from the same YAML and data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from lm_eval.api.filter import Filter
+
+from medbench.errors import MedbenchError
+
+SCORING_MODES = ("loglikelihood", "generate")
+INVALID = "[invalid]"
+DEFAULT_RATIONALE_SHOTS = 3
+
+
+def _render(spec: Any, doc: dict[str, Any]) -> Any:
+    """Resolve an lm-eval ``doc_to_*`` spec the way lm-eval does: a list, a field name, or a Jinja template."""
+    from lm_eval.utils import apply_template
+
+    if callable(spec):
+        return spec(doc)
+    if isinstance(spec, (list, int)):
+        return spec
+    if isinstance(spec, str):
+        if spec in doc:
+            return doc[spec]
+        rendered = apply_template(spec, doc)
+        if rendered.isdigit():
+            return int(rendered)
+        if rendered.startswith("[") and rendered.endswith("]"):
+            import ast
+
+            try:
+                return ast.literal_eval(rendered)
+            except (ValueError, SyntaxError):
+                return rendered
+        return rendered
+    raise MedbenchError(f"cannot read {spec!r} from a document", "use a list, a field name or a Jinja template")
+
+
+def choice_labels(config: dict[str, Any], doc: dict[str, Any]) -> list[str]:
+    labels = _render(config.get("doc_to_choice"), doc)
+    if isinstance(labels, dict):  # lm-eval allows {label: text}
+        labels = list(labels.values())
+    return [str(label) for label in labels]
+
+
+def gold_label(config: dict[str, Any], doc: dict[str, Any]) -> str:
+    target = _render(config.get("doc_to_target"), doc)
+    labels = choice_labels(config, doc)
+    return labels[target] if isinstance(target, int) else str(target)
+
+
+def _word(label: str) -> str:
+    return rf"(?<![A-Za-z0-9]){re.escape(label)}(?![A-Za-z0-9])"
+
+
+def extract_choice(text: str, labels: list[str], option_texts: list[str] | None = None) -> str | None:
+    """The choice a free-text answer names, or None.
+
+    In order: the last "answer is X" / "Answer: X"; a label the answer starts with ("B." / "(B)" / "yes,");
+    for letter labels, an option's text quoted in the answer; the first label mentioned. Single-letter labels
+    match case-sensitively (so the article "a" is not read as option A); word labels ignore case.
+    """
+    if not isinstance(text, str) or not labels:
+        return None
+    text = text.strip()
+    by_length = sorted(labels, key=len, reverse=True)
+
+    def pattern(label: str) -> str:
+        return _word(label) if len(label) == 1 else f"(?i:{_word(label)})"
+
+    def canonical(found: str) -> str:
+        return next((label for label in labels if label.lower() == found.lower()), found)
+
+    stated = [(m.start(), label) for label in by_length
+              for m in re.finditer(rf"(?i:answer)(?:\s+is)?\s*[:\-]?\s*\(?\**{pattern(label)}", text)]
+    if stated:
+        return canonical(max(stated)[1])
+    for label in by_length:
+        # "A 50-year-old..." starts with the article, not option A: a leading letter needs a delimiter.
+        after = r"(?:[.):,]|\s*$|\s*\n)" if len(label) == 1 else ""
+        if re.match(rf"\(?\**{pattern(label)}{after}", text):
+            return label
+    if option_texts and len(option_texts) == len(labels):
+        lowered = text.lower()
+        hits = [(lowered.find(str(option).lower()), labels[i]) for i, option in enumerate(option_texts)
+                if str(option).strip() and str(option).lower() in lowered]
+        if hits:
+            return min(hits)[1]
+    mentions = []
+    for label in by_length:
+        # A lone capital followed by a lower-case word is the article ("A patient"), unless named as an option.
+        if len(label) == 1:
+            named = rf"(?:(?<=option )|(?<=choice )){re.escape(label)}(?![A-Za-z0-9])"
+            mention = rf"{named}|{_word(label)}(?!\s+[a-z0-9])"
+        else:
+            mention = pattern(label)
+        match = re.search(mention, text)
+        if match:
+            mentions.append((match.start(), -len(label), label))
+    return canonical(min(mentions)[2]) if mentions else None
+
+
+class ChoiceAnswerFilter(Filter):
+    """lm-eval filter: free text -> the choice label it names (or ``[invalid]``)."""
+
+    def __init__(self, doc_to_choice: Any = None, option_field: str | None = "choices", **_: Any) -> None:
+        self.doc_to_choice = doc_to_choice
+        self.option_field = option_field
+
+    def apply(self, resps, docs):
+        out = []
+        for responses, doc in zip(resps, docs):
+            labels = choice_labels({"doc_to_choice": self.doc_to_choice}, doc)
+            options = doc.get(self.option_field) if self.option_field else None
+            options = options if isinstance(options, list) else None
+            text = responses[0] if responses else ""
+            out.append([extract_choice(text, labels, options) or INVALID])
+        return out
+
+
+def _rationale_target(config: dict[str, Any], field: str, mode: str) -> Callable[[dict[str, Any]], str]:
+    def target(doc: dict[str, Any]) -> str:
+        label = gold_label(config, doc)
+        rationale = str(doc.get(field) or "").strip()
+        # Answer first when the choice is scored right after the prompt; reasoning first when generating.
+        if mode == "loglikelihood":
+            return f"{label}\nExplanation: {rationale}"
+        return f"{rationale} So the answer is {label}."
+
+    return target
+
+
+def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rationales: bool) -> dict[str, Any]:
+    """The lm-eval config overrides that turn task ``name`` into the requested variant ({} for none)."""
+    if mode not in SCORING_MODES:
+        raise MedbenchError(f"unknown scoring mode {mode!r}", f"use --mode {' or --mode '.join(SCORING_MODES)}")
+    overrides: dict[str, Any] = {}
+    multiple_choice = config.get("output_type") == "multiple_choice"
+    if mode == "generate" and multiple_choice:
+        overrides.update(
+            output_type="generate_until",
+            generation_kwargs={"until": ["\n\n", "Question:"], "do_sample": False,
+                               "max_gen_toks": 256 if fewshot_rationales else 32},
+            filter_list=[{"name": "choice", "filter": [
+                {"function": ChoiceAnswerFilter, "doc_to_choice": config.get("doc_to_choice")}]}],
+            metric_list=[{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
+        )
+    if fewshot_rationales:
+        field = (config.get("metadata") or {}).get("rationale_field")
+        if not field:
+            raise MedbenchError(f"task {name!r} has no rationale_field, so --fewshot-rationales has nothing to show",
+                                "set metadata.rationale_field in its YAML, or leave out --fewshot-rationales")
+        if not multiple_choice:
+            raise MedbenchError(f"--fewshot-rationales needs a multiple-choice task; {name!r} is "
+                                f"{config.get('output_type')}", "leave out --fewshot-rationales for this task")
+        overrides["fewshot_config"] = {
+            "sampler": "default",
+            "doc_to_target": _rationale_target(config, field, mode),
+            # Only examples that have a rationale can demonstrate one.
+            "process_docs": lambda docs: docs.filter(lambda doc: bool(str(doc.get(field) or "").strip())),
+        }
+    return overrides
+
+
+def variant_suffix(config: dict[str, Any], mode: str, fewshot_rationales: bool) -> str:
+    """Record-key suffix: variants are separate leaderboard columns."""
+    suffix = "@gen" if mode == "generate" and config.get("output_type") == "multiple_choice" else ""
+    return suffix + ("@rationales" if fewshot_rationales else "")
