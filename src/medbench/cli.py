@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -111,8 +112,27 @@ def plugins_command(as_json: bool) -> None:
     console.print(table)
 
 
+def _task_source_options(command):
+    """--include-path DIR (repeatable) and --trust-task-code for commands that read tasks; the command runs with
+    those task folders indexed (medbench.tasks.task_sources)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, include_paths=(), trust_task_code=False, **kwargs):
+        from medbench.tasks import task_sources
+
+        with task_sources(list(include_paths), trust_task_code):
+            return command(*args, **kwargs)
+
+    wrapper = click.option("--trust-task-code", is_flag=True,
+                           help="Let task YAMLs from --include-path folders import code (!function).")(wrapper)
+    return click.option("--include-path", "include_paths", multiple=True, type=click.Path(file_okay=False),
+                        help="Also read task YAMLs from this folder (repeatable). Code they import (!function) "
+                             "needs --trust-task-code.")(wrapper)
+
+
 @cli.command("tasks")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_task_source_options
 def tasks_command(as_json: bool) -> None:
     """List registered tasks with their plugin, split sizes and metric."""
     from medbench.tasks import build_registry, load_tasks, split_sizes
@@ -227,17 +247,24 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="auto", show_default=True, help="auto, bf16, fp16 or fp32.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code.")
+@click.option("--no-cache", is_flag=True,
+              help="Score again even when a record of the same weights (content hash), data and options exists.")
+@_task_source_options
 def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, label, data_file, chat_template,
-                 mode, fewshot_rationales, judges, judge_options, device, dtype, trust_remote_code) -> None:
+                 mode, fewshot_rationales, judges, judge_options, device, dtype, trust_remote_code, no_cache) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
+    from medbench.records import ensure_writable
 
     config = EvalConfig(tasks=_split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
                         seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
                         mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
                         judge_options=_key_values(judge_options, "--judge-option"),
                         task_metadata=_data_file_overrides(data_file))
+    if no_cache:
+        config.reuse_records = False
+    ensure_writable(Path(output_dir), "--output-dir")  # before the model is loaded and scored
     records = run_evaluation(model_ref, config, _load_options(device, dtype, trust_remote_code))
     _print_records(records)
     paths = render(Path(output_dir))
@@ -247,25 +274,49 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
 
 @cli.command("leaderboard")
 @click.option("--dir", "root", type=click.Path(file_okay=False), default="leaderboard", show_default=True)
-@click.option("--format", "formats", default=None, help="Comma-separated formats (default: all registered).")
-def leaderboard_command(root: str, formats: str | None) -> None:
-    """Render every record under --dir into leaderboard files and print the table."""
-    from medbench.leaderboard import build_table, render
+@click.option("--format", "formats", multiple=True,
+              help="Output format, repeatable or comma-separated: md, json, csv, html, ... (default: all registered).")
+@click.option("--baseline", default=None,
+              help="Row every other row is compared with: a label or weights-hash prefix; 'none' for no comparisons "
+                   "(default: the base model the other rows were trained from, if there is one).")
+@click.option("--rescore", is_flag=True, help="Re-score every record from its samples.jsonl before rendering.")
+@click.option("--open", "open_page", is_flag=True, help="Open index.html in a web browser afterwards.")
+def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | None, rescore: bool,
+                        open_page: bool) -> None:
+    """Render every record under --dir into leaderboard files (with CIs and paired tests) and print the table."""
+    from rich.text import Text
 
-    paths = render(Path(root), _split_list(formats) or None)
-    table = build_table(Path(root))
-    view = Table(title=f"leaderboard ({root})")
-    view.add_column("checkpoint")
-    view.add_column("mean")
-    for column in table.columns:
-        view.add_column(column)
+    from medbench.leaderboard import render_table, rescore_all
+
+    if rescore:
+        err_console.print(f"re-scored {len(rescore_all(Path(root)))} record(s) from their samples", highlight=False)
+    table, paths = render_table(Path(root), [f for value in formats for f in _split_list(value)] or None, baseline)
+    view = Table(title=f"leaderboard ({root})" + (f", baseline {table.baseline.label}" if table.baseline else ""))
+    for name in ["checkpoint", "win rate", "mean", *table.columns]:
+        view.add_column(Text(name), overflow="fold")
     for row in table.rows:
-        mean = row.mean_score()
-        cells = [row.cells.get(c) for c in table.columns]
-        view.add_row(row.label, "–" if mean is None else f"{mean:.3f}",
-                     *["–" if c is None or c.score is None else f"{c.score:.3f}" for c in cells])
+        texts = []
+        for cell in (row.cells.get(c) for c in table.columns):
+            if cell is None or cell.score is None:
+                texts.append("–")
+                continue
+            comparison = cell.comparison
+            mark = "" if not (comparison and comparison.significant) else (
+                " ▲" if comparison.direction == "better" else " ▼")
+            ci = f" [{cell.ci_low:.3f}, {cell.ci_high:.3f}]" if cell.ci_low is not None else ""
+            texts.append(f"{cell.score:.3f}{ci}{mark}")
+        mean, rate = row.mean_score(), row.win_rate
+        view.add_row(Text(row.label + (" (baseline)" if row.is_baseline else "")),
+                     "–" if rate is None else f"{rate:.3f}", "–" if mean is None else f"{mean:.3f}", *map(Text, texts))
     console.print(view)
     err_console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
+    if open_page:
+        html_path = next((p for p in paths if p.suffix == ".html"), None)
+        if html_path is None:
+            raise MedbenchError("--open needs the html format", "add --format html, or leave --format out")
+        import webbrowser
+
+        webbrowser.open(html_path.resolve().as_uri())
 
 
 @cli.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -288,10 +339,14 @@ def leaderboard_command(root: str, formats: str | None) -> None:
               help="Score checkpoints with prompts in the chat template (pairs with a trainer's --chat-template true).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="auto", show_default=True)
+@click.option("--resume", is_flag=True,
+              help="Continue the run --run-name from its last complete checkpoint (after a kill or a crash); pass "
+                   "the options of the original run.")
 @click.pass_context
+@_task_source_options
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
                   leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template, device,
-                  dtype) -> None:
+                  dtype, resume) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
     Options the plugin defines are passed as --name value after the medbench options.
@@ -299,6 +354,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     from medbench import training
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
+    from medbench.records import ensure_writable
     from medbench.tasks import build_registry
 
     trainer = training.get_trainer(plugin)
@@ -311,9 +367,18 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
                              output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
                              fewshot_rationales=eval_fewshot_rationales)
-    run_id, run_dir = training.new_run_dir(Path(output_dir), plugin, task, run_name)
+    ensure_writable(Path(leaderboard_dir), "--leaderboard-dir")  # before any training
+    if resume:
+        run_id, run_dir = training.existing_run_dir(Path(output_dir), run_name)
+    else:
+        ensure_writable(Path(output_dir), "--output-dir")
+        run_id, run_dir = training.new_run_dir(Path(output_dir), plugin, task, run_name)
     request = training.TrainRequest(model_ref=model_ref, task=task, output_dir=run_dir, config=config, seed=seed,
                                     load_options=_load_options(device, dtype, False))
+    if resume:
+        training.prepare_resume(run_dir, plugin, request)
+        if request.resume_from is not None:
+            err_console.print(f"resuming {run_dir} from {request.resume_from.name}", highlight=False)
     err_console.print(f"training {plugin} on {task} from {model_ref} → {run_dir}", highlight=False)
     checkpoints = training.train(plugin, request, run_id)
     records = []
@@ -330,6 +395,65 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
                       + ", ".join(str(p) for p in paths), highlight=False)
 
 
+@cli.command("sweep")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--scale", default=None, help="Which of the recipe's scales to run (default: its first, e.g. toy).")
+@click.option("--output-dir", type=click.Path(file_okay=False), default=None,
+              help="Sweep directory (default: sweeps/<recipe>-<scale>); re-running resumes it.")
+@click.option("--dry-run", is_flag=True, help="Print the grid and what is already done; run nothing.")
+@click.option("--executor", default="local", show_default=True, help="local, ray, slurm, or a plugin's executor.")
+@click.option("--executor-option", "executor_options", multiple=True, help="KEY=VALUE for the executor.")
+def sweep_command(recipe, scale, output_dir, dry_run, executor, executor_options) -> None:
+    """Run a recipe's grid: every cell trains, is scored, and lands in the sweep's leaderboard."""
+    from medbench import sweep
+    from medbench.progress import new_progress
+
+    plan = sweep.plan(sweep.read_recipe(recipe), scale, output_dir)
+    description = sweep.describe(plan)
+    table = Table(title=f"{plan.recipe.name} · scale {plan.scale} · {len(plan.cells)} cells → {plan.out_dir}")
+    for column in ("cell", "steps", "eval", "key", "state"):
+        table.add_column(column)
+    for cell in description["cells"]:
+        steps = " → ".join(s["plugin"] for s in cell["steps"]) or "(none: scored as is)"
+        state = "done" if cell["done"] else "to run"
+        table.add_row(cell["label"] + (" [baseline]" if cell["baseline"] else ""), steps,
+                      ",".join(cell["eval"]["tasks"]), cell["key"], state)
+    console.print(table)
+    if dry_run:
+        return
+    options = _key_values(executor_options, "--executor-option")
+    results = []
+    with new_progress() as progress:
+        bar = progress.add_task(f"sweep {plan.recipe.name}", total=len(plan.cells), status="")
+
+        def finished(result) -> None:
+            results.append(result)
+            failed = sum(r.status == "failed" for r in results)
+            progress.update(bar, completed=len(results), status=f"{failed} failed" if failed else "")
+
+        sweep.run_sweep(plan, executor, options, on_result=finished)
+    summary = Table(title="cells")
+    for column in ("cell", "status", "seconds", "error"):
+        summary.add_column(column)
+    for result in results:
+        summary.add_row(result.label, result.status, f"{result.duration_s:.0f}", result.error or "")
+    console.print(summary)
+    failed = [r for r in results if r.status == "failed"]
+    if any(r.status != "failed" for r in results):
+        _sweep_report(plan)
+    if failed:
+        raise MedbenchError(f"{len(failed)} of {len(results)} cells failed (first: {failed[0].label}: {failed[0].error})",
+                            f"fix the cause and re-run the same command: finished cells are kept "
+                            f"(tracebacks in {plan.out_dir}/cells)")
+
+
+def _sweep_report(plan) -> None:
+    from medbench.leaderboard import render
+
+    paths = render(plan.leaderboard_dir)
+    err_console.print("leaderboard: " + ", ".join(str(p) for p in paths), highlight=False)
+
+
 def _add_plugin_commands() -> None:
     from medbench.plugins import get_plugin_manager
 
@@ -339,6 +463,9 @@ def _add_plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("MEDBENCH_DEBUG") == "1"
+    if "--online" in argv[: argv.index("--") if "--" in argv else len(argv)]:
+        # Before anything imports huggingface_hub or datasets: both read these variables once, at import.
+        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "0"
     warnings.showwarning = _show_warning
     warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation notices, not the user's concern
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline unless the user set it, or passes --online

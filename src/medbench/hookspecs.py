@@ -73,5 +73,17 @@ def register_leaderboard_renderers(register):
 
 
 @hookspec
+def register_executors(register):
+    """Add ways to run a sweep's cells (sequentially, across GPUs, on a cluster).
+
+    Call ``register(executor)`` with an object that has ``name``, ``description`` and
+    ``run(cells, run_cell, options) -> iterator of CellResult``: call ``run_cell(cell)`` for every cell (it is
+    picklable, so it can run in another process or on another machine that shares the filesystem) and yield
+    each result as it finishes. ``options`` holds the user's ``--executor-option key=value`` pairs. A cell
+    that raises must not stop the others: ``run_cell`` already records failures as results.
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add sub-commands to the ``medbench`` click group ``cli``."""

@@ -10,10 +10,56 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 console = Console(stderr=True)
 
 
-def new_progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, transient=False)
+_live: list[Progress] = []  # the progress display on screen, if any (rich allows one live display at a time)
+
+
+class _TrackedProgress(Progress):
+    def start(self) -> None:
+        super().start()
+        _live.append(self)
+
+    def stop(self) -> None:
+        if self in _live:
+            _live.remove(self)
+        super().stop()
+
+
+class _NestedProgress:
+    """Bars added to the display already on screen (a sweep's), removed again when this one stops."""
+
+    def __init__(self, parent: Progress) -> None:
+        self.parent, self.bars = parent, []
+
+    def add_task(self, *args: Any, **kwargs: Any) -> Any:
+        bar = self.parent.add_task(*args, **kwargs)
+        self.bars.append(bar)
+        return bar
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.parent.update(*args, **kwargs)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        for bar in self.bars:
+            self.parent.remove_task(bar)
+        self.bars = []
+
+    def __enter__(self) -> "_NestedProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def new_progress() -> Progress | _NestedProgress:
+    """A rich progress display; inside another one (a sweep running cells) its bars join that display."""
+    if _live:
+        return _NestedProgress(_live[-1])
+    return _TrackedProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                            console=console, transient=False)
 
 
 def trainer_progress_callback(description: str):
@@ -22,7 +68,7 @@ def trainer_progress_callback(description: str):
 
     class RichProgressCallback(TrainerCallback):
         def __init__(self):
-            self.progress: Progress | None = None
+            self.progress: Any = None
             self.bar: Any = None
 
         def on_train_begin(self, args, state, control, **kwargs):
