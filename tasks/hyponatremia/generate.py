@@ -1,0 +1,242 @@
+"""Generator for the ``hyponatremia`` task: five laboratory/clinical values → the category of hyponatremia.
+
+Every case is hyponatremic (serum sodium < 135 mmol/L). The label is the leaf reached by this diagnostic
+algorithm (the volume-status algorithm of the standard textbooks, e.g. Adrogué & Madias, N Engl J Med 2000;
+Harrison's Principles of Internal Medicine; tonicity and urine-osmolality cut-offs as in the European clinical
+practice guideline, Spasovski et al., Eur J Endocrinol 2014). Applied in this order:
+
+  1. serum osmolality >= 275 mOsm/kg             → "non-hypotonic"
+        (pseudohyponatremia at normal osmolality 275-295, e.g. hyperlipidemia or paraproteinemia;
+         hypertonic hyponatremia above 295, e.g. hyperglycemia or mannitol)
+  2. otherwise hypotonic; urine osmolality < 100 mOsm/kg
+                                                  → "primary polydipsia"
+        (maximally dilute urine: primary polydipsia or low solute intake, e.g. beer potomania)
+  3. otherwise by clinical volume status and urine sodium (cut-off 20 mmol/L):
+        hypovolemic,  urine Na < 20              → "extrarenal losses"   (vomiting, diarrhea, third spacing)
+        hypovolemic,  urine Na >= 20             → "renal losses"        (diuretics, salt-wasting, mineralocorticoid
+                                                                          deficiency)
+        euvolemic (any urine Na)                 → "SIADH"               (after hypothyroidism and adrenal
+                                                                          insufficiency are excluded)
+        hypervolemic, urine Na < 20              → "edematous state"     (heart failure, cirrhosis, nephrotic
+                                                                          syndrome)
+        hypervolemic, urine Na >= 20             → "kidney failure"      (acute or chronic kidney injury)
+
+Seven categories. Published algorithms differ on the exact cut-offs (some use urine Na 30 mmol/L, or <= 100
+for urine osmolality); this task uses exactly the ones above, and the generator never emits a value exactly at
+a cut-off (275, 100, 20), so ``<`` versus ``<=`` never matters for the bundled data.
+
+Sampling: each split holds the same number of cases of every category (train 210 = 7 x 30, validation 49 = 7 x 7,
+test 105 = 7 x 15). About 35% of cases put the value that decides their branch close to its cut-off (serum
+osmolality within 5 of 275, urine osmolality within 20 of 100, urine sodium within 5 of 20); ``difficulty`` is
+"hard" for those, "medium" when a deciding value lies within twice that margin, else "easy". Values that do not
+decide the branch (urine sodium for SIADH, volume status for non-hypotonic cases, ...) are sampled freely as
+distractors. ``category`` is the volume status. Serum sodium follows from the serum osmolality for hypotonic
+cases (osmolality ~ 2 x Na + glucose/urea contribution).
+
+Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 1729).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+SEED = 1729
+SIZES = {"train": 210, "validation": 49, "test": 105}
+
+NON_HYPOTONIC = "non-hypotonic"
+POLYDIPSIA = "primary polydipsia"
+EXTRARENAL = "extrarenal losses"
+RENAL = "renal losses"
+SIADH = "SIADH"
+EDEMATOUS = "edematous state"
+KIDNEY = "kidney failure"
+LABELS = [NON_HYPOTONIC, POLYDIPSIA, EXTRARENAL, RENAL, SIADH, EDEMATOUS, KIDNEY]
+
+SERUM_OSM_CUTOFF = 275
+URINE_OSM_CUTOFF = 100
+URINE_NA_CUTOFF = 20
+MARGINS = {"serum_osmolality": 5, "urine_osmolality": 20, "urine_sodium": 5}
+CUTOFFS = {"serum_osmolality": SERUM_OSM_CUTOFF, "urine_osmolality": URINE_OSM_CUTOFF,
+           "urine_sodium": URINE_NA_CUTOFF}
+
+
+def classify(serum_sodium: float, serum_osmolality: float, urine_osmolality: float, urine_sodium: float,
+             volume_status: str) -> str:
+    """The task's diagnostic algorithm (see the module docstring)."""
+    if serum_sodium >= 135:
+        raise ValueError(f"serum sodium {serum_sodium} is not hyponatremic")
+    if serum_osmolality >= SERUM_OSM_CUTOFF:
+        return NON_HYPOTONIC
+    if urine_osmolality < URINE_OSM_CUTOFF:
+        return POLYDIPSIA
+    if volume_status == "hypovolemic":
+        return EXTRARENAL if urine_sodium < URINE_NA_CUTOFF else RENAL
+    if volume_status == "euvolemic":
+        return SIADH
+    if volume_status == "hypervolemic":
+        return EDEMATOUS if urine_sodium < URINE_NA_CUTOFF else KIDNEY
+    raise ValueError(f"unknown volume status {volume_status!r}")
+
+
+def deciding_values(label: str) -> list[str]:
+    """The values whose side of a cut-off decides the branch leading to ``label``."""
+    if label == NON_HYPOTONIC:
+        return ["serum_osmolality"]
+    if label == POLYDIPSIA:
+        return ["serum_osmolality", "urine_osmolality"]
+    if label == SIADH:
+        return ["serum_osmolality", "urine_osmolality"]
+    return ["serum_osmolality", "urine_osmolality", "urine_sodium"]
+
+
+def difficulty(row: dict) -> str:
+    distances = [abs(row[name] - CUTOFFS[name]) / MARGINS[name] for name in deciding_values(row["label"])]
+    closest = min(distances)
+    return "hard" if closest <= 1 else "medium" if closest <= 2 else "easy"
+
+
+def _avoid(value: int, cutoff: int) -> int:
+    return value + 1 if value == cutoff else value
+
+
+def _sample_values(rng: random.Random, label: str) -> dict:
+    near = rng.random() < 0.35
+    near_value = rng.choice(deciding_values(label)) if near else None
+
+    # serum osmolality
+    if label == NON_HYPOTONIC:
+        if near_value == "serum_osmolality":
+            sosm = rng.randint(276, 280)
+        elif rng.random() < 0.5:
+            sosm = rng.randint(281, 295)  # pseudohyponatremia: normal measured osmolality
+        else:
+            sosm = rng.randint(296, 334)  # hypertonic: hyperglycemia, mannitol
+        sodium = rng.randint(118, 133)
+    else:
+        sosm = rng.randint(270, 274) if near_value == "serum_osmolality" else rng.randint(232, 269)
+        sodium = min(134, max(108, round((sosm - rng.randint(3, 14)) / 2)))
+
+    # urine osmolality
+    if label == POLYDIPSIA:
+        uosm = rng.randint(81, 99) if near_value == "urine_osmolality" else rng.randint(42, 80)
+    elif label == NON_HYPOTONIC:
+        uosm = rng.randint(60, 700)
+    elif near_value == "urine_osmolality":
+        uosm = rng.randint(101, 120)
+    elif label == KIDNEY:
+        uosm = rng.randint(180, 420)
+    elif label == EXTRARENAL:
+        uosm = rng.randint(300, 920)
+    else:
+        uosm = rng.randint(140, 780)
+
+    # urine sodium
+    if label in (EXTRARENAL, EDEMATOUS):
+        una = rng.randint(15, 19) if near_value == "urine_sodium" else rng.randint(3, 14)
+    elif label in (RENAL, KIDNEY):
+        una = rng.randint(21, 25) if near_value == "urine_sodium" else rng.randint(26, 118)
+    elif label == SIADH:
+        una = rng.randint(16, 130) if rng.random() < 0.2 else rng.randint(31, 130)
+    else:
+        una = rng.randint(4, 80)
+
+    # volume status
+    if label in (EXTRARENAL, RENAL):
+        volume = "hypovolemic"
+    elif label == SIADH:
+        volume = "euvolemic"
+    elif label in (EDEMATOUS, KIDNEY):
+        volume = "hypervolemic"
+    elif label == POLYDIPSIA:
+        volume = rng.choices(["euvolemic", "hypovolemic"], weights=[4, 1])[0]
+    else:
+        volume = rng.choice(["hypovolemic", "euvolemic", "hypervolemic"])
+
+    return {"serum_sodium": sodium, "serum_osmolality": _avoid(sosm, SERUM_OSM_CUTOFF),
+            "urine_osmolality": _avoid(uosm, URINE_OSM_CUTOFF), "urine_sodium": _avoid(una, URINE_NA_CUTOFF),
+            "volume_status": volume}
+
+
+VOLUME_EXAM = {
+    "hypovolemic": ["dry mucous membranes and orthostatic hypotension", "flat neck veins, reduced skin turgor",
+                    "tachycardic with postural drop in blood pressure", "dry axillae, capillary refill 3 s"],
+    "euvolemic": ["no edema, moist mucous membranes, no orthostatic change", "normal JVP, no edema",
+                  "clinically well hydrated without edema", "no orthostasis, lungs clear, no peripheral edema"],
+    "hypervolemic": ["bilateral pitting leg edema and raised JVP", "ascites and 2+ ankle edema",
+                     "crackles at both bases with sacral edema", "anasarca, JVP elevated to the jaw"],
+}
+SEXES = ["man", "woman"]
+
+
+def _article(age: int) -> str:
+    return "an" if age in (8, 11, 18) or 80 <= age <= 89 else "a"
+
+
+def render(rng: random.Random, v: dict) -> str:
+    age = rng.randint(19, 94)
+    sex = rng.choice(SEXES)
+    exam = rng.choice(VOLUME_EXAM[v["volume_status"]])
+    na, sosm, uosm, una, vol = (v["serum_sodium"], v["serum_osmolality"], v["urine_osmolality"],
+                                v["urine_sodium"], v["volume_status"])
+    style = rng.randrange(4)
+    if style == 0:
+        lines = [f"Serum sodium: {na} mmol/L", f"Serum osmolality: {sosm} mOsm/kg",
+                 f"Urine osmolality: {uosm} mOsm/kg", f"Urine sodium: {una} mmol/L",
+                 f"Volume status: {vol} ({exam})"]
+        return f"{age}-year-old {sex}.\n" + "\n".join(lines)
+    if style == 1:
+        return (f"{_article(age).capitalize()} {age}-year-old {sex} has a serum sodium of {na} mmol/L and a "
+                f"measured serum osmolality of {sosm} mOsm/kg. Spot urine: osmolality {uosm} mOsm/kg, "
+                f"sodium {una} mmol/L. On examination the patient is {vol}: {exam}.")
+    if style == 2:
+        labs = [f"UNa {una}", f"Uosm {uosm}", f"Sosm {sosm}", f"Na {na}"]
+        rng.shuffle(labs)
+        short = "F" if sex == "woman" else "M"
+        return f"{age}{short}. Labs: {', '.join(labs)} (Na/UNa mmol/L, osm mOsm/kg). Volume: {vol}."
+    items = [("serum Na", f"{na} mmol/L"), ("serum osm", f"{sosm} mOsm/kg"),
+             ("urine osm", f"{uosm} mOsm/kg"), ("urine Na", f"{una} mmol/L")]
+    rng.shuffle(items)
+    table = "; ".join(f"{k} {val}" for k, val in items)
+    return f"Hyponatremia work-up, {age}-year-old {sex}: {table}. Assessed as {vol} ({exam})."
+
+
+def generate(seed: int = SEED) -> dict[str, list[dict]]:
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    splits: dict[str, list[dict]] = {}
+    counter = 0
+    for split, size in SIZES.items():
+        per_label = size // len(LABELS)
+        plan = [label for label in LABELS for _ in range(per_label)]
+        rows = []
+        for label in plan:
+            while True:
+                values = _sample_values(rng, label)
+                assert classify(**values) == label, (label, values)
+                text = render(rng, values)
+                if text not in seen:
+                    break
+            seen.add(text)
+            row = {**values, "text": text, "label": label, "category": values["volume_status"]}
+            row["difficulty"] = difficulty(row)
+            rows.append(row)
+        rng.shuffle(rows)
+        for row in rows:
+            counter += 1
+            row["id"] = f"hyponatremia-{counter:04d}"
+        splits[split] = rows
+    return splits
+
+
+def write(splits: dict[str, list[dict]], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        with (out_dir / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    write(generate(SEED), Path(__file__).resolve().parent / "data")

@@ -1,0 +1,369 @@
+"""The generated classification tasks (uti, hyponatremia, triage, adrd_prediction): generators, bundled data, YAMLs.
+
+The label rules are re-implemented here from the documentation (README.md / generator docstrings) rather than
+imported, so a bug in a generator's own rule function cannot confirm itself.
+"""
+
+import collections
+import importlib.util
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from medbench.errors import MedbenchError
+from medbench.tasks import load_tasks, read_task_yaml, split_sizes
+
+REPO = Path(__file__).resolve().parent.parent
+TASKS = REPO / "tasks"
+SPLITS = ["train", "validation", "test"]
+GENERATED = ["uti", "hyponatremia", "triage", "adrd_prediction"]
+
+# task name -> (task directory, YAML file, text column, scored label column, choices, split sizes)
+TASK_SPECS = {
+    "uti": ("uti", "uti.yaml", "text", "label", ["no", "yes"], {"train": 200, "validation": 50, "test": 100}),
+    "hyponatremia": ("hyponatremia", "hyponatremia.yaml", "text", "label",
+                     ["non-hypotonic", "primary polydipsia", "extrarenal losses", "renal losses", "SIADH",
+                      "edematous state", "kidney failure"], {"train": 210, "validation": 49, "test": 105}),
+    "triage_personnel": ("triage", "triage_personnel.yaml", "message", "personnel",
+                         ["physician", "nurse", "pharmacist", "front desk"],
+                         {"train": 204, "validation": 48, "test": 108}),
+    "triage_urgency": ("triage", "triage_urgency.yaml", "message", "urgency", ["emergent", "urgent", "routine"],
+                       {"train": 204, "validation": 48, "test": 108}),
+    "adrd_prediction": ("adrd_prediction", "adrd_prediction.yaml", "history", "label", ["no", "yes"],
+                        {"train": 200, "validation": 50, "test": 100}),
+}
+
+
+def _module(task_dir: str, name: str):
+    path = TASKS / task_dir / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_medbench_test_{task_dir}_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@lru_cache(maxsize=None)
+def generator(task_dir: str):
+    return _module(task_dir, "generate")
+
+
+@lru_cache(maxsize=None)
+def generated(task_dir: str) -> dict:
+    gen = generator(task_dir)
+    return gen.generate(gen.SEED)
+
+
+def bundled_rows(task_dir: str, split: str) -> list[dict]:
+    lines = (TASKS / task_dir / "data" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _serialise(rows: list[dict]) -> str:
+    return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+
+
+# ------------------------------------------------------------------------------------------- every generator
+@pytest.mark.parametrize("task_dir", GENERATED)
+def test_generator_is_deterministic_and_seed_sensitive(task_dir):
+    gen = generator(task_dir)
+    first = gen.generate(gen.SEED)
+    assert _serialise(first["train"]) == _serialise(gen.generate(gen.SEED)["train"])
+    other = gen.generate(gen.SEED + 1)
+    assert [_serialise(first[s]) for s in SPLITS] != [_serialise(other[s]) for s in SPLITS]
+
+
+def test_generators_do_not_depend_on_the_hash_seed():
+    """Set or dict-of-set iteration must not leak into the output: another process, another PYTHONHASHSEED."""
+    script = ("import importlib.util, json, sys\n"
+              "for d in sys.argv[1:]:\n"
+              "    spec = importlib.util.spec_from_file_location('g_' + d, f'tasks/{d}/generate.py')\n"
+              "    m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+              "    print(json.dumps(m.generate(m.SEED), sort_keys=True))\n")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    result = subprocess.run([sys.executable, "-c", script, *GENERATED], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for task_dir, line in zip(GENERATED, result.stdout.splitlines()):
+        assert line == json.dumps(generated(task_dir), sort_keys=True), task_dir
+
+
+@pytest.mark.parametrize("task_dir", GENERATED)
+def test_committed_data_files_equal_the_generator_output(task_dir):
+    out = generated(task_dir)
+    assert sorted(out) == sorted(SPLITS)
+    for split in SPLITS:
+        path = TASKS / task_dir / "data" / f"{split}.jsonl"
+        assert path.read_text(encoding="utf-8") == _serialise(out[split]), \
+            f"{path} is stale: run `python generate.py` in tasks/{task_dir}"
+
+
+@pytest.mark.parametrize("task_dir", GENERATED)
+def test_no_example_text_repeats_across_or_within_splits(task_dir):
+    column = {"uti": "text", "hyponatremia": "text", "triage": "message", "adrd_prediction": "history"}[task_dir]
+    texts = [row[column] for split in SPLITS for row in generated(task_dir)[split]]
+    assert len(texts) == len(set(texts))
+    ids = [row["id"] for split in SPLITS for row in generated(task_dir)[split]]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("task", list(TASK_SPECS))
+def test_labels_are_balanced_in_every_split(task):
+    task_dir, _, _, column, choices, sizes = TASK_SPECS[task]
+    for split in SPLITS:
+        rows = generated(task_dir)[split]
+        assert len(rows) == sizes[split]
+        counts = collections.Counter(row[column] for row in rows)
+        assert set(counts) == set(choices), (split, counts)
+        assert max(counts.values()) - min(counts.values()) == 0, (split, counts)
+
+
+@pytest.mark.parametrize("task", list(TASK_SPECS))
+def test_yaml_is_a_valid_task_file_with_medbench_metadata(task):
+    task_dir, yaml_name, text_column, _, choices, _ = TASK_SPECS[task]
+    config = read_task_yaml(TASKS / task_dir / yaml_name)
+    assert config["task"] == task
+    assert config["custom_dataset"].startswith("!function utils.load")
+    assert config["output_type"] == "multiple_choice"
+    assert (config["training_split"], config["validation_split"], config["test_split"], config["fewshot_split"]) \
+        == ("train", "validation", "test", "train")
+    assert config["doc_to_choice"] == choices
+    assert config["doc_to_target"] == "gold"
+    assert "{{" + text_column + "}}" in config["doc_to_text"]
+    last_line = config["doc_to_text"].rstrip().splitlines()[-1]
+    assert last_line.startswith("Answer") and last_line.endswith(":")
+    assert {"metric": "acc", "aggregation": "mean", "higher_is_better": True} in config["metric_list"]
+    meta = config["metadata"]
+    assert meta["source"] == "auto" and meta["data_files"] is None
+    assert meta["generator"] == "generate.py"
+    assert meta["seed"] == generator(task_dir).SEED
+    assert meta["primary_metric"] in {"acc", "f1", "macro_f1"}
+    assert meta["medbench_metrics"]
+    utils = _module(task_dir, "utils")
+    scored = getattr(utils, "CHOICES")
+    assert (scored[TASK_SPECS[task][3]] if isinstance(scored, dict) else scored) == choices
+
+
+def test_metadata_names_the_documented_metrics():
+    def meta(task):
+        task_dir, yaml_name = TASK_SPECS[task][:2]
+        return read_task_yaml(TASKS / task_dir / yaml_name)["metadata"]
+
+    assert (meta("uti")["primary_metric"], meta("uti")["medbench_metrics"]) == ("f1", ["f1", "macro_f1", "auroc"])
+    assert (meta("hyponatremia")["primary_metric"], meta("hyponatremia")["medbench_metrics"]) == ("acc", ["macro_f1"])
+    for task in ("triage_personnel", "triage_urgency"):
+        assert (meta(task)["primary_metric"], meta(task)["medbench_metrics"]) == ("macro_f1",
+                                                                                ["macro_f1", "per_label_f1"])
+    adrd = meta("adrd_prediction")
+    assert (adrd["primary_metric"], adrd["medbench_metrics"]) == ("f1", ["f1", "auroc", "macro_f1"])
+    assert adrd["rationale_field"] == "rationale"
+
+
+def test_triage_group_file():
+    config = read_task_yaml(TASKS / "triage" / "_triage.yaml")
+    assert config["group"] == "triage"
+    assert config["task"] == ["triage_personnel", "triage_urgency"]
+    assert config["aggregate_metric_list"][0]["metric"] == "acc"
+
+
+# ------------------------------------------------------------------------------ loading through medbench
+@pytest.mark.parametrize("task", list(TASK_SPECS))
+def test_task_loads_with_its_split_sizes_and_gold_indices(task):
+    task_dir, _, text_column, column, choices, sizes = TASK_SPECS[task]
+    loaded = load_tasks([task])[task]
+    assert split_sizes(loaded) == sizes
+    docs = list(loaded.test_docs())
+    rows = bundled_rows(task_dir, "test")
+    assert [d[text_column] for d in docs] == [r[text_column] for r in rows]
+    assert [choices[d["gold"]] for d in docs] == [r[column] for r in rows]
+    assert loaded.doc_to_choice(docs[0]) == choices
+    assert loaded.doc_to_target(docs[0]) == docs[0]["gold"]
+
+
+@pytest.mark.parametrize("task", list(TASK_SPECS))
+def test_user_file_with_a_label_outside_the_choices_is_an_error(task, tmp_path):
+    task_dir, _, text_column, column, choices, _ = TASK_SPECS[task]
+    good = {text_column: "An example written by the user.", column: choices[-1].upper()}
+    bad = {text_column: "Another example.", column: "maybe"}
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps(good) + "\n")
+    loaded = load_tasks([task], metadata={task: {"data_files": {"test": str(path)}}})[task]
+    assert [d["gold"] for d in loaded.test_docs()] == [len(choices) - 1]
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(MedbenchError, match=r"mine\.jsonl row 2: .*'maybe' is not one of the task's choices"):
+        load_tasks([task], metadata={task: {"data_files": {"test": str(path)}}})
+
+
+def test_user_file_missing_the_text_column_names_it(tmp_path):
+    path = tmp_path / "notes.jsonl"
+    path.write_text(json.dumps({"note": "x", "label": "yes"}) + "\n")
+    with pytest.raises(MedbenchError, match=r"missing column\(s\) text"):
+        load_tasks(["uti"], metadata={"uti": {"data_files": {"test": str(path)}}})
+
+
+def test_hyponatremia_user_file_with_values_but_no_text(tmp_path):
+    row = {"serum_sodium": 126, "serum_osmolality": 258, "urine_osmolality": 520, "urine_sodium": 44,
+           "volume_status": "euvolemic", "label": "siadh"}
+    path = tmp_path / "labs.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    task = load_tasks(["hyponatremia"], metadata={"hyponatremia": {"data_files": {"test": str(path)}}})["hyponatremia"]
+    doc = task.test_docs()[0]
+    assert doc["gold"] == 4 and "Urine sodium: 44 mmol/L" in doc["text"] and "euvolemic" in doc["text"]
+
+
+# ------------------------------------------------------------------- ground truth re-derived from the fields
+def _uti_rule(row):
+    urinary = {"dysuria", "frequency", "urgency", "suprapubic_pain", "hematuria", "flank_pain", "cva_tenderness",
+               "fever"}
+    if not row["current_episode"] or not urinary & set(row["symptoms"]) or row["alternative_diagnosis"]:
+        return "no"
+    if row["culture"] == "positive":
+        return "yes"
+    if row["culture"] == "no growth":
+        return "no"
+    ua = row["urinalysis"] or {}
+    positive = (ua.get("leukocyte_esterase") in ("1+", "2+", "3+") or ua.get("nitrite") == "positive"
+                or (ua.get("wbc_per_hpf") or 0) >= 10)
+    return "yes" if positive else "no"
+
+
+def test_uti_labels_follow_the_documented_rules():
+    scenarios = collections.Counter()
+    for split in SPLITS:
+        for row in generated("uti")[split]:
+            assert row["label"] == _uti_rule(row), row["text"]
+            scenarios[(row["category"], row["label"])] += 1
+            text = row["text"]
+            if row["culture"] == "positive":
+                assert row["organism"] in text and re.search(r"100,000|10\^5|100K", text)
+            if row["culture"] == "no growth":
+                assert "no growth" in text.lower()
+            if row["urinalysis"]:
+                assert f"{row['urinalysis']['leukocyte_esterase']}" in text
+            if "fever" in row["symptoms"]:
+                assert re.search(r"(T|temperature) (38|39)\.\d", text)
+    # every scenario appears, always with its label; the keyword "UTI" alone does not give the answer
+    assert len(scenarios) == 11
+    all_rows = [row for split in SPLITS for row in generated("uti")[split]]
+    with_uti_word = collections.Counter(r["label"] for r in all_rows if re.search(r"\bUTIs?\b", r["text"]))
+    assert with_uti_word["no"] > 20 and with_uti_word["yes"] > 20
+    assert 0.25 < sum(not r["assessment_included"] for r in all_rows) / len(all_rows) < 0.45
+
+
+def _hyponatremia_rule(na, sosm, uosm, una, volume):
+    assert na < 135
+    if sosm >= 275:
+        return "non-hypotonic"
+    if uosm < 100:
+        return "primary polydipsia"
+    if volume == "euvolemic":
+        return "SIADH"
+    low_una = una < 20
+    if volume == "hypovolemic":
+        return "extrarenal losses" if low_una else "renal losses"
+    assert volume == "hypervolemic"
+    return "edematous state" if low_una else "kidney failure"
+
+
+def test_hyponatremia_labels_follow_the_algorithm_and_values_appear_in_the_text():
+    near = 0
+    for split in SPLITS:
+        for row in generated("hyponatremia")[split]:
+            values = (row["serum_sodium"], row["serum_osmolality"], row["urine_osmolality"], row["urine_sodium"],
+                      row["volume_status"])
+            assert row["label"] == _hyponatremia_rule(*values)
+            assert row["serum_osmolality"] != 275 and row["urine_osmolality"] != 100 and row["urine_sodium"] != 20
+            numbers = set(re.findall(r"\d+", row["text"]))
+            assert {str(v) for v in values[:4]} <= numbers, row["text"]
+            assert row["volume_status"] in row["text"]
+            assert row["category"] == row["volume_status"]
+            near += row["difficulty"] == "hard"
+    total = sum(len(generated("hyponatremia")[s]) for s in SPLITS)
+    assert 0.2 < near / total < 0.6  # a real share of cases sit near a cut-off
+
+
+def test_triage_labels_follow_intent_and_trigger():
+    personnel = {"new_symptom": "physician", "result_question": "physician", "treatment_change": "physician",
+                 "post_procedure": "nurse", "home_reading": "nurse", "care_instructions": "nurse",
+                 "refill": "pharmacist", "medication_question": "pharmacist", "medication_error": "pharmacist",
+                 "coverage": "pharmacist", "scheduling": "front desk", "billing": "front desk",
+                 "forms_records": "front desk"}
+    emergent = {"chest_pain", "breathing", "stroke_signs", "anaphylaxis", "heavy_bleeding", "suicidal", "syncope",
+                "thunderclap_headache", "critical_reading", "high_risk_overdose", "child_ingestion"}
+    urgent = {"persistent_fever", "spreading_redness", "wound_infection", "worsening_symptom", "flagged_result",
+              "out_of_range_reading", "medication_running_out", "due_within_48h"}
+    for split in SPLITS:
+        rows = generated("triage")[split]
+        for row in rows:
+            assert row["personnel"] == personnel[row["intent"]]
+            expected = "emergent" if row["trigger"] in emergent else "urgent" if row["trigger"] in urgent else "routine"
+            assert row["trigger"] in emergent | urgent | {"none"}
+            assert row["urgency"] == expected
+            assert not (row["personnel"] == "front desk" and row["urgency"] == "emergent")
+            assert "{" not in row["message"] and "}" not in row["message"]
+        # urgency is not a function of personnel: every clinical role spans all three levels
+        for role in ("physician", "nurse", "pharmacist"):
+            assert {r["urgency"] for r in rows if r["personnel"] == role} == {"emergent", "urgent", "routine"}
+
+
+ADRD_RR = {"mci": 8.0, "apoe4": 3.0, "subjective_cognitive_decline": 2.0, "stroke": 1.7, "hearing_loss": 1.9,
+           "depression": 1.9, "tbi": 1.8, "hypertension": 1.6, "smoking": 1.6, "social_isolation": 1.6,
+           "low_education": 1.6, "diabetes": 1.5, "family_history": 1.5, "anticholinergic": 1.5,
+           "physical_inactivity": 1.4}
+ADRD_MARKERS = {"mci": "(G31.84)", "hypertension": "(I10)", "diabetes": "(E11.9)", "hearing_loss": "(H90.3)",
+                "tbi": "(S06.0X1A)", "stroke": "(I63.9)", "smoking": "(F17.210)", "physical_inactivity": "(Z72.3)",
+                "social_isolation": "(Z60.2)", "low_education": "left school after grade",
+                "subjective_cognitive_decline": "Subjective cognitive decline"}
+
+
+def test_adrd_labels_are_the_thresholded_risk_model():
+    for split in SPLITS:
+        for row in generated("adrd_prediction")[split]:
+            factors = row["risk_factors"]
+            assert set(factors) == set(ADRD_RR)
+            logit = -3.0 + math.log(2) * (row["age"] - 75) / 5 + sum(math.log(ADRD_RR[f]) for f in factors
+                                                                     if factors[f])
+            probability = 1 / (1 + math.exp(-logit))
+            assert row["probability"] == pytest.approx(probability, abs=1e-4)
+            assert row["label"] == ("yes" if probability >= 0.5 else "no")
+            assert abs(logit) >= 0.02
+            assert row["difficulty"] == ("hard" if abs(logit) < 0.5 else "medium" if abs(logit) < 1.25 else "easy")
+            assert not (factors["mci"] and factors["subjective_cognitive_decline"])
+
+
+def test_adrd_history_documents_exactly_the_factors_and_the_rationale_explains_the_label():
+    for split in SPLITS:
+        for row in generated("adrd_prediction")[split]:
+            history, factors = row["history"], row["risk_factors"]
+            assert f"Age at index: {row['age']}." in history
+            for factor, marker in ADRD_MARKERS.items():
+                assert (marker in history) == factors[factor], (factor, history)
+            assert ("(F32.1)" in history or "(F33.1)" in history) == factors["depression"]
+            genotype = re.search(r"APOE genotyping: (e\d/e\d)", history)
+            assert bool(genotype and "e4" in genotype.group(1)) == factors["apoe4"]
+            family = re.search(r"Family history: (.*)\.", history).group(1)
+            assert bool(re.search(r"Alzheimer|dementia", family) and "no dementia" not in family) \
+                == factors["family_history"]
+            meds = history.rsplit("Medications at index:", 1)[1]
+            strong = re.search(r"oxybutynin|amitriptyline|paroxetine|diphenhydramine|hydroxyzine|tolterodine", meds)
+            assert bool(strong) == factors["anticholinergic"]
+            rationale = row["rationale"]
+            assert rationale.endswith(f"so the answer is {row['label']}.")
+            assert f"{round(100 * row['probability'])}%" in rationale and str(row["age"]) in rationale
+
+
+def test_adrd_training_examples_carry_the_rationale():
+    from medbench.trainingdata import load_training_examples
+
+    examples = load_training_examples("adrd_prediction")
+    rows = bundled_rows("adrd_prediction", "train")
+    assert len(examples) == 200
+    assert [e.rationale for e in examples] == [r["rationale"] for r in rows]
+    assert [e.answer for e in examples] == [r["label"] for r in rows]
+    assert examples[0].prompt.rstrip().endswith("Answer (yes or no):") and examples[0].completion.startswith(" ")
