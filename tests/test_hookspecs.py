@@ -29,3 +29,58 @@ def test_every_hook_has_a_test_named_after_it():
     defined = set(re.findall(r"^def (test_\w+)", source, flags=re.M))
     missing = [name for name in hook_names() if f"test_{name}" not in defined]
     assert not missing, f"hooks without a test named test_<hook>: {missing}"
+
+
+GUIDE = TESTS.parent / "docs" / "writing-plugins.md"
+
+
+def guide_sections() -> dict[str, str]:
+    """``## heading`` -> the text under it, from docs/writing-plugins.md."""
+    parts = re.split(r"^## +(.+?) *$", GUIDE.read_text(encoding="utf-8"), flags=re.M)
+    return {heading.strip("` "): body for heading, body in zip(parts[1::2], parts[2::2])}
+
+
+def test_every_hook_has_a_section_in_the_plugin_guide():
+    sections = guide_sections()
+    missing = [name for name in hook_names() if name not in sections]
+    assert not missing, f"hooks without a `## <hook>` section in {GUIDE}: {missing}"
+    for name in hook_names():
+        body = sections[name]
+        assert "**Arguments.**" in body and "**Returns**" in body, f"section {name} must say arguments and returns"
+        assert f"def {name}(" in body, f"section {name} needs a minimal example implementing the hook"
+
+
+def test_the_guide_covers_scaffold_helpers_errors_and_versioning():
+    sections = guide_sections()
+    assert {"Quick start", "Testing a plugin: medbench.testing", "How errors are reported", "Versioning"} <= set(sections)
+    import medbench.testing as testing
+
+    for fixture in ("tiny_model_dir", "leaderboard_dir", "plugin_registration", "medbench_cli"):
+        assert hasattr(testing, fixture) and f"`{fixture}`" in sections["Testing a plugin: medbench.testing"]
+
+
+def test_every_hook_example_in_the_guide_runs(plugin_registration, tmp_path):
+    """Each hook section's minimal example is real code: executed as a plugin module, its hook registers things."""
+    import types
+
+    import click
+
+    from medbench.plugins import call_register_hook
+
+    sections = guide_sections()
+    for name in hook_names():
+        blocks = re.findall(r"```python\n(.*?)```", sections[name], flags=re.S)
+        (source,) = [block for block in blocks if f"def {name}(" in block]
+        module = types.ModuleType(f"guide_example_{name}")
+        module.__file__ = str(tmp_path / f"{name}.py")
+        exec(compile(source, f"docs/writing-plugins.md ({name})", "exec"), module.__dict__)
+        plugin_name = plugin_registration(module)
+        if name == "register_commands":
+            group = click.Group("medbench")
+            getattr(module, name)(cli=group)
+            assert group.commands, f"the {name} example adds no command"
+            continue
+        added = []
+        call_register_hook(name, lambda plugin: (lambda *args, **kwargs: added.append((plugin, args)))
+                           if plugin == plugin_name else (lambda *args, **kwargs: None))
+        assert added, f"the {name} example registers nothing"

@@ -1,13 +1,19 @@
+import importlib
+import importlib.metadata as md
 import json
+import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
+import medbench
 from medbench import hookimpl, plugins
 from medbench.cli import cli, main
+from medbench.errors import MedbenchError
 
 BUILTINS = {"builtin_tasks", "builtin_models", "builtin_metrics", "leaderboard_renderers"}
 
@@ -92,8 +98,206 @@ def test_hook_that_raises_is_named(plugin_registration):
     from medbench.errors import MedbenchError
     from medbench.metrics import metric_registry
 
-    with pytest.raises(MedbenchError, match="plugin 'exploding' raised in register_metrics: RuntimeError: boom"):
+    with pytest.raises(MedbenchError, match=r"plugin 'exploding' \(registered in this process\) raised in "
+                                            r"register_metrics: RuntimeError: boom — fix the plugin") as caught:
         metric_registry()
+    assert isinstance(caught.value, plugins.PluginHookError) and "\n" not in str(caught.value)
+
+
+def test_medbench_error_in_a_hook_keeps_its_fix_and_names_the_plugin(plugin_registration):
+    class Picky:
+        @hookimpl
+        def register_tasks(self, register):
+            raise MedbenchError("task folder tasks/ is empty", "add a task YAML to it")
+
+    plugin_registration(Picky(), "picky")
+    from medbench.tasks import build_registry
+
+    with pytest.raises(plugins.PluginHookError) as caught:
+        build_registry()
+    assert str(caught.value) == ("plugin 'picky' (registered in this process) failed in register_tasks: "
+                                 "task folder tasks/ is empty — add a task YAML to it")
+
+
+# Fake installed packages: a distribution with metadata and a `medbench` entry point, without pip.
+
+class FakeDistribution(md.Distribution):
+    def __init__(self, name, version, entry_points, requires=()):
+        metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+        metadata += [f"Requires-Dist: {requirement}" for requirement in requires]
+        self._files = {"METADATA": "\n".join(metadata) + "\n",
+                       "entry_points.txt": f"[{plugins.ENTRY_POINT_GROUP}]\n" + "".join(
+                           f"{ep} = {module}\n" for ep, module in entry_points.items())}
+
+    def read_text(self, filename):
+        return self._files.get(filename)
+
+    def locate_file(self, path):
+        return Path(path)
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    """``fake_package(dist, version, {ep: source}, requires=(), first=False)`` 'installs' a plugin package."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = md.entry_points
+    fakes = []
+
+    def entry_points(**kwargs):
+        if kwargs.get("group") != plugins.ENTRY_POINT_GROUP:
+            return real(**kwargs)
+        extra = [ep for dist in fakes for ep in dist.entry_points if ep.group == plugins.ENTRY_POINT_GROUP]
+        return [*extra, *real(**kwargs)]  # the fakes come first: medbench must still load its own plugins first
+
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points", entry_points)
+
+    def install(dist_name, version, sources, requires=()):
+        modules = {}
+        for ep_name, source in sources.items():
+            module = f"fake_{dist_name.replace('-', '_')}_{ep_name}"
+            (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+            monkeypatch.delitem(sys.modules, module, raising=False)
+            modules[ep_name] = module
+        fakes.append(FakeDistribution(dist_name, version, modules, requires))
+        plugins.reset()
+
+    return install
+
+
+GOOD_METRIC = """
+    from medbench import hookimpl
+
+    @hookimpl
+    def register_metrics(register):
+        register("fake_metric", lambda refs, preds: 0.5)
+"""
+
+
+def test_entry_point_plugin_names_its_package(fake_package):
+    fake_package("medbench-fake", "0.3.0", {"fake": GOOD_METRIC}, requires=["medbench>=0.1", "numpy"])
+    info = {i.name: i for i in plugins.list_plugins()}["fake"]
+    assert (info.package, info.version, info.hooks) == ("medbench-fake", "0.3.0", ["register_metrics"])
+    assert info.label() == "plugin 'fake' (package medbench-fake 0.3.0)"
+    from medbench.metrics import metric_registry
+
+    assert metric_registry()["fake_metric"].plugin == "fake"
+
+
+def test_entry_point_hook_that_raises_names_plugin_package_and_hook(fake_package):
+    fake_package("medbench-boom", "1.2.0", {"boom": """
+        from medbench import hookimpl
+
+        @hookimpl
+        def register_trainers(register):
+            raise KeyError("no such option")
+    """})
+    from medbench.training import trainer_registry
+
+    with pytest.raises(plugins.PluginHookError) as caught:
+        trainer_registry()
+    message = str(caught.value)
+    assert message.startswith("plugin 'boom' (package medbench-boom 1.2.0) raised in register_trainers: KeyError")
+    assert "pip uninstall medbench-boom" in message and plugins.ALLOWLIST_ENV in message and "\n" not in message
+
+
+def test_plugin_needing_a_newer_medbench_is_skipped_with_the_fix(fake_package):
+    fake_package("medbench-future", "2.0.0", {"future": GOOD_METRIC}, requires=["medbench[train]>=99.0", "torch"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = {info.name for info in plugins.list_plugins()}
+    assert "future" not in names and BUILTINS <= names
+    (message,) = [str(w.message) for w in caught if issubclass(w.category, plugins.PluginLoadWarning)]
+    assert message == (f"plugin 'future' (package medbench-future 2.0.0) was skipped: it needs medbench>=99.0 and "
+                       f"medbench {medbench.__version__} is installed — run `pip install -U medbench`, or install a "
+                       f"release of medbench-future that supports medbench {medbench.__version__}")
+    assert "fake_medbench_future_future" not in sys.modules  # never imported
+
+
+@pytest.mark.parametrize("requires, loads", [
+    (["medbench>=0.1,<99"], True),
+    (["medbench<0.0.1; extra == 'dev'"], True),  # only for an extra: not checked
+    (["medbench<0.0.1"], False),
+])
+def test_medbench_requirement_is_read_from_requires_dist(fake_package, requires, loads):
+    fake_package("medbench-req", "0.1.0", {"req": GOOD_METRIC}, requires=requires)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        assert ("req" in {info.name for info in plugins.list_plugins()}) is loads
+
+
+def test_entry_point_name_taken_by_a_builtin_is_skipped_naming_both_packages(fake_package):
+    fake_package("medbench-impostor", "0.1.0", {"sft": GOOD_METRIC})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        infos = {info.name: info for info in plugins.list_plugins()}
+    assert infos["sft"].package == "medbench"  # the built-in keeps its name
+    (message,) = [str(w.message) for w in caught if issubclass(w.category, plugins.PluginLoadWarning)]
+    assert message.startswith("plugin 'sft' (package medbench-impostor 0.1.0) was skipped: its name is taken by "
+                              "plugin 'sft' (package medbench ")
+
+
+def test_plugin_that_fails_to_import_names_its_package(fake_package):
+    fake_package("medbench-broken", "0.0.1", {"broken": "import module_that_does_not_exist\n"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = {info.name for info in plugins.list_plugins()}
+    assert "broken" not in names
+    (message,) = [str(w.message) for w in caught if issubclass(w.category, plugins.PluginLoadWarning)]
+    assert message.startswith("plugin 'broken' (package medbench-broken 0.0.1) failed to load and was skipped: "
+                              "ModuleNotFoundError")
+    assert "pip uninstall medbench-broken" in message
+
+
+def test_task_that_clashes_with_a_builtin_names_plugin_and_package(fake_package, tmp_path):
+    tasks = tmp_path / "clash_tasks"
+    tasks.mkdir()
+    (tasks / "medqa.yaml").write_text(textwrap.dedent("""
+        task: medqa
+        dataset_path: json
+        test_split: test
+        doc_to_text: "{{question}}"
+        doc_to_target: "{{answer}}"
+    """))
+    fake_package("medbench-clash", "0.2.0", {"clash": f"""
+        from medbench import hookimpl
+
+        @hookimpl
+        def register_tasks(register):
+            register({str(tasks)!r})
+    """})
+    from medbench.tasks import build_registry
+
+    registry = build_registry()
+    assert registry.get("medqa").plugin == "builtin_tasks"  # built-ins load first, so they win
+    (problem,) = [p for p in registry.problems if "clashes" in p]
+    assert problem.startswith("task 'medqa' from plugin 'clash' (package medbench-clash 0.2.0) (")
+    assert "clashes with the one from plugin 'builtin_tasks' (package medbench " in problem
+    assert "rename the task" in problem
+
+
+def test_register_commands_hook_that_raises_is_one_line_naming_the_plugin(fake_package, capsys):
+    fake_package("medbench-badcli", "0.5.0", {"badcli": """
+        from medbench import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            raise AttributeError("'Group' object has no attribute 'comand'")
+    """})
+    with pytest.raises(SystemExit) as exited:
+        main(["plugins"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "plugin 'badcli' (package medbench-badcli 0.5.0) raised in register_commands: AttributeError" in \
+        " ".join(err.split())
+
+
+def test_plugin_registration_leaves_an_installed_plugin_registered(fake_package, plugin_registration):
+    fake_package("medbench-fake", "0.3.0", {"fake": GOOD_METRIC})
+    module = importlib.import_module("fake_medbench_fake_fake")
+    plugins.list_plugins()  # loads it from its entry point
+    assert plugin_registration(module) == "fake"
+    with pytest.raises(MedbenchError, match="plugin 'fake' \\(package medbench-fake 0.3.0\\) is already registered"):
+        plugins.register_plugin(module)
 
 
 def test_register_commands(tmp_path, monkeypatch, capsys):

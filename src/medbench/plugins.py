@@ -1,18 +1,25 @@
 """The plugin manager: built-ins and third-party plugins load the same way, through entry points.
 
-Sources, in order: the ``medbench`` entry-point group (built-ins are listed there too), modules named in
-``MEDBENCH_LOAD_PLUGINS`` can restrict which entry points load (a comma-separated allowlist of entry-point
-names), and ``*.py`` files in a ``--plugins-dir`` / ``MEDBENCH_PLUGINS_DIR`` directory.
-A plugin that fails to import is named in a one-line warning and skipped.
+Sources, in order: the ``medbench`` entry-point group (built-ins are listed there too, and load first, so a
+third-party plugin can never shadow one), restricted to the names in ``MEDBENCH_LOAD_PLUGINS`` when that is
+set (a comma-separated allowlist of entry-point names), then ``*.py`` files in a ``--plugins-dir`` /
+``MEDBENCH_PLUGINS_DIR`` directory.
+
+Every message about a plugin names the plugin and the package it came from. A plugin that fails to import, whose
+package needs a newer medbench than the one installed, or whose name is taken, is skipped with a one-line
+warning; the rest still load. A hook that raises becomes a one-line :class:`PluginHookError` naming the plugin,
+its package and the hook.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
 import os
 import sys
+import types
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +28,20 @@ from typing import Any, Callable
 import pluggy
 
 from medbench import hookspecs
+from medbench.errors import MedbenchError
 
 ENTRY_POINT_GROUP = "medbench"
 ALLOWLIST_ENV = "MEDBENCH_LOAD_PLUGINS"
 PLUGINS_DIR_ENV = "MEDBENCH_PLUGINS_DIR"
+MEDBENCH_DIST = "medbench"
 
 
 class PluginLoadWarning(UserWarning):
     """A plugin could not be loaded and was skipped."""
+
+
+class PluginHookError(MedbenchError):
+    """A plugin's hook raised; the message names the plugin, its package and the hook."""
 
 
 @dataclass
@@ -48,6 +61,26 @@ class PluginInfo:
             "hooks": sorted(self.hooks),
         }
 
+    def label(self) -> str:
+        """How messages name the plugin: ``plugin 'x' (package medbench-x 0.1.0)``."""
+        if self.source == "plugins dir":
+            return f"plugin {self.name!r} (file {self.package})"
+        if self.source == "registered" and self.package == REGISTERED_PACKAGE:
+            return f"plugin {self.name!r} (registered in this process)"
+        version = f" {self.version}" if self.version and self.version != "unknown" else ""
+        return f"plugin {self.name!r} (package {self.package}{version})"
+
+    def fix(self) -> str:
+        """What the user can do about a broken plugin."""
+        if self.source == "plugins dir":
+            return f"fix {self.package} or move it out of the plugins directory"
+        if self.source == "registered":
+            return "fix the plugin object registered with medbench.plugins.register_plugin"
+        return (f"fix or upgrade {self.package}, uninstall it (pip uninstall {self.package}), or leave the plugin "
+                f"out with {ALLOWLIST_ENV}=<the plugins to load>")
+
+
+REGISTERED_PACKAGE = "(registered in process)"
 
 _manager: pluggy.PluginManager | None = None
 _infos: dict[str, PluginInfo] = {}
@@ -66,55 +99,157 @@ def _allowlist() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def _warn_skipped(name: str, exc: BaseException) -> None:
-    msg = f"plugin {name!r} failed to load and was skipped: {type(exc).__name__}: {exc}"
-    warnings.warn(" ".join(msg.split()), PluginLoadWarning, stacklevel=3)
+def _warn(message: str) -> None:
+    warnings.warn(" ".join(message.split()), PluginLoadWarning, stacklevel=4)
 
 
-def _register(pm: pluggy.PluginManager, module: Any, info: PluginInfo) -> None:
-    pm.register(module, name=info.name)
-    info.hooks = sorted(caller.name for caller in pm.get_hookcallers(module) or [])
+def _warn_skipped(label: str, exc: BaseException, fix: str) -> None:
+    _warn(f"{label} failed to load and was skipped: {type(exc).__name__}: {exc} — {fix}")
+
+
+def installed_medbench_version() -> str:
+    from medbench import __version__
+
+    return __version__
+
+
+def plugin_label(name: str) -> str:
+    """``plugin 'x' (package medbench-x 0.1.0)`` for a loaded plugin's name (for messages elsewhere in medbench)."""
+    info = _infos.get(name)
+    return info.label() if info else f"plugin {name!r}"
+
+
+def plugin_info(name: str) -> PluginInfo | None:
+    return _infos.get(name)
+
+
+def _named_failures(function: Callable[..., Any], info: PluginInfo, hook: str) -> Callable[..., Any]:
+    """Wrap one hook implementation so whatever it raises names the plugin, its package and the hook."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except PluginHookError:  # another plugin's hook, called from this one: already named
+            raise
+        except MedbenchError as exc:
+            raise PluginHookError(f"{info.label()} failed in {hook}: {exc.problem}", exc.fix or info.fix()) from exc
+        except Exception as exc:
+            raise PluginHookError(f"{info.label()} raised in {hook}: {type(exc).__name__}: {exc}",
+                                  info.fix()) from exc
+
+    call.__medbench_wrapped__ = True
+    return call
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo) -> None:
+    pm.register(plugin, name=info.name)
+    callers = pm.get_hookcallers(plugin) or []
+    for caller in callers:
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper) and \
+                    not getattr(impl.function, "__medbench_wrapped__", False):
+                impl.function = _named_failures(impl.function, info, caller.name)
+    info.hooks = sorted(caller.name for caller in callers)
     _infos[info.name] = info
+
+
+def _dist_name(dist: Any) -> str:
+    try:
+        return dist.metadata["Name"] or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def _is_medbench(dist: Any) -> bool:
+    return dist is not None and _canonical(_dist_name(dist)) == MEDBENCH_DIST
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def unmet_medbench_requirement(dist: Any, installed: str | None = None) -> str | None:
+    """The ``medbench`` requirement of ``dist`` (e.g. ``>=0.3``) when the installed medbench does not meet it."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.version import InvalidVersion, Version
+    except ImportError:  # packaging comes with transformers; without it, skip the check rather than fail
+        return None
+    installed = installed or installed_medbench_version()
+    for line in (dist.requires or []) if dist is not None else []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if _canonical(requirement.name) != MEDBENCH_DIST or not requirement.specifier:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue  # e.g. `medbench>=1; extra == "dev"`: not what the plugin needs at run time
+        try:
+            Version(installed)
+        except InvalidVersion:
+            return None
+        if not requirement.specifier.contains(installed, prereleases=True):
+            return str(requirement.specifier)
+    return None
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allow = _allowlist()
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    # medbench's own plugins first (sorted is stable): a third-party name or task never shadows a built-in.
+    entry_points = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                          key=lambda ep: not _is_medbench(ep.dist))
+    for ep in entry_points:
         if allow is not None and ep.name not in allow:
             continue
-        if pm.has_plugin(ep.name):
-            continue
         dist = ep.dist
+        info = PluginInfo(name=ep.name, version=dist.version if dist else "unknown",
+                          package=_dist_name(dist) if dist else "unknown", source="entry point")
+        if pm.has_plugin(ep.name):
+            other = _infos.get(ep.name)
+            if other is None or _canonical(other.package) == _canonical(info.package):
+                continue  # the same package seen twice on sys.path
+            _warn(f"{info.label()} was skipped: its name is taken by {other.label()} — uninstall one of the two "
+                  f"packages, or ask the author of {info.package} to rename its `{ENTRY_POINT_GROUP}` entry point")
+            continue
+        if dist is not None and not _is_medbench(dist):
+            needed = unmet_medbench_requirement(dist)
+            if needed:
+                installed = installed_medbench_version()
+                _warn(f"{info.label()} was skipped: it needs medbench{needed} and medbench {installed} is installed "
+                      f"— run `pip install -U medbench`, or install a release of {info.package} that supports "
+                      f"medbench {installed}")
+                continue
         try:
             module = ep.load()
         except Exception as exc:  # a broken third-party plugin must not take medbench down
-            _warn_skipped(ep.name, exc)
+            _warn_skipped(info.label(), exc, info.fix())
             continue
-        info = PluginInfo(
-            name=ep.name,
-            version=dist.version if dist else "unknown",
-            package=dist.metadata["Name"] if dist else "unknown",
-            source="entry point",
-        )
         _register(pm, module, info)
 
 
 def _load_plugins_dir(pm: pluggy.PluginManager, directory: Path) -> None:
     for path in sorted(directory.glob("*.py")):
         name = path.stem
+        info = PluginInfo(name=name, version="unknown", package=str(path), source="plugins dir")
         if pm.has_plugin(name):
+            other = _infos.get(name)
+            _warn(f"{info.label()} was skipped: its name is taken by {other.label() if other else repr(name)} "
+                  f"— rename the file")
             continue
+        module_name = f"medbench_dir_plugin_{name}"
         try:
-            spec = importlib.util.spec_from_file_location(f"medbench_dir_plugin_{name}", path)
+            spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
+            sys.modules[module_name] = module
             spec.loader.exec_module(module)
         except Exception as exc:
-            sys.modules.pop(f"medbench_dir_plugin_{name}", None)
-            _warn_skipped(str(path), exc)
+            sys.modules.pop(module_name, None)
+            _warn_skipped(info.label(), exc, info.fix())
             continue
-        _register(pm, module, PluginInfo(name=name, version=getattr(module, "__version__", "unknown"),
-                                         package=str(path), source="plugins dir"))
+        info.version = str(getattr(module, "__version__", "unknown"))
+        _register(pm, module, info)
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -122,11 +257,16 @@ def get_plugin_manager() -> pluggy.PluginManager:
     global _manager
     if _manager is None:
         pm = _new_manager()
-        _load_entry_points(pm)
-        plugins_dir = os.environ.get(PLUGINS_DIR_ENV)
-        if plugins_dir:
-            _load_plugins_dir(pm, Path(plugins_dir))
-        _manager = pm
+        _manager = pm  # set first: a plugin that looks at the manager while loading sees this one
+        try:
+            _load_entry_points(pm)
+            plugins_dir = os.environ.get(PLUGINS_DIR_ENV)
+            if plugins_dir:
+                _load_plugins_dir(pm, Path(plugins_dir))
+        except BaseException:
+            _manager = None
+            _infos.clear()
+            raise
     return _manager
 
 
@@ -134,18 +274,44 @@ def load_plugins_dir(directory: str | Path) -> None:
     """Load every ``*.py`` in ``directory`` as a plugin (the CLI's ``--plugins-dir``)."""
     directory = Path(directory)
     if not directory.is_dir():
-        from medbench.errors import MedbenchError
-
         raise MedbenchError(f"plugins directory {directory} does not exist", "pass an existing directory to --plugins-dir")
     _load_plugins_dir(get_plugin_manager(), directory)
+
+
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    try:
+        return importlib.metadata.packages_distributions()
+    except Exception:
+        return {}
+
+
+def _package_of(plugin: Any) -> tuple[str, str]:
+    """The distribution (name, version) that ships a plugin object's module, when one is installed."""
+    module = plugin.__name__ if isinstance(plugin, types.ModuleType) else getattr(plugin, "__module__", None)
+    top = (module or "").split(".")[0]
+    if top:
+        dists = _packages_distributions().get(top) or []
+        for name in dists:
+            try:
+                return name, importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return REGISTERED_PACKAGE, str(getattr(plugin, "__version__", "unknown"))
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> str:
     """Register a plugin object directly (tests, notebooks). Returns the name to unregister it by."""
     pm = get_plugin_manager()
+    if pm.is_registered(plugin):
+        raise MedbenchError(f"{plugin_label(pm.get_name(plugin))} is already registered",
+                            "use the name it has, or unregister it first")
     name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
-    _register(pm, plugin, PluginInfo(name=name, version=getattr(plugin, "__version__", "unknown"),
-                                     package="(registered in process)", source="registered"))
+    if pm.has_plugin(name):
+        raise MedbenchError(f"a plugin named {name!r} is already loaded ({plugin_label(name)})",
+                            "register this one under another name")
+    package, version = _package_of(plugin)
+    _register(pm, plugin, PluginInfo(name=name, version=version, package=package, source="registered"))
     return name
 
 
@@ -170,18 +336,27 @@ def list_plugins() -> list[PluginInfo]:
 def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..., Any]]) -> None:
     """Call a ``register_*`` hook on every plugin in load order, naming the plugin if its hook raises.
 
+    Load order puts medbench's own plugins first, so where registries keep the first of two same-named things
+    (tasks, trainers, metrics), a built-in wins. ``tryfirst`` / ``trylast`` hook implementations go first / last.
     ``register_for(plugin_name)`` returns the callback handed to that plugin, so registries know
     which plugin added what.
     """
     pm = get_plugin_manager()
-    caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):  # pluggy keeps them newest first
+    caller = getattr(pm.hook, hook_name, None)
+    if caller is None:  # no plugin implements it and no spec declares it
+        return
+    impls = [impl for impl in caller.get_hookimpls() if not (impl.hookwrapper or impl.wrapper)]
+    # pluggy lists them oldest first (calling them newest first), trylast ones before and tryfirst ones after.
+    ordered = ([impl for impl in impls if impl.tryfirst]
+               + [impl for impl in impls if not impl.tryfirst and not impl.trylast]
+               + [impl for impl in impls if impl.trylast])
+    for impl in ordered:
         try:
             impl.function(register_for(impl.plugin_name))
-        except Exception as exc:
-            from medbench.errors import MedbenchError
-
-            raise MedbenchError(
-                f"plugin {impl.plugin_name!r} raised in {hook_name}: {type(exc).__name__}: {exc}",
-                f"fix or uninstall that plugin, or leave it out with {ALLOWLIST_ENV}",
-            ) from exc
+        except PluginHookError:
+            raise
+        except Exception as exc:  # a plugin registered on the manager directly, bypassing register_plugin
+            info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "unknown", REGISTERED_PACKAGE,
+                                                              "registered")
+            raise PluginHookError(f"{info.label()} raised in {hook_name}: {type(exc).__name__}: {exc}",
+                                  info.fix()) from exc

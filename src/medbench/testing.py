@@ -1,6 +1,20 @@
-"""Helpers for testing medbench and medbench plugins: tiny random models and temporary plugin registration.
+"""Helpers for testing medbench and medbench plugins: tiny random models, a temporary leaderboard, temporary
+plugin registration and the ``medbench`` command line in-process.
 
-``pytest`` picks the fixtures up with ``pytest_plugins = ["medbench.testing"]`` in a conftest.py.
+pytest loads this module as a plugin by itself once medbench is installed (the ``pytest11`` entry point
+``medbench.testing``), so a plugin package's tests can use the fixtures with no set-up:
+
+* ``tiny_model_dir``: a tiny random Llama with a byte-level tokenizer, saved once per session (safetensors);
+  any medbench command or trainer accepts it as ``--model``.
+* ``leaderboard_dir``: an empty leaderboard directory for one test (``EvalConfig(output_dir=...)``,
+  ``--output-dir``, ``--leaderboard-dir``); read it back with :func:`read_leaderboard`.
+* ``plugin_registration``: ``plugin_registration(obj)`` registers a plugin object (a module, a class instance)
+  until the test ends and returns its plugin name; an object already loaded from its entry point is left as is.
+* ``medbench_cli``: ``medbench_cli("eval", "--tasks", ...)`` runs the command line in-process, with the
+  commands plugins add, and returns click's ``Result`` (``exit_code``, ``output``, ``exception``).
+
+Without pytest the plain functions work too: :func:`make_tiny_model`, :func:`registered_plugin`,
+:func:`read_leaderboard`. Where pytest plugin autoloading is off, add ``-p medbench.testing``.
 """
 
 from __future__ import annotations
@@ -54,14 +68,50 @@ def make_tiny_model(directory: str | Path, *, seed: int = 0, hidden_size: int = 
 
 @contextlib.contextmanager
 def registered_plugin(plugin: Any, name: str | None = None) -> Iterator[str]:
-    """Register a plugin object (a module or any object with @hookimpl functions) for the duration of a block."""
-    from medbench.plugins import register_plugin, unregister_plugin
+    """Register a plugin object (a module or any object with @hookimpl functions) for the duration of a block.
 
+    Yields the plugin's name. An object that is already registered (a package installed with its entry point
+    and loaded from it) keeps its registration and its name, and is not unregistered afterwards.
+    """
+    from medbench.plugins import get_plugin_manager, register_plugin, unregister_plugin
+
+    pm = get_plugin_manager()
+    if pm.is_registered(plugin):
+        yield pm.get_name(plugin)
+        return
     registered = register_plugin(plugin, name)
     try:
         yield registered
     finally:
-        unregister_plugin(registered)
+        from medbench import plugins
+
+        if plugins._manager is pm and pm.has_plugin(registered):  # unless the manager was reset meanwhile
+            unregister_plugin(registered)
+
+
+def read_leaderboard(directory: str | Path) -> list[dict[str, Any]]:
+    """The records under a leaderboard directory, each with its per-sample rows under ``"samples"``."""
+    from medbench.records import read_records, read_samples
+
+    return [{**record, "samples": read_samples(record)} for record in read_records(Path(directory))]
+
+
+def invoke_cli(*args: str, catch_exceptions: bool = True):
+    """Run ``medbench ARGS`` in-process with click's CliRunner, including the commands plugins add.
+
+    Plugin commands go on a copy of the command group, so nothing is left behind. A MedbenchError surfaces as
+    ``result.exception`` (with ``exit_code`` 1), the way click's runner reports any exception.
+    """
+    import click
+    from click.testing import CliRunner
+
+    from medbench.cli import cli
+    from medbench.plugins import get_plugin_manager
+
+    group = click.Group(name=cli.name, commands=dict(cli.commands), callback=cli.callback, params=list(cli.params),
+                        help=cli.help, context_settings=dict(cli.context_settings))
+    get_plugin_manager().hook.register_commands(cli=group)
+    return CliRunner().invoke(group, [str(arg) for arg in args], catch_exceptions=catch_exceptions)
 
 
 try:
@@ -85,7 +135,12 @@ if pytest is not None:
 
     @pytest.fixture
     def plugin_registration():
-        """``plugin_registration(obj)`` registers a plugin until the test ends."""
+        """``plugin_registration(obj, name=None)`` registers a plugin until the test ends; returns its name."""
         stack = contextlib.ExitStack()
         yield lambda plugin, name=None: stack.enter_context(registered_plugin(plugin, name))
         stack.close()
+
+    @pytest.fixture
+    def medbench_cli():
+        """``medbench_cli(*args)`` runs the ``medbench`` command line in-process; returns click's Result."""
+        return invoke_cli
