@@ -1,49 +1,904 @@
-"""Leaderboard renderers: a README-ready Markdown table and a JSON file."""
+"""Leaderboard renderers: leaderboard.md (README-ready), leaderboard.json, leaderboard.csv and index.html.
+
+index.html is one self-contained static file (inline CSS, JS and SVG; no server, no CDN): a sortable, filterable
+table with one column per task, 95 % CIs, significant differences from the baseline marked, plots of each score
+with its CI and of scores against training factors, and a drill-down into each cell's per-item predictions.
+Everything that comes from a record (labels, task names, prompts, predictions) is HTML-escaped; the data the page
+scripts read is JSON in a ``<script type="application/json">`` block with ``<``, ``>`` and ``&`` escaped, so no
+string can close the block.
+"""
 
 from __future__ import annotations
 
+import csv
+import html
+import io
+import json
+import math
+import time
 from pathlib import Path
+from typing import Any
 
 from medbench import hookimpl
+from medbench.leaderboard import NOTICE, Cell, LeaderboardTable, Row, per_item_values
 from medbench.records import atomic_write_json, atomic_write_text
 
+SAMPLES_PER_CELL = 200  # per-item predictions embedded per cell in index.html
+PROMPT_CHARS = 4000  # longer prompts are cut in index.html (the samples.jsonl keeps them whole)
+MAX_FACTOR_PLOTS = 12
+FACTOR_PRIORITY = ["merge.t", "shots", "curriculum.ordering", "method", "step", "prompt"]
+UP, DOWN = "▲", "▼"
 
-def _fmt(cell) -> str:
+
+# ------------------------------------------------------------------------------------------ formatting
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _mark(cell: Cell | None) -> str:
+    comparison = cell.comparison if cell else None
+    if not comparison or not comparison.significant:
+        return ""
+    return UP if comparison.direction == "better" else DOWN
+
+
+def _ci_text(cell: Cell) -> str:
+    if cell.ci_low is None or cell.ci_high is None:
+        return ""
+    return f"[{_f(cell.ci_low)}, {_f(cell.ci_high)}]"
+
+
+def _fmt(cell: Cell | None) -> str:
+    """One Markdown cell: score [95% CI] (n) and ▲/▼ for a significant difference from the baseline."""
     if cell is None or cell.score is None:
         return "–"
-    text = f"{cell.score:.3f}"
-    if cell.stderr is not None:
-        text += f" ± {cell.stderr:.3f}"
-    return f"{text} (n={cell.n})"
+    if cell.sd is not None or cell.runs > 1:
+        return f"{_f(cell.score)} ± {_f(cell.sd)} ({cell.runs} runs)"
+    text = _f(cell.score)
+    ci = _ci_text(cell)
+    if ci:
+        text += f" {ci}"
+    elif cell.stderr is not None:
+        text += f" ± {_f(cell.stderr)}"
+    text += f" (n={cell.n})"
+    mark = _mark(cell)
+    return f"{text} {mark}" if mark else text
 
 
-def _escape_md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+def _escape_md(text: Any) -> str:
+    return (str(text).replace("&", "&amp;").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\n", " "))
 
 
-def render_markdown(table, out_dir: Path) -> Path:
-    header = ["checkpoint", "weights", "mean", *table.columns]
+def _comparisons(table: LeaderboardTable) -> list[Any]:
+    return [c.comparison for r in table.rows for c in r.cells.values() if c.comparison and c.comparison.p is not None]
+
+
+def _method_text(table: LeaderboardTable) -> str:
+    tests = _comparisons(table)
+    pct = int(round(table.confidence * 100))
+    text = (f"Cells: the task's primary metric with its {pct}% CI (Wilson for per-item 0/1 metrics such as acc, "
+            f"a {table.bootstrap_iters}-resample percentile bootstrap over items otherwise) and n, the items scored. ")
+    if table.baseline is not None:
+        text += (f"{UP}/{DOWN}: significantly better/worse than the baseline "
+                 f"{table.baseline.label} ({table.baseline.weights_hash[:12]}) on the items both scored "
+                 f"(paired on doc_id: McNemar's exact test for 0/1 metrics, a paired bootstrap otherwise), "
+                 f"Benjamini-Hochberg q ≤ {table.alpha} across all {len(tests)} comparisons in the table. ")
+    else:
+        text += "No baseline row, so no paired comparisons (pass --baseline LABEL). "
+    text += ("Win rate: HELM's mean win rate over the task columns (the share of other checkpoints each one beats; "
+             "ties count half). Weighted: the mean of the scores weighted by items scored.")
+    return text
+
+
+# ------------------------------------------------------------------------------------------ Markdown
+
+
+def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
+    info = table.column_info()
+    header = ["checkpoint", "weights", "win rate", "mean", "weighted",
+              *[f"{col} ({', '.join(info[col]['metrics'])})" for col in table.columns]]
     lines = ["| " + " | ".join(map(_escape_md, header)) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
-        mean = row.mean_score()
-        cells = [_escape_md(row.label), f"`{row.weights_hash[:12]}`", "–" if mean is None else f"{mean:.3f}"]
+        weights = f"`{row.weights_hash[:12]}`" + (" (baseline)" if row.is_baseline else "")
+        cells = [_escape_md(row.label), weights, _f(row.win_rate), _f(row.mean_score()), _f(row.weighted_score())]
         cells += [_fmt(row.cells.get(col)) for col in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
-    metrics = sorted({cell.metric for row in table.rows for cell in row.cells.values()})
-    lines += ["", f"Score: the task's primary metric ({', '.join(metrics)}) ± its standard error; n = items scored.",
-              "Research use only, not for clinical decisions."]
+    lines += ["", _method_text(table)]
+
+    if table.baseline is not None and _comparisons(table):
+        lines += ["", f"Differences from the baseline ({_escape_md(table.baseline.label)}), paired items: "
+                      "Δ, p, BH q, test.", "",
+                  "| checkpoint | " + " | ".join(map(_escape_md, table.columns)) + " |",
+                  "|" + "---|" * (len(table.columns) + 1)]
+        for row in table.rows:
+            if row.is_baseline:
+                continue
+            cells = []
+            for col in table.columns:
+                comparison = row.cells[col].comparison if col in row.cells else None
+                if comparison is None or comparison.p is None:
+                    cells.append(_escape_md(comparison.note) if comparison and comparison.note else "–")
+                    continue
+                test = "McNemar" if comparison.test == "mcnemar-exact" else "paired bootstrap"
+                extra = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
+                cells.append(f"{comparison.delta:+.3f} (p={_p(comparison.p)}, q={_p(comparison.q)}, {test}, "
+                             f"n={comparison.n_paired}{extra}) {_mark(row.cells[col])}".rstrip())
+            lines.append("| " + " | ".join([_escape_md(row.label), *cells]) + " |")
+
+    if table.groups:
+        lines += ["", "Runs that differ only by seed: mean ± sd over the runs.", "",
+                  "| group | seeds | " + " | ".join(map(_escape_md, table.columns)) + " |",
+                  "|" + "---|" * (len(table.columns) + 2)]
+        for group in table.groups:
+            seeds = ", ".join(str(s) for s in group.model.get("seeds", []))
+            lines.append("| " + " | ".join([_escape_md(group.label), seeds,
+                                            *[_fmt(group.cells.get(col)) for col in table.columns]]) + " |")
+    lines += [""] + [f"Note: {_escape_md(note)}" for note in table.notes] + ([""] if table.notes else []) + [NOTICE]
     path = out_dir / "leaderboard.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 
-def render_json(table, out_dir: Path) -> Path:
+# ------------------------------------------------------------------------------------------ JSON, CSV
+
+
+def render_json(table: LeaderboardTable, out_dir: Path) -> Path:
     path = out_dir / "leaderboard.json"
     atomic_write_json(path, table.as_dict())
     return path
+
+
+CSV_FIELDS = ["kind", "checkpoint", "weights_hash", "is_baseline", "seed", "column", "task", "metric", "score",
+              "ci_low", "ci_high", "ci_method", "n", "stderr", "sd", "runs", "baseline", "test", "n_paired", "delta",
+              "delta_ci_low", "delta_ci_high", "p_value", "q_value", "significant", "direction", "b", "c",
+              "win_rate", "mean", "weighted_mean", "data_hash", "created", "record"]
+
+
+def _csv_rows(table: LeaderboardTable, rows: list[Row]):
+    for row in rows:
+        for col in table.columns:
+            cell = row.cells.get(col)
+            if cell is None:
+                continue
+            comparison = cell.comparison
+            record = cell.record or {}
+            task = record.get("task") or {}
+            yield {
+                "kind": row.kind, "checkpoint": row.label, "weights_hash": row.weights_hash,
+                "is_baseline": row.is_baseline, "seed": row.seed if row.kind == "run" else
+                " ".join(str(s) for s in row.model.get("seeds", [])),
+                "column": col, "task": task.get("name", col), "metric": cell.metric, "score": cell.score,
+                "ci_low": cell.ci_low, "ci_high": cell.ci_high, "ci_method": cell.ci_method, "n": cell.n,
+                "stderr": cell.stderr, "sd": cell.sd, "runs": cell.runs,
+                "baseline": table.baseline.label if table.baseline and comparison else "",
+                "test": comparison.test if comparison else "", "n_paired": comparison.n_paired if comparison else "",
+                "delta": comparison.delta if comparison else "",
+                "delta_ci_low": comparison.ci_low if comparison else "",
+                "delta_ci_high": comparison.ci_high if comparison else "",
+                "p_value": comparison.p if comparison else "", "q_value": comparison.q if comparison else "",
+                "significant": comparison.significant if comparison else "",
+                "direction": comparison.direction if comparison else "",
+                "b": comparison.b if comparison and comparison.b is not None else "",
+                "c": comparison.c if comparison and comparison.c is not None else "",
+                "win_rate": row.win_rate, "mean": row.mean_score(), "weighted_mean": row.weighted_score(),
+                "data_hash": task.get("data_hash", ""), "created": record.get("created", ""),
+                "record": cell.record_path,
+            }
+
+
+def render_csv(table: LeaderboardTable, out_dir: Path) -> Path:
+    """One line per (checkpoint, column): tidy, for pandas or a spreadsheet. Seed groups have kind seed-group."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for line in _csv_rows(table, table.rows + table.groups):
+        writer.writerow({k: ("" if v is None else v) for k, v in line.items()})
+    path = out_dir / "leaderboard.csv"
+    atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+# ------------------------------------------------------------------------------------------ SVG plots
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    start = math.ceil(lo / step - 1e-9) * step
+    ticks = []
+    value = start
+    while value <= hi + 1e-9:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def _range(values: list[float]) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.05, hi + 0.05
+    pad = (hi - lo) * 0.06
+    return lo - pad, hi + pad
+
+
+COLORS = {"better": "#1a7f37", "worse": "#cf222e", "baseline": "#0550ae", "other": "#57606a"}
+PALETTE = ["#0969da", "#bc4c00", "#8250df", "#1a7f37", "#cf222e", "#4d2d00", "#bf3989", "#0a3069"]
+
+
+def _state(row: Row, cell: Cell) -> str:
+    if row.is_baseline:
+        return "baseline"
+    mark = _mark(cell)
+    return "better" if mark == UP else "worse" if mark == DOWN else "other"
+
+
+def svg_forest(table: LeaderboardTable, col: str) -> str:
+    """Each checkpoint's score on ``col`` with its CI; the baseline as a dashed line; significant ones coloured."""
+    rows = [r for r in table.rows if col in r.cells and r.cells[col].score is not None]
+    if not rows:
+        return ""
+    metric = rows[0].cells[col].metric
+    values = [v for r in rows for v in (r.cells[col].score, r.cells[col].ci_low, r.cells[col].ci_high)
+              if v is not None]
+    lo, hi = _range(values)
+    label_w, plot_w, value_w, row_h, top, bottom = 230, 340, 66, 22, 34, 34
+    width = label_w + plot_w + value_w
+    height = top + row_h * len(rows) + bottom
+
+    def x(v: float) -> float:
+        return label_w + (v - lo) / (hi - lo) * plot_w
+
+    parts = [f'<svg class="plot forest" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(col)}: {_e(metric)} with 95% CI per checkpoint">',
+             f'<text x="4" y="18" class="plot-title">{_e(col)} — {_e(metric)} with {int(table.confidence * 100)}% CI'
+             f'</text>']
+    axis_y = top + row_h * len(rows) + 4
+    for tick in _nice_ticks(lo, hi):
+        tx = x(tick)
+        parts.append(f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{axis_y}" class="grid"/>'
+                     f'<text x="{tx:.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">{tick:g}</text>')
+    if table.baseline is not None and col in table.baseline.cells and table.baseline.cells[col].score is not None:
+        bx = x(table.baseline.cells[col].score)
+        parts.append(f'<line x1="{bx:.1f}" y1="{top - 6}" x2="{bx:.1f}" y2="{axis_y}" class="baseline-line"/>')
+    for i, row in enumerate(rows):
+        cell = row.cells[col]
+        y = top + i * row_h + row_h / 2
+        color = COLORS[_state(row, cell)]
+        tip = f"{row.label}: {_f(cell.score)} {_ci_text(cell)} n={cell.n}"
+        if cell.comparison and cell.comparison.p is not None:
+            tip += f"; Δ={cell.comparison.delta:+.3f} q={_p(cell.comparison.q)}"
+        parts.append(f'<g><title>{_e(tip)}</title>'
+                     f'<text x="{label_w - 8}" y="{y + 4:.1f}" text-anchor="end" class="label">'
+                     f'{_e(_short(row.label, 34))}</text>')
+        if cell.ci_low is not None and cell.ci_high is not None:
+            x1, x2 = x(cell.ci_low), x(cell.ci_high)
+            parts.append(f'<line x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" y2="{y:.1f}" stroke="{color}" '
+                         f'stroke-width="2"/><line x1="{x1:.1f}" y1="{y - 5:.1f}" x2="{x1:.1f}" y2="{y + 5:.1f}" '
+                         f'stroke="{color}" stroke-width="2"/><line x1="{x2:.1f}" y1="{y - 5:.1f}" x2="{x2:.1f}" '
+                         f'y2="{y + 5:.1f}" stroke="{color}" stroke-width="2"/>')
+        parts.append(f'<circle cx="{x(cell.score):.1f}" cy="{y:.1f}" r="4.5" fill="{color}"/>'
+                     f'<text x="{label_w + plot_w + 8}" y="{y + 4:.1f}" class="value">{_f(cell.score)} '
+                     f'{_mark(cell)}</text></g>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _factor_points(table: LeaderboardTable) -> dict[tuple[str, str], list[tuple[Row, Cell]]]:
+    """(task name, factor) -> the cells that have that factor, for factors with two or more distinct values."""
+    by_task: dict[str, list[tuple[Row, Cell]]] = {}
+    for row in table.rows:
+        for col, cell in row.cells.items():
+            if cell.score is None:
+                continue
+            task = ((cell.record or {}).get("task") or {}).get("name", col)
+            by_task.setdefault(task, []).append((row, cell))
+    found: dict[tuple[str, str], list[tuple[Row, Cell]]] = {}
+    for task, items in sorted(by_task.items()):
+        factors = sorted({k for _, c in items for k in c.factors},
+                         key=lambda k: (FACTOR_PRIORITY.index(k) if k in FACTOR_PRIORITY else len(FACTOR_PRIORITY), k))
+        for factor in factors:
+            with_factor = [(r, c) for r, c in items if c.factors.get(factor) is not None]
+            distinct = {str(c.factors[factor]) for _, c in with_factor}
+            if 2 <= len(distinct) <= 24:
+                found[(task, factor)] = with_factor
+    ordered = sorted(found.items(), key=lambda kv: (
+        FACTOR_PRIORITY.index(kv[0][1]) if kv[0][1] in FACTOR_PRIORITY else len(FACTOR_PRIORITY), kv[0][1], kv[0][0]))
+    return dict(ordered[:MAX_FACTOR_PLOTS])
+
+
+def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tuple[Row, Cell]]) -> str:
+    """Score (with CI) against one training or evaluation factor; points that share every other factor are one
+    series, joined by a line when the factor is numeric (a merge curve, a learning curve, a shots curve)."""
+    numeric = all(isinstance(c.factors[factor], (int, float)) for _, c in items)
+    metric = items[0][1].metric
+    width, height, left, right, top, bottom = 520, 300, 52, 16, 34, 58
+
+    def others(cell: Cell) -> tuple:
+        return tuple(sorted((k, str(v)) for k, v in cell.factors.items() if k != factor))
+
+    series_keys = sorted({others(c) for _, c in items})
+    varying = sorted((k for k in {k for key in series_keys for k, _ in key}
+                      if len({dict(key).get(k) for key in series_keys}) > 1),
+                     key=lambda k: (FACTOR_PRIORITY.index(k) if k in FACTOR_PRIORITY else len(FACTOR_PRIORITY), k))
+    values = [v for _, c in items for v in (c.score, c.ci_low, c.ci_high) if v is not None]
+    ylo, yhi = _range(values)
+
+    def y(v: float) -> float:
+        return top + (1 - (v - ylo) / (yhi - ylo)) * (height - top - bottom)
+
+    if numeric:
+        xs = [float(c.factors[factor]) for _, c in items]
+        xlo, xhi = _range(xs)
+
+        def x(v: Any, j: int = 0, k: int = 1) -> float:
+            return left + (float(v) - xlo) / (xhi - xlo) * (width - left - right)
+    else:
+        cats = sorted({str(c.factors[factor]) for _, c in items}, key=lambda s: (s != "base", s))
+        band = (width - left - right) / len(cats)
+
+        def x(v: Any, j: int = 0, k: int = 1) -> float:
+            return left + band * (cats.index(str(v)) + 0.5) + (j - (k - 1) / 2) * min(12.0, band / (k + 1))
+
+    title = f"{task}: {metric} against {factor}"
+    parts = [f'<svg class="plot factor" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">',
+             f'<text x="4" y="18" class="plot-title">{_e(title)}</text>']
+    for tick in _nice_ticks(ylo, yhi):
+        ty = y(tick)
+        parts.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{width - right}" y2="{ty:.1f}" class="grid"/>'
+                     f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" class="tick">{tick:g}</text>')
+    axis_y = height - bottom
+    if numeric:
+        for tick in _nice_ticks(*_range([float(c.factors[factor]) for _, c in items])):
+            parts.append(f'<text x="{x(tick):.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">{tick:g}</text>')
+    else:
+        for cat in cats:
+            parts.append(f'<text x="{x(cat):.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">'
+                         f'{_e(_short(cat, 16))}</text>')
+    parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" class="axis"/>'
+                 f'<text x="{(left + width - right) / 2:.0f}" y="{axis_y + 36}" text-anchor="middle" class="axis-label">'
+                 f'{_e(factor)}</text>')
+    slots: dict[int, tuple[int, int]] = {}  # categorical x: each point's place among the points of its category
+    if not numeric:
+        for cat in cats:
+            at = [c for _, c in sorted(items, key=lambda rc: (series_keys.index(others(rc[1])), rc[0].label))
+                  if str(c.factors[factor]) == cat]
+            slots.update({id(c): (j, len(at)) for j, c in enumerate(at)})
+    else:
+        slots = {id(c): (0, 1) for _, c in items}
+    legend = []
+    for s_index, key in enumerate(series_keys):
+        color = PALETTE[s_index % len(PALETTE)] if len(series_keys) <= len(PALETTE) else COLORS["other"]
+        # Categories are told apart by position: colour says baseline / significantly better / worse instead.
+        points = sorted([(r, c) for r, c in items if others(c) == key], key=lambda rc: (
+            float(rc[1].factors[factor]) if numeric else str(rc[1].factors[factor])))
+        if numeric and len(points) > 1:
+            path = " ".join(f"{x(c.factors[factor]):.1f},{y(c.score):.1f}" for _, c in points)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5" opacity="0.7"/>')
+        for row, cell in points:
+            px = x(cell.factors[factor], *slots[id(cell)])
+            tip = f"{row.label}: {factor}={cell.factors[factor]}, {_f(cell.score)} {_ci_text(cell)}"
+            if not numeric:
+                color = COLORS[_state(row, cell)]
+            parts.append(f'<g><title>{_e(tip)}</title>')
+            if cell.ci_low is not None and cell.ci_high is not None:
+                parts.append(f'<line x1="{px:.1f}" y1="{y(cell.ci_low):.1f}" x2="{px:.1f}" y2="{y(cell.ci_high):.1f}" '
+                             f'stroke="{color}" stroke-width="1.5"/>')
+            parts.append(f'<circle cx="{px:.1f}" cy="{y(cell.score):.1f}" r="4" fill="{color}"/></g>')
+        present = dict(key)
+        name = ", ".join([f"{k}={present[k]}" for k in varying if k in present][:3]) or "all runs"
+        legend.append((color, name))
+    if numeric and len(legend) > 1:
+        for i, (color, name) in enumerate(legend[:6]):
+            ly = top + 4 + i * 15
+            parts.append(f'<rect x="{width - right - 190}" y="{ly - 8}" width="9" height="9" fill="{color}"/>'
+                         f'<text x="{width - right - 177}" y="{ly}" class="legend">{_e(_short(name, 30))}</text>')
+        if len(legend) > 6:
+            parts.append(f'<text x="{width - right - 190}" y="{top + 4 + 6 * 15}" class="legend">'
+                         f'+{len(legend) - 6} more series</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ------------------------------------------------------------------------------------------ HTML
+
+
+def json_for_script(data: Any) -> str:
+    """JSON that is safe inside <script>: no '<', '>' or '&' survives, so neither '</script>' nor '<!--' can
+    appear; U+2028/2029 are escaped too. The result is still valid JSON (they become \\u escapes in strings)."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str, allow_nan=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                         ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return text
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _cell_title(table: LeaderboardTable, cell: Cell) -> str:
+    record = cell.record or {}
+    task = record.get("task") or {}
+    versions = record.get("versions") or {}
+    lines = [f"{cell.metric} = {_f(cell.score)}"
+             + (f", {int(table.confidence * 100)}% CI {_ci_text(cell)} ({cell.ci_method})" if _ci_text(cell) else "")
+             + f", n={cell.n}"]
+    comparison = cell.comparison
+    if comparison is not None:
+        if comparison.p is not None:
+            test = "McNemar exact" if comparison.test == "mcnemar-exact" else "paired bootstrap"
+            counts = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
+            lines.append(f"vs baseline: Δ={comparison.delta:+.3f} on {comparison.n_paired} paired items, {test}"
+                         f"{counts}, p={_p(comparison.p)}, BH q={_p(comparison.q)}"
+                         + (" (significant)" if comparison.significant else ""))
+        elif comparison.note:
+            lines.append(f"vs baseline: {comparison.note}")
+    lines.append(f"data {task.get('split', '?')} split, hash {task.get('data_hash', '?')}, "
+                 f"{task.get('num_fewshot', 0)}-shot, task v{task.get('version', '?')} ({task.get('plugin', '?')})")
+    lines.append("config " + json.dumps(record.get("config") or {}, sort_keys=True, default=str))
+    lines.append("versions " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    lines.append(f"scored {record.get('created', '?')}" + (f", re-scored {record['rescored']}"
+                                                            if record.get("rescored") else ""))
+    lines.append("click for the per-item predictions")
+    return "\n".join(lines)
+
+
+def _choice(sample: dict[str, Any], key: str) -> Any:
+    """A choice index with its label when the sample lists the choices: ``2 · renal losses``."""
+    value, choices = sample.get(key), sample.get("choices")
+    if isinstance(value, int) and not isinstance(value, bool) and isinstance(choices, list) and \
+            0 <= value < len(choices):
+        return f"{value} · {choices[value]}"
+    return value
+
+
+def _samples_payload(table: LeaderboardTable, row: Row, col: str, cell: Cell, prompts: dict[str, int],
+                     prompt_list: list[str]) -> dict[str, Any]:
+    base_preds: dict[Any, Any] = {}
+    if table.baseline is not None and table.baseline is not row and col in table.baseline.cells:
+        base_preds = {s.get("doc_id"): _choice(s, "pred") for s in table.baseline.cells[col].samples}
+    # The per-item column: the metric's own per-item value (acc), else whether the prediction equals the gold.
+    per_item = per_item_values(cell.metric, cell.samples) is not None
+    out = []
+    for sample in cell.samples[:SAMPLES_PER_CELL]:
+        prompt = sample.get("prompt")
+        prompt = "" if prompt is None else str(prompt)
+        if len(prompt) > PROMPT_CHARS:
+            prompt = prompt[:PROMPT_CHARS] + f"… [{len(prompt) - PROMPT_CHARS} more characters in samples.jsonl]"
+        if prompt not in prompts:
+            prompts[prompt] = len(prompt_list)
+            prompt_list.append(prompt)
+        value = sample.get(cell.metric) if per_item else (
+            float(sample["gold"] == sample["pred"]) if "gold" in sample and "pred" in sample else None)
+        logliks = sample.get("logliks")
+        item = {"id": sample.get("doc_id"), "gold": _choice(sample, "gold"), "pred": _choice(sample, "pred"),
+                "v": value if isinstance(value, (int, float)) else None, "p": prompts[prompt],
+                "ll": [round(float(v), 3) for v in logliks] if isinstance(logliks, list) else None}
+        if base_preds:
+            item["bp"] = base_preds.get(sample.get("doc_id"))
+        if sample.get("response") is not None:  # generated text the prediction was extracted from
+            item["r"] = str(sample["response"])[:PROMPT_CHARS]
+        out.append(item)
+    comparison = cell.comparison.as_dict() if cell.comparison else None
+    return {"row": row.label, "weights": row.weights_hash, "column": col, "metric": cell.metric,
+            "item_metric": cell.metric if per_item else "correct",
+            "score": cell.score, "ci": [cell.ci_low, cell.ci_high], "ci_method": cell.ci_method, "n": cell.n,
+            "total": len(cell.samples), "samples": out, "comparison": comparison,
+            "baseline": table.baseline.label if base_preds else None,
+            "provenance": (cell.as_dict().get("provenance") if cell.record else None)}
+
+
+CSS = """
+:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#fff;--soft:#f6f8fa;--good:#1a7f37;--bad:#cf222e;
+--goodbg:#dafbe1;--badbg:#ffebe9;--base:#ddf4ff;--accent:#0969da}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);
+background:var(--bg);margin:0 auto;padding:16px 24px 40px;max-width:1400px}
+h1{font-size:22px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 8px}
+.notice{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:8px 0 12px}
+.meta,.legend-text,.note{color:var(--muted)}
+.controls{display:flex;flex-wrap:wrap;gap:10px 18px;align-items:center;margin:12px 0;padding:10px 12px;
+background:var(--soft);border:1px solid var(--line);border-radius:6px}
+.controls input[type=search]{padding:5px 8px;border:1px solid var(--line);border-radius:6px;min-width:360px;font:inherit}
+#dd-which{width:auto}
+.controls fieldset{border:0;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:4px 12px}
+.controls legend{float:left;margin-right:8px;color:var(--muted)}
+.table-wrap{overflow-x:auto;border:1px solid var(--line);border-radius:6px}
+table{border-collapse:collapse;width:100%}
+th,td{padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top;text-align:left}
+thead th{background:var(--soft);position:sticky;top:0;white-space:nowrap;font-weight:600}
+thead th[data-sort-type]{cursor:pointer;user-select:none}
+thead th[data-sort-type]:hover{background:#eaeef2}
+thead th[data-sort-type] .th-name::after{content:" ↕";color:#8c959f;font-weight:400}
+thead th[aria-sort=descending] .th-name::after{content:" ↓";color:var(--accent)}
+thead th[aria-sort=ascending] .th-name::after{content:" ↑";color:var(--accent)}
+thead th small{display:block;font-weight:400;color:var(--muted)}
+td.num{font-variant-numeric:tabular-nums;white-space:nowrap;text-align:right}
+td.score-cell{cursor:pointer;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.score-cell:hover,td.score-cell:focus{outline:2px solid var(--accent);outline-offset:-2px}
+td.score-cell .score{font-weight:600}
+td.score-cell .ci,td.score-cell .n{display:block;color:var(--muted);font-size:12px}
+td.better{background:var(--goodbg)}td.worse{background:var(--badbg)}
+.mark.better{color:var(--good)}.mark.worse{color:var(--bad)}
+tr.baseline th,tr.baseline td{background:var(--base)}
+.tag{display:inline-block;font-size:11px;padding:0 6px;border-radius:10px;background:#0550ae;color:#fff;margin-left:6px;
+vertical-align:middle}
+.tag.group{background:#8250df}
+th.rowlabel{font-weight:500;min-width:200px;max-width:360px;word-break:break-word}
+th.rowlabel summary{cursor:pointer}
+th.rowlabel dl{margin:6px 0 0;font-size:12px;font-weight:400;color:var(--muted);display:grid;
+grid-template-columns:auto 1fr;gap:1px 8px}
+th.rowlabel dd{margin:0;word-break:break-all}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.col-hidden{display:none}
+.plots{display:flex;flex-wrap:wrap;gap:18px}
+.plot{background:#fff;border:1px solid var(--line);border-radius:6px}
+.plot text{font:12px system-ui,sans-serif;fill:#1f2328}
+.plot .plot-title{font-weight:600;font-size:13px}
+.plot .tick,.plot .legend,.plot .axis-label{fill:#59636e;font-size:11px}
+.plot .grid{stroke:#eaeef2}.plot .axis{stroke:#8c959f}
+.plot .baseline-line{stroke:#0550ae;stroke-dasharray:4 3;stroke-width:1.5}
+dialog{width:min(1100px,96vw);max-height:90vh;border:1px solid var(--line);border-radius:8px;padding:0}
+dialog::backdrop{background:rgba(31,35,40,.45)}
+.dd-head{position:sticky;top:0;background:#fff;padding:12px 16px;border-bottom:1px solid var(--line);display:flex;
+gap:12px;align-items:flex-start;justify-content:space-between}
+.dd-head h2{margin:0}
+.dd-body{padding:8px 16px 16px}
+#dd-samples td{font-size:13px}
+#dd-samples td.ok{color:var(--good);font-weight:600}#dd-samples td.bad{color:var(--bad);font-weight:600}
+#dd-samples pre,#dd-prov{white-space:pre-wrap;word-break:break-word;background:var(--soft);padding:8px;border-radius:6px;
+max-height:320px;overflow:auto;font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:4px 0}
+button{font:inherit;padding:4px 12px;border:1px solid var(--line);border-radius:6px;background:var(--soft);cursor:pointer}
+footer{margin-top:32px;color:var(--muted);border-top:1px solid var(--line);padding-top:10px}
+"""
+
+JS = r"""
+(function () {
+  "use strict";
+  var DATA = JSON.parse(document.getElementById("medbench-data").textContent);
+  function num(v) { if (v === undefined || v === null || v === "") return null; var x = parseFloat(v); return isNaN(x) ? null : x; }
+  function each(list, fn) { Array.prototype.forEach.call(list, fn); }
+  function el(tag, text, cls) { var e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = String(text); if (cls) e.className = cls; return e; }
+  function fmt(v) { return v === null || v === undefined ? "–" : Number(v).toFixed(3); }
+  function show(v) { return v === null || v === undefined ? "–" : (typeof v === "object" ? JSON.stringify(v) : String(v)); }
+
+  /* sorting: any table.sortable; numbers best-first on the first click (data-first-dir), missing values last */
+  each(document.querySelectorAll("table.sortable"), function (table) {
+    var headers = table.tHead.rows[0].cells;
+    each(headers, function (th, index) {
+      if (!th.dataset.sortType) return;
+      th.tabIndex = 0;
+      var go = function () { sortBy(table, th, index); };
+      th.addEventListener("click", go);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } });
+    });
+  });
+  function sortBy(table, th, index) {
+    var first = th.dataset.firstDir || "descending";
+    var dir = th.getAttribute("aria-sort") === first ? (first === "descending" ? "ascending" : "descending") : first;
+    each(table.tHead.rows[0].cells, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", dir);
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var text = th.dataset.sortType === "text";
+    rows.sort(function (a, b) {
+      var va = a.cells[index].dataset.value, vb = b.cells[index].dataset.value;
+      if (text) {
+        va = (va || "").toLowerCase(); vb = (vb || "").toLowerCase();
+        var c = va < vb ? -1 : va > vb ? 1 : 0;
+        return dir === "ascending" ? c : -c;
+      }
+      va = num(va); vb = num(vb);
+      if (va === null && vb === null) return 0;
+      if (va === null) return 1;
+      if (vb === null) return -1;
+      return dir === "ascending" ? va - vb : vb - va;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  }
+
+  /* filtering: checkpoint text, significant rows only, task columns on/off */
+  var board = document.getElementById("leaderboard");
+  var filter = document.getElementById("filter");
+  var onlySig = document.getElementById("only-sig");
+  function applyFilter() {
+    var q = filter.value.trim().toLowerCase();
+    each(board.tBodies[0].rows, function (r) {
+      var ok = !q || (r.dataset.search || "").indexOf(q) >= 0;
+      if (ok && onlySig.checked) ok = r.classList.contains("baseline") || r.querySelector("td.better, td.worse") !== null;
+      r.hidden = !ok;
+    });
+  }
+  filter.addEventListener("input", applyFilter);
+  onlySig.addEventListener("change", applyFilter);
+  each(document.querySelectorAll("input[data-toggle-col]"), function (box) {
+    box.addEventListener("change", function () {
+      var col = box.dataset.toggleCol;
+      each(document.querySelectorAll("[data-col]"), function (node) {
+        if (node.dataset.col === col) node.classList.toggle("col-hidden", !box.checked);
+      });
+    });
+  });
+
+  /* drill-down: a cell's per-item predictions and its provenance */
+  var dialog = document.getElementById("drilldown");
+  var current = null;
+  function openCell(id) {
+    var cell = DATA.cells[id];
+    if (!cell) return;
+    current = cell;
+    document.getElementById("dd-title").textContent = cell.row + " — " + cell.column;
+    var summary = cell.metric + " = " + fmt(cell.score);
+    if (cell.ci && cell.ci[0] !== null) summary += "  95% CI [" + fmt(cell.ci[0]) + ", " + fmt(cell.ci[1]) + "] (" + cell.ci_method + ")";
+    summary += "  n = " + cell.n + "  · weights " + cell.weights.slice(0, 12);
+    var c = cell.comparison;
+    if (c && c.p !== null) {
+      summary += "\nvs baseline " + cell.baseline + ": Δ = " + (c.delta >= 0 ? "+" : "") + fmt(c.delta) + " on " + c.n_paired +
+        " paired items, " + (c.test === "mcnemar-exact" ? "McNemar exact (b=" + c.b + ", c=" + c.c + ")" : "paired bootstrap") +
+        ", p = " + fmt(c.p) + ", BH q = " + fmt(c.q) + (c.significant ? " — significant" : " — not significant");
+    } else if (c && c.note) { summary += "\nvs baseline: " + c.note; }
+    document.getElementById("dd-summary").textContent = summary;
+    document.getElementById("dd-count").textContent = cell.total > cell.samples.length ?
+      "showing the first " + cell.samples.length + " of " + cell.total + " items (all are in samples.jsonl)" :
+      cell.total + " items";
+    document.getElementById("dd-prov").textContent = JSON.stringify(cell.provenance, null, 2);
+    document.getElementById("dd-which").value = "all";
+    fillSamples();
+    if (typeof dialog.showModal === "function") { if (!dialog.open) dialog.showModal(); } else { dialog.setAttribute("open", ""); }
+  }
+  function fillSamples() {
+    var cell = current, which = document.getElementById("dd-which").value;
+    var table = document.getElementById("dd-samples");
+    var head = table.tHead.rows[0];
+    while (head.firstChild) head.removeChild(head.firstChild);
+    var cols = ["doc_id", "gold", "prediction", cell.item_metric];
+    var hasBase = cell.samples.some(function (s) { return s.bp !== undefined; });
+    if (hasBase) cols.push("baseline prediction");
+    var hasResp = cell.samples.some(function (s) { return s.r !== undefined; });
+    if (hasResp) cols.push("generated");
+    cols.push("log-likelihoods", "prompt");
+    cols.forEach(function (name) { head.appendChild(el("th", name)); });
+    var body = table.tBodies[0];
+    while (body.firstChild) body.removeChild(body.firstChild);
+    cell.samples.forEach(function (s) {
+      var right = s.v === null ? null : s.v >= 1;
+      if (which === "right" && right !== true) return;
+      if (which === "wrong" && right !== false) return;
+      if (which === "changed" && (!hasBase || show(s.bp) === show(s.pred))) return;
+      var tr = document.createElement("tr");
+      tr.appendChild(el("td", show(s.id)));
+      tr.appendChild(el("td", show(s.gold)));
+      tr.appendChild(el("td", show(s.pred)));
+      tr.appendChild(el("td", s.v === null ? "–" : (s.v === 1 ? "✓ 1" : s.v === 0 ? "✗ 0" : fmt(s.v)), right === null ? "" : right ? "ok" : "bad"));
+      if (hasBase) tr.appendChild(el("td", show(s.bp)));
+      if (hasResp) tr.appendChild(el("td", s.r === undefined ? "" : s.r));
+      tr.appendChild(el("td", s.ll ? s.ll.join(", ") : "–"));
+      var prompt = DATA.prompts[s.p] || "";
+      var td = document.createElement("td");
+      var details = document.createElement("details");
+      details.appendChild(el("summary", prompt.length > 90 ? prompt.slice(0, 90).replace(/\s+/g, " ") + "…" : prompt.replace(/\s+/g, " ")));
+      details.appendChild(el("pre", prompt));
+      td.appendChild(details);
+      tr.appendChild(td);
+      body.appendChild(tr);
+    });
+  }
+  document.getElementById("dd-which").addEventListener("change", fillSamples);
+  document.getElementById("dd-close").addEventListener("click", function () { if (dialog.close) dialog.close(); else dialog.removeAttribute("open"); });
+  board.addEventListener("click", function (e) {
+    var td = e.target.closest("td[data-cell]");
+    if (td) openCell(td.dataset.cell);
+  });
+  board.addEventListener("keydown", function (e) {
+    var td = e.target.closest ? e.target.closest("td[data-cell]") : null;
+    if (td && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openCell(td.dataset.cell); }
+  });
+  window.medbenchLeaderboard = { data: DATA, open: openCell };
+})();
+"""
+
+
+def _dl(items: list[tuple[str, Any]]) -> str:
+    return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items if v not in (None, "", {}, [])) + \
+        "</dl>"
+
+
+def _row_details(row: Row) -> list[tuple[str, Any]]:
+    model = row.model or {}
+    items: list[tuple[str, Any]] = [("weights", row.weights_hash), ("ref", model.get("ref")), ("kind", model.get("kind")),
+                                    ("base", model.get("base_ref")), ("parameters", model.get("parameters")),
+                                    ("seed", row.seed)]
+    if row.training:
+        training = row.training
+        items += [("trained by", training.get("plugin")), ("run", training.get("run_id")),
+                  ("step", training.get("step")), ("parent", training.get("parent_model"))]
+        for key in ("config", "trainer_config"):
+            if isinstance(training.get(key), dict) and training[key]:
+                items.append((key.replace("_", " "), json.dumps(training[key], sort_keys=True, default=str)))
+    return items
+
+
+def _score_cell(table: LeaderboardTable, row: Row, col: str, cell: Cell | None, cell_id: str | None) -> str:
+    if cell is None or cell.score is None:
+        return f'<td class="score-cell empty" data-col="{_e(col)}" data-value="">–</td>'
+    mark = _mark(cell)
+    state = "better" if mark == UP else "worse" if mark == DOWN else ""
+    attrs = f' data-cell="{_e(cell_id)}" tabindex="0"' if cell_id else ""
+    parts = [f'<td class="score-cell {state}" data-col="{_e(col)}" data-value="{cell.score!r}"{attrs} '
+             f'title="{_e(_cell_title(table, cell) if cell.record else "")}">',
+             f'<span class="score">{_f(cell.score)}</span>']
+    if mark:
+        parts.append(f' <span class="mark {state}" aria-label="significantly {state} than the baseline">{mark}</span>')
+    if cell.sd is not None or cell.runs > 1:
+        parts.append(f'<span class="ci">± {_f(cell.sd)} sd</span><span class="n">{cell.runs} runs</span>')
+    else:
+        ci = _ci_text(cell)
+        if ci:
+            parts.append(f'<span class="ci">{_e(ci)}</span>')
+        parts.append(f'<span class="n">n={cell.n}</span>')
+    parts.append("</td>")
+    return "".join(parts)
+
+
+def _header(table: LeaderboardTable, info: dict[str, dict[str, Any]], first: str) -> str:
+    cells = [f'<th data-sort-type="text" data-first-dir="ascending"><span class="th-name">{_e(first)}</span></th>',
+             '<th data-sort-type="num" title="HELM mean win rate over the task columns">'
+             '<span class="th-name">win rate</span></th>',
+             '<th data-sort-type="num"><span class="th-name">mean</span></th>',
+             '<th data-sort-type="num" title="mean weighted by items scored"><span class="th-name">weighted</span></th>']
+    for col in table.columns:
+        direction = "descending" if info[col]["higher_is_better"] else "ascending"
+        cells.append(f'<th data-sort-type="num" data-first-dir="{direction}" data-col="{_e(col)}">'
+                     f'<span class="th-name">{_e(col)}</span><small>{_e(", ".join(info[col]["metrics"]))}</small></th>')
+    return "<thead><tr>" + "".join(cells) + "</tr></thead>"
+
+
+def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
+    info = table.column_info()
+    prompts: dict[str, int] = {}
+    prompt_list: list[str] = []
+    cells_data: dict[str, Any] = {}
+    body = []
+    for r_index, row in enumerate(table.rows):
+        classes = "baseline" if row.is_baseline else ""
+        search = f"{row.label} {row.weights_hash}".lower()
+        tag = '<span class="tag">baseline</span>' if row.is_baseline else ""
+        label = (f'<th scope="row" class="rowlabel" data-value="{_e(row.label)}"><details><summary>{_e(row.label)}'
+                 f'{tag}</summary>{_dl(_row_details(row))}</details></th>')
+        cells = [label, f'<td class="num" data-value="{_e(_clean_num(row.win_rate))}">{_f(row.win_rate)}</td>',
+                 f'<td class="num" data-value="{_e(_clean_num(row.mean_score()))}">{_f(row.mean_score())}</td>',
+                 f'<td class="num" data-value="{_e(_clean_num(row.weighted_score()))}">{_f(row.weighted_score())}</td>']
+        for c_index, col in enumerate(table.columns):
+            cell = row.cells.get(col)
+            cell_id = None
+            if cell is not None and cell.score is not None:
+                cell_id = f"c{r_index}_{c_index}"
+                cells_data[cell_id] = _samples_payload(table, row, col, cell, prompts, prompt_list)
+            cells.append(_score_cell(table, row, col, cell, cell_id))
+        body.append(f'<tr class="{classes}" data-key="{_e(row.key)}" data-label="{_e(row.label)}" '
+                    f'data-search="{_e(search)}">' + "".join(cells) + "</tr>")
+
+    groups_html = ""
+    if table.groups:
+        group_rows = []
+        for group in table.groups:
+            seeds = ", ".join(str(s) for s in group.model.get("seeds", []))
+            cells = [f'<th scope="row" class="rowlabel" data-value="{_e(group.label)}">{_e(group.label)}'
+                     f'<span class="tag group">seeds {_e(seeds)}</span></th>',
+                     '<td class="num" data-value="">–</td>',
+                     f'<td class="num" data-value="{_e(_clean_num(group.mean_score()))}">{_f(group.mean_score())}</td>',
+                     f'<td class="num" data-value="{_e(_clean_num(group.weighted_score()))}">'
+                     f'{_f(group.weighted_score())}</td>']
+            cells += [_score_cell(table, group, col, group.cells.get(col), None) for col in table.columns]
+            group_rows.append(f'<tr data-label="{_e(group.label)}">' + "".join(cells) + "</tr>")
+        groups_html = ("<h2>Seed groups</h2><p class=\"note\">Runs whose records differ only by seed, as mean ± sample "
+                       "sd over the runs.</p><div class=\"table-wrap\"><table id=\"seed-groups\" class=\"sortable\">"
+                       + _header(table, info, "group") + "<tbody>" + "".join(group_rows) + "</tbody></table></div>")
+
+    forest = "".join(svg_forest(table, col) for col in table.columns)
+    factor_plots = "".join(svg_factor(table, task, factor, items)
+                           for (task, factor), items in _factor_points(table).items())
+    toggles = "".join(f'<label><input type="checkbox" checked data-toggle-col="{_e(col)}"> {_e(col)}</label>'
+                      for col in table.columns)
+    baseline = (f"baseline <strong>{_e(table.baseline.label)}</strong> (<code>{_e(table.baseline.weights_hash[:12])}"
+                f"</code>)" if table.baseline else "no baseline (pass <code>--baseline LABEL</code>)")
+    records = sum(len(r.cells) for r in table.rows)
+    data = _jsonable({"cells": cells_data, "prompts": prompt_list, "columns": table.columns,
+                      "baseline": table.baseline.label if table.baseline else None, "notice": NOTICE})
+    page = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>medbench leaderboard</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header>
+<h1>medbench leaderboard</h1>
+<p class="notice" role="note"><strong>{_e(NOTICE)}</strong> These are benchmark scores of language models on
+exam-style and synthetic items; they say nothing about safety or accuracy in patient care.</p>
+<p class="meta">{len(table.rows)} checkpoints × {len(table.columns)} tasks from {records} records · {baseline} ·
+generated {_e(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))}</p>
+</header>
+<div class="controls">
+<input id="filter" type="search" placeholder="Filter by checkpoint name or weights hash" aria-label="Filter checkpoints">
+<label><input type="checkbox" id="only-sig"> only rows that differ significantly from the baseline</label>
+<fieldset><legend>tasks</legend>{toggles}</fieldset>
+</div>
+<div class="table-wrap">
+<table id="leaderboard" class="sortable">
+{_header(table, info, "checkpoint")}
+<tbody>
+{"".join(body)}
+</tbody>
+</table>
+</div>
+<p class="legend-text">{_e(_method_text(table))} Click a column header to sort, a score to see its per-item
+predictions; hover a score for its provenance, open a checkpoint's name for its model and training details.</p>
+{"".join(f'<p class="note">Note: {_e(note)}</p>' for note in table.notes)}
+{groups_html}
+<h2>Scores with {int(table.confidence * 100)}% confidence intervals</h2>
+<div class="plots">{forest}</div>
+{"<h2>Scores against training and evaluation factors</h2><div class='plots'>" + factor_plots + "</div>"
+ if factor_plots else ""}
+<dialog id="drilldown" aria-labelledby="dd-title">
+<div class="dd-head"><div><h2 id="dd-title"></h2><div id="dd-summary" style="white-space:pre-wrap"></div>
+<div class="note" id="dd-count"></div></div><button id="dd-close" type="button">Close</button></div>
+<div class="dd-body">
+<label>show <select id="dd-which"><option value="all">all items</option><option value="wrong">wrong</option>
+<option value="right">right</option><option value="changed">prediction differs from the baseline</option></select></label>
+<table id="dd-samples"><thead><tr></tr></thead><tbody></tbody></table>
+<details><summary>Provenance: model, task data hash, config, versions</summary><pre id="dd-prov"></pre></details>
+</div>
+</dialog>
+<footer>{_e(NOTICE)} Generated by medbench from the records under <code>records/</code>; re-render with
+<code>medbench leaderboard</code>.</footer>
+<script type="application/json" id="medbench-data">{json_for_script(data)}</script>
+<script>{JS}</script>
+</body>
+</html>
+"""
+    path = out_dir / "index.html"
+    atomic_write_text(path, page)
+    return path
+
+
+def _clean_num(value: float | None) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
 
 
 @hookimpl
 def register_leaderboard_renderers(register):
     register("md", render_markdown)
     register("json", render_json)
+    register("csv", render_csv)
+    register("html", render_html)

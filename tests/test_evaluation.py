@@ -90,7 +90,7 @@ def test_scores_do_not_depend_on_batch_size(tiny_model_dir, tmp_path):
 def test_leaderboard_markdown_and_json(tiny_records):
     out, _ = tiny_records
     paths = render(out)
-    assert {p.name for p in paths} == {"leaderboard.md", "leaderboard.json"}
+    assert {"leaderboard.md", "leaderboard.json", "leaderboard.csv", "index.html"} <= {p.name for p in paths}
     table = json.loads((out / "leaderboard.json").read_text())
     assert table["columns"] == ["medmcqa", "medqa"]
     assert table["rows"][0]["label"] == "tiny"

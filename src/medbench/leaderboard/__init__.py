@@ -1,16 +1,67 @@
-"""The leaderboard: every record under a directory, as one row per checkpoint and one column per task."""
+"""The leaderboard: every record under a directory, as one row per checkpoint and one column per task.
+
+Records (``records/*/*/record.json`` + ``samples.jsonl``) are the source of truth; everything here is derived
+from them and can be rebuilt at any time. On top of the scores the table carries the statistics that say which
+differences are real (see medbench.leaderboard.stats):
+
+- a 95 % CI per cell: Wilson for a per-item 0/1 metric (acc, exact_match, ...), a percentile bootstrap over
+  items otherwise (F1, ROUGE, AUROC, ...), recomputed from the saved samples;
+- a paired comparison of every row against a baseline row per column, on the items both scored (same doc_id,
+  same data hash): McNemar's exact test for 0/1 metrics, a paired bootstrap for the others;
+- Benjamini-Hochberg q-values across every comparison in the table; a difference is marked at q <= alpha;
+- seed groups: rows whose records differ only by seed, summarised as mean ± sd;
+- HELM's mean win rate and an average weighted by items scored.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
+from medbench.leaderboard import stats
 from medbench.plugins import call_register_hook
-from medbench.records import read_records
+from medbench.records import atomic_write_json, read_records, read_samples
 
 Renderer = Callable[["LeaderboardTable", Path], Path]
+
+NOTICE = "Research use only, not for clinical decisions."
+CONFIDENCE = 0.95
+ALPHA = 0.05
+LOWER_IS_BETTER = {"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter", "loss"}
+# Corpus metrics whose per-item value is known without the metric function.
+PER_ITEM_FROM_PRED: dict[str, Callable[[Any, Any], float]] = {"accuracy": lambda gold, pred: float(gold == pred)}
+# Keys of a training record that name where or when it ran, not what was trained.
+_VOLATILE_TRAINING_KEYS = {"run_id", "checkpoint", "created", "versions", "train_metrics", "data_hash", "seed",
+                           "path", "output_dir", "run_name"}
+
+
+@dataclass
+class Comparison:
+    """A cell against the baseline row's cell in the same column, on the items both scored."""
+
+    test: str  # "mcnemar-exact", "paired-bootstrap" or "" (no test; see note)
+    n_paired: int = 0
+    delta: float | None = None  # this row minus the baseline, on the paired items
+    p: float | None = None
+    q: float | None = None  # Benjamini-Hochberg across the whole table
+    significant: bool = False
+    direction: str = ""  # "better", "worse" or "" (by the metric's direction)
+    b: int | None = None  # McNemar: items the baseline got right and this row wrong
+    c: int | None = None  # McNemar: items this row got right and the baseline wrong
+    ci_low: float | None = None  # paired bootstrap: CI of delta
+    ci_high: float | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: _clean(v) for k, v in vars(self).items()}
 
 
 @dataclass
@@ -20,6 +71,25 @@ class Cell:
     n: int
     metric: str
     record_path: str
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_method: str = ""  # "wilson", "bootstrap", "normal" (from the stderr) or "" (none)
+    higher_is_better: bool = True
+    comparison: Comparison | None = None
+    sd: float | None = None  # seed groups: the sample standard deviation over seeds
+    runs: int = 1  # seed groups: how many runs the mean is over
+    record: dict[str, Any] | None = field(default=None, repr=False)
+    samples: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    factors: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: _clean(getattr(self, k)) for k in ("score", "stderr", "n", "metric", "record_path", "ci_low",
+                                                     "ci_high", "ci_method", "higher_is_better", "sd", "runs")}
+        out["comparison"] = self.comparison.as_dict() if self.comparison else None
+        if self.record is not None:
+            out["provenance"] = provenance(self.record)
+        out["factors"] = self.factors
+        return out
 
 
 @dataclass
@@ -29,31 +99,460 @@ class Row:
     weights_hash: str
     model: dict[str, Any]
     cells: dict[str, Cell] = field(default_factory=dict)
+    kind: str = "run"  # "run" or "seed-group"
+    training: dict[str, Any] | None = None  # what trained this checkpoint (plugin, config, ...), if known
+    seed: int | None = None
+    signature: str = ""  # equal for rows that differ only by seed
+    members: list[str] = field(default_factory=list)  # seed groups: the member rows' keys
+    win_rate: float | None = None
+    is_baseline: bool = False
 
     def mean_score(self) -> float | None:
         scores = [c.score for c in self.cells.values() if c.score is not None]
         return sum(scores) / len(scores) if scores else None
+
+    def weighted_score(self) -> float | None:
+        cells = list(self.cells.values())
+        return stats.weighted_average([c.score for c in cells], [c.n for c in cells])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label, "weights_hash": self.weights_hash, "model": self.model,
+                "kind": self.kind, "is_baseline": self.is_baseline, "seed": self.seed,
+                "mean": _clean(self.mean_score()), "weighted_mean": _clean(self.weighted_score()),
+                "win_rate": _clean(self.win_rate), "training": self.training, "members": self.members,
+                "cells": {col: cell.as_dict() for col, cell in self.cells.items()}}
 
 
 @dataclass
 class LeaderboardTable:
     columns: list[str]
     rows: list[Row]
+    groups: list[Row] = field(default_factory=list)  # seed groups (mean ± sd over runs differing only by seed)
+    baseline: Row | None = None
+    confidence: float = CONFIDENCE
+    alpha: float = ALPHA
+    bootstrap_iters: int = stats.DEFAULT_ITERS
+    seed: int = stats.DEFAULT_SEED
+    notes: list[str] = field(default_factory=list)
+
+    def column_info(self) -> dict[str, dict[str, Any]]:
+        info: dict[str, dict[str, Any]] = {}
+        for col in self.columns:
+            cells = [r.cells[col] for r in self.rows if col in r.cells]
+            record = next((c.record for c in cells if c.record), None) or {}
+            task = record.get("task") or {}
+            info[col] = {"task": task.get("name", col), "metrics": sorted({c.metric for c in cells}),
+                         "higher_is_better": all(c.higher_is_better for c in cells),
+                         "num_fewshot": task.get("num_fewshot"), "split": task.get("split"),
+                         "data_hashes": sorted({(c.record or {}).get("task", {}).get("data_hash") or ""
+                                                for c in cells} - {""})}
+        return info
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "columns": self.columns,
-            "rows": [
-                {"label": r.label, "weights_hash": r.weights_hash, "model": r.model, "mean": r.mean_score(),
-                 "cells": {col: vars(cell) for col, cell in r.cells.items()}}
-                for r in self.rows
-            ],
+            "column_info": self.column_info(),
+            "baseline": ({"key": self.baseline.key, "label": self.baseline.label,
+                          "weights_hash": self.baseline.weights_hash} if self.baseline else None),
+            "statistics": {
+                "confidence": self.confidence, "alpha": self.alpha, "correction": "benjamini-hochberg",
+                "bootstrap_iters": self.bootstrap_iters, "bootstrap_seed": self.seed,
+                "ci": "wilson for per-item 0/1 metrics, percentile bootstrap over items otherwise",
+                "tests": "paired on doc_id: mcnemar-exact for 0/1 metrics, paired-bootstrap otherwise",
+                "win_rate": "HELM mean win rate over the task columns (ties count half)",
+                "weighted_mean": "mean of the scores weighted by items scored",
+            },
+            "notes": self.notes,
+            "rows": [r.as_dict() for r in self.rows],
+            "seed_groups": [g.as_dict() for g in self.groups],
+            "notice": NOTICE,
         }
 
 
-def build_table(root: Path) -> LeaderboardTable:
+def _clean(value: Any) -> Any:
+    """NaN is not JSON: report it as None."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------------------------- provenance
+
+
+def _read_manifest(record: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint's medbench_manifest.json, when it is still there and belongs to the run that was scored
+    (same plugin and run, written before the record): older records carry only the run id in ``extra``."""
+    for candidate in (extra.get("checkpoint"), (record.get("model") or {}).get("path")):
+        if not candidate:
+            continue
+        path = Path(candidate) / "medbench_manifest.json"
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict):
+            continue
+        if extra.get("plugin") and manifest.get("plugin") != extra.get("plugin"):
+            continue
+        if extra.get("run_id") and manifest.get("run_id") != extra.get("run_id"):
+            continue
+        if manifest.get("created", "") > record.get("created", "~"):
+            continue  # the checkpoint was replaced after this record was scored
+        return manifest
+    return None
+
+
+def training_info(record: dict[str, Any]) -> dict[str, Any] | None:
+    """What trained the scored checkpoint: ``extra.training`` when the record has it, else the plugin and run
+    in ``extra``, completed from the checkpoint's manifest when that is still on disk."""
+    extra = record.get("extra") or {}
+    if not isinstance(extra, dict):
+        return None
+    info: dict[str, Any] = {}
+    if isinstance(extra.get("training"), dict):
+        info.update(extra["training"])
+    for key in ("plugin", "run_id", "checkpoint", "step", "final", "config", "trainer_config", "parent_model"):
+        if key in extra and key not in info:
+            info[key] = extra[key]
+    if not info.get("plugin"):
+        return None
+    if "config" not in info:
+        manifest = _read_manifest(record, {**extra, **info})
+        if manifest:
+            for key in ("parent_model", "config", "trainer_config", "data_hash", "seed", "train_metrics", "task",
+                        "kind", "step", "final"):
+                if key in manifest and key not in info:
+                    info[key] = manifest[key]
+            info["source"] = "checkpoint manifest"
+    return info
+
+
+def provenance(record: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a record a reader needs to trust a number: model, task data, config, versions, when."""
+    task = record.get("task") or {}
+    return {
+        "model": record.get("model"),
+        "task": {k: task.get(k) for k in ("name", "version", "plugin", "split", "num_fewshot", "data_hash",
+                                          "split_size") if k in task},
+        "config": record.get("config"),
+        "seed": record.get("seed"),
+        "versions": record.get("versions"),
+        "training": training_info(record),
+        "created": record.get("created"),
+        "rescored": record.get("rescored"),
+        "duration_s": record.get("duration_s"),
+        "metrics": record.get("metrics"),
+        "record": record.get("_path"),
+    }
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float, str)) and value is not None:
+        return value
+    return None
+
+
+def _factor_keys(config: dict[str, Any] | None, prefix: str) -> dict[str, Any]:
+    out = {}
+    for key, value in (config or {}).items():
+        if key in _VOLATILE_TRAINING_KEYS or key.endswith(("_file", "_dir", "_path")) or key in ("models", "model"):
+            continue
+        scalar = _scalar(value)
+        if scalar is not None and (not isinstance(scalar, str) or len(scalar) <= 40):
+            out[f"{prefix}.{key}"] = scalar
+    return out
+
+
+def cell_factors(record: dict[str, Any]) -> dict[str, Any]:
+    """Training and evaluation factors a score can be plotted against: method (the trainer plugin, or 'base'),
+    shots, prompt format, training step, and every scalar option of the trainer (``merge.t``,
+    ``curriculum.ordering``, ``dpo.beta``, ...)."""
+    task = record.get("task") or {}
+    config = record.get("config") or {}
+    training = training_info(record)
+    factors: dict[str, Any] = {
+        "method": training.get("plugin") if training else "base",
+        "shots": task.get("num_fewshot") or 0,
+        "prompt": "chat" if config.get("chat_template") else "raw",
+    }
+    if training:
+        plugin = str(training.get("plugin"))
+        if training.get("step") is not None:
+            factors["step"] = training["step"]
+        config = training.get("config") if isinstance(training.get("config"), dict) else {}
+        factors.update(_factor_keys(config, plugin))
+        if isinstance(training.get("trainer_config"), dict):  # a wrapping plugin's inner trainer (curriculum)
+            factors.update(_factor_keys(training["trainer_config"], str(config.get("base") or plugin)))
+        # A trainer's per-checkpoint settings recorded as train metrics (merge_t: the point on a merge curve).
+        own = {key[len(plugin) + 1:]: value for key, value in (training.get("train_metrics") or {}).items()
+               if key.startswith(plugin + "_")}
+        factors.update(_factor_keys(own, plugin))
+    return factors
+
+
+def _signature(record: dict[str, Any], training: dict[str, Any] | None) -> str:
+    """Equal for records that differ only by seed (and by where and when they ran)."""
+    model = record.get("model") or {}
+    config = {k: v for k, v in (record.get("config") or {}).items() if k not in ("seed", "label")}
+    if training:
+        trained = {k: v for k, v in training.items() if k not in _VOLATILE_TRAINING_KEYS and k != "source"}
+        for key in ("config", "trainer_config"):
+            if isinstance(trained.get(key), dict):
+                trained[key] = {k: v for k, v in trained[key].items() if k != "seed"}
+        checkpoint = Path(str(training.get("checkpoint") or model.get("path") or "")).name
+        what = {"training": trained, "checkpoint": checkpoint, "base_ref": model.get("base_ref")}
+    else:
+        what = {"ref": model.get("ref"), "kind": model.get("kind")}
+    text = json.dumps({"what": what, "eval": config}, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------- per-cell stats
+
+
+def _metric_registry():
+    try:
+        from medbench.metrics import metric_registry
+
+        return metric_registry()
+    except Exception:  # a broken metrics plugin must not take the leaderboard down
+        return {}
+
+
+def corpus_metric(name: str, registry: dict[str, Any]) -> Callable[[list[dict[str, Any]]], float] | None:
+    """``name`` as a function of a list of samples, from the ``register_metrics`` registry (``per_label_f1:nurse``
+    is the ``nurse`` part of ``per_label_f1``); None when no registered metric gives it."""
+    metric = registry.get(name.split(":", 1)[0])
+    if metric is None:
+        return None
+
+    def value(samples: list[dict[str, Any]]) -> float:
+        if hasattr(metric, "compute"):
+            return float(metric.compute(samples).get(name, math.nan))
+        return float(metric.fn([s.get("gold") for s in samples], [s.get("pred") for s in samples]))
+
+    return value
+
+
+def _vectorised(metric: str, registry: dict[str, Any]) -> stats.Vectorised | None:
+    """The all-resamples-at-once form of a built-in label metric, as a function of (weights, _, samples), when
+    ``metric`` is still the built-in one."""
+    try:
+        from medbench_plugins import builtin_metrics
+    except ImportError:
+        return None
+    entry = registry.get(metric)
+    if entry is None or getattr(entry, "needs", "labels") != "labels":
+        return None
+    fast = {builtin_metrics.accuracy: stats.accuracy_resampled, builtin_metrics.macro_f1: stats.macro_f1_resampled,
+            builtin_metrics.binary_f1: stats.binary_f1_resampled}.get(entry.fn)
+    if fast is None:
+        return None
+    return lambda weights, _refs, samples: fast(weights, [s.get("gold") for s in samples],
+                                                [s.get("pred") for s in samples])
+
+
+def _higher_is_better(metric: str, registry: dict[str, Any]) -> bool:
+    if metric in registry:
+        return bool(registry[metric].higher_is_better)
+    return metric not in LOWER_IS_BETTER
+
+
+def per_item_values(metric: str, samples: list[dict[str, Any]]) -> list[float] | None:
+    """Each sample's value of ``metric`` (lm-eval saves acc, acc_norm, exact_match per item), or None."""
+    if not samples:
+        return None
+    if all(isinstance(s.get(metric), (int, float)) for s in samples):  # bool is an int too
+        return [float(s[metric]) for s in samples]
+    if metric in PER_ITEM_FROM_PRED and all("gold" in s and "pred" in s for s in samples):
+        return [PER_ITEM_FROM_PRED[metric](s["gold"], s["pred"]) for s in samples]
+    return None
+
+
+def _is_binary(values: list[float]) -> bool:
+    return all(v in (0.0, 1.0) for v in values)
+
+
+def cell_interval(cell: Cell, registry: dict[str, Any], *, confidence: float = CONFIDENCE,
+                  iters: int = stats.DEFAULT_ITERS, seed: int = stats.DEFAULT_SEED) -> None:
+    """Fill ``cell.ci_low/ci_high/ci_method`` from its samples (Wilson or bootstrap), else from its stderr."""
+    values = per_item_values(cell.metric, cell.samples)
+    lo = hi = None
+    if values:
+        if _is_binary(values):
+            lo, hi = stats.wilson_interval(sum(values), len(values), confidence)
+            cell.ci_method = "wilson"
+        else:
+            lo, hi = stats.bootstrap_mean_ci(values, iters=iters, seed=seed, confidence=confidence)
+            cell.ci_method = "bootstrap"
+    elif cell.samples and corpus_metric(cell.metric, registry) is not None:
+        value = corpus_metric(cell.metric, registry)
+        # Resample the samples themselves (refs and preds are both the sample list; the metric reads what it needs).
+        lo, hi = stats.bootstrap_ci(lambda _refs, samples: value(samples), cell.samples, cell.samples, iters=iters,
+                                    seed=seed, confidence=confidence, vectorised=_vectorised(cell.metric, registry))
+        cell.ci_method = "bootstrap"
+    elif cell.score is not None and cell.stderr is not None:
+        z = stats.z_value(confidence)
+        lo, hi = cell.score - z * cell.stderr, cell.score + z * cell.stderr
+        cell.ci_method = "normal"
+    cell.ci_low, cell.ci_high = _clean(lo), _clean(hi)
+    if cell.ci_low is None or cell.ci_high is None:
+        cell.ci_low = cell.ci_high = None
+        cell.ci_method = ""
+
+
+def compare_cells(base: Cell, other: Cell, registry: dict[str, Any], *, confidence: float = CONFIDENCE,
+                  iters: int = stats.DEFAULT_ITERS, seed: int = stats.DEFAULT_SEED) -> Comparison:
+    """``other`` against ``base`` on the items both scored (same doc_id; the same data, by its hash)."""
+    if base.metric != other.metric:
+        return Comparison("", note=f"different metrics ({base.metric} vs {other.metric})")
+    base_hash = ((base.record or {}).get("task") or {}).get("data_hash")
+    other_hash = ((other.record or {}).get("task") or {}).get("data_hash")
+    if base_hash and other_hash and base_hash != other_hash:
+        return Comparison("", note="scored on different data (data hashes differ)")
+    if not base.samples or not other.samples:
+        return Comparison("", note="no per-item samples to pair (samples.jsonl missing)")
+    base_items = {s.get("doc_id"): s for s in base.samples if s.get("doc_id") is not None}
+    other_items = {s.get("doc_id"): s for s in other.samples if s.get("doc_id") is not None}
+    common = sorted(set(base_items) & set(other_items), key=lambda d: (str(type(d)), d))
+    if not common:
+        return Comparison("", note="no items in common with the baseline")
+    a_samples = [base_items[d] for d in common]
+    b_samples = [other_items[d] for d in common]
+    a_values, b_values = per_item_values(base.metric, a_samples), per_item_values(other.metric, b_samples)
+    comparison: Comparison
+    if a_values is not None and b_values is not None and _is_binary(a_values) and _is_binary(b_values):
+        b = sum(1 for x, y in zip(a_values, b_values) if x == 1 and y == 0)
+        c = sum(1 for x, y in zip(a_values, b_values) if x == 0 and y == 1)
+        delta = (sum(b_values) - sum(a_values)) / len(common)
+        comparison = Comparison("mcnemar-exact", len(common), delta, stats.mcnemar_exact(b, c), b=b, c=c)
+    elif a_values is not None and b_values is not None:
+        result = stats.paired_bootstrap(None, None, a_values, b_values, iters=iters, seed=seed, confidence=confidence)
+        comparison = Comparison("paired-bootstrap", len(common), _clean(result["delta"]), _clean(result["p"]),
+                                ci_low=_clean(result["ci_low"]), ci_high=_clean(result["ci_high"]))
+    elif corpus_metric(base.metric, registry) is not None:
+        if [s.get("gold") for s in a_samples] != [s.get("gold") for s in b_samples]:
+            return Comparison("", len(common), note="the gold answers differ on shared doc_ids")
+        value = corpus_metric(base.metric, registry)
+        result = stats.paired_bootstrap(lambda _refs, samples: value(samples), list(range(len(common))), a_samples,
+                                        b_samples, iters=iters, seed=seed, confidence=confidence,
+                                        vectorised=_vectorised(base.metric, registry))
+        comparison = Comparison("paired-bootstrap", len(common), _clean(result["delta"]), _clean(result["p"]),
+                                ci_low=_clean(result["ci_low"]), ci_high=_clean(result["ci_high"]))
+    else:
+        return Comparison("", len(common), note="no per-item values to pair")
+    if comparison.delta is not None and comparison.delta != 0:
+        better = comparison.delta > 0 if other.higher_is_better else comparison.delta < 0
+        comparison.direction = "better" if better else "worse"
+    return comparison
+
+
+# --------------------------------------------------------------------------------------------- baseline
+
+
+def _parent_of(row: Row) -> str | None:
+    if row.training and row.training.get("parent_model"):
+        return str(row.training["parent_model"])
+    return row.model.get("base_ref")
+
+
+def default_baseline(rows: list[Row]) -> Row | None:
+    """The model the other rows were trained from: the untrained row named as parent by the most rows."""
+    untrained = [r for r in rows if not r.training]
+    counts: dict[str, int] = {}
+    for row in rows:
+        parent = _parent_of(row)
+        if not parent:
+            continue
+        for candidate in untrained:
+            if candidate is not row and parent in (candidate.model.get("ref"), candidate.label,
+                                                   candidate.model.get("path")):
+                counts[candidate.key] = counts.get(candidate.key, 0) + 1
+    if counts:
+        best = max(counts.values())
+        keys = [k for k, v in counts.items() if v == best]
+        candidates = [r for r in untrained if r.key in keys]
+        return max(candidates, key=_row_created)
+    if len(untrained) == 1 and len(rows) > 1:
+        return untrained[0]
+    return None
+
+
+def _row_created(row: Row) -> str:
+    return max(((c.record or {}).get("created") or "" for c in row.cells.values()), default="")
+
+
+def resolve_baseline(rows: list[Row], ref: str | None) -> Row | None:
+    """``ref``: a row label, a weights-hash prefix, or a model reference; None: the default; 'none': no baseline."""
+    if ref is None:
+        return default_baseline(rows)
+    if ref.strip().lower() in ("", "none"):
+        return None
+    for matcher in (lambda r: r.label == ref or r.key == ref,
+                    lambda r: len(ref) >= 4 and r.weights_hash.lower().startswith(ref.lower()),
+                    lambda r: r.model.get("ref") == ref):
+        found = [r for r in rows if matcher(r)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise MedbenchError(f"--baseline {ref!r} matches {len(found)} rows "
+                                f"({', '.join(r.label + ' ' + r.weights_hash[:12] for r in found)})",
+                                "pass a longer weights-hash prefix to pick one")
+    labels = ", ".join(f"{r.label} ({r.weights_hash[:12]})" for r in rows)
+    raise MedbenchError(f"--baseline {ref!r} matches no leaderboard row",
+                        f"pass a row label or a weights-hash prefix (at least 4 characters): {labels}")
+
+
+# --------------------------------------------------------------------------------------------- seed groups
+
+
+def _common_label(labels: list[str]) -> str:
+    prefix = os.path.commonprefix(labels)
+    suffix = os.path.commonprefix([label[len(prefix):][::-1] for label in labels])[::-1]
+    return f"{prefix}*{suffix}" if any(len(label) > len(prefix) + len(suffix) for label in labels) else prefix
+
+
+def seed_groups(rows: list[Row]) -> list[Row]:
+    """Rows with the same signature and at least two different seeds, as mean ± sd rows."""
+    by_signature: dict[str, list[Row]] = {}
+    for row in rows:
+        by_signature.setdefault(row.signature, []).append(row)
+    groups = []
+    for signature, members in sorted(by_signature.items()):
+        if len(members) < 2 or len({m.seed for m in members}) < 2:
+            continue
+        members = sorted(members, key=lambda m: (m.seed is None, m.seed or 0, m.label))
+        label = f"{_common_label([m.label for m in members])} ({len(members)} seeds)"
+        group = Row(f"seed-group:{signature}", label, "", {"seeds": [m.seed for m in members]}, kind="seed-group",
+                    training=members[0].training, signature=signature, members=[m.key for m in members])
+        columns = sorted({col for m in members for col in m.cells})
+        for col in columns:
+            scored = [m.cells[col] for m in members if col in m.cells and m.cells[col].score is not None]
+            if not scored:
+                continue
+            mean, sd = stats.mean_sd([c.score for c in scored])
+            group.cells[col] = Cell(mean, None, round(sum(c.n for c in scored) / len(scored)), scored[0].metric, "",
+                                    higher_is_better=scored[0].higher_is_better, sd=sd, runs=len(scored),
+                                    factors={k: v for k, v in scored[0].factors.items()})
+        groups.append(group)
+    return groups
+
+
+# --------------------------------------------------------------------------------------------- the table
+
+
+def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = True,
+                iters: int = stats.DEFAULT_ITERS, seed: int = stats.DEFAULT_SEED, confidence: float = CONFIDENCE,
+                alpha: float = ALPHA) -> LeaderboardTable:
+    """Every record under ``root`` as a table, newest record per (row, column); with ``with_stats``, CIs,
+    comparisons against ``baseline`` (see resolve_baseline), BH q-values, seed groups and win rates."""
     rows: dict[str, Row] = {}
     columns: set[str] = set()
+    registry = _metric_registry() if with_stats else {}
     # Newest record wins when a checkpoint was scored on the same task twice.
     for record in sorted(read_records(root), key=lambda r: r.get("created", "")):
         model = record["model"]
@@ -61,10 +560,155 @@ def build_table(root: Path) -> LeaderboardTable:
         row = rows.setdefault(key, Row(key, model["label"], model["weights_hash"], model))
         column = record["record_key"]
         columns.add(column)
-        row.cells[column] = Cell(record.get("score"), record.get("stderr"), record.get("n", 0),
-                                 record.get("primary_metric") or "", record["_path"])
-    ordered = sorted(rows.values(), key=lambda r: (-(r.mean_score() or float("-inf")), r.label))
-    return LeaderboardTable(sorted(columns), ordered)
+        metric = record.get("primary_metric") or ""
+        row.cells[column] = Cell(record.get("score"), record.get("stderr"), record.get("n", 0), metric,
+                                 record["_path"], higher_is_better=_higher_is_better(metric, registry), record=record)
+        row.model = model
+    table = LeaderboardTable(sorted(columns), [], bootstrap_iters=iters, seed=seed, confidence=confidence,
+                             alpha=alpha)
+    for row in rows.values():
+        newest = max((c.record for c in row.cells.values()), key=lambda r: r.get("created", ""))
+        row.training = training_info(newest)
+        row.seed = (row.training or {}).get("seed", newest.get("seed"))
+        row.signature = _signature(newest, row.training)
+        for cell in row.cells.values():
+            cell.factors = cell_factors(cell.record)
+    table.rows = sorted(rows.values(), key=lambda r: (-(r.mean_score() or float("-inf")), r.label))
+    if not with_stats:
+        return table
+
+    for row in table.rows:
+        for cell in row.cells.values():
+            try:
+                cell.samples = read_samples(cell.record)
+            except (OSError, ValueError):
+                cell.samples = []
+                table.notes.append(f"{row.label} / {cell.record.get('record_key')}: samples unreadable; "
+                                   "no CI from samples and no paired test")
+            cell_interval(cell, registry, confidence=confidence, iters=iters, seed=seed)
+
+    table.baseline = resolve_baseline(table.rows, baseline)
+    comparisons: list[Comparison] = []
+    if table.baseline is not None:
+        table.baseline.is_baseline = True
+        for row in table.rows:
+            if row is table.baseline:
+                continue
+            for col, cell in row.cells.items():
+                base_cell = table.baseline.cells.get(col)
+                if base_cell is None or cell.score is None or base_cell.score is None:
+                    continue
+                cell.comparison = compare_cells(base_cell, cell, registry, confidence=confidence, iters=iters,
+                                                seed=seed)
+                if cell.comparison.p is not None:
+                    comparisons.append(cell.comparison)
+    for comparison, q in zip(comparisons, stats.benjamini_hochberg([c.p for c in comparisons])):
+        comparison.q = q
+        comparison.significant = q is not None and q <= alpha and comparison.direction != ""
+
+    matrix = [[row.cells[col].score if col in row.cells else None for col in table.columns] for row in table.rows]
+    higher = [all(r.cells[col].higher_is_better for r in table.rows if col in r.cells) for col in table.columns]
+    for row, rate in zip(table.rows, stats.mean_win_rate(matrix, higher)):
+        row.win_rate = rate
+    table.groups = seed_groups(table.rows)
+    return table
+
+
+# --------------------------------------------------------------------------------------------- re-scoring
+
+
+def _compute(name: str, samples: list[dict[str, Any]], registry: dict[str, Any]) -> dict[str, float]:
+    """A registered metric over the samples, as {name or name:part: value}, NaN results left out."""
+    metric = registry.get(name)
+    if metric is None or not samples:
+        return {}
+    if hasattr(metric, "compute"):
+        result = metric.compute(samples)
+    else:
+        result = {name: metric.fn([s.get("gold") for s in samples], [s.get("pred") for s in samples])}
+    return {k: float(v) for k, v in result.items() if not math.isnan(float(v))}
+
+
+def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+    """Recompute a record's metrics from its samples.jsonl (no model needed) and rewrite record.json atomically.
+
+    Metrics with per-item values in the samples (acc, acc_norm, exact_match) are their mean with the standard
+    error of the mean (ddof=1, as lm-eval reports it); registered metrics (``register_metrics``) are recomputed
+    from each sample's gold and pred. ``metrics`` adds registered metrics the record does not have yet. A metric
+    that can be neither is kept as it was and listed under ``rescore_kept``.
+    """
+    record_dir = Path(record_dir)
+    path = record_dir / "record.json" if record_dir.is_dir() else record_dir
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MedbenchError(f"cannot read record {path} ({exc})", "pass a directory holding a record.json") from None
+    record["_path"] = str(path)
+    try:
+        samples = read_samples(record)
+    except (OSError, ValueError) as exc:
+        raise MedbenchError(f"cannot read the samples of {path} ({exc})",
+                            "a record can be re-scored only with its samples.jsonl beside it") from None
+    registry = registry if registry is not None else _metric_registry()
+    names = list(record.get("metrics") or {})
+    names += [m for m in (metrics or []) if m not in names]
+    new_metrics: dict[str, dict[str, float | None]] = {}
+    kept = []
+    for name in names:
+        values = per_item_values(name, samples)
+        computed = _compute(name.split(":", 1)[0], samples, registry)
+        if values is not None and name not in PER_ITEM_FROM_PRED:
+            mean, sd = stats.mean_sd(values)
+            new_metrics[name] = {"value": mean, "stderr": sd / math.sqrt(len(values)) if sd is not None else None}
+        elif computed and (name in computed or ":" not in name):
+            # The metric, or for a metric with named parts (per_label_f1) every part, as medbench.metrics scores it.
+            for key, value in computed.items():
+                if key == name or (":" not in name and key.startswith(name + ":")):
+                    new_metrics[key] = {"value": value, "stderr": None}
+        elif name in (record.get("metrics") or {}):
+            new_metrics[name] = record["metrics"][name]
+            kept.append(name)
+        else:
+            raise MedbenchError(f"cannot re-score metric {name!r}: no per-item values and no registered metric "
+                                "that applies to these samples", "install the plugin that registers it, or leave it out")
+    record["metrics"] = new_metrics
+    primary = record.get("primary_metric")
+    if primary in new_metrics:
+        record["score"] = new_metrics[primary]["value"]
+        record["stderr"] = new_metrics[primary]["stderr"]
+    record["n"] = len(samples)
+    record["rescored"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if kept:
+        record["rescore_kept"] = kept
+    else:
+        record.pop("rescore_kept", None)
+    record.pop("_path", None)
+    atomic_write_json(path, record)
+    return {**record, "_path": str(path)}
+
+
+# --------------------------------------------------------------------------------------------- rendering
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """An exclusive lock on a leaderboard directory while it is read and rendered, so that of several processes
+    scoring into one leaderboard at once, the last to render sees every record (the records themselves never
+    need it: each is its own file, written atomically). The lock is flock(2) on the directory itself, so no lock
+    file lands in the committed leaderboard."""
+    try:
+        import fcntl
+
+        fd = os.open(root, os.O_RDONLY)
+    except (ImportError, OSError):  # no such directory (nothing to render) or not POSIX: nothing to lock
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def renderers() -> dict[str, Renderer]:
@@ -80,15 +724,31 @@ def renderers() -> dict[str, Renderer]:
     return found
 
 
-def render(root: Path, formats: list[str] | None = None) -> list[Path]:
+def render_table(root: Path, formats: list[str] | None = None, baseline: str | None = None
+                 ) -> tuple[LeaderboardTable, list[Path]]:
+    """Build the table from every record under ``root`` and write it in ``formats`` (default: every registered
+    renderer), under a lock on the directory; returns the table and the files written."""
     available = renderers()
-    formats = formats or sorted(available)
+    formats = list(dict.fromkeys(formats or sorted(available)))
     unknown = [f for f in formats if f not in available]
     if unknown:
         raise MedbenchError(f"unknown leaderboard format(s) {', '.join(unknown)}",
                             f"use one of {', '.join(sorted(available))}")
-    table = build_table(root)
-    if not table.rows:
-        raise MedbenchError(f"no records under {root}/records",
-                            "run `medbench eval --tasks medqa` first, or pass --dir to a leaderboard with records")
-    return [available[name](table, Path(root)) for name in formats]
+    with locked(Path(root)):
+        table = build_table(root, baseline)
+        if not table.rows:
+            raise MedbenchError(f"no records under {root}/records",
+                                "run `medbench eval --tasks medqa` first, or pass --dir to a leaderboard with records")
+        return table, [available[name](table, Path(root)) for name in formats]
+
+
+def render(root: Path, formats: list[str] | None = None, baseline: str | None = None) -> list[Path]:
+    """Render every record under ``root`` in ``formats`` (default: every registered renderer)."""
+    return render_table(root, formats, baseline)[1]
+
+
+def rescore_all(root: Path, metrics: list[str] | None = None) -> list[dict[str, Any]]:
+    """Re-score every record under ``root`` from its samples (see rescore)."""
+    registry = _metric_registry()
+    with locked(Path(root)):
+        return [rescore(Path(record["_path"]).parent, metrics, registry) for record in read_records(root)]

@@ -1,0 +1,275 @@
+"""Statistics for the leaderboard: confidence intervals, paired tests, multiple-testing correction, aggregates.
+
+Pure functions over plain numbers (numpy for the resampling). Every random draw takes an explicit seed, so the
+same records always render the same leaderboard.
+
+- ``wilson_interval``: the Wilson score interval for a proportion (accuracy, exact match).
+- ``bootstrap_ci`` / ``bootstrap_mean_ci``: percentile bootstrap over items for any metric (F1, ROUGE, AUROC).
+- ``mcnemar_exact``: McNemar's exact test on the discordant pairs of two classifiers scored on the same items.
+- ``paired_bootstrap``: paired percentile bootstrap of a metric difference on the same items.
+- ``benjamini_hochberg``: BH-adjusted p-values (q-values) controlling the false discovery rate.
+- ``mean_sd``, ``mean_win_rate`` (HELM), ``weighted_average``.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+DEFAULT_ITERS = 1000
+DEFAULT_SEED = 1234
+
+
+def z_value(confidence: float = 0.95) -> float:
+    """The two-sided standard-normal quantile: 1.959964 for 95 %."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for ``successes`` out of ``n``; (nan, nan) when n is 0.
+
+    centre = (p + z²/2n) / (1 + z²/n), half-width = z / (1 + z²/n) * sqrt(p(1-p)/n + z²/4n²).
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
+    z = z_value(confidence)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    # At 0 or n successes the bound is exactly 0 or 1; rounding would leave it a hair off.
+    return (0.0 if successes == 0 else max(0.0, centre - half), 1.0 if successes == n else min(1.0, centre + half))
+
+
+def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return (math.nan, math.nan)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(values, [alpha, 1 - alpha])
+    return (float(lo), float(hi))
+
+
+def _resample_indices(n: int, iters: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n, size=(iters, n))
+
+
+def resample_weights(n: int, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """How often each item is drawn in each resample, (iters, n): the same resamples as the index draws above,
+    in the form vectorised metrics take (a corpus metric of a resample is a function of these counts)."""
+    idx = _resample_indices(n, iters, seed)
+    weights = np.zeros((iters, n))
+    np.add.at(weights, (np.repeat(np.arange(iters), n), idx.ravel()), 1)
+    return weights
+
+
+def _codes(*columns: Sequence[Any]) -> list[np.ndarray]:
+    """The values as integer codes, equal codes for values that compare equal (as Python's == would)."""
+    table: dict[Any, int] = {}
+    return [np.array([table.setdefault(v, len(table)) for v in column]) for column in columns]
+
+
+def _class_f1(weights: np.ndarray, is_ref: np.ndarray, is_pred: np.ndarray) -> np.ndarray:
+    tp = weights @ (is_ref & is_pred)
+    fp = weights @ (~is_ref & is_pred)
+    fn = weights @ (is_ref & ~is_pred)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+
+
+def accuracy_resampled(weights: np.ndarray, refs: Sequence[Any], preds: Sequence[Any]) -> np.ndarray:
+    """``accuracy`` (share of preds equal to refs) of each resample."""
+    ref, pred = _codes(refs, preds)
+    return weights @ (ref == pred) / weights.sum(axis=1)
+
+
+def macro_f1_resampled(weights: np.ndarray, refs: Sequence[Any], preds: Sequence[Any]) -> np.ndarray:
+    """``macro_f1`` of each resample: the mean per-class F1 over the classes present in that resample's refs."""
+    ref, pred = _codes(refs, preds)
+    total = np.zeros(weights.shape[0])
+    present = np.zeros(weights.shape[0])
+    for label in np.unique(ref):
+        is_ref, is_pred = ref == label, pred == label
+        here = (weights @ is_ref) > 0
+        total += np.where(here, _class_f1(weights, is_ref, is_pred), 0.0)
+        present += here
+    return total / present
+
+
+def binary_f1_resampled(weights: np.ndarray, refs: Sequence[Any], preds: Sequence[Any]) -> np.ndarray:
+    """``f1`` of the positive class (1 / true / "yes") of each resample."""
+    def positive(value: Any) -> bool:
+        return value is True or value == 1 or (isinstance(value, str) and value.strip().lower() == "yes")
+
+    return _class_f1(weights, np.array([positive(r) for r in refs], dtype=bool),
+                     np.array([positive(p) for p in preds], dtype=bool))
+
+
+Vectorised = Callable[[np.ndarray, Sequence[Any], Sequence[Any]], np.ndarray]
+
+
+def bootstrap_mean_ci(values: Sequence[float], *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
+                      confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-item values (vectorised)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return (math.nan, math.nan)
+    means = arr[_resample_indices(arr.size, iters, seed)].mean(axis=1)
+    return _percentile_interval(means, confidence)
+
+
+def bootstrap_ci(metric_fn: Callable[[list[Any], list[Any]], float], refs: Sequence[Any], preds: Sequence[Any], *,
+                 iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED, confidence: float = 0.95,
+                 vectorised: Vectorised | None = None) -> tuple[float, float]:
+    """Percentile bootstrap CI of a corpus-level metric ``metric_fn(refs, preds)`` by resampling items.
+
+    ``vectorised(weights, refs, preds)``, when given, computes the same metric for all resamples at once from
+    resample_weights (same seed, same resamples, same result; e.g. macro_f1_resampled)."""
+    refs, preds = list(refs), list(preds)
+    if len(refs) != len(preds):
+        raise ValueError(f"refs and preds differ in length ({len(refs)} vs {len(preds)})")
+    if not refs:
+        return (math.nan, math.nan)
+    if vectorised is not None:
+        stats = np.asarray(vectorised(resample_weights(len(refs), iters, seed), refs, preds), dtype=float)
+    else:
+        stats = np.array([float(metric_fn([refs[i] for i in idx], [preds[i] for i in idx]))
+                          for idx in _resample_indices(len(refs), iters, seed)])
+    return _percentile_interval(stats, confidence)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts.
+
+    ``b``: items the baseline got right and the other model wrong; ``c``: the reverse. Under the null each
+    discordant item is a fair coin, so p = min(1, 2 * P(X <= min(b, c))) with X ~ Binomial(b + c, 1/2)
+    (what ``scipy.stats.binomtest(b, b + c, 0.5)`` gives). No discordant pairs: p = 1.
+    """
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must be non-negative")
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def paired_bootstrap(metric_fn: Callable[[list[Any], list[Any]], float] | None, refs: Sequence[Any] | None,
+                     preds_a: Sequence[Any], preds_b: Sequence[Any], *, iters: int = DEFAULT_ITERS,
+                     seed: int = DEFAULT_SEED, confidence: float = 0.95,
+                     vectorised: Vectorised | None = None) -> dict[str, float]:
+    """Paired bootstrap of ``metric(b) - metric(a)`` on the same items.
+
+    With ``metric_fn`` None, ``preds_a`` and ``preds_b`` are per-item metric values and the metric is their mean.
+    Each resample draws item indices once and scores both systems on them. Returns the observed ``delta``, its
+    percentile CI and a two-sided p-value: twice the smaller share of resampled deltas on either side of 0
+    (with +1 smoothing so it is never 0), capped at 1. ``vectorised``: as in bootstrap_ci.
+    """
+    a, b = list(preds_a), list(preds_b)
+    if len(a) != len(b) or (refs is not None and len(refs) != len(a)):
+        raise ValueError("paired bootstrap needs the same number of items for both systems")
+    n = len(a)
+    if n == 0:
+        return {"delta": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
+    idx = _resample_indices(n, iters, seed)
+    if metric_fn is None:
+        va, vb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        delta = float(vb.mean() - va.mean())
+        deltas = vb[idx].mean(axis=1) - va[idx].mean(axis=1)
+    elif vectorised is not None:
+        refs = list(refs or [])
+        delta = float(metric_fn(refs, b)) - float(metric_fn(refs, a))
+        weights = resample_weights(n, iters, seed)
+        deltas = np.asarray(vectorised(weights, refs, b), dtype=float) - np.asarray(vectorised(weights, refs, a),
+                                                                                   dtype=float)
+    else:
+        refs = list(refs or [])
+        delta = float(metric_fn(refs, b)) - float(metric_fn(refs, a))
+        resampled = []
+        for row in idx:
+            r = [refs[i] for i in row]
+            resampled.append(float(metric_fn(r, [b[i] for i in row])) - float(metric_fn(r, [a[i] for i in row])))
+        deltas = np.array(resampled)
+    deltas = deltas[~np.isnan(deltas)]
+    if deltas.size == 0:
+        return {"delta": delta, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
+    lo, hi = _percentile_interval(deltas, confidence)
+    if np.all(deltas == 0):
+        p = 1.0
+    else:
+        below = (np.count_nonzero(deltas <= 0) + 1) / (deltas.size + 1)
+        above = (np.count_nonzero(deltas >= 0) + 1) / (deltas.size + 1)
+        p = min(1.0, 2 * min(below, above))
+    return {"delta": delta, "ci_low": lo, "ci_high": hi, "p": float(p)}
+
+
+def benjamini_hochberg(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Benjamini-Hochberg adjusted p-values (step-up, monotone, capped at 1), in the input order.
+
+    ``None`` or nan entries (no test) stay None and do not count towards the number of tests m.
+    q_(i) = min over j >= i of p_(j) * m / j for the sorted p-values; reject where q <= alpha.
+    """
+    present = [(i, float(p)) for i, p in enumerate(pvalues) if p is not None and not math.isnan(float(p))]
+    out: list[float | None] = [None] * len(pvalues)
+    m = len(present)
+    if m == 0:
+        return out
+    ordered = sorted(present, key=lambda item: item[1])
+    running = 1.0
+    for rank in range(m, 0, -1):
+        index, p = ordered[rank - 1]
+        running = min(running, p * m / rank)
+        out[index] = min(1.0, running)
+    return out
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (ddof=1); sd is None for a single value."""
+    vals = [float(v) for v in values]
+    if not vals:
+        return (math.nan, None)
+    mean = sum(vals) / len(vals)
+    if len(vals) < 2:
+        return (mean, None)
+    return (mean, math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)))
+
+
+def mean_win_rate(table: Sequence[Sequence[float | None]],
+                  higher_is_better: Sequence[bool] | None = None) -> list[float | None]:
+    """HELM's mean win rate: per column, the share of the other rows with a value that this row beats (a tie
+    counts half); averaged over the columns where the row has a value. Columns with fewer than two values are
+    skipped; a row with no value anywhere gets None.
+
+    ``table[r][c]`` is row r's score on column c (None: not scored).
+    """
+    rows = len(table)
+    cols = max((len(r) for r in table), default=0)
+    higher = list(higher_is_better) if higher_is_better is not None else [True] * cols
+    per_row: list[list[float]] = [[] for _ in range(rows)]
+    for c in range(cols):
+        values = [(r, table[r][c]) for r in range(rows)
+                  if c < len(table[r]) and table[r][c] is not None and not math.isnan(table[r][c])]
+        if len(values) < 2:
+            continue
+        for r, v in values:
+            wins = sum((w < v) if higher[c] else (w > v) for _, w in values)
+            ties = sum(w == v for _, w in values) - 1
+            per_row[r].append((wins + ties / 2) / (len(values) - 1))
+    return [sum(w) / len(w) if w else None for w in per_row]
+
+
+def weighted_average(scores: Sequence[float | None], sizes: Sequence[int]) -> float | None:
+    """Average of the scores weighted by their item counts (None entries and zero sizes skipped)."""
+    pairs = [(float(s), int(n)) for s, n in zip(scores, sizes)
+             if s is not None and not math.isnan(float(s)) and n and n > 0]
+    total = sum(n for _, n in pairs)
+    return sum(s * n for s, n in pairs) / total if total else None
