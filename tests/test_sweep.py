@@ -186,3 +186,21 @@ def test_ray_executor_on_a_local_cluster(tmp_path, tiny_model_dir):
     results = run_sweep(sweep, "ray", {"num_cpus": "2"})
     assert sorted(r.status for r in results) == ["done", "done"]
     assert len(read_records(sweep.leaderboard_dir)) == 2
+
+
+def test_study_report_pairs_each_level_with_its_baseline(tmp_path, tiny_model_dir):
+    from medbench.sweep_report import study_report
+
+    sweep = plan(read_recipe(write_recipe(tmp_path, tiny_model_dir)), out_dir=tmp_path / "s")
+    run_sweep(sweep)
+    report = study_report(sweep)
+    rows = report["rows"]
+    assert len(rows) == 4 and report["compare"] == "method" and report["baseline"] == {"method": "base"}
+    for row in rows:
+        if row["method"] == "base":
+            assert row["baseline"] and row["comparison"] is None
+        else:
+            comparison = row["comparison"]
+            assert comparison["test"] == "mcnemar-exact" and comparison["n_paired"] == 3
+            assert 0.0 <= comparison["p"] <= 1.0 and comparison["q"] >= comparison["p"]
+    assert "| medqa |" in report["markdown"] and (sweep.out_dir / "report.md").exists()

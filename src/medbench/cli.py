@@ -448,10 +448,16 @@ def sweep_command(recipe, scale, output_dir, dry_run, executor, executor_options
 
 
 def _sweep_report(plan) -> None:
+    from rich.markdown import Markdown
+
     from medbench.leaderboard import render
+    from medbench.sweep_report import study_report
 
     paths = render(plan.leaderboard_dir)
-    err_console.print("leaderboard: " + ", ".join(str(p) for p in paths), highlight=False)
+    report = study_report(plan)
+    console.print(Markdown(report["markdown"]))
+    err_console.print(f"report: {plan.out_dir}/report.md; leaderboard: " + ", ".join(str(p) for p in paths),
+                      highlight=False)
 
 
 def _add_plugin_commands() -> None:

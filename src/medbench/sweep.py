@@ -107,6 +107,8 @@ def read_recipe(path: str | Path) -> Recipe:
     if not isinstance(grid, dict) or not grid:
         raise _fail(path, "has an empty grid", "list at least one factor with at least one value under grid:")
     for factor, values in grid.items():
+        if isinstance(values, str) and _REF.fullmatch(values):
+            continue  # a scale variable holding the levels, e.g. sizes: "{sizes}"
         if not isinstance(values, list) or not values:
             raise _fail(path, f"factor {factor!r} has no values", f"give {factor}: a non-empty list")
     cell = data["cell"]
@@ -123,7 +125,9 @@ def read_recipe(path: str | Path) -> Recipe:
         if steps_by not in grid:
             raise _fail(path, f"steps_by names {steps_by!r}, which is not a grid factor",
                         f"use one of {', '.join(grid)}")
-        missing = [str(v) for v in grid[steps_by] if str(v) not in {str(k) for k in (cell.get("steps") or {})}]
+        levels = grid[steps_by] if isinstance(grid[steps_by], list) else []
+        names = [str(v.get("name")) if isinstance(v, dict) else str(v) for v in levels]
+        missing = [n for n in names if n not in {str(k) for k in (cell.get("steps") or {})}]
         if missing:
             raise _fail(path, f"cell.steps has no entry for {steps_by}={', '.join(missing)}",
                         "add a step list (possibly []) for every value of that factor")
@@ -234,9 +238,15 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
     scale, scale_vars = _selected_scale(recipe, scale)
     out_dir = Path(out_dir) if out_dir else Path("sweeps") / f"{slug(recipe.name)}-{slug(scale)}"
     factor_names = list(recipe.grid)
+    levels = {f: substitute(v, scale_vars, f"recipe {recipe.name!r}, grid {f}") for f, v in recipe.grid.items()}
+    for factor, values in levels.items():
+        if not isinstance(values, list) or not values:
+            raise _fail(recipe.path, f"factor {factor!r} has no values at scale {scale!r}",
+                        f"give {factor}: a non-empty list")
     fingerprints: dict[str, str] = {}
     cells: list[CellSpec] = []
-    for values in itertools.product(*(recipe.grid[f] for f in factor_names)):
+    seen: set[str] = set()
+    for values in itertools.product(*(levels[f] for f in factor_names)):
         factors, bound = {}, {}
         for factor, value in zip(factor_names, values):
             if isinstance(value, dict):  # {name: llm, difficulty_models: [...]}: a level that binds variables
@@ -292,6 +302,9 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
                 fingerprints[name] = task_fingerprint(name) if name in _known_tasks() else "group:" + name
         key = _digest({"model": model, "steps": [s.key for s in steps], "eval": evaluation, "seed": seed,
                        "data": [fingerprints[t] for t in evaluation["tasks"]]})
+        if key in seen:  # identical work under other factor values (an untrained model at every data size)
+            continue
+        seen.add(key)
         label = ",".join(f"{k}={v}" for k, v in factors.items())
         is_baseline = bool(recipe.baseline) and all(str(factors.get(k)) == str(v) for k, v in recipe.baseline.items())
         cells.append(CellSpec(key, label, factors, model, steps, evaluation, seed, is_baseline))
