@@ -3,7 +3,10 @@ checks and the checkpoints the engine gets back.
 
 Checkpoints are saved by the Hugging Face Trainer itself (``save_steps`` and the final step); a callback records
 each one with the train metrics logged at its step, points an adapter at the model reference the user gave, and
-removes the pickle the Trainer writes beside the weights.
+removes the pickle the Trainer writes beside the weights. The latest checkpoint of a running job also holds the
+optimizer, scheduler and RNG state (``--resume`` continues from it); older checkpoints lose theirs when a newer one
+is complete, and a finished run keeps only safetensors weights. A NaN or infinite loss stops training before that
+step is saved (medbench.training.nonfinite_guard).
 """
 
 from __future__ import annotations
@@ -145,7 +148,10 @@ def training_arguments(config_class: type, request: TrainRequest, options: TrlOp
         logging_steps=options.logging_steps,
         save_strategy="steps",
         save_steps=options.save_steps,
-        save_only_model=True,
+        # The optimizer/scheduler/RNG state goes into the newest checkpoint so a killed run can resume; it is
+        # removed from older ones as soon as a newer checkpoint is complete (see RESUME_STATE).
+        save_only_model=False,
+        logging_nan_inf_filter=False,  # a NaN loss is reported (and stops training), never averaged away
         report_to="none",
         # Lengths are checked against options.max_length before training instead of being truncated by TRL.
         max_length=None,
@@ -201,6 +207,31 @@ def adapter_base_ref(model_ref: str) -> str:
     return str(path.resolve()) if path.exists() else model_ref
 
 
+# What the Trainer writes into a checkpoint besides the weights so it can resume: torch pickles, loaded back only
+# by transformers' resume with torch.load(weights_only=True). Kept in the newest checkpoint of an unfinished run only.
+RESUME_STATE = ("optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "rng_state*.pth")
+
+
+def drop_resume_state(run_dir: Path, keep: Path | None = None) -> None:
+    """Remove the resume state from every checkpoint in ``run_dir`` except ``keep``."""
+    for checkpoint in Path(run_dir).glob("checkpoint-*"):
+        if keep is not None and checkpoint.resolve() == Path(keep).resolve():
+            continue
+        for pattern in RESUME_STATE:
+            for file in checkpoint.glob(pattern):
+                file.unlink(missing_ok=True)
+
+
+def finish_checkpoint(path: Path, model_ref: str) -> None:
+    """Make a saved checkpoint medbench's: no pickled training arguments, and an adapter that names ``model_ref``."""
+    (path / "training_args.bin").unlink(missing_ok=True)  # a pickle; medbench checkpoints are safetensors
+    adapter_config = path / "adapter_config.json"
+    if adapter_config.exists():
+        config = json.loads(adapter_config.read_text(encoding="utf-8"))
+        if config.get("base_model_name_or_path") != adapter_base_ref(model_ref):
+            atomic_write_json(adapter_config, {**config, "base_model_name_or_path": adapter_base_ref(model_ref)})
+
+
 def checkpoint_recorder(model_ref: str):
     """A Trainer callback that records every checkpoint the Trainer saves, with the metrics logged at its step and
     the tokens/s since the previous checkpoint (``.saved``: step, path, metrics). An adapter's config is made to
@@ -226,11 +257,8 @@ def checkpoint_recorder(model_ref: str):
 
         def on_save(self, args, state, control, **kwargs):
             path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            (path / "training_args.bin").unlink(missing_ok=True)  # a pickle; medbench checkpoints are safetensors
-            adapter_config = path / "adapter_config.json"
-            if adapter_config.exists():
-                config = json.loads(adapter_config.read_text(encoding="utf-8"))
-                atomic_write_json(adapter_config, {**config, "base_model_name_or_path": adapter_base_ref(model_ref)})
+            finish_checkpoint(path, model_ref)
+            drop_resume_state(args.output_dir, keep=path)  # this checkpoint is complete: older states are not needed
             metrics = {k: v for k, v in self._last_log.items() if isinstance(v, (int, float))}
             now = time.perf_counter()
             if "num_tokens" in metrics:
@@ -252,19 +280,50 @@ class PreparedRun:
     examples: list[TrainingExample]  # what it trains on, in order; hashed into every checkpoint
     kind: str  # "adapter" or "model"
     title: str  # of the progress bar, e.g. "sft · medqa"
+    resume_from: Path | None = None  # a checkpoint of this run to continue from (TrainRequest.resume_from)
+    model_ref: str | None = None  # what adapters name as their base (for checkpoints saved before a resume)
 
     def run(self) -> list[CheckpointInfo]:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         from medbench.progress import trainer_progress_callback
+        from medbench.training import TrainingDiverged, nonfinite_guard
 
         # One rich bar instead of the Trainer's tqdm bar and the dict it prints at every log.
         self.trainer.remove_callback(ProgressCallback)
         self.trainer.remove_callback(PrinterCallback)
         self.trainer.add_callback(trainer_progress_callback(self.title))
-        output = self.trainer.train()
+        guard = nonfinite_guard()
+        self.trainer.add_callback(guard)
+        earlier = self._earlier_checkpoints()
+        output = self.trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
         data_hash = examples_hash(self.examples)
-        last = len(self.recorder.saved) - 1
+        saved = earlier + self.recorder.saved
+        if guard.failure is not None:  # nothing was saved at or after the failing step
+            step, what = guard.failure
+            drop_resume_state(self.trainer.args.output_dir)  # a diverged run is not resumed: keep the weights only
+            raise TrainingDiverged(step, what, [CheckpointInfo(path=path, kind=self.kind, step=s, data_hash=data_hash,
+                                                               metrics=metrics) for s, path, metrics in saved])
+        drop_resume_state(self.trainer.args.output_dir)  # finished: nothing left to resume
+        last = len(saved) - 1
         return [CheckpointInfo(path=path, kind=self.kind, step=step, final=i == last, data_hash=data_hash,
                                metrics={**metrics, **(output.metrics if i == last else {})})
-                for i, (step, path, metrics) in enumerate(self.recorder.saved)]
+                for i, (step, path, metrics) in enumerate(saved)]
+
+    def _earlier_checkpoints(self) -> list[tuple[int, Path, dict[str, float]]]:
+        """When resuming: the checkpoints saved before, up to the one resumed from, with the train metrics the
+        Trainer logged at their step (from the resumed checkpoint's trainer_state.json)."""
+        if self.resume_from is None:
+            return []
+        from medbench.training import complete_checkpoints
+
+        state = json.loads((Path(self.resume_from) / "trainer_state.json").read_text(encoding="utf-8"))
+        logged = {entry.get("step"): entry for entry in state.get("log_history", [])}
+        out = []
+        for step, path in complete_checkpoints(Path(self.resume_from).parent):
+            if step <= state["global_step"]:
+                if self.model_ref:
+                    finish_checkpoint(path, self.model_ref)  # in case the kill came between its save and on_save
+                metrics = {k: v for k, v in logged.get(step, {}).items() if isinstance(v, (int, float)) and k != "step"}
+                out.append((step, path, metrics))
+        return out

@@ -50,6 +50,17 @@ def _has_safetensors(path: Path) -> bool:
     return any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").exists()
 
 
+def _check_whole(path: Path) -> None:
+    """Refuse a checkpoint whose safetensors file was cut short (a killed save, a partial copy) before loading it."""
+    from medbench.training import safetensors_complete
+
+    broken = [f.name for f in sorted(path.glob("*.safetensors")) if not safetensors_complete(f)]
+    if broken:
+        raise MedbenchError(f"checkpoint {path} could not be loaded: its weights file {broken[0]} is truncated or "
+                            "corrupt", "the save was interrupted or the copy is corrupt or partial; re-save it or use "
+                            "an earlier checkpoint")
+
+
 def _load_gguf(path: Path, options: LoadOptions) -> tuple[Any, Any]:
     """GGUF weights are de-quantised to float on load (transformers cannot keep them quantised)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -150,6 +161,12 @@ class PeftAdapterLoader:
         if not base_ref:
             raise MedbenchError(f"adapter {path} does not name its base model",
                                 "set base_model_name_or_path in its adapter_config.json")
+        if not (path / "adapter_model.safetensors").exists():  # checked before the base is loaded: fail fast
+            pickled = any(path.glob("adapter_model.bin")) or any(path.glob("*.pt"))
+            raise MedbenchError(f"adapter {path} has no adapter_model.safetensors"
+                                + (" (only pickle weights, which can run code when loaded)" if pickled else ""),
+                                "medbench loads safetensors only; re-save the adapter with safe_serialization=True")
+        _check_whole(path)
         try:
             # A base that is itself an adapter is folded in first: the new adapter was trained on the merged model.
             base = resolve_model(base_ref, dataclasses.replace(options, merge_adapter=True))
@@ -189,6 +206,7 @@ class LocalDirectoryLoader:
                                     "convert them to safetensors first (save_pretrained(safe_serialization=True))")
             raise MedbenchError(f"{path} has config.json but no weights",
                                 "the checkpoint is partial; re-save it or point --model at a complete one")
+        _check_whole(path)
         try:
             model, tokenizer = _load_hf_dir(str(path), options)
         except MedbenchError:

@@ -82,6 +82,12 @@ def task_pairs(examples: list[TrainingExample], seed: int, task: str) -> list[Tr
     if not all(example.rejected for example in examples):
         raise MedbenchError(f"task {task!r} has no wrong choices to reject (it is not multiple-choice)",
                             "pass --pairs sampled, or --pairs file --pairs-file PAIRS.jsonl")
+    for example in examples:
+        if any(rejected.strip() == example.completion.strip() for rejected in example.rejected):
+            raise MedbenchError(f"task {task!r}, training document {example.doc_id + 1}: a wrong choice is the same "
+                                f"text as the gold answer ({example.answer!r}), so a pair would have chosen equal to "
+                                "rejected", "make the document's options distinct, or pass --pairs file with your own "
+                                "pairs")
     return [replace(example, rejected=[random.Random(f"{seed}:{example.doc_id}").choice(example.rejected)])
             for example in examples]
 
@@ -204,13 +210,15 @@ def prepare(request: TrainRequest) -> PreparedRun:
     chosen, rejected = prepared["chosen_ids"], prepared["rejected_ids"]
     check_trainable([len(p) + max(len(c), len(r)) for p, c, r in zip(prepared["prompt_ids"], chosen, rejected)],
                     [min(len(c), len(r)) for c, r in zip(chosen, rejected)], pairs, options.max_length)
-    return PreparedRun(trainer, recorder, pairs, checkpoint_kind(options), f"dpo · {request.task}")
+    return PreparedRun(trainer, recorder, pairs, checkpoint_kind(options), f"dpo · {request.task}",
+                       resume_from=request.resume_from, model_ref=request.model_ref)
 
 
 class DPO:
     name = "dpo"
     description = "direct preference optimisation (TRL DPOTrainer): pairs from the task, a file, or model samples"
     config_class = DPOOptions
+    supports_resume = True  # medbench train --resume: continues from the run's last complete checkpoint
 
     def train(self, request: TrainRequest) -> list[CheckpointInfo]:
         return prepare(request).run()

@@ -77,13 +77,15 @@ def prepare(request: TrainRequest) -> PreparedRun:
     check_trainable([len(ids) for ids in prepared["input_ids"]],
                     [sum(label != -100 for label in labels) for labels in prepared["labels"]],
                     examples, options.max_length)
-    return PreparedRun(trainer, recorder, examples, checkpoint_kind(options), f"sft · {request.task}")
+    return PreparedRun(trainer, recorder, examples, checkpoint_kind(options), f"sft · {request.task}",
+                       resume_from=request.resume_from, model_ref=request.model_ref)
 
 
 class SFT:
     name = "sft"
     description = "supervised fine-tuning (TRL SFTTrainer): LoRA, QLoRA or full; label or rationale targets"
     config_class = SFTOptions
+    supports_resume = True  # medbench train --resume: continues from the run's last complete checkpoint
 
     def train(self, request: TrainRequest) -> list[CheckpointInfo]:
         return prepare(request).run()

@@ -145,7 +145,7 @@ def test_train_command_scores_every_point_of_the_curve(tmp_path, tiny_models):
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs").iterdir()
     names = ["slerp-t0", "slerp-t0.5", "slerp-t1"]
-    assert sorted(p.name for p in run_dir.iterdir()) == names  # no staging or work directories left
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([*names, "medbench_run.json"])  # no work dirs left
     manifests = [json.loads((run_dir / name / MANIFEST_NAME).read_text()) for name in names]
     assert [m["train_metrics"]["merge_t"] for m in manifests] == [0, 0.5, 1]
     assert manifests[1]["plugin"] == "merge" and manifests[1]["parent_model"] == str(a)

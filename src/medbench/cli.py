@@ -268,7 +268,9 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     records = run_evaluation(model_ref, config, _load_options(device, dtype, trust_remote_code))
     _print_records(records)
     paths = render(Path(output_dir))
-    err_console.print(f"records: {len(records)} written under {output_dir}/records; leaderboard: "
+    reused = sum(1 for record in records if record.get("_reused"))
+    kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
+    err_console.print(f"records: {len(records)} written under {output_dir}/records{kept}; leaderboard: "
                       + ", ".join(str(p) for p in paths), highlight=False)
 
 

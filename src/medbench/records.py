@@ -83,3 +83,50 @@ def read_records(root: Path) -> list[dict[str, Any]]:
 def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
     path = Path(record["_path"]).parent / record.get("samples_file", "samples.jsonl")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def ensure_writable(directory: Path, option: str) -> None:
+    """Fail before any work is done when ``directory`` cannot take new files (read-only, full, under a file)."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".medbench-write-check-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise MedbenchError(f"cannot write to {directory} ({exc.strerror or exc})",
+                            f"check free disk space and write permission, or pass another {option}") from None
+
+
+def find_reusable(root: Path, label: str, weights_hash: str, task_name: str, data_hash: str, config: Any,
+                  versions: dict[str, str]) -> dict[str, Any] | None:
+    """A record already on disk for exactly these weights (the full content hash, never the path), task, data,
+    evaluation options and library versions, with its samples file; None when there is none.
+
+    ``config`` is the EvalConfig; its fields are compared as evaluation records them (tasks, output_dir and the
+    cache switch itself aside), plus ``extra``. Anything that differs, or fails to read, is a miss: a miss costs a
+    re-run, a wrong hit would serve stale scores.
+    """
+    from dataclasses import asdict
+
+    def normalised(value: Any) -> Any:
+        return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+    fields = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
+              if k not in ("tasks", "output_dir", "extra", "reuse_records")}
+    wanted = normalised({"config": fields, "extra": config.extra or None, "versions": versions})
+    model_dir = Path(root) / "records" / f"{slug(label)}-{weights_hash[:12]}"
+    for path in sorted(model_dir.glob("*/record.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        stored = {k: v for k, v in (record.get("config") or {}).items() if k != "reuse_records"}
+        if (record.get("model", {}).get("weights_hash") == weights_hash and record.get("model", {}).get("label") == label
+                and record.get("task", {}).get("name") == task_name and record.get("task", {}).get("data_hash") == data_hash
+                and normalised({"config": stored, "extra": record.get("extra"), "versions": record.get("versions")})
+                == wanted and (path.parent / record.get("samples_file", "samples.jsonl")).is_file()):
+            record["_path"] = str(path)
+            record["_reused"] = True
+            return record
+    return None

@@ -171,6 +171,7 @@ def _row_source(origin: RowSource, index: int) -> RowSource:
 def mcq_row(question: str, choices: list[str], gold: int, source: str, **extra: Any) -> dict[str, Any]:
     """The normalised multiple-choice row every MCQ task shares, with the original fields kept beside it."""
     if not 0 <= gold < len(choices):
-        raise MedbenchError(f"{source}: the answer index {gold} is not among the {len(choices)} choices",
+        which = "the answer" if gold < 0 else f"the answer index {gold}"  # -1: a label that names no option
+        raise MedbenchError(f"{source}: {which} is not among the {len(choices)} choices",
                             "fix the answer field so it names one of the options")
     return {"question": question, "choices": [str(c) for c in choices], "gold": int(gold), **extra}

@@ -6,6 +6,7 @@ plugin behind each task and report a malformed file in one line instead of an lm
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import logging
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from medbench.errors import MedbenchError
-from medbench.plugins import call_register_hook
+from medbench.plugins import call_register_hook, plugin_label
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class TaskEntry:
     path: Path
     plugin: str
     config: dict[str, Any]
+    trusted: bool = True  # False: from a user --include-path folder, whose `!function` code needs --trust-task-code
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -57,6 +59,7 @@ class TaskRegistry:
     groups: dict[str, GroupEntry] = field(default_factory=dict)
     roots: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one line per malformed YAML
+    failed: dict[str, MedbenchError] = field(default_factory=dict)  # file stem -> why that YAML was not indexed
 
     def expand(self, names: list[str]) -> list[str]:
         """Task names with groups replaced by their member tasks, in order, without repeats."""
@@ -72,6 +75,8 @@ class TaskRegistry:
     def get(self, name: str) -> TaskEntry:
         if name in self.entries:
             return self.entries[name]
+        if name in self.failed:  # the user asked for a task whose own YAML is broken: say what is wrong with it
+            raise self.failed[name]
         close = difflib.get_close_matches(name, list(self.entries) + list(self.groups), n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         extra = f" ({len(self.problems)} task file(s) failed to parse: see `medbench tasks`)" if self.problems else ""
@@ -138,6 +143,7 @@ def build_registry() -> TaskRegistry:
                     config = read_task_yaml(file)
                 except MedbenchError as exc:
                     registry.problems.append(exc.one_line())
+                    registry.failed.setdefault(file.stem, exc)
                     continue
                 members = _group_members(config)
                 if members is not None:
@@ -149,15 +155,64 @@ def build_registry() -> TaskRegistry:
                 if name in registry.entries and registry.entries[name].path != file:
                     other = registry.entries[name]
                     registry.problems.append(
-                        f"task {name!r} from plugin {plugin!r} ({file}) clashes with the one from "
-                        f"plugin {other.plugin!r} ({other.path}); the first one registered is kept")
+                        f"task {name!r} from {plugin_label(plugin)} ({file}) clashes with the one from "
+                        f"{plugin_label(other.plugin)} ({other.path}); the first one registered is kept — "
+                        f"rename the task (its `task:` key) in the plugin's YAML")
                     continue
-                registry.entries[name] = TaskEntry(name, file, plugin, config)
+                registry.entries[name] = TaskEntry(name, file, plugin, config, trusted=trusted)
 
         return register
 
+    trusted = True  # folders registered by plugins (built-in or installed) are trusted to import their code
     call_register_hook("register_tasks", register_for)
+    trusted = False
+    for path in _sources["include_paths"]:
+        if not Path(path).exists():
+            raise MedbenchError(f"--include-path {path} does not exist", "pass a folder of task YAMLs")
+        register_for(USER_TASKS)(path)
     return registry
+
+
+# --- user task folders (--include-path) and the code their YAMLs may import -------------------------------------
+
+USER_TASKS = "--include-path"  # the plugin name user task folders are listed under
+_sources: dict[str, Any] = {"include_paths": [], "trust_task_code": False}
+
+
+@contextlib.contextmanager
+def task_sources(include_paths: list[str | Path] | None = None, trust_task_code: bool = False):
+    """Within the block, registries also index ``include_paths`` (user task folders, like lm-eval's
+    --include_path); their YAMLs may import code with ``!function`` only when ``trust_task_code``."""
+    saved = dict(_sources)
+    _sources.update(include_paths=[Path(p).expanduser().resolve() for p in include_paths or []],
+                    trust_task_code=trust_task_code)
+    try:
+        yield
+    finally:
+        _sources.clear()
+        _sources.update(saved)
+
+
+def code_imports(config: Any) -> list[str]:
+    """The ``!function`` references in a parsed task config (kept as strings by the indexing loader)."""
+    if isinstance(config, dict):
+        return [ref for value in config.values() for ref in code_imports(value)]
+    if isinstance(config, list):
+        return [ref for value in config for ref in code_imports(value)]
+    if isinstance(config, str) and config.startswith("!function "):
+        return [config[len("!function "):]]
+    return []
+
+
+def check_code_trust(entry: TaskEntry) -> None:
+    """A task from a user folder that imports code is refused unless the user passed --trust-task-code."""
+    imports = code_imports(entry.config)
+    if entry.trusted or not imports or _sources["trust_task_code"]:
+        return
+    raise MedbenchError(
+        f"task {entry.name!r} ({entry.path}) imports code (!function {imports[0]}) from a folder medbench does not "
+        f"trust", f"pass --trust-task-code if you trust the code in {entry.path.parent}, or install the task as a "
+        f"plugin")
 
 
 def _missing_fields(entry: TaskEntry) -> list[str]:
@@ -174,10 +229,21 @@ def _missing_fields(entry: TaskEntry) -> list[str]:
 
 
 def validate_entry(entry: TaskEntry) -> None:
+    check_code_trust(entry)
     missing = _missing_fields(entry)
     if missing:
         raise MedbenchError(f"task {entry.name!r} ({entry.path}) is missing {', '.join(missing)}",
                             "add the missing field(s) to the YAML (see tasks/medqa/medqa.yaml for a complete one)")
+    wanted = entry.metadata.get("medbench_metrics") or []
+    if wanted:  # a misspelt metric fails here, before any model is loaded or scored
+        from medbench.metrics import metric_registry
+
+        known = metric_registry()
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise MedbenchError(f"task {entry.name!r} ({entry.path}) names unknown metric(s) {', '.join(unknown)} in "
+                                f"metadata.medbench_metrics", f"use registered metrics ({', '.join(sorted(known))}), "
+                                "or install the plugin that provides it")
 
 
 def load_tasks(names: list[str], registry: TaskRegistry | None = None,

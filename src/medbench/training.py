@@ -24,6 +24,7 @@ from medbench.plugins import call_register_hook
 from medbench.records import atomic_write_json, slug
 
 MANIFEST_NAME = "medbench_manifest.json"
+RUN_MANIFEST_NAME = "medbench_run.json"  # in the run directory: what was asked for, and how the run ended
 
 
 @dataclass
@@ -41,6 +42,9 @@ class TrainRequest:
     # True: the trainer must feed examples in exactly this order (sequential sampler, no re-sorting packing).
     # False: the trainer shuffles with ``seed``.
     keep_order: bool = False
+    # A checkpoint of this run to continue from (`medbench train --resume`); the trainer restores its weights,
+    # optimizer, scheduler and RNG state and carries on at its step. Only trainers with ``supports_resume``.
+    resume_from: Path | None = None
 
     def training_examples(self) -> list[Any]:
         from medbench.trainingdata import load_training_examples
@@ -211,7 +215,8 @@ def new_run_dir(root: Path, plugin: str, task: str, name: str | None = None) -> 
         run_dir = Path(root) / slug(name)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise MedbenchError(f"run directory {run_dir} already holds a run",
-                                "pass another --run-name, or move that directory away first")
+                                "pass --resume to continue it, or another --run-name, or move that directory away "
+                                "first")
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir.name, run_dir
     run_id = f"{slug(plugin)}-{slug(task)}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -225,17 +230,240 @@ def new_run_dir(root: Path, plugin: str, task: str, name: str | None = None) -> 
 
 
 def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInfo]:
-    """Run one trainer and write a manifest into every checkpoint it returns."""
+    """Run one trainer and write a manifest into every checkpoint it returns.
+
+    The run directory's ``medbench_run.json`` is written first (what was asked for, status ``running``) and
+    updated when the run ends: ``complete``, ``diverged`` (non-finite loss: the checkpoints saved before it are
+    kept, with manifests), ``interrupted`` or ``failed``.
+    """
     trainer = get_trainer(plugin)
+    run_dir = Path(request.output_dir)
+    start_run_manifest(run_dir, plugin, request, run_id)
     try:
         checkpoints = trainer.train(request)
-    except BaseException:
-        # A run that failed before saving anything leaves no empty run directory behind.
-        if Path(request.output_dir).is_dir() and not any(Path(request.output_dir).iterdir()):
-            Path(request.output_dir).rmdir()
+    except TrainingDiverged as exc:
+        for checkpoint in exc.checkpoints:
+            write_manifest(checkpoint, request, plugin, run_id)
+        update_run_manifest(run_dir, status="diverged", failure=exc.failure(),
+                            checkpoints=[Path(c.path).name for c in exc.checkpoints])
+        raise exc.explained(run_dir, request) from None
+    except BaseException as exc:
+        leftovers = [p for p in run_dir.iterdir() if p.name != RUN_MANIFEST_NAME] if run_dir.is_dir() else []
+        if run_dir.is_dir() and not leftovers and request.resume_from is None:
+            # A run that failed before saving anything leaves no run directory behind.
+            (run_dir / RUN_MANIFEST_NAME).unlink(missing_ok=True)
+            run_dir.rmdir()
+        elif run_dir.is_dir():
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            error = exc.one_line() if isinstance(exc, MedbenchError) else f"{type(exc).__name__}: {exc}"
+            update_run_manifest(run_dir, status=status, failure={"error": " ".join(error.split())})
         raise
     if not checkpoints:
         raise MedbenchError(f"trainer {plugin!r} returned no checkpoints", "report this to the plugin's author")
     for checkpoint in checkpoints:
         write_manifest(checkpoint, request, plugin, run_id)
+    update_run_manifest(run_dir, status="complete", failure=None,
+                        checkpoints=[Path(c.path).name for c in checkpoints])
     return checkpoints
+
+
+# --- the run manifest and `medbench train --resume` --------------------------------------------------------------
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _run_settings(plugin: str, request: TrainRequest) -> dict[str, Any]:
+    """What a resumed run must share with the run it continues (JSON-normalised, so it compares with the file)."""
+    return json.loads(json.dumps({"plugin": plugin, "model_ref": request.model_ref, "task": request.task,
+                                  "seed": request.seed, "config": dataclasses.asdict(request.config)}, default=str))
+
+
+def read_run_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / RUN_MANIFEST_NAME
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MedbenchError(f"run manifest {path} is unreadable ({exc})",
+                            "restore it from a backup, or start a new run with another --run-name") from None
+
+
+def start_run_manifest(run_dir: Path, plugin: str, request: TrainRequest, run_id: str) -> None:
+    manifest = read_run_manifest(run_dir) if request.resume_from is not None else None
+    if manifest is None:
+        manifest = {"run_id": run_id, **_run_settings(plugin, request), "started": _now(), "resumed": []}
+    else:
+        manifest["resumed"] = [*manifest.get("resumed", []), {"from": Path(request.resume_from).name, "at": _now()}]
+    atomic_write_json(Path(run_dir) / RUN_MANIFEST_NAME, {**manifest, "status": "running", "updated": _now()})
+
+
+def update_run_manifest(run_dir: Path, **changes: Any) -> None:
+    manifest = read_run_manifest(run_dir) or {}
+    atomic_write_json(Path(run_dir) / RUN_MANIFEST_NAME, {**manifest, **changes, "updated": _now()})
+
+
+def existing_run_dir(root: Path, name: str | None) -> tuple[str, Path]:
+    """The run directory ``--resume`` continues: ``root/name``, which must hold a run manifest."""
+    if not name:
+        raise MedbenchError("--resume needs the run to continue", "pass --run-name NAME (its directory under "
+                                                                 "--output-dir) together with --resume")
+    run_dir = Path(root) / slug(name)
+    if read_run_manifest(run_dir) is None:
+        what = "does not exist" if not run_dir.exists() else f"holds no {RUN_MANIFEST_NAME}"
+        raise MedbenchError(f"cannot resume: run directory {run_dir} {what}",
+                            "check --run-name and --output-dir, or start the run without --resume")
+    return run_dir.name, run_dir
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    """N for a complete ``checkpoint-N``: its trainer_state.json (written last by the Hugging Face Trainer) loads and
+    says step N, and its weights are whole safetensors files. A checkpoint a kill interrupted fails one of these."""
+    name, _, number = path.name.rpartition("-")
+    if name != "checkpoint" or not number.isdigit() or not path.is_dir():
+        return None
+    try:
+        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    weights = sorted(path.glob("*.safetensors"))
+    if state.get("global_step") != int(number) or not weights or not all(safetensors_complete(w) for w in weights):
+        return None
+    return int(number)
+
+
+def safetensors_complete(path: Path) -> bool:
+    """Whether a .safetensors file is whole: its header parses and the file holds every byte the header maps."""
+    try:
+        total = path.stat().st_size
+        with open(path, "rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            if total < 8 + size:  # also guards against reading a garbage length
+                return False
+            header = json.loads(fh.read(size))
+        end = max((info["data_offsets"][1] for key, info in header.items() if key != "__metadata__"), default=0)
+        return total >= 8 + size + end
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
+
+
+def complete_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every complete checkpoint in the run directory, in step order."""
+    found = [(_checkpoint_step(p), p) for p in Path(run_dir).glob("checkpoint-*")]
+    return sorted((step, path) for step, path in found if step is not None)
+
+
+def prepare_resume(run_dir: Path, plugin: str, request: TrainRequest) -> None:
+    """Check the resumed command matches the run and point ``request.resume_from`` at its last complete checkpoint.
+
+    Checkpoint directories a kill left incomplete are removed (they hold nothing usable); a run with no complete
+    checkpoint starts again from step 0.
+    """
+    import shutil
+    import warnings
+
+    trainer = get_trainer(plugin)
+    if not getattr(trainer, "supports_resume", False):
+        raise MedbenchError(f"trainer {plugin!r} cannot resume a run",
+                            "rerun without --resume, under another --run-name")
+    manifest = read_run_manifest(run_dir) or {}
+    if manifest.get("status") == "complete":
+        raise MedbenchError(f"run {run_dir} is already complete", "nothing to resume; start a new run with another "
+                                                                  "--run-name")
+    if manifest.get("status") == "diverged":
+        raise MedbenchError(f"run {run_dir} diverged (non-finite loss); resuming it would repeat that",
+                            "start a new run with another --run-name and a lower --learning-rate")
+    ours, theirs = _run_settings(plugin, request), {k: manifest.get(k) for k in ("plugin", "model_ref", "task",
+                                                                                     "seed", "config")}
+    differing = [(f"--{k.replace('_', '-')}", theirs[k], ours[k]) for k in ("plugin", "model_ref", "task", "seed")
+                 if theirs[k] != ours[k]]
+    differing += [(f"--{k.replace('_', '-')}", (theirs["config"] or {}).get(k), v)
+                  for k, v in ours["config"].items() if (theirs["config"] or {}).get(k) != v]
+    if differing:
+        shown = "; ".join(f"{option} was {old!r}, now {new!r}" for option, old, new in differing[:3])
+        raise MedbenchError(f"--resume with options that differ from run {run_dir.name}: {shown}",
+                            f"pass the options of the original run (recorded in {run_dir / RUN_MANIFEST_NAME}), "
+                            "or start a new run with another --run-name")
+    complete = complete_checkpoints(run_dir)
+    for path in Path(run_dir).glob("checkpoint-*"):
+        if path.is_dir() and path not in {p for _, p in complete}:
+            shutil.rmtree(path)  # written only in part when the run was killed
+    if not complete:
+        warnings.warn(f"run {run_dir} has no complete checkpoint yet; training starts again from step 0", stacklevel=2)
+        request.resume_from = None
+        return
+    request.resume_from = complete[-1][1]
+
+
+# --- stopping on a non-finite loss --------------------------------------------------------------------------------
+
+class TrainingDiverged(MedbenchError):
+    """The loss (or the weights after an optimizer step) became NaN or infinite; training stopped without saving."""
+
+    def __init__(self, step: int, what: str, checkpoints: list[CheckpointInfo]):
+        self.step, self.what, self.checkpoints = step, what, checkpoints
+        super().__init__(f"training diverged at step {step}: {what}", "lower --learning-rate")
+
+    def failure(self) -> dict[str, Any]:
+        last = self.checkpoints[-1].path if self.checkpoints else None
+        return {"reason": "non-finite loss", "step": self.step, "detail": self.what,
+                "last_good_checkpoint": str(last) if last else None}
+
+    def explained(self, run_dir: Path, request: TrainRequest) -> MedbenchError:
+        last = self.checkpoints[-1].path if self.checkpoints else None
+        kept = (f"stopped before saving it; last good checkpoint {last} is kept (not scored), failure recorded in "
+                f"{Path(run_dir) / RUN_MANIFEST_NAME}") if last else \
+            f"stopped before saving it; no checkpoint was saved before step {self.step}"
+        rate = getattr(request.config, "learning_rate", None)
+        fix = f"lower --learning-rate (this run: {rate:g})" if isinstance(rate, (int, float)) else \
+            "lower --learning-rate"
+        fix += " and start a new run, or check the training data for broken examples"
+        if last:
+            fix += f"; score the kept checkpoint with `medbench eval --model {last}`"
+        error = MedbenchError(f"training diverged at step {self.step}: {self.what}; {kept}", fix)
+        return error
+
+
+def nonfinite_guard():
+    """A transformers TrainerCallback that stops training at the first step whose weights (after the optimizer
+    step) or logged loss are NaN or infinite, and makes sure that step is never saved. ``.failure`` is then
+    ``(step, what)``. Every TRL-based trainer gets it (medbench_plugins._trl_common.PreparedRun)."""
+    import math
+
+    import torch
+    from transformers import TrainerCallback
+
+    class NonFiniteGuard(TrainerCallback):
+        def __init__(self):
+            self.failure: tuple[int, str] | None = None
+
+        def _stop(self, state, control, what: str) -> None:
+            if self.failure is None:
+                self.failure = (state.global_step, what)
+            control.should_training_stop = True
+            control.should_save = False
+            control.should_evaluate = False
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            params = [p for p in model.parameters() if p.requires_grad] if model is not None else []
+            if params and not bool(torch.stack([torch.isfinite(p.detach()).all() for p in params]).all()):
+                self._stop(state, control, "the weights became NaN or infinite at the optimizer step")
+                control.should_log = True  # log the step, so the loss that caused it is reported
+            elif self.failure is not None:
+                self._stop(state, control, self.failure[1])
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            bad = {k: v for k, v in (logs or {}).items() if k in ("loss", "grad_norm") and isinstance(v, float)
+                   and not math.isfinite(v)}
+            if bad:
+                shown = ", ".join(f"{k} {v}" for k, v in bad.items())
+                if self.failure is not None and self.failure[0] == state.global_step:
+                    self.failure = (self.failure[0], f"{shown} (the weights became NaN or infinite)")
+                self._stop(state, control, shown)
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if self.failure is not None:
+                self._stop(state, control, self.failure[1])
+
+    return NonFiniteGuard()

@@ -55,7 +55,12 @@ def examples_from_task(task: Any, metadata: dict[str, Any], split: str | None = 
         rejected: list[str] = []
         if config.output_type == "multiple_choice":
             choices = task.doc_to_choice(doc)
-            gold = target if isinstance(target, int) else choices.index(str(target))
+            gold = target if isinstance(target, int) else (
+                choices.index(str(target)) if str(target) in choices else -1)
+            if not 0 <= gold < len(choices):
+                raise MedbenchError(f"task {config.task!r}, {split} document {doc_id + 1}: the answer {target!r} is not "
+                                    f"among its {len(choices)} choices", "fix the answer field of that document so it "
+                                    "names one of the options")
             answer = str(choices[gold])
             rejected = [delimiter + str(c) for i, c in enumerate(choices) if i != gold]
         else:
