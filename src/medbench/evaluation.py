@@ -21,11 +21,12 @@ from medbench.errors import MedbenchError
 from medbench.judges import judges_for, run_judge
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions, resolve_model, weights_hash
-from medbench.records import write_record
+from medbench.records import find_reusable, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
 from medbench.tasks import build_registry, eval_split, load_tasks
 
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
+SCORERS = ("prefix", "hflm")  # log-likelihood scorers: medbench.fastlm, or lm-eval's stock HFLM
 
 
 @dataclass
@@ -38,12 +39,14 @@ class EvalConfig:
     output_dir: Path = Path("leaderboard")
     label: str | None = None  # leaderboard row name; defaults to the model reference
     chat_template: bool = False  # wrap prompts in the tokenizer's chat template (scored as its own column)
+    scorer: str = "prefix"  # "prefix": medbench.fastlm (same results, faster); "hflm": stock lm-eval HFLM
     mode: str = "loglikelihood"  # multiple-choice scoring: "loglikelihood" or "generate" (see medbench.scoring)
     fewshot_rationales: bool = False  # few-shot examples carry their rationales
     judges: list[str] = field(default_factory=list)  # LLM-as-judge scorers added to every generation task
     judge_options: dict[str, str] = field(default_factory=dict)
     task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task overrides (data_files...)
     extra: dict[str, Any] = field(default_factory=dict)  # recorded as-is (e.g. the training run that made it)
+    reuse_records: bool = True  # serve a record of the same weights hash, task, data and options from disk
 
     def __post_init__(self):
         if self.limit is not None and self.limit <= 0:
@@ -55,6 +58,8 @@ class EvalConfig:
             raise MedbenchError(f"--num-fewshot must be 0 or more, got {self.num_fewshot}", "pass --num-fewshot 0..K")
         if not self.tasks:
             raise MedbenchError("no tasks given", "pass --tasks medqa,medmcqa (see `medbench tasks`)")
+        if self.scorer not in SCORERS:
+            raise MedbenchError(f"unknown scorer {self.scorer!r}", f"pass --scorer {' or --scorer '.join(SCORERS)}")
         if self.mode not in SCORING_MODES:
             raise MedbenchError(f"unknown scoring mode {self.mode!r}", f"pass --mode {' or --mode '.join(SCORING_MODES)}")
         if self.fewshot_rationales and not self.num_fewshot:
@@ -95,10 +100,14 @@ def _without_lm_eval_env_probe():
         yield
 
 
-def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | None):
+def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | None, scorer: str = "prefix"):
     from lm_eval.models.huggingface import HFLM
 
-    class ProgressHFLM(HFLM):
+    from medbench.fastlm import PrefixSharingHFLM
+
+    base = PrefixSharingHFLM if scorer == "prefix" else HFLM
+
+    class ProgressHFLM(base):
         """HFLM that feeds requests in chunks, reporting progress between them (lm-eval's own bar is tqdm).
         ``task_name`` labels the progress; the caller sets it before each task."""
 
@@ -193,12 +202,20 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     loaded = loaded or resolve_model(model_ref, load_options)
     label = config.label or loaded.ref
     model_hash = weights_hash(loaded.model)
-    lm = _make_lm(loaded, config.batch_size, progress)
+    lm = _make_lm(loaded, config.batch_size, progress, config.scorer)
     registered_metrics = metric_registry()
 
     records = []
     for name, task in tasks.items():
         entry = registry.get(name)
+        # --- cache: keyed by the weights' content hash (never the path), the data's hash and every option --------
+        if config.reuse_records:
+            reused = find_reusable(config.output_dir, label, model_hash, name, data_hash(task.eval_docs), config,
+                                   versions())
+            if reused is not None:
+                records.append(reused)
+                continue
+        # ---------------------------------------------------------------------------------------------------------
         lm.task_name = name
         started = time.time()
         with _without_lm_eval_env_probe():

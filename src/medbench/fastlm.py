@@ -1,0 +1,131 @@
+"""A faster lm-eval HF model for log-likelihood scoring, with the same per-item results as stock HFLM.
+
+Stock HFLM runs each (context, continuation) pair as its own sequence (it reuses logits only when every
+continuation is one token), and computes the output head and a log-softmax over the whole vocabulary at every
+position of every sequence. This scorer:
+
+- runs each distinct context once, with its choices scored from the context's key/value cache, so multi-token
+  choices ("front desk", "hyponatremia due to SIADH") share the prompt's forward pass;
+- computes the output head only where a continuation token is predicted (``logits_to_keep``): for a 4-option
+  letter question, one position instead of the whole prompt;
+- batches contexts longest first, left-padded with explicit position ids, so a batch's padding changes no score.
+
+Everything else (tokenisation, truncation, generation, chat templates) is HFLM's, so results stay comparable; a
+pair too long for the model window is scored by HFLM itself, truncated as HFLM truncates it. Registered with
+lm-eval as ``medbench-prefix``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+
+Request = tuple[tuple[str, str], list[int], list[int]]
+
+
+@register_model("medbench-prefix")
+class PrefixSharingHFLM(HFLM):
+    # Continuation rows scored per forward pass, as a multiple of the batch size (they are short).
+    continuation_rows_per_batch = 4
+
+    def _pad_id(self) -> int:
+        tokenizer = self.tokenizer
+        for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+            if candidate is not None:
+                return int(candidate)
+        return 0
+
+    def _loglikelihood_tokens(self, requests: list[Request], disable_tqdm: bool = False,
+                              override_bs: int | None = None) -> list[tuple[float, bool]]:
+        if self.backend != "causal":
+            return super()._loglikelihood_tokens(requests, disable_tqdm, override_bs)
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        by_context: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        too_long = []
+        for index, (_, context, continuation) in enumerate(requests):
+            if not context or len(context) + len(continuation) > self.max_length + 1:
+                too_long.append(index)
+            else:
+                by_context[tuple(context)].append(index)
+        if too_long:  # HFLM truncates these from the left; score them exactly as it does
+            for index, result in zip(too_long, super()._loglikelihood_tokens([requests[i] for i in too_long],
+                                                                            True, override_bs)):
+                results[index] = result
+        batch_size = int(override_bs or (self.batch_size if str(self.batch_size).isdigit() else 8))
+        contexts = sorted(by_context, key=lambda c: (-len(c), c))
+        with torch.no_grad():
+            for start in range(0, len(contexts), batch_size):
+                batch = contexts[start:start + batch_size]
+                self._score_batch(batch, by_context, requests, results, batch_size)
+        for (request, _, _), result in zip(requests, results):
+            self.cache_hook.add_partial("loglikelihood", request, result)
+        return results  # type: ignore[return-value]
+
+    def _score_batch(self, batch: list[tuple[int, ...]], by_context: dict[tuple[int, ...], list[int]],
+                     requests: list[Request], results: list[Any], batch_size: int) -> None:
+        device = self.device
+        width = max(len(c) for c in batch)
+        pad = self._pad_id()
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, context in enumerate(batch):  # left padding: every context ends at the last column
+            ids[row, width - len(context):] = torch.tensor(context)
+            mask[row, width - len(context):] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                            logits_to_keep=1)
+        last = F.log_softmax(output.logits[:, -1], dim=-1, dtype=self.softmax_dtype)  # [rows, vocab]
+        pending = []  # (row, request index) for continuations longer than one token
+        for row, context in enumerate(batch):
+            for index in by_context[context]:
+                continuation = requests[index][2]
+                first = continuation[0]
+                results[index] = (float(last[row, first]), bool(last[row].argmax() == first))
+                if len(continuation) > 1:
+                    pending.append((row, index))
+        if not pending:
+            return
+        step = batch_size * self.continuation_rows_per_batch
+        chunks = [pending[i:i + step] for i in range(0, len(pending), step)]
+        for number, chunk in enumerate(chunks):
+            # reorder_cache gathers rows in place; every chunk but the last works on a copy
+            cache = output.past_key_values if number == len(chunks) - 1 else _copy_cache(output.past_key_values)
+            self._score_continuations(chunk, cache, mask, requests, results, pad)
+
+    def _score_continuations(self, chunk: list[tuple[int, int]], cache: Any, context_mask: torch.Tensor,
+                             requests: list[Request], results: list[Any], pad: int) -> None:
+        device = self.device
+        rows = torch.tensor([row for row, _ in chunk], device=device)
+        cache.reorder_cache(rows)
+        tails = [requests[index][2] for _, index in chunk]
+        width = max(len(t) - 1 for t in tails)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        tail_mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for j, tail in enumerate(tails):  # right padding after the real tokens: causal attention never sees it
+            ids[j, :len(tail) - 1] = torch.tensor(tail[:-1])
+            tail_mask[j, :len(tail) - 1] = 1
+        ids, tail_mask = ids.to(device), tail_mask.to(device)
+        mask = torch.cat([context_mask.index_select(0, rows), tail_mask], dim=1)
+        lengths = context_mask.index_select(0, rows).sum(-1, keepdim=True)
+        positions = lengths + torch.arange(width, device=device).unsqueeze(0)
+        output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                            use_cache=False)
+        logprobs = F.log_softmax(output.logits, dim=-1, dtype=self.softmax_dtype)  # [rows, width, vocab]
+        for j, ((_, index), tail) in enumerate(zip(chunk, tails)):
+            targets = torch.tensor(tail[1:], device=device)
+            scores = logprobs[j, :len(tail) - 1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            greedy = bool((logprobs[j, :len(tail) - 1].argmax(-1) == targets).all())
+            first_score, first_greedy = results[index]
+            results[index] = (first_score + float(scores.sum()), first_greedy and greedy)
+
+
+def _copy_cache(cache: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(cache)

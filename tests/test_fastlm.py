@@ -1,0 +1,62 @@
+"""The prefix-sharing scorer gives stock HFLM's per-item results."""
+
+import pytest
+import torch
+
+from medbench.evaluation import EvalConfig, evaluate
+from medbench.models import resolve_model
+from medbench.records import read_samples
+
+
+def _requests(lm, pairs):
+    from lm_eval.api.instance import Instance
+
+    return [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_dir):
+    return resolve_model(str(tiny_model_dir))
+
+
+def test_same_loglikelihoods_as_stock_hflm(loaded):
+    from lm_eval.models.huggingface import HFLM
+
+    from medbench.fastlm import PrefixSharingHFLM
+
+    contexts = ["Question: fever and dysuria?\nAnswer:", "Q: x\nA:", "A much longer context " * 6 + "Answer:"]
+    choices = [" A", " yes", " front desk", " nurse practitioner", "B"]  # one to many byte tokens
+    pairs = [(c, k) for c in contexts for k in choices]
+    stock = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=4, device="cpu")
+    fast = PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=2, device="cpu")
+    expected = stock.loglikelihood(_requests(stock, pairs), disable_tqdm=True)
+    got = fast.loglikelihood(_requests(fast, pairs), disable_tqdm=True)
+    for (want, want_greedy), (have, have_greedy) in zip(expected, got):
+        assert have == pytest.approx(want, abs=1e-4)
+        assert have_greedy == want_greedy
+
+
+def test_pairs_longer_than_the_window_are_truncated_as_hflm_does(loaded):
+    from lm_eval.models.huggingface import HFLM
+
+    from medbench.fastlm import PrefixSharingHFLM
+
+    pairs = [("word " * 400, " A"), ("short", " B")]
+    stock = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=2, device="cpu", max_length=256)
+    fast = PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=2, device="cpu",
+                             max_length=256)
+    expected = stock.loglikelihood(_requests(stock, pairs), disable_tqdm=True)
+    got = fast.loglikelihood(_requests(fast, pairs), disable_tqdm=True)
+    assert [round(x, 4) for x, _ in got] == [round(x, 4) for x, _ in expected]
+
+
+def test_fast_scorer_predicts_what_stock_hflm_predicts_on_a_task(tiny_model_dir, tmp_path):
+    records = {scorer: evaluate(str(tiny_model_dir), EvalConfig(tasks=["medqa"], limit=12, batch_size=4,
+                                                                output_dir=tmp_path / scorer, scorer=scorer))[0]
+               for scorer in ("hflm", "prefix")}
+    stock, fast = (read_samples(records[s]) for s in ("hflm", "prefix"))
+    assert [s["pred"] for s in fast] == [s["pred"] for s in stock]
+    for a, b in zip(stock, fast):
+        assert b["logliks"] == pytest.approx(a["logliks"], abs=1e-4)
+    assert records["prefix"]["score"] == records["hflm"]["score"]
+    assert records["prefix"]["config"]["scorer"] == "prefix"
