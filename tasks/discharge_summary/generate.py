@@ -1,0 +1,447 @@
+"""Generate the bundled discharge_summary sample: a hospital course note and its reference discharge summary.
+
+Every note is built from the table of admission scenarios below (written by the medbench project; no real
+patient). Rules:
+
+* a note has a header (age, sex, service, length of stay), the reason for admission, past history, key
+  findings, a day-by-day hospital course naming the procedure, medication changes (one new medication, often
+  one stopped or held), the follow-up plan, and distracting detail a summary should leave out (diet, lines,
+  nursing notes, vital sign trends). Section order, headings and phrasing vary by template.
+* ``key_facts`` are the short strings a good summary must mention: the discharge diagnosis, the procedure
+  (when the scenario has one), the new medication, the stopped medication (when there is one) and the
+  follow-up clinic. Every key fact appears verbatim in the note and in the reference summary.
+* the reference ``summary`` is 2-4 sentences (about 25-50 words) from a few templates; ``min_words`` and
+  ``max_words`` bound an acceptable summary length (whitespace-separated words).
+
+Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl. The output depends only on SEED.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+SEED = 20262
+SIZES = {"train": 120, "validation": 30, "test": 40}
+MIN_WORDS, MAX_WORDS = 15, 70
+
+# Each scenario: diagnosis (a key fact), service, reasons (presenting complaints), history (comorbidity
+# options), findings (note sentence, summary phrase), procedures ((name = key fact, what the note says was
+# found or done)), course (sentences describing treatment in hospital), new_meds ((name = key fact, note
+# detail)), stop_meds ((name = key fact, reason)), follow ((clinic = key fact, extra plan)).
+SCENARIOS: list[dict] = [
+    dict(diagnosis="community-acquired pneumonia", service="Internal Medicine",
+         reasons=["fever, productive cough and shortness of breath for 3 days",
+                  "4 days of cough with rusty sputum and pleuritic chest pain"],
+         history=["hypertension", "type 2 diabetes", "COPD", "hypothyroidism"],
+         findings=[("Chest x-ray showed right lower lobe consolidation.",
+                    "right lower lobe consolidation on chest x-ray"),
+                   ("Chest x-ray showed a left lower lobe infiltrate.", "a left lower lobe infiltrate on chest x-ray"),
+                   ("Sputum culture grew Streptococcus pneumoniae.",
+                    "sputum culture growing Streptococcus pneumoniae")],
+         procedures=[("thoracentesis", "a small parapneumonic effusion was drained; the fluid was exudative with "
+                                       "a negative Gram stain"), None],
+         course=["Treated with IV ceftriaxone and azithromycin; fever resolved by day 2.",
+                 "Oxygen was weaned from 3 L nasal cannula to room air."],
+         new_meds=[("amoxicillin-clavulanate", "875 mg twice daily to complete 7 days of antibiotics"),
+                   ("cefpodoxime", "200 mg twice daily to complete a 7-day course")],
+         stop_meds=[("lisinopril", "held for acute kidney injury on admission, creatinine now improving")],
+         follow=[("primary care clinic", "repeat chest x-ray in 6 weeks"),
+                 ("pulmonology clinic", "repeat chest x-ray in 6-8 weeks")]),
+    dict(diagnosis="acute decompensated heart failure", service="Cardiology",
+         reasons=["worsening shortness of breath, orthopnea and leg swelling for a week",
+                  "a 5-kg weight gain and breathlessness on minimal exertion"],
+         history=["ischemic cardiomyopathy", "atrial fibrillation", "chronic kidney disease stage 3", "hypertension"],
+         findings=[("BNP was 2,140 pg/mL.", "a BNP of 2,140 pg/mL"),
+                   ("Chest x-ray showed pulmonary edema and bilateral effusions.", "pulmonary edema on chest x-ray")],
+         procedures=[("transthoracic echocardiogram", "the ejection fraction was 30% with moderate mitral "
+                                                      "regurgitation"),
+                     ("right heart catheterization", "filling pressures were elevated and improved after "
+                                                     "diuresis")],
+         course=["Diuresed with IV furosemide with net negative 6 L over the stay.",
+                 "Weight fell from 92 kg to 86 kg and orthopnea resolved."],
+         new_meds=[("sacubitril-valsartan", "24/26 mg twice daily"), ("spironolactone", "25 mg daily"),
+                   ("empagliflozin", "10 mg daily")],
+         stop_meds=[("diltiazem", "stopped because of reduced ejection fraction"),
+                    ("amlodipine", "stopped to make room for guideline-directed therapy")],
+         follow=[("heart failure clinic", "basic metabolic panel before the visit"),
+                 ("cardiology clinic", "daily weights and a 2 g sodium diet")]),
+    dict(diagnosis="NSTEMI", service="Cardiology",
+         reasons=["substernal chest pressure at rest lasting 40 minutes",
+                  "intermittent chest tightness radiating to the jaw for 2 days"],
+         history=["hyperlipidemia", "type 2 diabetes", "tobacco use", "hypertension"],
+         findings=[("Troponin peaked at 2.8 ng/mL.", "a troponin peak of 2.8 ng/mL"),
+                   ("ECG showed ST depression in V4-V6.", "ST depression in V4-V6")],
+         procedures=[("cardiac catheterization", "a 90% proximal LAD stenosis was treated with a drug-eluting "
+                                                 "stent"),
+                     ("coronary angiography", "a 95% circumflex lesion was stented with one drug-eluting stent")],
+         course=["Started on heparin infusion and aspirin on arrival.",
+                 "Chest pain did not recur after revascularization."],
+         new_meds=[("ticagrelor", "90 mg twice daily for 12 months"), ("atorvastatin", "80 mg nightly"),
+                   ("metoprolol succinate", "25 mg daily")],
+         stop_meds=[("simvastatin", "replaced by a high-intensity statin"),
+                    ("ibuprofen", "stopped; avoid NSAIDs")],
+         follow=[("cardiology clinic", "referral to cardiac rehabilitation"),
+                 ("cardiac rehabilitation", "cardiology review after the program")]),
+    dict(diagnosis="COPD exacerbation", service="Internal Medicine",
+         reasons=["increased breathlessness and green sputum for 4 days",
+                  "worsening wheeze and cough after a cold"],
+         history=["COPD on home oxygen at night", "40 pack-year smoking history", "hypertension"],
+         findings=[("Venous blood gas showed pH 7.31 and pCO2 62 mmHg.", "hypercapnic acidosis"),
+                   ("Chest x-ray showed hyperinflation without consolidation.", "hyperinflation without "
+                                                                                "consolidation on chest x-ray")],
+         procedures=[("BiPAP", "noninvasive ventilation was used for 36 hours in the step-down unit"), None],
+         course=["Treated with nebulized albuterol and ipratropium, IV methylprednisolone then oral prednisone, "
+                 "and doxycycline.",
+                 "Returned to baseline oxygen needs by day 4."],
+         new_meds=[("tiotropium", "18 mcg inhaled once daily"), ("prednisone", "40 mg daily to complete 5 days")],
+         stop_meds=[],
+         follow=[("pulmonology clinic", "referral to pulmonary rehabilitation"),
+                 ("primary care clinic", "smoking cessation counseling")]),
+    dict(diagnosis="diabetic ketoacidosis", service="Endocrinology",
+         reasons=["vomiting, abdominal pain and polyuria for 2 days",
+                  "confusion and rapid breathing after missing insulin doses"],
+         history=["type 1 diabetes", "depression", "hypothyroidism"],
+         findings=[("Glucose was 612 mg/dL with an anion gap of 28 and pH 7.08.", "glucose 612 mg/dL with pH 7.08"),
+                   ("Beta-hydroxybutyrate was 7.9 mmol/L.", "beta-hydroxybutyrate 7.9 mmol/L")],
+         procedures=[None],
+         course=["Managed in the ICU with an insulin infusion and IV fluids; the anion gap closed in 18 hours.",
+                 "Transitioned to subcutaneous insulin on day 2."],
+         new_meds=[("insulin glargine", "22 units nightly"), ("insulin lispro", "6 units with meals plus "
+                                                                            "correction scale")],
+         stop_meds=[("insulin detemir", "replaced by insulin glargine")],
+         follow=[("endocrinology clinic", "diabetes educator visit and a new glucose meter"),
+                 ("diabetes clinic", "sick-day rules reviewed with the patient")]),
+    dict(diagnosis="upper gastrointestinal bleed", service="Gastroenterology",
+         reasons=["black tarry stools and lightheadedness for 2 days",
+                  "coffee-ground emesis and dizziness on standing"],
+         history=["osteoarthritis on daily naproxen", "hypertension", "atrial fibrillation"],
+         findings=[("Hemoglobin was 7.1 g/dL on admission.", "hemoglobin 7.1 g/dL on admission"),
+                   ("Biopsy was positive for Helicobacter pylori.", "Helicobacter pylori on biopsy")],
+         procedures=[("upper endoscopy", "a 1.5 cm duodenal ulcer with a visible vessel was treated with clips "
+                                         "and epinephrine"),
+                     ("EGD", "a bleeding gastric ulcer was treated with clips")],
+         course=["Transfused 2 units of packed red cells; hemoglobin stable at 8.9 g/dL for 48 hours.",
+                 "No further bleeding after endoscopic therapy."],
+         new_meds=[("pantoprazole", "40 mg twice daily for 8 weeks"),
+                   ("bismuth quadruple therapy", "for 14 days for Helicobacter pylori")],
+         stop_meds=[("naproxen", "stopped permanently; avoid NSAIDs")],
+         follow=[("gastroenterology clinic", "repeat endoscopy to confirm healing"),
+                 ("primary care clinic", "repeat complete blood count")]),
+    dict(diagnosis="cellulitis of the left leg", service="Internal Medicine",
+         reasons=["a red, hot and painful left shin for 3 days", "spreading redness of the left lower leg with fever"],
+         history=["type 2 diabetes", "obesity", "venous insufficiency"],
+         findings=[("White count was 14.2 with no abscess on ultrasound.", "no abscess on ultrasound"),
+                   ("Blood cultures showed no growth.", "negative blood cultures")],
+         procedures=[("incision and drainage", "a small abscess at the ankle was drained at the bedside"), None],
+         course=["Treated with IV cefazolin; the erythema receded from the marked border by day 3.",
+                 "The leg was elevated and wrapped."],
+         new_meds=[("cephalexin", "500 mg four times daily to complete 7 days")],
+         stop_meds=[],
+         follow=[("primary care clinic", "wound check"),
+                 ("wound care clinic", "compression stockings to be fitted")]),
+    dict(diagnosis="acute pyelonephritis", service="Internal Medicine",
+         reasons=["fever, rigors and right flank pain", "dysuria followed by high fevers and vomiting"],
+         history=["recurrent urinary tract infections", "hypertension", "kidney stones"],
+         findings=[("Urine culture grew Escherichia coli sensitive to ciprofloxacin.", "E. coli in the urine culture"),
+                   ("Lactate was 2.4 mmol/L on arrival.", "an initial lactate of 2.4 mmol/L")],
+         procedures=[("renal ultrasound", "there was no hydronephrosis or abscess")],
+         course=["Treated with IV ceftriaxone and fluids; afebrile after 48 hours.",
+                 "Tolerating oral intake by day 3."],
+         new_meds=[("ciprofloxacin", "500 mg twice daily to complete 7 days")],
+         stop_meds=[],
+         follow=[("primary care clinic", "symptom review and repeat urinalysis"),
+                 ("urology clinic", "imaging if infections recur")]),
+    dict(diagnosis="gallstone pancreatitis", service="General Surgery",
+         reasons=["severe epigastric pain radiating to the back with vomiting",
+                  "epigastric pain after a fatty meal that did not settle"],
+         history=["obesity", "hyperlipidemia", "gastroesophageal reflux"],
+         findings=[("Lipase was 4,800 U/L.", "lipase of 4,800 U/L"),
+                   ("Ultrasound showed gallstones with a dilated common bile duct.", "gallstones on ultrasound")],
+         procedures=[("laparoscopic cholecystectomy", "performed on day 3 without complication"),
+                     ("ERCP", "a common bile duct stone was removed after sphincterotomy")],
+         course=["Managed with IV lactated Ringer solution, analgesia and early oral feeding.",
+                 "Pain resolved and lipase normalized."],
+         new_meds=[("oxycodone", "5 mg every 6 hours as needed for 3 days"),
+                   ("docusate", "100 mg twice daily while on opioids")],
+         stop_meds=[],
+         follow=[("general surgery clinic", "wound check")]),
+    dict(diagnosis="acute ischemic stroke", service="Neurology",
+         reasons=["sudden right arm weakness and slurred speech", "acute left facial droop and left leg weakness"],
+         history=["hypertension", "atrial fibrillation not on anticoagulation", "hyperlipidemia"],
+         findings=[("MRI brain showed an acute infarct in the left MCA territory.", "an acute left MCA infarct on "
+                                                                                  "MRI"),
+                   ("LDL was 164 mg/dL.", "LDL of 164 mg/dL")],
+         procedures=[("IV thrombolysis", "alteplase was given 2 hours after onset with partial recovery"),
+                     ("mechanical thrombectomy", "the left M1 occlusion was fully recanalized")],
+         course=["Deficits improved to mild right hand weakness.",
+                 "Passed the swallow screen on day 2."],
+         new_meds=[("apixaban", "5 mg twice daily started on day 4"), ("atorvastatin", "80 mg nightly")],
+         stop_meds=[("aspirin", "stopped once apixaban was started")],
+         follow=[("neurology clinic", "outpatient physical therapy"),
+                 ("stroke clinic", "outpatient speech therapy")]),
+    dict(diagnosis="atrial fibrillation with rapid ventricular response", service="Cardiology",
+         reasons=["palpitations and dizziness for 1 day", "a racing heartbeat and breathlessness"],
+         history=["hypertension", "obstructive sleep apnea", "hypothyroidism"],
+         findings=[("Heart rate was 152 bpm in atrial fibrillation.", "a heart rate of 152 bpm"),
+                   ("TSH was normal.", "a normal TSH")],
+         procedures=[("electrical cardioversion", "sinus rhythm was restored after a TEE excluded left atrial "
+                                                  "thrombus"), None],
+         course=["Rate controlled with IV diltiazem then oral metoprolol.",
+                 "CHA2DS2-VASc score 3."],
+         new_meds=[("apixaban", "5 mg twice daily"), ("metoprolol succinate", "50 mg daily")],
+         stop_meds=[("aspirin", "stopped on starting anticoagulation")],
+         follow=[("cardiology clinic", "Holter monitor before the visit"),
+                 ("electrophysiology clinic", "discussion of ablation")]),
+    dict(diagnosis="pulmonary embolism", service="Internal Medicine",
+         reasons=["sudden pleuritic chest pain and breathlessness", "shortness of breath and a swollen right calf"],
+         history=["recent knee surgery", "oral contraceptive use", "obesity"],
+         findings=[("CT pulmonary angiogram showed bilateral segmental emboli.", "bilateral segmental emboli on CT"),
+                   ("Echocardiogram showed normal right ventricular function.", "normal right ventricular function")],
+         procedures=[("lower extremity duplex ultrasound", "it showed a right popliteal vein thrombosis"), None],
+         course=["Started on heparin infusion; oxygen weaned to room air by day 2.",
+                 "Remained hemodynamically stable."],
+         new_meds=[("rivaroxaban", "15 mg twice daily for 21 days then 20 mg daily"),
+                   ("apixaban", "10 mg twice daily for 7 days then 5 mg twice daily")],
+         stop_meds=[("oral contraceptive", "stopped because of the thrombosis")],
+         follow=[("hematology clinic", "review of anticoagulation duration at 3 months"),
+                 ("primary care clinic", "anticoagulation review")]),
+    dict(diagnosis="acute cholecystitis", service="General Surgery",
+         reasons=["right upper quadrant pain and fever for 2 days", "constant right upper abdominal pain after meals"],
+         history=["type 2 diabetes", "obesity", "hypertension"],
+         findings=[("Ultrasound showed gallbladder wall thickening and pericholecystic fluid.",
+                    "gallbladder wall thickening on ultrasound"),
+                   ("White count was 15.8.", "a white count of 15.8")],
+         procedures=[("laparoscopic cholecystectomy", "performed on day 2; pathology confirmed acute cholecystitis")],
+         course=["Treated with IV piperacillin-tazobactam before surgery.",
+                 "Tolerated a regular diet after surgery."],
+         new_meds=[("acetaminophen", "1 g every 8 hours as needed"), ("oxycodone", "5 mg as needed for 3 days")],
+         stop_meds=[],
+         follow=[("general surgery clinic", "wound check")]),
+    dict(diagnosis="acute appendicitis", service="General Surgery",
+         reasons=["periumbilical pain moving to the right lower quadrant", "right lower quadrant pain and vomiting"],
+         history=["asthma", "no significant past history", "migraine"],
+         findings=[("CT showed a dilated appendix without perforation.", "a non-perforated appendicitis on CT"),
+                   ("White count was 13.1.", "a white count of 13.1")],
+         procedures=[("laparoscopic appendectomy", "performed on the day of admission without complication")],
+         course=["Received a single dose of cefoxitin before surgery.", "Discharged on post-operative day 1."],
+         new_meds=[("acetaminophen", "1 g every 8 hours as needed"), ("ibuprofen", "400 mg every 8 hours with food")],
+         stop_meds=[],
+         follow=[("general surgery clinic", "wound check")]),
+    dict(diagnosis="left femoral neck fracture", service="Orthopedics",
+         reasons=["a fall at home with left hip pain and inability to bear weight",
+                  "left hip pain after slipping in the bathroom"],
+         history=["osteoporosis", "hypertension", "mild cognitive impairment"],
+         findings=[("X-ray showed a displaced left femoral neck fracture.", "a displaced fracture on x-ray"),
+                   ("Vitamin D was 14 ng/mL.", "a low vitamin D level")],
+         procedures=[("hemiarthroplasty", "performed on day 2 under spinal anesthesia"),
+                     ("total hip arthroplasty", "performed on day 1 without complication")],
+         course=["Mobilized with physical therapy from post-operative day 1.",
+                 "Post-operative hemoglobin stable at 10.2 g/dL."],
+         new_meds=[("enoxaparin", "40 mg daily for 4 weeks"), ("alendronate", "70 mg weekly"),
+                   ("cholecalciferol", "2,000 units daily")],
+         stop_meds=[("zolpidem", "stopped because of fall risk")],
+         follow=[("orthopedic clinic", "staple removal"),
+                 ("fracture liaison clinic", "bone health review")]),
+    dict(diagnosis="hyponatremia", service="Internal Medicine",
+         reasons=["confusion and unsteady gait for 3 days", "nausea, fatigue and a fall at home"],
+         history=["hypertension on hydrochlorothiazide", "depression", "osteoarthritis"],
+         findings=[("Sodium was 118 mmol/L on admission.", "a sodium of 118 mmol/L"),
+                   ("Urine osmolality was 420 mOsm/kg.", "urine osmolality of 420 mOsm/kg")],
+         procedures=[None],
+         course=["Corrected with fluid restriction and cautious saline; sodium rose no more than 8 mmol/L per day.",
+                 "Sodium was 131 mmol/L at discharge."],
+         new_meds=[("amlodipine", "5 mg daily for blood pressure")],
+         stop_meds=[("hydrochlorothiazide", "stopped as the likely cause"),
+                    ("sertraline", "held pending review as a possible contributor")],
+         follow=[("primary care clinic", "sodium check before the visit")]),
+    dict(diagnosis="alcohol withdrawal", service="Internal Medicine",
+         reasons=["tremor, sweating and hallucinations 2 days after stopping drinking",
+                  "a withdrawal seizure at home"],
+         history=["alcohol use disorder", "alcohol-related liver disease", "anxiety"],
+         findings=[("CIWA scores peaked at 22.", "CIWA scores peaking at 22"),
+                   ("AST was 142 and ALT 68 U/L.", "an AST of 142 U/L")],
+         procedures=[None],
+         course=["Treated with symptom-triggered lorazepam and IV thiamine.",
+                 "Withdrawal resolved by day 4."],
+         new_meds=[("naltrexone", "50 mg daily"), ("thiamine", "100 mg daily"), ("acamprosate", "666 mg three "
+                                                                                             "times daily")],
+         stop_meds=[],
+         follow=[("addiction medicine clinic", "referral to a community support program"),
+                 ("hepatology clinic", "repeat liver tests before the visit")]),
+    dict(diagnosis="urosepsis", service="Internal Medicine",
+         reasons=["fever, confusion and low blood pressure", "rigors and new confusion in a nursing home resident"],
+         history=["benign prostatic hyperplasia", "dementia", "type 2 diabetes"],
+         findings=[("Blood and urine cultures grew Klebsiella pneumoniae.", "Klebsiella bacteremia"),
+                   ("Lactate was 4.1 mmol/L on arrival.", "an initial lactate of 4.1 mmol/L")],
+         procedures=[("Foley catheter placement", "placed for urinary retention and removed on day 4"),
+                     ("CT abdomen and pelvis", "there was no abscess or obstruction")],
+         course=["Resuscitated with 30 mL/kg of crystalloid and treated with IV cefepime.",
+                 "Blood pressure stabilized without vasopressors."],
+         new_meds=[("cefpodoxime", "200 mg twice daily to complete 10 days"),
+                   ("tamsulosin", "0.4 mg nightly")],
+         stop_meds=[("oxybutynin", "stopped because of urinary retention")],
+         follow=[("urology clinic", "post-void residual check"),
+                 ("primary care clinic", "repeat urine culture not needed unless symptoms recur")]),
+    dict(diagnosis="asthma exacerbation", service="Internal Medicine",
+         reasons=["wheeze and chest tightness not relieved by the rescue inhaler",
+                  "shortness of breath after a viral illness"],
+         history=["asthma since childhood", "allergic rhinitis", "eczema"],
+         findings=[("Peak flow was 45% of predicted on arrival.", "a peak flow of 45% of predicted"),
+                   ("Chest x-ray was clear.", "a clear chest x-ray")],
+         procedures=[None],
+         course=["Treated with nebulized albuterol, ipratropium and IV magnesium, then oral prednisone.",
+                 "Peak flow improved to 80% of predicted."],
+         new_meds=[("budesonide-formoterol", "2 puffs twice daily and as needed"),
+                   ("prednisone", "40 mg daily for 5 days")],
+         stop_meds=[("fluticasone", "replaced by budesonide-formoterol")],
+         follow=[("pulmonology clinic", "asthma action plan review"),
+                 ("asthma clinic", "inhaler technique check")]),
+    dict(diagnosis="small bowel obstruction", service="General Surgery",
+         reasons=["abdominal distension, vomiting and no bowel movement for 2 days",
+                  "crampy abdominal pain and bilious vomiting"],
+         history=["prior open hysterectomy", "prior appendectomy", "hypertension"],
+         findings=[("CT showed a transition point in the mid ileum consistent with adhesions.",
+                    "an adhesive obstruction on CT"),
+                   ("Lactate was normal.", "a normal lactate")],
+         procedures=[("nasogastric decompression", "the tube drained 1.8 L on day 1 and was removed on day 3")],
+         course=["Managed without surgery; bowel function returned on day 3.",
+                 "Diet advanced to regular by day 4."],
+         new_meds=[("polyethylene glycol", "17 g daily as needed")],
+         stop_meds=[("oxycodone", "stopped to avoid constipation")],
+         follow=[("general surgery clinic", "return sooner for vomiting or distension")]),
+    dict(diagnosis="complete heart block", service="Cardiology",
+         reasons=["two episodes of fainting", "dizziness and a slow pulse"],
+         history=["hypertension", "chronic kidney disease stage 3", "type 2 diabetes"],
+         findings=[("ECG showed complete heart block at 34 bpm.", "complete heart block at 34 bpm"),
+                   ("Potassium was normal.", "a normal potassium")],
+         procedures=[("dual-chamber pacemaker implantation", "performed on day 2 through the left subclavian vein")],
+         course=["A temporary transvenous pacing wire was placed on arrival.",
+                 "Device check before discharge was normal."],
+         new_meds=[("cephalexin", "500 mg four times daily for 3 days after the implant")],
+         stop_meds=[("metoprolol", "stopped because of bradycardia")],
+         follow=[("device clinic", "wound and device check"),
+                 ("electrophysiology clinic", "remote monitoring set up")]),
+]
+
+HEADER_TEMPLATES = [
+    "HOSPITAL COURSE NOTE\nPatient: {age}-year-old {sex}. Service: {service}. Length of stay: {los} days.",
+    "Inpatient progress summary ({service})\n{Age}-year-old {sex}, admitted for {los} days.",
+    "{service} hospital course\nPatient is a {age}-year-old {sex}; length of stay {los} days.",
+]
+NOISE = [
+    "Diet: regular, tolerated well.", "Peripheral IV removed before discharge.", "Nursing: ambulating in the hallway "
+    "independently.", "Vital signs stable over the last 24 hours.", "Code status: full code.", "Pain controlled on "
+    "oral agents.", "Bowel movements regular.", "Social work met the family about discharge logistics.", "Fall-risk "
+    "precautions observed.", "Daily weights recorded.", "Skin intact; no pressure injury.", "Physical therapy "
+    "cleared for home.", "Lines: none at discharge.", "Allergies: no known drug allergies."]
+AGES = {"NSTEMI": (45, 86), "COPD exacerbation": (50, 86), "diabetic ketoacidosis": (18, 50),
+        "acute appendicitis": (18, 60), "left femoral neck fracture": (66, 94), "alcohol withdrawal": (28, 70),
+        "asthma exacerbation": (18, 60), "complete heart block": (60, 90), "acute ischemic stroke": (50, 90),
+        "acute decompensated heart failure": (50, 90)}
+SEXES = {"M": ("man", "He", "his"), "F": ("woman", "She", "her")}
+
+
+def _pick(rng: random.Random, items: list):
+    return rng.choice(items)
+
+
+def make_case(rng: random.Random, sc: dict) -> dict:
+    age = rng.randint(*AGES.get(sc["diagnosis"], (30, 88)))
+    sex_key = rng.choice("MF")
+    sex, he, his = SEXES[sex_key]
+    los = rng.randint(2, 9)
+    reason = _pick(rng, sc["reasons"])
+    history = rng.sample(sc["history"], min(len(sc["history"]), rng.randint(1, 2)))
+    finding_note, finding_sum = _pick(rng, sc["findings"])
+    other_findings = [f[0] for f in sc["findings"] if f[0] != finding_note]
+    procedure = _pick(rng, sc["procedures"])
+    new_med, new_detail = _pick(rng, sc["new_meds"])
+    stop = _pick(rng, sc["stop_meds"]) if sc["stop_meds"] and rng.random() < 0.75 else None
+    clinic, plan = _pick(rng, sc["follow"])
+    when = rng.choice(["in 1 week", "in 2 weeks", "in 10 days", "within 7 days", "in 4 weeks"])
+    diagnosis = sc["diagnosis"]
+
+    # ---- the note
+    header = rng.choice(HEADER_TEMPLATES).format(age=age, Age=str(age), sex=sex, service=sc["service"], los=los)
+    lines = [header]
+    lines.append(rng.choice(["Reason for admission: ", "Chief complaint: ", "Presented with "]) + reason + ".")
+    lines.append("Past history: " + ", ".join(history) + ".")
+    findings = [finding_note] + other_findings
+    rng.shuffle(findings)
+    lines.append(rng.choice(["Key findings: ", "Workup: ", "Results: "]) + " ".join(findings))
+    course = ["Hospital course:"]
+    course.append(f"Day 1: admitted to {sc['service']}; working diagnosis {diagnosis}.")
+    course.extend(f"- {c}" for c in sc["course"])
+    if procedure:
+        name, what = procedure
+        course.append(f"- Day {rng.randint(1, max(1, los - 1))}: {name}; {what}.")
+    course.append(f"- {rng.choice(NOISE)}")
+    lines.append("\n".join(course))
+    meds = ["Medication changes:", f"- START {new_med} {new_detail}."]
+    if stop:
+        meds.append(f"- STOP {stop[0]}: {stop[1]}.")
+    meds.append(rng.choice(["- Continue other home medications unchanged.", "- Other home medications continued."]))
+    lines.append("\n".join(meds))
+    lines.append(f"Discharge diagnosis: {diagnosis}.")
+    lines.append(f"Follow-up: {clinic} {when}; {plan}.")
+    noise = rng.sample(NOISE, 2)
+    lines.append("Other: " + " ".join(noise))
+    body = lines[1:]
+    # keep the header first and the follow-up near the end; shuffle the middle blocks a little
+    middle = body[3:6]
+    if rng.random() < 0.5:
+        middle = [middle[0], middle[2], middle[1]]
+    note = "\n".join([lines[0], *body[:3], *middle, *body[6:]])
+
+    # ---- the reference summary
+    intro = rng.choice([
+        f"{age}-year-old {sex} admitted with {diagnosis} after presenting with {reason}",
+        f"{age}-year-old {sex} with {history[0]} admitted with {diagnosis}",
+        f"Admitted for {los} days with {diagnosis} ({reason})",
+    ])
+    sentences = [f"{intro}; {finding_sum}."]
+    if procedure:
+        sentences.append(rng.choice([f"Underwent {procedure[0]}.", f"{procedure[0][0].upper()}{procedure[0][1:]} "
+                                                                  f"was performed.",
+                                     f"Had {procedure[0]} during the stay."]))
+    med = f"Started {new_med}" + (f" and stopped {stop[0]}" if stop else "") + "."
+    sentences.append(med)
+    sentences.append(rng.choice([f"Follow up at the {clinic} {when}.", f"Follow-up with the {clinic} {when}.",
+                                 f"Follow-up: {clinic} {when}, {plan}."]))
+    summary = " ".join(sentences)
+    key_facts = [diagnosis, *([procedure[0]] if procedure else []), new_med, *([stop[0]] if stop else []), clinic]
+    return {"note": note, "summary": summary, "key_facts": key_facts, "min_words": MIN_WORDS,
+            "max_words": MAX_WORDS, "service": sc["service"], "diagnosis": diagnosis}
+
+
+def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str, list[dict]]:
+    rng = random.Random(seed)
+    sizes = sizes or SIZES
+    seen: set[str] = set()
+    out: dict[str, list[dict]] = {}
+    for split, n in sizes.items():
+        rows: list[dict] = []
+        order: list[dict] = []
+        while len(rows) < n:
+            if not order:
+                order = rng.sample(SCENARIOS, len(SCENARIOS))
+            case = make_case(rng, order.pop())
+            if case["note"] in seen:
+                continue
+            seen.add(case["note"])
+            rows.append(case)
+        out[split] = rows
+    return out
+
+
+def write(data: dict[str, list[dict]], directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, rows in data.items():
+        text = "".join(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n" for row in rows)
+        (directory / f"{split}.jsonl").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write(generate(), Path(__file__).resolve().parent / "data")
