@@ -302,7 +302,8 @@ def test_more_constraint_types_by_hand(if_utils):
 
     assert follows("detectable_format:json_format", {}, '```json\n{"advice": "take it daily"}\n```')
     assert not follows("detectable_format:json_format", {}, "advice: take it daily")
-    assert follows("change_case:english_lowercase", {}, "take one tablet every evening.")
+    assert follows("change_case:english_lowercase", {},
+                   "take one tablet every evening with water and food, and tell your doctor about side effects.")
     assert not follows("change_case:english_lowercase", {}, "Take one tablet every evening.")
     assert follows("keywords:existence", {"keywords": ["liver"]}, "Your LIVER is checked.")
     assert not follows("keywords:existence", {"keywords": ["liver"]}, "Your blood is checked.")

@@ -76,6 +76,10 @@ def _ifeval():
             nltk.download = lambda *args, **kwargs: False  # offline: no attempt; the instructions we use need none
         with contextlib.redirect_stdout(io.StringIO()):
             from lm_eval.tasks.ifeval import utils as ifeval_utils
+        if "langdetect" not in stubs:  # langdetect samples at random unless seeded: same answer, same score
+            import langdetect
+
+            langdetect.DetectorFactory.seed = 0
     finally:
         nltk.download = download
         for name, stub in stubs.items():
