@@ -287,7 +287,7 @@ class PreparedRun:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         from medbench.progress import trainer_progress_callback
-        from medbench.training import TrainingDiverged, nonfinite_guard
+        from medbench.training import TrainingDiverged, nonfinite_guard, rank_agreement
 
         # One rich bar instead of the Trainer's tqdm bar and the dict it prints at every log.
         self.trainer.remove_callback(ProgressCallback)
@@ -295,6 +295,8 @@ class PreparedRun:
         self.trainer.add_callback(trainer_progress_callback(self.title))
         guard = nonfinite_guard()
         self.trainer.add_callback(guard)
+        ranks = rank_agreement()
+        self.trainer.add_callback(ranks)
         earlier = self._earlier_checkpoints()
         output = self.trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
         data_hash = examples_hash(self.examples)
@@ -306,8 +308,9 @@ class PreparedRun:
                                                                metrics=metrics) for s, path, metrics in saved])
         drop_resume_state(self.trainer.args.output_dir)  # finished: nothing left to resume
         last = len(saved) - 1
+        final = {**output.metrics, **({"rank_weights_hashes": ranks.hashes} if ranks.hashes else {})}
         return [CheckpointInfo(path=path, kind=self.kind, step=step, final=i == last, data_hash=data_hash,
-                               metrics={**metrics, **(output.metrics if i == last else {})})
+                               metrics={**metrics, **(final if i == last else {})})
                 for i, (step, path, metrics) in enumerate(saved)]
 
     def _earlier_checkpoints(self) -> list[tuple[int, Path, dict[str, float]]]:

@@ -344,11 +344,15 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
 @click.option("--resume", is_flag=True,
               help="Continue the run --run-name from its last complete checkpoint (after a kill or a crash); pass "
                    "the options of the original run.")
+@click.option("--num-processes", type=int, default=1, show_default=True,
+              help="Data-parallel training processes, launched with accelerate (GPUs, or CPU with gloo).")
+@click.option("--accelerate-config", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="An `accelerate config` file (DDP, FSDP, DeepSpeed, multi-node); launches through accelerate.")
 @click.pass_context
 @_task_source_options
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
                   leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template, device,
-                  dtype, resume) -> None:
+                  dtype, resume, num_processes, accelerate_config) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
     Options the plugin defines are passed as --name value after the medbench options.
@@ -370,11 +374,18 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
                              output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
                              fewshot_rationales=eval_fewshot_rationales)
     ensure_writable(Path(leaderboard_dir), "--leaderboard-dir")  # before any training
-    if resume:
+    launched_dir = os.environ.get(LAUNCHED_RUN_DIR)  # set for the processes `--num-processes` starts
+    if launched_dir:
+        run_dir = Path(launched_dir)
+        run_id = run_dir.name
+    elif resume:
         run_id, run_dir = training.existing_run_dir(Path(output_dir), run_name)
     else:
         ensure_writable(Path(output_dir), "--output-dir")
         run_id, run_dir = training.new_run_dir(Path(output_dir), plugin, task, run_name)
+    if (num_processes > 1 or accelerate_config) and not launched_dir:
+        _launch_distributed(run_dir, num_processes, accelerate_config)
+        return
     request = training.TrainRequest(model_ref=model_ref, task=task, output_dir=run_dir, config=config, seed=seed,
                                     load_options=_load_options(device, dtype, False))
     if resume:
@@ -383,6 +394,8 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
             err_console.print(f"resuming {run_dir} from {request.resume_from.name}", highlight=False)
     err_console.print(f"training {plugin} on {task} from {model_ref} → {run_dir}", highlight=False)
     checkpoints = training.train(plugin, request, run_id)
+    if training.process_rank() != 0:  # every rank trains; rank 0 alone scores and writes
+        return
     records = []
     for checkpoint in checkpoints:
         label = f"{plugin}:{run_id}/{Path(checkpoint.path).name}"
@@ -395,6 +408,48 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     paths = render(Path(leaderboard_dir))
     err_console.print(f"{len(checkpoints)} checkpoint(s) in {run_dir}; leaderboard: "
                       + ", ".join(str(p) for p in paths), highlight=False)
+
+
+LAUNCHED_RUN_DIR = "MEDBENCH_LAUNCHED_RUN_DIR"
+_INVOCATION: list[str] = []  # the command line main() was given, for relaunching under accelerate
+
+
+def _launch_distributed(run_dir: Path, num_processes: int, accelerate_config: str | None) -> None:
+    """Run this same `train` command in ``num_processes`` processes through `accelerate launch`, in ``run_dir``."""
+    import subprocess
+
+    import torch
+
+    drop = {"--num-processes": 1, "--accelerate-config": 1}
+    argv, skip = [], 0
+    for arg in _INVOCATION:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in drop:
+            skip = 0 if "=" in arg else drop[name]
+            continue
+        argv.append(arg)
+    launcher = [sys.executable, "-m", "accelerate.commands.launch"]
+    if accelerate_config:
+        launcher += ["--config_file", accelerate_config]
+        if num_processes > 1:
+            launcher += ["--num_processes", str(num_processes)]
+    else:
+        launcher += ["--num_processes", str(num_processes), "--num_machines", "1", "--mixed_precision", "no",
+                     "--dynamo_backend", "no"]
+        # accelerate's multi-GPU launcher is torchrun; on a machine without GPUs its processes join over gloo.
+        launcher += ["--multi_gpu"] if num_processes > 1 else []
+    command = [*launcher, "-m", "medbench.cli", *argv]
+    err_console.print(f"launching {num_processes} training processes ({'GPU' if torch.cuda.is_available() else 'CPU'}"
+                      f"): {' '.join(command)}", highlight=False, soft_wrap=True)
+    env = {**os.environ, LAUNCHED_RUN_DIR: str(Path(run_dir).resolve()), "OMP_NUM_THREADS":
+           os.environ.get("OMP_NUM_THREADS", "1")}
+    code = subprocess.call(command, env=env)
+    if code:
+        raise MedbenchError(f"the {num_processes} training processes exited with status {code} (see their output "
+                            f"above)", f"fix what they report; the run directory is {run_dir}")
 
 
 @cli.command("sweep")
@@ -470,6 +525,7 @@ def _add_plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _INVOCATION[:] = argv
     debug = "--debug" in argv or os.environ.get("MEDBENCH_DEBUG") == "1"
     if "--online" in argv[: argv.index("--") if "--" in argv else len(argv)]:
         # Before anything imports huggingface_hub or datasets: both read these variables once, at import.

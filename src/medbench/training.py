@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import time
 import typing
 from dataclasses import dataclass, field
@@ -229,8 +230,49 @@ def new_run_dir(root: Path, plugin: str, task: str, name: str | None = None) -> 
     return run_dir.name, run_dir
 
 
+def process_rank() -> int:
+    """This process's rank under accelerate / torchrun (0 when not distributed)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank_agreement():
+    """A TrainerCallback that, at the end of distributed training, hashes every rank's trainable weights and
+    gathers the hashes on all ranks (``.hashes``, rank order). Data-parallel ranks must end with equal weights: a
+    trainer puts the hashes in its final checkpoint's metrics as ``rank_weights_hashes``, and the engine records
+    them in the run manifest and refuses to score a run whose ranks disagree."""
+    import hashlib
+
+    from transformers import TrainerCallback
+
+    class RankAgreement(TrainerCallback):
+        hashes: list[str] | None = None
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            import torch.distributed as dist
+
+            if model is None or not (dist.is_available() and dist.is_initialized()):
+                return
+            digest = hashlib.blake2b(digest_size=8)
+            for name, param in sorted(model.named_parameters()):
+                if param.requires_grad:
+                    digest.update(name.encode())
+                    digest.update(param.detach().float().cpu().numpy().tobytes())
+            gathered: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, digest.hexdigest())
+            self.hashes = [str(h) for h in gathered]
+
+    return RankAgreement()
+
+
 def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInfo]:
     """Run one trainer and write a manifest into every checkpoint it returns.
+
+    Under data parallelism (accelerate / torchrun) every rank trains; only rank 0 writes manifests, and the
+    other ranks return their checkpoints without writing anything.
 
     The run directory's ``medbench_run.json`` is written first (what was asked for, status ``running``) and
     updated when the run ends: ``complete``, ``diverged`` (non-finite loss: the checkpoints saved before it are
@@ -238,6 +280,8 @@ def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInf
     """
     trainer = get_trainer(plugin)
     run_dir = Path(request.output_dir)
+    if process_rank() != 0:
+        return trainer.train(request)
     start_run_manifest(run_dir, plugin, request, run_id)
     try:
         checkpoints = trainer.train(request)
@@ -260,10 +304,17 @@ def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInf
         raise
     if not checkpoints:
         raise MedbenchError(f"trainer {plugin!r} returned no checkpoints", "report this to the plugin's author")
+    ranks = checkpoints[-1].metrics.get("rank_weights_hashes") or []
+    if ranks and len(set(ranks)) > 1:
+        update_run_manifest(run_dir, status="failed", ranks=ranks,
+                            failure={"error": "data-parallel ranks ended with different weights"})
+        raise MedbenchError(f"the {len(ranks)} training processes ended with different weights ({', '.join(ranks)})",
+                            "check that every process got the same model and options; run again with "
+                            "--num-processes 1 to compare")
     for checkpoint in checkpoints:
         write_manifest(checkpoint, request, plugin, run_id)
-    update_run_manifest(run_dir, status="complete", failure=None,
-                        checkpoints=[Path(c.path).name for c in checkpoints])
+    update_run_manifest(run_dir, status="complete", failure=None, checkpoints=[Path(c.path).name for c in checkpoints],
+                        **({"world_size": len(ranks), "ranks": ranks} if ranks else {}))
     return checkpoints
 
 
