@@ -1,7 +1,6 @@
 """The prefix-sharing scorer gives stock HFLM's per-item results."""
 
 import pytest
-import torch
 
 from medbench.evaluation import EvalConfig, evaluate
 from medbench.models import resolve_model

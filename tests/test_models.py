@@ -7,7 +7,7 @@ import torch
 
 from medbench.errors import MedbenchError
 from medbench.models import DEFAULT_MODEL, LoadOptions, resolve_model, weights_hash
-from medbench.testing import make_byte_tokenizer, make_tiny_model
+from medbench.testing import make_byte_tokenizer
 
 
 def test_local_directory(tiny_model_dir):

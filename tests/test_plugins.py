@@ -6,7 +6,6 @@ import textwrap
 import warnings
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
@@ -123,7 +122,7 @@ def test_medbench_error_in_a_hook_keeps_its_fix_and_names_the_plugin(plugin_regi
 
 class FakeDistribution(md.Distribution):
     def __init__(self, name, version, entry_points, requires=()):
-        metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+        metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
         metadata += [f"Requires-Dist: {requirement}" for requirement in requires]
         self._files = {"METADATA": "\n".join(metadata) + "\n",
                        "entry_points.txt": f"[{plugins.ENTRY_POINT_GROUP}]\n" + "".join(

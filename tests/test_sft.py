@@ -5,7 +5,6 @@ import math
 import shutil
 
 import pytest
-import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 

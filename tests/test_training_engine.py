@@ -1,7 +1,6 @@
 """The training engine with a trainer registered the way a third-party plugin would register one."""
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -76,7 +76,7 @@ def resolve_model(ref: str | None, options: LoadOptions | None = None) -> Loaded
             return loader.load(ref, options)
     if "/" in ref or ref.startswith((".", "~")) or Path(ref).suffix:
         raise MedbenchError(f"model path {ref!r} does not exist",
-                            f"check the path, or run `medbench models` to list what resolves")
+                            "check the path, or run `medbench models` to list what resolves")
     raise MedbenchError(f"unknown model {ref!r}", "run `medbench models` to list the references that resolve")
 
 

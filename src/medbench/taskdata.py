@@ -27,6 +27,28 @@ class RowSource(str):
 
 Normalizer = Callable[[dict[str, Any], RowSource], dict[str, Any]]
 
+# Where a generated task keeps its bundled splits, relative to its YAML (written by write_jsonl_splits).
+JSONL_SPLITS = {"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"}
+
+
+def write_jsonl_splits(splits: dict[str, list[dict[str, Any]]], directory: Path, *, ascii_only: bool = True) -> None:
+    """A generator's output as ``directory/<split>.jsonl``, one object per line with sorted keys."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        text = "".join(json.dumps(row, sort_keys=True, ensure_ascii=ascii_only) + "\n" for row in rows)
+        (directory / f"{split}.jsonl").write_text(text, encoding="utf-8")
+
+
+def choice_index(label: Any, choices: list[str], source: str, column: str = "label") -> int:
+    """Index of ``label`` among ``choices`` (case and surrounding spaces ignored), else a one-line error."""
+    wanted = str(label).strip().lower()
+    for i, choice in enumerate(choices):
+        if choice.lower() == wanted:
+            return i
+    raise MedbenchError(f"{source}: {column} {label!r} is not one of the task's choices ({', '.join(choices)})",
+                        f"write {column} as exactly one of: {', '.join(choices)}")
+
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     """Rows of a .jsonl/.json (JSON lines or a JSON array), .csv or .parquet file."""

@@ -46,7 +46,6 @@ data/{train,validation,test}.jsonl (seed 4242).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import random
 from pathlib import Path
@@ -374,13 +373,9 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     return splits
 
 
-def write(splits: dict[str, list[dict]], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for split, rows in splits.items():
-        with (out_dir / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    write(generate(SEED), Path(__file__).resolve().parent / "data")
+    from medbench.taskdata import write_jsonl_splits
+
+    write_jsonl_splits(generate(SEED), Path(__file__).resolve().parent / "data")

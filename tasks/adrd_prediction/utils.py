@@ -3,25 +3,15 @@ format (``history``, ``label`` no/yes, optional ``rationale``)."""
 
 from pathlib import Path
 
-from medbench.errors import MedbenchError
-from medbench.taskdata import load_splits, require_columns
+from medbench.taskdata import JSONL_SPLITS, choice_index, load_splits, require_columns
 
 CHOICES = ["no", "yes"]  # index 1 is the positive class (AUROC, F1)
 
 
-def gold_index(label, choices, source, column="label"):
-    """Index of ``label`` among ``choices`` (case and surrounding spaces ignored), else a one-line error."""
-    wanted = str(label).strip().lower()
-    for i, choice in enumerate(choices):
-        if choice.lower() == wanted:
-            return i
-    raise MedbenchError(f"{source}: {column} {label!r} is not one of the task's choices ({', '.join(choices)})",
-                        f"write {column} as exactly one of: {', '.join(choices)}")
-
 
 def normalize(row, source):
     require_columns(row, ["history", "label"], source)
-    gold = gold_index(row["label"], CHOICES, source)
+    gold = choice_index(row["label"], CHOICES, source)
     return {
         "history": str(row["history"]),
         "label": CHOICES[gold],
@@ -35,7 +25,7 @@ def normalize(row, source):
 def load(**metadata):
     return load_splits(
         Path(__file__).parent,
-        bundled={"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"},
+        bundled=JSONL_SPLITS,
         normalize=normalize,
         **metadata,
     )

@@ -20,7 +20,6 @@ Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl. The ou
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -1071,12 +1070,9 @@ def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str,
     return out
 
 
-def write(data: dict[str, list[dict]], directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for split, rows in data.items():
-        text = "".join(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n" for row in rows)
-        (directory / f"{split}.jsonl").write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
-    write(generate(), Path(__file__).resolve().parent / "data")
+    from medbench.taskdata import write_jsonl_splits
+
+    write_jsonl_splits(generate(), Path(__file__).resolve().parent / "data", ascii_only=False)

@@ -8,7 +8,7 @@ names), ``subject``, ``difficulty``, ``question_type`` (diagnosis | treatment) a
 from pathlib import Path
 
 from medbench.errors import MedbenchError
-from medbench.taskdata import load_splits, mcq_row, require_columns
+from medbench.taskdata import JSONL_SPLITS, load_splits, mcq_row, require_columns
 
 LETTERS = "ABCD"
 QUESTION_TYPES = ("diagnosis", "treatment")
@@ -45,7 +45,7 @@ def normalize(row, source):
 def load(**metadata):
     return load_splits(
         Path(__file__).parent,
-        bundled={"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"},
+        bundled=JSONL_SPLITS,
         normalize=normalize,
         **metadata,
     )

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from medbench.errors import MedbenchError
-from medbench.taskdata import load_splits, require_columns
+from medbench.taskdata import JSONL_SPLITS, load_splits, require_columns
 
 DEFAULT_MIN_WORDS, DEFAULT_MAX_WORDS = 15, 70
 
@@ -47,7 +47,7 @@ def normalize(row, source):
 def load(**metadata):
     return load_splits(
         Path(__file__).parent,
-        bundled={"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"},
+        bundled=JSONL_SPLITS,
         normalize=normalize,
         **metadata,
     )

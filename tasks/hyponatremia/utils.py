@@ -2,22 +2,12 @@
 
 from pathlib import Path
 
-from medbench.errors import MedbenchError
-from medbench.taskdata import load_splits, require_columns
+from medbench.taskdata import JSONL_SPLITS, choice_index, load_splits, require_columns
 
 CHOICES = ["non-hypotonic", "primary polydipsia", "extrarenal losses", "renal losses", "SIADH",
            "edematous state", "kidney failure"]
 VALUES = ["serum_sodium", "serum_osmolality", "urine_osmolality", "urine_sodium", "volume_status"]
 
-
-def gold_index(label, choices, source, column="label"):
-    """Index of ``label`` among ``choices`` (case and surrounding spaces ignored), else a one-line error."""
-    wanted = str(label).strip().lower()
-    for i, choice in enumerate(choices):
-        if choice.lower() == wanted:
-            return i
-    raise MedbenchError(f"{source}: {column} {label!r} is not one of the task's choices ({', '.join(choices)})",
-                        f"write {column} as exactly one of: {', '.join(choices)}")
 
 
 def render_values(row):
@@ -36,7 +26,7 @@ def normalize(row, source):
     if not row.get("text"):  # no prompt text: the five values make one
         require_columns(row, VALUES, source)
     text = str(row["text"]) if row.get("text") else render_values(row)
-    gold = gold_index(row["label"], CHOICES, source)
+    gold = choice_index(row["label"], CHOICES, source)
     return {
         "text": text,
         "label": CHOICES[gold],
@@ -54,7 +44,7 @@ def normalize(row, source):
 def load(**metadata):
     return load_splits(
         Path(__file__).parent,
-        bundled={"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"},
+        bundled=JSONL_SPLITS,
         normalize=normalize,
         **metadata,
     )

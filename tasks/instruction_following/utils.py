@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from medbench.errors import MedbenchError
-from medbench.taskdata import load_splits, require_columns
+from medbench.taskdata import JSONL_SPLITS, load_splits, require_columns
 
 KWARG_KEYS = ("num_words", "relation", "num_paragraphs", "num_bullets", "num_highlights", "section_spliter",
               "num_sections", "postscript_marker", "num_placeholders", "keywords", "forbidden_words", "keyword",
@@ -131,7 +131,7 @@ def load(**metadata):
     _ifeval()  # import the checkers before lm-eval needs them, with the offline stand-ins if required
     return load_splits(
         Path(__file__).parent,
-        bundled={"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"},
+        bundled=JSONL_SPLITS,
         normalize=normalize,
         **metadata,
     )

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from medbench.taskdata import load_splits, mcq_row, require_columns
+from medbench.taskdata import JSONL_SPLITS, load_splits, mcq_row, require_columns
 
 LETTERS = "ABCD"
 
@@ -29,7 +29,7 @@ def normalize(row, source):
 def load(**metadata):
     return load_splits(
         Path(__file__).parent,
-        bundled={"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"},
+        bundled=JSONL_SPLITS,
         normalize=normalize,
         **metadata,
     )

@@ -36,7 +36,6 @@ no names. Run ``python generate.py`` to rewrite data/{train,validation,test}.jso
 
 from __future__ import annotations
 
-import json
 import random
 import string
 from pathlib import Path
@@ -362,13 +361,9 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     return splits
 
 
-def write(splits: dict[str, list[dict]], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for split, rows in splits.items():
-        with (out_dir / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    write(generate(SEED), Path(__file__).resolve().parent / "data")
+    from medbench.taskdata import write_jsonl_splits
+
+    write_jsonl_splits(generate(SEED), Path(__file__).resolve().parent / "data")

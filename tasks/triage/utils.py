@@ -4,35 +4,25 @@
 from functools import partial
 from pathlib import Path
 
-from medbench.errors import MedbenchError
-from medbench.taskdata import load_splits, require_columns
+from medbench.taskdata import JSONL_SPLITS, choice_index, load_splits, require_columns
 
 PERSONNEL = ["physician", "nurse", "pharmacist", "front desk"]
 URGENCY = ["emergent", "urgent", "routine"]
 CHOICES = {"personnel": PERSONNEL, "urgency": URGENCY}
 
 
-def gold_index(label, choices, source, column="label"):
-    """Index of ``label`` among ``choices`` (case and surrounding spaces ignored), else a one-line error."""
-    wanted = str(label).strip().lower()
-    for i, choice in enumerate(choices):
-        if choice.lower() == wanted:
-            return i
-    raise MedbenchError(f"{source}: {column} {label!r} is not one of the task's choices ({', '.join(choices)})",
-                        f"write {column} as exactly one of: {', '.join(choices)}")
-
 
 def _optional(row, column, source):
     value = row.get(column)
     if value in (None, ""):
         return ""
-    return CHOICES[column][gold_index(value, CHOICES[column], source, column)]
+    return CHOICES[column][choice_index(value, CHOICES[column], source, column)]
 
 
 def normalize(row, source, target):
     """``target`` is the column this task scores (personnel or urgency); the other one is kept when present."""
     require_columns(row, ["message", target], source)
-    gold = gold_index(row[target], CHOICES[target], source, target)
+    gold = choice_index(row[target], CHOICES[target], source, target)
     return {
         "message": str(row["message"]),
         "personnel": _optional(row, "personnel", source),
@@ -46,7 +36,7 @@ def normalize(row, source, target):
 def _load(target, **metadata):
     return load_splits(
         Path(__file__).parent,
-        bundled={"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"},
+        bundled=JSONL_SPLITS,
         normalize=partial(normalize, target=target),
         **metadata,
     )

@@ -33,7 +33,6 @@ within each label. Run ``python generate.py`` to rewrite data/{train,validation,
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -441,10 +440,6 @@ def _sex_word(rng, sex: str, age: int) -> str:
     return rng.choice(["man", "male", "M"]) if age >= 18 else "boy"
 
 
-def _pronoun(sex: str) -> str:
-    return "she" if sex == "female" else "he"
-
-
 def render_note(rng: random.Random, row: dict, category: str, include_assessment: bool) -> str:
     age, sex = row["age"], row["sex"]
     day = rng.randint(3, 9)
@@ -452,7 +447,6 @@ def render_note(rng: random.Random, row: dict, category: str, include_assessment
     who = f"{age}-year-old {_sex_word(rng, sex, age)}"
     if who.endswith(" F") or who.endswith(" M"):
         who = f"{age}{who[-1]}"
-    he = _pronoun(sex)
     parts: list[str] = []
     extra = ""
     if row["setting"] == "inpatient":
@@ -632,13 +626,9 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     return splits
 
 
-def write(splits: dict[str, list[dict]], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for split, rows in splits.items():
-        with (out_dir / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    write(generate(SEED), Path(__file__).resolve().parent / "data")
+    from medbench.taskdata import write_jsonl_splits
+
+    write_jsonl_splits(generate(SEED), Path(__file__).resolve().parent / "data")
