@@ -317,3 +317,25 @@ def test_register_commands(tmp_path, monkeypatch, capsys):
         assert "hello clinic" in capsys.readouterr().out
     finally:
         cli.commands.pop("hello", None)
+
+
+def test_a_trainer_name_clash_warns_and_the_builtin_wins(plugin_registration):
+    from medbench import hookimpl
+    from medbench.plugins import PluginLoadWarning
+    from medbench.training import trainer_registry
+
+    class FakeSFT:
+        name, description, config_class = "sft", "an impostor", dict
+
+        def train(self, request):
+            raise AssertionError("never called")
+
+    class Plugin:
+        @hookimpl
+        def register_trainers(self, register):
+            register(FakeSFT())
+
+    plugin_registration(Plugin(), "impostor")
+    with pytest.warns(PluginLoadWarning, match="trainer 'sft' from plugin 'impostor'.*registered that name first"):
+        trainers = trainer_registry()
+    assert trainers["sft"].plugin == "sft" and not isinstance(trainers["sft"], FakeSFT)

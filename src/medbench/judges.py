@@ -7,38 +7,21 @@ error) and per sample, so the leaderboard can compare them like any other metric
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any, Callable
 
 from medbench.errors import MedbenchError
-from medbench.plugins import call_register_hook
+from medbench.plugins import named_registry, unknown_name
 
 
 def judge_registry() -> dict[str, Any]:
-    judges: dict[str, Any] = {}
-
-    def register_for(plugin: str):
-        def register(judge: Any) -> None:
-            for attribute in ("name", "score"):
-                if not hasattr(judge, attribute):
-                    raise TypeError(f"judge from plugin {plugin!r} has no {attribute!r}")
-            judge.plugin = getattr(judge, "plugin", None) or plugin
-            judges.setdefault(judge.name, judge)
-
-        return register
-
-    call_register_hook("register_judges", register_for)
-    return judges
+    return named_registry("register_judges", "judge", ("name", "score"))
 
 
 def get_judge(name: str, registry: dict[str, Any] | None = None) -> Any:
     registry = registry if registry is not None else judge_registry()
     if name not in registry:
-        close = difflib.get_close_matches(name, list(registry), n=2)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        known = ", ".join(sorted(registry)) or "none installed"
-        raise MedbenchError(f"unknown judge {name!r}", f"{hint}use one of: {known}")
+        raise unknown_name("judge", name, registry, "pass --judge with a known name, or install its plugin")
     return registry[name]
 
 

@@ -360,3 +360,42 @@ def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..
                                                               "registered")
             raise PluginHookError(f"{info.label()} raised in {hook_name}: {type(exc).__name__}: {exc}",
                                   info.fix()) from exc
+
+
+def named_registry(hook_name: str, kind: str, required: tuple[str, ...] = ("name",)) -> dict[str, Any]:
+    """The objects a ``register(obj)`` hook adds, by ``obj.name``, each tagged with ``.plugin``.
+
+    The first one registered under a name wins (built-ins load first); a later one is skipped with a one-line
+    warning naming both plugins, so a clash is never silent.
+    """
+    found: dict[str, Any] = {}
+
+    def register_for(plugin: str):
+        def register(obj: Any) -> None:
+            missing = [attribute for attribute in required if not hasattr(obj, attribute)]
+            if missing:
+                raise TypeError(f"the {kind} registered by {plugin_label(plugin)} has no {', '.join(missing)}")
+            taken = found.get(obj.name)
+            if taken is not None:
+                if taken is not obj:
+                    warnings.warn(PluginLoadWarning(
+                        f"{kind} {obj.name!r} from {plugin_label(plugin)} is ignored: {plugin_label(taken.plugin)} "
+                        f"registered that name first; rename one of them"), stacklevel=2)
+                return
+            obj.plugin = plugin
+            found[obj.name] = obj
+
+        return register
+
+    call_register_hook(hook_name, register_for)
+    return found
+
+
+def unknown_name(kind: str, name: str, known: Any, fix: str) -> MedbenchError:
+    """The one-line error for a name that no plugin registered, with the closest known names."""
+    import difflib
+
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=2)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return MedbenchError(f"unknown {kind} {name!r} (known: {', '.join(known) or 'none installed'})", hint + fix)

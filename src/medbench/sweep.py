@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from medbench.errors import MedbenchError
-from medbench.plugins import call_register_hook
+from medbench.plugins import named_registry, unknown_name
 from medbench.records import atomic_write_json, slug
 
 RECIPE_KEYS = {"name", "description", "scales", "grid", "exclude", "cell", "baseline", "report", "study"}
@@ -416,25 +416,13 @@ CellRunner = Callable[[CellSpec], CellResult]
 
 
 def executor_registry() -> dict[str, Any]:
-    executors: dict[str, Any] = {}
-
-    def register_for(plugin: str):
-        def register(executor: Any) -> None:
-            executor.plugin = getattr(executor, "plugin", None) or plugin
-            executors.setdefault(executor.name, executor)
-
-        return register
-
-    call_register_hook("register_executors", register_for)
-    return executors
+    return named_registry("register_executors", "executor", ("name", "run"))
 
 
 def get_executor(name: str) -> Any:
     executors = executor_registry()
     if name not in executors:
-        close = difflib.get_close_matches(name, list(executors), n=2)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise MedbenchError(f"unknown executor {name!r}", f"{hint}use one of {', '.join(sorted(executors))}")
+        raise unknown_name("executor", name, executors, "pass --executor with a known name, or install its plugin")
     return executors[name]
 
 

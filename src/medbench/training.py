@@ -8,7 +8,6 @@ writes each checkpoint's manifest and scores every checkpoint into the leaderboa
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import time
@@ -21,7 +20,7 @@ import yaml
 
 from medbench.errors import MedbenchError
 from medbench.models import LoadOptions
-from medbench.plugins import call_register_hook
+from medbench.plugins import named_registry, unknown_name
 from medbench.records import atomic_write_json, slug
 
 MANIFEST_NAME = "medbench_manifest.json"
@@ -76,27 +75,15 @@ class Trainer(Protocol):
 
 
 def trainer_registry() -> dict[str, Trainer]:
-    trainers: dict[str, Trainer] = {}
-
-    def register_for(plugin: str):
-        def register(trainer: Trainer) -> None:
-            trainers.setdefault(trainer.name, trainer)
-
-        return register
-
-    call_register_hook("register_trainers", register_for)
-    return trainers
+    return named_registry("register_trainers", "trainer", ("name", "config_class", "train"))
 
 
 def get_trainer(name: str) -> Trainer:
     trainers = trainer_registry()
     if name in trainers:
         return trainers[name]
-    known = ", ".join(sorted(trainers)) or "none installed"
-    close = difflib.get_close_matches(name, list(trainers), n=1)
-    hint = f"did you mean {close[0]}? " if close else ""
-    raise MedbenchError(f"unknown trainer plugin {name!r} (known: {known})",
-                        f"{hint}pass one of the known names to --plugin, or install the plugin that provides it")
+    raise unknown_name("trainer plugin", name, trainers,
+                       "pass one of the known names to --plugin, or install the plugin that provides it")
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
