@@ -237,6 +237,8 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
 @click.option("--label", default=None, help="Row name in the leaderboard (default: the model reference).")
 @click.option("--data-file", multiple=True, help="TASK[:SPLIT]=PATH: score your own data file in the task's format.")
 @click.option("--chat-template", is_flag=True, help="Wrap prompts in the model's chat template (column TASK@chat).")
+@click.option("--scorer", type=click.Choice(["prefix", "hflm"]), default="prefix", show_default=True,
+              help="Log-likelihood scorer: prefix (shares each prompt's forward pass; same results) or lm-eval's HFLM.")
 @click.option("--mode", type=click.Choice(["loglikelihood", "generate"]), default="loglikelihood", show_default=True,
               help="Multiple-choice scoring: likelihood of each choice, or generate an answer and extract the choice "
                    "(column TASK@gen).")
@@ -251,7 +253,8 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
               help="Score again even when a record of the same weights (content hash), data and options exists.")
 @_task_source_options
 def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, label, data_file, chat_template,
-                 mode, fewshot_rationales, judges, judge_options, device, dtype, trust_remote_code, no_cache) -> None:
+                 scorer, mode, fewshot_rationales, judges, judge_options, device, dtype, trust_remote_code,
+                 no_cache) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
@@ -259,7 +262,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
 
     config = EvalConfig(tasks=_split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
                         seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
-                        mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
+                        scorer=scorer, mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
                         judge_options=_key_values(judge_options, "--judge-option"),
                         task_metadata=_data_file_overrides(data_file))
     if no_cache:
