@@ -62,7 +62,9 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
     others = sorted({k for e in entries for k in (recipe.grid or {}) if k != compare})
     groups: dict[tuple, list[Entry]] = {}
     for entry in entries:
-        key = (entry.column, *(str(entry.factors.get(f)) for f in others if f not in baseline_spec))
+        # By task, not column: a variant (rationale demonstrations, generate mode) is compared on the same items.
+        task = ((entry.cell.record or {}).get("task") or {}).get("name") or entry.column
+        key = (task, *(str(entry.factors.get(f)) for f in others if f not in baseline_spec))
         groups.setdefault(key, []).append(entry)
 
     registry = metric_registry()
