@@ -7,13 +7,28 @@ removes the pickle the Trainer writes beside the weights. The latest checkpoint 
 optimizer, scheduler and RNG state (``--resume`` continues from it); older checkpoints lose theirs when a newer one
 is complete, and a finished run keeps only safetensors weights. A NaN or infinite loss stops training before that
 step is saved (medbench.training.nonfinite_guard).
+
+Speed (GitHub issue #7). Every run is measured by medbench.throughput (real tokens/s, MFU, peak memory: in the logs,
+the progress bar and every checkpoint's train metrics). The fast paths below are on by default only where the
+trained result stays the same, and each has an option to turn it off:
+
+* attention: ``flash_attention_2`` on CUDA in bf16/fp16 when the flash-attn package is installed, else PyTorch
+  SDPA (``--attn-implementation``);
+* Liger's Triton kernels for RMSNorm, RoPE and SwiGLU on CUDA when liger-kernel is installed (``--liger-kernel``);
+  the cross-entropy is already TRL's chunked log-prob head, which never materialises the full logits;
+* bf16 autocast on GPUs that support it (``--dtype`` of ``medbench train``); no activation checkpointing unless
+  asked (``--gradient-checkpointing``);
+* out-of-memory back-off (``--auto-batch-size``): on a CUDA out-of-memory error the per-device batch is halved and
+  gradient accumulation doubled, so every optimizer step still sees the same examples, and training starts again
+  from the newest checkpoint of the run, or from the state it started in;
+* ``torch.compile`` on request (``--torch-compile``);
+* SFT only: padding-free batches in the sampler's order (sft.py); DPO: precomputed reference log-probs (dpo.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +62,11 @@ class TrlOptions:
     # true: one chat turn when the tokenizer has a template (for chat-formatted evaluation).
     chat_template: bool = False
     gradient_checkpointing: bool = False
+    # Speed (module docstring). Each is equal-output; "auto"/None picks the fast path where it is available.
+    attn_implementation: str = "auto"  # auto: flash_attention_2 on CUDA when installed, else sdpa; or sdpa, eager, ...
+    liger_kernel: bool | None = None  # None: Liger's RMSNorm/RoPE/SwiGLU kernels on CUDA when liger-kernel is installed
+    torch_compile: bool = False
+    auto_batch_size: bool = True  # on CUDA out-of-memory: halve the micro-batch, double accumulation, start again
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -58,6 +78,8 @@ class TrlOptions:
         if self.save_steps < 0:
             raise MedbenchError(f"save_steps must be 0 or more, got {self.save_steps}",
                                 "pass --save-steps 0 for the final checkpoint only")
+        if not self.attn_implementation or not str(self.attn_implementation).strip():
+            raise MedbenchError("attn_implementation is empty", "pass --attn-implementation auto, sdpa or eager")
 
 
 def require_positive(options: Any, *names: str) -> None:
@@ -83,7 +105,72 @@ def load_policy(request: TrainRequest, options: TrlOptions) -> LoadedModel:
         return _load_4bit(request)
     # A full fine-tune keeps fp32 master weights (bf16 is then autocast); a frozen LoRA base can sit in bf16.
     dtype = "fp32" if options.method == "full" else request.load_options.dtype
-    return resolve_model(request.model_ref, replace(request.load_options, dtype=dtype, merge_adapter=True))
+    loaded = resolve_model(request.model_ref, replace(request.load_options, dtype=dtype, merge_adapter=True))
+    return speed_up(loaded, request, options)
+
+
+# Attention implementations that take a padding-free batch as variable-length sequences, without a dense mask.
+VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
+
+
+def compute_device_and_dtype(request: TrainRequest):
+    """The device training runs on and its compute dtype (bf16 on a GPU that supports it, else fp32)."""
+    device = pick_device(request.load_options.device)
+    return device, pick_dtype(request.load_options.dtype, device)
+
+
+def pick_attention(requested: str, device: str, dtype: Any) -> str:
+    """``auto``: flash_attention_2 on CUDA in bf16/fp16 when the flash-attn package is installed, else sdpa."""
+    import torch
+
+    if requested != "auto":
+        return requested
+    if device.startswith("cuda") and dtype in (torch.bfloat16, torch.float16) and \
+            importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def use_liger(requested: bool | None, device: str) -> bool:
+    """``None``: on when liger-kernel is installed and training runs on CUDA (its kernels are Triton, GPU only)."""
+    if requested is None:
+        return device.startswith("cuda") and importlib.util.find_spec("liger_kernel") is not None
+    if requested and importlib.util.find_spec("liger_kernel") is None:
+        raise MedbenchError("--liger-kernel true needs the liger-kernel package", "pip install liger-kernel, or drop "
+                                                                                  "--liger-kernel")
+    return requested
+
+
+def speed_up(loaded: LoadedModel, request: TrainRequest, options: TrlOptions) -> LoadedModel:
+    """Set the model's attention implementation and apply Liger's layer kernels (module docstring)."""
+    import warnings
+
+    device, dtype = compute_device_and_dtype(request)
+    attention = pick_attention(options.attn_implementation, device, dtype)
+    current = getattr(loaded.model.config, "_attn_implementation", None)
+    if attention != current:
+        try:
+            loaded.model.set_attn_implementation(attention)
+        except (ValueError, ImportError) as exc:
+            if options.attn_implementation != "auto":
+                raise MedbenchError(f"attention implementation {attention!r} is not available for this model: "
+                                    f"{' '.join(str(exc).split())[:200]}",
+                                    "pass --attn-implementation auto (or sdpa)") from None
+            warnings.warn(f"attention {attention!r} unavailable ({exc}); keeping {current!r}", stacklevel=2)
+    loaded.details["attn_implementation"] = getattr(loaded.model.config, "_attn_implementation", attention)
+    if use_liger(options.liger_kernel, device):
+        try:
+            from transformers.integrations.liger import apply_liger_kernel
+
+            # Not the fused linear cross-entropy: TRL's own chunked log-prob head replaces the model's forward.
+            apply_liger_kernel(loaded.model, {"fused_linear_cross_entropy": False, "cross_entropy": False})
+            loaded.details["liger_kernel"] = True
+        except Exception as exc:  # a kernel set for another architecture, a Triton problem: train without it
+            if options.liger_kernel:
+                raise MedbenchError(f"Liger kernels could not be applied: {' '.join(str(exc).split())[:200]}",
+                                    "pass --liger-kernel false") from None
+            warnings.warn(f"Liger kernels not applied ({exc})", stacklevel=2)
+    return loaded
 
 
 def _load_4bit(request: TrainRequest) -> LoadedModel:
@@ -129,8 +216,7 @@ def training_arguments(config_class: type, request: TrainRequest, options: TrlOp
     """A TRL config (SFTConfig / DPOConfig) with medbench's choices: seed, sampler order, precision, saving."""
     import torch
 
-    device = pick_device(request.load_options.device)
-    dtype = pick_dtype(request.load_options.dtype, device)  # the compute dtype; bf16 on a GPU that supports it
+    device, dtype = compute_device_and_dtype(request)  # the compute dtype; bf16 on a GPU that supports it
     return config_class(
         output_dir=str(request.output_dir),
         seed=request.seed,
@@ -140,6 +226,7 @@ def training_arguments(config_class: type, request: TrainRequest, options: TrlOp
         per_device_train_batch_size=options.train_batch_size,
         gradient_accumulation_steps=options.gradient_accumulation_steps,
         activation_checkpointing=options.gradient_checkpointing,
+        torch_compile=options.torch_compile,
         # An ordering plugin's order must reach the model as given; otherwise shuffle with the run's seed.
         train_sampling_strategy="sequential" if request.keep_order else "random",
         bf16=dtype == torch.bfloat16,
@@ -233,20 +320,16 @@ def finish_checkpoint(path: Path, model_ref: str) -> None:
 
 
 def checkpoint_recorder(model_ref: str):
-    """A Trainer callback that records every checkpoint the Trainer saves, with the metrics logged at its step and
-    the tokens/s since the previous checkpoint (``.saved``: step, path, metrics). An adapter's config is made to
-    name ``model_ref`` as its base, so medbench resolves it the way the user named it."""
+    """A Trainer callback that records every checkpoint the Trainer saves, with the metrics logged at its step
+    (``.saved``: step, path, metrics), among them medbench.throughput's tokens/s and MFU of the last logging window.
+    An adapter's config is made to name ``model_ref`` as its base, so medbench resolves it the way the user named
+    it."""
     from transformers import TrainerCallback  # imported here so that listing plugins stays fast
 
     class CheckpointRecorder(TrainerCallback):
         def __init__(self):
             self.saved: list[tuple[int, Path, dict[str, float]]] = []
             self._last_log: dict[str, Any] = {}
-            self._window_start = time.perf_counter()
-            self._window_tokens = 0.0
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self._window_start = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
             if control.should_save:  # log at every save, so each checkpoint has the metrics of its own step
@@ -260,15 +343,99 @@ def checkpoint_recorder(model_ref: str):
             finish_checkpoint(path, model_ref)
             drop_resume_state(args.output_dir, keep=path)  # this checkpoint is complete: older states are not needed
             metrics = {k: v for k, v in self._last_log.items() if isinstance(v, (int, float))}
-            now = time.perf_counter()
-            if "num_tokens" in metrics:
-                metrics["train_tokens_per_second"] = round(
-                    (metrics["num_tokens"] - self._window_tokens) / max(now - self._window_start, 1e-9), 1)
-                self._window_tokens = metrics["num_tokens"]
-            self._window_start = now
+            if "tokens_per_s" in metrics:  # the name manifests had before medbench.throughput
+                metrics["train_tokens_per_second"] = metrics["tokens_per_s"]
             self.saved.append((state.global_step, path, metrics))
 
     return CheckpointRecorder()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A CUDA out-of-memory error (never raised on a CPU, so the back-off is a no-op there)."""
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "CUDA out of memory" in str(exc))
+
+
+def may_run_out_of_memory(trainer: Any) -> bool:
+    """Whether the back-off can ever fire: training on one CUDA device (with several processes, one rank alone
+    cannot change the batch)."""
+    device = getattr(trainer.args, "device", None)
+    processes = getattr(getattr(trainer, "accelerator", None), "num_processes", 1) or 1
+    return getattr(device, "type", None) == "cuda" and processes == 1
+
+
+class BatchBackoff:
+    """Out-of-memory back-off: halve the per-device batch and double gradient accumulation, so that each optimizer
+    step still averages over the same examples in the same order, then train again from the newest checkpoint this
+    run saved, or from the state training started in (trainable weights and RNG, kept on the CPU before the first
+    attempt; the optimizer and scheduler are rebuilt). A batch of 1 that does not fit is an error."""
+
+    def __init__(self, trainer: Any, enabled: bool):
+        self.trainer = trainer
+        self.enabled = enabled and may_run_out_of_memory(trainer)
+        self.retries: list[tuple[int, int]] = []  # (per-device batch, accumulation) after each back-off
+        self._snapshot: dict[str, Any] | None = None
+
+    def take_snapshot(self) -> None:
+        if not self.enabled:
+            return
+        import random
+
+        import numpy as np
+        import torch
+
+        model = self.trainer.model
+        self._snapshot = {
+            "params": {name: p.detach().to("cpu", copy=True) for name, p in model.named_parameters()
+                       if p.requires_grad},
+            "torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+
+    def restore_snapshot(self) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        snapshot = self._snapshot
+        with torch.no_grad():
+            for name, param in self.trainer.model.named_parameters():
+                if name in snapshot["params"]:
+                    param.copy_(snapshot["params"][name].to(param.device))
+        torch.set_rng_state(snapshot["torch"])
+        random.setstate(snapshot["python"])
+        np.random.set_state(snapshot["numpy"])
+        if snapshot["cuda"] is not None:
+            torch.cuda.set_rng_state_all(snapshot["cuda"])
+
+    def shrink(self, exc: BaseException) -> None:
+        """Halve the micro-batch after ``exc`` (an out-of-memory error), or raise a one-line error at batch 1."""
+        import gc
+
+        import torch
+
+        args = self.trainer.args
+        if args.per_device_train_batch_size <= 1:
+            raise MedbenchError("out of GPU memory with a per-device batch of 1 "
+                                f"({' '.join(str(exc).split())[:160]})",
+                                "pass --gradient-checkpointing true, --method qlora, or a smaller --max-length; or "
+                                "train on a GPU with more memory") from exc
+        args.per_device_train_batch_size //= 2
+        args.gradient_accumulation_steps *= 2
+        self.trainer._train_batch_size = args.train_batch_size
+        self.trainer.optimizer, self.trainer.lr_scheduler = None, None  # rebuilt by train()
+        self.trainer.model.zero_grad(set_to_none=True)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.retries.append((args.per_device_train_batch_size, args.gradient_accumulation_steps))
+        import warnings
+
+        warnings.warn(f"out of GPU memory: training again with a per-device batch of {args.per_device_train_batch_size}"
+                      f" x {args.gradient_accumulation_steps} accumulation steps (same effective batch)", stacklevel=2)
 
 
 @dataclass
@@ -282,23 +449,32 @@ class PreparedRun:
     title: str  # of the progress bar, e.g. "sft · medqa"
     resume_from: Path | None = None  # a checkpoint of this run to continue from (TrainRequest.resume_from)
     model_ref: str | None = None  # what adapters name as their base (for checkpoints saved before a resume)
+    auto_batch_size: bool = True  # out-of-memory back-off (BatchBackoff)
+    reference_forward: bool = False  # a reference model runs forward in every step (for the FLOP count)
+    warmup_steps: int = 1  # optimizer steps left out of the tokens/s and MFU figures
+    meter: Any = None  # the medbench.throughput meter, once run() has attached it
+    backoff: Any = None  # the BatchBackoff, once run() has started
 
     def run(self) -> list[CheckpointInfo]:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         from medbench.progress import trainer_progress_callback
+        from medbench.throughput import throughput_meter
         from medbench.training import TrainingDiverged, nonfinite_guard, rank_agreement
 
         # One rich bar instead of the Trainer's tqdm bar and the dict it prints at every log.
         self.trainer.remove_callback(ProgressCallback)
         self.trainer.remove_callback(PrinterCallback)
-        self.trainer.add_callback(trainer_progress_callback(self.title))
+        progress = trainer_progress_callback(self.title)
+        self.trainer.add_callback(progress)
         guard = nonfinite_guard()
         self.trainer.add_callback(guard)
         ranks = rank_agreement()
         self.trainer.add_callback(ranks)
+        self.meter = throughput_meter(warmup_steps=self.warmup_steps, reference_forward=self.reference_forward)
+        self.meter.attach(self.trainer)
         earlier = self._earlier_checkpoints()
-        output = self.trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
+        output = self._train(progress)
         data_hash = examples_hash(self.examples)
         saved = earlier + self.recorder.saved
         if guard.failure is not None:  # nothing was saved at or after the failing step
@@ -312,6 +488,24 @@ class PreparedRun:
         return [CheckpointInfo(path=path, kind=self.kind, step=step, final=i == last, data_hash=data_hash,
                                metrics={**metrics, **(final if i == last else {})})
                 for i, (step, path, metrics) in enumerate(saved)]
+
+    def _train(self, progress: Any) -> Any:
+        """trainer.train(), with the out-of-memory back-off (BatchBackoff) around it."""
+        self.backoff = backoff = BatchBackoff(self.trainer, self.auto_batch_size)
+        backoff.take_snapshot()
+        resume_from = self.resume_from
+        while True:
+            try:
+                return self.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+            except Exception as exc:
+                if not backoff.enabled or not is_out_of_memory(exc):
+                    raise
+                progress.on_train_end(self.trainer.args, self.trainer.state, self.trainer.control)
+                backoff.shrink(exc)
+                if self.recorder.saved:  # this attempt saved a checkpoint: go on from it
+                    resume_from = self.recorder.saved[-1][1]
+                else:
+                    backoff.restore_snapshot()
 
     def _earlier_checkpoints(self) -> list[tuple[int, Path, dict[str, float]]]:
         """When resuming: the checkpoints saved before, up to the one resumed from, with the train metrics the

@@ -211,7 +211,9 @@ def prepare(request: TrainRequest) -> PreparedRun:
     check_trainable([len(p) + max(len(c), len(r)) for p, c, r in zip(prepared["prompt_ids"], chosen, rejected)],
                     [min(len(c), len(r)) for c, r in zip(chosen, rejected)], pairs, options.max_length)
     return PreparedRun(trainer, recorder, pairs, checkpoint_kind(options), f"dpo · {request.task}",
-                       resume_from=request.resume_from, model_ref=request.model_ref)
+                       resume_from=request.resume_from, model_ref=request.model_ref,
+                       auto_batch_size=options.auto_batch_size,
+                       reference_forward=not options.precompute_ref_log_probs)
 
 
 class DPO:

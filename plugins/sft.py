@@ -2,6 +2,16 @@
 
 Two targets, the seed study's comparison: ``label`` (the answer alone) and ``rationale`` (the task's rationale,
 then the answer).
+
+Padding-free batches (``--padding-free``): each micro-batch's examples, in the sampler's order, are laid end to end
+in one row with ``position_ids`` restarting at every example, instead of being padded to the longest. This is not
+TRL's packing (``bfd`` re-sorts examples by length, which would undo an ordering plugin's curriculum, and
+``wrapped`` lets examples attend across their boundaries): the optimizer steps see exactly the examples they would
+see padded, and the loss is the same, because attention stays within each example (varlen kernels for flash
+attention, a block-diagonal mask that transformers builds from the position ids for SDPA and eager). It is on by
+default where attention takes variable-length sequences natively (flash_attention_2/3); with SDPA it is exact but
+computes attention over the whole row under a mask, which measured no faster on a CPU (benchmarks/RESULTS.md), so
+it stays off there unless asked for.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from medbench.errors import MedbenchError
 from medbench.training import CheckpointInfo, TrainRequest
 from medbench.trainingdata import TrainingExample
 from medbench_plugins._trl_common import (
+    VARLEN_ATTENTION,
     Formatter,
     PreparedRun,
     TrlOptions,
@@ -33,6 +44,7 @@ LEARNING_RATES = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 @dataclass
 class SFTOptions(TrlOptions):
     target: str = "label"  # label: the answer only; rationale: the task's rationale, then the answer
+    padding_free: bool | None = None  # None: on where attention is variable-length (flash attention); see above
 
     def __post_init__(self):
         super().__post_init__()
@@ -67,7 +79,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
     trainer = SFTTrainer(
         model=loaded.model,
         args=training_arguments(SFTConfig, request, options, LEARNING_RATES[options.method],
-                                completion_only_loss=True),
+                                completion_only_loss=True, padding_free=padding_free(options, loaded)),
         train_dataset=dataset,
         processing_class=loaded.tokenizer,
         peft_config=lora_config(options),
@@ -78,7 +90,15 @@ def prepare(request: TrainRequest) -> PreparedRun:
                     [sum(label != -100 for label in labels) for labels in prepared["labels"]],
                     examples, options.max_length)
     return PreparedRun(trainer, recorder, examples, checkpoint_kind(options), f"sft · {request.task}",
-                       resume_from=request.resume_from, model_ref=request.model_ref)
+                       resume_from=request.resume_from, model_ref=request.model_ref,
+                       auto_batch_size=options.auto_batch_size)
+
+
+def padding_free(options: SFTOptions, loaded) -> bool:
+    """--padding-free as given, else on where the model's attention takes variable-length sequences natively."""
+    if options.padding_free is not None:
+        return options.padding_free
+    return loaded.model.config._attn_implementation in VARLEN_ATTENTION
 
 
 class SFT:

@@ -63,7 +63,8 @@ def new_progress() -> Progress | _NestedProgress:
 
 
 def trainer_progress_callback(description: str):
-    """A transformers TrainerCallback drawing one rich bar over optimizer steps, with the latest loss."""
+    """A transformers TrainerCallback drawing one rich bar over optimizer steps, with the latest loss and, where
+    medbench.throughput's meter logs them, tokens/s and MFU."""
     from transformers import TrainerCallback
 
     class RichProgressCallback(TrainerCallback):
@@ -83,7 +84,10 @@ def trainer_progress_callback(description: str):
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if self.progress and logs and "loss" in logs:
-                self.progress.update(self.bar, status=f"loss {logs['loss']:.4f}")
+                from medbench.throughput import describe
+
+                status = " · ".join(part for part in (f"loss {logs['loss']:.4f}", describe(logs)) if part)
+                self.progress.update(self.bar, status=status)
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.progress:
