@@ -9,9 +9,9 @@ TRL's packing (``bfd`` re-sorts examples by length, which would undo an ordering
 ``wrapped`` lets examples attend across their boundaries): the optimizer steps see exactly the examples they would
 see padded, and the loss is the same, because attention stays within each example (varlen kernels for flash
 attention, a block-diagonal mask that transformers builds from the position ids for SDPA and eager). It is on by
-default where attention takes variable-length sequences natively (flash_attention_2/3); with SDPA it is exact but
-computes attention over the whole row under a mask, which measured no faster on a CPU (benchmarks/RESULTS.md), so
-it stays off there unless asked for.
+default where attention takes variable-length sequences natively (flash_attention_2/3). With SDPA it is exact too,
+but attention then runs over the whole row under a mask, at a cost growing with the square of the row; on a CPU it
+measured no faster, with 14% less memory (benchmarks/RESULTS.md), so there it stays off unless asked for.
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ def throughput_meter(**kwargs: Any):
             self._train_start = time.perf_counter()
 
         # --- wiring ----------------------------------------------------------------------------------------------
-        def attach(self, trainer: Any) -> "ThroughputMeter":
+        def attach(self, trainer: Any) -> ThroughputMeter:
             self.trainer = trainer
             trainer.add_callback(self)
             step, log = trainer.training_step, trainer.log
@@ -349,7 +349,7 @@ def throughput_meter(**kwargs: Any):
             _sync(self._device)
             now = time.perf_counter()
             tokens, seconds = self._total(self._window_tokens), now - self._window_start
-            attention = self._window_attention * (self._processes() if self._processes() > 1 else 1)
+            attention = self._window_attention * max(1, self._processes())  # an estimate: this rank x ranks
             self._measured_tokens += tokens
             self._measured_attention += attention
             self._measured_seconds += seconds
