@@ -9,6 +9,7 @@ import time
 
 import pytest
 import yaml
+from pathlib import Path
 
 from medbench.errors import MedbenchError
 from medbench.records import read_records
@@ -202,3 +203,37 @@ def test_study_report_pairs_each_level_with_its_baseline(tmp_path, tiny_model_di
             assert comparison["test"] == "mcnemar-exact" and comparison["n_paired"] == 3
             assert 0.0 <= comparison["p"] <= 1.0 and comparison["q"] >= comparison["p"]
     assert "| medqa |" in report["markdown"] and (sweep.out_dir / "report.md").exists()
+
+
+RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
+# The tiny model's tokenizer is byte-level: histories that fit 1024 SmolLM2 tokens need ~2600 bytes.
+TINY_SETTINGS = {"max_steps": "1", "eval_limit": "2", "gen_eval_limit": "1", "max_examples": "8", "max_length": "2600"}
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("recipe_path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_every_recipe_runs_at_toy_scale(recipe_path, tmp_path, tiny_model_dir):
+    """Each bundled recipe, toy scale, every cell, on the tiny model (--set model=...): the grid, its trainers,
+    its evaluation and its closing report all run."""
+    from medbench.sweep_report import study_report
+
+    recipe = read_recipe(recipe_path)
+    toy = recipe.scales["toy"]
+    overrides = {k: v for k, v in TINY_SETTINGS.items() if k in toy}
+    overrides["model"] = str(tiny_model_dir)
+    if "ensemble" in toy:
+        overrides["ensemble"] = f"[{tiny_model_dir}]"
+    if "sizes" in toy:
+        overrides["sizes"] = "[8]"
+    sweep = plan(recipe, "toy", tmp_path / "s", overrides)
+    results = run_sweep(sweep)
+    failed = [(r.label, r.error) for r in results if r.status != "done"]
+    assert not failed
+    report = study_report(sweep)
+    assert report["rows"] and any(row["comparison"] for row in report["rows"])
+
+
+def test_set_rejects_unknown_variables(tmp_path, tiny_model_dir):
+    recipe = read_recipe(write_recipe(tmp_path, tiny_model_dir))
+    with pytest.raises(MedbenchError, match="has no variable 'modle'"):
+        plan(recipe, "toy", tmp_path / "s", {"modle": "x"})

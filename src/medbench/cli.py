@@ -463,12 +463,14 @@ def _launch_distributed(run_dir: Path, num_processes: int, accelerate_config: st
 @click.option("--dry-run", is_flag=True, help="Print the grid and what is already done; run nothing.")
 @click.option("--executor", default="local", show_default=True, help="local, ray, slurm, or a plugin's executor.")
 @click.option("--executor-option", "executor_options", multiple=True, help="KEY=VALUE for the executor.")
-def sweep_command(recipe, scale, output_dir, dry_run, executor, executor_options) -> None:
+@click.option("--set", "overrides", multiple=True, help="VAR=VALUE: replace a variable of the chosen scale "
+              "(e.g. model=path/to/model, eval_limit=50).")
+def sweep_command(recipe, scale, output_dir, dry_run, executor, executor_options, overrides) -> None:
     """Run a recipe's grid: every cell trains, is scored, and lands in the sweep's leaderboard."""
     from medbench import sweep
     from medbench.progress import new_progress
 
-    plan = sweep.plan(sweep.read_recipe(recipe), scale, output_dir)
+    plan = sweep.plan(sweep.read_recipe(recipe), scale, output_dir, _key_values(overrides, "--set"))
     description = sweep.describe(plan)
     table = Table(title=f"{plan.recipe.name} · scale {plan.scale} · {len(plan.cells)} cells → {plan.out_dir}")
     for column in ("cell", "steps", "eval", "key", "state"):

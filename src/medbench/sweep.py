@@ -233,9 +233,16 @@ def _excluded(factors: dict[str, Any], exclude: list[dict[str, Any]]) -> bool:
     return any(all(str(factors.get(k)) == str(v) for k, v in rule.items()) for rule in exclude)
 
 
-def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = None) -> SweepPlan:
-    """Expand the grid into cells with their identities (no model is loaded)."""
+def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = None,
+         overrides: dict[str, Any] | None = None) -> SweepPlan:
+    """Expand the grid into cells with their identities (no model is loaded). ``overrides`` replace the
+    chosen scale's variables (``medbench sweep --set model=PATH``)."""
     scale, scale_vars = _selected_scale(recipe, scale)
+    for key, value in (overrides or {}).items():
+        if key not in scale_vars:
+            raise MedbenchError(f"--set {key}=...: scale {scale!r} of recipe {recipe.name!r} has no variable {key!r}",
+                                f"set one of: {', '.join(sorted(scale_vars)) or '(none)'}")
+        scale_vars[key] = yaml.safe_load(value) if isinstance(value, str) else value
     out_dir = Path(out_dir) if out_dir else Path("sweeps") / f"{slug(recipe.name)}-{slug(scale)}"
     factor_names = list(recipe.grid)
     levels = {f: substitute(v, scale_vars, f"recipe {recipe.name!r}, grid {f}") for f, v in recipe.grid.items()}
