@@ -497,10 +497,11 @@ class PreparedRun:
         while True:
             try:
                 return self.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-            except Exception as exc:
+            except BaseException as exc:
+                # The Trainer does not end its callbacks when training raises: take the bar off the screen.
+                progress.on_train_end(self.trainer.args, self.trainer.state, self.trainer.control)
                 if not backoff.enabled or not is_out_of_memory(exc):
                     raise
-                progress.on_train_end(self.trainer.args, self.trainer.state, self.trainer.control)
                 backoff.shrink(exc)
                 if self.recorder.saved:  # this attempt saved a checkpoint: go on from it
                     resume_from = self.recorder.saved[-1][1]

@@ -318,6 +318,9 @@ def test_out_of_memory_back_off_is_a_no_op_on_a_cpu(tiny_model_dir, tmp_path, me
     out_of_memory_above(run, limit=2, from_step=0)
     with pytest.raises(torch.cuda.OutOfMemoryError):
         run.run()
+    from medbench import progress
+
+    assert progress._live == []  # the failed run took its progress bar off the screen
 
 
 def test_out_of_memory_back_off_can_be_turned_off(tiny_model_dir, tmp_path, medqa, monkeypatch):
