@@ -342,6 +342,15 @@ def _cell_marker(out_dir: Path, cell: CellSpec) -> Path:
     return out_dir / "cells" / f"{cell.key}.json"
 
 
+def _finished(out_dir: Path, cell: CellSpec) -> dict[str, Any] | None:
+    """The marker of a cell that finished (status done), or None."""
+    marker = _cell_marker(out_dir, cell)
+    if not marker.exists():
+        return None
+    done = json.loads(marker.read_text(encoding="utf-8"))
+    return done if done.get("status") == "done" else None
+
+
 def _step_dir(out_dir: Path, step: StepSpec) -> Path:
     return out_dir / "steps" / f"{slug(step.plugin)}-{step.key}"
 
@@ -378,10 +387,9 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
 
     started = time.time()
     marker = _cell_marker(out_dir, cell)
-    if marker.exists():
-        done = json.loads(marker.read_text(encoding="utf-8"))
-        if done.get("status") == "done":
-            return CellResult(cell.key, cell.label, "skipped", done.get("records", []))
+    done = _finished(out_dir, cell)
+    if done is not None:
+        return CellResult(cell.key, cell.label, "skipped", done.get("records", []))
     try:
         scored: list[dict[str, Any]] = [{"path": cell.model, "step": None, "final": True, "plugin": None}]
         prev = None
@@ -465,8 +473,7 @@ def describe(sweep: SweepPlan) -> dict[str, Any]:
             "cells": [{"key": c.key, "label": c.label, "factors": c.factors, "baseline": c.is_baseline,
                        "model": c.model, "steps": [{"plugin": s.plugin, "task": s.task, "key": s.key,
                                                     "options": s.options} for s in c.steps],
-                       "eval": c.eval, "done": _cell_marker(sweep.out_dir, c).exists() and json.loads(
-                           _cell_marker(sweep.out_dir, c).read_text()).get("status") == "done"}
+                       "eval": c.eval, "done": _finished(sweep.out_dir, c) is not None}
                       for c in sweep.cells]}
 
 

@@ -9,7 +9,6 @@ CHOICES = ["non-hypotonic", "primary polydipsia", "extrarenal losses", "renal lo
 VALUES = ["serum_sodium", "serum_osmolality", "urine_osmolality", "urine_sodium", "volume_status"]
 
 
-
 def render_values(row):
     """The prompt text for a row that gives the five values but no ``text``."""
     return (f"Serum sodium: {row['serum_sodium']} mmol/L\nSerum osmolality: {row['serum_osmolality']} mOsm/kg\n"

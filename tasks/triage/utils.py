@@ -11,7 +11,6 @@ URGENCY = ["emergent", "urgent", "routine"]
 CHOICES = {"personnel": PERSONNEL, "urgency": URGENCY}
 
 
-
 def _optional(row, column, source):
     value = row.get(column)
     if value in (None, ""):

@@ -7,7 +7,6 @@ from medbench.taskdata import JSONL_SPLITS, choice_index, load_splits, require_c
 CHOICES = ["no", "yes"]  # index 1 is the positive class (AUROC, F1)
 
 
-
 def normalize(row, source):
     require_columns(row, ["text", "label"], source)
     gold = choice_index(row["label"], CHOICES, source)
