@@ -21,6 +21,7 @@ from medbench.errors import MedbenchError
 SCORING_MODES = ("loglikelihood", "generate")
 INVALID = "[invalid]"
 DEFAULT_RATIONALE_SHOTS = 3
+RATIONALE_GEN_TOKENS = 320  # room for a few sentences of reasoning, then "Answer: X"
 
 
 def _render(spec: Any, doc: dict[str, Any]) -> Any:
@@ -149,10 +150,13 @@ def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rati
     overrides: dict[str, Any] = {}
     multiple_choice = config.get("output_type") == "multiple_choice"
     if mode == "generate" and multiple_choice:
+        # A task with rationales may be answered rationale-first (a model trained on them, or shown them): give
+        # every model on it the same room to reason before the answer is extracted.
+        reasons = fewshot_rationales or bool((config.get("metadata") or {}).get("rationale_field"))
         overrides.update(
             output_type="generate_until",
             generation_kwargs={"until": ["\n\n", "Question:"], "do_sample": False,
-                               "max_gen_toks": 256 if fewshot_rationales else 32},
+                               "max_gen_toks": RATIONALE_GEN_TOKENS if reasons else 32},
             filter_list=[{"name": "choice", "filter": [
                 {"function": ChoiceAnswerFilter, "doc_to_choice": config.get("doc_to_choice")}]}],
             metric_list=[{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
