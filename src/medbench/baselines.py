@@ -1,0 +1,255 @@
+"""Trivial baselines per task: what a model must beat before its score means anything.
+
+For every task with labels, trained on the task's train split and scored on its test split with the task's own
+primary metric (``metadata.primary_metric``):
+
+- ``majority``: always the train split's most frequent answer.
+- ``bow_lr``: a TF-IDF (word unigrams + bigrams) logistic regression over the task's rendered prompt
+  (``doc_to_text``), its inverse regularisation C picked by 5-fold cross-validation on the train split only.
+  Multiple-choice questions whose prompt lists its options as ``A. text`` lines are scored per option: a binary
+  model over the option's words, the question-option word overlap (element-wise TF-IDF product) and their
+  cosine similarity; the option with the highest score is the answer.
+- ``rule2``: the best two-word rule, a depth-2 decision tree over word presence (classification tasks only).
+  A task whose label a two-word rule finds has a wording shortcut, whatever the BoW score.
+- ``lead``: for generation tasks scored by ROUGE, the note's first k sentences (k=3) scored by the task's own
+  ``process_results``.
+
+The ``ceiling`` is ``metadata.baseline_ceiling`` in the task YAML (default 0.70): generated task data whose
+BoW baseline scores above it leaks its label through wording (tests/test_baselines.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from medbench.errors import MedbenchError
+
+DEFAULT_CEILING = 0.70
+LEAD_SENTENCES = 3
+_OPTION_LINE = re.compile(r"^([A-Z])[.)]\s+(.*)$")
+
+
+@dataclass
+class BaselineResult:
+    task: str
+    metric: str
+    majority: float | None = None
+    bow_lr: float | None = None
+    rule2: float | None = None
+    lead: float | None = None
+    ceiling: float = DEFAULT_CEILING
+    n_train: int = 0
+    n_test: int = 0
+    method: str = ""  # how bow_lr scored: "classify", "per-option" or "" (no labels)
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------- metrics
+def score(metric: str, gold: list[int], pred: list[int], n_choices: int) -> float:
+    """The task's primary metric from gold and predicted choice indices (index 1 = positive class for f1)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if metric == "acc":
+        return float(accuracy_score(gold, pred))
+    if metric == "f1":
+        return float(f1_score(gold, pred, pos_label=1, average="binary", zero_division=0))
+    if metric == "macro_f1":
+        return float(f1_score(gold, pred, labels=list(range(n_choices)), average="macro", zero_division=0))
+    raise MedbenchError(f"no baseline scorer for metric {metric!r}", "baselines support acc, f1 and macro_f1")
+
+
+# ---------------------------------------------------------------------------------------------- task data
+@dataclass
+class _Split:
+    texts: list[str]
+    gold: list[int]
+    choices: list[list[str]]
+    docs: list[dict]
+
+
+def _split(task: Any, docs: Any) -> _Split:
+    texts, gold, choices, kept = [], [], [], []
+    for doc in docs:
+        texts.append(task.doc_to_text(doc))
+        target = task.doc_to_target(doc)
+        options = task.doc_to_choice(doc) if task.config.output_type == "multiple_choice" else []
+        if options and not isinstance(target, int):
+            target = options.index(str(target))
+        gold.append(target)
+        choices.append([str(c) for c in options])
+        kept.append(doc)
+    return _Split(texts, gold, choices, kept)
+
+
+def _options(prompt: str, letters: list[str]) -> tuple[str, list[str]] | None:
+    """(question, option texts) when the prompt lists every choice letter as an ``A. text`` line."""
+    found: dict[str, str] = {}
+    question_lines = []
+    for line in prompt.splitlines():
+        match = _OPTION_LINE.match(line.strip())
+        if match and match.group(1) in letters and match.group(1) not in found:
+            found[match.group(1)] = match.group(2)
+        elif not found:
+            question_lines.append(line)
+    if set(found) != set(letters):
+        return None
+    return "\n".join(question_lines), [found[letter] for letter in letters]
+
+
+# ------------------------------------------------------------------------------------------------ models
+def _vectorizer():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+
+
+def _pick_c(features, labels, groups=None) -> float:
+    """C from 5-fold cross-validated log-loss on the train split (grouped by question for per-option rows)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_score
+
+    smallest = min(Counter(labels).values())
+    if smallest < 2:
+        return 1.0
+    folds = GroupKFold(n_splits=5) if groups is not None else StratifiedKFold(min(5, smallest), shuffle=True,
+                                                                              random_state=0)
+    best, best_c = None, 1.0
+    for c in (0.1, 1.0, 10.0, 100.0):
+        model = LogisticRegression(C=c, max_iter=5000)
+        loss = cross_val_score(model, features, labels, cv=folds, groups=groups, scoring="neg_log_loss").mean()
+        if best is None or loss > best:
+            best, best_c = loss, c
+    return best_c
+
+
+def bow_classify(train: _Split, test: _Split) -> list[int]:
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = _vectorizer()
+    x_train = vectorizer.fit_transform(train.texts)
+    model = LogisticRegression(C=_pick_c(x_train, train.gold), max_iter=5000).fit(x_train, train.gold)
+    return [int(p) for p in model.predict(vectorizer.transform(test.texts))]
+
+
+def _pair_features(vectorizer, questions: list[str], options: list[list[str]]):
+    import numpy as np
+    from scipy import sparse
+
+    rows_q = vectorizer.transform([q for q, opts in zip(questions, options) for _ in opts])
+    rows_o = vectorizer.transform([o for opts in options for o in opts])
+    overlap = rows_q.multiply(rows_o).tocsr()
+    cosine = np.asarray(overlap.sum(axis=1))
+    return sparse.hstack([rows_o, overlap, sparse.csr_matrix(cosine)]).tocsr()
+
+
+def bow_per_option(train: _Split, test: _Split) -> list[int] | None:
+    """Per-option scoring for MCQ prompts; None when a prompt does not list its options."""
+    from sklearn.linear_model import LogisticRegression
+
+    parsed = {}
+    for name, split in (("train", train), ("test", test)):
+        items = [_options(text, letters) for text, letters in zip(split.texts, split.choices)]
+        if not items or any(item is None for item in items):
+            return None
+        parsed[name] = items
+    vectorizer = _vectorizer()
+    vectorizer.fit([q for q, _ in parsed["train"]] + [o for _, opts in parsed["train"] for o in opts])
+    x_train = _pair_features(vectorizer, [q for q, _ in parsed["train"]], [opts for _, opts in parsed["train"]])
+    y_train = [int(i == g) for (_, opts), g in zip(parsed["train"], train.gold) for i in range(len(opts))]
+    groups = [n for n, (_, opts) in enumerate(parsed["train"]) for _ in opts]
+    model = LogisticRegression(C=_pick_c(x_train, y_train, groups), max_iter=5000).fit(x_train, y_train)
+    x_test = _pair_features(vectorizer, [q for q, _ in parsed["test"]], [opts for _, opts in parsed["test"]])
+    scores = model.decision_function(x_test)
+    preds, start = [], 0
+    for _, opts in parsed["test"]:
+        block = scores[start:start + len(opts)]
+        preds.append(int(block.argmax()))
+        start += len(opts)
+    return preds
+
+
+def two_word_rule(train: _Split, test: _Split) -> list[int]:
+    """The best depth-2 tree over word/bigram presence: a two-feature rule a reviewer would try first."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.tree import DecisionTreeClassifier
+
+    vectorizer = CountVectorizer(ngram_range=(1, 2), binary=True, min_df=2)
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(vectorizer.fit_transform(train.texts), train.gold)
+    return [int(p) for p in tree.predict(vectorizer.transform(test.texts))]
+
+
+def _lead(text: str, k: int = LEAD_SENTENCES) -> str:
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+    return " ".join(s.strip() for s in sentences[:k])
+
+
+# ---------------------------------------------------------------------------------------------- per task
+def _fixed_labels(split: _Split) -> bool:
+    """True when every document has the same choices and they are not just letters (a label set)."""
+    first = split.choices[0] if split.choices else []
+    return bool(first) and all(c == first for c in split.choices)
+
+
+def task_baseline(name: str, registry: Any = None) -> BaselineResult:
+    from medbench.tasks import build_registry, load_tasks
+
+    registry = registry or build_registry()
+    entry = registry.get(name)
+    ceiling = float(entry.metadata.get("baseline_ceiling", DEFAULT_CEILING))
+    result = BaselineResult(task=name, metric=entry.primary_metric, ceiling=ceiling)
+    task = load_tasks([name], registry)[name]
+    config = task.config
+    if not (config.training_split and config.test_split and task.has_training_docs()):
+        result.note = "no train/test splits"
+        return result
+    train, test = _split(task, task.training_docs()), _split(task, task.test_docs())
+    result.n_train, result.n_test = len(train.texts), len(test.texts)
+
+    if config.output_type != "multiple_choice":
+        if not result.metric.lower().startswith("rouge"):
+            result.note = f"no labels to learn ({result.metric} is checked per response)"
+            return result
+        reference = entry.metadata.get("reference_field")
+        values = []
+        for doc in test.docs:
+            source = max((v for k, v in doc.items() if k != reference and isinstance(v, str)), key=len, default="")
+            values.append(task.process_results(doc, [_lead(source)])[result.metric])
+        result.lead = sum(values) / len(values)
+        result.note = f"lead-{LEAD_SENTENCES} sentences of the note"
+        return result
+
+    n_choices = max(len(c) for c in test.choices)
+    majority = Counter(train.gold).most_common(1)[0][0]
+    result.majority = score(result.metric, test.gold, [majority] * len(test.gold), n_choices)
+    preds = bow_per_option(train, test)
+    if preds is not None:
+        result.method = "per-option"
+    elif _fixed_labels(train):
+        result.method = "classify"
+        preds = bow_classify(train, test)
+        result.rule2 = score(result.metric, test.gold, two_word_rule(train, test), n_choices)
+    else:
+        result.note = "choices vary per document and are not listed in the prompt"
+        return result
+    result.bow_lr = score(result.metric, test.gold, preds, n_choices)
+    return result
+
+
+def all_baselines(names: list[str] | None = None) -> list[BaselineResult]:
+    from medbench.tasks import build_registry
+
+    registry = build_registry()
+    names = names or sorted(registry.entries)
+    results = []
+    for name in names:
+        try:
+            results.append(task_baseline(name, registry))
+        except MedbenchError as exc:
+            results.append(BaselineResult(task=name, metric=registry.get(name).primary_metric, note=exc.one_line()))
+    return results
