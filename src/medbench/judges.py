@@ -11,7 +11,7 @@ import math
 from typing import Any, Callable
 
 from medbench.errors import MedbenchError
-from medbench.plugins import named_registry, unknown_name
+from medbench.plugins import named_registry, plugin_call, plugin_label, unknown_name
 
 
 def judge_registry() -> dict[str, Any]:
@@ -51,16 +51,18 @@ def run_judge(name: str, samples: list[dict[str, Any]], options: dict[str, str],
               "prediction": s.get("response") or s.get("pred") or ""} for s in samples]
     if progress:
         progress(f"judge:{name}", 0, len(items))
-    scores = list(judge.score(items, dict(options)))
+    with plugin_call(judge.plugin, f"judge {name!r} score()"):
+        # Converted here, so a score that is no number is blamed on the judge too.
+        scores = [None if score is None else float(score) for score in judge.score(items, dict(options))]
     if len(scores) != len(items):
-        raise MedbenchError(f"judge {name!r} (plugin {judge.plugin!r}) returned {len(scores)} scores for "
+        raise MedbenchError(f"judge {name!r} of {plugin_label(judge.plugin)} returned {len(scores)} scores for "
                             f"{len(items)} samples", "fix the judge's score() to return one score per item")
     key = f"judge:{name}"
     for sample, score in zip(samples, scores):
-        sample[key] = None if score is None else float(score)
+        sample[key] = score
     if progress:
         progress(f"judge:{name}", len(items), len(items))
-    valid = [float(s) for s in scores if s is not None and not math.isnan(float(s))]
+    valid = [s for s in scores if s is not None and not math.isnan(s)]
     if not valid:
         return {key: {"value": float("nan"), "stderr": None}}
     mean = sum(valid) / len(valid)

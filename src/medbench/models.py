@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from medbench.errors import MedbenchError
-from medbench.plugins import call_register_hook
+from medbench.plugins import call_register_hook, plugin_call
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -61,31 +61,91 @@ class ModelLoader(Protocol):
     def describe(self) -> list[dict[str, Any]]: ...
 
 
+def _registered_loaders() -> list[tuple[str, ModelLoader]]:
+    """(plugin name, loader), highest priority first."""
+    found: list[tuple[str, ModelLoader]] = []
+    call_register_hook("register_model_loaders", lambda plugin: lambda loader: found.append((plugin, loader)))
+    return sorted(found, key=lambda pair: -pair[1].priority)
+
+
 def model_loaders() -> list[ModelLoader]:
-    loaders: list[ModelLoader] = []
-    call_register_hook("register_model_loaders", lambda plugin: loaders.append)
-    return sorted(loaders, key=lambda loader: -loader.priority)
+    return [loader for _, loader in _registered_loaders()]
 
 
 def resolve_model(ref: str | None, options: LoadOptions | None = None) -> LoadedModel:
     """Load ``ref`` (default: the embedded model) with the first loader that accepts it."""
     ref = ref or DEFAULT_MODEL
     options = options or LoadOptions()
-    for loader in model_loaders():
-        if loader.can_load(ref):
-            return loader.load(ref, options)
+    for plugin, loader in _registered_loaders():
+        with plugin_call(plugin, f"model loader {loader.name!r}"):
+            if loader.can_load(ref):
+                return loader.load(ref, options)
+    path = Path(ref).expanduser()
+    if path.is_dir():  # it exists, but no loader recognises what is inside
+        what = "is empty" if not any(path.iterdir()) else "has no config.json (model) nor adapter_config.json (adapter)"
+        raise MedbenchError(f"model directory {ref!r} {what}",
+                            "point --model at a saved checkpoint (config.json + *.safetensors), a PEFT adapter "
+                            "directory or a .gguf file")
+    if path.is_file():
+        raise MedbenchError(f"model file {ref!r} is not a .gguf file",
+                            "give a .gguf file, or the directory of a saved checkpoint")
     if "/" in ref or ref.startswith((".", "~")) or Path(ref).suffix:
         raise MedbenchError(f"model path {ref!r} does not exist",
                             "check the path, or run `medbench models` to list what resolves")
     raise MedbenchError(f"unknown model {ref!r}", "run `medbench models` to list the references that resolve")
 
 
+DEVICE_FIX = "use --device auto, cpu, cuda, cuda:N or mps"
+
+
+def check_device(device: str) -> str:
+    """``device`` if this machine has it; otherwise a one-line error (before any model is loaded)."""
+    if device == "auto":
+        return device
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise MedbenchError(f"unknown device {device!r}", DEVICE_FIX) from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise MedbenchError(f"--device {device} but no CUDA GPU is visible here",
+                                "use --device cpu (or auto, which picks a GPU when there is one)")
+        if parsed.index is not None and parsed.index >= count:
+            raise MedbenchError(f"--device {device} but only {count} CUDA GPU(s) are visible (cuda:0..cuda:{count - 1})",
+                                f"use --device cuda:0 .. cuda:{count - 1}, or auto")
+    elif parsed.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise MedbenchError(f"--device {device} but MPS (Apple GPU) is not available here", "use --device cpu or auto")
+    elif parsed.type != "cpu":
+        raise MedbenchError(f"device {device!r} is not supported by medbench", DEVICE_FIX)
+    return device
+
+
 def pick_device(device: str = "auto") -> str:
     import torch
 
     if device != "auto":
-        return device
+        return check_device(device)
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
+
+
+def check_dtype(dtype: str) -> str:
+    if dtype not in DTYPES:
+        raise MedbenchError(f"unknown dtype {dtype!r}", "use one of auto, bf16, fp16, fp32")
+    return dtype
+
+
+def require_chat_template(tokenizer: Any, ref: str, option: str = "--chat-template") -> None:
+    """Chat-template scoring needs a tokenizer that has one; say so instead of the tokenizer's ValueError."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise MedbenchError(f"{option}: model {ref!r} has no chat template (its tokenizer_config.json sets none)",
+                            f"leave out {option} for this model, or use a chat/instruct model that has one")
 
 
 def pick_dtype(dtype: str, device: str):
@@ -95,11 +155,9 @@ def pick_dtype(dtype: str, device: str):
         if device.startswith("cuda") and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
-    try:
-        return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-                "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}[dtype]
-    except KeyError:
-        raise MedbenchError(f"unknown dtype {dtype!r}", "use one of auto, bf16, fp16, fp32") from None
+    check_dtype(dtype)
+    return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+            "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}[dtype]
 
 
 def prepare_tokenizer(tokenizer: Any) -> Any:

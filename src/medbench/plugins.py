@@ -7,8 +7,11 @@ set (a comma-separated allowlist of entry-point names), then ``*.py`` files in a
 
 Every message about a plugin names the plugin and the package it came from. A plugin that fails to import, whose
 package needs a newer medbench than the one installed, or whose name is taken, is skipped with a one-line
-warning; the rest still load. A hook that raises becomes a one-line :class:`PluginHookError` naming the plugin,
-its package and the hook.
+warning; the rest still load (a plugin that calls ``sys.exit()`` at import is skipped the same way). A hook that
+raises becomes a one-line :class:`PluginHookError` naming the plugin, its package and the hook. Plugin code medbench
+calls later (a trainer's ``train()``, a metric, a judge, an executor, a renderer, a model loader, a command) runs
+under :func:`plugin_call`, which turns a crash into a one-line :class:`PluginError` naming the plugin and package.
+Ctrl-C (KeyboardInterrupt) is never caught as a plugin failure.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ class PluginHookError(MedbenchError):
     """A plugin's hook raised; the message names the plugin, its package and the hook."""
 
 
+class PluginError(MedbenchError):
+    """Plugin code crashed while medbench ran it (not bad input): one line naming the plugin and its package."""
+
+    exit_code = 1
+
+
 @dataclass
 class PluginInfo:
     name: str
@@ -72,6 +81,8 @@ class PluginInfo:
 
     def fix(self) -> str:
         """What the user can do about a broken plugin."""
+        if _canonical(self.package) == MEDBENCH_DIST:
+            return "this is a bug in medbench: please report it with the traceback `medbench --debug ...` prints"
         if self.source == "plugins dir":
             return f"fix {self.package} or move it out of the plugins directory"
         if self.source == "registered":
@@ -103,8 +114,20 @@ def _warn(message: str) -> None:
     warnings.warn(" ".join(message.split()), PluginLoadWarning, stacklevel=4)
 
 
+def _describe(exc: BaseException) -> str:
+    """``ValueError: bad`` for one line; a plugin's ``sys.exit()`` is named as what it is."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C and generator shutdown are never a plugin's failure: they must travel on untouched."""
+    return isinstance(exc, (KeyboardInterrupt, GeneratorExit))
+
+
 def _warn_skipped(label: str, exc: BaseException, fix: str) -> None:
-    _warn(f"{label} failed to load and was skipped: {type(exc).__name__}: {exc} — {fix}")
+    _warn(f"{label} failed to load and was skipped: {_describe(exc)} — {fix}")
 
 
 def installed_medbench_version() -> str:
@@ -130,13 +153,14 @@ def _named_failures(function: Callable[..., Any], info: PluginInfo, hook: str) -
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except PluginHookError:  # another plugin's hook, called from this one: already named
+        except (PluginHookError, PluginError):  # another plugin's code, called from this one: already named
             raise
         except MedbenchError as exc:
             raise PluginHookError(f"{info.label()} failed in {hook}: {exc.problem}", exc.fix or info.fix()) from exc
-        except Exception as exc:
-            raise PluginHookError(f"{info.label()} raised in {hook}: {type(exc).__name__}: {exc}",
-                                  info.fix()) from exc
+        except BaseException as exc:
+            if _is_interrupt(exc):
+                raise
+            raise PluginHookError(f"{info.label()} raised in {hook}: {_describe(exc)}", info.fix()) from exc
 
     call.__medbench_wrapped__ = True
     return call
@@ -223,7 +247,9 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                 continue
         try:
             module = ep.load()
-        except Exception as exc:  # a broken third-party plugin must not take medbench down
+        except BaseException as exc:  # a broken third-party plugin (even one calling sys.exit) must not end medbench
+            if _is_interrupt(exc):
+                raise
             _warn_skipped(info.label(), exc, info.fix())
             continue
         _register(pm, module, info)
@@ -244,8 +270,10 @@ def _load_plugins_dir(pm: pluggy.PluginManager, directory: Path) -> None:
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except BaseException as exc:
             sys.modules.pop(module_name, None)
+            if _is_interrupt(exc):
+                raise
             _warn_skipped(info.label(), exc, info.fix())
             continue
         info.version = str(getattr(module, "__version__", "unknown"))
@@ -333,13 +361,14 @@ def list_plugins() -> list[PluginInfo]:
     return sorted(_infos.values(), key=lambda info: (info.source != "entry point", info.name))
 
 
-def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..., Any]]) -> None:
+def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..., Any]],
+                       after: Callable[[str], None] | None = None) -> None:
     """Call a ``register_*`` hook on every plugin in load order, naming the plugin if its hook raises.
 
     Load order puts medbench's own plugins first, so where registries keep the first of two same-named things
     (tasks, trainers, metrics), a built-in wins. ``tryfirst`` / ``trylast`` hook implementations go first / last.
     ``register_for(plugin_name)`` returns the callback handed to that plugin, so registries know
-    which plugin added what.
+    which plugin added what; ``after(plugin_name)``, if given, runs once that plugin's hook has returned.
     """
     pm = get_plugin_manager()
     caller = getattr(pm.hook, hook_name, None)
@@ -353,13 +382,15 @@ def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..
     for impl in ordered:
         try:
             impl.function(register_for(impl.plugin_name))
-        except PluginHookError:
+        except (PluginHookError, PluginError):
             raise
-        except Exception as exc:  # a plugin registered on the manager directly, bypassing register_plugin
-            info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "unknown", REGISTERED_PACKAGE,
-                                                              "registered")
-            raise PluginHookError(f"{info.label()} raised in {hook_name}: {type(exc).__name__}: {exc}",
-                                  info.fix()) from exc
+        except BaseException as exc:  # a plugin registered on the manager directly, bypassing register_plugin
+            if _is_interrupt(exc):
+                raise
+            info = _info_or_registered(impl.plugin_name)
+            raise PluginHookError(f"{info.label()} raised in {hook_name}: {_describe(exc)}", info.fix()) from exc
+        if after is not None:
+            after(impl.plugin_name)
 
 
 def named_registry(hook_name: str, kind: str, required: tuple[str, ...] = ("name",)) -> dict[str, Any]:
@@ -399,3 +430,71 @@ def unknown_name(kind: str, name: str, known: Any, fix: str) -> MedbenchError:
     close = difflib.get_close_matches(name, known, n=2)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     return MedbenchError(f"unknown {kind} {name!r} (known: {', '.join(known) or 'none installed'})", hint + fix)
+
+
+# --- plugin code that medbench calls after registration ----------------------------------------------------------
+
+def _info_or_registered(name: str | None) -> PluginInfo:
+    return _infos.get(name or "") or PluginInfo(name or "unknown", "unknown", REGISTERED_PACKAGE, "registered")
+
+
+class plugin_call:
+    """``with plugin_call(plugin_name, "train()"):`` around any call into plugin code.
+
+    Whatever the plugin's code raises (SystemExit included) becomes a one-line :class:`PluginError` naming the
+    plugin, its package and ``what`` failed, exit status 1; the original stays chained for ``--debug``. A
+    :class:`MedbenchError` the plugin raised on purpose keeps its message and fix (prefixed with the plugin's name
+    when the plugin is not medbench's own). Ctrl-C, errors already naming a plugin and ``passthrough`` types (a
+    command's own click exceptions, say) travel on untouched.
+    """
+
+    def __init__(self, plugin: str | None, what: str, passthrough: tuple[type[BaseException], ...] = ()):
+        self.plugin = plugin
+        self.what = what
+        self.passthrough = passthrough
+
+    def __enter__(self) -> "plugin_call":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None or _is_interrupt(exc) or isinstance(exc, (PluginError, PluginHookError) + self.passthrough):
+            return False
+        info = _info_or_registered(self.plugin)
+        if isinstance(exc, MedbenchError):
+            # The plugin's own one-line message: keep it (and its class, e.g. TrainingDiverged), name the plugin.
+            if _canonical(info.package) != MEDBENCH_DIST and not getattr(exc, "_medbench_named", False):
+                exc.problem = f"{info.label()}: {exc.problem}"
+                exc.args = (exc.one_line(),)
+                exc._medbench_named = True
+            return False
+        raise PluginError(f"{info.label()} failed in {self.what}: {_describe(exc)}",
+                          f"{info.fix()} (`medbench --debug ...` shows the traceback)") from exc
+
+
+def plugin_callable(plugin: str | None, what: str, function: Callable[..., Any],
+                    passthrough: tuple[type[BaseException], ...] = ()) -> Callable[..., Any]:
+    """``function`` wrapped so every call runs under :class:`plugin_call` (for callbacks kept in registries)."""
+    if getattr(function, "__medbench_plugin_call__", False):
+        return function
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with plugin_call(plugin, what, passthrough):
+            return function(*args, **kwargs)
+
+    call.__medbench_plugin_call__ = True
+    return call
+
+
+def plugin_iter(plugin: str | None, what: str, iterable: Any) -> Any:
+    """Iterate a plugin's iterator (an executor's results) with each step under :class:`plugin_call`; the
+    consumer's own code between steps is not attributed to the plugin."""
+    with plugin_call(plugin, what):
+        iterator = iter(iterable)
+    while True:
+        with plugin_call(plugin, what):
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item

@@ -20,7 +20,7 @@ import yaml
 
 from medbench.errors import MedbenchError
 from medbench.models import LoadOptions
-from medbench.plugins import named_registry, unknown_name
+from medbench.plugins import named_registry, plugin_call, unknown_name
 from medbench.records import atomic_write_json, slug
 
 MANIFEST_NAME = "medbench_manifest.json"
@@ -255,6 +255,12 @@ def rank_agreement():
     return RankAgreement()
 
 
+def _run_trainer(trainer: Trainer, request: TrainRequest) -> list[CheckpointInfo]:
+    """The plugin's ``train()``: a crash inside it names the plugin and its package (medbench.plugins.plugin_call)."""
+    with plugin_call(getattr(trainer, "plugin", None), f"trainer {trainer.name!r} train()"):
+        return trainer.train(request)
+
+
 def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInfo]:
     """Run one trainer and write a manifest into every checkpoint it returns.
 
@@ -268,10 +274,10 @@ def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInf
     trainer = get_trainer(plugin)
     run_dir = Path(request.output_dir)
     if process_rank() != 0:
-        return trainer.train(request)
+        return _run_trainer(trainer, request)
     start_run_manifest(run_dir, plugin, request, run_id)
     try:
-        checkpoints = trainer.train(request)
+        checkpoints = _run_trainer(trainer, request)
     except TrainingDiverged as exc:
         for checkpoint in exc.checkpoints:
             write_manifest(checkpoint, request, plugin, run_id)
