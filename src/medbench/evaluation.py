@@ -20,7 +20,7 @@ from unittest import mock
 from medbench.errors import MedbenchError
 from medbench.judges import judges_for, run_judge
 from medbench.metrics import metric_registry, score_samples
-from medbench.models import LoadedModel, LoadOptions, resolve_model, weights_hash
+from medbench.models import LoadedModel, LoadOptions, require_chat_template, resolve_model, weights_hash
 from medbench.records import find_reusable, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
 from medbench.tasks import build_registry, eval_split, load_tasks
@@ -201,6 +201,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     judges = judges_for(names, registry, config.judges)
     loaded = loaded or resolve_model(model_ref, load_options)
     label = config.label or loaded.ref
+    if config.chat_template:
+        require_chat_template(loaded.tokenizer, loaded.ref)
     model_hash = weights_hash(loaded.model)
     lm = _make_lm(loaded, config.batch_size, progress, config.scorer)
     registered_metrics = metric_registry()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from medbench.errors import MedbenchError
-from medbench.plugins import call_register_hook
+from medbench.plugins import call_register_hook, plugin_callable
 
 METRIC_INPUTS = ("labels", "samples")
 
@@ -44,7 +44,9 @@ def metric_registry() -> dict[str, Metric]:
         def register(name, fn, higher_is_better=True, description="", needs="labels"):
             if needs not in METRIC_INPUTS:
                 raise ValueError(f"metric {name!r}: needs must be one of {METRIC_INPUTS}, got {needs!r}")
-            metrics.setdefault(name, Metric(name, fn, higher_is_better, description, plugin, needs))
+            # plugin_callable: a metric that raises names its plugin and package (never a silent skip).
+            metrics.setdefault(name, Metric(name, plugin_callable(plugin, f"metric {name!r}", fn), higher_is_better,
+                                            description, plugin, needs))
 
         return register
 
