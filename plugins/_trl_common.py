@@ -51,11 +51,11 @@ class TrlOptions:
     lora_target_modules: list[str] | None = None  # None: every linear layer except the output head
     learning_rate: float | None = None  # None: the trainer's default for the method
     num_epochs: float = 1.0
-    max_steps: int = -1  # > 0: stop after this many optimizer steps (overrides num_epochs)
+    max_steps: int = -1  # > 0: stop after this many optimizer steps (overrides num_epochs); -1: train num_epochs
     train_batch_size: int = 4  # per device; `medbench train --batch-size` is the eval batch size
     gradient_accumulation_steps: int = 1
     max_length: int = 1024  # tokens; a longer example is an error, never silently truncated
-    max_examples: int | None = None  # train on the first N examples only
+    max_examples: int | None = None  # train on the first N examples only; more than the data holds is an error
     save_steps: int = 0  # also keep a checkpoint every N steps (0: the final one only)
     logging_steps: int = 10
     # false: raw prompt + target, the form lm-eval's log-likelihood scoring reads, so the eval sees what was trained;
@@ -75,6 +75,10 @@ class TrlOptions:
                          "max_length", "logging_steps", "learning_rate", "max_examples")
         if not 0 <= self.lora_dropout < 1:
             raise MedbenchError(f"lora_dropout must lie in [0, 1), got {self.lora_dropout}", "pass --lora-dropout 0.05")
+        if self.max_steps == 0 or self.max_steps < -1:
+            # The Trainer reads 0 as "no limit" and trains anyway; a run asked for no steps must not report success.
+            raise MedbenchError(f"max_steps must be a positive number of optimizer steps, or -1 to train num_epochs, "
+                                f"got {self.max_steps}", "pass --max-steps 1 or more, or --max-steps -1")
         if self.save_steps < 0:
             raise MedbenchError(f"save_steps must be 0 or more, got {self.save_steps}",
                                 "pass --save-steps 0 for the final checkpoint only")
@@ -90,8 +94,15 @@ def require_positive(options: Any, *names: str) -> None:
             raise MedbenchError(f"{name} must be positive, got {value}", f"pass a positive --{name.replace('_', '-')}")
 
 
-def capped(examples: list[TrainingExample], options: TrlOptions) -> list[TrainingExample]:
-    return examples[: options.max_examples] if options.max_examples else examples
+def capped(examples: list[TrainingExample], options: TrlOptions, source: str = "the training data") -> list[TrainingExample]:
+    """The first ``max_examples`` examples. Asking for more than ``source`` holds is an error, never a silent cut:
+    a study's "256 shots" must not quietly train on 200."""
+    if options.max_examples is None:
+        return examples
+    if options.max_examples > len(examples):
+        raise MedbenchError(f"max_examples={options.max_examples} but {source} holds only {len(examples)} examples",
+                            f"pass --max-examples {len(examples)} or fewer, or train on your own larger data file")
+    return examples[: options.max_examples]
 
 
 def target_delimiter(example: TrainingExample) -> str:

@@ -1,8 +1,29 @@
 """Direct preference optimisation with TRL's DPOTrainer: LoRA (default), QLoRA or full.
 
 Pairs come from the task (gold answer chosen, a wrong choice rejected), from a prompt/chosen/rejected jsonl file, or
-from sampling the starting model and keeping a wrong answer as rejected. With LoRA the reference model is the base
-with the adapter disabled; a full fine-tune gets a frozen copy, or none when reference log-probs are precomputed.
+from sampling the starting model (``pairs: sampled``; the study's set-up: the gold answer is chosen, one of the
+model's own answers is rejected).
+
+Sampled rejections are real, complete answers of a length comparable to the chosen one, so that DPO cannot separate
+a pair by length alone:
+
+* each prompt gets ``samples_per_prompt`` samples, generated until the model ends its answer: at its end-of-sequence
+  token, or, when the gold answer is a single line (a label, an option), at the first line break (on a raw prompt
+  a model goes on to write the next question there). A sample still running at ``sample_max_new_tokens`` is
+  incomplete and never used; by default that budget is ``length_ratio_max`` times the longest chosen answer in
+  the batch (in tokens), since a longer sample would fall outside the band anyway;
+* a sample that names the gold answer as a whole word is never rejected (a correct answer in other words, such as
+  "The answer is C.", must not be trained against); for label and multiple-choice tasks this keeps every
+  rejected answer wrong;
+* of the samples left, the one whose token length is closest to the chosen answer's is rejected; a pair whose
+  length ratio rejected/chosen falls outside [``length_ratio_min``, ``length_ratio_max``] (default 0.5-2.0) is
+  dropped, and how many prompts gave no pair, and why, is reported as a warning.
+
+The starting model can be a fine-tuned checkpoint, e.g. the SFT checkpoint of the same cell (DPO after SFT). An
+adapter checkpoint is merged into its base first and a fresh LoRA adapter is trained on top, so the reference model
+(the disabled adapter with LoRA; a frozen copy, or precomputed log-probs, for a full fine-tune) is always the
+starting model itself: DPO after SFT is regularised towards the SFT model. Each checkpoint records it as
+``reference_model`` in its train metrics.
 """
 
 from __future__ import annotations
@@ -10,7 +31,9 @@ from __future__ import annotations
 import copy
 import json
 import random
+import math
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,9 +71,15 @@ class DPOOptions(TrlOptions):
     loss_type: str = "sigmoid"  # sigmoid | ipo | robust
     label_smoothing: float = 0.0  # robust only: the assumed share of flipped preference labels, in [0, 0.5)
     precompute_ref_log_probs: bool = True  # one reference pass over the pairs before training, not one per step
-    samples_per_prompt: int = 4  # --pairs sampled: answers drawn per prompt; the first wrong one is kept
-    sample_max_new_tokens: int = 16
+    # --pairs sampled (module docstring): answers drawn per prompt; the wrong, complete one closest in token length
+    # to the chosen answer is rejected
+    samples_per_prompt: int = 4
+    # new tokens per sample; None: length_ratio_max x the batch's longest chosen answer (a longer one is out of band)
+    sample_max_new_tokens: int | None = None
     sample_temperature: float = 1.0
+    # the band of token-length ratios rejected/chosen a sampled pair must lie in; pairs outside it are dropped
+    length_ratio_min: float = 0.5
+    length_ratio_max: float = 2.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -70,7 +99,12 @@ class DPOOptions(TrlOptions):
         if not 0 <= self.label_smoothing < 0.5:
             raise MedbenchError(f"label_smoothing must lie in [0, 0.5), got {self.label_smoothing}",
                                 "pass --label-smoothing 0.1, for example")
-        require_positive(self, "beta", "samples_per_prompt", "sample_max_new_tokens", "sample_temperature")
+        require_positive(self, "beta", "samples_per_prompt", "sample_max_new_tokens", "sample_temperature",
+                         "length_ratio_min", "length_ratio_max")
+        if self.length_ratio_min > 1 or self.length_ratio_max < 1:
+            raise MedbenchError(f"the length band [{self.length_ratio_min}, {self.length_ratio_max}] must contain 1 "
+                                "(a rejected answer as long as the chosen one)",
+                                "pass e.g. --length-ratio-min 0.5 --length-ratio-max 2.0")
 
 
 # A pair is a TrainingExample whose completion is the chosen answer and whose only rejection is the rejected one,
@@ -128,54 +162,115 @@ def names_gold(sample: str, example: TrainingExample) -> bool:
     return re.search(rf"(?<!\w){re.escape(example.answer)}(?!\w)", sample) is not None
 
 
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+@dataclass
+class Sample:
+    text: str  # the answer, whitespace-trimmed
+    complete: bool  # the model ended it (EOS, or a line break for a one-line answer) within the token budget
 
 
-def sample_answers(model, formatter: Formatter, prompts: list[str], options: DPOOptions) -> list[list[str]]:
-    """``samples_per_prompt`` sampled answers (their first line) for each prompt."""
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """The tokens that end a sampled answer: the tokenizer's EOS and the model's generation EOS (a chat model's
+    end-of-turn token)."""
+    ids = {tokenizer.eos_token_id}
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
+    return {i for i in ids if i is not None}
+
+
+def token_length(tokenizer, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def finish_sample(ids: list[int], stops: set[int], tokenizer, one_line: bool) -> Sample:
+    """Cut generated ids where the answer ends; a sample that never ends within its budget is incomplete."""
+    end = next((i for i, token in enumerate(ids) if token in stops), None)
+    text = tokenizer.decode(ids[:end] if end is not None else ids, skip_special_tokens=True)
+    if one_line:
+        stripped = text.lstrip()
+        if "\n" in stripped:
+            return Sample(stripped.split("\n", 1)[0].strip(), True)
+    return Sample(text.strip(), end is not None)
+
+
+def sample_answers(model, formatter: Formatter, examples: list[TrainingExample],
+                   options: DPOOptions) -> list[list[Sample]]:
+    """``samples_per_prompt`` sampled answers for each example's prompt (module docstring)."""
     import torch
 
     tokenizer = formatter.tokenizer
+    stops = stop_token_ids(model, tokenizer)
     answers = []
-    for start in range(0, len(prompts), SAMPLE_BATCH):
-        ids = [formatter.prompt_ids(prompt) for prompt in prompts[start:start + SAMPLE_BATCH]]
+    for start in range(0, len(examples), SAMPLE_BATCH):
+        batch_examples = examples[start:start + SAMPLE_BATCH]
+        ids = [formatter.prompt_ids(example.prompt) for example in batch_examples]
+        budget = options.sample_max_new_tokens or math.ceil(
+            options.length_ratio_max * max(token_length(tokenizer, e.completion) for e in batch_examples))
         batch = tokenizer.pad({"input_ids": ids}, padding_side="left", return_tensors="pt").to(model.device)
         with torch.no_grad():
             # min_new_tokens: without its chat template an instruct model often ends at once, which rejects nothing.
             output = model.generate(**batch, do_sample=True, temperature=options.sample_temperature,
-                                    max_new_tokens=options.sample_max_new_tokens, min_new_tokens=1,
+                                    max_new_tokens=budget, min_new_tokens=1,
                                     num_return_sequences=options.samples_per_prompt,
                                     pad_token_id=tokenizer.pad_token_id)
-        texts = tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        generated = output[:, batch["input_ids"].shape[1]:].tolist()
         k = options.samples_per_prompt
-        answers += [[_first_line(text) for text in texts[i:i + k]] for i in range(0, len(texts), k)]
+        for i, example in enumerate(batch_examples):
+            one_line = "\n" not in example.answer.strip()
+            answers.append([finish_sample(row, stops, tokenizer, one_line) for row in generated[i * k:(i + 1) * k]])
     return answers
+
+
+def pick_rejected(example: TrainingExample, samples: list[Sample], tokenizer,
+                  options: DPOOptions) -> tuple[str | None, str]:
+    """The rejected completion for one example, or None and why there is none: among the complete, non-empty
+    samples that never name the gold answer, the one closest in token length to the chosen answer, if its length
+    ratio lies in the band."""
+    complete = [s for s in samples if s.complete and s.text]
+    if not complete:
+        return None, "no complete answer"
+    wrong = [s for s in complete if not names_gold(s.text, example)]
+    if not wrong:
+        return None, "every answer named the gold answer"
+    chosen = token_length(tokenizer, example.completion)
+    candidates = [target_delimiter(example) + s.text for s in wrong]
+    lengths = [token_length(tokenizer, c) for c in candidates]
+    best = min(range(len(candidates)), key=lambda i: abs(lengths[i] - chosen))  # ties: the first sampled
+    if not options.length_ratio_min <= lengths[best] / max(chosen, 1) <= options.length_ratio_max:
+        return None, "no answer within the length band"
+    return candidates[best], ""
 
 
 def sampled_pairs(model, formatter: Formatter, examples: list[TrainingExample], options: DPOOptions,
                   seed: int) -> list[TrainingExample]:
-    """Sample the starting model on each prompt and keep its first wrong answer as the rejected completion;
-    prompts with no non-empty sample that misses the gold answer give no pair."""
+    """Sample the starting model on each prompt and reject one of its wrong answers (module docstring); prompts
+    without a suitable sample give no pair, and the counts of each reason are reported."""
     import torch
 
     torch.manual_seed(seed)
-    pairs = []
-    for example, samples in zip(examples, sample_answers(model, formatter, [e.prompt for e in examples], options)):
-        wrong = next((sample for sample in samples if sample and not names_gold(sample, example)), None)
-        if wrong is not None:
-            pairs.append(replace(example, rejected=[target_delimiter(example) + wrong]))
+    pairs, dropped = [], {}
+    for example, samples in zip(examples, sample_answers(model, formatter, examples, options)):
+        rejected, reason = pick_rejected(example, samples, formatter.tokenizer, options)
+        if rejected is None:
+            dropped[reason] = dropped.get(reason, 0) + 1
+        else:
+            pairs.append(replace(example, rejected=[rejected]))
+    summary = ", ".join(f"{count} {reason}" for reason, count in dropped.items())
     if not pairs:
-        raise MedbenchError(f"none of {options.samples_per_prompt} samples on any of {len(examples)} prompts was a "
-                            "non-empty wrong answer, so there is nothing to reject",
-                            "raise --samples-per-prompt or --sample-temperature, or pass --pairs task")
+        raise MedbenchError(f"none of {len(examples)} prompts gave a sampled pair ({summary}; "
+                            f"{options.samples_per_prompt} samples each, length band {options.length_ratio_min}-"
+                            f"{options.length_ratio_max})", "raise --samples-per-prompt, widen --length-ratio-min/"
+                            "--length-ratio-max, pass --chat-template true for a chat model, or pass --pairs task")
+    if dropped:
+        warnings.warn(f"sampled pairs: {len(pairs)} of {len(examples)} prompts kept; dropped {summary} "
+                      f"(length band {options.length_ratio_min}-{options.length_ratio_max})", stacklevel=2)
     return pairs
 
 
 def fixed_pairs(request: TrainRequest, options: DPOOptions) -> list[TrainingExample]:
     if options.pairs == "file":
-        return capped(file_pairs(options.pairs_file), options)
-    return task_pairs(capped(request.training_examples(), options), request.seed, request.task)
+        return capped(file_pairs(options.pairs_file), options, f"pairs file {options.pairs_file}")
+    return task_pairs(capped(request.training_examples(), options, f"task {request.task!r}'s training data"),
+                      request.seed, request.task)
 
 
 def prepare(request: TrainRequest) -> PreparedRun:
@@ -188,8 +283,8 @@ def prepare(request: TrainRequest) -> PreparedRun:
     loaded = load_policy(request, options)
     formatter = Formatter(loaded.tokenizer, options.chat_template)
     if options.pairs == "sampled":
-        pairs = sampled_pairs(loaded.model, formatter, capped(request.training_examples(), options), options,
-                              request.seed)
+        examples = capped(request.training_examples(), options, f"task {request.task!r}'s training data")
+        pairs = sampled_pairs(loaded.model, formatter, examples, options, request.seed)
     dataset = Dataset.from_list([{"prompt": formatter.prompt(pair.prompt),
                                   "chosen": formatter.completion(pair.completion),
                                   "rejected": formatter.completion(pair.rejected[0])} for pair in pairs])
@@ -223,7 +318,10 @@ class DPO:
     supports_resume = True  # medbench train --resume: continues from the run's last complete checkpoint
 
     def train(self, request: TrainRequest) -> list[CheckpointInfo]:
-        return prepare(request).run()
+        checkpoints = prepare(request).run()
+        for checkpoint in checkpoints:  # the reference is the starting model, adapters merged in (module docstring)
+            checkpoint.metrics = {**checkpoint.metrics, "reference_model": request.model_ref}
+        return checkpoints
 
 
 @hookimpl

@@ -1,7 +1,13 @@
-"""Supervised fine-tuning with TRL's SFTTrainer: LoRA (default), QLoRA or full, loss on the completion only.
+"""Supervised fine-tuning with TRL's SFTTrainer: LoRA (default), QLoRA or full; loss on the completion (default)
+or on every token.
 
 Two targets, the seed study's comparison: ``label`` (the answer alone) and ``rationale`` (the task's rationale,
 then the answer).
+
+``loss_on``: ``completion`` (the default) trains on the target tokens only, the prompt masked out. ``all`` trains on
+every token of prompt + target: plain causal-LM continued training on the task's text. With ``method: full`` that is
+the merge study's "clinical foundation model" step (a model continued-pretrained on clinical notes, later merged
+with an instruct model), run here on the task's own notes as a fair, small stand-in for continued pretraining.
 
 Padding-free batches (``--padding-free``): each micro-batch's examples, in the sampler's order, are laid end to end
 in one row with ``position_ids`` restarting at every example, instead of being padded to the longest. This is not
@@ -38,6 +44,7 @@ from medbench_plugins._trl_common import (
 )
 
 TARGETS = ("label", "rationale")
+LOSS_ON = ("completion", "all")
 LEARNING_RATES = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 
 
@@ -45,11 +52,15 @@ LEARNING_RATES = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 class SFTOptions(TrlOptions):
     target: str = "label"  # label: the answer only; rationale: the task's rationale, then the answer
     padding_free: bool | None = None  # None: on where attention is variable-length (flash attention); see above
+    # completion: loss on the target only; all: on prompt + target (causal-LM continued training; see above)
+    loss_on: str = "completion"
 
     def __post_init__(self):
         super().__post_init__()
         if self.target not in TARGETS:
             raise MedbenchError(f"unknown target {self.target!r}", f"pass --target with one of {', '.join(TARGETS)}")
+        if self.loss_on not in LOSS_ON:
+            raise MedbenchError(f"unknown loss_on {self.loss_on!r}", f"pass --loss-on with one of {', '.join(LOSS_ON)}")
 
 
 def target_texts(examples: list[TrainingExample], target: str, task: str) -> list[str]:
@@ -69,7 +80,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
     from trl import SFTConfig, SFTTrainer
 
     options: SFTOptions = request.config
-    examples = capped(request.training_examples(), options)
+    examples = capped(request.training_examples(), options, f"task {request.task!r}'s training data")
     targets = target_texts(examples, options.target, request.task)
     loaded = load_policy(request, options)
     formatter = Formatter(loaded.tokenizer, options.chat_template)
@@ -79,7 +90,8 @@ def prepare(request: TrainRequest) -> PreparedRun:
     trainer = SFTTrainer(
         model=loaded.model,
         args=training_arguments(SFTConfig, request, options, LEARNING_RATES[options.method],
-                                completion_only_loss=True, padding_free=padding_free(options, loaded)),
+                                completion_only_loss=options.loss_on == "completion",
+                                padding_free=padding_free(options, loaded)),
         train_dataset=dataset,
         processing_class=loaded.tokenizer,
         peft_config=lora_config(options),
@@ -103,7 +115,8 @@ def padding_free(options: SFTOptions, loaded) -> bool:
 
 class SFT:
     name = "sft"
-    description = "supervised fine-tuning (TRL SFTTrainer): LoRA, QLoRA or full; label or rationale targets"
+    description = ("supervised fine-tuning (TRL SFTTrainer): LoRA, QLoRA or full; label or rationale targets; loss on "
+                   "the completion or on all tokens")
     config_class = SFTOptions
     supports_resume = True  # medbench train --resume: continues from the run's last complete checkpoint
 

@@ -14,7 +14,7 @@ from medbench.models import resolve_model
 from medbench.training import MANIFEST_NAME, TrainRequest, build_config
 from medbench.trainingdata import load_training_examples
 from medbench_plugins._trl_common import Formatter
-from medbench_plugins.dpo import DPO, DPOOptions, names_gold, prepare, sampled_pairs, task_pairs
+from medbench_plugins.dpo import DPO, DPOOptions, names_gold, prepare, sample_answers, task_pairs
 
 REWARD_METRICS = {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"}
 
@@ -122,15 +122,18 @@ def test_pairs_file_trains(tiny_model_dir, tmp_path, medqa):
     assert run.run()[-1].final
 
 
-def test_sampled_pairs_keep_a_wrong_answer_deterministically(tiny_model_dir, medqa):
+def test_sampling_is_seeded(tiny_model_dir, medqa):
     options = DPOOptions(pairs="sampled", samples_per_prompt=2, sample_max_new_tokens=6)
     loaded = resolve_model(str(tiny_model_dir))
     formatter = Formatter(loaded.tokenizer, use_chat_template=False)
-    pairs = sampled_pairs(loaded.model, formatter, medqa[:4], options, seed=3)
 
-    assert pairs and all(not names_gold(p.rejected[0], p) for p in pairs)
-    assert all(p.completion == medqa[p.doc_id].completion and p.rejected[0].startswith(" ") for p in pairs)
-    assert sampled_pairs(loaded.model, formatter, medqa[:4], options, seed=3) == pairs
+    def draw(seed):
+        torch.manual_seed(seed)
+        return sample_answers(loaded.model, formatter, medqa[:4], options)
+
+    first = draw(3)
+    assert len(first) == 4 and all(len(samples) == 2 for samples in first)
+    assert draw(3) == first and draw(4) != first
 
 
 def test_a_sampled_answer_is_wrong_only_if_it_never_names_the_gold_answer(medqa):
