@@ -257,18 +257,16 @@ def test_uti_labels_follow_the_documented_rules():
 
 
 def _hyponatremia_rule(na, sosm, uosm, una, volume):
+    """Spasovski et al. 2014, figure 1: tonicity, urine osmolality, urine sodium (30), then volume status."""
     assert na < 135
     if sosm >= 275:
         return "non-hypotonic"
-    if uosm < 100:
+    if uosm <= 100:
         return "primary polydipsia"
-    if volume == "euvolemic":
-        return "SIADH"
-    low_una = una < 20
-    if volume == "hypovolemic":
-        return "extrarenal losses" if low_una else "renal losses"
-    assert volume == "hypervolemic"
-    return "edematous state" if low_una else "kidney failure"
+    if una <= 30:
+        assert volume != "euvolemic", "euvolemic with urine Na <= 30 is not a leaf of the algorithm"
+        return {"hypovolemic": "extrarenal losses", "hypervolemic": "edematous state"}[volume]
+    return {"hypovolemic": "renal losses", "euvolemic": "SIADH", "hypervolemic": "kidney failure"}[volume]
 
 
 def test_hyponatremia_labels_follow_the_algorithm_and_values_appear_in_the_text():
@@ -278,7 +276,11 @@ def test_hyponatremia_labels_follow_the_algorithm_and_values_appear_in_the_text(
             values = (row["serum_sodium"], row["serum_osmolality"], row["urine_osmolality"], row["urine_sodium"],
                       row["volume_status"])
             assert row["label"] == _hyponatremia_rule(*values)
-            assert row["serum_osmolality"] != 275 and row["urine_osmolality"] != 100 and row["urine_sodium"] != 20
+            assert row["serum_osmolality"] != 275 and row["urine_osmolality"] != 100 and row["urine_sodium"] != 30
+            if row["label"] == "primary polydipsia":
+                assert row["volume_status"] == "euvolemic"
+            if row["label"] == "SIADH":
+                assert row["urine_sodium"] > 30 and row["urine_osmolality"] > 100
             numbers = set(re.findall(r"\d+", row["text"]))
             assert {str(v) for v in values[:4]} <= numbers, row["text"]
             assert row["volume_status"] in row["text"]

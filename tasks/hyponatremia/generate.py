@@ -1,36 +1,43 @@
 """Generator for the ``hyponatremia`` task: five laboratory/clinical values → the category of hyponatremia.
 
-Every case is hyponatremic (serum sodium < 135 mmol/L). The label is the leaf reached by this diagnostic
-algorithm (the volume-status algorithm of the standard textbooks, e.g. Adrogué & Madias, N Engl J Med 2000;
-Harrison's Principles of Internal Medicine; tonicity and urine-osmolality cut-offs as in the European clinical
-practice guideline, Spasovski et al., Eur J Endocrinol 2014). Applied in this order:
+Every case is hyponatremic (serum sodium < 135 mmol/L). The label is the leaf reached by the diagnostic
+algorithm of the European clinical practice guideline (Spasovski et al., Eur J Endocrinol 2014, figure 1), with
+its cut-offs: serum osmolality 275 mOsm/kg, urine osmolality 100 mOsm/kg, urine sodium 30 mmol/L. Urine sodium
+is read before the clinical volume status because the guideline finds clinical volume assessment unreliable.
+Applied in this order (``classify``):
 
   1. serum osmolality >= 275 mOsm/kg             → "non-hypotonic"
         (pseudohyponatremia at normal osmolality 275-295, e.g. hyperlipidemia or paraproteinemia;
          hypertonic hyponatremia above 295, e.g. hyperglycemia or mannitol)
-  2. otherwise hypotonic; urine osmolality < 100 mOsm/kg
+  2. otherwise hypotonic; urine osmolality <= 100 mOsm/kg
                                                   → "primary polydipsia"
         (maximally dilute urine: primary polydipsia or low solute intake, e.g. beer potomania)
-  3. otherwise by clinical volume status and urine sodium (cut-off 20 mmol/L):
-        hypovolemic,  urine Na < 20              → "extrarenal losses"   (vomiting, diarrhea, third spacing)
-        hypovolemic,  urine Na >= 20             → "renal losses"        (diuretics, salt-wasting, mineralocorticoid
-                                                                          deficiency)
-        euvolemic (any urine Na)                 → "SIADH"               (after hypothyroidism and adrenal
-                                                                          insufficiency are excluded)
-        hypervolemic, urine Na < 20              → "edematous state"     (heart failure, cirrhosis, nephrotic
+  3. otherwise urine sodium <= 30 mmol/L (low effective arterial blood volume), by volume status:
+        hypovolemic                              → "extrarenal losses"   (vomiting, diarrhea, third spacing)
+        hypervolemic                             → "edematous state"     (heart failure, cirrhosis, nephrotic
                                                                           syndrome)
-        hypervolemic, urine Na >= 20             → "kidney failure"      (acute or chronic kidney injury)
+        euvolemic                                → not a leaf: the guideline has none for a euvolemic patient
+                                                    with urine Na <= 30, so the generator never writes one
+  4. otherwise urine sodium > 30 mmol/L, by volume status:
+        hypovolemic                              → "renal losses"        (diuretics, salt wasting, mineralocorticoid
+                                                                          deficiency)
+        euvolemic                                → "SIADH"               (urine osm > 100 and urine Na > 30, after
+                                                                          hypothyroidism and adrenal insufficiency
+                                                                          are excluded)
+        hypervolemic                             → "kidney failure"      (acute or chronic kidney injury)
 
-Seven categories. Published algorithms differ on the exact cut-offs (some use urine Na 30 mmol/L, or <= 100
-for urine osmolality); this task uses exactly the ones above, and the generator never emits a value exactly at
-a cut-off (275, 100, 20), so ``<`` versus ``<=`` never matters for the bundled data.
+Seven categories. The generator never emits a value exactly at a cut-off (275, 100, 30), so ``<`` versus ``<=``
+never matters for the bundled data.
+
+Coherence: primary polydipsia cases are euvolemic (water excess with dilute urine does not deplete volume);
+non-hypotonic cases take any volume status (hyperglycemia with osmotic diuresis can be hypovolemic).
 
 Sampling: each split holds the same number of cases of every category (train 210 = 7 x 30, validation 49 = 7 x 7,
 test 105 = 7 x 15). About 35% of cases put the value that decides their branch close to its cut-off (serum
-osmolality within 5 of 275, urine osmolality within 20 of 100, urine sodium within 5 of 20); ``difficulty`` is
+osmolality within 5 of 275, urine osmolality within 20 of 100, urine sodium within 5 of 30); ``difficulty`` is
 "hard" for those, "medium" when a deciding value lies within twice that margin, else "easy". Values that do not
-decide the branch (urine sodium for SIADH, volume status for non-hypotonic cases, ...) are sampled freely as
-distractors. ``category`` is the volume status. Serum sodium follows from the serum osmolality for hypotonic
+decide the branch (urine sodium for polydipsia, volume status for non-hypotonic cases, ...) are sampled freely
+as distractors. ``category`` is the volume status. Serum sodium follows from the serum osmolality for hypotonic
 cases (osmolality ~ 2 x Na + glucose/urea contribution).
 
 Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 1729).
@@ -55,7 +62,7 @@ LABELS = [NON_HYPOTONIC, POLYDIPSIA, EXTRARENAL, RENAL, SIADH, EDEMATOUS, KIDNEY
 
 SERUM_OSM_CUTOFF = 275
 URINE_OSM_CUTOFF = 100
-URINE_NA_CUTOFF = 20
+URINE_NA_CUTOFF = 30
 MARGINS = {"serum_osmolality": 5, "urine_osmolality": 20, "urine_sodium": 5}
 CUTOFFS = {"serum_osmolality": SERUM_OSM_CUTOFF, "urine_osmolality": URINE_OSM_CUTOFF,
            "urine_sodium": URINE_NA_CUTOFF}
@@ -68,15 +75,15 @@ def classify(serum_sodium: float, serum_osmolality: float, urine_osmolality: flo
         raise ValueError(f"serum sodium {serum_sodium} is not hyponatremic")
     if serum_osmolality >= SERUM_OSM_CUTOFF:
         return NON_HYPOTONIC
-    if urine_osmolality < URINE_OSM_CUTOFF:
+    if urine_osmolality <= URINE_OSM_CUTOFF:
         return POLYDIPSIA
-    if volume_status == "hypovolemic":
-        return EXTRARENAL if urine_sodium < URINE_NA_CUTOFF else RENAL
-    if volume_status == "euvolemic":
-        return SIADH
-    if volume_status == "hypervolemic":
-        return EDEMATOUS if urine_sodium < URINE_NA_CUTOFF else KIDNEY
-    raise ValueError(f"unknown volume status {volume_status!r}")
+    if volume_status not in ("hypovolemic", "euvolemic", "hypervolemic"):
+        raise ValueError(f"unknown volume status {volume_status!r}")
+    if urine_sodium <= URINE_NA_CUTOFF:
+        if volume_status == "euvolemic":
+            raise ValueError("euvolemic with urine Na <= 30 mmol/L is not a leaf of the algorithm")
+        return EXTRARENAL if volume_status == "hypovolemic" else EDEMATOUS
+    return {"hypovolemic": RENAL, "euvolemic": SIADH, "hypervolemic": KIDNEY}[volume_status]
 
 
 def deciding_values(label: str) -> list[str]:
@@ -84,8 +91,6 @@ def deciding_values(label: str) -> list[str]:
     if label == NON_HYPOTONIC:
         return ["serum_osmolality"]
     if label == POLYDIPSIA:
-        return ["serum_osmolality", "urine_osmolality"]
-    if label == SIADH:
         return ["serum_osmolality", "urine_osmolality"]
     return ["serum_osmolality", "urine_osmolality", "urine_sodium"]
 
@@ -119,7 +124,7 @@ def _sample_values(rng: random.Random, label: str) -> dict:
 
     # urine osmolality
     if label == POLYDIPSIA:
-        uosm = rng.randint(81, 99) if near_value == "urine_osmolality" else rng.randint(42, 80)
+        uosm = rng.randint(80, 99) if near_value == "urine_osmolality" else rng.randint(42, 79)
     elif label == NON_HYPOTONIC:
         uosm = rng.randint(60, 700)
     elif near_value == "urine_osmolality":
@@ -133,13 +138,13 @@ def _sample_values(rng: random.Random, label: str) -> dict:
 
     # urine sodium
     if label in (EXTRARENAL, EDEMATOUS):
-        una = rng.randint(15, 19) if near_value == "urine_sodium" else rng.randint(3, 14)
-    elif label in (RENAL, KIDNEY):
-        una = rng.randint(21, 25) if near_value == "urine_sodium" else rng.randint(26, 118)
-    elif label == SIADH:
-        una = rng.randint(16, 130) if rng.random() < 0.2 else rng.randint(31, 130)
+        una = rng.randint(25, 29) if near_value == "urine_sodium" else rng.randint(3, 24)
+    elif label in (RENAL, KIDNEY, SIADH):
+        una = rng.randint(31, 35) if near_value == "urine_sodium" else rng.randint(36, 130)
+    elif label == POLYDIPSIA:
+        una = rng.randint(4, 45)  # dilute urine: usually low, a distractor either side of 30
     else:
-        una = rng.randint(4, 80)
+        una = rng.randint(4, 90)
 
     # volume status
     if label in (EXTRARENAL, RENAL):
@@ -149,7 +154,7 @@ def _sample_values(rng: random.Random, label: str) -> dict:
     elif label in (EDEMATOUS, KIDNEY):
         volume = "hypervolemic"
     elif label == POLYDIPSIA:
-        volume = rng.choices(["euvolemic", "hypovolemic"], weights=[4, 1])[0]
+        volume = "euvolemic"
     else:
         volume = rng.choice(["hypovolemic", "euvolemic", "hypervolemic"])
 
