@@ -5,7 +5,8 @@ table with one column per task, 95 % CIs, significant differences from the basel
 with its CI and of scores against training factors, and a drill-down into each cell's per-item predictions.
 Everything that comes from a record (labels, task names, prompts, predictions) is HTML-escaped; the data the page
 scripts read is JSON in a ``<script type="application/json">`` block with ``<``, ``>`` and ``&`` escaped, so no
-string can close the block.
+string can close the block. In leaderboard.csv every text cell that a spreadsheet would read as a formula is
+prefixed with a single quote (OWASP's CSV-injection advice); numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench import hookimpl
-from medbench.leaderboard import NOTICE, Cell, LeaderboardTable, Row, per_item_values
+from medbench.leaderboard import NOTICE, Cell, LeaderboardTable, Row, data_source, per_item_values
 from medbench.records import atomic_write_json, atomic_write_text
 
 SAMPLES_PER_CELL = 200  # per-item predictions embedded per cell in index.html
@@ -28,6 +29,9 @@ PROMPT_CHARS = 4000  # longer prompts are cut in index.html (the samples.jsonl k
 MAX_FACTOR_PLOTS = 12
 FACTOR_PRIORITY = ["merge.t", "shots", "curriculum.ordering", "method", "step", "prompt"]
 UP, DOWN = "▲", "▼"
+# How each data-source kind reads on a badge; "bundled" is the project's own sample data, flagged in a warning colour.
+SOURCE_TEXT = {"bundled": "bundled sample", "file": "your file", "hub": "hub", "lm-eval": "lm-eval",
+               "unknown": "unknown source"}
 
 
 # ------------------------------------------------------------------------------------------ formatting
@@ -73,6 +77,37 @@ def _fmt(cell: Cell | None) -> str:
     return f"{text} {mark}" if mark else text
 
 
+def _coverage(row: Row) -> str:
+    return f"{row.coverage}/{row.coverage_of} tasks"
+
+
+def _agg(value: float | None, row: Row) -> str:
+    """An aggregate (mean, weighted mean, win rate) with the row's coverage when it lacks some of the tasks."""
+    if value is None or row.complete:
+        return _f(value)
+    return f"{_f(value)} ({_coverage(row)})"
+
+
+def source_text(source: dict[str, Any]) -> str:
+    """A data source as a short badge text: ``bundled sample``, ``hub: org/name@rev``, ``unknown source``."""
+    kind = str(source.get("kind") or "unknown")
+    text = SOURCE_TEXT.get(kind, kind)
+    if kind not in ("bundled", "unknown") and source.get("name"):
+        text += f": {source['name']}"
+        if source.get("revision"):
+            text += f"@{source['revision']}"
+    return text
+
+
+def source_details(source: dict[str, Any]) -> str:
+    """The badge's tooltip: the description, then name, sha256 and revision."""
+    parts = [str(source["description"])] if source.get("description") else []
+    parts += [f"{key}: {source[key]}" for key in ("name", "sha256", "revision") if source.get(key)]
+    if not parts and source.get("kind") in (None, "unknown"):
+        parts.append("this record does not say where its data came from (written before medbench recorded it)")
+    return "\n".join(parts)
+
+
 def _escape_md(text: Any) -> str:
     return (str(text).replace("&", "&amp;").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
             .replace("\n", " "))
@@ -95,7 +130,9 @@ def _method_text(table: LeaderboardTable) -> str:
     else:
         text += "No baseline row, so no paired comparisons (pass --baseline LABEL). "
     text += ("Win rate: HELM's mean win rate over the task columns (the share of other checkpoints each one beats; "
-             "ties count half). Weighted: the mean of the scores weighted by items scored.")
+             "ties count half). Weighted: the mean of the scores weighted by items scored. Each aggregate is over the "
+             "row's own tasks; a row scored on only k of the N tasks shows \"(k/N tasks)\" and ranks below every "
+             "row scored on more tasks, since its mean is not comparable with theirs.")
     return text
 
 
@@ -109,10 +146,16 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
     lines = ["| " + " | ".join(map(_escape_md, header)) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
         weights = f"`{row.weights_hash[:12]}`" + (" (baseline)" if row.is_baseline else "")
-        cells = [_escape_md(row.label), weights, _f(row.win_rate), _f(row.mean_score()), _f(row.weighted_score())]
+        cells = [_escape_md(row.label), weights, _agg(row.win_rate, row), _agg(row.mean_score(), row),
+                 _agg(row.weighted_score(), row)]
         cells += [_fmt(row.cells.get(col)) for col in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", _method_text(table)]
+    lines += ["", _method_text(table), "", "Data sources (per task column):", ""]
+    for col in table.columns:
+        for source in info[col]["data_sources"]:
+            details = source_details(source).replace("\n", "; ")
+            lines.append(f"- {_escape_md(col)}: {_escape_md(source_text(source))}"
+                         + (f" — {_escape_md(details)}" if details else ""))
 
     if table.baseline is not None and _comparisons(table):
         lines += ["", f"Differences from the baseline ({_escape_md(table.baseline.label)}), paired items: "
@@ -160,7 +203,17 @@ def render_json(table: LeaderboardTable, out_dir: Path) -> Path:
 CSV_FIELDS = ["kind", "checkpoint", "weights_hash", "is_baseline", "seed", "column", "task", "metric", "score",
               "ci_low", "ci_high", "ci_method", "n", "stderr", "sd", "runs", "baseline", "test", "n_paired", "delta",
               "delta_ci_low", "delta_ci_high", "p_value", "q_value", "significant", "direction", "b", "c",
-              "win_rate", "mean", "weighted_mean", "data_hash", "created", "record"]
+              "win_rate", "mean", "weighted_mean", "tasks_scored", "tasks_total", "data_hash", "data_source_kind",
+              "data_source_name", "data_source_version", "data_source_description", "created", "record"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula gets a leading single quote (OWASP); numbers, booleans
+    and other text are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _csv_rows(table: LeaderboardTable, rows: list[Row]):
@@ -172,6 +225,7 @@ def _csv_rows(table: LeaderboardTable, rows: list[Row]):
             comparison = cell.comparison
             record = cell.record or {}
             task = record.get("task") or {}
+            source = data_source(cell.record)
             yield {
                 "kind": row.kind, "checkpoint": row.label, "weights_hash": row.weights_hash,
                 "is_baseline": row.is_baseline, "seed": row.seed if row.kind == "run" else
@@ -190,7 +244,11 @@ def _csv_rows(table: LeaderboardTable, rows: list[Row]):
                 "b": comparison.b if comparison and comparison.b is not None else "",
                 "c": comparison.c if comparison and comparison.c is not None else "",
                 "win_rate": row.win_rate, "mean": row.mean_score(), "weighted_mean": row.weighted_score(),
-                "data_hash": task.get("data_hash", ""), "created": record.get("created", ""),
+                "tasks_scored": row.coverage, "tasks_total": row.coverage_of,
+                "data_hash": task.get("data_hash", ""), "data_source_kind": source.get("kind"),
+                "data_source_name": source.get("name"),
+                "data_source_version": source.get("sha256") or source.get("revision"),
+                "data_source_description": source.get("description"), "created": record.get("created", ""),
                 "record": cell.record_path,
             }
 
@@ -201,7 +259,8 @@ def render_csv(table: LeaderboardTable, out_dir: Path) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for line in _csv_rows(table, table.rows + table.groups):
-        writer.writerow({k: ("" if v is None else v) for k, v in line.items()})
+        writer.writerow({k: "" if v is None else csv_safe(v if isinstance(v, (int, float)) else str(v))
+                         for k, v in line.items()})
     path = out_dir / "leaderboard.csv"
     atomic_write_text(path, buffer.getvalue())
     return path
@@ -552,6 +611,12 @@ tr.baseline th,tr.baseline td{background:var(--base)}
 .tag{display:inline-block;font-size:11px;padding:0 6px;border-radius:10px;background:#0550ae;color:#fff;margin-left:6px;
 vertical-align:middle}
 .tag.group{background:#8250df}
+.src{display:block;width:max-content;font-size:11px;font-weight:500;padding:0 6px;margin-top:3px;border-radius:10px;
+border:1px solid #8c959f;color:#424a53;background:#fff}
+.src-bundled{background:#fff8c5;border-color:#d4a72c;color:#7d4e00}
+.src-unknown,.src-mixed{background:#f6f8fa;color:#59636e;border-style:dashed}
+td.partial{color:var(--muted)}
+td .cov{display:block;font-size:11px;color:#9a6700}
 th.rowlabel{font-weight:500;min-width:200px;max-width:360px;word-break:break-word}
 th.rowlabel summary{cursor:pointer}
 th.rowlabel dl{margin:6px 0 0;font-size:12px;font-weight:400;color:var(--muted);display:grid;
@@ -609,8 +674,13 @@ JS = r"""
     var body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
     var text = th.dataset.sortType === "text";
+    var tiered = th.dataset.tiered === "1";
     rows.sort(function (a, b) {
       var va = a.cells[index].dataset.value, vb = b.cells[index].dataset.value;
+      if (tiered) {  /* aggregates: rows scored on more tasks first, whatever the direction */
+        var ta = num(a.cells[index].dataset.tier), tb = num(b.cells[index].dataset.tier);
+        if (ta !== tb) return (ta === null ? 1e9 : ta) - (tb === null ? 1e9 : tb);
+      }
       if (text) {
         va = (va || "").toLowerCase(); vb = (vb || "").toLowerCase();
         var c = va < vb ? -1 : va > vb ? 1 : 0;
@@ -746,7 +816,30 @@ def _row_details(row: Row) -> list[tuple[str, Any]]:
     return items
 
 
-def _score_cell(table: LeaderboardTable, row: Row, col: str, cell: Cell | None, cell_id: str | None) -> str:
+def _badge(source: dict[str, Any]) -> str:
+    """A data-source badge; its tooltip carries the description (escaped like every other record text)."""
+    kind = str(source.get("kind") or "unknown")
+    css = kind if kind in SOURCE_TEXT else "other"
+    return (f'<span class="src src-{css}" title="{_e(source_details(source))}">{_e(source_text(source))}'
+            f'</span>')
+
+
+def _mixed_columns(info: dict[str, dict[str, Any]]) -> set[str]:
+    return {col for col, entry in info.items() if len(entry["data_sources"]) > 1}
+
+
+def _aggregate_cell(value: float | None, row: Row, title: str = "") -> str:
+    """win rate / mean / weighted: sorted by coverage tier first (data-tier), so a partial row never sorts above
+    a more complete one; a partial row's aggregate shows its coverage."""
+    cov = "" if row.complete else f'<span class="cov">{_e(_coverage(row))}</span>'
+    tip = f' title="{_e(title)}"' if title else ""
+    css = "num" if row.complete else "num partial"
+    return (f'<td class="{css}" data-tier="{row.tier}" data-value="{_e(_clean_num(value))}"{tip}>{_f(value)}{cov}'
+            f'</td>')
+
+
+def _score_cell(table: LeaderboardTable, row: Row, col: str, cell: Cell | None, cell_id: str | None,
+                badge: bool = False) -> str:
     if cell is None or cell.score is None:
         return f'<td class="score-cell empty" data-col="{_e(col)}" data-value="">–</td>'
     mark = _mark(cell)
@@ -764,25 +857,36 @@ def _score_cell(table: LeaderboardTable, row: Row, col: str, cell: Cell | None, 
         if ci:
             parts.append(f'<span class="ci">{_e(ci)}</span>')
         parts.append(f'<span class="n">n={cell.n}</span>')
+    if badge and cell.record is not None:  # a column whose cells come from different data: each says its own
+        parts.append(_badge(data_source(cell.record)))
     parts.append("</td>")
     return "".join(parts)
 
 
 def _header(table: LeaderboardTable, info: dict[str, dict[str, Any]], first: str) -> str:
+    tiers = " (rows scored on fewer tasks always sort below rows scored on more)"
     cells = [f'<th data-sort-type="text" data-first-dir="ascending"><span class="th-name">{_e(first)}</span></th>',
-             '<th data-sort-type="num" title="HELM mean win rate over the task columns">'
+             f'<th data-sort-type="num" data-tiered="1" title="HELM mean win rate over the row\'s task columns{tiers}">'
              '<span class="th-name">win rate</span></th>',
-             '<th data-sort-type="num"><span class="th-name">mean</span></th>',
-             '<th data-sort-type="num" title="mean weighted by items scored"><span class="th-name">weighted</span></th>']
+             f'<th data-sort-type="num" data-tiered="1" title="mean over the row\'s tasks{tiers}">'
+             '<span class="th-name">mean</span></th>',
+             f'<th data-sort-type="num" data-tiered="1" title="mean weighted by items scored{tiers}">'
+             '<span class="th-name">weighted</span></th>']
     for col in table.columns:
         direction = "descending" if info[col]["higher_is_better"] else "ascending"
+        sources = info[col]["data_sources"]
+        badge = _badge(sources[0]) if len(sources) == 1 else (
+            '<span class="src src-mixed" title="the rows of this column were scored on data from different sources; '
+            'each cell shows its own">mixed sources</span>')
         cells.append(f'<th data-sort-type="num" data-first-dir="{direction}" data-col="{_e(col)}">'
-                     f'<span class="th-name">{_e(col)}</span><small>{_e(", ".join(info[col]["metrics"]))}</small></th>')
+                     f'<span class="th-name">{_e(col)}</span><small>{_e(", ".join(info[col]["metrics"]))}</small>'
+                     f'{badge}</th>')
     return "<thead><tr>" + "".join(cells) + "</tr></thead>"
 
 
 def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
     info = table.column_info()
+    mixed = _mixed_columns(info)
     prompts: dict[str, int] = {}
     prompt_list: list[str] = []
     cells_data: dict[str, Any] = {}
@@ -793,18 +897,20 @@ def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
         tag = '<span class="tag">baseline</span>' if row.is_baseline else ""
         label = (f'<th scope="row" class="rowlabel" data-value="{_e(row.label)}"><details><summary>{_e(row.label)}'
                  f'{tag}</summary>{_dl(_row_details(row))}</details></th>')
-        cells = [label, f'<td class="num" data-value="{_e(_clean_num(row.win_rate))}">{_f(row.win_rate)}</td>',
-                 f'<td class="num" data-value="{_e(_clean_num(row.mean_score()))}">{_f(row.mean_score())}</td>',
-                 f'<td class="num" data-value="{_e(_clean_num(row.weighted_score()))}">{_f(row.weighted_score())}</td>']
+        partial = "" if row.complete else (f"over this row's {_coverage(row)} only: not comparable with rows scored "
+                                           "on more tasks")
+        cells = [label, _aggregate_cell(row.win_rate, row, partial), _aggregate_cell(row.mean_score(), row, partial),
+                 _aggregate_cell(row.weighted_score(), row, partial)]
         for c_index, col in enumerate(table.columns):
             cell = row.cells.get(col)
             cell_id = None
             if cell is not None and cell.score is not None:
                 cell_id = f"c{r_index}_{c_index}"
                 cells_data[cell_id] = _samples_payload(table, row, col, cell, prompts, prompt_list)
-            cells.append(_score_cell(table, row, col, cell, cell_id))
+            cells.append(_score_cell(table, row, col, cell, cell_id, badge=col in mixed))
         body.append(f'<tr class="{classes}" data-key="{_e(row.key)}" data-label="{_e(row.label)}" '
-                    f'data-search="{_e(search)}">' + "".join(cells) + "</tr>")
+                    f'data-search="{_e(search)}" data-coverage="{row.coverage}/{row.coverage_of}">'
+                    + "".join(cells) + "</tr>")
 
     groups_html = ""
     if table.groups:
@@ -813,10 +919,8 @@ def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
             seeds = ", ".join(str(s) for s in group.model.get("seeds", []))
             cells = [f'<th scope="row" class="rowlabel" data-value="{_e(group.label)}">{_e(group.label)}'
                      f'<span class="tag group">seeds {_e(seeds)}</span></th>',
-                     '<td class="num" data-value="">–</td>',
-                     f'<td class="num" data-value="{_e(_clean_num(group.mean_score()))}">{_f(group.mean_score())}</td>',
-                     f'<td class="num" data-value="{_e(_clean_num(group.weighted_score()))}">'
-                     f'{_f(group.weighted_score())}</td>']
+                     '<td class="num" data-value="">–</td>', _aggregate_cell(group.mean_score(), group),
+                     _aggregate_cell(group.weighted_score(), group)]
             cells += [_score_cell(table, group, col, group.cells.get(col), None) for col in table.columns]
             group_rows.append(f'<tr data-label="{_e(group.label)}">' + "".join(cells) + "</tr>")
         groups_html = ("<h2>Seed groups</h2><p class=\"note\">Runs whose records differ only by seed, as mean ± sample "

@@ -1,16 +1,25 @@
 """Result records: one JSON file per (checkpoint, task, mode), per-sample predictions beside it.
 
-Layout: ``<leaderboard>/records/<model-slug>-<weights-hash>/<task>/record.json`` and ``samples.jsonl``.
-Every write goes to a temporary file in the same directory and is renamed into place, so a reader never
-sees half a record and a failed run never damages the records already there.
+Layout: ``<leaderboard>/records/<label-slug>-<label-hash>-<weights-hash>/<task>/record.json`` and
+``samples.jsonl``: one folder per exact label and weights (``<label-slug>-<weights-hash>``, the older layout, is
+still read). Every write goes to a temporary file in the same directory and is renamed into place, so a reader
+never sees half a record and a failed run never damages the records already there. Every reader goes through
+:func:`load_record`, which checks a record against :class:`RecordSchema`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import json
 import os
 import re
 import tempfile
+import types
+import typing
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -51,38 +60,281 @@ def atomic_write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(row, sort_keys=True, default=str) + "\n" for row in rows))
 
 
+# ------------------------------------------------------------------------------------------- the schema
+# One definition of a valid record, used by every reader and by the writer. A dataclass field without a default
+# must be present; ``X | None`` may be null; keys the schema does not name are kept (newer writers add some).
+
+Number = float  # in the schema: an int or a float, never a bool
+
+
+@dataclass
+class MetricValue:
+    value: Number | None
+    stderr: Number | None = None
+
+
+@dataclass
+class ModelInfo:
+    label: str
+    weights_hash: str
+    ref: str | None = None
+    kind: str | None = None
+    path: str | None = None
+    base_ref: str | None = None
+    parameters: int | None = None
+
+
+@dataclass
+class TaskInfo:
+    name: str
+    data_hash: str | None = None
+    split: str | None = None
+    num_fewshot: int | None = None
+    split_size: int | None = None
+    plugin: str | None = None
+
+
+@dataclass
+class DataSource:
+    """Where a task's evaluated data came from: bundled with medbench, a user's file, the hub, or lm-eval."""
+
+    kind: str
+    name: str | None = None
+    sha256: str | None = None
+    revision: str | None = None
+    description: str | None = None
+
+
+@dataclass
+class RecordSchema:
+    record_key: str
+    task: TaskInfo
+    model: ModelInfo
+    metrics: dict[str, MetricValue]
+    primary_metric: str | None
+    score: Number | None
+    n: int
+    stderr: Number | None = None
+    created: str | None = None
+    samples_file: str | None = None
+    seed: int | None = None
+    config: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
+    versions: dict[str, Any] | None = None
+    data_source: DataSource | None = None
+
+
+NON_EMPTY = {"record_key", "task.name", "model.label", "model.weights_hash"}
+NON_NEGATIVE = {"n", "task.split_size", "model.parameters"}
+
+
+class RecordError(ValueError):
+    """A record.json that is not a valid record; the message says what is wrong, in a few words."""
+
+
+class SamplesPathError(ValueError):
+    """A record whose samples file lies outside its own folder."""
+
+
+class RecordWarning(UserWarning):
+    """A record (or its samples) skipped while reading a leaderboard."""
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@functools.cache
+def _hints(schema: type) -> dict[str, Any]:
+    return typing.get_type_hints(schema)
+
+
+def _check(value: Any, hint: Any, where: str) -> None:
+    """Raise RecordError when ``value`` does not match the type ``hint`` (from the dataclasses above)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
+            return _check(value, options[0], where)
+        hint = options[0]
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise RecordError(f"{where} is {_type_name(value)}, not an object")
+        for spec in dataclasses.fields(hint):
+            inner = f"{where}.{spec.name}" if where else spec.name
+            if spec.name not in value:
+                if spec.default is dataclasses.MISSING:
+                    raise RecordError(f"{inner} is missing")
+                continue
+            _check(value[spec.name], _hints(hint)[spec.name], inner)
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise RecordError(f"{where} is {_type_name(value)}, not an object")
+        if args and args[1] is not Any:
+            for key, item in value.items():
+                _check(item, args[1], f"{where}[{key!r}]")
+        return
+    if hint is Number:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecordError(f"{where} is {_shown(value)} ({_type_name(value)}), not a number")
+        return
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecordError(f"{where} is {_shown(value)} ({_type_name(value)}), not a whole number")
+        if where in NON_NEGATIVE and value < 0:
+            raise RecordError(f"{where} is {value}, below 0")
+        return
+    if hint is str:
+        if not isinstance(value, str):
+            raise RecordError(f"{where} is {_shown(value)} ({_type_name(value)}), not a string")
+        if where in NON_EMPTY and not value.strip():
+            raise RecordError(f"{where} is empty")
+        return
+    raise TypeError(f"the record schema uses an unsupported type {hint!r} at {where}")  # a bug in this module
+
+
+def validate_record(data: Any) -> dict[str, Any]:
+    """``data`` itself when it is a valid record (see RecordSchema); RecordError naming what is wrong otherwise."""
+    if not isinstance(data, dict):
+        raise RecordError(f"{_type_name(data)}, not a record object")
+    _check(data, RecordSchema, "")
+    return data
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """The valid record in ``path`` with ``_path`` set; RecordError (one short reason) when it is not one."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecordError(f"unreadable ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    record = validate_record(data)
+    record["_path"] = str(path)
+    return record
+
+
+# ------------------------------------------------------------------------------------------- the layout
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+
+
+def _unique_slug(text: str) -> str:
+    """``text`` as a folder name, unique per exact text: the slug alone when it is the text unchanged, else the
+    slug with a short hash of the text (``team/model 1`` and ``team-model-1`` must not share a folder)."""
+    cleaned = slug(text)
+    return cleaned if cleaned == text else f"{cleaned}-{_short_hash(text)}"
+
+
+def model_dir_name(label: str, weights_hash: str) -> str:
+    """A checkpoint's folder under records/: its label slugged, a hash of the exact label, the weights hash."""
+    return f"{slug(label)}-{_short_hash(label)}-{weights_hash[:12]}"
+
+
+def legacy_model_dir_name(label: str, weights_hash: str) -> str:
+    """The folder older medbench versions used (still read): labels differing in punctuation could share it."""
+    return f"{slug(label)}-{weights_hash[:12]}"
+
+
 def record_dir(root: Path, model_label: str, weights_hash: str, task: str) -> Path:
-    return Path(root) / "records" / f"{slug(model_label)}-{weights_hash[:12]}" / slug(task)
+    return Path(root) / "records" / model_dir_name(model_label, weights_hash) / _unique_slug(task)
+
+
+def _identity(record: dict[str, Any]) -> tuple[str, str, str]:
+    return record["model"]["label"], record["model"]["weights_hash"], record["record_key"]
 
 
 def write_record(root: Path, record: dict[str, Any], samples: list[dict[str, Any]]) -> Path:
-    """Write samples first, then the record that points at them: a record on disk always has its samples."""
-    directory = record_dir(root, record["model"]["label"], record["model"]["weights_hash"], record["record_key"])
-    atomic_write_jsonl(directory / "samples.jsonl", samples)
+    """Write samples first, then the record that points at them: a record on disk always has its samples.
+
+    The record is checked against the schema as it will be read back; a folder that already holds the record of
+    another (label, weights, task) is never overwritten."""
+    record = {k: v for k, v in record.items() if not k.startswith("_")}
     record = {**record, "schema": SCHEMA_VERSION, "samples_file": "samples.jsonl"}
+    try:
+        validate_record(json.loads(json.dumps(record, default=str)))
+    except RecordError as exc:
+        raise MedbenchError(f"the record of {record.get('record_key')!r} does not match the record schema ({exc})",
+                            "this is a bug in the code that built the record; please report it") from None
+    directory = record_dir(root, record["model"]["label"], record["model"]["weights_hash"], record["record_key"])
+    try:
+        existing = load_record(directory / "record.json") if (directory / "record.json").exists() else None
+    except RecordError:
+        existing = None  # a damaged record of this very folder: the new one replaces it
+    if existing is not None and _identity(existing) != _identity(record):
+        raise MedbenchError(f"{directory} already holds the record of {_identity(existing)!r}, not "
+                            f"{_identity(record)!r}", "pass another --label, or move that folder away")
+    atomic_write_jsonl(directory / "samples.jsonl", samples)
     atomic_write_json(directory / "record.json", record)
     return directory / "record.json"
 
 
-def read_records(root: Path) -> list[dict[str, Any]]:
-    """Every readable record under ``root``; unreadable ones are reported, never fatal."""
-    import warnings
+def _warn(message: str) -> None:
+    warnings.warn(message, RecordWarning, stacklevel=3)
 
+
+def read_records(root: Path) -> list[dict[str, Any]]:
+    """Every valid record under ``root``; one that is not (damaged, wrongly typed, a link out of records/) is
+    skipped with a one-line warning naming the file and what is wrong, never fatal."""
+    records_root = Path(root) / "records"
+    try:
+        inside = records_root.resolve()
+    except OSError:
+        return []
     records = []
-    for path in sorted(Path(root).glob("records/*/*/record.json")):
+    for path in sorted(records_root.glob("*/*/record.json")):
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            warnings.warn(f"skipping unreadable record {path}: {exc}", stacklevel=2)
-            continue
-        record["_path"] = str(path)
-        records.append(record)
+            if not path.resolve().is_relative_to(inside):
+                raise RecordError("a link pointing outside the records folder")
+            records.append(load_record(path))
+        except (RecordError, OSError) as exc:
+            _warn(f"skipping record {path}: {exc} — fix or delete that file")
     return records
 
 
+def samples_path(record: dict[str, Any]) -> Path:
+    """The record's samples file, which must lie inside the record's own folder (no absolute path, no '..', no
+    link pointing out); SamplesPathError otherwise."""
+    folder = Path(record["_path"]).parent
+    name = record.get("samples_file") or "samples.jsonl"
+    if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts or "\0" in name:
+        raise SamplesPathError(f"samples_file {name!r} is not a file name inside the record's folder")
+    path = folder / name
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise SamplesPathError(f"samples_file {name!r} is a link pointing outside the record's folder")
+    return path
+
+
 def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
-    path = Path(record["_path"]).parent / record.get("samples_file", "samples.jsonl")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The record's per-item rows; SamplesPathError (a ValueError) for a file outside its folder, OSError or
+    ValueError for one that cannot be read or is not JSON lines of objects."""
+    rows = []
+    for number, line in enumerate(samples_path(record).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError(f"line {number} of the samples is {_type_name(row)}, not an object")
+            rows.append(row)
+    return rows
 
 
 def ensure_writable(directory: Path, option: str) -> None:
@@ -115,18 +367,18 @@ def find_reusable(root: Path, label: str, weights_hash: str, task_name: str, dat
     fields = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
               if k not in ("tasks", "output_dir", "extra", "reuse_records")}
     wanted = normalised({"config": fields, "extra": config.extra or None, "versions": versions})
-    model_dir = Path(root) / "records" / f"{slug(label)}-{weights_hash[:12]}"
-    for path in sorted(model_dir.glob("*/record.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        stored = {k: v for k, v in (record.get("config") or {}).items() if k != "reuse_records"}
-        if (record.get("model", {}).get("weights_hash") == weights_hash and record.get("model", {}).get("label") == label
-                and record.get("task", {}).get("name") == task_name and record.get("task", {}).get("data_hash") == data_hash
-                and normalised({"config": stored, "extra": record.get("extra"), "versions": record.get("versions")})
-                == wanted and (path.parent / record.get("samples_file", "samples.jsonl")).is_file()):
-            record["_path"] = str(path)
-            record["_reused"] = True
-            return record
+    for folder in dict.fromkeys((model_dir_name(label, weights_hash), legacy_model_dir_name(label, weights_hash))):
+        for path in sorted((Path(root) / "records" / folder).glob("*/record.json")):
+            try:
+                record = load_record(path)
+                has_samples = samples_path(record).is_file()
+            except (RecordError, SamplesPathError, OSError):
+                continue
+            stored = {k: v for k, v in (record.get("config") or {}).items() if k != "reuse_records"}
+            if (record["model"]["weights_hash"] == weights_hash and record["model"]["label"] == label
+                    and record["task"]["name"] == task_name and record["task"].get("data_hash") == data_hash
+                    and normalised({"config": stored, "extra": record.get("extra"), "versions": record.get("versions")})
+                    == wanted and has_samples):
+                record["_reused"] = True
+                return record
     return None

@@ -10,7 +10,12 @@ differences are real (see medbench.leaderboard.stats):
   same data hash): McNemar's exact test for 0/1 metrics, a paired bootstrap for the others;
 - Benjamini-Hochberg q-values across every comparison in the table; a difference is marked at q <= alpha;
 - seed groups: rows whose records differ only by seed, summarised as mean ± sd;
-- HELM's mean win rate and an average weighted by items scored.
+- HELM's mean win rate and an average weighted by items scored, each over the row's own tasks and shown with
+  its coverage (k of N tasks); rows are ranked by mean only among rows scored on the same tasks, so a row scored
+  on fewer tasks never ranks above one scored on more (see rank_rows).
+
+A record that is not valid (see medbench.records.RecordSchema) is skipped with a one-line warning; a record whose
+samples file lies outside its folder is shown without samples, with a note and a warning.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ import hashlib
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -28,7 +36,8 @@ from typing import Any, Callable, Iterator
 from medbench.errors import MedbenchError
 from medbench.leaderboard import stats
 from medbench.plugins import call_register_hook
-from medbench.records import atomic_write_json, read_records, read_samples
+from medbench.records import (RecordError, RecordWarning, SamplesPathError, atomic_write_json, load_record,
+                              read_records, read_samples)
 
 Renderer = Callable[["LeaderboardTable", Path], Path]
 
@@ -89,6 +98,7 @@ class Cell:
         if self.record is not None:
             out["provenance"] = provenance(self.record)
         out["factors"] = self.factors
+        out["data_source"] = data_source(self.record)
         return out
 
 
@@ -106,6 +116,13 @@ class Row:
     members: list[str] = field(default_factory=list)  # seed groups: the member rows' keys
     win_rate: float | None = None
     is_baseline: bool = False
+    coverage: int = 0  # task columns this row has a score on ...
+    coverage_of: int = 0  # ... of the table's columns
+    tier: int = 0  # rank of this row's set of scored columns (see rank_rows): 0 = the most complete
+
+    @property
+    def complete(self) -> bool:
+        return self.coverage == self.coverage_of
 
     def mean_score(self) -> float | None:
         scores = [c.score for c in self.cells.values() if c.score is not None]
@@ -120,6 +137,8 @@ class Row:
                 "kind": self.kind, "is_baseline": self.is_baseline, "seed": self.seed,
                 "mean": _clean(self.mean_score()), "weighted_mean": _clean(self.weighted_score()),
                 "win_rate": _clean(self.win_rate), "training": self.training, "members": self.members,
+                "coverage": {"tasks": self.coverage, "of": self.coverage_of, "complete": self.complete,
+                             "tier": self.tier},
                 "cells": {col: cell.as_dict() for col, cell in self.cells.items()}}
 
 
@@ -145,7 +164,8 @@ class LeaderboardTable:
                          "higher_is_better": all(c.higher_is_better for c in cells),
                          "num_fewshot": task.get("num_fewshot"), "split": task.get("split"),
                          "data_hashes": sorted({(c.record or {}).get("task", {}).get("data_hash") or ""
-                                                for c in cells} - {""})}
+                                                for c in cells} - {""}),
+                         "data_sources": column_sources(cells)}
         return info
 
     def as_dict(self) -> dict[str, Any]:
@@ -159,8 +179,10 @@ class LeaderboardTable:
                 "bootstrap_iters": self.bootstrap_iters, "bootstrap_seed": self.seed,
                 "ci": "wilson for per-item 0/1 metrics, percentile bootstrap over items otherwise",
                 "tests": "paired on doc_id: mcnemar-exact for 0/1 metrics, paired-bootstrap otherwise",
-                "win_rate": "HELM mean win rate over the task columns (ties count half)",
+                "win_rate": "HELM mean win rate over the row's task columns (ties count half)",
                 "weighted_mean": "mean of the scores weighted by items scored",
+                "coverage": "mean, weighted mean and win rate are over the row's own k of N tasks; rows are "
+                            "ranked by mean only among rows scored on the same tasks, more tasks first",
             },
             "notes": self.notes,
             "rows": [r.as_dict() for r in self.rows],
@@ -242,8 +264,28 @@ def provenance(record: dict[str, Any]) -> dict[str, Any]:
         "rescored": record.get("rescored"),
         "duration_s": record.get("duration_s"),
         "metrics": record.get("metrics"),
+        "data_source": data_source(record),
         "record": record.get("_path"),
     }
+
+
+UNKNOWN_SOURCE = {"kind": "unknown"}
+
+
+def data_source(record: dict[str, Any] | None) -> dict[str, Any]:
+    """Where the record's data came from (``record["data_source"]``), or ``{"kind": "unknown"}`` for records
+    written before medbench recorded it."""
+    source = (record or {}).get("data_source")
+    return dict(source) if isinstance(source, dict) and source.get("kind") else dict(UNKNOWN_SOURCE)
+
+
+def column_sources(cells: list[Cell]) -> list[dict[str, Any]]:
+    """The distinct data sources of a column's cells, in a stable order."""
+    found: dict[str, dict[str, Any]] = {}
+    for cell in cells:
+        source = data_source(cell.record)
+        found.setdefault(json.dumps(source, sort_keys=True, default=str), source)
+    return [found[key] for key in sorted(found)]
 
 
 def _scalar(value: Any) -> Any:
@@ -510,6 +552,32 @@ def resolve_baseline(rows: list[Row], ref: str | None) -> Row | None:
 # --------------------------------------------------------------------------------------------- seed groups
 
 
+def rank_rows(rows: list[Row], columns: list[str]) -> list[Row]:
+    """Rows ordered so that an aggregate is compared only where it is comparable: rows are grouped by the exact set
+    of columns they have a score on; groups with more columns come first (among equals, the group whose best mean
+    is higher); inside a group, by mean. Sets each row's coverage and tier."""
+    by_columns: dict[frozenset[str], list[Row]] = {}
+    for row in rows:
+        scored = frozenset(col for col, cell in row.cells.items() if _finite(cell.score))
+        by_columns.setdefault(scored, []).append(row)
+
+    def mean(row: Row) -> float:
+        value = row.mean_score()
+        return value if value is not None else float("-inf")
+
+    ordered = sorted(by_columns.items(), key=lambda kv: (-len(kv[0]), -max(mean(r) for r in kv[1]), sorted(kv[0])))
+    ranked = []
+    for tier, (scored, members) in enumerate(ordered):
+        for row in members:
+            row.coverage, row.coverage_of, row.tier = len(scored), len(columns), tier
+        ranked += sorted(members, key=lambda r: (-mean(r), r.label))
+    return ranked
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _common_label(labels: list[str]) -> str:
     prefix = os.path.commonprefix(labels)
     suffix = os.path.commonprefix([label[len(prefix):][::-1] for label in labels])[::-1]
@@ -538,6 +606,7 @@ def seed_groups(rows: list[Row]) -> list[Row]:
             group.cells[col] = Cell(mean, None, round(sum(c.n for c in scored) / len(scored)), scored[0].metric, "",
                                     higher_is_better=scored[0].higher_is_better, sd=sd, runs=len(scored),
                                     factors={k: v for k, v in scored[0].factors.items()})
+        group.coverage, group.coverage_of = len(group.cells), len({col for r in rows for col in r.cells})
         groups.append(group)
     return groups
 
@@ -554,26 +623,30 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
     columns: set[str] = set()
     registry = _metric_registry() if with_stats else {}
     # Newest record wins when a checkpoint was scored on the same task twice.
-    for record in sorted(read_records(root), key=lambda r: r.get("created", "")):
+    # Every record here is valid (medbench.records.RecordSchema); invalid ones were skipped with a warning.
+    for record in sorted(read_records(root), key=lambda r: r.get("created") or ""):
         model = record["model"]
         key = f"{model['label']}|{model['weights_hash']}"
         row = rows.setdefault(key, Row(key, model["label"], model["weights_hash"], model))
         column = record["record_key"]
         columns.add(column)
         metric = record.get("primary_metric") or ""
-        row.cells[column] = Cell(record.get("score"), record.get("stderr"), record.get("n", 0), metric,
-                                 record["_path"], higher_is_better=_higher_is_better(metric, registry), record=record)
+        score, stderr = record["score"], record.get("stderr")
+        # A NaN or infinite score is no score: it would poison the means and the ranking.
+        row.cells[column] = Cell(score if _finite(score) else None, stderr if _finite(stderr) else None,
+                                 record["n"], metric, record["_path"],
+                                 higher_is_better=_higher_is_better(metric, registry), record=record)
         row.model = model
     table = LeaderboardTable(sorted(columns), [], bootstrap_iters=iters, seed=seed, confidence=confidence,
                              alpha=alpha)
     for row in rows.values():
-        newest = max((c.record for c in row.cells.values()), key=lambda r: r.get("created", ""))
+        newest = max((c.record for c in row.cells.values()), key=lambda r: r.get("created") or "")
         row.training = training_info(newest)
         row.seed = (row.training or {}).get("seed", newest.get("seed"))
         row.signature = _signature(newest, row.training)
         for cell in row.cells.values():
             cell.factors = cell_factors(cell.record)
-    table.rows = sorted(rows.values(), key=lambda r: (-(r.mean_score() or float("-inf")), r.label))
+    table.rows = rank_rows(list(rows.values()), table.columns)
     if not with_stats:
         return table
 
@@ -581,10 +654,14 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
         for cell in row.cells.values():
             try:
                 cell.samples = read_samples(cell.record)
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
                 cell.samples = []
-                table.notes.append(f"{row.label} / {cell.record.get('record_key')}: samples unreadable; "
+                why = str(exc) if isinstance(exc, SamplesPathError) else f"samples unreadable ({exc})"
+                table.notes.append(f"{row.label} / {cell.record.get('record_key')}: {why}; "
                                    "no CI from samples and no paired test")
+                if isinstance(exc, SamplesPathError):  # a record pointing elsewhere is suspicious: say so loudly
+                    warnings.warn(f"record {cell.record_path}: {exc} — shown without its samples", RecordWarning,
+                                  stacklevel=2)
             cell_interval(cell, registry, confidence=confidence, iters=iters, seed=seed)
 
     table.baseline = resolve_baseline(table.rows, baseline)
@@ -641,10 +718,10 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
     record_dir = Path(record_dir)
     path = record_dir / "record.json" if record_dir.is_dir() else record_dir
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise MedbenchError(f"cannot read record {path} ({exc})", "pass a directory holding a record.json") from None
-    record["_path"] = str(path)
+        record = load_record(path)
+    except RecordError as exc:
+        raise MedbenchError(f"cannot re-score record {path}: {exc}",
+                            "pass a directory holding a valid record.json, or fix or delete that file") from None
     try:
         samples = read_samples(record)
     except (OSError, ValueError) as exc:
@@ -684,7 +761,7 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
     else:
         record.pop("rescore_kept", None)
     record.pop("_path", None)
-    atomic_write_json(path, record)
+    atomic_write_json(path, record)  # derived from a valid record by the code above: still valid
     return {**record, "_path": str(path)}
 
 
@@ -734,12 +811,35 @@ def render_table(root: Path, formats: list[str] | None = None, baseline: str | N
     if unknown:
         raise MedbenchError(f"unknown leaderboard format(s) {', '.join(unknown)}",
                             f"use one of {', '.join(sorted(available))}")
-    with locked(Path(root)):
+    root = Path(root)
+    with locked(root):
         table = build_table(root, baseline)
         if not table.rows:
             raise MedbenchError(f"no records under {root}/records",
                                 "run `medbench eval --tasks medqa` first, or pass --dir to a leaderboard with records")
-        return table, [available[name](table, Path(root)) for name in formats]
+        return table, _render_staged(table, root, [available[name] for name in formats])
+
+
+def _render_staged(table: LeaderboardTable, root: Path, chosen: list[Renderer]) -> list[Path]:
+    """Every renderer writes into a staging folder inside ``root``; only when all of them succeed are their files
+    moved into place, so a renderer that fails leaves the leaderboard's files as they were."""
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".medbench-render-", dir=root))
+    except OSError as exc:
+        raise MedbenchError(f"cannot write to {root} ({exc.strerror or exc})",
+                            "check free disk space and write permission, or pass another --dir") from None
+    try:
+        written = [Path(renderer(table, staging)) for renderer in chosen]
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = root / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        return [root / p.relative_to(staging) if p.is_relative_to(staging) else p for p in written]
+    except OSError as exc:
+        raise MedbenchError(f"cannot write the leaderboard in {root} ({exc.strerror or exc})",
+                            "check free disk space and write permission, or pass another --dir") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def render(root: Path, formats: list[str] | None = None, baseline: str | None = None) -> list[Path]:
