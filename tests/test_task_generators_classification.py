@@ -7,7 +7,6 @@ imported, so a bug in a generator's own rule function cannot confirm itself.
 import collections
 import importlib.util
 import json
-import math
 import os
 import re
 import subprocess
@@ -314,58 +313,5 @@ def test_triage_labels_follow_intent_and_trigger():
             assert {r["urgency"] for r in rows if r["personnel"] == role} == {"emergent", "urgent", "routine"}
 
 
-ADRD_RR = {"mci": 8.0, "apoe4": 3.0, "subjective_cognitive_decline": 2.0, "stroke": 1.7, "hearing_loss": 1.9,
-           "depression": 1.9, "tbi": 1.8, "hypertension": 1.6, "smoking": 1.6, "social_isolation": 1.6,
-           "low_education": 1.6, "diabetes": 1.5, "family_history": 1.5, "anticholinergic": 1.5,
-           "physical_inactivity": 1.4}
-ADRD_MARKERS = {"mci": "(G31.84)", "hypertension": "(I10)", "diabetes": "(E11.9)", "hearing_loss": "(H90.3)",
-                "tbi": "(S06.0X1A)", "stroke": "(I63.9)", "smoking": "(F17.210)", "physical_inactivity": "(Z72.3)",
-                "social_isolation": "(Z60.2)", "low_education": "left school after grade",
-                "subjective_cognitive_decline": "Subjective cognitive decline"}
+# ADRD's risk-model, history and rationale checks: tests/test_adrd_prediction.py
 
-
-def test_adrd_labels_are_the_thresholded_risk_model():
-    for split in SPLITS:
-        for row in generated("adrd_prediction")[split]:
-            factors = row["risk_factors"]
-            assert set(factors) == set(ADRD_RR)
-            logit = -3.0 + math.log(2) * (row["age"] - 75) / 5 + sum(math.log(ADRD_RR[f]) for f in factors
-                                                                     if factors[f])
-            probability = 1 / (1 + math.exp(-logit))
-            assert row["probability"] == pytest.approx(probability, abs=1e-4)
-            assert row["label"] == ("yes" if probability >= 0.5 else "no")
-            assert abs(logit) >= 0.02
-            assert row["difficulty"] == ("hard" if abs(logit) < 0.5 else "medium" if abs(logit) < 1.25 else "easy")
-            assert not (factors["mci"] and factors["subjective_cognitive_decline"])
-
-
-def test_adrd_history_documents_exactly_the_factors_and_the_rationale_explains_the_label():
-    for split in SPLITS:
-        for row in generated("adrd_prediction")[split]:
-            history, factors = row["history"], row["risk_factors"]
-            assert f"Age at index: {row['age']}." in history
-            for factor, marker in ADRD_MARKERS.items():
-                assert (marker in history) == factors[factor], (factor, history)
-            assert ("(F32.1)" in history or "(F33.1)" in history) == factors["depression"]
-            genotype = re.search(r"APOE genotyping: (e\d/e\d)", history)
-            assert bool(genotype and "e4" in genotype.group(1)) == factors["apoe4"]
-            family = re.search(r"Family history: (.*)\.", history).group(1)
-            assert bool(re.search(r"Alzheimer|dementia", family) and "no dementia" not in family) \
-                == factors["family_history"]
-            meds = history.rsplit("Medications at index:", 1)[1]
-            strong = re.search(r"oxybutynin|amitriptyline|paroxetine|diphenhydramine|hydroxyzine|tolterodine", meds)
-            assert bool(strong) == factors["anticholinergic"]
-            rationale = row["rationale"]
-            assert rationale.endswith(f"so the answer is {row['label']}.")
-            assert f"{round(100 * row['probability'])}%" in rationale and str(row["age"]) in rationale
-
-
-def test_adrd_training_examples_carry_the_rationale():
-    from medbench.trainingdata import load_training_examples
-
-    examples = load_training_examples("adrd_prediction")
-    rows = bundled_rows("adrd_prediction", "train")
-    assert len(examples) == 200
-    assert [e.rationale for e in examples] == [r["rationale"] for r in rows]
-    assert [e.answer for e in examples] == [r["label"] for r in rows]
-    assert examples[0].prompt.rstrip().endswith("Answer (yes or no):") and examples[0].completion.startswith(" ")

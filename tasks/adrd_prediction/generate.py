@@ -1,46 +1,72 @@
-"""Generator for the ``adrd_prediction`` task: a longitudinal health history → Alzheimer's disease or a related
+"""Generator for the ``adrd_prediction`` task: a longitudinal health history -> Alzheimer's disease or a related
 dementia (ADRD) diagnosed within five years of the index date?
 
-Each synthetic patient is drawn from a documented logistic risk model; the history text (dated diagnoses with
-ICD-10 codes, medications, visits, cognitive scores, social and family history) is rendered from the sampled
-risk factors plus distractor conditions that are not in the model. The label is THRESHOLDED, not drawn:
-"yes" if and only if the model's five-year probability is >= 0.5, so the ground truth is a deterministic function
-of the structured fields (``risk_probability``) and every row's ``rationale`` can explain it from the history.
+Each synthetic patient is drawn from a population of adults aged 65-94 seen in primary care; the history text
+(dated diagnoses with ICD-10 codes, medications, visits, cognitive scores, social and family history) is
+rendered from the sampled risk factors plus distractor conditions that are not in the model. The label is
+DRAWN from the risk model, not thresholded: ``yes`` with probability p (Bernoulli(p), seeded), so two patients
+with the same record can have different outcomes and no rule on the text can be right every time. The best
+possible classifier is the risk model itself (its AUROC is reported in README.md).
 
-Risk model: logit(p) = -3.0 + ln(2) x (age - 75) / 5 + sum of ln(relative risk) over the factors present.
-The intercept puts a 75-year-old with no factor at p = 0.047; risk doubles every five years of age (dementia
-incidence roughly doubles every 5 years after 65: Jorm & Jolley, Neurology 1998). Relative risks:
+Risk model (five-year cumulative risk p; odds ratios used as relative risks, which they approximate while p is
+small):
 
-  factor (key)                    RR   basis
-  mci                             8.0  documented mild cognitive impairment (G31.84): 10-15%/year progression
-                                       (Petersen et al., AAN practice guideline, Neurology 2018)
-  apoe4                           3.0  one APOE e4 allele on genotyping (e3/e4, e2/e4; Farrer et al., JAMA 1997)
+  logit(p) = INTERCEPT + ln(2) x (age - 75) / 5 + sum over factors present of w(age) x ln(OR)
+
+* INTERCEPT = -3.8: a 75-year-old with no factor has p = 2.2%, and the mean five-year risk of the sampled
+  population is about 12.7% (about 2.5% a year, in line with published incidence of dementia among adults 65
+  and over, which is about 1-2% a year at 65-74 and over 5% a year after 85).
+* ln(2) per 5 years of age: dementia incidence roughly doubles every five years after 65 (Jorm & Jolley,
+  Neurology 1998).
+* w(age) attenuates the vascular, lifestyle and genetic factors after 75 (1 at <= 75, falling linearly to 0.5 at
+  90): their associations are weaker when measured late in life (Lancet Commission, Livingston et al. 2020 and
+  2024). Cognitive status (MCI, subjective decline) is not attenuated.
+
+  factor (key)                    OR   basis
+  mci                             6.0  documented mild cognitive impairment (G31.84): community MCI converts at
+                                       roughly 5-10% a year (Petersen et al., AAN guideline, Neurology 2018)
+  apoe4                           2.5  one APOE e4 allele on genotyping (e3/e4, e2/e4; Farrer et al., JAMA 1997)
   subjective_cognitive_decline    2.0  self-reported decline with normal testing (Mitchell et al., Acta Psychiatr
                                        Scand 2014)
   stroke                          1.7  prior ischaemic stroke (Kuzma et al., Alzheimers Dement 2018)
-  hearing_loss                    1.9  Lancet Commission 2020 (Livingston et al.)
-  depression                      1.9  Lancet Commission 2020
-  tbi                             1.8  traumatic brain injury with loss of consciousness; Lancet Commission 2020
-  hypertension                    1.6  Lancet Commission 2020
-  smoking                         1.6  current smoking at the index date; Lancet Commission 2020
-  social_isolation                1.6  Lancet Commission 2020
-  low_education                   1.6  fewer than 12 years of schooling; Lancet Commission 2020
+  hearing_loss                    1.7  hearing loss NOT corrected by hearing aids (Lancet Commission 2020/2024;
+                                       aided hearing loss is written into some histories but carries no excess)
+  depression                      1.7  Lancet Commission 2020 (RR 1.9, shrunk for late-life onset)
+  tbi                             1.5  traumatic brain injury with loss of consciousness; Lancet Commission 2020
+  hypertension                    1.3  Lancet Commission 2020 (RR 1.6 for midlife; weaker when late-life)
+  smoking                         1.4  current smoking at the index date; Lancet Commission 2020
+  social_isolation                1.5  Lancet Commission 2020
+  low_education                   1.4  fewer than 12 years of schooling; Lancet Commission 2020
   diabetes                        1.5  type 2 diabetes; Lancet Commission 2020
   family_history                  1.5  a parent or sibling with Alzheimer's disease/dementia (Green et al., JAMA
                                        2002, MIRAGE)
-  anticholinergic                 1.5  >= 1 year of a strong anticholinergic (ACB score 3: oxybutynin, amitriptyline,
-                                       paroxetine, diphenhydramine, hydroxyzine, tolterodine) (Coupland et al.,
-                                       JAMA Intern Med 2019; Gray et al., JAMA Intern Med 2015)
-  physical_inactivity             1.4  Lancet Commission 2020
+  anticholinergic                 1.4  >= 1 year of a strong anticholinergic (ACB score 3: oxybutynin,
+                                       amitriptyline, paroxetine, diphenhydramine, hydroxyzine, tolterodine)
+                                       (Coupland et al., JAMA Intern Med 2019; Gray et al., JAMA Intern Med 2015)
+  physical_inactivity             1.3  Lancet Commission 2020
 
-Not in the model (distractors written into the histories): hyperlipidemia, osteoarthritis, GERD, hypothyroidism,
-BPH, osteoporosis, gout, cataract, allergic rhinitis, former smoking quit more than 10 years before, sex.
+Population: age bands 65-69 28%, 70-74 25%, 75-79 18%, 80-84 13%, 85-89 10%, 90-94 6%; MCI prevalence rises
+with age (5% at 65, +0.7 points a year, as in Petersen 2018), subjective decline in a further 15%; the other
+factors at the prevalences in ``PREVALENCE``. Not in the model (distractors written into the histories):
+hyperlipidemia, osteoarthritis, GERD, hypothyroidism, BPH, osteoporosis, gout, cataract, allergic rhinitis,
+aided hearing loss, former smoking, sex.
 
-Balance: each split holds equal numbers of "yes" and "no" (train 200, validation 50, test 100); within each label
-30% are "hard" (|logit| < 0.5, p in 0.38-0.62), 35% "medium" (|logit| < 1.25) and 35% "easy" (``difficulty``),
-filled by rejection sampling from the population priors in ``PREVALENCE``. ``category`` is the cognitive status
-at the index date (none / subjective decline / MCI). Run ``python generate.py`` to rewrite
-data/{train,validation,test}.jsonl (seed 4242).
+Splits. ``train`` 200, ``validation`` 50 and ``test`` 100 are case-control samples: patients are drawn from the
+population and their outcome drawn from the model until each split holds equal numbers of ``yes`` and ``no``
+(balanced, as in the study). ``test_prevalence`` (400, ``generate_prevalence``) is a plain population sample
+at the natural prevalence (about 1 in 8), the split the ``adrd_prediction_prevalence`` variant scores with F1
+and AUROC.
+
+``difficulty`` is how well the record supports the realised outcome in a balanced sample: q = the model's
+probability of that outcome after the case-control shift (logit - logit(MEAN_RISK)); easy q >= 0.7, medium
+0.5 <= q < 0.7, hard q < 0.5 (the outcome goes against the record). ``category`` is the cognitive status at the
+index date (none / subjective_decline / mci).
+
+Rationales explain the evidence in the record (each risk factor present with its timing, the reassuring
+findings, the absent major factors) and end on a conclusion sentence that agrees with the label; they never
+state the model's probability, the odds ratios or any threshold. Consumers append the answer itself.
+
+Run ``python generate.py`` to rewrite data/{train,validation,test,test_prevalence}.jsonl (seed 4242).
 """
 
 from __future__ import annotations
@@ -52,51 +78,64 @@ from pathlib import Path
 
 SEED = 4242
 SIZES = {"train": 200, "validation": 50, "test": 100}
+PREVALENCE_SIZE = 400
 LABELS = ["no", "yes"]
-THRESHOLD = 0.5
-INTERCEPT = -3.0
+INTERCEPT = -3.8
 AGE_REFERENCE = 75
 AGE_LOG_RR_PER_5_YEARS = math.log(2.0)
-RELATIVE_RISK = {
-    "mci": 8.0, "apoe4": 3.0, "subjective_cognitive_decline": 2.0, "stroke": 1.7, "hearing_loss": 1.9,
-    "depression": 1.9, "tbi": 1.8, "hypertension": 1.6, "smoking": 1.6, "social_isolation": 1.6,
-    "low_education": 1.6, "diabetes": 1.5, "family_history": 1.5, "anticholinergic": 1.5,
-    "physical_inactivity": 1.4,
+MEAN_RISK = 0.127  # mean five-year risk of the sampled population (a test re-estimates it)
+ODDS_RATIO = {
+    "mci": 6.0, "apoe4": 2.5, "subjective_cognitive_decline": 2.0, "stroke": 1.7, "hearing_loss": 1.7,
+    "depression": 1.7, "tbi": 1.5, "hypertension": 1.3, "smoking": 1.4, "social_isolation": 1.5,
+    "low_education": 1.4, "diabetes": 1.5, "family_history": 1.5, "anticholinergic": 1.4,
+    "physical_inactivity": 1.3,
 }
-FACTORS = list(RELATIVE_RISK)
+NOT_ATTENUATED = {"mci", "subjective_cognitive_decline"}
+FACTORS = list(ODDS_RATIO)
 PREVALENCE = {
-    "apoe4": 0.15, "stroke": 0.08, "hearing_loss": 0.3, "depression": 0.2, "tbi": 0.08, "hypertension": 0.5,
-    "smoking": 0.14, "social_isolation": 0.22, "low_education": 0.2, "diabetes": 0.24, "family_history": 0.22,
-    "anticholinergic": 0.2, "physical_inactivity": 0.3,
+    "apoe4": 0.15, "stroke": 0.08, "hearing_loss": 0.2, "depression": 0.15, "tbi": 0.08, "hypertension": 0.5,
+    "smoking": 0.10, "social_isolation": 0.2, "low_education": 0.2, "diabetes": 0.24, "family_history": 0.2,
+    "anticholinergic": 0.15, "physical_inactivity": 0.3,
 }
-COGNITIVE_STATUS = {"none": 0.62, "subjective_cognitive_decline": 0.22, "mci": 0.16}
-DIFFICULTY_SHARE = {"hard": 0.30, "medium": 0.35, "easy": 0.35}
+AGE_BANDS = {(65, 69): 0.28, (70, 74): 0.25, (75, 79): 0.18, (80, 84): 0.13, (85, 89): 0.10, (90, 94): 0.06}
+SUBJECTIVE_DECLINE_SHARE = 0.15
 
 
 # --------------------------------------------------------------------------------------------------- the model
+def attenuation(age: int) -> float:
+    return 1.0 if age <= 75 else max(0.5, 1.0 - 0.5 * (age - 75) / 15)
+
+
 def risk_logit(age: int, risk_factors: dict[str, bool]) -> float:
     logit = INTERCEPT + AGE_LOG_RR_PER_5_YEARS * (age - AGE_REFERENCE) / 5
-    return logit + sum(math.log(RELATIVE_RISK[f]) for f in FACTORS if risk_factors.get(f))
+    w = attenuation(age)
+    return logit + sum(math.log(ODDS_RATIO[f]) * (1.0 if f in NOT_ATTENUATED else w)
+                       for f in FACTORS if risk_factors.get(f))
 
 
 def risk_probability(age: int, risk_factors: dict[str, bool]) -> float:
     return 1 / (1 + math.exp(-risk_logit(age, risk_factors)))
 
 
-def adrd_label(age: int, risk_factors: dict[str, bool]) -> str:
-    return "yes" if risk_probability(age, risk_factors) >= THRESHOLD else "no"
+def balanced_probability(logit: float) -> float:
+    """P(yes) for this record in a 50/50 case-control sample: the intercept shifts by -logit(MEAN_RISK)."""
+    return 1 / (1 + math.exp(-(logit - math.log(MEAN_RISK / (1 - MEAN_RISK)))))
 
 
-def difficulty_of(logit: float) -> str:
-    return "hard" if abs(logit) < 0.5 else "medium" if abs(logit) < 1.25 else "easy"
+def difficulty_of(logit: float, label: str) -> str:
+    q = balanced_probability(logit)
+    q = q if label == "yes" else 1 - q
+    return "easy" if q >= 0.7 else "medium" if q >= 0.5 else "hard"
 
 
-def _sample_patient(rng: random.Random) -> tuple[int, dict[str, bool]]:
-    age = rng.randint(65, 93)
+def sample_patient(rng: random.Random) -> tuple[int, dict[str, bool]]:
+    band = rng.choices(list(AGE_BANDS), weights=list(AGE_BANDS.values()))[0]
+    age = rng.randint(*band)
     factors = {f: rng.random() < p for f, p in PREVALENCE.items()}
-    status = rng.choices(list(COGNITIVE_STATUS), weights=list(COGNITIVE_STATUS.values()))[0]
-    factors["mci"] = status == "mci"
-    factors["subjective_cognitive_decline"] = status == "subjective_cognitive_decline"
+    mci_share = 0.05 + 0.007 * (age - 65)
+    u = rng.random()
+    factors["mci"] = u < mci_share
+    factors["subjective_cognitive_decline"] = mci_share <= u < mci_share + SUBJECTIVE_DECLINE_SHARE
     return age, {f: factors[f] for f in FACTORS}
 
 
@@ -130,20 +169,29 @@ DISTRACTORS = [
 ROUTINE_NOTES = ["influenza vaccine given", "routine labs normal", "weight stable", "no new complaints",
                  "BMI 27", "pneumococcal vaccine given", "shingles vaccine given", "blood pressure at goal"]
 VISIT_KINDS = ["Primary care visit", "Annual wellness visit", "Follow-up visit", "Telehealth visit"]
+AIDED_HEARING_SHARE = 0.15  # of patients without the (unaided) factor: aided hearing loss, a distractor
 
 
 def _date(rng: random.Random, start: dt.date, end: dt.date) -> dt.date:
     return start + dt.timedelta(days=rng.randint(0, max(0, (end - start).days)))
 
 
+def _ago(when: dt.date, index: dt.date) -> str:
+    years = (index - when).days // 365
+    return "less than a year before the index date" if years < 1 else \
+        f"{years} year{'s' if years > 1 else ''} before the index date"
+
+
 def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bool]) -> tuple[str, dict]:
-    """The history text and the details the rationale cites."""
+    """The history text and what a rationale may cite: ``risk`` (factor -> phrase with its timing) and
+    ``reassuring`` (phrases for findings that argue against dementia), all taken from the text."""
     index = dt.date(rng.randint(2015, 2021), rng.randint(1, 12), rng.randint(1, 28))
     start = index - dt.timedelta(days=365 * rng.randint(6, 10))
     recent = index - dt.timedelta(days=365 * 3)
     events: list[tuple[dt.date, str]] = []
     meds: list[str] = []
-    details: dict[str, str] = {}
+    risk: dict[str, str] = {}
+    reassuring: list[str] = []
     pronoun = "she" if sex == "female" else "he"
     parent = rng.choice(["mother", "father"])
 
@@ -154,15 +202,17 @@ def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bo
     if factors["low_education"]:
         years = rng.choice([6, 8, 9, 10])
         education = f"left school after grade {years}"
-        details["low_education"] = f"{years} years of schooling"
+        risk["low_education"] = f"only {years} years of schooling"
     else:
         education = rng.choice(["high school graduate", "some college", "bachelor's degree", "master's degree",
                                 "trade school after high school"])
+        if education in ("bachelor's degree", "master's degree"):
+            reassuring.append(f"a {education}")
     if factors["family_history"]:
         fam = rng.choice([f"{parent} diagnosed with Alzheimer's disease at {rng.randint(72, 86)}",
                           f"{parent} had dementia in {'her' if parent == 'mother' else 'his'} late 70s",
                           "older sister with Alzheimer's disease"])
-        details["family_history"] = fam
+        risk["family_history"] = f"a family history of dementia ({fam})"
         family = fam + rng.choice(["", f"; {rng.choice(['mother', 'father'])} with type 2 diabetes"])
     else:
         family = rng.choice(["father died of myocardial infarction at 70; mother with breast cancer",
@@ -171,26 +221,31 @@ def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bo
                                                                    "heart disease"])
     social = []
     if factors["smoking"]:
-        social.append(f"current smoker, {rng.choice(['1 pack', 'half a pack', '15 cigarettes'])}/day "
-                      f"(F17.210)")
-        details["smoking"] = "current smoker"
+        amount = rng.choice(["1 pack", "half a pack", "15 cigarettes"])
+        social.append(f"current smoker, {amount}/day (F17.210)")
+        risk["smoking"] = f"current smoking ({amount} a day)"
     else:
         social.append(rng.choice(["never smoker", "never smoker", f"former smoker, quit in "
                                                                  f"{index.year - rng.randint(15, 35)}"]))
     if factors["physical_inactivity"]:
         social.append(rng.choice(["sedentary, no regular exercise (Z72.3)",
                                   "physically inactive, mostly sits at home (Z72.3)"]))
-        details["physical_inactivity"] = "physical inactivity"
+        risk["physical_inactivity"] = "physical inactivity"
     else:
-        social.append(rng.choice(["walks 30 minutes most days", "swims twice a week", "golfs and gardens",
-                                  "attends an exercise class three times a week"]))
+        activity = rng.choice(["walks 30 minutes most days", "swims twice a week", "golfs and gardens",
+                               "attends an exercise class three times a week"])
+        social.append(activity)
+        reassuring.append(f"regular exercise ({activity})")
     if factors["social_isolation"]:
         social.append(rng.choice(["lives alone since being widowed, rarely sees anyone (Z60.2)",
                                   "lives alone, no close contacts, stopped attending community activities (Z60.2)"]))
-        details["social_isolation"] = "social isolation"
+        risk["social_isolation"] = "social isolation (lives alone with few contacts)"
     else:
-        social.append(rng.choice(["lives with spouse", "lives with daughter's family", "lives with spouse, "
-                                  "volunteers weekly", "lives alone, sees friends at church weekly"]))
+        living = rng.choice(["lives with spouse", "lives with daughter's family", "lives with spouse, "
+                             "volunteers weekly", "lives alone, sees friends at church weekly"])
+        social.append(living)
+        if "volunteers" in living or "friends" in living:
+            reassuring.append("an active social life")
     social.append(rng.choice(["alcohol: rarely", "alcohol: 1-2 drinks per week", "no alcohol"]))
 
     # --- dated events for the factors present
@@ -202,36 +257,41 @@ def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bo
         event(d, f"{rng.choice(VISIT_KINDS[:3])}: BP {rng.randint(146, 168)}/{rng.randint(88, 100)} on two "
                  f"readings. Dx essential hypertension (I10); started {drug}.")
         meds.append(drug)
-        details["hypertension"] = f"hypertension since {d.year}"
+        risk["hypertension"] = f"hypertension since {d.year}, treated with {drug.split()[0]}"
     if factors["diabetes"]:
-        d = dx_date()
-        event(d, f"Labs: HbA1c {rng.choice([6.8, 7.1, 7.4, 7.9, 8.3])}%. Dx type 2 diabetes mellitus (E11.9); "
-                 f"metformin 500 mg twice daily.")
+        d, a1c = dx_date(), rng.choice([6.8, 7.1, 7.4, 7.9, 8.3])
+        event(d, f"Labs: HbA1c {a1c}%. Dx type 2 diabetes mellitus (E11.9); metformin 500 mg twice daily.")
         meds.append("metformin 500 mg twice daily")
-        details["diabetes"] = f"type 2 diabetes since {d.year}"
+        risk["diabetes"] = f"type 2 diabetes since {d.year} (HbA1c {a1c} at diagnosis)"
     if factors["depression"]:
         d, drug = dx_date(), rng.choice(ANTIDEPRESSANT)
         event(d, f"Behavioral health: PHQ-9 {rng.randint(14, 21)}. Dx major depressive disorder, "
                  f"{rng.choice(['single episode, moderate (F32.1)', 'recurrent, moderate (F33.1)'])}; {drug}.")
         meds.append(drug)
-        details["depression"] = f"major depression ({d.year})"
+        risk["depression"] = f"major depression diagnosed {d.year}, {_ago(d, index)}"
     if factors["hearing_loss"]:
         d = dx_date()
         event(d, f"Audiology: bilateral sensorineural hearing loss (H90.3), {rng.choice(['mild', 'moderate'])}"
-                 f"{rng.choice(['', ' to severe'])}.")
-        details["hearing_loss"] = "bilateral hearing loss"
+                 f"{rng.choice(['', ' to severe'])}; "
+                 f"{rng.choice(['hearing aids recommended, declined', 'not using hearing aids'])}.")
+        risk["hearing_loss"] = f"bilateral hearing loss since {d.year}, untreated (no hearing aids)"
+    elif rng.random() < AIDED_HEARING_SHARE:
+        d = dx_date()
+        event(d, "Audiology: bilateral sensorineural hearing loss (H90.3), mild to moderate; fitted with "
+                 "bilateral hearing aids, wears them daily.")
+        reassuring.append(f"hearing loss corrected with hearing aids since {d.year}")
     if factors["tbi"]:
         d = dx_date()
         cause = rng.choice(["fall from a ladder", "motor vehicle collision", "fall on ice", "fall down stairs"])
         event(d, f"ED: {cause} with loss of consciousness about {rng.randint(1, 10)} minutes; concussion with "
                  f"loss of consciousness (S06.0X1A), CT head without bleed.")
-        details["tbi"] = f"traumatic brain injury with loss of consciousness ({d.year})"
+        risk["tbi"] = f"a head injury with loss of consciousness in {d.year} ({cause})"
     if factors["stroke"]:
         d = dx_date()
         event(d, f"Hospitalization: acute ischemic stroke, {rng.choice(['left', 'right'])} MCA territory "
                  f"(I63.9); residual mild hand weakness. Discharged on aspirin 81 mg and atorvastatin 40 mg.")
         meds.extend(["aspirin 81 mg daily", "atorvastatin 40 mg daily"])
-        details["stroke"] = f"ischemic stroke ({d.year})"
+        risk["stroke"] = f"an ischemic stroke in {d.year}, {_ago(d, index)}"
     if factors["anticholinergic"]:
         d = _date(rng, start, index - dt.timedelta(days=500))
         drug, indication = rng.choice(ANTICHOLINERGIC)
@@ -239,35 +299,43 @@ def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bo
         event(_date(rng, d + dt.timedelta(days=400), index - dt.timedelta(days=30)),
               f"Medication review: continues {drug}.")
         meds.append(drug)
-        details["anticholinergic"] = f"long-term {drug.split()[0]} (strong anticholinergic) since {d.year}"
+        risk["anticholinergic"] = f"{drug.split()[0]}, a strongly anticholinergic drug, taken since {d.year}"
     if factors["apoe4"]:
         d = dx_date()
         genotype = rng.choice(["e3/e4", "e3/e4", "e2/e4"])
         event(d, f"Research study APOE genotyping: {genotype}.")
-        details["apoe4"] = f"APOE {genotype} (e4 carrier)"
+        risk["apoe4"] = f"APOE {genotype} on genotyping (one e4 allele)"
     elif rng.random() < 0.15:
-        event(dx_date(), f"Research study APOE genotyping: {rng.choice(['e3/e3', 'e2/e3'])}.")
+        genotype = rng.choice(["e3/e3", "e2/e3"])
+        event(dx_date(), f"Research study APOE genotyping: {genotype}.")
+        reassuring.append(f"APOE {genotype}, no e4 allele")
 
     # --- cognition
     if factors["mci"]:
         d = _date(rng, recent, index - dt.timedelta(days=30))
         moca = rng.randint(19, 24)
-        event(d - dt.timedelta(days=rng.randint(60, 200)),
-              f"{rng.choice(VISIT_KINDS[:2])}: family notes {pronoun} repeats questions and misses bills. "
-              f"MoCA {moca + rng.randint(0, 2)}/30. Referred to memory clinic.")
+        first = d - dt.timedelta(days=rng.randint(60, 200))
+        event(first, f"{rng.choice(VISIT_KINDS[:2])}: family notes {pronoun} repeats questions and misses bills. "
+                     f"MoCA {moca + rng.randint(0, 2)}/30. Referred to memory clinic.")
         event(d, f"Memory clinic: MoCA {moca}/30; neuropsychological testing shows impaired delayed recall, "
                  f"independent in daily activities. Dx mild cognitive impairment (G31.84).")
-        details["mci"] = f"mild cognitive impairment diagnosed {d.year} (MoCA {moca}/30)"
+        risk["mci"] = f"mild cognitive impairment diagnosed {d.year} (MoCA {moca}/30), {_ago(d, index)}"
+        reassuring.append("still independent in daily activities")
     elif factors["subjective_cognitive_decline"]:
         d = _date(rng, recent, index - dt.timedelta(days=30))
+        moca = rng.randint(26, 29)
         event(d, f"{rng.choice(VISIT_KINDS)}: reports {pronoun} is more forgetful than a few years ago "
                  f"({rng.choice(['misplaces keys', 'forgets names', 'loses track of conversations'])}). "
-                 f"MoCA {rng.randint(26, 29)}/30, normal. Subjective cognitive decline; recheck in one year.")
-        details["subjective_cognitive_decline"] = f"subjective memory complaints ({d.year}) with normal testing"
+                 f"MoCA {moca}/30, normal. Subjective cognitive decline; recheck in one year.")
+        risk["subjective_cognitive_decline"] = f"self-reported memory decline in {d.year} despite a normal " \
+                                               f"MoCA ({moca}/30)"
     elif rng.random() < 0.5:
-        event(_date(rng, recent, index - dt.timedelta(days=30)),
-              f"Annual wellness visit: cognitive screen {rng.choice(['Mini-Cog 5/5', 'MoCA 28/30', 'MoCA 29/30'])}, "
-              f"no concerns raised.")
+        d = _date(rng, recent, index - dt.timedelta(days=30))
+        screen = rng.choice(["Mini-Cog 5/5", "MoCA 28/30", "MoCA 29/30"])
+        event(d, f"Annual wellness visit: cognitive screen {screen}, no concerns raised.")
+        reassuring.append(f"a normal cognitive screen in {d.year} ({screen})")
+    else:
+        reassuring.append("no memory complaints recorded")
 
     # --- distractors and routine visits
     for text, med, only_sex in rng.sample(DISTRACTORS, rng.randint(2, 4)):
@@ -280,91 +348,95 @@ def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bo
         event(dx_date(), f"{rng.choice(VISIT_KINDS)}: {rng.choice(ROUTINE_NOTES)}.")
 
     events.sort(key=lambda e: e[0])
-    sex_word = sex
-    lines = [f"Index date: {index.isoformat()}. Age at index: {age}. Sex: {sex_word}.",
+    lines = [f"Index date: {index.isoformat()}. Age at index: {age}. Sex: {sex}.",
              f"Education: {education}.", f"Family history: {family}.", f"Social history: {'; '.join(social)}.",
              "Timeline:"]
     lines += [f"- {when.isoformat()}: {text}" for when, text in events]
     lines.append("Medications at index: " + (", ".join(dict.fromkeys(meds)) if meds else "none") + ".")
-    details["index_date"] = index.isoformat()
-    return "\n".join(lines), details
+    return "\n".join(lines), {"index_date": index.isoformat(), "risk": risk, "reassuring": reassuring}
 
 
-FACTOR_NAMES = {
-    "mci": "mild cognitive impairment", "apoe4": "APOE e4", "subjective_cognitive_decline": "subjective decline",
-    "stroke": "stroke", "hearing_loss": "hearing loss", "depression": "depression", "tbi": "head injury",
-    "hypertension": "hypertension", "smoking": "current smoking", "social_isolation": "social isolation",
-    "low_education": "low education", "diabetes": "diabetes", "family_history": "family history of dementia",
-    "anticholinergic": "anticholinergic use", "physical_inactivity": "physical inactivity",
+# Major factors a rationale names as absent when the record lacks them.
+ABSENT_NAMES = {"stroke": "stroke", "diabetes": "diabetes",
+                "depression": "depression", "hearing_loss": "untreated hearing loss", "apoe4": "known APOE e4"}
+CONCLUSION = {
+    "yes": ["On balance the record points towards a dementia diagnosis within five years.",
+            "Taken together, the findings favour a dementia diagnosis within five years."],
+    "no": ["On balance the record points away from a dementia diagnosis within five years.",
+           "Taken together, the findings do not favour a dementia diagnosis within five years."],
 }
 
 
-def render_rationale(rng: random.Random, age: int, factors: dict[str, bool], details: dict, probability: float,
-                     label: str) -> str:
-    present = sorted([f for f in FACTORS if factors[f]], key=lambda f: -RELATIVE_RISK[f])
-    absent = [f for f in ("mci", "stroke", "hypertension", "diabetes", "depression", "hearing_loss")
-              if not factors[f]]
-    age_note = ("advanced age, a major risk factor by itself" if age >= 85 else "older age" if age >= 78
-                else "a moderate age-related baseline risk" if age >= 70 else "relatively young for dementia")
-    parts = [f"At the index date the patient is {age} ({age_note})."]
-    if present:
-        parts.append("Documented risk factors: " + "; ".join(details[f] for f in present) + ".")
-    else:
-        parts.append("No modelled dementia risk factor is documented.")
+def _age_phrase(age: int) -> str:
+    return ("an age at which dementia becomes common" if age >= 85 else "older age, which raises the risk"
+            if age >= 78 else "an age with a moderate baseline risk" if age >= 70 else "relatively young for dementia")
+
+
+def _join(items: list[str], last: str = "and") -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {last} " + items[-1]
+
+
+def render_rationale(rng: random.Random, age: int, factors: dict[str, bool], details: dict, label: str) -> str:
+    """The evidence in the record, ordered to support ``label``, then a conclusion that agrees with it."""
+    present = sorted([f for f in FACTORS if factors[f]], key=lambda f: -ODDS_RATIO[f])
+    risk = [details["risk"][f] for f in present]
+    genotyped = any(r.startswith("APOE") for r in details["reassuring"])
+    absent = [name for f, name in ABSENT_NAMES.items() if not factors[f] and not (f == "apoe4" and genotyped)]
+    against = list(details["reassuring"])
     if absent:
-        parts.append("Not present: " + ", ".join(FACTOR_NAMES[f] for f in absent) + ".")
-    if present:
-        strongest = FACTOR_NAMES[present[0]]
-        if label == "yes":
-            parts.append(rng.choice([f"The strongest contributor is {strongest}.",
-                                     f"{strongest[0].upper() + strongest[1:]} weighs most heavily."]))
-        else:
-            parts.append(rng.choice([f"Even the strongest of these, {strongest}, does not raise the risk enough "
-                                     f"at this age.", f"These factors add risk, led by {strongest}, but not enough."]))
-    side = "at or above" if label == "yes" else "below"
-    parts.append(f"Combining age and these factors gives an estimated five-year dementia risk of "
-                 f"{round(100 * probability)}%, {side} the 50% threshold, so the answer is {label}.")
-    return " ".join(parts)
+        against.append("no " + _join(absent, last="or") + " documented")
+    opening = f"At the index date ({details['index_date']}) the patient is {age}, {_age_phrase(age)}."
+    risk_sentence = (("Risk factors in the record: " if label == "yes" else "Against that, the record shows ")
+                     + "; ".join(risk) + ".") if risk else ""
+    against_sentence = (("In favour of a good outcome: " if label == "no" else "Against that, the record shows ")
+                        + "; ".join(against) + ".") if against else ""
+    if label == "yes":
+        body = [risk_sentence or "No specific risk factor is documented, so age is the main risk.", against_sentence]
+    else:
+        body = [against_sentence, risk_sentence or "No specific dementia risk factor is documented."]
+    return " ".join([opening, *[s for s in body if s], rng.choice(CONCLUSION[label])])
 
 
 # ------------------------------------------------------------------------------------------------- the splits
-def _quotas(k: int) -> dict[str, int]:
-    hard = round(DIFFICULTY_SHARE["hard"] * k)
-    medium = round(DIFFICULTY_SHARE["medium"] * k)
-    return {"hard": hard, "medium": medium, "easy": k - hard - medium}
+def _status(factors: dict[str, bool]) -> str:
+    return "mci" if factors["mci"] else "subjective_decline" if factors["subjective_cognitive_decline"] else "none"
+
+
+def _row(rng: random.Random, age: int, factors: dict[str, bool], label: str) -> dict:
+    sex = rng.choice(["female", "male"])
+    history, details = render_history(rng, age, sex, factors)
+    logit = risk_logit(age, factors)
+    return {"history": history, "label": label, "age": age, "sex": sex, "index_date": details["index_date"],
+            "risk_factors": factors, "probability": round(risk_probability(age, factors), 4),
+            "logit": round(logit, 4), "rationale": render_rationale(rng, age, factors, details, label),
+            "difficulty": difficulty_of(logit, label), "category": _status(factors)}
+
+
+def _draw(rng: random.Random) -> tuple[int, dict[str, bool], str]:
+    age, factors = sample_patient(rng)
+    label = "yes" if rng.random() < risk_probability(age, factors) else "no"
+    return age, factors, label
 
 
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
+    """The balanced (case-control) splits: outcomes drawn from the model until each label fills half."""
     rng = random.Random(seed)
     seen: set[str] = set()
     splits: dict[str, list[dict]] = {}
     counter = 0
     for split, size in SIZES.items():
-        need = {(label, level): n for label in LABELS for level, n in _quotas(size // 2).items()}
+        need = {label: size // 2 for label in LABELS}
         rows = []
         while any(need.values()):
-            age, factors = _sample_patient(rng)
-            logit = risk_logit(age, factors)
-            if abs(logit) < 0.02:  # never on the threshold itself
+            age, factors, label = _draw(rng)
+            if not need[label]:
                 continue
-            key = (adrd_label(age, factors), difficulty_of(logit))
-            if not need[key]:
+            row = _row(rng, age, factors, label)
+            if row["history"] in seen:
                 continue
-            sex = rng.choice(["female", "male"])
-            history, details = render_history(rng, age, sex, factors)
-            if history in seen:
-                continue
-            seen.add(history)
-            need[key] -= 1
-            probability = round(risk_probability(age, factors), 4)  # as stored, so the rationale quotes it
-            label = key[0]
-            status = "mci" if factors["mci"] else ("subjective_decline" if factors["subjective_cognitive_decline"]
-                                                   else "none")
-            rows.append({"history": history, "label": label, "age": age, "sex": sex,
-                         "index_date": details["index_date"], "risk_factors": factors,
-                         "probability": probability, "logit": round(logit, 4),
-                         "rationale": render_rationale(rng, age, factors, details, probability, label),
-                         "difficulty": key[1], "category": status})
+            seen.add(row["history"])
+            need[label] -= 1
+            rows.append(row)
         rng.shuffle(rows)
         for row in rows:
             counter += 1
@@ -373,9 +445,20 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     return splits
 
 
+def generate_prevalence(seed: int = SEED, size: int = PREVALENCE_SIZE) -> list[dict]:
+    """A population sample at the natural prevalence (its own random stream, so the balanced splits do not
+    change with its size)."""
+    rng = random.Random(f"{seed}-prevalence")
+    rows = []
+    for i in range(size):
+        row = _row(rng, *_draw(rng))
+        row["id"] = f"adrd-p{i + 1:04d}"
+        rows.append(row)
+    return rows
 
 
 if __name__ == "__main__":
     from medbench.taskdata import write_jsonl_splits
 
-    write_jsonl_splits(generate(SEED), Path(__file__).resolve().parent / "data")
+    write_jsonl_splits({**generate(SEED), "test_prevalence": generate_prevalence(SEED)},
+                       Path(__file__).resolve().parent / "data")

@@ -1,5 +1,8 @@
 """ADRD five-year prediction data: the bundled generated histories (generate.py) or the user's jsonl in the same
-format (``history``, ``label`` no/yes, optional ``rationale``)."""
+format (``history``, ``label`` no/yes, optional ``rationale``).
+
+``load`` gives the balanced (case-control) splits; ``load_prevalence`` the same train/validation splits with the
+population-prevalence test split (data/test_prevalence.jsonl), for the ``adrd_prediction_prevalence`` task."""
 
 from pathlib import Path
 
@@ -21,6 +24,9 @@ def normalize(row, source):
     }
 
 
+PREVALENCE_SPLITS = {**JSONL_SPLITS, "test": "data/test_prevalence.jsonl"}
+
+
 def load(**metadata):
     return load_splits(
         Path(__file__).parent,
@@ -28,3 +34,7 @@ def load(**metadata):
         normalize=normalize,
         **metadata,
     )
+
+
+def load_prevalence(**metadata):
+    return load_splits(Path(__file__).parent, bundled=PREVALENCE_SPLITS, normalize=normalize, **metadata)
