@@ -135,28 +135,30 @@ def _task_source_options(command):
 @_task_source_options
 def tasks_command(as_json: bool) -> None:
     """List registered tasks with their plugin, split sizes and metric."""
-    from medbench.tasks import build_registry, load_tasks, split_sizes
+    from medbench.tasks import build_registry, data_source, load_tasks, split_sizes
 
     registry = build_registry()
     rows = []
     for name, entry in sorted(registry.entries.items()):
-        try:
-            sizes = split_sizes(load_tasks([name], registry)[name])
-            status = "ok"
+        try:  # render=False: listing never evaluates a YAML's templates
+            task = load_tasks([name], registry, render=False)[name]
+            sizes, source, status = split_sizes(task), data_source(entry, task), "ok"
         except MedbenchError as exc:
-            sizes, status = {}, exc.one_line()
+            sizes, source, status = {}, None, exc.one_line()
         rows.append({"task": name, "plugin": entry.plugin, "splits": sizes, "metric": entry.primary_metric,
                      "output_type": entry.config.get("output_type", "generate_until"), "yaml": str(entry.path),
-                     "status": status})
+                     "data_source": source, "status": status})
     if as_json:
         click.echo(json.dumps({"tasks": rows, "problems": registry.problems}, indent=2))
         return
     table = Table(title="medbench tasks")
-    for column in ("task", "plugin", "splits", "metric", "type", "status"):
+    for column in ("task", "plugin", "splits", "metric", "type", "data", "status"):
         table.add_column(column)
     for row in rows:
         splits = ", ".join(f"{k} {v}" for k, v in row["splits"].items()) or "–"
-        table.add_row(row["task"], row["plugin"], splits, row["metric"], row["output_type"], row["status"])
+        source = row["data_source"]
+        data = f"{source['kind']}: {source.get('description') or source.get('name')}" if source else "–"
+        table.add_row(row["task"], row["plugin"], splits, row["metric"], row["output_type"], data, row["status"])
     console.print(table)
     for problem in registry.problems:
         err_console.print(f"[yellow]Warning:[/] {problem}", highlight=False)

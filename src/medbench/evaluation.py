@@ -23,7 +23,7 @@ from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions, require_chat_template, resolve_model, weights_hash
 from medbench.records import find_reusable, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
-from medbench.tasks import build_registry, eval_split, load_tasks
+from medbench.tasks import build_registry, data_source, eval_split, load_tasks, task_config_hash, template_refusal
 
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
 SCORERS = ("prefix", "hflm")  # log-likelihood scorers: medbench.fastlm, or lm-eval's stock HFLM
@@ -113,23 +113,125 @@ def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | 
 
         task_name = ""
 
-        def _chunked(self, method, requests, **kwargs):
+        request_cache: RequestCache | None = None  # set per task: requests already scored, and where to add more
+
+        def _chunked(self, method, requests, kind: str = "", **kwargs):
             chunk = max(64, self.batch_size * 8)
-            out = []
-            for start in range(0, len(requests), chunk):
-                out.extend(method(requests[start:start + chunk], disable_tqdm=True, **kwargs))
+            out: list[Any] = [None] * len(requests)
+            cache = self.request_cache
+            keys = [cache.key(kind, request.args) for request in requests] if cache is not None else []
+            todo = list(range(len(requests)))
+            if cache is not None:  # a killed run's scored requests are served, the rest scored and appended
+                todo = [i for i in todo if keys[i] not in cache.results]
+                for i in set(range(len(requests))) - set(todo):
+                    out[i] = cache.get(keys[i])
+                cache.served += len(requests) - len(todo)
+            done = len(requests) - len(todo)
+            for start in range(0, len(todo), chunk):
+                batch = todo[start:start + chunk]
+                results = method([requests[i] for i in batch], disable_tqdm=True, **kwargs)
+                for i, result in zip(batch, results):
+                    out[i] = result
+                if cache is not None:
+                    cache.add({keys[i]: result for i, result in zip(batch, results)})
+                done += len(batch)
                 if progress:
-                    progress(self.task_name, min(start + chunk, len(requests)), len(requests))
+                    progress(self.task_name, done, len(requests))
             return out
 
         def loglikelihood(self, requests, disable_tqdm=False):
-            return self._chunked(super().loglikelihood, requests)
+            return self._chunked(super().loglikelihood, requests, "loglikelihood")
 
         def generate_until(self, requests, disable_tqdm=False):
-            return self._chunked(super().generate_until, requests)
+            return self._chunked(super().generate_until, requests, "generate_until")
 
     return ProgressHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
                         device=str(next(loaded.model.parameters()).device))
+
+
+class RequestCache:
+    """The requests of one (weights hash, task config, scorer) already scored, as JSON lines of {key: result}
+    appended and fsynced per chunk: a killed eval resumes from them. A torn last line (killed mid-write) is
+    dropped on open. Keys hash the request itself (the full prompt with its few-shot examples, the continuation
+    or the generation settings), so a changed prompt is never served an old result."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.results: dict[str, Any] = {}
+        self.served = 0
+        if self.path.is_file():
+            data = self.path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                data = data[:data.rfind(b"\n") + 1]
+                self.path.write_bytes(data)
+            for line in data.decode("utf-8", "replace").splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict):
+                    self.results.update(row)
+
+    @staticmethod
+    def key(kind: str, args: Any) -> str:
+        return hashlib.sha256(json.dumps([kind, args], sort_keys=True, default=str).encode()).hexdigest()
+
+    def get(self, key: str) -> Any:
+        value = self.results[key]
+        return tuple(value) if isinstance(value, list) else value  # log-likelihoods are (float, bool)
+
+    def add(self, results: dict[str, Any]) -> None:
+        import os
+
+        self.results.update(results)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(results) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def request_cache_path(output_dir: Path, label: str, model_hash: str, record_key: str, config_hash: str,
+                       scorer: str) -> Path:
+    from medbench.records import slug
+
+    key = hashlib.sha256(f"{config_hash}\0{scorer}".encode()).hexdigest()[:16]
+    return Path(output_dir) / ".cache" / "requests" / f"{slug(label)}-{model_hash[:12]}" / f"{slug(record_key)}-{key}.jsonl"
+
+
+def check_data_file_targets(config: "EvalConfig", names: list[str], registry: Any) -> None:
+    """Every --data-file names a task being scored: a typo or a task left out of --tasks is an error, not
+    silently ignored."""
+    for target in config.task_metadata:
+        if target in names:
+            continue
+        registry.get(target)  # an unknown task: the registry's one line, with close names
+        raise MedbenchError(f"--data-file names task {target!r}, which is not among the tasks scored "
+                            f"({', '.join(names)})", f"add {target} to --tasks, or drop that --data-file")
+
+
+def check_fewshot(task: Any, name: str, num_fewshot: int | None) -> None:
+    """--num-fewshot beyond the few-shot split is one line naming both numbers, not 'Sample larger than
+    population' from deep inside lm-eval."""
+    shots = task.config.num_fewshot if num_fewshot is None else num_fewshot
+    if not shots:
+        return
+    docs = task.fewshot_docs()
+    split = task.config.fewshot_split or task.config.training_split or task.config.validation_split
+    if docs is None:
+        raise MedbenchError(f"task {name!r} has no split to draw {shots} few-shot example(s) from",
+                            "pass --num-fewshot 0, or give the task a fewshot_split / training_split")
+    # lm-eval draws one extra when the examples come from the split being scored, then drops the item itself.
+    same = split == eval_split(task)
+    available = len(docs) - (1 if same else 0)
+    if shots > available:
+        raise MedbenchError(f"--num-fewshot {shots} is more than the {max(available, 0)} example(s) task {name!r} "
+                            f"can draw from its few-shot split {split!r}",
+                            f"pass --num-fewshot {max(available, 0)} or less, or give a larger split with "
+                            f"--data-file {name}:{split}=PATH")
 
 
 def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:
@@ -196,8 +298,11 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
 
     registry = build_registry()
     names = registry.expand(config.tasks)  # groups become their member tasks; unknown names fail before loading
+    check_data_file_targets(config, names, registry)
     tasks = load_tasks(names, registry, config.task_metadata, mode=config.mode,
                        fewshot_rationales=config.fewshot_rationales)
+    for name, task in tasks.items():  # before the model is loaded
+        check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
     loaded = loaded or resolve_model(model_ref, load_options)
     label = config.label or loaded.ref
@@ -210,25 +315,41 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     records = []
     for name, task in tasks.items():
         entry = registry.get(name)
-        # --- cache: keyed by the weights' content hash (never the path), the data's hash and every option --------
+        config_hash = task_config_hash(entry)
+        shots = config.num_fewshot or 0
+        suffix = variant_suffix(entry.config, config.mode, config.fewshot_rationales)
+        record_key = name + (f"@{shots}shot" if shots else "") + suffix + ("@chat" if config.chat_template else "")
+        # --- cache: keyed by the weights' content hash (never the path), the data's hash, the task's resolved
+        # configuration (YAML after includes, templates, few-shot settings, its code) and every option -----------
         if config.reuse_records:
             reused = find_reusable(config.output_dir, label, model_hash, name, data_hash(task.eval_docs), config,
                                    versions())
-            if reused is not None:
+            if reused is not None and reused.get("task", {}).get("config_hash") == config_hash:
                 records.append(reused)
                 continue
         # ---------------------------------------------------------------------------------------------------------
+        cache = RequestCache(request_cache_path(config.output_dir, label, model_hash, record_key, config_hash,
+                                                config.scorer)) if config.reuse_records else None
         lm.task_name = name
+        lm.request_cache = cache
         started = time.time()
-        with _without_lm_eval_env_probe():
-            results = lm_eval.simple_evaluate(
-                model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
-                apply_chat_template=config.chat_template,
-                log_samples=True, bootstrap_iters=1000, random_seed=config.seed, numpy_random_seed=config.seed,
-                torch_random_seed=config.seed, fewshot_random_seed=config.seed,
-                # Without a manager lm-eval indexes its ~13k bundled YAMLs (~20 s) although the task is built.
-                task_manager=TaskManager(include_path=str(entry.path.parent), include_defaults=False),
-            )
+        try:
+            with _without_lm_eval_env_probe():
+                results = lm_eval.simple_evaluate(
+                    model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
+                    apply_chat_template=config.chat_template,
+                    log_samples=True, bootstrap_iters=1000, random_seed=config.seed, numpy_random_seed=config.seed,
+                    torch_random_seed=config.seed, fewshot_random_seed=config.seed,
+                    # Without a manager lm-eval indexes its ~13k bundled YAMLs (~20 s) although the task is built.
+                    task_manager=TaskManager(include_path=str(entry.path.parent), include_defaults=False),
+                )
+        except Exception as exc:
+            refused = template_refusal(entry, exc)
+            if refused is not None:
+                raise refused from None
+            raise
+        finally:
+            lm.request_cache = None
         if results is None:  # non-zero rank under accelerate: rank 0 writes
             continue
         duration = time.time() - started
@@ -243,13 +364,12 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         if primary is None and entry.primary_metric == "acc" and "exact_match" in metrics:
             primary = "exact_match"  # accuracy of the extracted answer in generate mode
         primary = primary or next(iter(metrics), None)
-        shots = config.num_fewshot or 0
-        suffix = variant_suffix(entry.config, config.mode, config.fewshot_rationales)
         record = {
-            "record_key": name + (f"@{shots}shot" if shots else "") + suffix + ("@chat" if config.chat_template else ""),
+            "record_key": record_key,
             "task": {"name": name, "version": entry.metadata.get("version"), "plugin": entry.plugin,
                      "yaml": str(entry.path), "split": eval_split(task), "num_fewshot": shots,
                      "data_hash": data_hash(task.eval_docs), "split_size": len(task.eval_docs),
+                     "config_hash": config_hash,
                      "output_type": task.config.output_type,
                      "scoring": {"mode": "generate" if task.config.output_type == "generate_until" else config.mode,
                                  "fewshot_rationales": config.fewshot_rationales}},
@@ -261,6 +381,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             "score": metrics[primary]["value"] if primary else None,
             "stderr": metrics[primary]["stderr"] if primary else None,
             "n": len(samples),
+            "data_source": data_source(entry, task),
+            **({"resumed_requests": cache.served} if cache is not None and cache.served else {}),
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
                        if k not in ("tasks", "output_dir", "extra")},
             "seed": config.seed,
@@ -270,5 +392,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             **({"extra": config.extra} if config.extra else {}),
         }
         path = write_record(config.output_dir, record, samples)
+        if cache is not None:
+            cache.discard()  # the record now holds every result
         records.append({**record, "_path": str(path)})
     return records

@@ -50,10 +50,22 @@ def choice_index(label: Any, choices: list[str], source: str, column: str = "lab
                         f"write {column} as exactly one of: {', '.join(choices)}")
 
 
+def check_data_file(path: Path) -> None:
+    """A data file must be a regular file: a folder or a device gets its own one-line error."""
+    path = Path(path)
+    if path.is_dir():
+        raise MedbenchError(f"data file {path} is a directory, not a file",
+                            "pass the path of one .jsonl, .json, .csv or .parquet file inside it")
+    if path.exists() and not path.is_file():
+        raise MedbenchError(f"data file {path} is not a regular file (a device, socket or pipe)",
+                            "pass the path of a .jsonl, .json, .csv or .parquet file")
+    if not path.exists():
+        raise MedbenchError(f"data file {path} does not exist", "check the path given in data_files (--data-file)")
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
     """Rows of a .jsonl/.json (JSON lines or a JSON array), .csv or .parquet file."""
-    if not path.is_file():
-        raise MedbenchError(f"data file {path} does not exist", "check the path given in data_files")
+    check_data_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".jsonl", ".json"):
@@ -147,11 +159,73 @@ def load_splits(
         if not hub:
             raise MedbenchError("this task names no hub dataset", "use source: bundled or give data_files")
         return _hub_dataset_dict(_fetch_hub(hub), hub, hub_splits, normalize, bundled)
+    if source == "bundled" and data_files:
+        raise MedbenchError("source: bundled ignores data_files", "use source: auto or local with data_files")
     if source == "local" and not data_files:
         raise MedbenchError("source: local needs data_files", "pass data_files: {test: path/to/file.jsonl}")
-    files = _as_split_map(data_files if source == "local" else bundled, task_dir, default_split)
-    return _to_dataset_dict({split: (read_records(path), RowSource(path)) for split, path in files.items()},
-                            normalize, bundled)
+    if source == "bundled":
+        files = _as_split_map(bundled, task_dir, default_split)
+        dataset = _to_dataset_dict({split: (read_records(path), RowSource(path)) for split, path in files.items()},
+                                   normalize, bundled)
+        return _with_source(dataset, _bundled_source(task_dir, files, hub))
+    files = _as_split_map(data_files, task_dir, default_split)
+    unknown = [split for split in files if split not in bundled]
+    if unknown:
+        raise MedbenchError(f"data file split {unknown[0]!r} is not a split of this task",
+                            f"name one of {', '.join(bundled)} (--data-file TASK:SPLIT=PATH)")
+    rows = {split: (read_records(path), RowSource(path)) for split, path in files.items()}
+    if default_split not in files and default_split in bundled:
+        # Only other splits given (e.g. few-shot examples): the evaluation split stays the bundled sample.
+        bundled_path = _as_split_map(bundled, task_dir, default_split)[default_split]
+        rows[default_split] = (read_records(bundled_path), RowSource(bundled_path))
+    dataset = _to_dataset_dict(rows, normalize, bundled)
+    return _with_source(dataset, _file_source(files, default_split, task_dir, bundled, hub))
+
+
+def sha256_file(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sha256_files(files: dict[str, Path]) -> str:
+    """One digest over the named splits' files (one file: that file's own sha256)."""
+    import hashlib
+
+    if len(files) == 1:
+        return sha256_file(next(iter(files.values())))
+    digest = hashlib.sha256()
+    for split in sorted(files):
+        digest.update(f"{split}\0{sha256_file(files[split])}\0".encode())
+    return digest.hexdigest()
+
+
+def _with_source(dataset: Any, source: dict[str, Any]) -> Any:
+    dataset.medbench_source = source  # read by medbench.tasks.data_source for the record
+    return dataset
+
+
+def _bundled_source(task_dir: Path, files: dict[str, Path], hub: str | None) -> dict[str, Any]:
+    generated = (task_dir / "generate.py").is_file()
+    if generated:
+        description = f"generated for medbench by {task_dir.name}/generate.py (synthetic, not patient data)"
+    else:
+        real = f" (not {hub})" if hub else ""
+        description = f"bundled sample written for medbench{real}"
+    return {"kind": "bundled", "name": f"{task_dir.name} bundled sample", "sha256": _sha256_files(files),
+            "description": description}
+
+
+def _file_source(files: dict[str, Path], default_split: str, task_dir: Path, bundled: dict[str, str],
+                 hub: str | None) -> dict[str, Any]:
+    name = str(files[default_split]) if list(files) == [default_split] else \
+        ", ".join(f"{split}={path}" for split, path in files.items())
+    kept = "" if default_split in files else f"; {default_split} split: {task_dir.name} bundled sample"
+    return {"kind": "file", "name": name, "sha256": _sha256_files(files), "description": f"your data file{kept}"}
 
 
 def _fetch_hub(hub: str):
@@ -166,7 +240,15 @@ def _hub_dataset_dict(raw: Any, hub: str, hub_splits: dict[str, str] | None, nor
     for split, hub_split in (hub_splits or {s: s for s in raw}).items():
         if hub_split in raw:
             rows_by_split[split] = (list(raw[hub_split]), RowSource.hub(f"{hub}[{hub_split}]"))
-    return _to_dataset_dict(rows_by_split, normalize, bundled)
+    revision = None
+    try:  # the commit the hub served, when the hub says
+        from huggingface_hub import HfApi
+
+        revision = HfApi().dataset_info(hub).sha
+    except Exception:
+        pass
+    return _with_source(_to_dataset_dict(rows_by_split, normalize, bundled),
+                        {"kind": "hub", "name": hub, "revision": revision, "description": f"hub dataset {hub}"})
 
 
 def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSource]], normalize: Normalizer,
@@ -175,7 +257,7 @@ def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSou
 
     splits = {}
     for split, (rows, origin) in rows_by_split.items():
-        normalised = [normalize(row, _row_source(origin, i)) for i, row in enumerate(rows)]
+        normalised = [_normalize_row(normalize, row, _row_source(origin, i)) for i, row in enumerate(rows)]
         normalised = [row for row in normalised if row is not None]
         splits[split] = datasets.Dataset.from_list(normalised)
     # A user's file may hold only the evaluation split; the YAML still names the others.
@@ -186,12 +268,58 @@ def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSou
     return datasets.DatasetDict(splits)
 
 
+def _normalize_row(normalize: Normalizer, row: dict[str, Any], source: RowSource) -> dict[str, Any]:
+    """A row the task's normaliser cannot read is the row's fault: name the file and row, never the YAML."""
+    try:
+        return normalize(row, source)
+    except MedbenchError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        fields = ", ".join(f"{key}={str(value)[:40]!r}" for key, value in list(row.items())[:8])
+        raise MedbenchError(f"{source} does not fit the task's data format ({type(exc).__name__}: {detail}; row: "
+                            f"{fields})", "fix that row to the task's published format (field types included), "
+                            "see the task's README or YAML comments") from None
+
+
+def load_local_dataset(files: Any, splits: list[str], *, task: str):
+    """A dataset-reading task's splits from the user's files (.jsonl/.json/.csv/.parquet, or a folder written by
+    ``datasets``' ``save_to_disk``); splits not given are empty. For lm-eval's own tasks and plain YAMLs."""
+    import datasets
+
+    if isinstance(files, (str, Path)):
+        files = {splits[-1] if splits else "test": files}
+    unknown = [split for split in files if split not in splits]
+    if unknown:
+        raise MedbenchError(f"--data-file {task}:{unknown[0]} names a split task {task!r} does not have",
+                            f"name one of {', '.join(splits)}")
+    loaded = {}
+    for split, raw in files.items():
+        path = Path(str(raw)).expanduser()
+        if path.is_dir() and ((path / "dataset_info.json").is_file() or (path / "state.json").is_file()):
+            saved = datasets.load_from_disk(str(path))
+            loaded[split] = saved[split] if isinstance(saved, datasets.DatasetDict) else saved
+        else:
+            loaded[split] = datasets.Dataset.from_list(read_records(path))
+    template = next(iter(loaded.values()))
+    for split in splits:
+        loaded.setdefault(split, template.select([]))
+    name = ", ".join(f"{split}={path}" for split, path in files.items())
+    digests = {split: Path(str(p)).expanduser() for split, p in files.items()}
+    sha = _sha256_files(digests) if all(p.is_file() for p in digests.values()) else None
+    return _with_source(datasets.DatasetDict(loaded), {"kind": "file", "name": name, "sha256": sha,
+                                                        "description": f"your data file for {task}"})
+
+
 def _row_source(origin: RowSource, index: int) -> RowSource:
     return (RowSource.hub if origin.from_hub else RowSource)(f"{origin} row {index + 1}")
 
 
 def mcq_row(question: str, choices: list[str], gold: int, source: str, **extra: Any) -> dict[str, Any]:
     """The normalised multiple-choice row every MCQ task shares, with the original fields kept beside it."""
+    if not choices:
+        raise MedbenchError(f"{source}: no answer options found",
+                            "give the options as a mapping of letter to text, e.g. {\"A\": \"...\", \"B\": \"...\"}")
     if not 0 <= gold < len(choices):
         which = "the answer" if gold < 0 else f"the answer index {gold}"  # -1: a label that names no option
         raise MedbenchError(f"{source}: {which} is not among the {len(choices)} choices",

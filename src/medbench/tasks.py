@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import difflib
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class TaskRegistry:
     roots: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one line per malformed YAML
     failed: dict[str, MedbenchError] = field(default_factory=dict)  # file stem -> why that YAML was not indexed
+    clashes: dict[str, str] = field(default_factory=dict)  # task name -> warning that another source shadows it
 
     def expand(self, names: list[str]) -> list[str]:
         """Task names with groups replaced by their member tasks, in order, without repeats."""
@@ -74,9 +76,17 @@ class TaskRegistry:
 
     def get(self, name: str) -> TaskEntry:
         if name in self.entries:
+            if name in self.clashes:  # said once per registry, when the task is actually used
+                import warnings
+
+                warnings.warn(self.clashes.pop(name), stacklevel=2)
             return self.entries[name]
         if name in self.failed:  # the user asked for a task whose own YAML is broken: say what is wrong with it
             raise self.failed[name]
+        stock = lm_eval_task(name)  # lm-eval's own tasks by name, indexed only when medbench has no such task
+        if stock is not None:
+            self.entries[name] = stock
+            return stock
         close = difflib.get_close_matches(name, list(self.entries) + list(self.groups), n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         extra = f" ({len(self.problems)} task file(s) failed to parse: see `medbench tasks`)" if self.problems else ""
@@ -94,8 +104,35 @@ _TASK_FIELDS = {f.name for f in dataclasses.fields(__import__("lm_eval.api.task"
 _LM_EVAL_EXTRA_KEYS = {"include", "group", "task_list", "class", "aggregate_metric_list", "group_alias"}
 
 
-def read_task_yaml(path: Path) -> dict[str, Any]:
+# A task YAML is small: bound what aliases can expand to, so `&a [*a, *a, ...]` chains cannot hang medbench.
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
+
+
+def _check_expansion(config: Any, path: Path) -> None:
+    """Walk the parsed YAML as if aliases were copied out; refuse it past MAX_YAML_NODES or MAX_YAML_DEPTH."""
+    stack = [(config, 0)]
+    seen = 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
+            what = f"more than {MAX_YAML_NODES} values" if seen > MAX_YAML_NODES else f"nesting deeper than {MAX_YAML_DEPTH}"
+            raise MedbenchError(f"task file {path} expands to {what} (YAML aliases nested too far, or a recursive alias)",
+                                "write the task YAML out plainly, without nested `&anchor`/`*alias` chains")
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, depth + 1) for item in value)
+
+
+def read_task_yaml(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Parse one task YAML (with its ``include:`` chain) and check its fields; raises MedbenchError."""
+    path = Path(path)
+    if path.resolve() in _chain:
+        cycle = " -> ".join(p.name for p in (*_chain, path.resolve()))
+        raise MedbenchError(f"task file {_chain[0]} includes itself through a cycle ({cycle})",
+                            "remove one of the `include:` keys so the includes form a chain, not a loop")
     try:
         config = yaml.load(path.read_text(encoding="utf-8"), Loader=_TagTolerantLoader)
     except yaml.YAMLError as exc:
@@ -103,13 +140,24 @@ def read_task_yaml(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}" if mark else ""
         raise MedbenchError(f"task file {path} is not valid YAML{where}",
                             "fix the YAML syntax (check indentation and quoting)") from None
+    except UnicodeDecodeError as exc:
+        raise MedbenchError(f"task file {path} is not UTF-8 text (byte {exc.start})",
+                            "save the YAML as UTF-8") from None
     except OSError as exc:
         raise MedbenchError(f"task file {path} cannot be read ({exc.strerror})", "check the file's permissions") from None
+    except RecursionError:
+        raise MedbenchError(f"task file {path} nests too deeply to read",
+                            "write the task YAML out plainly, without deep nesting") from None
+    _check_expansion(config, path)
     if not isinstance(config, dict):
         raise MedbenchError(f"task file {path} is not a mapping", "a task YAML is a mapping with at least a `task:` key")
     if "include" in config:
         included = path.parent / str(config["include"])
-        config = {**read_task_yaml(included), **{k: v for k, v in config.items() if k != "include"}}
+        if not included.is_file():
+            raise MedbenchError(f"task file {path} includes {config['include']!r}, which is not a file next to it",
+                                "fix the `include:` path (relative to the YAML)")
+        config = {**read_task_yaml(included, (*_chain, path.resolve())),
+                  **{k: v for k, v in config.items() if k != "include"}}
     unknown = sorted(set(config) - _TASK_FIELDS - _LM_EVAL_EXTRA_KEYS)
     if unknown:
         raise MedbenchError(f"task file {path} has unknown key(s) {', '.join(unknown)}",
@@ -154,11 +202,19 @@ def build_registry() -> TaskRegistry:
                 name = config["task"]
                 if name in registry.entries and registry.entries[name].path != file:
                     other = registry.entries[name]
-                    registry.problems.append(
-                        f"task {name!r} from {plugin_label(plugin)} ({file}) clashes with the one from "
-                        f"{plugin_label(other.plugin)} ({other.path}); the first one registered is kept — "
-                        f"rename the task (its `task:` key) in the plugin's YAML")
-                    continue
+                    if plugin == USER_TASKS and other.plugin != USER_TASKS:
+                        # The user's explicit --include-path wins over a plugin's task of the same name.
+                        message = (f"task {name!r} from --include-path ({file}) replaces the one from "
+                                   f"{plugin_label(other.plugin)} ({other.path}); rename its `task:` key to keep both")
+                        registry.problems.append(message)
+                        registry.clashes[name] = message
+                    else:
+                        message = (f"task {name!r} from {plugin_label(plugin)} ({file}) clashes with the one from "
+                                   f"{plugin_label(other.plugin)} ({other.path}); the first one registered is kept — "
+                                   f"rename the task (its `task:` key) in the later YAML")
+                        registry.problems.append(message)
+                        registry.clashes[name] = message
+                        continue
                 registry.entries[name] = TaskEntry(name, file, plugin, config, trusted=trusted)
 
         return register
@@ -171,6 +227,50 @@ def build_registry() -> TaskRegistry:
             raise MedbenchError(f"--include-path {path} does not exist", "pass a folder of task YAMLs")
         register_for(USER_TASKS)(path)
     return registry
+
+
+# --- lm-eval's own tasks, by name -------------------------------------------------------------------------------
+
+LM_EVAL = "lm-eval"  # the plugin name lm-eval's bundled tasks are listed under
+_TASK_KEY = re.compile(r"""^["']?task["']?\s*:\s*["']?([A-Za-z0-9_.\-]+)["']?\s*$""", re.MULTILINE)
+_lm_eval_index: dict[str, Path] | None = None
+
+
+def _lm_eval_tasks_dir() -> Path:
+    import lm_eval.tasks
+
+    return Path(lm_eval.tasks.__file__).parent
+
+
+def lm_eval_task_index() -> dict[str, Path]:
+    """lm-eval's ~14k bundled task YAMLs by task name; read once per process, and only when a name is not
+    medbench's (a plain text scan: ~1 s, against ~20 s for lm-eval's own TaskManager index)."""
+    global _lm_eval_index
+    if _lm_eval_index is None:
+        index: dict[str, Path] = {}
+        for file in sorted(_lm_eval_tasks_dir().rglob("*.yaml")):
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            for match in _TASK_KEY.finditer(text):
+                index.setdefault(match.group(1), file)
+        _lm_eval_index = index
+    return _lm_eval_index
+
+
+def lm_eval_task(name: str) -> TaskEntry | None:
+    """lm-eval's bundled task ``name`` as an entry (trusted: lm-eval's installed package), or None."""
+    path = lm_eval_task_index().get(name)
+    if path is None:
+        return None
+    try:
+        config = read_task_yaml(path)
+    except MedbenchError:
+        return None
+    if not _is_task(config) or config["task"] != name:
+        return None
+    return TaskEntry(name, path, LM_EVAL, config, trusted=True)
 
 
 # --- user task folders (--include-path) and the code their YAMLs may import -------------------------------------
@@ -186,11 +286,74 @@ def task_sources(include_paths: list[str | Path] | None = None, trust_task_code:
     saved = dict(_sources)
     _sources.update(include_paths=[Path(p).expanduser().resolve() for p in include_paths or []],
                     trust_task_code=trust_task_code)
+    # Templates of untrusted YAMLs are Jinja, which can reach Python objects: render them all in a sandbox.
+    sandbox = sandboxed_templates() if include_paths and not trust_task_code else contextlib.nullcontext()
     try:
-        yield
+        with sandbox:
+            yield
     finally:
         _sources.clear()
         _sources.update(saved)
+
+
+def _refuse_template_loading(name: str) -> None:
+    from jinja2 import TemplateNotFound
+
+    raise TemplateNotFound(name)  # {% include %} / {% import %} / {% extends %} never read a file
+
+
+@contextlib.contextmanager
+def sandboxed_templates():
+    """Within the block lm-eval renders ``doc_to_*`` templates with an immutable Jinja sandbox: field access,
+    filters and string methods work; ``__globals__``, ``__class__``, mutating methods and loading other
+    templates (files) raise. lm-eval looks its environment up at each render, so swapping it is enough."""
+    import lm_eval.utils as lm_utils
+    from jinja2 import FunctionLoader, StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    sandbox = ImmutableSandboxedEnvironment(loader=FunctionLoader(_refuse_template_loading),
+                                            undefined=StrictUndefined, keep_trailing_newline=True)
+    sandbox.filters["regex_replace"] = lm_utils.regex_replace
+    saved = lm_utils.env
+    lm_utils.env = sandbox
+    try:
+        yield
+    finally:
+        lm_utils.env = saved
+
+
+def sandbox_active() -> bool:
+    from jinja2.sandbox import SandboxedEnvironment
+    import lm_eval.utils as lm_utils
+
+    return isinstance(lm_utils.env, SandboxedEnvironment)
+
+
+def template_refusal(entry: "TaskEntry", exc: BaseException) -> MedbenchError | None:
+    """The one-line error for a template the sandbox refused, or None when ``exc`` is something else."""
+    from jinja2 import TemplateError
+
+    if not isinstance(exc, TemplateError) or not sandbox_active():
+        return None
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return MedbenchError(f"task {entry.name!r} ({entry.path}) has a template that does more than read document "
+                         f"fields ({type(exc).__name__}: {detail}); templates from folders medbench does not trust "
+                         f"render in a sandbox", f"use plain fields and filters in its templates, or pass "
+                         f"--trust-task-code if you trust {entry.path.parent}")
+
+
+@contextlib.contextmanager
+def templates_unrendered():
+    """Within the block lm-eval builds tasks without rendering any template (stand-ins instead), so listing
+    tasks never evaluates a YAML's Jinja."""
+    from unittest import mock
+
+    from lm_eval.api.task import ConfigurableTask
+
+    with mock.patch.object(ConfigurableTask, "doc_to_text", lambda self, doc, doc_to_text=None: ""), \
+            mock.patch.object(ConfigurableTask, "doc_to_target", lambda self, doc, doc_to_target=None: 0), \
+            mock.patch.object(ConfigurableTask, "doc_to_choice", lambda self, doc, doc_to_choice=None: ["-"]):
+        yield
 
 
 def code_imports(config: Any) -> list[str]:
@@ -248,11 +411,11 @@ def validate_entry(entry: TaskEntry) -> None:
 
 def load_tasks(names: list[str], registry: TaskRegistry | None = None,
                metadata: dict[str, dict[str, Any]] | None = None, *, mode: str = "loglikelihood",
-               fewshot_rationales: bool = False) -> dict[str, Any]:
+               fewshot_rationales: bool = False, render: bool = True) -> dict[str, Any]:
     """Instantiate lm-eval Task objects for ``names`` (groups expanded).
 
     ``metadata`` overrides per task (e.g. data_files); ``mode`` and ``fewshot_rationales`` pick the scoring
-    variant (see medbench.scoring).
+    variant (see medbench.scoring). ``render=False`` builds the tasks without rendering any template (listing).
     """
     from lm_eval.tasks import TaskManager
 
@@ -264,23 +427,114 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
         validate_entry(entry)
     tasks = {}
     for entry in entries:
+        task_metadata = dict((metadata or {}).get(entry.name) or {})
+        overrides = variant_overrides(entry.name, entry.config, mode, fewshot_rationales)
+        if task_metadata.get("data_files") and "custom_dataset" not in entry.config:
+            # A task that reads a dataset itself (lm-eval's own, a plain YAML) takes the user's files instead.
+            files = task_metadata.pop("data_files")
+            overrides.update(local_dataset_overrides(entry, files))
         # One manager per task: lm-eval merges manager-level metadata into the task's own metadata.
         manager = TaskManager(include_path=str(entry.path.parent), include_defaults=False,
-                              metadata=(metadata or {}).get(entry.name) or None)
-        overrides = variant_overrides(entry.name, entry.config, mode, fewshot_rationales)
+                              metadata=task_metadata or None)
         # lm-eval applies overrides to a registered task when a group references it with them.
         spec = {"group": f"medbench_variant_{entry.name}", "task": [{"task": entry.name, **overrides}]} \
             if overrides else entry.name
         try:
-            loaded = manager.load([spec])["tasks"]
+            with templates_unrendered() if not render else contextlib.nullcontext():
+                loaded = manager.load([spec])["tasks"]
         except MedbenchError:
             raise
         except Exception as exc:
-            raise MedbenchError(f"task {entry.name!r} failed to load: {type(exc).__name__}: {exc}",
-                                f"check its YAML ({entry.path}) and data files") from None
+            raise load_failure(entry, exc) from None
         task = next(iter(loaded.values()))
+        if task_metadata.get("data_files") and not isinstance(getattr(task.dataset, "medbench_source", None), dict):
+            import warnings
+
+            warnings.warn(f"task {entry.name!r} was given --data-file, but its loader ({entry.config.get('custom_dataset')}) "
+                          f"does not say it read the file; check that its loader takes data_files", stacklevel=2)
         tasks[entry.name] = task
     return tasks
+
+
+def load_failure(entry: TaskEntry, exc: BaseException) -> MedbenchError:
+    """One line for a task that lm-eval could not build: a refused template, a dataset missing offline, else
+    the exception itself."""
+    refused = template_refusal(entry, exc)
+    if refused is not None:
+        return refused
+    dataset = entry.config.get("dataset_path")
+    if dataset and "custom_dataset" not in entry.config and _offline_miss(exc):
+        name = f"{dataset} ({entry.config['dataset_name']})" if entry.config.get("dataset_name") else dataset
+        return MedbenchError(f"task {entry.name!r} needs the dataset {name}, which is not in the local Hugging Face "
+                             f"cache and medbench is offline", f"pass --online to download it once, or point "
+                             f"HF_DATASETS_CACHE at a cache that holds it, or give a local copy with "
+                             f"--data-file {entry.name}:{entry.config.get('test_split') or 'test'}=PATH")
+    detail = " ".join(str(exc).split())[:300]
+    return MedbenchError(f"task {entry.name!r} failed to load: {type(exc).__name__}: {detail}",
+                         f"check its YAML ({entry.path}) and data files")
+
+
+def _offline_miss(exc: BaseException) -> bool:
+    from medbench.models import hub_online
+
+    if hub_online():
+        return False
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(word in text for word in ("offline", "connection", "couldn't reach", "not found", "doesn't exist",
+                                         "does not exist", "hub", "cannot find"))
+
+
+def local_dataset_overrides(entry: TaskEntry, files: Any) -> dict[str, Any]:
+    """lm-eval overrides that load a dataset-reading task's splits from the user's files (--data-file)."""
+    from medbench.taskdata import load_local_dataset
+
+    splits = [entry.config.get(key) for key in ("training_split", "validation_split", "test_split", "fewshot_split")]
+    splits = [split for split in dict.fromkeys(splits) if split]
+
+    def custom_dataset(**_ignored: Any):
+        return load_local_dataset(files, splits, task=entry.name)
+
+    return {"custom_dataset": custom_dataset, "dataset_kwargs": None}
+
+
+def task_config_hash(entry: TaskEntry) -> str:
+    """Hash of the task as it will run: the YAML after includes (templates, few-shot settings, metrics,
+    metadata) plus the code files its ``!function`` references import. A change to any of them is a new config."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(entry.config, sort_keys=True, default=str).encode())
+    for ref in sorted(set(code_imports(entry.config))):
+        module = ref.rsplit(".", 1)[0].replace(".", "/") + ".py"
+        file = entry.path.parent / module
+        digest.update(f"\0{module}\0".encode())
+        if file.is_file():
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def data_source(entry: TaskEntry, task: Any) -> dict[str, Any]:
+    """Where the task's data came from: ``kind`` bundled / file / hub / lm-eval, ``name``, a ``sha256`` or
+    ``revision``, and a ``description``."""
+    dataset = getattr(task, "dataset", None)
+    known = getattr(dataset, "medbench_source", None)  # set by medbench.taskdata loaders
+    if isinstance(known, dict):
+        source = dict(known)
+        if source.get("kind") == "bundled" and entry.metadata.get("data_description"):
+            source["description"] = str(entry.metadata["data_description"])
+        return source
+    config = entry.config
+    path = config.get("dataset_path")
+    name = f"{path}/{config['dataset_name']}" if path and config.get("dataset_name") else str(path or entry.path)
+    revision = (config.get("dataset_kwargs") or {}).get("revision")
+    if entry.plugin == LM_EVAL:
+        return {"kind": "lm-eval", "name": name, "revision": revision,
+                "description": f"lm-eval's own task {entry.name} ({path})"}
+    data_files = (config.get("dataset_kwargs") or {}).get("data_files")
+    if path in ("json", "csv", "parquet", "text", "arrow") and data_files:
+        return {"kind": "file", "name": str(data_files), "sha256": None,
+                "description": f"local files named in {entry.path.name}"}
+    return {"kind": "hub", "name": name, "revision": revision, "description": f"hub dataset {name}"}
 
 
 def eval_split(task: Any) -> str:
