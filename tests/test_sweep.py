@@ -68,7 +68,8 @@ def test_substitute_and_level_mappings():
 def test_a_level_can_bind_variables(tmp_path, tiny_model_dir):
     grid = {"method": ["sft"], "size": [{"name": "small", "n": 4}, {"name": "large", "n": 8}]}
     text = RECIPE.replace("max_examples: 4", 'max_examples: "{{n}}"')
-    sweep = plan(read_recipe(write_recipe(tmp_path, tiny_model_dir, text=text, grid=grid)), out_dir=tmp_path / "s")
+    sweep = plan(read_recipe(write_recipe(tmp_path, tiny_model_dir, text=text, grid=grid, baseline=None)),
+                 out_dir=tmp_path / "s")
     assert [(c.factors["size"], c.steps[0].options["max_examples"]) for c in sweep.cells] == [("small", 4),
                                                                                             ("large", 8)]
 
@@ -194,15 +195,14 @@ def test_study_report_pairs_each_level_with_its_baseline(tmp_path, tiny_model_di
     run_sweep(sweep)
     report = study_report(sweep)
     rows = report["rows"]
-    assert len(rows) == 4 and report["compare"] == "method" and report["baseline"] == {"method": "base"}
+    assert len(rows) == 2 and report["tests"] == 2  # sft vs base, once per seed
     for row in rows:
-        if row["method"] == "base":
-            assert row["baseline"] and row["comparison"] is None
-        else:
-            comparison = row["comparison"]
-            assert comparison["test"] == "mcnemar-exact" and comparison["n_paired"] == 3
-            assert 0.0 <= comparison["p"] <= 1.0 and comparison["q"] >= comparison["p"]
-    assert "| medqa |" in report["markdown"] and (sweep.out_dir / "report.md").exists()
+        assert (row["factor"], row["level"], row["baseline_level"]) == ("method", "sft", "base")
+        assert row["factors"]["seed"] == int(row["baseline"].rsplit("seed=", 1)[1])  # paired with its own seed
+        comparison = row["comparison"]
+        assert comparison["test"] == "mcnemar-exact" and comparison["n_paired"] == 3
+        assert 0.0 <= comparison["p"] <= 1.0 and comparison["q"] >= comparison["p"]
+    assert "| medqa | method: sft vs base |" in report["markdown"] and (sweep.out_dir / "report.md").exists()
 
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))

@@ -1,332 +1,40 @@
-"""Sweeps: a recipe declares a grid of factors; every cell trains, scores its checkpoints and lands in a leaderboard.
+"""Sweeps: run a planned recipe (medbench.recipe) cell by cell; every cell trains, scores its checkpoints and
+lands in the sweep's leaderboard.
 
-A recipe (YAML, read with ``yaml.safe_load``)::
-
-    name: sft_vs_dpo
-    scales:                     # named variable sets; --scale picks one (toy runs on a laptop CPU)
-      toy: {model: smollm2-135m-instruct, max_steps: 4, eval_limit: 20}
-      full: {model: meta-llama/Llama-3.1-8B-Instruct, max_steps: -1, eval_limit: null}
-    grid:                       # the factors; cells are their cartesian product
-      task: [uti, hyponatremia]
-      method: [base, sft, dpo]
-      seed: [1, 2]
-      difficulty:               # a level may be a mapping: its name, plus variables it binds
-        - {name: human, difficulty_models: null}
-        - {name: llm, difficulty_models: "{ensemble}"}
-    exclude: [{method: dpo, task: discharge_summary}]   # optional: cells to leave out
-    cell:
-      model: "{model}"
-      steps_by: method          # optional: pick the step list by this factor's value
-      steps:
-        base: []
-        sft: [{plugin: sft, task: "{task}", options: {max_steps: "{max_steps}"}}]
-        dpo: [{plugin: dpo, task: "{task}", options: {max_steps: "{max_steps}"}}]
-      eval: {tasks: ["{task}"], limit: "{eval_limit}", mode: loglikelihood}
-    baseline: {method: base}    # the cells every other cell is compared with (same other factors)
-    report: {compare: method}   # the factor whose levels the closing comparison contrasts
-
-``"{name}"`` is replaced by a factor or scale variable (a whole-string reference keeps the value's type).
-A step's model defaults to the previous step's final checkpoint; ``"{prev}"`` names it explicitly (a merge
-step merges it back into ``"{model}"``).
-
-Identity and resume: a step's identity hashes its plugin, resolved options, seed, input model (or the
-identity of the step it builds on) and its training data; a cell's identity adds the evaluation. Finished
-steps and cells leave a marker, so a re-run skips them and an interrupted sweep resumes where it stopped;
-shared steps (one SFT feeding five merge weights) run once. A cell that fails is recorded with its error
-and the others go on. Cells run through an executor from the ``register_executors`` hook.
+Finished steps and cells leave a marker, so a re-run skips them and an interrupted sweep resumes where it
+stopped; a step shared by several cells (one SFT feeding a DPO cell and its own) runs once, under a lock, even
+when an executor runs cells in parallel. A cell that fails is recorded with its error and the others go on.
+Cells run through an executor from the ``register_executors`` hook.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import dataclasses
-import difflib
-import hashlib
-import itertools
 import json
-import re
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import yaml
-
 from medbench.errors import MedbenchError
-from medbench.plugins import named_registry, unknown_name
-from medbench.records import atomic_write_json, slug
+from medbench.plugins import named_registry, plugin_iter, unknown_name
+from medbench.recipe import (  # noqa: F401  (the planning API, re-exported: `from medbench.sweep import plan`)
+    CellSpec,
+    PlannedComparison,
+    Recipe,
+    StepSpec,
+    SweepPlan,
+    plan,
+    read_recipe,
+    step_input,
+    substitute,
+    task_fingerprint,
+)
+from medbench.records import atomic_write_json
 
-RECIPE_KEYS = {"name", "description", "scales", "grid", "exclude", "cell", "baseline", "report", "study"}
-CELL_KEYS = {"model", "steps", "steps_by", "eval"}
-STEP_KEYS = {"plugin", "task", "model", "options"}
-EVAL_KEYS = {"tasks", "limit", "mode", "num_fewshot", "fewshot_rationales", "chat_template", "batch_size", "judges"}
-_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-# ----------------------------------------------------------------------------------------------- recipe
-
-@dataclass
-class Recipe:
-    name: str
-    path: Path
-    description: str
-    scales: dict[str, dict[str, Any]]
-    grid: dict[str, list[Any]]
-    exclude: list[dict[str, Any]]
-    cell: dict[str, Any]
-    baseline: dict[str, Any]
-    report: dict[str, Any]
-    study: str = ""
-
-
-def _fail(path: Path, problem: str, fix: str) -> MedbenchError:
-    return MedbenchError(f"recipe {path}: {problem}", fix)
-
-
-def read_recipe(path: str | Path) -> Recipe:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MedbenchError(f"recipe {path} does not exist", "check the path (the bundled recipes are in recipes/)") \
-            from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise _fail(path, f"is not valid YAML{where}", "fix the YAML syntax (check indentation and quoting)") from None
-    if not isinstance(data, dict):
-        raise _fail(path, "is not a mapping", "a recipe has name, grid and cell keys (see recipes/sft_vs_dpo.yaml)")
-    unknown = sorted(set(data) - RECIPE_KEYS)
-    if unknown:
-        raise _fail(path, f"has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(RECIPE_KEYS))}")
-    for key in ("name", "grid", "cell"):
-        if key not in data:
-            raise _fail(path, f"is missing {key!r}", "add it (see recipes/sft_vs_dpo.yaml for a complete recipe)")
-    grid = data["grid"]
-    if not isinstance(grid, dict) or not grid:
-        raise _fail(path, "has an empty grid", "list at least one factor with at least one value under grid:")
-    for factor, values in grid.items():
-        if isinstance(values, str) and _REF.fullmatch(values):
-            continue  # a scale variable holding the levels, e.g. sizes: "{sizes}"
-        if not isinstance(values, list) or not values:
-            raise _fail(path, f"factor {factor!r} has no values", f"give {factor}: a non-empty list")
-    cell = data["cell"]
-    if not isinstance(cell, dict) or "eval" not in cell:
-        raise _fail(path, "cell has no eval", "add cell.eval.tasks: the tasks every checkpoint is scored on")
-    unknown = sorted(set(cell) - CELL_KEYS)
-    if unknown:
-        raise _fail(path, f"cell has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(CELL_KEYS))}")
-    unknown = sorted(set(cell["eval"] or {}) - EVAL_KEYS)
-    if unknown:
-        raise _fail(path, f"cell.eval has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(EVAL_KEYS))}")
-    steps_by = cell.get("steps_by")
-    if steps_by is not None:
-        if steps_by not in grid:
-            raise _fail(path, f"steps_by names {steps_by!r}, which is not a grid factor",
-                        f"use one of {', '.join(grid)}")
-        levels = grid[steps_by] if isinstance(grid[steps_by], list) else []
-        names = [str(v.get("name")) if isinstance(v, dict) else str(v) for v in levels]
-        missing = [n for n in names if n not in {str(k) for k in (cell.get("steps") or {})}]
-        if missing:
-            raise _fail(path, f"cell.steps has no entry for {steps_by}={', '.join(missing)}",
-                        "add a step list (possibly []) for every value of that factor")
-    scales = data.get("scales") or {}
-    exclude = data.get("exclude") or []
-    if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
-        raise _fail(path, "exclude must be a list of factor mappings", "write exclude: [{method: dpo, task: uti}]")
-    return Recipe(name=str(data["name"]), path=path, description=str(data.get("description") or ""),
-                  scales=scales, grid=grid, exclude=exclude, cell=cell, baseline=data.get("baseline") or {},
-                  report=data.get("report") or {}, study=str(data.get("study") or ""))
-
-
-def substitute(value: Any, variables: dict[str, Any], where: str) -> Any:
-    """Replace ``{name}`` references; a string that is exactly one reference takes the variable's value."""
-    if isinstance(value, str):
-        whole = _REF.fullmatch(value)
-        if whole:
-            return copy.deepcopy(_lookup(whole.group(1), variables, where))
-        return _REF.sub(lambda m: str(_lookup(m.group(1), variables, where)), value)
-    if isinstance(value, list):
-        return [substitute(v, variables, where) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, variables, where) for k, v in value.items()}
-    return value
-
-
-def _lookup(name: str, variables: dict[str, Any], where: str) -> Any:
-    if name not in variables:
-        close = difflib.get_close_matches(name, list(variables), n=2)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise MedbenchError(f"{where} refers to {{{name}}}, which is neither a factor nor a scale variable{hint}",
-                            "define it under grid: or under the chosen scale")
-    return variables[name]
-
-
-# ----------------------------------------------------------------------------------------------- cells
-
-@dataclass
-class StepSpec:
-    plugin: str
-    task: str
-    model: str  # a model reference, or "{prev}" for the previous step's final checkpoint
-    options: dict[str, Any]
-    seed: int
-    key: str = ""  # identity hash, filled in by plan()
-
-
-@dataclass
-class CellSpec:
-    key: str
-    label: str
-    factors: dict[str, Any]
-    model: str
-    steps: list[StepSpec]
-    eval: dict[str, Any]
-    seed: int
-    is_baseline: bool = False
-
-
-@dataclass
-class SweepPlan:
-    recipe: Recipe
-    scale: str
-    out_dir: Path
-    cells: list[CellSpec]
-    variables: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def leaderboard_dir(self) -> Path:
-        return self.out_dir / "leaderboard"
-
-
-def _digest(data: Any) -> str:
-    return hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
-
-
-def task_fingerprint(task: str, data_files: Any = None) -> str:
-    """Hash of a task's YAML and the data files beside it (and the user's, if given): its training data."""
-    from medbench.tasks import build_registry
-
-    entry = build_registry().get(task)
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(entry.path.read_bytes())
-    folder = entry.path.parent
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json", ".csv",
-                                                                                       ".parquet", ".py", ".yaml")):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _selected_scale(recipe: Recipe, scale: str | None) -> tuple[str, dict[str, Any]]:
-    if not recipe.scales:
-        return scale or "default", {}
-    scale = scale or next(iter(recipe.scales))
-    if scale not in recipe.scales:
-        raise MedbenchError(f"recipe {recipe.name!r} has no scale {scale!r}",
-                            f"pass --scale {' or --scale '.join(recipe.scales)}")
-    return scale, dict(recipe.scales[scale] or {})
-
-
-def _excluded(factors: dict[str, Any], exclude: list[dict[str, Any]]) -> bool:
-    return any(all(str(factors.get(k)) == str(v) for k, v in rule.items()) for rule in exclude)
-
-
-def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = None,
-         overrides: dict[str, Any] | None = None) -> SweepPlan:
-    """Expand the grid into cells with their identities (no model is loaded). ``overrides`` replace the
-    chosen scale's variables (``medbench sweep --set model=PATH``)."""
-    scale, scale_vars = _selected_scale(recipe, scale)
-    for key, value in (overrides or {}).items():
-        if key not in scale_vars:
-            raise MedbenchError(f"--set {key}=...: scale {scale!r} of recipe {recipe.name!r} has no variable {key!r}",
-                                f"set one of: {', '.join(sorted(scale_vars)) or '(none)'}")
-        scale_vars[key] = yaml.safe_load(value) if isinstance(value, str) else value
-    out_dir = Path(out_dir) if out_dir else Path("sweeps") / f"{slug(recipe.name)}-{slug(scale)}"
-    factor_names = list(recipe.grid)
-    levels = {f: substitute(v, scale_vars, f"recipe {recipe.name!r}, grid {f}") for f, v in recipe.grid.items()}
-    for factor, values in levels.items():
-        if not isinstance(values, list) or not values:
-            raise _fail(recipe.path, f"factor {factor!r} has no values at scale {scale!r}",
-                        f"give {factor}: a non-empty list")
-    fingerprints: dict[str, str] = {}
-    cells: list[CellSpec] = []
-    seen: set[str] = set()
-    for values in itertools.product(*(levels[f] for f in factor_names)):
-        factors, bound = {}, {}
-        for factor, value in zip(factor_names, values):
-            if isinstance(value, dict):  # {name: llm, difficulty_models: [...]}: a level that binds variables
-                if "name" not in value:
-                    raise _fail(recipe.path, f"a level of factor {factor!r} is a mapping without 'name'",
-                                "give every mapping level a name: {name: llm, ...}")
-                factors[factor] = value["name"]
-                bound.update({k: v for k, v in value.items() if k != "name"})
-            else:
-                factors[factor] = value
-        if _excluded(factors, recipe.exclude):
-            continue
-        variables = {**scale_vars, **factors}
-        variables.update(substitute(bound, variables, f"recipe {recipe.name!r}, cell {factors}"))
-        seed = int(factors.get("seed", scale_vars.get("seed", 1234)))
-        where = f"recipe {recipe.name!r}, cell {factors}"
-        cell = recipe.cell
-        model = str(substitute(cell.get("model", "{model}"), variables, where))
-        raw_steps = cell.get("steps") or []
-        if cell.get("steps_by"):
-            by_value = {str(k): v for k, v in (raw_steps or {}).items()}
-            raw_steps = by_value[str(factors[cell["steps_by"]])] or []
-        steps: list[StepSpec] = []
-        previous_key = None
-        for index, raw in enumerate(raw_steps):
-            unknown = sorted(set(raw) - STEP_KEYS)
-            if unknown or "plugin" not in raw:
-                raise _fail(recipe.path, f"step {index + 1} of cell {factors} has unknown key(s) {unknown} or no plugin",
-                            f"a step has {', '.join(sorted(STEP_KEYS))} (plugin required)")
-            step_vars = {**variables, "prev": "{prev}"}
-            task = str(substitute(raw.get("task", "{task}"), step_vars, where))
-            step_model = str(substitute(raw.get("model", "{prev}" if steps else model), step_vars, where))
-            options = substitute(raw.get("options") or {}, step_vars, where)
-            if task not in fingerprints:
-                fingerprints[task] = task_fingerprint(task)
-            identity = {"plugin": raw["plugin"], "task": task, "data": fingerprints[task], "options": options,
-                        "seed": seed, "model": step_model, "prev": previous_key}
-            step = StepSpec(raw["plugin"], task, step_model, options, seed, key=_digest(identity))
-            steps.append(step)
-            previous_key = step.key
-        if any(s.model == "{prev}" or "{prev}" in json.dumps(s.options) for s in steps[:1]):
-            raise _fail(recipe.path, f"the first step of cell {factors} refers to {{prev}}",
-                        "only a later step can build on the previous one")
-        evaluation = substitute(cell["eval"], variables, where)
-        tasks = evaluation.get("tasks")
-        if isinstance(tasks, str):
-            tasks = [t.strip() for t in tasks.split(",") if t.strip()]
-        if not tasks:
-            raise _fail(recipe.path, f"cell {factors} scores no tasks", "list them under cell.eval.tasks")
-        evaluation["tasks"] = [str(t) for t in tasks]
-        for name in evaluation["tasks"]:
-            if name not in fingerprints:
-                fingerprints[name] = task_fingerprint(name) if name in _known_tasks() else "group:" + name
-        key = _digest({"model": model, "steps": [s.key for s in steps], "eval": evaluation, "seed": seed,
-                       "data": [fingerprints[t] for t in evaluation["tasks"]]})
-        if key in seen:  # identical work under other factor values (an untrained model at every data size)
-            continue
-        seen.add(key)
-        label = ",".join(f"{k}={v}" for k, v in factors.items())
-        is_baseline = bool(recipe.baseline) and all(str(factors.get(k)) == str(v) for k, v in recipe.baseline.items())
-        cells.append(CellSpec(key, label, factors, model, steps, evaluation, seed, is_baseline))
-    if not cells:
-        raise _fail(recipe.path, "expands to an empty grid (every cell is excluded)", "loosen exclude: or add values")
-    return SweepPlan(recipe, scale, out_dir, cells, scale_vars)
-
-
-def _known_tasks() -> set[str]:
-    from medbench.tasks import build_registry
-
-    return set(build_registry().entries)
-
-
-# ----------------------------------------------------------------------------------------------- running
 
 @dataclass
 class CellResult:
@@ -347,12 +55,30 @@ def _finished(out_dir: Path, cell: CellSpec) -> dict[str, Any] | None:
     marker = _cell_marker(out_dir, cell)
     if not marker.exists():
         return None
-    done = json.loads(marker.read_text(encoding="utf-8"))
-    return done if done.get("status") == "done" else None
+    try:
+        done = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a damaged marker: the cell runs again
+    return done if isinstance(done, dict) and done.get("status") == "done" else None
 
 
 def _step_dir(out_dir: Path, step: StepSpec) -> Path:
-    return out_dir / "steps" / f"{slug(step.plugin)}-{step.key}"
+    return out_dir / "steps" / step.name
+
+
+@contextlib.contextmanager
+def _step_lock(directory: Path) -> Iterator[None]:
+    """One process trains a shared step; the others wait and then reuse it (POSIX advisory lock)."""
+    import fcntl
+
+    locks = directory.parent.parent / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{directory.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None) -> list[dict[str, Any]]:
@@ -361,29 +87,49 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None) -> li
 
     directory = _step_dir(out_dir, step)
     marker = directory / "step.json"
-    if marker.exists():
-        return json.loads(marker.read_text(encoding="utf-8"))["checkpoints"]
-    if directory.exists():  # a step interrupted mid-way starts over: its partial checkpoints are not trusted
-        import shutil
-
-        shutil.rmtree(directory)
-    resolved = substitute(step.options, {"prev": prev or ""}, f"step {step.plugin}")
-    trainer = training.get_trainer(step.plugin)
-    config = training.build_config(trainer.config_class, {}, resolved, step.plugin)
-    directory.mkdir(parents=True)
-    request = training.TrainRequest(model_ref=model, task=step.task, output_dir=directory, config=config,
-                                    seed=step.seed)
-    checkpoints = training.train(step.plugin, request, directory.name)
-    found = [{"path": str(c.path), "step": c.step, "final": c.final, "plugin": step.plugin,
-              "trainer_config": c.trainer_config or dataclasses.asdict(config)} for c in checkpoints]
-    atomic_write_json(marker, {"key": step.key, "plugin": step.plugin, "task": step.task, "model": model,
-                               "options": resolved, "checkpoints": found})
+    with _step_lock(directory):
+        if marker.exists():
+            return json.loads(marker.read_text(encoding="utf-8"))["checkpoints"]
+        if directory.exists():  # a step interrupted mid-way starts over: its partial checkpoints are not trusted
+            shutil.rmtree(directory)
+        resolved = substitute(step.options, {"prev": prev or ""}, f"step {step.plugin}")
+        trainer = training.get_trainer(step.plugin)
+        config = training.build_config(trainer.config_class, {}, resolved, step.plugin)
+        directory.mkdir(parents=True)
+        request = training.TrainRequest(model_ref=model, task=step.task, output_dir=directory, config=config,
+                                        seed=step.seed, task_metadata=step.task_metadata)
+        checkpoints = training.train(step.plugin, request, directory.name)
+        found = [{"path": str(c.path), "step": c.step, "final": c.final, "plugin": step.plugin,
+                  "trainer_config": c.trainer_config or dataclasses.asdict(config)} for c in checkpoints]
+        atomic_write_json(marker, {"key": step.key, "plugin": step.plugin, "task": step.task, "model": model,
+                                   "options": resolved, "checkpoints": found})
     return found
+
+
+def eval_config(cell: CellSpec, out_dir: Path, recipe_name: str, checkpoint: dict[str, Any], label: str):
+    """The EvalConfig that scores one checkpoint of a cell, as its recipe's ``eval`` says."""
+    from medbench.evaluation import EvalConfig
+
+    evaluation = cell.eval
+    extra = {"sweep": recipe_name, "cell": cell.key, "factors": cell.factors, "aliases": cell.aliases,
+             "baseline": cell.is_baseline,
+             **({"training": {"plugin": checkpoint["plugin"], "trainer_config": checkpoint["trainer_config"],
+                              "step": checkpoint["step"]}} if checkpoint["plugin"] else {})}
+    return EvalConfig(tasks=list(evaluation["tasks"]), limit=evaluation.get("limit"),
+                      num_fewshot=evaluation.get("num_fewshot"),
+                      batch_size=int(evaluation.get("batch_size") or 8), seed=cell.seed,
+                      output_dir=out_dir / "leaderboard", label=label,
+                      chat_template=bool(evaluation.get("chat_template")),
+                      mode=evaluation.get("mode") or "loglikelihood",
+                      fewshot_rationales=bool(evaluation.get("fewshot_rationales")),
+                      judges=list(evaluation.get("judges") or []),
+                      judge_options={str(k): str(v) for k, v in (evaluation.get("judge_options") or {}).items()},
+                      task_metadata=cell.task_metadata, extra=extra)
 
 
 def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
     """Train the cell's steps and score the model it ends with (every checkpoint of the last step)."""
-    from medbench.evaluation import EvalConfig, evaluate
+    from medbench.evaluation import evaluate
 
     started = time.time()
     marker = _cell_marker(out_dir, cell)
@@ -399,20 +145,9 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
             finals = [c for c in scored if c["final"]] or scored
             prev = finals[-1]["path"]
         records = []
-        evaluation = cell.eval
         for checkpoint in scored:
             suffix = "" if len(scored) == 1 else f"/{Path(checkpoint['path']).name}"
-            extra = {"sweep": recipe_name, "cell": cell.key, "factors": cell.factors, "baseline": cell.is_baseline,
-                     **({"training": {"plugin": checkpoint["plugin"], "trainer_config": checkpoint["trainer_config"],
-                                      "step": checkpoint["step"]}} if checkpoint["plugin"] else {})}
-            config = EvalConfig(tasks=list(evaluation["tasks"]), limit=evaluation.get("limit"),
-                                num_fewshot=evaluation.get("num_fewshot"),
-                                batch_size=int(evaluation.get("batch_size") or 8), seed=cell.seed,
-                                output_dir=out_dir / "leaderboard", label=cell.label + suffix,
-                                chat_template=bool(evaluation.get("chat_template")),
-                                mode=evaluation.get("mode") or "loglikelihood",
-                                fewshot_rationales=bool(evaluation.get("fewshot_rationales")),
-                                judges=list(evaluation.get("judges") or []), extra=extra)
+            config = eval_config(cell, out_dir, recipe_name, checkpoint, cell.label + suffix)
             records += [r["_path"] for r in evaluate(checkpoint["path"], config)]
         result = CellResult(cell.key, cell.label, "done", records, duration_s=round(time.time() - started, 1))
     except (Exception, SystemExit) as exc:  # a failed cell is recorded; the sweep goes on
@@ -449,7 +184,9 @@ def run_sweep(sweep: SweepPlan, executor: str = "local", options: dict[str, str]
     atomic_write_json(sweep.out_dir / "plan.json", describe(sweep))
     results = []
     runner = _CellRunner(sweep.out_dir, sweep.recipe.name)
-    for result in chosen.run(sweep.cells, runner, dict(options or {})):
+    # plugin_iter: an executor that crashes names its plugin and package (a failing cell is recorded, not raised).
+    for result in plugin_iter(getattr(chosen, "plugin", None), f"executor {chosen.name!r}",
+                              lambda: chosen.run(sweep.cells, runner, dict(options or {}))):
         results.append(result)
         if on_result:
             on_result(result)
@@ -468,15 +205,29 @@ class _CellRunner:
 
 
 def describe(sweep: SweepPlan) -> dict[str, Any]:
+    """The plan as data (``medbench sweep --dry-run --json`` prints it; every run writes it to plan.json)."""
+    cells = []
+    for cell in sweep.cells:
+        steps, previous = [], None
+        for step in cell.steps:
+            steps.append({"name": step.name, "plugin": step.plugin, "task": step.task,
+                          "input": step_input(step, previous), "options": step.options,
+                          **({"data_files": step.task_metadata.get("data_files")} if step.task_metadata else {})})
+            previous = step
+        evaluation = {"tasks": cell.eval["tasks"], "limit": cell.eval.get("limit"),
+                      "mode": cell.eval.get("mode") or "loglikelihood", "num_fewshot": cell.eval.get("num_fewshot"),
+                      "fewshot_rationales": bool(cell.eval.get("fewshot_rationales")),
+                      "chat_template": bool(cell.eval.get("chat_template")),
+                      "judges": list(cell.eval.get("judges") or []),
+                      "judge_options": dict(cell.eval.get("judge_options") or {})}
+        cells.append({"id": cell.key, "label": cell.label, "factors": cell.factors, "aliases": cell.aliases,
+                      "model": cell.model, "baseline": cell.is_baseline, "steps": steps, "eval": evaluation,
+                      "done": _finished(sweep.out_dir, cell) is not None})
     return {"recipe": sweep.recipe.name, "scale": sweep.scale, "out_dir": str(sweep.out_dir),
-            "variables": sweep.variables, "grid": sweep.recipe.grid,
-            "cells": [{"key": c.key, "label": c.label, "factors": c.factors, "baseline": c.is_baseline,
-                       "model": c.model, "steps": [{"plugin": s.plugin, "task": s.task, "key": s.key,
-                                                    "options": s.options} for s in c.steps],
-                       "eval": c.eval, "done": _finished(sweep.out_dir, c) is not None}
-                      for c in sweep.cells]}
+            "variables": sweep.variables, "grid": sweep.recipe.grid, "cells": cells,
+            "comparisons": [dataclasses.asdict(c) for c in sweep.comparisons], "skipped": sweep.skipped}
 
 
-def iter_cells_local(cells: list[CellSpec], runner: CellRunner) -> Iterator[CellResult]:
-    for cell in cells:
-        yield runner(cell)
+def describe_json(sweep: SweepPlan) -> str:
+    return json.dumps(describe(sweep), indent=2, default=str)
+

@@ -1,10 +1,11 @@
-"""The comparison a sweep's study reports: each level of one factor against the baseline level, paired.
+"""The comparisons a sweep's study reports, each paired on the same items and seed.
 
-For every evaluation column and every combination of the other factors (seed included, so runs pair with their
-own seed), each cell is compared with the baseline cell on the items both scored: McNemar's exact test for
-per-item 0/1 metrics, a paired bootstrap otherwise (medbench.leaderboard.compare_cells). Benjamini-Hochberg
-adjusts the p-values across the whole report. The recipe names the factor (``report.compare``) and the
-baseline (``baseline:``; default: the factor's first level).
+The plan (medbench.recipe) lists the comparisons: a cell against its baseline cell, which differs from it in one
+factor only (seed included, so runs pair with their own seed). For every task both scored, each checkpoint of the
+cell is compared with the baseline cell's final checkpoint on the items both scored: McNemar's exact test for
+per-item 0/1 metrics, a paired bootstrap otherwise (medbench.leaderboard.compare_cells). A variant column of a
+task (generate mode, rationale demonstrations) pairs with the same task. Benjamini-Hochberg adjusts the p-values
+across the whole report.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ ALPHA = 0.05
 @dataclass
 class Entry:
     column: str
+    task: str
+    label: str
     factors: dict[str, Any]
     cell: Any  # medbench.leaderboard.Cell
 
@@ -44,76 +47,88 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
-    """Compare the recipe's ``report.compare`` levels with its baseline; write report.md and report.json."""
-    recipe = sweep.recipe
+def _score(cell: Any) -> str:
+    text = _fmt(cell.score)
+    return text + (f" [{_fmt(cell.ci_low)}, {_fmt(cell.ci_high)}]" if cell.ci_low is not None else "")
+
+
+def _entries(sweep: Any) -> dict[str, list[Entry]]:
+    """Scored checkpoints of this sweep's cells, by cell key."""
     keys = {cell.key for cell in sweep.cells}
     table = build_table(sweep.leaderboard_dir, baseline="none")
-    entries = []
+    by_cell: dict[str, list[Entry]] = {}
     for row in table.rows:
         for column, cell in row.cells.items():
-            extra = (cell.record or {}).get("extra") or {}
-            if extra.get("sweep") == recipe.name and extra.get("cell") in keys:
-                entries.append(Entry(column, _factors(cell), cell))
-    compare = recipe.report.get("compare") or next(iter(recipe.grid))
-    levels = sorted({e.factors.get(compare) for e in entries if e.factors.get(compare) is not None},
-                    key=lambda v: (str(type(v)), v))
-    baseline_spec = dict(recipe.baseline) or ({compare: levels[0]} if levels else {})
-    others = sorted({k for e in entries for k in (recipe.grid or {}) if k != compare})
-    groups: dict[tuple, list[Entry]] = {}
-    for entry in entries:
-        # By task, not column: a variant (rationale demonstrations, generate mode) is compared on the same items.
-        task = ((entry.cell.record or {}).get("task") or {}).get("name") or entry.column
-        key = (task, *(str(entry.factors.get(f)) for f in others if f not in baseline_spec))
-        groups.setdefault(key, []).append(entry)
+            record = cell.record or {}
+            extra = record.get("extra") or {}
+            if extra.get("sweep") != sweep.recipe.name or extra.get("cell") not in keys:
+                continue
+            task = (record.get("task") or {}).get("name") or column
+            by_cell.setdefault(extra["cell"], []).append(Entry(column, task, row.label, _factors(cell), cell))
+    return by_cell
 
+
+def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
+    """Every planned comparison, paired per task; writes report.md and report.json in the sweep directory."""
+    recipe = sweep.recipe
+    by_cell = _entries(sweep)
+    labels = {cell.key: cell.label for cell in sweep.cells}
     registry = metric_registry()
-    rows, comparisons = [], []
-    for key, members in sorted(groups.items(), key=lambda item: [str(x) for x in item[0]]):
-        base = next((m for m in members if all(str(m.factors.get(k)) == str(v) for k, v in baseline_spec.items())),
-                    None)
-        for member in sorted(members, key=lambda m: (str(type(m.factors.get(compare))), m.factors.get(compare))):
-            comparison = None
-            if base is not None and member is not base and member.cell.score is not None:
-                comparison = compare_cells(base.cell, member.cell, registry)
-                if comparison.p is not None:
-                    comparisons.append(comparison)
-            rows.append({"column": member.column, "group": {f: member.factors.get(f) for f in others},
-                         compare: member.factors.get(compare), "baseline": member is base,
+    rows, tested = [], []
+    for planned in sweep.comparisons:
+        base_entries = by_cell.get(planned.baseline, [])
+        for member in sorted(by_cell.get(planned.cell, []), key=lambda e: (e.task, e.label)):
+            # The baseline cell's score on the same task (its last checkpoint by label, when it has several).
+            candidates = [b for b in base_entries if b.task == member.task]
+            if not candidates:
+                continue
+            base = sorted(candidates, key=lambda b: b.label)[-1]
+            comparison = compare_cells(base.cell, member.cell, registry) if member.cell.score is not None else None
+            if comparison is not None and comparison.p is not None:
+                tested.append(comparison)
+            rows.append({"task": member.task, "column": member.column, "factor": planned.factor,
+                         "level": planned.level, "baseline_level": planned.baseline_level,
+                         "cell": member.label, "baseline": base.label, "cell_key": planned.cell,
+                         "baseline_key": planned.baseline, "factors": member.factors,
                          "metric": member.cell.metric, "score": member.cell.score, "n": member.cell.n,
-                         "ci": [member.cell.ci_low, member.cell.ci_high], "comparison": comparison})
-    for comparison, q in zip(comparisons, stats.benjamini_hochberg([c.p for c in comparisons])):
+                         "ci": [member.cell.ci_low, member.cell.ci_high], "baseline_score": base.cell.score,
+                         "comparison": comparison, "_cells": (member.cell, base.cell)})
+    for comparison, q in zip(tested, stats.benjamini_hochberg([c.p for c in tested])):
         comparison.q = q
         comparison.significant = q is not None and q <= alpha and comparison.direction != ""
 
     lines = [f"# {recipe.name} · scale {sweep.scale}", ""]
     if recipe.study:
         lines += [recipe.study, ""]
-    lines += [f"Each `{compare}` level against the baseline ({', '.join(f'{k}={v}' for k, v in baseline_spec.items())})"
-              f" on the same items and seed. Test: McNemar exact (0/1 metrics) or paired bootstrap; q: "
-              f"Benjamini-Hochberg across this report; * q ≤ {alpha}.", ""]
-    header = ["task", *[f for f in others if f not in baseline_spec], compare, "metric", "score [95% CI]", "n",
-              "Δ vs baseline", "p", "q"]
+    lines += [f"Each row: a cell against its baseline cell, which differs in one factor only (seed included), on "
+              f"the same items. Test: McNemar exact (0/1 metrics) or paired bootstrap; q: Benjamini-Hochberg "
+              f"across all {len(tested)} tests of this report; * q ≤ {alpha}.", ""]
+    header = ["task", "comparison", "cell", "metric", "score [95% CI]", "baseline", "n", "Δ", "p", "q"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         comparison = row["comparison"]
-        ci = row["ci"]
-        score = _fmt(row["score"]) + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci[0] is not None else "")
-        delta = "baseline" if row["baseline"] else "–"
-        p = q = "–"
+        delta, p, q = "–", "–", "–"
         if comparison is not None:
             delta = (f"{comparison.delta:+.3f}" if comparison.delta is not None else "–") + \
                 ("*" if comparison.significant else "")
             p, q = _fmt(comparison.p), _fmt(comparison.q)
             if comparison.note:
                 delta = comparison.note
-        group = [_fmt(row["group"].get(f)) for f in others if f not in baseline_spec]
-        lines.append("| " + " | ".join([row["column"], *group, _fmt(row[compare]), row["metric"], score,
-                                       str(row["n"]), delta, p, q]) + " |")
+        member, base = row["_cells"]
+        lines.append("| " + " | ".join([
+            row["column"], f"{row['factor']}: {row['level']} vs {row['baseline_level']}", row["cell"], row["metric"],
+            _score(member), _score(base), str(row["n"]), delta, p, q]) + " |")
+    if sweep.skipped:
+        lines += ["", "Skipped at plan time:", *[f"- {s['cell']}: {s['reason']}" for s in sweep.skipped]]
+    missing = [labels[c.cell] + " vs " + labels[c.baseline] for c in sweep.comparisons
+               if not by_cell.get(c.cell) or not by_cell.get(c.baseline)]
+    if missing:
+        lines += ["", "Not compared (a cell has no scores yet):", *[f"- {m}" for m in missing]]
     text = "\n".join(lines) + "\n"
-    report = {"recipe": recipe.name, "scale": sweep.scale, "compare": compare, "baseline": baseline_spec,
-              "alpha": alpha, "rows": [{**r, "comparison": r["comparison"].as_dict() if r["comparison"] else None}
-                                       for r in rows]}
+    report = {"recipe": recipe.name, "scale": sweep.scale, "alpha": alpha, "tests": len(tested),
+              "skipped": sweep.skipped,
+              "rows": [{**{k: v for k, v in r.items() if k != "_cells"},
+                        "comparison": r["comparison"].as_dict() if r["comparison"] else None} for r in rows]}
     atomic_write_text(sweep.out_dir / "report.md", text)
     atomic_write_json(sweep.out_dir / "report.json", json.loads(json.dumps(report, default=str)))
     return {"markdown": text, **report}

@@ -1,0 +1,121 @@
+"""Planning a study: comparisons between cells that differ in one factor, errors that keep a study answerable,
+cells shared across factor values, the user's data files in every identity, and the plan as JSON."""
+
+import json
+
+import pytest
+import yaml
+
+from medbench.errors import MedbenchError
+from medbench.recipe import plan, read_recipe
+
+BASE = {
+    "name": "study",
+    "scales": {"toy": {"model": "m", "steps": 1}},
+    "grid": {"method": ["base", "sft", "dpo"], "seed": [1, 2]},
+    "cell": {"model": "{model}", "steps_by": "method", "steps": {
+        "base": [],
+        "sft": [{"plugin": "sft", "task": "medqa", "options": {"max_steps": "{steps}"}}],
+        "dpo": [{"plugin": "sft", "task": "medqa", "options": {"max_steps": "{steps}"}},
+                {"plugin": "dpo", "task": "medqa", "options": {"max_steps": "{steps}"}}]},
+        "eval": {"tasks": ["medqa"]}},
+    "comparisons": [{"factor": "method", "baseline": "base"},
+                    {"factor": "method", "levels": ["dpo"], "baseline": "sft"}],
+}
+
+
+def write(tmp_path, **changes):
+    data = {**BASE, **changes}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return read_recipe(path)
+
+
+def test_comparisons_pair_cells_that_differ_in_one_factor_only(tmp_path):
+    sweep = plan(write(tmp_path), out_dir=tmp_path / "s")
+    label = {c.key: c.label for c in sweep.cells}
+    pairs = sorted((label[c.cell], label[c.baseline]) for c in sweep.comparisons)
+    assert pairs == [("method=dpo,seed=1", "method=base,seed=1"), ("method=dpo,seed=1", "method=sft,seed=1"),
+                     ("method=dpo,seed=2", "method=base,seed=2"), ("method=dpo,seed=2", "method=sft,seed=2"),
+                     ("method=sft,seed=1", "method=base,seed=1"), ("method=sft,seed=2", "method=base,seed=2")]
+    assert {c.label for c in sweep.cells if c.is_baseline} == {"method=base,seed=1", "method=base,seed=2"}
+
+
+def test_dpo_starts_from_the_sft_step_of_its_own_cell(tmp_path):
+    sweep = plan(write(tmp_path), out_dir=tmp_path / "s")
+    cells = {c.label: c for c in sweep.cells}
+    sft, dpo = cells["method=sft,seed=1"], cells["method=dpo,seed=1"]
+    assert dpo.steps[0].key == sft.steps[0].key  # one SFT step, shared: it trains once
+    assert dpo.steps[1].model == "{prev}" and dpo.steps[1].plugin == "dpo"
+    assert cells["method=dpo,seed=2"].steps[0].key != sft.steps[0].key  # another seed, another SFT
+
+
+def test_an_exclude_that_orphans_a_comparison_fails_at_plan_time(tmp_path):
+    recipe = write(tmp_path, exclude=[{"method": "sft", "seed": 2}])
+    with pytest.raises(MedbenchError, match=r"method=dpo,seed=2 has no baseline cell with method=sft \(exclude"):
+        plan(recipe, out_dir=tmp_path / "s")
+
+
+def test_a_comparison_needs_a_grid_factor(tmp_path):
+    with pytest.raises(MedbenchError, match="comparison factor 'metod' is not a grid factor"):
+        write(tmp_path, comparisons=[{"factor": "metod", "baseline": "base"}])
+
+
+def test_identical_cells_are_planned_once_and_compared_under_every_alias(tmp_path):
+    grid = {"condition": ["base", "sft"], "size": [4, 8]}
+    steps = {"base": [], "sft": [{"plugin": "sft", "task": "medqa", "options": {"max_examples": "{size}"}}]}
+    recipe = write(tmp_path, grid=grid, cell={"model": "m", "steps_by": "condition", "steps": steps,
+                                              "eval": {"tasks": ["medqa"]}},
+                   comparisons=[{"factor": "condition", "baseline": "base"}])
+    sweep = plan(recipe, out_dir=tmp_path / "s")
+    assert [c.label for c in sweep.cells] == ["condition=base,size=4", "condition=sft,size=4", "condition=sft,size=8"]
+    assert sweep.cells[0].aliases == [{"condition": "base", "size": 8}]
+    base = sweep.cells[0].key
+    assert sorted(c.baseline == base for c in sweep.comparisons) == [True, True]
+
+
+def test_cyclic_scale_variables_fail_at_plan_time(tmp_path):
+    recipe = write(tmp_path, scales={"toy": {"model": "{judge}", "judge": "{model}", "steps": 1}})
+    with pytest.raises(MedbenchError, match=r"cycle \((model -> judge -> model|judge -> model -> judge)\)"):
+        plan(recipe, out_dir=tmp_path / "s")
+    chained = plan(write(tmp_path, scales={"toy": {"model": "m", "judge": "{model}", "steps": 1}}),
+                   out_dir=tmp_path / "s")
+    assert chained.variables["judge"] == "m"
+
+
+def test_user_data_files_are_part_of_every_identity(tmp_path):
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"question": "q", "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "answer_idx": "A"}\n')
+    first = plan(write(tmp_path), out_dir=tmp_path / "s", data_files={"medqa:train": str(data)})
+    step = first.cells[2].steps[0]
+    assert step.task_metadata == {"data_files": {"train": str(data.resolve())}}
+    data.write_text(data.read_text().replace('"A"}', '"B"}'))
+    edited = plan(write(tmp_path), out_dir=tmp_path / "s", data_files={"medqa:train": str(data)})
+    assert [c.key for c in first.cells] != [c.key for c in edited.cells]  # an edited file re-runs what uses it
+    assert first.cells[2].steps[0].key != edited.cells[2].steps[0].key
+    with pytest.raises(MedbenchError, match="not a readable file"):
+        plan(write(tmp_path), out_dir=tmp_path / "s", data_files={"medqa": str(tmp_path / "missing.jsonl")})
+
+
+def test_recipe_data_files_resolve_against_the_recipe(tmp_path):
+    (tmp_path / "mine.jsonl").write_text("{}\n")
+    sweep = plan(write(tmp_path, data_files={"medqa": "mine.jsonl"}), out_dir=tmp_path / "s")
+    assert sweep.cells[0].task_metadata == {"medqa": {"data_files": {"test": str((tmp_path / "mine.jsonl").resolve())}}}
+
+
+def test_dry_run_json_shows_steps_inputs_eval_and_comparisons(tmp_path, medbench_cli):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "cell": {**BASE["cell"], "eval": {
+        "tasks": ["discharge_summary"], "judges": ["likert"], "judge_options": {"model": "judge-ref"}}}}))
+    result = medbench_cli("sweep", str(path), "--dry-run", "--json", "--output-dir", str(tmp_path / "s"))
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.output)
+    dpo = next(c for c in described["cells"] if c["factors"] == {"method": "dpo", "seed": 1})
+    assert [s["plugin"] for s in dpo["steps"]] == ["sft", "dpo"]
+    assert dpo["steps"][0]["input"] == "m" and dpo["steps"][1]["input"] == "step:" + dpo["steps"][0]["name"]
+    assert dpo["eval"]["judges"] == ["likert"] and dpo["eval"]["judge_options"] == {"model": "judge-ref"}
+    assert set(dpo["eval"]) >= {"tasks", "mode", "num_fewshot", "chat_template", "judges"}
+    ids = {c["id"] for c in described["cells"]}
+    assert len(described["comparisons"]) == 6
+    assert all({"cell", "baseline", "factor"} <= set(c) and {c["cell"], c["baseline"]} <= ids
+               for c in described["comparisons"])
