@@ -2,51 +2,97 @@
 
 from __future__ import annotations
 
-import functools
-import json
-import logging
-import os
 import sys
-import warnings
-from pathlib import Path
-from typing import Any
 
-import click
-from rich.console import Console
-from rich.table import Table
+try:
+    import functools
+    import json
+    import logging
+    import os
+    import warnings
+    from pathlib import Path
+    from typing import Any
 
-from medbench import __version__
-from medbench.errors import MedbenchError
+    import click
+    from rich.console import Console
+    from rich.table import Table
+
+    from medbench import __version__
+    from medbench.errors import MedbenchError
+except KeyboardInterrupt:  # Ctrl-C while the command line itself is still importing: no traceback either
+    sys.stderr.write("Interrupted.\n")
+    raise SystemExit(130) from None
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 def _quiet_libraries() -> None:
-    """lm-eval, transformers and datasets log a lot at INFO; medbench shows its own progress instead."""
+    """lm-eval, transformers and datasets log a lot at INFO; medbench shows its own progress instead.
+
+    Through environment variables the libraries read when they are imported, so that `medbench --help` and
+    option errors never import them (seconds); a library already imported (tests, notebooks) is told directly.
+    """
     for name in ("lm_eval", "lm-eval", "datasets", "transformers", "accelerate", "peft", "trl", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # library tqdm bars; medbench draws rich progress itself
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    try:
-        import datasets
+    for variable, value in (("TOKENIZERS_PARALLELISM", "false"),
+                            ("TQDM_DISABLE", "1"),  # library tqdm bars; medbench draws rich progress itself
+                            ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+                            ("TRANSFORMERS_VERBOSITY", "error"), ("DATASETS_VERBOSITY", "error")):
+        os.environ.setdefault(variable, value)
+    if "datasets" in sys.modules:
+        try:
+            import datasets
 
-        datasets.disable_progress_bars()
-        datasets.logging.set_verbosity_error()
-    except Exception:
-        pass
-    try:
-        import transformers
+            datasets.disable_progress_bars()
+            datasets.logging.set_verbosity_error()
+        except Exception:
+            pass
+    if "transformers" in sys.modules:
+        try:
+            import transformers
 
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-    except Exception:
-        pass
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
+        except Exception:
+            pass
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     err_console.print(f"[yellow]Warning:[/] {' '.join(str(message).split())}", highlight=False, soft_wrap=True)
+
+
+class Bounded(click.ParamType):
+    """A whole number within bounds; anything else is a one-line MedbenchError naming the option and the fix
+    (click's own range errors print a usage block instead)."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int | None = None, unit: str = "", fix: str = ""):
+        self.low, self.high, self.unit, self.fix = low, high, unit, fix
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        option = max(param.opts, key=len) if param is not None and param.opts else "the value"
+        try:
+            number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
+        except ValueError:
+            raise MedbenchError(f"{option} must be a whole number, got {value!r}",
+                                f"pass {option} {max(self.low, 1)}") from None
+        if self.high is not None and not self.low <= number <= self.high:
+            raise MedbenchError(f"{option} must be between {self.low} and {self.high}, got {number}",
+                                self.fix or f"pass {option} {self.low}..{self.high}")
+        if number < self.low:
+            what = f"{self.low} or more" if self.low != 1 else f"a positive number{self.unit}" if self.unit else "positive"
+            raise MedbenchError(f"{option} must be {what}, got {number}",
+                                self.fix or f"pass {option} {self.low} or more")
+        return number
+
+
+SEED = Bounded(0, 2**32 - 1, fix="pass a --seed between 0 and 4294967295 (numpy and torch accept no other)")
+LIMIT = Bounded(1, unit=" of examples", fix="")
+BATCH = Bounded(1)
+SHOTS = Bounded(0)
+PROCESSES = Bounded(1, unit=" of processes")
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -168,11 +214,13 @@ def tasks_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_command(as_json: bool) -> None:
     """List the model references that resolve here, and the loaders that accept other kinds."""
-    from medbench.models import model_loaders
+    from medbench.models import _registered_loaders
+    from medbench.plugins import plugin_call
 
     rows = []
-    for loader in model_loaders():
-        described = loader.describe()
+    for plugin, loader in _registered_loaders():
+        with plugin_call(plugin, f"model loader {loader.name!r} describe()"):
+            described = loader.describe()
         for row in described:
             rows.append({"loader": loader.name, **row})
         if not described:  # loaders of paths list the shape of reference they accept
@@ -190,9 +238,10 @@ def models_command(as_json: bool) -> None:
 
 
 def _load_options(device: str, dtype: str, trust_remote_code: bool):
-    from medbench.models import LoadOptions
+    """Checked here, before any model is loaded: a device this machine lacks or an unknown dtype is one line."""
+    from medbench.models import LoadOptions, check_device, check_dtype
 
-    return LoadOptions(dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    return LoadOptions(dtype=check_dtype(dtype), device=check_device(device), trust_remote_code=trust_remote_code)
 
 
 def _print_records(records: list[dict[str, Any]]) -> None:
@@ -230,10 +279,10 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
 @cli.command("eval")
 @click.option("--model", "model_ref", default=None, help="Model reference (default: smollm2-135m-instruct).")
 @click.option("--tasks", required=True, help="Comma-separated task names (see `medbench tasks`).")
-@click.option("--limit", type=int, default=None, help="Score only the first N items of each task.")
-@click.option("--num-fewshot", type=int, default=None, help="Few-shot examples per prompt.")
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--seed", type=int, default=1234, show_default=True)
+@click.option("--limit", type=LIMIT, default=None, help="Score only the first N items of each task.")
+@click.option("--num-fewshot", type=SHOTS, default=None, help="Few-shot examples per prompt.")
+@click.option("--batch-size", type=BATCH, default=8, show_default=True)
+@click.option("--seed", type=SEED, default=1234, show_default=True)
 @click.option("--output-dir", type=click.Path(file_okay=False), default="leaderboard", show_default=True,
               help="Leaderboard directory the records go into.")
 @click.option("--label", default=None, help="Row name in the leaderboard (default: the model reference).")
@@ -262,6 +311,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     from medbench.leaderboard import render
     from medbench.records import ensure_writable
 
+    load_options = _load_options(device, dtype, trust_remote_code)
     config = EvalConfig(tasks=_split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
                         seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
                         scorer=scorer, mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
@@ -270,13 +320,28 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     if no_cache:
         config.reuse_records = False
     ensure_writable(Path(output_dir), "--output-dir")  # before the model is loaded and scored
-    records = run_evaluation(model_ref, config, _load_options(device, dtype, trust_remote_code))
+    records = run_evaluation(model_ref, config, load_options)
     _print_records(records)
     paths = render(Path(output_dir))
     reused = sum(1 for record in records if record.get("_reused"))
     kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
     err_console.print(f"records: {len(records)} written under {output_dir}/records{kept}; leaderboard: "
                       + ", ".join(str(p) for p in paths), highlight=False)
+
+
+def _check_metric_plugins(strict: bool) -> None:
+    """A register_metrics hook that raises: --rescore cannot recompute those metrics, so it stops (never a
+    "re-scored" success line); rendering goes on without them, with a one-line warning naming the plugin."""
+    from medbench.metrics import metric_registry
+    from medbench.plugins import PluginHookError, PluginLoadWarning
+
+    try:
+        metric_registry()
+    except PluginHookError as exc:
+        if strict:
+            raise
+        warnings.warn(PluginLoadWarning(f"{exc.problem}; its metrics get no confidence intervals or comparisons "
+                                        f"in this leaderboard — {exc.fix}"), stacklevel=2)
 
 
 @cli.command("leaderboard")
@@ -295,6 +360,7 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
 
     from medbench.leaderboard import render_table, rescore_all
 
+    _check_metric_plugins(strict=rescore)
     if rescore:
         err_console.print(f"re-scored {len(rescore_all(Path(root)))} record(s) from their samples", highlight=False)
     table, paths = render_table(Path(root), [f for value in formats for f in _split_list(value)] or None, baseline)
@@ -331,14 +397,14 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
 @click.option("--model", "model_ref", default="smollm2-135m-instruct", show_default=True)
 @click.option("--task", required=True, help="Task whose training split is the training data.")
 @click.option("--eval-tasks", default=None, help="Tasks every checkpoint is scored on (default: --task).")
-@click.option("--eval-limit", type=int, default=None, help="Score only the first N items of each eval task.")
+@click.option("--eval-limit", type=LIMIT, default=None, help="Score only the first N items of each eval task.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="YAML file of trainer options (command-line options override it).")
 @click.option("--output-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
 @click.option("--run-name", default=None, help="Run directory name under --output-dir (default: plugin-task-time).")
 @click.option("--leaderboard-dir", type=click.Path(file_okay=False), default="leaderboard", show_default=True)
-@click.option("--seed", type=int, default=1234, show_default=True)
-@click.option("--batch-size", "eval_batch_size", type=int, default=8, show_default=True, help="Eval batch size.")
+@click.option("--seed", type=SEED, default=1234, show_default=True)
+@click.option("--batch-size", "eval_batch_size", type=BATCH, default=8, show_default=True, help="Eval batch size.")
 @click.option("--eval-mode", type=click.Choice(["loglikelihood", "generate"]), default="loglikelihood",
               show_default=True, help="How checkpoints are scored on multiple-choice tasks (see `eval --mode`).")
 @click.option("--eval-fewshot-rationales", is_flag=True, help="Score checkpoints with rationale demonstrations.")
@@ -349,7 +415,7 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
 @click.option("--resume", is_flag=True,
               help="Continue the run --run-name from its last complete checkpoint (after a kill or a crash); pass "
                    "the options of the original run.")
-@click.option("--num-processes", type=int, default=1, show_default=True,
+@click.option("--num-processes", type=PROCESSES, default=1, show_default=True,
               help="Data-parallel training processes, launched with accelerate (GPUs, or CPU with gloo).")
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, exists=True), default=None,
               help="An `accelerate config` file (DDP, FSDP, DeepSpeed, multi-node); launches through accelerate.")
@@ -368,6 +434,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     from medbench.records import ensure_writable
     from medbench.tasks import build_registry
 
+    load_options = _load_options(device, dtype, False)
     trainer = training.get_trainer(plugin)
     file_values = training.read_config_file(config_file) if config_file else {}
     config = training.build_config(trainer.config_class, file_values, training.parse_plugin_args(ctx.args), plugin)
@@ -392,7 +459,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
         _launch_distributed(run_dir, num_processes, accelerate_config)
         return
     request = training.TrainRequest(model_ref=model_ref, task=task, output_dir=run_dir, config=config, seed=seed,
-                                    load_options=_load_options(device, dtype, False))
+                                    load_options=load_options)
     if resume:
         training.prepare_resume(run_dir, plugin, request)
         if request.resume_from is not None:
@@ -407,8 +474,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
         eval_config.label = label
         eval_config.extra = {"run_id": run_id, "plugin": plugin, "checkpoint": str(checkpoint.path),
                              "step": checkpoint.step, "final": checkpoint.final}
-        records += run_evaluation(str(checkpoint.path), eval_config,
-                                  _load_options(device, dtype, False))
+        records += run_evaluation(str(checkpoint.path), eval_config, load_options)
     _print_records(records)
     paths = render(Path(leaderboard_dir))
     err_console.print(f"{len(checkpoints)} checkpoint(s) in {run_dir}; leaderboard: "
@@ -524,13 +590,66 @@ def _sweep_report(plan) -> None:
                       highlight=False)
 
 
-def _add_plugin_commands() -> None:
-    from medbench.plugins import get_plugin_manager
+# A plugin command's own click errors (bad option, ctx.exit) are the user's, not a plugin crash.
+_CLICK_FLOW = (click.ClickException, click.exceptions.Exit, click.exceptions.Abort)
 
-    get_plugin_manager().hook.register_commands(cli=cli)
+
+def _name_command_failures(command: click.Command, plugin: str) -> None:
+    """Run a plugin's command (and a group's sub-commands) under plugin_call, so a crash names the plugin."""
+    from medbench.plugins import plugin_callable
+
+    if command.callback is not None:
+        command.callback = plugin_callable(plugin, f"command {command.name!r}", command.callback, _CLICK_FLOW)
+    for sub in getattr(command, "commands", {}).values():
+        _name_command_failures(sub, plugin)
+
+
+def add_plugin_commands(group: click.Group) -> None:
+    """The ``register_commands`` hook, one plugin at a time, so each command added knows its plugin."""
+    from medbench.plugins import call_register_hook
+
+    before = dict(group.commands)
+
+    def added_by(plugin: str) -> None:
+        for name, command in list(group.commands.items()):
+            if before.get(name) is not command:
+                _name_command_failures(command, plugin)
+                before[name] = command
+
+    call_register_hook("register_commands", lambda plugin: group, after=added_by)
+
+
+def _add_plugin_commands() -> None:
+    add_plugin_commands(cli)
+
+
+def _interrupted() -> None:
+    """One line and exit 130 on Ctrl-C, wherever it lands; a second Ctrl-C cannot interrupt the exit."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stderr.write("Interrupted. Records already written are kept.\n")
+    sys.stderr.flush()
+    sys.exit(130)
+
+
+def _usage_error(exc: click.UsageError) -> None:
+    """click's bad option / missing argument errors, as the one line every other input error gets."""
+    command = exc.ctx.command_path if exc.ctx is not None else "medbench"
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    err_console.print(f"[bold red]Error:[/] {message} — run `{command} --help` for the valid options",
+                      highlight=False, soft_wrap=True)
+    sys.exit(exc.exit_code)
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _main(argv)
+    except KeyboardInterrupt:
+        _interrupted()
+
+
+def _main(argv: list[str] | None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     _INVOCATION[:] = argv
     debug = "--debug" in argv or os.environ.get("MEDBENCH_DEBUG") == "1"
@@ -552,12 +671,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        _usage_error(exc)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        err_console.print("[bold red]Interrupted.[/] Records already written are kept.")
-        sys.exit(130)
+    except click.exceptions.Abort:  # click turns Ctrl-C at a prompt into Abort
+        raise KeyboardInterrupt from None
     except Exception as exc:
         if debug:
             raise

@@ -486,11 +486,11 @@ def plugin_callable(plugin: str | None, what: str, function: Callable[..., Any],
     return call
 
 
-def plugin_iter(plugin: str | None, what: str, iterable: Any) -> Any:
-    """Iterate a plugin's iterator (an executor's results) with each step under :class:`plugin_call`; the
-    consumer's own code between steps is not attributed to the plugin."""
+def plugin_iter(plugin: str | None, what: str, start: Callable[[], Any]) -> Any:
+    """Iterate what ``start()`` returns (an executor's results) with the call and each step under
+    :class:`plugin_call`; the consumer's own code between steps is not attributed to the plugin."""
     with plugin_call(plugin, what):
-        iterator = iter(iterable)
+        iterator = iter(start())
     while True:
         with plugin_call(plugin, what):
             try:

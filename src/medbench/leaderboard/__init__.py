@@ -793,7 +793,9 @@ def renderers() -> dict[str, Renderer]:
 
     def register_for(plugin: str):
         def register(name: str, fn: Renderer) -> None:
-            found.setdefault(name, fn)
+            from medbench.plugins import plugin_callable  # a renderer that raises names its plugin and package
+
+            found.setdefault(name, plugin_callable(plugin, f"leaderboard renderer {name!r}", fn))
 
         return register
 
