@@ -256,7 +256,8 @@ def _csv_rows(table: LeaderboardTable, rows: list[Row]):
 def render_csv(table: LeaderboardTable, out_dir: Path) -> Path:
     """One line per (checkpoint, column): tidy, for pandas or a spreadsheet. Seed groups have kind seed-group."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    # RFC 4180 line ends: Python's csv quotes a field holding a CR only when the terminator has one.
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for line in _csv_rows(table, table.rows + table.groups):
         writer.writerow({k: "" if v is None else csv_safe(v if isinstance(v, (int, float)) else str(v))
