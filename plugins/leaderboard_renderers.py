@@ -821,8 +821,8 @@ def _badge(source: dict[str, Any]) -> str:
     """A data-source badge; its tooltip carries the description (escaped like every other record text)."""
     kind = str(source.get("kind") or "unknown")
     css = kind if kind in SOURCE_TEXT else "other"
-    return (f'<span class="src src-{css}" title="{_e(source_details(source))}">{_e(source_text(source))}'
-            f'</span>')
+    return (f'<span class="src src-{css}" title="{_e(source_details(source))}">'
+            f'{_e(_short(source_text(source), 48))}</span>')
 
 
 def _mixed_columns(info: dict[str, dict[str, Any]]) -> set[str]:

@@ -160,6 +160,9 @@ def test_eval_into_a_damaged_leaderboard_writes_its_record_and_updates_the_page(
     table = json.loads((root / "leaderboard.json").read_text())
     assert {r["label"] for r in table["rows"]} == {"good", "fresh"}
     assert "fresh" in (root / "index.html").read_text() and "| fresh |" in (root / "leaderboard.md").read_text()
+    fresh = next(r for r in table["rows"] if r["label"] == "fresh")["cells"]["medqa"]
+    assert fresh["data_source"]["kind"] == "bundled"  # evaluation records where the data came from ...
+    assert '<span class="src src-bundled"' in (root / "index.html").read_text()  # ... and the page shows it
     for path in paths.values():  # damaged files are reported, never touched
         assert path.exists()
 
