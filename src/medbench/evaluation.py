@@ -205,12 +205,22 @@ def request_cache_path(output_dir: Path, label: str, model_hash: str, record_key
 def check_data_file_targets(config: "EvalConfig", names: list[str], registry: Any) -> None:
     """Every --data-file names a task being scored: a typo or a task left out of --tasks is an error, not
     silently ignored."""
-    for target in config.task_metadata:
-        if target in names:
-            continue
-        registry.get(target)  # an unknown task: the registry's one line, with close names
-        raise MedbenchError(f"--data-file names task {target!r}, which is not among the tasks scored "
-                            f"({', '.join(names)})", f"add {target} to --tasks, or drop that --data-file")
+    for target, overrides in config.task_metadata.items():
+        if target not in names:
+            try:
+                registry.get(target)
+            except MedbenchError as exc:  # an unknown task: the registry's one line, with close names
+                raise MedbenchError(f"--data-file names {exc.problem}", exc.fix) from None
+            raise MedbenchError(f"--data-file names task {target!r}, which is not among the tasks scored "
+                                f"({', '.join(names)})", f"add {target} to --tasks, or drop that --data-file")
+        files = (overrides or {}).get("data_files")
+        config_ = registry.get(target).config
+        splits = [config_.get(key) for key in ("training_split", "validation_split", "test_split", "fewshot_split")]
+        splits = [split for split in dict.fromkeys(splits) if split]
+        for split in files if isinstance(files, dict) else []:
+            if splits and split not in splits:
+                raise MedbenchError(f"--data-file {target}:{split} names a split task {target!r} does not have",
+                                    f"name one of {', '.join(splits)} (--data-file {target}:{splits[-1]}=PATH)")
 
 
 def check_fewshot(task: Any, name: str, num_fewshot: int | None) -> None:

@@ -296,7 +296,7 @@ def load_local_dataset(files: Any, splits: list[str], *, task: str):
     loaded = {}
     for split, raw in files.items():
         path = Path(str(raw)).expanduser()
-        if path.is_dir() and ((path / "dataset_info.json").is_file() or (path / "state.json").is_file()):
+        if path.is_dir() and any((path / name).is_file() for name in ("dataset_dict.json", "state.json")):
             saved = datasets.load_from_disk(str(path))
             loaded[split] = saved[split] if isinstance(saved, datasets.DatasetDict) else saved
         else:

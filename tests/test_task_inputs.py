@@ -1,0 +1,311 @@
+"""What a task is fed and how its scores are kept: --data-file mistakes are one line, reuse follows the task's
+resolved configuration, a killed eval resumes from the requests it scored, lm-eval's own tasks run by name,
+and every record says where its data came from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from medbench.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+MEDQA_DATA = REPO / "tasks" / "medqa" / "data"
+
+
+def run_eval(args: list[str], capsys) -> tuple[int, str]:
+    try:
+        main(["eval", *args])
+    except SystemExit as exc:
+        return int(exc.code or 0), capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+def one_line_error(code: int, err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("Error: ") and " — " in lines[0], err
+    return lines[0]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def records(root: Path) -> dict[str, dict]:
+    found = [json.loads(p.read_text()) for p in Path(root).glob("records/*/*/record.json")]
+    return {record["record_key"]: record for record in found}
+
+
+# --- --data-file mistakes -----------------------------------------------------------------------------------------
+
+MEDQA_ROW = {"question": "Which organ makes insulin?", "options": {"A": "Liver", "B": "Pancreas", "C": "Lung",
+                                                                   "D": "Skin"}, "answer_idx": "B"}
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("directory", "is a directory, not a file"),
+    ("device", "is not a regular file (a device"),
+    ("missing", "does not exist"),
+    ("options_null", "row 1 does not fit the task's data format (TypeError"),
+    ("options_text", "row 1 does not fit the task's data format"),
+    ("options_list", "row 1: no answer options found"),
+    ("hub_letter_label", "row 1 does not fit the task's data format (ValueError: invalid literal for int()"),
+    ("split_typo", "--data-file medqa:tset names a split task 'medqa' does not have"),
+    ("task_not_asked", "--data-file names task 'medmcqa', which is not among the tasks scored (medqa)"),
+    ("unknown_task", "--data-file names unknown task 'medqx' — did you mean medqa"),
+])
+def test_data_file_mistakes_are_one_line(case, expected, tmp_path, tiny_model_dir, capsys):
+    good = write_jsonl(tmp_path / "good.jsonl", [MEDQA_ROW])
+    bad_rows = {"options_null": {**MEDQA_ROW, "options": None}, "options_text": {**MEDQA_ROW, "options": "ABCD"},
+                "options_list": {**MEDQA_ROW, "options": ["Liver", "Pancreas"]},
+                "hub_letter_label": {"sent1": "Q?", "ending0": "a", "ending1": "b", "ending2": "c", "ending3": "d",
+                                     "label": "B"}}
+    target = {"directory": f"medqa={tmp_path}", "device": "medqa=/dev/null",
+              "missing": f"medqa={tmp_path / 'nope.jsonl'}", "split_typo": f"medqa:tset={good}",
+              "task_not_asked": f"medmcqa={good}", "unknown_task": f"medqx={good}"}.get(case)
+    if case in bad_rows:
+        target = f"medqa={write_jsonl(tmp_path / f'{case}.jsonl', [bad_rows[case]])}"
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--data-file", target,
+                          "--output-dir", str(tmp_path / "lb")], capsys)
+    line = one_line_error(code, err)
+    assert expected in line, line
+    assert "medqa.yaml" not in line  # the user's row is at fault, never the built-in YAML
+    assert "Traceback" not in err and not (tmp_path / "lb" / "records").exists()
+
+
+def test_a_training_split_file_keeps_the_bundled_test_split(tmp_path, tiny_model_dir, capsys):
+    train = write_jsonl(tmp_path / "train.jsonl", [MEDQA_ROW, {**MEDQA_ROW, "answer_idx": "A"}])
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--data-file", f"medqa:train={train}",
+                          "--num-fewshot", "2", "--limit", "3", "--output-dir", str(tmp_path / "lb")], capsys)
+    assert code == 0, err
+    record = records(tmp_path / "lb")["medqa@2shot"]
+    assert record["n"] == 3 and record["task"]["split_size"] == 40
+    source = record["data_source"]
+    assert source["kind"] == "file" and source["name"] == f"train={train}"
+    assert source["sha256"] == hashlib.sha256(train.read_bytes()).hexdigest()
+    assert "test split: medqa bundled sample" in source["description"]
+    samples = [json.loads(line) for line in next((tmp_path / "lb").glob("records/*/*/samples.jsonl")).open()]
+    assert "Which organ makes insulin?" in samples[0]["prompt"]  # the demonstrations came from the user's file
+
+
+def test_num_fewshot_beyond_the_fewshot_split_is_one_line(tmp_path, tiny_model_dir, capsys):
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--num-fewshot", "61",
+                          "--output-dir", str(tmp_path / "lb")], capsys)
+    line = one_line_error(code, err)
+    assert "--num-fewshot 61 is more than the 60 example(s) task 'medqa' can draw from its few-shot split 'train'" \
+        in line and "Sample larger than population" not in err
+
+
+# --- stale scores -------------------------------------------------------------------------------------------------
+
+ROWS = [{"q": f"Is {i} even?", "a": i % 2} for i in range(6)]
+
+
+def test_reuse_follows_the_resolved_task_config(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = write_jsonl(tmp_path / "rows.jsonl", ROWS)
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    base = {"dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data), "train": str(data)}},
+            "output_type": "multiple_choice", "test_split": "test", "doc_to_choice": ["yes", "no"],
+            "metric_list": [{"metric": "acc"}]}
+    task = {"include": "base.yaml", "task": "parity", "doc_to_text": "{{q}}", "doc_to_target": "a"}
+
+    def write(base_changes=None, task_changes=None):
+        (folder / "base.yaml").write_text(json.dumps({**base, **(base_changes or {})}))
+        (folder / "parity.yaml").write_text(json.dumps({**task, **(task_changes or {})}))
+
+    def score() -> tuple[bool, str]:
+        code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "parity", "--include-path", str(folder),
+                              "--output-dir", "lb"], capsys)
+        assert code == 0, err
+        return "reused" in err, records("lb")["parity"]["task"]["config_hash"]
+
+    write()
+    assert score()[0] is False
+    reused, first_hash = score()
+    assert reused is True  # control: nothing changed, the record is served
+    seen = {first_hash}
+    for base_changes, task_changes in [
+        (None, {"doc_to_target": "a", "doc_to_choice": ["no", "yes"]}),   # choices (target unchanged in data)
+        (None, {"doc_to_text": "Question: {{q}}"}),                       # prompt template
+        ({"description": "Answer yes or no.\n"}, None),                   # the included YAML
+        ({"fewshot_split": "train", "num_fewshot": 1}, None),             # few-shot settings
+        ({"metadata": {"version": 2}}, None),                             # metadata
+    ]:
+        write(base_changes, task_changes)
+        reused, config_hash = score()
+        assert reused is False and config_hash not in seen, (base_changes, task_changes)
+        seen.add(config_hash)
+
+
+# --- resume a killed eval from the requests already scored ---------------------------------------------------------
+
+SLOW_PATCH = """import os, time
+from medbench import fastlm
+
+_original = fastlm.PrefixSharingHFLM.loglikelihood
+
+
+def loglikelihood(self, requests, disable_tqdm=False):
+    out = _original(self, requests, disable_tqdm=disable_tqdm)
+    with open(os.environ["MEDBENCH_TEST_COUNT"], "a") as fh:
+        fh.write(f"{len(requests)}\\n")
+    time.sleep(float(os.environ.get("MEDBENCH_TEST_SLOW_S", "0")))
+    return out
+
+
+fastlm.PrefixSharingHFLM.loglikelihood = loglikelihood
+"""
+
+
+def test_a_killed_eval_resumes_from_the_requests_already_scored(tmp_path, tiny_model_dir):
+    (tmp_path / "slowpatch.py").write_text(SLOW_PATCH)
+    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import slowpatch; from medbench.cli import main; main()"
+
+    def command(output: str, count: str, slow: float):
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MEDBENCH_TEST_SLOW_S": str(slow),
+               "MEDBENCH_TEST_COUNT": str(tmp_path / count)}
+        args = [sys.executable, "-c", code, "eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--limit",
+                "40", "--batch-size", "8", "--output-dir", str(tmp_path / output)]
+        return args, env
+
+    def counted(name: str) -> list[int]:
+        return [int(line) for line in (tmp_path / name).read_text().split()]
+
+    # Killed after its first chunk of 64 (of 160) requests is on disk.
+    args, env = command("lb", "killed.txt", 4.0)
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    cached = []
+    while time.monotonic() < deadline and process.poll() is None:
+        cached = list((tmp_path / "lb" / ".cache" / "requests").glob("*/*.jsonl"))
+        if cached and cached[0].read_text().count("\n") >= 1:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, process.stderr.read().decode()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    assert not list((tmp_path / "lb").glob("records/*/*/record.json"))
+    scored_before_kill = sum(json.loads(line).__len__() for line in cached[0].read_text().splitlines())
+    assert scored_before_kill == 64
+
+    args, env = command("lb", "resumed.txt", 0)
+    resumed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sum(counted("resumed.txt")) == 160 - 64  # only the requests the killed run had not scored
+    record = records(tmp_path / "lb")["medqa"]
+    assert record["resumed_requests"] == 64
+    assert not list((tmp_path / "lb" / ".cache" / "requests").glob("*/*.jsonl"))  # the record holds them now
+
+    args, env = command("fresh", "fresh.txt", 0)
+    fresh = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr
+    assert sum(counted("fresh.txt")) == 160
+    uninterrupted = records(tmp_path / "fresh")["medqa"]
+    assert record["score"] == uninterrupted["score"] and record["metrics"] == uninterrupted["metrics"]
+    resumed_samples = [json.loads(line) for line in next((tmp_path / "lb").glob("records/*/medqa/samples.jsonl")).open()]
+    fresh_samples = [json.loads(line) for line in next((tmp_path / "fresh").glob("records/*/medqa/samples.jsonl")).open()]
+    assert [s["pred"] for s in resumed_samples] == [s["pred"] for s in fresh_samples]
+    for a, b in zip(resumed_samples, fresh_samples):
+        assert a["logliks"] == pytest.approx(b["logliks"], abs=1e-5)
+
+
+def test_no_cache_keeps_no_request_cache(tmp_path, tiny_model_dir, capsys):
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "2", "--no-cache",
+                          "--output-dir", str(tmp_path / "lb")], capsys)
+    assert code == 0, err
+    assert not (tmp_path / "lb" / ".cache").exists()
+
+
+# --- lm-eval's own tasks, by name ---------------------------------------------------------------------------------
+
+PUBMEDQA_ROWS = [{"QUESTION": f"Does drug {i} lower blood pressure?", "CONTEXTS": ["A trial.", "Results."],
+                  "final_decision": ["yes", "no", "maybe"][i % 3]} for i in range(6)]
+
+
+def test_lm_eval_task_offline_without_its_dataset_is_one_line(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "empty-cache"))
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--output-dir",
+                          str(tmp_path / "lb")], capsys)
+    line = one_line_error(code, err)
+    assert "task 'pubmedqa' needs the dataset bigbio/pubmed_qa (pubmed_qa_labeled_fold0_source)" in line
+    assert "--online" in line and "HF_DATASETS_CACHE" in line and "--data-file pubmedqa:test=PATH" in line
+
+
+@pytest.mark.parametrize("form", ["jsonl", "save_to_disk"])
+def test_lm_eval_tasks_run_by_name_on_a_local_copy(form, tmp_path, tiny_model_dir, capsys):
+    import datasets
+
+    if form == "jsonl":
+        local = write_jsonl(tmp_path / "pubmedqa.jsonl", PUBMEDQA_ROWS)
+    else:
+        local = tmp_path / "pubmedqa-saved"
+        datasets.DatasetDict({"test": datasets.Dataset.from_list(PUBMEDQA_ROWS)}).save_to_disk(str(local))
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--data-file",
+                          f"pubmedqa={local}", "--output-dir", str(tmp_path / "lb")], capsys)
+    assert code == 0, err
+    record = records(tmp_path / "lb")["pubmedqa"]
+    assert record["task"]["plugin"] == "lm-eval" and record["n"] == 6 and record["task"]["yaml"].endswith(
+        "lm_eval/tasks/pubmedqa/pubmedqa.yaml")
+    assert record["data_source"]["kind"] == "file" and str(local) in record["data_source"]["name"]
+    board = json.loads((tmp_path / "lb" / "leaderboard.json").read_text())
+    assert "pubmedqa" in json.dumps(board)
+    samples = [json.loads(line) for line in next((tmp_path / "lb").glob("records/*/pubmedqa/samples.jsonl")).open()]
+    assert samples[0]["prompt"].startswith("Abstract: A trial.\nResults.\nQuestion: Does drug 0")
+
+
+def test_medbench_tasks_start_without_indexing_lm_eval(monkeypatch):
+    from medbench import tasks as tasks_module
+
+    monkeypatch.setattr(tasks_module, "_lm_eval_index", None)
+    registry = tasks_module.build_registry()
+    registry.get("medqa")
+    registry.expand(["triage"])
+    assert tasks_module._lm_eval_index is None  # only a name medbench does not know reads lm-eval's index
+    assert registry.get("mmlu_clinical_knowledge").plugin == "lm-eval"
+    assert tasks_module._lm_eval_index is not None
+
+
+# --- where the data came from ---------------------------------------------------------------------------------------
+
+def test_every_record_names_its_data_source(tmp_path, tiny_model_dir, capsys):
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa,uti", "--limit", "2", "--output-dir",
+                          str(tmp_path / "lb")], capsys)
+    assert code == 0, err
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medmcqa", "--limit", "2", "--output-dir",
+                          str(tmp_path / "lb"), "--label", "mine", "--data-file",
+                          f"medmcqa={write_jsonl(tmp_path / 'mcqa.jsonl', [{'question': 'Q?', 'opa': 'a', 'opb': 'b', 'opc': 'c', 'opd': 'd', 'cop': 2}])}"],
+                         capsys)
+    assert code == 0, err
+    found = records(tmp_path / "lb")
+    medqa = found["medqa"]["data_source"]
+    assert set(medqa) == {"kind", "name", "sha256", "description"} and medqa["kind"] == "bundled"
+    assert medqa["description"].startswith("bundled sample written for medbench (not ")
+    digest = hashlib.sha256()
+    for split in ("test", "train", "validation"):
+        digest.update(f"{split}\0{hashlib.sha256((MEDQA_DATA / f'{split}.jsonl').read_bytes()).hexdigest()}\0".encode())
+    assert medqa["sha256"] == digest.hexdigest()
+    assert found["uti"]["data_source"]["kind"] == "bundled" and "generate.py" in found["uti"]["data_source"]["description"]
+    mine = found["medmcqa"]["data_source"]
+    assert mine["kind"] == "file" and mine["name"] == str(tmp_path / "mcqa.jsonl")
+    assert mine["sha256"] == hashlib.sha256((tmp_path / "mcqa.jsonl").read_bytes()).hexdigest()
+
+
+def test_tasks_listing_shows_the_data_source(capsys):
+    main(["tasks", "--json"])
+    rows = {row["task"]: row for row in json.loads(capsys.readouterr().out)["tasks"]}
+    assert rows["medqa"]["data_source"]["kind"] == "bundled"
+    main(["tasks"])
+    out = capsys.readouterr().out
+    assert "data" in out and "bundled" in out
