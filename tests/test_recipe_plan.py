@@ -119,3 +119,19 @@ def test_dry_run_json_shows_steps_inputs_eval_and_comparisons(tmp_path, medbench
     assert len(described["comparisons"]) == 6
     assert all({"cell", "baseline", "factor"} <= set(c) and {c["cell"], c["baseline"]} <= ids
                for c in described["comparisons"])
+
+
+def test_where_limits_a_comparison_to_some_cells(tmp_path):
+    grid = {"method": ["base", "sft"], "scoring": ["loglikelihood", "generate"]}
+    steps = {"base": [], "sft": [{"plugin": "sft", "task": "medqa"}]}
+    cell = {"model": "m", "steps_by": "method", "steps": steps, "eval": {"tasks": ["medqa"], "mode": "{scoring}"}}
+    everywhere = [{"factor": "scoring", "baseline": "loglikelihood"}]
+    recipe = write(tmp_path, grid=grid, cell=cell, exclude=[{"method": "sft", "scoring": "loglikelihood"}],
+                   comparisons=everywhere)
+    with pytest.raises(MedbenchError, match="method=sft,scoring=generate has no baseline cell"):
+        plan(recipe, out_dir=tmp_path / "s")
+    recipe = write(tmp_path, grid=grid, cell=cell, exclude=[{"method": "sft", "scoring": "loglikelihood"}],
+                   comparisons=[{**everywhere[0], "where": {"method": ["base"]}}])
+    sweep = plan(recipe, out_dir=tmp_path / "s")
+    assert [next(c.label for c in sweep.cells if c.key == p.cell) for p in sweep.comparisons] == \
+        ["method=base,scoring=generate"]

@@ -220,9 +220,12 @@ def test_every_recipe_runs_at_toy_scale(recipe_path, tmp_path, tiny_model_dir):
     recipe = read_recipe(recipe_path)
     toy = recipe.scales["toy"]
     overrides = {k: v for k, v in TINY_SETTINGS.items() if k in toy}
-    overrides["model"] = str(tiny_model_dir)
-    if "ensemble" in toy:
-        overrides["ensemble"] = f"[{tiny_model_dir}]"
+    for name in ("model", "judge", "clinical_model"):
+        if name in toy:
+            overrides[name] = str(tiny_model_dir)
+    for name in ("models", "ensemble"):
+        if name in toy:
+            overrides[name] = f"[{tiny_model_dir}]"
     if "sizes" in toy:
         overrides["sizes"] = "[8]"
     sweep = plan(recipe, "toy", tmp_path / "s", overrides)

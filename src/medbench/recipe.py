@@ -27,6 +27,7 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
     comparisons:                # each cell at `levels` of `factor` against the cell at `baseline`, all else equal
       - {factor: method, baseline: base}
       - {factor: method, levels: [dpo], baseline: sft}
+      - {factor: scoring, baseline: loglikelihood, where: {method: [base, sft]}}   # only these cells
 
 ``"{name}"`` is replaced by a factor or scale variable (a whole-string reference keeps the value's type); scale
 variables may refer to each other. A step's model defaults to the previous step's final checkpoint;
@@ -66,7 +67,7 @@ CELL_KEYS = {"model", "steps", "steps_by", "eval"}
 STEP_KEYS = {"plugin", "task", "model", "options"}
 EVAL_KEYS = {"tasks", "limit", "mode", "num_fewshot", "fewshot_rationales", "chat_template", "batch_size", "judges",
              "judge_options"}
-COMPARISON_KEYS = {"factor", "baseline", "levels"}
+COMPARISON_KEYS = {"factor", "baseline", "levels", "where"}
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -110,6 +111,10 @@ def _read_comparisons(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
         if unknown or "factor" not in comparison or "baseline" not in comparison:
             raise _fail(path, f"comparison {comparison} needs factor and baseline (unknown: {unknown or 'none'})",
                         "write {factor: method, baseline: base, levels: [dpo]} (levels optional)")
+        where = comparison.get("where") or {}
+        if not isinstance(where, dict) or not set(where) <= set(data["grid"]):
+            raise _fail(path, f"comparison where: {where!r} must map grid factors to lists of levels",
+                        "write where: {method: [base, sft]}")
         if comparison["factor"] not in data["grid"]:
             raise _fail(path, f"comparison factor {comparison['factor']!r} is not a grid factor",
                         f"use one of {', '.join(data['grid'])}")
@@ -245,22 +250,23 @@ def data_file_overrides(pairs: dict[str, str], base_dir: Path | None = None) -> 
     return overrides
 
 
-def task_fingerprint(task: str, data_files: dict[str, str] | None = None) -> str:
-    """Hash of a task's YAML, the files beside it, and the user's data files for it (by content)."""
-    from medbench.tasks import build_registry
+def task_fingerprint(task: str, data_files: dict[str, str] | None = None, registry: Any = None) -> str:
+    """Hash of a task as it will run (its resolved YAML, code and the data files beside it; a group: its
+    members') and of the user's data files for it, by content. An unknown task name fails here, at plan time."""
+    from medbench.tasks import LM_EVAL, build_registry, task_config_hash
 
-    registry = build_registry()
+    registry = registry or build_registry()
     digest = hashlib.blake2b(digest_size=8)
-    if task in registry.entries:
-        entry = registry.get(task)
-        digest.update(entry.path.read_bytes())
+    for name in registry.expand([task]):
+        entry = registry.get(name)
+        digest.update(task_config_hash(entry).encode())
+        if entry.plugin == LM_EVAL:  # lm-eval's own task: its dataset comes from the hub or the datasets cache
+            continue
         folder = entry.path.parent
         for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (
                 ".jsonl", ".json", ".csv", ".parquet", ".py", ".yaml")):
             digest.update(str(path.relative_to(folder)).encode())
             digest.update(path.read_bytes())
-    else:  # a group, or a task from lm-eval's own index: its name is its identity
-        digest.update(f"group:{task}".encode())
     for split, path in sorted((data_files or {}).items()):
         digest.update(f"user:{split}".encode())
         with open(path, "rb") as handle:
@@ -376,10 +382,15 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
             raise _fail(recipe.path, f"factor {factor!r} has no values at scale {scale!r}",
                         f"give {factor}: a non-empty list")
     fingerprints: dict[str, str] = {}
+    registry: list[Any] = []
 
     def fingerprint(task: str) -> str:
         if task not in fingerprints:
-            fingerprints[task] = task_fingerprint(task, (user_files.get(task) or {}).get("data_files"))
+            if not registry:
+                from medbench.tasks import build_registry
+
+                registry.append(build_registry())
+            fingerprints[task] = task_fingerprint(task, (user_files.get(task) or {}).get("data_files"), registry[0])
         return fingerprints[task]
 
     cells: dict[str, CellSpec] = {}
@@ -480,14 +491,20 @@ def _plan_comparisons(sweep: SweepPlan, excluded: list[dict[str, Any]],
             by_factors[_factor_key(factors)] = cell
     excluded_keys = {_factor_key(f) for f in excluded}
     skipped_keys = {_factor_key(f) for f in skipped}
+    every = [f for c in sweep.cells for f in (c.factors, *c.aliases)] + excluded + skipped
     planned: dict[tuple, PlannedComparison] = {}
     for spec in recipe.comparisons:
         factor, baseline_level = spec["factor"], str(spec["baseline"])
+        if baseline_level not in {str(f.get(factor)) for f in every}:
+            continue  # an optional arm this scale leaves out: the comparison does not apply here
         levels = {str(v) for v in spec.get("levels") or []}
+        where = {k: {str(x) for x in (v if isinstance(v, list) else [v])} for k, v in (spec.get("where") or {}).items()}
         for cell in sweep.cells:
             for factors in (cell.factors, *cell.aliases):
                 level = str(factors.get(factor))
                 if level == baseline_level or (levels and level not in levels):
+                    continue
+                if any(str(factors.get(k)) not in allowed for k, allowed in where.items()):
                     continue
                 partner = _factor_key({**factors, factor: spec["baseline"]})
                 base = by_factors.get(partner)
@@ -495,7 +512,7 @@ def _plan_comparisons(sweep: SweepPlan, excluded: list[dict[str, Any]],
                     if partner in skipped_keys:
                         continue  # its baseline was skipped at plan time; listed with the skipped cells
                     label = ",".join(f"{k}={v}" for k, v in factors.items())
-                    why = "exclude: removes it" if partner in excluded_keys else "it is not in the grid"
+                    why = "exclude: removes it" if partner in excluded_keys else "no cell has those factors"
                     raise _fail(recipe.path, f"cell {label} has no baseline cell with {factor}={baseline_level} "
                                 f"({why}), so the comparison of {factor} cannot be made",
                                 "keep the baseline cells in the grid, or drop that comparison")
