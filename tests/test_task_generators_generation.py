@@ -17,7 +17,7 @@ from medbench.tasks import build_registry, load_tasks, read_task_yaml, split_siz
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
 SIZES = {
-    "clinical_reasoning": {"train": 200, "validation": 50, "test": 100},
+    "clinical_reasoning": {"train": 320, "validation": 50, "test": 100},
     "discharge_summary": {"train": 120, "validation": 30, "test": 40},
     "instruction_following": {"train": 120, "validation": 30, "test": 60},
 }
@@ -131,6 +131,89 @@ def test_clinical_reasoning_rows_are_well_formed(generated, generators):
         for factor in cond.get("factors", []):
             assert factor["treatment"] != cond["treatment"]
         assert len(cond["findings"]) >= 4 and len(cond["dx_alts"]) >= 3 and len(cond["wrong_tx"]) >= 3
+
+
+def test_clinical_reasoning_holds_out_conditions_and_answers(generated, generators):
+    gen = generators["clinical_reasoning"]
+    splits = generated["clinical_reasoning"]
+    conditions = {split: {row["condition"] for row in rows} for split, rows in splits.items()}
+    assert (len(conditions["train"]), len(conditions["validation"]), len(conditions["test"])) == (33, 10, 19)
+    for split, names in conditions.items():
+        assert all(gen.split_of(c) == split for c in gen.CONDITIONS if c["dx"] in names)
+        assert names == {c["dx"] for c in gen.CONDITIONS if gen.split_of(c) == split}  # every one appears
+    assert not conditions["train"] & conditions["test"] and not conditions["train"] & conditions["validation"]
+    assert not conditions["validation"] & conditions["test"]
+
+    def norm(text):
+        return " " + re.sub(r"[^a-z0-9]+", " ", text.lower()).strip() + " "
+
+    answers = {split: {norm(row["answer"]) for row in rows} for split, rows in splits.items()}
+    for held_out in ("validation", "test"):  # not the same answer, nor one inside another ("apixaban")
+        for answer in answers[held_out]:
+            assert not any(answer in other or other in answer for other in answers["train"]), (held_out, answer)
+    for answer in answers["validation"]:
+        assert not any(answer in other or other in answer for other in answers["test"]), answer
+    assert len(splits["train"]) >= 300  # a study recipe trains on 256 examples
+
+
+def test_clinical_reasoning_open_scores_every_gold_answer_and_alias(generated, cr_utils):
+    for rows in generated["clinical_reasoning"].values():
+        for row in rows:
+            doc = cr_utils.normalize(row, "r")
+            assert "Which of the following" not in doc["open_question"] and doc["open_question"].endswith("?")
+            assert doc["answer_text"] == row["answer"]
+            for said in [row["answer"], *row["answer_aliases"]]:
+                assert cr_utils.process_results_open(doc, [" " + said + "."]) == {"acc": 1.0, "exact_match": 1.0}
+            # naming every option is not an answer
+            assert cr_utils.process_results_open(doc, [" or ".join(doc["choices"])])["acc"] == 0.0
+
+
+@pytest.mark.parametrize("response,expected", [
+    ("Acute pericarditis", (True, True)),
+    ("The most likely diagnosis is pericarditis.", (True, True)),   # an alias, after the lead-in
+    ("Answer: acute PERICARDITIS", (True, True)),
+    ("This is likely acute pericarditis after a viral illness", (True, False)),  # contains, not exact
+    ("Pericarditis or aortic dissection", (False, False)),  # names a distractor too
+    ("Myocarditis", (False, False)),
+    ("Acute pericarditis\nAortic dissection is less likely", (True, True)),  # only the first line counts
+    ("", (False, False)),
+])
+def test_open_match_by_hand(cr_utils, response, expected):
+    distractors = ["Acute inferior myocardial infarction", "Aortic dissection", "Costochondritis"]
+    assert cr_utils.open_match(response, "Acute pericarditis", ["pericarditis"], distractors) == expected
+
+
+def test_open_match_ignores_route_and_connector_words(cr_utils):
+    wrong = ["Colchicine alone", "Intravenous alteplase", "Oral aspirin"]
+    assert cr_utils.open_match("ibuprofen and colchicine", "Ibuprofen plus colchicine", [], wrong) == (True, True)
+    assert cr_utils.open_match("Colchicine", "Ibuprofen plus colchicine", [], wrong) == (False, False)
+    assert cr_utils.open_match("IV N-acetylcysteine", "Intravenous N-acetylcysteine", [], []) == (True, True)
+    assert cr_utils.open_match("Parkinson's disease", "Parkinson disease", [], []) == (True, True)
+    assert cr_utils.open_match("Guillain-Barre syndrome", "Guillain-Barré syndrome", [], []) == (True, True)
+    # a distractor whose words sit inside the gold answer does not cancel it
+    assert cr_utils.open_match("aspirin plus clopidogrel", "Aspirin plus clopidogrel", [], ["Aspirin"]) \
+        == (True, True)
+
+
+def test_clinical_reasoning_open_yaml_and_loaded_docs(cr_utils):
+    config = read_task_yaml(TASKS / "clinical_reasoning" / "clinical_reasoning_open.yaml")
+    assert config["output_type"] == "generate_until" and "doc_to_choice" not in config
+    assert config["process_results"] == "!function utils.process_results_open"
+    assert config["metadata"]["primary_metric"] == "acc"
+    assert [m["metric"] for m in config["metric_list"]] == ["acc", "exact_match"]
+    task = load_tasks(["clinical_reasoning_open"])["clinical_reasoning_open"]
+    assert split_sizes(task) == SIZES["clinical_reasoning"]
+    doc = task.test_docs()[0]
+    assert task.doc_to_text(doc).startswith("Question: " + doc["open_question"])
+    assert task.doc_to_target(doc) == doc["answer_text"]
+    assert task.process_results(doc, [doc["answer_text"]])["acc"] == 1.0
+
+
+def test_clinical_reasoning_bad_aliases_are_one_line_errors(cr_utils):
+    row = {"question": "Q?", "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "answer_idx": "C",
+           "answer_aliases": "c"}
+    with pytest.raises(MedbenchError, match="answer_aliases must be a list of non-empty strings"):
+        cr_utils.normalize(row, "f.jsonl row 1")
 
 
 def test_clinical_reasoning_normalises_like_medqa(cr_utils):

@@ -11,11 +11,21 @@ first-line teaching; research use only, not clinical guidance). Rules:
   the answer is the condition's first-line treatment; or a patient factor (pregnancy, an allergy, kidney
   disease, ...) changes the first-line choice (hard), and the usual first-line treatment becomes a
   distractor. The other distractors are the condition's curated wrong treatments (``wrong_tx``).
+* held-out conditions: every condition belongs to one split (``HELD_OUT`` names the 10 validation and 19
+  test conditions, one or two per organ system; the other 33 are train), so a test question is about a
+  condition, and has an answer, that training never shows as a gold answer (a test checks that the answer texts
+  are disjoint). Conditions that share an answer (prednisone, apixaban, amoxicillin, ...) stay together in
+  train.
 * per split, the gold letter is an exact balanced shuffle of A-D and the two question types are half each;
-  conditions are cycled in a shuffled order so every condition appears; no question text repeats across
-  splits.
+  the split's conditions are cycled in a shuffled order (separately for diagnosis and for treatment
+  questions) so every one appears; hard (patient-factor) treatment questions are at most a third of the
+  treatment questions, fewer when few of the split's conditions have factors; no question text repeats
+  across splits.
+* every row names its ``condition`` and carries ``answer_aliases`` (``ALIASES``: short names and
+  abbreviations of the gold answer) for the open-ended variant ``clinical_reasoning_open``.
 
-Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl. The output depends only on SEED.
+Sizes: train 320 (a study recipe trains on 256), validation 50, test 100. Run ``python generate.py`` to
+rewrite data/{train,validation,test}.jsonl. The output depends only on SEED.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import random
 from pathlib import Path
 
 SEED = 20261
-SIZES = {"train": 200, "validation": 50, "test": 100}
+SIZES = {"train": 320, "validation": 50, "test": 100}
 LETTERS = "ABCD"
 
 # Each condition: dx (the answer text), system (the row's subject), sex ("M", "F" or "any"), age range,
@@ -32,7 +42,7 @@ LETTERS = "ABCD"
 # a tuple is a set of alternatives; {He}/{he}/{his}/{His}/{him} are the patient's pronouns), dx_alts
 # (diagnoses that look alike), treatment (first-line), wrong_tx (plausible wrong treatments), tx_question
 # (optional wording), why_dx / why_tx (the rationale), factors (patient factors that change the treatment:
-# text, treatment, wrong (extra distractors), why, optional sex / age), key (index of the most specific
+# text, treatment, wrong (extra distractors), why, optional sex / age / question), key (index of the most specific
 # finding, always shown; default 0) and brought (the patient is brought in rather than coming in).
 CONDITIONS: list[dict] = [
     # ---------------------------------------------------------------- cardiology
@@ -855,7 +865,15 @@ CONDITIONS: list[dict] = [
          why_dx="Hives and angioedema with bronchospasm and hypotension minutes after an allergen exposure are "
                 "anaphylaxis.",
          why_tx="Intramuscular epinephrine in the anterolateral thigh is first-line and must not be delayed; "
-                "antihistamines and steroids are adjuncts."),
+                "antihistamines and steroids are adjuncts.",
+         factors=[dict(text="{He} takes atenolol for hypertension, and {his} blood pressure stays at 78/44 mm Hg "
+                            "after two doses of intramuscular epinephrine and 2 L of intravenous saline.",
+                       treatment="Intravenous glucagon",
+                       question="Which of the following is the most appropriate next step in treatment?",
+                       wrong=["Subcutaneous terbutaline"],
+                       why="Beta-blockade blunts the response to epinephrine; glucagon raises cardiac cAMP without "
+                           "beta receptors and is the rescue for anaphylaxis refractory to epinephrine in a patient "
+                           "on a beta-blocker.")]),
     dict(dx="Opioid overdose", brought=True, key=1, system="emergency_medicine", sex="any", age=(18, 50),
          settings=["emergency department"],
          complaint="unresponsiveness after being found on a bathroom floor",
@@ -905,7 +923,334 @@ CONDITIONS: list[dict] = [
                 "acetaminophen poisoning at risk of liver failure.",
          why_tx="N-acetylcysteine replenishes glutathione and prevents hepatotoxicity; it is most effective within 8 "
                 "hours of ingestion."),
+    # ---------------------------------------------------------------- added with the held-out splits
+    dict(dx="Hypertrophic cardiomyopathy", key=1, system="cardiology", sex="any", age=(16, 35),
+         settings=["clinic", "physician's office"],
+         complaint="lightheadedness and chest pain while playing basketball",
+         findings=["A harsh systolic murmur is heard at the left lower sternal border.",
+                   "The murmur gets louder with the Valsalva maneuver and softer with squatting.",
+                   "{His} father died suddenly at the age of 38.",
+                   "An ECG shows left ventricular hypertrophy with deep septal Q waves.",
+                   "Echocardiography shows an interventricular septum 22 mm thick."],
+         dx_alts=["Severe aortic stenosis", "Mitral valve prolapse", "Athlete's heart", "Vasovagal syncope"],
+         treatment="Oral metoprolol",
+         wrong_tx=["Oral furosemide", "Sublingual nitroglycerin", "Oral digoxin"],
+         why_dx="A systolic murmur that rises with Valsalva and falls with squatting, septal hypertrophy and a "
+                "family history of sudden death point to hypertrophic (obstructive) cardiomyopathy.",
+         why_tx="A beta-blocker lengthens diastolic filling and lowers the outflow gradient; diuretics, nitrates and "
+                "digoxin reduce preload or raise contractility and worsen the obstruction."),
+    dict(dx="Obstructive sleep apnea", key=4, system="pulmonology", sex="any", age=(38, 66),
+         settings=["clinic", "physician's office"],
+         complaint="daytime sleepiness that makes {him} doze off at red lights",
+         findings=["{His} partner reports loud snoring with pauses in breathing at night.",
+                   "{He} wakes with a dry mouth and a morning headache.",
+                   "Body mass index is 36 kg/m2 and neck circumference is 45 cm.",
+                   "Blood pressure is 152/94 mm Hg.",
+                   "Polysomnography shows 32 obstructive apneas and hypopneas per hour."],
+         dx_alts=["Narcolepsy", "Obesity hypoventilation syndrome", "Central sleep apnea",
+                  "Hashimoto thyroiditis with hypothyroidism"],
+         treatment="Continuous positive airway pressure",
+         wrong_tx=["Oral zolpidem at bedtime", "Oral modafinil alone", "Nocturnal supplemental oxygen alone"],
+         why_dx="Snoring with witnessed apneas, daytime sleepiness, obesity and an apnea-hypopnea index above 30 "
+                "on polysomnography are severe obstructive sleep apnea.",
+         why_tx="Continuous positive airway pressure splints the upper airway open and is first-line for "
+                "moderate to severe obstructive sleep apnea; sedatives worsen it and oxygen alone does not treat "
+                "the obstruction."),
+    dict(dx="Active pulmonary tuberculosis", key=3, system="pulmonology", sex="any", age=(24, 60),
+         settings=["clinic", "urgent care center"],
+         complaint="a cough for 2 months with night sweats",
+         findings=["{He} has lost 7 kg over 3 months.",
+                   "{He} moved to the country from a region with a high tuberculosis burden a year ago.",
+                   "A chest x-ray shows a cavitary lesion in the right upper lobe.",
+                   "A sputum smear shows acid-fast bacilli.",
+                   "{He} has had a few episodes of blood-streaked sputum."],
+         dx_alts=["Lung cancer", "Sarcoidosis", "Lung abscess", "Community-acquired pneumonia"],
+         treatment="Rifampin, isoniazid, pyrazinamide and ethambutol",
+         wrong_tx=["Isoniazid alone for 9 months", "Oral azithromycin", "Oral levofloxacin alone"],
+         why_dx="Months of cough, night sweats and weight loss with an upper-lobe cavity and acid-fast bacilli in "
+                "the sputum are active pulmonary tuberculosis.",
+         why_tx="Active tuberculosis is treated with four drugs (rifampin, isoniazid, pyrazinamide, ethambutol) for "
+                "2 months, then two; a single drug is for latent infection and breeds resistance in active "
+                "disease."),
+    dict(dx="Acute esophageal variceal hemorrhage", key=1, brought=True, system="gastroenterology", sex="any",
+         age=(40, 68), settings=["emergency department"],
+         complaint="vomiting large amounts of bright red blood",
+         findings=["{He} has alcohol-related cirrhosis.",
+                   "There is tense ascites and spider angiomata on the chest.",
+                   "Blood pressure is 92/58 mm Hg and pulse is 118/min.",
+                   "The platelet count is 68,000/mm3.",
+                   "The spleen tip is palpable."],
+         dx_alts=["Mallory-Weiss tear", "Bleeding duodenal ulcer", "Boerhaave syndrome", "Gastric cancer"],
+         treatment="Intravenous octreotide and urgent endoscopic band ligation",
+         wrong_tx=["Oral propranolol alone", "Emergency surgical portocaval shunt",
+                   "Oral proton pump inhibitor alone"],
+         why_dx="Massive hematemesis in a patient with cirrhosis, ascites, splenomegaly and thrombocytopenia "
+                "(portal hypertension) is bleeding esophageal varices until proven otherwise.",
+         why_tx="A splanchnic vasoconstrictor (octreotide) with endoscopic band ligation within 12 hours, plus "
+                "antibiotic prophylaxis, is first-line; beta-blockers prevent rebleeding later, not now."),
+    dict(dx="Rhabdomyolysis", key=2, system="nephrology", sex="any", age=(20, 70),
+         settings=["emergency department"],
+         complaint="muscle pain and dark urine after a marathon in hot weather",
+         findings=["{His} thighs and calves are tender and swollen.",
+                   "Serum creatine kinase is 48,000 U/L.",
+                   "Urine dipstick is strongly positive for blood, but microscopy shows no red blood cells.",
+                   "Serum creatinine is 1.9 mg/dL.",
+                   "Serum potassium is 5.3 mEq/L."],
+         dx_alts=["Acute interstitial nephritis", "Post-streptococcal glomerulonephritis", "Prerenal azotemia",
+                  "Acute intermittent porphyria"],
+         treatment="Aggressive intravenous isotonic fluids",
+         wrong_tx=["Fluid restriction", "Oral sodium bicarbonate tablets alone", "Urgent hemodialysis"],
+         why_dx="Muscle pain after extreme exertion with a very high creatine kinase and a heme-positive urine "
+                "without red cells (myoglobinuria) is rhabdomyolysis with acute kidney injury.",
+         why_tx="Early, generous isotonic fluid keeps urine flowing and prevents pigment nephropathy; dialysis is "
+                "for refractory hyperkalemia, acidosis or overload."),
+    dict(dx="Sulfonylurea-induced hypoglycemia", key=2, brought=True, system="endocrinology", sex="any",
+         age=(62, 88), settings=["emergency department"],
+         complaint="confusion and sweating found by a relative in the afternoon",
+         findings=["{He} takes glipizide for type 2 diabetes.",
+                   "{He} has chronic kidney disease and ate little for 2 days.",
+                   "Fingerstick glucose is 38 mg/dL.",
+                   "{He} is tremulous and tachycardic.",
+                   "There is no focal neurologic deficit."],
+         dx_alts=["Acute ischemic stroke", "Hyperosmolar hyperglycemic state", "Alcohol intoxication",
+                  "Hypothyroidism"],
+         treatment="Intravenous dextrose",
+         wrong_tx=["Subcutaneous insulin lispro", "Intravenous isotonic saline alone", "Oral metformin"],
+         why_dx="Neuroglycopenic and adrenergic symptoms with a glucose of 38 mg/dL in a patient on a "
+                "sulfonylurea with reduced kidney clearance and poor intake is sulfonylurea-induced hypoglycemia.",
+         why_tx="A confused patient cannot take sugar by mouth, so intravenous dextrose comes first; "
+                "sulfonylurea hypoglycemia recurs, so glucose is then monitored for at least 24 hours."),
+    dict(dx="Herpes zoster", key=0, system="infectious_disease", sex="any", age=(60, 85),
+         settings=["clinic", "physician's office"],
+         complaint="a painful rash on the right side of {his} chest",
+         findings=["Grouped vesicles on a red base follow a band on the right side of the chest and stop at the "
+                   "midline.",
+                   "Burning pain in the same area began 3 days before the rash.",
+                   "{He} had chickenpox as a child.",
+                   "{He} has not received the shingles vaccine.",
+                   "The rash appeared 2 days ago."],
+         dx_alts=["Contact dermatitis", "Impetigo", "Dermatitis herpetiformis", "Nonpurulent cellulitis"],
+         treatment="Oral valacyclovir",
+         wrong_tx=["Topical mupirocin", "Oral fluconazole", "Topical hydrocortisone"],
+         why_dx="A painful vesicular rash confined to one dermatome that does not cross the midline, preceded by "
+                "burning pain, is herpes zoster.",
+         why_tx="An oral antiviral started within 72 hours of the rash speeds healing and shortens acute pain in "
+                "older adults; antibiotics, antifungals and steroid creams do not treat the virus."),
+    dict(dx="Guillain-Barré syndrome", key=1, system="neurology", sex="any", age=(20, 70),
+         settings=["emergency department"],
+         complaint="weakness in both legs that has climbed to {his} hips over 4 days",
+         findings=["{He} had diarrhea 2 weeks ago.",
+                   "Deep tendon reflexes are absent in both legs and reduced in the arms.",
+                   "{He} feels tingling in both feet.",
+                   "Cerebrospinal fluid protein is 180 mg/dL with 2 white cells/mm3.",
+                   "Forced vital capacity is 2.6 L and falling."],
+         dx_alts=["Myasthenia gravis", "Transverse myelitis", "Botulism", "Hypokalemic periodic paralysis"],
+         treatment="Intravenous immunoglobulin",
+         wrong_tx=["Intravenous methylprednisolone", "Oral pyridostigmine", "Oral gabapentin alone"],
+         why_dx="Ascending symmetric weakness with areflexia after a diarrheal illness and a high CSF protein with "
+                "a normal cell count (albuminocytologic dissociation) is Guillain-Barré syndrome.",
+         why_tx="Intravenous immunoglobulin (or plasma exchange) hastens recovery; corticosteroids do not help, "
+                "and vital capacity must be watched for respiratory failure."),
+    dict(dx="Sickle cell vaso-occlusive crisis", key=0, system="hematology", sex="any", age=(16, 35),
+         settings=["emergency department"],
+         complaint="severe pain in {his} lower back and both thighs that began this morning",
+         findings=["{He} has sickle cell disease (HbSS) with similar episodes in the past.",
+                   "The pain started after a cold, wet day outdoors.",
+                   "Hemoglobin is 8.2 g/dL, near {his} baseline, with a high reticulocyte count.",
+                   "Temperature is 37.2°C (99°F) and the chest x-ray is clear.",
+                   "Oxygen saturation is 97% on room air."],
+         dx_alts=["Acute osteomyelitis", "Acute chest syndrome", "Aplastic crisis", "Splenic sequestration crisis"],
+         treatment="Intravenous opioid analgesia and intravenous fluids",
+         wrong_tx=["Exchange transfusion", "Oral hydroxyurea alone", "Intravenous ceftriaxone alone"],
+         why_dx="Acute bone pain in a patient with HbSS and a typical trigger, without fever, hypoxia, a new "
+                "infiltrate or a fall in hemoglobin, is an uncomplicated vaso-occlusive crisis.",
+         why_tx="Prompt opioid analgesia with hydration is first-line for a pain crisis; exchange transfusion is "
+                "for stroke or severe acute chest syndrome, and hydroxyurea prevents crises over months."),
+    dict(dx="Septic arthritis", key=2, system="rheumatology", sex="any", age=(25, 80),
+         settings=["emergency department"],
+         complaint="a hot, swollen and painful right knee for 1 day",
+         findings=["Temperature is 38.9°C (102°F).",
+                   "{He} cannot bend the knee because of pain.",
+                   "Synovial fluid has 85,000 white cells/mm3, 92% neutrophils, and no crystals.",
+                   "Gram stain of the synovial fluid shows gram-positive cocci in clusters.",
+                   "{He} had a knee steroid injection 3 weeks ago."],
+         dx_alts=["Acute gout flare", "Calcium pyrophosphate deposition disease", "Reactive arthritis",
+                  "Lyme arthritis"],
+         treatment="Joint drainage and intravenous vancomycin",
+         wrong_tx=["Oral naproxen alone", "Intra-articular corticosteroid injection", "Oral colchicine"],
+         why_dx="An acute monoarthritis with fever, a synovial count above 50,000 with neutrophils, no crystals and "
+                "gram-positive cocci is septic arthritis (Staphylococcus aureus).",
+         why_tx="Septic arthritis needs drainage of the joint and intravenous antibiotics covering "
+                "Staphylococcus aureus (vancomycin for gram-positive cocci until sensitivities return); steroids "
+                "into an infected joint are harmful."),
+    dict(dx="Ankylosing spondylitis", key=3, system="rheumatology", sex="M", age=(20, 35),
+         settings=["clinic", "physician's office"],
+         complaint="low back pain and stiffness for 8 months",
+         findings=["The pain is worse after rest and improves with exercise.",
+                   "Morning stiffness lasts more than an hour.",
+                   "Forward bending of the lumbar spine is reduced (positive Schober test).",
+                   "Pelvic x-rays show bilateral sacroiliitis.",
+                   "HLA-B27 is positive."],
+         dx_alts=["Lumbar disc herniation", "Mechanical low back pain", "Diffuse idiopathic skeletal hyperostosis",
+                  "Reactive arthritis"],
+         treatment="Daily oral naproxen and physical therapy",
+         wrong_tx=["Oral methotrexate", "Lumbar spine surgery", "Bed rest for 2 weeks"],
+         why_dx="Inflammatory back pain in a young man (better with exercise, worse with rest, long morning "
+                "stiffness) with sacroiliitis and HLA-B27 is ankylosing spondylitis.",
+         why_tx="A full-dose NSAID with exercise-based physical therapy is first-line for axial spondyloarthritis; "
+                "methotrexate does not help spinal disease, and TNF inhibitors follow NSAID failure."),
+    dict(dx="Carbon monoxide poisoning", key=2, system="emergency_medicine", sex="any", age=(20, 60),
+         settings=["emergency department"],
+         complaint="a headache, nausea and dizziness that began in the morning",
+         findings=["{His} two children at home have similar headaches.",
+                   "The family has been heating the house with a gas space heater during a cold spell.",
+                   "Carboxyhemoglobin is 28%.",
+                   "Pulse oximetry reads 99% on room air.",
+                   "The symptoms improve when {he} is outdoors."],
+         dx_alts=["Cyanide poisoning", "Viral gastroenteritis", "Migraine with aura", "Methemoglobinemia"],
+         treatment="100% oxygen by non-rebreather mask",
+         wrong_tx=["Intravenous hydroxocobalamin", "Intravenous methylene blue", "Oral sumatriptan"],
+         why_dx="Headache and nausea shared by a household using a fuel-burning heater, better outdoors, with a "
+                "high carboxyhemoglobin despite a normal pulse oximetry reading is carbon monoxide poisoning.",
+         why_tx="High-flow 100% oxygen shortens the half-life of carboxyhemoglobin from about 5 hours to about 1 "
+                "and is first-line; hyperbaric oxygen is for the most severe cases."),
 ]
+
+# The open-ended variant (clinical_reasoning_open) accepts the gold answer or one of these synonyms (matching
+# rule in utils.py: every word of one accepted answer in the response's first line; route and connector words
+# ignored). Written for the common short names and abbreviations, not for paraphrases.
+ALIASES: dict[str, list[str]] = {
+    "Acute pericarditis": ["pericarditis"],
+    "Ibuprofen plus colchicine": ["NSAID and colchicine", "nonsteroidal anti-inflammatory drug and colchicine"],
+    "Acute ST-elevation myocardial infarction": ["STEMI", "ST-elevation myocardial infarction",
+                                                 "inferior myocardial infarction"],
+    "Primary percutaneous coronary intervention": ["PCI", "percutaneous coronary intervention"],
+    "Intravenous fibrinolytic therapy with tenecteplase": ["tenecteplase", "fibrinolysis", "fibrinolytic"],
+    "Acute decompensated heart failure": ["decompensated heart failure", "heart failure exacerbation"],
+    "Severe aortic stenosis": ["aortic stenosis"],
+    "Aortic valve replacement": ["AVR", "TAVR", "TAVI"],
+    "Community-acquired pneumonia": ["pneumonia", "CAP"],
+    "Oral amoxicillin-clavulanate plus azithromycin": ["augmentin and azithromycin"],
+    "Acute asthma exacerbation": ["asthma exacerbation", "asthma attack"],
+    "Inhaled albuterol plus oral prednisone": ["salbutamol and prednisone", "albuterol and prednisolone"],
+    "Pulmonary embolism": ["PE"],
+    "Therapeutic anticoagulation with apixaban": ["apixaban"],
+    "Systemic thrombolysis with alteplase": ["alteplase", "thrombolysis", "tPA"],
+    "Immediate needle decompression": ["needle decompression", "needle thoracostomy"],
+    "Chronic obstructive pulmonary disease exacerbation": ["COPD exacerbation"],
+    "Inhaled bronchodilators, oral prednisone and an oral antibiotic": ["bronchodilator, prednisone and antibiotic"],
+    "Intravenous lactated Ringer solution and analgesia": ["lactated Ringer", "intravenous fluids and analgesia",
+                                                           "aggressive fluids and pain control"],
+    "Intravenous antibiotics and early laparoscopic cholecystectomy": ["cholecystectomy"],
+    "Helicobacter pylori-associated duodenal ulcer": ["duodenal ulcer", "peptic ulcer disease", "peptic ulcer"],
+    "Bismuth quadruple therapy": ["quadruple therapy"],
+    "Clostridioides difficile infection": ["C. difficile infection", "Clostridium difficile infection",
+                                           "C. difficile colitis", "C diff"],
+    "Acute appendicitis": ["appendicitis"],
+    "Laparoscopic appendectomy": ["appendectomy"],
+    "Acute uncomplicated cystitis": ["cystitis", "urinary tract infection", "UTI"],
+    "Oral nitrofurantoin for 5 days": ["nitrofurantoin"],
+    "Acute pyelonephritis": ["pyelonephritis"],
+    "Hospital admission for intravenous ceftriaxone": ["ceftriaxone"],
+    "Ureteral stone": ["kidney stone", "nephrolithiasis", "ureterolithiasis", "renal colic"],
+    "An oral nonsteroidal anti-inflammatory drug and tamsulosin": ["NSAID and tamsulosin", "ketorolac and tamsulosin",
+                                                                   "ibuprofen and tamsulosin"],
+    "Intravenous calcium gluconate": ["calcium gluconate"],
+    "Minimal change disease": ["minimal change nephropathy"],
+    "Diabetic ketoacidosis": ["DKA"],
+    "Intravenous isotonic saline and an intravenous insulin infusion": ["fluids and insulin infusion",
+                                                                        "normal saline and insulin"],
+    "Intravenous fluids with potassium replacement before starting insulin": ["potassium replacement"],
+    "Graves disease": ["Graves' disease", "hyperthyroidism due to Graves"],
+    "Propylthiouracil": ["PTU"],
+    "Adrenal crisis from primary adrenal insufficiency": ["adrenal crisis", "Addisonian crisis"],
+    "Intravenous hydrocortisone and isotonic saline": ["hydrocortisone"],
+    "Hashimoto thyroiditis with hypothyroidism": ["Hashimoto thyroiditis", "hypothyroidism"],
+    "Streptococcal pharyngitis": ["strep throat", "group A streptococcal pharyngitis"],
+    "Lyme disease": ["Lyme", "erythema migrans"],
+    "Bacterial meningitis": ["meningitis"],
+    "Intravenous ceftriaxone, vancomycin and dexamethasone": ["ceftriaxone, vancomycin and dexamethasone"],
+    "Primary syphilis": ["syphilis"],
+    "Intramuscular benzathine penicillin G": ["benzathine penicillin", "penicillin G"],
+    "Penicillin desensitization followed by benzathine penicillin G": ["penicillin desensitization"],
+    "Nonpurulent cellulitis": ["cellulitis"],
+    "Acute ischemic stroke": ["ischemic stroke", "stroke"],
+    "Intravenous alteplase": ["tPA", "thrombolysis"],
+    "Mechanical thrombectomy": ["thrombectomy"],
+    "Migraine with aura": ["migraine"],
+    "Generalized convulsive status epilepticus": ["status epilepticus"],
+    "Parkinson disease": ["Parkinson's disease", "parkinsonism"],
+    "Oral carbidopa-levodopa": ["levodopa"],
+    "Bell palsy": ["Bell's palsy", "facial nerve palsy"],
+    "Iron deficiency anemia": ["iron deficiency"],
+    "Oral ferrous sulfate": ["ferrous sulfate", "iron supplementation"],
+    "Pernicious anemia": ["vitamin B12 deficiency", "B12 deficiency"],
+    "Intramuscular cyanocobalamin": ["vitamin B12 injections", "B12 injection", "cobalamin"],
+    "Heparin-induced thrombocytopenia": ["heparin-induced thrombocytopenia type II"],
+    "Thrombotic thrombocytopenic purpura": ["TTP"],
+    "Urgent plasma exchange": ["plasma exchange", "plasmapheresis"],
+    "Deep venous thrombosis": ["deep vein thrombosis", "DVT"],
+    "Subcutaneous low-molecular-weight heparin": ["enoxaparin", "LMWH"],
+    "Acute gout flare": ["gout", "acute gout", "gouty arthritis"],
+    "Rheumatoid arthritis": ["RA"],
+    "Giant cell arteritis": ["temporal arteritis"],
+    "High-dose oral prednisone started immediately": ["high-dose prednisone", "high-dose glucocorticoids"],
+    "Systemic lupus erythematosus": ["lupus", "SLE"],
+    "Polymyalgia rheumatica": ["PMR"],
+    "Low-dose oral prednisone": ["low-dose prednisone"],
+    "Intramuscular epinephrine": ["adrenaline"],
+    "Opioid overdose": ["opioid toxicity", "opioid intoxication", "heroin overdose"],
+    "Intravenous naloxone": ["naloxone", "Narcan"],
+    "Oral chlordiazepoxide": ["chlordiazepoxide", "benzodiazepine"],
+    "Acetaminophen poisoning": ["acetaminophen overdose", "paracetamol overdose", "acetaminophen toxicity"],
+    "Intravenous N-acetylcysteine": ["N-acetylcysteine", "acetylcysteine", "NAC"],
+    "Hypertrophic cardiomyopathy": ["HCM", "hypertrophic obstructive cardiomyopathy", "HOCM"],
+    "Oral metoprolol": ["beta-blocker", "metoprolol"],
+    "Obstructive sleep apnea": ["OSA", "sleep apnea"],
+    "Continuous positive airway pressure": ["CPAP"],
+    "Active pulmonary tuberculosis": ["tuberculosis", "TB", "pulmonary tuberculosis"],
+    "Rifampin, isoniazid, pyrazinamide and ethambutol": ["RIPE", "RIPE therapy", "four-drug antituberculous therapy"],
+    "Acute esophageal variceal hemorrhage": ["variceal bleeding", "esophageal varices", "variceal hemorrhage"],
+    "Intravenous octreotide and urgent endoscopic band ligation": ["octreotide and band ligation",
+                                                                  "octreotide and endoscopic variceal ligation"],
+    "Aggressive intravenous isotonic fluids": ["intravenous fluids", "IV fluids", "aggressive hydration",
+                                               "normal saline"],
+    "Sulfonylurea-induced hypoglycemia": ["hypoglycemia"],
+    "Intravenous dextrose": ["dextrose", "D50"],
+    "Herpes zoster": ["shingles", "zoster"],
+    "Oral valacyclovir": ["valacyclovir", "acyclovir", "antiviral"],
+    "Guillain-Barré syndrome": ["Guillain-Barre syndrome", "GBS", "Guillain-Barre"],
+    "Intravenous immunoglobulin": ["IVIG", "immunoglobulin"],
+    "Sickle cell vaso-occlusive crisis": ["vaso-occlusive crisis", "sickle cell crisis", "sickle cell pain crisis"],
+    "Intravenous opioid analgesia and intravenous fluids": ["opioids and fluids", "morphine and fluids",
+                                                            "analgesia and hydration"],
+    "Septic arthritis": ["infectious arthritis", "bacterial arthritis"],
+    "Joint drainage and intravenous vancomycin": ["drainage and vancomycin", "arthrocentesis and vancomycin",
+                                                  "washout and vancomycin"],
+    "Ankylosing spondylitis": ["axial spondyloarthritis"],
+    "Daily oral naproxen and physical therapy": ["NSAID and physical therapy", "naproxen and exercise",
+                                                 "NSAIDs and physical therapy"],
+    "Carbon monoxide poisoning": ["CO poisoning", "carbon monoxide toxicity"],
+    "100% oxygen by non-rebreather mask": ["100% oxygen", "high-flow oxygen"],
+}
+
+# Conditions held out of training: their questions (and answers) appear only in these splits.
+HELD_OUT = {
+    "validation": ["Acute decompensated heart failure", "Obstructive sleep apnea", "Acute appendicitis",
+                   "Acute uncomplicated cystitis", "Hashimoto thyroiditis with hypothyroidism", "Nonpurulent cellulitis",
+                   "Migraine with aura", "Iron deficiency anemia", "Septic arthritis", "Opioid overdose"],
+    "test": ["Acute pericarditis", "Severe aortic stenosis", "Tension pneumothorax",
+             "Helicobacter pylori-associated duodenal ulcer", "Clostridioides difficile infection", "Ureteral stone",
+             "Hyperkalemia", "Graves disease", "Primary hyperparathyroidism", "Lyme disease", "Primary syphilis",
+             "Myasthenia gravis", "Parkinson disease", "Pernicious anemia", "Thrombotic thrombocytopenic purpura",
+             "Rheumatoid arthritis", "Systemic lupus erythematosus", "Anaphylaxis", "Acetaminophen poisoning"],
+}
+MAX_HARD_SHARE = 1 / 3  # of treatment questions, lower when few of a split's conditions have patient factors
+
+
+def split_of(cond: dict) -> str:
+    return next((split for split, names in HELD_OUT.items() if cond["dx"] in names), "train")
+
 
 SETTING_VERBS = {
     "emergency department": ["is brought to the emergency department because of", "comes to the emergency "
@@ -995,7 +1340,7 @@ def diagnosis_question(rng: random.Random, cond: dict, k: int) -> dict:
 def treatment_question(rng: random.Random, cond: dict, level: str) -> dict:
     factor = rng.choice(cond["factors"]) if level == "hard" else None
     age, sex, pron = _patient(rng, cond, factor)
-    question = cond.get("tx_question") or rng.choice(TX_QUESTIONS)
+    question = (factor or {}).get("question") or cond.get("tx_question") or rng.choice(TX_QUESTIONS)
     if level == "medium":  # the diagnosis must be inferred from the findings
         parts = [_opening(rng, cond, age, sex, pron), *_findings(rng, cond, 3, pron)]
     else:
@@ -1029,6 +1374,8 @@ def _row(rng: random.Random, item: dict, gold: int, cond: dict) -> dict:
         "options": dict(zip(LETTERS, choices)),
         "answer_idx": LETTERS[gold],
         "answer": item["answer"],
+        "answer_aliases": ALIASES.get(item["answer"], []),
+        "condition": cond["dx"],
         "subject": cond["system"],
         "difficulty": item["difficulty"],
         "question_type": item["question_type"],
@@ -1041,24 +1388,29 @@ def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str,
     sizes = sizes or SIZES
     seen: set[str] = set()
     out: dict[str, list[dict]] = {}
-    with_factors = [c for c in CONDITIONS if c.get("factors")]
     for split, n in sizes.items():
+        pool = [c for c in CONDITIONS if split_of(c) == split]
+        with_factors = [c for c in pool if c.get("factors")]
+        hard_share = min(MAX_HARD_SHARE, len(with_factors) / len(pool))
         golds = [i % 4 for i in range(n)]
         rng.shuffle(golds)
         types = ["diagnosis"] * (n // 2) + ["treatment"] * (n - n // 2)
         rng.shuffle(types)
-        order: list[dict] = []
+        order: list[dict] = []  # conditions are cycled in a shuffled order, separately per question type
+        tx_order: list[dict] = []
         rows = []
         for gold, qtype in zip(golds, types):
             for _attempt in range(200):
                 if qtype == "diagnosis":
                     if not order:
-                        order = rng.sample(CONDITIONS, len(CONDITIONS))
+                        order = rng.sample(pool, len(pool))
                     cond = order.pop()
                     item = diagnosis_question(rng, cond, rng.choice([4, 3, 2]))
                 else:
-                    level = rng.choice(["easy", "medium", "hard"])
-                    cond = rng.choice(with_factors) if level == "hard" else rng.choice(CONDITIONS)
+                    level = "hard" if rng.random() < hard_share else rng.choice(["easy", "medium"])
+                    if level != "hard" and not tx_order:
+                        tx_order = rng.sample(pool, len(pool))
+                    cond = rng.choice(with_factors) if level == "hard" else tx_order.pop()
                     item = treatment_question(rng, cond, level)
                 if item["question"] not in seen:
                     break
@@ -1068,8 +1420,6 @@ def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str,
             rows.append(_row(rng, item, gold, cond))
         out[split] = rows
     return out
-
-
 
 
 if __name__ == "__main__":
