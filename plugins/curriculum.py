@@ -63,6 +63,7 @@ from medbench.training import (
     build_config,
     get_trainer,
     read_config_file,
+    run_trainer,
     trainer_registry,
 )
 from medbench.trainingdata import TrainingExample, examples_hash
@@ -374,7 +375,9 @@ class CurriculumTrainer:
         check_orderable(examples, config.ordering, request.task)
         ordered = order_examples(examples, config.ordering, request.seed)
 
-        checkpoints = base.train(dataclasses.replace(request, config=base_config, examples=ordered, keep_order=True))
+        # run_trainer: a crash inside the wrapped trainer names that trainer's plugin, not curriculum.
+        checkpoints = run_trainer(base, dataclasses.replace(request, config=base_config, examples=ordered,
+                                                         keep_order=True))
         for checkpoint in checkpoints:
             checkpoint.metrics = {**checkpoint.metrics, "ordering": config.ordering, "base_trainer": base.name}
             checkpoint.trainer_config = dataclasses.asdict(recorded_config)

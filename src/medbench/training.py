@@ -255,7 +255,7 @@ def rank_agreement():
     return RankAgreement()
 
 
-def _run_trainer(trainer: Trainer, request: TrainRequest) -> list[CheckpointInfo]:
+def run_trainer(trainer: Trainer, request: TrainRequest) -> list[CheckpointInfo]:
     """The plugin's ``train()``: a crash inside it names the plugin and its package (medbench.plugins.plugin_call)."""
     with plugin_call(getattr(trainer, "plugin", None), f"trainer {trainer.name!r} train()"):
         return trainer.train(request)
@@ -274,10 +274,10 @@ def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInf
     trainer = get_trainer(plugin)
     run_dir = Path(request.output_dir)
     if process_rank() != 0:
-        return _run_trainer(trainer, request)
+        return run_trainer(trainer, request)
     start_run_manifest(run_dir, plugin, request, run_id)
     try:
-        checkpoints = _run_trainer(trainer, request)
+        checkpoints = run_trainer(trainer, request)
     except TrainingDiverged as exc:
         for checkpoint in exc.checkpoints:
             write_manifest(checkpoint, request, plugin, run_id)
