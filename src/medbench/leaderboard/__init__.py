@@ -549,7 +549,7 @@ def resolve_baseline(rows: list[Row], ref: str | None) -> Row | None:
                         f"pass a row label or a weights-hash prefix (at least 4 characters): {labels}")
 
 
-# --------------------------------------------------------------------------------------------- seed groups
+# --------------------------------------------------------------------------------------------- ranking
 
 
 def rank_rows(rows: list[Row], columns: list[str]) -> list[Row]:
@@ -576,6 +576,9 @@ def rank_rows(rows: list[Row], columns: list[str]) -> list[Row]:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --------------------------------------------------------------------------------------------- seed groups
 
 
 def _common_label(labels: list[str]) -> str:
