@@ -385,3 +385,22 @@ def test_a_raising_command_names_its_plugin_and_its_usage_errors_stay_usage_erro
     error = one_error(err)
     assert code == 2 and "'many' is not a valid integer" in error and "cardio_plugin" not in error
     assert "medbench cardio export --help" in error
+
+
+def test_a_wrapped_trainer_that_raises_is_named_not_its_wrapper(plugin_registration, tiny_model_dir, tmp_path,
+                                                                 monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+
+    class Plugin:
+        @hookimpl
+        def register_trainers(self, register):
+            register(CrashingTrainer(RuntimeError("CUDA error: device-side assert triggered")))
+
+    plugin_registration(Plugin(), "crash_plugin")
+    argv = [*train_argv(tmp_path, tiny_model_dir), "--base", "crasher", "--ordering", "random"]
+    argv[argv.index("crasher")] = "curriculum"  # --plugin curriculum --base crasher
+    code, _, err = run(argv, capsys)
+    error = one_error(err)
+    assert code == 1
+    assert ("plugin 'crash_plugin' (registered in this process) failed in trainer 'crasher' train(): RuntimeError: "
+            "CUDA error") in error
