@@ -463,7 +463,8 @@ def load_failure(entry: TaskEntry, exc: BaseException) -> MedbenchError:
     if refused is not None:
         return refused
     dataset = entry.config.get("dataset_path")
-    if dataset and "custom_dataset" not in entry.config and _offline_miss(exc):
+    hub_dataset = bool(dataset) and str(dataset) not in _LOCAL_BUILDERS and not Path(str(dataset)).exists()
+    if hub_dataset and "custom_dataset" not in entry.config and _offline_miss(exc):
         name = f"{dataset} ({entry.config['dataset_name']})" if entry.config.get("dataset_name") else dataset
         return MedbenchError(f"task {entry.name!r} needs the dataset {name}, which is not in the local Hugging Face "
                              f"cache and medbench is offline", f"pass --online to download it once, or point "
@@ -472,6 +473,9 @@ def load_failure(entry: TaskEntry, exc: BaseException) -> MedbenchError:
     detail = " ".join(str(exc).split())[:300]
     return MedbenchError(f"task {entry.name!r} failed to load: {type(exc).__name__}: {detail}",
                          f"check its YAML ({entry.path}) and data files")
+
+
+_LOCAL_BUILDERS = {"json", "csv", "parquet", "text", "arrow", "pandas", "imagefolder", "audiofolder"}
 
 
 def _offline_miss(exc: BaseException) -> bool:
