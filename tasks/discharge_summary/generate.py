@@ -3,32 +3,46 @@
 Every note is built from the table of admission scenarios below (written by the medbench project; no real
 patient). Rules:
 
-* a note has a header (age, sex, service, length of stay), the reason for admission, past history, key
-  findings, a day-by-day hospital course naming the procedure, medication changes (one new medication, often
-  one stopped or held), the follow-up plan, and distracting detail a summary should leave out (diet, lines,
-  nursing notes, vital sign trends). Section order, headings and phrasing vary by template.
-* ``key_facts`` are the short strings a good summary must mention: the discharge diagnosis, the procedure
-  (when the scenario has one), the new medication, the stopped medication (when there is one) and the
-  follow-up clinic. Every key fact appears verbatim in the note and in the reference summary.
-* the reference ``summary`` is 2-4 sentences (about 25-50 words) from a few templates; ``min_words`` and
-  ``max_words`` bound an acceptable summary length (whitespace-separated words).
+* a note has a header (age, sex, service, admission and discharge DATES, never the length of stay), the
+  reason for admission, past history (sex-specific items only for that sex), key findings, a hospital course
+  of dated bullets ("- Day k: ...", Day 1 = the admission date, the discharge date is Day LOS + 1) in day
+  order, medication changes, the discharge diagnosis, the follow-up plan, and distracting detail a summary
+  should leave out (diet, lines, nursing notes). No scenario text names a day of its own, so the bullets are
+  the only day numbers and cannot contradict each other; the procedure is on Day 1-3, the later course
+  sentence after it, discharge-type noise on the discharge day.
+* medications: the new medications are one option of the scenario (a list is started together, e.g. oxycodone
+  with docusate, aspirin with ticagrelor); a stopped medication is only ever one the note gives a reason for.
+  Five scenarios titrate a drug (``titration``): started at a dose on one day, then changed once or twice on
+  later days in words that do not state the result ("increased by 20 mg", "dose halved"), and listed as
+  "START <drug> at the dose reached in hospital", so the discharge dose has to be computed.
+* ``key_facts`` are what a good summary must mention: the discharge diagnosis, the procedure (when there is
+  one) and, for three scenarios, its key result (a drug-eluting stent, the ulcer, the ejection fraction), each
+  new medication, the stopped medication (when there is one), the follow-up clinic, and two INFERRED facts
+  (``inferred_facts``): "length of stay N days" (N = discharge date - admission date) and, with a titration,
+  "<drug> ... <discharge dose> <unit>". The verbatim facts appear in the note; the inferred ones never do
+  (tested); the reference summary carries all of them. ``utils.coverage`` matches them in normalised form.
+* the reference ``summary`` is 3-5 sentences (about 25-65 words) from a few templates; ``min_words`` and
+  ``max_words`` (15, 100) bound an acceptable summary length (whitespace-separated words).
 
 Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl. The output depends only on SEED.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from pathlib import Path
 
 SEED = 20262
 SIZES = {"train": 120, "validation": 30, "test": 40}
-MIN_WORDS, MAX_WORDS = 15, 70
+MIN_WORDS, MAX_WORDS = 15, 100
 
 # Each scenario: diagnosis (a key fact), service, reasons (presenting complaints), history (comorbidity
-# options), findings (note sentence, summary phrase), procedures ((name = key fact, what the note says was
-# found or done)), course (sentences describing treatment in hospital), new_meds ((name = key fact, note
-# detail)), stop_meds ((name = key fact, reason)), follow ((clinic = key fact, extra plan)).
+# options; (text, "M"/"F") for one sex), findings (note sentence, summary phrase), procedures ((name = key
+# fact, what the note says was found or done[, its key result = a key fact])), course (two sentences: the
+# initial treatment on Day 1, then a later one), new_meds ((name = key fact, note detail), or a list of them
+# started together), stop_meds ((name = key fact, reason[, the only sex it applies to])), follow ((clinic =
+# key fact, extra plan)), titration (optional: drug, unit, freq, start, step, low/high bounds, up/down reasons).
 SCENARIOS: list[dict] = [
     dict(diagnosis="community-acquired pneumonia", service="Internal Medicine",
          reasons=["fever, productive cough and shortness of breath for 3 days",
@@ -41,7 +55,7 @@ SCENARIOS: list[dict] = [
                     "sputum culture growing Streptococcus pneumoniae")],
          procedures=[("thoracentesis", "a small parapneumonic effusion was drained; the fluid was exudative with "
                                        "a negative Gram stain"), None],
-         course=["Treated with IV ceftriaxone and azithromycin; fever resolved by day 2.",
+         course=["Treated with IV ceftriaxone and azithromycin; fever resolved within 48 hours.",
                  "Oxygen was weaned from 3 L nasal cannula to room air."],
          new_meds=[("amoxicillin-clavulanate", "875 mg twice daily to complete 7 days of antibiotics"),
                    ("cefpodoxime", "200 mg twice daily to complete a 7-day course")],
@@ -55,13 +69,15 @@ SCENARIOS: list[dict] = [
          findings=[("BNP was 2,140 pg/mL.", "a BNP of 2,140 pg/mL"),
                    ("Chest x-ray showed pulmonary edema and bilateral effusions.", "pulmonary edema on chest x-ray")],
          procedures=[("transthoracic echocardiogram", "the ejection fraction was 30% with moderate mitral "
-                                                      "regurgitation"),
+                                                      "regurgitation", "ejection fraction ... 30%"),
                      ("right heart catheterization", "filling pressures were elevated and improved after "
                                                      "diuresis")],
-         course=["Diuresed with IV furosemide with net negative 6 L over the stay.",
-                 "Weight fell from 92 kg to 86 kg and orthopnea resolved."],
+         course=["Diuresed with IV furosemide.",
+                 "Net negative 6 L; weight fell from 92 kg to 86 kg and orthopnea resolved."],
          new_meds=[("sacubitril-valsartan", "24/26 mg twice daily"), ("spironolactone", "25 mg daily"),
                    ("empagliflozin", "10 mg daily")],
+         titration=dict(drug="furosemide", unit="mg", freq="daily by mouth", start=40, step=20, low=20, high=120,
+                        up="persistent leg edema", down="a rising creatinine"),
          stop_meds=[("diltiazem", "stopped because of reduced ejection fraction"),
                     ("amlodipine", "stopped to make room for guideline-directed therapy")],
          follow=[("heart failure clinic", "basic metabolic panel before the visit"),
@@ -73,14 +89,15 @@ SCENARIOS: list[dict] = [
          findings=[("Troponin peaked at 2.8 ng/mL.", "a troponin peak of 2.8 ng/mL"),
                    ("ECG showed ST depression in V4-V6.", "ST depression in V4-V6")],
          procedures=[("cardiac catheterization", "a 90% proximal LAD stenosis was treated with a drug-eluting "
-                                                 "stent"),
-                     ("coronary angiography", "a 95% circumflex lesion was stented with one drug-eluting stent")],
+                                                 "stent", "drug-eluting stent"),
+                     ("coronary angiography", "a 95% circumflex lesion was treated with a drug-eluting stent",
+                      "drug-eluting stent")],
          course=["Started on heparin infusion and aspirin on arrival.",
                  "Chest pain did not recur after revascularization."],
-         new_meds=[("ticagrelor", "90 mg twice daily for 12 months"), ("atorvastatin", "80 mg nightly"),
-                   ("metoprolol succinate", "25 mg daily")],
-         stop_meds=[("simvastatin", "replaced by a high-intensity statin"),
-                    ("ibuprofen", "stopped; avoid NSAIDs")],
+         new_meds=[[("aspirin", "81 mg daily indefinitely"), ("ticagrelor", "90 mg twice daily for 12 months")]],
+         stop_meds=[("ibuprofen", "stopped; avoid NSAIDs")],
+         titration=dict(drug="metoprolol succinate", unit="mg", freq="daily", start=25, step=25, low=12.5, high=100,
+                        up="heart rate above 90", down="heart rate in the 50s"),
          follow=[("cardiology clinic", "referral to cardiac rehabilitation"),
                  ("cardiac rehabilitation", "cardiology review after the program")]),
     dict(diagnosis="COPD exacerbation", service="Internal Medicine",
@@ -93,7 +110,7 @@ SCENARIOS: list[dict] = [
          procedures=[("BiPAP", "noninvasive ventilation was used for 36 hours in the step-down unit"), None],
          course=["Treated with nebulized albuterol and ipratropium, IV methylprednisolone then oral prednisone, "
                  "and doxycycline.",
-                 "Returned to baseline oxygen needs by day 4."],
+                 "Returned to baseline oxygen needs."],
          new_meds=[("tiotropium", "18 mcg inhaled once daily"), ("prednisone", "40 mg daily to complete 5 days")],
          stop_meds=[],
          follow=[("pulmonology clinic", "referral to pulmonary rehabilitation"),
@@ -106,9 +123,10 @@ SCENARIOS: list[dict] = [
                    ("Beta-hydroxybutyrate was 7.9 mmol/L.", "beta-hydroxybutyrate 7.9 mmol/L")],
          procedures=[None],
          course=["Managed in the ICU with an insulin infusion and IV fluids; the anion gap closed in 18 hours.",
-                 "Transitioned to subcutaneous insulin on day 2."],
-         new_meds=[("insulin glargine", "22 units nightly"), ("insulin lispro", "6 units with meals plus "
-                                                                            "correction scale")],
+                 "Transitioned to subcutaneous insulin."],
+         new_meds=[("insulin lispro", "6 units with meals plus correction scale")],
+         titration=dict(drug="insulin glargine", unit="units", freq="nightly", start=20, step=4, low=10, high=40,
+                        up="fasting glucose above 200 mg/dL", down="an overnight glucose of 62 mg/dL"),
          stop_meds=[("insulin detemir", "replaced by insulin glargine")],
          follow=[("endocrinology clinic", "diabetes educator visit and a new glucose meter"),
                  ("diabetes clinic", "sick-day rules reviewed with the patient")]),
@@ -119,8 +137,8 @@ SCENARIOS: list[dict] = [
          findings=[("Hemoglobin was 7.1 g/dL on admission.", "hemoglobin 7.1 g/dL on admission"),
                    ("Biopsy was positive for Helicobacter pylori.", "Helicobacter pylori on biopsy")],
          procedures=[("upper endoscopy", "a 1.5 cm duodenal ulcer with a visible vessel was treated with clips "
-                                         "and epinephrine"),
-                     ("EGD", "a bleeding gastric ulcer was treated with clips")],
+                                         "and epinephrine", "duodenal ulcer"),
+                     ("EGD", "a bleeding gastric ulcer was treated with clips", "gastric ulcer")],
          course=["Transfused 2 units of packed red cells; hemoglobin stable at 8.9 g/dL for 48 hours.",
                  "No further bleeding after endoscopic therapy."],
          new_meds=[("pantoprazole", "40 mg twice daily for 8 weeks"),
@@ -134,7 +152,7 @@ SCENARIOS: list[dict] = [
          findings=[("White count was 14.2 with no abscess on ultrasound.", "no abscess on ultrasound"),
                    ("Blood cultures showed no growth.", "negative blood cultures")],
          procedures=[("incision and drainage", "a small abscess at the ankle was drained at the bedside"), None],
-         course=["Treated with IV cefazolin; the erythema receded from the marked border by day 3.",
+         course=["Treated with IV cefazolin; the erythema receded from the marked border.",
                  "The leg was elevated and wrapped."],
          new_meds=[("cephalexin", "500 mg four times daily to complete 7 days")],
          stop_meds=[],
@@ -147,7 +165,7 @@ SCENARIOS: list[dict] = [
                    ("Lactate was 2.4 mmol/L on arrival.", "an initial lactate of 2.4 mmol/L")],
          procedures=[("renal ultrasound", "there was no hydronephrosis or abscess")],
          course=["Treated with IV ceftriaxone and fluids; afebrile after 48 hours.",
-                 "Tolerating oral intake by day 3."],
+                 "Tolerating oral intake and afebrile."],
          new_meds=[("ciprofloxacin", "500 mg twice daily to complete 7 days")],
          stop_meds=[],
          follow=[("primary care clinic", "symptom review and repeat urinalysis"),
@@ -158,12 +176,13 @@ SCENARIOS: list[dict] = [
          history=["obesity", "hyperlipidemia", "gastroesophageal reflux"],
          findings=[("Lipase was 4,800 U/L.", "lipase of 4,800 U/L"),
                    ("Ultrasound showed gallstones with a dilated common bile duct.", "gallstones on ultrasound")],
-         procedures=[("laparoscopic cholecystectomy", "performed on day 3 without complication"),
+         procedures=[("laparoscopic cholecystectomy", "performed without complication"),
                      ("ERCP", "a common bile duct stone was removed after sphincterotomy")],
          course=["Managed with IV lactated Ringer solution, analgesia and early oral feeding.",
                  "Pain resolved and lipase normalized."],
-         new_meds=[("oxycodone", "5 mg every 6 hours as needed for 3 days"),
-                   ("docusate", "100 mg twice daily while on opioids")],
+         new_meds=[[("oxycodone", "5 mg every 6 hours as needed for 3 days"),
+                    ("docusate", "100 mg twice daily while on opioids")],
+                   ("acetaminophen", "1 g every 8 hours as needed")],
          stop_meds=[],
          follow=[("general surgery clinic", "wound check")]),
     dict(diagnosis="acute ischemic stroke", service="Neurology",
@@ -175,8 +194,8 @@ SCENARIOS: list[dict] = [
          procedures=[("IV thrombolysis", "alteplase was given 2 hours after onset with partial recovery"),
                      ("mechanical thrombectomy", "the left M1 occlusion was fully recanalized")],
          course=["Deficits improved to mild right hand weakness.",
-                 "Passed the swallow screen on day 2."],
-         new_meds=[("apixaban", "5 mg twice daily started on day 4"), ("atorvastatin", "80 mg nightly")],
+                 "Passed the swallow screen."],
+         new_meds=[[("apixaban", "5 mg twice daily"), ("atorvastatin", "80 mg nightly")]],
          stop_meds=[("aspirin", "stopped once apixaban was started")],
          follow=[("neurology clinic", "outpatient physical therapy"),
                  ("stroke clinic", "outpatient speech therapy")]),
@@ -189,21 +208,23 @@ SCENARIOS: list[dict] = [
                                                   "thrombus"), None],
          course=["Rate controlled with IV diltiazem then oral metoprolol.",
                  "CHA2DS2-VASc score 3."],
-         new_meds=[("apixaban", "5 mg twice daily"), ("metoprolol succinate", "50 mg daily")],
+         new_meds=[("apixaban", "5 mg twice daily")],
+         titration=dict(drug="metoprolol succinate", unit="mg", freq="daily", start=50, step=25, low=25, high=200,
+                        up="heart rate above 110", down="heart rate in the 50s"),
          stop_meds=[("aspirin", "stopped on starting anticoagulation")],
          follow=[("cardiology clinic", "Holter monitor before the visit"),
                  ("electrophysiology clinic", "discussion of ablation")]),
     dict(diagnosis="pulmonary embolism", service="Internal Medicine",
          reasons=["sudden pleuritic chest pain and breathlessness", "shortness of breath and a swollen right calf"],
-         history=["recent knee surgery", "oral contraceptive use", "obesity"],
+         history=["recent knee surgery", "obesity", "varicose veins"],
          findings=[("CT pulmonary angiogram showed bilateral segmental emboli.", "bilateral segmental emboli on CT"),
                    ("Echocardiogram showed normal right ventricular function.", "normal right ventricular function")],
          procedures=[("lower extremity duplex ultrasound", "it showed a right popliteal vein thrombosis"), None],
-         course=["Started on heparin infusion; oxygen weaned to room air by day 2.",
+         course=["Started on heparin infusion; oxygen weaned to room air.",
                  "Remained hemodynamically stable."],
          new_meds=[("rivaroxaban", "15 mg twice daily for 21 days then 20 mg daily"),
                    ("apixaban", "10 mg twice daily for 7 days then 5 mg twice daily")],
-         stop_meds=[("oral contraceptive", "stopped because of the thrombosis")],
+         stop_meds=[("oral contraceptive", "stopped because of the thrombosis", "F")],
          follow=[("hematology clinic", "review of anticoagulation duration at 3 months"),
                  ("primary care clinic", "anticoagulation review")]),
     dict(diagnosis="acute cholecystitis", service="General Surgery",
@@ -212,7 +233,7 @@ SCENARIOS: list[dict] = [
          findings=[("Ultrasound showed gallbladder wall thickening and pericholecystic fluid.",
                     "gallbladder wall thickening on ultrasound"),
                    ("White count was 15.8.", "a white count of 15.8")],
-         procedures=[("laparoscopic cholecystectomy", "performed on day 2; pathology confirmed acute cholecystitis")],
+         procedures=[("laparoscopic cholecystectomy", "pathology confirmed acute cholecystitis")],
          course=["Treated with IV piperacillin-tazobactam before surgery.",
                  "Tolerated a regular diet after surgery."],
          new_meds=[("acetaminophen", "1 g every 8 hours as needed"), ("oxycodone", "5 mg as needed for 3 days")],
@@ -223,8 +244,8 @@ SCENARIOS: list[dict] = [
          history=["asthma", "no significant past history", "migraine"],
          findings=[("CT showed a dilated appendix without perforation.", "a non-perforated appendicitis on CT"),
                    ("White count was 13.1.", "a white count of 13.1")],
-         procedures=[("laparoscopic appendectomy", "performed on the day of admission without complication")],
-         course=["Received a single dose of cefoxitin before surgery.", "Discharged on post-operative day 1."],
+         procedures=[("laparoscopic appendectomy", "performed without complication")],
+         course=["Received a single dose of cefoxitin before surgery.", "Pain controlled with oral analgesia after surgery."],
          new_meds=[("acetaminophen", "1 g every 8 hours as needed"), ("ibuprofen", "400 mg every 8 hours with food")],
          stop_meds=[],
          follow=[("general surgery clinic", "wound check")]),
@@ -234,9 +255,9 @@ SCENARIOS: list[dict] = [
          history=["osteoporosis", "hypertension", "mild cognitive impairment"],
          findings=[("X-ray showed a displaced left femoral neck fracture.", "a displaced fracture on x-ray"),
                    ("Vitamin D was 14 ng/mL.", "a low vitamin D level")],
-         procedures=[("hemiarthroplasty", "performed on day 2 under spinal anesthesia"),
-                     ("total hip arthroplasty", "performed on day 1 without complication")],
-         course=["Mobilized with physical therapy from post-operative day 1.",
+         procedures=[("hemiarthroplasty", "performed under spinal anesthesia"),
+                     ("total hip arthroplasty", "performed without complication")],
+         course=["Mobilized with physical therapy after surgery.",
                  "Post-operative hemoglobin stable at 10.2 g/dL."],
          new_meds=[("enoxaparin", "40 mg daily for 4 weeks"), ("alendronate", "70 mg weekly"),
                    ("cholecalciferol", "2,000 units daily")],
@@ -251,7 +272,9 @@ SCENARIOS: list[dict] = [
          procedures=[None],
          course=["Corrected with fluid restriction and cautious saline; sodium rose no more than 8 mmol/L per day.",
                  "Sodium was 131 mmol/L at discharge."],
-         new_meds=[("amlodipine", "5 mg daily for blood pressure")],
+         new_meds=[],
+         titration=dict(drug="amlodipine", unit="mg", freq="daily", start=5, step=2.5, low=2.5, high=10,
+                        up="blood pressure above 160/95", down="ankle swelling"),
          stop_meds=[("hydrochlorothiazide", "stopped as the likely cause"),
                     ("sertraline", "held pending review as a possible contributor")],
          follow=[("primary care clinic", "sodium check before the visit")]),
@@ -263,7 +286,7 @@ SCENARIOS: list[dict] = [
                    ("AST was 142 and ALT 68 U/L.", "an AST of 142 U/L")],
          procedures=[None],
          course=["Treated with symptom-triggered lorazepam and IV thiamine.",
-                 "Withdrawal resolved by day 4."],
+                 "Withdrawal resolved."],
          new_meds=[("naltrexone", "50 mg daily"), ("thiamine", "100 mg daily"), ("acamprosate", "666 mg three "
                                                                                              "times daily")],
          stop_meds=[],
@@ -271,10 +294,10 @@ SCENARIOS: list[dict] = [
                  ("hepatology clinic", "repeat liver tests before the visit")]),
     dict(diagnosis="urosepsis", service="Internal Medicine",
          reasons=["fever, confusion and low blood pressure", "rigors and new confusion in a nursing home resident"],
-         history=["benign prostatic hyperplasia", "dementia", "type 2 diabetes"],
+         history=[("benign prostatic hyperplasia", "M"), "dementia", "type 2 diabetes"],
          findings=[("Blood and urine cultures grew Klebsiella pneumoniae.", "Klebsiella bacteremia"),
                    ("Lactate was 4.1 mmol/L on arrival.", "an initial lactate of 4.1 mmol/L")],
-         procedures=[("Foley catheter placement", "placed for urinary retention and removed on day 4"),
+         procedures=[("Foley catheter placement", "placed for urinary retention and removed before discharge"),
                      ("CT abdomen and pelvis", "there was no abscess or obstruction")],
          course=["Resuscitated with 30 mL/kg of crystalloid and treated with IV cefepime.",
                  "Blood pressure stabilized without vasopressors."],
@@ -293,20 +316,21 @@ SCENARIOS: list[dict] = [
          course=["Treated with nebulized albuterol, ipratropium and IV magnesium, then oral prednisone.",
                  "Peak flow improved to 80% of predicted."],
          new_meds=[("budesonide-formoterol", "2 puffs twice daily and as needed"),
-                   ("prednisone", "40 mg daily for 5 days")],
+                   [("budesonide-formoterol", "2 puffs twice daily and as needed"),
+                    ("prednisone", "40 mg daily for 5 days")]],
          stop_meds=[("fluticasone", "replaced by budesonide-formoterol")],
          follow=[("pulmonology clinic", "asthma action plan review"),
                  ("asthma clinic", "inhaler technique check")]),
     dict(diagnosis="small bowel obstruction", service="General Surgery",
          reasons=["abdominal distension, vomiting and no bowel movement for 2 days",
                   "crampy abdominal pain and bilious vomiting"],
-         history=["prior open hysterectomy", "prior appendectomy", "hypertension"],
+         history=[("prior open hysterectomy", "F"), "prior appendectomy", "hypertension"],
          findings=[("CT showed a transition point in the mid ileum consistent with adhesions.",
                     "an adhesive obstruction on CT"),
                    ("Lactate was normal.", "a normal lactate")],
-         procedures=[("nasogastric decompression", "the tube drained 1.8 L on day 1 and was removed on day 3")],
-         course=["Managed without surgery; bowel function returned on day 3.",
-                 "Diet advanced to regular by day 4."],
+         procedures=[("nasogastric decompression", "the tube drained 1.8 L and was removed once bowel function returned")],
+         course=["Managed without surgery with bowel rest and IV fluids.",
+                 "Bowel function returned and the diet was advanced to regular."],
          new_meds=[("polyethylene glycol", "17 g daily as needed")],
          stop_meds=[("oxycodone", "stopped to avoid constipation")],
          follow=[("general surgery clinic", "return sooner for vomiting or distension")]),
@@ -315,7 +339,7 @@ SCENARIOS: list[dict] = [
          history=["hypertension", "chronic kidney disease stage 3", "type 2 diabetes"],
          findings=[("ECG showed complete heart block at 34 bpm.", "complete heart block at 34 bpm"),
                    ("Potassium was normal.", "a normal potassium")],
-         procedures=[("dual-chamber pacemaker implantation", "performed on day 2 through the left subclavian vein")],
+         procedures=[("dual-chamber pacemaker implantation", "implanted through the left subclavian vein")],
          course=["A temporary transvenous pacing wire was placed on arrival.",
                  "Device check before discharge was normal."],
          new_meds=[("cephalexin", "500 mg four times daily for 3 days after the implant")],
@@ -325,9 +349,9 @@ SCENARIOS: list[dict] = [
 ]
 
 HEADER_TEMPLATES = [
-    "HOSPITAL COURSE NOTE\nPatient: {age}-year-old {sex}. Service: {service}. Length of stay: {los} days.",
-    "Inpatient progress summary ({service})\n{Age}-year-old {sex}, admitted for {los} days.",
-    "{service} hospital course\nPatient is a {age}-year-old {sex}; length of stay {los} days.",
+    "HOSPITAL COURSE NOTE\nPatient: {age}-year-old {sex}. Service: {service}. Admitted {admit}; discharged {discharge}.",
+    "Inpatient progress summary ({service})\n{age}-year-old {sex}. Admission date {admit}, discharge date {discharge}.",
+    "{service} hospital course\nPatient is a {age}-year-old {sex}; admitted on {admit} and discharged on {discharge}.",
 ]
 NOISE = [
     "Diet: regular, tolerated well.", "Peripheral IV removed before discharge.", "Nursing: ambulating in the hallway "
@@ -339,6 +363,9 @@ AGES = {"NSTEMI": (45, 86), "COPD exacerbation": (50, 86), "diabetic ketoacidosi
         "acute appendicitis": (18, 60), "left femoral neck fracture": (66, 94), "alcohol withdrawal": (28, 70),
         "asthma exacerbation": (18, 60), "complete heart block": (60, 90), "acute ischemic stroke": (50, 90),
         "acute decompensated heart failure": (50, 90)}
+# Length of stay in nights (discharge date - admission date); a titration needs room for three dated steps.
+STAY = {"acute appendicitis": (1, 3)}
+DEFAULT_STAY, TITRATION_STAY = (3, 8), (4, 9)
 SEXES = {"M": ("man", "He", "his"), "F": ("woman", "She", "her")}
 
 
@@ -346,73 +373,141 @@ def _pick(rng: random.Random, items: list):
     return rng.choice(items)
 
 
+def _dose(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _titrate(rng: random.Random, spec: dict) -> tuple[list[str], float]:
+    """One or two dose changes from the starting dose, worded so the discharge dose must be computed (the note
+    never states it): "increased by 25 mg", "halved", ... Returns the change texts and the final dose."""
+    dose, changes = spec["start"], []
+    for _ in range(rng.choice([1, 2])):
+        moves = [m for m in ("up", "down", "double", "halve")
+                 if spec["low"] <= {"up": dose + spec["step"], "down": dose - spec["step"], "double": dose * 2,
+                                    "halve": dose / 2}[m] <= spec["high"]]
+        move = rng.choice(moves)
+        if move == "up":
+            dose += spec["step"]
+            changes.append(f"{spec['drug']} increased by {_dose(spec['step'])} {spec['unit']} for {spec['up']}")
+        elif move == "down":
+            dose -= spec["step"]
+            changes.append(f"{spec['drug']} reduced by {_dose(spec['step'])} {spec['unit']} for {spec['down']}")
+        elif move == "double":
+            dose *= 2
+            changes.append(f"{spec['drug']} dose doubled for {spec['up']}")
+        else:
+            dose /= 2
+            changes.append(f"{spec['drug']} dose halved for {spec['down']}")
+    if dose in (spec["start"], spec["step"]):  # the final dose would be readable from the note
+        return _titrate(rng, spec)
+    return changes, dose
+
+
+def _listing(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def make_case(rng: random.Random, sc: dict) -> dict:
     age = rng.randint(*AGES.get(sc["diagnosis"], (30, 88)))
     sex_key = rng.choice("MF")
     sex, he, his = SEXES[sex_key]
-    los = rng.randint(2, 9)
+    titration = sc.get("titration")
+    los = rng.randint(*STAY.get(sc["diagnosis"], TITRATION_STAY if titration else DEFAULT_STAY))
+    admit = dt.date(2024, 1, 1) + dt.timedelta(days=rng.randint(0, 700))
+    discharge = admit + dt.timedelta(days=los)
     reason = _pick(rng, sc["reasons"])
-    history = rng.sample(sc["history"], min(len(sc["history"]), rng.randint(1, 2)))
+    histories = [h if isinstance(h, str) else h[0] for h in sc["history"]
+                 if isinstance(h, str) or h[1] == sex_key]
+    history = rng.sample(histories, min(len(histories), rng.randint(1, 2)))
     finding_note, finding_sum = _pick(rng, sc["findings"])
     other_findings = [f[0] for f in sc["findings"] if f[0] != finding_note]
     procedure = _pick(rng, sc["procedures"])
-    new_med, new_detail = _pick(rng, sc["new_meds"])
-    stop = _pick(rng, sc["stop_meds"]) if sc["stop_meds"] and rng.random() < 0.75 else None
+    started = _pick(rng, sc["new_meds"]) if sc["new_meds"] else []
+    started = started if isinstance(started, list) else [started]  # a list is started together
+    stops = [m for m in sc["stop_meds"] if len(m) < 3 or m[2] == sex_key]
+    stop = _pick(rng, stops) if stops and rng.random() < 0.75 else None
     clinic, plan = _pick(rng, sc["follow"])
     when = rng.choice(["in 1 week", "in 2 weeks", "in 10 days", "within 7 days", "in 4 weeks"])
     diagnosis = sc["diagnosis"]
 
+    # ---- the hospital course: dated events, listed in day order (Day 1 = the admission date)
+    last_day = los + 1  # the discharge date
+    events: list[tuple[int, str]] = [(1, f"admitted to {sc['service']}; working diagnosis {diagnosis}."),
+                                     (1, sc["course"][0])]
+    proc_day = rng.randint(1, min(3, los)) if procedure else 0
+    if procedure:
+        events.append((proc_day, f"{procedure[0]}; {procedure[1]}."))
+    events.append((rng.randint(max(2, proc_day + 1), last_day), sc["course"][1]))
+    final_dose = None
+    if titration:
+        changes, final_dose = _titrate(rng, titration)
+        days = sorted(rng.sample(range(1, last_day + 1), len(changes) + 1))
+        events.append((days[0], f"{titration['drug']} started at {_dose(titration['start'])} {titration['unit']} "
+                                f"{titration['freq']}."))
+        events.extend((day, change[0].upper() + change[1:] + ".") for day, change in zip(days[1:], changes))
+    events.append((last_day, rng.choice(NOISE)))  # noise such as "lines: none at discharge" belongs at the end
+    order = sorted(range(len(events)), key=lambda i: (events[i][0], i))  # stable: same-day events keep their order
+    course = ["Hospital course:"] + [f"- Day {events[i][0]}: {events[i][1]}" for i in order]
+
     # ---- the note
-    header = rng.choice(HEADER_TEMPLATES).format(age=age, Age=str(age), sex=sex, service=sc["service"], los=los)
-    lines = [header]
-    lines.append(rng.choice(["Reason for admission: ", "Chief complaint: ", "Presented with "]) + reason + ".")
-    lines.append("Past history: " + ", ".join(history) + ".")
+    header = rng.choice(HEADER_TEMPLATES).format(age=age, sex=sex, service=sc["service"], admit=admit.isoformat(),
+                                                 discharge=discharge.isoformat())
     findings = [finding_note] + other_findings
     rng.shuffle(findings)
-    lines.append(rng.choice(["Key findings: ", "Workup: ", "Results: "]) + " ".join(findings))
-    course = ["Hospital course:"]
-    course.append(f"Day 1: admitted to {sc['service']}; working diagnosis {diagnosis}.")
-    course.extend(f"- {c}" for c in sc["course"])
-    if procedure:
-        name, what = procedure
-        course.append(f"- Day {rng.randint(1, max(1, los - 1))}: {name}; {what}.")
-    course.append(f"- {rng.choice(NOISE)}")
-    lines.append("\n".join(course))
-    meds = ["Medication changes:", f"- START {new_med} {new_detail}."]
+    meds = ["Medication changes:"]
+    meds += [f"- START {name} {detail}." for name, detail in started]
+    if titration:
+        meds.append(f"- START {titration['drug']} {titration['freq']} at the dose reached in hospital.")
     if stop:
         meds.append(f"- STOP {stop[0]}: {stop[1]}.")
     meds.append(rng.choice(["- Continue other home medications unchanged.", "- Other home medications continued."]))
-    lines.append("\n".join(meds))
-    lines.append(f"Discharge diagnosis: {diagnosis}.")
-    lines.append(f"Follow-up: {clinic} {when}; {plan}.")
-    noise = rng.sample(NOISE, 2)
-    lines.append("Other: " + " ".join(noise))
-    body = lines[1:]
-    # keep the header first and the follow-up near the end; shuffle the middle blocks a little
-    middle = body[3:6]
-    if rng.random() < 0.5:
+    middle = ["\n".join(course), "\n".join(meds), f"Discharge diagnosis: {diagnosis}."]
+    if rng.random() < 0.5:  # the discharge diagnosis may come before the medication list
         middle = [middle[0], middle[2], middle[1]]
-    note = "\n".join([lines[0], *body[:3], *middle, *body[6:]])
+    note = "\n".join([
+        header,
+        rng.choice(["Reason for admission: ", "Chief complaint: ", "Presented with "]) + reason + ".",
+        "Past history: " + ", ".join(history) + ".",
+        rng.choice(["Key findings: ", "Workup: ", "Results: "]) + " ".join(findings),
+        *middle,
+        f"Follow-up: {clinic} {when}; {plan}.",
+        "Other: " + " ".join(rng.sample(NOISE, 2)),
+    ])
 
-    # ---- the reference summary
+    # ---- the reference summary: every key fact, the inferred ones in words the note does not use
+    stay = f"{los} day{'s' if los > 1 else ''}"
     intro = rng.choice([
-        f"{age}-year-old {sex} admitted with {diagnosis} after presenting with {reason}",
-        f"{age}-year-old {sex} with {history[0]} admitted with {diagnosis}",
-        f"Admitted for {los} days with {diagnosis} ({reason})",
+        f"{age}-year-old {sex} admitted for {stay} with {diagnosis} after presenting with {reason}",
+        f"{age}-year-old {sex} with {history[0]} admitted with {diagnosis} for a {los}-day stay",
+        f"Admitted for {stay} with {diagnosis} ({reason})",
     ])
     sentences = [f"{intro}; {finding_sum}."]
     if procedure:
-        sentences.append(rng.choice([f"Underwent {procedure[0]}.", f"{procedure[0][0].upper()}{procedure[0][1:]} "
-                                                                  f"was performed.",
-                                     f"Had {procedure[0]} during the stay."]))
-    med = f"Started {new_med}" + (f" and stopped {stop[0]}" if stop else "") + "."
-    sentences.append(med)
+        outcome = f" ({procedure[1]})" if len(procedure) > 2 else ""
+        sentences.append(rng.choice([f"Underwent {procedure[0]}{outcome}.", f"Had {procedure[0]}{outcome}."]))
+    changes_said = []
+    if started:
+        changes_said.append("started " + _listing([name for name, _ in started]))
+    if titration:
+        changes_said.append(f"{titration['drug']} titrated to {_dose(final_dose)} {titration['unit']} "
+                            f"{titration['freq']}")
+    if stop:
+        changes_said.append(f"stopped {stop[0]}")
+    if changes_said:
+        text = "; ".join(changes_said)
+        sentences.append(text[0].upper() + text[1:] + ".")
     sentences.append(rng.choice([f"Follow up at the {clinic} {when}.", f"Follow-up with the {clinic} {when}.",
                                  f"Follow-up: {clinic} {when}, {plan}."]))
     summary = " ".join(sentences)
-    key_facts = [diagnosis, *([procedure[0]] if procedure else []), new_med, *([stop[0]] if stop else []), clinic]
-    return {"note": note, "summary": summary, "key_facts": key_facts, "min_words": MIN_WORDS,
-            "max_words": MAX_WORDS, "service": sc["service"], "diagnosis": diagnosis}
+    inferred = [f"length of stay {los} days"]
+    if titration:
+        inferred.append(f"{titration['drug']} ... {_dose(final_dose)} {titration['unit']}")
+    key_facts = [diagnosis, *([procedure[0]] if procedure else []), *([procedure[2]] if procedure and
+                                                                      len(procedure) > 2 else []),
+                 *[name for name, _ in started], *([stop[0]] if stop else []), clinic, *inferred]
+    return {"note": note, "summary": summary, "key_facts": key_facts, "inferred_facts": inferred,
+            "min_words": MIN_WORDS, "max_words": MAX_WORDS, "service": sc["service"], "diagnosis": diagnosis,
+            "admission_date": admit.isoformat(), "discharge_date": discharge.isoformat(), "length_of_stay": los}
 
 
 def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str, list[dict]]:
