@@ -87,6 +87,13 @@ def test_click_option_errors_are_one_line(args, problem, tmp_path, monkeypatch, 
     check(one_line_error(eval_argv(tmp_path, "unused", *args), capsys), problem, ["run `medbench eval --help`"])
 
 
+def test_bare_medbench_still_prints_the_whole_help(capsys):
+    with pytest.raises(SystemExit):
+        main([])
+    out, err = capsys.readouterr()
+    assert "Usage: medbench" in out + err and "Commands:" in out + err and "Error:" not in out + err
+
+
 # --- model references ---------------------------------------------------------------------------------------------
 
 def adapter(directory: Path, base: str) -> Path:

@@ -625,11 +625,16 @@ def _add_plugin_commands() -> None:
     add_plugin_commands(cli)
 
 
-def _interrupted() -> None:
-    """One line and exit 130 on Ctrl-C, wherever it lands; a second Ctrl-C cannot interrupt the exit."""
+def _interrupted(as_program: bool) -> None:
+    """One line and exit 130 on Ctrl-C, wherever it lands. Run as the program, a second Ctrl-C cannot interrupt
+    the exit (in-process callers, tests, keep their own SIGINT handling)."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if as_program:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            pass
     sys.stderr.write("Interrupted. Records already written are kept.\n")
     sys.stderr.flush()
     sys.exit(130)
@@ -637,6 +642,9 @@ def _interrupted() -> None:
 
 def _usage_error(exc: click.UsageError) -> None:
     """click's bad option / missing argument errors, as the one line every other input error gets."""
+    if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):  # bare `medbench`: the help, as is
+        exc.show()
+        sys.exit(exc.exit_code)
     command = exc.ctx.command_path if exc.ctx is not None else "medbench"
     message = " ".join(exc.format_message().split()).rstrip(".")
     err_console.print(f"[bold red]Error:[/] {message} — run `{command} --help` for the valid options",
@@ -648,7 +656,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv)
     except KeyboardInterrupt:
-        _interrupted()
+        _interrupted(as_program=argv is None)
 
 
 def _main(argv: list[str] | None) -> None:
