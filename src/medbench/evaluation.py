@@ -185,10 +185,15 @@ class RequestCache:
 
         self.results.update(results)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(results) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        # One O_APPEND write per chunk, fsynced: a kill leaves at most a torn last line, which __init__ drops.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            data = (json.dumps(results) + "\n").encode("utf-8")
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -230,7 +235,8 @@ def check_fewshot(task: Any, name: str, num_fewshot: int | None) -> None:
     if not shots:
         return
     docs = task.fewshot_docs()
-    split = task.config.fewshot_split or task.config.training_split or task.config.validation_split
+    split = task.config.fewshot_split or task.config.training_split or task.config.validation_split \
+        or eval_split(task)  # lm-eval's last resort: examples from the split being scored
     if docs is None:
         raise MedbenchError(f"task {name!r} has no split to draw {shots} few-shot example(s) from",
                             "pass --num-fewshot 0, or give the task a fewshot_split / training_split")
@@ -339,7 +345,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
                 continue
         # ---------------------------------------------------------------------------------------------------------
         cache = RequestCache(request_cache_path(config.output_dir, label, model_hash, record_key, config_hash,
-                                                config.scorer)) if config.reuse_records else None
+                                                config.scorer)) \
+            if config.reuse_records and getattr(lm, "world_size", 1) == 1 else None  # one writer per file
         lm.task_name = name
         lm.request_cache = cache
         started = time.time()
