@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import pytest
 
+import medbench
 from medbench import hookimpl, plugins
 from medbench.cli import main
 from medbench.errors import MedbenchError
@@ -404,3 +405,23 @@ def test_a_wrapped_trainer_that_raises_is_named_not_its_wrapper(plugin_registrat
     assert code == 1
     assert ("plugin 'crash_plugin' (registered in this process) failed in trainer 'crasher' train(): RuntimeError: "
             "CUDA error") in error
+
+
+def test_a_crash_in_medbench_own_plugin_asks_for_a_bug_report(monkeypatch):
+    from medbench.metrics import metric_registry
+    from medbench_plugins import builtin_metrics
+
+    def broken(references, predictions):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(builtin_metrics, "macro_f1", broken)
+    plugins.reset()
+    metric = metric_registry()["macro_f1"]
+    if metric.plugin != "builtin_metrics":
+        pytest.skip("macro_f1 is registered by another module here")
+    with pytest.raises(plugins.PluginError) as caught:
+        metric.compute([{"gold": 1, "pred": 1}])
+    message = str(caught.value)
+    assert message.startswith(f"plugin 'builtin_metrics' (package medbench {medbench.__version__}) failed in "
+                              "metric 'macro_f1': ZeroDivisionError: float division by zero — this is a bug in medbench")
+    assert message.count("--debug") == 1 and "pip uninstall" not in message

@@ -3,6 +3,10 @@
 Registration hooks receive a ``register`` callback (the style of simonw/llm): a plugin calls it once per
 thing it adds, so one plugin can add several things and the manager knows which plugin added what.
 Each hook is documented in docs/writing-plugins.md and has a test named ``test_<hook>`` in tests/.
+
+Failures are named: a hook that raises (or calls ``sys.exit``) becomes one line naming the plugin, its package
+and the hook; so does a crash in what a plugin registered when medbench calls it later (a trainer's ``train()``,
+a metric, a judge, an executor, a renderer, a model loader, a command), through ``medbench.plugins.plugin_call``.
 """
 
 from __future__ import annotations

@@ -467,8 +467,9 @@ class plugin_call:
                 exc.args = (exc.one_line(),)
                 exc._medbench_named = True
             return False
-        raise PluginError(f"{info.label()} failed in {self.what}: {_describe(exc)}",
-                          f"{info.fix()} (`medbench --debug ...` shows the traceback)") from exc
+        fix = info.fix() if _canonical(info.package) == MEDBENCH_DIST else \
+            f"{info.fix()} (`medbench --debug ...` shows the traceback)"
+        raise PluginError(f"{info.label()} failed in {self.what}: {_describe(exc)}", fix) from exc
 
 
 def plugin_callable(plugin: str | None, what: str, function: Callable[..., Any],
