@@ -309,3 +309,19 @@ def test_tasks_listing_shows_the_data_source(capsys):
     main(["tasks"])
     out = capsys.readouterr().out
     assert "data" in out and "bundled" in out
+
+
+def test_request_cache_drops_a_line_torn_by_a_kill(tmp_path):
+    from medbench.evaluation import RequestCache
+
+    cache = RequestCache(tmp_path / "c.jsonl")
+    key = cache.key("loglikelihood", ("Question: 1+1?", " 2"))
+    cache.add({key: (-0.5, True)})
+    with (tmp_path / "c.jsonl").open("a") as fh:
+        fh.write('{"torn": [-1.2, fa')  # a kill in the middle of the next chunk's line
+    reopened = RequestCache(tmp_path / "c.jsonl")
+    assert reopened.results.keys() == {key} and reopened.get(key) == (-0.5, True)
+    other = reopened.key("loglikelihood", ("Question: 1+1?", " 3"))
+    reopened.add({other: (-2.0, False)})
+    lines = (tmp_path / "c.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [{key: [-0.5, True]}, {other: [-2.0, False]}]
