@@ -23,6 +23,29 @@ def _gpu_count() -> int:
         return 0
 
 
+def _number(options: dict[str, str], key: str, default: Any, kind: type = int, low: float = 0) -> Any:
+    """``--executor-option key=value`` as a number: a typo is one line naming the option, not a ValueError."""
+    if key not in options:
+        return default
+    raw = options[key]
+    try:
+        value = kind(str(raw).strip())
+    except ValueError:
+        value = None
+    if value is None or value != value or value < low:  # value != value: NaN
+        what = "a whole number" if kind is int else "a number"
+        raise MedbenchError(f"--executor-option {key}={raw!r} is not {what} of {low:g} or more",
+                            f"write --executor-option {key}={max(int(low), 1)}")
+    return value
+
+
+def _known_options(executor: str, options: dict[str, str], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise MedbenchError(f"the {executor} executor has no option(s) {', '.join(unknown)}",
+                            f"its options are: {', '.join(known)}")
+
+
 def _pin_gpu(queue) -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = str(queue.get())
 
@@ -32,7 +55,9 @@ class LocalExecutor:
     description = "this machine: cells one after another, or one worker per visible GPU (--executor-option gpus=N)"
 
     def run(self, cells: list[Any], run_cell, options: dict[str, str]) -> Iterator[Any]:
-        gpus = int(options.get("gpus", _gpu_count()))
+        _known_options(self.name, options, ("gpus",))
+        gpus = _number(options, "gpus", None)
+        gpus = _gpu_count() if gpus is None else gpus
         if gpus <= 1 or len(cells) <= 1:
             for cell in cells:
                 yield run_cell(cell)
@@ -57,6 +82,10 @@ class RayExecutor:
                    "gpus_per_cell / cpus_per_cell resources")
 
     def run(self, cells: list[Any], run_cell, options: dict[str, str]) -> Iterator[Any]:
+        _known_options(self.name, options, ("address", "log_to_driver", "num_cpus", "gpus_per_cell", "cpus_per_cell"))
+        num_cpus = _number(options, "num_cpus", os.cpu_count() or 1, low=1)
+        gpus_per_cell = _number(options, "gpus_per_cell", None, float)
+        cpus_per_cell = _number(options, "cpus_per_cell", 1.0, float)
         try:
             import ray
         except ImportError:
@@ -66,11 +95,11 @@ class RayExecutor:
             init: dict[str, Any] = {"address": options.get("address"), "include_dashboard": False,
                                     "log_to_driver": options.get("log_to_driver", "false").lower() == "true"}
             if not options.get("address"):  # a local cluster on this machine
-                init["num_cpus"] = int(options.get("num_cpus", os.cpu_count() or 1))
+                init["num_cpus"] = num_cpus
             ray.init(**{k: v for k, v in init.items() if v is not None})
         try:
-            gpus = float(options.get("gpus_per_cell", 1 if ray.cluster_resources().get("GPU") else 0))
-            cpus = float(options.get("cpus_per_cell", 1))
+            gpus = gpus_per_cell if gpus_per_cell is not None else (1 if ray.cluster_resources().get("GPU") else 0)
+            cpus = cpus_per_cell
             remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_call)
             pending = {remote.remote(run_cell, cell): cell for cell in cells}
             while pending:
@@ -98,11 +127,13 @@ class SlurmExecutor:
         folder = options.pop("folder", str(getattr(run_cell, "out_dir", ".")) + "/slurm/%j")
         cluster = options.pop("cluster", None)  # "debug" / "local" run the same code path without SLURM
         executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
-        parameters: dict[str, Any] = {"timeout_min": int(options.pop("timeout_min", 24 * 60)),
+        parameters: dict[str, Any] = {"timeout_min": _number(options, "timeout_min", 24 * 60, low=1),
                                       "name": options.pop("name", "medbench-sweep")}
+        options.pop("timeout_min", None)
         for key in ("gpus_per_node", "cpus_per_task", "mem_gb", "nodes", "tasks_per_node"):
             if key in options:
-                parameters[key] = int(options.pop(key))
+                parameters[key] = _number(options, key, None, low=0 if key == "gpus_per_node" else 1)
+                options.pop(key)
         for key, value in options.items():  # partition, account, qos, ... pass through as slurm_<key>
             parameters[key if cluster else f"slurm_{key}"] = value
         executor.update_parameters(**parameters)

@@ -94,6 +94,24 @@ def test_bare_medbench_still_prints_the_whole_help(capsys):
     assert "Usage: medbench" in out + err and "Commands:" in out + err and "Error:" not in out + err
 
 
+@pytest.mark.parametrize("executor,options,problem,fix", [
+    ("local", {"gpus": "two"}, ["--executor-option gpus='two' is not a whole number of 0 or more"],
+     ["write --executor-option gpus=1"]),
+    ("local", {"gpu": "2"}, ["the local executor has no option(s) gpu"], ["its options are: gpus"]),
+    ("ray", {"num_cpus": "0"}, ["--executor-option num_cpus='0' is not a whole number of 1 or more"],
+     ["num_cpus=1"]),
+    ("ray", {"gpus_per_cell": "half"}, ["gpus_per_cell='half' is not a number of 0 or more"], ["gpus_per_cell=1"]),
+])
+def test_executor_options_that_are_not_numbers_are_named(executor, options, problem, fix):
+    from medbench.errors import MedbenchError
+    from medbench_plugins.executors import LocalExecutor, RayExecutor
+
+    chosen = {"local": LocalExecutor, "ray": RayExecutor}[executor]()
+    with pytest.raises(MedbenchError) as caught:
+        list(chosen.run([], lambda cell: cell, options))
+    check(caught.value.one_line(), problem, fix)
+
+
 # --- model references ---------------------------------------------------------------------------------------------
 
 def adapter(directory: Path, base: str) -> Path:
