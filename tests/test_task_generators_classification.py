@@ -220,7 +220,10 @@ def test_hyponatremia_user_file_with_values_but_no_text(tmp_path):
 def _uti_rule(row):
     urinary = {"dysuria", "frequency", "urgency", "suprapubic_pain", "hematuria", "flank_pain", "cva_tenderness",
                "fever"}
-    if not row["current_episode"] or not urinary & set(row["symptoms"]) or row["alternative_diagnosis"]:
+    counted = urinary & set(row["symptoms"])
+    if row["fever_source"]:  # fever explained by another infection does not count
+        counted.discard("fever")
+    if not row["current_episode"] or not counted or row["alternative_diagnosis"]:
         return "no"
     if row["culture"] == "positive":
         return "yes"
@@ -248,11 +251,26 @@ def test_uti_labels_follow_the_documented_rules():
             if "fever" in row["symptoms"]:
                 assert re.search(r"(T|temperature) (38|39)\.\d", text)
     # every scenario appears, always with its label; the keyword "UTI" alone does not give the answer
-    assert len(scenarios) == 11
+    assert len(scenarios) == 14
     all_rows = [row for split in SPLITS for row in generated("uti")[split]]
     with_uti_word = collections.Counter(r["label"] for r in all_rows if re.search(r"\bUTIs?\b", r["text"]))
     assert with_uti_word["no"] > 20 and with_uti_word["yes"] > 20
     assert 0.25 < sum(not r["assessment_included"] for r in all_rows) / len(all_rows) < 0.45
+
+
+def test_uti_wording_is_shared_by_both_labels():
+    """Phrases a reviewer found on one side only now appear with both labels, in real numbers."""
+    rows = [row for split in SPLITS for row in generated("uti")[split]]
+    for pattern in (r"\bchills\b", r"Also noted:", r"bacteria none", r"bacteria many", r"CFU/mL|colonies/mL",
+                    r"no growth", r"LE (1|2|3)\+", r"Start antibiotics|Empiric antibiotics|Antibiotics prescribed",
+                    r"Antibiotics deferred|No antibiotics|Hold antibiotics", r"ureteral stone", r"NAAT", r"(?i)wet mount",
+                    r"(?i)chest x-ray|CXR", r"(?i)influenza", r"\bUTIs?\b"):
+        counts = collections.Counter(row["label"] for row in rows if re.search(pattern, row["text"]))
+        assert counts["yes"] >= 8 and counts["no"] >= 8, (pattern, counts)
+    # the confounders that decide a label are on both sides too: fever from another source with and without
+    # urinary symptoms, stones with and without infection
+    assert {r["label"] for r in rows if r["fever_source"]} == {"yes", "no"}
+    assert {r["label"] for r in rows if r["stone"]} == {"yes", "no"}
 
 
 def _hyponatremia_rule(na, sosm, uosm, una, volume):
