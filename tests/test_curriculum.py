@@ -261,3 +261,200 @@ def test_a_difficulty_file_drives_the_curriculum_on_task_data(tmp_path, recordin
     seen = recording.requests[0].examples
     ranks = [("easy", "medium", "hard").index(tiers[example_key(e)]) for e in seen]
     assert len(seen) == 60 and ranks == sorted(ranks)
+
+
+# --- letter bias, categories and difficulty on any data, plan_check ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def medqa_task():
+    from medbench_plugins.curriculum import load_task
+
+    return load_task("medqa")
+
+
+@pytest.fixture(scope="module")
+def medqa_examples():
+    from medbench.trainingdata import load_training_examples
+
+    return load_training_examples("medqa")
+
+
+def prefers_letter_a(pairs):
+    """A model with a pure answer-letter bias: 'A' is likely whatever the question."""
+    return [0.0 if continuation.strip() == "A" else -3.0 for _context, continuation in pairs]
+
+
+def test_cyclic_option_orders_move_the_gold_letter_and_cancel_a_pure_letter_bias(medqa_task, medqa_examples):
+    from medbench_plugins.curriculum import p_correct, permuted_items, render_shift
+
+    example = medqa_examples[0]  # gold C: RET
+    letters = []
+    for shift in range(4):
+        prompt, options = render_shift(medqa_task, example, shift)
+        letters.append(options[0].strip())
+        assert f"\n{options[0].strip()}. RET\n" in prompt + "\n" and sorted(options) == [" A", " B", " C", " D"]
+    assert letters == ["C", "B", "A", "D"]  # every letter once
+    assert render_shift(medqa_task, example, 0) == (example.prompt, [example.completion, *example.rejected])
+
+    gold_letters = [e.answer for e in medqa_examples]
+    one_order = p_correct(prefers_letter_a, [[render_shift(medqa_task, e, 0)] for e in medqa_examples])
+    # In one order, difficulty is a function of the gold letter alone (A easy, the rest hard) ...
+    by_letter = {}
+    for letter, p in zip(gold_letters, one_order):
+        by_letter.setdefault(letter, set()).add(round(p, 9))
+    assert all(len(values) == 1 for values in by_letter.values())
+    assert min(p for g, p in zip(gold_letters, one_order) if g == "A") > max(
+        p for g, p in zip(gold_letters, one_order) if g != "A")
+    assert len(set(gold_letters)) == 4
+    # ... over all cyclic orders it is the same for every item: the bias no longer decides any tier.
+    averaged = p_correct(prefers_letter_a, permuted_items(medqa_task, medqa_examples))
+    assert max(averaged) - min(averaged) < 1e-12
+
+
+def test_a_seeded_subset_of_option_orders(medqa_task, medqa_examples):
+    from medbench_plugins.curriculum import option_shifts, permuted_items
+
+    shifts = [option_shifts(e, 2, seed=5) for e in medqa_examples]
+    assert all(len(s) == 2 and len(set(s)) == 2 for s in shifts) and len({tuple(s) for s in shifts}) > 1
+    assert shifts == [option_shifts(e, 2, seed=5) for e in medqa_examples]
+    assert shifts != [option_shifts(e, 2, seed=6) for e in medqa_examples]
+    assert [len(v) for v in permuted_items(medqa_task, medqa_examples[:3], 9)] == [4, 4, 4]  # at most all k
+
+
+def test_p_correct_of_an_item_is_the_mean_over_its_option_orders(tiny_model_dir, medqa_task, medqa_examples):
+    from medbench.models import resolve_model
+    from medbench_plugins.curriculum import p_correct, permuted_items
+
+    loaded = resolve_model(str(tiny_model_dir))
+    (variants,) = permuted_items(medqa_task, medqa_examples[:1])
+    per_order = p_correct(loaded, [[variant] for variant in variants], batch_size=4)
+    (mean,) = p_correct(loaded, [variants], batch_size=4)
+    assert len(per_order) == 4 and mean == pytest.approx(sum(per_order) / 4, rel=1e-6)
+
+
+def test_categories_and_tiers_from_keyed_csv_and_jsonl_files(tmp_path, recording):
+    examples = fixture_examples()
+    for e in examples:
+        e.category, e.difficulty = None, None  # a user's data without labels
+    categories = tmp_path / "categories.csv"
+    categories.write_text("key,category\n" + "".join(f"{example_key(e)},{name[0]}\n"
+                                                     for e, (name, _c, _d) in zip(examples, FIXTURE)))
+    tiers = tmp_path / "tiers.csv"
+    tiers.write_text("key,tier\n" + "".join(f"{example_key(e)},{d.lower()}\n" for e, (_n, _c, d) in zip(examples,
+                                                                                                       FIXTURE)))
+    CurriculumTrainer().train(curriculum_request(tmp_path, examples, base="recording", ordering="blocked_curriculum",
+                                                 category_file=str(categories), difficulty_file=str(tiers)))
+    assert names(recording.requests[0].examples) == "c2 c4 c3 c1 n1 n4 n3 n2 r2 r1"
+    with pytest.raises(MedbenchError, match=r"category file .*categories.csv does not give key and category"):
+        categories.write_text("key,subject\nx,y\n")
+        CurriculumTrainer().train(curriculum_request(tmp_path, examples, base="recording", ordering="blocked",
+                                                     category_file=str(categories)))
+
+
+def test_llm_clusters_give_categories_to_data_without_them(tmp_path, recording, medqa_examples):
+    from sklearn.metrics import adjusted_rand_score
+
+    from medbench_plugins.curriculum import cluster_categories
+
+    unlabelled = [dataclasses.replace(e, category=None) for e in medqa_examples]
+    clustered = cluster_categories(unlabelled, 6, seed=0)
+    labels = [e.category for e in clustered]
+    assert labels[0] == "cluster-1" and set(labels) == {f"cluster-{i}" for i in range(1, 7)}
+    assert [e.category for e in cluster_categories(unlabelled, 6, seed=0)] == labels  # seeded
+    # Clusters of the question text agree with the human subjects better than chance (a weak topic model on 60
+    # short items: the docstring says so); chance: the same cluster sizes, shuffled.
+    subjects = [e.category for e in medqa_examples]
+    rng = __import__("random").Random(0)
+    chance = []
+    for _ in range(50):
+        shuffled = list(labels)
+        rng.shuffle(shuffled)
+        chance.append(adjusted_rand_score(subjects, shuffled))
+    assert adjusted_rand_score(subjects, labels) > max(chance)
+
+    CurriculumTrainer().train(curriculum_request(tmp_path, unlabelled, base="recording", ordering="interleaved",
+                                                 category_source="llm_clusters"))
+    seen = recording.requests[0].examples
+    assert len(seen) == 60 and seen[0].category == "cluster-1" and len({e.category for e in seen}) == 6
+    with pytest.raises(MedbenchError, match=r"n_clusters must lie between 2 and the 60 training examples, got 61"):
+        cluster_categories(unlabelled, 61, seed=0)
+    with pytest.raises(MedbenchError, match="unknown category_source 'subjects'"):
+        CurriculumConfig(category_source="subjects")
+
+
+@dataclass
+class CappedConfig:
+    max_examples: int | None = None
+
+
+def test_max_examples_is_taken_in_data_order_before_ordering(tmp_path, plugin_registration):
+    trainer = RecordingTrainer(name="recording-capped", config_class=CappedConfig)
+
+    class Plugin:
+        @hookimpl
+        def register_trainers(self, register):
+            register(trainer)
+
+    plugin_registration(Plugin(), "recording-capped-plugin")
+    (checkpoint,) = CurriculumTrainer().train(curriculum_request(
+        tmp_path, fixture_examples(), base="recording-capped", ordering="blocked", base_options={"max_examples": 5}))
+    (seen,) = trainer.requests
+    # the first five items (c1 n1 c2 r1 n2), blocked; not the first five of the blocked order (c1 c2 c3 c4 n1)
+    assert names(seen.examples) == "c1 c2 n1 n2 r1" and seen.config.max_examples is None
+    assert checkpoint.trainer_config == {"max_examples": 5}
+    with pytest.raises(MedbenchError, match=r"max_examples=11 but task 'medqa'.s training data holds only 10"):
+        CurriculumTrainer().train(curriculum_request(tmp_path, fixture_examples(), base="recording-capped",
+                                                     ordering="blocked", base_options={"max_examples": 11}))
+
+
+def write_user_medqa(path, rows=12):
+    """A user's MedQA training file in the published format: no subject, no difficulty."""
+    import random as _random
+
+    rng = _random.Random(0)
+    topics = ["kidney sodium", "heart murmur", "lung cough", "skin rash"]
+    path.write_text("".join(json.dumps({
+        "question": f"A patient with {topics[i % 4]} number {i}. What is the next step?",
+        "options": {"A": "one", "B": "two", "C": "three", "D": "four"},
+        "answer_idx": rng.choice("ABCD"), "meta_info": "step1"}) + "\n" for i in range(rows)))
+    return path
+
+
+def test_plan_check_names_why_a_cell_cannot_run_on_the_data(tmp_path, recording):
+    trainer = CurriculumTrainer()
+    user = {"medqa:train": str(write_user_medqa(tmp_path / "train.jsonl"))}
+    assert trainer.plan_check("medqa", {"base": "recording", "ordering": "curriculum"}) is None  # bundled labels
+    assert trainer.plan_check("medqa", {"base": "recording", "ordering": "interleaved"}) is None
+
+    reason = trainer.plan_check("medqa", {"base": "recording", "ordering": "curriculum"}, user)
+    assert reason == ("no human difficulty labels in medqa's training data, which curriculum needs — pass "
+                      "difficulty_file or difficulty_field, or difficulty_models for LLM difficulty")
+    reason = trainer.plan_check("medqa", {"base": "recording", "ordering": "blocked"}, user)
+    assert reason.startswith("medqa's training data has a single category ('step1'), so blocked would not order")
+    assert "category_source: llm_clusters" in reason
+    assert trainer.plan_check("medqa", {"base": "recording", "ordering": "blocked", "category_source": "llm_clusters",
+                                        "n_clusters": "3"}, user) is None
+    assert trainer.plan_check("medqa", {"base": "recording", "ordering": "curriculum",
+                                        "difficulty_models": ["some-model"]}, user) is None  # computed when training
+    assert trainer.plan_check("medqa", {"base": "recording", "ordering": "random"}, user) is None
+    assert "needs an ordering, got 'spiral'" in trainer.plan_check("medqa", {"base": "recording",
+                                                                             "ordering": "spiral"})
+    # The same reason stops training on that data.
+    from medbench.trainingdata import load_training_examples
+    from medbench_plugins.curriculum import data_file_metadata
+
+    examples = load_training_examples("medqa", data_file_metadata("medqa", user))
+    with pytest.raises(MedbenchError, match="single category"):
+        trainer.train(curriculum_request(tmp_path, examples, base="recording", ordering="interleaved"))
+
+
+def test_difficulty_command_reads_a_users_training_file(tmp_path, tiny_model_dir):
+    from medbench.testing import invoke_cli
+
+    user = write_user_medqa(tmp_path / "train.jsonl", rows=5)
+    output = tmp_path / "d.jsonl"
+    result = invoke_cli("difficulty", "--models", str(tiny_model_dir), "--task", "medqa", "--data-file",
+                        f"medqa:train={user}", "--option-orders", "2", "--output", str(output))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(rows) == 5 and rows[0]["doc_id"] == 0 and all(0 <= r["difficulty"] <= 1 for r in rows)

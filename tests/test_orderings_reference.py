@@ -1,0 +1,143 @@
+"""Property tests pinning the six orderings to the study's reference definitions (plugins/curriculum.py docstring),
+on many seeded random data sets: category counts from 1 to 7, categories of any size (including smaller than three),
+uneven tiers, and interleaved data order."""
+
+import random
+from collections import Counter
+
+import pytest
+
+from medbench.trainingdata import TrainingExample
+from medbench_plugins.curriculum import ORDERINGS, TIERS, order_examples
+
+DATASETS = 300
+
+
+def random_examples(seed):
+    rng = random.Random(seed)
+    categories = [f"cat{i}" for i in range(rng.randint(1, 7))]
+    weights = [rng.random() + 0.05 for _ in categories]
+    tier_weights = [rng.random() + 0.05 for _ in TIERS]
+    return [TrainingExample(doc_id=i, prompt=f"q{i}", completion=" A", rejected=[" B"], answer="A",
+                            category=rng.choices(categories, weights)[0],
+                            difficulty=rng.choices(TIERS, tier_weights)[0])
+            for i in range(rng.randint(0, 60))]
+
+
+def datasets():
+    return [random_examples(seed) for seed in range(DATASETS)]
+
+
+def first_appearance(examples):
+    order = []
+    for example in examples:
+        if example.category not in order:
+            order.append(example.category)
+    return order
+
+
+def in_category(examples, category):
+    return [e for e in examples if e.category == category]
+
+
+def reference_parts(block, count=3):
+    """The reference's three parts of a category's blocked order: contiguous, sizes differing by at most one, the
+    larger first (what numpy.array_split gives)."""
+    size, extra = divmod(len(block), count)
+    sizes = [size + (1 if i < extra else 0) for i in range(count)]
+    starts = [sum(sizes[:i]) for i in range(count)]
+    return [block[start:start + n] for start, n in zip(starts, sizes)]
+
+
+def ids(examples):
+    return [e.doc_id for e in examples]
+
+
+def tier(example):
+    return TIERS.index(example.difficulty)
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS)
+def test_every_ordering_is_a_permutation_of_its_input(ordering):
+    for examples in datasets():
+        ordered = order_examples(examples, ordering, seed=1)
+        assert sorted(ids(ordered)) == ids(examples)
+        assert all(o is e for o, e in zip(sorted(ordered, key=lambda e: e.doc_id), examples))  # unchanged items
+
+
+@pytest.mark.parametrize("ordering", [o for o in ORDERINGS if o != "random"])
+def test_deterministic_orderings_are_stable_within_their_groups(ordering):
+    """Within a (category, tier) group, the data order is kept by every deterministic ordering."""
+    for examples in datasets():
+        ordered = order_examples(examples, ordering, seed=1)
+        groups = {}
+        for example in ordered:
+            groups.setdefault((example.category, example.difficulty), []).append(example.doc_id)
+        assert all(group == sorted(group) for group in groups.values())
+        assert ids(order_examples(examples, ordering, seed=99)) == ids(ordered)  # no randomness
+
+
+def test_blocked_is_each_category_in_first_appearance_order_then_data_order():
+    for examples in datasets():
+        expected = [e for category in first_appearance(examples) for e in in_category(examples, category)]
+        assert ids(order_examples(examples, "blocked", seed=0)) == ids(expected)
+
+
+def test_interleaved_takes_part_i_of_every_category_in_turn():
+    for examples in datasets():
+        parts = {c: reference_parts(in_category(examples, c)) for c in first_appearance(examples)}
+        expected = [e for i in range(3) for category in first_appearance(examples) for e in parts[category][i]]
+        ordered = order_examples(examples, "interleaved", seed=0)
+        assert ids(ordered) == ids(expected)
+        for category, category_parts in parts.items():  # the parts themselves: sizes as in the reference
+            sizes = [len(part) for part in category_parts]
+            assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+            assert [e for part in category_parts for e in part] == in_category(examples, category)
+
+
+def test_curriculum_is_easy_then_medium_then_hard_in_data_order():
+    for examples in datasets():
+        ordered = order_examples(examples, "curriculum", seed=0)
+        assert [tier(e) for e in ordered] == sorted(tier(e) for e in examples)
+        assert ids(ordered) == ids(sorted(examples, key=tier))  # sorted() is stable
+
+
+def test_blocked_curriculum_is_blocked_with_each_block_easy_to_hard():
+    for examples in datasets():
+        ordered = order_examples(examples, "blocked_curriculum", seed=0)
+        expected = [e for c in first_appearance(examples) for e in sorted(in_category(examples, c), key=tier)]
+        assert ids(ordered) == ids(expected)
+        assert [e.category for e in ordered] == [e.category for e in order_examples(examples, "blocked", seed=0)]
+
+
+def test_interleaved_curriculum_is_tiers_with_categories_in_blocked_order_inside_each():
+    for examples in datasets():
+        ordered = order_examples(examples, "interleaved_curriculum", seed=0)
+        assert [tier(e) for e in ordered] == sorted(tier(e) for e in examples)  # easy, medium, hard tiers
+        categories = first_appearance(examples)  # the blocked order of the whole data, not of each tier
+        for level in TIERS:
+            inside = [e for e in ordered if e.difficulty == level]
+            expected = [e for c in categories for e in in_category(examples, c) if e.difficulty == level]
+            assert ids(inside) == ids(expected)
+
+
+def test_random_depends_on_the_seed_only():
+    for seed, examples in enumerate(datasets()):
+        first = order_examples(examples, "random", seed=seed)
+        # the same seed: the same order, whatever the labels say
+        relabelled = [TrainingExample(**{**e.__dict__, "category": "x", "difficulty": "hard"}) for e in examples]
+        assert ids(order_examples(relabelled, "random", seed=seed)) == ids(first)
+        assert ids(order_examples(examples, "random", seed=seed)) == ids(first)
+    # a different seed, a different order (for data sets long enough that a clash is negligible)
+    long_sets = [examples for examples in datasets() if len(examples) >= 10]
+    assert all(ids(order_examples(e, "random", 1)) != ids(order_examples(e, "random", 2)) for e in long_sets)
+
+
+def test_the_random_data_sets_cover_the_edge_cases():
+    """The generator really produces what the properties must hold on."""
+    sets = datasets()
+    assert any(not examples for examples in sets)
+    assert any(len(first_appearance(examples)) == 1 and len(examples) > 3 for examples in sets)
+    assert any(min(Counter(e.category for e in examples).values()) < 3 for examples in sets if examples)
+    assert any(len({e.difficulty for e in examples}) < 3 for examples in sets if examples)
+    assert any(len(first_appearance(examples)) >= 5 and len(examples) >= 40 for examples in sets)
