@@ -161,7 +161,8 @@ def test_rationale_cites_the_evidence_never_the_probability_and_agrees_with_the_
 def test_yaml_variant_scores_the_prevalence_split():
     config = read_task_yaml(TASK / "adrd_prediction_prevalence.yaml")
     base = read_task_yaml(TASK / "adrd_prediction.yaml")
-    assert config["task"] == "adrd_prediction_prevalence" and config["custom_dataset"] == "!function utils.load_prevalence"
+    assert config["task"] == "adrd_prediction_prevalence"
+    assert config["custom_dataset"] == "!function utils.load_prevalence"
     for key in ("doc_to_text", "doc_to_choice", "doc_to_target", "output_type"):
         assert config[key] == base[key]
     assert config["metadata"]["primary_metric"] == "f1" and "auroc" in config["metadata"]["medbench_metrics"]

@@ -1237,7 +1237,8 @@ ALIASES: dict[str, list[str]] = {
 # Conditions held out of training: their questions (and answers) appear only in these splits.
 HELD_OUT = {
     "validation": ["Acute decompensated heart failure", "Obstructive sleep apnea", "Acute appendicitis",
-                   "Acute uncomplicated cystitis", "Hashimoto thyroiditis with hypothyroidism", "Nonpurulent cellulitis",
+                   "Acute uncomplicated cystitis", "Hashimoto thyroiditis with hypothyroidism",
+                   "Nonpurulent cellulitis",
                    "Migraine with aura", "Iron deficiency anemia", "Septic arthritis", "Opioid overdose"],
     "test": ["Acute pericarditis", "Severe aortic stenosis", "Tension pneumothorax",
              "Helicobacter pylori-associated duodenal ulcer", "Clostridioides difficile infection", "Ureteral stone",

@@ -245,7 +245,8 @@ SCENARIOS: list[dict] = [
          findings=[("CT showed a dilated appendix without perforation.", "a non-perforated appendicitis on CT"),
                    ("White count was 13.1.", "a white count of 13.1")],
          procedures=[("laparoscopic appendectomy", "performed without complication")],
-         course=["Received a single dose of cefoxitin before surgery.", "Pain controlled with oral analgesia after surgery."],
+         course=["Received a single dose of cefoxitin before surgery.",
+                 "Pain controlled with oral analgesia after surgery."],
          new_meds=[("acetaminophen", "1 g every 8 hours as needed"), ("ibuprofen", "400 mg every 8 hours with food")],
          stop_meds=[],
          follow=[("general surgery clinic", "wound check")]),
@@ -328,7 +329,8 @@ SCENARIOS: list[dict] = [
          findings=[("CT showed a transition point in the mid ileum consistent with adhesions.",
                     "an adhesive obstruction on CT"),
                    ("Lactate was normal.", "a normal lactate")],
-         procedures=[("nasogastric decompression", "the tube drained 1.8 L and was removed once bowel function returned")],
+         procedures=[("nasogastric decompression",
+                      "the tube drained 1.8 L and was removed once bowel function returned")],
          course=["Managed without surgery with bowel rest and IV fluids.",
                  "Bowel function returned and the diet was advanced to regular."],
          new_meds=[("polyethylene glycol", "17 g daily as needed")],
@@ -349,7 +351,8 @@ SCENARIOS: list[dict] = [
 ]
 
 HEADER_TEMPLATES = [
-    "HOSPITAL COURSE NOTE\nPatient: {age}-year-old {sex}. Service: {service}. Admitted {admit}; discharged {discharge}.",
+    "HOSPITAL COURSE NOTE\nPatient: {age}-year-old {sex}. Service: {service}. "
+    "Admitted {admit}; discharged {discharge}.",
     "Inpatient progress summary ({service})\n{age}-year-old {sex}. Admission date {admit}, discharge date {discharge}.",
     "{service} hospital course\nPatient is a {age}-year-old {sex}; admitted on {admit} and discharged on {discharge}.",
 ]
