@@ -105,6 +105,22 @@ def capped(examples: list[TrainingExample], options: TrlOptions, source: str = "
     return examples[: options.max_examples]
 
 
+def plan_check_with(config_class: type, plugin: str, task: str, options: dict[str, Any],
+                    data_files: dict[str, str] | None, check: Any) -> str | None:
+    """A trainer's plan-time check (read by a sweep before anything trains): build the options, load the task's
+    training documents the way training does (no model), run ``check(config, load_examples)`` and return the
+    one-line reason it raised, or None."""
+    from medbench.training import build_config
+    from medbench.trainingdata import data_file_metadata, load_training_examples
+
+    try:
+        config = build_config(config_class, {}, dict(options), plugin)
+        check(config, lambda: load_training_examples(task, data_file_metadata(task, data_files)))
+    except MedbenchError as exc:
+        return exc.one_line()
+    return None
+
+
 def target_delimiter(example: TrainingExample) -> str:
     """What the task puts between prompt and answer (its completion is delimiter + answer)."""
     return example.completion[: len(example.completion) - len(example.answer)]

@@ -69,7 +69,7 @@ from medbench.training import (
     run_trainer,
     trainer_registry,
 )
-from medbench.trainingdata import TrainingExample, examples_hash
+from medbench.trainingdata import TrainingExample, data_file_metadata, examples_hash
 
 TIERS = ("easy", "medium", "hard")
 INTERLEAVE_CHUNKS = 3  # the study's definition of interleaving
@@ -321,17 +321,6 @@ def capped_for_base(base_config: Any, examples: list[TrainingExample], task: str
                             "examples", f"pass max_examples {len(examples)} or fewer, or train on your own larger data "
                                         "file")
     return dataclasses.replace(base_config, max_examples=None), examples[:limit]
-
-
-def data_file_metadata(task: str, data_files: dict[str, str] | None) -> dict[str, Any] | None:
-    """``--data-file``-style entries ("TASK" or "TASK:SPLIT" -> path; TASK alone is the test split) for ``task``,
-    as the task metadata the loaders take."""
-    files = {}
-    for target, path in (data_files or {}).items():
-        name, _, split = str(target).partition(":")
-        if name == task:
-            files[split or "test"] = str(Path(path).expanduser().resolve())
-    return {"data_files": files} if files else None
 
 
 class CurriculumTrainer:

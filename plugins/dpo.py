@@ -47,6 +47,7 @@ from medbench_plugins._trl_common import (
     TrlOptions,
     capped,
     check_trainable,
+    plan_check_with,
     checkpoint_kind,
     checkpoint_recorder,
     load_policy,
@@ -158,8 +159,10 @@ def file_pairs(path_text: str) -> list[TrainingExample]:
 
 def names_gold(sample: str, example: TrainingExample) -> bool:
     """Whether a sampled answer names the gold answer as a whole word. Only samples that never do become rejected
-    answers, so that a correct answer in other words ("The answer is C.") is never trained against."""
-    return re.search(rf"(?<!\w){re.escape(example.answer)}(?!\w)", sample) is not None
+    answers, so that a correct answer in other words ("The answer is C.", "Yes.") is never trained against. Option
+    letters match in their case ("a" is an article); longer answers match in any case."""
+    flags = re.IGNORECASE if len(example.answer.strip()) > 1 else 0
+    return re.search(rf"(?<!\w){re.escape(example.answer.strip())}(?!\w)", sample, flags) is not None
 
 
 @dataclass
@@ -322,6 +325,19 @@ class DPO:
         for checkpoint in checkpoints:  # the reference is the starting model, adapters merged in (module docstring)
             checkpoint.metrics = {**checkpoint.metrics, "reference_model": request.model_ref}
         return checkpoints
+
+    def plan_check(self, task: str, options: dict, data_files: dict | None = None) -> str | None:
+        """Why this step cannot run on ``task``'s data (too few examples, no wrong choices for task pairs, a bad
+        pairs file), or None. Sampled pairs need the model, so only their example count is checked."""
+        def check(config: DPOOptions, load_examples):
+            if config.pairs == "file":
+                capped(file_pairs(config.pairs_file), config, f"pairs file {config.pairs_file}")
+                return
+            examples = capped(load_examples(), config, f"task {task!r}'s training data")
+            if config.pairs == "task":
+                task_pairs(examples, 0, task)
+
+        return plan_check_with(DPOOptions, self.name, task, options, data_files, check)
 
 
 @hookimpl

@@ -35,6 +35,7 @@ from medbench_plugins._trl_common import (
     TrlOptions,
     capped,
     check_trainable,
+    plan_check_with,
     checkpoint_kind,
     checkpoint_recorder,
     load_policy,
@@ -122,6 +123,13 @@ class SFT:
 
     def train(self, request: TrainRequest) -> list[CheckpointInfo]:
         return prepare(request).run()
+
+    def plan_check(self, task: str, options: dict, data_files: dict | None = None) -> str | None:
+        """Why this step cannot run on ``task``'s training data (too few examples, no rationales), or None."""
+        def check(config: SFTOptions, load_examples):
+            target_texts(capped(load_examples(), config, f"task {task!r}'s training data"), config.target, task)
+
+        return plan_check_with(SFTOptions, self.name, task, options, data_files, check)
 
 
 @hookimpl

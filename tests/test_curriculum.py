@@ -441,7 +441,7 @@ def test_plan_check_names_why_a_cell_cannot_run_on_the_data(tmp_path, recording)
                                                                              "ordering": "spiral"})
     # The same reason stops training on that data.
     from medbench.trainingdata import load_training_examples
-    from medbench_plugins.curriculum import data_file_metadata
+    from medbench.trainingdata import data_file_metadata
 
     examples = load_training_examples("medqa", data_file_metadata("medqa", user))
     with pytest.raises(MedbenchError, match="single category"):

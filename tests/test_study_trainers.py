@@ -248,3 +248,33 @@ def test_train_command_refuses_max_steps_zero_in_one_line(tiny_model_dir, tmp_pa
     assert isinstance(result.exception, MedbenchError)
     assert "max_steps must be a positive number" in result.exception.one_line()
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("checkpoint-*"))
+
+
+def test_a_label_named_in_another_case_is_never_rejected():
+    from medbench_plugins.dpo import names_gold
+
+    yes = TrainingExample(doc_id=0, prompt="UTI?", completion=" yes", answer="yes")
+    assert names_gold("Yes.", yes) and names_gold("YES, it is", yes) and not names_gold("No", yes)
+    letter = TrainingExample(doc_id=0, prompt="Q", completion=" A", answer="A")
+    assert names_gold("A.", letter) and not names_gold("a beta blocker", letter)
+
+
+def test_sft_and_dpo_plan_checks_read_the_data_not_a_model(tmp_path):
+    from medbench_plugins.dpo import DPO
+    from medbench_plugins.sft import SFT
+
+    assert SFT().plan_check("medqa", {"max_examples": "60"}) is None
+    assert SFT().plan_check("medqa", {"max_examples": 256}) == (
+        "max_examples=256 but task 'medqa''s training data holds only 60 examples — pass --max-examples 60 or fewer, "
+        "or train on your own larger data file")
+    assert "gives no rationale for 60 of 60" in SFT().plan_check("medqa", {"target": "rationale"})
+    assert SFT().plan_check("adrd_prediction", {"target": "rationale"}) is None
+    assert "has no option(s) no_such_option" in SFT().plan_check("medqa", {"no_such_option": 1})
+    assert DPO().plan_check("medqa", {"pairs": "task", "max_examples": 16}) is None
+    assert DPO().plan_check("discharge_summary", {"pairs": "sampled"}) is None
+    assert "has no wrong choices to reject" in DPO().plan_check("discharge_summary", {"pairs": "task"})
+    user = tmp_path / "train.jsonl"
+    user.write_text("".join(json.dumps({"question": f"Q{i}?", "options": {"A": "x", "B": "y", "C": "z", "D": "w"},
+                                        "answer_idx": "B"}) + "\n" for i in range(3)))
+    assert "holds only 3 examples" in DPO().plan_check("medqa", {"max_examples": 4}, {"medqa:train": str(user)})
+    assert DPO().plan_check("medqa", {"max_examples": 3}, {"medqa:train": str(user), "medmcqa": "/nope"}) is None

@@ -86,6 +86,19 @@ def load_training_examples(task_name: str, task_metadata: dict[str, Any] | None 
     return examples_from_task(task, metadata, split)
 
 
+def data_file_metadata(task: str, data_files: dict[str, str] | None) -> dict[str, Any] | None:
+    """The task metadata for ``--data-file``-style entries ("TASK" or "TASK:SPLIT" -> path; TASK alone names the
+    test split, as ``medbench eval --data-file`` does) that concern ``task``; None when none do."""
+    from pathlib import Path
+
+    files = {}
+    for target, path in (data_files or {}).items():
+        name, _, split = str(target).partition(":")
+        if name == task:
+            files[split or "test"] = str(Path(path).expanduser().resolve())
+    return {"data_files": files} if files else None
+
+
 def examples_hash(examples: list[TrainingExample]) -> str:
     """Content hash of the examples in order: the same data in another order hashes differently."""
     digest = hashlib.blake2b(digest_size=16)
