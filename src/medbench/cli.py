@@ -14,17 +14,18 @@ try:
     from typing import Any
 
     import click
-    from rich.console import Console
     from rich.table import Table
 
     from medbench import __version__
     from medbench.errors import MedbenchError
+    from medbench.console import make_console
 except KeyboardInterrupt:  # Ctrl-C while the command line itself is still importing: no traceback either
     sys.stderr.write("Interrupted.\n")
     raise SystemExit(130) from None
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped (not a terminal), tables print whole instead of truncated to 80 columns: see medbench.console.
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 def _quiet_libraries() -> None:

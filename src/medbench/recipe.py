@@ -121,12 +121,26 @@ def _read_comparisons(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
     return comparisons
 
 
+def _bundled_recipe(path: Path) -> Path | None:
+    """A missing ``NAME``, ``NAME.yaml`` or ``recipes/NAME.yaml`` names a recipe bundled with medbench."""
+    from medbench_recipes import bundled_recipes
+
+    if path.is_absolute() or path.parent not in (Path("."), Path("recipes")):
+        return None
+    return bundled_recipes().get(path.stem if path.suffix == ".yaml" else path.name)
+
+
 def read_recipe(path: str | Path) -> Recipe:
     path = Path(path)
+    if not path.exists():
+        path = _bundled_recipe(path) or path
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise MedbenchError(f"recipe {path} does not exist", "check the path (the bundled recipes are in recipes/)") \
+        from medbench_recipes import bundled_recipes
+
+        raise MedbenchError(f"recipe {path} does not exist",
+                            f"give a recipe file's path or a bundled recipe's name: {', '.join(bundled_recipes())}") \
             from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -1,0 +1,40 @@
+"""The CLI's rich consoles: on a terminal they fit the window; piped, tables keep every cell whole.
+
+``medbench tasks | grep adrd`` must see ``adrd_prediction_prevalence``, not ``adrd_predi…``: rich falls back to
+80 columns when stdout is not a terminal and squeezes tables into that. Only tables are widened (to their
+natural width); other output (markdown reports, rules) keeps the default width, so a pipe gets no
+10,000-character rule lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+_UNBOUNDED = 1_000_000
+
+
+class PipeFriendlyConsole(Console):
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self.is_terminal or kwargs.get("width") is not None:
+            return super().print(*objects, **kwargs)
+        wide = self.options.update_width(_UNBOUNDED)
+        natural = max((Measurement.get(self, wide, obj).maximum for obj in objects if isinstance(obj, Table)),
+                      default=0)
+        if natural <= self.width:
+            return super().print(*objects, **kwargs)
+        # Console.print caps a per-call width at the console's own, so widen the console for this one call.
+        saved = self._width
+        self.width = natural
+        try:
+            return super().print(*objects, **kwargs)
+        finally:
+            self._width = saved
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console for medbench's command line (stdout, or stderr with ``stderr=True``)."""
+    return PipeFriendlyConsole(stderr=stderr)
