@@ -215,11 +215,11 @@ def tasks_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_command(as_json: bool) -> None:
     """List the model references that resolve here, and the loaders that accept other kinds."""
-    from medbench.models import _registered_loaders
+    from medbench.models import loaders_by_plugin
     from medbench.plugins import plugin_call
 
     rows = []
-    for plugin, loader in _registered_loaders():
+    for plugin, loader in loaders_by_plugin():
         with plugin_call(plugin, f"model loader {loader.name!r} describe()"):
             described = loader.describe()
         for row in described:

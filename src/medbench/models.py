@@ -61,7 +61,7 @@ class ModelLoader(Protocol):
     def describe(self) -> list[dict[str, Any]]: ...
 
 
-def _registered_loaders() -> list[tuple[str, ModelLoader]]:
+def loaders_by_plugin() -> list[tuple[str, ModelLoader]]:
     """(plugin name, loader), highest priority first."""
     found: list[tuple[str, ModelLoader]] = []
     call_register_hook("register_model_loaders", lambda plugin: lambda loader: found.append((plugin, loader)))
@@ -69,14 +69,14 @@ def _registered_loaders() -> list[tuple[str, ModelLoader]]:
 
 
 def model_loaders() -> list[ModelLoader]:
-    return [loader for _, loader in _registered_loaders()]
+    return [loader for _, loader in loaders_by_plugin()]
 
 
 def resolve_model(ref: str | None, options: LoadOptions | None = None) -> LoadedModel:
     """Load ``ref`` (default: the embedded model) with the first loader that accepts it."""
     ref = ref or DEFAULT_MODEL
     options = options or LoadOptions()
-    for plugin, loader in _registered_loaders():
+    for plugin, loader in loaders_by_plugin():
         with plugin_call(plugin, f"model loader {loader.name!r}"):
             if loader.can_load(ref):
                 return loader.load(ref, options)
