@@ -265,6 +265,42 @@ def test_lm_eval_tasks_run_by_name_on_a_local_copy(form, tmp_path, tiny_model_di
     assert samples[0]["prompt"].startswith("Abstract: A trial.\nResults.\nQuestion: Does drug 0")
 
 
+def hub_cache_holding(cache: Path, repo: str, config: str, rows: list[dict], tmp_path: Path) -> None:
+    """Lay ``rows`` out in ``cache`` the way `datasets` caches ``repo``/``config`` after a download (what
+    `--online` leaves behind), built locally with the json builder: no hub involved."""
+    import shutil
+
+    from datasets.data_files import DataFilesDict
+    from datasets.packaged_modules.json.json import Json
+
+    source = write_jsonl(tmp_path / "cache-rows.jsonl", rows)
+    name = repo.split("/")[-1]
+    builder = Json(cache_dir=str(tmp_path / "build"), dataset_name=name,
+                   data_files=DataFilesDict.from_local_or_remote({split: [str(source)] for split in
+                                                                  ("train", "validation", "test")}))
+    builder.download_and_prepare()
+    target = cache / repo.replace("/", "___") / config / "0.0.0" / "local"
+    shutil.copytree(builder.cache_dir, target)
+    info = json.loads((target / "dataset_info.json").read_text())
+    (target / "dataset_info.json").write_text(json.dumps({**info, "config_name": config}))
+
+
+def test_lm_eval_task_runs_offline_from_the_datasets_cache(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    import datasets
+
+    cache = tmp_path / "hf-datasets"
+    hub_cache_holding(cache, "bigbio/pubmed_qa", "pubmed_qa_labeled_fold0_source", PUBMEDQA_ROWS, tmp_path)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)  # read at import; this process imported it
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--output-dir",
+                          str(tmp_path / "lb")], capsys)
+    assert code == 0, err
+    record = records(tmp_path / "lb")["pubmedqa"]
+    assert record["n"] == 6 and record["task"]["plugin"] == "lm-eval"
+    assert record["data_source"]["kind"] == "lm-eval"
+    assert record["data_source"]["name"] == "bigbio/pubmed_qa/pubmed_qa_labeled_fold0_source"
+
+
 def test_medbench_tasks_start_without_indexing_lm_eval(monkeypatch):
     from medbench import tasks as tasks_module
 
