@@ -284,8 +284,27 @@ def write_record(root: Path, record: dict[str, Any], samples: list[dict[str, Any
         raise MedbenchError(f"{directory} already holds the record of {_identity(existing)!r}, not "
                             f"{_identity(record)!r}", "pass another --label, or move that folder away")
     atomic_write_jsonl(directory / "samples.jsonl", samples)
+    _copy_manifest(record, directory)
     atomic_write_json(directory / "record.json", record)
     return directory / "record.json"
+
+
+MANIFEST_COPY = "medbench_manifest.json"
+
+
+def _copy_manifest(record: dict[str, Any], directory: Path) -> None:
+    """The scored checkpoint's training manifest, copied beside its record while the writer still trusts the
+    checkpoint path: the leaderboard reads this copy, never a path named inside a (possibly crafted) record."""
+    extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
+    for source in (extra.get("checkpoint"), (record.get("model") or {}).get("path")):
+        try:
+            manifest = json.loads((Path(source) / MANIFEST_COPY).read_text(encoding="utf-8")) if source else None
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict):
+            atomic_write_json(directory / MANIFEST_COPY, manifest)
+            return
+    (directory / MANIFEST_COPY).unlink(missing_ok=True)  # a copy from an earlier scoring of another checkpoint
 
 
 def _warn(message: str) -> None:

@@ -202,26 +202,30 @@ def _clean(value: Any) -> Any:
 
 
 def _read_manifest(record: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any] | None:
-    """The checkpoint's medbench_manifest.json, when it is still there and belongs to the run that was scored
-    (same plugin and run, written before the record): older records carry only the run id in ``extra``."""
-    for candidate in (extra.get("checkpoint"), (record.get("model") or {}).get("path")):
-        if not candidate:
-            continue
-        path = Path(candidate) / "medbench_manifest.json"
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(manifest, dict):
-            continue
-        if extra.get("plugin") and manifest.get("plugin") != extra.get("plugin"):
-            continue
-        if extra.get("run_id") and manifest.get("run_id") != extra.get("run_id"):
-            continue
-        if manifest.get("created", "") > record.get("created", "~"):
-            continue  # the checkpoint was replaced after this record was scored
-        return manifest
-    return None
+    """The checkpoint's medbench_manifest.json as copied into the record's own folder when the record was written
+    (records.write_record), if it belongs to the run that was scored (same plugin and run, written before the
+    record). Records are untrusted input: the checkpoint paths they name are never opened."""
+    from medbench.records import MANIFEST_COPY
+
+    if not record.get("_path"):
+        return None
+    folder = Path(record["_path"]).parent
+    path = folder / MANIFEST_COPY
+    try:
+        if not path.resolve().is_relative_to(folder.resolve()):
+            return None  # a link out of the record's folder
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    if extra.get("plugin") and manifest.get("plugin") != extra.get("plugin"):
+        return None
+    if extra.get("run_id") and manifest.get("run_id") != extra.get("run_id"):
+        return None
+    if str(manifest.get("created", "")) > str(record.get("created", "~")):
+        return None  # the checkpoint was replaced after this record was scored
+    return manifest
 
 
 def training_info(record: dict[str, Any]) -> dict[str, Any] | None:
