@@ -204,7 +204,8 @@ def tasks_command(as_json: bool) -> None:
     for row in rows:
         splits = ", ".join(f"{k} {v}" for k, v in row["splits"].items()) or "–"
         source = row["data_source"]
-        data = f"{source['kind']}: {source.get('description') or source.get('name')}" if source else "–"
+        text = (source or {}).get("description") or (source or {}).get("name") or ""
+        data = "–" if not source else text if text.startswith(source["kind"]) else f"{source['kind']}: {text}"
         table.add_row(row["task"], row["plugin"], splits, row["metric"], row["output_type"], data, row["status"])
     console.print(table)
     for problem in registry.problems:
