@@ -197,6 +197,11 @@ class RequestCache:
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
+        for folder in (self.path.parent, self.path.parent.parent, self.path.parent.parent.parent):
+            try:  # leave no empty .cache/requests/<model>/ behind in the leaderboard folder
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def request_cache_path(output_dir: Path, label: str, model_hash: str, record_key: str, config_hash: str,
