@@ -371,7 +371,8 @@ def _plan_check(step: StepSpec) -> str | None:
     check = getattr(get_trainer(step.plugin), "plan_check", None)
     if check is None:
         return None
-    return check(step.task, copy.deepcopy(step.options), (step.task_metadata or {}).get("data_files"))
+    files = (step.task_metadata or {}).get("data_files") or {}
+    return check(step.task, copy.deepcopy(step.options), {f"{step.task}:{split}": path for split, path in files.items()})
 
 
 def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = None,
