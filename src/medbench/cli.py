@@ -532,27 +532,42 @@ def _launch_distributed(run_dir: Path, num_processes: int, accelerate_config: st
 @click.option("--scale", default=None, help="Which of the recipe's scales to run (default: its first, e.g. toy).")
 @click.option("--output-dir", type=click.Path(file_okay=False), default=None,
               help="Sweep directory (default: sweeps/<recipe>-<scale>); re-running resumes it.")
-@click.option("--dry-run", is_flag=True, help="Print the grid and what is already done; run nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (cells, steps, comparisons) and what is done; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON.")
 @click.option("--executor", default="local", show_default=True, help="local, ray, slurm, or a plugin's executor.")
 @click.option("--executor-option", "executor_options", multiple=True, help="KEY=VALUE for the executor.")
 @click.option("--set", "overrides", multiple=True, help="VAR=VALUE: replace a variable of the chosen scale "
               "(e.g. model=path/to/model, eval_limit=50).")
-def sweep_command(recipe, scale, output_dir, dry_run, executor, executor_options, overrides) -> None:
+@click.option("--data-file", "data_files", multiple=True,
+              help="TASK[:SPLIT]=PATH: your own data for a task (over the recipe's data_files); hashed into the plan.")
+def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executor_options, overrides,
+                  data_files) -> None:
     """Run a recipe's grid: every cell trains, is scored, and lands in the sweep's leaderboard."""
     from medbench import sweep
     from medbench.progress import new_progress
 
-    plan = sweep.plan(sweep.read_recipe(recipe), scale, output_dir, _key_values(overrides, "--set"))
+    plan = sweep.plan(sweep.read_recipe(recipe), scale, output_dir, _key_values(overrides, "--set"),
+                      _key_values(data_files, "--data-file"))
+    if dry_run and as_json:
+        click.echo(sweep.describe_json(plan))
+        return
     description = sweep.describe(plan)
+    labels = {c["id"]: c["label"] for c in description["cells"]}
     table = Table(title=f"{plan.recipe.name} · scale {plan.scale} · {len(plan.cells)} cells → {plan.out_dir}")
     for column in ("cell", "steps", "eval", "key", "state"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for cell in description["cells"]:
         steps = " → ".join(s["plugin"] for s in cell["steps"]) or "(none: scored as is)"
         state = "done" if cell["done"] else "to run"
         table.add_row(cell["label"] + (" [baseline]" if cell["baseline"] else ""), steps,
-                      ",".join(cell["eval"]["tasks"]), cell["key"], state)
+                      ",".join(cell["eval"]["tasks"]), cell["id"], state)
     console.print(table)
+    if dry_run:  # a run prints them in its report
+        for comparison in description["comparisons"]:
+            console.print(f"compare {labels[comparison['cell']]}  vs  {labels[comparison['baseline']]}",
+                          highlight=False, soft_wrap=True)
+    for skipped in plan.skipped:
+        err_console.print(f"skipped {skipped['cell']}: {skipped['reason']}", highlight=False, soft_wrap=True)
     if dry_run:
         return
     options = _key_values(executor_options, "--executor-option")
