@@ -16,6 +16,7 @@ import html
 import io
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -313,32 +314,91 @@ def _state(row: Row, cell: Cell) -> str:
     return "better" if mark == UP else "worse" if mark == DOWN else "other"
 
 
+STATE_TEXT = {"baseline": "baseline", "better": "significantly better than the baseline",
+              "worse": "significantly worse than the baseline", "other": "not significantly different"}
+# What each factor's axis means, spelled out under the axis.
+FACTOR_TEXT = {"method": "method (trainer plugin; base = not trained)",
+               "prompt": "prompt format (raw text or the model's chat template)",
+               "shots": "few-shot examples in the prompt", "step": "training step",
+               "merge.t": "merge t (interpolation weight)", "curriculum.ordering": "curriculum ordering"}
+SCORING_TEXT = {"loglikelihood": "log-likelihood scoring", "generate": "generated answers"}
+# Evaluation conditions: a plot never mixes them silently; they become series (or the plot's caption).
+CONDITIONS = ("prompt", "shots")
+SERIES_KEYS = ("method", "prompt", "shots")  # what tells points apart inside a categorical plot
+
+
+def _legend_svg(entries: list[tuple[str, str]], x0: float, y0: float, width: float) -> tuple[str, float]:
+    """A legend of (swatch svg, name) entries laid out in rows under a plot; returns (svg, height used)."""
+    if not entries:
+        return "", 0.0
+    parts = ['<g class="legend">']
+    x, y, line_h = x0, y0, 16
+    for swatch, name in entries:
+        need = 22 + 6.2 * len(name)
+        if x > x0 and x + need > x0 + width:
+            x, y = x0, y + line_h
+        parts.append(f'<g class="legend-item" data-series="{_e(name)}" transform="translate({x:.1f},{y:.1f})">'
+                     f'{swatch}<text x="16" y="4" class="legend">{_e(name)}</text></g>')
+        x += need + 14
+    parts.append("</g>")
+    return "".join(parts), y - y0 + line_h
+
+
+def _swatch(color: str) -> str:
+    return f'<circle cx="5" cy="0" r="4.5" fill="{color}"/>'
+
+
+def _marker_legend(states: set[str]) -> list[tuple[str, str]]:
+    entries = []
+    if "baseline" in states:
+        entries.append(('<circle cx="5" cy="0" r="5" fill="#fff" stroke="#1f2328" stroke-width="2"/>',
+                        "ringed: the baseline checkpoint"))
+    if "better" in states:
+        entries.append((f'<text x="5" y="4" text-anchor="middle" style="fill:{COLORS["better"]}">{UP}</text>',
+                        STATE_TEXT["better"]))
+    if "worse" in states:
+        entries.append((f'<text x="5" y="4" text-anchor="middle" style="fill:{COLORS["worse"]}">{DOWN}</text>',
+                        STATE_TEXT["worse"]))
+    return entries
+
+
 def svg_forest(table: LeaderboardTable, col: str) -> str:
     """Each checkpoint's score on ``col`` with its CI; the baseline as a dashed line; significant ones coloured."""
     rows = [r for r in table.rows if col in r.cells and r.cells[col].score is not None]
     if not rows:
         return ""
     metric = rows[0].cells[col].metric
+    pct = int(table.confidence * 100)
     values = [v for r in rows for v in (r.cells[col].score, r.cells[col].ci_low, r.cells[col].ci_high)
               if v is not None]
     lo, hi = _range(values)
-    label_w, plot_w, value_w, row_h, top, bottom = 230, 340, 66, 22, 34, 34
+    label_w, plot_w, value_w, row_h, top = 230, 340, 66, 22, 46
     width = label_w + plot_w + value_w
-    height = top + row_h * len(rows) + bottom
+    axis_y = top + row_h * len(rows) + 4
+    states = {_state(r, r.cells[col]) for r in rows}
+    entries = [(_swatch(COLORS[s]), STATE_TEXT[s]) for s in ("baseline", "better", "worse", "other") if s in states]
+    has_base_line = table.baseline is not None and col in table.baseline.cells and \
+        table.baseline.cells[col].score is not None
+    if has_base_line:
+        entries.append(('<line x1="0" y1="0" x2="10" y2="0" class="baseline-line"/>', "dashed: the baseline's score"))
+    legend, legend_h = _legend_svg(entries, 8, axis_y + 52, width - 16)
+    height = int(axis_y + 52 + legend_h + 4)
 
     def x(v: float) -> float:
         return label_w + (v - lo) / (hi - lo) * plot_w
 
     parts = [f'<svg class="plot forest" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(col)}: {_e(metric)} with 95% CI per checkpoint">',
-             f'<text x="4" y="18" class="plot-title">{_e(col)} — {_e(metric)} with {int(table.confidence * 100)}% CI'
-             f'</text>']
-    axis_y = top + row_h * len(rows) + 4
+             f'viewBox="0 0 {width} {height}" role="img" data-column="{_e(col)}" data-metric="{_e(metric)}" '
+             f'aria-label="{_e(col)}: {_e(metric)} with {pct}% CI per checkpoint">',
+             f'<text x="4" y="18" class="plot-title">{_e(col)} — {_e(metric)} with {pct}% CI</text>']
     for tick in _nice_ticks(lo, hi):
         tx = x(tick)
         parts.append(f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{axis_y}" class="grid"/>'
                      f'<text x="{tx:.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">{tick:g}</text>')
-    if table.baseline is not None and col in table.baseline.cells and table.baseline.cells[col].score is not None:
+    parts.append(f'<text x="{label_w + plot_w / 2:.0f}" y="{axis_y + 34}" text-anchor="middle" '
+                 f'class="axis-label x-label">{_e(metric)} ({pct}% CI)</text>'
+                 f'<text x="{label_w - 8}" y="{top - 8}" text-anchor="end" class="axis-label y-label">checkpoint</text>')
+    if has_base_line:
         bx = x(table.baseline.cells[col].score)
         parts.append(f'<line x1="{bx:.1f}" y1="{top - 6}" x2="{bx:.1f}" y2="{axis_y}" class="baseline-line"/>')
     for i, row in enumerate(rows):
@@ -348,7 +408,7 @@ def svg_forest(table: LeaderboardTable, col: str) -> str:
         tip = f"{row.label}: {_f(cell.score)} {_ci_text(cell)} n={cell.n}"
         if cell.comparison and cell.comparison.p is not None:
             tip += f"; Δ={cell.comparison.delta:+.3f} q={_p(cell.comparison.q)}"
-        parts.append(f'<g><title>{_e(tip)}</title>'
+        parts.append(f'<g class="point-group"><title>{_e(tip)}</title>'
                      f'<text x="{label_w - 8}" y="{y + 4:.1f}" text-anchor="end" class="label">'
                      f'{_e(_short(row.label, 34))}</text>')
         if cell.ci_low is not None and cell.ci_high is not None:
@@ -357,59 +417,100 @@ def svg_forest(table: LeaderboardTable, col: str) -> str:
                          f'stroke-width="2"/><line x1="{x1:.1f}" y1="{y - 5:.1f}" x2="{x1:.1f}" y2="{y + 5:.1f}" '
                          f'stroke="{color}" stroke-width="2"/><line x1="{x2:.1f}" y1="{y - 5:.1f}" x2="{x2:.1f}" '
                          f'y2="{y + 5:.1f}" stroke="{color}" stroke-width="2"/>')
-        parts.append(f'<circle cx="{x(cell.score):.1f}" cy="{y:.1f}" r="4.5" fill="{color}"/>'
+        parts.append(f'<circle class="point" cx="{x(cell.score):.1f}" cy="{y:.1f}" r="4.5" fill="{color}"/>'
                      f'<text x="{label_w + plot_w + 8}" y="{y + 4:.1f}" class="value">{_f(cell.score)} '
                      f'{_mark(cell)}</text></g>')
+    parts.append(legend)
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _factor_points(table: LeaderboardTable) -> dict[tuple[str, str], list[tuple[Row, Cell]]]:
-    """(task name, factor) -> the cells that have that factor, for factors with two or more distinct values."""
-    by_task: dict[str, list[tuple[Row, Cell]]] = {}
+def _scoring(cell: Cell) -> str:
+    """How the cell was scored (log-likelihood ranking or a generated answer); '' for records that do not say."""
+    task = (cell.record or {}).get("task") or {}
+    scoring = task.get("scoring") if isinstance(task.get("scoring"), dict) else {}
+    if scoring.get("mode"):
+        return str(scoring["mode"])
+    return "generate" if task.get("output_type") == "generate_until" else ""
+
+
+def _priority(key: str) -> tuple:
+    return (FACTOR_PRIORITY.index(key) if key in FACTOR_PRIORITY else len(FACTOR_PRIORITY), key)
+
+
+def _factor_points(table: LeaderboardTable) -> dict[tuple[str, str, str, str], list[tuple[Row, Cell]]]:
+    """(task, metric, scoring, factor) -> the cells that have that factor, for factors with two or more distinct
+    values. A plot holds one task, one metric and one scoring mode: an exact_match from generated answers never
+    shares an axis with a log-likelihood acc."""
+    panels: dict[tuple[str, str, str], list[tuple[Row, Cell]]] = {}
     for row in table.rows:
         for col, cell in row.cells.items():
             if cell.score is None:
                 continue
             task = ((cell.record or {}).get("task") or {}).get("name", col)
-            by_task.setdefault(task, []).append((row, cell))
-    found: dict[tuple[str, str], list[tuple[Row, Cell]]] = {}
-    for task, items in sorted(by_task.items()):
-        factors = sorted({k for _, c in items for k in c.factors},
-                         key=lambda k: (FACTOR_PRIORITY.index(k) if k in FACTOR_PRIORITY else len(FACTOR_PRIORITY), k))
-        for factor in factors:
+            panels.setdefault((str(task), cell.metric, _scoring(cell)), []).append((row, cell))
+    found: dict[tuple[str, str, str, str], list[tuple[Row, Cell]]] = {}
+    for (task, metric, scoring), items in sorted(panels.items()):
+        for factor in sorted({k for _, c in items for k in c.factors}, key=_priority):
             with_factor = [(r, c) for r, c in items if c.factors.get(factor) is not None]
             distinct = {str(c.factors[factor]) for _, c in with_factor}
             if 2 <= len(distinct) <= 24:
-                found[(task, factor)] = with_factor
-    ordered = sorted(found.items(), key=lambda kv: (
-        FACTOR_PRIORITY.index(kv[0][1]) if kv[0][1] in FACTOR_PRIORITY else len(FACTOR_PRIORITY), kv[0][1], kv[0][0]))
+                found[(task, metric, scoring, factor)] = with_factor
+    ordered = sorted(found.items(), key=lambda kv: (_priority(kv[0][3]), kv[0][0], kv[0][2], kv[0][1]))
     return dict(ordered[:MAX_FACTOR_PLOTS])
 
 
 def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tuple[Row, Cell]]) -> str:
-    """Score (with CI) against one training or evaluation factor; points that share every other factor are one
-    series, joined by a line when the factor is numeric (a merge curve, a learning curve, a shots curve)."""
-    numeric = all(isinstance(c.factors[factor], (int, float)) for _, c in items)
+    """Score (with CI) against one training or evaluation factor, for one task, metric and scoring mode.
+
+    Points that differ in anything else are separate series, each with its own colour and a legend entry: on a
+    numeric axis (a merge curve, a learning curve, a shots curve) the points sharing every other factor, joined by
+    a line; on a categorical axis (method, prompt) the points sharing method, prompt format and shots. Conditions
+    every point shares are stated under the title. ▲/▼ mark significant differences from the baseline."""
+    numeric = all(isinstance(c.factors[factor], (int, float)) and not isinstance(c.factors[factor], bool)
+                  for _, c in items)
     metric = items[0][1].metric
-    width, height, left, right, top, bottom = 520, 300, 52, 16, 34, 58
+    scoring = _scoring(items[0][1])
+    pct = int(table.confidence * 100)
 
-    def others(cell: Cell) -> tuple:
-        return tuple(sorted((k, str(v)) for k, v in cell.factors.items() if k != factor))
+    def series_of(cell: Cell) -> tuple:
+        if numeric:
+            return tuple(sorted((k, str(v)) for k, v in cell.factors.items() if k != factor))
+        return tuple((k, str(cell.factors[k])) for k in SERIES_KEYS if k != factor and k in cell.factors)
 
-    series_keys = sorted({others(c) for _, c in items})
-    varying = sorted((k for k in {k for key in series_keys for k, _ in key}
-                      if len({dict(key).get(k) for key in series_keys}) > 1),
-                     key=lambda k: (FACTOR_PRIORITY.index(k) if k in FACTOR_PRIORITY else len(FACTOR_PRIORITY), k))
+    series_keys = sorted({series_of(c) for _, c in items})
+    all_keys = {k for key in series_keys for k, _ in key}
+    varying = sorted((k for k in all_keys if len({dict(key).get(k) for key in series_keys}) > 1), key=_priority)
+
+    def series_name(key: tuple) -> str:
+        present = dict(key)
+        return ", ".join(f"{k}={present[k]}" for k in varying if k in present)[:60] or "other runs"
+
+    names = [series_name(key) for key in series_keys]
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(series_keys))]
+    shared = []
+    for key in CONDITIONS:
+        values = {str(c.factors[key]) for _, c in items if key in c.factors}
+        if key != factor and len(values) == 1 and key not in varying:
+            shared.append(f"{key}: {values.pop()}")
+    shared.append("hover a point for its checkpoint")
+
+    width, left, right, top, plot_h = 560, 62, 16, 50, 210
+    axis_y = top + plot_h
+    states = {_state(r, c) for r, c in items}
+    entries = [(_swatch(color), name) for color, name in zip(colors, names)] if len(series_keys) > 1 else []
+    entries += _marker_legend(states)
+    legend, legend_h = _legend_svg(entries[:10] + ([("", f"+{len(entries) - 10} more series")]
+                                                   if len(entries) > 10 else []), 8, axis_y + 54, width - 16)
+    height = int(axis_y + 54 + legend_h + 4)
     values = [v for _, c in items for v in (c.score, c.ci_low, c.ci_high) if v is not None]
     ylo, yhi = _range(values)
 
     def y(v: float) -> float:
-        return top + (1 - (v - ylo) / (yhi - ylo)) * (height - top - bottom)
+        return top + (1 - (v - ylo) / (yhi - ylo)) * plot_h
 
     if numeric:
-        xs = [float(c.factors[factor]) for _, c in items]
-        xlo, xhi = _range(xs)
+        xlo, xhi = _range([float(c.factors[factor]) for _, c in items])
 
         def x(v: Any, j: int = 0, k: int = 1) -> float:
             return left + (float(v) - xlo) / (xhi - xlo) * (width - left - right)
@@ -418,65 +519,65 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
         band = (width - left - right) / len(cats)
 
         def x(v: Any, j: int = 0, k: int = 1) -> float:
-            return left + band * (cats.index(str(v)) + 0.5) + (j - (k - 1) / 2) * min(12.0, band / (k + 1))
+            return left + band * (cats.index(str(v)) + 0.5) + (j - (k - 1) / 2) * min(14.0, band / (k + 1))
 
-    title = f"{task}: {metric} against {factor}"
+    scored = f"{task}, {SCORING_TEXT.get(scoring, scoring + ' scoring')}" if scoring else task
+    title = f"{scored}: {metric} against {factor}"
     parts = [f'<svg class="plot factor" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">',
-             f'<text x="4" y="18" class="plot-title">{_e(title)}</text>']
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}" data-task="{_e(task)}" '
+             f'data-metric="{_e(metric)}" data-scoring="{_e(scoring)}" data-factor="{_e(factor)}">',
+             f'<text x="4" y="18" class="plot-title">{_e(title)}</text>',
+             f'<text x="4" y="34" class="subtitle">{_e(" · ".join(shared))}</text>']
     for tick in _nice_ticks(ylo, yhi):
         ty = y(tick)
         parts.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{width - right}" y2="{ty:.1f}" class="grid"/>'
                      f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" class="tick">{tick:g}</text>')
-    axis_y = height - bottom
+    ymid = top + plot_h / 2
+    parts.append(f'<text x="14" y="{ymid:.0f}" transform="rotate(-90 14 {ymid:.0f})" text-anchor="middle" '
+                 f'class="axis-label y-label">{_e(metric)} ({pct}% CI)</text>')
     if numeric:
-        for tick in _nice_ticks(*_range([float(c.factors[factor]) for _, c in items])):
+        for tick in _nice_ticks(xlo, xhi):
             parts.append(f'<text x="{x(tick):.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">{tick:g}</text>')
     else:
         for cat in cats:
             parts.append(f'<text x="{x(cat):.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">'
                          f'{_e(_short(cat, 16))}</text>')
     parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" class="axis"/>'
-                 f'<text x="{(left + width - right) / 2:.0f}" y="{axis_y + 36}" text-anchor="middle" class="axis-label">'
-                 f'{_e(factor)}</text>')
-    slots: dict[int, tuple[int, int]] = {}  # categorical x: each point's place among the points of its category
-    if not numeric:
+                 f'<text x="{(left + width - right) / 2:.0f}" y="{axis_y + 36}" text-anchor="middle" '
+                 f'class="axis-label x-label">{_e(FACTOR_TEXT.get(factor, factor))}</text>')
+    index = {key: i for i, key in enumerate(series_keys)}
+    slots: dict[int, tuple[int, int]] = {id(c): (0, 1) for _, c in items}
+    if not numeric:  # categorical x: each point's own place among the points of its category
         for cat in cats:
-            at = [c for _, c in sorted(items, key=lambda rc: (series_keys.index(others(rc[1])), rc[0].label))
+            at = [c for _, c in sorted(items, key=lambda rc: (index[series_of(rc[1])], rc[0].label))
                   if str(c.factors[factor]) == cat]
             slots.update({id(c): (j, len(at)) for j, c in enumerate(at)})
-    else:
-        slots = {id(c): (0, 1) for _, c in items}
-    legend = []
-    for s_index, key in enumerate(series_keys):
-        color = PALETTE[s_index % len(PALETTE)] if len(series_keys) <= len(PALETTE) else COLORS["other"]
-        # Categories are told apart by position: colour says baseline / significantly better / worse instead.
-        points = sorted([(r, c) for r, c in items if others(c) == key], key=lambda rc: (
+    for key in series_keys:
+        color, name = colors[index[key]], names[index[key]]
+        points = sorted([(r, c) for r, c in items if series_of(c) == key], key=lambda rc: (
             float(rc[1].factors[factor]) if numeric else str(rc[1].factors[factor])))
+        parts.append(f'<g class="series" data-series="{_e(name)}">')
         if numeric and len(points) > 1:
             path = " ".join(f"{x(c.factors[factor]):.1f},{y(c.score):.1f}" for _, c in points)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5" opacity="0.7"/>')
         for row, cell in points:
-            px = x(cell.factors[factor], *slots[id(cell)])
-            tip = f"{row.label}: {factor}={cell.factors[factor]}, {_f(cell.score)} {_ci_text(cell)}"
-            if not numeric:
-                color = COLORS[_state(row, cell)]
-            parts.append(f'<g><title>{_e(tip)}</title>')
+            px, py = x(cell.factors[factor], *slots[id(cell)]), y(cell.score)
+            state = _state(row, cell)
+            tip = (f"{row.label}: {factor}={cell.factors[factor]}, {metric} {_f(cell.score)} {_ci_text(cell)}"
+                   f" ({name}; {STATE_TEXT[state]})")
+            parts.append(f'<g class="point-group"><title>{_e(tip)}</title>')
             if cell.ci_low is not None and cell.ci_high is not None:
                 parts.append(f'<line x1="{px:.1f}" y1="{y(cell.ci_low):.1f}" x2="{px:.1f}" y2="{y(cell.ci_high):.1f}" '
                              f'stroke="{color}" stroke-width="1.5"/>')
-            parts.append(f'<circle cx="{px:.1f}" cy="{y(cell.score):.1f}" r="4" fill="{color}"/></g>')
-        present = dict(key)
-        name = ", ".join([f"{k}={present[k]}" for k in varying if k in present][:3]) or "all runs"
-        legend.append((color, name))
-    if numeric and len(legend) > 1:
-        for i, (color, name) in enumerate(legend[:6]):
-            ly = top + 4 + i * 15
-            parts.append(f'<rect x="{width - right - 190}" y="{ly - 8}" width="9" height="9" fill="{color}"/>'
-                         f'<text x="{width - right - 177}" y="{ly}" class="legend">{_e(_short(name, 30))}</text>')
-        if len(legend) > 6:
-            parts.append(f'<text x="{width - right - 190}" y="{top + 4 + 6 * 15}" class="legend">'
-                         f'+{len(legend) - 6} more series</text>')
+            ring = ' stroke="#1f2328" stroke-width="2"' if state == "baseline" else ""
+            parts.append(f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="4.5" fill="{color}"{ring} '
+                         f'data-state="{state}"/>')
+            if state in ("better", "worse"):
+                parts.append(f'<text x="{px + 6:.1f}" y="{py - 4:.1f}" style="fill:{COLORS[state]}" class="mark">'
+                             f'{UP if state == "better" else DOWN}</text>')
+            parts.append("</g>")
+        parts.append("</g>")
+    parts.append(legend)
     parts.append("</svg>")
     return "".join(parts)
 
@@ -531,37 +632,88 @@ def _cell_title(table: LeaderboardTable, cell: Cell) -> str:
     return "\n".join(lines)
 
 
-def _choice(sample: dict[str, Any], key: str) -> Any:
-    """A choice index with its label when the sample lists the choices: ``2 · renal losses``."""
-    value, choices = sample.get(key), sample.get("choices")
-    if isinstance(value, int) and not isinstance(value, bool) and isinstance(choices, list) and \
-            0 <= value < len(choices):
+# The user turn of common chat templates (ChatML, Llama 3, Gemma, Phi-3, Llama 2 / Mistral): the drill-down shows
+# the question first and folds the system preamble and turn markers away.
+_USER_TURNS = [re.compile(p, re.S) for p in (
+    r"<\|im_start\|>user\n(.*?)<\|im_end\|>",
+    r"<\|start_header_id\|>user<\|end_header_id\|>\n\n(.*?)<\|eot_id\|>",
+    r"<start_of_turn>user\n(.*?)<end_of_turn>",
+    r"<\|user\|>\n(.*?)<\|end\|>",
+    r"\[INST\](?:\s*<<SYS>>.*?<</SYS>>)?\s*(.*?)\s*\[/INST\]",
+)]
+
+
+def chat_question(prompt: str) -> str | None:
+    """The last user turn of a chat-template prompt (the question; earlier turns are few-shot examples), or None
+    when no known template matches."""
+    for pattern in _USER_TURNS:
+        turns = pattern.findall(prompt)
+        if turns and turns[-1].strip():
+            return turns[-1].strip()
+    return None
+
+
+def _choice_labels(table: LeaderboardTable) -> dict[tuple[str, str], dict[Any, list[str]]]:
+    """(task, data hash) -> doc_id -> choice labels, from every sample on the page that lists them: a record
+    written before samples carried their choices borrows them from one scored on the same data."""
+    labels: dict[tuple[str, str], dict[Any, list[str]]] = {}
+    for row in table.rows:
+        for cell in row.cells.values():
+            task = (cell.record or {}).get("task") or {}
+            known = labels.setdefault((str(task.get("name")), str(task.get("data_hash"))), {})
+            for sample in cell.samples:
+                if isinstance(sample.get("choices"), list):
+                    known.setdefault(sample.get("doc_id"), [str(c) for c in sample["choices"]])
+    return labels
+
+
+def answer_text(value: Any, choices: list[str] | None) -> Any:
+    """Gold or prediction in one format everywhere: ``3 · D`` for a choice index whose label is known, the bare
+    index when no record of the task names its choices, ``–`` for no answer (a generation naming no choice)."""
+    if value is None:
+        return "–"
+    if isinstance(value, int) and not isinstance(value, bool) and choices and 0 <= value < len(choices):
         return f"{value} · {choices[value]}"
     return value
 
 
 def _samples_payload(table: LeaderboardTable, row: Row, col: str, cell: Cell, prompts: dict[str, int],
-                     prompt_list: list[str]) -> dict[str, Any]:
+                     prompt_list: list[str], labels: dict[tuple[str, str], dict[Any, list[str]]] | None = None
+                     ) -> dict[str, Any]:
+    task = (cell.record or {}).get("task") or {}
+    known = (labels or {}).get((str(task.get("name")), str(task.get("data_hash"))), {})
+    chat = bool(((cell.record or {}).get("config") or {}).get("chat_template"))
+
+    def text(sample: dict[str, Any], key: str) -> Any:
+        choices = sample.get("choices") if isinstance(sample.get("choices"), list) else known.get(sample.get("doc_id"))
+        return answer_text(sample.get(key), choices)
+
+    def prompt_index(prompt: str) -> int:
+        if len(prompt) > PROMPT_CHARS:
+            prompt = prompt[:PROMPT_CHARS] + f"… [{len(prompt) - PROMPT_CHARS} more characters in samples.jsonl]"
+        if prompt not in prompts:
+            prompts[prompt] = len(prompt_list)
+            prompt_list.append(prompt)
+        return prompts[prompt]
+
     base_preds: dict[Any, Any] = {}
     if table.baseline is not None and table.baseline is not row and col in table.baseline.cells:
-        base_preds = {s.get("doc_id"): _choice(s, "pred") for s in table.baseline.cells[col].samples}
+        base_preds = {s.get("doc_id"): text(s, "pred") for s in table.baseline.cells[col].samples}
     # The per-item column: the metric's own per-item value (acc), else whether the prediction equals the gold.
     per_item = per_item_values(cell.metric, cell.samples) is not None
     out = []
     for sample in cell.samples[:SAMPLES_PER_CELL]:
         prompt = sample.get("prompt")
         prompt = "" if prompt is None else str(prompt)
-        if len(prompt) > PROMPT_CHARS:
-            prompt = prompt[:PROMPT_CHARS] + f"… [{len(prompt) - PROMPT_CHARS} more characters in samples.jsonl]"
-        if prompt not in prompts:
-            prompts[prompt] = len(prompt_list)
-            prompt_list.append(prompt)
         value = sample.get(cell.metric) if per_item else (
             float(sample["gold"] == sample["pred"]) if "gold" in sample and "pred" in sample else None)
         logliks = sample.get("logliks")
-        item = {"id": sample.get("doc_id"), "gold": _choice(sample, "gold"), "pred": _choice(sample, "pred"),
-                "v": value if isinstance(value, (int, float)) else None, "p": prompts[prompt],
+        item = {"id": sample.get("doc_id"), "gold": text(sample, "gold"), "pred": text(sample, "pred"),
+                "v": value if isinstance(value, (int, float)) else None, "p": prompt_index(prompt),
                 "ll": [round(float(v), 3) for v in logliks] if isinstance(logliks, list) else None}
+        question = chat_question(prompt) if chat else None
+        if question is not None and question != prompt:
+            item["q"] = prompt_index(question)  # shown first; the whole chat-wrapped prompt stays one click away
         if base_preds:
             item["bp"] = base_preds.get(sample.get("doc_id"))
         if sample.get("response") is not None:  # generated text the prediction was extracted from
@@ -622,14 +774,21 @@ th.rowlabel{font-weight:500;min-width:200px;max-width:360px;word-break:break-wor
 th.rowlabel summary{cursor:pointer}
 th.rowlabel dl{margin:6px 0 0;font-size:12px;font-weight:400;color:var(--muted);display:grid;
 grid-template-columns:auto 1fr;gap:1px 8px}
-th.rowlabel dd{margin:0;word-break:break-all}
+th.rowlabel dd{margin:0;overflow-wrap:anywhere}
+table.kv{width:auto;border-collapse:collapse;margin:2px 0}
+table.kv th,table.kv td{padding:1px 6px 1px 0;border:0;font-size:12px;font-weight:400;vertical-align:top}
+table.kv th{color:var(--muted);white-space:nowrap;background:none;position:static}
+table.kv td{color:var(--fg);overflow-wrap:anywhere;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+#dd-samples details.chat-wrapper{margin-top:4px}
+#dd-samples details.chat-wrapper>summary{color:var(--muted);font-size:12px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .col-hidden{display:none}
 .plots{display:flex;flex-wrap:wrap;gap:18px}
 .plot{background:#fff;border:1px solid var(--line);border-radius:6px}
 .plot text{font:12px system-ui,sans-serif;fill:#1f2328}
 .plot .plot-title{font-weight:600;font-size:13px}
-.plot .tick,.plot .legend,.plot .axis-label{fill:#59636e;font-size:11px}
+.plot .tick,.plot .legend,.plot .subtitle{fill:#59636e;font-size:11px}
+.plot .axis-label{fill:#424a53;font-size:12px;font-weight:500}
 .plot .grid{stroke:#eaeef2}.plot .axis{stroke:#8c959f}
 .plot .baseline-line{stroke:#0550ae;stroke-dasharray:4 3;stroke-width:1.5}
 dialog{width:min(1100px,96vw);max-height:90vh;border:1px solid var(--line);border-radius:8px;padding:0}
@@ -772,11 +931,20 @@ JS = r"""
       if (hasBase) tr.appendChild(el("td", show(s.bp)));
       if (hasResp) tr.appendChild(el("td", s.r === undefined ? "" : s.r));
       tr.appendChild(el("td", s.ll ? s.ll.join(", ") : "–"));
+      /* chat-template rows: the question first, the whole wrapped prompt (system preamble, turn markers) folded */
       var prompt = DATA.prompts[s.p] || "";
+      var question = s.q === undefined ? null : (DATA.prompts[s.q] || "");
+      var shown = question === null ? prompt : question;
       var td = document.createElement("td");
       var details = document.createElement("details");
-      details.appendChild(el("summary", prompt.length > 90 ? prompt.slice(0, 90).replace(/\s+/g, " ") + "…" : prompt.replace(/\s+/g, " ")));
-      details.appendChild(el("pre", prompt));
+      details.appendChild(el("summary", shown.length > 90 ? shown.slice(0, 90).replace(/\s+/g, " ") + "…" : shown.replace(/\s+/g, " ")));
+      details.appendChild(el("pre", shown));
+      if (question !== null) {
+        var wrapper = el("details", null, "chat-wrapper");
+        wrapper.appendChild(el("summary", "whole prompt as the chat template wrapped it"));
+        wrapper.appendChild(el("pre", prompt));
+        details.appendChild(wrapper);
+      }
       td.appendChild(details);
       tr.appendChild(td);
       body.appendChild(tr);
@@ -797,9 +965,19 @@ JS = r"""
 """
 
 
+def _value_html(value: Any) -> str:
+    """A detail value: a mapping (a training config) as a key/value table, anything else as escaped text."""
+    if isinstance(value, dict):
+        return '<table class="kv">' + "".join(f"<tr><th>{_e(k)}</th><td>{_value_html(v)}</td></tr>"
+                                              for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))) + "</table>"
+    if isinstance(value, str):
+        return _e(value)
+    return _e(json.dumps(value, default=str))  # true/false/null and lists as they read in the config
+
+
 def _dl(items: list[tuple[str, Any]]) -> str:
-    return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items if v not in (None, "", {}, [])) + \
-        "</dl>"
+    return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_value_html(v)}</dd>" for k, v in items
+                            if v not in (None, "", {}, [])) + "</dl>"
 
 
 def _row_details(row: Row) -> list[tuple[str, Any]]:
@@ -813,7 +991,7 @@ def _row_details(row: Row) -> list[tuple[str, Any]]:
                   ("step", training.get("step")), ("parent", training.get("parent_model"))]
         for key in ("config", "trainer_config"):
             if isinstance(training.get(key), dict) and training[key]:
-                items.append((key.replace("_", " "), json.dumps(training[key], sort_keys=True, default=str)))
+                items.append((key.replace("_", " "), training[key]))
     return items
 
 
@@ -891,6 +1069,7 @@ def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
     prompts: dict[str, int] = {}
     prompt_list: list[str] = []
     cells_data: dict[str, Any] = {}
+    labels = _choice_labels(table)
     body = []
     for r_index, row in enumerate(table.rows):
         classes = "baseline" if row.is_baseline else ""
@@ -907,7 +1086,7 @@ def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
             cell_id = None
             if cell is not None and cell.score is not None:
                 cell_id = f"c{r_index}_{c_index}"
-                cells_data[cell_id] = _samples_payload(table, row, col, cell, prompts, prompt_list)
+                cells_data[cell_id] = _samples_payload(table, row, col, cell, prompts, prompt_list, labels)
             cells.append(_score_cell(table, row, col, cell, cell_id, badge=col in mixed))
         body.append(f'<tr class="{classes}" data-key="{_e(row.key)}" data-label="{_e(row.label)}" '
                     f'data-search="{_e(search)}" data-coverage="{row.coverage}/{row.coverage_of}">'
@@ -930,7 +1109,7 @@ def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
 
     forest = "".join(svg_forest(table, col) for col in table.columns)
     factor_plots = "".join(svg_factor(table, task, factor, items)
-                           for (task, factor), items in _factor_points(table).items())
+                           for (task, _metric, _scoring, factor), items in _factor_points(table).items())
     toggles = "".join(f'<label><input type="checkbox" checked data-toggle-col="{_e(col)}"> {_e(col)}</label>'
                       for col in table.columns)
     baseline = (f"baseline <strong>{_e(table.baseline.label)}</strong> (<code>{_e(table.baseline.weights_hash[:12])}"
