@@ -214,8 +214,9 @@ def test_a_killed_eval_resumes_from_the_requests_already_scored(tmp_path, tiny_m
     assert sum(counted("fresh.txt")) == 160
     uninterrupted = records(tmp_path / "fresh")["medqa"]
     assert record["score"] == uninterrupted["score"] and record["metrics"] == uninterrupted["metrics"]
-    resumed_samples = [json.loads(line) for line in next((tmp_path / "lb").glob("records/*/medqa/samples.jsonl")).open()]
-    fresh_samples = [json.loads(line) for line in next((tmp_path / "fresh").glob("records/*/medqa/samples.jsonl")).open()]
+    resumed_samples, fresh_samples = (
+        [json.loads(line) for line in next((tmp_path / root).glob("records/*/medqa/samples.jsonl")).open()]
+        for root in ("lb", "fresh"))
     assert [s["pred"] for s in resumed_samples] == [s["pred"] for s in fresh_samples]
     for a, b in zip(resumed_samples, fresh_samples):
         assert a["logliks"] == pytest.approx(b["logliks"], abs=1e-5)
@@ -319,10 +320,10 @@ def test_every_record_names_its_data_source(tmp_path, tiny_model_dir, capsys):
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa,uti", "--limit", "2", "--output-dir",
                           str(tmp_path / "lb")], capsys)
     assert code == 0, err
+    mcqa = write_jsonl(tmp_path / "mcqa.jsonl", [{"question": "Q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d",
+                                                  "cop": 2}])
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medmcqa", "--limit", "2", "--output-dir",
-                          str(tmp_path / "lb"), "--label", "mine", "--data-file",
-                          f"medmcqa={write_jsonl(tmp_path / 'mcqa.jsonl', [{'question': 'Q?', 'opa': 'a', 'opb': 'b', 'opc': 'c', 'opd': 'd', 'cop': 2}])}"],
-                         capsys)
+                          str(tmp_path / "lb"), "--label", "mine", "--data-file", f"medmcqa={mcqa}"], capsys)
     assert code == 0, err
     found = records(tmp_path / "lb")
     assert not (tmp_path / "lb" / ".cache").exists()  # a finished eval leaves no request cache behind
@@ -333,7 +334,8 @@ def test_every_record_names_its_data_source(tmp_path, tiny_model_dir, capsys):
     for split in ("test", "train", "validation"):
         digest.update(f"{split}\0{hashlib.sha256((MEDQA_DATA / f'{split}.jsonl').read_bytes()).hexdigest()}\0".encode())
     assert medqa["sha256"] == digest.hexdigest()
-    assert found["uti"]["data_source"]["kind"] == "bundled" and "generate.py" in found["uti"]["data_source"]["description"]
+    uti = found["uti"]["data_source"]
+    assert uti["kind"] == "bundled" and "generate.py" in uti["description"]
     mine = found["medmcqa"]["data_source"]
     assert mine["kind"] == "file" and mine["name"] == str(tmp_path / "mcqa.jsonl")
     assert mine["sha256"] == hashlib.sha256((tmp_path / "mcqa.jsonl").read_bytes()).hexdigest()

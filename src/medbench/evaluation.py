@@ -209,7 +209,8 @@ def request_cache_path(output_dir: Path, label: str, model_hash: str, record_key
     from medbench.records import slug
 
     key = hashlib.sha256(f"{config_hash}\0{scorer}".encode()).hexdigest()[:16]
-    return Path(output_dir) / ".cache" / "requests" / f"{slug(label)}-{model_hash[:12]}" / f"{slug(record_key)}-{key}.jsonl"
+    folder = Path(output_dir) / ".cache" / "requests" / f"{slug(label)}-{model_hash[:12]}"
+    return folder / f"{slug(record_key)}-{key}.jsonl"
 
 
 def check_data_file_targets(config: "EvalConfig", names: list[str], registry: Any) -> None:

@@ -117,8 +117,10 @@ def _check_expansion(config: Any, path: Path) -> None:
         value, depth = stack.pop()
         seen += 1
         if seen > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
-            what = f"more than {MAX_YAML_NODES} values" if seen > MAX_YAML_NODES else f"nesting deeper than {MAX_YAML_DEPTH}"
-            raise MedbenchError(f"task file {path} expands to {what} (YAML aliases nested too far, or a recursive alias)",
+            what = (f"more than {MAX_YAML_NODES} values" if seen > MAX_YAML_NODES
+                    else f"nesting deeper than {MAX_YAML_DEPTH}")
+            raise MedbenchError(f"task file {path} expands to {what} (YAML aliases nested too far, or a recursive "
+                                f"alias)",
                                 "write the task YAML out plainly, without nested `&anchor`/`*alias` chains")
         if isinstance(value, dict):
             stack.extend((item, depth + 1) for pair in value.items() for item in pair)
@@ -450,7 +452,8 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
         if task_metadata.get("data_files") and not isinstance(getattr(task.dataset, "medbench_source", None), dict):
             import warnings
 
-            warnings.warn(f"task {entry.name!r} was given --data-file, but its loader ({entry.config.get('custom_dataset')}) "
+            loader = entry.config.get("custom_dataset")
+            warnings.warn(f"task {entry.name!r} was given --data-file, but its loader ({loader}) "
                           f"does not say it read the file; check that its loader takes data_files", stacklevel=2)
         tasks[entry.name] = task
     return tasks
