@@ -208,18 +208,20 @@ def sample_answers(model, formatter: Formatter, examples: list[TrainingExample],
         ids = [formatter.prompt_ids(example.prompt) for example in batch_examples]
         budget = options.sample_max_new_tokens or math.ceil(
             options.length_ratio_max * max(token_length(tokenizer, e.completion) for e in batch_examples))
+        one_line = ["\n" not in example.answer.strip() for example in batch_examples]
+        # One-line answers end at a line break: stop generating there rather than run on to the budget.
+        stop_early = {"stop_strings": ["\n"], "tokenizer": tokenizer} if all(one_line) else {}
         batch = tokenizer.pad({"input_ids": ids}, padding_side="left", return_tensors="pt").to(model.device)
         with torch.no_grad():
             # min_new_tokens: without its chat template an instruct model often ends at once, which rejects nothing.
             output = model.generate(**batch, do_sample=True, temperature=options.sample_temperature,
                                     max_new_tokens=budget, min_new_tokens=1,
                                     num_return_sequences=options.samples_per_prompt,
-                                    pad_token_id=tokenizer.pad_token_id)
+                                    pad_token_id=tokenizer.pad_token_id, **stop_early)
         generated = output[:, batch["input_ids"].shape[1]:].tolist()
         k = options.samples_per_prompt
-        for i, example in enumerate(batch_examples):
-            one_line = "\n" not in example.answer.strip()
-            answers.append([finish_sample(row, stops, tokenizer, one_line) for row in generated[i * k:(i + 1) * k]])
+        for i in range(len(batch_examples)):
+            answers.append([finish_sample(row, stops, tokenizer, one_line[i]) for row in generated[i * k:(i + 1) * k]])
     return answers
 
 
