@@ -94,7 +94,8 @@ def require_positive(options: Any, *names: str) -> None:
             raise MedbenchError(f"{name} must be positive, got {value}", f"pass a positive --{name.replace('_', '-')}")
 
 
-def capped(examples: list[TrainingExample], options: TrlOptions, source: str = "the training data") -> list[TrainingExample]:
+def capped(examples: list[TrainingExample], options: TrlOptions,
+           source: str = "the training data") -> list[TrainingExample]:
     """The first ``max_examples`` examples. Asking for more than ``source`` holds is an error, never a silent cut:
     a study's "256 shots" must not quietly train on 200."""
     if options.max_examples is None:
