@@ -121,13 +121,19 @@ def _read_comparisons(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
     return comparisons
 
 
+def _bundled_recipes() -> dict[str, Path]:
+    try:
+        from medbench_recipes import bundled_recipes
+    except ImportError:  # installed before the recipes were package data (`pip install -e .` again adds them)
+        return {}
+    return bundled_recipes()
+
+
 def _bundled_recipe(path: Path) -> Path | None:
     """A missing ``NAME``, ``NAME.yaml`` or ``recipes/NAME.yaml`` names a recipe bundled with medbench."""
-    from medbench_recipes import bundled_recipes
-
     if path.is_absolute() or path.parent not in (Path("."), Path("recipes")):
         return None
-    return bundled_recipes().get(path.stem if path.suffix == ".yaml" else path.name)
+    return _bundled_recipes().get(path.stem if path.suffix == ".yaml" else path.name)
 
 
 def read_recipe(path: str | Path) -> Recipe:
@@ -137,10 +143,9 @@ def read_recipe(path: str | Path) -> Recipe:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        from medbench_recipes import bundled_recipes
-
+        names = ", ".join(_bundled_recipes())
         raise MedbenchError(f"recipe {path} does not exist",
-                            f"give a recipe file's path or a bundled recipe's name: {', '.join(bundled_recipes())}") \
+                            "give a recipe file's path" + (f" or a bundled recipe's name: {names}" if names else "")) \
             from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
