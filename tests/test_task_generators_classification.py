@@ -307,28 +307,54 @@ def test_hyponatremia_labels_follow_the_algorithm_and_values_appear_in_the_text(
     assert 0.2 < near / total < 0.6  # a real share of cases sit near a cut-off
 
 
-def test_triage_labels_follow_intent_and_trigger():
-    personnel = {"new_symptom": "physician", "result_question": "physician", "treatment_change": "physician",
-                 "post_procedure": "nurse", "home_reading": "nurse", "care_instructions": "nurse",
-                 "refill": "pharmacist", "medication_question": "pharmacist", "medication_error": "pharmacist",
-                 "coverage": "pharmacist", "scheduling": "front desk", "billing": "front desk",
-                 "forms_records": "front desk"}
-    emergent = {"chest_pain", "breathing", "stroke_signs", "anaphylaxis", "heavy_bleeding", "suicidal", "syncope",
-                "thunderclap_headache", "critical_reading", "high_risk_overdose", "child_ingestion"}
-    urgent = {"persistent_fever", "spreading_redness", "wound_infection", "worsening_symptom", "flagged_result",
-              "out_of_range_reading", "medication_running_out", "due_within_48h"}
+def test_triage_labels_follow_the_documented_rules():
+    """Urgency from the clinical content (problem x course x patient, drug class x situation, reading band x
+    symptoms, deadline), personnel from what the message needs with symptoms first."""
+    gen = generator("triage")
+    personnel_by_intent = {"new_symptom": {"physician"}, "result_question": {"physician"},
+                           "medication_error": {"physician", "pharmacist"}, "post_procedure": {"nurse"},
+                           "home_reading": {"nurse"}, "care_instructions": {"nurse"}, "refill": {"pharmacist"},
+                           "medication_question": {"pharmacist"}, "coverage": {"pharmacist"},
+                           "scheduling": {"front desk"}, "billing": {"front desk"}, "forms_records": {"front desk"}}
     for split in SPLITS:
         rows = generated("triage")[split]
         for row in rows:
-            assert row["personnel"] == personnel[row["intent"]]
-            expected = "emergent" if row["trigger"] in emergent else "urgent" if row["trigger"] in urgent else "routine"
-            assert row["trigger"] in emergent | urgent | {"none"}
-            assert row["urgency"] == expected
+            assert row["personnel"] in personnel_by_intent[row["intent"]], row
+            kind, _, rest = row["trigger"].partition(":")
+            if row["intent"] == "new_symptom":
+                problem, course, patient = row["trigger"].split(":")
+                assert row["urgency"] == gen.symptom_level(problem, course, patient)
+            elif kind in gen.MED_SITUATIONS:
+                assert row["urgency"] == gen.MED_SITUATIONS[kind][1][rest]
+            elif row["intent"] == "home_reading":
+                _, band, symptoms = row["trigger"].split(":")
+                assert row["urgency"] == gen.reading_level(band, symptoms == "symptoms")
+            elif kind == "child_ingestion":
+                assert row["urgency"] == ("emergent" if rest == "medication" else "routine")
+            elif row["personnel"] == "front desk" or row["intent"] == "care_instructions":
+                assert row["urgency"] == ("routine" if kind == "admin" else rest)
             assert not (row["personnel"] == "front desk" and row["urgency"] == "emergent")
             assert "{" not in row["message"] and "}" not in row["message"]
+            text = row["message"].lower()
+            # a medication error with symptoms is the physician's; without, the pharmacist's
+            if "by mistake" in text or "extra dose" in text:
+                assert (row["personnel"] == "physician") == ("; now i" in text or ", and now i" in text), text
+            if re.search(r"(warfarin|eliquis|xarelto).*nosebleed that won't stop", text):
+                assert (row["personnel"], row["urgency"]) == ("physician", "emergent")
         # urgency is not a function of personnel: every clinical role spans all three levels
         for role in ("physician", "nurse", "pharmacist"):
             assert {r["urgency"] for r in rows if r["personnel"] == role} == {"emergent", "urgent", "routine"}
+
+
+def test_triage_time_words_do_not_give_the_urgency():
+    """The reviewer's shortcuts ("tomorrow" -> urgent, "hour ago" -> emergent) no longer hold."""
+    rows = [row for split in SPLITS for row in generated("triage")[split]]
+    for word in ("tomorrow", "hour ago", "yesterday", "this morning", "next month"):
+        counts = collections.Counter(r["urgency"] for r in rows if word in r["message"].lower())
+        assert len(counts) == 3 and max(counts.values()) / sum(counts.values()) < 0.6, (word, counts)
+    for trigger_kind in ("chest", "fever", "extra", "child_ingestion"):  # one problem, several levels
+        levels = {r["urgency"] for r in rows if r["trigger"].split(":")[0] == trigger_kind}
+        assert len(levels) >= 2, (trigger_kind, levels)
 
 
 # ADRD's risk-model, history and rationale checks: tests/test_adrd_prediction.py

@@ -1,37 +1,41 @@
 """Generator for the ``triage`` tasks: a patient-portal message → who should handle it and how urgently.
 
 One dataset serves two tasks (``triage_personnel`` and ``triage_urgency``); every row carries both labels,
-derived from two structured fields by these documented rules:
+derived from structured fields by these documented rules.
 
-Personnel — from ``intent``, what the message asks for (``PERSONNEL_BY_INTENT``):
-  physician   new or worsening symptoms not tied to a recent procedure (new_symptom), questions interpreting a
-              test result (result_question), requests to start, stop or change a treatment (treatment_change)
-  nurse       problems or questions after a procedure or surgery (post_procedure), reports of home monitoring
-              readings — blood pressure, glucose, oxygen, weight (home_reading), instructions for an upcoming test,
-              procedure or vaccine (care_instructions)
-  pharmacist  refills (refill), how to take a medication, interactions, missed doses (medication_question),
-              medication errors and accidental ingestions (medication_error), coverage, price or stock of a
-              medication (coverage)
-  front desk  appointments (scheduling), bills and insurance (billing), forms, letters and records
-              (forms_records)
+Urgency comes from the clinical content, never from wording or time expressions alone. Each message has a
+``problem`` (what is going on) and a ``course`` or risk context, and ``URGENCY`` gives the level of the pair:
+  emergent    a possible emergency now: chest pressure or shortness of breath at rest that is still going on or
+              getting worse, stroke signs (also when they have passed: a TIA), a thunderclap headache, bleeding that
+              will not stop, fainting, throat swelling after an exposure, suicidal thoughts with a plan, fever in a
+              patient on chemotherapy, a dangerous home reading (glucose < 54 mg/dL, oxygen < 90%, BP >= 180/120
+              with symptoms), an extra dose of insulin, a sulfonylurea or an opioid, a child's ingestion of
+              medication, a calf swollen with shortness of breath after surgery
+  urgent      needs action within 24-48 hours: the same symptoms once resolved (chest pressure that came and went),
+              a persistent or worsening moderate problem (fever for days, spreading redness, a red draining
+              incision, new calf swelling), out-of-range readings without symptoms, an extra anticoagulant dose
+              without bleeding, missed doses of a transplant drug, an essential medication running out within
+              2 days, a form, preparation or pre-op visit needed within 2 days
+  routine     everything else: mild or long-standing problems, questions, refills with weeks left, an extra dose
+              of a low-risk drug (a statin, an antacid), paperwork and appointments that can wait
+A problem's level depends on its course and on the patient (fever after a vaccine is routine, fever for days is
+urgent, fever on chemotherapy is emergent), so no word alone gives the level. Time words ("tomorrow", "an hour
+ago", "yesterday") and ``context`` sentences (an appointment already booked, the pharmacy used, ...) are drawn
+from pools shared by all levels and never change a label.
 
-Urgency — from ``trigger``, the most urgent feature in the message (``URGENCY_BY_TRIGGER``):
-  emergent    a possible emergency now: chest pain, trouble breathing, stroke signs, severe allergic reaction,
-              heavy bleeding, suicidal thoughts, fainting, thunderclap headache, dangerous home reading (oxygen
-              < 90%, glucose < 54 mg/dL with symptoms, BP >= 180/120 with symptoms), an extra dose of a high-risk
-              drug (insulin, anticoagulant, opioid, sulfonylurea) or a child's ingestion
-  urgent      needs action within 24-48 hours: persistent fever, spreading redness or wound infection, worsening
-              moderate symptoms, a flagged abnormal result, home readings out of range without emergency signs,
-              an essential medication running out within 2 days, an appointment, form or preparation due within
-              2 days
-  routine     everything else (can wait several days)
+Personnel comes from what the message needs, with symptoms taking precedence (``personnel``):
+  physician   new or worsening symptoms not tied to a recent procedure, result interpretation, treatment
+              changes, and any medication error or side effect WITH symptoms (an extra warfarin dose and a
+              nosebleed that will not stop is an emergency for the physician, not a pharmacist question)
+  nurse       problems after a procedure or surgery in the last 2 weeks, home monitoring readings, instructions
+              for an upcoming test, procedure or vaccine
+  pharmacist  refills, how to take a medication, interactions, missed doses, coverage or stock, and medication
+              errors WITHOUT symptoms (dose advice, poison-control style)
+  front desk  appointments, bills and insurance, forms, letters and records (never emergent)
 
-Front-desk messages are never emergent (an emergency in a message is clinical, so its intent is clinical).
 Label balance: every split has equal counts of the four personnel labels and of the three urgency labels
-(train 204 = 4 x 51 = 3 x 68, validation 48, test 108); the joint counts follow ``CELL_COUNTS`` (front desk x
-emergent is empty, so physician/nurse/pharmacist carry the emergent third). ``category`` is the intent.
-Templates are filled from slot lists (symptoms, drugs, procedures, times) with varied greetings and sign-offs;
-no names. Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 3141).
+(train 204 = 4 x 51 = 3 x 68, validation 48, test 108); the joint counts follow ``CELL_COUNTS``. ``category`` is
+the intent. Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 3141).
 """
 
 from __future__ import annotations
@@ -44,20 +48,6 @@ SEED = 3141
 PERSONNEL = ["physician", "nurse", "pharmacist", "front desk"]
 URGENCY = ["emergent", "urgent", "routine"]
 
-PERSONNEL_BY_INTENT = {
-    "new_symptom": "physician", "result_question": "physician", "treatment_change": "physician",
-    "post_procedure": "nurse", "home_reading": "nurse", "care_instructions": "nurse",
-    "refill": "pharmacist", "medication_question": "pharmacist", "medication_error": "pharmacist",
-    "coverage": "pharmacist",
-    "scheduling": "front desk", "billing": "front desk", "forms_records": "front desk",
-}
-EMERGENT_TRIGGERS = ["chest_pain", "breathing", "stroke_signs", "anaphylaxis", "heavy_bleeding", "suicidal",
-                     "syncope", "thunderclap_headache", "critical_reading", "high_risk_overdose", "child_ingestion"]
-URGENT_TRIGGERS = ["persistent_fever", "spreading_redness", "wound_infection", "worsening_symptom",
-                   "flagged_result", "out_of_range_reading", "medication_running_out", "due_within_48h"]
-URGENCY_BY_TRIGGER = {**{t: "emergent" for t in EMERGENT_TRIGGERS}, **{t: "urgent" for t in URGENT_TRIGGERS},
-                      "none": "routine"}
-
 # rows: personnel; columns: emergent, urgent, routine. Row sums = n/4, column sums = n/3.
 CELL_COUNTS = {
     "train": {"physician": (23, 14, 14), "nurse": (23, 14, 14), "pharmacist": (22, 15, 14),
@@ -66,265 +56,350 @@ CELL_COUNTS = {
     "test": {"physician": (12, 7, 8), "nurse": (12, 8, 7), "pharmacist": (12, 7, 8), "front desk": (0, 14, 13)},
 }
 
+E, U, R = "emergent", "urgent", "routine"
 
-def personnel_for(intent: str) -> str:
-    return PERSONNEL_BY_INTENT[intent]
-
-
-def urgency_for(trigger: str) -> str:
-    return URGENCY_BY_TRIGGER[trigger]
-
-
-# ------------------------------------------------------------------------------------------------------ slots
+# ------------------------------------------------------------------------------------------------ shared pools
 SLOTS = {
-    "chest": ["a crushing pressure in my chest", "tight chest pain", "a heavy feeling in the middle of my chest",
-              "sharp pain behind my breastbone"],
-    "radiate": ["left arm", "jaw", "back", "neck and left shoulder"],
-    "sweat": ["sweaty and nauseous", "clammy and lightheaded", "short of breath and sweating"],
-    "minutes": ["20", "30", "40", "15"],
+    "recent": ["about 20 minutes ago", "an hour ago", "this morning", "a little while ago", "since lunch",
+               "about half an hour ago"],
+    "past": ["yesterday", "two days ago", "last night", "on Sunday", "yesterday afternoon"],
+    "weeks": ["for a few weeks", "on and off for months", "for about a month", "every so often this year"],
+    "days": ["for 3 days", "since Monday", "for four days", "for the past few days"],
+    "when": ["tomorrow", "next week", "on Friday", "next month", "tomorrow morning", "in two weeks"],
     "relative": ["husband", "wife", "mom", "dad", "grandmother", "father-in-law"],
     "side": ["left", "right"],
-    "stroke_sign": ["slurring words", "having trouble getting words out", "unable to lift one arm",
-                    "confused and can't find words"],
-    "since": ["about half an hour ago", "20 minutes ago", "right after lunch", "about an hour ago",
-              "a few minutes ago"],
-    "ago": ["about 20 minutes ago", "within the last hour", "just now", "a few minutes ago"],
-    "food": ["shrimp", "a dish with cashews", "a granola bar", "sesame crackers", "a sample at the bakery"],
-    "breath_detail": ["I have to stop between words", "my lips look a little blue", "it's getting worse by the minute",
-                      "my inhaler isn't helping at all"],
-    "means": ["my pills", "a lot of medication", "a gun"],
-    "place": ["bathroom", "kitchen", "shower", "driveway"],
-    "activity": ["lifting boxes", "on the treadmill", "sitting at my desk", "in the shower"],
-    "temp": ["101.5", "102", "102.4", "101.8", "103"],
-    "days": ["3", "4", "5", "three", "four"],
-    "sputum": ["green mucus", "thick yellow phlegm", "rusty-colored mucus"],
+    "chest": ["pressure in my chest", "tightness in my chest", "a heavy feeling in my chest",
+              "pain behind my breastbone"],
+    "breath": ["short of breath", "winded", "out of breath"],
+    "neuro": ["my speech is slurred", "one side of my face is drooping", "my {side} arm went weak and numb",
+              "I can't find my words"],
+    "headache": ["a headache", "a pounding headache", "head pain"],
+    "fever": ["101.5", "102", "102.4", "101.8", "103"],
+    "rash": ["a red rash", "a patch of redness", "an itchy red area"],
     "body": ["shin", "forearm", "thigh", "calf", "foot"],
-    "spread": ["about two inches", "past the line I drew", "up toward my knee", "quickly"],
-    "k": ["5.9", "6.1", "5.8"],
-    "sodium": ["128", "127", "129"],
-    "joint": ["big toe", "knee", "ankle"],
-    "ldl": ["162", "171", "148", "190"],
-    "vitd": ["18", "22", "16"],
-    "a1c": ["6.1", "5.9", "6.2"],
-    "tsh": ["5.2", "4.9", "5.6"],
-    "chronic_med": ["lisinopril", "amlodipine", "metformin", "sertraline", "omeprazole", "atorvastatin",
-                    "levothyroxine", "losartan"],
-    "condition": ["acid reflux", "high blood pressure", "migraines", "allergies", "insomnia", "back pain"],
-    "issue": ["makes me tired", "doesn't seem to work anymore", "gives me a dry cough", "upsets my stomach"],
-    "mild_symptom": ["my hands get cold and pale in the winter", "a small painless lump on my back",
-                     "occasional ringing in my ears", "my knees crack when I climb stairs",
-                     "a mole that might be a little darker"],
-    "exercise": ["running again", "lifting weights", "hot yoga", "a half marathon training plan"],
+    "calf": ["my {side} calf is swollen and sore", "my {side} leg is swollen below the knee"],
     "surgery": ["knee replacement", "gallbladder surgery", "hernia repair", "C-section", "hip replacement",
-                "appendectomy"],
-    "procedure": ["colonoscopy", "skin biopsy", "cardiac catheterization", "cystoscopy", "mole removal"],
-    "days_ago": ["two days ago", "last week", "on Monday", "3 days ago", "five days ago"],
-    "times": ["three", "four", "two"],
-    "glucose_low": ["42", "38", "45", "40"],
-    "spo2": ["86", "84", "87", "85"],
-    "sbp_crit": ["212", "198", "205", "220"],
-    "dbp_crit": ["124", "126", "130", "122"],
-    "sbp_u": ["168", "172", "165", "176"],
-    "dbp_u": ["102", "104", "98", "106"],
-    "glucose_high": ["320", "340", "310", "355"],
-    "lbs": ["4", "5", "6"],
-    "drain": ["yellow pus", "cloudy fluid", "some thick drainage"],
-    "prep_issue": ["ate a salad for lunch", "can't keep the prep solution down", "only drank half of the prep",
-                   "forgot to stop eating solid food this morning"],
-    "vaccine": ["tetanus", "shingles", "pneumonia", "hepatitis B"],
-    "year": ["2015", "2016", "2018", "2019"],
-    "test": ["blood draw", "abdominal ultrasound", "lipid panel", "glucose tolerance test", "stress test"],
-    "readings": ["124/78, 128/80, 122/76", "131/82, 127/79, 125/80", "118/74, 121/77, 119/75"],
-    "wound": ["biopsy site", "incision", "leg wound"],
-    "insulin": ["Lantus", "long-acting insulin", "Humalog", "evening insulin"],
-    "units": ["40", "30", "36", "50"],
-    "child": ["2-year-old", "3-year-old", "18-month-old", "4-year-old", "toddler"],
-    "fasting_test": ["glucose tolerance test", "fasting blood draw", "abdominal ultrasound"],
-    "pill_source": ["blood pressure pills", "my mother's pill organizer", "my iron tablets",
-                    "the bottle of my heart pills"],
-    "opioid": ["oxycodone", "hydrocodone", "morphine"],
-    "n_extra": ["three", "four", "five"],
+                "appendectomy", "colonoscopy with polyp removal", "skin biopsy"],
+    "recent_op": ["five days ago", "last week", "on Monday", "3 days ago", "ten days ago"],
+    "old_op": ["two years ago", "back in 2019", "years ago", "last spring"],
     "anticoag": ["warfarin", "Eliquis", "Xarelto"],
+    "insulin": ["Lantus", "long-acting insulin", "Humalog", "evening insulin"],
+    "opioid": ["oxycodone", "hydrocodone", "morphine"],
     "sulfonylurea": ["glipizide", "glyburide"],
-    "critical_med": ["seizure medicine (levetiracetam)", "tacrolimus", "insulin", "lamotrigine", "Eliquis"],
-    "left": ["two", "one day's worth of", "enough for tomorrow"],
-    "transplant_med": ["tacrolimus", "mycophenolate", "cyclosporine"],
+    "lowrisk": ["atorvastatin", "omeprazole", "cetirizine", "vitamin D", "montelukast", "famotidine"],
     "routine_med": ["atorvastatin", "lisinopril", "levothyroxine", "omeprazole", "metformin", "sertraline",
-                    "cetirizine", "montelukast"],
-    "pharmacy": ["the pharmacy on Main Street", "my mail-order pharmacy", "the grocery store pharmacy",
-                 "the pharmacy near my new apartment"],
-    "weeks": ["two", "three", "a couple of"],
+                    "amlodipine", "losartan"],
+    "critical_med": ["seizure medicine (levetiracetam)", "tacrolimus", "insulin", "lamotrigine", "Eliquis"],
+    "transplant_med": ["tacrolimus", "mycophenolate", "cyclosporine"],
+    "child": ["2-year-old", "3-year-old", "18-month-old", "4-year-old", "toddler"],
+    "pill_source": ["blood pressure pills", "my pill organizer", "iron tablets", "the bottle of my heart pills"],
     "otc": ["ibuprofen", "a multivitamin", "melatonin", "Benadryl", "an antacid", "turmeric supplements"],
-    "day_next": ["Thursday morning", "tomorrow afternoon", "the day after tomorrow", "Friday (in two days)"],
-    "deadline": ["tomorrow", "by end of day tomorrow", "by Friday (the day after tomorrow)",
-                 "first thing tomorrow"],
-    "appt_time": ["9:30", "10:15", "2:00", "3:45"],
+    "pharmacy": ["the pharmacy on Main Street", "my mail-order pharmacy", "the grocery store pharmacy"],
+    "glucose_low": ["42", "38", "45", "48"],
+    "glucose_high": ["320", "340", "310", "355"],
+    "glucose_ok": ["112", "98", "126", "104"],
+    "spo2_low": ["86", "84", "87", "85"],
+    "spo2_ok": ["95", "96", "97"],
+    "bp_crit": ["212/124", "198/126", "205/130", "220/122"],
+    "bp_high": ["168/102", "172/104", "165/98", "176/106"],
+    "bp_ok": ["124/78", "131/82", "118/74", "127/80"],
+    "test": ["blood draw", "abdominal ultrasound", "glucose tolerance test", "stress test", "colonoscopy", "CT scan"],
+    "vaccine": ["tetanus", "shingles", "pneumonia", "hepatitis B", "flu"],
     "month": ["March", "April", "June", "September", "November"],
     "amount": ["$240", "$85", "$1,120", "$310"],
     "insurer": ["a new employer plan", "Medicare", "a marketplace plan", "my spouse's insurance"],
-    "city": ["another state", "the next town over", "the city I'm moving to"],
-    "camp": ["summer camp", "sports physical", "school"],
-    "reason": ["my car broke down", "I have to work", "my kid is sick", "I have a family emergency out of town"],
-    "minor_kid": ["son", "daughter"],
+    "old_op": ["two years ago", "back in 2019", "years ago", "last spring"],
+    "recent_op": ["five days ago", "last week", "on Monday", "3 days ago", "ten days ago"],
+    "form": ["FMLA paperwork", "disability form", "school medication form", "camp physical form",
+             "work note", "handicap parking form"],
+    "kid": ["son", "daughter"],
 }
 
-# (intent, trigger, template). The urgency is urgency_for(trigger); the personnel is personnel_for(intent).
-TEMPLATES = [
-    # physician — emergent
-    ("new_symptom", "chest_pain", "I've had {chest} for the last {minutes} minutes and it's spreading to my {radiate}. "
-                                  "I'm {sweat}. Should I come in?"),
-    ("new_symptom", "chest_pain", "Out of nowhere I got {chest} while walking the dog, it hasn't gone away after "
-                                  "{minutes} minutes of rest. I'm {sweat}."),
-    ("new_symptom", "stroke_signs", "My {relative} is suddenly {stroke_sign} and the {side} side of the face looks "
-                                    "droopy. It started {since}. What should we do?"),
-    ("new_symptom", "stroke_signs", "I can't feel my {side} arm and my speech sounds strange to me, this began "
-                                    "{since}."),
-    ("new_symptom", "anaphylaxis", "I ate {food} and now my throat feels tight and my lips are swelling. I'm "
-                                   "itchy all over and it's getting harder to swallow."),
-    ("new_symptom", "breathing", "I can't catch my breath even sitting still, {breath_detail}. It started {since}."),
-    ("new_symptom", "suicidal", "I don't want to be here anymore. I've been thinking about ending my life and I "
-                                "have {means} at home. I don't know who else to tell."),
-    ("new_symptom", "syncope", "I passed out in the {place} this morning and hit my head. I'm still dizzy and my "
-                               "heart feels like it's racing."),
-    ("new_symptom", "thunderclap_headache", "The worst headache of my life came on suddenly {since} while I was "
-                                            "{activity}, and I've thrown up twice."),
-    ("new_symptom", "heavy_bleeding", "I've been throwing up what looks like coffee grounds and my stool is black. "
-                                      "I feel faint when I stand up."),
-    # physician — urgent
-    ("new_symptom", "persistent_fever", "I've had a fever of {temp} for {days} days with a cough bringing up "
-                                        "{sputum}. Tylenol isn't bringing it down."),
-    ("new_symptom", "persistent_fever", "It burns when I pee and since yesterday I have a fever of {temp} and my "
-                                        "lower back aches. Can someone look at this?"),
-    ("new_symptom", "spreading_redness", "A red patch on my {body} is spreading, it's grown {spread} since "
-                                         "yesterday and it's hot to the touch. No fever yet."),
-    ("new_symptom", "worsening_symptom", "My {joint} got swollen, red and very painful overnight, I can barely put "
-                                         "weight on it. It's worse today than yesterday."),
-    ("new_symptom", "worsening_symptom", "My {minor_kid}'s ear pain is worse after {days} days and now there's "
-                                         "fluid coming out of the ear."),
-    ("result_question", "flagged_result", "The portal shows my potassium came back {k} and it's flagged as high. "
-                                          "What should I do about it?"),
-    ("result_question", "flagged_result", "My sodium result says {sodium}, marked abnormal. I feel a little off. "
-                                          "Do I need to do anything before my visit next month?"),
-    # physician — routine
-    ("result_question", "none", "I saw my cholesterol results, LDL {ldl}. Do I need medicine for that or can I "
-                                "try diet first?"),
-    ("result_question", "none", "My vitamin D came back at {vitd}. Should I be taking a supplement?"),
-    ("result_question", "none", "What does an A1c of {a1c} mean? The portal says prediabetes range."),
-    ("result_question", "none", "My TSH was {tsh}, slightly above the range. Is that something to treat?"),
-    ("treatment_change", "none", "I'd like to talk about coming off {chronic_med} since I've been doing well for a "
-                                 "year. Is that possible?"),
-    ("treatment_change", "none", "Could I try a different medicine for my {condition}? The current one {issue}."),
-    ("new_symptom", "none", "For a few months I've noticed {mild_symptom}. It's not bothering me much, but is it "
-                            "worth looking at?"),
-    ("treatment_change", "none", "Is it OK for me to start {exercise} with my {condition}, or should we adjust "
-                                 "anything first?"),
-    # nurse — emergent
-    ("post_procedure", "heavy_bleeding", "I had my {surgery} {days_ago} and the incision is bleeding right through "
-                                         "the dressing. I've changed it {times} times in the last hour."),
-    ("post_procedure", "breathing", "Since my {surgery} {days_ago} my calf has been swollen, and now I'm short of "
-                                    "breath and it hurts to take a deep breath."),
-    ("post_procedure", "heavy_bleeding", "After my {procedure} {days_ago} I'm passing a lot of bright red blood "
-                                         "and clots and I feel lightheaded."),
-    ("home_reading", "critical_reading", "My sugar just read {glucose_low}. I'm shaky, sweaty and confused, I had "
-                                         "juice 15 minutes ago and it's still low."),
-    ("home_reading", "critical_reading", "My pulse oximeter reads {spo2}% and I'm breathing fast. It was 95 this "
-                                         "morning."),
-    ("home_reading", "critical_reading", "My home blood pressure is {sbp_crit}/{dbp_crit} and I have a pounding "
-                                         "headache and blurry vision."),
-    # nurse — urgent
-    ("post_procedure", "wound_infection", "My incision from the {surgery} is red, warm and draining {drain} since "
-                                          "yesterday. No fever so far."),
-    ("post_procedure", "wound_infection", "The {wound} from my {procedure} {days_ago} is getting more painful and "
-                                          "swollen, with {drain} on the bandage."),
-    ("home_reading", "out_of_range_reading", "My blood pressure has been {sbp_u}/{dbp_u} on my last few readings. "
-                                             "I feel fine otherwise."),
-    ("home_reading", "out_of_range_reading", "My fasting sugars have been over {glucose_high} every morning this "
-                                             "week even with my insulin. No other symptoms."),
-    ("home_reading", "out_of_range_reading", "I gained {lbs} pounds in 2 days on my home scale and my ankles are "
-                                             "more swollen. Breathing is OK."),
-    ("care_instructions", "due_within_48h", "My colonoscopy is tomorrow morning and I just realized I {prep_issue}. "
-                                            "Can I still go ahead?"),
-    ("care_instructions", "due_within_48h", "My {fasting_test} is tomorrow at 8. Can I drink water tonight, and "
-                                            "should I wait to eat until after?"),
-    # nurse — routine
-    ("post_procedure", "none", "When am I allowed to shower after my {surgery}? Everything looks fine."),
-    ("post_procedure", "none", "How often should I change the dressing on my {wound}? It's healing well."),
-    ("post_procedure", "none", "The stitches from my {procedure} look good. When should they come out?"),
-    ("care_instructions", "none", "Am I due for a {vaccine} booster? I think my last one was in {year}."),
-    ("care_instructions", "none", "I'm scheduled for a {test} next month. Do I need to fast beforehand?"),
-    ("home_reading", "none", "Here are my blood pressure readings from this week as you asked: {readings}."),
-    # pharmacist — emergent
-    ("medication_error", "high_risk_overdose", "I accidentally took my {insulin} twice tonight, {units} units each "
-                                               "time. What should I do?"),
-    ("medication_error", "child_ingestion", "My {child} got into {pill_source} and may have swallowed some "
-                                            "{ago}. Seems OK right now."),
-    ("medication_error", "high_risk_overdose", "I took {n_extra} of my {opioid} pills instead of one by mistake "
-                                               "about an hour ago."),
-    ("medication_error", "high_risk_overdose", "I doubled up on my {anticoag} by accident, took it this morning and "
-                                               "again at lunch, and I have a nosebleed that won't stop."),
-    ("medication_error", "high_risk_overdose", "My {relative} took {n_extra} extra {sulfonylurea} tablets thinking "
-                                               "they were vitamins. What should we do?"),
-    # pharmacist — urgent
-    ("refill", "medication_running_out", "I only have {left} pills of my {critical_med} left and the pharmacy says "
-                                         "the refill needs approval from the office."),
-    ("coverage", "medication_running_out", "Insurance denied the refill of my {critical_med} and I run out the day "
-                                           "after tomorrow. Is there a covered alternative?"),
-    ("medication_question", "medication_running_out", "I missed two doses of my {transplant_med} while "
-                                                      "traveling. Should I take them now or skip them?"),
-    ("coverage", "medication_running_out", "The pharmacy is out of stock of my {critical_med} and I have "
-                                           "{left} doses left. Can you send it somewhere else?"),
-    # pharmacist — routine
-    ("refill", "none", "Can I get a 90-day refill of my {routine_med} sent to {pharmacy}? I still have about "
-                       "{weeks} weeks left."),
-    ("medication_question", "none", "Is it OK to take {otc} with my {routine_med}?"),
-    ("medication_question", "none", "Should I take my {routine_med} with food or on an empty stomach?"),
-    ("coverage", "none", "My {routine_med} went up in price a lot. Is there a cheaper generic option?"),
-    ("refill", "none", "Please transfer my {routine_med} prescription to {pharmacy}. No rush."),
-    ("medication_question", "none", "What's the best time of day to take my {routine_med}? I've been taking it at "
-                                    "night."),
-    # front desk — urgent
-    ("scheduling", "due_within_48h", "My surgery is {day_next} and the hospital says I still need a pre-op visit "
-                                     "with you before then. Can I get in tomorrow?"),
-    ("forms_records", "due_within_48h", "My employer needs the FMLA paperwork back {deadline} or my leave is "
-                                        "denied. Can you fax it today?"),
-    ("forms_records", "due_within_48h", "I'm seeing the specialist {deadline} and they still don't have my "
-                                        "records. Can you send them today?"),
-    ("scheduling", "due_within_48h", "I need to cancel my appointment tomorrow at {appt_time} because {reason}. "
-                                     "Can I get the next opening?"),
-    ("forms_records", "due_within_48h", "My {minor_kid} can't start {camp} {deadline} without the immunization "
-                                        "form. Can someone upload it?"),
-    # front desk — routine
-    ("scheduling", "none", "Could I move my {month} appointment to a morning slot?"),
-    ("billing", "none", "I got a bill for {amount} from my visit in {month}. I think insurance should have "
-                        "covered it. Who can look into this?"),
-    ("billing", "none", "I switched to {insurer}. How do I update my insurance information before my next "
-                        "visit?"),
-    ("forms_records", "none", "Could you send my records to my new doctor in {city}? I'm moving in {month}."),
-    ("forms_records", "none", "I need the {camp} form for my {minor_kid} filled out sometime before {month}."),
-    ("scheduling", "none", "Do you have any Saturday appointments for an annual physical in {month}?"),
+CONTEXT = [  # sentences that never change a label (an appointment already booked, background, plans)
+    "I have an appointment {when} anyway.", "I'm seeing the doctor {when} for my check-up.",
+    "I took my usual morning pills {recent}.", "I use {pharmacy}.", "My last visit was {past}.",
+    "I've been on {routine_med} for years.", "I called {recent} but couldn't get through.",
+    "I'm traveling {when}.", "I'm back at work {when}.", "My daughter can drive me {when} if needed.",
+    "I got home from work {recent}.", "I'm free {when} if someone needs to call.",
+    "I read the portal message from {past}.", "I feel OK so far otherwise.",
 ]
+OPENERS = ["", "", "Hi,", "Hello,", "Good morning,", "Hi there,", "Sorry to bother you,", "Hi, quick question.",
+           "Hello team,"]
+CLOSERS = ["", "", "Thanks", "Thank you!", "Please let me know.", "Sent from my phone", "Appreciate any help.",
+           "What should I do?", "Should I come in?"]
 
-OPENERS = ["", "", "Hi,", "Hello,", "Good morning,", "Hi there,", "Hello, this is a patient of the clinic.",
-           "Sorry to bother you,", "Hi, quick question.", "Hello team,"]
-CLOSERS = ["", "", "Thanks", "Thank you!", "Thanks so much.", "Please let me know.", "Sent from my phone",
-           "Appreciate any help.", "Thank you for your time."]
+# ------------------------------------------------------------------------------------------------ the cases
+# Shared course phrases: the same words follow every problem; the level is URGENCY[problem][course].
+COURSES = {
+    "now": ["started {recent} and it's still going", "since {recent}, and it's getting worse",
+            "began {recent} and hasn't stopped"],
+    "passed": ["happened {past}, lasted a few minutes and went away", "came on {recent} but is gone now",
+               "was there {past} for a bit, fine since", "started {recent}, lasted a few minutes and stopped"],
+    "days": ["{days}, slowly getting worse", "{days} and not improving", "{days}, worse again since {recent}"],
+    "chronic": ["{weeks}, about the same", "{weeks}, it never really changes", "{weeks}; it came back {recent} "
+                "like it always does"],
+}
+PROBLEMS = {  # phrase pool, and the level for each course (None: not written)
+    "chest": (["pressure in my chest", "tightness in my chest", "a heavy feeling in my chest"],
+              {"now": E, "passed": U, "days": U, "chronic": R}),
+    "breath": (["shortness of breath at rest", "trouble catching my breath", "breathlessness"],
+               {"now": E, "passed": U, "days": U, "chronic": R}),
+    "neuro": (["weakness and numbness in my {side} arm", "slurred speech", "drooping on one side of my face"],
+              {"now": E, "passed": E, "days": U, "chronic": None}),
+    "headache": (["a headache", "a pounding headache", "head pain"],
+                 {"now": R, "passed": R, "days": U, "chronic": R}),
+    "fever": (["a fever of {fever}", "fevers up to {fever}", "a temperature of {fever}"],
+              {"now": U, "passed": R, "days": U, "chronic": U}),
+    "rash": (["a red rash on my {body}", "a patch of redness on my {body}", "an itchy red area on my {body}"],
+             {"now": R, "passed": R, "days": U, "chronic": R}),
+    "calf": (["swelling in my {side} calf", "a swollen, sore {side} leg", "pain and swelling in my {side} calf"],
+             {"now": U, "passed": R, "days": U, "chronic": R}),
+    "belly": (["pain in my lower belly", "stomach cramps", "pain on the right side of my belly"],
+              {"now": U, "passed": R, "days": U, "chronic": R}),
+    "palpitations": (["a racing heartbeat", "palpitations", "my heart skipping beats"],
+                     {"now": U, "passed": R, "days": U, "chronic": R}),
+    "nosebleed": (["a nosebleed", "bleeding from my nose"], {"now": U, "passed": R, "days": U, "chronic": R}),
+    "back": (["lower back pain", "a stiff, sore back"], {"now": R, "passed": R, "days": R, "chronic": R}),
+    "cough": (["a dry cough", "a tickly cough", "a cough with clear mucus"],
+              {"now": R, "passed": R, "days": R, "chronic": R}),
+    "throat": (["a sore throat", "a scratchy throat"], {"now": R, "passed": R, "days": R, "chronic": R}),
+    "knee": (["pain in my {side} knee", "an achy {side} knee"], {"now": R, "passed": R, "days": R, "chronic": R}),
+}
+PATIENT = {  # background that changes some levels (and appears with other problems, where it changes nothing)
+    "chemo": "I'm in the middle of chemotherapy.",
+    "anticoag": "I'm on {anticoag} for atrial fibrillation.",
+    "none": "",
+}
+
+
+def symptom_level(problem: str, course: str, patient: str) -> str | None:
+    level = PROBLEMS[problem][1][course]
+    if level is None:
+        return None
+    if patient == "chemo" and problem == "fever" and course != "passed":
+        return E  # fever during chemotherapy: possible neutropenic sepsis
+    if patient == "anticoag" and problem == "nosebleed" and course == "now":
+        return E  # bleeding that will not stop on an anticoagulant
+    return level
+
+
+SYMPTOM_FRAMES = ["I've had {problem} that {course}.", "{Problem} {course}.", "I have {problem}; it {course}.",
+                  "Since I last saw you: {problem} that {course}."]
+
+# post-procedure problems (nurse within 2 weeks; the same words years later go to the physician)
+OP_PROBLEMS = {
+    "bleeding": (["bleeding from the incision", "blood soaking through the dressing"],
+                 {"now": E, "passed": R, "days": U, "chronic": None}),
+    "wound": (["redness and drainage at the incision", "a warm, red incision"],
+              {"now": U, "passed": R, "days": U, "chronic": None}),
+    "calf": (["swelling in my {side} calf", "a swollen, sore {side} leg"],
+             {"now": U, "passed": R, "days": U, "chronic": None}),
+    "fever": (["a fever of {fever}", "fevers up to {fever}"], {"now": U, "passed": R, "days": U, "chronic": None}),
+    "pain": (["soreness around the incision", "some pain at the site"],
+             {"now": R, "passed": R, "days": R, "chronic": None}),
+}
+OP_FRAMES = ["I had my {surgery} {ago} and have {problem} that {course}.",
+             "After my {surgery} {ago}: {problem} that {course}.",
+             "{Problem} {course}. My {surgery} was {ago}."]
+
+READINGS = {  # kind -> {band: values}; level from band and symptoms
+    "sugar": {"critical": ["42", "38", "45", "48"], "high": ["320", "340", "310", "355"],
+              "ok": ["112", "98", "126", "104"]},
+    "oxygen": {"critical": ["86%", "84%", "87%", "85%"], "high": None, "ok": ["95%", "96%", "97%"]},
+    "blood pressure": {"critical": ["212/124", "198/126", "205/130", "220/122"],
+                       "high": ["168/102", "172/104", "165/98", "176/106"], "ok": ["124/78", "131/82", "118/74"]},
+}
+READING_SYMPTOMS = {"sugar": "I'm shaky and sweaty", "oxygen": "I'm breathing fast",
+                    "blood pressure": "I have a headache and blurry vision"}
+
+
+def reading_level(band: str, symptoms: bool) -> str:
+    if band == "critical":
+        return E if symptoms else U
+    return U if band == "high" else R
+
+
+DRUGS = {"insulin": ["Lantus", "insulin", "Humalog"], "sulfonylurea": ["glipizide", "glyburide"],
+         "opioid": ["oxycodone", "hydrocodone"], "anticoag": ["warfarin", "Eliquis", "Xarelto"],
+         "transplant": ["tacrolimus", "mycophenolate"], "seizure": ["levetiracetam", "lamotrigine"],
+         "lowrisk": ["atorvastatin", "omeprazole", "cetirizine", "famotidine", "lisinopril"]}
+MED_SITUATIONS = {  # level by drug class; messages say "I feel OK" (symptoms go to the physician)
+    "extra": (["I took my {drug} twice by mistake {recent}. I feel OK so far.",
+               "I accidentally took an extra dose of {drug} {recent}; no symptoms yet."],
+              {"insulin": E, "sulfonylurea": E, "opioid": E, "anticoag": U, "transplant": U, "seizure": R,
+               "lowrisk": R}),
+    "missed": (["I missed two doses of my {drug} {past}.", "I forgot my {drug} {past} and again this morning."],
+               {"insulin": U, "sulfonylurea": R, "opioid": R, "anticoag": U, "transplant": U, "seizure": U,
+                "lowrisk": R}),
+    "runout": (["I run out of {drug} tomorrow and the refill needs approval.",
+                "The pharmacy is out of stock of my {drug} and I have one day left."],
+               {"insulin": U, "sulfonylurea": R, "opioid": U, "anticoag": U, "transplant": U, "seizure": U,
+                "lowrisk": R}),
+    "refill": (["Can I get a 90-day refill of my {drug}? I have a few weeks left.",
+                "Please send a refill of {drug} to my pharmacy, no rush."],
+               {k: R for k in ["insulin", "sulfonylurea", "opioid", "anticoag", "transplant", "seizure",
+                               "lowrisk"]}),
+    "question": (["Is it OK to take {otc} with my {drug}?", "I picked up my {drug} {recent}; should I take it "
+                  "with food?"],
+                 {k: R for k in ["insulin", "sulfonylurea", "opioid", "anticoag", "transplant", "seizure",
+                                 "lowrisk"]}),
+}
+# the same mistakes with symptoms go to the physician; the drug and the symptom decide the level
+MED_SYMPTOMS = {"insulin": [("now I'm shaky, sweaty and confused", E)],
+                "sulfonylurea": [("now I'm shaky and sweaty", E)],
+                "opioid": [("now I'm very drowsy and breathing slowly", E), ("now I'm a bit constipated", R)],
+                "anticoag": [("now I have a nosebleed that won't stop", E), ("now I have a few new bruises", U)],
+                "transplant": [("now I have a slight tremor", U)],
+                "seizure": [("now I feel a little dizzy", R)],
+                "lowrisk": [("now I have a mild headache", R), ("now I have an upset stomach", R),
+                            ("now I have a bit of heartburn", R)]}
+NONTOXIC = ["a silica gel packet", "a few gummy vitamins without iron", "some diaper cream", "a bit of toothpaste",
+            "a crayon"]
+
+ADMIN = {  # front desk: the deadline decides
+    "form": ["My {form} is needed {deadline}. Can you fill it out?", "Can someone complete my {form}? It's due "
+             "{deadline}."],
+    "records": ["Could you send my records to the specialist? I see them {deadline}.",
+                "Please fax my records to my new doctor, needed {deadline}."],
+    "visit": ["I need a pre-op visit before my surgery, which is {deadline}.",
+              "Can I get an appointment? My work needs a clearance visit {deadline}."],
+    "reschedule": ["I need to move my {test}, it's {deadline} and I can't make it.",
+                   "Can I reschedule my visit {deadline}? My car broke down."],
+}
+DEADLINES = {U: ["tomorrow", "by tomorrow", "the day after tomorrow", "first thing tomorrow", "today"],
+             R: ["next month", "in a few weeks", "before {month}", "by the end of {month}"]}
+ADMIN_ROUTINE = ["I got a bill for {amount} from my visit {past}. I think insurance should have covered it.",
+                 "I opened a bill for {amount} {recent}; can someone explain the charges?",
+                 "I switched to {insurer}. How do I update it before my next visit?",
+                 "Do you have Saturday appointments in {month}?"]
+RESULTS = [("My potassium came back 6.1 and flagged high.", U), ("My sodium came back 127, marked abnormal.", U),
+           ("My LDL came back 162. Do I need medicine?", R), ("My A1c was 6.1; what does prediabetes mean?", R),
+           ("My TSH was 5.2, slightly high. Is that something to treat?", R),
+           ("My hemoglobin came back 6.9 and flagged critical.", U)]
+PREP = ["My {test} is {deadline}; should I stop eating tonight?", "Do I need to fast before my {test}? It's "
+        "{deadline}."]
+
+
+def _deadline(rng: random.Random, level: str) -> tuple[str, str]:
+    """(deadline phrase, sentence giving today's date): half the time a date, so the gap must be worked out."""
+    if rng.random() < 0.5:
+        return rng.choice(DEADLINES[level]), ""
+    month, today = rng.choice(SLOTS["month"]), rng.randint(1, 14)
+    due = today + (rng.choice([1, 2]) if level == U else rng.randint(10, 16))
+    return f"on {month} {due}", f"Today is {month} {today}."
 
 
 def _fill(rng: random.Random, template: str) -> str:
+    def value(name: str) -> str:
+        text = rng.choice(SLOTS[name])
+        return text.format(side=rng.choice(SLOTS["side"])) if "{side}" in text else text
+
     names = list(dict.fromkeys(name for _, name, _, _ in string.Formatter().parse(template) if name))
-    return template.format(**{name: rng.choice(SLOTS[name]) for name in names})
+    text = template.format(**{name: value(name) for name in names})
+    return text[:1].upper() + text[1:]
+
+
+def _frame(rng, frame: str, problem_text: str, course_text: str, **extra) -> str:
+    return frame.format(problem=problem_text, Problem=problem_text[:1].upper() + problem_text[1:],
+                        course=course_text, **extra)
+
+
+def draw_case(rng: random.Random, personnel: str) -> dict | None:
+    """One random message for ``personnel`` with its fields and urgency (None: a combination not written)."""
+    if personnel == "physician":
+        kind = rng.random()
+        if kind < 0.72:
+            problem = rng.choice(list(PROBLEMS))
+            course = rng.choice(list(COURSES))
+            patient = rng.choices(["none", "chemo", "anticoag"], weights=[4, 1, 1])[0]
+            if problem == "fever" and rng.random() < 0.4:
+                patient = "chemo"
+            if problem == "nosebleed" and rng.random() < 0.5:
+                patient = "anticoag"
+            level = symptom_level(problem, course, patient)
+            if level is None:
+                return None
+            if rng.random() < 0.3:  # after a procedure long ago: still the physician's
+                body = _frame(rng, rng.choice(OP_FRAMES), rng.choice(PROBLEMS[problem][0]),
+                              rng.choice(COURSES[course]), surgery="{surgery}", ago="{old_op}")
+            else:
+                body = _frame(rng, rng.choice(SYMPTOM_FRAMES), rng.choice(PROBLEMS[problem][0]),
+                              rng.choice(COURSES[course]))
+            text = " ".join(p for p in (_fill(rng, PATIENT[patient]), _fill(rng, body)) if p)
+            return dict(intent="new_symptom", trigger=f"{problem}:{course}:{patient}", urgency=level, body=text)
+        if kind < 0.86:
+            drug_class = rng.choice(list(MED_SYMPTOMS))
+            drug = rng.choice(DRUGS[drug_class])
+            symptom, level = rng.choice(MED_SYMPTOMS[drug_class])
+            text = rng.choice([f"I took my {drug} twice by mistake {{recent}}, and {symptom}.",
+                               f"I accidentally took an extra dose of {drug} {{recent}}; {symptom}."])
+            return dict(intent="medication_error", trigger=f"extra_symptomatic:{drug_class}", urgency=level,
+                        body=_fill(rng, text))
+        result, level = rng.choice(RESULTS)
+        return dict(intent="result_question", trigger=f"result:{level}", urgency=level, body=result)
+    if personnel == "nurse":
+        kind = rng.random()
+        if kind < 0.45:
+            problem = rng.choice(list(OP_PROBLEMS))
+            course = rng.choice(["now", "passed", "days"])
+            level = OP_PROBLEMS[problem][1][course]
+            body = _frame(rng, rng.choice(OP_FRAMES), rng.choice(OP_PROBLEMS[problem][0]),
+                          rng.choice(COURSES[course]), surgery="{surgery}", ago="{recent_op}")
+            if problem == "calf" and course == "now" and rng.random() < 0.5:
+                body += " Now I'm short of breath too."
+                level = E  # a possible pulmonary embolism after surgery
+            return dict(intent="post_procedure", trigger=f"op_{problem}:{course}", urgency=level,
+                        body=_fill(rng, body))
+        if kind < 0.85:
+            reading = rng.choice(list(READINGS))
+            band = rng.choice([b for b, values in READINGS[reading].items() if values])
+            symptoms = rng.random() < 0.5
+            value = rng.choice(READINGS[reading][band])
+            feel = READING_SYMPTOMS[reading] if symptoms else rng.choice(["I feel fine", "no other symptoms"])
+            body = rng.choice([f"My {reading} read {value} {{recent}} and {feel}.",
+                               f"Home {reading} check: {value} {{recent}}; {feel}."])
+            return dict(intent="home_reading", trigger=f"{reading}:{band}:{'symptoms' if symptoms else 'none'}",
+                        urgency=reading_level(band, symptoms), body=_fill(rng, body))
+        level = rng.choice([U, R])
+        deadline, today = _deadline(rng, level)
+        body = _fill(rng, rng.choice(PREP).replace("{deadline}", deadline))
+        return dict(intent="care_instructions", trigger=f"prep:{level}", urgency=level,
+                    body=" ".join(p for p in (today, body) if p))
+    if personnel == "pharmacist":
+        if rng.random() < 0.15:  # a child's ingestion: medication is an emergency, a non-toxic item is not
+            toxic = rng.random() < 0.5
+            what = "{pill_source}" if toxic else rng.choice(NONTOXIC)
+            return dict(intent="medication_error", trigger=f"child_ingestion:{'medication' if toxic else 'nontoxic'}",
+                        urgency=E if toxic else R,
+                        body=_fill(rng, f"My {{child}} got into {what} {{recent}} and may have swallowed some. "
+                                        "Seems OK so far."))
+        situation = rng.choice(list(MED_SITUATIONS))
+        # extra doses of low-risk drugs are the common case; high-risk ones are not the majority
+        drug_class = rng.choices(list(DRUGS), weights=[2, 2, 2, 3, 3, 3, 5] if situation == "extra" else None)[0]
+        level = MED_SITUATIONS[situation][1][drug_class]
+        text = rng.choice(MED_SITUATIONS[situation][0]).replace("{drug}", rng.choice(DRUGS[drug_class]))
+        intent = {"extra": "medication_error", "missed": "medication_question", "runout": "refill",
+                  "refill": "refill", "question": "medication_question"}[situation]
+        return dict(intent=intent, trigger=f"{situation}:{drug_class}", urgency=level, body=_fill(rng, text))
+    kind = rng.choice(list(ADMIN) + ["routine_admin"])
+    if kind == "routine_admin":
+        return dict(intent="billing", trigger="admin:routine", urgency=R, body=_fill(rng, rng.choice(ADMIN_ROUTINE)))
+    level = rng.choice([U, R])
+    deadline, today = _deadline(rng, level)
+    text = _fill(rng, rng.choice(ADMIN[kind]).replace("{deadline}", deadline))
+    intent = "scheduling" if kind in ("visit", "reschedule") else "forms_records"
+    return dict(intent=intent, trigger=f"{kind}:{level}", urgency=level, body=" ".join(p for p in (today, text) if p))
 
 
 def _compose(rng: random.Random, body: str) -> str:
+    sentences = [body]
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        sentences.insert(rng.randint(0, len(sentences)), _fill(rng, rng.choice(CONTEXT)))
     opener, closer = rng.choice(OPENERS), rng.choice(CLOSERS)
+    text = " ".join(sentences)
     if rng.random() < 0.12:
-        body = body.lower()
-    parts = [part for part in (opener, body, closer) if part]
-    return "\n".join(parts)
-
-
-def templates_for(personnel: str, urgency: str) -> list[tuple[str, str, str]]:
-    return [t for t in TEMPLATES if personnel_for(t[0]) == personnel and urgency_for(t[1]) == urgency]
+        text = text.lower()
+    return "\n".join(part for part in (opener, text, closer) if part)
 
 
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
@@ -335,32 +410,28 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     for split, cells in CELL_COUNTS.items():
         rows = []
         for personnel, counts in cells.items():
-            for urgency, n in zip(URGENCY, counts):
-                pool = templates_for(personnel, urgency)
-                order: list = []
-                for _ in range(n):
-                    if not order:
-                        order = list(pool)
-                        rng.shuffle(order)
-                    intent, trigger, template = order.pop()
-                    for _attempt in range(200):
-                        message = _compose(rng, _fill(rng, template))
-                        if message not in seen:
-                            break
-                    else:
-                        raise RuntimeError(f"template ran out of variants: {template[:40]}")
-                    seen.add(message)
-                    rows.append({"message": message, "intent": intent, "trigger": trigger,
-                                 "personnel": personnel_for(intent), "urgency": urgency_for(trigger),
-                                 "category": intent})
+            need = dict(zip(URGENCY, counts))
+            attempts = 0
+            while any(need.values()):
+                attempts += 1
+                if attempts > 100000:
+                    raise RuntimeError(f"cannot fill {split} {personnel} {need}")
+                case = draw_case(rng, personnel)
+                if case is None or not need[case["urgency"]]:
+                    continue
+                message = _compose(rng, case["body"])
+                if message in seen:
+                    continue
+                seen.add(message)
+                need[case["urgency"]] -= 1
+                rows.append({"message": message, "intent": case["intent"], "trigger": case["trigger"],
+                             "personnel": personnel, "urgency": case["urgency"], "category": case["intent"]})
         rng.shuffle(rows)
         for row in rows:
             counter += 1
             row["id"] = f"triage-{counter:04d}"
         splits[split] = rows
     return splits
-
-
 
 
 if __name__ == "__main__":
