@@ -397,7 +397,8 @@ def svg_forest(table: LeaderboardTable, col: str) -> str:
                      f'<text x="{tx:.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">{tick:g}</text>')
     parts.append(f'<text x="{label_w + plot_w / 2:.0f}" y="{axis_y + 34}" text-anchor="middle" '
                  f'class="axis-label x-label">{_e(metric)} ({pct}% CI)</text>'
-                 f'<text x="{label_w - 8}" y="{top - 8}" text-anchor="end" class="axis-label y-label">checkpoint</text>')
+                 f'<text x="{label_w - 8}" y="{top - 8}" text-anchor="end" class="axis-label y-label">'
+                 'checkpoint</text>')
     if has_base_line:
         bx = x(table.baseline.cells[col].score)
         parts.append(f'<line x1="{bx:.1f}" y1="{top - 6}" x2="{bx:.1f}" y2="{axis_y}" class="baseline-line"/>')
