@@ -179,11 +179,16 @@ def _task_source_options(command):
 
 @cli.command("tasks")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--baselines", is_flag=True, help="Score trivial baselines (majority, TF-IDF logistic regression, "
+              "two-word rule, lead-k) on each task's test split, with the task's ceiling.")
 @_task_source_options
-def tasks_command(as_json: bool) -> None:
+def tasks_command(as_json: bool, baselines: bool) -> None:
     """List registered tasks with their plugin, split sizes and metric."""
     from medbench.tasks import build_registry, data_source, load_tasks, split_sizes
 
+    if baselines:
+        _print_baselines(as_json)
+        return
     registry = build_registry()
     rows = []
     for name, entry in sorted(registry.entries.items()):
@@ -210,6 +215,28 @@ def tasks_command(as_json: bool) -> None:
     console.print(table)
     for problem in registry.problems:
         err_console.print(f"[yellow]Warning:[/] {problem}", highlight=False)
+
+
+def _print_baselines(as_json: bool) -> None:
+    from medbench.baselines import all_baselines
+
+    results = all_baselines()
+    if as_json:
+        click.echo(json.dumps({"baselines": [r.as_dict() for r in results]}, indent=2))
+        return
+
+    def cell(value):
+        return "–" if value is None else f"{value:.3f}"
+
+    table = Table(title="medbench trivial baselines (test split)")
+    for column in ("task", "metric", "majority", "BoW-LR", "2-word rule", "lead-k", "ceiling", "note"):
+        table.add_column(column)
+    for r in results:
+        over = r.bow_lr is not None and r.bow_lr > r.ceiling
+        bow = f"[red]{cell(r.bow_lr)}[/]" if over else cell(r.bow_lr)
+        table.add_row(r.task, r.metric, cell(r.majority), bow, cell(r.rule2), cell(r.lead), cell(r.ceiling),
+                      r.note or r.method)
+    console.print(table)
 
 
 @cli.command("models")

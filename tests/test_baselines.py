@@ -1,0 +1,109 @@
+"""Trivial baselines: every generated task must stay under its ceiling, so its labels are not in the wording.
+
+The ceiling lives next to the task (``metadata.baseline_ceiling`` in its YAML, default 0.70, with a comment
+saying why when higher). A failure here means a generator lets its label leak through words a bag-of-words
+model can pick up: fix the generator (shared phrase pools, twin cases), not the ceiling.
+"""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from medbench import baselines
+from medbench.baselines import DEFAULT_CEILING, BaselineResult, _Split, bow_classify, score, task_baseline, \
+    two_word_rule
+from medbench.tasks import read_task_yaml
+
+TASKS = Path(__file__).resolve().parent.parent / "tasks"
+
+
+def _generated_tasks() -> list[str]:
+    names = []
+    for path in sorted(TASKS.rglob("*.yaml")):
+        config = read_task_yaml(path)
+        if isinstance(config.get("task"), str) and (config.get("metadata") or {}).get("generator"):
+            names.append(config["task"])
+    return names
+
+
+GENERATED = _generated_tasks()
+
+
+def test_the_generated_tasks_are_found():
+    assert {"uti", "hyponatremia", "triage_personnel", "triage_urgency", "adrd_prediction",
+            "clinical_reasoning", "discharge_summary"} <= set(GENERATED)
+
+
+@pytest.mark.parametrize("task", GENERATED)
+def test_bow_baseline_stays_under_the_task_ceiling(task):
+    result = task_baseline(task)
+    if result.bow_lr is None and result.lead is None:
+        assert result.note, result  # a task without labels says why it has no baseline
+        return
+    assert result.n_train > 0 and result.n_test > 0
+    if result.bow_lr is not None:
+        assert result.bow_lr <= result.ceiling, (
+            f"{task}: TF-IDF logistic regression scores {result.metric} {result.bow_lr:.3f} > ceiling "
+            f"{result.ceiling} — the label leaks through wording; fix tasks/.../generate.py")
+        assert result.majority is not None and result.majority <= result.ceiling
+    if result.rule2 is not None:  # the two-feature shortcut a reviewer tries first
+        assert result.rule2 <= min(result.ceiling, DEFAULT_CEILING), (task, result.rule2)
+    if result.lead is not None:
+        assert result.lead <= result.ceiling, (task, result.lead)
+
+
+# ------------------------------------------------------------------------------------- the machinery itself
+def _synthetic(leaky: bool, n: int, seed: int) -> _Split:
+    rng = random.Random(seed)
+    words = ["fever", "cough", "pain", "rash", "nausea", "dizzy", "tired", "itch", "swelling", "ache"]
+    texts, gold = [], []
+    for i in range(n):
+        label = i % 2
+        body = " ".join(rng.choice(words) for _ in range(8))
+        texts.append(body + (" alpha" if leaky and label else " beta" if leaky else ""))
+        gold.append(label)
+    return _Split(texts, gold, [["no", "yes"]] * n, [{}] * n)
+
+
+def test_bow_and_two_word_rule_find_a_planted_leak_and_nothing_in_noise():
+    train, test = _synthetic(True, 120, 0), _synthetic(True, 60, 1)
+    assert score("acc", test.gold, bow_classify(train, test), 2) == 1.0
+    assert score("acc", test.gold, two_word_rule(train, test), 2) == 1.0
+    train, test = _synthetic(False, 120, 2), _synthetic(False, 200, 3)
+    assert score("acc", test.gold, bow_classify(train, test), 2) < 0.65
+
+
+def test_scores_match_the_task_metrics():
+    gold, pred = [1, 1, 0, 0], [1, 0, 0, 0]
+    assert score("acc", gold, pred, 2) == 0.75
+    assert score("f1", gold, pred, 2) == pytest.approx(2 / 3)
+    assert score("macro_f1", [0, 1, 2], [0, 0, 0], 3) == pytest.approx((0.5 + 0 + 0) / 3)
+    with pytest.raises(Exception, match="no baseline scorer"):
+        score("bleu", gold, pred, 2)
+
+
+def test_mcq_prompts_are_scored_per_option():
+    result = task_baseline("medqa")
+    assert result.method == "per-option" and result.metric == "acc"
+    assert 0.0 <= result.bow_lr <= 1.0 and result.majority == pytest.approx(0.25, abs=0.15)
+
+
+def test_tasks_baselines_command_prints_a_table_and_json(monkeypatch):
+    from medbench.cli import cli
+
+    fake = [BaselineResult(task="uti", metric="f1", majority=0.667, bow_lr=0.81, rule2=0.64, ceiling=0.85,
+                           n_train=200, n_test=100, method="classify"),
+            BaselineResult(task="discharge_summary", metric="rougeL", lead=0.16, ceiling=0.35,
+                           note="lead-3 sentences of the note")]
+    monkeypatch.setattr(baselines, "all_baselines", lambda names=None: fake)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["tasks", "--baselines"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "uti" in out.output and "0.810" in out.output and "lead-3 sentences" in out.output
+    out = runner.invoke(cli, ["tasks", "--baselines", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)["baselines"]
+    assert rows[0]["bow_lr"] == 0.81 and rows[1]["lead"] == 0.16 and rows[1]["bow_lr"] is None
