@@ -25,11 +25,12 @@ MEDQA_ROW = {"question": "A 30-year-old has fever. Best next step?", "answer": "
              "options": {"A": "Blood cultures", "B": "MRI", "C": "Discharge", "D": "Biopsy"},
              "answer_idx": "A", "meta_info": "step2&3"}
 
-# A complete task YAML with no code in it (lm-eval reads the json file itself).
+# A complete task YAML with no code in it (lm-eval reads the json file itself, relative to the working directory,
+# which is the case's scratch folder: the data sits inside the task folder, as an untrusted folder's data must).
 PLAIN_TASK = """task: {name}
 dataset_path: json
 dataset_kwargs:
-  data_files: {{test: data.jsonl}}
+  data_files: {{test: user_tasks/data.jsonl}}
 test_split: test
 output_type: multiple_choice
 doc_to_text: "{{{{q}}}}"
@@ -89,6 +90,7 @@ class Case:
 def include_dir(ctx: Ctx, name: str, text: str) -> str:
     folder = ctx.tmp / "user_tasks"
     ctx.write(f"user_tasks/{name}.yaml", text)
+    ctx.write("user_tasks/data.jsonl", '{"q": "Is this a question?"}\n')  # PLAIN_TASK's data, inside the folder
     return str(folder)
 
 

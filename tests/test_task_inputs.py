@@ -112,9 +112,9 @@ ROWS = [{"q": f"Is {i} even?", "a": i % 2} for i in range(6)]
 
 def test_reuse_follows_the_resolved_task_config(tmp_path, tiny_model_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data = write_jsonl(tmp_path / "rows.jsonl", ROWS)
     folder = tmp_path / "tasks"
     folder.mkdir()
+    data = write_jsonl(folder / "rows.jsonl", ROWS)  # inside the untrusted folder
     base = {"dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data), "train": str(data)}},
             "output_type": "multiple_choice", "test_split": "test", "doc_to_choice": ["yes", "no"],
             "metric_list": [{"metric": "acc"}]}

@@ -39,13 +39,13 @@ def payloads(mark: Path, secret: Path) -> dict[str, str]:
 @pytest.fixture
 def hostile_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data = tmp_path / "rows.jsonl"
-    data.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
     secret = tmp_path / "secret.txt"  # outside the task folder
     secret.write_text("TOP-SECRET-CONTENT")
     mark = tmp_path / "payload-ran"
     folder = tmp_path / "user_tasks"
     folder.mkdir()
+    data = folder / "rows.jsonl"  # an untrusted folder's data sits inside it (test_task_containment.py)
+    data.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
     for name, template in payloads(mark, secret).items():
         (folder / f"evil_{name}.yaml").write_text(task_yaml(f"evil_{name}", template, data))
     (folder / "plain.yaml").write_text(task_yaml("plain", "Question: {{ q|trim }}\nAnswer:", data))
@@ -146,10 +146,10 @@ def test_include_cycles_and_bad_encoding_are_one_line_and_do_not_block_builtins(
 
 def test_an_included_task_that_shadows_a_builtin_wins_with_a_warning(tmp_path, tiny_model_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data = tmp_path / "rows.jsonl"
-    data.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
     folder = tmp_path / "mine"
     folder.mkdir()
+    data = folder / "rows.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
     (folder / "medqa.yaml").write_text(task_yaml("medqa", "{{ q }}", data))
     main(["eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--include-path", str(folder),
           "--output-dir", "lb"])
