@@ -23,7 +23,9 @@ urgent, fever on chemotherapy is emergent), so no word alone gives the level. Ti
 ago", "yesterday") and ``context`` sentences (an appointment already booked, the pharmacy used, ...) are drawn
 from pools shared by all levels and never change a label.
 
-Personnel comes from what the message needs, with symptoms taking precedence (``personnel``):
+Personnel comes from what the message needs, the most clinical request first (physician > nurse > pharmacist >
+front desk): about 40% of messages add a routine side request of lower precedence ("Also, could I get a refill
+of my lisinopril?", "Also, I got a bill I don't understand"), which changes neither label:
   physician   new or worsening symptoms not tied to a recent procedure, result interpretation, treatment
               changes, and any medication error or side effect WITH symptoms (an extra warfarin dose and a
               nosebleed that will not stop is an emergency for the physician, not a pharmacist question)
@@ -391,6 +393,24 @@ def draw_case(rng: random.Random, personnel: str) -> dict | None:
     return dict(intent=intent, trigger=f"{kind}:{level}", urgency=level, body=" ".join(p for p in (today, text) if p))
 
 
+# a routine side request of lower precedence, which never changes either label
+ADDONS = {
+    "pharmacist": ["Also, could I get a refill of my {routine_med}? No rush.",
+                   "Also, is it OK to take {otc} with my {routine_med}?"],
+    "front desk": ["Also, could someone send my records to my new doctor?",
+                   "Also, I got a bill for {amount} I don't understand.", "Also, can I move my {month} appointment?"],
+    "nurse": ["Also, am I due for a {vaccine} booster?"],
+}
+PRECEDENCE = ["physician", "nurse", "pharmacist", "front desk"]
+
+
+def add_side_request(rng: random.Random, personnel: str, body: str) -> str:
+    lower = PRECEDENCE[PRECEDENCE.index(personnel) + 1:]
+    if not lower or rng.random() >= 0.4:
+        return body
+    return body + " " + _fill(rng, rng.choice(ADDONS[rng.choice(lower)]))
+
+
 def _compose(rng: random.Random, body: str) -> str:
     sentences = [body]
     for _ in range(rng.choice([0, 1, 1, 2])):
@@ -419,7 +439,7 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
                 case = draw_case(rng, personnel)
                 if case is None or not need[case["urgency"]]:
                     continue
-                message = _compose(rng, case["body"])
+                message = _compose(rng, add_side_request(rng, personnel, case["body"]))
                 if message in seen:
                     continue
                 seen.add(message)
