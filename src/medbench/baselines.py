@@ -3,7 +3,7 @@
 For every task with labels, trained on the task's train split and scored on its test split with the task's own
 primary metric (``metadata.primary_metric``):
 
-- ``majority``: always the train split's most frequent answer.
+- ``majority``: always the train split's most frequent answer (ties: the later choice, "yes" for binary tasks).
 - ``bow_lr``: a TF-IDF (word unigrams + bigrams) logistic regression over the task's rendered prompt
   (``doc_to_text``), its inverse regularisation C picked by 5-fold cross-validation on the train split only.
   Multiple-choice questions whose prompt lists its options as ``A. text`` lines are scored per option: a binary
@@ -225,7 +225,8 @@ def task_baseline(name: str, registry: Any = None) -> BaselineResult:
         return result
 
     n_choices = max(len(c) for c in test.choices)
-    majority = Counter(train.gold).most_common(1)[0][0]
+    counts = Counter(train.gold)  # ties go to the higher index: "always yes" is the informative F1 baseline
+    majority = max(counts, key=lambda label: (counts[label], label))
     result.majority = score(result.metric, test.gold, [majority] * len(test.gold), n_choices)
     preds = bow_per_option(train, test)
     if preds is not None:

@@ -341,10 +341,12 @@ def scenario_asb(rng):
     catheter = fields["setting"] == "nursing facility" and rng.random() < 0.5
     nonspecific = rng.sample(["confusion", "falls", "foul_urine", "cloudy_urine", "poor_intake", "fatigue"],
                              rng.randint(0, 2))
-    if fields["setting"] in ("clinic", "urgent care"):
+    if fields["setting"] in ("clinic", "urgent care") or rng.random() < 0.5:
         fields["reason"] = rng.choice(REASONS)
     return _row(**fields, catheter=catheter, nonspecific=nonspecific, excluded=rng.choice([None, "cxr", "flu"]),
-                **_bacteriuria(rng, CATH_ORGANISMS if catheter else ORGANISMS), treated=bool(fields.get("pregnant")))
+                # pregnancy is treated by protocol; elsewhere ASB is often (wrongly) treated too: not the label
+                **_bacteriuria(rng, CATH_ORGANISMS if catheter else ORGANISMS),
+                treated=bool(fields.get("pregnant")) or rng.random() < 0.4)
 
 
 def scenario_fever_other(rng):
@@ -427,7 +429,7 @@ def scenario_negative_workup(rng):
     else:
         lab = dict(urinalysis=negative_ua(rng), culture=rng.choice(["no growth", "not sent", "pending",
                                                                     "contaminated"]))
-    return _row(**fields, symptoms=symptoms, alternative_diagnosis=alt, **lab, treated=False)
+    return _row(**fields, symptoms=symptoms, alternative_diagnosis=alt, **lab, treated=rng.random() < 0.3)
 
 
 def scenario_history(rng):
@@ -599,7 +601,7 @@ def render_note(rng: random.Random, row: dict, category: str, include_plan: bool
         elif row["reason"]:
             parts.append(f"{who}{extra} {rng.choice(VISIT)} {row['reason']}.")
         else:
-            parts.append(f"{who}{extra} {rng.choice(VISIT)} routine review" + rng.choice([".", "; urine sent with labs."]))
+            parts.append(f"{who}{extra} {rng.choice(VISIT)} routine review.")
         if nonspecific:
             parts.append(f"Also noted: {_join(nonspecific)}.")
         if category in ("asymptomatic_bacteriuria", "cystitis", "complicated_uti") and rng.random() < 0.35:
