@@ -37,8 +37,8 @@ negative_workup, history_only. ``difficulty`` is the scenario's level (easy: cys
 asymptomatic bacteriuria, fever from another source, vaginitis, STI), one step harder when the culture does
 not decide and the urinalysis must.
 
-Each split holds equal numbers of "yes" and "no" (train 200, validation 50, test 100), scenarios spread evenly
-within each label. Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 2718).
+Each split holds equal numbers of "yes" and "no" (train 200, validation 50, test 100); scenarios cycle within
+each label, the confusable ones twice as often (``POSITIVE_PLAN``, ``NEGATIVE_PLAN``). Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 2718).
 """
 
 from __future__ import annotations
