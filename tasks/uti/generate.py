@@ -38,7 +38,8 @@ asymptomatic bacteriuria, fever from another source, vaginitis, STI), one step h
 not decide and the urinalysis must.
 
 Each split holds equal numbers of "yes" and "no" (train 200, validation 50, test 100); scenarios cycle within
-each label, the confusable ones twice as often (``POSITIVE_PLAN``, ``NEGATIVE_PLAN``). Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 2718).
+each label, the confusable ones twice as often (``POSITIVE_PLAN``, ``NEGATIVE_PLAN``). Run ``python generate.py``
+to rewrite data/{train,validation,test}.jsonl (seed 2718).
 """
 
 from __future__ import annotations
