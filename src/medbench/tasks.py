@@ -136,6 +136,7 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
     ``root``: the untrusted folder the YAML comes from. Every file the YAML reads or names (includes, data files,
     dataset folders) must then resolve inside it, checked before it is read (ContainmentError otherwise)."""
     path = Path(path)
+    root = _real(root) if root is not None else None
     if root is not None and not _chain:
         real = _real(path)
         if not _inside(real, root):
@@ -332,6 +333,7 @@ def _data_file_entries(data_files: Any, key: str) -> list[tuple[str, Any]]:
 def check_contained(config: dict[str, Any], file: Path, root: Path, where: str = "") -> None:
     """Every path ``config`` names, as datasets / lm-eval / medbench's loaders would read it, must be inside
     ``root``; raises ContainmentError naming the file, the key and the path. Group YAMLs' inline tasks too."""
+    root = _real(root)
     cwd = Path.cwd()
     kwargs = config.get("dataset_kwargs") if isinstance(config.get("dataset_kwargs"), dict) else {}
     dataset = config.get("dataset_path")
