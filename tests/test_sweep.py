@@ -102,13 +102,20 @@ def test_sweep_runs_every_cell_and_skips_finished_ones(tmp_path, tiny_model_dir)
     assert [r.status for r in again] == ["skipped"] * 4
 
 
-def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, tiny_model_dir):
+def test_an_option_the_trainer_does_not_take_fails_the_plan(tmp_path, tiny_model_dir):
     text = RECIPE.replace("train_batch_size: 2", "train_batch_size: 2, no_such_option: 1")
+    with pytest.raises(MedbenchError, match="no option.s. no_such_option"):
+        plan(read_recipe(write_recipe(tmp_path, tiny_model_dir, text=text)), out_dir=tmp_path / "s")
+
+
+def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, tiny_model_dir):
+    missing = tmp_path / "no-such-model"  # fails only when the step loads it, after the plan
+    text = RECIPE.replace("{{plugin: sft, task: medqa,", f"{{{{plugin: sft, task: medqa, model: '{missing}',")
     sweep = plan(read_recipe(write_recipe(tmp_path, tiny_model_dir, text=text)), out_dir=tmp_path / "s")
     results = {r.label: r for r in run_sweep(sweep)}
     assert results["method=base,seed=1"].status == "done"
     assert results["method=sft,seed=1"].status == "failed"
-    assert "no option(s) no_such_option" in results["method=sft,seed=1"].error
+    assert "no-such-model" in results["method=sft,seed=1"].error
     marker = json.loads((sweep.out_dir / "cells" / f"{sweep.cells[2].key}.json").read_text())
     assert marker["status"] == "failed"
 
@@ -207,7 +214,9 @@ def test_study_report_pairs_each_level_with_its_baseline(tmp_path, tiny_model_di
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
 # The tiny model's tokenizer is byte-level: histories that fit 1024 SmolLM2 tokens need ~2600 bytes.
-TINY_SETTINGS = {"max_steps": "1", "eval_limit": "2", "gen_eval_limit": "1", "max_examples": "8", "max_length": "2600"}
+# A random model rarely ends an answer inside the DPO length band: more samples per prompt give it the chance.
+TINY_SETTINGS = {"max_steps": "1", "eval_limit": "2", "gen_eval_limit": "1", "max_examples": "8", "max_length": "2600",
+                 "dpo_samples": "8"}
 
 
 @pytest.mark.timeout(900)
