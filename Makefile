@@ -34,22 +34,11 @@ browser:
 		|| echo "warning: could not install chromium chromium-driver; the leaderboard browser test will skip"; \
 	else echo "note: no apt-get; without chromium and chromedriver the leaderboard browser test skips"; fi
 
-# The main job on the embedded default model and bundled data, offline: score the base model, LoRA-SFT it on
-# MedQA, DPO it on task-built pairs, merge the SFT adapter back into the instruct model (SLERP t=0.5), score every
-# checkpoint, then render the leaderboard. Runs go to runs/demo (replaced on each demo).
-DEMO_RUNS ?= runs/demo
-DEMO_STEPS ?= 6
-MB := HF_HUB_OFFLINE=1 $(MEDBENCH)
+# The main job on the embedded default model and bundled data, offline: score the base model on uti, LoRA-SFT it,
+# DPO the SFT checkpoint on task-built pairs, score every checkpoint and render the leaderboard with paired tests
+# against base (scripts/demo.sh says how; DEMO_DIR, DEMO_TASK, DEMO_SFT_STEPS, DEMO_DPO_STEPS change it).
 demo: setup
-	rm -rf $(DEMO_RUNS)
-	$(MB) eval --tasks medqa,medmcqa --batch-size 8
-	$(MB) train --plugin sft --task medqa --eval-tasks medqa,medmcqa --output-dir $(DEMO_RUNS) --run-name sft \
-		--max-steps $(DEMO_STEPS)
-	$(MB) train --plugin dpo --task medqa --eval-tasks medqa,medmcqa --output-dir $(DEMO_RUNS) --run-name dpo \
-		--max-steps $(DEMO_STEPS)
-	$(MB) train --plugin merge --task medqa --eval-tasks medqa,medmcqa --output-dir $(DEMO_RUNS) --run-name merge \
-		--models $(DEMO_RUNS)/sft/checkpoint-$(DEMO_STEPS) --method slerp --t 0.5
-	$(MB) leaderboard
+	MEDBENCH=$(MEDBENCH) bash scripts/demo.sh
 
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra

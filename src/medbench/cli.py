@@ -171,10 +171,11 @@ def _task_source_options(command):
             return command(*args, **kwargs)
 
     wrapper = click.option("--trust-task-code", is_flag=True,
-                           help="Let task YAMLs from --include-path folders import code (!function).")(wrapper)
+                           help="Trust --include-path folders: their YAMLs may import code (!function), render "
+                                "templates outside the sandbox and read files outside the folder.")(wrapper)
     return click.option("--include-path", "include_paths", multiple=True, type=click.Path(file_okay=False),
-                        help="Also read task YAMLs from this folder (repeatable). Code they import (!function) "
-                             "needs --trust-task-code.")(wrapper)
+                        help="Also read task YAMLs from this folder (repeatable). Untrusted: no imported code, "
+                             "sandboxed templates, nothing read outside the folder (see --trust-task-code).")(wrapper)
 
 
 @cli.command("tasks")
@@ -382,8 +383,11 @@ def _check_metric_plugins(strict: bool) -> None:
                    "(default: the base model the other rows were trained from, if there is one).")
 @click.option("--rescore", is_flag=True, help="Re-score every record from its samples.jsonl before rendering.")
 @click.option("--open", "open_page", is_flag=True, help="Open index.html in a web browser afterwards.")
+@click.option("--no-baselines", is_flag=True,
+              help="Leave out the reference rows (each task's majority-class, bag-of-words LR and lead-3 "
+                   "baselines; fitted once per task config, cached under --dir/.cache/baselines).")
 def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | None, rescore: bool,
-                        open_page: bool) -> None:
+                        open_page: bool, no_baselines: bool) -> None:
     """Render every record under --dir into leaderboard files (with CIs and paired tests) and print the table."""
     from rich.text import Text
 
@@ -392,7 +396,9 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
     _check_metric_plugins(strict=rescore)
     if rescore:
         err_console.print(f"re-scored {len(rescore_all(Path(root)))} record(s) from their samples", highlight=False)
-    table, paths = render_table(Path(root), [f for value in formats for f in _split_list(value)] or None, baseline)
+    table, paths = render_table(Path(root), [f for value in formats for f in _split_list(value)] or None, baseline,
+                                references="off" if no_baselines else "compute",
+                                notify=lambda text: err_console.print(text, highlight=False))
     view = Table(title=f"leaderboard ({root})" + (f", baseline {table.baseline.label}" if table.baseline else ""))
     for name in ["checkpoint", "win rate", "mean", *table.columns]:
         view.add_column(Text(name), overflow="fold")
@@ -413,6 +419,7 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
                      "–" if rate is None else f"{rate:.3f}{partial}", "–" if mean is None else f"{mean:.3f}{partial}",
                      *map(Text, texts))
     console.print(view)
+    _print_references(table)
     err_console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
     if open_page:
         html_path = next((p for p in paths if p.suffix == ".html"), None)
@@ -421,6 +428,34 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
         import webbrowser
 
         webbrowser.open(html_path.resolve().as_uri())
+
+
+def _print_references(table: Any) -> None:
+    """The reference rows as a table of their own, below the checkpoints and never among them."""
+    from rich.text import Text
+
+    from medbench.leaderboard.references import BADGE
+
+    for note in table.reference_notes:
+        err_console.print(f"note: {note}", highlight=False)
+    if not table.references:
+        return
+    view = Table(title=f"reference baselines ({BADGE}; never ranked)", title_style="italic")
+    for name in ["reference", *table.columns]:
+        view.add_column(Text(name), overflow="fold", style="italic")
+    notes: dict[str, None] = {}
+    for ref in table.references:
+        texts = []
+        for col in table.columns:
+            cell = ref.cells.get(col)
+            if cell is not None and cell.note:
+                notes.setdefault(f"{col}: {cell.note}", None)
+            texts.append("–" if cell is None else "– (not comparable)" if cell.score is None else
+                         f"{cell.score:.3f} (n={cell.n}, {cell.scope})")
+        view.add_row(Text(f"{ref.label} [{BADGE}]"), *map(Text, texts))
+    console.print(view)
+    for note in notes:
+        console.print(Text(f"  {note}", style="dim"))
 
 
 @cli.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
