@@ -89,11 +89,13 @@ class TaskRegistry:
         if stock is not None:
             self.entries[name] = stock
             return stock
-        close = difflib.get_close_matches(name, list(self.entries) + list(self.groups), n=3)
+        stock_names = lm_eval_task_index()
+        close = difflib.get_close_matches(name, {*self.entries, *self.groups, *stock_names}, n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         extra = f" ({len(self.problems)} task file(s) failed to parse: see `medbench tasks`)" if self.problems else ""
-        raise MedbenchError(f"unknown task {name!r}{extra}",
-                            f"{hint}run `medbench tasks` to list the {len(self.entries)} registered tasks")
+        raise MedbenchError(f"unknown task {name!r}: neither a medbench task nor one of lm-eval's "
+                            f"{len(stock_names)} tasks{extra}",
+                            f"{hint}run `medbench tasks` to list the {len(self.entries)} medbench tasks")
 
 
 class _TagTolerantLoader(yaml.SafeLoader):
