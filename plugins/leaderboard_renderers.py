@@ -1,5 +1,8 @@
 """Leaderboard renderers: leaderboard.md (README-ready), leaderboard.json, leaderboard.csv and index.html.
 
+Each task's trivial baselines (majority class, bag-of-words LR, lead-3) appear as reference rows in a section of
+their own, badged "reference — not a model": never ranked, never in the checkpoints' table.
+
 index.html is one self-contained static file (inline CSS, JS and SVG; no server, no CDN): a sortable, filterable
 table with one column per task, 95 % CIs, significant differences from the baseline marked, plots of each score
 with its CI and of scores against training factors, and a drill-down into each cell's per-item predictions.
@@ -23,6 +26,7 @@ from typing import Any
 
 from medbench import hookimpl
 from medbench.leaderboard import NOTICE, Cell, LeaderboardTable, Row, data_source, per_item_values
+from medbench.leaderboard.references import BADGE, DESCRIPTION, ReferenceCell
 from medbench.records import atomic_write_json, atomic_write_text
 
 SAMPLES_PER_CELL = 200  # per-item predictions embedded per cell in index.html
@@ -137,7 +141,44 @@ def _method_text(table: LeaderboardTable) -> str:
     return text
 
 
+def _reference_text(cell: ReferenceCell | None) -> str:
+    """A reference cell in plain text: score (n, over what), or why there is no comparable number."""
+    if cell is None:
+        return "–"
+    if cell.score is None:
+        return "– (not comparable)"
+    return f"{_f(cell.score)} (n={cell.n}, {cell.scope})"
+
+
+def _reference_notes(table: LeaderboardTable) -> list[tuple[str, str]]:
+    """(column, note) once per column and note, in column order."""
+    found: dict[tuple[str, str], None] = {}
+    for col in table.columns:
+        for ref in table.references:
+            cell = ref.cells.get(col)
+            if cell is not None and cell.note:
+                found.setdefault((col, cell.note), None)
+    return list(found)
+
+
 # ------------------------------------------------------------------------------------------ Markdown
+
+
+def _references_markdown(table: LeaderboardTable, info: dict[str, dict[str, Any]]) -> list[str]:
+    if not table.references:
+        return [f"Note: {_escape_md(note)}" for note in table.reference_notes] + (
+            [""] if table.reference_notes else [])
+    lines = [f"**Reference baselines** ({BADGE}): {_escape_md(DESCRIPTION)}", "",
+             "| reference | " + " | ".join(_escape_md(f"{col} ({', '.join(info[col]['metrics'])})")
+                                       for col in table.columns) + " |",
+             "|" + "---|" * (len(table.columns) + 1)]
+    for ref in table.references:
+        lines.append("| " + " | ".join([f"{_escape_md(ref.label)} *({BADGE})*",
+                                        *[_reference_text(ref.cells.get(col)) for col in table.columns]]) + " |")
+    lines.append("")
+    lines += [f"- {_escape_md(col)}: {_escape_md(note)}" for col, note in _reference_notes(table)]
+    lines += [f"- {_escape_md(note)}" for note in table.reference_notes]
+    return lines + ([""] if lines[-1] else [])
 
 
 def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
@@ -151,7 +192,8 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
                  _agg(row.weighted_score(), row)]
         cells += [_fmt(row.cells.get(col)) for col in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", _method_text(table), "", "Data sources (per task column):", ""]
+    lines += [""] + _references_markdown(table, info)
+    lines += [_method_text(table), "", "Data sources (per task column):", ""]
     for col in table.columns:
         for source in info[col]["data_sources"]:
             details = source_details(source).replace("\n", "; ")
@@ -762,6 +804,10 @@ td.score-cell .ci,td.score-cell .n{display:block;color:var(--muted);font-size:12
 td.better{background:var(--goodbg)}td.worse{background:var(--badbg)}
 .mark.better{color:var(--good)}.mark.worse{color:var(--bad)}
 tr.baseline th,tr.baseline td{background:var(--base)}
+table.references{font-style:italic}
+tr.reference th,tr.reference td{background:repeating-linear-gradient(135deg,#f6f8fa 0 6px,#fff 6px 12px)}
+td.ref-cell .n,td.ref-cell .ref-note{display:block;color:var(--muted);font-size:12px;font-style:normal}
+.tag.ref{background:#6e7781;font-style:normal}
 .tag{display:inline-block;font-size:11px;padding:0 6px;border-radius:10px;background:#0550ae;color:#fff;margin-left:6px;
 vertical-align:middle}
 .tag.group{background:#8250df}
@@ -1043,6 +1089,36 @@ def _score_cell(table: LeaderboardTable, row: Row, col: str, cell: Cell | None, 
     return "".join(parts)
 
 
+def _reference_cell(col: str, cell: ReferenceCell | None) -> str:
+    if cell is None:
+        return f'<td class="ref-cell empty" data-col="{_e(col)}">–</td>'
+    tip = f' title="{_e(cell.note)}"' if cell.note else ""
+    if cell.score is None:
+        return (f'<td class="ref-cell na" data-col="{_e(col)}"{tip}>–<span class="ref-note">not comparable'
+                '</span></td>')
+    return (f'<td class="ref-cell" data-col="{_e(col)}" data-value="{cell.score!r}"{tip}><span class="score">'
+            f'{_f(cell.score)}</span><span class="n">n={cell.n} · {_e(cell.scope)}</span></td>')
+
+
+def _references_html(table: LeaderboardTable, info: dict[str, dict[str, Any]]) -> str:
+    """The reference rows in a table of their own (not sortable, not among the checkpoints), with their notes."""
+    notes = "".join(f"<li>{_e(col)}: {_e(note)}</li>" for col, note in _reference_notes(table))
+    notes += "".join(f"<li>{_e(note)}</li>" for note in table.reference_notes)
+    notes = f'<ul class="note">{notes}</ul>' if notes else ""
+    if not table.references:
+        return notes
+    head = "".join(f'<th data-col="{_e(col)}"><span class="th-name">{_e(col)}</span>'
+                   f'<small>{_e(", ".join(info[col]["metrics"]))}</small></th>' for col in table.columns)
+    body = "".join(f'<tr class="reference" data-reference="{_e(ref.key)}"><th scope="row" class="rowlabel">'
+                   f'{_e(ref.label)}<span class="tag ref">{_e(BADGE)}</span></th>'
+                   + "".join(_reference_cell(col, ref.cells.get(col)) for col in table.columns) + "</tr>"
+                   for ref in table.references)
+    return (f'<h2 id="references-title">Reference baselines <span class="tag ref">{_e(BADGE)}</span></h2>'
+            f'<p class="note">{_e(DESCRIPTION)}</p><div class="table-wrap"><table id="references" '
+            f'class="references" aria-labelledby="references-title"><thead><tr><th>reference</th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>{notes}")
+
+
 def _header(table: LeaderboardTable, info: dict[str, dict[str, Any]], first: str) -> str:
     tiers = " (rows scored on fewer tasks always sort below rows scored on more)"
     cells = [f'<th data-sort-type="text" data-first-dir="ascending"><span class="th-name">{_e(first)}</span></th>',
@@ -1147,6 +1223,7 @@ generated {_e(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))}</p>
 </tbody>
 </table>
 </div>
+{_references_html(table, info)}
 <p class="legend-text">{_e(_method_text(table))} Click a column header to sort, a score to see its per-item
 predictions; hover a score for its provenance, open a checkpoint's name for its model and training details.</p>
 {"".join(f'<p class="note">Note: {_e(note)}</p>' for note in table.notes)}

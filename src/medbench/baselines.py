@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from medbench.errors import MedbenchError
@@ -196,50 +196,90 @@ def _fixed_labels(split: _Split) -> bool:
     return bool(first) and all(c == first for c in split.choices)
 
 
+@dataclass
+class TaskPredictions:
+    """Each baseline's answer per test document (index = lm-eval's doc_id), so that a baseline can be scored on
+    exactly the test items a model was scored on, not only on the whole split."""
+
+    task: str
+    metric: str
+    n_choices: int = 0
+    gold: list[int] = field(default_factory=list)
+    preds: dict[str, list[int]] = field(default_factory=dict)  # "majority", "bow_lr", "rule2": choice indices
+    values: dict[str, list[float]] = field(default_factory=dict)  # "lead": the metric's value per document
+    n_train: int = 0
+    n_test: int = 0
+    method: str = ""
+    note: str = ""
+
+    def score(self, name: str, indices: list[int] | None = None) -> float | None:
+        """Baseline ``name`` on the test documents ``indices`` (default: all), with the task's metric."""
+        if name in self.values:
+            values = self.values[name]
+            chosen = [values[i] for i in indices] if indices is not None else values
+            return sum(chosen) / len(chosen)
+        if name not in self.preds:
+            return None
+        chosen = indices if indices is not None else range(len(self.gold))
+        return score(self.metric, [self.gold[i] for i in chosen], [self.preds[name][i] for i in chosen],
+                     self.n_choices)
+
+
+def task_predictions(entry: Any, task: Any, *, with_rule2: bool = False) -> TaskPredictions:
+    """The baselines' answers on the loaded ``task``'s test split (``entry``: its registry entry)."""
+    out = TaskPredictions(task=entry.name, metric=entry.primary_metric)
+    config = task.config
+    if not (config.training_split and config.test_split and task.has_training_docs()):
+        out.note = "no train/test splits"
+        return out
+    train, test = _split(task, task.training_docs()), _split(task, task.test_docs())
+    out.n_train, out.n_test = len(train.texts), len(test.texts)
+
+    if config.output_type != "multiple_choice":
+        if not out.metric.lower().startswith("rouge"):
+            out.note = f"no labels to learn ({out.metric} is checked per response)"
+            return out
+        reference = entry.metadata.get("reference_field")
+        values = []
+        for doc in test.docs:
+            source = max((v for k, v in doc.items() if k != reference and isinstance(v, str)), key=len, default="")
+            values.append(task.process_results(doc, [_lead(source)])[out.metric])
+        out.values["lead"] = values
+        out.note = f"lead-{LEAD_SENTENCES} sentences of the note"
+        return out
+
+    out.n_choices = max(len(c) for c in test.choices)
+    out.gold = test.gold
+    counts = Counter(train.gold)  # ties go to the higher index: "always yes" is the informative F1 baseline
+    majority = max(counts, key=lambda label: (counts[label], label))
+    out.preds["majority"] = [majority] * len(test.gold)
+    preds = bow_per_option(train, test)
+    if preds is not None:
+        out.method = "per-option"
+    elif _fixed_labels(train):
+        out.method = "classify"
+        preds = bow_classify(train, test)
+        if with_rule2:
+            out.preds["rule2"] = two_word_rule(train, test)
+    else:
+        out.note = "choices vary per document and are not listed in the prompt"
+        return out
+    out.preds["bow_lr"] = preds
+    return out
+
+
 def task_baseline(name: str, registry: Any = None) -> BaselineResult:
     from medbench.tasks import build_registry, load_tasks
 
     registry = registry or build_registry()
     entry = registry.get(name)
     ceiling = float(entry.metadata.get("baseline_ceiling", DEFAULT_CEILING))
-    result = BaselineResult(task=name, metric=entry.primary_metric, ceiling=ceiling)
     task = load_tasks([name], registry)[name]
-    config = task.config
-    if not (config.training_split and config.test_split and task.has_training_docs()):
-        result.note = "no train/test splits"
-        return result
-    train, test = _split(task, task.training_docs()), _split(task, task.test_docs())
-    result.n_train, result.n_test = len(train.texts), len(test.texts)
-
-    if config.output_type != "multiple_choice":
-        if not result.metric.lower().startswith("rouge"):
-            result.note = f"no labels to learn ({result.metric} is checked per response)"
-            return result
-        reference = entry.metadata.get("reference_field")
-        values = []
-        for doc in test.docs:
-            source = max((v for k, v in doc.items() if k != reference and isinstance(v, str)), key=len, default="")
-            values.append(task.process_results(doc, [_lead(source)])[result.metric])
-        result.lead = sum(values) / len(values)
-        result.note = f"lead-{LEAD_SENTENCES} sentences of the note"
-        return result
-
-    n_choices = max(len(c) for c in test.choices)
-    counts = Counter(train.gold)  # ties go to the higher index: "always yes" is the informative F1 baseline
-    majority = max(counts, key=lambda label: (counts[label], label))
-    result.majority = score(result.metric, test.gold, [majority] * len(test.gold), n_choices)
-    preds = bow_per_option(train, test)
-    if preds is not None:
-        result.method = "per-option"
-    elif _fixed_labels(train):
-        result.method = "classify"
-        preds = bow_classify(train, test)
-        result.rule2 = score(result.metric, test.gold, two_word_rule(train, test), n_choices)
-    else:
-        result.note = "choices vary per document and are not listed in the prompt"
-        return result
-    result.bow_lr = score(result.metric, test.gold, preds, n_choices)
-    return result
+    found = task_predictions(entry, task, with_rule2=True)
+    return BaselineResult(task=name, metric=found.metric, majority=found.score("majority"),
+                          bow_lr=found.score("bow_lr"), rule2=found.score("rule2"), lead=found.score("lead"),
+                          ceiling=ceiling, n_train=found.n_train, n_test=found.n_test, method=found.method,
+                          note=found.note)
 
 
 def all_baselines(names: list[str] | None = None) -> list[BaselineResult]:

@@ -14,6 +14,9 @@ differences are real (see medbench.leaderboard.stats):
   its coverage (k of N tasks); rows are ranked by mean only among rows scored on the same tasks, so a row scored
   on fewer tasks never ranks above one scored on more (see rank_rows).
 
+Beside the rows, reference rows: each task's trivial baselines (majority class, bag-of-words LR, lead-3), kept
+apart from the rows so that they are never ranked, counted or tested (see medbench.leaderboard.references).
+
 A record that is not valid (see medbench.records.RecordSchema) is skipped with a one-line warning; a record whose
 samples file lies outside its folder is shown without samples, with a note and a warning.
 """
@@ -31,13 +34,16 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
 from medbench.leaderboard import stats
 from medbench.plugins import call_register_hook
 from medbench.records import (RecordError, RecordWarning, SamplesPathError, atomic_write_json, load_record,
                               read_records, read_samples)
+
+if TYPE_CHECKING:
+    from medbench.leaderboard.references import ReferenceRow
 
 Renderer = Callable[["LeaderboardTable", Path], Path]
 
@@ -153,6 +159,9 @@ class LeaderboardTable:
     bootstrap_iters: int = stats.DEFAULT_ITERS
     seed: int = stats.DEFAULT_SEED
     notes: list[str] = field(default_factory=list)
+    # Trivial baselines per column: not rows (never ranked, counted or tested); their notes say what was skipped.
+    references: list[ReferenceRow] = field(default_factory=list)
+    reference_notes: list[str] = field(default_factory=list)
 
     def column_info(self) -> dict[str, dict[str, Any]]:
         info: dict[str, dict[str, Any]] = {}
@@ -187,8 +196,16 @@ class LeaderboardTable:
             "notes": self.notes,
             "rows": [r.as_dict() for r in self.rows],
             "seed_groups": [g.as_dict() for g in self.groups],
+            "references": self.references_dict(),
             "notice": NOTICE,
         }
+
+
+    def references_dict(self) -> dict[str, Any]:
+        from medbench.leaderboard.references import BADGE, DESCRIPTION
+
+        return {"badge": BADGE, "description": DESCRIPTION, "rows": [r.as_dict() for r in self.references],
+                "notes": self.reference_notes}
 
 
 def _clean(value: Any) -> Any:
@@ -623,9 +640,12 @@ def seed_groups(rows: list[Row]) -> list[Row]:
 
 def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = True,
                 iters: int = stats.DEFAULT_ITERS, seed: int = stats.DEFAULT_SEED, confidence: float = CONFIDENCE,
-                alpha: float = ALPHA) -> LeaderboardTable:
+                alpha: float = ALPHA, references: str = "cached",
+                notify: Callable[[str], None] | None = None) -> LeaderboardTable:
     """Every record under ``root`` as a table, newest record per (row, column); with ``with_stats``, CIs,
-    comparisons against ``baseline`` (see resolve_baseline), BH q-values, seed groups and win rates."""
+    comparisons against ``baseline`` (see resolve_baseline), BH q-values, seed groups and win rates, and the
+    tasks' trivial baselines as reference rows: ``references`` "compute" (fit what is not cached yet), "cached"
+    (only what an earlier "compute" cached: no fitting) or "off"; ``notify`` hears of each fit."""
     rows: dict[str, Row] = {}
     columns: set[str] = set()
     registry = _metric_registry() if with_stats else {}
@@ -695,6 +715,9 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
     for row, rate in zip(table.rows, stats.mean_win_rate(matrix, higher)):
         row.win_rate = rate
     table.groups = seed_groups(table.rows)
+    from medbench.leaderboard.references import reference_rows
+
+    table.references, table.reference_notes = reference_rows(table, root, references, notify)
     return table
 
 
@@ -810,10 +833,12 @@ def renderers() -> dict[str, Renderer]:
     return found
 
 
-def render_table(root: Path, formats: list[str] | None = None, baseline: str | None = None
+def render_table(root: Path, formats: list[str] | None = None, baseline: str | None = None,
+                 references: str = "cached", notify: Callable[[str], None] | None = None
                  ) -> tuple[LeaderboardTable, list[Path]]:
     """Build the table from every record under ``root`` and write it in ``formats`` (default: every registered
-    renderer), under a lock on the directory; returns the table and the files written."""
+    renderer), under a lock on the directory; returns the table and the files written. ``references``: see
+    build_table."""
     available = renderers()
     formats = list(dict.fromkeys(formats or sorted(available)))
     unknown = [f for f in formats if f not in available]
@@ -822,7 +847,7 @@ def render_table(root: Path, formats: list[str] | None = None, baseline: str | N
                             f"use one of {', '.join(sorted(available))}")
     root = Path(root)
     with locked(root):
-        table = build_table(root, baseline)
+        table = build_table(root, baseline, references=references, notify=notify)
         if not table.rows:
             raise MedbenchError(f"no records under {root}/records",
                                 "run `medbench eval --tasks medqa` first, or pass --dir to a leaderboard with records")
@@ -851,9 +876,11 @@ def _render_staged(table: LeaderboardTable, root: Path, chosen: list[Renderer]) 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def render(root: Path, formats: list[str] | None = None, baseline: str | None = None) -> list[Path]:
-    """Render every record under ``root`` in ``formats`` (default: every registered renderer)."""
-    return render_table(root, formats, baseline)[1]
+def render(root: Path, formats: list[str] | None = None, baseline: str | None = None,
+           references: str = "cached") -> list[Path]:
+    """Render every record under ``root`` in ``formats`` (default: every registered renderer); trivial baselines
+    only as far as ``medbench leaderboard`` cached them (``references``: see build_table)."""
+    return render_table(root, formats, baseline, references)[1]
 
 
 def rescore_all(root: Path, metrics: list[str] | None = None) -> list[dict[str, Any]]:
