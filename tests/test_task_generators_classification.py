@@ -376,54 +376,177 @@ def test_hyponatremia_labels_follow_the_algorithm_and_values_appear_in_the_text(
     assert 0.2 < near / total < 0.6  # a real share of cases sit near a cut-off
 
 
+# The triage rules as documented in tasks/triage/generate.py's docstring, restated here (not imported).
+_TRIAGE_NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8, "ten": 10, "twelve": 12}
+_TRIAGE_UNITS = {"days": 1, "weeks": 7, "months": 30, "years": 365}
+_TRIAGE_HARMLESS = {  # known harmless effects of a drug first taken in the last 2 weeks
+    "iron": {"black_stools", "constipation", "nausea", "metallic"}, "metformin": {"nausea", "loose_stools", "metallic"},
+    "nitrofurantoin": {"dark_urine", "nausea"}, "metronidazole": {"metallic", "dark_urine", "nausea"},
+    "oxybutynin": {"dry_mouth", "constipation"}, "amlodipine": {"ankles", "headache"}, "albuterol": {"shaky", "racing"},
+    "hydroxyzine": {"drowsy", "dry_mouth"}, "oxycodone": {"constipation", "itching", "drowsy", "nausea"},
+    "tamsulosin": {"lightheaded"}, "sertraline": {"nausea", "loose_stools", "headache"}}
+_E, _U, _R = "emergent", "urgent", "routine"
+_TRIAGE_LEVELS = {  # symptom -> level for the course now, passed, days, months
+    "breath": "EUUR", "chest": "EUUR", "blood_cough": "EUUU", "neuro": "EE-U", "calf": "URUU", "fever": "URUU",
+    "belly": "URUR", "black_stools": "UUUU", "nosebleed": "URUR", "racing": "URUR", "lightheaded": "URUR",
+    "dark_urine": "URUU", "ankles": "RRUR", "headache": "RRUR", "nausea": "RRUR", "loose_stools": "RRUR",
+    "constipation": "RRUR", "drowsy": "RRUR", "itching": "RRRR", "dry_mouth": "RRRR", "shaky": "RRRR",
+    "metallic": "RRRR"}
+_TRIAGE_COURSE_TEXT = {"now": r"(getting worse|still going)\.", "passed": r"(went away|is gone now)\.",
+                       "days": r"(isn't improving|has lasted for)", "months": r"for months"}
+_TRIAGE_BACKGROUND = {"chemo": "I'm in the middle of chemotherapy.",
+                      "warfarin": "I also take warfarin for my heart rhythm."}
+_TRIAGE_READINGS = {"sugar": "blood sugar", "oxygen": "oxygen level", "inr": "home INR", "bp": "blood pressure"}
+_TRIAGE_HIGH_RISK = {"Lantus", "Humalog", "glipizide", "oxycodone", "hydrocodone"}
+_TRIAGE_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def _triage_days(phrase):
+    number, unit, ago = phrase.split()
+    assert ago == "ago"
+    return _TRIAGE_NUMBERS[number] * _TRIAGE_UNITS[unit]
+
+
+def _triage_fields(trigger):
+    return dict(part.split("=", 1) for part in trigger.split(";"))
+
+
+def _triage_symptom_labels(f, text):
+    symptom, course, background = f["symptom"], f["course"], f["background"]
+    procedure, procedure_time = f["procedure"].split("@")
+    drug, drug_time = f["drug"].split("@")
+    # both dated items are written, one 2-12 days ago and the other over 2 weeks ago
+    assert re.search(rf"(I had my {re.escape(procedure)} {procedure_time}|My {re.escape(procedure)} was "
+                     rf"{procedure_time})", text, re.I), text
+    assert re.search(rf"(I had my first dose of {drug} {drug_time}|My first dose of {drug} was {drug_time})",
+                     text, re.I), text
+    days = {"procedure": _triage_days(procedure_time), "drug": _triage_days(drug_time)}
+    recent = [item for item, d in days.items() if d <= 14]
+    assert len(recent) == 1 and min(days.values()) >= 2 and max(days.values()) > 14, days
+    recent = recent[0]
+    assert re.search(_TRIAGE_COURSE_TEXT[course], text, re.I), (course, text)
+    for name, sentence in _TRIAGE_BACKGROUND.items():
+        assert (sentence.lower() in text.lower()) == (background == name), text
+    visit = bool(re.search(r"can i get an appointment|could someone book me in|i'd like a visit", text, re.I))
+    assert visit == (f["request"] == "visit"), text
+    new = course != "months"
+    if new and course == "days":  # a problem lasting days began after the recent item
+        assert days[recent] >= 5
+    harmless = new and recent == "drug" and symptom in _TRIAGE_HARMLESS[drug]
+    # urgency: a harmless effect of a new drug is routine, else the level by course, changed by the context
+    level = {"E": _E, "U": _U, "R": _R, "-": None}[_TRIAGE_LEVELS[symptom][["now", "passed", "days", "months"]
+                                                                            .index(course)]]
+    assert level is not None, f  # stroke signs are never written as lasting days
+    settled = course in ("passed", "months")
+    bleeding = symptom in ("black_stools", "blood_cough", "nosebleed")
+    if harmless:
+        level = _R
+    elif background == "chemo" and symptom == "fever":
+        level = _U if settled else _E
+    elif background == "warfarin" and bleeding:
+        level = _U if settled else _E
+    elif background == "warfarin" and symptom == "headache" and course == "now":
+        level = _E
+    elif background == "chemo" and bleeding and level == _R:
+        level = _U
+    elif new and recent == "procedure" and (symptom in ("breath", "chest")
+                                            or (symptom == "racing" and course != "passed")):
+        level = _E
+    elif new and recent == "procedure" and symptom in ("fever", "calf", "belly") and level == _R:
+        level = _U
+    elif new and recent == "drug" and symptom == "itching" and course != "passed":
+        level = _U
+    if new and recent == "procedure":
+        personnel = "nurse"
+    elif harmless:
+        personnel = "pharmacist"
+    else:
+        personnel = "front desk" if level == _R and visit else "physician"
+    return personnel, level
+
+
+def _triage_medication_error_labels(f, text):
+    drug, reading_value = f["drug"], f["reading"]
+    reading, value = reading_value.split(":")
+    assert re.search(rf"(took my {drug} twice by mistake|took an extra dose of my {drug})", text, re.I), text
+    assert f"{_TRIAGE_READINGS[reading]}: {value}".lower() in text.lower() or \
+        f"{_TRIAGE_READINGS[reading]} is {value} right now".lower() in text.lower(), text
+    yesterday = bool(re.search(r"(twice by mistake|extra dose of my \w+) (yesterday|last night)", text, re.I))
+    assert yesterday == (f["taken"] == "past"), text
+    in_range = {"sugar": lambda v: int(v) >= 70, "oxygen": lambda v: int(v.rstrip("%")) >= 90,
+                "inr": lambda v: float(v) <= 4.0, "bp": lambda v: int(v.split("/")[0]) >= 90}[reading](value)
+    edge = {"sugar": "70", "oxygen": "90%", "inr": "4.0"}.get(reading)
+    assert value != edge and not value.startswith("90/")
+    if reading == "inr":
+        level = _U
+    elif not in_range:
+        level = _E if reading in ("sugar", "oxygen") else _U
+    elif drug in _TRIAGE_HIGH_RISK:
+        level = _U if yesterday else _E
+    else:
+        level = _R
+    return ("pharmacist" if in_range else "physician"), level
+
+
+def _triage_billing_labels(f, text):
+    match = re.search(r"today is (\w+)\.", text, re.I)
+    due = re.search(r"(sorted out|an answer) by (\w+)\.", text, re.I)
+    assert match and due, text
+    gap = (_TRIAGE_WEEKDAYS.index(due.group(2).lower()) - _TRIAGE_WEEKDAYS.index(match.group(1).lower())) % 7
+    assert gap in (1, 2, 4, 5, 6), text
+    # the claim follows the item it is about: ", and I got a bill ... for it" / "... isn't covered"
+    claimed = re.findall(r"([^.\n]*) ago, and (?:I got a bill|my insurance denied|my new plan|I was charged)", text,
+                         re.I)
+    assert len(claimed) == 1, text
+    personnel = "pharmacist" if "first dose of" in claimed[0].lower() else "front desk"
+    return personnel, (_U if gap <= 2 else _R)
+
+
 def test_triage_labels_follow_the_documented_rules():
-    """Urgency from the clinical content (problem x course x patient, drug class x situation, reading band x
-    symptoms, deadline), personnel from what the message needs with symptoms first."""
-    gen = generator("triage")
-    personnel_by_intent = {"new_symptom": {"physician"}, "result_question": {"physician"},
-                           "medication_error": {"physician", "pharmacist"}, "post_procedure": {"nurse"},
-                           "home_reading": {"nurse"}, "care_instructions": {"nurse"}, "refill": {"pharmacist"},
-                           "medication_question": {"pharmacist"}, "coverage": {"pharmacist"},
-                           "scheduling": {"front desk"}, "billing": {"front desk"}, "forms_records": {"front desk"}}
+    """Both labels re-derived for every row from what its message says (two dated items, a symptom and its
+    course, the background, the request; a reading after a double dose; the item a claim follows and two
+    weekdays), by the rules of generate.py's docstring restated above."""
+    derive = {"symptom": _triage_symptom_labels, "medication_error": _triage_medication_error_labels,
+              "billing": _triage_billing_labels}
+    kinds = collections.Counter()
     for split in SPLITS:
         rows = generated("triage")[split]
         for row in rows:
-            assert row["personnel"] in personnel_by_intent[row["intent"]], row
-            kind, _, rest = row["trigger"].partition(":")
-            if row["intent"] == "new_symptom":
-                problem, course, patient = row["trigger"].split(":")
-                assert row["urgency"] == gen.symptom_level(problem, course, patient)
-            elif kind in gen.MED_SITUATIONS:
-                assert row["urgency"] == gen.MED_SITUATIONS[kind][1][rest]
-            elif row["intent"] == "home_reading":
-                _, band, symptoms = row["trigger"].split(":")
-                assert row["urgency"] == gen.reading_level(band, symptoms == "symptoms")
-            elif kind == "child_ingestion":
-                assert row["urgency"] == ("emergent" if rest == "medication" else "routine")
-            elif row["personnel"] == "front desk" or row["intent"] == "care_instructions":
-                assert row["urgency"] == ("routine" if kind == "admin" else rest)
+            assert row["category"] == row["intent"] and "{" not in row["message"] and "}" not in row["message"]
+            personnel, level = derive[row["intent"]](_triage_fields(row["trigger"]), row["message"])
+            assert (row["personnel"], row["urgency"]) == (personnel, level), row
             assert not (row["personnel"] == "front desk" and row["urgency"] == "emergent")
-            assert "{" not in row["message"] and "}" not in row["message"]
-            text = row["message"].lower()
-            # a medication error with symptoms is the physician's; without, the pharmacist's
-            if "by mistake" in text or "extra dose" in text:
-                assert (row["personnel"] == "physician") == ("; now i" in text or ", and now i" in text), text
-            if re.search(r"(warfarin|eliquis|xarelto).*nosebleed that won't stop", text):
-                assert (row["personnel"], row["urgency"]) == ("physician", "emergent")
+            kinds[(row["intent"], personnel)] += 1
         # urgency is not a function of personnel: every clinical role spans all three levels
         for role in ("physician", "nurse", "pharmacist"):
             assert {r["urgency"] for r in rows if r["personnel"] == role} == {"emergent", "urgent", "routine"}
+    # every kind of message serves two or more roles
+    assert {p for k, p in kinds if k == "symptom"} == {"physician", "nurse", "pharmacist", "front desk"}
+    assert {p for k, p in kinds if k == "medication_error"} == {"physician", "pharmacist"}
+    assert {p for k, p in kinds if k == "billing"} == {"pharmacist", "front desk"}
 
 
-def test_triage_time_words_do_not_give_the_urgency():
-    """The reviewer's shortcuts ("tomorrow" -> urgent, "hour ago" -> emergent) no longer hold."""
+def test_triage_words_are_shared_by_the_labels():
+    """No drug, procedure or time word gives the personnel, and time words do not give the urgency."""
     rows = [row for split in SPLITS for row in generated("triage")[split]]
+    gen = generator("triage")
+    for word in list(gen.PROCEDURES) + list(gen.DRUGS) + ["days ago", "weeks ago", "months ago", "years ago",
+                                                          "what should i do", "appointment", "today is"]:
+        counts = collections.Counter(r["personnel"] for r in rows if re.search(rf"\b{re.escape(word.lower())}\b",
+                                                                                 r["message"].lower()))
+        assert len(counts) >= 2 and max(counts.values()) / sum(counts.values()) < 0.6, (word, counts)
+        if word in gen.PROCEDURES or word in gen.DRUGS:  # every drug and procedure with every role
+            assert len(counts) == 4, (word, counts)
     for word in ("tomorrow", "hour ago", "yesterday", "this morning", "next month"):
         counts = collections.Counter(r["urgency"] for r in rows if word in r["message"].lower())
         assert len(counts) == 3 and max(counts.values()) / sum(counts.values()) < 0.6, (word, counts)
-    for trigger_kind in ("chest", "fever", "extra", "child_ingestion"):  # one problem, several levels
-        levels = {r["urgency"] for r in rows if r["trigger"].split(":")[0] == trigger_kind}
-        assert len(levels) >= 2, (trigger_kind, levels)
+    fields = [(r, _triage_fields(r["trigger"])) for r in rows]
+    for symptom in ("chest", "fever", "black_stools", "nausea"):  # one symptom, several levels and roles
+        found = [r for r, f in fields if f.get("symptom") == symptom]
+        assert len({r["urgency"] for r in found}) >= 2 and len({r["personnel"] for r in found}) >= 2, symptom
+    for reading in _TRIAGE_READINGS:  # a double dose and one kind of reading: both roles
+        assert {r["personnel"] for r, f in fields if f.get("reading", "").startswith(reading + ":")} \
+            == {"physician", "pharmacist"}, reading
 
 
 # ADRD's risk-model, history and rationale checks: tests/test_adrd_prediction.py

@@ -1,43 +1,70 @@
 """Generator for the ``triage`` tasks: a patient-portal message → who should handle it and how urgently.
 
 One dataset serves two tasks (``triage_personnel`` and ``triage_urgency``); every row carries both labels,
-derived from structured fields by these documented rules.
+derived by the rules below from structured fields kept in ``trigger``. So that a bag of words cannot find them,
+the labels follow from relations between parts of a message (which of two dates is the recent one, whether a
+symptom is a known effect of the drug just started, whether a reading is in range, whether a deadline is one or
+five weekdays away), and every drug, procedure, symptom, time phrase and request is drawn from pools shared by
+the labels it can take.
 
-Urgency comes from the clinical content, never from wording or time expressions alone. Each message has a
-``problem`` (what is going on) and a ``course`` or risk context, and ``URGENCY`` gives the level of the pair:
-  emergent    a possible emergency now: chest pressure or shortness of breath at rest that is still going on or
-              getting worse, stroke signs (also when they have passed: a TIA), a thunderclap headache, bleeding that
-              will not stop, fainting, throat swelling after an exposure, suicidal thoughts with a plan, fever in a
-              patient on chemotherapy, a dangerous home reading (glucose < 54 mg/dL, oxygen < 90%, BP >= 180/120
-              with symptoms), an extra dose of insulin, a sulfonylurea or an opioid, a child's ingestion of
-              medication, a calf swollen with shortness of breath after surgery
-  urgent      needs action within 24-48 hours: the same symptoms once resolved (chest pressure that came and went),
-              a persistent or worsening moderate problem (fever for days, spreading redness, a red draining
-              incision, new calf swelling), out-of-range readings without symptoms, an extra anticoagulant dose
-              without bleeding, missed doses of a transplant drug, an essential medication running out within
-              2 days, a form, preparation or pre-op visit needed within 2 days
-  routine     everything else: mild or long-standing problems, questions, refills with weeks left, an extra dose
-              of a low-risk drug (a statin, an antacid), paperwork and appointments that can wait
-A problem's level depends on its course and on the patient (fever after a vaccine is routine, fever for days is
-urgent, fever on chemotherapy is emergent), so no word alone gives the level. Time words ("tomorrow", "an hour
-ago", "yesterday") and ``context`` sentences (an appointment already booked, the pharmacy used, ...) are drawn
-from pools shared by all levels and never change a label.
+Three kinds of message (``intent`` = ``category``):
 
-Personnel comes from what the message needs, the most clinical request first (physician > nurse > pharmacist >
-front desk): about 40% of messages add a routine side request of lower precedence ("Also, could I get a refill
-of my lisinopril?", "Also, I got a bill I don't understand"), which changes neither label:
-  physician   new or worsening symptoms not tied to a recent procedure, result interpretation, treatment
-              changes, and any medication error or side effect WITH symptoms (an extra warfarin dose and a
-              nosebleed that will not stop is an emergency for the physician, not a pharmacist question)
-  nurse       problems after a procedure or surgery in the last 2 weeks, home monitoring readings, instructions
-              for an upcoming test, procedure or vaccine
-  pharmacist  refills, how to take a medication, interactions, missed doses, coverage or stock, and medication
-              errors WITHOUT symptoms (dose advice, poison-control style)
-  front desk  appointments, bills and insurance, forms, letters and records (never emergent)
+``symptom`` — a symptom with its course and two dated items written the same way ("I had my knee replacement
+five days ago.", "My first dose of iron was eight months ago."): one item is recent (2-12 days ago), the other
+3 weeks to 12 years ago, so every message holds one "days ago" and one older date. The course is "now"
+("started an hour ago and it's getting worse"), "passed" ("came on an hour ago but is gone now"), "days" ("has
+lasted for four days") — these began after the recent item — or "months" ("coming and going for months"): a
+long-standing problem that began before either item. Personnel, first rule that applies:
+  nurse       a new problem (not "months") within 2 weeks of surgery: the post-operative nurse line
+  pharmacist  a new problem that is a known harmless effect of the drug first taken in the last 2 weeks
+              (``DRUGS``: black stools on iron, a metallic taste on metronidazole, a dry mouth on oxybutynin, ...)
+  front desk  otherwise, a routine problem and the patient asks for a visit ("Can I get an appointment next
+              week?"): a visit to book
+  physician   everything else: a new problem nothing recent explains, a long-standing one, any that is not
+              routine, and routine ones the patient asks about ("What should I do?") instead of asking for a visit
+A new problem a drug may cause but not clearly harmlessly (``DRUGS``' second set: headache on metformin, cramps
+on metronidazole) is never written with that drug, a harmless effect is never written where the background
+could explain or worsen it (black stools on warfarin, nausea during chemotherapy), and a long-standing problem
+next to a recent surgery is one no surgeon needs (``LONG_STANDING_AFTER_SURGERY``). Urgency: a harmless effect
+of a new drug is routine; otherwise the symptom's level for its course (``SYMPTOMS``), changed by the context
+(``symptom_level``):
+  - "I'm in the middle of chemotherapy": fever → emergent (urgent if it passed or is long-standing); bleeding
+    (black stools, blood in the phlegm, nosebleeds) → at least urgent
+  - "I also take warfarin": bleeding → emergent (urgent if it passed or is long-standing); a headache that
+    started recently and is getting worse → emergent
+  - a new problem within 2 weeks of surgery: shortness of breath or chest pressure, even if it passed, and a
+    racing heart that has not passed → emergent (a possible pulmonary embolism); fever, calf swelling and belly
+    pain → at least urgent
+  - new itching all over after a new drug that does not explain it, unless it passed → urgent (a possible
+    allergy)
+Stroke signs (arm weakness, trouble getting words out) are emergent now or passed (a TIA), urgent when
+long-standing, and never written as lasting days. The background sentences appear in all three kinds of
+message, where they change nothing else. So that a symptom's words do not give its level, symptoms that are often
+urgent or emergent are drawn more often for routine and urgent rows and as long-standing problems.
+
+``medication_error`` — "I took my <drug> twice by mistake an hour ago." (or "yesterday") and a home reading taken
+since: blood sugar for diabetes drugs, oxygen level for sedating ones, INR for warfarin, blood pressure for
+blood-pressure drugs (``ERROR_DRUGS``). Personnel: the reading in range → pharmacist (dose advice,
+poison-control style); out of range (sugar < 70 mg/dL, oxygen < 90%, INR > 4.0, systolic < 90 mmHg; no value on
+a cut-off) → physician. Urgency (``error_level``): out of range → emergent for sugar and oxygen, urgent for INR
+and blood pressure; in range → urgent for warfarin, routine for a low-risk drug (metformin, sitagliptin,
+gabapentin, hydroxyzine, blood-pressure drugs), and for a high-risk drug (insulin, glipizide, an opioid)
+emergent when taken today ("an hour ago", "this morning": it is still acting), urgent when taken yesterday or
+last night.
+
+``billing`` — the same two dated items, one of them followed by ", and I got a bill for $85 for it" (or a
+denied claim, or "my new plan says it isn't covered"), and a deadline written as two weekdays ("Today is
+Friday." ... "I need an answer by Tuesday.", the next such weekday). Personnel: the claim is about the drug →
+pharmacist (drug coverage), about the surgery → front desk (billing). Urgency: the deadline 1-2 days away →
+urgent, 4-6 days away → routine (never emergent).
+
+Shared by all rows: greetings, sign-offs, context sentences (an appointment already booked, the pharmacy used,
+travel plans), closing questions ("What should I do?", "Who can help with this?"), time words ("tomorrow", "an
+hour ago", "next month"); about 12% of messages are written in lower case.
 
 Label balance: every split has equal counts of the four personnel labels and of the three urgency labels
-(train 204 = 4 x 51 = 3 x 68, validation 48, test 108); the joint counts follow ``CELL_COUNTS``. ``category`` is
-the intent. Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 3141).
+(train 204 = 4 x 51 = 3 x 68, validation 48, test 108); the counts per kind of message follow ``PLAN``.
+Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 3141).
 """
 
 from __future__ import annotations
@@ -49,372 +76,322 @@ from pathlib import Path
 SEED = 3141
 PERSONNEL = ["physician", "nurse", "pharmacist", "front desk"]
 URGENCY = ["emergent", "urgent", "routine"]
+PH, N, RX, FD = PERSONNEL
+E, U, R = URGENCY
 
-# rows: personnel; columns: emergent, urgent, routine. Row sums = n/4, column sums = n/3.
-CELL_COUNTS = {
-    "train": {"physician": (23, 14, 14), "nurse": (23, 14, 14), "pharmacist": (22, 15, 14),
-              "front desk": (0, 25, 26)},
-    "validation": {"physician": (6, 3, 3), "nurse": (5, 4, 3), "pharmacist": (5, 3, 4), "front desk": (0, 6, 6)},
-    "test": {"physician": (12, 7, 8), "nurse": (12, 8, 7), "pharmacist": (12, 7, 8), "front desk": (0, 14, 13)},
+# ------------------------------------------------------------------------------------------------ dated items
+NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8, "ten": 10, "twelve": 12}
+UNIT_DAYS = {"days": 1, "weeks": 7, "months": 30, "years": 365}
+RECENT_DAYS = 14  # "recent": within 2 weeks
+
+
+def recent_time(rng: random.Random, at_least: int = 2) -> str:
+    return f"{rng.choice([w for w, n in NUMBERS.items() if n >= at_least])} days ago"
+
+
+def long_time(rng: random.Random) -> str:
+    unit = rng.choice(["weeks", "months", "years"])
+    return f"{rng.choice([w for w, n in NUMBERS.items() if n * UNIT_DAYS[unit] > RECENT_DAYS])} {unit} ago"
+
+
+PROCEDURES = ["knee replacement", "hip replacement", "gallbladder surgery", "hernia repair", "C-section",
+              "appendectomy", "shoulder surgery", "back surgery"]
+PROCEDURE_FRAMES = ["I had my {item} {time}.", "My {item} was {time}."]
+DRUG_FRAMES = ["I had my first dose of {item} {time}.", "My first dose of {item} was {time}."]
+
+# drug -> (known harmless effects: the pharmacist's; effects possible but not clearly harmless: never written)
+DRUGS = {
+    "iron": (("black_stools", "constipation", "nausea", "metallic"), ("loose_stools", "belly")),
+    "metformin": (("nausea", "loose_stools", "metallic"), ("belly", "constipation", "headache", "lightheaded")),
+    "nitrofurantoin": (("dark_urine", "nausea"), ("headache", "belly", "loose_stools", "lightheaded", "itching")),
+    "metronidazole": (("metallic", "dark_urine", "nausea"), ("headache", "belly", "loose_stools", "dry_mouth",
+                                                             "lightheaded")),
+    "oxybutynin": (("dry_mouth", "constipation"), ("drowsy", "headache", "lightheaded", "racing", "belly")),
+    "amlodipine": (("ankles", "headache"), ("lightheaded", "racing", "nausea", "drowsy", "belly")),
+    "albuterol": (("shaky", "racing"), ("headache", "nausea", "lightheaded")),
+    "hydroxyzine": (("drowsy", "dry_mouth"), ("headache", "lightheaded", "constipation", "racing", "shaky")),
+    "oxycodone": (("constipation", "itching", "drowsy", "nausea"), ("dry_mouth", "headache", "lightheaded", "belly")),
+    "tamsulosin": (("lightheaded",), ("headache", "drowsy", "racing")),
+    "sertraline": (("nausea", "loose_stools", "headache"), ("drowsy", "dry_mouth", "shaky", "lightheaded", "racing",
+                                                            "belly")),
 }
 
-E, U, R = "emergent", "urgent", "routine"
-
-# ------------------------------------------------------------------------------------------------ shared pools
-SLOTS = {
-    "recent": ["about 20 minutes ago", "an hour ago", "this morning", "a little while ago", "since lunch",
-               "about half an hour ago"],
-    "past": ["yesterday", "two days ago", "last night", "on Sunday", "yesterday afternoon"],
-    "weeks": ["for a few weeks", "on and off for months", "for about a month", "every so often this year"],
-    "days": ["for 3 days", "since Monday", "for four days", "for the past few days"],
-    "when": ["tomorrow", "next week", "on Friday", "next month", "tomorrow morning", "in two weeks"],
-    "relative": ["husband", "wife", "mom", "dad", "grandmother", "father-in-law"],
-    "side": ["left", "right"],
-    "chest": ["pressure in my chest", "tightness in my chest", "a heavy feeling in my chest",
-              "pain behind my breastbone"],
-    "breath": ["short of breath", "winded", "out of breath"],
-    "neuro": ["my speech is slurred", "one side of my face is drooping", "my {side} arm went weak and numb",
-              "I can't find my words"],
-    "headache": ["a headache", "a pounding headache", "head pain"],
-    "fever": ["101.5", "102", "102.4", "101.8", "103"],
-    "rash": ["a red rash", "a patch of redness", "an itchy red area"],
-    "body": ["shin", "forearm", "thigh", "calf", "foot"],
-    "calf": ["my {side} calf is swollen and sore", "my {side} leg is swollen below the knee"],
-    "surgery": ["knee replacement", "gallbladder surgery", "hernia repair", "C-section", "hip replacement",
-                "appendectomy", "colonoscopy with polyp removal", "skin biopsy"],
-    "recent_op": ["five days ago", "last week", "on Monday", "3 days ago", "ten days ago"],
-    "old_op": ["two years ago", "back in 2019", "years ago", "last spring"],
-    "anticoag": ["warfarin", "Eliquis", "Xarelto"],
-    "insulin": ["Lantus", "long-acting insulin", "Humalog", "evening insulin"],
-    "opioid": ["oxycodone", "hydrocodone", "morphine"],
-    "sulfonylurea": ["glipizide", "glyburide"],
-    "lowrisk": ["atorvastatin", "omeprazole", "cetirizine", "vitamin D", "montelukast", "famotidine"],
-    "routine_med": ["atorvastatin", "lisinopril", "levothyroxine", "omeprazole", "metformin", "sertraline",
-                    "amlodipine", "losartan"],
-    "critical_med": ["seizure medicine (levetiracetam)", "tacrolimus", "insulin", "lamotrigine", "Eliquis"],
-    "transplant_med": ["tacrolimus", "mycophenolate", "cyclosporine"],
-    "child": ["2-year-old", "3-year-old", "18-month-old", "4-year-old", "toddler"],
-    "pill_source": ["blood pressure pills", "my pill organizer", "iron tablets", "the bottle of my heart pills"],
-    "otc": ["ibuprofen", "a multivitamin", "melatonin", "Benadryl", "an antacid", "turmeric supplements"],
-    "pharmacy": ["the pharmacy on Main Street", "my mail-order pharmacy", "the grocery store pharmacy"],
-    "glucose_low": ["42", "38", "45", "48"],
-    "glucose_high": ["320", "340", "310", "355"],
-    "glucose_ok": ["112", "98", "126", "104"],
-    "spo2_low": ["86", "84", "87", "85"],
-    "spo2_ok": ["95", "96", "97"],
-    "bp_crit": ["212/124", "198/126", "205/130", "220/122"],
-    "bp_high": ["168/102", "172/104", "165/98", "176/106"],
-    "bp_ok": ["124/78", "131/82", "118/74", "127/80"],
-    "test": ["blood draw", "abdominal ultrasound", "glucose tolerance test", "stress test", "colonoscopy", "CT scan"],
-    "vaccine": ["tetanus", "shingles", "pneumonia", "hepatitis B", "flu"],
-    "month": ["March", "April", "June", "September", "November"],
-    "amount": ["$240", "$85", "$1,120", "$310"],
-    "insurer": ["a new employer plan", "Medicare", "a marketplace plan", "my spouse's insurance"],
-    "old_op": ["two years ago", "back in 2019", "years ago", "last spring"],
-    "recent_op": ["five days ago", "last week", "on Monday", "3 days ago", "ten days ago"],
-    "form": ["FMLA paperwork", "disability form", "school medication form", "camp physical form",
-             "work note", "handicap parking form"],
-    "kid": ["son", "daughter"],
+# symptom -> (phrases, level by course: now, passed, days) when nothing in the message changes it
+SYMPTOMS = {
+    "breath": (["shortness of breath", "trouble catching my breath"], (E, U, U, R)),
+    "chest": (["pressure in my chest", "a tight feeling in my chest"], (E, U, U, R)),
+    "blood_cough": (["a cough with blood in the phlegm", "blood-streaked phlegm"], (E, U, U, U)),
+    "neuro": (["weakness in my {side} arm", "trouble getting my words out"], (E, E, None, U)),  # passed: a TIA
+    "calf": (["a swollen, sore {side} calf", "pain and swelling in my {side} calf"], (U, R, U, U)),
+    "fever": (["a fever of {fever}", "a temperature of {fever}"], (U, R, U, U)),
+    "belly": (["pain in my belly", "stomach cramps"], (U, R, U, R)),
+    "black_stools": (["black stools", "dark, tarry stools"], (U, U, U, U)),
+    "nosebleed": (["a nosebleed", "bleeding from my nose"], (U, R, U, R)),
+    "racing": (["a racing heartbeat", "a pounding heartbeat"], (U, R, U, R)),
+    "lightheaded": (["lightheadedness when I stand up", "dizzy spells when I get up"], (U, R, U, R)),
+    "dark_urine": (["dark brown urine", "urine the color of cola"], (U, R, U, U)),
+    "ankles": (["swollen ankles", "puffy ankles"], (R, R, U, R)),
+    "headache": (["a headache", "a dull headache"], (R, R, U, R)),
+    "nausea": (["nausea", "an upset stomach"], (R, R, U, R)),
+    "loose_stools": (["loose stools", "diarrhea"], (R, R, U, R)),
+    "constipation": (["constipation", "trouble having a bowel movement"], (R, R, U, R)),
+    "drowsy": (["drowsiness", "trouble staying awake during the day"], (R, R, U, R)),
+    "itching": (["itching all over", "itchy skin"], (R, R, R, R)),
+    "dry_mouth": (["a dry mouth", "a very dry mouth"], (R, R, R, R)),
+    "shaky": (["shaky hands", "a tremor in my hands"], (R, R, R, R)),
+    "metallic": (["a metallic taste", "a strange metal taste in my mouth"], (R, R, R, R)),
 }
-
-CONTEXT = [  # sentences that never change a label (an appointment already booked, background, plans)
-    "I have an appointment {when} anyway.", "I'm seeing the doctor {when} for my check-up.",
-    "I took my usual morning pills {recent}.", "I use {pharmacy}.", "My last visit was {past}.",
-    "I've been on {routine_med} for years.", "I called {recent} but couldn't get through.",
-    "I'm traveling {when}.", "I'm back at work {when}.", "My daughter can drive me {when} if needed.",
-    "I got home from work {recent}.", "I'm free {when} if someone needs to call.",
-    "I read the portal message from {past}.", "I feel OK so far otherwise.",
-]
-OPENERS = ["", "", "Hi,", "Hello,", "Good morning,", "Hi there,", "Sorry to bother you,", "Hi, quick question.",
-           "Hello team,"]
-CLOSERS = ["", "", "Thanks", "Thank you!", "Please let me know.", "Sent from my phone", "Appreciate any help.",
-           "What should I do?", "Should I come in?"]
-
-# ------------------------------------------------------------------------------------------------ the cases
-# Shared course phrases: the same words follow every problem; the level is URGENCY[problem][course].
-COURSES = {
-    "now": ["started {recent} and it's still going", "since {recent}, and it's getting worse",
-            "began {recent} and hasn't stopped"],
-    "passed": ["happened {past}, lasted a few minutes and went away", "came on {recent} but is gone now",
-               "was there {past} for a bit, fine since", "started {recent}, lasted a few minutes and stopped"],
-    "days": ["{days}, slowly getting worse", "{days} and not improving", "{days}, worse again since {recent}"],
-    "chronic": ["{weeks}, about the same", "{weeks}, it never really changes", "{weeks}; it came back {recent} "
-                "like it always does"],
+COURSES = ["now", "passed", "days", "months"]
+COURSE_TEXT = {
+    "now": ["It started {recent} and it's getting worse.", "It began {recent} and it's still going."],
+    "passed": ["It started {past} and went away.", "It came on {recent} but is gone now."],
+    "days": ["It's been going on {days} and isn't improving.", "It has lasted {days} now."],
+    "months": ["It's been coming and going for months, about the same.", "I've had it on and off for months; it "
+               "never really changes."],
 }
-PROBLEMS = {  # phrase pool, and the level for each course (None: not written)
-    "chest": (["pressure in my chest", "tightness in my chest", "a heavy feeling in my chest"],
-              {"now": E, "passed": U, "days": U, "chronic": R}),
-    "breath": (["shortness of breath at rest", "trouble catching my breath", "breathlessness"],
-               {"now": E, "passed": U, "days": U, "chronic": R}),
-    "neuro": (["weakness and numbness in my {side} arm", "slurred speech", "drooping on one side of my face"],
-              {"now": E, "passed": E, "days": U, "chronic": None}),
-    "headache": (["a headache", "a pounding headache", "head pain"],
-                 {"now": R, "passed": R, "days": U, "chronic": R}),
-    "fever": (["a fever of {fever}", "fevers up to {fever}", "a temperature of {fever}"],
-              {"now": U, "passed": R, "days": U, "chronic": U}),
-    "rash": (["a red rash on my {body}", "a patch of redness on my {body}", "an itchy red area on my {body}"],
-             {"now": R, "passed": R, "days": U, "chronic": R}),
-    "calf": (["swelling in my {side} calf", "a swollen, sore {side} leg", "pain and swelling in my {side} calf"],
-             {"now": U, "passed": R, "days": U, "chronic": R}),
-    "belly": (["pain in my lower belly", "stomach cramps", "pain on the right side of my belly"],
-              {"now": U, "passed": R, "days": U, "chronic": R}),
-    "palpitations": (["a racing heartbeat", "palpitations", "my heart skipping beats"],
-                     {"now": U, "passed": R, "days": U, "chronic": R}),
-    "nosebleed": (["a nosebleed", "bleeding from my nose"], {"now": U, "passed": R, "days": U, "chronic": R}),
-    "back": (["lower back pain", "a stiff, sore back"], {"now": R, "passed": R, "days": R, "chronic": R}),
-    "cough": (["a dry cough", "a tickly cough", "a cough with clear mucus"],
-              {"now": R, "passed": R, "days": R, "chronic": R}),
-    "throat": (["a sore throat", "a scratchy throat"], {"now": R, "passed": R, "days": R, "chronic": R}),
-    "knee": (["pain in my {side} knee", "an achy {side} knee"], {"now": R, "passed": R, "days": R, "chronic": R}),
-}
-PATIENT = {  # background that changes some levels (and appears with other problems, where it changes nothing)
-    "chemo": "I'm in the middle of chemotherapy.",
-    "anticoag": "I'm on {anticoag} for atrial fibrillation.",
-    "none": "",
-}
+SYMPTOM_FRAMES = ["I have {symptom}.", "I've noticed {symptom}.", "I've been having {symptom}."]
+BACKGROUND = {"none": "", "chemo": "I'm in the middle of chemotherapy.",
+              "warfarin": "I also take warfarin for my heart rhythm."}
+POST_OP_EMERGENT = ("breath", "chest")
+POST_OP_URGENT = ("fever", "calf", "belly")
+BLEEDING = ("black_stools", "blood_cough", "nosebleed")
+LOUD = ("breath", "chest", "neuro")  # often emergent: written more often as long-standing problems
+# long-standing problems written next to a recent surgery: none a surgeon would want to hear about
+LONG_STANDING_AFTER_SURGERY = ("headache", "dry_mouth", "shaky", "metallic", "itching", "drowsy", "nausea",
+                               "loose_stools")
+# never written as a harmless drug effect with this background (the background may explain or worsen it)
+DANGEROUS_ON = {"warfarin": BLEEDING + ("headache",), "chemo": BLEEDING + ("fever", "nausea", "loose_stools")}
 
 
-def symptom_level(problem: str, course: str, patient: str) -> str | None:
-    level = PROBLEMS[problem][1][course]
+def symptom_level(symptom: str, course: str, background: str, recent_item: str) -> str | None:
+    """Urgency of a symptom that no new drug explains harmlessly (``recent_item``: "procedure" or "drug";
+    None: a combination never written)."""
+    level = SYMPTOMS[symptom][1][COURSES.index(course)]
     if level is None:
         return None
-    if patient == "chemo" and problem == "fever" and course != "passed":
-        return E  # fever during chemotherapy: possible neutropenic sepsis
-    if patient == "anticoag" and problem == "nosebleed" and course == "now":
-        return E  # bleeding that will not stop on an anticoagulant
+    settled = course in ("passed", "months")
+    if background == "chemo" and symptom == "fever":
+        return U if settled else E  # fever during chemotherapy: possible neutropenic sepsis
+    if background == "warfarin" and symptom in BLEEDING:
+        return U if settled else E  # bleeding on an anticoagulant
+    if background == "warfarin" and symptom == "headache" and course == "now":
+        return E  # a new, worsening headache on an anticoagulant: a possible bleed in the head
+    if background == "chemo" and symptom in BLEEDING and level == R:
+        return U  # bleeding during chemotherapy (low platelets)
+    if course == "months":
+        return level  # a long-standing problem: a recent surgery or drug changes nothing
+    if recent_item == "procedure" and symptom in POST_OP_EMERGENT:
+        return E  # within 2 weeks of surgery, even if it passed: a possible pulmonary embolism
+    if recent_item == "procedure" and symptom == "racing" and course != "passed":
+        return E  # a racing heart after surgery: a possible pulmonary embolism or bleeding
+    if recent_item == "procedure" and symptom in POST_OP_URGENT and level == R:
+        return U
+    if recent_item == "drug" and symptom == "itching" and course != "passed":
+        return U  # itching all over after a new drug that does not explain it: a possible allergy
     return level
 
 
-SYMPTOM_FRAMES = ["I've had {problem} that {course}.", "{Problem} {course}.", "I have {problem}; it {course}.",
-                  "Since I last saw you: {problem} that {course}."]
+def symptom_personnel(symptom: str, course: str, recent_item: str, drug: str, level: str, request: str) -> str:
+    new = course != "months"  # began after the recent surgery or drug
+    if new and recent_item == "procedure":
+        return N
+    if new and recent_item == "drug" and symptom in DRUGS[drug][0]:
+        return RX
+    return FD if level == R and request == "visit" else PH
 
-# post-procedure problems (nurse within 2 weeks; the same words years later go to the physician)
-OP_PROBLEMS = {
-    "bleeding": (["bleeding from the incision", "blood soaking through the dressing"],
-                 {"now": E, "passed": R, "days": U, "chronic": None}),
-    "wound": (["redness and drainage at the incision", "a warm, red incision"],
-              {"now": U, "passed": R, "days": U, "chronic": None}),
-    "calf": (["swelling in my {side} calf", "a swollen, sore {side} leg"],
-             {"now": U, "passed": R, "days": U, "chronic": None}),
-    "fever": (["a fever of {fever}", "fevers up to {fever}"], {"now": U, "passed": R, "days": U, "chronic": None}),
-    "pain": (["soreness around the incision", "some pain at the site"],
-             {"now": R, "passed": R, "days": R, "chronic": None}),
+
+VISITS = ["Can I get an appointment {when}?", "Could someone book me in {when}?", "I'd like a visit {when} if there's "
+          "a slot."]
+QUESTIONS = ["What should I do?", "Who can help with this?", "Please let me know what to do.",
+             "Can someone get back to me?"]
+
+SLOTS = {
+    "recent": ["about 20 minutes ago", "an hour ago", "this morning", "a little while ago", "about half an hour ago"],
+    "past": ["yesterday", "last night", "yesterday afternoon", "yesterday morning"],
+    "days": ["for three days", "for four days", "for the past few days"],
+    "when": ["tomorrow", "next week", "on Friday", "next month", "tomorrow morning", "in two weeks"],
+    "side": ["left", "right"],
+    "fever": ["101.5", "102", "102.4", "101.8", "103"],
+    "pharmacy": ["the pharmacy on Main Street", "my mail-order pharmacy", "the grocery store pharmacy"],
+    "amount": ["$240", "$85", "$1,120", "$310", "$46", "$530"],
 }
-OP_FRAMES = ["I had my {surgery} {ago} and have {problem} that {course}.",
-             "After my {surgery} {ago}: {problem} that {course}.",
-             "{Problem} {course}. My {surgery} was {ago}."]
+CONTEXT = ["I have an appointment {when} anyway.", "I took my usual morning pills {recent}.", "I use {pharmacy}.",
+           "I called {recent} but couldn't get through.", "I'm traveling {when}.", "I'm back at work {when}.",
+           "My daughter can drive me {when} if needed.", "I'm free {when} if someone needs to call."]
+OPENERS = ["", "", "Hi,", "Hello,", "Good morning,", "Hi there,", "Sorry to bother you,", "Hello team,"]
+CLOSERS = ["", "", "Thanks", "Thank you!", "Sent from my phone", "Appreciate any help."]
 
-READINGS = {  # kind -> {band: values}; level from band and symptoms
-    "sugar": {"critical": ["42", "38", "45", "48"], "high": ["320", "340", "310", "355"],
-              "ok": ["112", "98", "126", "104"]},
-    "oxygen": {"critical": ["86%", "84%", "87%", "85%"], "high": None, "ok": ["95%", "96%", "97%"]},
-    "blood pressure": {"critical": ["212/124", "198/126", "205/130", "220/122"],
-                       "high": ["168/102", "172/104", "165/98", "176/106"], "ok": ["124/78", "131/82", "118/74"]},
+# ------------------------------------------------------------------------------------------------ medication errors
+ERROR_DRUGS = {  # drug -> (reading, high risk: an extra dose is an emergency even before the reading moves)
+    "Lantus": ("sugar", True), "Humalog": ("sugar", True), "glipizide": ("sugar", True),
+    "metformin": ("sugar", False), "sitagliptin": ("sugar", False),
+    "oxycodone": ("oxygen", True), "hydrocodone": ("oxygen", True),
+    "gabapentin": ("oxygen", False), "hydroxyzine": ("oxygen", False),
+    "warfarin": ("inr", True),
+    "lisinopril": ("bp", False), "amlodipine": ("bp", False), "metoprolol": ("bp", False), "losartan": ("bp", False),
 }
-READING_SYMPTOMS = {"sugar": "I'm shaky and sweaty", "oxygen": "I'm breathing fast",
-                    "blood pressure": "I have a headache and blurry vision"}
+READING_NAMES = {"sugar": "blood sugar", "oxygen": "oxygen level", "inr": "home INR", "bp": "blood pressure"}
+ERROR_FRAMES = ["I took my {drug} twice by mistake {recent}.",
+                "I accidentally took an extra dose of my {drug} {recent}."]
+READING_FRAMES = ["I just checked my {reading}: {value}.", "My {reading} is {value} right now."]
 
 
-def reading_level(band: str, symptoms: bool) -> str:
-    if band == "critical":
-        return E if symptoms else U
-    return U if band == "high" else R
+def reading_value(rng: random.Random, reading: str, in_range: bool) -> str:
+    if reading == "sugar":
+        return str(rng.randint(82, 180) if in_range else rng.randint(38, 66))
+    if reading == "oxygen":
+        return f"{rng.randint(94, 99) if in_range else rng.randint(80, 88)}%"
+    if reading == "inr":
+        return f"{rng.randint(20, 32) / 10:.1f}" if in_range else f"{rng.randint(46, 79) / 10:.1f}"
+    if in_range:
+        return f"{rng.randint(108, 138)}/{rng.randint(62, 86)}"
+    return f"{rng.randint(72, 87)}/{rng.randint(42, 56)}"
 
 
-DRUGS = {"insulin": ["Lantus", "insulin", "Humalog"], "sulfonylurea": ["glipizide", "glyburide"],
-         "opioid": ["oxycodone", "hydrocodone"], "anticoag": ["warfarin", "Eliquis", "Xarelto"],
-         "transplant": ["tacrolimus", "mycophenolate"], "seizure": ["levetiracetam", "lamotrigine"],
-         "lowrisk": ["atorvastatin", "omeprazole", "cetirizine", "famotidine", "lisinopril"]}
-MED_SITUATIONS = {  # level by drug class; messages say "I feel OK" (symptoms go to the physician)
-    "extra": (["I took my {drug} twice by mistake {recent}. I feel OK so far.",
-               "I accidentally took an extra dose of {drug} {recent}; no symptoms yet."],
-              {"insulin": E, "sulfonylurea": E, "opioid": E, "anticoag": U, "transplant": U, "seizure": R,
-               "lowrisk": R}),
-    "missed": (["I missed two doses of my {drug} {past}.", "I forgot my {drug} {past} and again this morning."],
-               {"insulin": U, "sulfonylurea": R, "opioid": R, "anticoag": U, "transplant": U, "seizure": U,
-                "lowrisk": R}),
-    "runout": (["I run out of {drug} tomorrow and the refill needs approval.",
-                "The pharmacy is out of stock of my {drug} and I have one day left."],
-               {"insulin": U, "sulfonylurea": R, "opioid": U, "anticoag": U, "transplant": U, "seizure": U,
-                "lowrisk": R}),
-    "refill": (["Can I get a 90-day refill of my {drug}? I have a few weeks left.",
-                "Please send a refill of {drug} to my pharmacy, no rush."],
-               {k: R for k in ["insulin", "sulfonylurea", "opioid", "anticoag", "transplant", "seizure",
-                               "lowrisk"]}),
-    "question": (["Is it OK to take {otc} with my {drug}?", "I picked up my {drug} {recent}; should I take it "
-                  "with food?"],
-                 {k: R for k in ["insulin", "sulfonylurea", "opioid", "anticoag", "transplant", "seizure",
-                                 "lowrisk"]}),
-}
-# the same mistakes with symptoms go to the physician; the drug and the symptom decide the level
-MED_SYMPTOMS = {"insulin": [("now I'm shaky, sweaty and confused", E)],
-                "sulfonylurea": [("now I'm shaky and sweaty", E)],
-                "opioid": [("now I'm very drowsy and breathing slowly", E), ("now I'm a bit constipated", R)],
-                "anticoag": [("now I have a nosebleed that won't stop", E), ("now I have a few new bruises", U)],
-                "transplant": [("now I have a slight tremor", U)],
-                "seizure": [("now I feel a little dizzy", R)],
-                "lowrisk": [("now I have a mild headache", R), ("now I have an upset stomach", R),
-                            ("now I have a bit of heartburn", R)]}
-NONTOXIC = ["a silica gel packet", "a few gummy vitamins without iron", "some diaper cream", "a bit of toothpaste",
-            "a crayon"]
-
-ADMIN = {  # front desk: the deadline decides
-    "form": ["My {form} is needed {deadline}. Can you fill it out?", "Can someone complete my {form}? It's due "
-             "{deadline}."],
-    "records": ["Could you send my records to the specialist? I see them {deadline}.",
-                "Please fax my records to my new doctor, needed {deadline}."],
-    "visit": ["I need a pre-op visit before my surgery, which is {deadline}.",
-              "Can I get an appointment? My work needs a clearance visit {deadline}."],
-    "reschedule": ["I need to move my {test}, it's {deadline} and I can't make it.",
-                   "Can I reschedule my visit {deadline}? My car broke down."],
-}
-DEADLINES = {U: ["tomorrow", "by tomorrow", "the day after tomorrow", "first thing tomorrow", "today"],
-             R: ["next month", "in a few weeks", "before {month}", "by the end of {month}"]}
-ADMIN_ROUTINE = ["I got a bill for {amount} from my visit {past}. I think insurance should have covered it.",
-                 "I opened a bill for {amount} {recent}; can someone explain the charges?",
-                 "I switched to {insurer}. How do I update it before my next visit?",
-                 "Do you have Saturday appointments in {month}?"]
-RESULTS = [("My potassium came back 6.1 and flagged high.", U), ("My sodium came back 127, marked abnormal.", U),
-           ("My LDL came back 162. Do I need medicine?", R), ("My A1c was 6.1; what does prediabetes mean?", R),
-           ("My TSH was 5.2, slightly high. Is that something to treat?", R),
-           ("My hemoglobin came back 6.9 and flagged critical.", U)]
-PREP = ["My {test} is {deadline}; should I stop eating tonight?", "Do I need to fast before my {test}? It's "
-        "{deadline}."]
+def error_level(reading: str, high_risk: bool, in_range: bool, when: str) -> str:
+    if reading == "inr":
+        return U
+    if not in_range:
+        return E if reading in ("sugar", "oxygen") else U
+    if not high_risk:
+        return R
+    return E if when == "recent" else U  # taken yesterday and still in range: the peak has passed
 
 
-def _deadline(rng: random.Random, level: str) -> tuple[str, str]:
-    """(deadline phrase, sentence giving today's date): half the time a date, so the gap must be worked out."""
-    if rng.random() < 0.5:
-        return rng.choice(DEADLINES[level]), ""
-    month, today = rng.choice(SLOTS["month"]), rng.randint(1, 14)
-    due = today + (rng.choice([1, 2]) if level == U else rng.randint(10, 16))
-    return f"on {month} {due}", f"Today is {month} {today}."
+# ------------------------------------------------------------------------------------------------ billing
+CLAIMS = [", and I got a bill for {amount} for it {recent}", ", and my insurance denied the claim for it {recent}",
+          ", and my new plan says it isn't covered", ", and I was charged {amount} for it even though I have insurance"]
+DEADLINE_FRAMES = ["I need this sorted out by {day}.", "I need an answer by {day}."]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+DEADLINE_GAPS = {U: (1, 2), R: (4, 5, 6)}  # days from today to the deadline (the next such weekday)
 
 
+def deadline_gap(today: str, due: str) -> int:
+    return (WEEKDAYS.index(due) - WEEKDAYS.index(today)) % 7
+
+
+# ------------------------------------------------------------------------------------------------ writing
 def _fill(rng: random.Random, template: str) -> str:
-    def value(name: str) -> str:
-        text = rng.choice(SLOTS[name])
-        return text.format(side=rng.choice(SLOTS["side"])) if "{side}" in text else text
-
     names = list(dict.fromkeys(name for _, name, _, _ in string.Formatter().parse(template) if name))
-    text = template.format(**{name: value(name) for name in names})
-    return text[:1].upper() + text[1:]
+    return template.format(**{name: rng.choice(SLOTS[name]) for name in names})
 
 
-def _frame(rng, frame: str, problem_text: str, course_text: str, **extra) -> str:
-    return frame.format(problem=problem_text, Problem=problem_text[:1].upper() + problem_text[1:],
-                        course=course_text, **extra)
+def _items(rng: random.Random, recent_item: str, at_least: int = 2) -> tuple[str, str]:
+    """(procedure time, drug time): the recent one 2-12 days ago, the other 3 weeks to 12 years ago."""
+    recent, old = recent_time(rng, at_least), long_time(rng)
+    return (recent, old) if recent_item == "procedure" else (old, recent)
 
 
-def draw_case(rng: random.Random, personnel: str) -> dict | None:
-    """One random message for ``personnel`` with its fields and urgency (None: a combination not written)."""
-    if personnel == "physician":
-        kind = rng.random()
-        if kind < 0.72:
-            problem = rng.choice(list(PROBLEMS))
-            course = rng.choice(list(COURSES))
-            patient = rng.choices(["none", "chemo", "anticoag"], weights=[4, 1, 1])[0]
-            if problem == "fever" and rng.random() < 0.4:
-                patient = "chemo"
-            if problem == "nosebleed" and rng.random() < 0.5:
-                patient = "anticoag"
-            level = symptom_level(problem, course, patient)
-            if level is None:
-                return None
-            if rng.random() < 0.3:  # after a procedure long ago: still the physician's
-                body = _frame(rng, rng.choice(OP_FRAMES), rng.choice(PROBLEMS[problem][0]),
-                              rng.choice(COURSES[course]), surgery="{surgery}", ago="{old_op}")
-            else:
-                body = _frame(rng, rng.choice(SYMPTOM_FRAMES), rng.choice(PROBLEMS[problem][0]),
-                              rng.choice(COURSES[course]))
-            text = " ".join(p for p in (_fill(rng, PATIENT[patient]), _fill(rng, body)) if p)
-            return dict(intent="new_symptom", trigger=f"{problem}:{course}:{patient}", urgency=level, body=text)
-        if kind < 0.86:
-            drug_class = rng.choice(list(MED_SYMPTOMS))
-            drug = rng.choice(DRUGS[drug_class])
-            symptom, level = rng.choice(MED_SYMPTOMS[drug_class])
-            text = rng.choice([f"I took my {drug} twice by mistake {{recent}}, and {symptom}.",
-                               f"I accidentally took an extra dose of {drug} {{recent}}; {symptom}."])
-            return dict(intent="medication_error", trigger=f"extra_symptomatic:{drug_class}", urgency=level,
-                        body=_fill(rng, text))
-        result, level = rng.choice(RESULTS)
-        return dict(intent="result_question", trigger=f"result:{level}", urgency=level, body=result)
-    if personnel == "nurse":
-        kind = rng.random()
-        if kind < 0.45:
-            problem = rng.choice(list(OP_PROBLEMS))
-            course = rng.choice(["now", "passed", "days"])
-            level = OP_PROBLEMS[problem][1][course]
-            body = _frame(rng, rng.choice(OP_FRAMES), rng.choice(OP_PROBLEMS[problem][0]),
-                          rng.choice(COURSES[course]), surgery="{surgery}", ago="{recent_op}")
-            if problem == "calf" and course == "now" and rng.random() < 0.5:
-                body += " Now I'm short of breath too."
-                level = E  # a possible pulmonary embolism after surgery
-            return dict(intent="post_procedure", trigger=f"op_{problem}:{course}", urgency=level,
-                        body=_fill(rng, body))
-        if kind < 0.85:
-            reading = rng.choice(list(READINGS))
-            band = rng.choice([b for b, values in READINGS[reading].items() if values])
-            symptoms = rng.random() < 0.5
-            value = rng.choice(READINGS[reading][band])
-            feel = READING_SYMPTOMS[reading] if symptoms else rng.choice(["I feel fine", "no other symptoms"])
-            body = rng.choice([f"My {reading} read {value} {{recent}} and {feel}.",
-                               f"Home {reading} check: {value} {{recent}}; {feel}."])
-            return dict(intent="home_reading", trigger=f"{reading}:{band}:{'symptoms' if symptoms else 'none'}",
-                        urgency=reading_level(band, symptoms), body=_fill(rng, body))
-        level = rng.choice([U, R])
-        deadline, today = _deadline(rng, level)
-        body = _fill(rng, rng.choice(PREP).replace("{deadline}", deadline))
-        return dict(intent="care_instructions", trigger=f"prep:{level}", urgency=level,
-                    body=" ".join(p for p in (today, body) if p))
-    if personnel == "pharmacist":
-        if rng.random() < 0.15:  # a child's ingestion: medication is an emergency, a non-toxic item is not
-            toxic = rng.random() < 0.5
-            what = "{pill_source}" if toxic else rng.choice(NONTOXIC)
-            return dict(intent="medication_error", trigger=f"child_ingestion:{'medication' if toxic else 'nontoxic'}",
-                        urgency=E if toxic else R,
-                        body=_fill(rng, f"My {{child}} got into {what} {{recent}} and may have swallowed some. "
-                                        "Seems OK so far."))
-        situation = rng.choice(list(MED_SITUATIONS))
-        # extra doses of low-risk drugs are the common case; high-risk ones are not the majority
-        drug_class = rng.choices(list(DRUGS), weights=[2, 2, 2, 3, 3, 3, 5] if situation == "extra" else None)[0]
-        level = MED_SITUATIONS[situation][1][drug_class]
-        text = rng.choice(MED_SITUATIONS[situation][0]).replace("{drug}", rng.choice(DRUGS[drug_class]))
-        intent = {"extra": "medication_error", "missed": "medication_question", "runout": "refill",
-                  "refill": "refill", "question": "medication_question"}[situation]
-        return dict(intent=intent, trigger=f"{situation}:{drug_class}", urgency=level, body=_fill(rng, text))
-    kind = rng.choice(list(ADMIN) + ["routine_admin"])
-    if kind == "routine_admin":
-        return dict(intent="billing", trigger="admin:routine", urgency=R, body=_fill(rng, rng.choice(ADMIN_ROUTINE)))
-    level = rng.choice([U, R])
-    deadline, today = _deadline(rng, level)
-    text = _fill(rng, rng.choice(ADMIN[kind]).replace("{deadline}", deadline))
-    intent = "scheduling" if kind in ("visit", "reschedule") else "forms_records"
-    return dict(intent=intent, trigger=f"{kind}:{level}", urgency=level, body=" ".join(p for p in (today, text) if p))
+def _background(rng: random.Random) -> str:
+    return rng.choice(list(BACKGROUND))
 
 
-# a routine side request of lower precedence, which never changes either label
-ADDONS = {
-    "pharmacist": ["Also, could I get a refill of my {routine_med}? No rush.",
-                   "Also, is it OK to take {otc} with my {routine_med}?"],
-    "front desk": ["Also, could someone send my records to my new doctor?",
-                   "Also, I got a bill for {amount} I don't understand.", "Also, can I move my {month} appointment?"],
-    "nurse": ["Also, am I due for a {vaccine} booster?"],
+def symptom_case(rng: random.Random, personnel: str, level: str) -> dict | None:
+    background = _background(rng)
+    drug = rng.choice(list(DRUGS))
+    harmless, unclear = DRUGS[drug]
+    course = rng.choice(COURSES if personnel in (PH, FD) else COURSES[:3])
+    if personnel == N:
+        recent_item = "procedure"
+    elif course == "months":  # a long-standing problem: either item may be the recent one
+        recent_item = rng.choice(["procedure", "drug", "drug"])
+    else:
+        recent_item = "drug"
+    if personnel == RX:
+        symptom = rng.choices(harmless, weights=[3 if U in SYMPTOMS[s][1] else 1 for s in harmless])[0]
+        if symptom in DANGEROUS_ON.get(background, ()):
+            return None
+    elif course == "months":  # began before the surgery or the drug: neither explains it
+        options = list(SYMPTOMS) if recent_item == "drug" else LONG_STANDING_AFTER_SURGERY
+        symptom = rng.choices(options, weights=[3 if s in LOUD else 1 for s in options])[0]
+    else:
+        options = [s for s in SYMPTOMS if s not in unclear and (personnel == N or s not in harmless)]
+        symptom = rng.choices(options, weights=[3 if level != E and (E in SYMPTOMS[s][1] or U in SYMPTOMS[s][1][:2])
+                                                else 1 for s in options])[0]
+    request = "visit" if personnel == FD else rng.choice(["visit", "question"])
+    if personnel == PH and level == R:
+        request = "question"
+    found = R if personnel == RX else symptom_level(symptom, course, background, recent_item)
+    if found != level or symptom_personnel(symptom, course, recent_item, drug, found, request) != personnel:
+        return None
+    procedure = rng.choice(PROCEDURES)
+    # a symptom lasting days began after the recent item: that item is at least 5 days ago
+    procedure_time, drug_time = _items(rng, recent_item, 5 if course == "days" else 2)
+    phrase = rng.choice(SYMPTOMS[symptom][0]).format(side=rng.choice(SLOTS["side"]), fever=rng.choice(SLOTS["fever"]))
+    sentences = [rng.choice(PROCEDURE_FRAMES).format(item=procedure, time=procedure_time),
+                 rng.choice(DRUG_FRAMES).format(item=drug, time=drug_time),
+                 rng.choice(SYMPTOM_FRAMES).format(symptom=phrase) + " " + _fill(rng, rng.choice(COURSE_TEXT[course]))]
+    rng.shuffle(sentences)
+    if BACKGROUND[background]:
+        sentences.insert(rng.randint(0, len(sentences)), BACKGROUND[background])
+    sentences.append(_fill(rng, rng.choice(VISITS if request == "visit" else QUESTIONS)))
+    trigger = (f"symptom={symptom};course={course};background={background};procedure={procedure}@{procedure_time};"
+               f"drug={drug}@{drug_time};request={request}")
+    return dict(intent="symptom", trigger=trigger, sentences=sentences)
+
+
+def medication_error_case(rng: random.Random, personnel: str, level: str) -> dict | None:
+    drug = rng.choice(list(ERROR_DRUGS))
+    reading, high_risk = ERROR_DRUGS[drug]
+    in_range = personnel == RX
+    when = rng.choice(["recent", "past"])
+    if error_level(reading, high_risk, in_range, when) != level:
+        return None
+    value = reading_value(rng, reading, in_range)
+    sentences = [_fill(rng, rng.choice(ERROR_FRAMES).replace("{drug}", drug).replace("{recent}", "{" + when + "}")),
+                 rng.choice(READING_FRAMES).format(reading=READING_NAMES[reading], value=value)]
+    if rng.random() < 0.5:
+        sentences.insert(0, rng.choice(PROCEDURE_FRAMES).format(item=rng.choice(PROCEDURES), time=long_time(rng)))
+    background = _background(rng)
+    if BACKGROUND[background] and drug != "warfarin":
+        sentences.insert(rng.randint(0, len(sentences)), BACKGROUND[background])
+    sentences.append(rng.choice(QUESTIONS))
+    return dict(intent="medication_error", trigger=f"drug={drug};taken={when};reading={reading}:{value}",
+                sentences=sentences)
+
+
+def billing_case(rng: random.Random, personnel: str, level: str) -> dict | None:
+    procedure, drug = rng.choice(PROCEDURES), rng.choice(list(DRUGS))
+    procedure_time, drug_time = _items(rng, rng.choice(["procedure", "drug"]))
+    items = {"procedure": rng.choice(PROCEDURE_FRAMES).format(item=procedure, time=procedure_time),
+             "drug": rng.choice(DRUG_FRAMES).format(item=drug, time=drug_time)}
+    about = "procedure" if personnel == FD else "drug"
+    items[about] = items[about][:-1] + _fill(rng, rng.choice(CLAIMS)) + "."
+    sentences = list(items.values())
+    rng.shuffle(sentences)
+    today = rng.randrange(7)
+    due = WEEKDAYS[(today + rng.choice(DEADLINE_GAPS[level])) % 7]
+    sentences = [f"Today is {WEEKDAYS[today]}."] + sentences + [rng.choice(DEADLINE_FRAMES).format(day=due)]
+    background = _background(rng)
+    if BACKGROUND[background]:
+        sentences.insert(rng.randint(1, len(sentences)), BACKGROUND[background])
+    sentences.append(rng.choice(QUESTIONS))
+    trigger = (f"claim={about};procedure={procedure}@{procedure_time};drug={drug}@{drug_time};"
+               f"today={WEEKDAYS[today]};due={due}")
+    return dict(intent="billing", trigger=trigger, sentences=sentences)
+
+
+CASES = {"symptom": symptom_case, "medication_error": medication_error_case, "billing": billing_case}
+
+# split -> (kind, personnel) -> rows (emergent, urgent, routine). Per split each personnel label has n/4 rows and
+# each urgency label n/3; front desk is never emergent.
+PLAN = {
+    "train": {("symptom", N): (30, 13, 8), ("symptom", PH): (20, 8, 8), ("symptom", RX): (0, 0, 10),
+              ("symptom", FD): (0, 0, 16), ("medication_error", PH): (10, 5, 0),
+              ("medication_error", RX): (8, 5, 3), ("billing", RX): (0, 12, 13), ("billing", FD): (0, 25, 10)},
+    "validation": {("symptom", N): (8, 3, 1), ("symptom", PH): (4, 2, 2), ("symptom", RX): (0, 0, 2),
+                   ("symptom", FD): (0, 0, 4), ("medication_error", PH): (2, 2, 0),
+                   ("medication_error", RX): (2, 1, 1), ("billing", RX): (0, 3, 3), ("billing", FD): (0, 5, 3)},
+    "test": {("symptom", N): (17, 5, 5), ("symptom", PH): (10, 5, 4), ("symptom", RX): (0, 0, 5),
+             ("symptom", FD): (0, 0, 8), ("medication_error", PH): (5, 3, 0),
+             ("medication_error", RX): (4, 3, 2), ("billing", RX): (0, 7, 6), ("billing", FD): (0, 13, 6)},
 }
-PRECEDENCE = ["physician", "nurse", "pharmacist", "front desk"]
 
 
-def add_side_request(rng: random.Random, personnel: str, body: str) -> str:
-    lower = PRECEDENCE[PRECEDENCE.index(personnel) + 1:]
-    if not lower or rng.random() >= 0.4:
-        return body
-    return body + " " + _fill(rng, rng.choice(ADDONS[rng.choice(lower)]))
-
-
-def _compose(rng: random.Random, body: str) -> str:
-    sentences = [body]
-    for _ in range(rng.choice([0, 1, 1, 2])):
-        sentences.insert(rng.randint(0, len(sentences)), _fill(rng, rng.choice(CONTEXT)))
+def _compose(rng: random.Random, sentences: list[str]) -> str:
+    sentences = list(sentences)
+    for _ in range(rng.choice([0, 0, 1])):  # a context sentence, never after the closing request
+        sentences.insert(rng.randint(0, len(sentences) - 1), _fill(rng, rng.choice(CONTEXT)))
     opener, closer = rng.choice(OPENERS), rng.choice(CLOSERS)
     text = " ".join(sentences)
     if rng.random() < 0.12:
@@ -427,25 +404,25 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     seen: set[str] = set()
     splits: dict[str, list[dict]] = {}
     counter = 0
-    for split, cells in CELL_COUNTS.items():
+    for split, plan in PLAN.items():
         rows = []
-        for personnel, counts in cells.items():
-            need = dict(zip(URGENCY, counts))
-            attempts = 0
-            while any(need.values()):
-                attempts += 1
-                if attempts > 100000:
-                    raise RuntimeError(f"cannot fill {split} {personnel} {need}")
-                case = draw_case(rng, personnel)
-                if case is None or not need[case["urgency"]]:
-                    continue
-                message = _compose(rng, add_side_request(rng, personnel, case["body"]))
-                if message in seen:
-                    continue
-                seen.add(message)
-                need[case["urgency"]] -= 1
-                rows.append({"message": message, "intent": case["intent"], "trigger": case["trigger"],
-                             "personnel": personnel, "urgency": case["urgency"], "category": case["intent"]})
+        for (kind, personnel), counts in plan.items():
+            for level, count in zip(URGENCY, counts):
+                made = attempts = 0
+                while made < count:
+                    attempts += 1
+                    if attempts > 100000:
+                        raise RuntimeError(f"cannot fill {split} {kind} {personnel} {level}")
+                    case = CASES[kind](rng, personnel, level)
+                    if case is None:
+                        continue
+                    message = _compose(rng, case["sentences"])
+                    if message in seen:
+                        continue
+                    seen.add(message)
+                    made += 1
+                    rows.append({"message": message, "intent": kind, "trigger": case["trigger"],
+                                 "personnel": personnel, "urgency": level, "category": kind})
         rng.shuffle(rows)
         for row in rows:
             counter += 1
