@@ -61,7 +61,7 @@ MEDQA_ROW = {"question": "Which organ makes insulin?", "options": {"A": "Liver",
     ("hub_letter_label", "row 1 does not fit the task's data format (ValueError: invalid literal for int()"),
     ("split_typo", "--data-file medqa:tset names a split task 'medqa' does not have"),
     ("task_not_asked", "--data-file names task 'medmcqa', which is not among the tasks scored (medqa)"),
-    ("unknown_task", "--data-file names unknown task 'medqx' — did you mean medqa"),
+    ("unknown_task", "--data-file names unknown task 'medqx': neither a medbench task nor one of lm-eval's"),
 ])
 def test_data_file_mistakes_are_one_line(case, expected, tmp_path, tiny_model_dir, capsys):
     good = write_jsonl(tmp_path / "good.jsonl", [MEDQA_ROW])
