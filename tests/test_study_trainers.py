@@ -269,7 +269,8 @@ def test_sft_and_dpo_plan_checks_read_the_data_not_a_model(tmp_path):
         "or train on your own larger data file")
     assert "gives no rationale for 60 of 60" in SFT().plan_check("medqa", {"target": "rationale"})
     assert SFT().plan_check("adrd_prediction", {"target": "rationale"}) is None
-    assert "has no option(s) no_such_option" in SFT().plan_check("medqa", {"no_such_option": 1})
+    with pytest.raises(MedbenchError, match=r"has no option\(s\) no_such_option"):  # the recipe's error: raised
+        SFT().plan_check("medqa", {"no_such_option": 1})
     assert DPO().plan_check("medqa", {"pairs": "task", "max_examples": 16}) is None
     assert DPO().plan_check("discharge_summary", {"pairs": "sampled"}) is None
     assert "has no wrong choices to reject" in DPO().plan_check("discharge_summary", {"pairs": "task"})
