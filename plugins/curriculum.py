@@ -345,9 +345,10 @@ class CurriculumTrainer:
         (no model): categories and human difficulty are checked; LLM difficulty is computed at training time."""
         from medbench.trainingdata import load_training_examples
 
+        # Options it does not take, or a bad ordering, are the recipe's error everywhere: raised, not a skip reason.
+        config = build_config(CurriculumConfig, {}, dict(options), self.name)
+        base, base_config = self._base(config)
         try:
-            config = build_config(CurriculumConfig, {}, dict(options), self.name)
-            base, base_config = self._base(config)
             examples = annotated(config, load_training_examples(task, data_file_metadata(task, data_files)))
             _, examples = capped_for_base(base_config, examples, task)
             check_orderable(examples, config.ordering, task, check_tiers=not config.difficulty_models)

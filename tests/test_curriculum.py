@@ -437,8 +437,8 @@ def test_plan_check_names_why_a_cell_cannot_run_on_the_data(tmp_path, recording)
     assert trainer.plan_check("medqa", {"base": "recording", "ordering": "curriculum",
                                         "difficulty_models": ["some-model"]}, user) is None  # computed when training
     assert trainer.plan_check("medqa", {"base": "recording", "ordering": "random"}, user) is None
-    assert "needs an ordering, got 'spiral'" in trainer.plan_check("medqa", {"base": "recording",
-                                                                             "ordering": "spiral"})
+    with pytest.raises(MedbenchError, match="needs an ordering, got 'spiral'"):  # a recipe error: raised
+        trainer.plan_check("medqa", {"base": "recording", "ordering": "spiral"})
     # The same reason stops training on that data.
     from medbench.trainingdata import load_training_examples
     from medbench.trainingdata import data_file_metadata
