@@ -245,9 +245,12 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(source, tmp_path):
     folder = tmp_path / "plugins"
     folder.mkdir()
     (folder / "sleepy.py").write_text(textwrap.dedent(source))
+    # A shell runs background jobs with SIGINT ignored, and Python keeps it so: restore the default for the child,
+    # as an interactive terminal would have it.
     process = subprocess.Popen([sys.executable, "-m", "medbench.cli", "tasks"], cwd=tmp_path, text=True,
                                env={**ENV, "MEDBENCH_PLUGINS_DIR": str(folder)}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stderr.readline().strip() == "ready"
         process.send_signal(signal.SIGINT)
