@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the embedded model and bundled data, offline, on CPU in a few minutes.
-# Score the base model on uti, LoRA-SFT it on uti's training split, DPO the SFT checkpoint on task-built pairs
+# `make demo`: the main job on the embedded model and bundled data, offline, on CPU.
+# Score the base model on hyponatremia, LoRA-SFT it on its training split, DPO the SFT checkpoint on task-built pairs
 # (a wrong label rejected), score every checkpoint, render the leaderboard with paired tests against base.
 # Everything goes to $DEMO_DIR (default runs/demo, ignored by git); each step's wall time is printed at the end.
 set -euo pipefail
 MEDBENCH=${MEDBENCH:-.venv/bin/medbench}
 DEMO_DIR=${DEMO_DIR:-runs/demo}
-TASK=${DEMO_TASK:-uti}
+TASK=${DEMO_TASK:-hyponatremia}
 SFT_STEPS=${DEMO_SFT_STEPS:-24}
 DPO_STEPS=${DEMO_DPO_STEPS:-12}
 export HF_HUB_OFFLINE=1
