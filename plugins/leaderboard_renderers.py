@@ -26,7 +26,7 @@ from typing import Any
 
 from medbench import hookimpl
 from medbench.leaderboard import NOTICE, Cell, LeaderboardTable, Row, data_source, per_item_values
-from medbench.leaderboard.references import BADGE, DESCRIPTION, ReferenceCell
+from medbench.leaderboard.references import BADGE, DESCRIPTION, ReferenceCell, reference_notes, reference_text
 from medbench.records import atomic_write_json, atomic_write_text
 
 SAMPLES_PER_CELL = 200  # per-item predictions embedded per cell in index.html
@@ -141,29 +141,6 @@ def _method_text(table: LeaderboardTable) -> str:
     return text
 
 
-def _reference_text(cell: ReferenceCell | None) -> str:
-    """A reference cell in plain text: score (n, over what), or why there is no comparable number."""
-    if cell is None:
-        return "–"
-    if cell.score is None:
-        return "– (not comparable)"
-    return f"{_f(cell.score)} (n={cell.n}, {cell.scope})"
-
-
-def _reference_notes(table: LeaderboardTable) -> list[tuple[str, str]]:
-    """(column, note) once per column and note, in column order."""
-    found: dict[tuple[str, str], None] = {}
-    for col in table.columns:
-        for ref in table.references:
-            cell = ref.cells.get(col)
-            if cell is not None and cell.note:
-                found.setdefault((col, cell.note), None)
-    return list(found)
-
-
-# ------------------------------------------------------------------------------------------ Markdown
-
-
 def _references_markdown(table: LeaderboardTable, info: dict[str, dict[str, Any]]) -> list[str]:
     if not table.references:
         return [f"Note: {_escape_md(note)}" for note in table.reference_notes] + (
@@ -174,9 +151,9 @@ def _references_markdown(table: LeaderboardTable, info: dict[str, dict[str, Any]
              "|" + "---|" * (len(table.columns) + 1)]
     for ref in table.references:
         lines.append("| " + " | ".join([f"{_escape_md(ref.label)} *({BADGE})*",
-                                        *[_reference_text(ref.cells.get(col)) for col in table.columns]]) + " |")
+                                        *[reference_text(ref.cells.get(col)) for col in table.columns]]) + " |")
     lines.append("")
-    lines += [f"- {_escape_md(col)}: {_escape_md(note)}" for col, note in _reference_notes(table)]
+    lines += [f"- {_escape_md(col)}: {_escape_md(note)}" for col, note in reference_notes(table)]
     lines += [f"- {_escape_md(note)}" for note in table.reference_notes]
     return lines + ([""] if lines[-1] else [])
 
@@ -1102,7 +1079,7 @@ def _reference_cell(col: str, cell: ReferenceCell | None) -> str:
 
 def _references_html(table: LeaderboardTable, info: dict[str, dict[str, Any]]) -> str:
     """The reference rows in a table of their own (not sortable, not among the checkpoints), with their notes."""
-    notes = "".join(f"<li>{_e(col)}: {_e(note)}</li>" for col, note in _reference_notes(table))
+    notes = "".join(f"<li>{_e(col)}: {_e(note)}</li>" for col, note in reference_notes(table))
     notes += "".join(f"<li>{_e(note)}</li>" for note in table.reference_notes)
     notes = f'<ul class="note">{notes}</ul>' if notes else ""
     if not table.references:

@@ -434,7 +434,7 @@ def _print_references(table: Any) -> None:
     """The reference rows as a table of their own, below the checkpoints and never among them."""
     from rich.text import Text
 
-    from medbench.leaderboard.references import BADGE
+    from medbench.leaderboard.references import BADGE, reference_notes, reference_text
 
     for note in table.reference_notes:
         err_console.print(f"note: {note}", highlight=False)
@@ -443,19 +443,12 @@ def _print_references(table: Any) -> None:
     view = Table(title=f"reference baselines ({BADGE}; never ranked)", title_style="italic")
     for name in ["reference", *table.columns]:
         view.add_column(Text(name), overflow="fold", style="italic")
-    notes: dict[str, None] = {}
     for ref in table.references:
-        texts = []
-        for col in table.columns:
-            cell = ref.cells.get(col)
-            if cell is not None and cell.note:
-                notes.setdefault(f"{col}: {cell.note}", None)
-            texts.append("–" if cell is None else "– (not comparable)" if cell.score is None else
-                         f"{cell.score:.3f} (n={cell.n}, {cell.scope})")
-        view.add_row(Text(f"{ref.label} [{BADGE}]"), *map(Text, texts))
+        view.add_row(Text(f"{ref.label} [{BADGE}]"), *(Text(reference_text(ref.cells.get(col)))
+                                                       for col in table.columns))
     console.print(view)
-    for note in notes:
-        console.print(Text(f"  {note}", style="dim"))
+    for col, note in reference_notes(table):
+        console.print(Text(f"  {col}: {note}", style="dim"))
 
 
 @cli.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -200,7 +200,6 @@ class LeaderboardTable:
             "notice": NOTICE,
         }
 
-
     def references_dict(self) -> dict[str, Any]:
         from medbench.leaderboard.references import BADGE, DESCRIPTION
 

@@ -68,6 +68,27 @@ class ReferenceRow:
                 "cells": {col: cell.as_dict() for col, cell in self.cells.items()}}
 
 
+def reference_text(cell: ReferenceCell | None) -> str:
+    """A reference cell in plain text: score (n, over what), or why there is no comparable number."""
+    if cell is None:
+        return "–"
+    if cell.score is None:
+        return "– (not comparable)"
+    score = "–" if math.isnan(cell.score) else f"{cell.score:.3f}"
+    return f"{score} (n={cell.n}, {cell.scope})"
+
+
+def reference_notes(table: LeaderboardTable) -> list[tuple[str, str]]:
+    """(column, note) once per column and note, in column order."""
+    found: dict[tuple[str, str], None] = {}
+    for col in table.columns:
+        for ref in table.references:
+            cell = ref.cells.get(col)
+            if cell is not None and cell.note:
+                found.setdefault((col, cell.note), None)
+    return list(found)
+
+
 def _one_line(exc: BaseException) -> str:
     text = exc.one_line() if isinstance(exc, MedbenchError) else f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split())
