@@ -34,9 +34,9 @@ browser:
 		|| echo "warning: could not install chromium chromium-driver; the leaderboard browser test will skip"; \
 	else echo "note: no apt-get; without chromium and chromedriver the leaderboard browser test skips"; fi
 
-# The main job on the embedded default model and bundled data, offline: score the base model on hyponatremia, SFT it,
-# DPO the SFT checkpoint on task-built pairs, score every checkpoint and render the leaderboard with paired tests
-# against base (scripts/demo.sh says how; DEMO_DIR, DEMO_TASK, DEMO_SFT_STEPS, DEMO_DPO_STEPS change it).
+# The main job on the embedded default model and bundled data, offline: score the base model on hyponatremia, SFT it
+# for one epoch, score the checkpoint and render the leaderboard with paired tests against base (scripts/demo.sh says
+# how; DEMO_DIR, DEMO_TASK, DEMO_SFT_STEPS, DEMO_SFT_LR, DEMO_DPO_STEPS change it).
 demo: setup
 	MEDBENCH=$(MEDBENCH) bash scripts/demo.sh
 
