@@ -198,31 +198,40 @@ def finish_sample(ids: list[int], stops: set[int], tokenizer, one_line: bool) ->
 def sample_answers(model, formatter: Formatter, examples: list[TrainingExample],
                    options: DPOOptions) -> list[list[Sample]]:
     """``samples_per_prompt`` sampled answers for each example's prompt (module docstring)."""
-    import torch
+    from medbench.progress import progress_bar
 
     tokenizer = formatter.tokenizer
     stops = stop_token_ids(model, tokenizer)
-    answers = []
-    for start in range(0, len(examples), SAMPLE_BATCH):
-        batch_examples = examples[start:start + SAMPLE_BATCH]
-        ids = [formatter.prompt_ids(example.prompt) for example in batch_examples]
-        budget = options.sample_max_new_tokens or math.ceil(
-            options.length_ratio_max * max(token_length(tokenizer, e.completion) for e in batch_examples))
-        one_line = ["\n" not in example.answer.strip() for example in batch_examples]
-        # One-line answers end at a line break: stop generating there rather than run on to the budget.
-        stop_early = {"stop_strings": ["\n"], "tokenizer": tokenizer} if all(one_line) else {}
-        batch = tokenizer.pad({"input_ids": ids}, padding_side="left", return_tensors="pt").to(model.device)
-        with torch.no_grad():
-            # min_new_tokens: without its chat template an instruct model often ends at once, which rejects nothing.
-            output = model.generate(**batch, do_sample=True, temperature=options.sample_temperature,
-                                    max_new_tokens=budget, min_new_tokens=1,
-                                    num_return_sequences=options.samples_per_prompt,
-                                    pad_token_id=tokenizer.pad_token_id, **stop_early)
-        generated = output[:, batch["input_ids"].shape[1]:].tolist()
-        k = options.samples_per_prompt
-        for i in range(len(batch_examples)):
-            answers.append([finish_sample(row, stops, tokenizer, one_line[i]) for row in generated[i * k:(i + 1) * k]])
+    answers: list[list[Sample]] = []
+    with progress_bar(f"dpo · sampling {options.samples_per_prompt} answers per prompt", len(examples)) as advance:
+        for start in range(0, len(examples), SAMPLE_BATCH):
+            answers.extend(_sample_batch(model, formatter, examples[start:start + SAMPLE_BATCH], options, stops))
+            advance(len(examples[start:start + SAMPLE_BATCH]))
     return answers
+
+
+def _sample_batch(model, formatter: Formatter, batch_examples: list[TrainingExample], options: DPOOptions,
+                  stops: set[int]) -> list[list[Sample]]:
+    import torch
+
+    tokenizer = formatter.tokenizer
+    ids = [formatter.prompt_ids(example.prompt) for example in batch_examples]
+    budget = options.sample_max_new_tokens or math.ceil(
+        options.length_ratio_max * max(token_length(tokenizer, e.completion) for e in batch_examples))
+    one_line = ["\n" not in example.answer.strip() for example in batch_examples]
+    # One-line answers end at a line break: stop generating there rather than run on to the budget.
+    stop_early = {"stop_strings": ["\n"], "tokenizer": tokenizer} if all(one_line) else {}
+    batch = tokenizer.pad({"input_ids": ids}, padding_side="left", return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        # min_new_tokens: without its chat template an instruct model often ends at once, which rejects nothing.
+        output = model.generate(**batch, do_sample=True, temperature=options.sample_temperature,
+                                max_new_tokens=budget, min_new_tokens=1,
+                                num_return_sequences=options.samples_per_prompt,
+                                pad_token_id=tokenizer.pad_token_id, **stop_early)
+    generated = output[:, batch["input_ids"].shape[1]:].tolist()
+    k = options.samples_per_prompt
+    return [[finish_sample(row, stops, tokenizer, one_line[i]) for row in generated[i * k:(i + 1) * k]]
+            for i in range(len(batch_examples))]
 
 
 def pick_rejected(example: TrainingExample, samples: list[Sample], tokenizer,
@@ -278,6 +287,33 @@ def fixed_pairs(request: TrainRequest, options: DPOOptions) -> list[TrainingExam
                       request.seed, request.task)
 
 
+def with_reference_progress(trainer_class):
+    """``trainer_class`` (TRL's DPOTrainer) with a progress bar over its reference pass, which runs inside
+    ``__init__`` and takes minutes on a CPU (TRL's own bar is tqdm, switched off). Hooks TRL's
+    ``_precompute_ref_logps``/``compute_ref_log_probs``; a TRL without them trains the same, without the bar."""
+    from medbench.progress import progress_bar
+
+    class DPOTrainerWithProgress(trainer_class):
+        _advance_reference = None
+
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            batches = math.ceil(len(dataset) / max(batch_size, 1))
+            with progress_bar(f"dpo · reference log-probs ({name}, batches)", batches) as advance:
+                self._advance_reference = advance
+                try:
+                    return super()._precompute_ref_logps(dataset, name, batch_size)
+                finally:
+                    self._advance_reference = None
+
+        def compute_ref_log_probs(self, *args, **kwargs):
+            result = super().compute_ref_log_probs(*args, **kwargs)
+            if self._advance_reference is not None:
+                self._advance_reference(1)
+            return result
+
+    return DPOTrainerWithProgress
+
+
 def prepare(request: TrainRequest) -> PreparedRun:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
@@ -295,7 +331,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
                                   "rejected": formatter.completion(pair.rejected[0])} for pair in pairs])
     needs_ref_copy = options.method == "full" and not options.precompute_ref_log_probs
     recorder = checkpoint_recorder(request.model_ref)
-    trainer = DPOTrainer(
+    trainer = with_reference_progress(DPOTrainer)(
         model=loaded.model,
         ref_model=copy.deepcopy(loaded.model) if needs_ref_copy else None,
         args=training_arguments(DPOConfig, request, options, LEARNING_RATES[options.method], beta=options.beta,

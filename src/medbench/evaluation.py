@@ -116,7 +116,9 @@ def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | 
         request_cache: RequestCache | None = None  # set per task: requests already scored, and where to add more
 
         def _chunked(self, method, requests, kind: str = "", **kwargs):
-            chunk = max(64, self.batch_size * 8)
+            # Scoring is fast per request: big chunks keep batches full. Generation takes seconds per item: report
+            # after every batch, or a task's bar would sit at 0 for minutes.
+            chunk = self.batch_size if kind == "generate_until" else max(64, self.batch_size * 8)
             out: list[Any] = [None] * len(requests)
             cache = self.request_cache
             keys = [cache.key(kind, request.args) for request in requests] if cache is not None else []
@@ -126,6 +128,8 @@ def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | 
                 for i in set(range(len(requests))) - set(todo):
                     out[i] = cache.get(keys[i])
                 cache.served += len(requests) - len(todo)
+            if kind == "generate_until":  # longest prompts first, as lm-eval orders them, so batches pad little
+                todo.sort(key=lambda i: -len(requests[i].args[0]))
             done = len(requests) - len(todo)
             for start in range(0, len(todo), chunk):
                 batch = todo[start:start + chunk]

@@ -1,8 +1,12 @@
-"""Rich progress for long work. Library tqdm bars are switched off by the CLI (TQDM_DISABLE=1)."""
+"""Progress for long work: rich bars on a terminal; piped, plain timestamped lines (a bar redrawn in a log file
+shows nothing until it ends). Library tqdm bars are switched off by the CLI (TQDM_DISABLE=1)."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -53,13 +57,90 @@ class _NestedProgress:
         self.stop()
 
 
-def new_progress() -> Progress | _NestedProgress:
-    """A rich progress display; inside another one (a sweep running cells) its bars join that display."""
+class PlainProgress:
+    """Progress as plain lines for a pipe or a log: ``HH:MM:SS description done/total (pct) status, elapsed``, one when
+    a bar starts, then at most one per bar every ``MEDBENCH_PROGRESS_SECONDS`` (default 30), and one when it ends."""
+
+    def __init__(self, interval: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = float(os.environ.get("MEDBENCH_PROGRESS_SECONDS", 30)) if interval is None else interval
+        self.clock = clock
+        self.bars: dict[int, dict[str, Any]] = {}
+        self._next_id = 0
+
+    def add_task(self, description: str, total: float | None = None, completed: float = 0, **fields: Any) -> int:
+        bar_id, self._next_id = self._next_id, self._next_id + 1
+        now = self.clock()
+        self.bars[bar_id] = {"description": description, "total": total, "completed": completed,
+                             "status": fields.get("status", ""), "started": now, "printed": now, "ended": False}
+        self._print(self.bars[bar_id])
+        return bar_id
+
+    def update(self, bar_id: int, *, completed: float | None = None, advance: float | None = None,
+               total: float | None = None, description: str | None = None, **fields: Any) -> None:
+        bar = self.bars[bar_id]
+        if total is not None:
+            bar["total"] = total
+        if description is not None:
+            bar["description"] = description
+        if "status" in fields:
+            bar["status"] = fields["status"]
+        if completed is not None:
+            bar["completed"] = completed
+        if advance:
+            bar["completed"] += advance
+        finished = bar["total"] is not None and bar["completed"] >= bar["total"]
+        if finished and not bar["ended"]:
+            bar["ended"] = True
+            self._print(bar)
+        elif not finished and self.clock() - bar["printed"] >= self.interval:
+            self._print(bar)
+
+    def advance(self, bar_id: int, advance: float = 1) -> None:
+        self.update(bar_id, advance=advance)
+
+    def remove_task(self, bar_id: int) -> None:
+        self.bars.pop(bar_id, None)
+
+    def _print(self, bar: dict[str, Any]) -> None:
+        bar["printed"] = now = self.clock()
+        done, total = bar["completed"], bar["total"]
+        count = f"{done:g}/{total:g}" + (f" ({100 * done / total:.0f}%)" if total else "") if total is not None \
+            else f"{done:g}"
+        status = f" {bar['status']}" if bar["status"] else ""
+        console.print(f"{time.strftime('%H:%M:%S')} {bar['description']} {count}{status}, "
+                      f"{now - bar['started']:.0f} s", highlight=False, markup=False, soft_wrap=True)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self.bars = {}
+
+    def __enter__(self) -> "PlainProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def new_progress() -> Progress | _NestedProgress | PlainProgress:
+    """A rich progress display; inside another one (a sweep running cells) its bars join that display. When stderr
+    is not a terminal, plain timestamped lines instead."""
+    if not console.is_terminal:
+        return PlainProgress()
     if _live:
         return _NestedProgress(_live[-1])
     return _TrackedProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                             console=console, transient=False)
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """One bar for one phase (a reference pass, sampling): yields ``advance(n)``."""
+    with new_progress() as progress:
+        bar = progress.add_task(description, total=total, status="")
+        yield lambda n=1: progress.update(bar, advance=n)
 
 
 def trainer_progress_callback(description: str):
