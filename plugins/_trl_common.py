@@ -36,7 +36,7 @@ from typing import Any
 from medbench.errors import MedbenchError
 from medbench.models import LoadedModel, pick_device, pick_dtype, resolve_model
 from medbench.records import atomic_write_json
-from medbench.training import CheckpointInfo, TrainRequest
+from medbench.training import CheckpointInfo, TrainRequest, option_flag
 from medbench.trainingdata import TrainingExample, examples_hash
 
 METHODS = ("lora", "qlora", "full")
@@ -74,16 +74,16 @@ class TrlOptions:
         require_positive(self, "lora_r", "lora_alpha", "num_epochs", "train_batch_size", "gradient_accumulation_steps",
                          "max_length", "logging_steps", "learning_rate", "max_examples")
         if not 0 <= self.lora_dropout < 1:
-            raise MedbenchError(f"lora_dropout must lie in [0, 1), got {self.lora_dropout}", "pass --lora-dropout 0.05")
+            raise MedbenchError(f"--lora-dropout must lie in [0, 1), got {self.lora_dropout}", "pass --lora-dropout 0.05")
         if self.max_steps == 0 or self.max_steps < -1:
             # The Trainer reads 0 as "no limit" and trains anyway; a run asked for no steps must not report success.
-            raise MedbenchError(f"max_steps must be a positive number of optimizer steps, or -1 to train num_epochs, "
+            raise MedbenchError(f"--max-steps must be a positive number of optimizer steps, or -1 to train --num-epochs, "
                                 f"got {self.max_steps}", "pass --max-steps 1 or more, or --max-steps -1")
         if self.save_steps < 0:
-            raise MedbenchError(f"save_steps must be 0 or more, got {self.save_steps}",
+            raise MedbenchError(f"--save-steps must be 0 or more, got {self.save_steps}",
                                 "pass --save-steps 0 for the final checkpoint only")
         if not self.attn_implementation or not str(self.attn_implementation).strip():
-            raise MedbenchError("attn_implementation is empty", "pass --attn-implementation auto, sdpa or eager")
+            raise MedbenchError("--attn-implementation is empty", "pass --attn-implementation auto, sdpa or eager")
 
 
 def require_positive(options: Any, *names: str) -> None:
@@ -91,7 +91,7 @@ def require_positive(options: Any, *names: str) -> None:
     for name in names:
         value = getattr(options, name)
         if value is not None and value <= 0:
-            raise MedbenchError(f"{name} must be positive, got {value}", f"pass a positive --{name.replace('_', '-')}")
+            raise MedbenchError(f"{option_flag(name)} must be positive, got {value}", f"pass a positive {option_flag(name)}")
 
 
 def capped(examples: list[TrainingExample], options: TrlOptions,
@@ -101,7 +101,7 @@ def capped(examples: list[TrainingExample], options: TrlOptions,
     if options.max_examples is None:
         return examples
     if options.max_examples > len(examples):
-        raise MedbenchError(f"max_examples={options.max_examples} but {source} holds only {len(examples)} examples",
+        raise MedbenchError(f"--max-examples {options.max_examples} but {source} holds only {len(examples)} examples",
                             f"pass --max-examples {len(examples)} or fewer, or train on your own larger data file")
     return examples[: options.max_examples]
 

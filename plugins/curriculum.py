@@ -223,7 +223,7 @@ def cluster_categories(examples: list[TrainingExample], n_clusters: int, seed: i
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if not 2 <= n_clusters <= len(examples):
-        raise MedbenchError(f"n_clusters must lie between 2 and the {len(examples)} training examples, got "
+        raise MedbenchError(f"--n-clusters must lie between 2 and the {len(examples)} training examples, got "
                             f"{n_clusters}", f"pass --n-clusters between 2 and {len(examples)}")
     vectors = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(
         [question_text(e) for e in examples])
@@ -268,7 +268,7 @@ class CurriculumConfig:
             raise MedbenchError("curriculum got both --difficulty-file and --difficulty-models",
                                 "pass one: a file from `medbench difficulty`, or the ensemble to compute it with")
         if self.option_orders is not None and self.option_orders < 1:
-            raise MedbenchError(f"option_orders must be 1 or more, got {self.option_orders}",
+            raise MedbenchError(f"--option-orders must be 1 or more, got {self.option_orders}",
                                 "drop --option-orders to score every cyclic order of the options")
 
 
@@ -317,7 +317,7 @@ def capped_for_base(base_config: Any, examples: list[TrainingExample], task: str
     if limit is None:
         return base_config, examples
     if limit > len(examples):
-        raise MedbenchError(f"max_examples={limit} but task {task!r}'s training data holds only {len(examples)} "
+        raise MedbenchError(f"--max-examples {limit} but task {task!r}'s training data holds only {len(examples)} "
                             "examples", f"pass max_examples {len(examples)} or fewer, or train on your own larger data "
                                         "file")
     return dataclasses.replace(base_config, max_examples=None), examples[:limit]

@@ -98,7 +98,7 @@ class DPOOptions(TrlOptions):
             raise MedbenchError(f"label_smoothing applies only to the robust loss, not {self.loss_type}",
                                 "pass --loss-type robust, or drop --label-smoothing")
         if not 0 <= self.label_smoothing < 0.5:
-            raise MedbenchError(f"label_smoothing must lie in [0, 0.5), got {self.label_smoothing}",
+            raise MedbenchError(f"--label-smoothing must lie in [0, 0.5), got {self.label_smoothing}",
                                 "pass --label-smoothing 0.1, for example")
         require_positive(self, "beta", "samples_per_prompt", "sample_max_new_tokens", "sample_temperature",
                          "length_ratio_min", "length_ratio_max")

@@ -376,7 +376,7 @@ def test_llm_clusters_give_categories_to_data_without_them(tmp_path, recording, 
                                                  category_source="llm_clusters"))
     seen = recording.requests[0].examples
     assert len(seen) == 60 and seen[0].category == "cluster-1" and len({e.category for e in seen}) == 6
-    with pytest.raises(MedbenchError, match=r"n_clusters must lie between 2 and the 60 training examples, got 61"):
+    with pytest.raises(MedbenchError, match=r"--n-clusters must lie between 2 and the 60 training examples, got 61"):
         cluster_categories(unlabelled, 61, seed=0)
     with pytest.raises(MedbenchError, match="unknown category_source 'subjects'"):
         CurriculumConfig(category_source="subjects")
@@ -402,7 +402,7 @@ def test_max_examples_is_taken_in_data_order_before_ordering(tmp_path, plugin_re
     # the first five items (c1 n1 c2 r1 n2), blocked; not the first five of the blocked order (c1 c2 c3 c4 n1)
     assert names(seen.examples) == "c1 c2 n1 n2 r1" and seen.config.max_examples is None
     assert checkpoint.trainer_config == {"max_examples": 5}
-    with pytest.raises(MedbenchError, match=r"max_examples=11 but task 'medqa'.s training data holds only 10"):
+    with pytest.raises(MedbenchError, match=r"--max-examples 11 but task 'medqa'.s training data holds only 10"):
         CurriculumTrainer().train(curriculum_request(tmp_path, fixture_examples(), base="recording-capped",
                                                      ordering="blocked", base_options={"max_examples": 11}))
 

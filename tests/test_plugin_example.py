@@ -82,7 +82,7 @@ def test_the_example_trainer_refuses_a_task_without_wrong_answers(tiny_model_dir
                            config=config, examples=[TrainingExample(0, "Q: ?\nA:", " text", answer="text")])
     with pytest.raises(MedbenchError, match="task 'free_text' gives no wrong answers .*multiple_choice"):
         trainer.train(request)
-    with pytest.raises(MedbenchError, match="beta must be positive, got -1.0 .*--beta"):
+    with pytest.raises(MedbenchError, match="--beta must be positive, got -1.0 .*--beta"):
         build_config(trainer.config_class, {}, {"beta": "-1"}, TRAINER)
 
 

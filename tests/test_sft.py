@@ -150,7 +150,7 @@ def test_options_are_checked():
         build_config(SFTOptions, {}, {"method": "qlora4"}, "sft")
     with pytest.raises(MedbenchError, match="unknown target 'cot'.*label, rationale"):
         build_config(SFTOptions, {}, {"target": "cot"}, "sft")
-    with pytest.raises(MedbenchError, match="learning_rate must be positive, got 0.0 .*--learning-rate"):
+    with pytest.raises(MedbenchError, match="--learning-rate must be positive, got 0.0 .*--learning-rate"):
         build_config(SFTOptions, {}, {"learning_rate": "0"}, "sft")
     assert build_config(SFTOptions, {}, {"lora_target_modules": "q_proj,v_proj", "chat_template": "false"},
                         "sft").lora_target_modules == ["q_proj", "v_proj"]

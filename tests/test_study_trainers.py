@@ -220,21 +220,21 @@ def test_loss_on_is_checked():
 
 def test_more_examples_than_the_split_holds_is_an_error_naming_both(tiny_model_dir, tmp_path, medqa):
     config = build_config(SFTOptions, {}, {"max_examples": 256}, "sft")
-    with pytest.raises(MedbenchError, match=r"max_examples=256 but task 'medqa'.s training data holds only 60 "
+    with pytest.raises(MedbenchError, match=r"--max-examples 256 but task 'medqa'.s training data holds only 60 "
                                             r"examples.*--max-examples 60 or fewer, or train on your own"):
         prepare_sft(TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run",
                                  config=config, examples=list(medqa)))
     pairs_file = tmp_path / "pairs.jsonl"
     pairs_file.write_text(json.dumps({"prompt": "Q?", "chosen": " A", "rejected": " B"}) + "\n")
     config = build_config(DPOOptions, {}, {"pairs": "file", "pairs_file": str(pairs_file), "max_examples": 2}, "dpo")
-    with pytest.raises(MedbenchError, match=r"max_examples=2 but pairs file .*pairs.jsonl holds only 1 examples"):
+    with pytest.raises(MedbenchError, match=r"--max-examples 2 but pairs file .*pairs.jsonl holds only 1 examples"):
         dpo_plugin.prepare(TrainRequest(model_ref="unused", task="medqa", output_dir=tmp_path / "dpo", config=config))
 
 
 @pytest.mark.parametrize("value", ["0", "-2"])
 def test_max_steps_zero_is_refused(value):
     for options in (SFTOptions, DPOOptions):
-        with pytest.raises(MedbenchError, match=rf"max_steps must be a positive number .*, got {value}.*"
+        with pytest.raises(MedbenchError, match=rf"--max-steps must be a positive number .*, got {value}.*"
                                                 r"--max-steps -1"):
             build_config(options, {}, {"max_steps": value}, "x")
 
@@ -246,7 +246,7 @@ def test_train_command_refuses_max_steps_zero_in_one_line(tiny_model_dir, tmp_pa
                         "--output-dir", str(tmp_path / "runs"), "--leaderboard-dir", str(tmp_path / "lb"),
                         "--max-steps", "0")
     assert isinstance(result.exception, MedbenchError)
-    assert "max_steps must be a positive number" in result.exception.one_line()
+    assert "--max-steps must be a positive number" in result.exception.one_line()
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("checkpoint-*"))
 
 
@@ -265,11 +265,11 @@ def test_sft_and_dpo_plan_checks_read_the_data_not_a_model(tmp_path):
 
     assert SFT().plan_check("medqa", {"max_examples": "60"}) is None
     assert SFT().plan_check("medqa", {"max_examples": 256}) == (
-        "max_examples=256 but task 'medqa''s training data holds only 60 examples — pass --max-examples 60 or fewer, "
+        "--max-examples 256 but task 'medqa''s training data holds only 60 examples — pass --max-examples 60 or fewer, "
         "or train on your own larger data file")
     assert "gives no rationale for 60 of 60" in SFT().plan_check("medqa", {"target": "rationale"})
     assert SFT().plan_check("adrd_prediction", {"target": "rationale"}) is None
-    with pytest.raises(MedbenchError, match=r"has no option\(s\) no_such_option"):  # the recipe's error: raised
+    with pytest.raises(MedbenchError, match=r"has no option --no-such-option"):  # the recipe's error: raised
         SFT().plan_check("medqa", {"no_such_option": 1})
     assert DPO().plan_check("medqa", {"pairs": "task", "max_examples": 16}) is None
     assert DPO().plan_check("discharge_summary", {"pairs": "sampled"}) is None

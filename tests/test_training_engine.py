@@ -73,9 +73,9 @@ def test_plugin_options_are_typed_and_checked():
     options = parse_plugin_args(["--scale", "0.5", "--steps=3", "--layers", "1,2"])
     config = build_config(NudgeConfig, {"steps": 9}, options, "nudge")
     assert config == NudgeConfig(scale=0.5, steps=3, layers=[1, 2])
-    with pytest.raises(MedbenchError, match="has no option.*learning_rate.*its options are: layers, scale, steps"):
+    with pytest.raises(MedbenchError, match="has no option --learning-rate.*lists its options: --layers, --scale, --steps"):
         build_config(NudgeConfig, {}, {"learning_rate": "1"}, "nudge")
-    with pytest.raises(MedbenchError, match="steps='many' is not a valid int"):
+    with pytest.raises(MedbenchError, match="--steps 'many' is not an integer — pass an integer to --steps"):
         build_config(NudgeConfig, {}, {"steps": "many"}, "nudge")
 
 

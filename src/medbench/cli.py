@@ -19,6 +19,7 @@ try:
     from medbench import __version__
     from medbench.errors import MedbenchError
     from medbench.console import make_console
+    from medbench.commands.trainers import TrainCommand, trainers_command
 except KeyboardInterrupt:  # Ctrl-C while the command line itself is still importing: no traceback either
     sys.stderr.write("Interrupted.\n")
     raise SystemExit(130) from None
@@ -139,6 +140,9 @@ def cli(debug: bool, plugins_dir: str | None, online: bool) -> None:
         from medbench.plugins import load_plugins_dir
 
         load_plugins_dir(plugins_dir)
+
+
+cli.add_command(trainers_command)
 
 
 @cli.command("plugins")
@@ -451,8 +455,9 @@ def _print_references(table: Any) -> None:
         console.print(Text(f"  {col}: {note}", style="dim"))
 
 
-@cli.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--plugin", "plugin", required=True, help="Trainer plugin name (see `medbench plugins`).")
+@cli.command("train", cls=TrainCommand,
+             context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--plugin", "plugin", required=True, help="Trainer plugin name (see `medbench trainers`).")
 @click.option("--model", "model_ref", default="smollm2-135m-instruct", show_default=True)
 @click.option("--task", required=True, help="Task whose training split is the training data.")
 @click.option("--eval-tasks", default=None, help="Tasks every checkpoint is scored on (default: --task).")

@@ -86,6 +86,42 @@ def get_trainer(name: str) -> Trainer:
                        "pass one of the known names to --plugin, or install the plugin that provides it")
 
 
+def option_flag(name: str) -> str:
+    """A trainer option as users write it on the command line, the one spelling messages use: ``--max-steps``
+    (config files and recipes take ``max_steps`` or ``max-steps`` alike)."""
+    return "--" + name.replace("_", "-")
+
+
+def describe_options(config_class: type) -> list[dict[str, str]]:
+    """Each option of a trainer's config dataclass: its flag, type, default and the comment beside its field in the
+    source (the plugin's own words, read as text: nothing is run), for `medbench train --plugin X --help`."""
+    import inspect
+    import re
+
+    comments: dict[str, str] = {}
+    for cls in reversed(config_class.__mro__):  # a subclass's comment wins over its base's
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            continue
+        for match in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$", source, re.MULTILINE):
+            comments[match.group(1)] = match.group(2).strip()
+    hints = typing.get_type_hints(config_class)
+    described = []
+    for field in dataclasses.fields(config_class):
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            default = "(required)"
+        kind = hints.get(field.name, str)
+        kind_name = getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+        described.append({"flag": option_flag(field.name), "type": kind_name, "default": str(default),
+                          "help": comments.get(field.name, "")})
+    return described
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     origin = typing.get_origin(annotation)
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -108,8 +144,10 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if annotation in (int, float):
             return annotation(value)
     except ValueError:
-        raise MedbenchError(f"option {key}={value!r} is not a valid {annotation.__name__}",
-                            f"pass a {annotation.__name__} value for --{key.replace('_', '-')}") from None
+        kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(annotation.__name__,
+                                                                                  annotation.__name__)
+        raise MedbenchError(f"{option_flag(key)} {value!r} is not {kind}",
+                            f"pass {kind} to {option_flag(key)}") from None
     return value
 
 
@@ -117,11 +155,16 @@ def build_config(config_class: type, file_values: dict[str, Any], cli_values: di
     """The trainer's typed config from a YAML file's values overlaid with command-line options."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     hints = typing.get_type_hints(config_class)
-    merged = {**file_values, **cli_values}
+    merged = {str(key).replace("-", "_"): value for key, value in {**file_values, **cli_values}.items()}
     unknown = [key for key in merged if key not in fields]
     if unknown:
-        raise MedbenchError(f"trainer {plugin!r} has no option(s) {', '.join(unknown)}",
-                            f"its options are: {', '.join(sorted(fields))}")
+        import difflib
+
+        close = [match for key in unknown for match in difflib.get_close_matches(key, fields, n=1, cutoff=0.75)]
+        hint = f"did you mean {', '.join(option_flag(k) for k in close)}? " if close else ""
+        raise MedbenchError(f"trainer {plugin!r} has no option {', '.join(option_flag(k) for k in unknown)}",
+                            f"{hint}`medbench train --plugin {plugin} --help` lists its options: "
+                            f"{', '.join(option_flag(k) for k in sorted(fields))}")
     values = {key: _coerce(value, hints.get(key, str), key) for key, value in merged.items()}
     try:
         return config_class(**values)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from medbench.errors import MedbenchError
-from medbench.training import CheckpointInfo, TrainRequest
+from medbench.training import CheckpointInfo, TrainRequest, option_flag
 from medbench.trainingdata import TrainingExample, examples_hash
 
 
@@ -40,8 +40,8 @@ class ORPOOptions:
                      "lora_r", "lora_alpha", "max_length", "max_examples", "logging_steps"):
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise MedbenchError(f"{name} must be positive, got {value}",
-                                    f"pass a positive --{name.replace('_', '-')}")
+                raise MedbenchError(f"{option_flag(name)} must be positive, got {value}",
+                                    f"pass a positive {option_flag(name)}")
 
 
 def preference_pairs(examples: list[TrainingExample]) -> list[dict[str, str]]:

@@ -1,0 +1,1 @@
+"""CLI commands, one module each, added to the ``medbench`` group by ``medbench.cli``."""

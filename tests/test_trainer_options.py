@@ -1,0 +1,49 @@
+"""Trainer options as users meet them: listed by `train --plugin X --help` and `medbench trainers`, spelt one way
+(--max-steps) in every message, accepted as max_steps or max-steps in config files and recipes."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from medbench.cli import cli
+from medbench.errors import MedbenchError
+from medbench.training import build_config, describe_options
+from medbench_plugins.sft import SFTOptions
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_train_help_lists_the_named_trainers_options_with_their_comments():
+    result = invoke("train", "--plugin", "sft", "--help")
+    assert result.exit_code == 0
+    section = result.output.split("Options of trainer 'sft'", 1)[1]
+    assert "--max-steps" in section and "stop after this many optimizer steps" in section
+    assert "--target" in section and "[str, default label]" in section.replace("\n", " ").replace("  ", " ")
+    assert "--plugin NAME with --help" in invoke("train", "--help").output
+    assert "did you mean sft" in " ".join(invoke("train", "--plugin", "stf", "--help").output.split())
+
+
+def test_trainers_command_lists_every_trainer():
+    rows = json.loads(invoke("trainers", "--json").output)
+    by_name = {row["name"]: row for row in rows}
+    assert {"sft", "dpo", "merge", "curriculum"} <= set(by_name)
+    assert by_name["sft"]["resume"] and by_name["sft"]["options"] == len(describe_options(SFTOptions))
+
+
+def test_messages_spell_options_as_flags_and_suggest_the_close_one():
+    with pytest.raises(MedbenchError) as error:
+        build_config(SFTOptions, {}, {"max_step": "3"}, "sft")
+    assert "has no option --max-step — did you mean --max-steps?" in str(error.value)
+    assert "max_step" not in str(error.value).replace("--max-step", "")
+    with pytest.raises(MedbenchError, match="--lora-r 'x' is not an integer — pass an integer to --lora-r"):
+        build_config(SFTOptions, {}, {"lora_r": "x"}, "sft")
+    with pytest.raises(MedbenchError, match="^--max-steps must be a positive number"):
+        build_config(SFTOptions, {}, {"max_steps": "0"}, "sft")
+
+
+def test_config_files_and_recipes_take_either_spelling():
+    assert build_config(SFTOptions, {"max-steps": 3}, {"lora_r": "8"}, "sft").max_steps == 3
+    assert build_config(SFTOptions, {"max_steps": 3, "train-batch-size": 2}, {}, "sft").train_batch_size == 2
