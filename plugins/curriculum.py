@@ -1,7 +1,7 @@
 """The ``curriculum`` trainer (an ordering of the training data that wraps another trainer) and the
 ``medbench difficulty`` command (LLM-defined difficulty).
 
-The six orderings of the human-inspired learning study (DESIGN.md), as pure functions over TrainingExamples. They
+The six orderings of the human-inspired learning study (seed 003 in the project's study summaries), as pure functions over TrainingExamples. They
 follow the definitions of the study's public reference code (Oxford-AI-for-Society/human-learning-strategies; read,
 not copied), and tests/test_orderings_reference.py pins each one with property tests:
 

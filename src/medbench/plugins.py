@@ -142,10 +142,6 @@ def plugin_label(name: str) -> str:
     return info.label() if info else f"plugin {name!r}"
 
 
-def plugin_info(name: str) -> PluginInfo | None:
-    return _infos.get(name)
-
-
 def _named_failures(function: Callable[..., Any], info: PluginInfo, hook: str) -> Callable[..., Any]:
     """Wrap one hook implementation so whatever it raises names the plugin, its package and the hook."""
 

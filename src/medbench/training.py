@@ -233,13 +233,6 @@ def write_manifest(checkpoint: CheckpointInfo, request: TrainRequest, plugin: st
     return path
 
 
-def read_manifest(checkpoint_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(checkpoint_dir) / MANIFEST_NAME
-    if not path.exists():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def new_run_dir(root: Path, plugin: str, task: str, name: str | None = None) -> tuple[str, Path]:
     """A fresh run directory: ``root/name``, or ``root/<plugin>-<task>-<time>`` when no name is given."""
     if name:
