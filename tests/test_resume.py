@@ -52,7 +52,10 @@ def test_resume_continues_a_killed_run_without_redoing_steps(tiny_model_dir, tmp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "slow").mkdir()
     (tmp_path / "slow" / "slow_steps.py").write_text(SLOW_STEPS_PLUGIN)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    # The killed run computes with the thread count of this process (conftest: 1), which the resumed and reference
+    # runs use: on a CPU the float sums in matmuls and reductions, and so the weights' last bits, depend on it.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "OMP_NUM_THREADS": str(torch.get_num_threads())}
     run = tmp_path / "runs" / "killed"
     process = subprocess.Popen([sys.executable, "-m", "medbench.cli", "--plugins-dir", "slow",
                                 *train_args(tiny_model_dir)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,

@@ -21,6 +21,7 @@ from medbench.errors import MedbenchError
 from medbench.judges import judges_for, run_judge
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions, require_chat_template, resolve_model, weights_hash
+from medbench.portable import portable_path
 from medbench.records import find_reusable, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
 from medbench.tasks import build_registry, data_source, eval_split, load_tasks, task_config_hash, template_refusal
@@ -331,7 +332,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
     loaded = loaded or resolve_model(model_ref, load_options)
-    label = config.label or loaded.ref
+    # A path's default label is the path as the record stores it (medbench.portable): no machine's absolute path.
+    label = config.label or portable_path(loaded.ref, Path(config.output_dir))
     if config.chat_template:
         require_chat_template(loaded.tokenizer, loaded.ref)
     model_hash = weights_hash(loaded.model)

@@ -268,8 +268,10 @@ def write_record(root: Path, record: dict[str, Any], samples: list[dict[str, Any
 
     The record is checked against the schema as it will be read back; a folder that already holds the record of
     another (label, weights, task) is never overwritten."""
-    record = {k: v for k, v in record.items() if not k.startswith("_")}
-    record = {**record, "schema": SCHEMA_VERSION, "samples_file": "samples.jsonl"}
+    from medbench.portable import portable_paths
+
+    written = {k: v for k, v in record.items() if not k.startswith("_")}
+    record = {**portable_paths(written, root), "schema": SCHEMA_VERSION, "samples_file": "samples.jsonl"}
     try:
         validate_record(json.loads(json.dumps(record, default=str)))
     except RecordError as exc:
@@ -284,7 +286,7 @@ def write_record(root: Path, record: dict[str, Any], samples: list[dict[str, Any
         raise MedbenchError(f"{directory} already holds the record of {_identity(existing)!r}, not "
                             f"{_identity(record)!r}", "pass another --label, or move that folder away")
     atomic_write_jsonl(directory / "samples.jsonl", samples)
-    _copy_manifest(record, directory)
+    _copy_manifest(written, directory, root)  # from the paths as written: this machine's checkpoint
     atomic_write_json(directory / "record.json", record)
     return directory / "record.json"
 
@@ -292,9 +294,12 @@ def write_record(root: Path, record: dict[str, Any], samples: list[dict[str, Any
 MANIFEST_COPY = "medbench_manifest.json"
 
 
-def _copy_manifest(record: dict[str, Any], directory: Path) -> None:
+def _copy_manifest(record: dict[str, Any], directory: Path, root: Path) -> None:
     """The scored checkpoint's training manifest, copied beside its record while the writer still trusts the
-    checkpoint path: the leaderboard reads this copy, never a path named inside a (possibly crafted) record."""
+    checkpoint path: the leaderboard reads this copy, never a path named inside a (possibly crafted) record. Its
+    paths are made portable as the record's are."""
+    from medbench.portable import portable_paths
+
     extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
     for source in (extra.get("checkpoint"), (record.get("model") or {}).get("path")):
         try:
@@ -302,7 +307,7 @@ def _copy_manifest(record: dict[str, Any], directory: Path) -> None:
         except (OSError, ValueError):
             continue
         if isinstance(manifest, dict):
-            atomic_write_json(directory / MANIFEST_COPY, manifest)
+            atomic_write_json(directory / MANIFEST_COPY, portable_paths(manifest, root))
             return
     (directory / MANIFEST_COPY).unlink(missing_ok=True)  # a copy from an earlier scoring of another checkpoint
 
@@ -314,7 +319,8 @@ def _warn(message: str) -> None:
 def read_records(root: Path) -> list[dict[str, Any]]:
     """Every valid record under ``root``; one that is not (damaged, wrongly typed, a link out of records/) is
     skipped with a one-line warning naming the file and what is wrong, never fatal."""
-    records_root = Path(root) / "records"
+    root = Path(root)
+    records_root = root / "records"
     try:
         inside = records_root.resolve()
     except OSError:
@@ -324,7 +330,9 @@ def read_records(root: Path) -> list[dict[str, Any]]:
         try:
             if not path.resolve().is_relative_to(inside):
                 raise RecordError("a link pointing outside the records folder")
-            records.append(load_record(path))
+            record = load_record(path)
+            record["_board_path"] = path.relative_to(root).as_posix()  # what outputs show: portable with the board
+            records.append(record)
         except (RecordError, OSError) as exc:
             _warn(f"skipping record {path}: {exc} — fix or delete that file")
     return records

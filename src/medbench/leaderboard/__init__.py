@@ -285,7 +285,7 @@ def provenance(record: dict[str, Any]) -> dict[str, Any]:
         "duration_s": record.get("duration_s"),
         "metrics": record.get("metrics"),
         "data_source": data_source(record),
-        "record": record.get("_path"),
+        "record": record.get("_board_path") or record.get("_path"),  # relative to the leaderboard
     }
 
 
@@ -548,15 +548,19 @@ def _row_created(row: Row) -> str:
     return max(((c.record or {}).get("created") or "" for c in row.cells.values()), default="")
 
 
-def resolve_baseline(rows: list[Row], ref: str | None) -> Row | None:
-    """``ref``: a row label, a weights-hash prefix, or a model reference; None: the default; 'none': no baseline."""
+def resolve_baseline(rows: list[Row], ref: str | None, root: Path | None = None) -> Row | None:
+    """``ref``: a row label, a weights-hash prefix, or a model reference (a path as typed here, or as the records
+    store it relative to ``root``); None: the default; 'none': no baseline."""
+    from medbench.portable import portable_path
+
     if ref is None:
         return default_baseline(rows)
     if ref.strip().lower() in ("", "none"):
         return None
+    stored = portable_path(ref, root) if root is not None else ref
     for matcher in (lambda r: r.label == ref or r.key == ref,
                     lambda r: len(ref) >= 4 and r.weights_hash.lower().startswith(ref.lower()),
-                    lambda r: r.model.get("ref") == ref):
+                    lambda r: r.model.get("ref") in (ref, stored)):
         found = [r for r in rows if matcher(r)]
         if len(found) == 1:
             return found[0]
@@ -660,7 +664,7 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
         score, stderr = record["score"], record.get("stderr")
         # A NaN or infinite score is no score: it would poison the means and the ranking.
         row.cells[column] = Cell(score if _finite(score) else None, stderr if _finite(stderr) else None,
-                                 record["n"], metric, record["_path"],
+                                 record["n"], metric, record.get("_board_path") or record["_path"],
                                  higher_is_better=_higher_is_better(metric, registry), record=record)
         row.model = model
     table = LeaderboardTable(sorted(columns), [], bootstrap_iters=iters, seed=seed, confidence=confidence,
@@ -686,11 +690,11 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
                 table.notes.append(f"{row.label} / {cell.record.get('record_key')}: {why}; "
                                    "no CI from samples and no paired test")
                 if isinstance(exc, SamplesPathError):  # a record pointing elsewhere is suspicious: say so loudly
-                    warnings.warn(f"record {cell.record_path}: {exc} — shown without its samples", RecordWarning,
+                    warnings.warn(f"record {cell.record.get('_path')}: {exc} — shown without its samples", RecordWarning,
                                   stacklevel=2)
             cell_interval(cell, registry, confidence=confidence, iters=iters, seed=seed)
 
-    table.baseline = resolve_baseline(table.rows, baseline)
+    table.baseline = resolve_baseline(table.rows, baseline, Path(root))
     comparisons: list[Comparison] = []
     if table.baseline is not None:
         table.baseline.is_baseline = True
