@@ -493,6 +493,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     Options the plugin defines are passed as --name value after the medbench options.
     """
     from medbench import training
+    from medbench.engine import train_and_score
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
     from medbench.records import ensure_writable
@@ -529,16 +530,10 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
         if request.resume_from is not None:
             err_console.print(f"resuming {run_dir} from {request.resume_from.name}", highlight=False)
     err_console.print(f"training {plugin} on {task} from {model_ref} → {run_dir}", highlight=False)
-    checkpoints = training.train(plugin, request, run_id)
-    if training.process_rank() != 0:  # every rank trains; rank 0 alone scores and writes
+    checkpoints, records = train_and_score(plugin, request, run_id, eval_config,
+                                           lambda ref, config: run_evaluation(ref, config, load_options))
+    if training.process_rank() != 0:
         return
-    records = []
-    for checkpoint in checkpoints:
-        label = f"{plugin}:{run_id}/{Path(checkpoint.path).name}"
-        eval_config.label = label
-        eval_config.extra = {"run_id": run_id, "plugin": plugin, "checkpoint": str(checkpoint.path),
-                             "step": checkpoint.step, "final": checkpoint.final}
-        records += run_evaluation(str(checkpoint.path), eval_config, load_options)
     _print_records(records)
     paths = render(Path(leaderboard_dir))
     err_console.print(f"{len(checkpoints)} checkpoint(s) in {run_dir}; leaderboard: "

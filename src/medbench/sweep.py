@@ -106,29 +106,33 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None) -> li
     return found
 
 
-def eval_config(cell: CellSpec, out_dir: Path, recipe_name: str, checkpoint: dict[str, Any], label: str):
-    """The EvalConfig that scores one checkpoint of a cell, as its recipe's ``eval`` says."""
+def cell_extra(cell: CellSpec, recipe_name: str) -> dict[str, Any]:
+    """What every record of a cell says about the sweep it belongs to."""
+    return {"sweep": recipe_name, "cell": cell.key, "factors": cell.factors, "aliases": cell.aliases,
+            "baseline": cell.is_baseline}
+
+
+def eval_config(cell: CellSpec, out_dir: Path):
+    """The EvalConfig that scores a cell's checkpoints, as its recipe's ``eval`` says (label and extra are set per
+    checkpoint by medbench.engine.score_checkpoints)."""
     from medbench.evaluation import EvalConfig
 
     evaluation = cell.eval
-    extra = {"sweep": recipe_name, "cell": cell.key, "factors": cell.factors, "aliases": cell.aliases,
-             "baseline": cell.is_baseline,
-             **({"training": {"plugin": checkpoint["plugin"], "trainer_config": checkpoint["trainer_config"],
-                              "step": checkpoint["step"]}} if checkpoint["plugin"] else {})}
     return EvalConfig(tasks=list(evaluation["tasks"]), limit=evaluation.get("limit"),
                       num_fewshot=evaluation.get("num_fewshot"),
                       batch_size=int(evaluation.get("batch_size") or 8), seed=cell.seed,
-                      output_dir=out_dir / "leaderboard", label=label,
+                      output_dir=out_dir / "leaderboard",
                       chat_template=bool(evaluation.get("chat_template")),
                       mode=evaluation.get("mode") or "loglikelihood",
                       fewshot_rationales=bool(evaluation.get("fewshot_rationales")),
                       judges=list(evaluation.get("judges") or []),
                       judge_options={str(k): str(v) for k, v in (evaluation.get("judge_options") or {}).items()},
-                      task_metadata=cell.task_metadata, extra=extra)
+                      task_metadata=cell.task_metadata)
 
 
 def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
     """Train the cell's steps and score the model it ends with (every checkpoint of the last step)."""
+    from medbench.engine import ScoredCheckpoint, score_checkpoints
     from medbench.evaluation import evaluate
 
     started = time.time()
@@ -144,11 +148,15 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
             scored = _run_step(out_dir, step, model, prev)
             finals = [c for c in scored if c["final"]] or scored
             prev = finals[-1]["path"]
-        records = []
-        for checkpoint in scored:
-            suffix = "" if len(scored) == 1 else f"/{Path(checkpoint['path']).name}"
-            config = eval_config(cell, out_dir, recipe_name, checkpoint, cell.label + suffix)
-            records += [r["_path"] for r in evaluate(checkpoint["path"], config)]
+        checkpoints = [ScoredCheckpoint(c["path"], c["step"], c["final"], c["plugin"],
+                                        Path(c["path"]).parent.name if c["plugin"] else None, c.get("trainer_config"))
+                       for c in scored]
+
+        def label(checkpoint: ScoredCheckpoint) -> str:
+            return cell.label + ("" if len(checkpoints) == 1 else f"/{Path(checkpoint.path).name}")
+
+        records = [r["_path"] for r in score_checkpoints(checkpoints, eval_config(cell, out_dir), label, evaluate,
+                                                         cell_extra(cell, recipe_name))]
         result = CellResult(cell.key, cell.label, "done", records, duration_s=round(time.time() - started, 1))
     except (Exception, SystemExit) as exc:  # a failed cell is recorded; the sweep goes on
         message = exc.one_line() if isinstance(exc, MedbenchError) else f"{type(exc).__name__}: {exc}"

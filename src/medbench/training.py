@@ -1,8 +1,8 @@
-"""The training engine: config -> trainer plugin -> checkpoint directories + manifests -> evaluation.
+"""Training: config -> trainer plugin -> checkpoint directories + manifests (medbench.engine scores them).
 
-The engine never names a method. A trainer (from the ``register_trainers`` hook) gets a TrainRequest holding
-the model reference, the task and its own typed config, and returns the checkpoints it saved. The engine
-writes each checkpoint's manifest and scores every checkpoint into the leaderboard.
+This module never names a method. A trainer (from the ``register_trainers`` hook) gets a TrainRequest holding
+the model reference, the task and its own typed config, and returns the checkpoints it saved; :func:`train`
+writes each checkpoint's manifest and the run's status.
 """
 
 from __future__ import annotations

@@ -1,0 +1,69 @@
+"""Train, then score: the one path `medbench train` and sweeps share.
+
+`medbench eval` scores a model (medbench.evaluation.evaluate); `medbench train` trains a run and scores every
+checkpoint it saved; a sweep trains a cell's steps (each reused when already done) and scores the checkpoints of
+its last step. Both scoring paths go through :func:`score_checkpoints`, so every record of a trained checkpoint
+says what trained it in one shape, ``extra["training"]`` (read back by medbench.leaderboard.training_info).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from medbench.training import CheckpointInfo, TrainRequest, process_rank, train
+
+# score(model reference, EvalConfig) -> records: medbench.evaluation.evaluate, or the CLI's wrapper that draws
+# progress bars around it.
+Scorer = Callable[[str, Any], list[dict[str, Any]]]
+
+
+@dataclass
+class ScoredCheckpoint:
+    """A checkpoint to score: where it is and what trained it (no plugin: the cell's untrained model)."""
+
+    path: str
+    step: int | None = None
+    final: bool = True
+    plugin: str | None = None
+    run_id: str | None = None
+    trainer_config: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, checkpoint: CheckpointInfo, plugin: str, run_id: str, config: Any) -> "ScoredCheckpoint":
+        trainer_config = checkpoint.trainer_config or (dataclasses.asdict(config)
+                                                       if dataclasses.is_dataclass(config) else None)
+        return cls(str(checkpoint.path), checkpoint.step, checkpoint.final, plugin, run_id, trainer_config)
+
+    def training(self) -> dict[str, Any] | None:
+        if not self.plugin:
+            return None
+        return {"plugin": self.plugin, "run_id": self.run_id, "checkpoint": self.path, "step": self.step,
+                "final": self.final, "trainer_config": self.trainer_config}
+
+
+def score_checkpoints(checkpoints: list[ScoredCheckpoint], config: Any, label: Callable[[ScoredCheckpoint], str],
+                      score: Scorer, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Score each checkpoint with ``config`` (an EvalConfig, copied per checkpoint), labelled by ``label``; each
+    record's ``extra`` holds ``extra`` and, for a trained checkpoint, ``training``."""
+    records: list[dict[str, Any]] = []
+    for checkpoint in checkpoints:
+        training = checkpoint.training()
+        scored = dataclasses.replace(config, label=label(checkpoint),
+                                     extra={**(extra or {}), **({"training": training} if training else {})})
+        records += score(checkpoint.path, scored)
+    return records
+
+
+def train_and_score(plugin: str, request: TrainRequest, run_id: str, config: Any, score: Scorer,
+                    label: Callable[[ScoredCheckpoint], str] | None = None
+                    ) -> tuple[list[CheckpointInfo], list[dict[str, Any]]]:
+    """Train one run, then score every checkpoint it saved (on rank 0 only under data parallelism)."""
+    checkpoints = train(plugin, request, run_id)
+    if process_rank() != 0:  # every rank trains; rank 0 alone scores and writes
+        return checkpoints, []
+    label = label or (lambda c: f"{plugin}:{run_id}/{Path(c.path).name}")
+    to_score = [ScoredCheckpoint.of(c, plugin, run_id, request.config) for c in checkpoints]
+    return checkpoints, score_checkpoints(to_score, config, label, score)
