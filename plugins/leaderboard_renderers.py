@@ -130,7 +130,7 @@ def _method_text(table: LeaderboardTable) -> str:
     if table.baseline is not None:
         text += (f"{UP}/{DOWN}: significantly better/worse than the baseline "
                  f"{table.baseline.label} ({table.baseline.weights_hash[:12]}) on the items both scored "
-                 f"(paired on doc_id: McNemar's exact test for 0/1 metrics, a paired bootstrap otherwise), "
+                 f"(paired on doc_id: McNemar's exact test for 0/1 metrics, a paired permutation test otherwise), "
                  f"Benjamini-Hochberg q ≤ {table.alpha} across all {len(tests)} comparisons in the table. ")
     else:
         text += "No baseline row, so no paired comparisons (pass --baseline LABEL). "
@@ -191,7 +191,7 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
                 if comparison is None or comparison.p is None:
                     cells.append(_escape_md(comparison.note) if comparison and comparison.note else "–")
                     continue
-                test = "McNemar" if comparison.test == "mcnemar-exact" else "paired bootstrap"
+                test = "McNemar" if comparison.test == "mcnemar-exact" else "paired permutation"
                 extra = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
                 cells.append(f"{comparison.delta:+.3f} (p={_p(comparison.p)}, q={_p(comparison.q)}, {test}, "
                              f"n={comparison.n_paired}{extra}) {_mark(row.cells[col])}".rstrip())
@@ -635,7 +635,7 @@ def _cell_title(table: LeaderboardTable, cell: Cell) -> str:
     comparison = cell.comparison
     if comparison is not None:
         if comparison.p is not None:
-            test = "McNemar exact" if comparison.test == "mcnemar-exact" else "paired bootstrap"
+            test = "McNemar exact" if comparison.test == "mcnemar-exact" else "paired permutation test"
             counts = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
             lines.append(f"vs baseline: Δ={comparison.delta:+.3f} on {comparison.n_paired} paired items, {test}"
                          f"{counts}, p={_p(comparison.p)}, BH q={_p(comparison.q)}"
@@ -916,7 +916,7 @@ JS = r"""
     var c = cell.comparison;
     if (c && c.p !== null) {
       summary += "\nvs baseline " + cell.baseline + ": Δ = " + (c.delta >= 0 ? "+" : "") + fmt(c.delta) + " on " + c.n_paired +
-        " paired items, " + (c.test === "mcnemar-exact" ? "McNemar exact (b=" + c.b + ", c=" + c.c + ")" : "paired bootstrap") +
+        " paired items, " + (c.test === "mcnemar-exact" ? "McNemar exact (b=" + c.b + ", c=" + c.c + ")" : "paired permutation test") +
         ", p = " + fmt(c.p) + ", BH q = " + fmt(c.q) + (c.significant ? " — significant" : " — not significant");
     } else if (c && c.note) { summary += "\nvs baseline: " + c.note; }
     document.getElementById("dd-summary").textContent = summary;

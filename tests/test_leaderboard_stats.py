@@ -1,5 +1,6 @@
 """The leaderboard's statistics against hand-computed values and scipy as the oracle."""
 
+import itertools
 import json
 import math
 import random
@@ -99,6 +100,108 @@ def test_paired_bootstrap_sign_and_null():
     assert per_item["delta"] == pytest.approx(0.25) and per_item["p"] < 0.05
 
 
+def test_permutation_p_is_exact_on_four_items_all_worse():
+    """The sweep report's case (ROUGE-L 0.201 -> 0.178 on 4 items): the bootstrap's p was 0.002, but only the
+    identity and the all-swapped pattern of the 16 reach the observed |delta|, so the exact p is 2/16."""
+    a, b = [0.25, 0.18, 0.22, 0.154], [0.21, 0.16, 0.20, 0.142]
+    result = stats.paired_bootstrap(None, None, a, b)
+    assert result["delta"] == pytest.approx(sum(b) / 4 - sum(a) / 4) and result["delta"] < 0
+    assert result["p"] == 0.125 and result["ci_high"] < 0  # the CI still comes from the bootstrap
+    assert stats.paired_permutation(None, None, [0.2] * 4, [0.1] * 4) == 0.125  # ties in |d| change nothing
+    assert stats.paired_permutation(None, None, a, b, seed=99) == 0.125  # exact: no draw, no seed
+
+
+def exact_sign_flip_p(d):
+    """All 2**n sign patterns of the integer differences d, by convolution of the sum's distribution."""
+    counts = {0: 1}
+    for x in d:
+        nxt = {}
+        for total, k in counts.items():
+            for step in (x, -x):
+                nxt[total + step] = nxt.get(total + step, 0) + k
+        counts = nxt
+    observed = abs(sum(d))
+    return sum(k for total, k in counts.items() if abs(total) >= observed) / 2 ** len(d)
+
+
+def test_permutation_p_on_per_item_values_matches_scipy_and_the_exact_distribution():
+    import numpy as np
+
+    rng = random.Random(8)
+    steps = [rng.choice([-3, -2, -1, 0, 1, 1, 2, 3, 4]) for _ in range(30)]  # differences in units of 1/40
+    a = [rng.uniform(0.2, 0.6) for _ in steps]
+    b = [x + k / 40 for x, k in zip(a, steps)]
+    exact = exact_sign_flip_p(steps)
+    assert 0.05 < exact < 0.1  # near the threshold, where a wrong test would show
+    ours = stats.paired_permutation(None, None, a, b, iters=20000, seed=5)
+    d = np.array(b) - np.array(a)
+    oracle = sps.permutation_test((d,), lambda x, axis: np.abs(np.mean(x, axis=axis)), permutation_type="samples",
+                                  alternative="greater", n_resamples=20000, random_state=6).pvalue
+    # Two independent 20000-draw estimates: each within ~0.004 (one sd) of the exact value.
+    assert ours == pytest.approx(exact, abs=0.015) and ours == pytest.approx(oracle, abs=0.02)
+    assert stats.paired_bootstrap(None, None, a, b, iters=20000, seed=5)["p"] == ours
+    # Few enough items to enumerate: the function's exact p is the enumeration's, to the last digit.
+    small = steps[:9]
+    assert stats.paired_permutation(None, None, a[:9], b[:9], iters=512) == exact_sign_flip_p(small)
+
+
+def brute_force_p(fn, refs, a, b):
+    observed = abs(fn(refs, b) - fn(refs, a))
+    hits = 0
+    for swaps in itertools.product([False, True], repeat=len(refs)):
+        perm_a = [y if s else x for x, y, s in zip(a, b, swaps)]
+        perm_b = [x if s else y for x, y, s in zip(a, b, swaps)]
+        hits += abs(fn(refs, perm_b) - fn(refs, perm_a)) >= observed - 1e-12
+    return hits / 2 ** len(refs)
+
+
+def test_permutation_p_of_a_corpus_metric_matches_brute_force_enumeration():
+    from medbench_plugins.builtin_metrics import macro_f1
+
+    rng = random.Random(8)
+    refs = [rng.randrange(3) for _ in range(9)]
+    a = [r if rng.random() < 0.4 else rng.randrange(3) for r in refs]
+    b = [r if rng.random() < 0.9 else rng.randrange(3) for r in refs]
+    exact = brute_force_p(macro_f1, refs, a, b)
+    assert 0 < exact < 1
+    assert stats.paired_bootstrap(macro_f1, refs, a, b)["p"] == pytest.approx(exact, abs=1e-12)  # 512 <= 1000
+    fast = stats.paired_bootstrap(macro_f1, refs, a, b, vectorised=stats.macro_f1_resampled)
+    assert fast["p"] == pytest.approx(exact, abs=1e-12)
+    # More patterns than draws: seeded random swaps, the loop and the vectorised path on the same masks.
+    refs12 = refs + [0, 1, 2]
+    a12, b12 = a + [0, 2, 2], b + [0, 1, 1]
+    exact12 = brute_force_p(macro_f1, refs12, a12, b12)
+    slow = stats.paired_permutation(macro_f1, refs12, a12, b12, iters=3000, seed=2)
+    quick = stats.paired_permutation(macro_f1, refs12, a12, b12, iters=3000, seed=2,
+                                     vectorised=stats.macro_f1_resampled)
+    assert slow == pytest.approx(quick, abs=1e-12) and slow == pytest.approx(exact12, abs=0.03)
+
+
+def test_identical_systems_or_a_zero_difference_give_p_one():
+    from medbench_plugins.builtin_metrics import macro_f1
+
+    values = [0.1, 0.5, 0.3, 0.9, 0.2] * 8
+    assert stats.paired_bootstrap(None, None, values, values)["p"] == 1.0
+    assert stats.paired_permutation(None, None, [0.1, 0.2, 0.3], [0.3, 0.2, 0.1]) == 1.0  # delta exactly 0
+    refs = [i % 3 for i in range(40)]
+    preds = [(r + (i % 4 == 0)) % 3 for i, r in enumerate(refs)]
+    assert stats.paired_bootstrap(macro_f1, refs, preds, preds)["p"] == 1.0
+    assert stats.paired_bootstrap(macro_f1, refs, preds, list(preds), vectorised=stats.macro_f1_resampled)["p"] == 1.0
+    assert math.isnan(stats.paired_permutation(None, None, [], []))  # no items: no test
+
+
+def test_a_non_binary_per_item_metric_is_compared_by_the_permutation_test():
+    from medbench.leaderboard import Cell, compare_cells
+
+    def cell(values):
+        samples = [{"doc_id": i, "rougeL": v} for i, v in enumerate(values)]
+        return Cell(sum(values) / len(values), None, len(values), "rougeL", "r", samples=samples)
+
+    comparison = compare_cells(cell([0.25, 0.18, 0.22, 0.154]), cell([0.21, 0.16, 0.20, 0.142]), {})
+    assert comparison.test == "paired-permutation" and comparison.p == 0.125 and comparison.delta < 0
+    assert comparison.ci_low is not None and comparison.ci_high < 0
+
+
 def test_mean_win_rate_on_a_hand_made_table():
     table = [[0.9, 0.5], [0.8, 0.5], [0.7, None]]
     # column 0: A beats 2 of 2, B 1 of 2, C 0; column 1: A and B tie (half a win each), C not scored
@@ -190,7 +293,7 @@ def test_pairing_uses_only_shared_items_and_the_same_data(tmp_path):
     assert other.p is None and "different data" in other.note
 
 
-def test_f1_primary_metric_gets_a_bootstrap_ci_and_a_paired_bootstrap(tmp_path):
+def test_f1_primary_metric_gets_a_bootstrap_ci_and_a_paired_permutation_test(tmp_path):
     golds, preds = answers(50, 20)
     make_record(tmp_path, "base", "uti", golds, preds, metric="macro_f1")
     golds, preds = answers(50, 45)
@@ -198,7 +301,7 @@ def test_f1_primary_metric_gets_a_bootstrap_ci_and_a_paired_bootstrap(tmp_path):
     table = build_table(tmp_path, iters=300)
     cell = next(r for r in table.rows if r.label == "tuned").cells["uti"]
     assert cell.ci_method == "bootstrap" and cell.ci_low < cell.score < cell.ci_high
-    assert cell.comparison.test == "paired-bootstrap" and cell.comparison.delta > 0 and cell.comparison.significant
+    assert cell.comparison.test == "paired-permutation" and cell.comparison.delta > 0 and cell.comparison.significant
     again = build_table(tmp_path, iters=300)
     assert next(r for r in again.rows if r.label == "tuned").cells["uti"].ci_low == cell.ci_low  # seeded
 
@@ -259,7 +362,7 @@ def test_auroc_from_samples_gets_a_bootstrap_ci_a_paired_test_and_rescores(tmp_p
     table = build_table(tmp_path, iters=300)
     cell = next(r for r in table.rows if r.label == "tuned").cells["uti"]
     assert cell.ci_method == "bootstrap" and cell.ci_low < cell.score < cell.ci_high <= 1.0
-    assert cell.comparison.test == "paired-bootstrap" and cell.comparison.delta > 0 and cell.comparison.significant
+    assert cell.comparison.test == "paired-permutation" and cell.comparison.delta > 0 and cell.comparison.significant
     original = json.loads(path.read_text())["metrics"]
     assert {"per_label_f1:no", "per_label_f1:yes", "auroc", "f1"} <= set(original)
     assert {k: v["value"] for k, v in rescore(path.parent)["metrics"].items()} == \

@@ -3,7 +3,7 @@
 The plan (medbench.recipe) lists the comparisons: a cell against its baseline cell, which differs from it in one
 factor only (seed included, so runs pair with their own seed). For every task both scored, each checkpoint of the
 cell is compared with the baseline cell's final checkpoint on the items both scored: McNemar's exact test for
-per-item 0/1 metrics, a paired bootstrap otherwise (medbench.leaderboard.compare_cells). A variant column of a
+per-item 0/1 metrics, a paired permutation test otherwise (medbench.leaderboard.compare_cells). A variant column of a
 task (generate mode, rationale demonstrations) pairs with the same task. Benjamini-Hochberg adjusts the p-values
 across the whole report.
 """
@@ -101,8 +101,9 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
     if recipe.study:
         lines += [recipe.study, ""]
     lines += [f"Each row: a cell against its baseline cell, which differs in one factor only (seed included), on "
-              f"the same items. Test: McNemar exact (0/1 metrics) or paired bootstrap; q: Benjamini-Hochberg "
-              f"across all {len(tested)} tests of this report; * q ≤ {alpha}.", ""]
+              f"the same items. Test: McNemar exact (0/1 metrics) or paired permutation test (p), paired bootstrap "
+              f"CI of the difference; q: Benjamini-Hochberg across all {len(tested)} tests of this report; "
+              f"* q ≤ {alpha}.", ""]
     header = ["task", "comparison", "cell", "metric", "score [95% CI]", "baseline", "n", "Δ", "p", "q"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:

@@ -7,7 +7,8 @@ differences are real (see medbench.leaderboard.stats):
 - a 95 % CI per cell: Wilson for a per-item 0/1 metric (acc, exact_match, ...), a percentile bootstrap over
   items otherwise (F1, ROUGE, AUROC, ...), recomputed from the saved samples;
 - a paired comparison of every row against a baseline row per column, on the items both scored (same doc_id,
-  same data hash): McNemar's exact test for 0/1 metrics, a paired bootstrap for the others;
+  same data hash): McNemar's exact test for 0/1 metrics, a paired permutation test for the others (with a
+  paired bootstrap CI of the difference);
 - Benjamini-Hochberg q-values across every comparison in the table; a difference is marked at q <= alpha;
 - seed groups: rows whose records differ only by seed, summarised as mean ± sd;
 - HELM's mean win rate and an average weighted by items scored, each over the row's own tasks and shown with
@@ -62,7 +63,7 @@ _VOLATILE_TRAINING_KEYS = {"run_id", "checkpoint", "created", "versions", "train
 class Comparison:
     """A cell against the baseline row's cell in the same column, on the items both scored."""
 
-    test: str  # "mcnemar-exact", "paired-bootstrap" or "" (no test; see note)
+    test: str  # "mcnemar-exact", "paired-permutation" or "" (no test; see note)
     n_paired: int = 0
     delta: float | None = None  # this row minus the baseline, on the paired items
     p: float | None = None
@@ -71,7 +72,7 @@ class Comparison:
     direction: str = ""  # "better", "worse" or "" (by the metric's direction)
     b: int | None = None  # McNemar: items the baseline got right and this row wrong
     c: int | None = None  # McNemar: items this row got right and the baseline wrong
-    ci_low: float | None = None  # paired bootstrap: CI of delta
+    ci_low: float | None = None  # paired-permutation comparisons: paired bootstrap CI of delta
     ci_high: float | None = None
     note: str = ""
 
@@ -187,7 +188,8 @@ class LeaderboardTable:
                 "confidence": self.confidence, "alpha": self.alpha, "correction": "benjamini-hochberg",
                 "bootstrap_iters": self.bootstrap_iters, "bootstrap_seed": self.seed,
                 "ci": "wilson for per-item 0/1 metrics, percentile bootstrap over items otherwise",
-                "tests": "paired on doc_id: mcnemar-exact for 0/1 metrics, paired-bootstrap otherwise",
+                "tests": "paired on doc_id: mcnemar-exact for 0/1 metrics, paired-permutation otherwise (with a paired "
+                         "bootstrap CI of the difference)",
                 "win_rate": "HELM mean win rate over the row's task columns (ties count half)",
                 "weighted_mean": "mean of the scores weighted by items scored",
                 "coverage": "mean, weighted mean and win rate are over the row's own k of N tasks; rows are "
@@ -494,7 +496,7 @@ def compare_cells(base: Cell, other: Cell, registry: dict[str, Any], *, confiden
         comparison = Comparison("mcnemar-exact", len(common), delta, stats.mcnemar_exact(b, c), b=b, c=c)
     elif a_values is not None and b_values is not None:
         result = stats.paired_bootstrap(None, None, a_values, b_values, iters=iters, seed=seed, confidence=confidence)
-        comparison = Comparison("paired-bootstrap", len(common), _clean(result["delta"]), _clean(result["p"]),
+        comparison = Comparison("paired-permutation", len(common), _clean(result["delta"]), _clean(result["p"]),
                                 ci_low=_clean(result["ci_low"]), ci_high=_clean(result["ci_high"]))
     elif corpus_metric(base.metric, registry) is not None:
         if [s.get("gold") for s in a_samples] != [s.get("gold") for s in b_samples]:
@@ -503,7 +505,7 @@ def compare_cells(base: Cell, other: Cell, registry: dict[str, Any], *, confiden
         result = stats.paired_bootstrap(lambda _refs, samples: value(samples), list(range(len(common))), a_samples,
                                         b_samples, iters=iters, seed=seed, confidence=confidence,
                                         vectorised=_vectorised(base.metric, registry))
-        comparison = Comparison("paired-bootstrap", len(common), _clean(result["delta"]), _clean(result["p"]),
+        comparison = Comparison("paired-permutation", len(common), _clean(result["delta"]), _clean(result["p"]),
                                 ci_low=_clean(result["ci_low"]), ci_high=_clean(result["ci_high"]))
     else:
         return Comparison("", len(common), note="no per-item values to pair")
