@@ -129,3 +129,9 @@ def test_wheel_has_every_task_recipe_and_template_file_and_builds_quietly(tmp_pa
                 expected.add(f"{package}/{path.relative_to(src / folder).as_posix()}")
     assert expected - names == set()
     assert any(n.endswith(".jsonl") for n in names) and any(n.endswith("%%task%%.yaml.tmpl") for n in names)
+
+
+def test_the_medbench_cli_fixture_ends_a_user_error_as_the_command_does(medbench_cli):
+    result = medbench_cli("train", "--plugin", "sft", "--task", "medqa", "--max-step", "1")
+    assert result.exit_code == 2 and isinstance(result.exception, MedbenchError)
+    assert result.output.splitlines()[-1].startswith("Error: trainer 'sft' has no option --max-step")

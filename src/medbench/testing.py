@@ -23,6 +23,8 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator
 
+from medbench.errors import MedbenchError
+
 TINY_CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
@@ -99,8 +101,9 @@ def read_leaderboard(directory: str | Path) -> list[dict[str, Any]]:
 def invoke_cli(*args: str, catch_exceptions: bool = True):
     """Run ``medbench ARGS`` in-process with click's CliRunner, including the commands plugins add.
 
-    Plugin commands go on a copy of the command group, so nothing is left behind. A MedbenchError surfaces as
-    ``result.exception`` (with ``exit_code`` 1), the way click's runner reports any exception.
+    Plugin commands go on a copy of the command group, so nothing is left behind. A MedbenchError ends the run as
+    the ``medbench`` command does: ``exit_code`` 2 and its one line, ``Error: problem — fix``, at the end of
+    ``output``; ``result.exception`` still holds it.
     """
     import click
     from click.testing import CliRunner
@@ -111,7 +114,11 @@ def invoke_cli(*args: str, catch_exceptions: bool = True):
     group = click.Group(name=cli.name, commands=dict(cli.commands), callback=cli.callback, params=list(cli.params),
                         help=cli.help, context_settings=dict(cli.context_settings))
     get_plugin_manager().hook.register_commands(cli=group)
-    return CliRunner().invoke(group, [str(arg) for arg in args], catch_exceptions=catch_exceptions)
+    result = CliRunner().invoke(group, [str(arg) for arg in args], catch_exceptions=catch_exceptions)
+    if isinstance(result.exception, MedbenchError):
+        result.exit_code = result.exception.exit_code
+        result.output_bytes += f"Error: {result.exception.one_line()}\n".encode()
+    return result
 
 
 try:
