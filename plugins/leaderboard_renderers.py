@@ -3,7 +3,8 @@
 Each task's trivial baselines (majority class, bag-of-words LR, lead-3) appear as reference rows in a section of
 their own, badged "reference — not a model": never ranked, never in the checkpoints' table.
 
-index.html is one self-contained static file (inline CSS, JS and SVG; no server, no CDN): a sortable, filterable
+index.html is one self-contained static file (no server, no CDN): page/leaderboard.html.j2 rendered by Jinja2 with
+autoescape, page/leaderboard.css and page/leaderboard.js inlined, SVG plots drawn here. A sortable, filterable
 table with one column per task, 95 % CIs, significant differences from the baseline marked, plots of each score
 with its CI and of scores against training factors, and a drill-down into each cell's per-item predictions.
 Everything that comes from a record (labels, task names, prompts, predictions) is HTML-escaped; the data the page
@@ -15,6 +16,7 @@ prefixed with a single quote (OWASP's CSV-injection advice); numbers stay number
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import io
 import json
@@ -23,6 +25,8 @@ import re
 import time
 from pathlib import Path
 from typing import Any
+
+from markupsafe import Markup
 
 from medbench import hookimpl
 from medbench.leaderboard import NOTICE, Cell, LeaderboardTable, Row, data_source, per_item_values
@@ -748,247 +752,6 @@ def _samples_payload(table: LeaderboardTable, row: Row, col: str, cell: Cell, pr
             "provenance": (cell.as_dict().get("provenance") if cell.record else None)}
 
 
-CSS = """
-:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#fff;--soft:#f6f8fa;--good:#1a7f37;--bad:#cf222e;
---goodbg:#dafbe1;--badbg:#ffebe9;--base:#ddf4ff;--accent:#0969da}
-*{box-sizing:border-box}
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);
-background:var(--bg);margin:0 auto;padding:16px 24px 40px;max-width:1400px}
-h1{font-size:22px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 8px}
-.notice{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:8px 0 12px}
-.meta,.legend-text,.note{color:var(--muted)}
-.controls{display:flex;flex-wrap:wrap;gap:10px 18px;align-items:center;margin:12px 0;padding:10px 12px;
-background:var(--soft);border:1px solid var(--line);border-radius:6px}
-.controls input[type=search]{padding:5px 8px;border:1px solid var(--line);border-radius:6px;min-width:360px;font:inherit}
-#dd-which{width:auto}
-.controls fieldset{border:0;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:4px 12px}
-.controls legend{float:left;margin-right:8px;color:var(--muted)}
-.table-wrap{overflow-x:auto;border:1px solid var(--line);border-radius:6px}
-table{border-collapse:collapse;width:100%}
-th,td{padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top;text-align:left}
-thead th{background:var(--soft);position:sticky;top:0;white-space:nowrap;font-weight:600}
-thead th[data-sort-type]{cursor:pointer;user-select:none}
-thead th[data-sort-type]:hover{background:#eaeef2}
-thead th[data-sort-type] .th-name::after{content:" ↕";color:#8c959f;font-weight:400}
-thead th[aria-sort=descending] .th-name::after{content:" ↓";color:var(--accent)}
-thead th[aria-sort=ascending] .th-name::after{content:" ↑";color:var(--accent)}
-thead th small{display:block;font-weight:400;color:var(--muted)}
-td.num{font-variant-numeric:tabular-nums;white-space:nowrap;text-align:right}
-td.score-cell{cursor:pointer;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.score-cell:hover,td.score-cell:focus{outline:2px solid var(--accent);outline-offset:-2px}
-td.score-cell .score{font-weight:600}
-td.score-cell .ci,td.score-cell .n{display:block;color:var(--muted);font-size:12px}
-td.better{background:var(--goodbg)}td.worse{background:var(--badbg)}
-.mark.better{color:var(--good)}.mark.worse{color:var(--bad)}
-tr.baseline th,tr.baseline td{background:var(--base)}
-table.references{font-style:italic}
-tr.reference th,tr.reference td{background:repeating-linear-gradient(135deg,#f6f8fa 0 6px,#fff 6px 12px)}
-td.ref-cell .n,td.ref-cell .ref-note{display:block;color:var(--muted);font-size:12px;font-style:normal}
-.tag.ref{background:#6e7781;font-style:normal}
-.tag{display:inline-block;font-size:11px;padding:0 6px;border-radius:10px;background:#0550ae;color:#fff;margin-left:6px;
-vertical-align:middle}
-.tag.group{background:#8250df}
-.src{display:block;width:max-content;font-size:11px;font-weight:500;padding:0 6px;margin-top:3px;border-radius:10px;
-border:1px solid #8c959f;color:#424a53;background:#fff}
-.src-bundled{background:#fff8c5;border-color:#d4a72c;color:#7d4e00}
-.src-unknown,.src-mixed{background:#f6f8fa;color:#59636e;border-style:dashed}
-td.partial{color:var(--muted)}
-td .cov{display:block;font-size:11px;color:#9a6700}
-th.rowlabel{font-weight:500;min-width:200px;max-width:360px;word-break:break-word}
-th.rowlabel summary{cursor:pointer}
-th.rowlabel dl{margin:6px 0 0;font-size:12px;font-weight:400;color:var(--muted);display:grid;
-grid-template-columns:auto 1fr;gap:1px 8px}
-th.rowlabel dd{margin:0;overflow-wrap:anywhere}
-table.kv{width:auto;border-collapse:collapse;margin:2px 0}
-table.kv th,table.kv td{padding:1px 6px 1px 0;border:0;font-size:12px;font-weight:400;vertical-align:top}
-table.kv th{color:var(--muted);white-space:nowrap;background:none;position:static}
-table.kv td{color:var(--fg);overflow-wrap:anywhere;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-#dd-samples details.chat-wrapper{margin-top:4px}
-#dd-samples details.chat-wrapper>summary{color:var(--muted);font-size:12px}
-code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-.col-hidden{display:none}
-.plots{display:flex;flex-wrap:wrap;gap:18px}
-.plot{background:#fff;border:1px solid var(--line);border-radius:6px}
-.plot text{font:12px system-ui,sans-serif;fill:#1f2328}
-.plot .plot-title{font-weight:600;font-size:13px}
-.plot .tick,.plot .legend,.plot .subtitle{fill:#59636e;font-size:11px}
-.plot .axis-label{fill:#424a53;font-size:12px;font-weight:500}
-.plot .grid{stroke:#eaeef2}.plot .axis{stroke:#8c959f}
-.plot .baseline-line{stroke:#0550ae;stroke-dasharray:4 3;stroke-width:1.5}
-dialog{width:min(1100px,96vw);max-height:90vh;border:1px solid var(--line);border-radius:8px;padding:0}
-dialog::backdrop{background:rgba(31,35,40,.45)}
-.dd-head{position:sticky;top:0;background:#fff;padding:12px 16px;border-bottom:1px solid var(--line);display:flex;
-gap:12px;align-items:flex-start;justify-content:space-between}
-.dd-head h2{margin:0}
-.dd-body{padding:8px 16px 16px}
-#dd-samples td{font-size:13px}
-#dd-samples td.ok{color:var(--good);font-weight:600}#dd-samples td.bad{color:var(--bad);font-weight:600}
-#dd-samples pre,#dd-prov{white-space:pre-wrap;word-break:break-word;background:var(--soft);padding:8px;border-radius:6px;
-max-height:320px;overflow:auto;font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:4px 0}
-button{font:inherit;padding:4px 12px;border:1px solid var(--line);border-radius:6px;background:var(--soft);cursor:pointer}
-footer{margin-top:32px;color:var(--muted);border-top:1px solid var(--line);padding-top:10px}
-"""
-
-JS = r"""
-(function () {
-  "use strict";
-  var DATA = JSON.parse(document.getElementById("medbench-data").textContent);
-  function num(v) { if (v === undefined || v === null || v === "") return null; var x = parseFloat(v); return isNaN(x) ? null : x; }
-  function each(list, fn) { Array.prototype.forEach.call(list, fn); }
-  function el(tag, text, cls) { var e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = String(text); if (cls) e.className = cls; return e; }
-  function fmt(v) { return v === null || v === undefined ? "–" : Number(v).toFixed(3); }
-  function show(v) { return v === null || v === undefined ? "–" : (typeof v === "object" ? JSON.stringify(v) : String(v)); }
-
-  /* sorting: any table.sortable; numbers best-first on the first click (data-first-dir), missing values last */
-  each(document.querySelectorAll("table.sortable"), function (table) {
-    var headers = table.tHead.rows[0].cells;
-    each(headers, function (th, index) {
-      if (!th.dataset.sortType) return;
-      th.tabIndex = 0;
-      var go = function () { sortBy(table, th, index); };
-      th.addEventListener("click", go);
-      th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } });
-    });
-  });
-  function sortBy(table, th, index) {
-    var first = th.dataset.firstDir || "descending";
-    var dir = th.getAttribute("aria-sort") === first ? (first === "descending" ? "ascending" : "descending") : first;
-    each(table.tHead.rows[0].cells, function (h) { h.removeAttribute("aria-sort"); });
-    th.setAttribute("aria-sort", dir);
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    var text = th.dataset.sortType === "text";
-    var tiered = th.dataset.tiered === "1";
-    rows.sort(function (a, b) {
-      var va = a.cells[index].dataset.value, vb = b.cells[index].dataset.value;
-      if (tiered) {  /* aggregates: rows scored on more tasks first, whatever the direction */
-        var ta = num(a.cells[index].dataset.tier), tb = num(b.cells[index].dataset.tier);
-        if (ta !== tb) return (ta === null ? 1e9 : ta) - (tb === null ? 1e9 : tb);
-      }
-      if (text) {
-        va = (va || "").toLowerCase(); vb = (vb || "").toLowerCase();
-        var c = va < vb ? -1 : va > vb ? 1 : 0;
-        return dir === "ascending" ? c : -c;
-      }
-      va = num(va); vb = num(vb);
-      if (va === null && vb === null) return 0;
-      if (va === null) return 1;
-      if (vb === null) return -1;
-      return dir === "ascending" ? va - vb : vb - va;
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-  }
-
-  /* filtering: checkpoint text, significant rows only, task columns on/off */
-  var board = document.getElementById("leaderboard");
-  var filter = document.getElementById("filter");
-  var onlySig = document.getElementById("only-sig");
-  function applyFilter() {
-    var q = filter.value.trim().toLowerCase();
-    each(board.tBodies[0].rows, function (r) {
-      var ok = !q || (r.dataset.search || "").indexOf(q) >= 0;
-      if (ok && onlySig.checked) ok = r.classList.contains("baseline") || r.querySelector("td.better, td.worse") !== null;
-      r.hidden = !ok;
-    });
-  }
-  filter.addEventListener("input", applyFilter);
-  onlySig.addEventListener("change", applyFilter);
-  each(document.querySelectorAll("input[data-toggle-col]"), function (box) {
-    box.addEventListener("change", function () {
-      var col = box.dataset.toggleCol;
-      each(document.querySelectorAll("[data-col]"), function (node) {
-        if (node.dataset.col === col) node.classList.toggle("col-hidden", !box.checked);
-      });
-    });
-  });
-
-  /* drill-down: a cell's per-item predictions and its provenance */
-  var dialog = document.getElementById("drilldown");
-  var current = null;
-  function openCell(id) {
-    var cell = DATA.cells[id];
-    if (!cell) return;
-    current = cell;
-    document.getElementById("dd-title").textContent = cell.row + " — " + cell.column;
-    var summary = cell.metric + " = " + fmt(cell.score);
-    if (cell.ci && cell.ci[0] !== null) summary += "  95% CI [" + fmt(cell.ci[0]) + ", " + fmt(cell.ci[1]) + "] (" + cell.ci_method + ")";
-    summary += "  n = " + cell.n + "  · weights " + cell.weights.slice(0, 12);
-    var c = cell.comparison;
-    if (c && c.p !== null) {
-      summary += "\nvs baseline " + cell.baseline + ": Δ = " + (c.delta >= 0 ? "+" : "") + fmt(c.delta) + " on " + c.n_paired +
-        " paired items, " + (c.test === "mcnemar-exact" ? "McNemar exact (b=" + c.b + ", c=" + c.c + ")" : "paired permutation test") +
-        ", p = " + fmt(c.p) + ", BH q = " + fmt(c.q) + (c.significant ? " — significant" : " — not significant");
-    } else if (c && c.note) { summary += "\nvs baseline: " + c.note; }
-    document.getElementById("dd-summary").textContent = summary;
-    document.getElementById("dd-count").textContent = cell.total > cell.samples.length ?
-      "showing the first " + cell.samples.length + " of " + cell.total + " items (all are in samples.jsonl)" :
-      cell.total + " items";
-    document.getElementById("dd-prov").textContent = JSON.stringify(cell.provenance, null, 2);
-    document.getElementById("dd-which").value = "all";
-    fillSamples();
-    if (typeof dialog.showModal === "function") { if (!dialog.open) dialog.showModal(); } else { dialog.setAttribute("open", ""); }
-  }
-  function fillSamples() {
-    var cell = current, which = document.getElementById("dd-which").value;
-    var table = document.getElementById("dd-samples");
-    var head = table.tHead.rows[0];
-    while (head.firstChild) head.removeChild(head.firstChild);
-    var cols = ["doc_id", "gold", "prediction", cell.item_metric];
-    var hasBase = cell.samples.some(function (s) { return s.bp !== undefined; });
-    if (hasBase) cols.push("baseline prediction");
-    var hasResp = cell.samples.some(function (s) { return s.r !== undefined; });
-    if (hasResp) cols.push("generated");
-    cols.push("log-likelihoods", "prompt");
-    cols.forEach(function (name) { head.appendChild(el("th", name)); });
-    var body = table.tBodies[0];
-    while (body.firstChild) body.removeChild(body.firstChild);
-    cell.samples.forEach(function (s) {
-      var right = s.v === null ? null : s.v >= 1;
-      if (which === "right" && right !== true) return;
-      if (which === "wrong" && right !== false) return;
-      if (which === "changed" && (!hasBase || show(s.bp) === show(s.pred))) return;
-      var tr = document.createElement("tr");
-      tr.appendChild(el("td", show(s.id)));
-      tr.appendChild(el("td", show(s.gold)));
-      tr.appendChild(el("td", show(s.pred)));
-      tr.appendChild(el("td", s.v === null ? "–" : (s.v === 1 ? "✓ 1" : s.v === 0 ? "✗ 0" : fmt(s.v)), right === null ? "" : right ? "ok" : "bad"));
-      if (hasBase) tr.appendChild(el("td", show(s.bp)));
-      if (hasResp) tr.appendChild(el("td", s.r === undefined ? "" : s.r));
-      tr.appendChild(el("td", s.ll ? s.ll.join(", ") : "–"));
-      /* chat-template rows: the question first, the whole wrapped prompt (system preamble, turn markers) folded */
-      var prompt = DATA.prompts[s.p] || "";
-      var question = s.q === undefined ? null : (DATA.prompts[s.q] || "");
-      var shown = question === null ? prompt : question;
-      var td = document.createElement("td");
-      var details = document.createElement("details");
-      details.appendChild(el("summary", shown.length > 90 ? shown.slice(0, 90).replace(/\s+/g, " ") + "…" : shown.replace(/\s+/g, " ")));
-      details.appendChild(el("pre", shown));
-      if (question !== null) {
-        var wrapper = el("details", null, "chat-wrapper");
-        wrapper.appendChild(el("summary", "whole prompt as the chat template wrapped it"));
-        wrapper.appendChild(el("pre", prompt));
-        details.appendChild(wrapper);
-      }
-      td.appendChild(details);
-      tr.appendChild(td);
-      body.appendChild(tr);
-    });
-  }
-  document.getElementById("dd-which").addEventListener("change", fillSamples);
-  document.getElementById("dd-close").addEventListener("click", function () { if (dialog.close) dialog.close(); else dialog.removeAttribute("open"); });
-  board.addEventListener("click", function (e) {
-    var td = e.target.closest("td[data-cell]");
-    if (td) openCell(td.dataset.cell);
-  });
-  board.addEventListener("keydown", function (e) {
-    var td = e.target.closest ? e.target.closest("td[data-cell]") : null;
-    if (td && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openCell(td.dataset.cell); }
-  });
-  window.medbenchLeaderboard = { data: DATA, open: openCell };
-})();
-"""
-
-
 def _value_html(value: Any) -> str:
     """A detail value: a mapping (a training config) as a key/value table, anything else as escaped text."""
     if isinstance(value, dict):
@@ -1117,6 +880,23 @@ def _header(table: LeaderboardTable, info: dict[str, dict[str, Any]], first: str
     return "<thead><tr>" + "".join(cells) + "</tr></thead>"
 
 
+PAGE_DIR = Path(__file__).parent / "page"  # the page's template, CSS and JS: package data, inlined on render
+
+
+@functools.lru_cache(maxsize=None)
+def _page_file(name: str) -> str:
+    return (PAGE_DIR / name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=None)
+def _page_template():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    environment = Environment(loader=FileSystemLoader(PAGE_DIR), autoescape=True, undefined=StrictUndefined,
+                              keep_trailing_newline=True)
+    return environment.get_template("leaderboard.html.j2")
+
+
 def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
     info = table.column_info()
     mixed = _mixed_columns(info)
@@ -1146,86 +926,31 @@ def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
                     f'data-search="{_e(search)}" data-coverage="{row.coverage}/{row.coverage_of}">'
                     + "".join(cells) + "</tr>")
 
-    groups_html = ""
-    if table.groups:
-        group_rows = []
-        for group in table.groups:
-            seeds = ", ".join(str(s) for s in group.model.get("seeds", []))
-            cells = [f'<th scope="row" class="rowlabel" data-value="{_e(group.label)}">{_e(group.label)}'
-                     f'<span class="tag group">seeds {_e(seeds)}</span></th>',
-                     '<td class="num" data-value="">–</td>', _aggregate_cell(group.mean_score(), group),
-                     _aggregate_cell(group.weighted_score(), group)]
-            cells += [_score_cell(table, group, col, group.cells.get(col), None) for col in table.columns]
-            group_rows.append(f'<tr data-label="{_e(group.label)}">' + "".join(cells) + "</tr>")
-        groups_html = ("<h2>Seed groups</h2><p class=\"note\">Runs whose records differ only by seed, as mean ± sample "
-                       "sd over the runs.</p><div class=\"table-wrap\"><table id=\"seed-groups\" class=\"sortable\">"
-                       + _header(table, info, "group") + "<tbody>" + "".join(group_rows) + "</tbody></table></div>")
+    group_rows = []
+    for group in table.groups:
+        seeds = ", ".join(str(s) for s in group.model.get("seeds", []))
+        cells = [f'<th scope="row" class="rowlabel" data-value="{_e(group.label)}">{_e(group.label)}'
+                 f'<span class="tag group">seeds {_e(seeds)}</span></th>',
+                 '<td class="num" data-value="">–</td>', _aggregate_cell(group.mean_score(), group),
+                 _aggregate_cell(group.weighted_score(), group)]
+        cells += [_score_cell(table, group, col, group.cells.get(col), None) for col in table.columns]
+        group_rows.append(f'<tr data-label="{_e(group.label)}">' + "".join(cells) + "</tr>")
 
     forest = "".join(svg_forest(table, col) for col in table.columns)
     factor_plots = "".join(svg_factor(table, task, factor, items)
                            for (task, _metric, _scoring, factor), items in _factor_points(table).items())
-    toggles = "".join(f'<label><input type="checkbox" checked data-toggle-col="{_e(col)}"> {_e(col)}</label>'
-                      for col in table.columns)
-    baseline = (f"baseline <strong>{_e(table.baseline.label)}</strong> (<code>{_e(table.baseline.weights_hash[:12])}"
-                f"</code>)" if table.baseline else "no baseline (pass <code>--baseline LABEL</code>)")
-    records = sum(len(r.cells) for r in table.rows)
     data = _jsonable({"cells": cells_data, "prompts": prompt_list, "columns": table.columns,
                       "baseline": table.baseline.label if table.baseline else None, "notice": NOTICE})
-    page = f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>medbench leaderboard</title>
-<style>{CSS}</style>
-</head>
-<body>
-<header>
-<h1>medbench leaderboard</h1>
-<p class="notice" role="note"><strong>{_e(NOTICE)}</strong> These are benchmark scores of language models on
-exam-style and synthetic items; they say nothing about safety or accuracy in patient care.</p>
-<p class="meta">{len(table.rows)} checkpoints × {len(table.columns)} tasks from {records} records · {baseline} ·
-generated {_e(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))}</p>
-</header>
-<div class="controls">
-<input id="filter" type="search" placeholder="Filter by checkpoint name or weights hash" aria-label="Filter checkpoints">
-<label><input type="checkbox" id="only-sig"> only rows that differ significantly from the baseline</label>
-<fieldset><legend>tasks</legend>{toggles}</fieldset>
-</div>
-<div class="table-wrap">
-<table id="leaderboard" class="sortable">
-{_header(table, info, "checkpoint")}
-<tbody>
-{"".join(body)}
-</tbody>
-</table>
-</div>
-{_references_html(table, info)}
-<p class="legend-text">{_e(_method_text(table))} Click a column header to sort, a score to see its per-item
-predictions; hover a score for its provenance, open a checkpoint's name for its model and training details.</p>
-{"".join(f'<p class="note">Note: {_e(note)}</p>' for note in table.notes)}
-{groups_html}
-<h2>Scores with {int(table.confidence * 100)}% confidence intervals</h2>
-<div class="plots">{forest}</div>
-{"<h2>Scores against training and evaluation factors</h2><div class='plots'>" + factor_plots + "</div>"
- if factor_plots else ""}
-<dialog id="drilldown" aria-labelledby="dd-title">
-<div class="dd-head"><div><h2 id="dd-title"></h2><div id="dd-summary" style="white-space:pre-wrap"></div>
-<div class="note" id="dd-count"></div></div><button id="dd-close" type="button">Close</button></div>
-<div class="dd-body">
-<label>show <select id="dd-which"><option value="all">all items</option><option value="wrong">wrong</option>
-<option value="right">right</option><option value="changed">prediction differs from the baseline</option></select></label>
-<table id="dd-samples"><thead><tr></tr></thead><tbody></tbody></table>
-<details><summary>Provenance: model, task data hash, config, versions</summary><pre id="dd-prov"></pre></details>
-</div>
-</dialog>
-<footer>{_e(NOTICE)} Generated by medbench from the records under <code>records/</code>; re-render with
-<code>medbench leaderboard</code>.</footer>
-<script type="application/json" id="medbench-data">{json_for_script(data)}</script>
-<script>{JS}</script>
-</body>
-</html>
-"""
+    # Fragments built above escape their own text (_e); everything else is escaped by the template.
+    page = _page_template().render(
+        css=Markup(_page_file("leaderboard.css")), js=Markup(_page_file("leaderboard.js")), notice=NOTICE,
+        n_rows=len(table.rows), n_columns=len(table.columns), n_records=sum(len(r.cells) for r in table.rows),
+        baseline=table.baseline, generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        columns=table.columns, header=Markup(_header(table, info, "checkpoint")), body=Markup("".join(body)),
+        references=Markup(_references_html(table, info)), method=_method_text(table), notes=table.notes,
+        groups=Markup("".join(group_rows)), groups_header=Markup(_header(table, info, "group")),
+        confidence_pct=int(table.confidence * 100), forest=Markup(forest), factor_plots=Markup(factor_plots),
+        data_json=Markup(json_for_script(data)))
     path = out_dir / "index.html"
     atomic_write_text(path, page)
     return path

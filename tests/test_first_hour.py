@@ -123,7 +123,8 @@ def test_wheel_has_every_task_recipe_and_template_file_and_builds_quietly(tmp_pa
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = set()
     for folder, package in (("tasks", "medbench_tasks"), ("recipes", "medbench_recipes"),
-                            ("plugins/plugin_template", "medbench_plugins/plugin_template")):
+                            ("plugins/plugin_template", "medbench_plugins/plugin_template"),
+                            ("plugins/page", "medbench_plugins/page")):
         for path in (src / folder).rglob("*"):
             if path.is_file():
                 expected.add(f"{package}/{path.relative_to(src / folder).as_posix()}")
