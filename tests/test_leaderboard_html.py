@@ -75,9 +75,9 @@ def test_html_is_one_self_contained_file(board):
 
 
 def test_drilldown_samples_are_capped_per_cell(board, monkeypatch):
-    import medbench_plugins.leaderboard_renderers as renderers
+    import medbench_plugins.leaderboard_page as page
 
-    monkeypatch.setattr(renderers, "SAMPLES_PER_CELL", 5)
+    monkeypatch.setattr(page, "SAMPLES_PER_CELL", 5)
     (path,) = render(board, ["html"])
     cells = embedded_data(path.read_text())["cells"].values()
     medqa = [c for c in cells if c["column"] == "medqa"]

@@ -17,7 +17,7 @@ import pytest
 from leaderboard_helpers import answers
 from medbench.leaderboard import build_table, render
 from medbench.records import write_record
-from medbench_plugins.leaderboard_renderers import _factor_points
+from medbench_plugins.leaderboard_plots import factor_points
 
 SVG = "{http://www.w3.org/2000/svg}"
 CHAT_PROMPT = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
@@ -85,7 +85,7 @@ def texts(svg: ET.Element, css: str) -> list[str]:
 
 def test_no_plot_mixes_metrics_or_scoring_modes(board):
     table = build_table(board)
-    for (task, metric, scoring, factor), items in _factor_points(table).items():
+    for (task, metric, scoring, factor), items in factor_points(table).items():
         assert {c.metric for _, c in items} == {metric}
         assert {((c.record["task"].get("scoring") or {}).get("mode")) for _, c in items} == {scoring}
     (page_path,) = render(board, ["html"])
@@ -148,13 +148,13 @@ def embedded(page: str) -> dict:
     "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nQ?\nA. x [/INST]",
 ])
 def test_the_question_is_found_in_common_chat_templates(prompt):
-    from medbench_plugins.leaderboard_renderers import chat_question
+    from medbench_plugins.leaderboard_page import chat_question
 
     assert chat_question(prompt) == "Q?\nA. x"
 
 
 def test_few_shot_chat_prompts_show_the_last_user_turn_and_plain_prompts_none():
-    from medbench_plugins.leaderboard_renderers import chat_question
+    from medbench_plugins.leaderboard_page import chat_question
 
     multi = ("<|im_start|>user\nExample Q<|im_end|>\n<|im_start|>assistant\nB<|im_end|>\n"
              "<|im_start|>user\nReal Q<|im_end|>\n<|im_start|>assistant\n")
