@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from medbench import hookimpl
+from medbench.leaderboard.stats import accuracy_resampled, binary_f1_resampled, macro_f1_resampled
 
 
 def accuracy(refs, preds):
@@ -95,9 +96,11 @@ def auroc(samples):
 
 @hookimpl
 def register_metrics(register):
-    register("accuracy", accuracy, description="share of predictions equal to the reference")
-    register("macro_f1", macro_f1, description="mean per-class F1 over the reference classes")
-    register("f1", binary_f1, description="F1 of the positive class (1 / true / yes)")
+    register("accuracy", accuracy, description="share of predictions equal to the reference",
+             resampled=accuracy_resampled)
+    register("macro_f1", macro_f1, description="mean per-class F1 over the reference classes",
+             resampled=macro_f1_resampled)
+    register("f1", binary_f1, description="F1 of the positive class (1 / true / yes)", resampled=binary_f1_resampled)
     register("per_label_f1", per_label_f1, needs="samples", description="F1 of each reference class")
     register("auroc", auroc, needs="samples",
              description="area under the ROC curve of P(positive choice); loglikelihood mode, binary tasks")

@@ -26,6 +26,9 @@ class Metric:
     description: str = ""
     plugin: str = ""
     needs: str = "labels"
+    # Optional fast form for the leaderboard's bootstrap and permutation tests: resampled(weights, references,
+    # predictions) -> the metric under each row of item weights (a k x n array), all rows at once.
+    resampled: Callable[..., Any] | None = None
 
     def compute(self, samples: list[dict[str, Any]]) -> dict[str, float]:
         if self.needs == "samples":
@@ -41,12 +44,13 @@ def metric_registry() -> dict[str, Metric]:
     metrics: dict[str, Metric] = {}
 
     def register_for(plugin: str):
-        def register(name, fn, higher_is_better=True, description="", needs="labels"):
+        def register(name, fn, higher_is_better=True, description="", needs="labels", resampled=None):
             if needs not in METRIC_INPUTS:
                 raise ValueError(f"metric {name!r}: needs must be one of {METRIC_INPUTS}, got {needs!r}")
             # plugin_callable: a metric that raises names its plugin and package (never a silent skip).
+            fast = plugin_callable(plugin, f"metric {name!r} (resampled)", resampled) if resampled else None
             metrics.setdefault(name, Metric(name, plugin_callable(plugin, f"metric {name!r}", fn), higher_is_better,
-                                            description, plugin, needs))
+                                            description, plugin, needs, fast))
 
         return register
 

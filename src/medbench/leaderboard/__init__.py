@@ -403,18 +403,11 @@ def corpus_metric(name: str, registry: dict[str, Any]) -> Callable[[list[dict[st
 
 
 def _vectorised(metric: str, registry: dict[str, Any]) -> stats.Vectorised | None:
-    """The all-resamples-at-once form of a built-in label metric, as a function of (weights, _, samples), when
-    ``metric`` is still the built-in one."""
-    try:
-        from medbench_plugins import builtin_metrics
-    except ImportError:
-        return None
+    """The all-resamples-at-once form a label metric declares (``register(..., resampled=fn)``), as a function
+    of (weights, _, samples); None when it declares none."""
     entry = registry.get(metric)
-    if entry is None or getattr(entry, "needs", "labels") != "labels":
-        return None
-    fast = {builtin_metrics.accuracy: stats.accuracy_resampled, builtin_metrics.macro_f1: stats.macro_f1_resampled,
-            builtin_metrics.binary_f1: stats.binary_f1_resampled}.get(entry.fn)
-    if fast is None:
+    fast = getattr(entry, "resampled", None)
+    if entry is None or fast is None or getattr(entry, "needs", "labels") != "labels":
         return None
     return lambda weights, _refs, samples: fast(weights, [s.get("gold") for s in samples],
                                                 [s.get("pred") for s in samples])

@@ -1,0 +1,28 @@
+"""The core knows no built-in plugin: src/medbench imports nothing from medbench_plugins, and what a built-in
+brings (a metric's fast form) it declares through the same hooks a third-party plugin uses."""
+
+import ast
+from pathlib import Path
+
+from medbench.leaderboard import _vectorised
+from medbench.metrics import Metric, metric_registry
+
+CORE = Path(__file__).resolve().parents[1] / "src" / "medbench"
+
+
+def test_the_core_imports_no_built_in_plugin():
+    found = []
+    for path in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.relative_to(CORE)}: {name}" for name in names if name.startswith("medbench_plugins")]
+    assert found == []
+
+
+def test_metrics_declare_their_fast_form():
+    registry = metric_registry()
+    assert all(registry[name].resampled is not None for name in ("accuracy", "macro_f1", "f1"))
+    assert _vectorised("macro_f1", registry) is not None
+    own = {**registry, "my_metric": Metric("my_metric", lambda refs, preds: 0.5)}
+    assert _vectorised("my_metric", own) is None  # no fast form declared: the slow path, never a wrong one
