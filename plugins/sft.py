@@ -28,7 +28,7 @@ from medbench import hookimpl
 from medbench.errors import MedbenchError
 from medbench.training import CheckpointInfo, TrainRequest
 from medbench.trainingdata import TrainingExample
-from medbench_plugins._trl_common import (
+from medbench.trainers.hf import (
     VARLEN_ATTENTION,
     Formatter,
     PreparedRun,

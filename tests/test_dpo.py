@@ -13,7 +13,7 @@ from medbench.evaluation import EvalConfig, evaluate
 from medbench.models import resolve_model
 from medbench.training import MANIFEST_NAME, TrainRequest, build_config
 from medbench.trainingdata import load_training_examples
-from medbench_plugins._trl_common import Formatter
+from medbench.trainers.hf import Formatter
 from medbench_plugins.dpo import DPO, DPOOptions, names_gold, prepare, sample_answers, task_pairs
 
 REWARD_METRICS = {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"}

@@ -13,7 +13,7 @@ from medbench.evaluation import EvalConfig, evaluate
 from medbench.models import resolve_model
 from medbench.training import TrainRequest, build_config
 from medbench.trainingdata import load_training_examples
-from medbench_plugins._trl_common import Formatter
+from medbench.trainers.hf import Formatter
 from medbench_plugins.dpo import DPOOptions, prepare, sample_answers
 
 LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<what>.+) (?P<done>\d+)/(?P<total>\d+) \((?P<pct>\d+)%\).*, \d+ s$")

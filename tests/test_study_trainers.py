@@ -12,7 +12,7 @@ from medbench.models import LoadOptions, resolve_model
 from medbench.training import MANIFEST_NAME, TrainRequest, build_config, train
 from medbench.trainingdata import TrainingExample, load_training_examples
 from medbench_plugins import dpo as dpo_plugin
-from medbench_plugins._trl_common import Formatter
+from medbench.trainers.hf import Formatter
 from medbench_plugins.dpo import DPOOptions, Sample, pick_rejected, sampled_pairs
 from medbench_plugins.sft import SFTOptions
 from medbench_plugins.sft import prepare as prepare_sft

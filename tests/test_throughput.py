@@ -10,7 +10,7 @@ import medbench.throughput as throughput
 from medbench.errors import MedbenchError
 from medbench.training import TrainRequest, build_config
 from medbench.trainingdata import load_training_examples
-from medbench_plugins import _trl_common
+from medbench.trainers import hf, run as trainer_run
 from medbench_plugins.dpo import DPOOptions
 from medbench_plugins.dpo import prepare as prepare_dpo
 from medbench_plugins.sft import SFTOptions, prepare
@@ -222,17 +222,17 @@ def test_padding_free_is_on_by_default_only_for_variable_length_attention(tiny_m
 def test_attention_and_liger_choices(monkeypatch):
     import importlib.util
 
-    assert _trl_common.pick_attention("auto", "cpu", torch.float32) == "sdpa"
-    assert _trl_common.pick_attention("eager", "cuda", torch.bfloat16) == "eager"
-    assert _trl_common.use_liger(None, "cpu") is False
+    assert hf.pick_attention("auto", "cpu", torch.float32) == "sdpa"
+    assert hf.pick_attention("eager", "cuda", torch.bfloat16) == "eager"
+    assert hf.use_liger(None, "cpu") is False
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name in ("flash_attn", "liger_kernel") else real_find_spec(name, *a))
-    assert _trl_common.pick_attention("auto", "cuda", torch.bfloat16) == "flash_attention_2"
-    assert _trl_common.pick_attention("auto", "cuda", torch.float32) == "sdpa"
-    assert _trl_common.pick_attention("auto", "cpu", torch.bfloat16) == "sdpa"
-    assert _trl_common.use_liger(None, "cuda") is True and _trl_common.use_liger(None, "cpu") is False
-    assert _trl_common.use_liger(False, "cuda") is False
+    assert hf.pick_attention("auto", "cuda", torch.bfloat16) == "flash_attention_2"
+    assert hf.pick_attention("auto", "cuda", torch.float32) == "sdpa"
+    assert hf.pick_attention("auto", "cpu", torch.bfloat16) == "sdpa"
+    assert hf.use_liger(None, "cuda") is True and hf.use_liger(None, "cpu") is False
+    assert hf.use_liger(False, "cuda") is False
 
 
 def test_liger_on_request_without_the_package_is_a_clear_error(monkeypatch):
@@ -242,7 +242,7 @@ def test_liger_on_request_without_the_package_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "liger_kernel" else real_find_spec(name, *a))
     with pytest.raises(MedbenchError, match="liger-kernel package.*pip install liger-kernel"):
-        _trl_common.use_liger(True, "cuda")
+        hf.use_liger(True, "cuda")
 
 
 def test_attention_and_compile_options_reach_the_trainer(tiny_model_dir, tmp_path, medqa):
@@ -286,7 +286,7 @@ def trained_weights(run):
 @pytest.mark.parametrize("save_steps, keep_order", [(0, True), (1, True), (0, False)])
 def test_out_of_memory_halves_the_batch_and_keeps_the_effective_batch(tiny_model_dir, tmp_path, medqa, monkeypatch,
                                                                       save_steps, keep_order):
-    monkeypatch.setattr(_trl_common, "may_run_out_of_memory", lambda trainer: True)  # as on a GPU
+    monkeypatch.setattr(trainer_run, "may_run_out_of_memory", lambda trainer: True)  # as on a GPU
     reference = prepare(sft_request(tiny_model_dir, tmp_path / "ref", medqa, max_steps=3, max_examples=12,
                                     keep_order=keep_order))
     reference.run()
@@ -306,7 +306,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_effective_batch(tiny_model
 
 
 def test_out_of_memory_at_a_batch_of_one_is_a_clear_error(tiny_model_dir, tmp_path, medqa, monkeypatch):
-    monkeypatch.setattr(_trl_common, "may_run_out_of_memory", lambda trainer: True)
+    monkeypatch.setattr(trainer_run, "may_run_out_of_memory", lambda trainer: True)
     run = prepare(sft_request(tiny_model_dir, tmp_path, medqa, train_batch_size=2))
     out_of_memory_above(run, limit=0, from_step=0)
     with pytest.raises(MedbenchError, match="out of GPU memory with a per-device batch of 1.*--gradient-checkpointing"):
@@ -316,7 +316,7 @@ def test_out_of_memory_at_a_batch_of_one_is_a_clear_error(tiny_model_dir, tmp_pa
 
 def test_out_of_memory_back_off_is_a_no_op_on_a_cpu(tiny_model_dir, tmp_path, medqa):
     run = prepare(sft_request(tiny_model_dir, tmp_path, medqa))
-    assert not _trl_common.may_run_out_of_memory(run.trainer)
+    assert not trainer_run.may_run_out_of_memory(run.trainer)
     out_of_memory_above(run, limit=2, from_step=0)
     with pytest.raises(torch.cuda.OutOfMemoryError):
         run.run()
@@ -326,7 +326,7 @@ def test_out_of_memory_back_off_is_a_no_op_on_a_cpu(tiny_model_dir, tmp_path, me
 
 
 def test_out_of_memory_back_off_can_be_turned_off(tiny_model_dir, tmp_path, medqa, monkeypatch):
-    monkeypatch.setattr(_trl_common, "may_run_out_of_memory", lambda trainer: True)
+    monkeypatch.setattr(trainer_run, "may_run_out_of_memory", lambda trainer: True)
     run = prepare(sft_request(tiny_model_dir, tmp_path, medqa, auto_batch_size="false"))
     out_of_memory_above(run, limit=2, from_step=0)
     with pytest.raises(torch.cuda.OutOfMemoryError):

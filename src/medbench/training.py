@@ -508,7 +508,7 @@ class TrainingDiverged(MedbenchError):
 def nonfinite_guard():
     """A transformers TrainerCallback that stops training at the first step whose weights (after the optimizer
     step) or logged loss are NaN or infinite, and makes sure that step is never saved. ``.failure`` is then
-    ``(step, what)``. Every TRL-based trainer gets it (medbench_plugins._trl_common.PreparedRun)."""
+    ``(step, what)``. Every TRL-based trainer gets it (medbench.trainers.run.PreparedRun)."""
     import math
 
     import torch

@@ -1,0 +1,1 @@
+"""SDK for trainer plugins: medbench.trainers.hf for Hugging Face / TRL-based trainers."""
