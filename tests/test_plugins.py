@@ -339,3 +339,53 @@ def test_a_trainer_name_clash_warns_and_the_builtin_wins(plugin_registration):
     with pytest.warns(PluginLoadWarning, match="trainer 'sft' from plugin 'impostor'.*registered that name first"):
         trainers = trainer_registry()
     assert trainers["sft"].plugin == "sft" and not isinstance(trainers["sft"], FakeSFT)
+
+
+def test_every_registry_warns_on_a_name_clash_and_keeps_the_builtin(plugin_registration):
+    from medbench import hookimpl
+    from medbench.leaderboard import renderers
+    from medbench.metrics import metric_registry
+    from medbench.plugins import PluginLoadWarning
+
+    class Plugin:
+        @hookimpl
+        def register_metrics(self, register):
+            register("accuracy", lambda refs, preds: 0.0)
+
+        @hookimpl
+        def register_leaderboard_renderers(self, register):
+            register("md", lambda table, out_dir: out_dir)
+
+    plugin_registration(Plugin(), "impostor")
+    with pytest.warns(PluginLoadWarning, match="metric 'accuracy' from plugin 'impostor'.*builtin_metrics"):
+        metrics = metric_registry()
+    assert metrics["accuracy"].plugin == "builtin_metrics"
+    with pytest.warns(PluginLoadWarning, match="leaderboard renderer 'md' from plugin 'impostor'.*registered"):
+        assert "md" in renderers()
+
+
+def test_register_hooks_are_called_through_pluggy_with_wrappers(plugin_registration):
+    from medbench import hookimpl
+    from medbench.metrics import metric_registry
+
+    calls = []
+
+    class Plugin:
+        @hookimpl(wrapper=True)
+        def register_metrics(self, register):  # pluggy's new-style wrapper around the plugin's own impl
+            calls.append("before")
+            result = yield
+            calls.append("after")
+            return result
+
+    class Other:
+        @hookimpl
+        def register_metrics(self, register):
+            calls.append("other")
+            register("kappa_like", lambda refs, preds: 0.0)
+
+    plugin_registration(Plugin(), "wrapping")
+    plugin_registration(Other(), "other")
+    registry = metric_registry()
+    assert registry["kappa_like"].plugin == "other"
+    assert calls.count("before") >= 1 and "other" in calls and calls.index("before") < calls.index("other")

@@ -359,25 +359,34 @@ def list_plugins() -> list[PluginInfo]:
 
 def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..., Any]],
                        after: Callable[[str], None] | None = None) -> None:
-    """Call a ``register_*`` hook on every plugin in load order, naming the plugin if its hook raises.
+    """Call a ``register_*`` hook through pluggy, one plugin at a time in load order, naming the plugin if its
+    hook raises.
 
-    Load order puts medbench's own plugins first, so where registries keep the first of two same-named things
-    (tasks, trainers, metrics), a built-in wins. ``tryfirst`` / ``trylast`` hook implementations go first / last.
-    ``register_for(plugin_name)`` returns the callback handed to that plugin, so registries know
-    which plugin added what; ``after(plugin_name)``, if given, runs once that plugin's hook has returned.
+    One plugin at a time (pluggy's subset hook caller, so wrappers and keyword calling stay pluggy's) because each
+    plugin gets its own callback: ``register_for(plugin_name)`` returns it, so registries know which plugin added
+    what. Load order puts medbench's own plugins first, so where a registry keeps the first of two same-named
+    things, a built-in wins (with a warning naming both: :func:`keep_first`). ``tryfirst`` / ``trylast``
+    implementations go first / last. ``after(plugin_name)``, if given, runs once that plugin's hook has returned.
     """
     pm = get_plugin_manager()
     caller = getattr(pm.hook, hook_name, None)
     if caller is None:  # no plugin implements it and no spec declares it
         return
-    impls = [impl for impl in caller.get_hookimpls() if not (impl.hookwrapper or impl.wrapper)]
+    argument = caller.spec.argnames[0] if caller.spec and caller.spec.argnames else "register"
+    every = caller.get_hookimpls()
+    impls = [impl for impl in every if not (impl.hookwrapper or impl.wrapper)]
+    # Wrappers wrap every plugin's call, as they would wrap pluggy's one call of the hook.
+    wrapping = {id(impl.plugin) for impl in every if impl.hookwrapper or impl.wrapper}
     # pluggy lists them oldest first (calling them newest first), trylast ones before and tryfirst ones after.
     ordered = ([impl for impl in impls if impl.tryfirst]
                + [impl for impl in impls if not impl.tryfirst and not impl.trylast]
                + [impl for impl in impls if impl.trylast])
+    plugins = pm.get_plugins()
     for impl in ordered:
+        only_this = pm.subset_hook_caller(hook_name, remove_plugins=[p for p in plugins if p is not impl.plugin
+                                                                     and id(p) not in wrapping])
         try:
-            impl.function(register_for(impl.plugin_name))
+            only_this(**{argument: register_for(impl.plugin_name)})
         except (PluginHookError, PluginError):
             raise
         except BaseException as exc:  # a plugin registered on the manager directly, bypassing register_plugin
@@ -389,6 +398,20 @@ def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..
             after(impl.plugin_name)
 
 
+def keep_first(found: dict[str, Any], owners: dict[str, str], kind: str, name: str, value: Any,
+               plugin: str) -> bool:
+    """The one clash policy of every registry: the first ``name`` registered wins (built-ins load first); a later
+    one from another registration is skipped with a one-line warning naming both plugins. True if kept."""
+    if name in found:
+        if found[name] is not value:
+            warnings.warn(PluginLoadWarning(
+                f"{kind} {name!r} from {plugin_label(plugin)} is ignored: {plugin_label(owners[name])} registered "
+                f"that name first; rename one of them"), stacklevel=3)
+        return False
+    found[name], owners[name] = value, plugin
+    return True
+
+
 def named_registry(hook_name: str, kind: str, required: tuple[str, ...] = ("name",)) -> dict[str, Any]:
     """The objects a ``register(obj)`` hook adds, by ``obj.name``, each tagged with ``.plugin``.
 
@@ -396,21 +419,15 @@ def named_registry(hook_name: str, kind: str, required: tuple[str, ...] = ("name
     warning naming both plugins, so a clash is never silent.
     """
     found: dict[str, Any] = {}
+    owners: dict[str, str] = {}
 
     def register_for(plugin: str):
         def register(obj: Any) -> None:
             missing = [attribute for attribute in required if not hasattr(obj, attribute)]
             if missing:
                 raise TypeError(f"the {kind} registered by {plugin_label(plugin)} has no {', '.join(missing)}")
-            taken = found.get(obj.name)
-            if taken is not None:
-                if taken is not obj:
-                    warnings.warn(PluginLoadWarning(
-                        f"{kind} {obj.name!r} from {plugin_label(plugin)} is ignored: {plugin_label(taken.plugin)} "
-                        f"registered that name first; rename one of them"), stacklevel=2)
-                return
-            obj.plugin = plugin
-            found[obj.name] = obj
+            if keep_first(found, owners, kind, obj.name, obj, plugin):
+                obj.plugin = plugin
 
         return register
 

@@ -50,7 +50,7 @@ from medbench.trainers.run import (BatchBackoff, PreparedRun, adapter_base_ref, 
 __all__ = ["METHODS", "TrlOptions", "require_positive", "capped", "plan_check_with", "target_delimiter", "load_policy",
            "compute_device_and_dtype", "pick_attention", "use_liger", "speed_up", "lora_config", "checkpoint_kind",
            "training_arguments", "Formatter", "check_trainable", "BatchBackoff", "PreparedRun", "adapter_base_ref",
-           "checkpoint_recorder", "drop_resume_state", "finish_checkpoint"]
+           "checkpoint_recorder", "drop_resume_state", "finish_checkpoint", "VARLEN_ATTENTION"]
 
 METHODS = ("lora", "qlora", "full")
 
