@@ -26,7 +26,7 @@ run() {  # run NAME COMMAND...: time one step, keep its wall time for the summar
     end=$(date +%s)
     steps+=("$name $((end - start))")
 }
-run "score base" "$MEDBENCH" eval --tasks "$TASK" --output-dir "$board" --label base
+run "score base" "$MEDBENCH" eval --tasks "$TASK" --leaderboard-dir "$board" --label base
 run "SFT ($SFT_STEPS steps) + score" "$MEDBENCH" train --plugin sft --task "$TASK" --output-dir "$DEMO_DIR" \
     --leaderboard-dir "$board" --run-name sft --max-steps "$SFT_STEPS" --learning-rate "$SFT_LR"
 if [ "$DPO_STEPS" -gt 0 ]; then
@@ -34,7 +34,7 @@ if [ "$DPO_STEPS" -gt 0 ]; then
         --model "$DEMO_DIR/sft/checkpoint-$SFT_STEPS" --output-dir "$DEMO_DIR" --leaderboard-dir "$board" \
         --run-name dpo --max-steps "$DPO_STEPS"
 fi
-run "leaderboard" "$MEDBENCH" leaderboard --dir "$board" --baseline base
+run "leaderboard" "$MEDBENCH" leaderboard --leaderboard-dir "$board" --baseline base
 echo
 echo "demo steps (wall seconds):"
 total=0

@@ -64,7 +64,7 @@ class Ctx:
         return path
 
     def eval(self, *args: str, model: str | None = None) -> list[str]:
-        return ["eval", "--model", model or str(self.model), "--output-dir", self.lb, "--limit", "2", *args]
+        return ["eval", "--model", model or str(self.model), "--leaderboard-dir", self.lb, "--limit", "2", *args]
 
     def train(self, plugin: str, *args: str, model: str | None = None) -> list[str]:
         return ["train", "--plugin", plugin, "--model", model or str(self.model), "--task", "medqa",
@@ -304,9 +304,9 @@ CASES = [
                     "--output-dir", c.runs, "--dry-run"],
          ["recipe.yaml", "has an empty grid"], ["list at least one factor"]),
     # writing records
-    Case("records-dir-under-a-file", lambda c: ["eval", "--model", str(c.model), "--tasks", "medqa", "--output-dir",
-                                                str(c.keep / "notes.txt" / "lb")],
-         ["cannot write to", "notes.txt/lb", "Not a directory"], ["pass another --output-dir"]),
+    Case("records-dir-under-a-file", lambda c: ["eval", "--model", str(c.model), "--tasks", "medqa",
+                                                "--leaderboard-dir", str(c.keep / "notes.txt" / "lb")],
+         ["cannot write to", "notes.txt/lb", "Not a directory"], ["pass another --leaderboard-dir"]),
     Case("records-dir-permission-denied", permission_denied, ["cannot write to", "Permission denied"],
          ["write permission"]),
     Case("disk-full-writing-a-record", disk_full_on_write, ["cannot write", "record", "No space left on device"],

@@ -47,3 +47,16 @@ def test_messages_spell_options_as_flags_and_suggest_the_close_one():
 def test_config_files_and_recipes_take_either_spelling():
     assert build_config(SFTOptions, {"max-steps": 3}, {"lora_r": "8"}, "sft").max_steps == 3
     assert build_config(SFTOptions, {"max_steps": 3, "train-batch-size": 2}, {}, "sft").train_batch_size == 2
+
+
+def test_one_name_for_the_leaderboard_folder(tiny_model_dir, tmp_path):
+    result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "1",
+                                      "--leaderboard-dir", str(tmp_path / "lb")], catch_exceptions=False)
+    assert result.exit_code == 0 and list((tmp_path / "lb").glob("records/*/medqa/record.json"))
+    legacy = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "1",
+                                      "--output-dir", str(tmp_path / "old")], catch_exceptions=False)
+    assert legacy.exit_code == 0 and list((tmp_path / "old").glob("records/*/medqa/record.json"))
+    assert "`eval --output-dir` is now `--leaderboard-dir`" in " ".join(legacy.output.split())
+    assert "--output-dir" not in invoke("eval", "--help").output  # the old name still works, unadvertised
+    listed = invoke("leaderboard", "--leaderboard-dir", str(tmp_path / "lb"), "--format", "md")
+    assert listed.exit_code == 0 and (tmp_path / "lb" / "leaderboard.md").exists()

@@ -317,8 +317,11 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
 @click.option("--num-fewshot", type=SHOTS, default=None, help="Few-shot examples per prompt.")
 @click.option("--batch-size", type=BATCH, default=8, show_default=True)
 @click.option("--seed", type=SEED, default=1234, show_default=True)
-@click.option("--output-dir", type=click.Path(file_okay=False), default="leaderboard", show_default=True,
-              help="Leaderboard directory the records go into.")
+@click.option("--leaderboard-dir", "output_dir", type=click.Path(file_okay=False), default=None,
+              help="Leaderboard directory the records go into (the folder `train --leaderboard-dir` and `leaderboard "
+                   "--leaderboard-dir` name).  [default: leaderboard]")
+# The name this option had: `--output-dir` means a runs folder in `train` and `sweep`, so eval no longer uses it.
+@click.option("--output-dir", "legacy_output_dir", type=click.Path(file_okay=False), default=None, hidden=True)
 @click.option("--label", default=None, help="Row name in the leaderboard (default: the model reference).")
 @click.option("--data-file", multiple=True, help="TASK[:SPLIT]=PATH: score your own data file in the task's format.")
 @click.option("--chat-template", is_flag=True, help="Wrap prompts in the model's chat template (column TASK@chat).")
@@ -337,13 +340,22 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
 @click.option("--no-cache", is_flag=True,
               help="Score again even when a record of the same weights (content hash), data and options exists.")
 @_task_source_options
-def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, label, data_file, chat_template,
-                 scorer, mode, fewshot_rationales, judges, judge_options, device, dtype, trust_remote_code,
-                 no_cache) -> None:
+def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, legacy_output_dir, label,
+                 data_file, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
+                 trust_remote_code, no_cache) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
     from medbench.records import ensure_writable
+
+    if legacy_output_dir is not None:
+        if output_dir is not None and Path(output_dir) != Path(legacy_output_dir):
+            raise MedbenchError(f"--output-dir {legacy_output_dir} and --leaderboard-dir {output_dir} name two "
+                                "leaderboards", "pass --leaderboard-dir only")
+        err_console.print("note: `eval --output-dir` is now `--leaderboard-dir` (in `train` and `sweep`, "
+                          "--output-dir is the runs folder)", highlight=False, soft_wrap=True)
+        output_dir = legacy_output_dir
+    output_dir = output_dir or "leaderboard"
 
     load_options = _load_options(device, dtype, trust_remote_code)
     config = EvalConfig(tasks=_split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
@@ -353,7 +365,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                         task_metadata=_data_file_overrides(data_file))
     if no_cache:
         config.reuse_records = False
-    ensure_writable(Path(output_dir), "--output-dir")  # before the model is loaded and scored
+    ensure_writable(Path(output_dir), "--leaderboard-dir")  # before the model is loaded and scored
     records = run_evaluation(model_ref, config, load_options)
     _print_records(records)
     paths = render(Path(output_dir))
@@ -379,7 +391,8 @@ def _check_metric_plugins(strict: bool) -> None:
 
 
 @cli.command("leaderboard")
-@click.option("--dir", "root", type=click.Path(file_okay=False), default="leaderboard", show_default=True)
+@click.option("--leaderboard-dir", "--dir", "root", type=click.Path(file_okay=False), default="leaderboard",
+              show_default=True, help="The leaderboard folder (as `eval` and `train --leaderboard-dir` name it).")
 @click.option("--format", "formats", multiple=True,
               help="Output format, repeatable or comma-separated: md, json, csv, html, ... (default: all registered).")
 @click.option("--baseline", default=None,
@@ -389,10 +402,10 @@ def _check_metric_plugins(strict: bool) -> None:
 @click.option("--open", "open_page", is_flag=True, help="Open index.html in a web browser afterwards.")
 @click.option("--no-baselines", is_flag=True,
               help="Leave out the reference rows (each task's majority-class, bag-of-words LR and lead-3 "
-                   "baselines; fitted once per task config, cached under --dir/.cache/baselines).")
+                   "baselines; fitted once per task config, cached under --leaderboard-dir/.cache/baselines).")
 def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | None, rescore: bool,
                         open_page: bool, no_baselines: bool) -> None:
-    """Render every record under --dir into leaderboard files (with CIs and paired tests) and print the table."""
+    """Render every record under --leaderboard-dir into leaderboard files (with CIs and paired tests) and print the table."""
     from rich.text import Text
 
     from medbench.leaderboard import render_table, rescore_all

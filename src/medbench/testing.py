@@ -7,7 +7,7 @@ pytest loads this module as a plugin by itself once medbench is installed (the `
 * ``tiny_model_dir``: a tiny random Llama with a byte-level tokenizer, saved once per session (safetensors);
   any medbench command or trainer accepts it as ``--model``.
 * ``leaderboard_dir``: an empty leaderboard directory for one test (``EvalConfig(output_dir=...)``,
-  ``--output-dir``, ``--leaderboard-dir``); read it back with :func:`read_leaderboard`.
+  ``--leaderboard-dir``); read it back with :func:`read_leaderboard`.
 * ``plugin_registration``: ``plugin_registration(obj)`` registers a plugin object (a module, a class instance)
   until the test ends and returns its plugin name; an object already loaded from its entry point is left as is.
 * ``medbench_cli``: ``medbench_cli("eval", "--tasks", ...)`` runs the command line in-process, with the

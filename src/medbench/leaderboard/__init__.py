@@ -853,7 +853,7 @@ def render_table(root: Path, formats: list[str] | None = None, baseline: str | N
         table = build_table(root, baseline, references=references, notify=notify)
         if not table.rows:
             raise MedbenchError(f"no records under {root}/records",
-                                "run `medbench eval --tasks medqa` first, or pass --dir to a leaderboard with records")
+                                "run `medbench eval --tasks medqa` first, or pass --leaderboard-dir to a leaderboard with records")
         return table, _render_staged(table, root, [available[name] for name in formats])
 
 
