@@ -19,6 +19,7 @@ try:
     from medbench import __version__
     from medbench.errors import MedbenchError
     from medbench.console import make_console
+    from medbench.models import DEFAULT_MODEL
     from medbench.commands.trainers import TrainCommand, trainers_command
 except KeyboardInterrupt:  # Ctrl-C while the command line itself is still importing: no traceback either
     sys.stderr.write("Interrupted.\n")
@@ -471,7 +472,7 @@ def _print_references(table: Any) -> None:
 @cli.command("train", cls=TrainCommand,
              context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--plugin", "plugin", required=True, help="Trainer plugin name (see `medbench trainers`).")
-@click.option("--model", "model_ref", default="smollm2-135m-instruct", show_default=True)
+@click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True)
 @click.option("--task", required=True, help="Task whose training split is the training data.")
 @click.option("--eval-tasks", default=None, help="Tasks every checkpoint is scored on (default: --task).")
 @click.option("--eval-limit", type=LIMIT, default=None, help="Score only the first N items of each eval task.")
