@@ -43,7 +43,7 @@ def test_plugins_lists_the_example_with_its_package_and_hooks(medbench_cli):
 
 def test_eval_runs_the_example_task_and_its_metric(medbench_cli, tiny_model_dir, leaderboard_dir):
     result = medbench_cli("eval", "--model", tiny_model_dir, "--tasks", TASK, "--limit", "6",
-                          "--output-dir", leaderboard_dir)
+                          "--leaderboard-dir", leaderboard_dir)
     assert result.exit_code == 0, result.output
     (record,) = read_leaderboard(leaderboard_dir)
     assert record["task"]["name"] == TASK and record["task"]["plugin"] == "example"

@@ -53,3 +53,20 @@ def test_portable_path_rules(tmp_path, monkeypatch):
                              "samples_file": "samples.jsonl", "extra": [{"pairs_file": str(checkpoint)}]}, board)
     assert nested == {"model": {"path": "../sft/checkpoint-53", "label": str(checkpoint)},
                       "samples_file": "samples.jsonl", "extra": [{"pairs_file": "../sft/checkpoint-53"}]}
+
+
+def test_a_users_data_file_is_stored_relative_to_the_board(tiny_model_dir, tmp_path, monkeypatch):
+    from medbench.trainingdata import load_training_examples  # noqa: F401  (the bundled task must exist)
+
+    monkeypatch.chdir(tmp_path)
+    rows = (Path(__file__).resolve().parents[1] / "tasks" / "medqa" / "data").glob("test*.jsonl")
+    source = next(iter(rows))
+    mine = tmp_path / "data" / "medqa_test.jsonl"
+    mine.parent.mkdir()
+    mine.write_text("".join(source.read_text().splitlines(keepends=True)[:3]))
+    config = EvalConfig(tasks=["medqa"], limit=2, output_dir=tmp_path / "lb",
+                        task_metadata={"medqa": {"data_files": {"test": str(mine)}}})
+    (record,) = evaluate(str(tiny_model_dir), config)
+    stored = json.loads(Path(record["_path"]).read_text())
+    assert [s for s in strings(stored) if s.startswith("/") or str(tmp_path) in s] == []
+    assert "../data/medqa_test.jsonl" in list(strings(stored))

@@ -154,7 +154,7 @@ def test_eval_into_a_damaged_leaderboard_writes_its_record_and_updates_the_page(
                                                                                capsys):
     root, paths = damaged_board
     code, out, err = run_cli(capsys, "eval", "--model", tiny_model_dir, "--tasks", "medqa", "--limit", "2",
-                             "--output-dir", root, "--label", "fresh")
+                             "--leaderboard-dir", root, "--label", "fresh")
     assert code == 0, err
     assert sum(line.startswith("Warning: skipping record") for line in err.splitlines()) == len(DAMAGE)
     table = json.loads((root / "leaderboard.json").read_text())

@@ -206,7 +206,7 @@ def test_eval_cache_is_keyed_by_the_weights_never_the_path(tmp_path, monkeypatch
     assert new_logliks != old_logliks  # scored anew, not the stale samples
 
     monkeypatch.chdir(tmp_path)  # --no-cache scores again even when a record matches
-    main(["eval", "--model", str(model), "--tasks", "medqa", "--limit", "4", "--output-dir", str(lb), "--label",
+    main(["eval", "--model", str(model), "--tasks", "medqa", "--limit", "4", "--leaderboard-dir", str(lb), "--label",
           "my-checkpoint", "--no-cache"])
     capsys.readouterr()
     rescored = json.loads(Path(retrained["_path"]).read_text())

@@ -59,7 +59,7 @@ def coded_tasks(tmp_path, monkeypatch):
 def test_task_code_from_a_user_folder_needs_trust_task_code(coded_tasks, tiny_model_dir, capsys):
     folder, mark = coded_tasks
     eval_args = ["eval", "--model", str(tiny_model_dir), "--tasks", "coded", "--include-path", str(folder),
-                 "--output-dir", "lb", "--limit", "2"]
+                 "--leaderboard-dir", "lb", "--limit", "2"]
     with pytest.raises(SystemExit) as refused:
         main(eval_args)
     err = capsys.readouterr().err
@@ -199,7 +199,7 @@ def _record_from_pretrained(monkeypatch):
 def test_trust_remote_code_is_off_unless_asked_for(flag, expected, tiny_model_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     calls = _record_from_pretrained(monkeypatch)
-    main(["eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "1", "--output-dir", "lb", *flag])
+    main(["eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "1", "--leaderboard-dir", "lb", *flag])
     assert {name for name, _ in calls} == {"AutoModelForCausalLM", "AutoTokenizer"}
     assert all(kwargs.get("trust_remote_code") is expected for _, kwargs in calls)
     assert all(kwargs.get("use_safetensors") is True for name, kwargs in calls if name == "AutoModelForCausalLM")

@@ -205,7 +205,7 @@ def test_a_path_that_leads_out_is_refused_before_it_is_read(trick, world, tiny_m
     write(folder, "good", task("good"))  # a sound task beside it: lm-eval indexes the whole folder for it
 
     code, out, err = run(["eval", "--model", str(tiny_model_dir), "--tasks", "t", "--include-path", str(folder),
-                          "--output-dir", "lb", "--limit", "2"], capsys)
+                          "--leaderboard-dir", "lb", "--limit", "2"], capsys)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1, err
     line = lines[0]
@@ -224,7 +224,7 @@ def test_a_path_that_leads_out_is_refused_before_it_is_read(trick, world, tiny_m
     assert MARKER not in out + err
 
     code, out, err = run(["eval", "--model", str(tiny_model_dir), "--tasks", "good", "--include-path", str(folder),
-                          "--output-dir", "lb", "--limit", "2"], capsys)
+                          "--leaderboard-dir", "lb", "--limit", "2"], capsys)
     assert code == 0, err
     assert MARKER not in out + err + everything_written(Path("lb"))
     assert _watch["seen"] == []  # nothing under outside/ was opened or listed, by medbench or by lm-eval
@@ -233,7 +233,7 @@ def test_a_path_that_leads_out_is_refused_before_it_is_read(trick, world, tiny_m
 def test_a_task_file_that_is_a_link_out_is_a_problem_and_never_read(world, capsys):
     folder, outside = world
     (folder / "linked.yaml").symlink_to(outside / "evil.yaml")
-    code, out, err = run(["eval", "--tasks", "linked", "--include-path", str(folder), "--output-dir", "lb"], capsys)
+    code, out, err = run(["eval", "--tasks", "linked", "--include-path", str(folder), "--leaderboard-dir", "lb"], capsys)
     assert code == 2 and "linked.yaml is a link to" in err and "outside the --include-path folder" in err, err
     assert "--trust-task-code" in err and len(err.strip().splitlines()) == 1
     code, out, err = run(["tasks", "--json", "--include-path", str(folder)], capsys)
@@ -265,7 +265,7 @@ def test_includes_and_data_inside_the_folder_are_fine(world, tiny_model_dir, cap
                                      "doc_to_text": "Q: {{ q }}",
                                      "dataset_kwargs": {"data_files": {"test": str(folder / "sub" / "alias.jsonl")}}})
     code, out, err = run(["eval", "--model", str(tiny_model_dir), "--tasks", "nested", "--include-path", str(folder),
-                          "--output-dir", "lb"], capsys)
+                          "--leaderboard-dir", "lb"], capsys)
     assert code == 0, err
     record = json.loads(next(Path("lb").glob("records/*/nested/record.json")).read_text())
     assert record["n"] == 2
@@ -284,7 +284,7 @@ def test_hub_names_and_the_users_own_data_file_are_not_task_paths(world, tiny_mo
 
     # The user typed this path themselves: it may lie anywhere.
     code, out, err = run(["eval", "--model", str(tiny_model_dir), "--tasks", "good", "--include-path", str(folder),
-                          "--data-file", f"good:test={outside / 'secret.jsonl'}", "--output-dir", "lb"], capsys)
+                          "--data-file", f"good:test={outside / 'secret.jsonl'}", "--leaderboard-dir", "lb"], capsys)
     assert code == 0, err
     record = json.loads(next(Path("lb").glob("records/*/good/record.json")).read_text())
     assert record["n"] == len(OUTSIDE_ROWS)
@@ -296,7 +296,7 @@ def test_trust_task_code_lifts_the_rule(trick, world, tiny_model_dir, capsys):
     folder, outside = world
     TRICKS[trick][0](folder, outside)
     code, out, err = run(["eval", "--model", str(tiny_model_dir), "--tasks", "t", "--include-path", str(folder),
-                          "--output-dir", "lb", "--limit", "2", "--trust-task-code"], capsys)
+                          "--leaderboard-dir", "lb", "--limit", "2", "--trust-task-code"], capsys)
     assert code == 0, err
     samples = next(Path("lb").glob("records/*/t/samples.jsonl")).read_text()
     assert MARKER in samples and _watch["seen"]

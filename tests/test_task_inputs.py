@@ -75,7 +75,7 @@ def test_data_file_mistakes_are_one_line(case, expected, tmp_path, tiny_model_di
     if case in bad_rows:
         target = f"medqa={write_jsonl(tmp_path / f'{case}.jsonl', [bad_rows[case]])}"
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--data-file", target,
-                          "--output-dir", str(tmp_path / "lb")], capsys)
+                          "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     line = one_line_error(code, err)
     assert expected in line, line
     assert "medqa.yaml" not in line  # the user's row is at fault, never the built-in YAML
@@ -85,7 +85,7 @@ def test_data_file_mistakes_are_one_line(case, expected, tmp_path, tiny_model_di
 def test_a_training_split_file_keeps_the_bundled_test_split(tmp_path, tiny_model_dir, capsys):
     train = write_jsonl(tmp_path / "train.jsonl", [MEDQA_ROW, {**MEDQA_ROW, "answer_idx": "A"}])
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--data-file", f"medqa:train={train}",
-                          "--num-fewshot", "2", "--limit", "3", "--output-dir", str(tmp_path / "lb")], capsys)
+                          "--num-fewshot", "2", "--limit", "3", "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     assert code == 0, err
     record = records(tmp_path / "lb")["medqa@2shot"]
     assert record["n"] == 3 and record["task"]["split_size"] == 40
@@ -99,7 +99,7 @@ def test_a_training_split_file_keeps_the_bundled_test_split(tmp_path, tiny_model
 
 def test_num_fewshot_beyond_the_fewshot_split_is_one_line(tmp_path, tiny_model_dir, capsys):
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--num-fewshot", "61",
-                          "--output-dir", str(tmp_path / "lb")], capsys)
+                          "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     line = one_line_error(code, err)
     assert "--num-fewshot 61 is more than the 60 example(s) task 'medqa' can draw from its few-shot split 'train'" \
         in line and "Sample larger than population" not in err
@@ -126,7 +126,7 @@ def test_reuse_follows_the_resolved_task_config(tmp_path, tiny_model_dir, capsys
 
     def score() -> tuple[bool, str]:
         code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "parity", "--include-path", str(folder),
-                              "--output-dir", "lb"], capsys)
+                              "--leaderboard-dir", "lb"], capsys)
         assert code == 0, err
         return "reused" in err, records("lb")["parity"]["task"]["config_hash"]
 
@@ -176,7 +176,7 @@ def test_a_killed_eval_resumes_from_the_requests_already_scored(tmp_path, tiny_m
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MEDBENCH_TEST_SLOW_S": str(slow),
                "MEDBENCH_TEST_COUNT": str(tmp_path / count)}
         args = [sys.executable, "-c", code, "eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--limit",
-                "40", "--batch-size", "8", "--output-dir", str(tmp_path / output)]
+                "40", "--batch-size", "8", "--leaderboard-dir", str(tmp_path / output)]
         return args, env
 
     def counted(name: str) -> list[int]:
@@ -224,7 +224,7 @@ def test_a_killed_eval_resumes_from_the_requests_already_scored(tmp_path, tiny_m
 
 def test_no_cache_keeps_no_request_cache(tmp_path, tiny_model_dir, capsys):
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "2", "--no-cache",
-                          "--output-dir", str(tmp_path / "lb")], capsys)
+                          "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     assert code == 0, err
     assert not (tmp_path / "lb" / ".cache").exists()
 
@@ -237,7 +237,7 @@ PUBMEDQA_ROWS = [{"QUESTION": f"Does drug {i} lower blood pressure?", "CONTEXTS"
 
 def test_lm_eval_task_offline_without_its_dataset_is_one_line(tmp_path, tiny_model_dir, capsys, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "empty-cache"))
-    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--output-dir",
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--leaderboard-dir",
                           str(tmp_path / "lb")], capsys)
     line = one_line_error(code, err)
     assert "task 'pubmedqa' needs the dataset bigbio/pubmed_qa (pubmed_qa_labeled_fold0_source)" in line
@@ -254,7 +254,7 @@ def test_lm_eval_tasks_run_by_name_on_a_local_copy(form, tmp_path, tiny_model_di
         local = tmp_path / "pubmedqa-saved"
         datasets.DatasetDict({"test": datasets.Dataset.from_list(PUBMEDQA_ROWS)}).save_to_disk(str(local))
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--data-file",
-                          f"pubmedqa={local}", "--output-dir", str(tmp_path / "lb")], capsys)
+                          f"pubmedqa={local}", "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     assert code == 0, err
     record = records(tmp_path / "lb")["pubmedqa"]
     assert record["task"]["plugin"] == "lm-eval" and record["n"] == 6 and record["task"]["yaml"].endswith(
@@ -293,7 +293,7 @@ def test_lm_eval_task_runs_offline_from_the_datasets_cache(tmp_path, tiny_model_
     hub_cache_holding(cache, "bigbio/pubmed_qa", "pubmed_qa_labeled_fold0_source", PUBMEDQA_ROWS, tmp_path)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)  # read at import; this process imported it
-    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--output-dir",
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--leaderboard-dir",
                           str(tmp_path / "lb")], capsys)
     assert code == 0, err
     record = records(tmp_path / "lb")["pubmedqa"]
@@ -317,12 +317,12 @@ def test_medbench_tasks_start_without_indexing_lm_eval(monkeypatch):
 # --- where the data came from ---------------------------------------------------------------------------------------
 
 def test_every_record_names_its_data_source(tmp_path, tiny_model_dir, capsys):
-    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa,uti", "--limit", "2", "--output-dir",
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa,uti", "--limit", "2", "--leaderboard-dir",
                           str(tmp_path / "lb")], capsys)
     assert code == 0, err
     mcqa = write_jsonl(tmp_path / "mcqa.jsonl", [{"question": "Q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d",
                                                   "cop": 2}])
-    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medmcqa", "--limit", "2", "--output-dir",
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medmcqa", "--limit", "2", "--leaderboard-dir",
                           str(tmp_path / "lb"), "--label", "mine", "--data-file", f"medmcqa={mcqa}"], capsys)
     assert code == 0, err
     found = records(tmp_path / "lb")
@@ -337,7 +337,7 @@ def test_every_record_names_its_data_source(tmp_path, tiny_model_dir, capsys):
     uti = found["uti"]["data_source"]
     assert uti["kind"] == "bundled" and "generate.py" in uti["description"]
     mine = found["medmcqa"]["data_source"]
-    assert mine["kind"] == "file" and mine["name"] == str(tmp_path / "mcqa.jsonl")
+    assert mine["kind"] == "file" and mine["name"] == "../mcqa.jsonl"  # relative to the leaderboard
     assert mine["sha256"] == hashlib.sha256((tmp_path / "mcqa.jsonl").read_bytes()).hexdigest()
 
 

@@ -56,7 +56,7 @@ def test_the_globals_payload_is_real_when_trusted(hostile_folder, tiny_model_dir
     """Control: with --trust-task-code (no sandbox) the payload does run, so the refusals below are meaningful."""
     folder, mark, _ = hostile_folder
     main(["eval", "--model", str(tiny_model_dir), "--tasks", "evil_globals", "--include-path", str(folder),
-          "--output-dir", "lb", "--limit", "1", "--trust-task-code"])
+          "--leaderboard-dir", "lb", "--limit", "1", "--trust-task-code"])
     assert mark.exists()
 
 
@@ -65,7 +65,7 @@ def test_untrusted_templates_render_in_a_sandbox(payload, hostile_folder, tiny_m
     folder, mark, _ = hostile_folder
     with pytest.raises(SystemExit) as refused:
         main(["eval", "--model", str(tiny_model_dir), "--tasks", f"evil_{payload}", "--include-path", str(folder),
-              "--output-dir", "lb", "--limit", "2"])
+              "--leaderboard-dir", "lb", "--limit", "2"])
     err = capsys.readouterr().err
     assert refused.value.code == 2, err
     assert not mark.exists()
@@ -89,7 +89,7 @@ def test_listing_never_renders_templates(trust, hostile_folder, capsys):
 def test_plain_user_templates_and_builtin_tasks_work_in_the_sandbox(hostile_folder, tiny_model_dir, capsys):
     folder, mark, _ = hostile_folder
     main(["eval", "--model", str(tiny_model_dir), "--tasks", "plain,medqa", "--include-path", str(folder),
-          "--output-dir", "lb", "--limit", "3"])
+          "--leaderboard-dir", "lb", "--limit", "3"])
     records = {p.parent.name: json.loads(p.read_text()) for p in Path("lb").glob("records/*/*/record.json")}
     assert set(records) == {"plain", "medqa"} and records["plain"]["n"] == 3
     samples = [json.loads(line) for line in
@@ -114,7 +114,7 @@ def test_yaml_alias_bomb_is_refused_quickly(tmp_path, capsys):
     (folder / "loop.yaml").write_text("task: loop\nmetadata: &m {self: *m}\n")  # a recursive alias
     started = time.monotonic()
     with pytest.raises(SystemExit) as refused:
-        main(["eval", "--tasks", "bomb", "--include-path", str(folder), "--output-dir", str(tmp_path / "lb")])
+        main(["eval", "--tasks", "bomb", "--include-path", str(folder), "--leaderboard-dir", str(tmp_path / "lb")])
     err = capsys.readouterr().err
     assert refused.value.code == 2 and "expands to more than" in err and "aliases" in err, err
     main(["tasks", "--json", "--include-path", str(folder)])
@@ -139,7 +139,7 @@ def test_include_cycles_and_bad_encoding_are_one_line_and_do_not_block_builtins(
     assert "latin.yaml is not UTF-8 text" in problems
     for task, expected in (("ping", "includes itself through a cycle"), ("latin", "is not UTF-8 text")):
         with pytest.raises(SystemExit) as refused:
-            main(["eval", "--tasks", task, "--include-path", str(folder), "--output-dir", str(tmp_path / "lb")])
+            main(["eval", "--tasks", task, "--include-path", str(folder), "--leaderboard-dir", str(tmp_path / "lb")])
         err = capsys.readouterr().err
         assert refused.value.code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
 
@@ -152,7 +152,7 @@ def test_an_included_task_that_shadows_a_builtin_wins_with_a_warning(tmp_path, t
     data.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
     (folder / "medqa.yaml").write_text(task_yaml("medqa", "{{ q }}", data))
     main(["eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--include-path", str(folder),
-          "--output-dir", "lb"])
+          "--leaderboard-dir", "lb"])
     err = capsys.readouterr().err
     assert "task 'medqa' from --include-path" in err and "replaces the one from" in err and "tasks/medqa" in err
     record = json.loads(next(Path("lb").glob("records/*/medqa/record.json")).read_text())

@@ -46,7 +46,7 @@ def check(error: str, problem: list[str], fix: list[str]) -> None:
 
 
 def eval_argv(tmp_path: Path, model: Path | str, *args: str) -> list[str]:
-    return ["eval", "--model", str(model), "--tasks", "medqa", "--limit", "1", "--output-dir", str(tmp_path / "lb"),
+    return ["eval", "--model", str(model), "--tasks", "medqa", "--limit", "1", "--leaderboard-dir", str(tmp_path / "lb"),
             *args]
 
 

@@ -55,14 +55,20 @@ def portable_path(value: str, leaderboard: Path) -> str:
 
 
 def _path_key(key: str) -> bool:
-    return key != "samples_file" and (key in PATH_KEYS or key.endswith(("_file", "_dir", "_path")))
+    return key != "samples_file" and (key in PATH_KEYS or key.endswith(("_file", "_files", "_dir", "_path")))
 
 
-def portable_paths(data: Any, leaderboard: Path) -> Any:
-    """A copy of ``data`` (a record or a manifest) with every path-like value made portable."""
+def portable_paths(data: Any, leaderboard: Path, inside_path_key: bool = False) -> Any:
+    """A copy of ``data`` (a record or a manifest) with every path-like value made portable: the string values of
+    path-like keys, and every string under one (``data_files: {test: PATH}``)."""
     if isinstance(data, dict):
-        return {key: (portable_path(value, leaderboard) if _path_key(str(key)) and isinstance(value, str)
-                      else portable_paths(value, leaderboard)) for key, value in data.items()}
+        # A data source read from the user's file is named by its path.
+        file_source = data.get("kind") == "file"
+        return {key: portable_paths(value, leaderboard,
+                                    inside_path_key or _path_key(str(key)) or (file_source and key == "name"))
+                for key, value in data.items()}
     if isinstance(data, list):
-        return [portable_paths(item, leaderboard) for item in data]
+        return [portable_paths(item, leaderboard, inside_path_key) for item in data]
+    if isinstance(data, str) and inside_path_key:
+        return portable_path(data, leaderboard)
     return data
