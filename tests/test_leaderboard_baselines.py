@@ -153,7 +153,7 @@ def test_a_user_file_record_gets_no_misleading_baseline(tmp_path, uti, cached, m
     table, _ = render_table(root, references="compute")
     for ref in table.references:
         cell = ref.cells[TASK]
-        assert cell.score is None and cell.scope == "" and "user file (/data/my_uti.jsonl" in cell.note
+        assert cell.score is None and cell.scope == "" and "user file (external:my_uti.jsonl" in cell.note
     data = json.loads((root / "leaderboard.json").read_text())
     assert all(r["cells"][TASK]["score"] is None for r in data["references"]["rows"])
     markdown = (root / "leaderboard.md").read_text()
@@ -169,7 +169,7 @@ def test_a_user_file_row_beside_a_bundled_row_is_named_as_not_covered(tmp_path, 
     table, _ = render_table(root, ["json"], references="compute")
     cell = table.references[0].cells[TASK]
     assert cell.score is not None and cell.n == uti["n"]
-    assert "does not apply to mine (scored on a user file (/data/my_uti.jsonl, sha256 cdcdcdcdcdcd))" in cell.note
+    assert "does not apply to mine (scored on a user file (external:my_uti.jsonl, sha256 cdcdcdcdcdcd))" in cell.note
 
 
 def test_no_baselines_leaves_them_out_and_the_cli_prints_them_apart(tmp_path, uti, cached):

@@ -47,6 +47,7 @@ def test_portable_path_rules(tmp_path, monkeypatch):
     assert portable_path("HuggingFaceTB/SmolLM2-135M-Instruct", board) == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert portable_path("smollm2-135m-instruct", board) == "smollm2-135m-instruct"
     assert portable_path("bundled-tasks:uti/uti.yaml", board) == "bundled-tasks:uti/uti.yaml"  # already portable
+    assert portable_path("/srv/models/llama-8b", board) == "external:llama-8b"  # far away: named, not located
     monkeypatch.setenv("MEDBENCH_CACHE", str(tmp_path / "cache"))
     assert portable_path(str(tmp_path / "cache" / "models" / "m"), board) == "medbench-cache:models/m"
     nested = portable_paths({"model": {"path": str(checkpoint), "label": str(checkpoint)},

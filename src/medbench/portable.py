@@ -1,6 +1,7 @@
 """Paths in records, made portable: a record names files relative to its leaderboard, or by a reference to a known
 root (``bundled-tasks:``, ``medbench-cache:``, ``hf-cache:``, ``site-packages:``), never by the absolute path of the
-machine that wrote it. A leaderboard copied elsewhere (the committed demo, a colleague's board) reads the same.
+machine that wrote it. A leaderboard copied elsewhere (the committed demo, a colleague's board) reads the same. A
+path far from the board (more than two folders up) keeps only its name, as ``external:NAME``.
 
 Only the values of path-like keys are rewritten (:data:`PATH_KEYS` and keys ending in ``_file``/``_dir``/
 ``_path``); a value that is neither absolute nor an existing relative path is a reference (a hub id, a registered
@@ -13,6 +14,8 @@ import os
 import sysconfig
 from pathlib import Path
 from typing import Any
+
+MAX_UP = 2  # a path more than this many folders above the leaderboard is named, not located
 
 PATH_KEYS = frozenset({"path", "ref", "base_ref", "yaml", "checkpoint", "parent_model", "source_path"})
 
@@ -51,7 +54,12 @@ def portable_path(value: str, leaderboard: Path) -> str:
     for root, scheme in _known_roots():
         if path.is_relative_to(root):
             return scheme + path.relative_to(root).as_posix()
-    return Path(os.path.relpath(path, Path(leaderboard).resolve())).as_posix()
+    relative = Path(os.path.relpath(path, Path(leaderboard).resolve()))
+    if relative.parts[:MAX_UP + 1].count("..") > MAX_UP:
+        # Far from the board (another disk, another user's home): its name only; weights and data are identified
+        # by their hashes in the record, and the writer's directory layout is nobody else's business.
+        return f"external:{path.name}"
+    return relative.as_posix()
 
 
 def _path_key(key: str) -> bool:

@@ -1,0 +1,118 @@
+"""`medbench plugins`, `tasks` and `models`: what is installed, registered and resolvable here."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from medbench.commands.common import console, err_console, task_source_options
+from medbench.errors import MedbenchError
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json: bool) -> None:
+    """List loaded plugins: name, version and hooks."""
+    from medbench.plugins import list_plugins
+
+    infos = list_plugins()
+    if as_json:
+        click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
+        return
+    table = Table(title="medbench plugins")
+    for column in ("name", "version", "package", "source", "hooks"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(info.name, info.version, info.package, info.source, ", ".join(sorted(info.hooks)))
+    console.print(table)
+
+
+@click.command("tasks")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--baselines", is_flag=True, help="Score trivial baselines (majority, TF-IDF logistic regression, "
+              "two-word rule, lead-k) on each task's test split, with the task's ceiling.")
+@task_source_options
+def tasks_command(as_json: bool, baselines: bool) -> None:
+    """List registered tasks with their plugin, split sizes and metric."""
+    from medbench.tasks import build_registry, data_source, load_tasks, split_sizes
+
+    if baselines:
+        _print_baselines(as_json)
+        return
+    registry = build_registry()
+    rows = []
+    for name, entry in sorted(registry.entries.items()):
+        try:  # render=False: listing never evaluates a YAML's templates
+            task = load_tasks([name], registry, render=False)[name]
+            sizes, source, status = split_sizes(task), data_source(entry, task), "ok"
+        except MedbenchError as exc:
+            sizes, source, status = {}, None, exc.one_line()
+        rows.append({"task": name, "plugin": entry.plugin, "splits": sizes, "metric": entry.primary_metric,
+                     "output_type": entry.config.get("output_type", "generate_until"), "yaml": str(entry.path),
+                     "data_source": source, "status": status})
+    if as_json:
+        click.echo(json.dumps({"tasks": rows, "problems": registry.problems}, indent=2))
+        return
+    table = Table(title="medbench tasks")
+    for column in ("task", "plugin", "splits", "metric", "type", "data", "status"):
+        table.add_column(column)
+    for row in rows:
+        splits = ", ".join(f"{k} {v}" for k, v in row["splits"].items()) or "–"
+        source = row["data_source"]
+        text = (source or {}).get("description") or (source or {}).get("name") or ""
+        data = "–" if not source else text if text.startswith(source["kind"]) else f"{source['kind']}: {text}"
+        table.add_row(row["task"], row["plugin"], splits, row["metric"], row["output_type"], data, row["status"])
+    console.print(table)
+    for problem in registry.problems:
+        err_console.print(f"[yellow]Warning:[/] {problem}", highlight=False)
+
+
+def _print_baselines(as_json: bool) -> None:
+    from medbench.baselines import all_baselines
+
+    results = all_baselines()
+    if as_json:
+        click.echo(json.dumps({"baselines": [r.as_dict() for r in results]}, indent=2))
+        return
+
+    def cell(value):
+        return "–" if value is None else f"{value:.3f}"
+
+    table = Table(title="medbench trivial baselines (test split)")
+    for column in ("task", "metric", "majority", "BoW-LR", "2-word rule", "lead-k", "ceiling", "note"):
+        table.add_column(column)
+    for r in results:
+        over = r.bow_lr is not None and r.bow_lr > r.ceiling
+        bow = f"[red]{cell(r.bow_lr)}[/]" if over else cell(r.bow_lr)
+        table.add_row(r.task, r.metric, cell(r.majority), bow, cell(r.rule2), cell(r.lead), cell(r.ceiling),
+                      r.note or r.method)
+    console.print(table)
+
+
+@click.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models_command(as_json: bool) -> None:
+    """List the model references that resolve here, and the loaders that accept other kinds."""
+    from medbench.models import loaders_by_plugin
+    from medbench.plugins import plugin_call
+
+    rows = []
+    for plugin, loader in loaders_by_plugin():
+        with plugin_call(plugin, f"model loader {loader.name!r} describe()"):
+            described = loader.describe()
+        for row in described:
+            rows.append({"loader": loader.name, **row})
+        if not described:  # loaders of paths list the shape of reference they accept
+            rows.append({"loader": loader.name, "ref": getattr(loader, "accepts", loader.name),
+                         "kind": loader.name, "location": "", "status": "accepted"})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="medbench models")
+    for column in ("ref", "kind", "status", "location"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["ref"], row["kind"], row["status"], row.get("location") or "")
+    console.print(table)

@@ -1,0 +1,136 @@
+"""What the commands share: the consoles, checked option types, option helpers, and scoring with progress."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from medbench.console import make_console
+from medbench.errors import MedbenchError
+
+# Piped (not a terminal), tables print whole instead of truncated to 80 columns: see medbench.console.
+console = make_console()
+err_console = make_console(stderr=True)
+
+
+class Bounded(click.ParamType):
+    """A whole number within bounds; anything else is a one-line MedbenchError naming the option and the fix
+    (click's own range errors print a usage block instead)."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int | None = None, unit: str = "", fix: str = ""):
+        self.low, self.high, self.unit, self.fix = low, high, unit, fix
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        option = max(param.opts, key=len) if param is not None and param.opts else "the value"
+        try:
+            number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
+        except ValueError:
+            raise MedbenchError(f"{option} must be a whole number, got {value!r}",
+                                f"pass {option} {max(self.low, 1)}") from None
+        if self.high is not None and not self.low <= number <= self.high:
+            raise MedbenchError(f"{option} must be between {self.low} and {self.high}, got {number}",
+                                self.fix or f"pass {option} {self.low}..{self.high}")
+        if number < self.low:
+            what = f"{self.low} or more" if self.low != 1 else f"a positive number{self.unit}" if self.unit else "positive"
+            raise MedbenchError(f"{option} must be {what}, got {number}",
+                                self.fix or f"pass {option} {self.low} or more")
+        return number
+
+
+SEED = Bounded(0, 2**32 - 1, fix="pass a --seed between 0 and 4294967295 (numpy and torch accept no other)")
+LIMIT = Bounded(1, unit=" of examples", fix="")
+BATCH = Bounded(1)
+SHOTS = Bounded(0)
+PROCESSES = Bounded(1, unit=" of processes")
+
+
+def split_list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, eq, item = value.partition("=")
+        if not eq or not key.strip():
+            raise MedbenchError(f"{option} {value!r} is not KEY=VALUE", f"write it as {option} model=smollm2-135m-instruct")
+        out[key.strip()] = item
+    return out
+
+
+def data_file_overrides(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``--data-file medqa=path.jsonl`` or ``medqa:test=path.jsonl``; paths the user typed resolve against the CWD."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for value in values:
+        target, eq, path = value.partition("=")
+        if not eq or not target or not path:
+            raise MedbenchError(f"--data-file {value!r} is not TASK=PATH", "write --data-file medqa=/path/to/test.jsonl")
+        task, _, split = target.partition(":")
+        absolute = str(Path(path).expanduser().resolve())
+        files = overrides.setdefault(task, {"data_files": {}})["data_files"]
+        files[split or "test"] = absolute
+    return overrides
+
+
+def task_source_options(command):
+    """--include-path DIR (repeatable) and --trust-task-code for commands that read tasks; the command runs with
+    those task folders indexed (medbench.tasks.task_sources)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, include_paths=(), trust_task_code=False, **kwargs):
+        from medbench.tasks import task_sources
+
+        with task_sources(list(include_paths), trust_task_code):
+            return command(*args, **kwargs)
+
+    wrapper = click.option("--trust-task-code", is_flag=True,
+                           help="Trust --include-path folders: their YAMLs may import code (!function), render "
+                                "templates outside the sandbox and read files outside the folder.")(wrapper)
+    return click.option("--include-path", "include_paths", multiple=True, type=click.Path(file_okay=False),
+                        help="Also read task YAMLs from this folder (repeatable). Untrusted: no imported code, "
+                             "sandboxed templates, nothing read outside the folder (see --trust-task-code).")(wrapper)
+
+
+def checked_load_options(device: str, dtype: str, trust_remote_code: bool):
+    """Checked here, before any model is loaded: a device this machine lacks or an unknown dtype is one line."""
+    from medbench.models import LoadOptions, check_device, check_dtype
+
+    return LoadOptions(dtype=check_dtype(dtype), device=check_device(device), trust_remote_code=trust_remote_code)
+
+
+def print_records(records: list[dict[str, Any]]) -> None:
+    table = Table(title="results")
+    for column in ("model", "task", "metric", "score", "± stderr", "n", "other metrics"):
+        table.add_column(column)
+    for record in records:
+        primary = record["primary_metric"]
+        others = ", ".join(f"{k} {v['value']:.3f}" for k, v in record["metrics"].items() if k != primary)
+        stderr = record["stderr"]
+        table.add_row(record["model"]["label"], record["record_key"], primary or "–",
+                      "–" if record["score"] is None else f"{record['score']:.3f}",
+                      "–" if stderr is None else f"{stderr:.3f}", str(record["n"]), others)
+    console.print(table)
+
+
+def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None) -> list[dict[str, Any]]:
+    """Evaluate with a rich progress bar (shared by `eval` and `train`)."""
+    from medbench.evaluation import evaluate
+    from medbench.models import DEFAULT_MODEL
+    from medbench.progress import new_progress
+
+    with new_progress() as progress:
+        bars: dict[str, Any] = {}
+
+        def report(task: str, done: int, total: int) -> None:
+            if task not in bars:
+                bars[task] = progress.add_task(f"{config.label or model_ref or DEFAULT_MODEL} · {task}", total=total,
+                                               status="")
+            progress.update(bars[task], completed=done, total=total)
+
+        return evaluate(model_ref, config, loaded=loaded, load_options=load_options, progress=report)

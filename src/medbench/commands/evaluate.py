@@ -1,0 +1,77 @@
+"""`medbench eval`: score a model on tasks, write records, render the leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from medbench.commands.common import (BATCH, LIMIT, SEED, SHOTS, checked_load_options, data_file_overrides,
+                                      err_console, key_values, print_records, run_evaluation, split_list,
+                                      task_source_options)
+from medbench.errors import MedbenchError
+
+
+@click.command("eval")
+@click.option("--model", "model_ref", default=None, help="Model reference (default: smollm2-135m-instruct).")
+@click.option("--tasks", required=True, help="Comma-separated task names (see `medbench tasks`).")
+@click.option("--limit", type=LIMIT, default=None, help="Score only the first N items of each task.")
+@click.option("--num-fewshot", type=SHOTS, default=None, help="Few-shot examples per prompt.")
+@click.option("--batch-size", type=BATCH, default=8, show_default=True)
+@click.option("--seed", type=SEED, default=1234, show_default=True)
+@click.option("--leaderboard-dir", "output_dir", type=click.Path(file_okay=False), default=None,
+              help="Leaderboard directory the records go into (the folder `train --leaderboard-dir` and `leaderboard "
+                   "--leaderboard-dir` name).  [default: leaderboard]")
+# The name this option had: `--output-dir` means a runs folder in `train` and `sweep`, so eval no longer uses it.
+@click.option("--output-dir", "legacy_output_dir", type=click.Path(file_okay=False), default=None, hidden=True)
+@click.option("--label", default=None, help="Row name in the leaderboard (default: the model reference).")
+@click.option("--data-file", multiple=True, help="TASK[:SPLIT]=PATH: score your own data file in the task's format.")
+@click.option("--chat-template", is_flag=True, help="Wrap prompts in the model's chat template (column TASK@chat).")
+@click.option("--scorer", type=click.Choice(["prefix", "hflm"]), default="prefix", show_default=True,
+              help="Log-likelihood scorer: prefix (shares each prompt's forward pass; same results) or lm-eval's HFLM.")
+@click.option("--mode", type=click.Choice(["loglikelihood", "generate"]), default="loglikelihood", show_default=True,
+              help="Multiple-choice scoring: likelihood of each choice, or generate an answer and extract the choice "
+                   "(column TASK@gen).")
+@click.option("--fewshot-rationales", is_flag=True,
+              help="Few-shot examples carry their rationales (column TASK@Nshot@rationales; default 3 shots).")
+@click.option("--judge", "judges", multiple=True, help="LLM-as-judge to add to generation tasks (e.g. likert).")
+@click.option("--judge-option", "judge_options", multiple=True, help="KEY=VALUE for the judges, e.g. model=REF.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--dtype", default="auto", show_default=True, help="auto, bf16, fp16 or fp32.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code.")
+@click.option("--no-cache", is_flag=True,
+              help="Score again even when a record of the same weights (content hash), data and options exists.")
+@task_source_options
+def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, legacy_output_dir, label,
+                 data_file, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
+                 trust_remote_code, no_cache) -> None:
+    """Score a model on tasks; write records and update the leaderboard."""
+    from medbench.evaluation import EvalConfig
+    from medbench.leaderboard import render
+    from medbench.records import ensure_writable
+
+    if legacy_output_dir is not None:
+        if output_dir is not None and Path(output_dir) != Path(legacy_output_dir):
+            raise MedbenchError(f"--output-dir {legacy_output_dir} and --leaderboard-dir {output_dir} name two "
+                                "leaderboards", "pass --leaderboard-dir only")
+        err_console.print("note: `eval --output-dir` is now `--leaderboard-dir` (in `train` and `sweep`, "
+                          "--output-dir is the runs folder)", highlight=False, soft_wrap=True)
+        output_dir = legacy_output_dir
+    output_dir = output_dir or "leaderboard"
+
+    load_options = checked_load_options(device, dtype, trust_remote_code)
+    config = EvalConfig(tasks=split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
+                        seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
+                        scorer=scorer, mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
+                        judge_options=key_values(judge_options, "--judge-option"),
+                        task_metadata=data_file_overrides(data_file))
+    if no_cache:
+        config.reuse_records = False
+    ensure_writable(Path(output_dir), "--leaderboard-dir")  # before the model is loaded and scored
+    records = run_evaluation(model_ref, config, load_options)
+    print_records(records)
+    paths = render(Path(output_dir))
+    reused = sum(1 for record in records if record.get("_reused"))
+    kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
+    err_console.print(f"records: {len(records)} written under {output_dir}/records{kept}; leaderboard: "
+                      + ", ".join(str(p) for p in paths), highlight=False)

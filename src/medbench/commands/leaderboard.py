@@ -1,0 +1,106 @@
+"""`medbench leaderboard`: render every record of a leaderboard folder, with CIs and paired tests."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from medbench.commands.common import console, err_console, split_list
+from medbench.errors import MedbenchError
+
+
+def _check_metric_plugins(strict: bool) -> None:
+    """A register_metrics hook that raises: --rescore cannot recompute those metrics, so it stops (never a
+    "re-scored" success line); rendering goes on without them, with a one-line warning naming the plugin."""
+    from medbench.metrics import metric_registry
+    from medbench.plugins import PluginHookError, PluginLoadWarning
+
+    try:
+        metric_registry()
+    except PluginHookError as exc:
+        if strict:
+            raise
+        warnings.warn(PluginLoadWarning(f"{exc.problem}; its metrics get no confidence intervals or comparisons "
+                                        f"in this leaderboard — {exc.fix}"), stacklevel=2)
+
+
+@click.command("leaderboard")
+@click.option("--leaderboard-dir", "--dir", "root", type=click.Path(file_okay=False), default="leaderboard",
+              show_default=True, help="The leaderboard folder (as `eval` and `train --leaderboard-dir` name it).")
+@click.option("--format", "formats", multiple=True,
+              help="Output format, repeatable or comma-separated: md, json, csv, html, ... (default: all registered).")
+@click.option("--baseline", default=None,
+              help="Row every other row is compared with: a label or weights-hash prefix; 'none' for no comparisons "
+                   "(default: the base model the other rows were trained from, if there is one).")
+@click.option("--rescore", is_flag=True, help="Re-score every record from its samples.jsonl before rendering.")
+@click.option("--open", "open_page", is_flag=True, help="Open index.html in a web browser afterwards.")
+@click.option("--no-baselines", is_flag=True,
+              help="Leave out the reference rows (each task's majority-class, bag-of-words LR and lead-3 "
+                   "baselines; fitted once per task config, cached under --leaderboard-dir/.cache/baselines).")
+def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | None, rescore: bool,
+                        open_page: bool, no_baselines: bool) -> None:
+    """Render every record under --leaderboard-dir into leaderboard files (with CIs and paired tests); print it."""
+    from rich.text import Text
+
+    from medbench.leaderboard import render_table, rescore_all
+
+    _check_metric_plugins(strict=rescore)
+    if rescore:
+        err_console.print(f"re-scored {len(rescore_all(Path(root)))} record(s) from their samples", highlight=False)
+    table, paths = render_table(Path(root), [f for value in formats for f in split_list(value)] or None, baseline,
+                                references="off" if no_baselines else "compute",
+                                notify=lambda text: err_console.print(text, highlight=False))
+    view = Table(title=f"leaderboard ({root})" + (f", baseline {table.baseline.label}" if table.baseline else ""))
+    for name in ["checkpoint", "win rate", "mean", *table.columns]:
+        view.add_column(Text(name), overflow="fold")
+    for row in table.rows:
+        texts = []
+        for cell in (row.cells.get(c) for c in table.columns):
+            if cell is None or cell.score is None:
+                texts.append("–")
+                continue
+            comparison = cell.comparison
+            mark = "" if not (comparison and comparison.significant) else (
+                " ▲" if comparison.direction == "better" else " ▼")
+            ci = f" [{cell.ci_low:.3f}, {cell.ci_high:.3f}]" if cell.ci_low is not None else ""
+            texts.append(f"{cell.score:.3f}{ci}{mark}")
+        mean, rate = row.mean_score(), row.win_rate
+        partial = "" if row.complete else f" ({row.coverage}/{row.coverage_of} tasks)"  # not comparable: say so
+        view.add_row(Text(row.label + (" (baseline)" if row.is_baseline else "")),
+                     "–" if rate is None else f"{rate:.3f}{partial}", "–" if mean is None else f"{mean:.3f}{partial}",
+                     *map(Text, texts))
+    console.print(view)
+    _print_references(table)
+    err_console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
+    if open_page:
+        html_path = next((p for p in paths if p.suffix == ".html"), None)
+        if html_path is None:
+            raise MedbenchError("--open needs the html format", "add --format html, or leave --format out")
+        import webbrowser
+
+        webbrowser.open(html_path.resolve().as_uri())
+
+
+def _print_references(table: Any) -> None:
+    """The reference rows as a table of their own, below the checkpoints and never among them."""
+    from rich.text import Text
+
+    from medbench.leaderboard.references import BADGE, reference_notes, reference_text
+
+    for note in table.reference_notes:
+        err_console.print(f"note: {note}", highlight=False)
+    if not table.references:
+        return
+    view = Table(title=f"reference baselines ({BADGE}; never ranked)", title_style="italic")
+    for name in ["reference", *table.columns]:
+        view.add_column(Text(name), overflow="fold", style="italic")
+    for ref in table.references:
+        view.add_row(Text(f"{ref.label} [{BADGE}]"), *(Text(reference_text(ref.cells.get(col)))
+                                                       for col in table.columns))
+    console.print(view)
+    for col, note in reference_notes(table):
+        console.print(Text(f"  {col}: {note}", style="dim"))
