@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
+from medbench.models import release_memory
 from medbench.plugins import named_registry, plugin_iter, unknown_name
 from medbench.recipe import (  # noqa: F401  (the planning API, re-exported: `from medbench.sweep import plan`)
     CellSpec,
@@ -165,6 +166,7 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
         (out_dir / "cells").mkdir(parents=True, exist_ok=True)
         (out_dir / "cells" / f"{cell.key}.traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
     atomic_write_json(marker, {**dataclasses.asdict(result), "factors": cell.factors})
+    release_memory()  # nothing of this cell may stay in memory for the next (a failed one's model is in cycles)
     return result
 
 

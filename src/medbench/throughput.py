@@ -218,6 +218,9 @@ def _sync(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
+_UNSET = object()  # ThroughputMeter.attach: the trainer had no instance attribute of that name
+
+
 def throughput_meter(**kwargs: Any):
     """A :class:`ThroughputMeter` (a transformers TrainerCallback); call ``.attach(trainer)`` to wire it in."""
     from transformers import TrainerCallback
@@ -226,7 +229,8 @@ def throughput_meter(**kwargs: Any):
         """Counts real tokens per optimizer step, times the steps and logs tokens/s and MFU (module docstring).
 
         ``attach(trainer)`` registers it and wraps the trainer's ``training_step`` (to see each micro-batch) and
-        ``log`` (so every log, the trainer's state and the summary ``train()`` returns carry the figures).
+        ``log`` (so every log, the trainer's state and the summary ``train()`` returns carry the figures);
+        ``detach()`` takes it off again once training is over (``summary`` stays).
         """
 
         def __init__(self, warmup_steps: int = 1, reference_forward: bool = False, include_attention: bool = False):
@@ -239,6 +243,7 @@ def throughput_meter(**kwargs: Any):
             self.peak: float | None = None
             self.peak_source = ""
             self.summary: dict[str, Any] = {}
+            self._replaced: dict[str, Any] = {}  # what attach() replaced on the trainer, for detach()
             self._reset()
 
         def _reset(self) -> None:
@@ -262,6 +267,7 @@ def throughput_meter(**kwargs: Any):
             self.trainer = trainer
             trainer.add_callback(self)
             step, log = trainer.training_step, trainer.log
+            self._replaced = {name: vars(trainer).get(name, _UNSET) for name in ("training_step", "log")}
 
             def training_step(model, inputs, *args, **kwargs):
                 self.observe(inputs)
@@ -274,6 +280,20 @@ def throughput_meter(**kwargs: Any):
             trainer.training_step = training_step
             trainer.log = log_with_throughput
             return self
+
+        def detach(self) -> None:
+            """Undo ``attach``. The wrappers close over the trainer's bound methods, a trainer -> wrapper -> trainer
+            cycle that would keep the trainer and its model alive until a full garbage collection."""
+            trainer, self.trainer = self.trainer, None
+            if trainer is None:
+                return
+            trainer.remove_callback(self)
+            replaced, self._replaced = self._replaced, {}
+            for name, previous in replaced.items():
+                if previous is _UNSET:
+                    vars(trainer).pop(name, None)
+                else:
+                    setattr(trainer, name, previous)
 
         def observe(self, inputs: dict[str, Any]) -> None:
             tokens = count_tokens(inputs)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import yaml
 
 from medbench.errors import MedbenchError
-from medbench.models import LoadOptions
+from medbench.models import LoadOptions, release_memory
 from medbench.plugins import named_registry, plugin_call, unknown_name
 from medbench.records import atomic_write_json, slug
 
@@ -310,7 +310,9 @@ def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInf
     trainer = get_trainer(plugin)
     run_dir = Path(request.output_dir)
     if process_rank() != 0:
-        return run_trainer(trainer, request)
+        checkpoints = run_trainer(trainer, request)
+        release_memory()
+        return checkpoints
     start_run_manifest(run_dir, plugin, request, run_id)
     try:
         checkpoints = run_trainer(trainer, request)
@@ -331,6 +333,7 @@ def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInf
             error = exc.one_line() if isinstance(exc, MedbenchError) else f"{type(exc).__name__}: {exc}"
             update_run_manifest(run_dir, status=status, failure={"error": " ".join(error.split())})
         raise
+    release_memory()  # the trained model is saved: free it before its checkpoints are scored (a failed run: run_cell)
     if not checkpoints:
         raise MedbenchError(f"trainer {plugin!r} returned no checkpoints", "report this to the plugin's author")
     ranks = checkpoints[-1].metrics.get("rank_weights_hashes") or []

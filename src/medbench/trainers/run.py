@@ -204,8 +204,11 @@ class PreparedRun:
         self.trainer.add_callback(ranks)
         self.meter = throughput_meter(warmup_steps=self.warmup_steps, reference_forward=self.reference_forward)
         self.meter.attach(self.trainer)
-        earlier = self._earlier_checkpoints()
-        output = self._train(progress)
+        try:
+            earlier = self._earlier_checkpoints()
+            output = self._train(progress)
+        finally:
+            self.meter.detach()  # else a reference cycle keeps the trainer and its model alive (ThroughputMeter)
         data_hash = examples_hash(self.examples)
         saved = earlier + self.recorder.saved
         if guard.failure is not None:  # nothing was saved at or after the failing step
