@@ -87,10 +87,12 @@ def test_bad_recipes_fail_in_one_line(tmp_path, tiny_model_dir, change, message)
         plan(read_recipe(path), out_dir=tmp_path / "s")
 
 
-def test_sweep_runs_every_cell_and_skips_finished_ones(tmp_path, tiny_model_dir):
+def test_sweep_runs_every_cell_and_skips_finished_ones(tmp_path, tiny_model_dir, capsys):
     sweep = plan(read_recipe(write_recipe(tmp_path, tiny_model_dir)), out_dir=tmp_path / "s")
     results = run_sweep(sweep)
     assert [r.status for r in results] == ["done"] * 4
+    scored = [line for line in capsys.readouterr().err.splitlines() if " · medqa " in line and "(100%)" in line]
+    assert len(scored) >= 4  # every cell's scoring shows progress too (piped here: plain lines)
     records = read_records(sweep.leaderboard_dir)
     assert len(records) == 4
     factors = sorted((r["extra"]["factors"]["method"], r["extra"]["factors"]["seed"]) for r in records)

@@ -44,6 +44,26 @@ class ScoredCheckpoint:
                 "final": self.final, "trainer_config": self.trainer_config}
 
 
+def score_with_progress(model_ref: str | None, config: Any, load_options: Any = None,
+                        loaded: Any = None) -> list[dict[str, Any]]:
+    """medbench.evaluation.evaluate with a progress bar per task (plain timestamped lines when piped): the scorer
+    of `eval`, `train` and sweeps alike, so no scoring phase is silent."""
+    from medbench.evaluation import evaluate
+    from medbench.models import DEFAULT_MODEL
+    from medbench.progress import new_progress
+
+    with new_progress() as progress:
+        bars: dict[str, Any] = {}
+
+        def report(task: str, done: int, total: int) -> None:
+            if task not in bars:
+                bars[task] = progress.add_task(f"{config.label or model_ref or DEFAULT_MODEL} · {task}", total=total,
+                                               status="")
+            progress.update(bars[task], completed=done, total=total)
+
+        return evaluate(model_ref, config, loaded=loaded, load_options=load_options, progress=report)
+
+
 def score_checkpoints(checkpoints: list[ScoredCheckpoint], config: Any, label: Callable[[ScoredCheckpoint], str],
                       score: Scorer, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Score each checkpoint with ``config`` (an EvalConfig, copied per checkpoint), labelled by ``label``; each

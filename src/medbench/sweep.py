@@ -133,8 +133,7 @@ def eval_config(cell: CellSpec, out_dir: Path):
 
 def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
     """Train the cell's steps and score the model it ends with (every checkpoint of the last step)."""
-    from medbench.engine import ScoredCheckpoint, score_checkpoints
-    from medbench.evaluation import evaluate
+    from medbench.engine import ScoredCheckpoint, score_checkpoints, score_with_progress
 
     started = time.time()
     marker = _cell_marker(out_dir, cell)
@@ -156,8 +155,8 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
         def label(checkpoint: ScoredCheckpoint) -> str:
             return cell.label + ("" if len(checkpoints) == 1 else f"/{Path(checkpoint.path).name}")
 
-        records = [r["_path"] for r in score_checkpoints(checkpoints, eval_config(cell, out_dir), label, evaluate,
-                                                         cell_extra(cell, recipe_name))]
+        records = [r["_path"] for r in score_checkpoints(checkpoints, eval_config(cell, out_dir), label,
+                                                         score_with_progress, cell_extra(cell, recipe_name))]
         result = CellResult(cell.key, cell.label, "done", records, duration_s=round(time.time() - started, 1))
     except (Exception, SystemExit) as exc:  # a failed cell is recorded; the sweep goes on
         message = exc.one_line() if isinstance(exc, MedbenchError) else f"{type(exc).__name__}: {exc}"

@@ -119,18 +119,7 @@ def print_records(records: list[dict[str, Any]]) -> None:
 
 
 def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None) -> list[dict[str, Any]]:
-    """Evaluate with a rich progress bar (shared by `eval` and `train`)."""
-    from medbench.evaluation import evaluate
-    from medbench.models import DEFAULT_MODEL
-    from medbench.progress import new_progress
+    """Evaluate with a progress bar per task (shared by `eval` and `train`; sweeps use the same engine call)."""
+    from medbench.engine import score_with_progress
 
-    with new_progress() as progress:
-        bars: dict[str, Any] = {}
-
-        def report(task: str, done: int, total: int) -> None:
-            if task not in bars:
-                bars[task] = progress.add_task(f"{config.label or model_ref or DEFAULT_MODEL} · {task}", total=total,
-                                               status="")
-            progress.update(bars[task], completed=done, total=total)
-
-        return evaluate(model_ref, config, loaded=loaded, load_options=load_options, progress=report)
+    return score_with_progress(model_ref, config, load_options=load_options, loaded=loaded)
