@@ -1,8 +1,8 @@
 """Train, then score: the one path `medbench train` and sweeps share.
 
-`medbench eval` scores a model (medbench.evaluation.evaluate); `medbench train` trains a run and scores every
-checkpoint it saved; a sweep trains a cell's steps (each reused when already done) and scores the checkpoints of
-its last step. Both scoring paths go through :func:`score_checkpoints`, so every record of a trained checkpoint
+`medbench eval` scores a model (score_with_progress: medbench.evaluation.evaluate with progress); `medbench
+train` trains a run and scores every checkpoint it saved; a sweep trains a cell's steps (each reused when already
+done) and scores the checkpoints of its last step. Both go through :func:`score_checkpoints`, so every record of a trained checkpoint
 says what trained it in one shape, ``extra["training"]`` (read back by medbench.leaderboard.training_info).
 """
 
@@ -15,8 +15,7 @@ from typing import Any, Callable
 
 from medbench.training import CheckpointInfo, TrainRequest, process_rank, train
 
-# score(model reference, EvalConfig) -> records: medbench.evaluation.evaluate, or the CLI's wrapper that draws
-# progress bars around it.
+# score(model reference, EvalConfig) -> records: score_with_progress below, or medbench.evaluation.evaluate.
 Scorer = Callable[[str, Any], list[dict[str, Any]]]
 
 
