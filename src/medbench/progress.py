@@ -57,12 +57,21 @@ class _NestedProgress:
         self.stop()
 
 
+def _env_seconds(name: str, default: float) -> float:
+    """A number of seconds from the environment; anything unreadable (or negative) is the default, never a crash."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
 class PlainProgress:
     """Progress as plain lines for a pipe or a log: ``HH:MM:SS description done/total (pct) status, elapsed``, one when
     a bar starts, then at most one per bar every ``MEDBENCH_PROGRESS_SECONDS`` (default 30), and one when it ends."""
 
     def __init__(self, interval: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = float(os.environ.get("MEDBENCH_PROGRESS_SECONDS", 30)) if interval is None else interval
+        self.interval = _env_seconds("MEDBENCH_PROGRESS_SECONDS", 30.0) if interval is None else interval
         self.clock = clock
         self.bars: dict[int, dict[str, Any]] = {}
         self._next_id = 0
