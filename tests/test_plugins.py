@@ -356,12 +356,30 @@ def test_every_registry_warns_on_a_name_clash_and_keeps_the_builtin(plugin_regis
         def register_leaderboard_renderers(self, register):
             register("md", lambda table, out_dir: out_dir)
 
+        @hookimpl
+        def register_model_loaders(self, register):
+            class Hub:
+                name, priority = "hub", 10_000
+
+                def can_load(self, ref):
+                    return True
+
+                def load(self, ref, options):
+                    raise AssertionError("never called")
+
+            register(Hub())
+
     plugin_registration(Plugin(), "impostor")
     with pytest.warns(PluginLoadWarning, match="metric 'accuracy' from plugin 'impostor'.*builtin_metrics"):
         metrics = metric_registry()
     assert metrics["accuracy"].plugin == "builtin_metrics"
     with pytest.warns(PluginLoadWarning, match="leaderboard renderer 'md' from plugin 'impostor'.*registered"):
         assert "md" in renderers()
+    from medbench.models import loaders_by_plugin
+
+    with pytest.warns(PluginLoadWarning, match="model loader 'hub' from plugin 'impostor'.*builtin_models"):
+        loaders = loaders_by_plugin()
+    assert dict((loader.name, plugin) for plugin, loader in loaders)["hub"] == "builtin_models"
 
 
 def test_register_hooks_are_called_through_pluggy_with_wrappers(plugin_registration):

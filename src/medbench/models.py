@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from medbench.errors import MedbenchError
-from medbench.plugins import call_register_hook, plugin_call
+from medbench.plugins import named_registry, plugin_call
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -62,10 +62,10 @@ class ModelLoader(Protocol):
 
 
 def loaders_by_plugin() -> list[tuple[str, ModelLoader]]:
-    """(plugin name, loader), highest priority first."""
-    found: list[tuple[str, ModelLoader]] = []
-    call_register_hook("register_model_loaders", lambda plugin: lambda loader: found.append((plugin, loader)))
-    return sorted(found, key=lambda pair: -pair[1].priority)
+    """(plugin name, loader), highest priority first: a named registry like the others (a second loader of a
+    name already taken is skipped with a warning naming both plugins)."""
+    found = named_registry("register_model_loaders", "model loader", ("name", "priority", "can_load", "load"))
+    return sorted(((loader.plugin, loader) for loader in found.values()), key=lambda pair: -pair[1].priority)
 
 
 def model_loaders() -> list[ModelLoader]:
