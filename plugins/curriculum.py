@@ -325,6 +325,7 @@ def capped_for_base(base_config: Any, examples: list[TrainingExample], task: str
 
 class CurriculumTrainer:
     name = "curriculum"
+    plot_factors = {"ordering": "curriculum ordering"}  # the leaderboard page plots scores against the ordering
     description = "orders the training data (random, blocked, interleaved, curriculum, ...) for a --base trainer"
     config_class = CurriculumConfig
 

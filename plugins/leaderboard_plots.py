@@ -13,7 +13,8 @@ from medbench_plugins.leaderboard_text import DOWN, UP, ci_text, esc, fmt_num, f
 MAX_FACTOR_PLOTS = 12
 
 
-FACTOR_PRIORITY = ["merge.t", "shots", "curriculum.ordering", "method", "step", "prompt"]
+# Factors every record can have; a trainer adds its own through its `plot_factors` (see _declared_factors).
+FACTOR_PRIORITY = ["shots", "method", "step", "prompt"]
 
 
 def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -60,8 +61,20 @@ STATE_TEXT = {"baseline": "baseline", "better": "significantly better than the b
 # What each factor's axis means, spelled out under the axis.
 FACTOR_TEXT = {"method": "method (trainer plugin; base = not trained)",
                "prompt": "prompt format (raw text or the model's chat template)",
-               "shots": "few-shot examples in the prompt", "step": "training step",
-               "merge.t": "merge t (interpolation weight)", "curriculum.ordering": "curriculum ordering"}
+               "shots": "few-shot examples in the prompt", "step": "training step"}
+
+
+def _declared_factors() -> dict[str, str]:
+    """The options trainers declare worth plotting (``plot_factors = {"t": "merge t (interpolation weight)"}`` on
+    the trainer), as the records name them: ``merge.t``. Plotted first, with their axis labels."""
+    from medbench.training import trainer_registry
+
+    try:
+        registry = trainer_registry()
+    except Exception:  # a broken trainer plugin is reported where it is used; the page still renders
+        return {}
+    return {f"{name}.{option}": str(text) for name, trainer in registry.items()
+            for option, text in dict(getattr(trainer, "plot_factors", None) or {}).items()}
 
 
 SCORING_TEXT = {"loglikelihood": "log-likelihood scoring", "generate": "generated answers"}
@@ -182,8 +195,8 @@ def _scoring(cell: Cell) -> str:
     return "generate" if task.get("output_type") == "generate_until" else ""
 
 
-def _priority(key: str) -> tuple:
-    return (FACTOR_PRIORITY.index(key) if key in FACTOR_PRIORITY else len(FACTOR_PRIORITY), key)
+def _priority(key: str, order: list[str]) -> tuple:
+    return (order.index(key) if key in order else len(order), key)
 
 
 def factor_points(table: LeaderboardTable) -> dict[tuple[str, str, str, str], list[tuple[Row, Cell]]]:
@@ -197,14 +210,15 @@ def factor_points(table: LeaderboardTable) -> dict[tuple[str, str, str, str], li
                 continue
             task = ((cell.record or {}).get("task") or {}).get("name", col)
             panels.setdefault((str(task), cell.metric, _scoring(cell)), []).append((row, cell))
+    order = [*_declared_factors(), *FACTOR_PRIORITY]
     found: dict[tuple[str, str, str, str], list[tuple[Row, Cell]]] = {}
     for (task, metric, scoring), items in sorted(panels.items()):
-        for factor in sorted({k for _, c in items for k in c.factors}, key=_priority):
+        for factor in sorted({k for _, c in items for k in c.factors}, key=lambda key: _priority(key, order)):
             with_factor = [(r, c) for r, c in items if c.factors.get(factor) is not None]
             distinct = {str(c.factors[factor]) for _, c in with_factor}
             if 2 <= len(distinct) <= 24:
                 found[(task, metric, scoring, factor)] = with_factor
-    ordered = sorted(found.items(), key=lambda kv: (_priority(kv[0][3]), kv[0][0], kv[0][2], kv[0][1]))
+    ordered = sorted(found.items(), key=lambda kv: (_priority(kv[0][3], order), kv[0][0], kv[0][2], kv[0][1]))
     return dict(ordered[:MAX_FACTOR_PLOTS])
 
 
@@ -228,7 +242,8 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
 
     series_keys = sorted({series_of(c) for _, c in items})
     all_keys = {k for key in series_keys for k, _ in key}
-    varying = sorted((k for k in all_keys if len({dict(key).get(k) for key in series_keys}) > 1), key=_priority)
+    varying = sorted((k for k in all_keys if len({dict(key).get(k) for key in series_keys}) > 1),
+                     key=lambda key: _priority(key, FACTOR_PRIORITY))
 
     def series_name(key: tuple) -> str:
         present = dict(key)
@@ -292,7 +307,7 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
                          f'{esc(shorten(cat, 16))}</text>')
     parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" class="axis"/>'
                  f'<text x="{(left + width - right) / 2:.0f}" y="{axis_y + 36}" text-anchor="middle" '
-                 f'class="axis-label x-label">{esc(FACTOR_TEXT.get(factor, factor))}</text>')
+                 f'class="axis-label x-label">{esc({**FACTOR_TEXT, **_declared_factors()}.get(factor, factor))}</text>')
     index = {key: i for i, key in enumerate(series_keys)}
     slots: dict[int, tuple[int, int]] = {id(c): (0, 1) for _, c in items}
     if not numeric:  # categorical x: each point's own place among the points of its category

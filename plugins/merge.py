@@ -130,6 +130,7 @@ def curve_points(config: MergeConfig, model_ref: str) -> list[float]:
 
 class MergeTrainer:
     name = "merge"
+    plot_factors = {"t": "merge t (interpolation weight)"}  # the leaderboard page plots scores against t first
     description = "mergekit merges (linear, slerp, ties, dare_ties, task_arithmetic); --t lists a merge curve"
     config_class = MergeConfig
 

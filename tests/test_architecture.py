@@ -26,3 +26,17 @@ def test_metrics_declare_their_fast_form():
     assert _vectorised("macro_f1", registry) is not None
     own = {**registry, "my_metric": Metric("my_metric", lambda refs, preds: 0.5)}
     assert _vectorised("my_metric", own) is None  # no fast form declared: the slow path, never a wrong one
+
+
+def test_the_page_names_no_trainer_and_plots_what_trainers_declare():
+    import re
+
+    from medbench_plugins import leaderboard_page, leaderboard_plots
+    from medbench_plugins.leaderboard_plots import _declared_factors
+
+    for module in (leaderboard_plots, leaderboard_page):
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        code = re.sub(r'""".*?"""|#.*', "", source, flags=re.S)  # docstrings and comments may give examples
+        assert "merge.t" not in code and "curriculum.ordering" not in code
+    declared = _declared_factors()
+    assert declared["merge.t"].startswith("merge t") and "curriculum.ordering" in declared
