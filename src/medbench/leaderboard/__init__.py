@@ -25,13 +25,10 @@ samples file lies outside its folder is shown without samples, with a note and a
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 import os
 import shutil
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +36,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
 from medbench.leaderboard import stats
+# Re-exported: medbench.leaderboard is where callers find data_source, provenance and training_info.
+from medbench.leaderboard.provenance import (_signature, cell_factors, column_sources, data_source,
+                                             provenance, training_info)
 from medbench.plugins import call_register_hook
-from medbench.records import (RecordError, RecordWarning, SamplesPathError, atomic_write_json, load_record,
-                              read_records, read_samples)
+from medbench.records import RecordWarning, SamplesPathError, read_records, read_samples
 
 if TYPE_CHECKING:
     from medbench.leaderboard.references import ReferenceRow
@@ -54,9 +53,6 @@ ALPHA = 0.05
 LOWER_IS_BETTER = {"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter", "loss"}
 # Corpus metrics whose per-item value is known without the metric function.
 PER_ITEM_FROM_PRED: dict[str, Callable[[Any, Any], float]] = {"accuracy": lambda gold, pred: float(gold == pred)}
-# Keys of a training record that name where or when it ran, not what was trained.
-_VOLATILE_TRAINING_KEYS = {"run_id", "checkpoint", "created", "versions", "train_metrics", "data_hash", "seed",
-                           "path", "output_dir", "run_name"}
 
 
 @dataclass
@@ -214,165 +210,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
-
-
-# --------------------------------------------------------------------------------------------- provenance
-
-
-def _read_manifest(record: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any] | None:
-    """The checkpoint's medbench_manifest.json as copied into the record's own folder when the record was written
-    (records.write_record), if it belongs to the run that was scored (same plugin and run, written before the
-    record). Records are untrusted input: the checkpoint paths they name are never opened."""
-    from medbench.records import MANIFEST_COPY
-
-    if not record.get("_path"):
-        return None
-    folder = Path(record["_path"]).parent
-    path = folder / MANIFEST_COPY
-    try:
-        if not path.resolve().is_relative_to(folder.resolve()):
-            return None  # a link out of the record's folder
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest, dict):
-        return None
-    if extra.get("plugin") and manifest.get("plugin") != extra.get("plugin"):
-        return None
-    if extra.get("run_id") and manifest.get("run_id") != extra.get("run_id"):
-        return None
-    if str(manifest.get("created", "")) > str(record.get("created", "~")):
-        return None  # the checkpoint was replaced after this record was scored
-    return manifest
-
-
-def training_info(record: dict[str, Any]) -> dict[str, Any] | None:
-    """What trained the scored checkpoint: ``extra.training`` when the record has it, else the plugin and run
-    in ``extra``, completed from the checkpoint's manifest when that is still on disk."""
-    extra = record.get("extra") or {}
-    if not isinstance(extra, dict):
-        return None
-    info: dict[str, Any] = {}
-    if isinstance(extra.get("training"), dict):
-        info.update(extra["training"])
-    for key in ("plugin", "run_id", "checkpoint", "step", "final", "config", "trainer_config", "parent_model"):
-        if key in extra and key not in info:
-            info[key] = extra[key]
-    if not info.get("plugin"):
-        return None
-    if "config" not in info:
-        manifest = _read_manifest(record, {**extra, **info})
-        if manifest:
-            for key in ("parent_model", "config", "trainer_config", "data_hash", "seed", "train_metrics", "task",
-                        "kind", "step", "final"):
-                if key in manifest and key not in info:
-                    info[key] = manifest[key]
-            info["source"] = "checkpoint manifest"
-    return info
-
-
-def provenance(record: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a record a reader needs to trust a number: model, task data, config, versions, when."""
-    task = record.get("task") or {}
-    return {
-        "model": record.get("model"),
-        "task": {k: task.get(k) for k in ("name", "version", "plugin", "split", "num_fewshot", "data_hash",
-                                          "split_size") if k in task},
-        "config": record.get("config"),
-        "seed": record.get("seed"),
-        "versions": record.get("versions"),
-        "training": training_info(record),
-        "created": record.get("created"),
-        "rescored": record.get("rescored"),
-        "duration_s": record.get("duration_s"),
-        "metrics": record.get("metrics"),
-        "data_source": data_source(record),
-        "record": record.get("_board_path") or record.get("_path"),  # relative to the leaderboard
-    }
-
-
-UNKNOWN_SOURCE = {"kind": "unknown"}
-
-
-def data_source(record: dict[str, Any] | None) -> dict[str, Any]:
-    """Where the record's data came from (``record["data_source"]``), or ``{"kind": "unknown"}`` for records
-    written before medbench recorded it."""
-    source = (record or {}).get("data_source")
-    return dict(source) if isinstance(source, dict) and source.get("kind") else dict(UNKNOWN_SOURCE)
-
-
-def column_sources(cells: list[Cell]) -> list[dict[str, Any]]:
-    """The distinct data sources of a column's cells, in a stable order."""
-    found: dict[str, dict[str, Any]] = {}
-    for cell in cells:
-        source = data_source(cell.record)
-        found.setdefault(json.dumps(source, sort_keys=True, default=str), source)
-    return [found[key] for key in sorted(found)]
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float, str)) and value is not None:
-        return value
-    return None
-
-
-def _factor_keys(config: dict[str, Any] | None, prefix: str) -> dict[str, Any]:
-    out = {}
-    for key, value in (config or {}).items():
-        if key in _VOLATILE_TRAINING_KEYS or key.endswith(("_file", "_dir", "_path")) or key in ("models", "model"):
-            continue
-        scalar = _scalar(value)
-        if scalar is not None and (not isinstance(scalar, str) or len(scalar) <= 40):
-            out[f"{prefix}.{key}"] = scalar
-    return out
-
-
-def cell_factors(record: dict[str, Any]) -> dict[str, Any]:
-    """Training and evaluation factors a score can be plotted against: method (the trainer plugin, or 'base'),
-    shots, prompt format, training step, and every scalar option of the trainer (``merge.t``,
-    ``curriculum.ordering``, ``dpo.beta``, ...)."""
-    task = record.get("task") or {}
-    config = record.get("config") or {}
-    training = training_info(record)
-    factors: dict[str, Any] = {
-        "method": training.get("plugin") if training else "base",
-        "shots": task.get("num_fewshot") or 0,
-        "prompt": "chat" if config.get("chat_template") else "raw",
-    }
-    if training:
-        plugin = str(training.get("plugin"))
-        if training.get("step") is not None:
-            factors["step"] = training["step"]
-        config = training.get("config") if isinstance(training.get("config"), dict) else {}
-        factors.update(_factor_keys(config, plugin))
-        if isinstance(training.get("trainer_config"), dict):  # a wrapping plugin's inner trainer (curriculum)
-            factors.update(_factor_keys(training["trainer_config"], str(config.get("base") or plugin)))
-        # A trainer's per-checkpoint settings recorded as train metrics (merge_t: the point on a merge curve).
-        own = {key[len(plugin) + 1:]: value for key, value in (training.get("train_metrics") or {}).items()
-               if key.startswith(plugin + "_")}
-        factors.update(_factor_keys(own, plugin))
-    return factors
-
-
-def _signature(record: dict[str, Any], training: dict[str, Any] | None) -> str:
-    """Equal for records that differ only by seed (and by where and when they ran)."""
-    model = record.get("model") or {}
-    config = {k: v for k, v in (record.get("config") or {}).items() if k not in ("seed", "label")}
-    if training:
-        trained = {k: v for k, v in training.items() if k not in _VOLATILE_TRAINING_KEYS and k != "source"}
-        for key in ("config", "trainer_config"):
-            if isinstance(trained.get(key), dict):
-                trained[key] = {k: v for k, v in trained[key].items() if k != "seed"}
-        checkpoint = Path(str(training.get("checkpoint") or model.get("path") or "")).name
-        what = {"training": trained, "checkpoint": checkpoint, "base_ref": model.get("base_ref")}
-    else:
-        what = {"ref": model.get("ref"), "kind": model.get("kind")}
-    text = json.dumps({"what": what, "eval": config}, sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 # ----------------------------------------------------------------------------------------- per-cell stats
@@ -719,80 +556,6 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
     return table
 
 
-# --------------------------------------------------------------------------------------------- re-scoring
-
-
-def _compute(name: str, samples: list[dict[str, Any]], registry: dict[str, Any]) -> dict[str, float]:
-    """A registered metric over the samples, as {name or name:part: value}, NaN results left out."""
-    metric = registry.get(name)
-    if metric is None or not samples:
-        return {}
-    if hasattr(metric, "compute"):
-        result = metric.compute(samples)
-    else:
-        result = {name: metric.fn([s.get("gold") for s in samples], [s.get("pred") for s in samples])}
-    return {k: float(v) for k, v in result.items() if not math.isnan(float(v))}
-
-
-def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[str, Any] | None = None
-            ) -> dict[str, Any]:
-    """Recompute a record's metrics from its samples.jsonl (no model needed) and rewrite record.json atomically.
-
-    Metrics with per-item values in the samples (acc, acc_norm, exact_match) are their mean with the standard
-    error of the mean (ddof=1, as lm-eval reports it); registered metrics (``register_metrics``) are recomputed
-    from each sample's gold and pred. ``metrics`` adds registered metrics the record does not have yet. A metric
-    that can be neither is kept as it was and listed under ``rescore_kept``.
-    """
-    record_dir = Path(record_dir)
-    path = record_dir / "record.json" if record_dir.is_dir() else record_dir
-    try:
-        record = load_record(path)
-    except RecordError as exc:
-        raise MedbenchError(f"cannot re-score record {path}: {exc}",
-                            "pass a directory holding a valid record.json, or fix or delete that file") from None
-    try:
-        samples = read_samples(record)
-    except (OSError, ValueError) as exc:
-        raise MedbenchError(f"cannot read the samples of {path} ({exc})",
-                            "a record can be re-scored only with its samples.jsonl beside it") from None
-    registry = registry if registry is not None else _metric_registry()
-    names = list(record.get("metrics") or {})
-    names += [m for m in (metrics or []) if m not in names]
-    new_metrics: dict[str, dict[str, float | None]] = {}
-    kept = []
-    for name in names:
-        values = per_item_values(name, samples)
-        computed = _compute(name.split(":", 1)[0], samples, registry)
-        if values is not None and name not in PER_ITEM_FROM_PRED:
-            mean, sd = stats.mean_sd(values)
-            new_metrics[name] = {"value": mean, "stderr": sd / math.sqrt(len(values)) if sd is not None else None}
-        elif computed and (name in computed or ":" not in name):
-            # The metric, or for a metric with named parts (per_label_f1) every part, as medbench.metrics scores it.
-            for key, value in computed.items():
-                if key == name or (":" not in name and key.startswith(name + ":")):
-                    new_metrics[key] = {"value": value, "stderr": None}
-        elif name in (record.get("metrics") or {}):
-            new_metrics[name] = record["metrics"][name]
-            kept.append(name)
-        else:
-            raise MedbenchError(f"cannot re-score metric {name!r}: no per-item values and no registered metric "
-                                "that applies to these samples", "install the plugin that registers it, or leave it out")
-    record["metrics"] = new_metrics
-    primary = record.get("primary_metric")
-    if primary in new_metrics:
-        record["score"] = new_metrics[primary]["value"]
-        record["stderr"] = new_metrics[primary]["stderr"]
-    record["n"] = len(samples)
-    record["rescored"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    if kept:
-        record["rescore_kept"] = kept
-    else:
-        record.pop("rescore_kept", None)
-    record.pop("_path", None)
-    atomic_write_json(path, record)  # derived from a valid record by the code above: still valid
-    return {**record, "_path": str(path)}
-
-
 # --------------------------------------------------------------------------------------------- rendering
 
 
@@ -886,8 +649,9 @@ def render(root: Path, formats: list[str] | None = None, baseline: str | None = 
     return render_table(root, formats, baseline, references)[1]
 
 
-def rescore_all(root: Path, metrics: list[str] | None = None) -> list[dict[str, Any]]:
-    """Re-score every record under ``root`` from its samples (see rescore)."""
-    registry = _metric_registry()
-    with locked(Path(root)):
-        return [rescore(Path(record["_path"]).parent, metrics, registry) for record in read_records(root)]
+# Re-scoring lives in its own module; imported last because it uses the helpers above.
+from medbench.leaderboard.rescoring import rescore, rescore_all  # noqa: E402
+
+__all__ = ["NOTICE", "Cell", "Comparison", "LeaderboardTable", "Row", "build_table", "compare_cells", "data_source",
+           "per_item_values", "provenance", "render", "render_table", "renderers", "rescore", "rescore_all",
+           "resolve_baseline", "training_info"]

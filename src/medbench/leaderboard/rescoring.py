@@ -1,0 +1,91 @@
+"""Re-scoring: a record's metrics recomputed from its samples.jsonl, no model needed (a fixed metric, a metric a
+plugin added later), and every record of a leaderboard at once under its lock."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from medbench.errors import MedbenchError
+from medbench.leaderboard import PER_ITEM_FROM_PRED, _metric_registry, locked, per_item_values, stats
+from medbench.records import RecordError, atomic_write_json, load_record, read_records, read_samples
+
+
+def _compute(name: str, samples: list[dict[str, Any]], registry: dict[str, Any]) -> dict[str, float]:
+    """A registered metric over the samples, as {name or name:part: value}, NaN results left out."""
+    metric = registry.get(name)
+    if metric is None or not samples:
+        return {}
+    if hasattr(metric, "compute"):
+        result = metric.compute(samples)
+    else:
+        result = {name: metric.fn([s.get("gold") for s in samples], [s.get("pred") for s in samples])}
+    return {k: float(v) for k, v in result.items() if not math.isnan(float(v))}
+
+
+def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+    """Recompute a record's metrics from its samples.jsonl (no model needed) and rewrite record.json atomically.
+
+    Metrics with per-item values in the samples (acc, acc_norm, exact_match) are their mean with the standard
+    error of the mean (ddof=1, as lm-eval reports it); registered metrics (``register_metrics``) are recomputed
+    from each sample's gold and pred. ``metrics`` adds registered metrics the record does not have yet. A metric
+    that can be neither is kept as it was and listed under ``rescore_kept``.
+    """
+    record_dir = Path(record_dir)
+    path = record_dir / "record.json" if record_dir.is_dir() else record_dir
+    try:
+        record = load_record(path)
+    except RecordError as exc:
+        raise MedbenchError(f"cannot re-score record {path}: {exc}",
+                            "pass a directory holding a valid record.json, or fix or delete that file") from None
+    try:
+        samples = read_samples(record)
+    except (OSError, ValueError) as exc:
+        raise MedbenchError(f"cannot read the samples of {path} ({exc})",
+                            "a record can be re-scored only with its samples.jsonl beside it") from None
+    registry = registry if registry is not None else _metric_registry()
+    names = list(record.get("metrics") or {})
+    names += [m for m in (metrics or []) if m not in names]
+    new_metrics: dict[str, dict[str, float | None]] = {}
+    kept = []
+    for name in names:
+        values = per_item_values(name, samples)
+        computed = _compute(name.split(":", 1)[0], samples, registry)
+        if values is not None and name not in PER_ITEM_FROM_PRED:
+            mean, sd = stats.mean_sd(values)
+            new_metrics[name] = {"value": mean, "stderr": sd / math.sqrt(len(values)) if sd is not None else None}
+        elif computed and (name in computed or ":" not in name):
+            # The metric, or for a metric with named parts (per_label_f1) every part, as medbench.metrics scores it.
+            for key, value in computed.items():
+                if key == name or (":" not in name and key.startswith(name + ":")):
+                    new_metrics[key] = {"value": value, "stderr": None}
+        elif name in (record.get("metrics") or {}):
+            new_metrics[name] = record["metrics"][name]
+            kept.append(name)
+        else:
+            raise MedbenchError(f"cannot re-score metric {name!r}: no per-item values and no registered metric "
+                                "that applies to these samples", "install the plugin that registers it, or leave it out")
+    record["metrics"] = new_metrics
+    primary = record.get("primary_metric")
+    if primary in new_metrics:
+        record["score"] = new_metrics[primary]["value"]
+        record["stderr"] = new_metrics[primary]["stderr"]
+    record["n"] = len(samples)
+    record["rescored"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if kept:
+        record["rescore_kept"] = kept
+    else:
+        record.pop("rescore_kept", None)
+    record.pop("_path", None)
+    atomic_write_json(path, record)  # derived from a valid record by the code above: still valid
+    return {**record, "_path": str(path)}
+
+
+def rescore_all(root: Path, metrics: list[str] | None = None) -> list[dict[str, Any]]:
+    """Re-score every record under ``root`` from its samples (see rescore)."""
+    registry = _metric_registry()
+    with locked(Path(root)):
+        return [rescore(Path(record["_path"]).parent, metrics, registry) for record in read_records(root)]
