@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from medbench.commands.common import console, err_console, task_source_options
+from medbench.commands.common import console, err_console, print_listing, task_source_options
 from medbench.errors import MedbenchError
 
 
@@ -107,12 +107,6 @@ def models_command(as_json: bool) -> None:
         if not described:  # loaders of paths list the shape of reference they accept
             rows.append({"loader": loader.name, "ref": getattr(loader, "accepts", loader.name),
                          "kind": loader.name, "location": "", "status": "accepted"})
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    table = Table(title="medbench models")
-    for column in ("ref", "kind", "status", "location"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(row["ref"], row["kind"], row["status"], row.get("location") or "")
-    console.print(table)
+    print_listing(rows, "medbench models", {"ref": lambda r: r["ref"], "kind": lambda r: r["kind"],
+                                            "status": lambda r: r["status"],
+                                            "location": lambda r: r.get("location") or ""}, as_json)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from medbench.console import make_console
 from medbench.errors import MedbenchError
@@ -123,3 +125,18 @@ def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None
     from medbench.engine import score_with_progress
 
     return score_with_progress(model_ref, config, load_options=load_options, loaded=loaded)
+
+
+def print_listing(rows: list[dict[str, Any]], title: str, columns: dict[str, Callable[[dict[str, Any]], Any]],
+                  as_json: bool) -> None:
+    """A listing command's output: the rows as JSON with --json, else a table of ``columns`` (name -> cell of a
+    row), every cell plain text (a plugin's description is never read as markup)."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(str(cell(row))) for cell in columns.values()))
+    console.print(table)

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import click
-from rich.table import Table
-from rich.text import Text
-
-from medbench.console import make_console
 
 
 def _trainer_rows() -> list[dict]:
@@ -25,17 +20,11 @@ def _trainer_rows() -> list[dict]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def trainers_command(as_json: bool) -> None:
     """List trainer plugins: name, what they do, resume support; `train --plugin NAME --help` shows options."""
-    rows = _trainer_rows()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    table = Table(title="medbench trainers (medbench train --plugin NAME --help lists a trainer's options)")
-    for column in ("name", "description", "--resume", "options"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(Text(row["name"]), Text(row["description"]), "yes" if row["resume"] else "no",
-                      str(row["options"]))
-    make_console().print(table)
+    from medbench.commands.common import print_listing
+
+    print_listing(_trainer_rows(), "medbench trainers (medbench train --plugin NAME --help lists a trainer's options)",
+                  {"name": lambda r: r["name"], "description": lambda r: r["description"],
+                   "--resume": lambda r: "yes" if r["resume"] else "no", "options": lambda r: r["options"]}, as_json)
 
 
 def _named_plugin(args: list[str]) -> str | None:
