@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from medbench.errors import MedbenchError
-from medbench.plugins import call_register_hook, keep_first, plugin_callable
+from medbench.plugins import call_register_hook, claim, plugin_callable
 
 METRIC_INPUTS = ("labels", "samples")
 
@@ -49,13 +49,11 @@ def metric_registry() -> dict[str, Metric]:
             if needs not in METRIC_INPUTS:
                 raise ValueError(f"metric {name!r}: needs must be one of {METRIC_INPUTS}, got {needs!r}")
             # plugin_callable: a metric that raises names its plugin and package (never a silent skip).
-            if name in metrics:  # the clash warning, without building the metric that is ignored
-                keep_first(metrics, owners, "metric", name, None, plugin)
+            if not claim(owners, "metric", name, plugin):
                 return
             fast = plugin_callable(plugin, f"metric {name!r} (resampled)", resampled) if resampled else None
-            keep_first(metrics, owners, "metric", name, Metric(name, plugin_callable(plugin, f"metric {name!r}", fn),
-                                                               higher_is_better, description, plugin, needs, fast),
-                       plugin)
+            metrics[name] = Metric(name, plugin_callable(plugin, f"metric {name!r}", fn), higher_is_better,
+                                   description, plugin, needs, fast)
 
         return register
 

@@ -365,7 +365,7 @@ def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..
     One plugin at a time (pluggy's subset hook caller, so wrappers and keyword calling stay pluggy's) because each
     plugin gets its own callback: ``register_for(plugin_name)`` returns it, so registries know which plugin added
     what. Load order puts medbench's own plugins first, so where a registry keeps the first of two same-named
-    things, a built-in wins (with a warning naming both: :func:`keep_first`). ``tryfirst`` / ``trylast``
+    things, a built-in wins (with a warning naming both: :func:`claim`). ``tryfirst`` / ``trylast``
     implementations go first / last. ``after(plugin_name)``, if given, runs once that plugin's hook has returned.
     """
     pm = get_plugin_manager()
@@ -398,17 +398,15 @@ def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..
             after(impl.plugin_name)
 
 
-def keep_first(found: dict[str, Any], owners: dict[str, str], kind: str, name: str, value: Any,
-               plugin: str) -> bool:
-    """The one clash policy of every registry: the first ``name`` registered wins (built-ins load first); a later
-    one from another registration is skipped with a one-line warning naming both plugins. True if kept."""
-    if name in found:
-        if found[name] is not value:
-            warnings.warn(PluginLoadWarning(
-                f"{kind} {name!r} from {plugin_label(plugin)} is ignored: {plugin_label(owners[name])} registered "
-                f"that name first; rename one of them"), stacklevel=3)
+def claim(owners: dict[str, str], kind: str, name: str, plugin: str) -> bool:
+    """The one clash policy of every registry: the first plugin to register ``name`` keeps it (built-ins load
+    first); a later one is refused with a one-line warning naming both plugins. True if ``plugin`` may register."""
+    if name in owners:
+        warnings.warn(PluginLoadWarning(
+            f"{kind} {name!r} from {plugin_label(plugin)} is ignored: {plugin_label(owners[name])} registered "
+            f"that name first; rename one of them"), stacklevel=3)
         return False
-    found[name], owners[name] = value, plugin
+    owners[name] = plugin
     return True
 
 
@@ -426,8 +424,11 @@ def named_registry(hook_name: str, kind: str, required: tuple[str, ...] = ("name
             missing = [attribute for attribute in required if not hasattr(obj, attribute)]
             if missing:
                 raise TypeError(f"the {kind} registered by {plugin_label(plugin)} has no {', '.join(missing)}")
-            if keep_first(found, owners, kind, obj.name, obj, plugin):
+            if found.get(obj.name) is obj:  # the same object registered again: nothing to warn about
+                return
+            if claim(owners, kind, obj.name, plugin):
                 obj.plugin = plugin
+                found[obj.name] = obj
 
         return register
 

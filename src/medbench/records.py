@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from medbench.errors import MedbenchError
+from medbench.portable import portable_paths
 
 SCHEMA_VERSION = 1
 
@@ -268,8 +269,6 @@ def write_record(root: Path, record: dict[str, Any], samples: list[dict[str, Any
 
     The record is checked against the schema as it will be read back; a folder that already holds the record of
     another (label, weights, task) is never overwritten."""
-    from medbench.portable import portable_paths
-
     written = {k: v for k, v in record.items() if not k.startswith("_")}
     record = {**portable_paths(written, root), "schema": SCHEMA_VERSION, "samples_file": "samples.jsonl"}
     try:
@@ -298,8 +297,6 @@ def _copy_manifest(record: dict[str, Any], directory: Path, root: Path) -> None:
     """The scored checkpoint's training manifest, copied beside its record while the writer still trusts the
     checkpoint path: the leaderboard reads this copy, never a path named inside a (possibly crafted) record. Its
     paths are made portable as the record's are."""
-    from medbench.portable import portable_paths
-
     extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
     for source in (extra.get("checkpoint"), (record.get("model") or {}).get("path")):
         try:

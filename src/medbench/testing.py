@@ -108,12 +108,11 @@ def invoke_cli(*args: str, catch_exceptions: bool = True):
     import click
     from click.testing import CliRunner
 
-    from medbench.cli import cli
-    from medbench.plugins import get_plugin_manager
+    from medbench.cli import add_plugin_commands, cli
 
     group = click.Group(name=cli.name, commands=dict(cli.commands), callback=cli.callback, params=list(cli.params),
                         help=cli.help, context_settings=dict(cli.context_settings))
-    get_plugin_manager().hook.register_commands(cli=group)
+    add_plugin_commands(group)  # as `medbench` adds them: each plugin's commands name it when they fail
     result = CliRunner().invoke(group, [str(arg) for arg in args], catch_exceptions=catch_exceptions)
     if isinstance(result.exception, MedbenchError):
         result.exit_code = result.exception.exit_code

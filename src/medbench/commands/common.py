@@ -120,13 +120,6 @@ def print_records(records: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def run_evaluation(model_ref: str | None, config, load_options=None, loaded=None) -> list[dict[str, Any]]:
-    """Evaluate with a progress bar per task (shared by `eval` and `train`; sweeps use the same engine call)."""
-    from medbench.engine import score_with_progress
-
-    return score_with_progress(model_ref, config, load_options=load_options, loaded=loaded)
-
-
 def print_listing(rows: list[dict[str, Any]], title: str, columns: dict[str, Callable[[dict[str, Any]], Any]],
                   as_json: bool) -> None:
     """A listing command's output: the rows as JSON with --json, else a table of ``columns`` (name -> cell of a

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from medbench.commands.common import (BATCH, LIMIT, SEED, SHOTS, checked_load_options, data_file_overrides,
-                                      err_console, key_values, print_records, run_evaluation, split_list,
+                                      err_console, key_values, print_records, split_list,
                                       task_source_options)
 from medbench.errors import MedbenchError
 
@@ -46,6 +46,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                  data_file, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
                  trust_remote_code, no_cache) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
+    from medbench.engine import score_with_progress
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
     from medbench.records import ensure_writable
@@ -68,7 +69,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     if no_cache:
         config.reuse_records = False
     ensure_writable(Path(output_dir), "--leaderboard-dir")  # before the model is loaded and scored
-    records = run_evaluation(model_ref, config, load_options)
+    records = score_with_progress(model_ref, config, load_options)
     print_records(records)
     paths = render(Path(output_dir))
     reused = sum(1 for record in records if record.get("_reused"))

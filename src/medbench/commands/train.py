@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, checked_load_options, err_console,
-                                      print_records, run_evaluation, split_list, task_source_options)
+                                      print_records, split_list, task_source_options)
 from medbench.commands.trainers import TrainCommand
 from medbench.errors import MedbenchError
 from medbench.models import DEFAULT_MODEL
@@ -54,7 +54,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     Options the plugin defines are passed as --name value after the medbench options.
     """
     from medbench import training
-    from medbench.engine import train_and_score
+    from medbench.engine import score_with_progress, train_and_score
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
     from medbench.records import ensure_writable
@@ -92,7 +92,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
             err_console.print(f"resuming {run_dir} from {request.resume_from.name}", highlight=False)
     err_console.print(f"training {plugin} on {task} from {model_ref} → {run_dir}", highlight=False)
     checkpoints, records = train_and_score(plugin, request, run_id, eval_config,
-                                           lambda ref, config: run_evaluation(ref, config, load_options))
+                                           lambda ref, config: score_with_progress(ref, config, load_options))
     if training.process_rank() != 0:
         return
     print_records(records)

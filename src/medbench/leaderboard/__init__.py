@@ -580,18 +580,15 @@ def locked(root: Path) -> Iterator[None]:
 
 
 def renderers() -> dict[str, Renderer]:
-    from medbench.plugins import keep_first, plugin_callable  # a renderer that raises names its plugin and package
+    from medbench.plugins import claim, plugin_callable  # a renderer that raises names its plugin and package
 
     found: dict[str, Renderer] = {}
     owners: dict[str, str] = {}
 
     def register_for(plugin: str):
         def register(name: str, fn: Renderer) -> None:
-            if name in found:
-                keep_first(found, owners, "leaderboard renderer", name, None, plugin)
-                return
-            keep_first(found, owners, "leaderboard renderer", name,
-                       plugin_callable(plugin, f"leaderboard renderer {name!r}", fn), plugin)
+            if claim(owners, "leaderboard renderer", name, plugin):
+                found[name] = plugin_callable(plugin, f"leaderboard renderer {name!r}", fn)
 
         return register
 
