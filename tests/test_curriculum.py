@@ -14,13 +14,9 @@ from medbench.errors import MedbenchError
 from medbench.testing import make_tiny_model
 from medbench.training import CheckpointInfo, TrainRequest
 from medbench.trainingdata import TrainingExample, examples_hash
-from medbench_plugins.curriculum import (
-    CurriculumConfig,
-    CurriculumTrainer,
-    example_key,
-    order_examples,
-    tier_of,
-)
+from medbench_plugins.curriculum import CurriculumConfig, CurriculumTrainer
+from medbench_plugins.curriculum.labels import example_key
+from medbench_plugins.curriculum.orderings import order_examples, tier_of
 
 # (name, category, difficulty) in data order. Categories first appear as cardio, neuro, renal.
 FIXTURE = [
@@ -234,7 +230,7 @@ def test_p_correct_is_the_softmax_over_the_options_log_likelihoods(tiny_model_di
     import torch
 
     from medbench.models import resolve_model
-    from medbench_plugins.curriculum import p_correct
+    from medbench_plugins.curriculum.difficulty import p_correct
 
     loaded = resolve_model(str(tiny_model_dir))
     example = TrainingExample(doc_id=0, prompt="Question: which?\nA. x\nB. y\nC. z\nAnswer:", completion=" B",
@@ -267,7 +263,7 @@ def test_a_difficulty_file_drives_the_curriculum_on_task_data(tmp_path, recordin
 
 @pytest.fixture(scope="module")
 def medqa_task():
-    from medbench_plugins.curriculum import load_task
+    from medbench_plugins.curriculum.difficulty import load_task
 
     return load_task("medqa")
 
@@ -285,7 +281,7 @@ def prefers_letter_a(pairs):
 
 
 def test_cyclic_option_orders_move_the_gold_letter_and_cancel_a_pure_letter_bias(medqa_task, medqa_examples):
-    from medbench_plugins.curriculum import p_correct, permuted_items, render_shift
+    from medbench_plugins.curriculum.difficulty import p_correct, permuted_items, render_shift
 
     example = medqa_examples[0]  # gold C: RET
     letters = []
@@ -312,7 +308,7 @@ def test_cyclic_option_orders_move_the_gold_letter_and_cancel_a_pure_letter_bias
 
 
 def test_a_seeded_subset_of_option_orders(medqa_task, medqa_examples):
-    from medbench_plugins.curriculum import option_shifts, permuted_items
+    from medbench_plugins.curriculum.difficulty import option_shifts, permuted_items
 
     shifts = [option_shifts(e, 2, seed=5) for e in medqa_examples]
     assert all(len(s) == 2 and len(set(s)) == 2 for s in shifts) and len({tuple(s) for s in shifts}) > 1
@@ -323,7 +319,7 @@ def test_a_seeded_subset_of_option_orders(medqa_task, medqa_examples):
 
 def test_p_correct_of_an_item_is_the_mean_over_its_option_orders(tiny_model_dir, medqa_task, medqa_examples):
     from medbench.models import resolve_model
-    from medbench_plugins.curriculum import p_correct, permuted_items
+    from medbench_plugins.curriculum.difficulty import p_correct, permuted_items
 
     loaded = resolve_model(str(tiny_model_dir))
     (variants,) = permuted_items(medqa_task, medqa_examples[:1])
@@ -354,7 +350,7 @@ def test_categories_and_tiers_from_keyed_csv_and_jsonl_files(tmp_path, recording
 def test_llm_clusters_give_categories_to_data_without_them(tmp_path, recording, medqa_examples):
     from sklearn.metrics import adjusted_rand_score
 
-    from medbench_plugins.curriculum import cluster_categories
+    from medbench_plugins.curriculum.labels import cluster_categories
 
     unlabelled = [dataclasses.replace(e, category=None) for e in medqa_examples]
     clustered = cluster_categories(unlabelled, 6, seed=0)

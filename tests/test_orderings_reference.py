@@ -1,4 +1,4 @@
-"""Property tests pinning the six orderings to the study's reference definitions (plugins/curriculum.py docstring),
+"""Property tests pinning the six orderings to the study's reference definitions (plugins/curriculum/__init__.py docstring),
 on many seeded random data sets: category counts from 1 to 7, categories of any size (including smaller than three),
 uneven tiers, and interleaved data order."""
 
@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from medbench.trainingdata import TrainingExample
-from medbench_plugins.curriculum import ORDERINGS, TIERS, order_examples
+from medbench_plugins.curriculum.orderings import ORDERINGS, TIERS, order_examples
 
 DATASETS = 300
 

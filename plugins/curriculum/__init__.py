@@ -1,0 +1,225 @@
+"""The ``curriculum`` trainer (an ordering of the training data that wraps another trainer) and the
+``medbench difficulty`` command (LLM-defined difficulty): orderings in ``orderings``, categories and difficulty
+labels from fields, files and clusters in ``labels``, LLM-ensemble difficulty in ``difficulty``.
+
+The six orderings of the human-inspired learning study (seed 003 in the project's study summaries), as pure functions over TrainingExamples. They
+follow the definitions of the study's public reference code (Oxford-AI-for-Society/human-learning-strategies; read,
+not copied), and tests/test_orderings_reference.py pins each one with property tests:
+
+- ``random``: a shuffle seeded with the run's seed (and nothing else);
+- ``blocked``: all examples of one category, then the next (the category's "blocked order");
+- ``interleaved``: each category's blocked order cut in three contiguous parts (sizes differing by at most one, the
+  larger ones first); part 1 of every category, then part 2 of every category, then part 3;
+- ``curriculum``: easy, then medium, then hard;
+- ``blocked_curriculum``: blocked, each block easy to hard;
+- ``interleaved_curriculum``: the easy tier, then medium, then hard, with the categories in blocked order inside
+  each tier (interleaving with the difficulty tiers as the three parts of each category).
+
+Categories come in the order they first appear in the data, and examples keep their data order within a group,
+so every ordering but ``random`` is fully determined by the data. Difficulty is a tier (easy/medium/hard; the
+study's MedQA thresholds on LLM difficulty: easy <= 0.66 < medium <= 0.80 < hard).
+
+Where categories and difficulty come from, so that every arm runs on a user's own MedQA/MedMCQA file, not only on
+the bundled sample:
+
+- human labels from a document field (``category_field`` / ``difficulty_field``; default: the task's metadata), or
+  from a file keyed by item (``category_file`` / ``difficulty_file``: JSONL or CSV rows with ``key`` - see
+  example_key; ``medbench difficulty`` writes the key and doc_id of every item - and ``category`` or ``tier``);
+- LLM-defined difficulty: ``difficulty_models`` (or a ``medbench difficulty`` file): 1 - mean P(correct option)
+  over an ensemble. A small model's P(correct) is dominated by answer-letter bias (the embedded model prefers
+  "A" so strongly that every bundled item's tier would be decided by whether its gold letter is A), so P(correct)
+  is averaged over the cyclic shifts of the option order, the options re-lettered so the gold answer sits under
+  every letter once (all k shifts by default; ``option_orders: N`` takes a seeded random N of them per item). This
+  is the study's "shuffle the answer options" remedy, made exhaustive: with all shifts a pure letter bias adds the
+  same to every item. Tasks whose documents are not in medbench's multiple-choice shape (``choices`` + ``gold``)
+  are scored in their one order;
+- ``category_source: llm_clusters``: categories made by clustering the questions, for data without subject labels.
+  The study clustered questions with an LLM embedding; medbench uses TF-IDF over the question and its options and
+  k-means (``n_clusters``, default 6 - the bundled samples' subject count -, seeded by ``cluster_seed``): it needs no
+  model, so a sweep can plan it and it costs milliseconds, and it is deterministic. It is a weak topic model on
+  little data (on the 60 bundled MedQA items it agrees with the human subjects at an adjusted Rand index of
+  0.06-0.19 over five seeds, chance 0); for the study's own choice, cluster LLM embeddings yourself and pass the
+  labels as ``category_file``.
+  Clusters are named cluster-1, cluster-2, ... by first appearance.
+
+``plan_check`` tells a sweep, before any model loads, why a step cannot run on a task's data (no difficulty labels,
+a single category) - the same reasons training would stop with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from medbench import hookimpl
+from medbench.errors import MedbenchError
+from medbench.training import (
+    CheckpointInfo,
+    TrainRequest,
+    build_config,
+    get_trainer,
+    read_config_file,
+    run_trainer,
+    trainer_registry,
+)
+from medbench.trainingdata import TrainingExample, data_file_metadata, examples_hash
+
+from .difficulty import cached_difficulty_file, difficulty_command
+from .labels import cluster_categories, read_keyed_file, with_difficulty_file, with_field, with_keyed_file
+from .orderings import ORDERINGS, order_examples, tier_index
+
+CATEGORY_SOURCES = ("task", "llm_clusters")
+NEEDS_CATEGORIES = ("blocked", "interleaved", "blocked_curriculum", "interleaved_curriculum")
+NEEDS_TIERS = ("curriculum", "blocked_curriculum", "interleaved_curriculum")
+
+
+@dataclass
+class CurriculumConfig:
+    base: str | None = None  # the wrapped trainer: any registered trainer name
+    ordering: str | None = None  # one of ORDERINGS
+    base_config: str | None = None  # YAML file of the wrapped trainer's options
+    base_options: dict[str, Any] | None = None  # the wrapped trainer's options inline (over base_config's)
+    difficulty_file: str | None = None  # JSONL/CSV of key + tier (`medbench difficulty` writes one); else the field
+    difficulty_models: list[str] | None = None  # LLM-ensemble difficulty computed here (cached), as `difficulty`
+    option_orders: int | None = None  # with difficulty_models: None = every cyclic shift of the options; N = N of them
+    category_field: str | None = None  # document field of the category (default: the task's category_field)
+    difficulty_field: str | None = None  # document field of easy/medium/hard labels (default: the task's)
+    category_file: str | None = None  # JSONL/CSV of key + category, over the field
+    category_source: str = "task"  # task: the field or category_file; llm_clusters: clusters of the questions
+    n_clusters: int = 6  # llm_clusters: how many categories
+    cluster_seed: int = 0  # llm_clusters: k-means seed (fixed, so the run's seed varies training only)
+
+    def __post_init__(self):
+        if self.category_source not in CATEGORY_SOURCES:
+            raise MedbenchError(f"unknown category_source {self.category_source!r}",
+                                f"pass --category-source with one of {', '.join(CATEGORY_SOURCES)}")
+        if self.category_source == "llm_clusters" and self.category_file:
+            raise MedbenchError("curriculum got both --category-file and --category-source llm_clusters",
+                                "pass one source of categories")
+        if self.difficulty_file and self.difficulty_models:
+            raise MedbenchError("curriculum got both --difficulty-file and --difficulty-models",
+                                "pass one: a file from `medbench difficulty`, or the ensemble to compute it with")
+        if self.option_orders is not None and self.option_orders < 1:
+            raise MedbenchError(f"--option-orders must be 1 or more, got {self.option_orders}",
+                                "drop --option-orders to score every cyclic order of the options")
+
+
+def annotated(config: CurriculumConfig, examples: list[TrainingExample]) -> list[TrainingExample]:
+    """Categories and human difficulty from the configured fields, files or clusters (no model)."""
+    if config.category_field:
+        examples = with_field(examples, "category", config.category_field)
+    if config.difficulty_field:
+        examples = with_field(examples, "difficulty", config.difficulty_field)
+    if config.category_file:
+        examples = with_keyed_file(examples, "category", read_keyed_file(config.category_file, "category",
+                                                                         "category"), config.category_file)
+    if config.category_source == "llm_clusters":
+        examples = cluster_categories(examples, config.n_clusters, config.cluster_seed)
+    if config.difficulty_file:
+        examples = with_difficulty_file(examples, config.difficulty_file)
+    return examples
+
+
+def check_orderable(examples: list[TrainingExample], ordering: str, task: str, check_tiers: bool = True) -> None:
+    """Stop with the reason when ``ordering`` has nothing to order by: no categories, a single category (blocked
+    would equal interleaved), or missing difficulty labels."""
+    if ordering in NEEDS_CATEGORIES:
+        missing = [e for e in examples if e.category is None]
+        fix = "pass category_field, category_file, or category_source: llm_clusters"
+        if missing:
+            raise MedbenchError(f"no category for {len(missing)} of {len(examples)} items of {task}'s training data "
+                                f"(e.g. training example {missing[0].doc_id}), which {ordering} needs", fix)
+        distinct = {str(e.category) for e in examples}
+        if len(distinct) < 2:
+            raise MedbenchError(f"{task}'s training data has a single category ({distinct.pop()!r}), so {ordering} "
+                                "would not order anything by category", fix)
+    if check_tiers and ordering in NEEDS_TIERS:
+        unlabelled = [e for e in examples if e.difficulty is None]
+        if len(unlabelled) == len(examples):
+            raise MedbenchError(f"no human difficulty labels in {task}'s training data, which {ordering} needs",
+                                "pass difficulty_file or difficulty_field, or difficulty_models for LLM difficulty")
+        for example in examples:
+            tier_index(example)
+
+
+def capped_for_base(base_config: Any, examples: list[TrainingExample], task: str) -> tuple[Any, list[TrainingExample]]:
+    """The base trainer's ``max_examples`` taken here, in data order and before ordering: capping an ordered list
+    would keep only its first categories or its easy items. The base then trains on all it is given."""
+    limit = getattr(base_config, "max_examples", None)
+    if limit is None:
+        return base_config, examples
+    if limit > len(examples):
+        raise MedbenchError(f"--max-examples {limit} but task {task!r}'s training data holds only {len(examples)} "
+                            "examples", f"pass max_examples {len(examples)} or fewer, or train on your own larger data "
+                                        "file")
+    return dataclasses.replace(base_config, max_examples=None), examples[:limit]
+
+
+class CurriculumTrainer:
+    name = "curriculum"
+    plot_factors = {"ordering": "curriculum ordering"}  # the leaderboard page plots scores against the ordering
+    description = "orders the training data (random, blocked, interleaved, curriculum, ...) for a --base trainer"
+    config_class = CurriculumConfig
+
+    def _base(self, config: CurriculumConfig) -> tuple[Any, Any]:
+        if not config.base:
+            others = sorted(name for name in trainer_registry() if name != self.name)
+            raise MedbenchError("curriculum needs the trainer it wraps",
+                                f"pass --base NAME (installed: {', '.join(others) or 'none'})")
+        if config.ordering not in ORDERINGS:
+            raise MedbenchError(f"curriculum needs an ordering, got {config.ordering!r}",
+                                f"pass --ordering one of {', '.join(ORDERINGS)}")
+        base = get_trainer(config.base)
+        file_values = read_config_file(config.base_config) if config.base_config else {}
+        return base, build_config(base.config_class, file_values, dict(config.base_options or {}), base.name)
+
+    def plan_check(self, task: str, options: dict[str, Any], data_files: dict[str, str] | None = None) -> str | None:
+        """Why this step cannot run on ``task``'s training data, in one line, or None. Reads the documents only
+        (no model): categories and human difficulty are checked; LLM difficulty is computed at training time."""
+        from medbench.trainingdata import load_training_examples
+
+        # Options it does not take, or a bad ordering, are the recipe's error everywhere: raised, not a skip reason.
+        config = build_config(CurriculumConfig, {}, dict(options), self.name)
+        base, base_config = self._base(config)
+        try:
+            examples = annotated(config, load_training_examples(task, data_file_metadata(task, data_files)))
+            _, examples = capped_for_base(base_config, examples, task)
+            check_orderable(examples, config.ordering, task, check_tiers=not config.difficulty_models)
+            if config.difficulty_models and not all(e.rejected for e in examples):
+                raise MedbenchError(f"task {task!r} is not multiple choice", "LLM difficulty needs answer options")
+        except MedbenchError as exc:
+            return exc.one_line()
+        return None
+
+    def train(self, request: TrainRequest) -> list[CheckpointInfo]:
+        config: CurriculumConfig = request.config
+        base, base_config = self._base(config)
+        recorded_config = base_config
+        examples = annotated(config, request.training_examples())
+        base_config, examples = capped_for_base(base_config, examples, request.task)
+        if config.difficulty_models:
+            examples = with_difficulty_file(examples, cached_difficulty_file(
+                request.task, examples, config.difficulty_models, request.load_options, config.option_orders,
+                request.task_metadata or None))
+        check_orderable(examples, config.ordering, request.task)
+        ordered = order_examples(examples, config.ordering, request.seed)
+
+        # run_trainer: a crash inside the wrapped trainer names that trainer's plugin, not curriculum.
+        checkpoints = run_trainer(base, dataclasses.replace(request, config=base_config, examples=ordered,
+                                                         keep_order=True))
+        for checkpoint in checkpoints:
+            checkpoint.metrics = {**checkpoint.metrics, "ordering": config.ordering, "base_trainer": base.name}
+            checkpoint.trainer_config = dataclasses.asdict(recorded_config)
+            checkpoint.data_hash = checkpoint.data_hash or examples_hash(ordered)
+        return checkpoints
+
+
+@hookimpl
+def register_trainers(register):
+    register(CurriculumTrainer())
+
+
+@hookimpl
+def register_commands(cli):
+    cli.add_command(difficulty_command)

@@ -1,0 +1,207 @@
+"""LLM-defined difficulty: 1 - mean P(correct option) over a model ensemble and the cyclic orders of the options,
+and the ``medbench difficulty`` command that writes it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from medbench.errors import MedbenchError
+from medbench.trainingdata import TrainingExample, data_file_metadata, examples_hash
+
+from .labels import example_key, is_mcq_doc
+from .orderings import EASY_MAX, MEDIUM_MAX, TIERS, tier_of
+
+# One way of asking an item: (prompt, options) with the gold option first.
+Variant = tuple[str, list[str]]
+
+
+def render_shift(task: Any, example: TrainingExample, shift: int) -> Variant:
+    """The item with its options rotated by ``shift`` (option j moves to j - shift) and rendered by the task's own
+    templates, so the letters follow: the gold answer's letter moves with it."""
+    doc = example.doc
+    if not is_mcq_doc(doc) or shift == 0:
+        return example.prompt, [example.completion, *example.rejected]
+    choices = doc["choices"]
+    k = len(choices)
+    rotated = {**doc, "choices": choices[shift:] + choices[:shift], "gold": (doc["gold"] - shift) % k}
+    config = task.config
+    prompt = (config.description or "") + task.doc_to_text(rotated)
+    options = [str(c) for c in task.doc_to_choice(rotated)]
+    target = task.doc_to_target(rotated)
+    gold = target if isinstance(target, int) else options.index(str(target))
+    delimiter = config.target_delimiter
+    return prompt, [delimiter + options[gold], *(delimiter + o for i, o in enumerate(options) if i != gold)]
+
+
+def option_shifts(example: TrainingExample, option_orders: int | None, seed: int) -> list[int]:
+    """Cyclic shifts to score: all k by default; ``option_orders`` of them drawn per item from the seed."""
+    k = len(example.doc["choices"]) if is_mcq_doc(example.doc) else 1
+    if option_orders is None or option_orders >= k:
+        return list(range(k))
+    return sorted(random.Random(f"{seed}:{example_key(example)}").sample(range(k), option_orders))
+
+
+def permuted_items(task: Any, examples: list[TrainingExample], option_orders: int | None = None,
+                   seed: int = 0) -> list[list[Variant]]:
+    return [[render_shift(task, e, shift) for shift in option_shifts(e, option_orders, seed)] for e in examples]
+
+
+def hflm_scorer(loaded: Any, batch_size: int) -> Callable[[list[tuple[str, str]]], list[float]]:
+    """Log-likelihoods of (context, continuation) pairs by lm-eval's HFLM, as evaluation scores them."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
+              device=str(next(loaded.model.parameters()).device))
+
+    def score(pairs: list[tuple[str, str]]) -> list[float]:
+        requests = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
+        return [ll for ll, _greedy in lm.loglikelihood(requests, disable_tqdm=True)]
+
+    return score
+
+
+def p_correct(scorer: Any, items: list[Any], batch_size: int = 8,
+              advance: Callable[[int], None] = lambda n: None) -> list[float]:
+    """P(correct option) per item: the softmax over its options' log-likelihoods after the prompt, averaged over
+    the item's variants (option orders). ``scorer``: a loaded model (scored by HFLM) or a function from
+    (context, continuation) pairs to log-likelihoods; an item: a TrainingExample or a list of variants."""
+    import torch
+
+    score = scorer if callable(scorer) else hflm_scorer(scorer, batch_size)
+    items = [[(i.prompt, [i.completion, *i.rejected])] if isinstance(i, TrainingExample) else i for i in items]
+    probabilities = []
+    step = batch_size * 4  # a few batches per call: HFLM sorts each call by length, progress moves between calls
+    for start in range(0, len(items), step):
+        chunk = items[start:start + step]
+        logliks = iter(score([(prompt, option) for variants in chunk for prompt, options in variants
+                              for option in options]))
+        for variants in chunk:
+            per_variant = []
+            for _prompt, options in variants:
+                scores = torch.tensor([next(logliks) for _ in options], dtype=torch.float64)
+                per_variant.append(float(scores.softmax(0)[0]))  # the gold option comes first
+            probabilities.append(sum(per_variant) / len(per_variant))
+        advance(len(chunk))
+    return probabilities
+
+
+def difficulty_rows(examples: list[TrainingExample], p_by_model: dict[str, list[float]], easy_max: float,
+                    medium_max: float) -> list[dict[str, Any]]:
+    rows = []
+    for i, example in enumerate(examples):
+        p = {model: values[i] for model, values in p_by_model.items()}
+        score = 1 - sum(p.values()) / len(p)
+        rows.append({"key": example_key(example), "doc_id": example.doc_id, "category": example.category,
+                     "difficulty": score, "tier": tier_of(score, easy_max, medium_max), "p_correct": p})
+    return rows
+
+
+def load_task(task: str, task_metadata: dict[str, Any] | None = None) -> Any:
+    from medbench.tasks import load_tasks
+
+    return load_tasks([task], metadata={task: task_metadata} if task_metadata else None)[task]
+
+
+def ensemble_difficulty(examples: list[TrainingExample], refs: list[str], task: str, batch_size: int = 8,
+                        load_options: Any = None, easy_max: float = EASY_MAX, medium_max: float = MEDIUM_MAX,
+                        option_orders: int | None = None, seed: int = 0,
+                        task_metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Difficulty rows for ``examples``: 1 - mean P(correct option) over the ensemble ``refs`` and the option
+    orders (module docstring), with tiers."""
+    import gc
+
+    from medbench.models import resolve_model
+    from medbench.progress import new_progress
+
+    if not refs or len(set(refs)) != len(refs):
+        raise MedbenchError(f"the difficulty ensemble must list distinct model references, got {refs!r}",
+                            "pass each ensemble member once, e.g. --models a,b,c")
+    if not all(e.rejected for e in examples):
+        raise MedbenchError(f"task {task!r} is not multiple choice", "difficulty needs answer options to score")
+    items = permuted_items(load_task(task, task_metadata), examples, option_orders, seed)
+    p_by_model: dict[str, list[float]] = {}
+    with new_progress() as progress:
+        for ref in refs:
+            bar = progress.add_task(f"difficulty · {ref} · {task}", total=len(examples), status="")
+            loaded = resolve_model(ref, load_options)
+            p_by_model[ref] = p_correct(loaded, items, batch_size, lambda n: progress.advance(bar, n))
+            del loaded
+            gc.collect()  # one model in memory at a time
+    return difficulty_rows(examples, p_by_model, easy_max, medium_max)
+
+
+def cached_difficulty_file(task: str, examples: list[TrainingExample], refs: list[str], load_options: Any,
+                           option_orders: int | None = None, task_metadata: dict[str, Any] | None = None) -> Path:
+    """The ensemble's difficulty file for these examples, computed once per (examples, ensemble, option orders)."""
+    from medbench.models import cache_dir
+    from medbench.records import atomic_write_jsonl
+
+    key = hashlib.blake2b(json.dumps([examples_hash(examples), refs, option_orders, "cyclic-v1"]).encode(),
+                          digest_size=8).hexdigest()
+    path = cache_dir() / "difficulty" / f"{task}-{key}.jsonl"
+    if not path.exists():
+        atomic_write_jsonl(path, ensemble_difficulty(examples, refs, task, load_options=load_options,
+                                                     option_orders=option_orders, task_metadata=task_metadata))
+    return path
+
+
+@click.command("difficulty")
+@click.option("--models", required=True, help="Comma-separated model references: the ensemble.")
+@click.option("--task", required=True, help="Multiple-choice task whose training split is scored.")
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="JSON-lines file to write (default: TASK-difficulty.jsonl).")
+@click.option("--easy-max", type=float, default=EASY_MAX, show_default=True, help="Highest difficulty still easy.")
+@click.option("--medium-max", type=float, default=MEDIUM_MAX, show_default=True,
+              help="Highest difficulty still medium.")
+@click.option("--option-orders", type=int, default=None,
+              help="Score N seeded cyclic orders of each item's options (default: all of them), to cancel letter bias.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --option-orders' draw.")
+@click.option("--data-file", "data_file", multiple=True,
+              help="Your own data: TASK:SPLIT=PATH (e.g. medqa:train=~/medqa_train.jsonl); repeatable.")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--dtype", default="auto", show_default=True)
+def difficulty_command(models, task, output, easy_max, medium_max, option_orders, seed, data_file, batch_size, device,
+                       dtype) -> None:
+    """Write 1 - mean P(correct option) over an ensemble for each training item, with easy/medium/hard tiers.
+
+    P(correct) is averaged over the cyclic orders of the options (re-lettered), so answer-letter bias cancels.
+    The file feeds `medbench train --plugin curriculum --difficulty-file FILE`.
+    """
+    from medbench.cli import console
+    from medbench.models import LoadOptions
+    from medbench.records import atomic_write_jsonl
+    from medbench.trainingdata import load_training_examples
+
+    refs = [ref.strip() for ref in models.split(",") if ref.strip()]
+    if not 0 <= easy_max < medium_max <= 1:
+        raise MedbenchError(f"tier thresholds need 0 <= --easy-max < --medium-max <= 1, got {easy_max}, {medium_max}",
+                            "pass e.g. --easy-max 0.66 --medium-max 0.80")
+    if batch_size <= 0:
+        raise MedbenchError(f"--batch-size must be positive, got {batch_size}", "pass --batch-size 1 or more")
+    if option_orders is not None and option_orders < 1:
+        raise MedbenchError(f"--option-orders must be 1 or more, got {option_orders}",
+                            "drop --option-orders to score every cyclic order")
+    files = {}
+    for value in data_file:
+        target, eq, path = value.partition("=")
+        if not eq or not target or not path:
+            raise MedbenchError(f"--data-file {value!r} is not TASK:SPLIT=PATH",
+                                "write --data-file medqa:train=/path/to/train.jsonl")
+        files[target] = path
+    metadata = data_file_metadata(task, files)
+    rows = ensemble_difficulty(load_training_examples(task, metadata), refs, task, batch_size,
+                               LoadOptions(dtype=dtype, device=device), easy_max, medium_max, option_orders, seed,
+                               metadata)
+    path = Path(output or f"{task}-difficulty.jsonl")
+    atomic_write_jsonl(path, rows)
+    counts = {tier: sum(row["tier"] == tier for row in rows) for tier in TIERS}
+    console.print(f"{len(rows)} items of {task}: " + ", ".join(f"{n} {tier}" for tier, n in counts.items())
+                  + f" → {path}", highlight=False)
