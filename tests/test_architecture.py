@@ -4,7 +4,7 @@ brings (a metric's fast form) it declares through the same hooks a third-party p
 import ast
 from pathlib import Path
 
-from medbench.leaderboard import _vectorised
+from medbench.leaderboard.comparisons import vectorised_metric
 from medbench.metrics import Metric, metric_registry
 
 CORE = Path(__file__).resolve().parents[1] / "src" / "medbench"
@@ -23,9 +23,9 @@ def test_the_core_imports_no_built_in_plugin():
 def test_metrics_declare_their_fast_form():
     registry = metric_registry()
     assert all(registry[name].resampled is not None for name in ("accuracy", "macro_f1", "f1"))
-    assert _vectorised("macro_f1", registry) is not None
+    assert vectorised_metric("macro_f1", registry) is not None
     own = {**registry, "my_metric": Metric("my_metric", lambda refs, preds: 0.5)}
-    assert _vectorised("my_metric", own) is None  # no fast form declared: the slow path, never a wrong one
+    assert vectorised_metric("my_metric", own) is None  # no fast form declared: the slow path, never a wrong one
 
 
 def test_the_page_names_no_trainer_and_plots_what_trainers_declare():

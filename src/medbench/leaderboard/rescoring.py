@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError
-from medbench.leaderboard import PER_ITEM_FROM_PRED, _metric_registry, locked, per_item_values, stats
+from medbench.leaderboard import locked, stats
+from medbench.leaderboard.comparisons import metric_registry_or_empty, per_item_values
+from medbench.leaderboard.table import PER_ITEM_FROM_PRED
 from medbench.records import RecordError, atomic_write_json, load_record, read_records, read_samples
 
 
@@ -46,7 +48,7 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
     except (OSError, ValueError) as exc:
         raise MedbenchError(f"cannot read the samples of {path} ({exc})",
                             "a record can be re-scored only with its samples.jsonl beside it") from None
-    registry = registry if registry is not None else _metric_registry()
+    registry = registry if registry is not None else metric_registry_or_empty()
     names = list(record.get("metrics") or {})
     names += [m for m in (metrics or []) if m not in names]
     new_metrics: dict[str, dict[str, float | None]] = {}
@@ -86,6 +88,6 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
 
 def rescore_all(root: Path, metrics: list[str] | None = None) -> list[dict[str, Any]]:
     """Re-score every record under ``root`` from its samples (see rescore)."""
-    registry = _metric_registry()
+    registry = metric_registry_or_empty()
     with locked(Path(root)):
         return [rescore(Path(record["_path"]).parent, metrics, registry) for record in read_records(root)]

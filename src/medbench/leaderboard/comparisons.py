@@ -1,0 +1,144 @@
+"""Per-cell statistics: a cell's confidence interval, and a cell against the baseline's cell on the items both
+scored (medbench.leaderboard.stats does the arithmetic)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from medbench.leaderboard import stats
+from medbench.leaderboard.table import CONFIDENCE, LOWER_IS_BETTER, PER_ITEM_FROM_PRED, Cell, Comparison, nan_to_none
+
+
+def metric_registry_or_empty():
+    try:
+        from medbench.metrics import metric_registry
+
+        return metric_registry()
+    except Exception:  # a broken metrics plugin must not take the leaderboard down
+        return {}
+
+
+def corpus_metric(name: str, registry: dict[str, Any]) -> Callable[[list[dict[str, Any]]], float] | None:
+    """``name`` as a function of a list of samples, from the ``register_metrics`` registry (``per_label_f1:nurse``
+    is the ``nurse`` part of ``per_label_f1``); None when no registered metric gives it."""
+    metric = registry.get(name.split(":", 1)[0])
+    if metric is None:
+        return None
+
+    def value(samples: list[dict[str, Any]]) -> float:
+        if hasattr(metric, "compute"):
+            return float(metric.compute(samples).get(name, math.nan))
+        return float(metric.fn([s.get("gold") for s in samples], [s.get("pred") for s in samples]))
+
+    return value
+
+
+def vectorised_metric(metric: str, registry: dict[str, Any]) -> stats.Vectorised | None:
+    """The all-resamples-at-once form a label metric declares (``register(..., resampled=fn)``), as a function
+    of (weights, _, samples); None when it declares none."""
+    entry = registry.get(metric)
+    fast = getattr(entry, "resampled", None)
+    if entry is None or fast is None or getattr(entry, "needs", "labels") != "labels":
+        return None
+    return lambda weights, _refs, samples: fast(weights, [s.get("gold") for s in samples],
+                                                [s.get("pred") for s in samples])
+
+
+def metric_higher_is_better(metric: str, registry: dict[str, Any]) -> bool:
+    if metric in registry:
+        return bool(registry[metric].higher_is_better)
+    return metric not in LOWER_IS_BETTER
+
+
+def per_item_values(metric: str, samples: list[dict[str, Any]]) -> list[float] | None:
+    """Each sample's value of ``metric`` (lm-eval saves acc, acc_norm, exact_match per item), or None."""
+    if not samples:
+        return None
+    if all(isinstance(s.get(metric), (int, float)) for s in samples):  # bool is an int too
+        return [float(s[metric]) for s in samples]
+    if metric in PER_ITEM_FROM_PRED and all("gold" in s and "pred" in s for s in samples):
+        return [PER_ITEM_FROM_PRED[metric](s["gold"], s["pred"]) for s in samples]
+    return None
+
+
+def _is_binary(values: list[float]) -> bool:
+    return all(v in (0.0, 1.0) for v in values)
+
+
+def cell_interval(cell: Cell, registry: dict[str, Any], *, confidence: float = CONFIDENCE,
+                  iters: int = stats.DEFAULT_ITERS, seed: int = stats.DEFAULT_SEED) -> None:
+    """Fill ``cell.ci_low/ci_high/ci_method`` from its samples (Wilson or bootstrap), else from its stderr."""
+    values = per_item_values(cell.metric, cell.samples)
+    lo = hi = None
+    if values:
+        if _is_binary(values):
+            lo, hi = stats.wilson_interval(sum(values), len(values), confidence)
+            cell.ci_method = "wilson"
+        else:
+            lo, hi = stats.bootstrap_mean_ci(values, iters=iters, seed=seed, confidence=confidence)
+            cell.ci_method = "bootstrap"
+    elif cell.samples and corpus_metric(cell.metric, registry) is not None:
+        value = corpus_metric(cell.metric, registry)
+        # Resample the samples themselves (refs and preds are both the sample list; the metric reads what it needs).
+        lo, hi = stats.bootstrap_ci(lambda _refs, samples: value(samples), cell.samples, cell.samples, iters=iters,
+                                    seed=seed, confidence=confidence,
+                                    vectorised=vectorised_metric(cell.metric, registry))
+        cell.ci_method = "bootstrap"
+    elif cell.score is not None and cell.stderr is not None:
+        z = stats.z_value(confidence)
+        lo, hi = cell.score - z * cell.stderr, cell.score + z * cell.stderr
+        cell.ci_method = "normal"
+    cell.ci_low, cell.ci_high = nan_to_none(lo), nan_to_none(hi)
+    if cell.ci_low is None or cell.ci_high is None:
+        cell.ci_low = cell.ci_high = None
+        cell.ci_method = ""
+
+
+def permutation_comparison(result: dict[str, Any], n: int) -> Comparison:
+    return Comparison("paired-permutation", n, nan_to_none(result["delta"]), nan_to_none(result["p"]),
+                      ci_low=nan_to_none(result["ci_low"]), ci_high=nan_to_none(result["ci_high"]))
+
+
+def compare_cells(base: Cell, other: Cell, registry: dict[str, Any], *, confidence: float = CONFIDENCE,
+                  iters: int = stats.DEFAULT_ITERS, seed: int = stats.DEFAULT_SEED) -> Comparison:
+    """``other`` against ``base`` on the items both scored (same doc_id; the same data, by its hash)."""
+    if base.metric != other.metric:
+        return Comparison("", note=f"different metrics ({base.metric} vs {other.metric})")
+    base_hash = ((base.record or {}).get("task") or {}).get("data_hash")
+    other_hash = ((other.record or {}).get("task") or {}).get("data_hash")
+    if base_hash and other_hash and base_hash != other_hash:
+        return Comparison("", note="scored on different data (data hashes differ)")
+    if not base.samples or not other.samples:
+        return Comparison("", note="no per-item samples to pair (samples.jsonl missing)")
+    base_items = {s.get("doc_id"): s for s in base.samples if s.get("doc_id") is not None}
+    other_items = {s.get("doc_id"): s for s in other.samples if s.get("doc_id") is not None}
+    common = sorted(set(base_items) & set(other_items), key=lambda d: (str(type(d)), d))
+    if not common:
+        return Comparison("", note="no items in common with the baseline")
+    a_samples = [base_items[d] for d in common]
+    b_samples = [other_items[d] for d in common]
+    a_values, b_values = per_item_values(base.metric, a_samples), per_item_values(other.metric, b_samples)
+    comparison: Comparison
+    if a_values is not None and b_values is not None and _is_binary(a_values) and _is_binary(b_values):
+        b = sum(1 for x, y in zip(a_values, b_values) if x == 1 and y == 0)
+        c = sum(1 for x, y in zip(a_values, b_values) if x == 0 and y == 1)
+        delta = (sum(b_values) - sum(a_values)) / len(common)
+        comparison = Comparison("mcnemar-exact", len(common), delta, stats.mcnemar_exact(b, c), b=b, c=c)
+    elif a_values is not None and b_values is not None:
+        result = stats.paired_bootstrap(None, None, a_values, b_values, iters=iters, seed=seed, confidence=confidence)
+        comparison = permutation_comparison(result, len(common))
+    elif corpus_metric(base.metric, registry) is not None:
+        if [s.get("gold") for s in a_samples] != [s.get("gold") for s in b_samples]:
+            return Comparison("", len(common), note="the gold answers differ on shared doc_ids")
+        value = corpus_metric(base.metric, registry)
+        result = stats.paired_bootstrap(lambda _refs, samples: value(samples), list(range(len(common))), a_samples,
+                                        b_samples, iters=iters, seed=seed, confidence=confidence,
+                                        vectorised=vectorised_metric(base.metric, registry))
+        comparison = permutation_comparison(result, len(common))
+    else:
+        return Comparison("", len(common), note="no per-item values to pair")
+    if comparison.delta is not None and comparison.delta != 0:
+        better = comparison.delta > 0 if other.higher_is_better else comparison.delta < 0
+        comparison.direction = "better" if better else "worse"
+    return comparison
