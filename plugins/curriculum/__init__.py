@@ -2,8 +2,8 @@
 ``medbench difficulty`` command (LLM-defined difficulty): orderings in ``orderings``, categories and difficulty
 labels from fields, files and clusters in ``labels``, LLM-ensemble difficulty in ``difficulty``.
 
-The six orderings of the human-inspired learning study (seed 003 in the project's study summaries), as pure functions over TrainingExamples. They
-follow the definitions of the study's public reference code (Oxford-AI-for-Society/human-learning-strategies; read,
+The six orderings of the human-inspired learning study (seed 003 in the project's study summaries), as pure
+functions over TrainingExamples. They follow the definitions of the study's public reference code (Oxford-AI-for-Society/human-learning-strategies; read,
 not copied), and tests/test_orderings_reference.py pins each one with property tests:
 
 - ``random``: a shuffle seeded with the run's seed (and nothing else);
