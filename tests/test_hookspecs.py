@@ -65,7 +65,7 @@ def test_every_hook_example_in_the_guide_runs(plugin_registration, tmp_path):
 
     import click
 
-    from medbench.plugins import call_register_hook
+    from medbench.registries import call_register_hook
 
     sections = guide_sections()
     for name in hook_names():

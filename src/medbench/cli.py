@@ -101,7 +101,7 @@ def _name_command_failures(command: click.Command, plugin: str) -> None:
 
 def add_plugin_commands(group: click.Group) -> None:
     """The ``register_commands`` hook, one plugin at a time, so each command added knows its plugin."""
-    from medbench.plugins import call_register_hook
+    from medbench.registries import call_register_hook
 
     before = dict(group.commands)
 

@@ -11,7 +11,8 @@ import math
 from typing import Any, Callable
 
 from medbench.errors import MedbenchError
-from medbench.plugins import named_registry, plugin_call, plugin_label, unknown_name
+from medbench.plugins import plugin_call, plugin_label
+from medbench.registries import named_registry, unknown_name
 
 
 def judge_registry() -> dict[str, Any]:

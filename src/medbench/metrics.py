@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from medbench.errors import MedbenchError
-from medbench.plugins import call_register_hook, claim, plugin_callable
+from medbench.plugins import plugin_callable
+from medbench.registries import call_register_hook, claim
 
 METRIC_INPUTS = ("labels", "samples")
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from medbench.errors import MedbenchError
-from medbench.plugins import named_registry, plugin_call
+from medbench.plugins import plugin_call
+from medbench.registries import named_registry
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 

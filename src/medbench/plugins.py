@@ -114,20 +114,20 @@ def _warn(message: str) -> None:
     warnings.warn(" ".join(message.split()), PluginLoadWarning, stacklevel=4)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
     """``ValueError: bad`` for one line; a plugin's ``sys.exit()`` is named as what it is."""
     if isinstance(exc, SystemExit):
         return f"it called sys.exit({exc.code!r})"
     return f"{type(exc).__name__}: {exc}"
 
 
-def _is_interrupt(exc: BaseException) -> bool:
+def is_interrupt(exc: BaseException) -> bool:
     """Ctrl-C and generator shutdown are never a plugin's failure: they must travel on untouched."""
     return isinstance(exc, (KeyboardInterrupt, GeneratorExit))
 
 
 def _warn_skipped(label: str, exc: BaseException, fix: str) -> None:
-    _warn(f"{label} failed to load and was skipped: {_describe(exc)} — {fix}")
+    _warn(f"{label} failed to load and was skipped: {describe_exception(exc)} — {fix}")
 
 
 def installed_medbench_version() -> str:
@@ -154,9 +154,9 @@ def _named_failures(function: Callable[..., Any], info: PluginInfo, hook: str) -
         except MedbenchError as exc:
             raise PluginHookError(f"{info.label()} failed in {hook}: {exc.problem}", exc.fix or info.fix()) from exc
         except BaseException as exc:
-            if _is_interrupt(exc):
+            if is_interrupt(exc):
                 raise
-            raise PluginHookError(f"{info.label()} raised in {hook}: {_describe(exc)}", info.fix()) from exc
+            raise PluginHookError(f"{info.label()} raised in {hook}: {describe_exception(exc)}", info.fix()) from exc
 
     call.__medbench_wrapped__ = True
     return call
@@ -244,7 +244,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         try:
             module = ep.load()
         except BaseException as exc:  # a broken third-party plugin (even one calling sys.exit) must not end medbench
-            if _is_interrupt(exc):
+            if is_interrupt(exc):
                 raise
             _warn_skipped(info.label(), exc, info.fix())
             continue
@@ -268,7 +268,7 @@ def _load_plugins_dir(pm: pluggy.PluginManager, directory: Path) -> None:
             spec.loader.exec_module(module)
         except BaseException as exc:
             sys.modules.pop(module_name, None)
-            if _is_interrupt(exc):
+            if is_interrupt(exc):
                 raise
             _warn_skipped(info.label(), exc, info.fix())
             continue
@@ -357,98 +357,9 @@ def list_plugins() -> list[PluginInfo]:
     return sorted(_infos.values(), key=lambda info: (info.source != "entry point", info.name))
 
 
-def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..., Any]],
-                       after: Callable[[str], None] | None = None) -> None:
-    """Call a ``register_*`` hook through pluggy, one plugin at a time in load order, naming the plugin if its
-    hook raises.
-
-    One plugin at a time (pluggy's subset hook caller, so wrappers and keyword calling stay pluggy's) because each
-    plugin gets its own callback: ``register_for(plugin_name)`` returns it, so registries know which plugin added
-    what. Load order puts medbench's own plugins first, so where a registry keeps the first of two same-named
-    things, a built-in wins (with a warning naming both: :func:`claim`). ``tryfirst`` / ``trylast``
-    implementations go first / last. ``after(plugin_name)``, if given, runs once that plugin's hook has returned.
-    """
-    pm = get_plugin_manager()
-    caller = getattr(pm.hook, hook_name, None)
-    if caller is None:  # no plugin implements it and no spec declares it
-        return
-    argument = caller.spec.argnames[0] if caller.spec and caller.spec.argnames else "register"
-    every = caller.get_hookimpls()
-    impls = [impl for impl in every if not (impl.hookwrapper or impl.wrapper)]
-    # Wrappers wrap every plugin's call, as they would wrap pluggy's one call of the hook.
-    wrapping = {id(impl.plugin) for impl in every if impl.hookwrapper or impl.wrapper}
-    # pluggy lists them oldest first (calling them newest first), trylast ones before and tryfirst ones after.
-    ordered = ([impl for impl in impls if impl.tryfirst]
-               + [impl for impl in impls if not impl.tryfirst and not impl.trylast]
-               + [impl for impl in impls if impl.trylast])
-    plugins = pm.get_plugins()
-    for impl in ordered:
-        only_this = pm.subset_hook_caller(hook_name, remove_plugins=[p for p in plugins if p is not impl.plugin
-                                                                     and id(p) not in wrapping])
-        try:
-            only_this(**{argument: register_for(impl.plugin_name)})
-        except (PluginHookError, PluginError):
-            raise
-        except BaseException as exc:  # a plugin registered on the manager directly, bypassing register_plugin
-            if _is_interrupt(exc):
-                raise
-            info = _info_or_registered(impl.plugin_name)
-            raise PluginHookError(f"{info.label()} raised in {hook_name}: {_describe(exc)}", info.fix()) from exc
-        if after is not None:
-            after(impl.plugin_name)
-
-
-def claim(owners: dict[str, str], kind: str, name: str, plugin: str) -> bool:
-    """The one clash policy of every registry: the first plugin to register ``name`` keeps it (built-ins load
-    first); a later one is refused with a one-line warning naming both plugins. True if ``plugin`` may register."""
-    if name in owners:
-        warnings.warn(PluginLoadWarning(
-            f"{kind} {name!r} from {plugin_label(plugin)} is ignored: {plugin_label(owners[name])} registered "
-            f"that name first; rename one of them"), stacklevel=3)
-        return False
-    owners[name] = plugin
-    return True
-
-
-def named_registry(hook_name: str, kind: str, required: tuple[str, ...] = ("name",)) -> dict[str, Any]:
-    """The objects a ``register(obj)`` hook adds, by ``obj.name``, each tagged with ``.plugin``.
-
-    The first one registered under a name wins (built-ins load first); a later one is skipped with a one-line
-    warning naming both plugins, so a clash is never silent.
-    """
-    found: dict[str, Any] = {}
-    owners: dict[str, str] = {}
-
-    def register_for(plugin: str):
-        def register(obj: Any) -> None:
-            missing = [attribute for attribute in required if not hasattr(obj, attribute)]
-            if missing:
-                raise TypeError(f"the {kind} registered by {plugin_label(plugin)} has no {', '.join(missing)}")
-            if found.get(obj.name) is obj:  # the same object registered again: nothing to warn about
-                return
-            if claim(owners, kind, obj.name, plugin):
-                obj.plugin = plugin
-                found[obj.name] = obj
-
-        return register
-
-    call_register_hook(hook_name, register_for)
-    return found
-
-
-def unknown_name(kind: str, name: str, known: Any, fix: str) -> MedbenchError:
-    """The one-line error for a name that no plugin registered, with the closest known names."""
-    import difflib
-
-    known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=2)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
-    return MedbenchError(f"unknown {kind} {name!r} (known: {', '.join(known) or 'none installed'})", hint + fix)
-
-
 # --- plugin code that medbench calls after registration ----------------------------------------------------------
 
-def _info_or_registered(name: str | None) -> PluginInfo:
+def plugin_info_or_registered(name: str | None) -> PluginInfo:
     return _infos.get(name or "") or PluginInfo(name or "unknown", "unknown", REGISTERED_PACKAGE, "registered")
 
 
@@ -471,9 +382,9 @@ class plugin_call:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or _is_interrupt(exc) or isinstance(exc, (PluginError, PluginHookError) + self.passthrough):
+        if exc is None or is_interrupt(exc) or isinstance(exc, (PluginError, PluginHookError) + self.passthrough):
             return False
-        info = _info_or_registered(self.plugin)
+        info = plugin_info_or_registered(self.plugin)
         if isinstance(exc, MedbenchError):
             # The plugin's own one-line message: keep it (and its class, e.g. TrainingDiverged), name the plugin.
             if _canonical(info.package) != MEDBENCH_DIST and not getattr(exc, "_medbench_named", False):
@@ -483,7 +394,7 @@ class plugin_call:
             return False
         fix = info.fix() if _canonical(info.package) == MEDBENCH_DIST else \
             f"{info.fix()} (`medbench --debug ...` shows the traceback)"
-        raise PluginError(f"{info.label()} failed in {self.what}: {_describe(exc)}", fix) from exc
+        raise PluginError(f"{info.label()} failed in {self.what}: {describe_exception(exc)}", fix) from exc
 
 
 def plugin_callable(plugin: str | None, what: str, function: Callable[..., Any],

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
 from medbench.models import release_memory
-from medbench.plugins import named_registry, plugin_iter, unknown_name
+from medbench.plugins import plugin_iter
+from medbench.registries import named_registry, unknown_name
 from medbench.recipe import (  # noqa: F401  (the planning API, re-exported: `from medbench.sweep import plan`)
     CellSpec,
     PlannedComparison,

@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from medbench.errors import MedbenchError
-from medbench.plugins import call_register_hook, plugin_label
+from medbench.plugins import plugin_label
+from medbench.registries import call_register_hook
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ import yaml
 
 from medbench.errors import MedbenchError
 from medbench.models import LoadOptions, release_memory
-from medbench.plugins import named_registry, plugin_call, unknown_name
+from medbench.plugins import plugin_call
+from medbench.registries import named_registry, unknown_name
 from medbench.records import atomic_write_json, slug
 
 MANIFEST_NAME = "medbench_manifest.json"

@@ -41,7 +41,7 @@ from medbench.leaderboard.provenance import _signature, cell_factors, data_sourc
 from medbench.leaderboard.ranking import is_finite_number, rank_rows, resolve_baseline, seed_groups
 from medbench.leaderboard.table import (ALPHA, CONFIDENCE, NOTICE, Cell, Comparison,
                                         LeaderboardTable, Renderer, Row)
-from medbench.plugins import call_register_hook
+from medbench.registries import call_register_hook
 from medbench.records import RecordWarning, SamplesPathError, read_records, read_samples
 
 
@@ -156,7 +156,8 @@ def locked(root: Path) -> Iterator[None]:
 
 
 def renderers() -> dict[str, Renderer]:
-    from medbench.plugins import claim, plugin_callable  # a renderer that raises names its plugin and package
+    from medbench.plugins import plugin_callable  # a renderer that raises names its plugin and package
+    from medbench.registries import claim
 
     found: dict[str, Renderer] = {}
     owners: dict[str, str] = {}
