@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from medbench.errors import MedbenchError
-from medbench.recipe import plan, read_recipe
+from medbench.planning import plan
+from medbench.recipe import read_recipe
 
 BASE = {
     "name": "study",

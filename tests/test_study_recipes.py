@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from medbench.recipe import plan, read_recipe
+from medbench.planning import plan
+from medbench.recipe import read_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 

@@ -1,4 +1,4 @@
-"""Sweeps: run a planned recipe (medbench.recipe) cell by cell; every cell trains, scores its checkpoints and
+"""Sweeps: run a planned recipe (medbench.planning) cell by cell; every cell trains, scores its checkpoints and
 lands in the sweep's leaderboard.
 
 Finished steps and cells leave a marker, so a re-run skips them and an interrupted sweep resumes where it
@@ -23,18 +23,15 @@ from medbench.errors import MedbenchError
 from medbench.models import release_memory
 from medbench.plugins import plugin_iter
 from medbench.registries import named_registry, unknown_name
-from medbench.recipe import (  # noqa: F401  (the planning API, re-exported: `from medbench.sweep import plan`)
+from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `from medbench.sweep import plan`)
     CellSpec,
     PlannedComparison,
-    Recipe,
     StepSpec,
     SweepPlan,
     plan,
-    read_recipe,
     step_input,
-    substitute,
-    task_fingerprint,
 )
+from medbench.recipe import Recipe, read_recipe, substitute, task_fingerprint  # noqa: F401  (re-exported too)
 from medbench.records import atomic_write_json
 
 

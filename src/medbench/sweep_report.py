@@ -1,6 +1,6 @@
 """The comparisons a sweep's study reports, each paired on the same items and seed.
 
-The plan (medbench.recipe) lists the comparisons: a cell against its baseline cell, which differs from it in one
+The plan (medbench.planning) lists the comparisons: a cell against its baseline cell, which differs from it in one
 factor only (seed included, so runs pair with their own seed). For every task both scored, each checkpoint of the
 cell is compared with the baseline cell's final checkpoint on the items both scored: McNemar's exact test for
 per-item 0/1 metrics, a paired permutation test otherwise (medbench.leaderboard.compare_cells). A variant column of a

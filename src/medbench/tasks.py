@@ -7,20 +7,19 @@ plugin behind each task and report a malformed file in one line instead of an lm
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import difflib
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from medbench.errors import MedbenchError
 from medbench.plugins import plugin_label
 from medbench.registries import call_register_hook
+from medbench.task_trust import (code_imports, contained_yaml_loading, sandboxed_templates, template_refusal,
+                                 templates_unrendered)
+from medbench.task_yaml import LOCAL_BUILDERS, ContainmentError, is_inside, read_task_yaml, real_path
 
 log = logging.getLogger(__name__)
 
@@ -97,300 +96,6 @@ class TaskRegistry:
         raise MedbenchError(f"unknown task {name!r}: neither a medbench task nor one of lm-eval's "
                             f"{len(stock_names)} tasks{extra}",
                             f"{hint}run `medbench tasks` to list the {len(self.entries)} medbench tasks")
-
-
-class _TagTolerantLoader(yaml.SafeLoader):
-    """Reads task YAMLs for indexing: ``!function`` stays a string, so no code is imported."""
-
-
-_TagTolerantLoader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
-
-_TASK_FIELDS = {f.name for f in dataclasses.fields(__import__("lm_eval.api.task", fromlist=["TaskConfig"]).TaskConfig)}
-_LM_EVAL_EXTRA_KEYS = {"include", "group", "task_list", "class", "aggregate_metric_list", "group_alias"}
-
-
-# A task YAML is small: bound what aliases can expand to, so `&a [*a, *a, ...]` chains cannot hang medbench.
-MAX_YAML_NODES = 100_000
-MAX_YAML_DEPTH = 64
-
-
-def _check_expansion(config: Any, path: Path) -> None:
-    """Walk the parsed YAML as if aliases were copied out; refuse it past MAX_YAML_NODES or MAX_YAML_DEPTH."""
-    stack = [(config, 0)]
-    seen = 0
-    while stack:
-        value, depth = stack.pop()
-        seen += 1
-        if seen > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
-            what = (f"more than {MAX_YAML_NODES} values" if seen > MAX_YAML_NODES
-                    else f"nesting deeper than {MAX_YAML_DEPTH}")
-            raise MedbenchError(f"task file {path} expands to {what} (YAML aliases nested too far, or a recursive "
-                                f"alias)",
-                                "write the task YAML out plainly, without nested `&anchor`/`*alias` chains")
-        if isinstance(value, dict):
-            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
-        elif isinstance(value, (list, tuple)):
-            stack.extend((item, depth + 1) for item in value)
-
-
-def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | None = None) -> dict[str, Any]:
-    """Parse one task YAML (with its ``include:`` chain) and check its fields; raises MedbenchError.
-
-    ``root``: the untrusted folder the YAML comes from. Every file the YAML reads or names (includes, data files,
-    dataset folders) must then resolve inside it, checked before it is read (ContainmentError otherwise)."""
-    path = Path(path)
-    root = _real(root) if root is not None else None
-    if root is not None and not _chain:
-        real = _real(path)
-        if not _inside(real, root):
-            raise ContainmentError(f"task file {path} is a link to {real}, outside the --include-path folder {root}",
-                                   f"copy the file into {root}, or pass --trust-task-code if you trust {root}")
-    if path.resolve() in _chain:
-        cycle = " -> ".join(p.name for p in (*_chain, path.resolve()))
-        raise MedbenchError(f"task file {_chain[0]} includes itself through a cycle ({cycle})",
-                            "remove one of the `include:` keys so the includes form a chain, not a loop")
-    try:
-        config = yaml.load(path.read_text(encoding="utf-8"), Loader=_TagTolerantLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise MedbenchError(f"task file {path} is not valid YAML{where}",
-                            "fix the YAML syntax (check indentation and quoting)") from None
-    except UnicodeDecodeError as exc:
-        raise MedbenchError(f"task file {path} is not UTF-8 text (byte {exc.start})",
-                            "save the YAML as UTF-8") from None
-    except OSError as exc:
-        raise MedbenchError(f"task file {path} cannot be read ({exc.strerror})", "check the file's permissions") from None
-    except RecursionError:
-        raise MedbenchError(f"task file {path} nests too deeply to read",
-                            "write the task YAML out plainly, without deep nesting") from None
-    _check_expansion(config, path)
-    if not isinstance(config, dict):
-        raise MedbenchError(f"task file {path} is not a mapping", "a task YAML is a mapping with at least a `task:` key")
-    try:
-        if "include" in config:
-            config = _with_includes(path, config, _chain, root)
-        unknown = sorted(set(config) - _TASK_FIELDS - _LM_EVAL_EXTRA_KEYS)
-        if unknown:
-            raise MedbenchError(f"task file {path} has unknown key(s) {', '.join(unknown)}",
-                                "lm-eval rejects unknown top-level keys: move medbench's own keys under `metadata:`")
-        if root is not None and not _chain and {"task", "group", "class"} & set(config):
-            check_contained(config, path, root)  # a partial file's paths count once a task includes it
-    except ContainmentError as exc:
-        if not _chain and exc.config is None:  # the task this file defines, so listings can show it as refused
-            exc.config = config
-        raise
-    return config
-
-
-def _with_includes(path: Path, config: dict[str, Any], chain: tuple[Path, ...], root: Path | None) -> dict[str, Any]:
-    """``config`` merged over its ``include:`` file(s), as lm-eval does: relative to the YAML's real folder, a list
-    merged in order, the including file's own keys last."""
-    raw = config["include"]
-    names = raw if isinstance(raw, list) else [raw]
-    if not names or not all(isinstance(name, str) and name for name in names):
-        raise MedbenchError(f"task file {path} has an `include:` that is not a file name or a list of file names",
-                            "write `include: other.yaml` (relative to the YAML)")
-    files = [path.resolve().parent / name for name in names]
-    if root is not None:  # every include is checked before any of them is read
-        for name, file in zip(names, files):
-            _require_inside(path, "include", name, file, root, "the included YAML")
-    merged: dict[str, Any] = {}
-    for name, file in zip(names, files):
-        if not file.is_file():
-            raise MedbenchError(f"task file {path} includes {name!r}, which is not a file next to it",
-                                "fix the `include:` path (relative to the YAML)")
-        included = read_task_yaml(file, (*chain, path.resolve()), root=root)
-        included.pop("task_list", None)  # an included file's task_list is its own (lm-eval drops it too)
-        merged.update(included)
-    return {**merged, **{k: v for k, v in config.items() if k != "include"}}
-
-
-# --- containment: an untrusted folder's YAML reads nothing outside that folder -------------------------------------
-
-class ContainmentError(MedbenchError):
-    """A path in an untrusted task YAML that leads outside its folder. ``config``: the task it belongs to."""
-
-    def __init__(self, problem: str, fix: str = "", config: dict[str, Any] | None = None):
-        super().__init__(problem, fix)
-        self.config = config
-
-
-def _real(path: Path | str) -> Path:
-    return Path(os.path.realpath(os.path.expanduser(str(path))))
-
-
-def _inside(real: Path, root: Path) -> bool:
-    return real == root or root in real.parents
-
-
-def _require_inside(file: Path, key: str, raw: Any, target: Path, root: Path, what: str, note: str = "") -> None:
-    real = _real(target)
-    if _inside(real, Path(os.path.realpath(root))):
-        return
-    shown = f" (resolves to {real})" if str(real) != str(raw) else ""
-    raise ContainmentError(f"task file {file} names {key} {str(raw)!r}{shown}, outside the --include-path folder "
-                           f"{root}{note}; medbench reads nothing outside a task folder it does not trust",
-                           f"move {what} into {root} and name it there, or pass --trust-task-code if you trust {root}")
-
-
-_GLOB = re.compile(r"[*?\[]")
-_REMOTE_SCHEMES = {"http", "https", "hf", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"}
-_ARCHIVE_SCHEMES = {"zip", "tar", "gzip", "bz2", "xz", "zstd", "lz4"}
-
-
-def _local_parts(raw: str) -> list[str]:
-    """The local paths a datasets/fsspec URL reads: plain paths and file://; remote URLs none; a chained URL
-    (``zip://inner::/local/archive.zip``) its local container."""
-    parts = raw.split("::")
-    local = []
-    for i, part in enumerate(parts):
-        scheme, sep, rest = part.partition("://")
-        if not sep:
-            local.append(part)
-        elif scheme.lower() in ("file", "local"):
-            local.append(rest)
-        elif scheme.lower() in _ARCHIVE_SCHEMES and i < len(parts) - 1:
-            continue  # a path inside the archive named next
-        elif scheme.lower() not in _REMOTE_SCHEMES:
-            local.append(part)  # an unknown scheme: judged as a path, so it is refused unless it is inside
-    return local
-
-
-def _linked_out(directory: Path, root: Path) -> Path | None:
-    """The first entry under ``directory`` (links followed, inside ``root`` only) whose real path is outside."""
-    seen: set[Path] = set()
-    stack = [_real(directory)]
-    while stack:
-        current = stack.pop()
-        if current in seen or not current.is_dir():
-            continue
-        seen.add(current)
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            continue
-        for entry in entries:
-            real = _real(entry.path)
-            if not _inside(real, root):
-                return Path(entry.path)
-            if entry.is_dir():
-                stack.append(real)
-    return None
-
-
-def _require_data_inside(file: Path, key: str, raw: Any, base: Path, root: Path) -> None:
-    """A data path (or glob) as datasets reads it: relative to ``base``; every match must be inside ``root``."""
-    import glob
-
-    for local in _local_parts(str(raw)):
-        target = base / os.path.expanduser(local)
-        note = " (relative data paths are read from the working directory)" if not Path(
-            os.path.expanduser(local)).is_absolute() and base == Path.cwd() else ""
-        if not _GLOB.search(local):
-            _require_inside(file, key, raw, target, root, "that file", note)
-            if target.is_dir():
-                leak = _linked_out(target, root)
-                if leak is not None:
-                    _require_inside(file, key, leak, leak, root, "that file", f" (a link inside {target})")
-            continue
-        prefix = Path(*[part for part in target.parts[:next(
-            (i for i, part in enumerate(target.parts) if _GLOB.search(part)), len(target.parts))]])
-        _require_inside(file, key, raw, prefix, root, "those files", note)
-        _require_inside(file, key, raw, Path(os.path.normpath(target)), root, "those files", note)
-        for match in glob.glob(str(target), recursive=True, include_hidden=True):
-            _require_inside(file, key, match, Path(match), root, "that file", f" (matched by {str(raw)!r})")
-
-
-def _packaged_builders() -> set[str]:
-    try:
-        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
-    except ImportError:  # pragma: no cover - datasets is a dependency of lm-eval
-        return set(_LOCAL_BUILDERS)
-    return set(_PACKAGED_DATASETS_MODULES)
-
-
-def _names_local_dataset(value: str) -> bool:
-    """Whether datasets would read ``dataset_path`` from disk rather than the hub."""
-    if value.startswith(("hf://", "buckets/")) or value in _packaged_builders():
-        return False
-    expanded = Path(os.path.expanduser(value))
-    return (expanded.is_absolute() or value.startswith((".", "~")) or value.count("/") > 1
-            or (Path.cwd() / expanded).exists())
-
-
-def _data_file_entries(data_files: Any, key: str) -> list[tuple[str, Any]]:
-    """(key, path) for each path in a datasets ``data_files`` value: a path, a list, a mapping of split to either,
-    or a list of {split, path} mappings."""
-    if isinstance(data_files, (str, Path)):
-        return [(key, data_files)]
-    if isinstance(data_files, dict):
-        if "path" in data_files and "split" in data_files:
-            return _data_file_entries(data_files["path"], key)
-        return [item for split, value in data_files.items() for item in _data_file_entries(value, f"{key}.{split}")]
-    if isinstance(data_files, (list, tuple)):
-        return [item for value in data_files for item in _data_file_entries(value, key)]
-    return []
-
-
-def check_contained(config: dict[str, Any], file: Path, root: Path, where: str = "") -> None:
-    """Every path ``config`` names, as datasets / lm-eval / medbench's loaders would read it, must be inside
-    ``root``; raises ContainmentError naming the file, the key and the path. Group YAMLs' inline tasks too."""
-    root = _real(root)
-    cwd = Path.cwd()
-    kwargs = config.get("dataset_kwargs") if isinstance(config.get("dataset_kwargs"), dict) else {}
-    dataset = config.get("dataset_path")
-    base = cwd  # datasets reads a packaged builder's relative data_files from the working directory
-    local_dataset = isinstance(dataset, str) and _names_local_dataset(dataset)
-    if local_dataset:
-        _require_data_inside(file, f"{where}dataset_path", dataset, cwd, root)
-        base = cwd / os.path.expanduser(dataset)
-    for path_key in ("data_dir", "cache_dir"):
-        value = kwargs.get(path_key)
-        if isinstance(value, (str, Path)):
-            _require_data_inside(file, f"{where}dataset_kwargs.{path_key}", value, base if path_key == "data_dir"
-                                 else cwd, root)
-    if isinstance(kwargs.get("data_dir"), (str, Path)):
-        base = base / os.path.expanduser(str(kwargs["data_dir"]))
-    data_files = kwargs.get("data_files")
-    for key, value in _data_file_entries(data_files, f"{where}dataset_kwargs.data_files"):
-        _require_data_inside(file, key, value, base, root)
-    if isinstance(dataset, str) and not local_dataset and data_files is None and "custom_dataset" not in config \
-            and dataset in _packaged_builders():
-        # No data_files: datasets reads every data file it finds in data_dir, else in the working directory.
-        _require_data_inside(file, f"{where}dataset_path {dataset!r} with no data_files, so datasets reads the folder",
-                             ".", base, root)
-    metadata = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
-    for key, value in _data_file_entries(metadata.get("data_files"), f"{where}metadata.data_files"):
-        _require_data_inside(file, key, value, _real(file).parent, root)  # loaders resolve it against the YAML
-    _check_metric_scripts(config, file, root, where)
-    members = config.get("task")
-    if isinstance(members, list):
-        for i, member in enumerate(members):
-            if isinstance(member, dict):
-                check_contained(member, file, root, f"{where}task[{i}].")
-
-
-def _check_metric_scripts(config: dict[str, Any], file: Path, root: Path, where: str) -> None:
-    """A metric lm-eval does not know is loaded with ``evaluate.load(name)``, which runs a local script as code."""
-    metrics = config.get("metric_list")
-    if not isinstance(metrics, list):
-        return
-    from lm_eval.api.registry import get_metric  # noqa: F401  (fills the registry on first use)
-    from lm_eval.api.registry import metric_registry
-
-    if not len(metric_registry):
-        import lm_eval.api.metrics  # noqa: F401
-    for i, metric in enumerate(metrics):
-        name = metric.get("metric") if isinstance(metric, dict) else None
-        if not isinstance(name, str) or (name in metric_registry and not metric.get("hf_evaluate")):
-            continue
-        expanded = Path(os.path.expanduser(name))
-        if (expanded.is_absolute() or name.startswith((".", "~")) or name.endswith(".py")
-                or (Path.cwd() / expanded).exists()):
-            raise ContainmentError(f"task file {file} names {where}metric_list[{i}].metric {name!r}, a local file "
-                                   f"that `evaluate` would run as code, from a folder medbench does not trust",
-                                   f"use a metric lm-eval registers, or pass --trust-task-code if you trust {root}")
 
 
 def _is_task(config: dict[str, Any]) -> bool:
@@ -539,110 +244,6 @@ def task_sources(include_paths: list[str | Path] | None = None, trust_task_code:
         _sources.update(saved)
 
 
-_LM_EVAL_YAML_READERS = ("lm_eval.tasks._yaml_loader", "lm_eval.tasks._index", "lm_eval.tasks._factory",
-                         "lm_eval.tasks.manager")
-
-
-@contextlib.contextmanager
-def contained_yaml_loading(roots: list[Path]):
-    """Within the block lm-eval's YAML loader reads a file under an untrusted ``roots`` folder only after
-    medbench's own reader (safe, containment-checked) accepted it, so neither its folder index nor an
-    ``include:`` it follows opens anything outside. A refused file raises; lm-eval's index skips it."""
-    import importlib
-
-    modules = [importlib.import_module(name) for name in _LM_EVAL_YAML_READERS]
-    original = modules[0].load_yaml
-    real_roots = [_real(root) for root in roots]
-
-    def load_yaml(path, *args, **kwargs):
-        given = Path(os.path.abspath(os.path.expanduser(str(path))))
-        real = _real(given)
-        root = next((r for r in real_roots if _inside(given, r) or _inside(real, r)), None)
-        if root is not None:
-            read_task_yaml(given, root=root)
-        return original(path, *args, **kwargs)
-
-    saved = [module.load_yaml for module in modules]
-    for module in modules:
-        module.load_yaml = load_yaml
-    try:
-        yield
-    finally:
-        for module, previous in zip(modules, saved):
-            module.load_yaml = previous
-
-
-def _refuse_template_loading(name: str) -> None:
-    from jinja2 import TemplateNotFound
-
-    raise TemplateNotFound(name)  # {% include %} / {% import %} / {% extends %} never read a file
-
-
-@contextlib.contextmanager
-def sandboxed_templates():
-    """Within the block lm-eval renders ``doc_to_*`` templates with an immutable Jinja sandbox: field access,
-    filters and string methods work; ``__globals__``, ``__class__``, mutating methods and loading other
-    templates (files) raise. lm-eval looks its environment up at each render, so swapping it is enough."""
-    import lm_eval.utils as lm_utils
-    from jinja2 import FunctionLoader, StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    sandbox = ImmutableSandboxedEnvironment(loader=FunctionLoader(_refuse_template_loading),
-                                            undefined=StrictUndefined, keep_trailing_newline=True)
-    sandbox.filters["regex_replace"] = lm_utils.regex_replace
-    saved = lm_utils.env
-    lm_utils.env = sandbox
-    try:
-        yield
-    finally:
-        lm_utils.env = saved
-
-
-def sandbox_active() -> bool:
-    from jinja2.sandbox import SandboxedEnvironment
-    import lm_eval.utils as lm_utils
-
-    return isinstance(lm_utils.env, SandboxedEnvironment)
-
-
-def template_refusal(entry: "TaskEntry", exc: BaseException) -> MedbenchError | None:
-    """The one-line error for a template the sandbox refused, or None when ``exc`` is something else."""
-    from jinja2 import TemplateError
-
-    if not isinstance(exc, TemplateError) or not sandbox_active():
-        return None
-    detail = " ".join(str(exc).split()) or type(exc).__name__
-    return MedbenchError(f"task {entry.name!r} ({entry.path}) has a template that does more than read document "
-                         f"fields ({type(exc).__name__}: {detail}); templates from folders medbench does not trust "
-                         f"render in a sandbox", f"use plain fields and filters in its templates, or pass "
-                         f"--trust-task-code if you trust {entry.path.parent}")
-
-
-@contextlib.contextmanager
-def templates_unrendered():
-    """Within the block lm-eval builds tasks without rendering any template (stand-ins instead), so listing
-    tasks never evaluates a YAML's Jinja."""
-    from unittest import mock
-
-    from lm_eval.api.task import ConfigurableTask
-
-    with mock.patch.object(ConfigurableTask, "doc_to_text", lambda self, doc, doc_to_text=None: ""), \
-            mock.patch.object(ConfigurableTask, "doc_to_target", lambda self, doc, doc_to_target=None: 0), \
-            mock.patch.object(ConfigurableTask, "doc_to_choice", lambda self, doc, doc_to_choice=None: ["-"]):
-        yield
-
-
-def code_imports(config: Any) -> list[str]:
-    """The ``!function`` references in a parsed task config (kept as strings by the indexing loader)."""
-    if isinstance(config, dict):
-        return [ref for value in config.values() for ref in code_imports(value)]
-    if isinstance(config, list):
-        return [ref for value in config for ref in code_imports(value)]
-    if isinstance(config, str) and config.startswith("!function "):
-        return [config[len("!function "):]]
-    return []
-
-
 def check_code_trust(entry: TaskEntry) -> None:
     """A task from a user folder that imports code is refused unless the user passed --trust-task-code."""
     imports = code_imports(entry.config)
@@ -747,7 +348,7 @@ def load_failure(entry: TaskEntry, exc: BaseException) -> MedbenchError:
     if refused is not None:
         return refused
     dataset = entry.config.get("dataset_path")
-    hub_dataset = bool(dataset) and str(dataset) not in _LOCAL_BUILDERS and not Path(str(dataset)).exists()
+    hub_dataset = bool(dataset) and str(dataset) not in LOCAL_BUILDERS and not Path(str(dataset)).exists()
     if hub_dataset and "custom_dataset" not in entry.config and _offline_miss(exc):
         name = f"{dataset} ({entry.config['dataset_name']})" if entry.config.get("dataset_name") else dataset
         return MedbenchError(f"task {entry.name!r} needs the dataset {name}, which is not in the local Hugging Face "
@@ -759,7 +360,6 @@ def load_failure(entry: TaskEntry, exc: BaseException) -> MedbenchError:
                          f"check its YAML ({entry.path}) and data files")
 
 
-_LOCAL_BUILDERS = {"json", "csv", "parquet", "text", "arrow", "pandas", "imagefolder", "audiofolder"}
 
 
 def _offline_miss(exc: BaseException) -> bool:
@@ -796,7 +396,7 @@ def task_config_hash(entry: TaskEntry) -> str:
         module = ref.rsplit(".", 1)[0].replace(".", "/") + ".py"
         file = entry.path.parent / module
         digest.update(f"\0{module}\0".encode())
-        if not entry.trusted and not _inside(_real(file), _real(entry.path.parent)):
+        if not entry.trusted and not is_inside(real_path(file), real_path(entry.path.parent)):
             continue  # a reference that leads out of an untrusted folder is never read
         if file.is_file():
             digest.update(file.read_bytes())

@@ -1,0 +1,280 @@
+"""Planning a recipe: its grid expanded into cells, steps and comparisons, before any model loads.
+
+Identity: a step's identity hashes its plugin, resolved options, seed, input model (or the identity of the step
+it builds on) and its training data (the task folder and any user data file, by content); a cell's identity
+adds the evaluation. Cells whose identities coincide (an untrained model at every data size) are planned once
+and stand for every factor combination they cover (``aliases``), so comparisons find them under each.
+
+Planning fails in one line where the study could not be answered: an ``exclude`` that removes a comparison's
+baseline, or scale variables that refer to each other in a cycle. A trainer may say at plan time that a step
+cannot run on the data (``plan_check``); its cells are skipped with that reason, before anything trains.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medbench.errors import MedbenchError
+from medbench.recipe import (STEP_KEYS, Recipe, data_file_overrides, recipe_error, resolve_variables, substitute,
+                             task_fingerprint)
+from medbench.records import slug
+
+
+@dataclass
+class StepSpec:
+    plugin: str
+    task: str
+    model: str  # a model reference, or "{prev}" for the previous step's final checkpoint
+    options: dict[str, Any]
+    seed: int
+    key: str = ""  # identity hash, filled in by plan()
+    task_metadata: dict[str, Any] = field(default_factory=dict)  # the user's data files for the step's task
+
+    @property
+    def name(self) -> str:
+        return f"{slug(self.plugin)}-{self.key}"
+
+
+@dataclass
+class CellSpec:
+    key: str
+    label: str
+    factors: dict[str, Any]
+    model: str
+    steps: list[StepSpec]
+    eval: dict[str, Any]
+    seed: int
+    is_baseline: bool = False
+    aliases: list[dict[str, Any]] = field(default_factory=list)  # other factor combinations this cell stands for
+    task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # user data files per eval task
+
+
+@dataclass
+class PlannedComparison:
+    """``cell`` (at ``level`` of ``factor``) against ``baseline`` (at ``baseline_level``), all else equal."""
+
+    cell: str
+    baseline: str
+    factor: str
+    level: Any
+    baseline_level: Any
+
+
+@dataclass
+class SweepPlan:
+    recipe: Recipe
+    scale: str
+    out_dir: Path
+    cells: list[CellSpec]
+    variables: dict[str, Any] = field(default_factory=dict)
+    comparisons: list[PlannedComparison] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {cell, reason}: cells a trainer cannot run
+
+    @property
+    def leaderboard_dir(self) -> Path:
+        return self.out_dir / "leaderboard"
+
+
+def _digest(data: Any) -> str:
+    return hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
+
+
+def _selected_scale(recipe: Recipe, scale: str | None) -> tuple[str, dict[str, Any]]:
+    if not recipe.scales:
+        return scale or "default", {}
+    scale = scale or next(iter(recipe.scales))
+    if scale not in recipe.scales:
+        raise MedbenchError(f"recipe {recipe.name!r} has no scale {scale!r}",
+                            f"pass --scale {' or --scale '.join(recipe.scales)}")
+    return scale, dict(recipe.scales[scale] or {})
+
+
+def _matches(factors: dict[str, Any], rule: dict[str, Any]) -> bool:
+    return all(str(factors.get(k)) == str(v) for k, v in rule.items())
+
+
+def _plan_check(step: StepSpec) -> str | None:
+    """A trainer's own plan-time verdict on whether this step can run on its data (None: it can)."""
+    from medbench.training import get_trainer
+
+    check = getattr(get_trainer(step.plugin), "plan_check", None)
+    if check is None:
+        return None
+    files = (step.task_metadata or {}).get("data_files") or {}
+    return check(step.task, copy.deepcopy(step.options), {f"{step.task}:{split}": path for split, path in files.items()})
+
+
+def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = None,
+         overrides: dict[str, Any] | None = None, data_files: dict[str, str] | None = None) -> SweepPlan:
+    """Expand the grid into cells, their identities and comparisons (no model is loaded). ``overrides``
+    replace the chosen scale's variables (``--set model=PATH``); ``data_files`` (``--data-file``, resolved
+    against the CWD) go over the recipe's own."""
+    scale, scale_vars = _selected_scale(recipe, scale)
+    for key, value in (overrides or {}).items():
+        if key not in scale_vars:
+            raise MedbenchError(f"--set {key}=...: scale {scale!r} of recipe {recipe.name!r} has no variable {key!r}",
+                                f"set one of: {', '.join(sorted(scale_vars)) or '(none)'}")
+        scale_vars[key] = yaml.safe_load(value) if isinstance(value, str) else value
+    scale_vars = resolve_variables(scale_vars, f"recipe {recipe.name!r}, scale {scale!r}")
+    user_files = {**data_file_overrides(recipe.data_files, recipe.path.parent),
+                  **data_file_overrides(data_files or {})}
+    out_dir = Path(out_dir) if out_dir else Path("sweeps") / f"{slug(recipe.name)}-{slug(scale)}"
+    factor_names = list(recipe.grid)
+    levels = {f: substitute(v, scale_vars, f"recipe {recipe.name!r}, grid {f}") for f, v in recipe.grid.items()}
+    for factor, values in levels.items():
+        if not isinstance(values, list) or not values:
+            raise recipe_error(recipe.path, f"factor {factor!r} has no values at scale {scale!r}",
+                        f"give {factor}: a non-empty list")
+    fingerprints: dict[str, str] = {}
+    registry: list[Any] = []
+
+    def fingerprint(task: str) -> str:
+        if task not in fingerprints:
+            if not registry:
+                from medbench.tasks import build_registry
+
+                registry.append(build_registry())
+            fingerprints[task] = task_fingerprint(task, (user_files.get(task) or {}).get("data_files"), registry[0])
+        return fingerprints[task]
+
+    cells: dict[str, CellSpec] = {}
+    excluded: list[dict[str, Any]] = []
+    skipped: dict[str, dict[str, Any]] = {}  # label -> {factors, reason}
+    for values in itertools.product(*(levels[f] for f in factor_names)):
+        factors, bound = {}, {}
+        for factor, value in zip(factor_names, values):
+            if isinstance(value, dict):  # {name: llm, difficulty_models: [...]}: a level that binds variables
+                if "name" not in value:
+                    raise recipe_error(recipe.path, f"a level of factor {factor!r} is a mapping without 'name'",
+                                "give every mapping level a name: {name: llm, ...}")
+                factors[factor] = value["name"]
+                bound.update({k: v for k, v in value.items() if k != "name"})
+            else:
+                factors[factor] = value
+        if any(_matches(factors, rule) for rule in recipe.exclude):
+            excluded.append(factors)
+            continue
+        cell = _plan_cell(recipe, factors, bound, scale_vars, user_files, fingerprint)
+        if cell.key in cells:  # identical work under other factor values (an untrained model at every data size)
+            cells[cell.key].aliases.append(factors)
+            continue
+        reason = next((r for r in map(_plan_check, cell.steps) if r), None)
+        if reason:
+            skipped[cell.label] = {"factors": factors, "reason": " ".join(str(reason).split())}
+            continue
+        cells[cell.key] = cell
+    if not cells:
+        why = f" ({next(iter(skipped.values()))['reason']})" if skipped else ""
+        raise recipe_error(recipe.path, f"expands to an empty grid (every cell is excluded or skipped{why})",
+                    "loosen exclude:, add values, or give the data the skipped steps need")
+    sweep = SweepPlan(recipe, scale, out_dir, list(cells.values()), scale_vars,
+                      skipped=[{"cell": label, "reason": s["reason"]} for label, s in skipped.items()])
+    sweep.comparisons = _plan_comparisons(sweep, excluded, [s["factors"] for s in skipped.values()])
+    baselines = {c.baseline for c in sweep.comparisons} - {c.cell for c in sweep.comparisons}
+    for cell in sweep.cells:
+        cell.is_baseline = cell.key in baselines
+    return sweep
+
+
+def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], scale_vars: dict[str, Any],
+               user_files: dict[str, dict[str, Any]], fingerprint) -> CellSpec:
+    variables = {**scale_vars, **factors}
+    where = f"recipe {recipe.name!r}, cell {factors}"
+    variables.update(substitute(bound, variables, where))
+    seed = int(factors.get("seed", scale_vars.get("seed", 1234)))
+    cell = recipe.cell
+    model = str(substitute(cell.get("model", "{model}"), variables, where))
+    raw_steps = cell.get("steps") or []
+    if cell.get("steps_by"):
+        raw_steps = {str(k): v for k, v in (raw_steps or {}).items()}[str(factors[cell["steps_by"]])] or []
+    steps: list[StepSpec] = []
+    previous_key = None
+    for index, raw in enumerate(raw_steps):
+        unknown = sorted(set(raw) - STEP_KEYS)
+        if unknown or "plugin" not in raw:
+            raise recipe_error(recipe.path, f"step {index + 1} of cell {factors} has unknown key(s) {unknown} or no plugin",
+                        f"a step has {', '.join(sorted(STEP_KEYS))} (plugin required)")
+        step_vars = {**variables, "prev": "{prev}"}
+        task = str(substitute(raw.get("task", "{task}"), step_vars, where))
+        step_model = str(substitute(raw.get("model", "{prev}" if steps else model), step_vars, where))
+        options = substitute(raw.get("options") or {}, step_vars, where)
+        if not steps and (step_model == "{prev}" or "{prev}" in json.dumps(options)):
+            raise recipe_error(recipe.path, f"the first step of cell {factors} refers to {{prev}}",
+                        "only a later step can build on the previous one")
+        identity = {"plugin": raw["plugin"], "task": task, "data": fingerprint(task), "options": options,
+                    "seed": seed, "model": step_model, "prev": previous_key}
+        step = StepSpec(raw["plugin"], task, step_model, options, seed, key=_digest(identity),
+                        task_metadata=copy.deepcopy(user_files.get(task) or {}))
+        steps.append(step)
+        previous_key = step.key
+    evaluation = substitute(cell["eval"], variables, where)
+    tasks = evaluation.get("tasks")
+    if isinstance(tasks, str):
+        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
+    if not tasks:
+        raise recipe_error(recipe.path, f"cell {factors} scores no tasks", "list them under cell.eval.tasks")
+    evaluation["tasks"] = [str(t) for t in tasks]
+    key = _digest({"model": model, "steps": [s.key for s in steps], "eval": evaluation, "seed": seed,
+                   "data": [fingerprint(t) for t in evaluation["tasks"]]})
+    label = ",".join(f"{k}={v}" for k, v in factors.items())
+    task_metadata = {t: copy.deepcopy(user_files[t]) for t in evaluation["tasks"] if t in user_files}
+    return CellSpec(key, label, factors, model, steps, evaluation, seed, task_metadata=task_metadata)
+
+
+def _factor_key(factors: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in factors.items()))
+
+
+def _plan_comparisons(sweep: SweepPlan, excluded: list[dict[str, Any]],
+                      skipped: list[dict[str, Any]]) -> list[PlannedComparison]:
+    """Pair every compared cell with its baseline cell; an ``exclude`` that removes a baseline is an error."""
+    recipe = sweep.recipe
+    by_factors: dict[tuple, CellSpec] = {}
+    for cell in sweep.cells:
+        for factors in (cell.factors, *cell.aliases):
+            by_factors[_factor_key(factors)] = cell
+    excluded_keys = {_factor_key(f) for f in excluded}
+    skipped_keys = {_factor_key(f) for f in skipped}
+    every = [f for c in sweep.cells for f in (c.factors, *c.aliases)] + excluded + skipped
+    planned: dict[tuple, PlannedComparison] = {}
+    for spec in recipe.comparisons:
+        factor, baseline_level = spec["factor"], str(spec["baseline"])
+        if baseline_level not in {str(f.get(factor)) for f in every}:
+            continue  # an optional arm this scale leaves out: the comparison does not apply here
+        levels = {str(v) for v in spec.get("levels") or []}
+        where = {k: {str(x) for x in (v if isinstance(v, list) else [v])} for k, v in (spec.get("where") or {}).items()}
+        for cell in sweep.cells:
+            for factors in (cell.factors, *cell.aliases):
+                level = str(factors.get(factor))
+                if level == baseline_level or (levels and level not in levels):
+                    continue
+                if any(str(factors.get(k)) not in allowed for k, allowed in where.items()):
+                    continue
+                partner = _factor_key({**factors, factor: spec["baseline"]})
+                base = by_factors.get(partner)
+                if base is None:
+                    if partner in skipped_keys:
+                        continue  # its baseline was skipped at plan time; listed with the skipped cells
+                    label = ",".join(f"{k}={v}" for k, v in factors.items())
+                    why = "exclude: removes it" if partner in excluded_keys else "no cell has those factors"
+                    raise recipe_error(recipe.path, f"cell {label} has no baseline cell with {factor}={baseline_level} "
+                                f"({why}), so the comparison of {factor} cannot be made",
+                                "keep the baseline cells in the grid, or drop that comparison")
+                if base.key != cell.key:
+                    planned.setdefault((cell.key, base.key, factor),
+                                       PlannedComparison(cell.key, base.key, factor, factors.get(factor),
+                                                         spec["baseline"]))
+    return list(planned.values())
+
+
+def step_input(step: StepSpec, previous: StepSpec | None) -> str:
+    """What a step starts from: a model reference, or ``step:NAME`` of the step before it."""
+    return f"step:{previous.name}" if step.model == "{prev}" and previous else step.model

@@ -1,0 +1,120 @@
+"""What an untrusted task folder may not do while lm-eval builds its tasks: read YAML outside the folder (every
+file lm-eval reads is vetted first), render templates outside a sandbox (Jinja reaches Python objects), or import
+the code its YAMLs name without --trust-task-code."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from medbench.errors import MedbenchError
+from medbench.task_yaml import is_inside, read_task_yaml, real_path
+
+if TYPE_CHECKING:
+    from medbench.tasks import TaskEntry
+
+
+_LM_EVAL_YAML_READERS = ("lm_eval.tasks._yaml_loader", "lm_eval.tasks._index", "lm_eval.tasks._factory",
+                         "lm_eval.tasks.manager")
+
+
+@contextlib.contextmanager
+def contained_yaml_loading(roots: list[Path]):
+    """Within the block lm-eval's YAML loader reads a file under an untrusted ``roots`` folder only after
+    medbench's own reader (safe, containment-checked) accepted it, so neither its folder index nor an
+    ``include:`` it follows opens anything outside. A refused file raises; lm-eval's index skips it."""
+    import importlib
+
+    modules = [importlib.import_module(name) for name in _LM_EVAL_YAML_READERS]
+    original = modules[0].load_yaml
+    real_roots = [real_path(root) for root in roots]
+
+    def load_yaml(path, *args, **kwargs):
+        given = Path(os.path.abspath(os.path.expanduser(str(path))))
+        real = real_path(given)
+        root = next((r for r in real_roots if is_inside(given, r) or is_inside(real, r)), None)
+        if root is not None:
+            read_task_yaml(given, root=root)
+        return original(path, *args, **kwargs)
+
+    saved = [module.load_yaml for module in modules]
+    for module in modules:
+        module.load_yaml = load_yaml
+    try:
+        yield
+    finally:
+        for module, previous in zip(modules, saved):
+            module.load_yaml = previous
+
+
+def _refuse_template_loading(name: str) -> None:
+    from jinja2 import TemplateNotFound
+
+    raise TemplateNotFound(name)  # {% include %} / {% import %} / {% extends %} never read a file
+
+
+@contextlib.contextmanager
+def sandboxed_templates():
+    """Within the block lm-eval renders ``doc_to_*`` templates with an immutable Jinja sandbox: field access,
+    filters and string methods work; ``__globals__``, ``__class__``, mutating methods and loading other
+    templates (files) raise. lm-eval looks its environment up at each render, so swapping it is enough."""
+    import lm_eval.utils as lm_utils
+    from jinja2 import FunctionLoader, StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    sandbox = ImmutableSandboxedEnvironment(loader=FunctionLoader(_refuse_template_loading),
+                                            undefined=StrictUndefined, keep_trailing_newline=True)
+    sandbox.filters["regex_replace"] = lm_utils.regex_replace
+    saved = lm_utils.env
+    lm_utils.env = sandbox
+    try:
+        yield
+    finally:
+        lm_utils.env = saved
+
+
+def sandbox_active() -> bool:
+    from jinja2.sandbox import SandboxedEnvironment
+    import lm_eval.utils as lm_utils
+
+    return isinstance(lm_utils.env, SandboxedEnvironment)
+
+
+def template_refusal(entry: "TaskEntry", exc: BaseException) -> MedbenchError | None:
+    """The one-line error for a template the sandbox refused, or None when ``exc`` is something else."""
+    from jinja2 import TemplateError
+
+    if not isinstance(exc, TemplateError) or not sandbox_active():
+        return None
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return MedbenchError(f"task {entry.name!r} ({entry.path}) has a template that does more than read document "
+                         f"fields ({type(exc).__name__}: {detail}); templates from folders medbench does not trust "
+                         f"render in a sandbox", f"use plain fields and filters in its templates, or pass "
+                         f"--trust-task-code if you trust {entry.path.parent}")
+
+
+@contextlib.contextmanager
+def templates_unrendered():
+    """Within the block lm-eval builds tasks without rendering any template (stand-ins instead), so listing
+    tasks never evaluates a YAML's Jinja."""
+    from unittest import mock
+
+    from lm_eval.api.task import ConfigurableTask
+
+    with mock.patch.object(ConfigurableTask, "doc_to_text", lambda self, doc, doc_to_text=None: ""), \
+            mock.patch.object(ConfigurableTask, "doc_to_target", lambda self, doc, doc_to_target=None: 0), \
+            mock.patch.object(ConfigurableTask, "doc_to_choice", lambda self, doc, doc_to_choice=None: ["-"]):
+        yield
+
+
+def code_imports(config: Any) -> list[str]:
+    """The ``!function`` references in a parsed task config (kept as strings by the indexing loader)."""
+    if isinstance(config, dict):
+        return [ref for value in config.values() for ref in code_imports(value)]
+    if isinstance(config, list):
+        return [ref for value in config for ref in code_imports(value)]
+    if isinstance(config, str) and config.startswith("!function "):
+        return [config[len("!function "):]]
+    return []
