@@ -194,12 +194,15 @@ def train(plugin: str, task: str, model: str = DEFAULT_MODEL, *, options: dict[s
     leaderboard, as `medbench train` does. ``options``: the trainer's own options (``{"max_steps": 20}``; `medbench
     train --plugin X --help` lists them); ``settings``: the keywords of :func:`prepare_training` (``eval_tasks``,
     ``eval_limit``, ``output_dir``, ``run_name``, ``leaderboard_dir``, ``seed``, ``resume``, ``report_to``, ...)."""
+    import inspect
+
+    known = set(inspect.signature(prepare_training).parameters) - {"plugin", "task", "model", "options"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise MedbenchError(f"train() has no option {', '.join(unknown)}",
+                            f"its options are: {', '.join(sorted(known))} (and options= for the trainer's own)")
     with _task_folders(include_paths, trust_task_code):
-        try:
-            job = prepare_training(plugin, task, model, options=options, **settings)
-        except TypeError as exc:  # an unknown keyword: name it, as the command line would
-            raise MedbenchError(f"train(): {exc}", "see help(medbench.prepare_training) for the keywords") from None
-        return job.run()
+        return prepare_training(plugin, task, model, options=options, **settings).run()
 
 
 def plan_sweep(recipe: str | Path, *, scale: str | None = None, output_dir: str | Path | None = None,

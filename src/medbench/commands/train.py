@@ -49,8 +49,8 @@ from medbench.models import DEFAULT_MODEL
 @click.pass_context
 @task_source_options
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
-                  leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template, device,
-                  dtype, resume, num_processes, accelerate_config, report_to) -> None:
+                  leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template,
+                  device, dtype, resume, num_processes, accelerate_config, report_to) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
     Options the plugin defines are passed as --name value after the medbench options.
