@@ -1,7 +1,7 @@
 """The Python API: ``medbench.evaluate``, ``medbench.train`` and ``medbench.sweep`` (docs/python-api.md).
 
-The command line runs through these same functions: `medbench eval`, `train` and `sweep` parse their options,
-call what is here (medbench.engine underneath), and print. Every function takes the command's options as keyword
+The command line runs the same path: `medbench train` and `sweep` parse their options, call what is here
+(medbench.engine underneath) and print; `medbench eval` calls the engine's scorer that :func:`evaluate_config` calls. Every function takes the command's options as keyword
 arguments, returns a small dataclass, and raises medbench.errors.MedbenchError (``.problem``, ``.fix``) for input
 it cannot use, before any model is loaded where it can tell.
 """

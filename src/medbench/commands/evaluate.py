@@ -46,8 +46,10 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                  data_file, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
                  trust_remote_code, no_cache) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
-    from medbench.api import evaluate_config
+    from medbench.engine import score_with_progress
     from medbench.evaluation import EvalConfig
+    from medbench.leaderboard import render
+    from medbench.records import ensure_writable
 
     if legacy_output_dir is not None:
         if output_dir is not None and Path(output_dir) != Path(legacy_output_dir):
@@ -66,9 +68,10 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                         task_metadata=data_file_overrides(data_file))
     if no_cache:
         config.reuse_records = False
-    scored = evaluate_config(model_ref, config, load_options)  # medbench.evaluate's path
-    records, paths = scored.records, scored.leaderboard
+    ensure_writable(Path(output_dir), "--leaderboard-dir")  # before the model is loaded and scored
+    records = score_with_progress(model_ref, config, load_options)
     print_records(records)
+    paths = render(Path(output_dir))
     reused = sum(1 for record in records if record.get("_reused"))
     kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
     err_console.print(f"records: {len(records)} written under {output_dir}/records{kept}; leaderboard: "
