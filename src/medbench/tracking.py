@@ -164,7 +164,8 @@ def _new_mlflow_run(name: str, run_dir: Path) -> dict[str, str]:
         reason = " ".join(str(exc).split())[:160]
         raise MedbenchError(f"MLflow cannot use the tracking store {uri} ({reason})",
                             "set MLFLOW_TRACKING_URI to a tracking server (http://...), or to sqlite:///mlflow.db with "
-                            "the full mlflow package, or set MLFLOW_ALLOW_FILE_STORE=true for a local folder") from None
+                            "the full mlflow package (pip install 'medbench[mlflow]'), or to file:./mlruns with "
+                            "MLFLOW_ALLOW_FILE_STORE=true") from None
     return {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": run.info.run_id}
 
 
@@ -187,6 +188,7 @@ class ScoreLogger:
         self.trackers = trackers
         self._runs: dict[str, TrackedRun | None] = {}
         self._wandb_runs: dict[str, Any] = {}
+        self._writers: dict[str, Any] = {}  # TensorBoard folder -> SummaryWriter
 
     def log(self, run_dir: str | Path, step: int, records: list[dict[str, Any]]) -> None:
         if not self.trackers:
@@ -199,12 +201,10 @@ class ScoreLogger:
             return
         wanted = set(self.trackers) & set(tracked.trackers)
         if "tensorboard" in wanted and tracked.tensorboard_dir:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(log_dir=tracked.tensorboard_dir)
+            writer = self._writer(tracked.tensorboard_dir)
             for name, value in metrics.items():
                 writer.add_scalar(name, value, step)
-            writer.close()
+            writer.flush()
         if "mlflow" in wanted and tracked.mlflow:
             from mlflow.entities import Metric
 
@@ -216,6 +216,13 @@ class ScoreLogger:
         if "wandb" in wanted and tracked.wandb:
             # the Trainer's x-axis is train/global_step, so a step logged after training ended still lands at its step
             self._wandb_run(tracked).log({**metrics, "train/global_step": step})
+
+    def _writer(self, directory: str) -> Any:
+        if directory not in self._writers:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writers[directory] = SummaryWriter(log_dir=directory)
+        return self._writers[directory]
 
     def _wandb_run(self, tracked: TrackedRun) -> Any:
         if tracked.wandb["id"] not in self._wandb_runs:
@@ -230,6 +237,9 @@ class ScoreLogger:
 
     def close(self) -> None:
         """Finish what scoring opened; an MLflow run trained by a trainer without the callback (a merge) is ended."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
         for run in self._wandb_runs.values():
             run.finish()
         self._wandb_runs.clear()
