@@ -309,7 +309,7 @@ def test_a_raising_judge_names_its_plugin(plugin_registration):
 def test_a_raising_executor_names_its_plugin(plugin_registration, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from medbench import sweep
+    from medbench import sweeps as sweep
 
     class Executor:
         name = "flaky"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from medbench.errors import MedbenchError
 from medbench.records import read_records
-from medbench.sweep import plan, read_recipe, run_sweep, substitute
+from medbench.sweeps import plan, read_recipe, run_sweep, substitute
 
 RECIPE = """
 name: tiny_sweep
@@ -156,7 +156,7 @@ def test_dry_run_prints_the_grid_and_runs_nothing(tmp_path, tiny_model_dir):
 
 def test_register_executors(plugin_registration, tmp_path, tiny_model_dir):
     from medbench import hookimpl
-    from medbench.sweep import executor_registry
+    from medbench.sweeps import executor_registry
 
     class Reversed:
         name = "reversed"

@@ -13,7 +13,7 @@ from transformers import LlamaForCausalLM
 
 from medbench import training
 from medbench.evaluation import EvalConfig, evaluate
-from medbench.sweep import plan, read_recipe, run_sweep
+from medbench.sweeps import plan, read_recipe, run_sweep
 
 ROUNDS = 3
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from medbench.errors import MedbenchError
 from medbench.training import CheckpointInfo, TrainRequest, process_rank, train
 
 # score(model reference, EvalConfig) -> records: score_with_progress below, or medbench.evaluation.evaluate.
@@ -64,25 +65,58 @@ def score_with_progress(model_ref: str | None, config: Any, load_options: Any = 
 
 
 def score_checkpoints(checkpoints: list[ScoredCheckpoint], config: Any, label: Callable[[ScoredCheckpoint], str],
-                      score: Scorer, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                      score: Scorer, extra: dict[str, Any] | None = None,
+                      report_to: list[str] | None = None) -> list[dict[str, Any]]:
     """Score each checkpoint with ``config`` (an EvalConfig, copied per checkpoint), labelled by ``label``; each
-    record's ``extra`` holds ``extra`` and, for a trained checkpoint, ``training``."""
+    record's ``extra`` holds ``extra`` and, for a trained checkpoint, ``training``. With ``report_to``, a trained
+    checkpoint's scores also go to the tracker runs that trained it, at its step (medbench.tracking)."""
+    from medbench.tracking import ScoreLogger
+
     records: list[dict[str, Any]] = []
-    for checkpoint in checkpoints:
-        training = checkpoint.training()
-        scored = dataclasses.replace(config, label=label(checkpoint),
-                                     extra={**(extra or {}), **({"training": training} if training else {})})
-        records += score(checkpoint.path, scored)
+    tracker_log = ScoreLogger(list(report_to or []))
+    try:
+        for position, checkpoint in enumerate(checkpoints):
+            training = checkpoint.training()
+            scored = dataclasses.replace(config, label=label(checkpoint),
+                                         extra={**(extra or {}), **({"training": training} if training else {})})
+            scored_records = score(checkpoint.path, scored)
+            if training:  # a merge saves points, not steps: they are logged at 0, 1, ... in order
+                step = checkpoint.step if checkpoint.step is not None else position
+                tracker_log.log(Path(checkpoint.path).parent, step, scored_records)
+            records += scored_records
+    finally:
+        tracker_log.close()
     return records
 
 
+def train_tracked(plugin: str, request: TrainRequest, run_id: str, report_to: list[str] | None = None
+                  ) -> list[CheckpointInfo]:
+    """medbench.training.train, reporting to the trackers ``report_to`` names (medbench.tracking): their runs are
+    fixed in the run directory first, so the Trainer's callbacks and the later scores log to the same run."""
+    request.report_to = list(report_to or [])
+    if not request.report_to or process_rank() != 0:  # the callbacks of other ranks log nothing
+        return train(plugin, request, run_id)
+    from medbench.tracking import start_tracking
+
+    try:
+        tracked = start_tracking(request.report_to, request.output_dir, run_id)
+    except MedbenchError:
+        run_dir = Path(request.output_dir)
+        if run_dir.is_dir() and not any(run_dir.iterdir()):  # as a run that fails before saving anything
+            run_dir.rmdir()
+        raise
+    with tracked.training():
+        return train(plugin, request, run_id)
+
+
 def train_and_score(plugin: str, request: TrainRequest, run_id: str, config: Any, score: Scorer,
-                    label: Callable[[ScoredCheckpoint], str] | None = None
+                    label: Callable[[ScoredCheckpoint], str] | None = None, report_to: list[str] | None = None
                     ) -> tuple[list[CheckpointInfo], list[dict[str, Any]]]:
-    """Train one run, then score every checkpoint it saved (on rank 0 only under data parallelism)."""
-    checkpoints = train(plugin, request, run_id)
+    """Train one run, then score every checkpoint it saved (on rank 0 only under data parallelism); with
+    ``report_to``, the training metrics and the scores go to the same tracker runs."""
+    checkpoints = train_tracked(plugin, request, run_id, report_to)
     if process_rank() != 0:  # every rank trains; rank 0 alone scores and writes
         return checkpoints, []
     label = label or (lambda c: f"{plugin}:{run_id}/{Path(c.path).name}")
     to_score = [ScoredCheckpoint.of(c, plugin, run_id, request.config) for c in checkpoints]
-    return checkpoints, score_checkpoints(to_score, config, label, score)
+    return checkpoints, score_checkpoints(to_score, config, label, score, report_to=report_to)

@@ -46,6 +46,9 @@ class TrainRequest:
     # A checkpoint of this run to continue from (`medbench train --resume`); the trainer restores its weights,
     # optimizer, scheduler and RNG state and carries on at its step. Only trainers with ``supports_resume``.
     resume_from: Path | None = None
+    # Trackers the trainer's Hugging Face Trainer reports to (TrainingArguments.report_to; medbench.tracking): set by
+    # medbench.engine, which also fixes the tracker runs they log into. A trainer without a Trainer ignores it.
+    report_to: list[str] = field(default_factory=list)
 
     def training_examples(self) -> list[Any]:
         from medbench.trainingdata import load_training_examples

@@ -22,14 +22,20 @@ from medbench.errors import MedbenchError
               "(e.g. model=path/to/model, eval_limit=50).")
 @click.option("--data-file", "data_files", multiple=True,
               help="TASK[:SPLIT]=PATH: your own data for a task (over the recipe's data_files); hashed into the plan.")
+@click.option("--report-to", default=None, metavar="TRACKERS",
+              help="Log every training step's metrics and its cells' scores to tensorboard, mlflow and/or wandb "
+                   "(comma-separated; default: none).")
 def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executor_options, overrides,
-                  data_files) -> None:
+                  data_files, report_to) -> None:
     """Run a recipe's grid: every cell trains, is scored, and lands in the sweep's leaderboard."""
-    from medbench import sweep
+    from medbench import sweeps as sweep
+    from medbench.api import plan_sweep, run_planned_sweep
     from medbench.progress import new_progress
+    from medbench.tracking import parse_report_to
 
-    plan = sweep.plan(sweep.read_recipe(recipe), scale, output_dir, key_values(overrides, "--set"),
-                      key_values(data_files, "--data-file"))
+    trackers = parse_report_to(report_to)  # a tracker that is not installed fails before the plan is printed
+    plan = plan_sweep(recipe, scale=scale, output_dir=output_dir, overrides=key_values(overrides, "--set"),
+                      data_files=key_values(data_files, "--data-file"))
     if dry_run and as_json:
         click.echo(sweep.describe_json(plan))
         return
@@ -62,30 +68,23 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
             failed = sum(r.status == "failed" for r in results)
             progress.update(bar, completed=len(results), status=f"{failed} failed" if failed else "")
 
-        sweep.run_sweep(plan, executor, options, on_result=finished)
+        swept = run_planned_sweep(plan, executor=executor, executor_options=options, report_to=trackers,
+                                  on_result=finished)
     summary = Table(title="cells")
     for column in ("cell", "status", "seconds", "error"):
         summary.add_column(column)
     for result in results:
         summary.add_row(result.label, result.status, f"{result.duration_s:.0f}", result.error or "")
     console.print(summary)
-    failed = [r for r in results if r.status == "failed"]
-    if any(r.status != "failed" for r in results):
-        _sweep_report(plan)
+    failed = swept.failed
+    if swept.report is not None:
+        from rich.markdown import Markdown
+
+        console.print(Markdown(swept.report["markdown"]))
+        err_console.print(f"report: {plan.out_dir}/report.md; leaderboard: "
+                          + ", ".join(str(p) for p in swept.leaderboard), highlight=False)
     if failed:
         raise MedbenchError(f"{len(failed)} of {len(results)} cells failed (first: {failed[0].label}: {failed[0].error})",
                             f"fix the cause and re-run the same command: finished cells are kept "
                             f"(tracebacks in {plan.out_dir}/cells)")
 
-
-def _sweep_report(plan) -> None:
-    from rich.markdown import Markdown
-
-    from medbench.leaderboard import render
-    from medbench.sweep_report import study_report
-
-    paths = render(plan.leaderboard_dir)
-    report = study_report(plan)
-    console.print(Markdown(report["markdown"]))
-    err_console.print(f"report: {plan.out_dir}/report.md; leaderboard: " + ", ".join(str(p) for p in paths),
-                      highlight=False)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, checked_load_options, err_console,
-                                      print_records, split_list, task_source_options)
+from medbench.commands.common import BATCH, LIMIT, PROCESSES, SEED, err_console, print_records, task_source_options
 from medbench.commands.trainers import TrainCommand
 from medbench.errors import MedbenchError
 from medbench.models import DEFAULT_MODEL
@@ -44,61 +43,40 @@ from medbench.models import DEFAULT_MODEL
               help="Data-parallel training processes, launched with accelerate (GPUs, or CPU with gloo).")
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, exists=True), default=None,
               help="An `accelerate config` file (DDP, FSDP, DeepSpeed, multi-node); launches through accelerate.")
+@click.option("--report-to", default=None, metavar="TRACKERS",
+              help="Log training metrics and every checkpoint's scores to tensorboard, mlflow and/or wandb "
+                   "(comma-separated; default: none).")
 @click.pass_context
 @task_source_options
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
-                  leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template, device,
-                  dtype, resume, num_processes, accelerate_config) -> None:
+                  leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template,
+                  device, dtype, resume, num_processes, accelerate_config, report_to) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
     Options the plugin defines are passed as --name value after the medbench options.
     """
     from medbench import training
-    from medbench.engine import score_with_progress, train_and_score
-    from medbench.evaluation import EvalConfig
-    from medbench.leaderboard import render
-    from medbench.records import ensure_writable
-    from medbench.tasks import build_registry
+    from medbench.api import prepare_training
 
-    load_options = checked_load_options(device, dtype, False)
-    trainer = training.get_trainer(plugin)
-    file_values = training.read_config_file(config_file) if config_file else {}
-    config = training.build_config(trainer.config_class, file_values, training.parse_plugin_args(ctx.args), plugin)
-    eval_names = split_list(eval_tasks) or [task]
-    registry = build_registry()
-    registry.get(task)
-    registry.expand(eval_names)  # unknown names fail before any training
-    eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
-                             output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
-                             fewshot_rationales=eval_fewshot_rationales)
-    ensure_writable(Path(leaderboard_dir), "--leaderboard-dir")  # before any training
     launched_dir = os.environ.get(LAUNCHED_RUN_DIR)  # set for the processes `--num-processes` starts
-    if launched_dir:
-        run_dir = Path(launched_dir)
-        run_id = run_dir.name
-    elif resume:
-        run_id, run_dir = training.existing_run_dir(Path(output_dir), run_name)
-    else:
-        ensure_writable(Path(output_dir), "--output-dir")
-        run_id, run_dir = training.new_run_dir(Path(output_dir), plugin, task, run_name)
+    job = prepare_training(plugin, task, model_ref, options=training.parse_plugin_args(ctx.args),
+                           config_file=config_file, eval_tasks=eval_tasks, eval_limit=eval_limit,
+                           output_dir=output_dir, run_name=run_name, leaderboard_dir=leaderboard_dir, seed=seed,
+                           eval_batch_size=eval_batch_size, eval_mode=eval_mode,
+                           eval_fewshot_rationales=eval_fewshot_rationales, eval_chat_template=eval_chat_template,
+                           device=device, dtype=dtype, resume=resume, report_to=report_to, run_dir=launched_dir)
     if (num_processes > 1 or accelerate_config) and not launched_dir:
-        _launch_distributed(run_dir, num_processes, accelerate_config)
+        _launch_distributed(job.run_dir, num_processes, accelerate_config)
         return
-    request = training.TrainRequest(model_ref=model_ref, task=task, output_dir=run_dir, config=config, seed=seed,
-                                    load_options=load_options)
-    if resume:
-        training.prepare_resume(run_dir, plugin, request)
-        if request.resume_from is not None:
-            err_console.print(f"resuming {run_dir} from {request.resume_from.name}", highlight=False)
-    err_console.print(f"training {plugin} on {task} from {model_ref} → {run_dir}", highlight=False)
-    checkpoints, records = train_and_score(plugin, request, run_id, eval_config,
-                                           lambda ref, config: score_with_progress(ref, config, load_options))
+    if job.request.resume_from is not None:
+        err_console.print(f"resuming {job.run_dir} from {job.request.resume_from.name}", highlight=False)
+    err_console.print(f"training {plugin} on {task} from {model_ref} → {job.run_dir}", highlight=False)
+    result = job.run()
     if training.process_rank() != 0:
         return
-    print_records(records)
-    paths = render(Path(leaderboard_dir))
-    err_console.print(f"{len(checkpoints)} checkpoint(s) in {run_dir}; leaderboard: "
-                      + ", ".join(str(p) for p in paths), highlight=False)
+    print_records(result.records)
+    err_console.print(f"{len(result.checkpoints)} checkpoint(s) in {result.run_dir}; leaderboard: "
+                      + ", ".join(str(p) for p in result.leaderboard), highlight=False)
 
 
 LAUNCHED_RUN_DIR = "MEDBENCH_LAUNCHED_RUN_DIR"

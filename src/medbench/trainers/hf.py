@@ -281,7 +281,9 @@ def training_arguments(config_class: type, request: TrainRequest, options: TrlOp
         # removed from older ones as soon as a newer checkpoint is complete (see RESUME_STATE).
         save_only_model=False,
         logging_nan_inf_filter=False,  # a NaN loss is reported (and stops training), never averaged away
-        report_to="none",
+        # --report-to: the Trainer's own integrations log into the tracker runs medbench.tracking fixed for this run
+        report_to=request.report_to or "none",
+        run_name=Path(request.output_dir).name,
         # Lengths are checked against options.max_length before training instead of being truncated by TRL.
         max_length=None,
         **trainer_specific,

@@ -23,7 +23,7 @@ from medbench.errors import MedbenchError
 from medbench.models import release_memory
 from medbench.plugins import plugin_iter
 from medbench.registries import named_registry, unknown_name
-from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `from medbench.sweep import plan`)
+from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `from medbench.sweeps import plan`)
     CellSpec,
     PlannedComparison,
     StepSpec,
@@ -80,9 +80,11 @@ def _step_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None) -> list[dict[str, Any]]:
+def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None,
+              report_to: list[str] | None = None) -> list[dict[str, Any]]:
     """Train one step, or reuse it if a finished copy exists; returns its checkpoints (path, step, final)."""
     from medbench import training
+    from medbench.engine import train_tracked
 
     directory = _step_dir(out_dir, step)
     marker = directory / "step.json"
@@ -97,7 +99,7 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None) -> li
         directory.mkdir(parents=True)
         request = training.TrainRequest(model_ref=model, task=step.task, output_dir=directory, config=config,
                                         seed=step.seed, task_metadata=step.task_metadata)
-        checkpoints = training.train(step.plugin, request, directory.name)
+        checkpoints = train_tracked(step.plugin, request, directory.name, report_to)
         found = [{"path": str(c.path), "step": c.step, "final": c.final, "plugin": step.plugin,
                   "trainer_config": c.trainer_config or dataclasses.asdict(config)} for c in checkpoints]
         atomic_write_json(marker, {"key": step.key, "plugin": step.plugin, "task": step.task, "model": model,
@@ -129,8 +131,9 @@ def eval_config(cell: CellSpec, out_dir: Path):
                       task_metadata=cell.task_metadata)
 
 
-def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
-    """Train the cell's steps and score the model it ends with (every checkpoint of the last step)."""
+def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[str] | None = None) -> CellResult:
+    """Train the cell's steps and score the model it ends with (every checkpoint of the last step); with
+    ``report_to``, each step reports to those trackers and the scores go to the last step's tracker runs."""
     from medbench.engine import ScoredCheckpoint, score_checkpoints, score_with_progress
 
     started = time.time()
@@ -143,7 +146,7 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
         prev = None
         for step in cell.steps:
             model = prev if step.model == "{prev}" else step.model
-            scored = _run_step(out_dir, step, model, prev)
+            scored = _run_step(out_dir, step, model, prev, report_to)
             finals = [c for c in scored if c["final"]] or scored
             prev = finals[-1]["path"]
         checkpoints = [ScoredCheckpoint(c["path"], c["step"], c["final"], c["plugin"],
@@ -154,7 +157,8 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec) -> CellResult:
             return cell.label + ("" if len(checkpoints) == 1 else f"/{Path(checkpoint.path).name}")
 
         records = [r["_path"] for r in score_checkpoints(checkpoints, eval_config(cell, out_dir), label,
-                                                         score_with_progress, cell_extra(cell, recipe_name))]
+                                                         score_with_progress, cell_extra(cell, recipe_name),
+                                                         report_to)]
         result = CellResult(cell.key, cell.label, "done", records, duration_s=round(time.time() - started, 1))
     except (Exception, SystemExit) as exc:  # a failed cell is recorded; the sweep goes on
         message = exc.one_line() if isinstance(exc, MedbenchError) else f"{type(exc).__name__}: {exc}"
@@ -184,13 +188,15 @@ def get_executor(name: str) -> Any:
 
 
 def run_sweep(sweep: SweepPlan, executor: str = "local", options: dict[str, str] | None = None,
-              on_result: Callable[[CellResult], None] | None = None) -> list[CellResult]:
-    """Run every cell through ``executor``; results come back in completion order."""
+              on_result: Callable[[CellResult], None] | None = None,
+              report_to: list[str] | None = None) -> list[CellResult]:
+    """Run every cell through ``executor``; results come back in completion order. ``report_to``: the trackers
+    every training step and its scores report to (medbench.tracking)."""
     chosen = get_executor(executor)
     sweep.out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(sweep.out_dir / "plan.json", describe(sweep))
     results = []
-    runner = _CellRunner(sweep.out_dir, sweep.recipe.name)
+    runner = _CellRunner(sweep.out_dir, sweep.recipe.name, list(report_to or []))
     # plugin_iter: an executor that crashes names its plugin and package (a failing cell is recorded, not raised).
     for result in plugin_iter(getattr(chosen, "plugin", None), f"executor {chosen.name!r}",
                               lambda: chosen.run(sweep.cells, runner, dict(options or {}))):
@@ -206,9 +212,10 @@ class _CellRunner:
 
     out_dir: Path
     recipe_name: str
+    report_to: list[str] = field(default_factory=list)
 
     def __call__(self, cell: CellSpec) -> CellResult:
-        return run_cell(self.out_dir, self.recipe_name, cell)
+        return run_cell(self.out_dir, self.recipe_name, cell, self.report_to)
 
 
 def describe(sweep: SweepPlan) -> dict[str, Any]:
