@@ -66,7 +66,7 @@ RECIPE_KEYS = {"name", "description", "scales", "grid", "exclude", "cell", "base
 CELL_KEYS = {"model", "steps", "steps_by", "eval"}
 STEP_KEYS = {"plugin", "task", "model", "options"}
 EVAL_KEYS = {"tasks", "limit", "mode", "num_fewshot", "fewshot_rationales", "chat_template", "batch_size", "judges",
-             "judge_options"}
+             "judge_options", "gen_kwargs", "system_prompt", "system_prompt_file", "repeats"}  # dashes work too
 COMPARISON_KEYS = {"factor", "baseline", "levels", "where"}
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -173,7 +173,8 @@ def read_recipe(path: str | Path) -> Recipe:
     unknown = sorted(set(cell) - CELL_KEYS)
     if unknown:
         raise _fail(path, f"cell has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(CELL_KEYS))}")
-    unknown = sorted(set(cell["eval"] or {}) - EVAL_KEYS)
+    cell["eval"] = {str(k).replace("-", "_"): v for k, v in (cell["eval"] or {}).items()}  # either spelling
+    unknown = sorted(set(cell["eval"]) - EVAL_KEYS)
     if unknown:
         raise _fail(path, f"cell.eval has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(EVAL_KEYS))}")
     steps_by = cell.get("steps_by")
@@ -490,6 +491,11 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     if not tasks:
         raise _fail(recipe.path, f"cell {factors} scores no tasks", "list them under cell.eval.tasks")
     evaluation["tasks"] = [str(t) for t in tasks]
+    # Generation controls checked now, in the form that scores: a system prompt file is read into the identity.
+    from medbench.generation import generation_settings
+
+    evaluation.update(generation_settings(evaluation, f"{where}, eval", recipe.path.parent))
+    evaluation.pop("system_prompt_file", None)
     key = _digest({"model": model, "steps": [s.key for s in steps], "eval": evaluation, "seed": seed,
                    "data": [fingerprint(t) for t in evaluation["tasks"]]})
     label = ",".join(f"{k}={v}" for k, v in factors.items())

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, checked_load_options, err_console,
-                                      print_records, split_list, task_source_options)
+                                      generation_options, print_records, split_list, task_source_options)
 from medbench.commands.trainers import TrainCommand
 from medbench.errors import MedbenchError
 from medbench.models import DEFAULT_MODEL
@@ -45,10 +45,11 @@ from medbench.models import DEFAULT_MODEL
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, exists=True), default=None,
               help="An `accelerate config` file (DDP, FSDP, DeepSpeed, multi-node); launches through accelerate.")
 @click.pass_context
+@generation_options("eval-")
 @task_source_options
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
                   leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template, device,
-                  dtype, resume, num_processes, accelerate_config) -> None:
+                  dtype, resume, num_processes, accelerate_config, generation) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
     Options the plugin defines are passed as --name value after the medbench options.
@@ -70,7 +71,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     registry.expand(eval_names)  # unknown names fail before any training
     eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
                              output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
-                             fewshot_rationales=eval_fewshot_rationales)
+                             fewshot_rationales=eval_fewshot_rationales, generation=generation)
     ensure_writable(Path(leaderboard_dir), "--leaderboard-dir")  # before any training
     launched_dir = os.environ.get(LAUNCHED_RUN_DIR)  # set for the processes `--num-processes` starts
     if launched_dir:
