@@ -274,6 +274,10 @@ def test_train_checks_its_eval_generation_options_before_training(medbench_cli, 
     result = medbench_cli("train", "--plugin", "sft", "--task", "medqa", "--output-dir", tmp_path,
                           "--eval-gen-kwargs", "max_new_tokens=many")
     assert result.exit_code == 2 and "--eval-gen-kwargs max_new_tokens='many'" in result.output
+    result = medbench_cli("train", "--plugin", "sft", "--task", "medqa", "--output-dir", tmp_path,
+                          "--eval-gen-kwargs", "temperature=0.7", "--eval-repeats", "3")
+    assert result.exit_code == 2 and "medqa is scored by log-likelihood" in result.output
+    assert not any(tmp_path.iterdir())  # refused before a run directory was made
 
 
 def test_recipes_set_generation_controls_in_either_spelling(tmp_path):
@@ -298,3 +302,26 @@ def test_recipes_set_generation_controls_in_either_spelling(tmp_path):
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     with pytest.raises(MedbenchError, match=r"eval\.gen_kwargs top_p=2 is outside"):
         plan(read_recipe(tmp_path / "recipe.yaml"), out_dir=tmp_path / "s")
+
+
+def test_the_leaderboard_pairs_majority_answers_per_item(tiny_model_dir, tmp_path):
+    """Two models' repeated runs: one row per item (the majority answer), paired on doc_id."""
+    from medbench.leaderboard import build_table
+    from medbench.testing import make_tiny_model
+
+    other = make_tiny_model(tmp_path / "other", seed=1)
+    options = GenerationOptions({**SAMPLING, "temperature": 3.0}, repeats=3)
+    records = {label: evaluate(str(model), EvalConfig(tasks=["medqa"], limit=4, output_dir=tmp_path / "board",
+                                                      mode="generate", label=label, generation=options))[0]
+               for label, model in (("base", tiny_model_dir), ("other", other))}
+    table = build_table(tmp_path / "board", baseline="base", references="off")
+    (column,) = table.columns
+    cell = next(row for row in table.rows if row.label == "other").cells[column]
+    assert cell.metric == "exact_match" and cell.score == records["other"]["score"]
+    rows = {label: {r["doc_id"]: r for r in read_samples(record)} for label, record in records.items()}
+    assert sorted(rows["base"]) == sorted(rows["other"]) == [0, 1, 2, 3]
+    b = sum(rows["base"][d]["exact_match"] == 1 and rows["other"][d]["exact_match"] == 0 for d in range(4))
+    c = sum(rows["base"][d]["exact_match"] == 0 and rows["other"][d]["exact_match"] == 1 for d in range(4))
+    assert (cell.comparison.test, cell.comparison.n_paired, cell.comparison.b, cell.comparison.c) == \
+        ("mcnemar-exact", 4, b, c)
+    assert {"pass@1", "pass@3"} <= set(cell.as_dict()["provenance"]["metrics"])

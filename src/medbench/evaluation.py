@@ -343,7 +343,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     check_data_file_targets(config, names, registry)
     tasks = load_tasks(names, registry, config.task_metadata, mode=config.mode,
                        fewshot_rationales=config.fewshot_rationales, generation=config.generation)
-    generating = generating_tasks(config.generation, tasks)
+    generating = generating_tasks(config.generation, {n: task.config.output_type for n, task in tasks.items()})
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)

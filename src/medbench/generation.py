@@ -261,16 +261,17 @@ def generation_settings(evaluation: dict[str, Any], where: str, base: Path) -> d
     return settings
 
 
-def generating_tasks(options: GenerationOptions, tasks: dict[str, Any]) -> set[str]:
-    """The tasks that generate their answers. Gen-kwargs or repeats with none of them is refused; tasks scored
-    by log-likelihood in a run with some that generate ignore them, with a note."""
-    generating = {name for name, task in tasks.items() if task.config.output_type == "generate_until"}
+def generating_tasks(options: GenerationOptions, output_types: dict[str, str], note: bool = True) -> set[str]:
+    """The tasks (name -> output type as scored) that generate their answers. Gen-kwargs or repeats with none of
+    them is refused; tasks scored by log-likelihood in a run with some that generate ignore them, with a note."""
+    generating = {name for name, kind in output_types.items() if kind == "generate_until"}
     if options.generation_settings:
-        ignoring = [name for name in tasks if name not in generating]
+        ignoring = [name for name in output_types if name not in generating]
         if not generating:
             raise MedbenchError(f"--gen-kwargs and --repeats apply to generated answers, and {', '.join(ignoring)} "
-                                "is scored by log-likelihood", "add --mode generate, or leave them out")
-        if ignoring:
+                                f"{'is' if len(ignoring) == 1 else 'are'} scored by log-likelihood",
+                                "add --mode generate (train: --eval-mode generate), or leave them out")
+        if ignoring and note:
             warnings.warn(f"--gen-kwargs/--repeats do not apply to {', '.join(ignoring)} (scored by "
                           "log-likelihood); its record leaves them out", stacklevel=2)
     return generating

@@ -23,7 +23,7 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
         sft: [{plugin: sft, task: "{task}", options: {max_steps: "{max_steps}"}}]
         dpo: [{plugin: sft, ...}, {plugin: dpo, task: "{task}"}]   # a later step starts from the one before
       eval: {tasks: ["{task}"], limit: "{eval_limit}", mode: loglikelihood, judges: [likert],
-             judge_options: {model: REF}}
+             judge_options: {model: REF}}   # also gen_kwargs, system_prompt(_file), repeats (medbench.generation)
     comparisons:                # each cell at `levels` of `factor` against the cell at `baseline`, all else equal
       - {factor: method, baseline: base}
       - {factor: method, levels: [dpo], baseline: sft}

@@ -184,6 +184,13 @@ def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rati
     return overrides
 
 
+def scored_output_type(config: dict[str, Any], mode: str) -> str | None:
+    """The output type a task (its YAML config) is scored as under ``mode``: generate mode makes a multiple-choice
+    task generate."""
+    multiple_choice = config.get("output_type") == "multiple_choice"
+    return "generate_until" if mode == "generate" and multiple_choice else config.get("output_type")
+
+
 def variant_suffix(config: dict[str, Any], mode: str, fewshot_rationales: bool,
                    generation: GenerationOptions | None = None) -> str:
     """Record-key suffix: variants, and runs with other generation controls, are separate leaderboard columns.

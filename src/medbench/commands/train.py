@@ -57,8 +57,10 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     from medbench import training
     from medbench.engine import score_with_progress, train_and_score
     from medbench.evaluation import EvalConfig
+    from medbench.generation import generating_tasks
     from medbench.leaderboard import render
     from medbench.records import ensure_writable
+    from medbench.scoring import scored_output_type
     from medbench.tasks import build_registry
 
     load_options = checked_load_options(device, dtype, False)
@@ -69,6 +71,8 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     registry = build_registry()
     registry.get(task)
     registry.expand(eval_names)  # unknown names fail before any training
+    generating_tasks(generation, {n: scored_output_type(registry.get(n).config, eval_mode)
+                                  for n in registry.expand(eval_names)}, note=False)  # as scoring would refuse
     eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
                              output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
                              fewshot_rationales=eval_fewshot_rationales, generation=generation)
