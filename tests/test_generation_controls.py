@@ -140,6 +140,18 @@ def test_repeated_samples_are_voted_and_scored_per_sample():
         assert metrics[f"pass@{k}"]["value"] == pytest.approx(1 - math.comb(2, k) / math.comb(3, k))
 
 
+def test_pass_at_k_needs_a_0_1_metric():
+    task = load_tasks(["discharge_summary"], generation=GenerationOptions(SAMPLING, repeats=2))["discharge_summary"]
+    doc = task.test_docs()[0]
+    summary = task.doc_to_target(doc)
+    rows = [{"pred": summary}]
+    half = summary[:len(summary) // 2]
+    raw = [{"doc": doc, "filter": "none", "resps": [[f"<think>draft</think>{summary}", half]]}]
+    assert annotate_samples(rows, raw, task, 2, "rougeL") == {}
+    assert 1 == rows[0]["sample_scores"][0] > rows[0]["sample_scores"][1] > 0 and "correct" not in rows[0]
+    assert rows[0]["responses"] == [summary, half] and rows[0]["votes"] == 1
+
+
 # ------------------------------------------------------------------------------------ real runs
 
 

@@ -119,12 +119,12 @@ def annotate_samples(rows: list[dict[str, Any]], raw_samples: list[dict[str, Any
 
     Every row's ``response`` is the answer without its reasoning (``raw_response`` keeps the text as generated).
     With repeats, a row also lists every sample's ``responses`` and extracted ``answers``, how many ``votes`` the
-    majority answer had, each sample's ``correct`` (the primary metric, scored by the task itself) and its
-    pass@k values; ``pred`` is the majority answer, so paired statistics compare one answer per item."""
+    majority answer had and each sample's primary metric as the task scores it (``correct`` when the metric is
+    0/1 on every item, with the item's pass@k; ``sample_scores`` otherwise); ``pred`` is the majority answer, so
+    paired statistics compare one answer per item."""
     if task.config.output_type != "generate_until":
         return {}
-    per_item: dict[str, list[float]] = {}
-    binary = True
+    scores: list[list[Any]] = []
     for row, sample in zip(rows, raw_samples):
         raw = list((sample.get("resps") or [[]])[0] or [])
         stripped = [strip_reasoning(text) for text in raw]
@@ -143,22 +143,25 @@ def annotate_samples(rows: list[dict[str, Any]], raw_samples: list[dict[str, Any
             if answers != stripped:
                 row["answers"] = answers
             if primary is not None:
-                scored = [task.process_results(sample.get("doc"), [answer]).get(primary) for answer in answers]
-                if all(isinstance(v, (int, float)) and float(v) in (0.0, 1.0) for v in scored):
-                    row["correct"] = [float(v) for v in scored]
-                    for k in pass_ks(len(scored)):
-                        row[f"pass@{k}"] = pass_at_k(len(scored), int(sum(scored)), k)
-                        per_item.setdefault(f"pass@{k}", []).append(row[f"pass@{k}"])
-                else:
-                    binary = False
+                scores.append([task.process_results(sample.get("doc"), [answer]).get(primary) for answer in answers])
         if raw and stripped[pick] != raw[pick]:
             row["raw_response"] = raw[pick]
         if raw:
             row["response"] = stripped[pick]
             if row["response"] == row.get("pred"):
                 del row["response"]
-    if not binary or not per_item:
+    if not scores or len(scores) != len(rows):
         return {}
+    if not all(isinstance(v, (int, float)) and float(v) in (0.0, 1.0) for item in scores for v in item):
+        for row, item in zip(rows, scores):  # ROUGE and the like: no pass@k
+            row["sample_scores"] = item
+        return {}
+    per_item: dict[str, list[float]] = {}
+    for row, item in zip(rows, scores):
+        row["correct"] = [float(v) for v in item]
+        for k in pass_ks(len(item)):
+            row[f"pass@{k}"] = pass_at_k(len(item), int(sum(item)), k)
+            per_item.setdefault(f"pass@{k}", []).append(row[f"pass@{k}"])
     metrics = {}
     for name, values in per_item.items():
         mean = sum(values) / len(values)
