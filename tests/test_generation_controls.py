@@ -5,6 +5,7 @@ import itertools
 import json
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
@@ -230,6 +231,18 @@ def test_repeats_give_k_samples_a_majority_vote_and_pass_at_k(tiny_model_dir, tm
     assert len({tuple(r["responses"]) for r in rows}) == 3  # sampled, not one answer copied
 
 
+def test_sampling_is_reproducible_from_the_recorded_seed(tiny_model_dir, tmp_path):
+    def responses(seed):
+        config = EvalConfig(tasks=["clinical_reasoning_open"], limit=2, output_dir=tmp_path, seed=seed,
+                            reuse_records=False, generation=GenerationOptions({**SAMPLING, "temperature": 3.0},
+                                                                               repeats=2))
+        (record,) = evaluate(str(tiny_model_dir), config)
+        assert record["generation"]["sampling_seed"] == seed and record["seed"] == seed
+        return [row["responses"] for row in read_samples(record)]
+
+    assert responses(11) == responses(11) != responses(12)
+
+
 def test_other_generation_settings_never_reuse_a_record(tiny_model_dir, tmp_path):
     first, = _run(tiny_model_dir, tmp_path, gen_kwargs={"max_new_tokens": 3})
     same, = _run(tiny_model_dir, tmp_path, gen_kwargs={"max_new_tokens": 3})
@@ -254,6 +267,21 @@ def test_loglikelihood_tasks_ignore_generation_settings_with_a_note(tiny_model_d
     with pytest.raises(MedbenchError, match="medqa is scored by log-likelihood"):
         evaluate(str(tiny_model_dir), EvalConfig(tasks=["medqa"], limit=2, output_dir=tmp_path,
                                                  generation=GenerationOptions({"max_new_tokens": 3})))
+
+
+def test_a_resumed_run_serves_each_repeat_its_own_sample(tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(RequestCache, "discard", lambda self: None)  # keep the cache, as a killed run leaves it
+    config = EvalConfig(tasks=["clinical_reasoning_open"], limit=2, output_dir=tmp_path, seed=3,
+                        generation=GenerationOptions({**SAMPLING, "temperature": 3.0}, repeats=3))
+    (first,) = evaluate(str(tiny_model_dir), config)
+    shutil.rmtree(Path(first["_path"]).parent)
+    (resumed,) = evaluate(str(tiny_model_dir), config)
+    assert resumed["resumed_requests"] == 6
+    rows = read_samples(resumed)
+    assert [r["responses"] for r in rows] == [r["responses"] for r in read_samples(first)]
+    assert all(len(set(r["responses"])) == 3 for r in rows)
 
 
 def test_request_cache_keys_tell_repeats_and_seeds_apart():
