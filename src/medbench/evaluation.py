@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 from unittest import mock
 
-from medbench.errors import MedbenchError
 from medbench.answers import annotate_samples
+from medbench.errors import MedbenchError
 from medbench.generation import GenerationOptions, generating_tasks, generation_record
 from medbench.judges import judges_for, run_judge
 from medbench.metrics import metric_registry, score_samples

@@ -692,7 +692,8 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
     """Instantiate lm-eval Task objects for ``names`` (groups expanded).
 
     ``metadata`` overrides per task (e.g. data_files); ``mode`` and ``fewshot_rationales`` pick the scoring
-    variant (see medbench.scoring), ``generation`` the generation controls (medbench.generation). ``render=False`` builds the tasks without rendering any template (listing).
+    variant (see medbench.scoring), ``generation`` the generation controls (medbench.generation).
+    ``render=False`` builds the tasks without rendering any template (listing).
     """
     from lm_eval.tasks import TaskManager
 
