@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
+from medbench.generation import GenerationOptions
 from medbench.models import DEFAULT_MODEL
 
 __all__ = ["EvalResult", "TrainResult", "TrainingJob", "SweepResult", "evaluate", "evaluate_config", "train",
@@ -112,7 +113,8 @@ def evaluate(model: str | None = None, tasks: str | list[str] = (), *, leaderboa
 
     ``options`` are the EvalConfig fields: ``limit``, ``num_fewshot``, ``batch_size``, ``seed``, ``label``,
     ``chat_template``, ``scorer``, ``mode``, ``fewshot_rationales``, ``judges``, ``judge_options``,
-    ``reuse_records`` (False: `--no-cache`). ``data_files``: ``{"medqa": "my_test.jsonl"}`` (TASK[:SPLIT] -> path).
+    ``reuse_records`` (False: `--no-cache`), ``generation`` (a medbench.generation.GenerationOptions: gen-kwargs,
+    system prompt, repeats). ``data_files``: ``{"medqa": "my_test.jsonl"}`` (TASK[:SPLIT] -> path).
     """
     with _task_folders(include_paths, trust_task_code):
         config = _eval_config(tasks, leaderboard_dir, data_files, "evaluate()", options)
@@ -151,12 +153,15 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
                      eval_mode: str = "loglikelihood", eval_fewshot_rationales: bool = False,
                      eval_chat_template: bool = False, device: str = "auto", dtype: str = "auto",
                      resume: bool = False, report_to: str | list[str] | None = None,
-                     run_dir: str | Path | None = None) -> TrainingJob:
+                     run_dir: str | Path | None = None, generation: GenerationOptions | None = None) -> TrainingJob:
     """Check everything :func:`train` is given and make (or, with ``resume``, find) the run directory; nothing is
-    trained. ``run_dir``: train into this existing directory instead (the processes `--num-processes` starts)."""
+    trained. ``run_dir``: train into this existing directory instead (the processes `--num-processes` starts);
+    ``generation``: how generate-mode tasks are scored (medbench.generation)."""
     from medbench import training
     from medbench.evaluation import EvalConfig
+    from medbench.generation import generating_tasks
     from medbench.records import ensure_writable
+    from medbench.scoring import scored_output_type
     from medbench.tasks import build_registry
     from medbench.tracking import parse_report_to
 
@@ -169,9 +174,12 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
     registry = build_registry()
     registry.get(task)
     registry.expand(eval_names)  # unknown names fail before any training
+    generation = generation or GenerationOptions()
+    generating_tasks(generation, {n: scored_output_type(registry.get(n).config, eval_mode)
+                                  for n in registry.expand(eval_names)}, note=False)  # as scoring would refuse
     eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
                              output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
-                             fewshot_rationales=eval_fewshot_rationales)
+                             fewshot_rationales=eval_fewshot_rationales, generation=generation)
     ensure_writable(Path(leaderboard_dir), "--leaderboard-dir")  # before any training
     if run_dir is not None:
         run_dir = Path(run_dir)

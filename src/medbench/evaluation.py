@@ -7,6 +7,7 @@ the one used (lm-eval ignores ``simple_evaluate(batch_size=...)`` when given a m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any, Callable
 from unittest import mock
 
+from medbench.answers import annotate_samples
 from medbench.errors import MedbenchError
+from medbench.generation import GenerationOptions, generating_tasks, generation_record
 from medbench.judges import judges_for, run_judge
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions, require_chat_template, resolve_model, weights_hash
@@ -48,6 +51,7 @@ class EvalConfig:
     task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task overrides (data_files...)
     extra: dict[str, Any] = field(default_factory=dict)  # recorded as-is (e.g. the training run that made it)
     reuse_records: bool = True  # serve a record of the same weights hash, task, data and options from disk
+    generation: GenerationOptions = field(default_factory=GenerationOptions)  # gen-kwargs, system prompt, repeats
 
     def __post_init__(self):
         if self.limit is not None and self.limit <= 0:
@@ -122,7 +126,7 @@ def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | 
             chunk = self.batch_size if kind == "generate_until" else max(64, self.batch_size * 8)
             out: list[Any] = [None] * len(requests)
             cache = self.request_cache
-            keys = [cache.key(kind, request.args) for request in requests] if cache is not None else []
+            keys = cache.keys(kind, [request.args for request in requests]) if cache is not None else []
             todo = list(range(len(requests)))
             if cache is not None:  # a killed run's scored requests are served, the rest scored and appended
                 todo = [i for i in todo if keys[i] not in cache.results]
@@ -180,6 +184,17 @@ class RequestCache:
     @staticmethod
     def key(kind: str, args: Any) -> str:
         return hashlib.sha256(json.dumps([kind, args], sort_keys=True, default=str).encode()).hexdigest()
+
+    @classmethod
+    def keys(cls, kind: str, args: list[Any]) -> list[str]:
+        """One key per request; the repeats of one request (lm-eval sends each k times) get a key each."""
+        seen: dict[str, int] = {}
+        out = []
+        for arg in args:
+            key = cls.key(kind, arg)
+            seen[key] = seen.get(key, 0) + 1
+            out.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
+        return out
 
     def get(self, key: str) -> Any:
         value = self.results[key]
@@ -327,7 +342,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     names = registry.expand(config.tasks)  # groups become their member tasks; unknown names fail before loading
     check_data_file_targets(config, names, registry)
     tasks = load_tasks(names, registry, config.task_metadata, mode=config.mode,
-                       fewshot_rationales=config.fewshot_rationales)
+                       fewshot_rationales=config.fewshot_rationales, generation=config.generation)
+    generating = generating_tasks(config.generation, {n: task.config.output_type for n, task in tasks.items()})
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
@@ -345,19 +361,21 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         entry = registry.get(name)
         config_hash = task_config_hash(entry)
         shots = config.num_fewshot or 0
-        suffix = variant_suffix(entry.config, config.mode, config.fewshot_rationales)
+        # What the task uses of the generation controls is part of its record's identity (key, reuse, cache).
+        task_config = dataclasses.replace(config, generation=config.generation.applied(name in generating))
+        suffix = variant_suffix(entry.config, config.mode, config.fewshot_rationales, task_config.generation)
         record_key = name + (f"@{shots}shot" if shots else "") + suffix + ("@chat" if config.chat_template else "")
         # --- cache: keyed by the weights' content hash (never the path), the data's hash, the task's resolved
         # configuration (YAML after includes, templates, few-shot settings, its code) and every option -----------
         if config.reuse_records:
-            reused = find_reusable(config.output_dir, label, model_hash, name, data_hash(task.eval_docs), config,
-                                   versions())
+            reused = find_reusable(config.output_dir, label, model_hash, name, data_hash(task.eval_docs),
+                                   task_config, versions())
             if reused is not None and reused.get("task", {}).get("config_hash") == config_hash:
                 records.append(reused)
                 continue
         # ---------------------------------------------------------------------------------------------------------
-        cache = RequestCache(request_cache_path(config.output_dir, label, model_hash, record_key, config_hash,
-                                                config.scorer)) \
+        cache = RequestCache(request_cache_path(config.output_dir, label, model_hash, record_key, config_hash
+                                                + task_config.generation.cache_salt(config.seed), config.scorer)) \
             if config.reuse_records and getattr(lm, "world_size", 1) == 1 else None  # one writer per file
         lm.task_name = name
         lm.request_cache = cache
@@ -367,6 +385,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
                 results = lm_eval.simple_evaluate(
                     model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
                     apply_chat_template=config.chat_template,
+                    system_instruction=config.generation.system_instruction(config.chat_template),
                     log_samples=True, bootstrap_iters=1000, random_seed=config.seed, numpy_random_seed=config.seed,
                     torch_random_seed=config.seed, fewshot_random_seed=config.seed,
                     # Without a manager lm-eval indexes its ~13k bundled YAMLs (~20 s) although the task is built.
@@ -393,6 +412,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         if primary is None and entry.primary_metric == "acc" and "exact_match" in metrics:
             primary = "exact_match"  # accuracy of the extracted answer in generate mode
         primary = primary or next(iter(metrics), None)
+        metrics.update(annotate_samples(samples, results["samples"][name], task, task_config.generation.repeats,
+                                        primary))
         record = {
             "record_key": record_key,
             "task": {"name": name, "version": entry.metadata.get("version"), "plugin": entry.plugin,
@@ -412,8 +433,10 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             "n": len(samples),
             "data_source": data_source(entry, task),
             **({"resumed_requests": cache.served} if cache is not None and cache.served else {}),
-            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(task_config).items()
                        if k not in ("tasks", "output_dir", "extra")},
+            **({"generation": generation} if (generation := generation_record(task, task_config.generation,
+                                                                               config.seed, samples)) else {}),
             "seed": config.seed,
             "versions": versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

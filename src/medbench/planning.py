@@ -222,6 +222,11 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     if not tasks:
         raise recipe_error(recipe.path, f"cell {factors} scores no tasks", "list them under cell.eval.tasks")
     evaluation["tasks"] = [str(t) for t in tasks]
+    # Generation controls checked now, in the form that scores: a system prompt file is read into the identity.
+    from medbench.generation import generation_settings
+
+    evaluation.update(generation_settings(evaluation, f"{where}, eval", recipe.path.parent))
+    evaluation.pop("system_prompt_file", None)
     key = _digest({"model": model, "steps": [s.key for s in steps], "eval": evaluation, "seed": seed,
                    "data": [fingerprint(t) for t in evaluation["tasks"]]})
     label = ",".join(f"{k}={v}" for k, v in factors.items())

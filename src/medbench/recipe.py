@@ -24,7 +24,7 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
         sft: [{plugin: sft, task: "{task}", options: {max_steps: "{max_steps}"}}]
         dpo: [{plugin: sft, ...}, {plugin: dpo, task: "{task}"}]   # a later step starts from the one before
       eval: {tasks: ["{task}"], limit: "{eval_limit}", mode: loglikelihood, judges: [likert],
-             judge_options: {model: REF}}
+             judge_options: {model: REF}}   # also gen_kwargs, system_prompt(_file), repeats (medbench.generation)
     comparisons:                # each cell at `levels` of `factor` against the cell at `baseline`, all else equal
       - {factor: method, baseline: base}
       - {factor: method, levels: [dpo], baseline: sft}
@@ -58,7 +58,7 @@ RECIPE_KEYS = {"name", "description", "scales", "grid", "exclude", "cell", "base
 CELL_KEYS = {"model", "steps", "steps_by", "eval"}
 STEP_KEYS = {"plugin", "task", "model", "options"}
 EVAL_KEYS = {"tasks", "limit", "mode", "num_fewshot", "fewshot_rationales", "chat_template", "batch_size", "judges",
-             "judge_options"}
+             "judge_options", "gen_kwargs", "system_prompt", "system_prompt_file", "repeats"}  # dashes work too
 COMPARISON_KEYS = {"factor", "baseline", "levels", "where"}
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -165,7 +165,8 @@ def read_recipe(path: str | Path) -> Recipe:
     unknown = sorted(set(cell) - CELL_KEYS)
     if unknown:
         raise recipe_error(path, f"cell has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(CELL_KEYS))}")
-    unknown = sorted(set(cell["eval"] or {}) - EVAL_KEYS)
+    cell["eval"] = {str(k).replace("-", "_"): v for k, v in (cell["eval"] or {}).items()}  # either spelling
+    unknown = sorted(set(cell["eval"]) - EVAL_KEYS)
     if unknown:
         raise recipe_error(path, f"cell.eval has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(EVAL_KEYS))}")
     steps_by = cell.get("steps_by")

@@ -17,9 +17,10 @@ from typing import Any, Callable
 from lm_eval.api.filter import Filter
 
 from medbench.errors import MedbenchError
+from medbench.answers import INVALID
+from medbench.generation import GenerationOptions, generation_overrides
 
 SCORING_MODES = ("loglikelihood", "generate")
-INVALID = "[invalid]"
 DEFAULT_RATIONALE_SHOTS = 3
 RATIONALE_GEN_TOKENS = 320  # room for a few sentences of reasoning, then "Answer: X"
 
@@ -126,8 +127,8 @@ class ChoiceAnswerFilter(Filter):
             labels = choice_labels({"doc_to_choice": self.doc_to_choice}, doc)
             options = doc.get(self.option_field) if self.option_field else None
             options = options if isinstance(options, list) else None
-            text = responses[0] if responses else ""
-            out.append([extract_choice(text, labels, options) or INVALID])
+            # Every response: with --repeats they are voted on afterwards (medbench.generation).
+            out.append([extract_choice(text, labels, options) or INVALID for text in responses or [""]])
         return out
 
 
@@ -143,8 +144,10 @@ def _rationale_target(config: dict[str, Any], field: str, mode: str) -> Callable
     return target
 
 
-def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rationales: bool) -> dict[str, Any]:
-    """The lm-eval config overrides that turn task ``name`` into the requested variant ({} for none)."""
+def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rationales: bool,
+                      generation: GenerationOptions | None = None) -> dict[str, Any]:
+    """The lm-eval config overrides that turn task ``name`` into the requested variant ({} for none); with
+    ``generation``, a generating task also gets its generation controls (medbench.generation)."""
     if mode not in SCORING_MODES:
         raise MedbenchError(f"unknown scoring mode {mode!r}", f"use --mode {' or --mode '.join(SCORING_MODES)}")
     overrides: dict[str, Any] = {}
@@ -158,7 +161,8 @@ def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rati
             generation_kwargs={"until": ["\n\n", "Question:"], "do_sample": False,
                                "max_gen_toks": RATIONALE_GEN_TOKENS if reasons else 32},
             filter_list=[{"name": "choice", "filter": [
-                {"function": ChoiceAnswerFilter, "doc_to_choice": config.get("doc_to_choice")}]}],
+                {"function": ChoiceAnswerFilter, "doc_to_choice": config.get("doc_to_choice")},
+                {"function": "take_first"}]}],
             metric_list=[{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
         )
     if fewshot_rationales:
@@ -175,10 +179,21 @@ def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rati
             # Only examples that have a rationale can demonstrate one.
             "process_docs": lambda docs: docs.filter(lambda doc: bool(str(doc.get(field) or "").strip())),
         }
+    if generation is not None:
+        overrides.update(generation_overrides({"task": name, **config, **overrides}, generation))
     return overrides
 
 
-def variant_suffix(config: dict[str, Any], mode: str, fewshot_rationales: bool) -> str:
-    """Record-key suffix: variants are separate leaderboard columns."""
+def scored_output_type(config: dict[str, Any], mode: str) -> str | None:
+    """The output type a task (its YAML config) is scored as under ``mode``: generate mode makes a multiple-choice
+    task generate."""
+    multiple_choice = config.get("output_type") == "multiple_choice"
+    return "generate_until" if mode == "generate" and multiple_choice else config.get("output_type")
+
+
+def variant_suffix(config: dict[str, Any], mode: str, fewshot_rationales: bool,
+                   generation: GenerationOptions | None = None) -> str:
+    """Record-key suffix: variants, and runs with other generation controls, are separate leaderboard columns.
+    ``generation`` is what the task uses of them (GenerationOptions.applied)."""
     suffix = "@gen" if mode == "generate" and config.get("output_type") == "multiple_choice" else ""
-    return suffix + ("@rationales" if fewshot_rationales else "")
+    return suffix + ("@rationales" if fewshot_rationales else "") + (generation.suffix() if generation else "")

@@ -117,6 +117,7 @@ def eval_config(cell: CellSpec, out_dir: Path):
     """The EvalConfig that scores a cell's checkpoints, as its recipe's ``eval`` says (label and extra are set per
     checkpoint by medbench.engine.score_checkpoints)."""
     from medbench.evaluation import EvalConfig
+    from medbench.generation import from_settings
 
     evaluation = cell.eval
     return EvalConfig(tasks=list(evaluation["tasks"]), limit=evaluation.get("limit"),
@@ -128,7 +129,7 @@ def eval_config(cell: CellSpec, out_dir: Path):
                       fewshot_rationales=bool(evaluation.get("fewshot_rationales")),
                       judges=list(evaluation.get("judges") or []),
                       judge_options={str(k): str(v) for k, v in (evaluation.get("judge_options") or {}).items()},
-                      task_metadata=cell.task_metadata)
+                      task_metadata=cell.task_metadata, generation=from_settings(evaluation))
 
 
 def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[str] | None = None) -> CellResult:

@@ -290,11 +290,12 @@ def validate_entry(entry: TaskEntry) -> None:
 
 def load_tasks(names: list[str], registry: TaskRegistry | None = None,
                metadata: dict[str, dict[str, Any]] | None = None, *, mode: str = "loglikelihood",
-               fewshot_rationales: bool = False, render: bool = True) -> dict[str, Any]:
+               fewshot_rationales: bool = False, render: bool = True, generation: Any = None) -> dict[str, Any]:
     """Instantiate lm-eval Task objects for ``names`` (groups expanded).
 
     ``metadata`` overrides per task (e.g. data_files); ``mode`` and ``fewshot_rationales`` pick the scoring
-    variant (see medbench.scoring). ``render=False`` builds the tasks without rendering any template (listing).
+    variant (see medbench.scoring), ``generation`` the generation controls (medbench.generation).
+    ``render=False`` builds the tasks without rendering any template (listing).
     """
     from lm_eval.tasks import TaskManager
 
@@ -307,7 +308,7 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
     tasks = {}
     for entry in entries:
         task_metadata = dict((metadata or {}).get(entry.name) or {})
-        overrides = variant_overrides(entry.name, entry.config, mode, fewshot_rationales)
+        overrides = variant_overrides(entry.name, entry.config, mode, fewshot_rationales, generation)
         if task_metadata.get("data_files") and "custom_dataset" not in entry.config:
             # A task that reads a dataset itself (lm-eval's own, a plain YAML) takes the user's files instead.
             files = task_metadata.pop("data_files")

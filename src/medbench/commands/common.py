@@ -50,6 +50,7 @@ LIMIT = Bounded(1, unit=" of examples", fix="")
 BATCH = Bounded(1)
 SHOTS = Bounded(0)
 PROCESSES = Bounded(1, unit=" of processes")
+REPEATS = Bounded(1, unit=" of samples per item")
 
 
 def split_list(value: str | None) -> list[str]:
@@ -97,6 +98,39 @@ def task_source_options(command):
     return click.option("--include-path", "include_paths", multiple=True, type=click.Path(file_okay=False),
                         help="Also read task YAMLs from this folder (repeatable). Untrusted: no imported code, "
                              "sandboxed templates, nothing read outside the folder (see --trust-task-code).")(wrapper)
+
+
+def generation_options(prefix: str = ""):
+    """--gen-kwargs, --system-prompt, --system-prompt-file and --repeats (``prefix="eval-"``: --eval-gen-kwargs,
+    ...), checked and handed to the command as one ``generation`` argument (medbench.generation)."""
+    names = ("gen_kwargs", "system_prompt", "system_prompt_file", "repeats")
+    dest = {name: prefix.replace("-", "_") + name for name in names}
+
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            from medbench.generation import GenerationOptions, parse_gen_kwargs, read_system_prompt
+
+            values = {name: kwargs.pop(dest[name]) for name in names}
+            option = f"--{prefix}system-prompt"
+            kwargs["generation"] = GenerationOptions(
+                parse_gen_kwargs(values["gen_kwargs"], f"--{prefix}gen-kwargs"),
+                read_system_prompt(values["system_prompt"], values["system_prompt_file"], option), values["repeats"])
+            return command(*args, **kwargs)
+
+        for name, kind, text in reversed((
+                ("gen-kwargs", None, "Generation settings for generated answers: max_new_tokens, temperature, top_p, "
+                                     "top_k, until (stop sequences), e.g. max_new_tokens=64,temperature=0.7."),
+                ("system-prompt", None, "System prompt for every task (a system turn with the chat template)."),
+                ("system-prompt-file", click.Path(dir_okay=False), "Read the system prompt from this UTF-8 file."),
+                ("repeats", REPEATS, "Sample each generated answer N times (needs temperature > 0): the score is "
+                                     "the majority answer's; pass@k is recorded too."))):
+            key = name.replace("-", "_")
+            wrapper = click.option(f"--{prefix}{name}", dest[key], type=kind, default=1 if key == "repeats" else None,
+                                   show_default=key == "repeats", help=text)(wrapper)
+        return wrapper
+
+    return decorate
 
 
 def checked_load_options(device: str, dtype: str, trust_remote_code: bool):

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from medbench.commands.common import (BATCH, LIMIT, SEED, SHOTS, checked_load_options, data_file_overrides,
-                                      err_console, key_values, print_records, split_list,
+                                      err_console, generation_options, key_values, print_records, split_list,
                                       task_source_options)
 from medbench.errors import MedbenchError
 
@@ -41,10 +41,11 @@ from medbench.errors import MedbenchError
 @click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code.")
 @click.option("--no-cache", is_flag=True,
               help="Score again even when a record of the same weights (content hash), data and options exists.")
+@generation_options()
 @task_source_options
 def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, legacy_output_dir, label,
                  data_file, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
-                 trust_remote_code, no_cache) -> None:
+                 trust_remote_code, no_cache, generation) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
     from medbench.engine import score_with_progress
     from medbench.evaluation import EvalConfig
@@ -65,7 +66,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                         seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
                         scorer=scorer, mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
                         judge_options=key_values(judge_options, "--judge-option"),
-                        task_metadata=data_file_overrides(data_file))
+                        task_metadata=data_file_overrides(data_file), generation=generation)
     if no_cache:
         config.reuse_records = False
     ensure_writable(Path(output_dir), "--leaderboard-dir")  # before the model is loaded and scored
