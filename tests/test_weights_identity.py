@@ -340,3 +340,20 @@ def test_gguf_file_is_identified_by_the_file(tiny_model_dir, tmp_path, digests, 
     assert weights_identity(resolve_model(str(gguf))) == first and digests == [gguf.name]  # cached
     gguf.write_bytes(b"GGUF" + os.urandom(4096))  # another quantised file, the same model in memory here
     assert weights_identity(resolve_model(str(gguf))) != first
+
+
+def test_bench_hash_tiny_prints_every_row(tmp_path):
+    """benchmarks/bench_hash.py runs end to end on a tiny model (a smoke run: no timing is asserted)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_hash.py"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
+           "MEDBENCH_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, str(script), "--tiny", "--repeats", "1", "--json", str(tmp_path / "f.json")],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    for row in ("old tensor hash", "new, cold", "new, cached", "load check", "fallback after an edit"):
+        assert row in done.stdout, done.stdout
+    (figures,) = json.loads((tmp_path / "f.json").read_text())
+    assert figures["files_read_cold"] == figures["files"] > 0 and figures["files_read_cached"] == 0

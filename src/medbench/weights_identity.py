@@ -149,13 +149,17 @@ def _checksums(tensors: Any) -> tuple[int, ...] | None:
     import torch
 
     sums = []
+    done: dict[tuple, int] = {}  # tied weights (embeddings and LM head) are one tensor under two names: read once
     for tensor in tensors:
         if tensor.device.type == "meta":
             return None
-        raw = tensor.detach().reshape(-1).view(torch.uint8)
-        width = next(w for w in (8, 4, 2, 1) if raw.numel() % w == 0)
-        words = raw.view({8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.uint8}[width])
-        sums.append(int(words.sum(dtype=torch.int64)))
+        view = (tensor.device, tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.stride())
+        if view not in done:
+            raw = tensor.detach().reshape(-1).view(torch.uint8)
+            width = next(w for w in (8, 4, 2, 1) if raw.numel() % w == 0)
+            words = raw.view({8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.uint8}[width])
+            done[view] = int(words.sum(dtype=torch.int64))
+        sums.append(done[view])
     return tuple(sums)
 
 
