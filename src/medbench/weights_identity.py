@@ -263,7 +263,8 @@ def _entry_check(fields: dict[str, Any]) -> str:
 
 def _read_cache_entry(resolved: Path, signature: FileSignature) -> str | None:
     """The cached digest, or None on any mismatch or damage. Entries are untrusted: never followed through a link,
-    read only up to a few KB, and checked field by field."""
+    read only up to a few KB, and checked field by field. (Whoever can write medbench's cache can also rewrite the
+    converted models kept beside it: a forged entry with a valid check is outside what this defends.)"""
     try:
         fd = os.open(_entry_path(resolved), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
