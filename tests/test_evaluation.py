@@ -6,8 +6,9 @@ import pytest
 from medbench.errors import MedbenchError
 from medbench.evaluation import EvalConfig, evaluate
 from medbench.leaderboard import build_table, render
-from medbench.models import resolve_model, weights_hash
+from medbench.models import resolve_model
 from medbench.records import read_records, read_samples
+from medbench.weights_identity import weights_identity
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def test_records_have_scores_hashes_and_provenance(tiny_records, tiny_model_dir)
     medqa = records[0]
     assert medqa["primary_metric"] == "acc" and 0.0 <= medqa["score"] <= 1.0
     assert medqa["stderr"] is not None and medqa["n"] == 8
-    assert medqa["model"]["weights_hash"] == weights_hash(resolve_model(str(tiny_model_dir)).model)
+    assert medqa["model"]["weights_hash"] == weights_identity(resolve_model(str(tiny_model_dir)))
     assert len(medqa["task"]["data_hash"]) == 32 and medqa["task"]["split"] == "test"
     assert medqa["config"]["batch_size"] == 4 and medqa["config"]["limit"] == 8 and medqa["seed"] == 1234
     assert {"lm_eval", "torch", "transformers", "medbench"} <= set(medqa["versions"])

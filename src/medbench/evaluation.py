@@ -23,11 +23,12 @@ from medbench.errors import MedbenchError
 from medbench.generation import GenerationOptions, generating_tasks, generation_record
 from medbench.judges import judges_for, run_judge
 from medbench.metrics import metric_registry, score_samples
-from medbench.models import LoadedModel, LoadOptions, require_chat_template, resolve_model, weights_hash
+from medbench.models import LoadedModel, LoadOptions, require_chat_template, resolve_model
 from medbench.portable import portable_path
 from medbench.records import find_reusable, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
 from medbench.tasks import build_registry, data_source, eval_split, load_tasks, task_config_hash, template_refusal
+from medbench.weights_identity import weights_identity
 
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
 SCORERS = ("prefix", "hflm")  # log-likelihood scorers: medbench.fastlm, or lm-eval's stock HFLM
@@ -352,7 +353,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     label = config.label or portable_path(loaded.ref, Path(config.output_dir))
     if config.chat_template:
         require_chat_template(loaded.tokenizer, loaded.ref)
-    model_hash = weights_hash(loaded.model)
+    model_hash = weights_identity(loaded)
     lm = _make_lm(loaded, config.batch_size, progress, config.scorer)
     registered_metrics = metric_registry()
 

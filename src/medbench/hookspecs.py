@@ -63,7 +63,8 @@ def register_model_loaders(register):
 
     Call ``register(loader)`` with an object that has ``name``, ``priority`` (higher is tried first),
     ``can_load(ref) -> bool``, ``load(ref, options) -> LoadedModel`` and ``describe() -> list[dict]``
-    (the references it can offer, for ``medbench models``). See medbench.models.
+    (the references it can offer, for ``medbench models``). See medbench.models. A loader that builds the model from
+    files lists them in ``LoadedModel.source_files``: they identify it (medbench.weights_identity).
     """
 
 

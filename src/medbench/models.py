@@ -49,6 +49,10 @@ class LoadedModel:
     path: str | None = None
     base_ref: str | None = None  # for adapters: the reference of the base model
     details: dict[str, Any] = field(default_factory=dict)
+    # Every file the model and tokenizer were built from, in a fixed order (medbench.weights_identity): hashed, they
+    # identify the model while it is unchanged in memory. Empty: the model's tensors are hashed instead.
+    source_files: tuple[str, ...] = ()
+    _load_state: Any = field(default=None, init=False, repr=False, compare=False)  # set by resolve_model
 
 
 class ModelLoader(Protocol):
@@ -75,12 +79,17 @@ def model_loaders() -> list[ModelLoader]:
 
 def resolve_model(ref: str | None, options: LoadOptions | None = None) -> LoadedModel:
     """Load ``ref`` (default: the embedded model) with the first loader that accepts it."""
+    from medbench.weights_identity import remember_load_state
+
     ref = ref or DEFAULT_MODEL
     options = options or LoadOptions()
     for plugin, loader in loaders_by_plugin():
         with plugin_call(plugin, f"model loader {loader.name!r}"):
-            if loader.can_load(ref):
-                return loader.load(ref, options)
+            if not loader.can_load(ref):
+                continue
+            loaded = loader.load(ref, options)
+        remember_load_state(loaded)
+        return loaded
     path = Path(ref).expanduser()
     if path.is_dir():  # it exists, but no loader recognises what is inside
         what = "is empty" if not any(path.iterdir()) else "has no config.json (model) nor adapter_config.json (adapter)"
@@ -191,7 +200,10 @@ def release_memory() -> None:
 
 
 def weights_hash(model: Any) -> str:
-    """A content hash of every parameter and buffer: two checkpoints hash equal only if their weights are equal."""
+    """A content hash of every parameter and buffer: two checkpoints hash equal only if their weights are equal.
+
+    It reads every tensor (copied to the CPU first); records key on ``medbench.weights_identity.weights_identity``,
+    which hashes a file-loaded model's files once and falls back to this for a model changed or built in memory."""
     import torch
 
     digest = hashlib.blake2b(digest_size=16)
