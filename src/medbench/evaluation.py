@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, Callable
 from unittest import mock
 
+from medbench.backends import in_process, open_backend, require_loglikelihood
 from medbench.errors import MedbenchError
-from medbench.judges import judges_for, run_judge
+from medbench.judges import describe_judge, judge_options_for, judges_for, run_judge
 from medbench.metrics import metric_registry, score_samples
-from medbench.models import LoadedModel, LoadOptions, require_chat_template, resolve_model, weights_hash
+from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
 from medbench.records import find_reusable, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
@@ -48,6 +49,8 @@ class EvalConfig:
     task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task overrides (data_files...)
     extra: dict[str, Any] = field(default_factory=dict)  # recorded as-is (e.g. the training run that made it)
     reuse_records: bool = True  # serve a record of the same weights hash, task, data and options from disk
+    backend: str | None = None  # where the model runs (medbench.backends); None: in this process
+    backend_options: dict[str, Any] = field(default_factory=dict)  # --base-url, timeouts, parallelism, ...
 
     def __post_init__(self):
         if self.limit is not None and self.limit <= 0:
@@ -331,13 +334,15 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
-    loaded = loaded or resolve_model(model_ref, load_options)
+    backend = None if loaded is not None else open_backend(
+        model_ref, config.backend, config.backend_options, batch_size=config.batch_size, seed=config.seed,
+        progress=progress)
+    backend = backend or in_process(model_ref, chat_template=config.chat_template, batch_size=config.batch_size,
+                                    scorer=config.scorer, loaded=loaded, load_options=load_options, progress=progress)
+    require_loglikelihood(backend, tasks)
     # A path's default label is the path as the record stores it (medbench.portable): no machine's absolute path.
-    label = config.label or portable_path(loaded.ref, Path(config.output_dir))
-    if config.chat_template:
-        require_chat_template(loaded.tokenizer, loaded.ref)
-    model_hash = weights_hash(loaded.model)
-    lm = _make_lm(loaded, config.batch_size, progress, config.scorer)
+    label = config.label or portable_path(backend.ref, Path(config.output_dir))
+    model_hash, lm = backend.model_hash, backend.lm
     registered_metrics = metric_registry()
 
     records = []
@@ -349,7 +354,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         record_key = name + (f"@{shots}shot" if shots else "") + suffix + ("@chat" if config.chat_template else "")
         # --- cache: keyed by the weights' content hash (never the path), the data's hash, the task's resolved
         # configuration (YAML after includes, templates, few-shot settings, its code) and every option -----------
-        if config.reuse_records:
+        if config.reuse_records and backend.content_addressed:
             reused = find_reusable(config.output_dir, label, model_hash, name, data_hash(task.eval_docs), config,
                                    versions())
             if reused is not None and reused.get("task", {}).get("config_hash") == config_hash:
@@ -358,7 +363,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         # ---------------------------------------------------------------------------------------------------------
         cache = RequestCache(request_cache_path(config.output_dir, label, model_hash, record_key, config_hash,
                                                 config.scorer)) \
-            if config.reuse_records and getattr(lm, "world_size", 1) == 1 else None  # one writer per file
+            if config.reuse_records and backend.content_addressed and getattr(lm, "world_size", 1) == 1 \
+            else None  # one writer per file; a served model's requests are never served from disk
         lm.task_name = name
         lm.request_cache = cache
         started = time.time()
@@ -387,8 +393,11 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
         for metric_name, value in score_samples(extra_metric_names, samples, registered_metrics).items():
             metrics.setdefault(metric_name, {"value": value, "stderr": None})
+        judged = {}
         for judge_name in judges.get(name, []):
-            metrics.update(run_judge(judge_name, samples, config.judge_options, progress=progress))
+            options = judge_options_for(entry, config.judge_options)
+            metrics.update(run_judge(judge_name, samples, options, progress=progress))
+            judged[judge_name] = describe_judge(judge_name, options)
         primary = entry.primary_metric if entry.primary_metric in metrics else None
         if primary is None and entry.primary_metric == "acc" and "exact_match" in metrics:
             primary = "exact_match"  # accuracy of the extracted answer in generate mode
@@ -402,9 +411,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
                      "output_type": task.config.output_type,
                      "scoring": {"mode": "generate" if task.config.output_type == "generate_until" else config.mode,
                                  "fewshot_rationales": config.fewshot_rationales}},
-            "model": {"label": label, "ref": loaded.ref, "kind": loaded.kind, "path": loaded.path,
-                      "base_ref": loaded.base_ref, "weights_hash": model_hash,
-                      "parameters": sum(p.numel() for p in loaded.model.parameters())},
+            "model": {"label": label, **backend.model_info},
+            **({"judges": judged} if judged else {}),
             "metrics": metrics,
             "primary_metric": primary,
             "score": metrics[primary]["value"] if primary else None,
