@@ -14,6 +14,7 @@ name can change without notice). Every run asks the server again.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import fields
@@ -199,6 +200,7 @@ class OpenAIBackend:
                 "weights_hash": identity_hash(self.name, client.base_url, match["id"])}
         lm = _lm_class()(client, ref, seed, reported, progress, int(options.get("max_gen_toks") or 256))
 
+        @functools.lru_cache(maxsize=1)  # one probe per opened model, however often asked
         def refusal() -> str | None:
             try:
                 answer = client.call("POST", "completions", {"model": ref, "prompt": PROBE_PROMPT, "max_tokens": 1,
