@@ -198,7 +198,11 @@ class OpenAIBackend:
                 "server": client.base_url, "served_model_id": match["id"], "owned_by": match.get("owned_by"),
                 "response_model_ids": reported, "path": None, "base_ref": None, "parameters": None,
                 "weights_hash": identity_hash(self.name, client.base_url, match["id"])}
-        lm = _lm_class()(client, ref, seed, reported, progress, int(options.get("max_gen_toks") or 256))
+        max_gen_toks = str(options.get("max_gen_toks") or 256)
+        if not max_gen_toks.isdigit() or int(max_gen_toks) < 1:
+            raise MedbenchError(f"backend option max_gen_toks={max_gen_toks!r} is not a positive whole number",
+                                "pass --backend-option max_gen_toks=256")
+        lm = _lm_class()(client, ref, seed, reported, progress, int(max_gen_toks))
 
         @functools.lru_cache(maxsize=1)  # one probe per opened model, however often asked
         def refusal() -> str | None:
