@@ -91,7 +91,7 @@ def require_loglikelihood(backend: Backend, tasks: dict[str, Any]) -> None:
     if reason:
         raise MedbenchError(f"{', '.join(needing)} in log-likelihood mode cannot be scored on {backend.ref}: {reason}",
                             "pass --mode generate (the model answers and the choice is extracted), or serve the "
-                            "model where prompt log-probabilities are returned (vLLM's OpenAI server)")
+                            "model where prompt log-probabilities are returned (docs/backends.md)")
 
 
 def in_process(model_ref: str | None, *, chat_template: bool = False, batch_size: int = 8, scorer: str = "prefix",
@@ -121,5 +121,5 @@ def open_model(model_ref: str | None, name: str | None, options: dict[str, Any],
     if options:
         where = model_ref or "the default model"
         raise MedbenchError(f"options {', '.join(sorted(options))} are for a served model, but {where} runs in this "
-                            "process", "name a served model (--judge-model openai:NAME), or drop them")
+                            "process", "name a model on a backend that takes them (docs/backends.md), or drop them")
     return in_process(model_ref, batch_size=batch_size)
