@@ -91,6 +91,9 @@ class VLLMBackend:
             raise MedbenchError(f"--backend vllm cannot run here: {reason}",
                                 "on a CUDA machine `pip install 'medbench[vllm]'`, or drop --backend to score "
                                 "in-process")
+        if data_parallel > 1 and importlib.util.find_spec("ray") is None:
+            raise MedbenchError("--data-parallel above 1 runs vLLM replicas through ray, which is not installed",
+                                "pip install 'medbench[vllm]' (it brings ray), or pass --data-parallel 1")
         directory = local_weights(ref)
         model_hash = files_hash(directory)
         from lm_eval.models.vllm_causallms import VLLM
