@@ -116,6 +116,10 @@ def test_an_unserved_model_name_and_a_bad_url_are_one_line_each(served_tiny_mode
     assert result.exit_code == 2 and "is not an http(s) URL" in result.output
     result = invoke_cli("eval", "--model", "openai:x", "--tasks", "medqa", "--leaderboard-dir", tmp_path)
     assert result.exit_code == 2 and "pass --base-url" in result.output
+    result = invoke_cli("eval", "--model", f"openai:{model_id}", "--base-url", url, "--backend-option", "api_key=sk-x",
+                        "--tasks", "medqa", "--mode", "generate", "--leaderboard-dir", tmp_path)
+    assert result.exit_code == 2 and "has no option api_key" in result.output and "sk-x" not in result.output
+    assert not (tmp_path / "records").exists()
 
 
 def test_the_likert_judge_runs_on_a_served_model_and_is_recorded(served_tiny_model, tiny_model_dir, tmp_path):
