@@ -82,6 +82,19 @@ def open_backend(model_ref: str | None, name: str | None, options: dict[str, Any
     return opened
 
 
+def open_for_evaluation(model_ref: str | None, config: Any, tasks: dict[str, Any], loaded: Any = None,
+                        load_options: Any = None, progress: Any = None) -> Backend:
+    """The backend ``config`` (an EvalConfig) asks for, refusing up front what it cannot score; a model already
+    ``loaded`` runs in this process."""
+    backend = None if loaded is not None else open_backend(
+        model_ref, config.backend, config.backend_options, batch_size=config.batch_size, seed=config.seed,
+        progress=progress)
+    backend = backend or in_process(model_ref, chat_template=config.chat_template, batch_size=config.batch_size,
+                                    scorer=config.scorer, loaded=loaded, load_options=load_options, progress=progress)
+    require_loglikelihood(backend, tasks)
+    return backend
+
+
 def require_loglikelihood(backend: Backend, tasks: dict[str, Any]) -> None:
     """Refuse before scoring when a task needs log-likelihoods the backend cannot give."""
     needing = [name for name, task in tasks.items() if task.config.output_type in LOGLIKELIHOOD_TYPES]

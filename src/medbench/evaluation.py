@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 from unittest import mock
 
-from medbench.backends import in_process, open_backend, require_loglikelihood
+from medbench.backends import open_for_evaluation
 from medbench.errors import MedbenchError
-from medbench.judges import describe_judge, judge_options_for, judges_for, run_judge
+from medbench.judges import judges_for, run_task_judges
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
@@ -334,12 +334,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
-    backend = None if loaded is not None else open_backend(
-        model_ref, config.backend, config.backend_options, batch_size=config.batch_size, seed=config.seed,
-        progress=progress)
-    backend = backend or in_process(model_ref, chat_template=config.chat_template, batch_size=config.batch_size,
-                                    scorer=config.scorer, loaded=loaded, load_options=load_options, progress=progress)
-    require_loglikelihood(backend, tasks)
+    backend = open_for_evaluation(model_ref, config, tasks, loaded, load_options, progress)
     # A path's default label is the path as the record stores it (medbench.portable): no machine's absolute path.
     label = config.label or portable_path(backend.ref, Path(config.output_dir))
     model_hash, lm = backend.model_hash, backend.lm
@@ -393,11 +388,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
         for metric_name, value in score_samples(extra_metric_names, samples, registered_metrics).items():
             metrics.setdefault(metric_name, {"value": value, "stderr": None})
-        judged = {}
-        for judge_name in judges.get(name, []):
-            options = judge_options_for(entry, config.judge_options)
-            metrics.update(run_judge(judge_name, samples, options, progress=progress))
-            judged[judge_name] = describe_judge(judge_name, options)
+        judge_metrics, judged = run_task_judges(judges.get(name, []), entry, samples, config.judge_options, progress)
+        metrics.update(judge_metrics)
         primary = entry.primary_metric if entry.primary_metric in metrics else None
         if primary is None and entry.primary_metric == "acc" and "exact_match" in metrics:
             primary = "exact_match"  # accuracy of the extracted answer in generate mode

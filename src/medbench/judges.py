@@ -88,3 +88,16 @@ def run_judge(name: str, samples: list[dict[str, Any]], options: dict[str, str],
     stderr = (math.sqrt(sum((v - mean) ** 2 for v in valid) / (len(valid) - 1)) / math.sqrt(len(valid))
               if len(valid) > 1 else None)
     return {key: {"value": mean, "stderr": stderr}}
+
+
+def run_task_judges(names: list[str], entry: Any, samples: list[dict[str, Any]], options: dict[str, str],
+                    progress: Callable[[str, int, int], None] | None = None
+                    ) -> tuple[dict[str, dict[str, float | None]], dict[str, dict[str, Any]]]:
+    """Every judge of one task over its samples: (metrics, what each judge was) for the record."""
+    metrics: dict[str, dict[str, float | None]] = {}
+    judged: dict[str, dict[str, Any]] = {}
+    for name in names:
+        task_options = judge_options_for(entry, options)
+        metrics.update(run_judge(name, samples, task_options, progress=progress))
+        judged[name] = describe_judge(name, task_options)
+    return metrics, judged
