@@ -19,16 +19,16 @@ from typing import Any, Callable
 from unittest import mock
 
 from medbench.answers import annotate_samples
+from medbench.backends import open_for_evaluation
 from medbench.errors import MedbenchError
 from medbench.generation import GenerationOptions, generating_tasks, generation_record
-from medbench.judges import judges_for, run_judge
+from medbench.judges import judges_for, run_task_judges
 from medbench.metrics import metric_registry, score_samples
-from medbench.models import LoadedModel, LoadOptions, require_chat_template, resolve_model
+from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
 from medbench.records import find_reusable, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
 from medbench.tasks import build_registry, data_source, eval_split, load_tasks, task_config_hash, template_refusal
-from medbench.weights_identity import weights_identity
 
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
 SCORERS = ("prefix", "hflm")  # log-likelihood scorers: medbench.fastlm, or lm-eval's stock HFLM
@@ -53,6 +53,8 @@ class EvalConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # recorded as-is (e.g. the training run that made it)
     reuse_records: bool = True  # serve a record of the same weights hash, task, data and options from disk
     generation: GenerationOptions = field(default_factory=GenerationOptions)  # gen-kwargs, system prompt, repeats
+    backend: str | None = None  # where the model runs (medbench.backends); None: in this process
+    backend_options: dict[str, Any] = field(default_factory=dict)  # --base-url, timeouts, parallelism, ...
 
     def __post_init__(self):
         if self.limit is not None and self.limit <= 0:
@@ -348,13 +350,10 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
-    loaded = loaded or resolve_model(model_ref, load_options)
+    backend = open_for_evaluation(model_ref, config, tasks, loaded, load_options, progress)
     # A path's default label is the path as the record stores it (medbench.portable): no machine's absolute path.
-    label = config.label or portable_path(loaded.ref, Path(config.output_dir))
-    if config.chat_template:
-        require_chat_template(loaded.tokenizer, loaded.ref)
-    model_hash = weights_identity(loaded)
-    lm = _make_lm(loaded, config.batch_size, progress, config.scorer)
+    label = config.label or portable_path(backend.ref, Path(config.output_dir))
+    model_hash, lm = backend.model_hash, backend.lm
     registered_metrics = metric_registry()
 
     records = []
@@ -368,7 +367,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         record_key = name + (f"@{shots}shot" if shots else "") + suffix + ("@chat" if config.chat_template else "")
         # --- cache: keyed by the weights' content hash (never the path), the data's hash, the task's resolved
         # configuration (YAML after includes, templates, few-shot settings, its code) and every option -----------
-        if config.reuse_records:
+        if config.reuse_records and backend.content_addressed:
             reused = find_reusable(config.output_dir, label, model_hash, name, data_hash(task.eval_docs),
                                    task_config, versions())
             if reused is not None and reused.get("task", {}).get("config_hash") == config_hash:
@@ -377,7 +376,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         # ---------------------------------------------------------------------------------------------------------
         cache = RequestCache(request_cache_path(config.output_dir, label, model_hash, record_key, config_hash
                                                 + task_config.generation.cache_salt(config.seed), config.scorer)) \
-            if config.reuse_records and getattr(lm, "world_size", 1) == 1 else None  # one writer per file
+            if config.reuse_records and backend.content_addressed and getattr(lm, "world_size", 1) == 1 \
+            else None  # one writer per file; a served model's requests are never served from disk
         lm.task_name = name
         lm.request_cache = cache
         started = time.time()
@@ -407,8 +407,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
         for metric_name, value in score_samples(extra_metric_names, samples, registered_metrics).items():
             metrics.setdefault(metric_name, {"value": value, "stderr": None})
-        for judge_name in judges.get(name, []):
-            metrics.update(run_judge(judge_name, samples, config.judge_options, progress=progress))
+        judge_metrics, judged = run_task_judges(judges.get(name, []), entry, samples, config.judge_options, progress)
+        metrics.update(judge_metrics)
         primary = entry.primary_metric if entry.primary_metric in metrics else None
         if primary is None and entry.primary_metric == "acc" and "exact_match" in metrics:
             primary = "exact_match"  # accuracy of the extracted answer in generate mode
@@ -424,9 +424,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
                      "output_type": task.config.output_type,
                      "scoring": {"mode": "generate" if task.config.output_type == "generate_until" else config.mode,
                                  "fewshot_rationales": config.fewshot_rationales}},
-            "model": {"label": label, "ref": loaded.ref, "kind": loaded.kind, "path": loaded.path,
-                      "base_ref": loaded.base_ref, "weights_hash": model_hash,
-                      "parameters": sum(p.numel() for p in loaded.model.parameters())},
+            "model": {"label": label, **backend.model_info},
+            **({"judges": judged} if judged else {}),
             "metrics": metrics,
             "primary_metric": primary,
             "score": metrics[primary]["value"] if primary else None,

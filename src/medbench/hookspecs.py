@@ -69,6 +69,17 @@ def register_model_loaders(register):
 
 
 @hookspec
+def register_backends(register):
+    """Add places a model can run besides this process (a served OpenAI-compatible model, vLLM, ...).
+
+    Call ``register(backend)`` with an object that has ``name``, ``description``, optionally ``ref_prefix`` (a
+    reference ``PREFIX:NAME`` selects the backend without ``--backend``) and
+    ``open(ref, options, *, batch_size, seed, progress) -> medbench.backends.Backend``: the lm-eval LM, the identity
+    the record stores and what the backend can do. ``options`` holds ``--base-url`` and the other backend options.
+    """
+
+
+@hookspec
 def register_leaderboard_renderers(register):
     """Add leaderboard output formats.
 

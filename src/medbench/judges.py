@@ -1,6 +1,8 @@
 """LLM-as-judge scorers from the ``register_judges`` hook, run over a generation task's saved samples.
 
-A task lists the judges it wants in ``metadata.judges``; ``medbench eval --judge NAME`` adds one to every
+A judge's model can run on any backend (``--judge-model openai:NAME --judge-base-url URL``; see
+medbench.backends): the options carry ``model``, ``base_url`` and the backend's options. A task's own rubric
+(``metadata.judge_rubric``) reaches the judge as option ``rubric``. A task lists the judges it wants in ``metadata.judges``; ``medbench eval --judge NAME`` adds one to every
 generation task. A judge's scores land in the record as metric ``judge:NAME`` (mean, with its standard
 error) and per sample, so the leaderboard can compare them like any other metric.
 """
@@ -44,6 +46,23 @@ def judges_for(task_names: list[str], registry: Any, extra: list[str]) -> dict[s
     return out
 
 
+def judge_options_for(entry: Any, options: dict[str, str]) -> dict[str, str]:
+    """The user's judge options, plus the task's rubric (``metadata.judge_rubric``) unless the user gave one."""
+    rubric = entry.metadata.get("judge_rubric")
+    return {**({"rubric": " ".join(str(rubric).split())} if rubric else {}), **options}
+
+
+def describe_judge(name: str, options: dict[str, str]) -> dict[str, Any]:
+    """What the record says about a judge: its plugin and, where the judge tells (``describe(options)``), the model
+    that judged, the method and the rubric."""
+    judge = get_judge(name)
+    described: dict[str, Any] = {"name": name, "plugin": judge.plugin}
+    if hasattr(judge, "describe"):
+        with plugin_call(judge.plugin, f"judge {name!r} describe()"):
+            described.update(judge.describe(dict(options)) or {})
+    return described
+
+
 def run_judge(name: str, samples: list[dict[str, Any]], options: dict[str, str],
               progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict[str, float | None]]:
     """Score every sample with judge ``name``; write ``judge:NAME`` into each sample and return the metric."""
@@ -70,3 +89,16 @@ def run_judge(name: str, samples: list[dict[str, Any]], options: dict[str, str],
     stderr = (math.sqrt(sum((v - mean) ** 2 for v in valid) / (len(valid) - 1)) / math.sqrt(len(valid))
               if len(valid) > 1 else None)
     return {key: {"value": mean, "stderr": stderr}}
+
+
+def run_task_judges(names: list[str], entry: Any, samples: list[dict[str, Any]], options: dict[str, str],
+                    progress: Callable[[str, int, int], None] | None = None
+                    ) -> tuple[dict[str, dict[str, float | None]], dict[str, dict[str, Any]]]:
+    """Every judge of one task over its samples: (metrics, what each judge was) for the record."""
+    metrics: dict[str, dict[str, float | None]] = {}
+    judged: dict[str, dict[str, Any]] = {}
+    for name in names:
+        task_options = judge_options_for(entry, options)
+        metrics.update(run_judge(name, samples, task_options, progress=progress))
+        judged[name] = describe_judge(name, task_options)
+    return metrics, judged

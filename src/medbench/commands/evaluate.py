@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from medbench.commands.backend_flags import backend_options as backend_flags
 from medbench.commands.common import (BATCH, LIMIT, SEED, SHOTS, checked_load_options, data_file_overrides,
                                       err_console, generation_options, key_values, print_records, split_list,
                                       task_source_options)
@@ -43,9 +44,11 @@ from medbench.errors import MedbenchError
               help="Score again even when a record of the same weights (content hash), data and options exists.")
 @generation_options()
 @task_source_options
+@backend_flags
 def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, legacy_output_dir, label,
                  data_file, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
-                 trust_remote_code, no_cache, generation) -> None:
+                 trust_remote_code, no_cache, generation, backend=None, backend_options=None,
+                 judge_model_options=None) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
     from medbench.engine import score_with_progress
     from medbench.evaluation import EvalConfig
@@ -65,8 +68,9 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     config = EvalConfig(tasks=split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
                         seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
                         scorer=scorer, mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
-                        judge_options=key_values(judge_options, "--judge-option"),
-                        task_metadata=data_file_overrides(data_file), generation=generation)
+                        judge_options={**key_values(judge_options, "--judge-option"), **judge_model_options},
+                        task_metadata=data_file_overrides(data_file), generation=generation, backend=backend,
+                        backend_options=backend_options)
     if no_cache:
         config.reuse_records = False
     ensure_writable(Path(output_dir), "--leaderboard-dir")  # before the model is loaded and scored
