@@ -322,7 +322,8 @@ def test_train_checks_its_eval_generation_options_before_training(medbench_cli, 
 
 
 def test_recipes_set_generation_controls_in_either_spelling(tmp_path):
-    from medbench.recipe import plan, read_recipe
+    from medbench.planning import plan
+    from medbench.recipe import read_recipe
     from medbench.sweeps import eval_config
 
     (tmp_path / "system.txt").write_text("Answer with one letter.\n", encoding="utf-8")
