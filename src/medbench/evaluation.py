@@ -13,7 +13,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 from unittest import mock
@@ -26,7 +26,7 @@ from medbench.judges import judges_for, run_task_judges
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
-from medbench.records import find_reusable, write_record
+from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
 from medbench.tasks import build_registry, data_source, eval_split, load_tasks, task_config_hash, template_refusal
 
@@ -433,8 +433,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             "n": len(samples),
             "data_source": data_source(entry, task),
             **({"resumed_requests": cache.served} if cache is not None and cache.served else {}),
-            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(task_config).items()
-                       if k not in ("tasks", "output_dir", "extra")},
+            "config": recorded_config(task_config),
             **({"generation": generation} if (generation := generation_record(task, task_config.generation,
                                                                                config.seed, samples)) else {}),
             "seed": config.seed,

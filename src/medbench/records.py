@@ -374,6 +374,17 @@ def ensure_writable(directory: Path, option: str) -> None:
                             f"check free disk space and write permission, or pass another {option}") from None
 
 
+# A record is one task, and where it is written is not part of what was scored; ``extra`` is recorded beside it.
+NOT_RECORDED = ("tasks", "output_dir", "extra")
+
+
+def recorded_config(config: Any) -> dict[str, Any]:
+    """An EvalConfig as its records store it (``config``) and as :func:`find_reusable` compares it (without
+    ``reuse_records``: whether reuse was allowed is provenance, not a scoring option): one filter for both."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()
+            if k not in NOT_RECORDED}
+
+
 def find_reusable(root: Path, label: str, weights_hash: str, task_name: str, data_hash: str, config: Any,
                   versions: dict[str, str]) -> dict[str, Any] | None:
     """A record already on disk for exactly these weights (the full content hash, never the path), task, data,
@@ -383,13 +394,10 @@ def find_reusable(root: Path, label: str, weights_hash: str, task_name: str, dat
     cache switch itself aside), plus ``extra``. Anything that differs, or fails to read, is a miss: a miss costs a
     re-run, a wrong hit would serve stale scores.
     """
-    from dataclasses import asdict
-
     def normalised(value: Any) -> Any:
         return json.loads(json.dumps(value, sort_keys=True, default=str))
 
-    fields = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
-              if k not in ("tasks", "output_dir", "extra", "reuse_records")}
+    fields = {k: v for k, v in recorded_config(config).items() if k != "reuse_records"}
     wanted = normalised({"config": fields, "extra": config.extra or None, "versions": versions})
     for folder in dict.fromkeys((model_dir_name(label, weights_hash), legacy_model_dir_name(label, weights_hash))):
         for path in sorted((Path(root) / "records" / folder).glob("*/record.json")):
