@@ -58,7 +58,7 @@ def _has_safetensors(path: Path) -> bool:
 
 def _check_whole(path: Path) -> None:
     """Refuse a checkpoint whose safetensors file was cut short (a killed save, a partial copy) before loading it."""
-    from medbench.training import safetensors_complete
+    from medbench.run_dirs import safetensors_complete
 
     broken = [f.name for f in sorted(path.glob("*.safetensors")) if not safetensors_complete(f)]
     if broken:

@@ -17,7 +17,8 @@ import torch
 from safetensors.torch import load_file
 
 from medbench.cli import main
-from medbench.training import RUN_MANIFEST_NAME, TrainingDiverged, build_config, nonfinite_guard
+from medbench.training import TrainingDiverged, build_config, nonfinite_guard
+from medbench.run_dirs import RUN_MANIFEST_NAME
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny_model_dir, tmp_path, monkeypatch, capsys):

@@ -21,7 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from medbench.cli import main
-from medbench.training import RUN_MANIFEST_NAME, TrainRequest, build_config, complete_checkpoints, prepare_resume
+from medbench.training import TrainRequest, build_config
+from medbench.run_dirs import RUN_MANIFEST_NAME, complete_checkpoints, prepare_resume
 
 # Every optimizer step of the run that gets killed takes at least a second, so the kill lands mid-run.
 SLOW_STEPS_PLUGIN = '''

@@ -104,7 +104,7 @@ def test_train_command_writes_manifests_and_scores_every_checkpoint(plugin_regis
 
 
 def test_named_run_directory_never_overwrites_a_run(tmp_path):
-    from medbench.training import new_run_dir
+    from medbench.run_dirs import new_run_dir
 
     run_id, run_dir = new_run_dir(tmp_path, "nudge", "medqa", "demo")
     assert (run_id, run_dir) == ("demo", tmp_path / "demo")

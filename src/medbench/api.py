@@ -157,7 +157,7 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
     """Check everything :func:`train` is given and make (or, with ``resume``, find) the run directory; nothing is
     trained. ``run_dir``: train into this existing directory instead (the processes `--num-processes` starts);
     ``generation``: how generate-mode tasks are scored (medbench.generation)."""
-    from medbench import training
+    from medbench import run_dirs, training
     from medbench.evaluation import EvalConfig
     from medbench.generation import generating_tasks
     from medbench.records import ensure_writable
@@ -185,14 +185,14 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
         run_dir = Path(run_dir)
         run_id = run_dir.name
     elif resume:
-        run_id, run_dir = training.existing_run_dir(Path(output_dir), run_name)
+        run_id, run_dir = run_dirs.existing_run_dir(Path(output_dir), run_name)
     else:
         ensure_writable(Path(output_dir), "--output-dir")
-        run_id, run_dir = training.new_run_dir(Path(output_dir), plugin, task, run_name)
+        run_id, run_dir = run_dirs.new_run_dir(Path(output_dir), plugin, task, run_name)
     request = training.TrainRequest(model_ref=model, task=task, output_dir=run_dir, config=config, seed=seed,
                                     load_options=load)
     if resume:
-        training.prepare_resume(run_dir, plugin, request)
+        run_dirs.prepare_resume(run_dir, plugin, request)
     return TrainingJob(plugin, request, run_id, run_dir, eval_config, trackers)
 
 

@@ -8,7 +8,6 @@ writes each checkpoint's manifest and the run's status.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 import typing
@@ -22,10 +21,10 @@ from medbench.errors import MedbenchError
 from medbench.models import LoadOptions, release_memory
 from medbench.plugins import plugin_call
 from medbench.registries import named_registry, unknown_name
-from medbench.records import atomic_write_json, slug
+from medbench.records import atomic_write_json
+from medbench.run_dirs import RUN_MANIFEST_NAME, start_run_manifest, update_run_manifest
 
 MANIFEST_NAME = "medbench_manifest.json"
-RUN_MANIFEST_NAME = "medbench_run.json"  # in the run directory: what was asked for, and how the run ended
 
 
 @dataclass
@@ -237,26 +236,6 @@ def write_manifest(checkpoint: CheckpointInfo, request: TrainRequest, plugin: st
     return path
 
 
-def new_run_dir(root: Path, plugin: str, task: str, name: str | None = None) -> tuple[str, Path]:
-    """A fresh run directory: ``root/name``, or ``root/<plugin>-<task>-<time>`` when no name is given."""
-    if name:
-        run_dir = Path(root) / slug(name)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise MedbenchError(f"run directory {run_dir} already holds a run",
-                                "pass --resume to continue it, or another --run-name, or move that directory away "
-                                "first")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        return run_dir.name, run_dir
-    run_id = f"{slug(plugin)}-{slug(task)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(root) / run_id
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = Path(root) / f"{run_id}-{suffix}"
-    run_dir.mkdir(parents=True)
-    return run_dir.name, run_dir
-
-
 def process_rank() -> int:
     """This process's rank under accelerate / torchrun (0 when not distributed)."""
     return int(os.environ.get("RANK", "0"))
@@ -352,135 +331,6 @@ def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInf
     update_run_manifest(run_dir, status="complete", failure=None, checkpoints=[Path(c.path).name for c in checkpoints],
                         **({"world_size": len(ranks), "ranks": ranks} if ranks else {}))
     return checkpoints
-
-
-# --- the run manifest and `medbench train --resume` --------------------------------------------------------------
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _run_settings(plugin: str, request: TrainRequest) -> dict[str, Any]:
-    """What a resumed run must share with the run it continues (JSON-normalised, so it compares with the file)."""
-    return json.loads(json.dumps({"plugin": plugin, "model_ref": request.model_ref, "task": request.task,
-                                  "seed": request.seed, "config": dataclasses.asdict(request.config)}, default=str))
-
-
-def read_run_manifest(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / RUN_MANIFEST_NAME
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise MedbenchError(f"run manifest {path} is unreadable ({exc})",
-                            "restore it from a backup, or start a new run with another --run-name") from None
-
-
-def start_run_manifest(run_dir: Path, plugin: str, request: TrainRequest, run_id: str) -> None:
-    manifest = read_run_manifest(run_dir) if request.resume_from is not None else None
-    if manifest is None:
-        manifest = {"run_id": run_id, **_run_settings(plugin, request), "started": _now(), "resumed": []}
-    else:
-        manifest["resumed"] = [*manifest.get("resumed", []), {"from": Path(request.resume_from).name, "at": _now()}]
-    atomic_write_json(Path(run_dir) / RUN_MANIFEST_NAME, {**manifest, "status": "running", "updated": _now()})
-
-
-def update_run_manifest(run_dir: Path, **changes: Any) -> None:
-    manifest = read_run_manifest(run_dir) or {}
-    atomic_write_json(Path(run_dir) / RUN_MANIFEST_NAME, {**manifest, **changes, "updated": _now()})
-
-
-def existing_run_dir(root: Path, name: str | None) -> tuple[str, Path]:
-    """The run directory ``--resume`` continues: ``root/name``, which must hold a run manifest."""
-    if not name:
-        raise MedbenchError("--resume needs the run to continue", "pass --run-name NAME (its directory under "
-                                                                 "--output-dir) together with --resume")
-    run_dir = Path(root) / slug(name)
-    if read_run_manifest(run_dir) is None:
-        what = "does not exist" if not run_dir.exists() else f"holds no {RUN_MANIFEST_NAME}"
-        raise MedbenchError(f"cannot resume: run directory {run_dir} {what}",
-                            "check --run-name and --output-dir, or start the run without --resume")
-    return run_dir.name, run_dir
-
-
-def _checkpoint_step(path: Path) -> int | None:
-    """N for a complete ``checkpoint-N``: its trainer_state.json (written last by the Hugging Face Trainer) loads and
-    says step N, and its weights are whole safetensors files. A checkpoint a kill interrupted fails one of these."""
-    name, _, number = path.name.rpartition("-")
-    if name != "checkpoint" or not number.isdigit() or not path.is_dir():
-        return None
-    try:
-        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    weights = sorted(path.glob("*.safetensors"))
-    if state.get("global_step") != int(number) or not weights or not all(safetensors_complete(w) for w in weights):
-        return None
-    return int(number)
-
-
-def safetensors_complete(path: Path) -> bool:
-    """Whether a .safetensors file is whole: its header parses and the file holds every byte the header maps."""
-    try:
-        total = path.stat().st_size
-        with open(path, "rb") as fh:
-            size = int.from_bytes(fh.read(8), "little")
-            if total < 8 + size:  # also guards against reading a garbage length
-                return False
-            header = json.loads(fh.read(size))
-        end = max((info["data_offsets"][1] for key, info in header.items() if key != "__metadata__"), default=0)
-        return total >= 8 + size + end
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-        return False
-
-
-def complete_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """(step, path) of every complete checkpoint in the run directory, in step order."""
-    found = [(_checkpoint_step(p), p) for p in Path(run_dir).glob("checkpoint-*")]
-    return sorted((step, path) for step, path in found if step is not None)
-
-
-def prepare_resume(run_dir: Path, plugin: str, request: TrainRequest) -> None:
-    """Check the resumed command matches the run and point ``request.resume_from`` at its last complete checkpoint.
-
-    Checkpoint directories a kill left incomplete are removed (they hold nothing usable); a run with no complete
-    checkpoint starts again from step 0.
-    """
-    import shutil
-    import warnings
-
-    trainer = get_trainer(plugin)
-    if not getattr(trainer, "supports_resume", False):
-        raise MedbenchError(f"trainer {plugin!r} cannot resume a run",
-                            "rerun without --resume, under another --run-name")
-    manifest = read_run_manifest(run_dir) or {}
-    if manifest.get("status") == "complete":
-        raise MedbenchError(f"run {run_dir} is already complete", "nothing to resume; start a new run with another "
-                                                                  "--run-name")
-    if manifest.get("status") == "diverged":
-        raise MedbenchError(f"run {run_dir} diverged (non-finite loss); resuming it would repeat that",
-                            "start a new run with another --run-name and a lower --learning-rate")
-    ours, theirs = _run_settings(plugin, request), {k: manifest.get(k) for k in ("plugin", "model_ref", "task",
-                                                                                     "seed", "config")}
-    differing = [(f"--{k.replace('_', '-')}", theirs[k], ours[k]) for k in ("plugin", "model_ref", "task", "seed")
-                 if theirs[k] != ours[k]]
-    differing += [(f"--{k.replace('_', '-')}", (theirs["config"] or {}).get(k), v)
-                  for k, v in ours["config"].items() if (theirs["config"] or {}).get(k) != v]
-    if differing:
-        shown = "; ".join(f"{option} was {old!r}, now {new!r}" for option, old, new in differing[:3])
-        raise MedbenchError(f"--resume with options that differ from run {run_dir.name}: {shown}",
-                            f"pass the options of the original run (recorded in {run_dir / RUN_MANIFEST_NAME}), "
-                            "or start a new run with another --run-name")
-    complete = complete_checkpoints(run_dir)
-    for path in Path(run_dir).glob("checkpoint-*"):
-        if path.is_dir() and path not in {p for _, p in complete}:
-            shutil.rmtree(path)  # written only in part when the run was killed
-    if not complete:
-        warnings.warn(f"run {run_dir} has no complete checkpoint yet; training starts again from step 0", stacklevel=2)
-        request.resume_from = None
-        return
-    request.resume_from = complete[-1][1]
 
 
 # --- stopping on a non-finite loss --------------------------------------------------------------------------------

@@ -247,7 +247,7 @@ class PreparedRun:
         Trainer logged at their step (from the resumed checkpoint's trainer_state.json)."""
         if self.resume_from is None:
             return []
-        from medbench.training import complete_checkpoints
+        from medbench.run_dirs import complete_checkpoints
 
         state = json.loads((Path(self.resume_from) / "trainer_state.json").read_text(encoding="utf-8"))
         logged = {entry.get("step"): entry for entry in state.get("log_history", [])}
