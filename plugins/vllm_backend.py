@@ -1,14 +1,14 @@
 """``vllm``: score a local Hugging Face model with vLLM on GPUs, through lm-eval's own ``vllm`` model type.
 
 ``--backend vllm --model DIR_OR_HUB_ID [--tensor-parallel N] [--data-parallel M]``; install with
-``pip install 'medbench[vllm]'``. The weights are identified by a content hash of their safetensors files, so a
-record is reused exactly as for an in-process model (the backend and its parallelism are part of the record's
-options: vLLM's numerics differ slightly from transformers').
+``pip install 'medbench[vllm]'``. The model is identified by the content hashes of its directory's files
+(medbench.weights_identity.directory_identity) and the load dtype, so a record is reused exactly as for an
+in-process model (the backend and its parallelism are part of the record's options: vLLM's numerics differ
+slightly from transformers').
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from medbench import hookimpl
 from medbench.backends import Backend
 from medbench.errors import MedbenchError
+from medbench.weights_identity import directory_identity
 
 OPTIONS = ("tensor_parallel", "data_parallel", "dtype", "max_model_len", "gpu_memory_utilization", "max_gen_toks")
 
@@ -50,20 +51,6 @@ def local_weights(ref: str) -> Path:
                             "pass a local directory, or --online to download it") from None
 
 
-def files_hash(directory: Path) -> str:
-    """A content hash of the weight files (safetensors), read in chunks."""
-    files = sorted(directory.glob("*.safetensors"))
-    if not files:
-        raise MedbenchError(f"{directory} has no *.safetensors weights", "save the model with safetensors")
-    digest = hashlib.blake2b(digest_size=16)
-    for file in files:
-        digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def _int(options: dict[str, Any], name: str, default: int) -> int:
     try:
         value = int(options.get(name) or default)
@@ -95,7 +82,12 @@ class VLLMBackend:
             raise MedbenchError("--data-parallel above 1 runs vLLM replicas through ray, which is not installed",
                                 "pip install 'medbench[vllm]' (it brings ray), or pass --data-parallel 1")
         directory = local_weights(ref)
-        model_hash = files_hash(directory)
+        if not any(directory.glob("*.safetensors")):
+            raise MedbenchError(f"{directory} has no *.safetensors weights", "save the model with safetensors")
+        model_hash = directory_identity(directory, f"vllm|dtype={options.get('dtype') or 'auto'}")
+        if model_hash is None:
+            raise MedbenchError(f"the weights in {directory} changed while they were hashed",
+                                "let the save finish, then run again")
         from lm_eval.models.vllm_causallms import VLLM
 
         extra = {k: options[k] for k in ("max_model_len", "gpu_memory_utilization") if options.get(k)}

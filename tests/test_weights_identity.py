@@ -357,3 +357,14 @@ def test_bench_hash_tiny_prints_every_row(tmp_path):
         assert row in done.stdout, done.stdout
     (figures,) = json.loads((tmp_path / "f.json").read_text())
     assert figures["files_read_cold"] == figures["files"] > 0 and figures["files_read_cached"] == 0
+
+
+def test_directory_identity_for_backends_that_load_a_directory_themselves(tiny_model_dir, tmp_path, digests):
+    # vLLM loads the directory itself: its identity is the directory's files plus how the backend loads them.
+    copy = shutil.copytree(tiny_model_dir, tmp_path / "copy")
+    original = identity.directory_identity(tiny_model_dir, "vllm|dtype=auto")
+    assert original == identity.directory_identity(copy, "vllm|dtype=auto")
+    assert original != identity.directory_identity(copy, "vllm|dtype=float16")
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "rope_theta": 1234.0}))
+    assert original != identity.directory_identity(copy, "vllm|dtype=auto")

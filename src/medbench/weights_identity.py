@@ -202,6 +202,19 @@ def _loading_settings(model: Any) -> str:
     return json.dumps(_plain([f"{kind.__module__}.{kind.__qualname__}", settings, adapters]), sort_keys=True)
 
 
+
+def directory_identity(directory: str | Path, settings: str) -> str | None:
+    """The identity of a model a backend loads from ``directory`` itself (vLLM): each defining file's name and
+    cached SHA-256 (model_directory_files), plus ``settings`` (the backend and how it loads, e.g. its dtype). None
+    when a file changes while it is read."""
+    digest = hashlib.blake2b(settings.encode(), digest_size=16)
+    for path in model_directory_files(directory):
+        sha256 = file_sha256(path)
+        if sha256 is None:
+            return None
+        digest.update(f"\0{Path(path).name}\0{sha256}".encode())
+    return digest.hexdigest()
+
 # --- file digests, cached by stat ---------------------------------------------------------------------------------
 
 def stream_sha256(path: str | Path) -> str:
