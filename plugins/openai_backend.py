@@ -116,15 +116,28 @@ class ServedLM:
         return out
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        requests = list(requests)
+        # --repeats k sends each prompt k times; each copy gets its own sampling seed, or a server that honours
+        # `seed` would answer the same sample k times.
+        copies: dict[str, int] = {}
+        copy_of = {}
+        for request in requests:
+            key = json.dumps(request.args, sort_keys=True, default=str)
+            copy_of[id(request)] = copies.get(key, 0)
+            copies[key] = copy_of[id(request)] + 1
+
         def generate(request) -> str:
             context, gen_kwargs = request.args[0], dict(request.args[1] or {})
             until = gen_kwargs.get("until") or []
             until = [until] if isinstance(until, str) else list(until)
             temperature = float(gen_kwargs.get("temperature", 0.0) or 0.0)
+            sampling = bool(gen_kwargs.get("do_sample", temperature > 0))
             payload = {"model": self.model, "messages": messages_of(context),
                        "max_tokens": int(gen_kwargs.get("max_gen_toks", self.max_gen_toks)),
-                       "temperature": temperature if gen_kwargs.get("do_sample", temperature > 0) else 0.0,
-                       "seed": self.seed + int(getattr(request, "idx", 0) or 0)}
+                       "temperature": temperature if sampling else 0.0,
+                       "seed": self.seed + int(getattr(request, "idx", 0) or 0) + 7919 * copy_of[id(request)]}
+            if sampling and gen_kwargs.get("top_p") is not None:
+                payload["top_p"] = float(gen_kwargs["top_p"])
             if until:
                 payload["stop"] = until[:4]  # OpenAI's limit
             answer = self.client.call("POST", "chat/completions", payload)
@@ -138,7 +151,7 @@ class ServedLM:
                 text = text.split(stop)[0] if stop else text
             return text
 
-        return self._each(generate, list(requests))
+        return self._each(generate, requests)
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         def score(request) -> tuple[float, bool]:

@@ -353,3 +353,28 @@ def test_register_backends(plugin_registration, tiny_model_dir, tmp_path):
     by_name = evaluate(str(tiny_model_dir), EvalConfig(tasks=["medqa"], limit=2, output_dir=tmp_path / "b",
                                                       backend="mirror", backend_options={"k": "v"}))[0]
     assert opened[-1] == (str(tiny_model_dir), {"k": "v"}) and by_name["score"] == by_prefix["score"]
+
+
+def test_repeats_sample_with_their_own_seed_and_top_p_reaches_the_server():
+    """--repeats k sends each prompt k times: a server that honours `seed` must not be asked for one sample k times."""
+    from lm_eval.api.instance import Instance
+
+    from medbench_plugins.openai_backend import ServedLM
+
+    seen: list[dict] = []
+
+    class Handler(JsonHandler):
+        def do_POST(self):
+            seen.append(self.body())
+            self.send_json(200, {"model": "m", "choices": [{"message": {"content": "A"}}]})
+
+    sampled = {"until": ["\n"], "temperature": 0.7, "top_p": 0.9, "do_sample": True, "max_gen_toks": 8}
+    requests = [Instance("generate_until", {}, ("Question?", sampled), 0) for _ in range(3)]
+    requests.append(Instance("generate_until", {}, ("Other question?", sampled), 0))
+    with loopback(Handler) as (url, _):
+        lm = ServedLM(client(url), "m", seed=1234, reported_ids=[])
+        assert lm.generate_until(requests) == ["A"] * 4
+    seeds = [payload["seed"] for payload in seen]
+    assert len(set(seeds[:3])) == 3  # the three copies of one prompt
+    assert all(payload["top_p"] == 0.9 and payload["temperature"] == 0.7 for payload in seen)
+    assert all(payload["stop"] == ["\n"] and payload["max_tokens"] == 8 for payload in seen)
