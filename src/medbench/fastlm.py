@@ -52,18 +52,19 @@ class PrefixSharingHFLM(HFLM):
                 too_long.append(index)
             else:
                 by_context[tuple(context)].append(index)
-        if too_long:  # HFLM truncates these from the left; score them exactly as it does
+        if too_long:  # HFLM truncates these from the left; score them exactly as it does (and reports them)
             for index, result in zip(too_long, super()._loglikelihood_tokens([requests[i] for i in too_long],
                                                                             True, override_bs)):
                 results[index] = result
         batch_size = int(override_bs or (self.batch_size if str(self.batch_size).isdigit() else 8))
-        contexts = sorted(by_context, key=lambda c: (-len(c), c))
+        contexts = sorted(by_context, key=lambda c: (-len(c), c))  # over all the requests given: little padding
         with torch.no_grad():
             for start in range(0, len(contexts), batch_size):
                 batch = contexts[start:start + batch_size]
                 self._score_batch(batch, by_context, requests, results, batch_size)
-        for (request, _, _), result in zip(requests, results):
-            self.cache_hook.add_partial("loglikelihood", request, result)
+                for index in (i for context in batch for i in by_context[context]):
+                    if requests[index][0] is not None:  # None: loglikelihood_rolling's windows, as in HFLM
+                        self.cache_hook.add_partial("loglikelihood", requests[index][0], results[index])
         return results  # type: ignore[return-value]
 
     def _score_batch(self, batch: list[tuple[int, ...]], by_context: dict[tuple[int, ...], list[int]],
