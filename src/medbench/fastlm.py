@@ -7,7 +7,7 @@ position of every sequence. This scorer:
 - runs each distinct context once, with its choices scored from the context's key/value cache, so multi-token
   choices ("front desk", "hyponatremia due to SIADH") share the prompt's forward pass;
 - computes the output head only where a continuation token is predicted (``logits_to_keep``): for a 4-option
-  letter question, one position instead of the whole prompt;
+  letter question, one position instead of the whole prompt, and keeps no key/value cache when no choice needs it;
 - batches contexts longest first, left-padded with explicit position ids, so a batch's padding changes no score.
 
 Everything else (tokenisation, truncation, generation, chat templates) is HFLM's, so results stay comparable; a
@@ -79,7 +79,10 @@ class PrefixSharingHFLM(HFLM):
             mask[row, width - len(context):] = 1
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+        # The key/value cache only serves continuations longer than one token (letters need none): building it
+        # copies every layer's keys and values.
+        multi_token = any(len(requests[index][2]) > 1 for context in batch for index in by_context[context])
+        output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=multi_token,
                             logits_to_keep=1)
         last = F.log_softmax(output.logits[:, -1], dim=-1, dtype=self.softmax_dtype)  # [rows, vocab]
         pending = []  # (row, request index) for continuations longer than one token
