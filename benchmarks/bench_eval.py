@@ -96,6 +96,19 @@ def sliced(lm, size: int):
     return score
 
 
+def count_decoder_tokens(model):
+    """Positions the decoder runs (padding included) and its forward calls: the load-independent cost of a schedule."""
+    counted = {"positions": 0, "calls": 0}
+
+    def hook(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None:
+            counted["positions"] += ids.numel()
+            counted["calls"] += 1
+
+    return counted, model.get_decoder().register_forward_pre_hook(hook, with_kwargs=True)
+
+
 def decoder_floor(lm, requests) -> "Callable":
     """The decoder's forward pass over every distinct prompt once, longest first, batched as the scorers batch,
     with no output head: the work every log-likelihood scorer does (continuation tokens left out)."""
@@ -216,11 +229,16 @@ def main() -> None:
         scorers["medbench prefix, sliced"] = sliced(
             PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size,
                               device=device), size)
-    preds = {}
-    for name, score in scorers.items():  # one warm-up pass each, then timed passes
+    preds, tokens = {}, {}
+    for name, score in scorers.items():  # one warm-up pass each, counting what the decoder runs; then timed passes
         for request in requests:
             request.resps = []
-        preds[name] = predictions(score(requests), owners, n_items)
+        counted, handle = count_decoder_tokens(loaded.model)
+        try:
+            preds[name] = predictions(score(requests), owners, n_items)
+        finally:
+            handle.remove()
+        tokens[name] = counted
     if args.floor:
         scorers["decoder forward alone"] = decoder_floor(stock, requests)
     load_before = os.getloadavg()[0]
@@ -235,7 +253,7 @@ def main() -> None:
         "model": loaded.ref, "parameters": sum(p.numel() for p in loaded.model.parameters()),
         "tasks": tasks, "items": n_items, "requests": len(requests), "batch_size": args.batch_size,
         "repeats": args.repeats, "load_1min_before_after": [round(load_before, 2), round(load_after, 2)],
-        "seconds": seconds, "items_per_s": {name: n_items / t for name, t in best.items()},
+        "seconds": seconds, "decoder_positions_and_calls": tokens, "items_per_s": {name: n_items / t for name, t in best.items()},
         "speedup": {name: base / t for name, t in best.items()},
         "lm_eval_items_per_s": n_items / base, "medbench_items_per_s": n_items / best["medbench prefix"],
         "identical_predictions": same, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -244,7 +262,9 @@ def main() -> None:
           f"batch {args.batch_size}, best of {args.repeats}, load {load_before:.2f} -> {load_after:.2f}")
     for name, t in best.items():
         runs = " ".join(f"{x:.2f}" for x in seconds[name])
-        print(f"  {name:26s} {t:7.2f} s  {n_items / t:7.1f} items/s   x{base / t:.2f}   (runs: {runs})")
+        ran = f", decoder ran {tokens[name]['positions']} positions in {tokens[name]['calls']} calls" \
+            if name in tokens else ""
+        print(f"  {name:26s} {t:7.2f} s  {n_items / t:7.1f} items/s   x{base / t:.2f}   (runs: {runs}{ran})")
     print(f"  identical per-item predictions: {same}")
     if args.profile:
         figures["profile_s"] = {}
