@@ -1,10 +1,16 @@
-"""Evaluation throughput: medbench's prefix-sharing scorer against stock lm-eval HFLM, side by side.
+"""Evaluation throughput: medbench's scorer against stock lm-eval HFLM, side by side.
 
-Both score the same log-likelihood requests (the task's own prompts and choices, built by lm-eval from the
-bundled YAMLs) with the same in-memory model on the same device, in one process, alternating runs. It
-prints items/s for each, the ratio, and checks that every item gets the same prediction.
+Both score the same log-likelihood requests (the tasks' own prompts and choices, built by lm-eval from the
+bundled YAMLs, the tasks' items interleaved so long and short prompts mix) with the same in-memory model on the
+same device, in one process, alternating which runs first. medbench is measured as `medbench eval` runs it: the
+prefix-sharing scorer inside the evaluation LM (progress after every batch, the request cache). It prints items/s
+for each, the ratio, and checks that every item gets the same prediction.
 
     python benchmarks/bench_eval.py                      # embedded SmolLM2-135M, 100 MedQA+MedMCQA items
+    python benchmarks/bench_eval.py --tasks triage_personnel,hyponatremia   # text choices (several tokens)
+    python benchmarks/bench_eval.py --sliced             # also both scorers fed in slices, as medbench did before
+    python benchmarks/bench_eval.py --floor              # also the decoder forward alone: what no scorer avoids
+    python benchmarks/bench_eval.py --profile            # where each scorer's time goes (torch.profiler, 1 pass)
     python benchmarks/bench_eval.py --tiny --items 16    # CI smoke run on a tiny random model
     python benchmarks/bench_eval.py --end-to-end         # also time the two CLIs (`lm_eval` vs `medbench eval`)
 """
@@ -19,26 +25,28 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import zip_longest
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def build_requests(tasks: list[str], items: int):
-    """The (context, continuation) requests lm-eval builds for the first ``items`` documents of ``tasks``."""
+    """The (context, continuation) requests lm-eval builds for ``items`` documents of ``tasks``, taken from each
+    task in turn (its test split first) so that the tasks' prompt lengths mix."""
     from lm_eval.api.instance import Instance
 
     from medbench.tasks import load_tasks
 
     loaded = load_tasks(tasks)
-    docs = []
-    for name in tasks:  # round-robin over tasks, then over their splits, until enough items
+    per_task = []
+    for name in tasks:
         task = loaded[name]
-        for split in ("test", "validation", "train"):
-            if task.dataset is not None and split in task.dataset:
-                docs += [(task, doc) for doc in task.dataset[split]]
-    docs = docs[:items]
+        per_task.append([(task, doc) for split in ("test", "validation", "train")
+                         if task.dataset is not None and split in task.dataset for doc in task.dataset[split]])
+    docs = [pair for row in zip_longest(*per_task) for pair in row if pair is not None][:items]
     requests, owners = [], []
     for number, (task, doc) in enumerate(docs):
         context = task.doc_to_text(doc)
@@ -59,15 +67,98 @@ def predictions(results, owners, n_items):
     return [index for _, index in best]
 
 
-def time_scorer(lm, requests, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        for request in requests:
-            request.resps = []
-        started = time.perf_counter()
-        lm.loglikelihood(requests, disable_tqdm=True)
-        best = min(best, time.perf_counter() - started)
-    return best
+def run_once(score, requests) -> float:
+    for request in requests:
+        request.resps = []
+    started = time.perf_counter()
+    score(requests)
+    return time.perf_counter() - started
+
+
+def time_alternating(scorers: dict, requests, repeats: int) -> dict[str, list[float]]:
+    """Every scorer once per round, the order reversed every other round, so a load spike from other jobs on the
+    machine is not charged to one side only."""
+    seconds: dict[str, list[float]] = {name: [] for name in scorers}
+    for round_ in range(repeats):
+        for name in (list(scorers) if round_ % 2 == 0 else list(scorers)[::-1]):
+            seconds[name].append(run_once(scorers[name], requests))
+    return seconds
+
+
+def sliced(lm, size: int):
+    """The scorer fed consecutive slices of ``size`` requests in document order, reporting between them: what
+    medbench's evaluation LM did before it handed a task's requests over in one call."""
+    def score(requests):
+        out = []
+        for start in range(0, len(requests), size):
+            out += lm.loglikelihood(requests[start:start + size], disable_tqdm=True)
+        return out
+    return score
+
+
+def count_decoder_tokens(model):
+    """Positions the decoder runs (padding included) and its forward calls: the load-independent cost of a schedule."""
+    counted = {"positions": 0, "calls": 0}
+
+    def hook(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None:
+            counted["positions"] += ids.numel()
+            counted["calls"] += 1
+
+    return counted, model.get_decoder().register_forward_pre_hook(hook, with_kwargs=True)
+
+
+def decoder_floor(lm, requests) -> "Callable":
+    """The decoder's forward pass over every distinct prompt once, longest first, batched as the scorers batch,
+    with no output head: the work every log-likelihood scorer does (continuation tokens left out)."""
+    import torch
+
+    contexts = sorted({tuple(lm.tok_encode(r.args[0])) for r in requests}, key=lambda c: (-len(c), c))
+    decoder = lm.model.get_decoder()
+    batch_size = int(lm.batch_size)
+
+    def score(_requests):
+        with torch.no_grad():
+            for start in range(0, len(contexts), batch_size):
+                batch = contexts[start:start + batch_size]
+                width = max(len(c) for c in batch)
+                ids = torch.tensor([list(c) + [0] * (width - len(c)) for c in batch], device=lm.device)
+                decoder(input_ids=ids, use_cache=False)  # right padding: causal attention needs no mask
+    return score
+
+
+def profile(score, requests, model) -> dict[str, float]:
+    """Seconds of one pass by part: the decoder's forward (timed by hooks on the module), the output head, the
+    log-softmax (torch.profiler), and the rest: tokenising, padding, batching, Python in the scorer and lm-eval."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    spent = {"decoder": 0.0, "head": 0.0}
+    handles = []
+    for part, module in (("decoder", model.get_decoder()), ("head", model.get_output_embeddings())):
+        def start(module, args, kwargs, part=part):
+            spent[part + " started"] = time.perf_counter()
+
+        def stop(module, args, kwargs, output, part=part):
+            spent[part] += time.perf_counter() - spent.pop(part + " started")
+
+        handles += [module.register_forward_pre_hook(start, with_kwargs=True),
+                    module.register_forward_hook(stop, with_kwargs=True)]
+    for request in requests:
+        request.resps = []
+    started = time.perf_counter()
+    try:
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            score(requests)
+    finally:
+        for handle in handles:
+            handle.remove()
+    wall = time.perf_counter() - started
+    softmax = sum(e.cpu_time_total for e in prof.key_averages() if e.key == "aten::log_softmax") / 1e6
+    return {"decoder forward": spent["decoder"], "output head": spent["head"], "log-softmax": softmax,
+            "the rest (tokenising, padding, Python)": wall - spent["decoder"] - spent["head"] - softmax,
+            "wall": wall}
 
 
 def end_to_end(model_dir: str, tasks: str, limit: int) -> dict[str, float]:
@@ -99,8 +190,12 @@ def main() -> None:
     parser.add_argument("--tasks", default="medqa,medmcqa")
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per scorer; the best is kept")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per scorer, alternating; the best is kept")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--sliced", action="store_true",
+                        help="also both scorers fed slices of max(64, 8 x batch) requests (medbench before)")
+    parser.add_argument("--floor", action="store_true", help="also the decoder forward alone (no scorer beats it)")
+    parser.add_argument("--profile", action="store_true", help="where the time goes: one profiled pass each")
     parser.add_argument("--end-to-end", action="store_true", help="also time `lm_eval` and `medbench eval` CLIs")
     parser.add_argument("--json", default=None, help="write the figures to this JSON file")
     args = parser.parse_args()
@@ -109,6 +204,7 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
 
     from medbench.fastlm import PrefixSharingHFLM
+    from medbench.lm_wrapper import make_lm
     from medbench.models import LoadOptions, resolve_model
 
     if args.tiny:
@@ -121,31 +217,60 @@ def main() -> None:
     device = str(next(loaded.model.parameters()).device)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     requests, owners, n_items = build_requests(tasks, args.items)
-    scorers = {
-        "lm-eval HFLM": HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size,
-                             device=device),
-        "medbench prefix": PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer,
-                                             batch_size=args.batch_size, device=device),
+    stock = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size, device=device)
+    engine = make_lm(loaded, args.batch_size, lambda task, done, total: None, "prefix")  # as `medbench eval` runs it
+    scorers: dict[str, Callable] = {
+        "lm-eval HFLM": lambda reqs: stock.loglikelihood(reqs, disable_tqdm=True),
+        "medbench prefix": engine.loglikelihood,
     }
-    preds, seconds = {}, {}
-    for name, lm in scorers.items():  # one warm-up pass each, then timed passes
-        preds[name] = predictions(lm.loglikelihood(requests, disable_tqdm=True), owners, n_items)
-    for name, lm in scorers.items():
-        seconds[name] = time_scorer(lm, requests, args.repeats)
-    same = preds["lm-eval HFLM"] == preds["medbench prefix"]
-    stock, fast = seconds["lm-eval HFLM"], seconds["medbench prefix"]
+    if args.sliced:
+        size = max(64, 8 * args.batch_size)
+        scorers["lm-eval HFLM, sliced"] = sliced(stock, size)
+        scorers["medbench prefix, sliced"] = sliced(
+            PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size,
+                              device=device), size)
+    preds, tokens = {}, {}
+    for name, score in scorers.items():  # one warm-up pass each, counting what the decoder runs; then timed passes
+        for request in requests:
+            request.resps = []
+        counted, handle = count_decoder_tokens(loaded.model)
+        try:
+            preds[name] = predictions(score(requests), owners, n_items)
+        finally:
+            handle.remove()
+        tokens[name] = counted
+    if args.floor:
+        scorers["decoder forward alone"] = decoder_floor(stock, requests)
+    load_before = os.getloadavg()[0]
+    seconds = time_alternating(scorers, requests, args.repeats)
+    load_after = os.getloadavg()[0]
+    best = {name: min(times) for name, times in seconds.items()}
+    same = all(p == preds["lm-eval HFLM"] for p in preds.values())
+    base = best["lm-eval HFLM"]
     figures = {
-        "date": time.strftime("%Y-%m-%d"), "device": device if device != "cpu" else
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": device if device != "cpu" else
         f"cpu ({os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {platform.processor() or platform.machine()})",
         "model": loaded.ref, "parameters": sum(p.numel() for p in loaded.model.parameters()),
-        "items": n_items, "requests": len(requests), "batch_size": args.batch_size,
-        "lm_eval_items_per_s": n_items / stock, "medbench_items_per_s": n_items / fast, "speedup": stock / fast,
+        "tasks": tasks, "items": n_items, "requests": len(requests), "batch_size": args.batch_size,
+        "repeats": args.repeats, "load_1min_before_after": [round(load_before, 2), round(load_after, 2)],
+        "seconds": seconds, "decoder_positions_and_calls": tokens, "items_per_s": {name: n_items / t for name, t in best.items()},
+        "speedup": {name: base / t for name, t in best.items()},
+        "lm_eval_items_per_s": n_items / base, "medbench_items_per_s": n_items / best["medbench prefix"],
         "identical_predictions": same, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
-    print(f"{n_items} items ({len(requests)} requests), {loaded.ref} on {figures['device']}, batch {args.batch_size}")
-    print(f"  lm-eval HFLM     {stock:7.2f} s  {n_items / stock:7.1f} items/s")
-    print(f"  medbench prefix  {fast:7.2f} s  {n_items / fast:7.1f} items/s   x{stock / fast:.2f}")
+    print(f"{n_items} items ({len(requests)} requests) of {', '.join(tasks)}, {loaded.ref} on {figures['device']}, "
+          f"batch {args.batch_size}, best of {args.repeats}, load {load_before:.2f} -> {load_after:.2f}")
+    for name, t in best.items():
+        runs = " ".join(f"{x:.2f}" for x in seconds[name])
+        ran = f", decoder ran {tokens[name]['positions']} positions in {tokens[name]['calls']} calls" \
+            if name in tokens else ""
+        print(f"  {name:26s} {t:7.2f} s  {n_items / t:7.1f} items/s   x{base / t:.2f}   (runs: {runs}{ran})")
     print(f"  identical per-item predictions: {same}")
+    if args.profile:
+        figures["profile_s"] = {}
+        for name in ("lm-eval HFLM", "medbench prefix"):
+            groups = figures["profile_s"][name] = profile(scorers[name], requests, loaded.model)
+            print(f"  where the time goes, {name}: " + ", ".join(f"{group} {t:.2f} s" for group, t in groups.items()))
     if args.end_to_end and loaded.path:
         figures["end_to_end_s"] = end_to_end(loaded.path, args.tasks, args.items // max(1, len(tasks)))
     if args.json:

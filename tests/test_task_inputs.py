@@ -160,11 +160,19 @@ def loglikelihood(self, requests, disable_tqdm=False):
     out = _original(self, requests, disable_tqdm=disable_tqdm)
     with open(os.environ["MEDBENCH_TEST_COUNT"], "a") as fh:
         fh.write(f"{len(requests)}\\n")
-    time.sleep(float(os.environ.get("MEDBENCH_TEST_SLOW_S", "0")))
     return out
 
 
+_score_batch = fastlm.PrefixSharingHFLM._score_batch
+
+
+def score_batch(self, *args, **kwargs):
+    time.sleep(float(os.environ.get("MEDBENCH_TEST_SLOW_S", "0")))
+    return _score_batch(self, *args, **kwargs)
+
+
 fastlm.PrefixSharingHFLM.loglikelihood = loglikelihood
+fastlm.PrefixSharingHFLM._score_batch = score_batch
 """
 
 
@@ -182,7 +190,7 @@ def test_a_killed_eval_resumes_from_the_requests_already_scored(tmp_path, tiny_m
     def counted(name: str) -> list[int]:
         return [int(line) for line in (tmp_path / name).read_text().split()]
 
-    # Killed after its first chunk of 64 (of 160) requests is on disk.
+    # Killed after its first 64 (of 160) requests are on disk: two batches of 8 questions x 4 choices (4 s each).
     args, env = command("lb", "killed.txt", 4.0)
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240

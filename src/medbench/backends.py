@@ -111,7 +111,7 @@ def require_loglikelihood(backend: Backend, tasks: dict[str, Any]) -> None:
 def in_process(model_ref: str | None, *, chat_template: bool = False, batch_size: int = 8, scorer: str = "prefix",
                loaded: Any = None, load_options: Any = None, progress: Any = None) -> Backend:
     """The default backend: a Hugging Face model in this process, identified by its weights' content hash."""
-    from medbench.evaluation import _make_lm
+    from medbench.lm_wrapper import make_lm
     from medbench.models import require_chat_template, resolve_model
     from medbench.weights_identity import weights_identity
 
@@ -119,7 +119,7 @@ def in_process(model_ref: str | None, *, chat_template: bool = False, batch_size
     if chat_template:
         require_chat_template(loaded.tokenizer, loaded.ref)
     model_hash = weights_identity(loaded)
-    lm = _make_lm(loaded, batch_size, progress, scorer)
+    lm = make_lm(loaded, batch_size, progress, scorer)
     info = {"backend": IN_PROCESS, "ref": loaded.ref, "kind": loaded.kind, "path": loaded.path,
             "base_ref": loaded.base_ref, "weights_hash": model_hash,
             "parameters": sum(p.numel() for p in loaded.model.parameters())}

@@ -23,6 +23,7 @@ from medbench.backends import open_for_evaluation
 from medbench.errors import MedbenchError
 from medbench.generation import GenerationOptions, generating_tasks, generation_record
 from medbench.judges import judges_for, run_task_judges
+from medbench.lm_wrapper import RequestCache, request_cache_path
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
@@ -106,134 +107,6 @@ def _without_lm_eval_env_probe():
     with mock.patch.object(evaluator, "add_env_info", lambda storage: None), \
             mock.patch.object(evaluator, "get_git_commit_hash", lambda: None):
         yield
-
-
-def _make_lm(loaded: LoadedModel, batch_size: int, progress: ProgressCallback | None, scorer: str = "prefix"):
-    from lm_eval.models.huggingface import HFLM
-
-    from medbench.fastlm import PrefixSharingHFLM
-
-    base = PrefixSharingHFLM if scorer == "prefix" else HFLM
-
-    class ProgressHFLM(base):
-        """HFLM that feeds requests in chunks, reporting progress between them (lm-eval's own bar is tqdm).
-        ``task_name`` labels the progress; the caller sets it before each task."""
-
-        task_name = ""
-
-        request_cache: RequestCache | None = None  # set per task: requests already scored, and where to add more
-
-        def _chunked(self, method, requests, kind: str = "", **kwargs):
-            # Scoring is fast per request: big chunks keep batches full. Generation takes seconds per item: report
-            # after every batch, or a task's bar would sit at 0 for minutes.
-            chunk = self.batch_size if kind == "generate_until" else max(64, self.batch_size * 8)
-            out: list[Any] = [None] * len(requests)
-            cache = self.request_cache
-            keys = cache.keys(kind, [request.args for request in requests]) if cache is not None else []
-            todo = list(range(len(requests)))
-            if cache is not None:  # a killed run's scored requests are served, the rest scored and appended
-                todo = [i for i in todo if keys[i] not in cache.results]
-                for i in set(range(len(requests))) - set(todo):
-                    out[i] = cache.get(keys[i])
-                cache.served += len(requests) - len(todo)
-            if kind == "generate_until":  # longest prompts first, as lm-eval orders them, so batches pad little
-                todo.sort(key=lambda i: -len(requests[i].args[0]))
-            done = len(requests) - len(todo)
-            for start in range(0, len(todo), chunk):
-                batch = todo[start:start + chunk]
-                results = method([requests[i] for i in batch], disable_tqdm=True, **kwargs)
-                for i, result in zip(batch, results):
-                    out[i] = result
-                if cache is not None:
-                    cache.add({keys[i]: result for i, result in zip(batch, results)})
-                done += len(batch)
-                if progress:
-                    progress(self.task_name, done, len(requests))
-            return out
-
-        def loglikelihood(self, requests, disable_tqdm=False):
-            return self._chunked(super().loglikelihood, requests, "loglikelihood")
-
-        def generate_until(self, requests, disable_tqdm=False):
-            return self._chunked(super().generate_until, requests, "generate_until")
-
-    return ProgressHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
-                        device=str(next(loaded.model.parameters()).device))
-
-
-class RequestCache:
-    """The requests of one (weights hash, task config, scorer) already scored, as JSON lines of {key: result}
-    appended and fsynced per chunk: a killed eval resumes from them. A torn last line (killed mid-write) is
-    dropped on open. Keys hash the request itself (the full prompt with its few-shot examples, the continuation
-    or the generation settings), so a changed prompt is never served an old result."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.results: dict[str, Any] = {}
-        self.served = 0
-        if self.path.is_file():
-            data = self.path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                data = data[:data.rfind(b"\n") + 1]
-                self.path.write_bytes(data)
-            for line in data.decode("utf-8", "replace").splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict):
-                    self.results.update(row)
-
-    @staticmethod
-    def key(kind: str, args: Any) -> str:
-        return hashlib.sha256(json.dumps([kind, args], sort_keys=True, default=str).encode()).hexdigest()
-
-    @classmethod
-    def keys(cls, kind: str, args: list[Any]) -> list[str]:
-        """One key per request; the repeats of one request (lm-eval sends each k times) get a key each."""
-        seen: dict[str, int] = {}
-        out = []
-        for arg in args:
-            key = cls.key(kind, arg)
-            seen[key] = seen.get(key, 0) + 1
-            out.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
-        return out
-
-    def get(self, key: str) -> Any:
-        value = self.results[key]
-        return tuple(value) if isinstance(value, list) else value  # log-likelihoods are (float, bool)
-
-    def add(self, results: dict[str, Any]) -> None:
-        import os
-
-        self.results.update(results)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One O_APPEND write per chunk, fsynced: a kill leaves at most a torn last line, which __init__ drops.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            data = (json.dumps(results) + "\n").encode("utf-8")
-            while data:
-                data = data[os.write(fd, data):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
-        for folder in (self.path.parent, self.path.parent.parent, self.path.parent.parent.parent):
-            try:  # leave no empty .cache/requests/<model>/ behind in the leaderboard folder
-                folder.rmdir()
-            except OSError:
-                break
-
-
-def request_cache_path(output_dir: Path, label: str, model_hash: str, record_key: str, config_hash: str,
-                       scorer: str) -> Path:
-    from medbench.records import slug
-
-    key = hashlib.sha256(f"{config_hash}\0{scorer}".encode()).hexdigest()[:16]
-    folder = Path(output_dir) / ".cache" / "requests" / f"{slug(label)}-{model_hash[:12]}"
-    return folder / f"{slug(record_key)}-{key}.jsonl"
 
 
 def check_data_file_targets(config: "EvalConfig", names: list[str], registry: Any) -> None:

@@ -7,7 +7,7 @@ position of every sequence. This scorer:
 - runs each distinct context once, with its choices scored from the context's key/value cache, so multi-token
   choices ("front desk", "hyponatremia due to SIADH") share the prompt's forward pass;
 - computes the output head only where a continuation token is predicted (``logits_to_keep``): for a 4-option
-  letter question, one position instead of the whole prompt;
+  letter question, one position instead of the whole prompt, and keeps no key/value cache when no choice needs it;
 - batches contexts longest first, left-padded with explicit position ids, so a batch's padding changes no score.
 
 Everything else (tokenisation, truncation, generation, chat templates) is HFLM's, so results stay comparable; a
@@ -52,18 +52,19 @@ class PrefixSharingHFLM(HFLM):
                 too_long.append(index)
             else:
                 by_context[tuple(context)].append(index)
-        if too_long:  # HFLM truncates these from the left; score them exactly as it does
+        if too_long:  # HFLM truncates these from the left; score them exactly as it does (and reports them)
             for index, result in zip(too_long, super()._loglikelihood_tokens([requests[i] for i in too_long],
                                                                             True, override_bs)):
                 results[index] = result
         batch_size = int(override_bs or (self.batch_size if str(self.batch_size).isdigit() else 8))
-        contexts = sorted(by_context, key=lambda c: (-len(c), c))
+        contexts = sorted(by_context, key=lambda c: (-len(c), c))  # over all the requests given: little padding
         with torch.no_grad():
             for start in range(0, len(contexts), batch_size):
                 batch = contexts[start:start + batch_size]
                 self._score_batch(batch, by_context, requests, results, batch_size)
-        for (request, _, _), result in zip(requests, results):
-            self.cache_hook.add_partial("loglikelihood", request, result)
+                for index in (i for context in batch for i in by_context[context]):
+                    if requests[index][0] is not None:  # None: loglikelihood_rolling's windows, as in HFLM
+                        self.cache_hook.add_partial("loglikelihood", requests[index][0], results[index])
         return results  # type: ignore[return-value]
 
     def _score_batch(self, batch: list[tuple[int, ...]], by_context: dict[tuple[int, ...], list[int]],
@@ -78,7 +79,10 @@ class PrefixSharingHFLM(HFLM):
             mask[row, width - len(context):] = 1
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+        # The key/value cache only serves continuations longer than one token (letters need none): building it
+        # copies every layer's keys and values.
+        multi_token = any(len(requests[index][2]) > 1 for context in batch for index in by_context[context])
+        output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=multi_token,
                             logits_to_keep=1)
         last = F.log_softmax(output.logits[:, -1], dim=-1, dtype=self.softmax_dtype)  # [rows, vocab]
         pending = []  # (row, request index) for continuations longer than one token

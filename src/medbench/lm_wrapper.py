@@ -1,0 +1,198 @@
+"""The lm-eval model medbench evaluates with: a scorer (medbench.fastlm or stock HFLM) that reports progress after
+every batch and appends each result to a request cache, so a killed eval resumes where it stopped.
+
+The scorer is handed all of a task's requests in one call, so it orders and batches them over the whole task as it
+would alone (longest first, requests sharing a context together, generation grouped by its settings). Results are
+observed through lm-eval's own cache hook (``add_partial``, called as each batch is picked apart) and counted at the
+start of the next batch's forward pass, or when the call returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
+
+
+class RequestCache:
+    """The requests of one (weights hash, task config, scorer) already scored, as JSON lines of {key: result}
+    appended and fsynced as they are scored: a killed eval resumes from them. A torn last line (killed mid-write)
+    is dropped on open. Keys hash the request itself (the full prompt with its few-shot examples, the continuation
+    or the generation settings), so a changed prompt is never served an old result."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.results: dict[str, Any] = {}
+        self.served = 0
+        if self.path.is_file():
+            data = self.path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                data = data[:data.rfind(b"\n") + 1]
+                self.path.write_bytes(data)
+            for line in data.decode("utf-8", "replace").splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict):
+                    self.results.update(row)
+
+    @staticmethod
+    def key(kind: str, args: Any) -> str:
+        return hashlib.sha256(json.dumps([kind, args], sort_keys=True, default=str).encode()).hexdigest()
+
+    @classmethod
+    def keys(cls, kind: str, args: list[Any]) -> list[str]:
+        """One key per request; the repeats of one request (lm-eval sends each k times) get a key each."""
+        seen: dict[str, int] = {}
+        out = []
+        for arg in args:
+            key = cls.key(kind, arg)
+            seen[key] = seen.get(key, 0) + 1
+            out.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
+        return out
+
+    def get(self, key: str) -> Any:
+        value = self.results[key]
+        return tuple(value) if isinstance(value, list) else value  # log-likelihoods are (float, bool)
+
+    def add(self, results: dict[str, Any]) -> None:
+        self.results.update(results)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One O_APPEND write per flush, fsynced: a kill leaves at most a torn last line, which __init__ drops.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            data = (json.dumps(results) + "\n").encode("utf-8")
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+        for folder in (self.path.parent, self.path.parent.parent, self.path.parent.parent.parent):
+            try:  # leave no empty .cache/requests/<model>/ behind in the leaderboard folder
+                folder.rmdir()
+            except OSError:
+                break
+
+
+def request_cache_path(output_dir: Path, label: str, model_hash: str, record_key: str, config_hash: str,
+                       scorer: str) -> Path:
+    from medbench.records import slug
+
+    key = hashlib.sha256(f"{config_hash}\0{scorer}".encode()).hexdigest()[:16]
+    folder = Path(output_dir) / ".cache" / "requests" / f"{slug(label)}-{model_hash[:12]}"
+    return folder / f"{slug(record_key)}-{key}.jsonl"
+
+
+class _ResultTap:
+    """Stands in for lm-eval's cache hook during one call: collects each result the scorer delivers (and passes
+    it on to the hook it replaces, e.g. lm-eval's CachingLM)."""
+
+    def __init__(self, kind: str, cache: RequestCache | None, passed_on: Any, pending: list[str] = ()):
+        self.kind, self.cache, self.passed_on = kind, cache, passed_on
+        self.delivered = 0  # results since the last report
+        self.unsaved: dict[str, Any] = {}
+        # The cache keys still to score, by request: the copies of a repeated request arrive with equal arguments
+        # and in their order (lm-eval sorts stably), so the n-th one delivered is the n-th still pending.
+        self.pending: dict[str, collections.deque[str]] = {}
+        for key in pending:
+            self.pending.setdefault(key.split("#", 1)[0], collections.deque()).append(key)
+
+    def add_partial(self, attr: str, request: Any, result: Any) -> None:
+        self.passed_on.add_partial(attr, request, result)
+        if request is None:  # loglikelihood_rolling's windows: not one of the requests being counted
+            return
+        self.delivered += 1
+        if self.cache is not None:
+            key = self.cache.key(attr, request)
+            queue = self.pending.get(key)
+            self.unsaved[queue.popleft() if queue else key] = result
+
+
+def make_lm(loaded: Any, batch_size: int, progress: ProgressCallback | None, scorer: str = "prefix"):
+    from lm_eval.models.huggingface import HFLM
+
+    from medbench.fastlm import PrefixSharingHFLM
+
+    base = PrefixSharingHFLM if scorer == "prefix" else HFLM
+
+    class ProgressHFLM(base):
+        """The scorer, with progress after every batch and scored requests appended to ``request_cache``.
+        ``task_name`` labels the progress; the caller sets it and ``request_cache`` before each task."""
+
+        task_name = ""
+        request_cache: RequestCache | None = None
+        _tap: _ResultTap | None = None
+        _done = _total = 0
+        _save_every = 1
+
+        def _run(self, method, requests, kind: str):
+            out: list[Any] = [None] * len(requests)
+            cache = self.request_cache
+            todo = list(range(len(requests)))
+            keys: list[str] = []
+            if cache is not None:  # a killed run's scored requests are served, the rest scored and appended
+                keys = cache.keys(kind, [request.args for request in requests])
+                todo = [i for i in todo if keys[i] not in cache.results]
+                for i in set(range(len(requests))) - set(todo):
+                    out[i] = cache.get(keys[i])
+                cache.served += len(requests) - len(todo)
+            if not todo:
+                return out
+            # Generation takes seconds a batch: save every batch. Scoring is fast: fsync every few batches' worth.
+            self._save_every = 1 if kind == "generate_until" else max(64, 8 * int(self.batch_size))
+            self._done, self._total = len(requests) - len(todo), len(requests)
+            self._tap = _ResultTap(kind, cache, self.cache_hook, [keys[i] for i in todo] if keys else ())
+            passed_on = self.cache_hook
+            self.cache_hook = self._tap
+            try:
+                results = method([requests[i] for i in todo], disable_tqdm=True)
+            finally:  # on an error or Ctrl-C too: every result delivered so far is kept for the next run
+                self._batch_boundary(last=True)
+                self.cache_hook, self._tap = passed_on, None
+            for i, result in zip(todo, results):
+                out[i] = result
+            return out
+
+        def _batch_boundary(self, last: bool = False) -> None:
+            """Called before each batch's forward pass and at the end: the previous batch's results are in."""
+            tap = self._tap
+            if tap is None:
+                return
+            if tap.unsaved and (last or len(tap.unsaved) >= self._save_every):
+                tap.cache.add(tap.unsaved)
+                tap.unsaved = {}
+            if tap.delivered:
+                self._done, tap.delivered = self._done + tap.delivered, 0
+                if progress:
+                    progress(self.task_name, min(self._done, self._total), self._total)
+
+        # The three places a batch's forward pass starts: stock HFLM's scoring and generation, fastlm's batches.
+        def _model_call(self, *args, **kwargs):
+            self._batch_boundary()
+            return super()._model_call(*args, **kwargs)
+
+        def _model_generate(self, *args, **kwargs):
+            self._batch_boundary()
+            return super()._model_generate(*args, **kwargs)
+
+        def _score_batch(self, *args, **kwargs):  # only PrefixSharingHFLM has (and calls) it
+            self._batch_boundary()
+            return super()._score_batch(*args, **kwargs)
+
+        def loglikelihood(self, requests, disable_tqdm=False):
+            return self._run(super().loglikelihood, requests, "loglikelihood")
+
+        def generate_until(self, requests, disable_tqdm=False):
+            return self._run(super().generate_until, requests, "generate_until")
+
+    return ProgressHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
+                        device=str(next(loaded.model.parameters()).device))
