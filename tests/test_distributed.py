@@ -78,3 +78,91 @@ def test_disagreeing_ranks_are_refused(tmp_path, monkeypatch):
     manifest = json.loads((tmp_path / "run" / "medbench_run.json").read_text())
     assert manifest["status"] == "failed" and manifest["ranks"] == ["aaaa", "bbbb"]
     assert not (tmp_path / "run" / "checkpoint-1" / "medbench_manifest.json").exists()
+
+
+# --- data-parallel evaluation (`medbench eval --num-processes`) ----------------------------------------------------
+
+def _scored(board):
+    """{task: (record, samples)} of a leaderboard folder."""
+    out = {}
+    for path in sorted((board / "records").glob("*/*/record.json")):
+        samples = [json.loads(line) for line in (path.parent / "samples.jsonl").read_text().splitlines()]
+        out[path.parent.name] = (json.loads(path.read_text()), samples)
+    return out
+
+
+@pytest.mark.timeout(600)
+def test_two_process_eval_equals_one_process_and_only_rank_zero_writes(tmp_path, tiny_model_dir):
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    (spy / "write_spy.py").write_text(textwrap.dedent(WRITE_SPY))
+    log = tmp_path / "writes.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WRITE_LOG": str(log)}
+    # 5 items a task over 2 ranks: uneven shards (3 + 2), so lm-eval pads one rank's requests.
+    scored = ["eval", "--model", str(tiny_model_dir), "--tasks", "medqa,hyponatremia", "--limit", "5", "--label", "tiny"]
+    one = subprocess.run([sys.executable, "-m", "medbench.cli", *scored, "--leaderboard-dir", "one"], env=env,
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert one.returncode == 0, one.stderr[-3000:]
+    log.unlink(missing_ok=True)  # the spy is loaded in the 2-process run only; nothing logged so far
+    two = subprocess.run([sys.executable, "-m", "medbench.cli", "--plugins-dir", str(spy), *scored,
+                          "--leaderboard-dir", "two", "--num-processes", "2"], env=env, capture_output=True, text=True,
+                         timeout=600, cwd=tmp_path)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "launching 2 evaluation processes" in two.stderr
+    assert two.stdout.count("results") == 1  # one table, from rank 0
+
+    writes = log.read_text().splitlines()
+    assert writes and {line.split()[0] for line in writes} == {"0"}, f"a non-zero rank wrote: {writes}"
+    files = {board: sorted(str(p.relative_to(tmp_path / board)) for p in (tmp_path / board).rglob("*") if p.is_file())
+             for board in ("one", "two")}
+    assert files["one"] == files["two"]  # the same records and pages, no request cache left behind
+
+    one_scored, two_scored = _scored(tmp_path / "one"), _scored(tmp_path / "two")
+    assert sorted(one_scored) == ["hyponatremia", "medqa"] and sorted(two_scored) == sorted(one_scored)
+    for task, (record, samples) in one_scored.items():
+        record2, samples2 = two_scored[task]
+        assert record2["n"] == record["n"] == len(samples2) == len(samples)
+        assert record2["record_key"] == record["record_key"] and record2["model"] == record["model"]
+        for name, metric in record["metrics"].items():  # order restored: bootstrap stderrs agree too
+            assert record2["metrics"][name]["value"] == pytest.approx(metric["value"], abs=1e-9)
+            if metric["stderr"] is not None:
+                assert record2["metrics"][name]["stderr"] == pytest.approx(metric["stderr"], rel=1e-6)
+        for row, row2 in zip(samples, samples2):
+            assert {k: v for k, v in row2.items() if k != "logliks"} == {k: v for k, v in row.items() if k != "logliks"}
+            # another batch composition: the same log-likelihoods up to float rounding
+            assert row2["logliks"] == pytest.approx(row["logliks"], abs=1e-4)
+
+
+def test_eval_num_processes_bad_values_are_one_line_before_any_work(tmp_path, monkeypatch):
+    from medbench.testing import invoke_cli
+
+    monkeypatch.chdir(tmp_path)
+    base = ["eval", "--model", "unused", "--tasks", "medqa", "--leaderboard-dir", str(tmp_path / "lb")]
+    for extra, problem in [(["--num-processes", "0"], "--num-processes must be a positive number of processes, got 0"),
+                           (["--num-processes", "two"], "--num-processes must be a whole number, got 'two'"),
+                           (["--num-processes", str((os.cpu_count() or 1) + 1)], "CPU core(s)"),
+                           (["--num-processes", "2", "--tasks", "medqa,no_such_task"], "no_such_task")]:
+        result = invoke_cli(*base, *extra)
+        assert result.exit_code == 2, result.output
+        assert problem in result.output.strip().splitlines()[-1]
+    assert not (tmp_path / "lb").exists()
+
+
+def test_eval_num_processes_needs_a_device_per_process(monkeypatch):
+    import torch
+
+    from medbench.commands.launch import check_processes
+    from medbench.errors import MedbenchError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    check_processes(2, "auto")
+    with pytest.raises(MedbenchError, match="--device cuda:0 with --num-processes 2: each process takes a device"):
+        check_processes(2, "cuda:0")
+    with pytest.raises(MedbenchError, match="--device cpu with --num-processes 2"):
+        check_processes(2, "cpu")  # the GPUs' launcher joins processes over NCCL, which a CPU model cannot use
+    with pytest.raises(MedbenchError, match="--num-processes 3 but this machine has 2 GPU"):
+        check_processes(3, "auto")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(MedbenchError, match="inside a launch of 2 processes"):
+        check_processes(2, "auto")

@@ -318,8 +318,11 @@ def _metrics_from_results(task_results: dict[str, Any]) -> dict[str, dict[str, f
 
 
 def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel | None = None,
-             load_options: LoadOptions | None = None, progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
-    """Score one model on ``config.tasks``; write one record per task; return the records."""
+             load_options: LoadOptions | None = None, progress: ProgressCallback | None = None,
+             data_parallel: bool = False) -> list[dict[str, Any]]:
+    """Score one model on ``config.tasks``; write one record per task; return the records. ``data_parallel``: this
+    process is one of those `accelerate launch` started, each scoring a share (medbench.dataparallel); rank 0
+    writes and returns the records, the others return none."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -331,13 +334,24 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
-    loaded = loaded or resolve_model(model_ref, load_options)
+    accelerator = None
+    if data_parallel:
+        from medbench.dataparallel import join_processes
+
+        accelerator = join_processes()
+        progress = progress if accelerator.is_main_process else None
+    with accelerator.main_process_first() if accelerator else contextlib.nullcontext():
+        loaded = loaded or resolve_model(model_ref, load_options)  # rank 0 first: it may fill a model cache
     # A path's default label is the path as the record stores it (medbench.portable): no machine's absolute path.
     label = config.label or portable_path(loaded.ref, Path(config.output_dir))
     if config.chat_template:
         require_chat_template(loaded.tokenizer, loaded.ref)
     model_hash = weights_hash(loaded.model)
     lm = _make_lm(loaded, config.batch_size, progress, config.scorer)
+    if accelerator is not None:
+        from medbench.dataparallel import shard
+
+        shard(lm, accelerator)
     registered_metrics = metric_registry()
 
     records = []
