@@ -24,13 +24,18 @@ records.atomic_write_text = spying_write
 """
 
 
-@pytest.mark.timeout(600)
-def test_two_process_training_ranks_agree_and_only_rank_zero_writes(tmp_path, tiny_model_dir):
+def write_spy(tmp_path):
+    """The spy's plugin folder, its log, and the environment that turns it on."""
     spy = tmp_path / "spy"
     spy.mkdir()
     (spy / "write_spy.py").write_text(textwrap.dedent(WRITE_SPY))
     log = tmp_path / "writes.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WRITE_LOG": str(log)}
+    return spy, log, {**os.environ, "HF_HUB_OFFLINE": "1", "WRITE_LOG": str(log)}
+
+
+@pytest.mark.timeout(600)
+def test_two_process_training_ranks_agree_and_only_rank_zero_writes(tmp_path, tiny_model_dir):
+    spy, log, env = write_spy(tmp_path)
     command = [sys.executable, "-m", "medbench.cli", "--plugins-dir", str(spy), "train", "--plugin", "sft",
                "--model", str(tiny_model_dir), "--task", "medqa", "--eval-limit", "2",
                "--output-dir", str(tmp_path / "runs"), "--leaderboard-dir", str(tmp_path / "lb"), "--run-name", "ddp",
@@ -93,17 +98,12 @@ def _scored(board):
 
 @pytest.mark.timeout(600)
 def test_two_process_eval_equals_one_process_and_only_rank_zero_writes(tmp_path, tiny_model_dir):
-    spy = tmp_path / "spy"
-    spy.mkdir()
-    (spy / "write_spy.py").write_text(textwrap.dedent(WRITE_SPY))
-    log = tmp_path / "writes.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WRITE_LOG": str(log)}
+    spy, log, env = write_spy(tmp_path)
     # 5 items a task over 2 ranks: uneven shards (3 + 2), so lm-eval pads one rank's requests.
     scored = ["eval", "--model", str(tiny_model_dir), "--tasks", "medqa,hyponatremia", "--limit", "5", "--label", "tiny"]
     one = subprocess.run([sys.executable, "-m", "medbench.cli", *scored, "--leaderboard-dir", "one"], env=env,
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert one.returncode == 0, one.stderr[-3000:]
-    log.unlink(missing_ok=True)  # the spy is loaded in the 2-process run only; nothing logged so far
     two = subprocess.run([sys.executable, "-m", "medbench.cli", "--plugins-dir", str(spy), *scored,
                           "--leaderboard-dir", "two", "--num-processes", "2"], env=env, capture_output=True, text=True,
                          timeout=600, cwd=tmp_path)
