@@ -166,3 +166,20 @@ def test_eval_num_processes_needs_a_device_per_process(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(MedbenchError, match="inside a launch of 2 processes"):
         check_processes(2, "auto")
+
+
+def test_gathered_results_come_back_in_document_order():
+    from medbench.dataparallel import in_document_order
+
+    # What lm-eval gathers from 2 ranks for 5 documents: rank 0 scored documents 0, 2, 4 and rank 1 documents 1, 3,
+    # per-item metrics per (metric, filter), logged samples filter by filter.
+    def samples(docs):
+        return [{"doc_id": d, "filter": f} for f in ("strict", "flexible") for d in docs]
+
+    per_rank = [{"t": {("acc", "strict"): [0, 2, 4]}, "s": samples([0, 2, 4])},
+                {"t": {("acc", "strict"): [1, 3]}, "s": samples([1, 3])}]
+    merged = in_document_order(per_rank)
+    assert merged["t"] == {("acc", "strict"): [0, 1, 2, 3, 4]}
+    assert merged["s"] == samples([0, 1, 2, 3, 4])
+    # a rank with no documents (more processes than items) adds nothing
+    assert in_document_order([{"t": {("acc", "none"): [7]}}, {"t": {}}]) == {"t": {("acc", "none"): [7]}}
