@@ -50,9 +50,10 @@ from medbench.trainers.run import (BatchBackoff, PreparedRun, adapter_base_ref, 
                                    drop_resume_state, finish_checkpoint)
 
 __all__ = ["METHODS", "TrlOptions", "require_positive", "capped", "plan_check_with", "target_delimiter", "load_policy",
-           "compute_device_and_dtype", "use_gradient_checkpointing", "pick_attention", "use_liger", "speed_up", "lora_config", "checkpoint_kind",
+           "compute_device_and_dtype", "pick_attention", "use_liger", "speed_up", "lora_config", "checkpoint_kind",
            "training_arguments", "Formatter", "check_trainable", "BatchBackoff", "PreparedRun", "adapter_base_ref",
-           "checkpoint_recorder", "drop_resume_state", "finish_checkpoint", "VARLEN_ATTENTION"]
+           "checkpoint_recorder", "drop_resume_state", "finish_checkpoint", "VARLEN_ATTENTION",
+           "use_gradient_checkpointing"]
 
 METHODS = ("lora", "qlora", "full")
 
@@ -76,7 +77,7 @@ class TrlOptions:
     # false: raw prompt + target, the form lm-eval's log-likelihood scoring reads, so the eval sees what was trained;
     # true: one chat turn when the tokenizer has a template (for chat-formatted evaluation).
     chat_template: bool = False
-    gradient_checkpointing: str = "auto"  # auto: on on a CPU (as plain TRL), off on a GPU; or on, off
+    gradient_checkpointing: str = "auto"  # auto: on on a CPU (as plain TRL), off on a GPU; or on / off
     # Speed (module docstring). Each is equal-output; "auto"/None picks the fast path where it is available.
     attn_implementation: str = "auto"  # auto: flash_attention_2 on CUDA when installed, else sdpa; or sdpa, eager, ...
     liger_kernel: bool | None = None  # None: Liger's RMSNorm/RoPE/SwiGLU kernels on CUDA when liger-kernel is installed
