@@ -30,6 +30,13 @@ def join_processes() -> Any:
                        kwargs_handlers=[InitProcessGroupKwargs(timeout=WAIT_FOR_RANK_ZERO)])
 
 
+def rank_zero_first(accelerator: Any) -> Any:
+    """A context in which rank 0 runs first and the others after it (no-op without ``accelerator``)."""
+    import contextlib
+
+    return accelerator.main_process_first() if accelerator is not None else contextlib.nullcontext()
+
+
 def shard(lm: Any, accelerator: Any) -> Any:
     """Make ``lm`` (an HFLM built around a loaded model) one rank of ``accelerator``'s group."""
     lm.accelerator = accelerator

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 from unittest import mock
 
+from medbench.dataparallel import join_processes, rank_zero_first, shard
 from medbench.errors import MedbenchError
 from medbench.judges import judges_for, run_judge
 from medbench.metrics import metric_registry, score_samples
@@ -334,14 +335,10 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
-    accelerator = None
-    if data_parallel:
-        from medbench.dataparallel import join_processes
-
-        accelerator = join_processes()
-        progress = progress if accelerator.is_main_process else None
-    with accelerator.main_process_first() if accelerator else contextlib.nullcontext():
-        loaded = loaded or resolve_model(model_ref, load_options)  # rank 0 first: it may fill a model cache
+    accelerator = join_processes() if data_parallel else None
+    progress = progress if accelerator is None or accelerator.is_main_process else None
+    with rank_zero_first(accelerator):  # rank 0 loads first: it may fill a model cache the others then read
+        loaded = loaded or resolve_model(model_ref, load_options)
     # A path's default label is the path as the record stores it (medbench.portable): no machine's absolute path.
     label = config.label or portable_path(loaded.ref, Path(config.output_dir))
     if config.chat_template:
@@ -349,8 +346,6 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     model_hash = weights_hash(loaded.model)
     lm = _make_lm(loaded, config.batch_size, progress, config.scorer)
     if accelerator is not None:
-        from medbench.dataparallel import shard
-
         shard(lm, accelerator)
     registered_metrics = metric_registry()
 
