@@ -4,7 +4,8 @@
 # score the checkpoint, render the leaderboard with paired tests against base. Measured on 2 quiet cores: ~4.5 min.
 # DEMO_DPO_STEPS=N > 0 also trains DPO from the SFT checkpoint on task-built pairs (a wrong label rejected) and scores
 # it; off by default because DPO costs ~20 s a step on 2 cores (8 steps + scoring ~200 s: past the 5-minute budget).
-# Everything goes to $DEMO_DIR (default runs/demo, ignored by git); each step's wall time is printed at the end.
+# Everything goes to $DEMO_DIR (default runs/demo, ignored by git); each step's wall time (training and the
+# checkpoint's scoring apart) is printed at the end in a table.
 set -euo pipefail
 MEDBENCH=${MEDBENCH:-.venv/bin/medbench}
 DEMO_DIR=${DEMO_DIR:-runs/demo}
@@ -16,32 +17,46 @@ DPO_STEPS=${DEMO_DPO_STEPS:-0}
 export HF_HUB_OFFLINE=1
 board="$DEMO_DIR/leaderboard"
 rm -rf "$DEMO_DIR"
-steps=()
-run() {  # run NAME COMMAND...: time one step, keep its wall time for the summary
-    local name=$1 start end
+steps=()  # "NAME SECONDS" per row of the summary
+run() {  # run NAME COMMAND...: time one step
+    local name=$1 start
     shift
     echo ">> $name: $*"
     start=$(date +%s)
     "$@"
+    steps+=("$name $(($(date +%s) - start))")
+}
+# run_training NAME RUN COMMAND...: `medbench train` trains, then scores its checkpoint; two rows, split where
+# training ended (the run's medbench_run.json is last written then, before the scoring starts)
+run_training() {
+    local name=$1 run_name=$2 start trained end
+    shift 2
+    echo ">> $name + score: $*"
+    start=$(date +%s)
+    "$@"
     end=$(date +%s)
-    steps+=("$name $((end - start))")
+    trained=$(python3 -c 'import os, sys; print(int(os.path.getmtime(sys.argv[1])))' \
+        "$DEMO_DIR/$run_name/medbench_run.json")
+    trained=$((trained < start ? start : trained > end ? end : trained))
+    steps+=("$name $((trained - start))" "score $run_name checkpoint $((end - trained))")
 }
 run "score base" "$MEDBENCH" eval --tasks "$TASK" --leaderboard-dir "$board" --label base
-run "SFT ($SFT_STEPS steps) + score" "$MEDBENCH" train --plugin sft --task "$TASK" --output-dir "$DEMO_DIR" \
+run_training "SFT ($SFT_STEPS steps)" sft "$MEDBENCH" train --plugin sft --task "$TASK" --output-dir "$DEMO_DIR" \
     --leaderboard-dir "$board" --run-name sft --max-steps "$SFT_STEPS" --learning-rate "$SFT_LR"
 if [ "$DPO_STEPS" -gt 0 ]; then
-    run "DPO from SFT ($DPO_STEPS steps) + score" "$MEDBENCH" train --plugin dpo --task "$TASK" \
+    run_training "DPO from SFT ($DPO_STEPS steps)" dpo "$MEDBENCH" train --plugin dpo --task "$TASK" \
         --model "$DEMO_DIR/sft/checkpoint-$SFT_STEPS" --output-dir "$DEMO_DIR" --leaderboard-dir "$board" \
         --run-name dpo --max-steps "$DPO_STEPS"
 fi
-run "leaderboard" "$MEDBENCH" leaderboard --leaderboard-dir "$board" --baseline base
+run "page (leaderboard)" "$MEDBENCH" leaderboard --leaderboard-dir "$board" --baseline base
 echo
-echo "demo steps (wall seconds):"
+echo "demo steps, wall time:"
+printf '  %-32s %7s\n' "step" "seconds"
 total=0
 for entry in "${steps[@]}"; do
     seconds=${entry##* }
     total=$((total + seconds))
-    printf '  %-40s %5s s\n' "${entry% *}" "$seconds"
+    printf '  %-32s %7s\n' "${entry% *}" "$seconds"
 done
-printf '  %-40s %5s s\n' "total" "$total"
+printf '  %-32s %7s\n' "total" "$total"
 echo "page: $board/index.html"

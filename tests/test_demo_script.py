@@ -17,8 +17,11 @@ while [ $# -gt 0 ]; do
         --output-dir|--leaderboard-dir|--dir) mkdir -p "$2" && touch "$2/written";;
         --run-name) run="$2";;
     esac
+    [ "$1" = --output-dir ] && out="$2"
     shift
 done
+# A training run's manifest, which the demo reads to split training from scoring.
+if [ -n "${run:-}" ]; then mkdir -p "$out/$run" && echo '{"status": "complete"}' > "$out/$run/medbench_run.json"; fi
 """
 
 
@@ -45,7 +48,18 @@ def test_demo_runs_the_main_job_and_leaves_git_status_clean(tmp_path, dpo_steps)
     commands = [call.split()[0] + (" " + call.split()[2] if call.startswith("train") else "") for call in calls]
     expected = ["eval", "train sft"] + (["train dpo"] if dpo_steps != "0" else []) + ["leaderboard"]
     assert commands == expected
-    assert "--baseline base" in calls[-1] and "total" in proc.stdout  # each step's wall time, then the total
+    assert "--baseline base" in calls[-1]
+    # The summary: one aligned row per step (training and its checkpoint's scoring apart), then the total.
+    table = proc.stdout.split("demo steps, wall time:\n", 1)[1].splitlines()
+    rows = [line.rsplit(None, 1) for line in table[1:] if not line.startswith("page:")]
+    names = [name.strip() for name, _ in rows]
+    trained = [["SFT (53 steps)", "score sft checkpoint"]] + \
+        ([["DPO from SFT (3 steps)", "score dpo checkpoint"]] if dpo_steps != "0" else [])
+    assert names == ["score base", *sum(trained, []), "page (leaderboard)", "total"]
+    assert table[0].split() == ["step", "seconds"]
+    assert len({len(line) for line in table[:len(rows) + 1]}) == 1  # right-aligned seconds: rows of one width
+    seconds = [int(value) for _, value in rows]
+    assert min(seconds) >= 0 and seconds[-1] == sum(seconds[:-1])
     assert (clone / "runs" / "demo" / "leaderboard" / "written").exists()
     status = subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True, check=True).stdout
     assert status == ""

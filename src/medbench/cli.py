@@ -14,7 +14,7 @@ try:
     import click
 
     from medbench import __version__
-    from medbench.commands import catalog, evaluate, leaderboard, sweep, train
+    from medbench.commands import catalog, evaluate, launch, leaderboard, sweep, train
     from medbench.commands.common import console, err_console
     from medbench.commands.trainers import trainers_command
     from medbench.errors import MedbenchError
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main(argv: list[str] | None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    train.INVOCATION[:] = argv
+    launch.INVOCATION[:] = argv
     debug = "--debug" in argv or os.environ.get("MEDBENCH_DEBUG") == "1"
     if "--online" in argv[: argv.index("--") if "--" in argv else len(argv)]:
         # Before anything imports huggingface_hub or datasets: both read these variables once, at import.

@@ -45,7 +45,7 @@ class ScoredCheckpoint:
 
 
 def score_with_progress(model_ref: str | None, config: Any, load_options: Any = None,
-                        loaded: Any = None) -> list[dict[str, Any]]:
+                        loaded: Any = None, data_parallel: bool = False) -> list[dict[str, Any]]:
     """medbench.evaluation.evaluate with a progress bar per task (plain timestamped lines when piped): the scorer
     of `eval`, `train` and sweeps alike, so no scoring phase is silent."""
     from medbench.evaluation import evaluate
@@ -61,7 +61,8 @@ def score_with_progress(model_ref: str | None, config: Any, load_options: Any = 
                                                status="")
             progress.update(bars[task], completed=done, total=total)
 
-        return evaluate(model_ref, config, loaded=loaded, load_options=load_options, progress=report)
+        return evaluate(model_ref, config, loaded=loaded, load_options=load_options, progress=report,
+                        data_parallel=data_parallel)
 
 
 def score_checkpoints(checkpoints: list[ScoredCheckpoint], config: Any, label: Callable[[ScoredCheckpoint], str],

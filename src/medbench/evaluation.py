@@ -20,6 +20,7 @@ from unittest import mock
 
 from medbench.answers import annotate_samples
 from medbench.backends import open_for_evaluation
+from medbench.dataparallel import join_processes, rank_zero_first, shard
 from medbench.errors import MedbenchError
 from medbench.generation import GenerationOptions, generating_tasks, generation_record
 from medbench.judges import judges_for, run_task_judges
@@ -209,8 +210,11 @@ def _metrics_from_results(task_results: dict[str, Any]) -> dict[str, dict[str, f
 
 
 def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel | None = None,
-             load_options: LoadOptions | None = None, progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
-    """Score one model on ``config.tasks``; write one record per task; return the records."""
+             load_options: LoadOptions | None = None, progress: ProgressCallback | None = None,
+             data_parallel: bool = False) -> list[dict[str, Any]]:
+    """Score one model on ``config.tasks``; write one record per task; return the records. ``data_parallel``: this
+    process is one of those `accelerate launch` started, each scoring a share (medbench.dataparallel); rank 0
+    writes and returns the records, the others return none."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -223,10 +227,15 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
-    backend = open_for_evaluation(model_ref, config, tasks, loaded, load_options, progress)
+    accelerator = join_processes() if data_parallel else None
+    progress = progress if accelerator is None or accelerator.is_main_process else None
+    with rank_zero_first(accelerator):  # rank 0 loads first: it may fill a model cache the others then read
+        backend = open_for_evaluation(model_ref, config, tasks, loaded, load_options, progress)
     # A path's default label is the path as the record stores it (medbench.portable): no machine's absolute path.
     label = config.label or portable_path(backend.ref, Path(config.output_dir))
     model_hash, lm = backend.model_hash, backend.lm
+    if accelerator is not None:
+        shard(lm, accelerator)
     registered_metrics = metric_registry()
 
     records = []

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from medbench.commands.backend_flags import backend_options as backend_flags
-from medbench.commands.common import (BATCH, LIMIT, SEED, SHOTS, checked_load_options, data_file_overrides,
-                                      err_console, generation_options, key_values, print_records, split_list,
-                                      task_source_options)
+from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, SHOTS, checked_load_options,
+                                      data_file_overrides, err_console, generation_options, key_values, print_records,
+                                      split_list, task_source_options)
 from medbench.errors import MedbenchError
 
 
@@ -42,18 +42,24 @@ from medbench.errors import MedbenchError
 @click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code.")
 @click.option("--no-cache", is_flag=True,
               help="Score again even when a record of the same weights (content hash), data and options exists.")
+@click.option("--num-processes", type=PROCESSES, default=1, show_default=True,
+              help="Data-parallel scoring processes, launched with accelerate (one a GPU, or CPU processes over gloo); "
+                   "rank 0 writes the records.")
 @generation_options()
 @task_source_options
 @backend_flags
 def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, legacy_output_dir, label,
                  data_file, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
-                 trust_remote_code, no_cache, generation, backend=None, backend_options=None,
+                 trust_remote_code, no_cache, num_processes, generation, backend=None, backend_options=None,
                  judge_model_options=None) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
+    from medbench.commands.launch import check_processes, launch
     from medbench.engine import score_with_progress
     from medbench.evaluation import EvalConfig
     from medbench.leaderboard import render
     from medbench.records import ensure_writable
+    from medbench.tasks import build_registry
+    from medbench.training import process_rank, world_size
 
     if legacy_output_dir is not None:
         if output_dir is not None and Path(output_dir) != Path(legacy_output_dir):
@@ -73,8 +79,23 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                         backend_options=backend_options)
     if no_cache:
         config.reuse_records = False
-    ensure_writable(Path(output_dir), "--leaderboard-dir")  # before the model is loaded and scored
-    records = score_with_progress(model_ref, config, load_options)
+    if num_processes > 1:  # the launched processes run this command without --num-processes
+        check_processes(num_processes, device)
+        from medbench.backends import backend_for
+
+        if backend_for(model_ref, backend)[0] is not None:
+            raise MedbenchError(f"--num-processes shards a model loaded in this process; {model_ref} runs on a "
+                                "backend", "drop --num-processes (a backend has its own parallelism options)")
+        build_registry().expand(config.tasks)  # an unknown task fails here once, not in every process
+        ensure_writable(Path(output_dir), "--leaderboard-dir")
+        launch("evaluation", num_processes)
+        return
+    rank = process_rank()  # under `accelerate launch`, one of its processes: rank 0 writes
+    if rank == 0:
+        ensure_writable(Path(output_dir), "--leaderboard-dir")  # before the model is loaded and scored
+    records = score_with_progress(model_ref, config, load_options, data_parallel=world_size() > 1)
+    if rank != 0:
+        return
     print_records(records)
     paths = render(Path(output_dir))
     reused = sum(1 for record in records if record.get("_reused"))

@@ -4,7 +4,6 @@ several processes through accelerate."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -12,7 +11,6 @@ import click
 from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, err_console, generation_options, print_records,
                                       task_source_options)
 from medbench.commands.trainers import TrainCommand
-from medbench.errors import MedbenchError
 from medbench.models import DEFAULT_MODEL
 
 
@@ -83,42 +81,11 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
 
 
 LAUNCHED_RUN_DIR = "MEDBENCH_LAUNCHED_RUN_DIR"
-INVOCATION: list[str] = []  # the command line main() was given, for relaunching under accelerate
 
 
 def _launch_distributed(run_dir: Path, num_processes: int, accelerate_config: str | None) -> None:
     """Run this same `train` command in ``num_processes`` processes through `accelerate launch`, in ``run_dir``."""
-    import subprocess
+    from medbench.commands.launch import launch
 
-    import torch
-
-    drop = {"--num-processes": 1, "--accelerate-config": 1}
-    argv, skip = [], 0
-    for arg in INVOCATION:
-        if skip:
-            skip -= 1
-            continue
-        name = arg.split("=", 1)[0]
-        if name in drop:
-            skip = 0 if "=" in arg else drop[name]
-            continue
-        argv.append(arg)
-    launcher = [sys.executable, "-m", "accelerate.commands.launch"]
-    if accelerate_config:
-        launcher += ["--config_file", accelerate_config]
-        if num_processes > 1:
-            launcher += ["--num_processes", str(num_processes)]
-    else:
-        launcher += ["--num_processes", str(num_processes), "--num_machines", "1", "--mixed_precision", "no",
-                     "--dynamo_backend", "no"]
-        # accelerate's multi-GPU launcher is torchrun; on a machine without GPUs its processes join over gloo.
-        launcher += ["--multi_gpu"] if num_processes > 1 else []
-    command = [*launcher, "-m", "medbench.cli", *argv]
-    err_console.print(f"launching {num_processes} training processes ({'GPU' if torch.cuda.is_available() else 'CPU'}"
-                      f"): {' '.join(command)}", highlight=False, soft_wrap=True)
-    env = {**os.environ, LAUNCHED_RUN_DIR: str(Path(run_dir).resolve()), "OMP_NUM_THREADS":
-           os.environ.get("OMP_NUM_THREADS", "1")}
-    code = subprocess.call(command, env=env)
-    if code:
-        raise MedbenchError(f"the {num_processes} training processes exited with status {code} (see their output "
-                            f"above)", f"fix what they report; the run directory is {run_dir}")
+    launch("training", num_processes, accelerate_config, {LAUNCHED_RUN_DIR: str(Path(run_dir).resolve())},
+           f"fix what they report; the run directory is {run_dir}")

@@ -23,8 +23,10 @@ trained result stays the same, and each has an option to turn it off:
   SDPA (``--attn-implementation``);
 * Liger's Triton kernels for RMSNorm, RoPE and SwiGLU on CUDA when liger-kernel is installed (``--liger-kernel``);
   the cross-entropy is already TRL's chunked log-prob head, which never materialises the full logits;
-* bf16 autocast on GPUs that support it (``--dtype`` of ``medbench train``); no activation checkpointing unless
-  asked (``--gradient-checkpointing``);
+* bf16 autocast on GPUs that support it (``--dtype`` of ``medbench train``);
+* activation checkpointing by device (``--gradient-checkpointing auto|on|off``): ``auto`` keeps TRL's default (on)
+  on a CPU, where turning it off bought 1.2x speed for 1.4-1.6x the memory (benchmarks/RESULTS.md), and turns it
+  off on a GPU, where the memory goes to padding-free batches and Liger kernels instead;
 * out-of-memory back-off (``--auto-batch-size``): on a CUDA out-of-memory error the per-device batch is halved and
   gradient accumulation doubled, so every optimizer step still sees the same examples, and training starts again
   from the newest checkpoint of the run, or from the state it started in;
@@ -50,7 +52,8 @@ from medbench.trainers.run import (BatchBackoff, PreparedRun, adapter_base_ref, 
 __all__ = ["METHODS", "TrlOptions", "require_positive", "capped", "plan_check_with", "target_delimiter", "load_policy",
            "compute_device_and_dtype", "pick_attention", "use_liger", "speed_up", "lora_config", "checkpoint_kind",
            "training_arguments", "Formatter", "check_trainable", "BatchBackoff", "PreparedRun", "adapter_base_ref",
-           "checkpoint_recorder", "drop_resume_state", "finish_checkpoint", "VARLEN_ATTENTION"]
+           "checkpoint_recorder", "drop_resume_state", "finish_checkpoint", "VARLEN_ATTENTION",
+           "use_gradient_checkpointing"]
 
 METHODS = ("lora", "qlora", "full")
 
@@ -74,7 +77,7 @@ class TrlOptions:
     # false: raw prompt + target, the form lm-eval's log-likelihood scoring reads, so the eval sees what was trained;
     # true: one chat turn when the tokenizer has a template (for chat-formatted evaluation).
     chat_template: bool = False
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: str = "auto"  # auto: on on a CPU (as plain TRL), off on a GPU; or on / off
     # Speed (module docstring). Each is equal-output; "auto"/None picks the fast path where it is available.
     attn_implementation: str = "auto"  # auto: flash_attention_2 on CUDA when installed, else sdpa; or sdpa, eager, ...
     liger_kernel: bool | None = None  # None: Liger's RMSNorm/RoPE/SwiGLU kernels on CUDA when liger-kernel is installed
@@ -95,8 +98,29 @@ class TrlOptions:
         if self.save_steps < 0:
             raise MedbenchError(f"--save-steps must be 0 or more, got {self.save_steps}",
                                 "pass --save-steps 0 for the final checkpoint only")
+        self.gradient_checkpointing = checkpointing_choice(self.gradient_checkpointing)
         if not self.attn_implementation or not str(self.attn_implementation).strip():
             raise MedbenchError("--attn-implementation is empty", "pass --attn-implementation auto, sdpa or eager")
+
+
+CHECKPOINTING = ("auto", "on", "off")
+
+
+def checkpointing_choice(value: Any) -> str:
+    """--gradient-checkpointing as auto, on or off; true/false (the option's earlier boolean form) still read."""
+    text = str(value).strip().lower()
+    text = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}.get(text, text)
+    if text not in CHECKPOINTING:
+        raise MedbenchError(f"--gradient-checkpointing {value!r} is not auto, on or off",
+                            "pass --gradient-checkpointing auto (on on a CPU, off on a GPU), on or off")
+    return text
+
+
+def use_gradient_checkpointing(requested: str, device: str) -> bool:
+    """``auto``: on on a CPU, off on an accelerator (module docstring); ``on`` / ``off`` as asked."""
+    if requested == "auto":
+        return device == "cpu"
+    return requested == "on"
 
 
 def require_positive(options: Any, *names: str) -> None:
@@ -267,7 +291,7 @@ def training_arguments(config_class: type, request: TrainRequest, options: TrlOp
         max_steps=options.max_steps,
         per_device_train_batch_size=options.train_batch_size,
         gradient_accumulation_steps=options.gradient_accumulation_steps,
-        activation_checkpointing=options.gradient_checkpointing,
+        activation_checkpointing=use_gradient_checkpointing(options.gradient_checkpointing, device),
         torch_compile=options.torch_compile,
         # An ordering plugin's order must reach the model as given; otherwise shuffle with the run's seed.
         train_sampling_strategy="sequential" if request.keep_order else "random",

@@ -74,6 +74,8 @@ def checkpoint_recorder(model_ref: str):
             finish_checkpoint(path, model_ref)
             drop_resume_state(args.output_dir, keep=path)  # this checkpoint is complete: older states are not needed
             metrics = {k: v for k, v in self._last_log.items() if isinstance(v, (int, float))}
+            # The value `--gradient-checkpointing auto` chose for this device, recorded with what it cost.
+            metrics["gradient_checkpointing"] = bool(getattr(args, "activation_checkpointing", False))
             if "tokens_per_s" in metrics:  # the name manifests had before medbench.throughput
                 metrics["train_tokens_per_second"] = metrics["tokens_per_s"]
             self.saved.append((state.global_step, path, metrics))
@@ -152,7 +154,7 @@ class BatchBackoff:
         if args.per_device_train_batch_size <= 1:
             raise MedbenchError("out of GPU memory with a per-device batch of 1 "
                                 f"({' '.join(str(exc).split())[:160]})",
-                                "pass --gradient-checkpointing true, --method qlora, or a smaller --max-length; or "
+                                "pass --gradient-checkpointing on, --method qlora, or a smaller --max-length; or "
                                 "train on a GPU with more memory") from exc
         args.per_device_train_batch_size //= 2
         args.gradient_accumulation_steps *= 2
