@@ -378,3 +378,11 @@ def test_repeats_sample_with_their_own_seed_and_top_p_reaches_the_server():
     assert len(set(seeds[:3])) == 3  # the three copies of one prompt
     assert all(payload["top_p"] == 0.9 and payload["temperature"] == 0.7 for payload in seen)
     assert all(payload["stop"] == ["\n"] and payload["max_tokens"] == 8 for payload in seen)
+
+
+def test_data_parallel_scoring_refuses_a_served_model_in_one_line(medbench_cli, tmp_path):
+    result = medbench_cli("eval", "--model", "openai:tiny", "--base-url", "http://127.0.0.1:9/v1", "--tasks", "medqa",
+                          "--mode", "generate", "--num-processes", "2", "--leaderboard-dir", str(tmp_path / "lb"))
+    assert result.exit_code == 2
+    assert "--num-processes" in result.output and "backend" in result.output
+    assert not (tmp_path / "lb").exists()  # refused before anything was written
