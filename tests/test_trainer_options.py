@@ -60,3 +60,19 @@ def test_one_name_for_the_leaderboard_folder(tiny_model_dir, tmp_path):
     assert "--output-dir" not in invoke("eval", "--help").output  # the old name still works, unadvertised
     listed = invoke("leaderboard", "--leaderboard-dir", str(tmp_path / "lb"), "--format", "md")
     assert listed.exit_code == 0 and (tmp_path / "lb" / "leaderboard.md").exists()
+
+
+@pytest.mark.parametrize("flag, value, spelled", [("--limit", "5", "--eval-limit"), ("--mode", "generate", "--eval-mode"),
+                                                  ("--gen-kwargs", "temperature=0", "--eval-gen-kwargs")])
+def test_an_eval_option_without_trains_eval_prefix_names_the_spelling_train_takes(medbench_cli, tmp_path, flag,
+                                                                                   value, spelled):
+    result = medbench_cli("train", "--plugin", "sft", "--task", "medqa", "--output-dir", str(tmp_path / "runs"),
+                          flag, value)
+    assert result.exit_code == 2
+    assert f"train has no option {flag}" in result.output and f"pass {spelled}" in result.output
+    assert not (tmp_path / "runs").exists()  # refused before a run directory was made
+
+
+def test_train_help_says_how_scoring_options_are_spelled(medbench_cli):
+    text = " ".join(medbench_cli("train", "--help").output.split())  # help text is wrapped to the terminal
+    assert "--eval-batch-size" in text and "with eval- in front" in text

@@ -11,6 +11,7 @@ import click
 from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, err_console, generation_options, print_records,
                                       task_source_options)
 from medbench.commands.trainers import TrainCommand
+from medbench.errors import MedbenchError
 from medbench.models import DEFAULT_MODEL
 
 
@@ -27,7 +28,9 @@ from medbench.models import DEFAULT_MODEL
 @click.option("--run-name", default=None, help="Run directory name under --output-dir (default: plugin-task-time).")
 @click.option("--leaderboard-dir", type=click.Path(file_okay=False), default="leaderboard", show_default=True)
 @click.option("--seed", type=SEED, default=1234, show_default=True)
-@click.option("--batch-size", "eval_batch_size", type=BATCH, default=8, show_default=True, help="Eval batch size.")
+@click.option("--eval-batch-size", "eval_batch_size", type=BATCH, default=8, show_default=True,
+              help="Batch size of checkpoint scoring (the trainer's own is --train-batch-size).")
+@click.option("--batch-size", "legacy_batch_size", type=BATCH, default=None, hidden=True)
 @click.option("--eval-mode", type=click.Choice(["loglikelihood", "generate"]), default="loglikelihood",
               show_default=True, help="How checkpoints are scored on multiple-choice tasks (see `eval --mode`).")
 @click.option("--eval-fewshot-rationales", is_flag=True, help="Score checkpoints with rationale demonstrations.")
@@ -50,16 +53,25 @@ from medbench.models import DEFAULT_MODEL
 @task_source_options
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
                   leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template,
-                  device, dtype, resume, num_processes, accelerate_config, report_to, generation) -> None:
+                  device, dtype, resume, num_processes, accelerate_config, report_to, generation,
+                  legacy_batch_size) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
-    Options the plugin defines are passed as --name value after the medbench options.
+    Options the plugin defines are passed as --name value after the medbench options. How checkpoints are scored
+    takes `medbench eval`'s options with eval- in front (--eval-limit, --eval-mode, --eval-batch-size, ...).
     """
     from medbench import training
     from medbench.api import prepare_training
 
+    if legacy_batch_size is not None:  # the spelling before --eval-batch-size: still taken, with a note
+        err_console.print("note: train's --batch-size is now --eval-batch-size (it sizes scoring batches; the "
+                          "trainer's own is --train-batch-size)", highlight=False)
+        eval_batch_size = legacy_batch_size
+    plugin_options = training.parse_plugin_args(ctx.args)
+    check_eval_spelling(plugin, plugin_options, ctx.command)
+
     launched_dir = os.environ.get(LAUNCHED_RUN_DIR)  # set for the processes `--num-processes` starts
-    job = prepare_training(plugin, task, model_ref, options=training.parse_plugin_args(ctx.args),
+    job = prepare_training(plugin, task, model_ref, options=plugin_options,
                            config_file=config_file, eval_tasks=eval_tasks, eval_limit=eval_limit,
                            output_dir=output_dir, run_name=run_name, leaderboard_dir=leaderboard_dir, seed=seed,
                            eval_batch_size=eval_batch_size, eval_mode=eval_mode,
@@ -78,6 +90,22 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     print_records(result.records)
     err_console.print(f"{len(result.checkpoints)} checkpoint(s) in {result.run_dir}; leaderboard: "
                       + ", ".join(str(p) for p in result.leaderboard), highlight=False)
+
+
+def check_eval_spelling(plugin: str, options: dict, command: click.Command) -> None:
+    """`train --limit 20` meant --eval-limit: an eval option written without train's eval- prefix is one line
+    naming the spelling train takes, not a trainer's "no option --limit"."""
+    import dataclasses
+
+    from medbench import training
+
+    trainer_options = {field.name for field in dataclasses.fields(training.get_trainer(plugin).config_class)}
+    ours = {parameter.name for parameter in command.params}
+    for key in options:
+        if key not in trainer_options and f"eval_{key}" in ours:
+            flag = "--" + key.replace("_", "-")
+            raise MedbenchError(f"train has no option {flag}: checkpoint scoring takes eval's options with eval- in "
+                                "front", f"pass --eval-{flag[2:]} (see `medbench train --help`)")
 
 
 LAUNCHED_RUN_DIR = "MEDBENCH_LAUNCHED_RUN_DIR"
