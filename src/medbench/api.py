@@ -12,11 +12,13 @@ import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
-from medbench.generation import GenerationOptions
 from medbench.models import DEFAULT_MODEL
+
+if TYPE_CHECKING:  # imported where used: medbench.generation pulls in lm-eval
+    from medbench.generation import GenerationOptions
 
 __all__ = ["EvalResult", "TrainResult", "TrainingJob", "SweepResult", "evaluate", "evaluate_config", "train",
            "prepare_training", "sweep", "plan_sweep", "run_planned_sweep", "load_options"]
@@ -159,7 +161,7 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
     ``generation``: how generate-mode tasks are scored (medbench.generation)."""
     from medbench import run_dirs, training
     from medbench.evaluation import EvalConfig
-    from medbench.generation import generating_tasks
+    from medbench.generation import GenerationOptions, generating_tasks
     from medbench.records import ensure_writable
     from medbench.scoring import scored_output_type
     from medbench.tasks import build_registry
