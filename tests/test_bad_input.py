@@ -413,3 +413,23 @@ def test_a_training_label_not_among_the_choices_is_named(tmp_path):
                            doc_to_target=lambda doc: "yes" if doc["q"] == "Q1" else "maybe")
     with pytest.raises(MedbenchError, match=r"train document 2: the answer 'maybe' is not among its 2 choices"):
         examples_from_task(task, {})
+
+
+def test_brackets_in_an_error_or_a_warning_are_printed_as_written(monkeypatch, capsys):
+    """`pip install 'medbench[vllm]'` or a JSON list in a message is text: rich markup must not swallow it."""
+    import warnings
+
+    import medbench.cli as cli
+    from medbench.errors import MedbenchError
+
+    def fail(*args, **kwargs):
+        warnings.warn("plugin [bold]x[/bold] said [1, 2]")
+        raise MedbenchError("needs medbench[vllm] and [red]nothing else", "pip install 'medbench[vllm]'")
+
+    monkeypatch.setattr(cli.cli, "main", fail)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["tasks"])
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "needs medbench[vllm] and [red]nothing else — pip install 'medbench[vllm]'" in err
+    assert "plugin [bold]x[/bold] said [1, 2]" in err

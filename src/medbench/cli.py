@@ -57,7 +57,9 @@ def _quiet_libraries() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    err_console.print(f"[yellow]Warning:[/] {' '.join(str(message).split())}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # a plugin's warning text is text, never markup
+
+    err_console.print(f"[yellow]Warning:[/] {escape(' '.join(str(message).split()))}", highlight=False, soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,9 +142,16 @@ def _usage_error(exc: click.UsageError) -> None:
         sys.exit(exc.exit_code)
     command = exc.ctx.command_path if exc.ctx is not None else "medbench"
     message = " ".join(exc.format_message().split()).rstrip(".")
-    err_console.print(f"[bold red]Error:[/] {message} — run `{command} --help` for the valid options",
-                      highlight=False, soft_wrap=True)
+    print_error(f"{message} — run `{command} --help` for the valid options")
     sys.exit(exc.exit_code)
+
+
+def print_error(message: str) -> None:
+    """One error line. The message is printed as written: brackets in it (`medbench[vllm]`, a JSON list) are text,
+    not rich markup that would swallow them."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,7 +179,7 @@ def _main(argv: list[str] | None) -> None:
     except MedbenchError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        print_error(exc.one_line())
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -185,8 +194,7 @@ def _main(argv: list[str] | None) -> None:
         if debug:
             raise
         message = " ".join(f"{type(exc).__name__}: {exc}".split())
-        err_console.print(f"[bold red]Error:[/] {message} — rerun with --debug for the traceback", highlight=False,
-                          soft_wrap=True)
+        print_error(f"{message} — rerun with --debug for the traceback")
         sys.exit(1)
 
 
