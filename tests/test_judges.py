@@ -108,3 +108,10 @@ def test_unknown_judge_fails_before_the_model_loads(tmp_path):
     with pytest.raises(MedbenchError, match="unknown judge 'nope'"):
         evaluate("/does/not/exist", EvalConfig(tasks=["medqa"], output_dir=tmp_path, judges=["nope"]))
     assert not (tmp_path / "records").exists()
+
+
+def test_judge_settings_without_a_judge_are_one_line_not_silently_ignored(medbench_cli, tiny_model_dir, tmp_path):
+    result = medbench_cli("eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "2",
+                          "--judge-model", "openai:judge", "--leaderboard-dir", str(tmp_path / "lb"))
+    assert result.exit_code == 2
+    assert "no judge scores medqa" in result.output and "--judge likert" in result.output

@@ -227,6 +227,12 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges)
+    # A judge's settings with no judge asked for (and none in the tasks' metadata) would silently do nothing; a
+    # judge asked for that suits none of these tasks (a recipe's likert on MCQ cells) is fine.
+    if config.judge_options and not config.judges and not any(judges.values()):
+        given = ", ".join(sorted(config.judge_options))
+        raise MedbenchError(f"judge settings ({given}) were given, but no judge scores {', '.join(names)}",
+                            "pass --judge likert (or another judge from `medbench plugins`), or drop the judge options")
     accelerator = join_processes() if data_parallel else None
     progress = progress if accelerator is None or accelerator.is_main_process else None
     with rank_zero_first(accelerator):  # rank 0 loads first: it may fill a model cache the others then read
