@@ -23,6 +23,7 @@ from typing import Any
 from medbench import hookimpl
 from medbench.backends import Backend, identity_hash
 from medbench.errors import MedbenchError
+from medbench.lm_wrapper import copy_numbers
 
 from .openai_client import ClientOptions, ServerClient
 
@@ -119,12 +120,8 @@ class ServedLM:
         requests = list(requests)
         # --repeats k sends each prompt k times; each copy gets its own sampling seed, or a server that honours
         # `seed` would answer the same sample k times.
-        copies: dict[str, int] = {}
-        copy_of = {}
-        for request in requests:
-            key = json.dumps(request.args, sort_keys=True, default=str)
-            copy_of[id(request)] = copies.get(key, 0)
-            copies[key] = copy_of[id(request)] + 1
+        copy_of = dict(zip(map(id, requests), copy_numbers([json.dumps(request.args, sort_keys=True, default=str)
+                                                            for request in requests])))
 
         def generate(request) -> str:
             context, gen_kwargs = request.args[0], dict(request.args[1] or {})

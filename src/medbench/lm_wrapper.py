@@ -19,6 +19,16 @@ from typing import Any, Callable
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
 
 
+def copy_numbers(keys: list[Any]) -> list[int]:
+    """Each item's number among the equal items before it (0, 1, 2, ...): which copy of a repeated request it is."""
+    seen: dict[Any, int] = {}
+    out = []
+    for key in keys:
+        out.append(seen.get(key, 0))
+        seen[key] = out[-1] + 1
+    return out
+
+
 class RequestCache:
     """The requests of one (weights hash, task config, scorer) already scored, as JSON lines of {key: result}
     appended and fsynced as they are scored: a killed eval resumes from them. A torn last line (killed mid-write)
@@ -49,13 +59,8 @@ class RequestCache:
     @classmethod
     def keys(cls, kind: str, args: list[Any]) -> list[str]:
         """One key per request; the repeats of one request (lm-eval sends each k times) get a key each."""
-        seen: dict[str, int] = {}
-        out = []
-        for arg in args:
-            key = cls.key(kind, arg)
-            seen[key] = seen.get(key, 0) + 1
-            out.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
-        return out
+        keys = [cls.key(kind, arg) for arg in args]
+        return [key if copy == 0 else f"{key}#{copy + 1}" for key, copy in zip(keys, copy_numbers(keys))]
 
     def get(self, key: str) -> Any:
         value = self.results[key]
