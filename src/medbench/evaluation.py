@@ -28,6 +28,7 @@ from medbench.lm_wrapper import RequestCache, request_cache_path
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
+from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
 from medbench.tasks import build_registry, data_source, eval_split, load_tasks, task_config_hash, template_refusal
@@ -209,6 +210,17 @@ def _metrics_from_results(task_results: dict[str, Any]) -> dict[str, dict[str, f
     return metrics
 
 
+def backend_model_info(backend: Any, label: str) -> ModelInfo:
+    """The record's ``model``: the label and what the backend says of the model; a backend (perhaps a plugin's)
+    whose description does not fit the schema is named before anything is scored."""
+    try:
+        return ModelInfo.from_json(json.loads(json.dumps({**backend.model_info, "label": label}, default=str)),
+                                   "model")
+    except RecordError as exc:
+        raise MedbenchError(f"backend {backend.model_info.get('backend')!r} describes the model wrongly ({exc})",
+                            "fix that backend's model_info (see docs/writing-plugins.md, backends)") from None
+
+
 def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel | None = None,
              load_options: LoadOptions | None = None, progress: ProgressCallback | None = None,
              data_parallel: bool = False) -> list[dict[str, Any]]:
@@ -240,6 +252,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     # A path's default label is the path as the record stores it (medbench.portable): no machine's absolute path.
     label = config.label or portable_path(backend.ref, Path(config.output_dir))
     model_hash, lm = backend.model_hash, backend.lm
+    backend_model_info(backend, label)  # a wrong description fails here, before any scoring
     if accelerator is not None:
         shard(lm, accelerator)
     registered_metrics = metric_registry()
@@ -303,35 +316,34 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         primary = primary or next(iter(metrics), None)
         metrics.update(annotate_samples(samples, results["samples"][name], task, task_config.generation.repeats,
                                         primary))
-        record = {
-            "record_key": record_key,
-            "task": {"name": name, "version": entry.metadata.get("version"), "plugin": entry.plugin,
-                     "yaml": str(entry.path), "split": eval_split(task), "num_fewshot": shots,
-                     "data_hash": data_hash(task.eval_docs), "split_size": len(task.eval_docs),
-                     "config_hash": config_hash,
-                     "output_type": task.config.output_type,
-                     "scoring": {"mode": "generate" if task.config.output_type == "generate_until" else config.mode,
-                                 "fewshot_rationales": config.fewshot_rationales}},
-            "model": {"label": label, **backend.model_info},
-            **({"judges": judged} if judged else {}),
-            "metrics": metrics,
-            "primary_metric": primary,
-            "score": metrics[primary]["value"] if primary else None,
-            "stderr": metrics[primary]["stderr"] if primary else None,
-            "n": len(samples),
-            "data_source": data_source(entry, task),
-            **({"resumed_requests": cache.served} if cache is not None and cache.served else {}),
-            "config": recorded_config(task_config),
-            **({"generation": generation} if (generation := generation_record(task, task_config.generation,
-                                                                               config.seed, samples)) else {}),
-            "seed": config.seed,
-            "versions": versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "duration_s": round(duration, 3),
-            **({"extra": config.extra} if config.extra else {}),
-        }
+        generation = generation_record(task, task_config.generation, config.seed, samples)
+        record = Record(
+            record_key=record_key,
+            task=TaskInfo(name=name, version=entry.metadata.get("version"), plugin=entry.plugin, yaml=str(entry.path),
+                          split=eval_split(task), num_fewshot=shots, data_hash=data_hash(task.eval_docs),
+                          split_size=len(task.eval_docs), config_hash=config_hash,
+                          output_type=task.config.output_type,
+                          scoring=ScoringInfo(mode="generate" if task.config.output_type == "generate_until"
+                                              else config.mode, fewshot_rationales=config.fewshot_rationales)),
+            model=backend_model_info(backend, label),  # after scoring: a server names what answered
+            judges=judged or None,
+            metrics={metric: MetricValue.of(value) for metric, value in metrics.items()},
+            primary_metric=primary,
+            score=metrics[primary]["value"] if primary else None,
+            stderr=metrics[primary]["stderr"] if primary else None,
+            n=len(samples),
+            data_source=DataSource.of(data_source(entry, task)),
+            resumed_requests=cache.served if cache is not None and cache.served else None,
+            config=recorded_config(task_config),
+            generation=generation or None,
+            seed=config.seed,
+            versions=versions(),
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            duration_s=round(duration, 3),
+            extra=config.extra or None,
+        )
         path = write_record(config.output_dir, record, samples)
         if cache is not None:
             cache.discard()  # the record now holds every result
-        records.append({**record, "_path": str(path)})
+        records.append({**record.to_json(), "_path": str(path)})
     return records

@@ -4,29 +4,26 @@ Layout: ``<leaderboard>/records/<label-slug>-<label-hash>-<weights-hash>/<task>/
 ``samples.jsonl``: one folder per exact label and weights (``<label-slug>-<weights-hash>``, the older layout, is
 still read). Every write goes to a temporary file in the same directory and is renamed into place, so a reader
 never sees half a record and a failed run never damages the records already there. Every reader goes through
-:func:`load_record`, which checks a record against :class:`RecordSchema`.
+:func:`load_record`, which checks a record against the schema (:class:`medbench.record_schema.Record`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
 import re
 import tempfile
-import types
-import typing
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from medbench.errors import MedbenchError
 from medbench.portable import portable_paths
+from medbench.record_schema import SCHEMA_VERSION, Record, RecordError, json_type_name, validate_record
 
-SCHEMA_VERSION = 1
+__all__ = ["Record", "RecordError", "validate_record"]  # the schema, where readers of records look for it
 
 
 def slug(text: str, limit: int = 48) -> str:
@@ -61,155 +58,12 @@ def atomic_write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(row, sort_keys=True, default=str) + "\n" for row in rows))
 
 
-# ------------------------------------------------------------------------------------------- the schema
-# One definition of a valid record, used by every reader and by the writer. A dataclass field without a default
-# must be present; ``X | None`` may be null; keys the schema does not name are kept (newer writers add some).
-
-Number = float  # in the schema: an int or a float, never a bool
-
-
-@dataclass
-class MetricValue:
-    value: Number | None
-    stderr: Number | None = None
-
-
-@dataclass
-class ModelInfo:
-    label: str
-    weights_hash: str
-    ref: str | None = None
-    kind: str | None = None
-    path: str | None = None
-    base_ref: str | None = None
-    parameters: int | None = None
-
-
-@dataclass
-class TaskInfo:
-    name: str
-    data_hash: str | None = None
-    split: str | None = None
-    num_fewshot: int | None = None
-    split_size: int | None = None
-    plugin: str | None = None
-
-
-@dataclass
-class DataSource:
-    """Where a task's evaluated data came from: bundled with medbench, a user's file, the hub, or lm-eval."""
-
-    kind: str
-    name: str | None = None
-    sha256: str | None = None
-    revision: str | None = None
-    description: str | None = None
-
-
-@dataclass
-class RecordSchema:
-    record_key: str
-    task: TaskInfo
-    model: ModelInfo
-    metrics: dict[str, MetricValue]
-    primary_metric: str | None
-    score: Number | None
-    n: int
-    stderr: Number | None = None
-    created: str | None = None
-    samples_file: str | None = None
-    seed: int | None = None
-    config: dict[str, Any] | None = None
-    extra: dict[str, Any] | None = None
-    versions: dict[str, Any] | None = None
-    data_source: DataSource | None = None
-
-
-NON_EMPTY = {"record_key", "task.name", "model.label", "model.weights_hash"}
-NON_NEGATIVE = {"n", "task.split_size", "model.parameters"}
-
-
-class RecordError(ValueError):
-    """A record.json that is not a valid record; the message says what is wrong, in a few words."""
-
-
 class SamplesPathError(ValueError):
     """A record whose samples file lies outside its own folder."""
 
 
 class RecordWarning(UserWarning):
     """A record (or its samples) skipped while reading a leaderboard."""
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-@functools.cache
-def _hints(schema: type) -> dict[str, Any]:
-    return typing.get_type_hints(schema)
-
-
-def _check(value: Any, hint: Any, where: str) -> None:
-    """Raise RecordError when ``value`` does not match the type ``hint`` (from the dataclasses above)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return
-        options = [a for a in args if a is not type(None)]
-        if len(options) == 1:
-            return _check(value, options[0], where)
-        hint = options[0]
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise RecordError(f"{where} is {_type_name(value)}, not an object")
-        for spec in dataclasses.fields(hint):
-            inner = f"{where}.{spec.name}" if where else spec.name
-            if spec.name not in value:
-                if spec.default is dataclasses.MISSING:
-                    raise RecordError(f"{inner} is missing")
-                continue
-            _check(value[spec.name], _hints(hint)[spec.name], inner)
-        return
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise RecordError(f"{where} is {_type_name(value)}, not an object")
-        if args and args[1] is not Any:
-            for key, item in value.items():
-                _check(item, args[1], f"{where}[{key!r}]")
-        return
-    if hint is Number:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RecordError(f"{where} is {_shown(value)} ({_type_name(value)}), not a number")
-        return
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RecordError(f"{where} is {_shown(value)} ({_type_name(value)}), not a whole number")
-        if where in NON_NEGATIVE and value < 0:
-            raise RecordError(f"{where} is {value}, below 0")
-        return
-    if hint is str:
-        if not isinstance(value, str):
-            raise RecordError(f"{where} is {_shown(value)} ({_type_name(value)}), not a string")
-        if where in NON_EMPTY and not value.strip():
-            raise RecordError(f"{where} is empty")
-        return
-    raise TypeError(f"the record schema uses an unsupported type {hint!r} at {where}")  # a bug in this module
-
-
-def validate_record(data: Any) -> dict[str, Any]:
-    """``data`` itself when it is a valid record (see RecordSchema); RecordError naming what is wrong otherwise."""
-    if not isinstance(data, dict):
-        raise RecordError(f"{_type_name(data)}, not a record object")
-    _check(data, RecordSchema, "")
-    return data
 
 
 def load_record(path: Path) -> dict[str, Any]:
@@ -264,30 +118,39 @@ def _identity(record: dict[str, Any]) -> tuple[str, str, str]:
     return record["model"]["label"], record["model"]["weights_hash"], record["record_key"]
 
 
-def write_record(root: Path, record: dict[str, Any], samples: list[dict[str, Any]]) -> Path:
+def write_record(root: Path, record: Record | dict[str, Any], samples: list[dict[str, Any]]) -> Path:
     """Write samples first, then the record that points at them: a record on disk always has its samples.
 
-    The record is checked against the schema as it will be read back; a folder that already holds the record of
+    ``record`` is a :class:`Record` (a record's JSON form is checked and typed first). Its paths are made portable
+    and it is checked against the schema as it will be read back; a folder that already holds the record of
     another (label, weights, task) is never overwritten."""
-    written = {k: v for k, v in record.items() if not k.startswith("_")}
-    record = {**portable_paths(written, root), "schema": SCHEMA_VERSION, "samples_file": "samples.jsonl"}
-    try:
-        validate_record(json.loads(json.dumps(record, default=str)))
-    except RecordError as exc:
-        raise MedbenchError(f"the record of {record.get('record_key')!r} does not match the record schema ({exc})",
-                            "this is a bug in the code that built the record; please report it") from None
-    directory = record_dir(root, record["model"]["label"], record["model"]["weights_hash"], record["record_key"])
+    if not isinstance(record, Record):
+        record = _typed_for_writing(record)
+    written = record.to_json()
+    data = {**portable_paths(written, root), "schema": SCHEMA_VERSION, "samples_file": "samples.jsonl"}
+    _typed_for_writing(data)  # exactly what a reader will get back
+    directory = record_dir(root, data["model"]["label"], data["model"]["weights_hash"], data["record_key"])
     try:
         existing = load_record(directory / "record.json") if (directory / "record.json").exists() else None
     except RecordError:
         existing = None  # a damaged record of this very folder: the new one replaces it
-    if existing is not None and _identity(existing) != _identity(record):
+    if existing is not None and _identity(existing) != _identity(data):
         raise MedbenchError(f"{directory} already holds the record of {_identity(existing)!r}, not "
-                            f"{_identity(record)!r}", "pass another --label, or move that folder away")
+                            f"{_identity(data)!r}", "pass another --label, or move that folder away")
     atomic_write_jsonl(directory / "samples.jsonl", samples)
     _copy_manifest(written, directory, root)  # from the paths as written: this machine's checkpoint
-    atomic_write_json(directory / "record.json", record)
+    atomic_write_json(directory / "record.json", data)
     return directory / "record.json"
+
+
+def _typed_for_writing(data: dict[str, Any]) -> Record:
+    """``data`` (a record's JSON form; reader annotations such as ``_path`` dropped) as a checked Record."""
+    try:
+        return Record.from_json(json.loads(json.dumps({k: v for k, v in data.items() if not k.startswith("_")},
+                                                      default=str)))
+    except RecordError as exc:
+        raise MedbenchError(f"the record of {data.get('record_key')!r} does not match the record schema ({exc})",
+                            "this is a bug in the code that built the record; please report it") from None
 
 
 MANIFEST_COPY = "medbench_manifest.json"
@@ -356,7 +219,7 @@ def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
         if line.strip():
             row = json.loads(line)
             if not isinstance(row, dict):
-                raise ValueError(f"line {number} of the samples is {_type_name(row)}, not an object")
+                raise ValueError(f"line {number} of the samples is {json_type_name(row)}, not an object")
             rows.append(row)
     return rows
 

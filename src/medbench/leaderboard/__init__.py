@@ -18,7 +18,7 @@ differences are real (see medbench.leaderboard.stats):
 Beside the rows, reference rows: each task's trivial baselines (majority class, bag-of-words LR, lead-3), kept
 apart from the rows so that they are never ranked, counted or tested (see medbench.leaderboard.references).
 
-A record that is not valid (see medbench.records.RecordSchema) is skipped with a one-line warning; a record whose
+A record that is not valid (see medbench.record_schema.Record) is skipped with a one-line warning; a record whose
 samples file lies outside its folder is shown without samples, with a note and a warning.
 """
 
@@ -42,6 +42,7 @@ from medbench.leaderboard.ranking import is_finite_number, rank_rows, resolve_ba
 from medbench.leaderboard.table import (ALPHA, CONFIDENCE, NOTICE, Cell, Comparison,
                                         LeaderboardTable, Renderer, Row)
 from medbench.registries import call_register_hook
+from medbench.record_schema import Record
 from medbench.records import RecordWarning, SamplesPathError, read_records, read_samples
 
 
@@ -60,21 +61,21 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
     columns: set[str] = set()
     registry = metric_registry_or_empty() if with_stats else {}
     # Newest record wins when a checkpoint was scored on the same task twice.
-    # Every record here is valid (medbench.records.RecordSchema); invalid ones were skipped with a warning.
+    # Every record here is valid (medbench.record_schema.Record); invalid ones were skipped with a warning.
     for record in sorted(read_records(root), key=lambda r: r.get("created") or ""):
-        model = record["model"]
-        key = f"{model['label']}|{model['weights_hash']}"
-        row = rows.setdefault(key, Row(key, model["label"], model["weights_hash"], model))
-        column = record["record_key"]
+        typed = Record.of(record)
+        model = typed.model
+        key = f"{model.label}|{model.weights_hash}"
+        row = rows.setdefault(key, Row(key, model.label, model.weights_hash, record["model"]))
+        column = typed.record_key
         columns.add(column)
-        metric = record.get("primary_metric") or ""
-        score, stderr = record["score"], record.get("stderr")
+        metric = typed.primary_metric or ""
         # A NaN or infinite score is no score: it would poison the means and the ranking.
-        row.cells[column] = Cell(score if is_finite_number(score) else None,
-                                 stderr if is_finite_number(stderr) else None,
-                                 record["n"], metric, record.get("_board_path") or record["_path"],
+        row.cells[column] = Cell(typed.score if is_finite_number(typed.score) else None,
+                                 typed.stderr if is_finite_number(typed.stderr) else None,
+                                 typed.n, metric, record.get("_board_path") or record["_path"],
                                  higher_is_better=metric_higher_is_better(metric, registry), record=record)
-        row.model = model
+        row.model = record["model"]
     table = LeaderboardTable(sorted(columns), [], bootstrap_iters=iters, seed=seed, confidence=confidence,
                              alpha=alpha)
     for row in rows.values():

@@ -3,6 +3,7 @@ plugin added later), and every record of a leaderboard at once under its lock.""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -12,7 +13,8 @@ from medbench.errors import MedbenchError
 from medbench.leaderboard import locked, stats
 from medbench.leaderboard.comparisons import metric_registry_or_empty, per_item_values
 from medbench.leaderboard.table import PER_ITEM_FROM_PRED
-from medbench.records import RecordError, atomic_write_json, load_record, read_records, read_samples
+from medbench.record_schema import MetricValue, Record, RecordError, validate_record
+from medbench.records import atomic_write_json, load_record, read_records, read_samples
 
 
 def _compute(name: str, samples: list[dict[str, Any]], registry: dict[str, Any]) -> dict[str, float]:
@@ -70,20 +72,18 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
         else:
             raise MedbenchError(f"cannot re-score metric {name!r}: no per-item values and no registered metric "
                                 "that applies to these samples", "install the plugin that registers it, or leave it out")
-    record["metrics"] = new_metrics
-    primary = record.get("primary_metric")
-    if primary in new_metrics:
-        record["score"] = new_metrics[primary]["value"]
-        record["stderr"] = new_metrics[primary]["stderr"]
-    record["n"] = len(samples)
-    record["rescored"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    if kept:
-        record["rescore_kept"] = kept
-    else:
-        record.pop("rescore_kept", None)
-    record.pop("_path", None)
-    atomic_write_json(path, record)  # derived from a valid record by the code above: still valid
-    return {**record, "_path": str(path)}
+    typed = Record.of({k: v for k, v in record.items() if not k.startswith("_")})
+    typed.metrics = {name: MetricValue.of(value) for name, value in new_metrics.items()}
+    if typed.primary_metric in typed.metrics:
+        typed.score = typed.metrics[typed.primary_metric].value
+        typed.stderr = typed.metrics[typed.primary_metric].stderr
+    typed.n = len(samples)
+    typed.rescored = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    typed.rescore_kept = kept or None
+    rescored = typed.to_json()
+    validate_record(json.loads(json.dumps(rescored)))  # derived from a valid record: a failure here is a bug
+    atomic_write_json(path, rescored)
+    return {**rescored, "_path": str(path)}
 
 
 def rescore_all(root: Path, metrics: list[str] | None = None) -> list[dict[str, Any]]:
