@@ -17,6 +17,7 @@ lm-eval as ``medbench-prefix``.
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
 from typing import Any
 
@@ -26,6 +27,18 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 Request = tuple[tuple[str, str], list[int], list[int]]
+
+
+def _cache_argument(model: Any) -> str:
+    """The forward() keyword for a KV cache: ``cache`` since transformers 5.2x (``past_key_values`` is deprecated
+    there, with a warning per run), ``past_key_values`` before."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT wrapper takes **kwargs
+    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
+
+
+def _output_cache(output: Any) -> Any:
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 @register_model("medbench-prefix")
@@ -99,7 +112,8 @@ class PrefixSharingHFLM(HFLM):
         chunks = [pending[i:i + step] for i in range(0, len(pending), step)]
         for number, chunk in enumerate(chunks):
             # reorder_cache gathers rows in place; every chunk but the last works on a copy
-            cache = output.past_key_values if number == len(chunks) - 1 else _copy_cache(output.past_key_values)
+            kept = _output_cache(output)
+            cache = kept if number == len(chunks) - 1 else _copy_cache(kept)
             self._score_continuations(chunk, cache, mask, requests, results, pad)
 
     def _score_continuations(self, chunk: list[tuple[int, int]], cache: Any, context_mask: torch.Tensor,
@@ -118,8 +132,8 @@ class PrefixSharingHFLM(HFLM):
         mask = torch.cat([context_mask.index_select(0, rows), tail_mask], dim=1)
         lengths = context_mask.index_select(0, rows).sum(-1, keepdim=True)
         positions = lengths + torch.arange(width, device=device).unsqueeze(0)
-        output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                            use_cache=False)
+        output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
+                            **{_cache_argument(self.model): cache})
         logprobs = F.log_softmax(output.logits, dim=-1, dtype=self.softmax_dtype)  # [rows, width, vocab]
         for j, ((_, index), tail) in enumerate(zip(chunk, tails)):
             targets = torch.tensor(tail[1:], device=device)
