@@ -433,3 +433,19 @@ def test_brackets_in_an_error_or_a_warning_are_printed_as_written(monkeypatch, c
     err = " ".join(capsys.readouterr().err.split())
     assert "needs medbench[vllm] and [red]nothing else — pip install 'medbench[vllm]'" in err
     assert "plugin [bold]x[/bold] said [1, 2]" in err
+
+
+def test_brackets_in_labels_and_paths_are_printed_as_written(tiny_model_dir, tmp_path):
+    """Informational lines and tables carry labels, paths and task names: `team[a]/m` or a folder `runs[1]` is
+    text, not rich markup (which would swallow `[a]` and `[1]`)."""
+    from click.testing import CliRunner
+
+    from medbench.cli import cli
+
+    board = tmp_path / "board[a]"
+    result = CliRunner().invoke(cli, ["eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "2",
+                                      "--label", "team[bold]a[/bold]/m", "--leaderboard-dir", str(board)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "│ team[bold]a[/bold]/m │ medqa" in text  # the results table's model cell
+    assert f"{board}/records" in text  # the closing line naming where the records went

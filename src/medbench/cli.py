@@ -16,6 +16,7 @@ try:
     from medbench import __version__
     from medbench.commands import catalog, evaluate, launch, leaderboard, sweep, train
     from medbench.commands.common import console, err_console
+    from medbench.console import labelled
     from medbench.commands.trainers import trainers_command
     from medbench.errors import MedbenchError
 except KeyboardInterrupt:  # Ctrl-C while the command line itself is still importing: no traceback either
@@ -57,9 +58,7 @@ def _quiet_libraries() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    from rich.markup import escape  # a plugin's warning text is text, never markup
-
-    err_console.print(f"[yellow]Warning:[/] {escape(' '.join(str(message).split()))}", highlight=False, soft_wrap=True)
+    err_console.print(labelled("Warning:", "yellow", " ".join(str(message).split())), highlight=False, soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,9 +148,7 @@ def _usage_error(exc: click.UsageError) -> None:
 def print_error(message: str) -> None:
     """One error line. The message is printed as written: brackets in it (`medbench[vllm]`, a JSON list) are text,
     not rich markup that would swallow them."""
-    from rich.markup import escape
-
-    err_console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(labelled("Error:", "bold red", message), highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 _UNBOUNDED = 1_000_000
 
@@ -36,5 +37,12 @@ class PipeFriendlyConsole(Console):
 
 
 def make_console(*, stderr: bool = False) -> Console:
-    """A console for medbench's command line (stdout, or stderr with ``stderr=True``)."""
-    return PipeFriendlyConsole(stderr=stderr)
+    """A console for medbench's command line (stdout, or stderr with ``stderr=True``). Markup is off: what it prints
+    carries labels, paths, task names and plugins' text, whose brackets (``medbench[vllm]``, ``team[a]/model``) are
+    text; styled words are ``rich.text.Text`` with a style."""
+    return PipeFriendlyConsole(stderr=stderr, markup=False)
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """``Error: message`` with the label styled and the message as written."""
+    return Text.assemble((label, style), " ", message)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=True)
+console = Console(stderr=True, markup=False)  # descriptions carry task names and labels: brackets are text
 
 
 _live: list[Progress] = []  # the progress display on screen, if any (rich allows one live display at a time)
@@ -139,8 +139,8 @@ def new_progress() -> Progress | _NestedProgress | PlainProgress:
         return PlainProgress()
     if _live:
         return _NestedProgress(_live[-1])
-    return _TrackedProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+    return _TrackedProgress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[status]}", markup=False), TimeElapsedColumn(), TimeRemainingColumn(),
                             console=console, transient=False)
 
 

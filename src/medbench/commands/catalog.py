@@ -6,8 +6,10 @@ import json
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from medbench.commands.common import console, err_console, print_listing, task_source_options
+from medbench.console import labelled
 from medbench.errors import MedbenchError
 
 
@@ -66,7 +68,7 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
         table.add_row(row["task"], row["plugin"], splits, row["metric"], row["output_type"], data, row["status"])
     console.print(table)
     for problem in registry.problems:
-        err_console.print(f"[yellow]Warning:[/] {problem}", highlight=False)
+        err_console.print(labelled("Warning:", "yellow", problem), highlight=False)
 
 
 def _print_baselines(as_json: bool) -> None:
@@ -85,7 +87,7 @@ def _print_baselines(as_json: bool) -> None:
         table.add_column(column)
     for r in results:
         over = r.bow_lr is not None and r.bow_lr > r.ceiling
-        bow = f"[red]{cell(r.bow_lr)}[/]" if over else cell(r.bow_lr)
+        bow = Text(cell(r.bow_lr), style="red" if over else "")
         table.add_row(r.task, r.metric, cell(r.majority), bow, cell(r.rule2), cell(r.lead), cell(r.ceiling),
                       r.note or r.method)
     console.print(table)
