@@ -37,7 +37,7 @@ from medbench.leaderboard import stats
 # Re-exported: medbench.leaderboard is where renderers and callers find the table, its statistics and provenance.
 from medbench.leaderboard.comparisons import (cell_interval, compare_cells, metric_higher_is_better,
                                               metric_registry_or_empty, per_item_values)
-from medbench.leaderboard.provenance import _signature, cell_factors, data_source, provenance, training_info
+from medbench.leaderboard.provenance import seed_signature, cell_factors, data_source, provenance, training_info
 from medbench.leaderboard.ranking import is_finite_number, rank_rows, resolve_baseline, seed_groups
 from medbench.leaderboard.table import (ALPHA, CONFIDENCE, NOTICE, Cell, Comparison,
                                         LeaderboardTable, Renderer, Row)
@@ -82,7 +82,7 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
         newest = max((c.record for c in row.cells.values()), key=lambda r: r.get("created") or "")
         row.training = training_info(newest)
         row.seed = (row.training or {}).get("seed", newest.get("seed"))
-        row.signature = _signature(newest, row.training)
+        row.signature = seed_signature(newest, row.training)
         for cell in row.cells.values():
             cell.factors = cell_factors(cell.record)
     table.rows = rank_rows(list(rows.values()), table.columns)

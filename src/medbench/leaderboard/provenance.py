@@ -156,7 +156,7 @@ def cell_factors(record: dict[str, Any]) -> dict[str, Any]:
     return factors
 
 
-def _signature(record: dict[str, Any], training: dict[str, Any] | None) -> str:
+def seed_signature(record: dict[str, Any], training: dict[str, Any] | None) -> str:
     """Equal for records that differ only by seed (and by where and when they ran)."""
     model = record.get("model") or {}
     config = {k: v for k, v in (record.get("config") or {}).items() if k not in ("seed", "label")}
