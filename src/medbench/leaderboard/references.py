@@ -17,6 +17,8 @@ and checked against the hashes of the train and test data and scikit-learn's ver
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 import math
 from dataclasses import dataclass, field
@@ -111,9 +113,7 @@ def reference_rows(table: LeaderboardTable, root: Path, mode: str = "compute",
         return [], []
     if mode == "cached" and not any(cache_dir.glob("*.json")):
         return [], []  # nothing computed yet: the common case, at no cost
-    try:
-        import sklearn  # noqa: F401  (fitting and the F1 scores need it)
-    except ImportError:
+    if importlib.util.find_spec("sklearn") is None:  # fitting and the F1 scores need it
         return [], ["trivial baselines skipped: scikit-learn is not installed (pip install scikit-learn)"]
     from medbench.tasks import build_registry
 
