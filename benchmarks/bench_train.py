@@ -11,7 +11,7 @@ Each side runs in a child process of its own (clean memory figures), measured by
 Printed per side: train tokens/s (timed steps), end-to-end tokens/s (every trained token over the wall time from
 loading the model to the end of training: tokenisation, DPO reference precompute, warm-up and medbench's final
 save included), peak memory (CUDA: max allocated during training; CPU: the process's resident high-water mark
-during training), MFU (model FLOPs as in medbench.throughput; n/a on a CPU unless MEDBENCH_PEAK_TFLOPS is set),
+during training), MFU (model FLOPs as in medbench.flops; n/a on a CPU unless MEDBENCH_PEAK_TFLOPS is set),
 and the first step's loss, which must agree: both sides see the same batch with the same starting weights.
 
     python benchmarks/bench_train.py --tiny                                        # CI smoke run (< 1 min, CPU)

@@ -17,7 +17,8 @@ import torch
 from safetensors.torch import load_file
 
 from medbench.cli import main
-from medbench.training import TrainingDiverged, build_config, nonfinite_guard
+from medbench.trainers.callbacks import nonfinite_guard
+from medbench.training import TrainingDiverged, build_config
 from medbench.run_dirs import RUN_MANIFEST_NAME
 
 

@@ -1,4 +1,4 @@
-"""Throughput accounting (medbench.throughput) and the training fast paths (issue #7), on tiny random models, CPU."""
+"""Throughput accounting (medbench.throughput, medbench.flops) and the training fast paths (issue #7), on tiny random models, CPU."""
 
 import json
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+import medbench.flops as flops
 import medbench.throughput as throughput
 from medbench.errors import MedbenchError
 from medbench.training import TrainRequest, build_config
@@ -44,55 +45,55 @@ def sft_request(model_dir, tmp_path, examples, keep_order=True, **options):
 # --- the FLOP count -----------------------------------------------------------------------------------------------
 
 def test_full_fine_tuning_costs_6n_per_token_with_the_embedding_lookup_left_out():
-    tied = throughput.parameter_counts(llama(tied=True))
+    tied = flops.parameter_counts(llama(tied=True))
     # tied: the embedding table is also the output head, a matmul: counted once
     assert (tied.total, tied.trainable, tied.matmul_trainable, tied.matmul_frozen) == (
         BODY + EMBEDDING, BODY + EMBEDDING, BODY + EMBEDDING, 0)
-    assert throughput.flops_per_token(tied) == 6 * (BODY + EMBEDDING)
+    assert flops.flops_per_token(tied) == 6 * (BODY + EMBEDDING)
 
-    untied = throughput.parameter_counts(llama(tied=False))
+    untied = flops.parameter_counts(llama(tied=False))
     # untied: the input table is a lookup (no FLOPs), the separate head is a matmul
     assert untied.total == BODY + 2 * EMBEDDING and untied.matmul == BODY + EMBEDDING
-    assert throughput.flops_per_token(untied) == 6 * (BODY + EMBEDDING)
+    assert flops.flops_per_token(untied) == 6 * (BODY + EMBEDDING)
 
 
 def test_lora_costs_4n_for_frozen_weights_and_6n_for_the_adapter():
     from peft import LoraConfig, get_peft_model
 
     model = get_peft_model(llama(tied=True), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
-    counts = throughput.parameter_counts(model)
+    counts = flops.parameter_counts(model)
     # per layer: q A 4x32 + B 32x4, v A 4x32 + B 16x4
     adapter = 2 * (4 * 32 + 32 * 4 + 4 * 32 + 16 * 4)
     assert counts.trainable == counts.matmul_trainable == adapter == 896
     assert counts.matmul_frozen == BODY + EMBEDDING
-    assert throughput.flops_per_token(counts) == 6 * 896 + 4 * (BODY + EMBEDDING)
+    assert flops.flops_per_token(counts) == 6 * 896 + 4 * (BODY + EMBEDDING)
     # a reference forward in every step (DPO without precomputed log-probs): the base, adapter disabled, forward
-    assert throughput.flops_per_token(counts, reference_forward=True, peft=True) == \
+    assert flops.flops_per_token(counts, reference_forward=True, peft=True) == \
         6 * 896 + 4 * (BODY + EMBEDDING) + 2 * (BODY + EMBEDDING)
 
 
 def test_attention_flops_grow_with_the_square_of_the_sequence():
     config = LlamaConfig(**CONFIG)
-    assert throughput.attention_flops_per_sequence(config, 10) == 12 * 2 * 32 * 100
-    assert throughput.attention_flops_per_sequence(config, 20) == 4 * throughput.attention_flops_per_sequence(config, 10)
+    assert flops.attention_flops_per_sequence(config, 10) == 12 * 2 * 32 * 100
+    assert flops.attention_flops_per_sequence(config, 20) == 4 * flops.attention_flops_per_sequence(config, 10)
 
 
 def test_peak_flops_from_the_environment_the_table_or_none(monkeypatch):
-    monkeypatch.delenv(throughput.PEAK_ENV, raising=False)
-    assert throughput.peak_flops("cpu", torch.float32)[0] is None
-    monkeypatch.setenv(throughput.PEAK_ENV, "2.5")
-    assert throughput.peak_flops("cpu", torch.float32) == (2.5e12, f"{throughput.PEAK_ENV}=2.5")
+    monkeypatch.delenv(flops.PEAK_ENV, raising=False)
+    assert flops.peak_flops("cpu", torch.float32)[0] is None
+    monkeypatch.setenv(flops.PEAK_ENV, "2.5")
+    assert flops.peak_flops("cpu", torch.float32) == (2.5e12, f"{flops.PEAK_ENV}=2.5")
 
-    monkeypatch.delenv(throughput.PEAK_ENV)
+    monkeypatch.delenv(flops.PEAK_ENV)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     for name, bf16, fp32 in [("NVIDIA H100 80GB HBM3", 989, 67), ("NVIDIA H100 PCIe", 756, 51),
                              ("NVIDIA A100-SXM4-80GB", 312, 19.5), ("NVIDIA L4", 121, 30.3), ("NVIDIA L40S", 362, 91.6)]:
         monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None, name=name: name)
-        assert throughput.peak_flops("cuda", torch.bfloat16)[0] == bf16 * 1e12
-        assert throughput.peak_flops("cuda", torch.float32)[0] == fp32 * 1e12
+        assert flops.peak_flops("cuda", torch.bfloat16)[0] == bf16 * 1e12
+        assert flops.peak_flops("cuda", torch.float32)[0] == fp32 * 1e12
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Some Future GPU")
-    value, why = throughput.peak_flops("cuda", torch.bfloat16)
-    assert value is None and throughput.PEAK_ENV in why
+    value, why = flops.peak_flops("cuda", torch.bfloat16)
+    assert value is None and flops.PEAK_ENV in why
 
 
 # --- token counting -----------------------------------------------------------------------------------------------
@@ -113,13 +114,13 @@ def test_tokens_are_counted_without_padding():
 
 def test_a_run_logs_tokens_per_second_and_puts_the_figures_in_its_checkpoints(tiny_model_dir, tmp_path, medqa,
                                                                               monkeypatch):
-    monkeypatch.setenv(throughput.PEAK_ENV, "1")
+    monkeypatch.setenv(flops.PEAK_ENV, "1")
     run = prepare(sft_request(tiny_model_dir, tmp_path, medqa, max_steps=2, save_steps=1))
     real_tokens = sum(len(ids) for ids in run.trainer.train_dataset["input_ids"])  # 8 examples, 2 steps of 4
     checkpoints = run.run()
 
     first, final = (c.metrics for c in checkpoints)
-    counts = throughput.parameter_counts(run.trainer.model)
+    counts = flops.parameter_counts(run.trainer.model)
     assert final["train_tokens"] == real_tokens
     assert final["flops_per_token"] == first["flops_per_token"] == 6 * counts.matmul_trainable + \
         4 * counts.matmul_frozen
@@ -135,7 +136,7 @@ def test_a_run_logs_tokens_per_second_and_puts_the_figures_in_its_checkpoints(ti
 
 
 def test_mfu_is_none_on_a_cpu_without_a_peak(tiny_model_dir, tmp_path, medqa, monkeypatch):
-    monkeypatch.delenv(throughput.PEAK_ENV, raising=False)
+    monkeypatch.delenv(flops.PEAK_ENV, raising=False)
     (checkpoint,) = prepare(sft_request(tiny_model_dir, tmp_path, medqa)).run()
     assert "train_mfu" not in checkpoint.metrics and "mfu" not in checkpoint.metrics
     assert checkpoint.metrics["train_tokens_per_s"] > 0

@@ -13,7 +13,7 @@ each one with the train metrics logged at its step, points an adapter at the mod
 removes the pickle the Trainer writes beside the weights. The latest checkpoint of a running job also holds the
 optimizer, scheduler and RNG state (``--resume`` continues from it); older checkpoints lose theirs when a newer one
 is complete, and a finished run keeps only safetensors weights. A NaN or infinite loss stops training before that
-step is saved (medbench.training.nonfinite_guard).
+step is saved (medbench.trainers.callbacks.nonfinite_guard).
 
 Speed (GitHub issue #7). Every run is measured by medbench.throughput (real tokens/s, MFU, peak memory: in the logs,
 the progress bar and every checkpoint's train metrics). The fast paths below are on by default only where the

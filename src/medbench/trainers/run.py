@@ -193,7 +193,8 @@ class PreparedRun:
 
         from medbench.progress import trainer_progress_callback
         from medbench.throughput import throughput_meter
-        from medbench.training import TrainingDiverged, nonfinite_guard, rank_agreement
+        from medbench.trainers.callbacks import nonfinite_guard, rank_agreement
+        from medbench.training import TrainingDiverged
 
         # One rich bar instead of the Trainer's tqdm bar and the dict it prints at every log.
         self.trainer.remove_callback(ProgressCallback)
