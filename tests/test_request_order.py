@@ -38,6 +38,11 @@ def instances(kind, args_list):
     return [Instance(kind, {}, args, i) for i, args in enumerate(args_list)]
 
 
+def over_a_cache(kwargs) -> bool:
+    """Whether a forward call continues a prompt's KV cache (fastlm passes it as ``cache`` where the model takes it)."""
+    return kwargs.get("past_key_values") is not None or kwargs.get("cache") is not None
+
+
 def record_forwards(model, every_call: bool = False):
     """Shapes of the batches the model's forward receives; unless ``every_call``, passes over a prompt's cache
     (fastlm's multi-token continuations, generation steps) are left out."""
@@ -45,7 +50,7 @@ def record_forwards(model, every_call: bool = False):
 
     def hook(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
-        if ids is not None and (every_call or kwargs.get("past_key_values") is None):
+        if ids is not None and (every_call or not over_a_cache(kwargs)):
             widths.append(tuple(ids.shape))
 
     return widths, model.register_forward_pre_hook(hook, with_kwargs=True)
@@ -129,7 +134,7 @@ def test_an_interrupted_task_keeps_what_it_scored_and_resumes_from_it(loaded, tm
     calls = []
 
     def fail_on_the_tenth_batch(module, args, kwargs):
-        if kwargs.get("past_key_values") is None:
+        if not over_a_cache(kwargs):
             calls.append(1)
             if len(calls) == 10:
                 raise KeyboardInterrupt

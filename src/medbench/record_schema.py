@@ -118,7 +118,7 @@ class DataSource(SchemaPart):
     kind: str
     name: str | None = None
     sha256: str | None = None
-    revision: str | None = None
+    revision: str | None = _only_when_set()  # a hub dataset's pinned revision
     description: str | None = None
     other: dict[str, Any] = _other()
 
