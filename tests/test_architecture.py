@@ -40,3 +40,12 @@ def test_the_page_names_no_trainer_and_plots_what_trainers_declare():
         assert "merge.t" not in code and "curriculum.ordering" not in code
     declared = _declared_factors()
     assert declared["merge.t"].startswith("merge t") and "curriculum.ordering" in declared
+
+
+def test_no_module_of_the_core_or_the_built_in_plugins_grows_past_400_lines():
+    """A module that outgrows one screenful of ideas gets split along its seams (task generators' literal data,
+    under tasks/, is exempt)."""
+    root = CORE.parents[1]
+    too_long = {str(path.relative_to(root)): lines for path in [*CORE.rglob("*.py"), *(root / "plugins").rglob("*.py")]
+                if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400}
+    assert too_long == {}

@@ -25,7 +25,8 @@ def uti():
     """The bundled uti test split: gold answers, data hash and data source, as evaluation records them."""
     from medbench.baselines import _split
     from medbench.evaluation import data_hash
-    from medbench.tasks import build_registry, data_source, load_tasks
+    from medbench.task_facts import data_source
+    from medbench.tasks import build_registry, load_tasks
 
     registry = build_registry()
     entry = registry.get(TASK)
@@ -236,7 +237,8 @@ def test_tasks_without_labels_or_unknown_to_the_registry_show_nothing(tmp_path, 
 def test_a_rouge_task_gets_lead_3(tmp_path):
     from medbench.baselines import task_baseline
     from medbench.evaluation import data_hash
-    from medbench.tasks import build_registry, data_source, load_tasks
+    from medbench.task_facts import data_source
+    from medbench.tasks import build_registry, load_tasks
 
     name = "discharge_summary"
     registry = build_registry()

@@ -18,7 +18,7 @@ import click
 import pytest
 
 import medbench
-from medbench import hookimpl, plugins
+from medbench import hookimpl, plugin_calls, plugins
 from medbench.cli import main
 from medbench.errors import MedbenchError
 from test_plugins import fake_package  # noqa: F401  (the fixture that 'installs' a plugin package)
@@ -97,7 +97,7 @@ def test_sys_exit_in_a_hook_is_a_named_hook_failure(plugin_registration):
     plugin_registration(Quitter(), "quitter")
     from medbench.metrics import metric_registry
 
-    with pytest.raises(plugins.PluginHookError, match=r"plugin 'quitter' \(registered in this process\) raised in "
+    with pytest.raises(plugin_calls.PluginHookError, match=r"plugin 'quitter' \(registered in this process\) raised in "
                                                       r"register_metrics: it called sys.exit\(0\)"):
         metric_registry()
 
@@ -187,7 +187,7 @@ def test_debug_shows_the_plugin_traceback(plugin_registration, tiny_model_dir, t
             register(CrashingTrainer(KeyError("lr")))
 
     plugin_registration(Plugin(), "crash_plugin")
-    with pytest.raises(plugins.PluginError) as caught:
+    with pytest.raises(plugin_calls.PluginError) as caught:
         main(train_argv(tmp_path, tiny_model_dir, "--debug"))
     assert isinstance(caught.value.__cause__, KeyError)  # the plugin's own exception, with its traceback
 
@@ -301,7 +301,7 @@ def test_a_raising_judge_names_its_plugin(plugin_registration):
 
     plugin_registration(Plugin(), "judge_plugin")
     samples = [{"prompt": "p", "gold": "g", "response": "r"}]
-    with pytest.raises(plugins.PluginError, match=r"plugin 'judge_plugin' \(registered in this process\) failed in "
+    with pytest.raises(plugin_calls.PluginError, match=r"plugin 'judge_plugin' \(registered in this process\) failed in "
                                                   r"judge 'stern' score\(\): ValueError"):
         run_judge("stern", samples, {})
 
@@ -328,7 +328,7 @@ def test_a_raising_executor_names_its_plugin(plugin_registration, tmp_path, monk
     monkeypatch.setattr(sweep, "describe", lambda plan: {})  # an empty plan: only the executor matters here
     plan = SimpleNamespace(out_dir=tmp_path / "sweep", cells=[], recipe=SimpleNamespace(name="empty"))
     seen = []
-    with pytest.raises(plugins.PluginError, match=r"plugin 'cluster_plugin' \(registered in this process\) "
+    with pytest.raises(plugin_calls.PluginError, match=r"plugin 'cluster_plugin' \(registered in this process\) "
                                                   r"failed in executor 'flaky': ConnectionError: scheduler"):
         sweep.run_sweep(plan, "flaky", {}, on_result=seen.append)
     assert seen == ["first"]  # results before the crash were handed on
@@ -356,7 +356,7 @@ def test_a_raising_model_loader_names_its_plugin(plugin_registration):
             register(Loader())
 
     plugin_registration(Plugin(), "s3_plugin")
-    with pytest.raises(plugins.PluginError, match=r"plugin 's3_plugin' \(registered in this process\) failed in "
+    with pytest.raises(plugin_calls.PluginError, match=r"plugin 's3_plugin' \(registered in this process\) failed in "
                                                   r"model loader 's3': PermissionError: access denied") as caught:
         resolve_model("s3://bucket/model")
     assert caught.value.exit_code == 1
@@ -419,7 +419,7 @@ def test_a_crash_in_medbench_own_plugin_asks_for_a_bug_report(monkeypatch):
     metric = metric_registry()["macro_f1"]
     if metric.plugin != "builtin_metrics":
         pytest.skip("macro_f1 is registered by another module here")
-    with pytest.raises(plugins.PluginError) as caught:
+    with pytest.raises(plugin_calls.PluginError) as caught:
         metric.compute([{"gold": 1, "pred": 1}])
     message = str(caught.value)
     assert message.startswith(f"plugin 'builtin_metrics' (package medbench {medbench.__version__}) failed in "

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import medbench
-from medbench import hookimpl, plugins
+from medbench import hookimpl, plugin_calls, plugins
 from medbench.cli import cli, main
 from medbench.errors import MedbenchError
 
@@ -100,7 +100,7 @@ def test_hook_that_raises_is_named(plugin_registration):
     with pytest.raises(MedbenchError, match=r"plugin 'exploding' \(registered in this process\) raised in "
                                             r"register_metrics: RuntimeError: boom — fix the plugin") as caught:
         metric_registry()
-    assert isinstance(caught.value, plugins.PluginHookError) and "\n" not in str(caught.value)
+    assert isinstance(caught.value, plugin_calls.PluginHookError) and "\n" not in str(caught.value)
 
 
 def test_medbench_error_in_a_hook_keeps_its_fix_and_names_the_plugin(plugin_registration):
@@ -112,7 +112,7 @@ def test_medbench_error_in_a_hook_keeps_its_fix_and_names_the_plugin(plugin_regi
     plugin_registration(Picky(), "picky")
     from medbench.tasks import build_registry
 
-    with pytest.raises(plugins.PluginHookError) as caught:
+    with pytest.raises(plugin_calls.PluginHookError) as caught:
         build_registry()
     assert str(caught.value) == ("plugin 'picky' (registered in this process) failed in register_tasks: "
                                  "task folder tasks/ is empty — add a task YAML to it")
@@ -192,7 +192,7 @@ def test_entry_point_hook_that_raises_names_plugin_package_and_hook(fake_package
     """})
     from medbench.training import trainer_registry
 
-    with pytest.raises(plugins.PluginHookError) as caught:
+    with pytest.raises(plugin_calls.PluginHookError) as caught:
         trainer_registry()
     message = str(caught.value)
     assert message.startswith("plugin 'boom' (package medbench-boom 1.2.0) raised in register_trainers: KeyError")

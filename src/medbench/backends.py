@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from medbench.errors import MedbenchError
-from medbench.plugins import plugin_call
+from medbench.plugin_calls import plugin_call
 from medbench.registries import named_registry, unknown_name
 
 IN_PROCESS = "hf"  # the default: the model loaded into this process by a register_model_loaders loader

@@ -92,7 +92,7 @@ _CLICK_FLOW = (click.ClickException, click.exceptions.Exit, click.exceptions.Abo
 
 def _name_command_failures(command: click.Command, plugin: str) -> None:
     """Run a plugin's command (and a group's sub-commands) under plugin_call, so a crash names the plugin."""
-    from medbench.plugins import plugin_callable
+    from medbench.plugin_calls import plugin_callable
 
     if command.callback is not None:
         command.callback = plugin_callable(plugin, f"command {command.name!r}", command.callback, _CLICK_FLOW)

@@ -31,7 +31,8 @@ from medbench.portable import portable_path
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
-from medbench.tasks import build_registry, data_source, eval_split, load_tasks, task_config_hash, template_refusal
+from medbench.task_facts import data_source, task_config_hash
+from medbench.tasks import build_registry, eval_split, load_tasks, template_refusal
 
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
 SCORERS = ("prefix", "hflm")  # log-likelihood scorers: medbench.fastlm, or lm-eval's stock HFLM

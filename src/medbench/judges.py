@@ -13,7 +13,7 @@ import math
 from typing import Any, Callable
 
 from medbench.errors import MedbenchError
-from medbench.plugins import plugin_call, plugin_label
+from medbench.plugin_calls import plugin_call, plugin_label
 from medbench.registries import named_registry, unknown_name
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from medbench.errors import MedbenchError
-from medbench.plugins import plugin_callable
+from medbench.plugin_calls import plugin_callable
 from medbench.registries import call_register_hook, claim
 
 METRIC_INPUTS = ("labels", "samples")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from medbench.errors import MedbenchError
-from medbench.plugins import plugin_call
+from medbench.plugin_calls import plugin_call
 from medbench.registries import named_registry
 
 DEFAULT_MODEL = "smollm2-135m-instruct"

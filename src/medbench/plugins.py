@@ -8,10 +8,9 @@ set (a comma-separated allowlist of entry-point names), then ``*.py`` files in a
 Every message about a plugin names the plugin and the package it came from. A plugin that fails to import, whose
 package needs a newer medbench than the one installed, or whose name is taken, is skipped with a one-line
 warning; the rest still load (a plugin that calls ``sys.exit()`` at import is skipped the same way). A hook that
-raises becomes a one-line :class:`PluginHookError` naming the plugin, its package and the hook. Plugin code medbench
-calls later (a trainer's ``train()``, a metric, a judge, an executor, a renderer, a model loader, a command) runs
-under :func:`plugin_call`, which turns a crash into a one-line :class:`PluginError` naming the plugin and package.
-Ctrl-C (KeyboardInterrupt) is never caught as a plugin failure.
+raises becomes a one-line ``PluginHookError`` naming the plugin, its package and the hook
+(:func:`medbench.registries.call_register_hook`); plugin code medbench calls later runs under
+:func:`medbench.plugin_calls.plugin_call`. Ctrl-C (KeyboardInterrupt) is never caught as a plugin failure.
 """
 
 from __future__ import annotations
@@ -24,77 +23,26 @@ import os
 import sys
 import types
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
 from medbench import hookspecs
 from medbench.errors import MedbenchError
+from medbench.plugin_calls import (ALLOWLIST_ENV, MEDBENCH_DIST, REGISTERED_PACKAGE, PluginInfo,
+                                   canonical_package_name, describe_exception, is_interrupt, known_plugins,
+                                   plugin_label)
 
 ENTRY_POINT_GROUP = "medbench"
-ALLOWLIST_ENV = "MEDBENCH_LOAD_PLUGINS"
 PLUGINS_DIR_ENV = "MEDBENCH_PLUGINS_DIR"
-MEDBENCH_DIST = "medbench"
 
 
 class PluginLoadWarning(UserWarning):
     """A plugin could not be loaded and was skipped."""
 
 
-class PluginHookError(MedbenchError):
-    """A plugin's hook raised; the message names the plugin, its package and the hook."""
-
-
-class PluginError(MedbenchError):
-    """Plugin code crashed while medbench ran it (not bad input): one line naming the plugin and its package."""
-
-    exit_code = 1
-
-
-@dataclass
-class PluginInfo:
-    name: str
-    version: str
-    package: str
-    source: str  # "entry point", "plugins dir" or "registered"
-    hooks: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "package": self.package,
-            "source": self.source,
-            "hooks": sorted(self.hooks),
-        }
-
-    def label(self) -> str:
-        """How messages name the plugin: ``plugin 'x' (package medbench-x 0.1.0)``."""
-        if self.source == "plugins dir":
-            return f"plugin {self.name!r} (file {self.package})"
-        if self.source == "registered" and self.package == REGISTERED_PACKAGE:
-            return f"plugin {self.name!r} (registered in this process)"
-        version = f" {self.version}" if self.version and self.version != "unknown" else ""
-        return f"plugin {self.name!r} (package {self.package}{version})"
-
-    def fix(self) -> str:
-        """What the user can do about a broken plugin."""
-        if _canonical(self.package) == MEDBENCH_DIST:
-            return "this is a bug in medbench: please report it with the traceback `medbench --debug ...` prints"
-        if self.source == "plugins dir":
-            return f"fix {self.package} or move it out of the plugins directory"
-        if self.source == "registered":
-            return "fix the plugin object registered with medbench.plugins.register_plugin"
-        return (f"fix or upgrade {self.package}, uninstall it (pip uninstall {self.package}), or leave the plugin "
-                f"out with {ALLOWLIST_ENV}=<the plugins to load>")
-
-
-REGISTERED_PACKAGE = "(registered in process)"
-
 _manager: pluggy.PluginManager | None = None
-_infos: dict[str, PluginInfo] = {}
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -114,18 +62,6 @@ def _warn(message: str) -> None:
     warnings.warn(" ".join(message.split()), PluginLoadWarning, stacklevel=4)
 
 
-def describe_exception(exc: BaseException) -> str:
-    """``ValueError: bad`` for one line; a plugin's ``sys.exit()`` is named as what it is."""
-    if isinstance(exc, SystemExit):
-        return f"it called sys.exit({exc.code!r})"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def is_interrupt(exc: BaseException) -> bool:
-    """Ctrl-C and generator shutdown are never a plugin's failure: they must travel on untouched."""
-    return isinstance(exc, (KeyboardInterrupt, GeneratorExit))
-
-
 def _warn_skipped(label: str, exc: BaseException, fix: str) -> None:
     _warn(f"{label} failed to load and was skipped: {describe_exception(exc)} — {fix}")
 
@@ -136,42 +72,10 @@ def installed_medbench_version() -> str:
     return __version__
 
 
-def plugin_label(name: str) -> str:
-    """``plugin 'x' (package medbench-x 0.1.0)`` for a loaded plugin's name (for messages elsewhere in medbench)."""
-    info = _infos.get(name)
-    return info.label() if info else f"plugin {name!r}"
-
-
-def _named_failures(function: Callable[..., Any], info: PluginInfo, hook: str) -> Callable[..., Any]:
-    """Wrap one hook implementation so whatever it raises names the plugin, its package and the hook."""
-
-    @functools.wraps(function)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except (PluginHookError, PluginError):  # another plugin's code, called from this one: already named
-            raise
-        except MedbenchError as exc:
-            raise PluginHookError(f"{info.label()} failed in {hook}: {exc.problem}", exc.fix or info.fix()) from exc
-        except BaseException as exc:
-            if is_interrupt(exc):
-                raise
-            raise PluginHookError(f"{info.label()} raised in {hook}: {describe_exception(exc)}", info.fix()) from exc
-
-    call.__medbench_wrapped__ = True
-    return call
-
-
 def _register(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo) -> None:
     pm.register(plugin, name=info.name)
-    callers = pm.get_hookcallers(plugin) or []
-    for caller in callers:
-        for impl in caller.get_hookimpls():
-            if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper) and \
-                    not getattr(impl.function, "__medbench_wrapped__", False):
-                impl.function = _named_failures(impl.function, info, caller.name)
-    info.hooks = sorted(caller.name for caller in callers)
-    _infos[info.name] = info
+    info.hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+    known_plugins[info.name] = info
 
 
 def _dist_name(dist: Any) -> str:
@@ -182,11 +86,7 @@ def _dist_name(dist: Any) -> str:
 
 
 def _is_medbench(dist: Any) -> bool:
-    return dist is not None and _canonical(_dist_name(dist)) == MEDBENCH_DIST
-
-
-def _canonical(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
+    return dist is not None and canonical_package_name(_dist_name(dist)) == MEDBENCH_DIST
 
 
 def unmet_medbench_requirement(dist: Any, installed: str | None = None) -> str | None:
@@ -202,7 +102,7 @@ def unmet_medbench_requirement(dist: Any, installed: str | None = None) -> str |
             requirement = Requirement(line)
         except InvalidRequirement:
             continue
-        if _canonical(requirement.name) != MEDBENCH_DIST or not requirement.specifier:
+        if canonical_package_name(requirement.name) != MEDBENCH_DIST or not requirement.specifier:
             continue
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue  # e.g. `medbench>=1; extra == "dev"`: not what the plugin needs at run time
@@ -227,8 +127,8 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         info = PluginInfo(name=ep.name, version=dist.version if dist else "unknown",
                           package=_dist_name(dist) if dist else "unknown", source="entry point")
         if pm.has_plugin(ep.name):
-            other = _infos.get(ep.name)
-            if other is None or _canonical(other.package) == _canonical(info.package):
+            other = known_plugins.get(ep.name)
+            if other is None or canonical_package_name(other.package) == canonical_package_name(info.package):
                 continue  # the same package seen twice on sys.path
             _warn(f"{info.label()} was skipped: its name is taken by {other.label()} — uninstall one of the two "
                   f"packages, or ask the author of {info.package} to rename its `{ENTRY_POINT_GROUP}` entry point")
@@ -256,7 +156,7 @@ def _load_plugins_dir(pm: pluggy.PluginManager, directory: Path) -> None:
         name = path.stem
         info = PluginInfo(name=name, version="unknown", package=str(path), source="plugins dir")
         if pm.has_plugin(name):
-            other = _infos.get(name)
+            other = known_plugins.get(name)
             _warn(f"{info.label()} was skipped: its name is taken by {other.label() if other else repr(name)} "
                   f"— rename the file")
             continue
@@ -289,7 +189,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
                 _load_plugins_dir(pm, Path(plugins_dir))
         except BaseException:
             _manager = None
-            _infos.clear()
+            known_plugins.clear()
             raise
     return _manager
 
@@ -342,85 +242,18 @@ def register_plugin(plugin: Any, name: str | None = None) -> str:
 def unregister_plugin(name: str) -> None:
     pm = get_plugin_manager()
     pm.unregister(name=name)
-    _infos.pop(name, None)
+    known_plugins.pop(name, None)
 
 
 def reset() -> None:
     """Forget the loaded manager so the next call reloads (tests that change the environment)."""
     global _manager
     _manager = None
-    _infos.clear()
+    known_plugins.clear()
 
 
 def list_plugins() -> list[PluginInfo]:
     get_plugin_manager()
-    return sorted(_infos.values(), key=lambda info: (info.source != "entry point", info.name))
+    return sorted(known_plugins.values(), key=lambda info: (info.source != "entry point", info.name))
 
 
-# --- plugin code that medbench calls after registration ----------------------------------------------------------
-
-def plugin_info_or_registered(name: str | None) -> PluginInfo:
-    return _infos.get(name or "") or PluginInfo(name or "unknown", "unknown", REGISTERED_PACKAGE, "registered")
-
-
-class plugin_call:
-    """``with plugin_call(plugin_name, "train()"):`` around any call into plugin code.
-
-    Whatever the plugin's code raises (SystemExit included) becomes a one-line :class:`PluginError` naming the
-    plugin, its package and ``what`` failed, exit status 1; the original stays chained for ``--debug``. A
-    :class:`MedbenchError` the plugin raised on purpose keeps its message and fix (prefixed with the plugin's name
-    when the plugin is not medbench's own). Ctrl-C, errors already naming a plugin and ``passthrough`` types (a
-    command's own click exceptions, say) travel on untouched.
-    """
-
-    def __init__(self, plugin: str | None, what: str, passthrough: tuple[type[BaseException], ...] = ()):
-        self.plugin = plugin
-        self.what = what
-        self.passthrough = passthrough
-
-    def __enter__(self) -> "plugin_call":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or is_interrupt(exc) or isinstance(exc, (PluginError, PluginHookError) + self.passthrough):
-            return False
-        info = plugin_info_or_registered(self.plugin)
-        if isinstance(exc, MedbenchError):
-            # The plugin's own one-line message: keep it (and its class, e.g. TrainingDiverged), name the plugin.
-            if _canonical(info.package) != MEDBENCH_DIST and not getattr(exc, "_medbench_named", False):
-                exc.problem = f"{info.label()}: {exc.problem}"
-                exc.args = (exc.one_line(),)
-                exc._medbench_named = True
-            return False
-        fix = info.fix() if _canonical(info.package) == MEDBENCH_DIST else \
-            f"{info.fix()} (`medbench --debug ...` shows the traceback)"
-        raise PluginError(f"{info.label()} failed in {self.what}: {describe_exception(exc)}", fix) from exc
-
-
-def plugin_callable(plugin: str | None, what: str, function: Callable[..., Any],
-                    passthrough: tuple[type[BaseException], ...] = ()) -> Callable[..., Any]:
-    """``function`` wrapped so every call runs under :class:`plugin_call` (for callbacks kept in registries)."""
-    if getattr(function, "__medbench_plugin_call__", False):
-        return function
-
-    @functools.wraps(function)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        with plugin_call(plugin, what, passthrough):
-            return function(*args, **kwargs)
-
-    call.__medbench_plugin_call__ = True
-    return call
-
-
-def plugin_iter(plugin: str | None, what: str, start: Callable[[], Any]) -> Any:
-    """Iterate what ``start()`` returns (an executor's results) with the call and each step under
-    :class:`plugin_call`; the consumer's own code between steps is not attributed to the plugin."""
-    with plugin_call(plugin, what):
-        iterator = iter(start())
-    while True:
-        with plugin_call(plugin, what):
-            try:
-                item = next(iterator)
-            except StopIteration:
-                return
-        yield item

@@ -265,7 +265,8 @@ def data_file_overrides(pairs: dict[str, str], base_dir: Path | None = None) -> 
 def task_fingerprint(task: str, data_files: dict[str, str] | None = None, registry: Any = None) -> str:
     """Hash of a task as it will run (its resolved YAML, code and the data files beside it; a group: its
     members') and of the user's data files for it, by content. An unknown task name fails here, at plan time."""
-    from medbench.tasks import LM_EVAL, build_registry, task_config_hash
+    from medbench.task_facts import task_config_hash
+    from medbench.tasks import LM_EVAL, build_registry
 
     registry = registry or build_registry()
     digest = hashlib.blake2b(digest_size=8)

@@ -7,8 +7,9 @@ import warnings
 from typing import Any, Callable
 
 from medbench.errors import MedbenchError
-from medbench.plugins import (PluginError, PluginHookError, PluginLoadWarning, describe_exception,
-                              get_plugin_manager, is_interrupt, plugin_info_or_registered, plugin_label)
+from medbench.plugin_calls import (PluginError, PluginHookError, describe_exception, is_interrupt,
+                                   plugin_info_or_registered, plugin_label)
+from medbench.plugins import PluginLoadWarning, get_plugin_manager
 
 
 def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..., Any]],
@@ -41,9 +42,12 @@ def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..
                                                                      and id(p) not in wrapping])
         try:
             only_this(**{argument: register_for(impl.plugin_name)})
-        except (PluginHookError, PluginError):
+        except (PluginHookError, PluginError):  # another plugin's code, called from this one: already named
             raise
-        except BaseException as exc:  # a plugin registered on the manager directly, bypassing register_plugin
+        except MedbenchError as exc:  # the plugin's own one-line message: keep it, name the plugin
+            info = plugin_info_or_registered(impl.plugin_name)
+            raise PluginHookError(f"{info.label()} failed in {hook_name}: {exc.problem}", exc.fix or info.fix()) from exc
+        except BaseException as exc:
             if is_interrupt(exc):
                 raise
             info = plugin_info_or_registered(impl.plugin_name)

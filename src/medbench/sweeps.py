@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
 from medbench.models import release_memory
-from medbench.plugins import plugin_iter
+from medbench.plugin_calls import plugin_iter
 from medbench.registries import named_registry, unknown_name
 from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `from medbench.sweeps import plan`)
     CellSpec,

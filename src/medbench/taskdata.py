@@ -205,7 +205,7 @@ def _sha256_files(files: dict[str, Path]) -> str:
 
 
 def _with_source(dataset: Any, source: dict[str, Any]) -> Any:
-    dataset.medbench_source = source  # read by medbench.tasks.data_source for the record
+    dataset.medbench_source = source  # read by medbench.task_facts.data_source for the record
     return dataset
 
 

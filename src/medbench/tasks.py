@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError
-from medbench.plugins import plugin_label
+from medbench.plugin_calls import plugin_label
 from medbench.registries import call_register_hook
 from medbench.task_trust import (code_imports, contained_yaml_loading, sandboxed_templates, template_refusal,
                                  templates_unrendered)
-from medbench.task_yaml import LOCAL_BUILDERS, ContainmentError, is_inside, read_task_yaml, real_path
+from medbench.task_yaml import LOCAL_BUILDERS, ContainmentError, read_task_yaml
 
 log = logging.getLogger(__name__)
 
@@ -384,48 +384,6 @@ def local_dataset_overrides(entry: TaskEntry, files: Any) -> dict[str, Any]:
         return load_local_dataset(files, splits, task=entry.name)
 
     return {"custom_dataset": custom_dataset, "dataset_kwargs": None}
-
-
-def task_config_hash(entry: TaskEntry) -> str:
-    """Hash of the task as it will run: the YAML after includes (templates, few-shot settings, metrics,
-    metadata) plus the code files its ``!function`` references import. A change to any of them is a new config."""
-    import hashlib
-    import json
-
-    digest = hashlib.sha256(json.dumps(entry.config, sort_keys=True, default=str).encode())
-    for ref in sorted(set(code_imports(entry.config))):
-        module = ref.rsplit(".", 1)[0].replace(".", "/") + ".py"
-        file = entry.path.parent / module
-        digest.update(f"\0{module}\0".encode())
-        if not entry.trusted and not is_inside(real_path(file), real_path(entry.path.parent)):
-            continue  # a reference that leads out of an untrusted folder is never read
-        if file.is_file():
-            digest.update(file.read_bytes())
-    return digest.hexdigest()
-
-
-def data_source(entry: TaskEntry, task: Any) -> dict[str, Any]:
-    """Where the task's data came from: ``kind`` bundled / file / hub / lm-eval, ``name``, a ``sha256`` or
-    ``revision``, and a ``description``."""
-    dataset = getattr(task, "dataset", None)
-    known = getattr(dataset, "medbench_source", None)  # set by medbench.taskdata loaders
-    if isinstance(known, dict):
-        source = dict(known)
-        if source.get("kind") == "bundled" and entry.metadata.get("data_description"):
-            source["description"] = str(entry.metadata["data_description"])
-        return source
-    config = entry.config
-    path = config.get("dataset_path")
-    name = f"{path}/{config['dataset_name']}" if path and config.get("dataset_name") else str(path or entry.path)
-    revision = (config.get("dataset_kwargs") or {}).get("revision")
-    if entry.plugin == LM_EVAL:
-        return {"kind": "lm-eval", "name": name, "revision": revision,
-                "description": f"lm-eval's own task {entry.name} ({path})"}
-    data_files = (config.get("dataset_kwargs") or {}).get("data_files")
-    if path in ("json", "csv", "parquet", "text", "arrow") and data_files:
-        return {"kind": "file", "name": str(data_files), "sha256": None,
-                "description": f"local files named in {entry.path.name}"}
-    return {"kind": "hub", "name": name, "revision": revision, "description": f"hub dataset {name}"}
 
 
 def eval_split(task: Any) -> str:

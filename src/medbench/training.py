@@ -19,7 +19,7 @@ import yaml
 
 from medbench.errors import MedbenchError
 from medbench.models import LoadOptions, release_memory
-from medbench.plugins import plugin_call
+from medbench.plugin_calls import plugin_call
 from medbench.registries import named_registry, unknown_name
 from medbench.records import atomic_write_json
 from medbench.run_dirs import RUN_MANIFEST_NAME, start_run_manifest, update_run_manifest

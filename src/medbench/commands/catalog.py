@@ -38,7 +38,8 @@ def plugins_command(as_json: bool) -> None:
 @task_source_options
 def tasks_command(as_json: bool, baselines: bool) -> None:
     """List registered tasks with their plugin, split sizes and metric."""
-    from medbench.tasks import build_registry, data_source, load_tasks, split_sizes
+    from medbench.task_facts import data_source
+    from medbench.tasks import build_registry, load_tasks, split_sizes
 
     if baselines:
         _print_baselines(as_json)
@@ -98,7 +99,7 @@ def _print_baselines(as_json: bool) -> None:
 def models_command(as_json: bool) -> None:
     """List the model references that resolve here, and the loaders that accept other kinds."""
     from medbench.models import loaders_by_plugin
-    from medbench.plugins import plugin_call
+    from medbench.plugin_calls import plugin_call
 
     rows = []
     for plugin, loader in loaders_by_plugin():

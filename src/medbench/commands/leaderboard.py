@@ -17,7 +17,8 @@ def _check_metric_plugins(strict: bool) -> None:
     """A register_metrics hook that raises: --rescore cannot recompute those metrics, so it stops (never a
     "re-scored" success line); rendering goes on without them, with a one-line warning naming the plugin."""
     from medbench.metrics import metric_registry
-    from medbench.plugins import PluginHookError, PluginLoadWarning
+    from medbench.plugin_calls import PluginHookError
+    from medbench.plugins import PluginLoadWarning
 
     try:
         metric_registry()

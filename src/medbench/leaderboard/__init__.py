@@ -157,7 +157,7 @@ def locked(root: Path) -> Iterator[None]:
 
 
 def renderers() -> dict[str, Renderer]:
-    from medbench.plugins import plugin_callable  # a renderer that raises names its plugin and package
+    from medbench.plugin_calls import plugin_callable  # a renderer that raises names its plugin and package
     from medbench.registries import claim
 
     found: dict[str, Renderer] = {}

@@ -11,7 +11,7 @@ items, it is the full split's and says so. Rows scored on other data (the user's
 number.
 
 Fitting takes seconds per task, so the baselines' answers per test document are cached under
-``<leaderboard>/.cache/baselines/``, one file per task named by its config hash (medbench.tasks.task_config_hash)
+``<leaderboard>/.cache/baselines/``, one file per task named by its config hash (medbench.task_facts.task_config_hash)
 and checked against the hashes of the train and test data and scikit-learn's version.
 """
 
@@ -145,8 +145,9 @@ def reference_rows(table: LeaderboardTable, root: Path, mode: str = "compute",
 def _task_references(name: str, columns: list[str], table: LeaderboardTable, registry: Any, cache_dir: Path,
                      mode: str, notify: Callable[[str], None] | None) -> dict[tuple[str, str], ReferenceCell]:
     from medbench.evaluation import data_hash
-    from medbench.tasks import LM_EVAL, load_tasks, task_config_hash
-    from medbench.tasks import data_source as task_data_source
+    from medbench.task_facts import data_source as task_data_source
+    from medbench.task_facts import task_config_hash
+    from medbench.tasks import LM_EVAL, load_tasks
 
     entry = registry.entries.get(name)
     if entry is None or entry.plugin == LM_EVAL or not entry.trusted:
