@@ -19,6 +19,7 @@ from medbench.models import (
     LoadOptions,
     cache_dir,
     hub_online,
+    hub_snapshot,
     pick_device,
     pick_dtype,
     prepare_tokenizer,
@@ -295,18 +296,7 @@ class HubLoader:
         return len(parts) == 2 and all(parts) and not Path(ref).expanduser().exists() and not ref.startswith(".")
 
     def load(self, ref: str, options: LoadOptions) -> LoadedModel:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-
-        try:
-            path = snapshot_download(ref, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
-                                     local_files_only=not hub_online())
-        except LocalEntryNotFoundError:
-            raise MedbenchError(f"model {ref!r} is not in the local hub cache and medbench is offline",
-                                "pass --online on a networked machine, or give a local directory") from None
-        except Exception as exc:
-            raise MedbenchError(f"model {ref!r} could not be fetched from the hub ({type(exc).__name__})",
-                                "check the id and your network, or give a local directory") from None
+        path = hub_snapshot(ref, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
         model, tokenizer = _load_hf_dir(path, options)
         return LoadedModel(model, tokenizer, ref=ref, kind="hub", path=path, source_files=model_directory_files(path))
 

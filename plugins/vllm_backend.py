@@ -40,15 +40,9 @@ def local_weights(ref: str) -> Path:
     if path.exists() or ref.endswith(".gguf"):
         raise MedbenchError(f"--backend vllm needs a Hugging Face model directory with config.json; {ref} is not one",
                             "merge adapters first (`medbench train --plugin merge`), or score it in-process")
-    from huggingface_hub import snapshot_download
+    from medbench.models import hub_snapshot
 
-    from medbench.models import hub_online
-
-    try:
-        return Path(snapshot_download(ref, local_files_only=not hub_online()))
-    except Exception as exc:  # noqa: BLE001 - any hub failure gets the same one-line fix
-        raise MedbenchError(f"model {ref!r} is neither a local directory nor in the hub cache ({type(exc).__name__})",
-                            "pass a local directory, or --online to download it") from None
+    return hub_snapshot(ref)
 
 
 def _int(options: dict[str, Any], name: str, default: int) -> int:

@@ -32,6 +32,22 @@ def hub_online() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes", "on")
 
 
+def hub_snapshot(ref: str, allow_patterns: list[str] | None = None) -> Path:
+    """The local directory of hub model ``ref``: downloaded when online, else found in the local hub cache; a miss
+    is one line saying which of the two it was (for model loaders and backends alike)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(ref, allow_patterns=allow_patterns, local_files_only=not hub_online()))
+    except LocalEntryNotFoundError:
+        raise MedbenchError(f"model {ref!r} is not in the local hub cache and medbench is offline",
+                            "pass --online on a networked machine, or give a local directory") from None
+    except Exception as exc:  # noqa: BLE001 - any other hub failure gets the same one-line fix
+        raise MedbenchError(f"model {ref!r} could not be fetched from the hub ({type(exc).__name__})",
+                            "check the id and your network, or give a local directory") from None
+
+
 @dataclass
 class LoadOptions:
     dtype: str = "auto"  # auto: bf16 on a GPU that supports it, else fp32
