@@ -1,9 +1,9 @@
 """The Python API: ``medbench.evaluate``, ``medbench.train`` and ``medbench.sweep`` (docs/python-api.md).
 
-The command line runs the same path: `medbench train` and `sweep` parse their options, call what is here
-(medbench.engine underneath) and print; `medbench eval` calls the engine's scorer that :func:`evaluate_config` calls. Every function takes the command's options as keyword
-arguments, returns a small dataclass, and raises medbench.errors.MedbenchError (``.problem``, ``.fix``) for input
-it cannot use, before any model is loaded where it can tell.
+The command line runs the same path: `medbench eval`, `train` and `sweep` parse their options, call what is here
+(medbench.engine underneath) and print. Every function takes the command's options as keyword arguments, returns
+a small dataclass, and raises medbench.errors.MedbenchError (``.problem``, ``.fix``) for input it cannot use,
+before any model is loaded where it can tell.
 """
 
 from __future__ import annotations
@@ -96,13 +96,21 @@ def _eval_config(tasks: Any, leaderboard_dir: str | Path, data_files: dict[str, 
 
 
 def evaluate_config(model: str | None, config: Any, options: Any = None) -> EvalResult:
-    """Score ``model`` with an EvalConfig (what `medbench eval` builds from its options) into its leaderboard."""
+    """Score ``model`` with an EvalConfig (what `medbench eval` builds from its options) into its leaderboard.
+
+    Under `accelerate launch` every process scores its shard; rank 0 writes the records and renders the
+    leaderboard, the other ranks return no records."""
     from medbench.engine import score_with_progress
     from medbench.leaderboard import render
     from medbench.records import ensure_writable
+    from medbench.training import process_rank, world_size
 
-    ensure_writable(Path(config.output_dir), "--leaderboard-dir")  # before the model is loaded and scored
-    records = score_with_progress(model, config, options)
+    rank = process_rank()
+    if rank == 0:
+        ensure_writable(Path(config.output_dir), "--leaderboard-dir")  # before the model is loaded and scored
+    records = score_with_progress(model, config, options, data_parallel=world_size() > 1)
+    if rank != 0:
+        return EvalResult([], [])
     return EvalResult(records, render(Path(config.output_dir)))
 
 

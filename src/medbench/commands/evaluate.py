@@ -53,13 +53,12 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                  trust_remote_code, no_cache, num_processes, generation, backend=None, backend_options=None,
                  judge_model_options=None) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
+    from medbench.api import evaluate_config
     from medbench.commands.launch import check_processes, launch
-    from medbench.engine import score_with_progress
     from medbench.evaluation import EvalConfig
-    from medbench.leaderboard import render
     from medbench.records import ensure_writable
     from medbench.tasks import build_registry
-    from medbench.training import process_rank, world_size
+    from medbench.training import process_rank
 
     if legacy_output_dir is not None:
         if output_dir is not None and Path(output_dir) != Path(legacy_output_dir):
@@ -90,14 +89,11 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
         ensure_writable(Path(output_dir), "--leaderboard-dir")
         launch("evaluation", num_processes)
         return
-    rank = process_rank()  # under `accelerate launch`, one of its processes: rank 0 writes
-    if rank == 0:
-        ensure_writable(Path(output_dir), "--leaderboard-dir")  # before the model is loaded and scored
-    records = score_with_progress(model_ref, config, load_options, data_parallel=world_size() > 1)
-    if rank != 0:
+    result = evaluate_config(model_ref, config, load_options)
+    if process_rank() != 0:  # under `accelerate launch`, rank 0 writes and prints
         return
+    records, paths = result.records, result.leaderboard
     print_records(records)
-    paths = render(Path(output_dir))
     reused = sum(1 for record in records if record.get("_reused"))
     kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
     err_console.print(f"records: {len(records)} written under {output_dir}/records{kept}; leaderboard: "
