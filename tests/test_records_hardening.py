@@ -175,7 +175,8 @@ def test_only_damaged_records_is_one_error_and_changes_nothing(tmp_path, capsys)
     (root / "leaderboard.md").write_text("| earlier |\n")
     before = snapshot(root)
     code, out, err = run_cli(capsys, "leaderboard", "--dir", root)
-    assert code == 2 and "Error: no records under" in err and "Traceback" not in err
+    assert code == 2 and "Error: no readable records under" in err and "Traceback" not in err
+    assert "fix or delete those record.json files" in err
     assert snapshot(root) == before
 
 

@@ -190,8 +190,12 @@ def render_table(root: Path, formats: list[str] | None = None, baseline: str | N
     with locked(root):
         table = build_table(root, baseline, references=references, notify=notify)
         if not table.rows:
+            if any((root / "records").glob("*/*/record.json")):
+                raise MedbenchError(f"no readable records under {root}/records (the warnings above say why each was "
+                                    "skipped)", "fix or delete those record.json files, or score again")
             raise MedbenchError(f"no records under {root}/records",
-                                "run `medbench eval --tasks medqa` first, or pass --leaderboard-dir to a leaderboard with records")
+                                "run `medbench eval --tasks medqa` first, or pass --leaderboard-dir to a leaderboard "
+                                "with records")
         return table, _render_staged(table, root, [available[name] for name in formats])
 
 
