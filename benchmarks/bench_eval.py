@@ -187,6 +187,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model reference (default: the embedded SmolLM2-135M)")
     parser.add_argument("--tiny", action="store_true", help="a tiny random model (CI smoke run)")
+    parser.add_argument("--shape", default=None,
+                        help="a random-initialised model of this bench_train.py shape (llama-3.2-1b, smollm2-135m) "
+                             "instead of --model: where the embedded model's weights are not installed (a GPU machine)")
+    parser.add_argument("--tokenizer", default=None, help="with --shape: its tokenizer directory")
     parser.add_argument("--tasks", default="medqa,medmcqa")
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -211,6 +215,11 @@ def main() -> None:
         from medbench.testing import make_tiny_model
 
         model_ref = str(make_tiny_model(Path(tempfile.mkdtemp()) / "tiny"))
+    elif args.shape:
+        from bench_train import build_model  # this folder is on sys.path when run as a script
+
+        model_ref = str(Path(tempfile.mkdtemp()) / args.shape)
+        build_model(args.shape, Path(model_ref), 1234, args.tokenizer)
     else:
         model_ref = args.model
     loaded = resolve_model(model_ref, LoadOptions(device=args.device))

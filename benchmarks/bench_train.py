@@ -85,15 +85,18 @@ def medqa_examples(n: int, seed: int):
     return out
 
 
-def build_model(shape: str, directory: Path, seed: int) -> dict:
-    """A random-initialised Llama of ``shape`` with a tokenizer, saved as safetensors (what both sides load)."""
+def build_model(shape: str, directory: Path, seed: int, tokenizer_dir: str | None = None) -> dict:
+    """A random-initialised Llama of ``shape`` with a tokenizer, saved as safetensors (what both sides load).
+    The tokenizer: ``tokenizer_dir`` (the GPU machine's carried SmolLM2 files), else the embedded model's."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from medbench.testing import make_byte_tokenizer
 
     tokenizer, source = make_byte_tokenizer(), "byte-level test tokenizer"
-    if shape != "tiny":
+    if tokenizer_dir:
+        tokenizer, source = AutoTokenizer.from_pretrained(tokenizer_dir), f"from {tokenizer_dir}"
+    elif shape != "tiny":
         try:
             from medbench_plugins.builtin_models import EmbeddedModelLoader
 
@@ -272,6 +275,8 @@ def parse_args(argv=None):
                         help="a TRL config field for the plain side (an ablation; the default is TRL's defaults)")
     parser.add_argument("--tiny", action="store_true",
                         help="CI smoke run: tiny model, short synthetic examples, 4 steps of 4 (no timing claims)")
+    parser.add_argument("--tokenizer", default=None,
+                        help="tokenizer directory for the random model (default: the embedded SmolLM2's)")
     parser.add_argument("--json", default=None, help="write the figures to this JSON file")
     parser.add_argument("--child", choices=("plain", "medbench"), help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -321,7 +326,7 @@ def main(argv=None) -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
-        model_info = build_model(args.shape, work / "model", args.seed)
+        model_info = build_model(args.shape, work / "model", args.seed, args.tokenizer)
         if args.tiny:
             examples = synthetic_examples(n_examples, args.seed, (10, 30), (2, 6))
         elif args.data == "medqa":
