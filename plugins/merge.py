@@ -101,15 +101,21 @@ def merge_parameters(config: MergeConfig, t: float, base_dir: Path, other_dirs: 
 
 
 def curve_points(config: MergeConfig, model_ref: str) -> list[float]:
-    """The curve's t values, after checking the options fit the method."""
-    if config.method not in METHODS:
-        raise MedbenchError(f"unknown merge method {config.method!r}", f"pass --method one of {', '.join(METHODS)}")
-    if not config.models:
-        raise MedbenchError("merge needs the checkpoint(s) to merge with --model",
-                            "pass --models REF[,REF...] (the base model is --model)")
+    """The curve's t values, after checking the options fit the method and name each checkpoint once."""
+    points = checked_points(config)
     if len({model_ref, *config.models}) != 1 + len(config.models):
         raise MedbenchError("--model and --models name the same checkpoint more than once",
                             "list each checkpoint once")
+    return points
+
+
+def checked_points(config: MergeConfig) -> list[float]:
+    """The curve's t values, after checking the options fit the method (no model needed: a plan-time check)."""
+    if config.method not in METHODS:
+        raise MedbenchError(f"unknown merge method {config.method!r}", f"pass --method one of {', '.join(METHODS)}")
+    if not config.models:
+        raise MedbenchError("merge needs --models: the checkpoint(s) to merge into the base model (--model)",
+                            "pass --models REF[,REF...]")
     if config.method == "slerp" and len(config.models) != 1:
         raise MedbenchError(f"slerp merges exactly two models, got --model and {len(config.models)} in --models",
                             "pass one model to --models, or use --method linear/ties/dare_ties/task_arithmetic")
@@ -133,6 +139,13 @@ class MergeTrainer:
     plot_factors = {"t": "merge t (interpolation weight)"}  # the leaderboard page plots scores against t first
     description = "mergekit merges (linear, slerp, ties, dare_ties, task_arithmetic); --t lists a merge curve"
     config_class = MergeConfig
+
+    def plan_check(self, task: str, options: dict, data_files: dict | None = None) -> str | None:
+        """Why these merge options cannot run (the method's constraints on --models, --weights, --t), or None."""
+        from medbench.trainers.hf import plan_check_with
+
+        return plan_check_with(MergeConfig, self.name, task, options, data_files,
+                               lambda config, _load_examples: checked_points(config))
 
     def train(self, request: TrainRequest) -> list[CheckpointInfo]:
         from mergekit.config import MergeConfiguration

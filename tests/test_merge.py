@@ -126,11 +126,23 @@ def test_options_are_checked_against_the_method(tmp_path, tiny_models):
         merge(tmp_path, a, models=[str(b), str(c)], method="ties", weights=[1.0])
     with pytest.raises(MedbenchError, match="name the same checkpoint more than once"):
         merge(tmp_path, a, models=[str(a)], method="slerp")
-    with pytest.raises(MedbenchError, match="merge needs the checkpoint"):
+    with pytest.raises(MedbenchError, match=r"merge needs --models"):
         merge(tmp_path, a, method="linear")
     wide = make_tiny_model(tmp_path / "wide", hidden_size=64)
     with pytest.raises(MedbenchError, match="does not have the architecture of"):
         merge(tmp_path, a, models=[str(wide)], method="linear")
+
+
+def test_train_refuses_options_the_method_cannot_take_before_making_a_run_directory(tmp_path, tiny_models):
+    from medbench.testing import invoke_cli
+
+    a, b, c = tiny_models
+    for options, message in ((["--method", "slerp", "--models", f"{b},{c}"], "slerp merges exactly two models"),
+                             (["--method", "linear"], "merge needs --models")):
+        result = invoke_cli("train", "--plugin", "merge", "--model", a, "--task", "medqa",
+                            "--output-dir", tmp_path / "runs", *options)
+        assert result.exit_code == 2 and f"Error: merge on medqa: {message}" in result.output
+        assert not (tmp_path / "runs").exists()  # the plan-time check ran before anything was written
 
 
 def test_train_command_scores_every_point_of_the_curve(tmp_path, tiny_models):

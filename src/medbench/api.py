@@ -190,6 +190,14 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
     eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
                              output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
                              fewshot_rationales=eval_fewshot_rationales, generation=generation)
+    check = getattr(trainer, "plan_check", None)
+    if check is not None and run_dir is None:  # what a sweep checks at plan time, before a run directory is made
+        from medbench.plugin_calls import plugin_call
+
+        with plugin_call(plugin, "plan_check()"):
+            reason = check(task, {**file_values, **dict(options or {})}, None)
+        if reason:
+            raise MedbenchError(f"{plugin} on {task}: {reason}")
     ensure_writable(Path(leaderboard_dir), "--leaderboard-dir")  # before any training
     if run_dir is not None:
         run_dir = Path(run_dir)
