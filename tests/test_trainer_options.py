@@ -38,6 +38,10 @@ def test_messages_spell_options_as_flags_and_suggest_the_close_one():
         build_config(SFTOptions, {}, {"max_step": "3"}, "sft")
     assert "has no option --max-step — did you mean --max-steps?" in str(error.value)
     assert "max_step" not in str(error.value).replace("--max-step", "")
+    for theirs, ours in (("lr", "--learning-rate"), ("num_train_epochs", "--num-epochs"), ("max_seq_length", "--max-length")):
+        with pytest.raises(MedbenchError) as error:  # the names TRL and transformers users type
+            build_config(SFTOptions, {}, {theirs: "1"}, "sft")
+        assert f"did you mean {ours}?" in str(error.value)
     with pytest.raises(MedbenchError, match="--lora-r 'x' is not an integer — pass an integer to --lora-r"):
         build_config(SFTOptions, {}, {"lora_r": "x"}, "sft")
     with pytest.raises(MedbenchError, match="^--max-steps must be a positive number"):

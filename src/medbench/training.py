@@ -154,6 +154,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
+# Names users bring from TRL, transformers and other trainers' command lines, and what medbench's trainers call them.
+COMMON_NAMES = {"lr": "learning_rate", "epochs": "num_epochs", "num_train_epochs": "num_epochs",
+                "batch_size": "train_batch_size", "per_device_train_batch_size": "train_batch_size",
+                "max_seq_length": "max_length", "lora_rank": "lora_r", "rank": "lora_r"}
+
+
 def build_config(config_class: type, file_values: dict[str, Any], cli_values: dict[str, Any], plugin: str) -> Any:
     """The trainer's typed config from a YAML file's values overlaid with command-line options."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}
@@ -163,7 +169,9 @@ def build_config(config_class: type, file_values: dict[str, Any], cli_values: di
     if unknown:
         import difflib
 
-        close = [match for key in unknown for match in difflib.get_close_matches(key, fields, n=1, cutoff=0.75)]
+        close = [match for key in unknown
+                 for match in ([COMMON_NAMES[key]] if COMMON_NAMES.get(key) in fields
+                               else difflib.get_close_matches(key, fields, n=1, cutoff=0.75))]
         hint = f"did you mean {', '.join(option_flag(k) for k in close)}? " if close else ""
         raise MedbenchError(f"trainer {plugin!r} has no option {', '.join(option_flag(k) for k in unknown)}",
                             f"{hint}`medbench train --plugin {plugin} --help` lists its options: "
