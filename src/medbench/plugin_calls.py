@@ -67,9 +67,6 @@ class PluginInfo:
                 f"out with {ALLOWLIST_ENV}=<the plugins to load>")
 
 
-REGISTERED_PACKAGE = "(registered in process)"
-
-
 known_plugins: dict[str, PluginInfo] = {}  # by plugin name, filled by medbench.plugins as it registers each
 
 

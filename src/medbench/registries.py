@@ -46,12 +46,14 @@ def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..
             raise
         except MedbenchError as exc:  # the plugin's own one-line message: keep it, name the plugin
             info = plugin_info_or_registered(impl.plugin_name)
-            raise PluginHookError(f"{info.label()} failed in {hook_name}: {exc.problem}", exc.fix or info.fix()) from exc
+            raise PluginHookError(f"{info.label()} failed in {hook_name}: {exc.problem}",
+                                  exc.fix or info.fix()) from exc
         except BaseException as exc:
             if is_interrupt(exc):
                 raise
             info = plugin_info_or_registered(impl.plugin_name)
-            raise PluginHookError(f"{info.label()} raised in {hook_name}: {describe_exception(exc)}", info.fix()) from exc
+            raise PluginHookError(f"{info.label()} raised in {hook_name}: {describe_exception(exc)}",
+                                  info.fix()) from exc
         if after is not None:
             after(impl.plugin_name)
 
