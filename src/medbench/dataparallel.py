@@ -30,6 +30,18 @@ def join_processes() -> Any:
                        kwargs_handlers=[InitProcessGroupKwargs(timeout=WAIT_FOR_RANK_ZERO)])
 
 
+def leave_process_group() -> None:
+    """At the end of a launched command, on success: wait for every rank, then close the group. A rank that exits
+    while rank 0 still writes records can abort in gloo's teardown ("terminate called without an active
+    exception"). Not on failure: the launcher ends the other ranks then, and a barrier could wait on a rank stuck
+    in a collective."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def rank_zero_first(accelerator: Any) -> Any:
     """A context in which rank 0 runs first and the others after it (no-op without ``accelerator``)."""
     import contextlib

@@ -55,6 +55,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     """Score a model on tasks; write records and update the leaderboard."""
     from medbench.api import evaluate_config
     from medbench.commands.launch import check_processes, launch
+    from medbench.dataparallel import leave_process_group
     from medbench.evaluation import EvalConfig
     from medbench.records import ensure_writable
     from medbench.tasks import build_registry
@@ -91,6 +92,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
         return
     result = evaluate_config(model_ref, config, load_options)
     if process_rank() != 0:  # under `accelerate launch`, rank 0 writes and prints
+        leave_process_group()
         return
     records, paths = result.records, result.leaderboard
     print_records(records)
@@ -98,3 +100,4 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
     err_console.print(f"records: {len(records)} written under {output_dir}/records{kept}; leaderboard: "
                       + ", ".join(str(p) for p in paths), highlight=False)
+    leave_process_group()  # the other ranks wait here until rank 0 has written and printed

@@ -62,6 +62,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     """
     from medbench import training
     from medbench.api import prepare_training
+    from medbench.dataparallel import leave_process_group
 
     if legacy_batch_size is not None:  # the spelling before --eval-batch-size: still taken, with a note
         err_console.print("note: train's --batch-size is now --eval-batch-size (it sizes scoring batches; the "
@@ -85,11 +86,11 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
         err_console.print(f"resuming {job.run_dir} from {job.request.resume_from.name}", highlight=False)
     err_console.print(f"training {plugin} on {task} from {model_ref} → {job.run_dir}", highlight=False)
     result = job.run()
-    if training.process_rank() != 0:
-        return
-    print_records(result.records)
-    err_console.print(f"{len(result.checkpoints)} checkpoint(s) in {result.run_dir}; leaderboard: "
-                      + ", ".join(str(p) for p in result.leaderboard), highlight=False)
+    if training.process_rank() == 0:
+        print_records(result.records)
+        err_console.print(f"{len(result.checkpoints)} checkpoint(s) in {result.run_dir}; leaderboard: "
+                          + ", ".join(str(p) for p in result.leaderboard), highlight=False)
+    leave_process_group()  # under `accelerate launch`: the other ranks wait until rank 0 has written and printed
 
 
 def check_eval_spelling(plugin: str, options: dict, command: click.Command) -> None:
