@@ -91,13 +91,10 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
         launch("evaluation", num_processes)
         return
     result = evaluate_config(model_ref, config, load_options)
-    if process_rank() != 0:  # under `accelerate launch`, rank 0 writes and prints
-        leave_process_group()
-        return
-    records, paths = result.records, result.leaderboard
-    print_records(records)
-    reused = sum(1 for record in records if record.get("_reused"))
-    kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
-    err_console.print(f"records: {len(records)} written under {output_dir}/records{kept}; leaderboard: "
-                      + ", ".join(str(p) for p in paths), highlight=False)
-    leave_process_group()  # the other ranks wait here until rank 0 has written and printed
+    if process_rank() == 0:  # under `accelerate launch`, rank 0 writes and prints
+        print_records(result.records)
+        reused = sum(1 for record in result.records if record.get("_reused"))
+        kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
+        err_console.print(f"records: {len(result.records)} written under {output_dir}/records{kept}; leaderboard: "
+                          + ", ".join(str(p) for p in result.leaderboard), highlight=False)
+    leave_process_group()  # under `accelerate launch`: the other ranks wait until rank 0 has written and printed
