@@ -49,7 +49,7 @@ def test_eval_runs_the_example_task_and_its_metric(medbench_cli, tiny_model_dir,
     assert record["task"]["name"] == TASK and record["task"]["plugin"] == "example"
     assert record["n"] == 6 and len(record["samples"]) == 6
     assert record["primary_metric"] == "acc" and {"acc", METRIC, "f1"} <= set(record["metrics"])
-    assert [sample["gold"] for sample in record["samples"]] == [1, 0, 0, 1, 1, 0]  # balanced, yes/no interleaved
+    assert [sample["gold"] for sample in record["samples"]] == [0, 1, 1, 0, 1, 0]  # the test file's order
 
 
 def test_train_with_the_example_trainer_scores_its_checkpoint(medbench_cli, tiny_model_dir, tmp_path,
@@ -95,3 +95,23 @@ def test_eval_of_the_example_task_on_the_default_model(tmp_path):
     (record,) = read_leaderboard(tmp_path / "leaderboard")
     assert record["model"]["kind"] == "embedded" and record["n"] == 10
     assert -1 <= record["metrics"][METRIC]["value"] <= 1
+
+
+def test_the_example_data_cannot_be_answered_from_a_drug_name():
+    """Each drug is in one interacting and one non-interacting pair of its split, and in one split only, so
+    the answer is in the pair: word-level baselines trained on the train split score chance on the test split."""
+    from medbench.baselines import task_baseline
+
+    data = EXAMPLE / "src" / "medbench_plugin_example" / "tasks" / TASK / "data"
+    split_of = {}
+    for split in ("train", "validation", "test"):
+        answers: dict[str, list[str]] = {}
+        for line in (data / f"{split}.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            for drug in (row["drug_a"], row["drug_b"]):
+                answers.setdefault(drug, []).append(row["interaction"])
+                assert split_of.setdefault(drug, split) == split, f"{drug} is in {split_of[drug]} and {split}"
+        assert all(sorted(found) == ["no", "yes"] for found in answers.values()), answers
+    result = task_baseline(TASK)
+    assert result.n_test == 20 and result.majority == 0.5
+    assert result.bow_lr <= 0.6 and result.rule2 <= 0.6, result

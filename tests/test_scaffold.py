@@ -124,7 +124,7 @@ def check_registers(module, plugin_registration):
     registry = build_registry()
     assert registry.get("cardio_notes_drug_interaction").plugin == name
     task = load_tasks(["cardio_notes_drug_interaction"], registry)["cardio_notes_drug_interaction"]
-    assert split_sizes(task) == {"train": 30, "validation": 10, "test": 20}
+    assert split_sizes(task) == {"train": 32, "validation": 8, "test": 20}
     trainer = trainer_registry()["cardio_notes_orpo"]
     assert trainer.config_class.__name__ == "ORPOOptions"
     metric = metric_registry()["cardio_notes_cohen_kappa"]

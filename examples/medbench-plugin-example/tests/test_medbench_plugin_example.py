@@ -28,7 +28,7 @@ def test_register_tasks(plugin_name):
     entry = registry.get(TASK)
     assert entry.plugin == plugin_name
     assert entry.primary_metric == "acc" and "cohen_kappa" in entry.metadata["medbench_metrics"]
-    assert split_sizes(load_tasks([TASK], registry)[TASK]) == {"train": 30, "validation": 10, "test": 20}
+    assert split_sizes(load_tasks([TASK], registry)[TASK]) == {"train": 32, "validation": 8, "test": 20}
 
 
 def test_register_metrics(plugin_name):
