@@ -33,6 +33,37 @@ def test_bundled_samples_load_with_all_splits(name):
     assert doc["subject"] and doc["difficulty"] in {"easy", "medium", "hard"}
 
 
+def _lm_eval_task_module(folder: str, module: str):
+    """A helper module of one of lm-eval's own task folders (they are files, not an importable package)."""
+    import importlib.util
+
+    import lm_eval
+
+    path = Path(lm_eval.__file__).parent / "tasks" / folder / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"lm_eval_task_{module}", path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def test_mcq_prompts_are_stock_lm_evals_character_for_character():
+    """medqa / medmcqa score what lm-eval's medqa_4options / medmcqa score, so the two harnesses' numbers on the
+    same data compare: same prompt text, same letters, same gold index."""
+    medqa = _lm_eval_task_module("medqa", "preprocess_medqa")
+    medmcqa = _lm_eval_task_module("medmcqa", "utils_medmcqa")
+    tasks = load_tasks(["medqa", "medmcqa"])
+    for doc in tasks["medqa"].test_docs():
+        hub_row = {"sent1": doc["question"], **{f"ending{i}": c for i, c in enumerate(doc["choices"])},
+                   "label": doc["gold"]}
+        assert tasks["medqa"].doc_to_text(doc) == medqa.doc_to_text(hub_row)
+        assert tasks["medqa"].doc_to_target(doc) == medqa.doc_to_target(hub_row)
+    for doc in tasks["medmcqa"].test_docs():
+        hub_row = {"question": doc["question"], **dict(zip(("opa", "opb", "opc", "opd"), doc["choices"]))}
+        assert tasks["medmcqa"].doc_to_text(doc) == medmcqa.doc_to_text(hub_row)
+    for name in ("medqa", "medmcqa"):
+        assert tasks[name].doc_to_choice(tasks[name].test_docs()[0]) == ["A", "B", "C", "D"]
+
+
 def test_data_paths_resolve_relative_to_the_yaml(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert len(load_tasks(["medqa"])["medqa"].test_docs()) == 40
