@@ -38,6 +38,20 @@ def test_extract_by_option_text_and_word_labels():
     assert extract_choice("The answer is nurse, not the physician", ["physician", "nurse"]) == "nurse"
 
 
+@pytest.mark.parametrize("text, labels, expected", [
+    ("Answer (yes or no): no", ["no", "yes"], "no"),  # the prompt's cue echoed: its "yes" is not the answer
+    ("Answer: no. Answer (yes or no): no", ["no", "yes"], "no"),
+    ("Answer yes or no: no", ["no", "yes"], "no"),
+    ("Is it yes/no? The answer is no", ["no", "yes"], "no"),
+    ("yes or no", ["no", "yes"], None),  # only the list: no answer given
+    ("Answer (A, B, C or D): C", LETTERS, "C"),
+    ("It is A or B, but most likely B", LETTERS, "B"),
+    ("Answer (front desk or nurse): nurse", ["physician", "nurse", "front desk"], "nurse"),
+])
+def test_a_list_of_the_options_is_not_read_as_the_answer(text, labels, expected):
+    assert extract_choice(text, labels) == expected
+
+
 def test_choice_filter_reads_labels_from_the_yaml_spec():
     resps = [["The answer is C."], ["yes"], ["???"]]
     docs = [{"choices": ["a", "b", "c", "d"]}, {"choices": ["a", "b", "c", "d"]}, {"choices": ["a"] * 4}]

@@ -70,7 +70,8 @@ def _word(label: str) -> str:
 def extract_choice(text: str, labels: list[str], option_texts: list[str] | None = None) -> str | None:
     """The choice a free-text answer names, or None.
 
-    In order: the last "answer is X" / "Answer: X"; a label the answer starts with ("B." / "(B)" / "yes,");
+    A list of the options ("Answer (yes or no): no", "A, B, C or D") is ignored first. Then, in order: the last
+    "answer is X" / "Answer: X"; a label the answer starts with ("B." / "(B)" / "yes,");
     for letter labels, an option's text quoted in the answer; the first label mentioned. Single-letter labels
     match case-sensitively (so the article "a" is not read as option A); word labels ignore case.
     """
@@ -84,6 +85,11 @@ def extract_choice(text: str, labels: list[str], option_texts: list[str] | None 
 
     def canonical(found: str) -> str:
         return next((label for label in labels if label.lower() == found.lower()), found)
+
+    # A list of the options ("(yes or no)", "A, B, C or D", "yes/no") is the question's cue, echoed, not an
+    # answer: blank it out before looking for the label the answer names.
+    any_label = "(?:" + "|".join(pattern(label) for label in by_length) + ")"
+    text = re.sub(rf"{any_label}(?:\s*[,/]\s*{any_label})*(?:\s*,?\s+or\s+|\s*/\s*){any_label}", " ", text)
 
     stated = [(m.start(), label) for label in by_length
               for m in re.finditer(rf"(?i:answer)(?:\s+is)?\s*[:\-]?\s*\(?\**{pattern(label)}", text)]
