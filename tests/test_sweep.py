@@ -203,8 +203,11 @@ def test_study_report_pairs_each_level_with_its_baseline(tmp_path, tiny_model_di
     sweep = plan(read_recipe(write_recipe(tmp_path, tiny_model_dir)), out_dir=tmp_path / "s")
     run_sweep(sweep)
     report = study_report(sweep)
-    rows = report["rows"]
-    assert len(rows) == 2 and report["tests"] == 2  # sft vs base, once per seed
+    rows = [row for row in report["rows"] if not row["pooled"]]
+    assert len(rows) == 2 and report["tests"] == 3  # sft vs base, once per seed, and once pooled over both
+    (pooled,) = [row for row in report["rows"] if row["pooled"]]
+    assert pooled["seeds"] == ["1", "2"] and pooled["comparison"]["test"] == "pooled over 2 seeds"
+    assert pooled["comparison"]["n_paired"] == 3 and "pooled over seeds 1, 2" in report["markdown"]
     for row in rows:
         assert (row["factor"], row["level"], row["baseline_level"]) == ("method", "sft", "base")
         assert row["factors"]["seed"] == int(row["baseline"].rsplit("seed=", 1)[1])  # paired with its own seed
@@ -217,8 +220,8 @@ def test_study_report_pairs_each_level_with_its_baseline(tmp_path, tiny_model_di
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
 # The tiny model's tokenizer is byte-level: histories that fit 1024 SmolLM2 tokens need ~2600 bytes.
 # A random model rarely ends an answer inside the DPO length band: more samples per prompt give it the chance.
-TINY_SETTINGS = {"max_steps": "1", "eval_limit": "2", "gen_eval_limit": "1", "max_examples": "8", "max_length": "2600",
-                 "dpo_samples": "8"}
+TINY_SETTINGS = {"max_steps": "1", "max_steps_2x": "2", "eval_limit": "2", "gen_eval_limit": "1", "max_examples": "8",
+                 "max_length": "2600", "dpo_samples": "8"}
 
 
 @pytest.mark.timeout(900)

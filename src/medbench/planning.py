@@ -66,6 +66,9 @@ class PlannedComparison:
     factor: str
     level: Any
     baseline_level: Any
+    primary: bool = False  # the study's question: its own multiple-testing family
+    metrics: dict[str, str] = field(default_factory=dict)  # task -> the metric compared, when not the primary
+    margin: float | None = None  # equivalence margin (TOST), for "on par" readings
 
 
 @dataclass
@@ -276,7 +279,8 @@ def _plan_comparisons(sweep: SweepPlan, excluded: list[dict[str, Any]],
                 if base.key != cell.key:
                     planned.setdefault((cell.key, base.key, factor),
                                        PlannedComparison(cell.key, base.key, factor, factors.get(factor),
-                                                         spec["baseline"]))
+                                                         spec["baseline"], bool(spec.get("primary", False)),
+                                                         dict(spec.get("metrics") or {}), spec.get("margin")))
     return list(planned.values())
 
 

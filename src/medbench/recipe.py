@@ -29,6 +29,9 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
       - {factor: method, baseline: base}
       - {factor: method, levels: [dpo], baseline: sft}
       - {factor: scoring, baseline: loglikelihood, where: {method: [base, sft]}}   # only these cells
+      # primary: the study's question (its own Benjamini-Hochberg family, tested pooled over seeds);
+      # metrics: {task: metric} compares that task on another of its metrics than its primary one;
+      # margin: m also tests equivalence (TOST: the 90% CI of the difference inside +-m) for "on par" claims
 
 ``"{name}"`` is replaced by a factor or scale variable (a whole-string reference keeps the value's type); scale
 variables may refer to each other. A step's model defaults to the previous step's final checkpoint;
@@ -59,7 +62,7 @@ CELL_KEYS = {"model", "steps", "steps_by", "eval"}
 STEP_KEYS = {"plugin", "task", "model", "options"}
 EVAL_KEYS = {"tasks", "limit", "mode", "num_fewshot", "fewshot_rationales", "chat_template", "batch_size", "judges",
              "judge_options", "gen_kwargs", "system_prompt", "system_prompt_file", "repeats"}  # dashes work too
-COMPARISON_KEYS = {"factor", "baseline", "levels", "where"}
+COMPARISON_KEYS = {"factor", "baseline", "levels", "where", "primary", "metrics", "margin"}
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -110,6 +113,19 @@ def _read_comparisons(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
         if comparison["factor"] not in data["grid"]:
             raise recipe_error(path, f"comparison factor {comparison['factor']!r} is not a grid factor",
                         f"use one of {', '.join(data['grid'])}")
+        if not isinstance(comparison.get("primary", False), bool):
+            raise recipe_error(path, f"comparison primary: {comparison['primary']!r} must be true or false",
+                               "write primary: true on the comparison the study is about")
+        metrics = comparison.get("metrics") or {}
+        if not isinstance(metrics, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                                    for k, v in metrics.items()):
+            raise recipe_error(path, f"comparison metrics: {metrics!r} must map task names to metric names",
+                               "write metrics: {discharge_summary: 'judge:likert'}")
+        margin = comparison.get("margin")
+        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
+                                   or not 0 < margin < float("inf")):
+            raise recipe_error(path, f"comparison margin: {margin!r} must be a positive number",
+                               "write margin: 0.05 (the largest difference still read as equivalent)")
     return comparisons
 
 

@@ -4,17 +4,30 @@ The plan (medbench.planning) lists the comparisons: a cell against its baseline 
 factor only (seed included, so runs pair with their own seed). For every task both scored, each checkpoint of the
 cell is compared with the baseline cell's final checkpoint on the items both scored: McNemar's exact test for
 per-item 0/1 metrics, a paired permutation test otherwise (medbench.leaderboard.compare_cells). A variant column of a
-task (generate mode, rationale demonstrations) pairs with the same task. Benjamini-Hochberg adjusts the p-values
-across the whole report.
+task (generate mode, rationale demonstrations) pairs with the same task.
+
+Where a comparison ran under several seeds, a pooled row tests it once over all of them: the difference averaged
+over seeds, on the items every seed scored; the permutation swaps an item's two arms in every seed at once and the
+bootstrap resamples items with all their seeds (items are the unit both arms share). One seed's test alone has
+little power for the few-point effects these studies report; the pooled row is the study's answer.
+
+Benjamini-Hochberg runs in two families: the ``primary`` comparisons' answers (pooled rows, or the single-seed rows
+where one seed ran), and everything else (per-seed rows, secondary comparisons). A comparison with ``metrics:
+{task: metric}`` compares that task on that metric instead of its primary one; one with ``margin: m`` also tests
+equivalence (two one-sided tests: the 1 - 2*alpha CI of the difference inside +-m), the honest reading of "on par".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from medbench.leaderboard import build_table, compare_cells, stats
+from medbench.leaderboard.comparisons import corpus_metric, metric_higher_is_better, per_item_values
+from medbench.leaderboard.table import Comparison
 from medbench.metrics import metric_registry
 from medbench.records import atomic_write_json, atomic_write_text
 
@@ -68,68 +81,216 @@ def _entries(sweep: Any) -> dict[str, list[Entry]]:
     return by_cell
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def on_metric(cell: Any, metric: str, registry: dict[str, Any]) -> Any:
+    """``cell`` read on another of its record's metrics; items without a value of it (a judge that gave no rating)
+    are left out of the pairing."""
+    if not metric or metric == cell.metric:
+        return cell
+    value = (((cell.record or {}).get("metrics") or {}).get(metric) or {})
+    score = value.get("value") if isinstance(value, dict) else value
+    samples = cell.samples
+    if samples and any(metric in s for s in samples):
+        samples = [s for s in samples if _number(s.get(metric))]
+    return dataclasses.replace(cell, metric=metric, score=score if _number(score) else None, stderr=None,
+                               ci_low=None, ci_high=None, n=len(samples) if samples else cell.n, samples=samples,
+                               higher_is_better=metric_higher_is_better(metric, registry), comparison=None)
+
+
+def pooled_comparison(pairs: list[tuple[Any, Any]], registry: dict[str, Any], *, margin: float | None = None,
+                      alpha: float = ALPHA) -> Comparison:
+    """One test of ``member - base`` over several seeds' (base, member) cell pairs on the same items."""
+    metric = pairs[0][0].metric
+    by_item = []
+    for base, member in pairs:
+        items = {}
+        for side, cell in ((0, base), (1, member)):
+            for sample in cell.samples or []:
+                if sample.get("doc_id") is not None:
+                    items.setdefault(sample["doc_id"], [None, None])[side] = sample
+        by_item.append({d: pair for d, pair in items.items() if None not in pair})
+    common = sorted(set.intersection(*(set(items) for items in by_item)), key=lambda d: (str(type(d)), d))
+    if not common:
+        return Comparison("", note="no items every seed scored in both arms")
+    # Per item, a tuple of its samples in every seed: the unit that is swapped and resampled.
+    a = [tuple(items[d][0] for items in by_item) for d in common]
+    b = [tuple(items[d][1] for items in by_item) for d in common]
+    seeds = len(pairs)
+    a_values = [per_item_values(metric, [row[k] for row in a]) for k in range(seeds)]
+    b_values = [per_item_values(metric, [row[k] for row in b]) for k in range(seeds)]
+    if all(v is not None for v in a_values + b_values):
+        mean_a = [sum(v[i] for v in a_values) / seeds for i in range(len(common))]
+        mean_b = [sum(v[i] for v in b_values) / seeds for i in range(len(common))]
+        run = lambda confidence: stats.paired_bootstrap(None, None, mean_a, mean_b, confidence=confidence)
+    elif corpus_metric(metric, registry) is not None:
+        value = corpus_metric(metric, registry)
+
+        def over_seeds(_refs: list[Any], rows: list[tuple]) -> float:
+            return sum(value([row[k] for row in rows]) for k in range(seeds)) / seeds
+
+        run = lambda confidence: stats.paired_bootstrap(over_seeds, list(range(len(common))), a, b,
+                                                        confidence=confidence)
+    else:
+        return Comparison("", len(common), note="no per-item values to pair")
+    result = run(0.95)
+    comparison = Comparison(f"pooled over {seeds} seeds", len(common), _finite(result["delta"]), _finite(result["p"]),
+                            ci_low=_finite(result["ci_low"]), ci_high=_finite(result["ci_high"]))
+    if comparison.delta:
+        better = comparison.delta > 0 if pairs[0][1].higher_is_better else comparison.delta < 0
+        comparison.direction = "better" if better else "worse"
+    if margin is not None:
+        equivalence(comparison, run(1 - 2 * alpha), margin)
+    return comparison
+
+
+def equivalence(comparison: Comparison, narrow: dict[str, float], margin: float) -> None:
+    """TOST at alpha: equivalent when the 1 - 2*alpha CI of the difference lies inside +-margin."""
+    lo, hi = _finite(narrow["ci_low"]), _finite(narrow["ci_high"])
+    inside = lo is not None and hi is not None and -margin < lo and hi < margin
+    comparison.note = (comparison.note + "; " if comparison.note else "") + \
+        f"{'equivalent' if inside else 'not shown equivalent'} within ±{margin:g} (90% CI {_fmt(lo)}..{_fmt(hi)})"
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if _number(value) else None
+
+
+def _comparison(base: Any, member: Any, planned: Any, registry: dict[str, Any], alpha: float) -> Comparison | None:
+    if member.score is None:
+        return None
+    comparison = compare_cells(base, member, registry)
+    if planned.margin is not None and comparison.test:
+        narrow = pooled_comparison([(base, member)], registry, margin=planned.margin, alpha=alpha)
+        comparison.note = "; ".join(n for n in (comparison.note, narrow.note) if n)
+    return comparison
+
+
 def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
-    """Every planned comparison, paired per task; writes report.md and report.json in the sweep directory."""
+    """Every planned comparison, paired per task and pooled over seeds; writes report.md and report.json in the
+    sweep directory."""
     recipe = sweep.recipe
     by_cell = _entries(sweep)
     labels = {cell.key: cell.label for cell in sweep.cells}
     registry = metric_registry()
-    rows, tested = [], []
+    rows: list[dict[str, Any]] = []
+    groups: dict[tuple, list[dict[str, Any]]] = {}
     for planned in sweep.comparisons:
         base_entries = by_cell.get(planned.baseline, [])
         for member in sorted(by_cell.get(planned.cell, []), key=lambda e: (e.task, e.label)):
             # The baseline cell's score on the same task (its last checkpoint by label, when it has several).
-            candidates = [b for b in base_entries if b.task == member.task]
+            candidates = [b for b in base_entries if b.task == member.task and b.column == member.column] or \
+                [b for b in base_entries if b.task == member.task]
             if not candidates:
                 continue
             base = sorted(candidates, key=lambda b: b.label)[-1]
-            comparison = compare_cells(base.cell, member.cell, registry) if member.cell.score is not None else None
-            if comparison is not None and comparison.p is not None:
-                tested.append(comparison)
-            rows.append({"task": member.task, "column": member.column, "factor": planned.factor,
-                         "level": planned.level, "baseline_level": planned.baseline_level,
-                         "cell": member.label, "baseline": base.label, "cell_key": planned.cell,
-                         "baseline_key": planned.baseline, "factors": member.factors,
-                         "metric": member.cell.metric, "score": member.cell.score, "n": member.cell.n,
-                         "ci": [member.cell.ci_low, member.cell.ci_high], "baseline_score": base.cell.score,
-                         "comparison": comparison, "_cells": (member.cell, base.cell)})
-    for comparison, q in zip(tested, stats.benjamini_hochberg([c.p for c in tested])):
-        comparison.q = q
-        comparison.significant = q is not None and q <= alpha and comparison.direction != ""
+            metric = planned.metrics.get(member.task) or planned.metrics.get(member.column) or ""
+            member_cell, base_cell = on_metric(member.cell, metric, registry), on_metric(base.cell, metric, registry)
+            row = {"task": member.task, "column": member.column, "factor": planned.factor, "level": planned.level,
+                   "baseline_level": planned.baseline_level, "cell": member.label, "baseline": base.label,
+                   "cell_key": planned.cell, "baseline_key": planned.baseline, "factors": member.factors,
+                   "primary": planned.primary, "pooled": False, "seeds": [member.factors.get("seed")],
+                   "metric": member_cell.metric, "score": member_cell.score, "n": member_cell.n,
+                   "ci": [member_cell.ci_low, member_cell.ci_high], "baseline_score": base_cell.score,
+                   "comparison": _comparison(base_cell, member_cell, planned, registry, alpha),
+                   "_cells": (member_cell, base_cell), "_margin": planned.margin}
+            rows.append(row)
+            # The same comparison under other seeds: every factor but the seed equal (checkpoint factors included).
+            same = tuple(sorted((k, str(v)) for k, v in member.factors.items() if k != "seed"))
+            groups.setdefault((planned.factor, str(planned.level), str(planned.baseline_level), member.column,
+                               same, planned.primary, planned.margin, member_cell.metric), []).append(row)
+    pooled_rows = []
+    for members in groups.values():
+        seeds = sorted({str(r["seeds"][0]) for r in members})
+        scored = [r for r in members if r["_cells"][0].score is not None and r["_cells"][1].score is not None]
+        if len(seeds) < 2 or len(scored) != len(members) or len(members) != len(seeds):
+            continue
+        first = members[0]
+        comparison = pooled_comparison([(r["_cells"][1], r["_cells"][0]) for r in members], registry,
+                                       margin=first["_margin"], alpha=alpha)
+        score = sum(r["score"] for r in members) / len(members)
+        base_score = sum(r["baseline_score"] for r in members) / len(members)
+        pooled_rows.append({**{k: v for k, v in first.items() if k not in ("_cells", "ci")}, "pooled": True,
+                            "cell": first["cell"], "seeds": seeds, "score": score, "baseline_score": base_score,
+                            "n": comparison.n_paired, "ci": [None, None], "comparison": comparison, "_cells": None})
+    rows += pooled_rows
+    pooled_groups = {id(r) for r in pooled_rows}
+    answered = {(r["factor"], str(r["level"]), str(r["baseline_level"]), r["column"]) for r in pooled_rows}
+
+    def family(row: dict[str, Any]) -> str:
+        """The study's answer: a primary comparison's pooled row, or its only seed's row."""
+        if not row["primary"]:
+            return "secondary"
+        if id(row) in pooled_groups:
+            return "primary"
+        return "secondary" if (row["factor"], str(row["level"]), str(row["baseline_level"]), row["column"]) \
+            in answered else "primary"
+
+    tested: dict[str, list[Comparison]] = {"primary": [], "secondary": []}
+    for row in rows:
+        row["family"] = family(row)
+        comparison = row["comparison"]
+        if comparison is not None and comparison.p is not None:
+            tested[row["family"]].append(comparison)
+    for members in tested.values():
+        for comparison, q in zip(members, stats.benjamini_hochberg([c.p for c in members])):
+            comparison.q = q
+            comparison.significant = q is not None and q <= alpha and comparison.direction != ""
 
     lines = [f"# {recipe.name} · scale {sweep.scale}", ""]
     if recipe.study:
         lines += [recipe.study, ""]
     lines += [f"Each row: a cell against its baseline cell, which differs in one factor only (seed included), on "
               f"the same items. Test: McNemar exact (0/1 metrics) or paired permutation test (p), paired bootstrap "
-              f"CI of the difference; q: Benjamini-Hochberg across all {len(tested)} tests of this report; "
-              f"* q ≤ {alpha}.", ""]
-    header = ["task", "comparison", "cell", "metric", "score [95% CI]", "baseline", "n", "Δ", "p", "q"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        comparison = row["comparison"]
-        delta, p, q = "–", "–", "–"
-        if comparison is not None:
-            delta = (f"{comparison.delta:+.3f}" if comparison.delta is not None else "–") + \
-                ("*" if comparison.significant else "")
-            p, q = _fmt(comparison.p), _fmt(comparison.q)
-            if comparison.note:
-                delta = comparison.note
-        member, base = row["_cells"]
-        lines.append("| " + " | ".join([
-            row["column"], f"{row['factor']}: {row['level']} vs {row['baseline_level']}", row["cell"], row["metric"],
-            _score(member), _score(base), str(row["n"]), delta, p, q]) + " |")
+              f"CI of the difference; a pooled row tests the comparison once over all its seeds (the difference "
+              f"averaged over seeds, items permuted and resampled with every seed). q: Benjamini-Hochberg within "
+              f"each family: the primary comparisons' answers ({len(tested['primary'])} tests) and the rest "
+              f"({len(tested['secondary'])}); * q ≤ {alpha}.", ""]
+    header = ["task", "comparison", "cell", "metric", "score [95% CI]", "baseline", "n", "Δ [95% CI]", "p", "q"]
+    sections = [("## Primary: the study's question", [r for r in rows if r["family"] == "primary"]),
+                ("## Secondary and per-seed comparisons", [r for r in rows if r["family"] == "secondary"])]
+    for title, members in sections:
+        if not members:
+            continue
+        lines += [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += [_table_row(row) for row in sorted(members, key=lambda r: not r["pooled"])]
+        lines.append("")
     if sweep.skipped:
-        lines += ["", "Skipped at plan time:", *[f"- {s['cell']}: {s['reason']}" for s in sweep.skipped]]
+        lines += ["Skipped at plan time:", *[f"- {s['cell']}: {s['reason']}" for s in sweep.skipped], ""]
     missing = [labels[c.cell] + " vs " + labels[c.baseline] for c in sweep.comparisons
                if not by_cell.get(c.cell) or not by_cell.get(c.baseline)]
     if missing:
-        lines += ["", "Not compared (a cell has no scores yet):", *[f"- {m}" for m in missing]]
-    text = "\n".join(lines) + "\n"
-    report = {"recipe": recipe.name, "scale": sweep.scale, "alpha": alpha, "tests": len(tested),
+        lines += ["Not compared (a cell has no scores yet):", *[f"- {m}" for m in missing]]
+    text = "\n".join(lines).rstrip("\n") + "\n"
+    report = {"recipe": recipe.name, "scale": sweep.scale, "alpha": alpha,
+              "tests": sum(len(t) for t in tested.values()),
+              "tests_by_family": {name: len(members) for name, members in tested.items()},
               "skipped": sweep.skipped,
-              "rows": [{**{k: v for k, v in r.items() if k != "_cells"},
+              "rows": [{**{k: v for k, v in r.items() if not k.startswith("_")},
                         "comparison": r["comparison"].as_dict() if r["comparison"] else None} for r in rows]}
     atomic_write_text(sweep.out_dir / "report.md", text)
     atomic_write_json(sweep.out_dir / "report.json", json.loads(json.dumps(report, default=str)))
     return {"markdown": text, **report}
+
+
+def _table_row(row: dict[str, Any]) -> str:
+    comparison = row["comparison"]
+    delta, p, q = "–", "–", "–"
+    if comparison is not None:
+        delta = (f"{comparison.delta:+.3f}" if comparison.delta is not None else "–") + \
+            ("*" if comparison.significant else "")
+        if comparison.ci_low is not None and comparison.ci_high is not None:
+            delta += f" [{comparison.ci_low:+.3f}, {comparison.ci_high:+.3f}]"
+        p, q = _fmt(comparison.p), _fmt(comparison.q)
+        if comparison.note:
+            delta = comparison.note if comparison.delta is None else f"{delta}; {comparison.note}"
+    if row["pooled"]:
+        cell = f"pooled over seeds {', '.join(row['seeds'])}"
+        score, base = _fmt(row["score"]) + " (mean)", _fmt(row["baseline_score"]) + " (mean)"
+    else:
+        member_cell, base_cell = row["_cells"]
+        cell, score, base = row["cell"], _score(member_cell), _score(base_cell)
+    return "| " + " | ".join([row["column"], f"{row['factor']}: {row['level']} vs {row['baseline_level']}", cell,
+                              row["metric"], score, base, str(row["n"]), delta, p, q]) + " |"

@@ -52,8 +52,15 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
     console.print(table)
     if dry_run:  # a run prints them in its report
         for comparison in description["comparisons"]:
-            console.print(f"compare {labels[comparison['cell']]}  vs  {labels[comparison['baseline']]}",
-                          highlight=False, soft_wrap=True)
+            tags = ["primary"] if comparison.get("primary") else []
+            tasks = next(c["eval"]["tasks"] for c in description["cells"] if c["id"] == comparison["cell"])
+            tags += [f"{task} on {metric}" for task, metric in (comparison.get("metrics") or {}).items()
+                     if task in tasks]
+            if comparison.get("margin") is not None:
+                tags.append(f"equivalence ±{comparison['margin']}")
+            console.print(f"compare {comparison['factor']}: {comparison['level']} vs {comparison['baseline_level']}"
+                          f"  ({labels[comparison['cell']]}  vs  {labels[comparison['baseline']]})"
+                          + (f"  [{'; '.join(tags)}]" if tags else ""), highlight=False, soft_wrap=True)
     for skipped in plan.skipped:
         err_console.print(f"skipped {skipped['cell']}: {skipped['reason']}", highlight=False, soft_wrap=True)
     if dry_run:

@@ -1,0 +1,98 @@
+"""The sweep report's statistics: one test pooled over seeds, a metric other than the primary, equivalence."""
+
+import random
+
+import pytest
+
+from medbench.errors import MedbenchError
+from medbench.leaderboard.table import Cell
+from medbench.recipe import read_recipe
+from medbench.sweep_report import on_metric, pooled_comparison
+
+
+def cell(values, metric="acc", seed=0, **extra):
+    samples = [{"doc_id": i, metric: float(v), "gold": 1, "pred": int(v), **{k: vs[i] for k, vs in extra.items()}}
+               for i, v in enumerate(values)]
+    score = sum(values) / len(values)
+    record = {"metrics": {metric: {"value": score}, **{k: {"value": sum(v for v in vs if v is not None)
+                                                           / max(1, sum(v is not None for v in vs))}
+                                                       for k, vs in extra.items()}}}
+    return Cell(score, None, len(values), metric, f"r{seed}", record=record, samples=samples)
+
+
+def arms(n, p_base, p_member, seed):
+    rng = random.Random(seed)
+    base = [int(rng.random() < p_base) for _ in range(n)]
+    member = [int(rng.random() < p_member) for _ in range(n)]
+    return cell(base, seed=seed), cell(member, seed=seed)
+
+
+def test_identical_arms_pool_to_no_difference():
+    pairs = [(cell([1, 0, 1, 1, 0] * 8), cell([1, 0, 1, 1, 0] * 8)) for _ in range(3)]
+    result = pooled_comparison(pairs, {})
+    assert result.test == "pooled over 3 seeds" and result.n_paired == 40
+    assert result.delta == 0 and result.p == 1.0 and result.direction == ""
+
+
+def test_pooling_finds_an_effect_single_seeds_miss():
+    """A 10-point gain on 150 items: single seeds disagree (some p > 0.3), the five seeds pooled give one answer."""
+    from medbench.leaderboard import compare_cells
+
+    pairs = [arms(150, 0.5, 0.6, seed) for seed in range(5)]
+    single = [compare_cells(base, member, {}).p for base, member in pairs]
+    pooled = pooled_comparison(pairs, {})
+    assert pooled.p < 0.01 and pooled.direction == "better" and pooled.ci_low > 0
+    assert pooled.p <= 0.001 and max(single) > 0.3
+
+
+def test_items_not_scored_in_every_seed_are_left_out():
+    base, member = cell([1, 1, 0, 0]), cell([1, 1, 1, 1])
+    short_base, short_member = cell([1, 1, 0]), cell([1, 1, 1])
+    result = pooled_comparison([(base, member), (short_base, short_member)], {})
+    assert result.n_paired == 3
+
+
+def test_a_corpus_metric_is_pooled_over_seeds():
+    from medbench.metrics import metric_registry
+
+    def f1_cell(preds, seed):
+        golds = [1, 0] * (len(preds) // 2)
+        samples = [{"doc_id": i, "gold": g, "pred": p} for i, (g, p) in enumerate(zip(golds, preds))]
+        return Cell(0.0, None, len(preds), "f1", f"r{seed}", samples=samples)
+
+    pairs = [(f1_cell([0, 0] * 20, s), f1_cell([1, 0] * 20, s)) for s in range(2)]
+    result = pooled_comparison(pairs, metric_registry())
+    assert result.delta == pytest.approx(1.0) and result.p < 0.01
+
+
+def test_equivalence_needs_the_narrow_ci_inside_the_margin():
+    same = [(cell([1, 0] * 100, seed=s), cell([1, 0] * 100, seed=s)) for s in range(2)]
+    assert "equivalent within ±0.05" in pooled_comparison(same, {}, margin=0.05).note
+    different = [arms(60, 0.5, 0.5, seed) for seed in range(2)]
+    note = pooled_comparison(different, {}, margin=0.01).note
+    assert note.startswith("not shown equivalent within ±0.01")
+
+
+def test_a_comparison_can_read_another_metric_of_the_record():
+    judged = cell([1, 0, 1, 0], metric="rougeL", **{"judge:likert": [4.0, None, 3.0, 5.0]})
+    on_judge = on_metric(judged, "judge:likert", {})
+    assert on_judge.metric == "judge:likert" and on_judge.score == pytest.approx(4.0)
+    assert [s["doc_id"] for s in on_judge.samples] == [0, 2, 3]  # the unrated item is not paired
+    assert on_metric(judged, "", {}) is judged
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"primary": "yes"}, "primary: 'yes' must be true or false"),
+    ({"margin": -1}, "margin: -1 must be a positive number"),
+    ({"metrics": ["likert"]}, "metrics: \\['likert'\\] must map task names to metric names"),
+])
+def test_recipe_comparison_options_are_checked(tmp_path, bad, message):
+    import yaml
+
+    recipe = {"name": "r", "scales": {"toy": {"model": "m"}}, "grid": {"method": ["base", "sft"]},
+              "cell": {"model": "{model}", "steps": [], "eval": {"tasks": ["medqa"]}},
+              "comparisons": [{"factor": "method", "baseline": "base", **bad}]}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(MedbenchError, match=message):
+        read_recipe(path)
