@@ -425,3 +425,88 @@ def test_a_crash_in_medbench_own_plugin_asks_for_a_bug_report(monkeypatch):
     assert message.startswith(f"plugin 'builtin_metrics' (package medbench {medbench.__version__}) failed in "
                               "metric 'macro_f1': ZeroDivisionError: float division by zero — this is a bug in medbench")
     assert message.count("--debug") == 1 and "pip uninstall" not in message
+
+
+# --- what a plugin returns is its own too ---------------------------------------------------------------------------
+
+class WrongReturnTrainer(CrashingTrainer):
+    name = "crasher"
+
+    def train(self, request):
+        return self.exc  # here: the value train() returns
+
+
+@pytest.mark.parametrize("returned, described", [(None, "returned NoneType 'None', not a non-empty list"),
+                                                 (["/tmp/ckpt"], "returned a list holding str '/tmp/ckpt'")])
+def test_a_trainer_returning_the_wrong_type_names_its_plugin(returned, described, plugin_registration,
+                                                            tiny_model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+
+    class Plugin:
+        @hookimpl
+        def register_trainers(self, register):
+            register(WrongReturnTrainer(returned))
+
+    plugin_registration(Plugin(), "wrong_plugin")
+    code, _, err = run(train_argv(tmp_path, tiny_model_dir), capsys)
+    error = one_error(err)
+    assert code == 1, err
+    assert "plugin 'wrong_plugin' (registered in this process) failed in trainer 'crasher' train(): TypeError: " \
+           + described in error
+
+
+def test_a_metric_returning_no_number_names_its_plugin(plugin_registration):
+    from medbench.metrics import metric_registry
+
+    class Metrics:
+        @hookimpl
+        def register_metrics(self, register):
+            register("risk_band", lambda refs, preds: "high")
+
+    plugin_registration(Metrics(), "band_plugin")
+    metric = metric_registry()["risk_band"]
+    with pytest.raises(plugin_calls.PluginError, match=r"plugin 'band_plugin' .* failed in metric 'risk_band': "
+                                                  r"TypeError: returned 'high' \(str\), not a number"):
+        metric.compute([{"gold": 1, "pred": 1}])
+
+
+def test_a_model_loader_returning_the_wrong_type_names_its_plugin(plugin_registration):
+    from medbench.models import resolve_model
+
+    class Loader:
+        name = "pair"
+        priority = 1000
+
+        def can_load(self, ref):
+            return ref.startswith("pair://")
+
+        def load(self, ref, options):
+            return ("model", "tokenizer")
+
+        def describe(self):
+            return []
+
+    class Plugin:
+        @hookimpl
+        def register_model_loaders(self, register):
+            register(Loader())
+
+    plugin_registration(Plugin(), "pair_plugin")
+    with pytest.raises(plugin_calls.PluginError, match=r"plugin 'pair_plugin' .* failed in model loader 'pair': "
+                                                  r"TypeError: load\(\) returned tuple, not medbench.models.LoadedModel"):
+        resolve_model("pair://m")
+
+
+def test_a_plan_check_may_return_its_reason_or_raise_it():
+    from medbench.trainers.hf import plan_check_with
+
+    assert plan_check_with(NoOptions, "t", "medqa", {}, None, lambda config, load: "needs two labels") == \
+        "needs two labels"
+    assert plan_check_with(NoOptions, "t", "medqa", {}, None, lambda config, load: None) is None
+    assert len(plan_check_with(NoOptions, "t", "medqa", {}, None,
+                               lambda config, load: None if load() else "no data") or "") == 0
+
+    def raising(config, load):
+        raise MedbenchError("too few rows", "add rows")
+
+    assert plan_check_with(NoOptions, "t", "medqa", {}, None, raising) == "too few rows — add rows"

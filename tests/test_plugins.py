@@ -56,6 +56,28 @@ def test_plugins_dir_loads_modules_and_skips_a_broken_one(tmp_path, monkeypatch)
     assert metric_registry()["always_one"].plugin == "good_plugin"
 
 
+def test_a_misspelt_or_unmarked_hook_is_named_not_silently_ignored(tmp_path, monkeypatch):
+    (tmp_path / "typo_plugin.py").write_text(textwrap.dedent("""
+        from medbench import hookimpl
+
+        @hookimpl
+        def register_metric(register):
+            register("never", lambda refs, preds: 1.0)
+
+        def register_tasks(register):
+            pass
+    """))
+    monkeypatch.setenv(plugins.PLUGINS_DIR_ENV, str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        infos = {info.name: info for info in plugins.list_plugins()}
+    assert infos["typo_plugin"].hooks == []  # neither is a hook medbench calls
+    messages = [str(w.message) for w in caught if issubclass(w.category, plugins.PluginLoadWarning)]
+    assert any("'register_metric', which is no medbench hook" in m and "did you mean register_metrics?" in m
+               for m in messages), messages
+    assert any("defines register_tasks without @hookimpl" in m for m in messages), messages
+
+
 def test_broken_entry_point_is_skipped_with_one_warning(monkeypatch):
     import importlib.metadata as md
 

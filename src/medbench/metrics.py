@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from medbench.errors import MedbenchError
-from medbench.plugin_calls import plugin_callable
+from medbench.plugin_calls import plugin_call, plugin_callable
 from medbench.registries import call_register_hook, claim
 
 METRIC_INPUTS = ("labels", "samples")
@@ -36,9 +36,17 @@ class Metric:
             value = self.fn(samples)
         else:
             value = self.fn([s.get("gold") for s in samples], [s.get("pred") for s in samples])
-        if isinstance(value, Mapping):
-            return {f"{self.name}:{key}": float(v) for key, v in value.items()}
-        return {self.name: float(value)}
+        # A value that is no number is the plugin's fault: named like an exception it raised.
+        with plugin_call(self.plugin, f"metric {self.name!r}"):
+            if isinstance(value, Mapping):
+                return {f"{self.name}:{key}": _as_number(v) for key, v in value.items()}
+            return {self.name: _as_number(value)}
+
+
+def _as_number(value: Any) -> float:
+    if not hasattr(value, "__float__"):  # numbers, numpy scalars and 0-d arrays have it; "0.5" does not
+        raise TypeError(f"returned {value!r} ({type(value).__name__}), not a number")
+    return float(value)
 
 
 def metric_registry() -> dict[str, Metric]:

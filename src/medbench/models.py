@@ -104,6 +104,8 @@ def resolve_model(ref: str | None, options: LoadOptions | None = None) -> Loaded
             if not loader.can_load(ref):
                 continue
             loaded = loader.load(ref, options)
+            if not isinstance(loaded, LoadedModel):  # the plugin's fault, named here rather than as a crash later
+                raise TypeError(f"load() returned {type(loaded).__name__}, not medbench.models.LoadedModel")
         remember_load_state(loaded)
         return loaded
     path = Path(ref).expanduser()

@@ -74,8 +74,27 @@ def installed_medbench_version() -> str:
 
 def _register(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo) -> None:
     pm.register(plugin, name=info.name)
-    info.hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+    callers = pm.get_hookcallers(plugin) or []
+    info.hooks = sorted(caller.name for caller in callers if caller.spec is not None)
     known_plugins[info.name] = info
+    _warn_unused_functions(plugin, info, [caller.name for caller in callers if caller.spec is None])
+
+
+def _warn_unused_functions(plugin: Any, info: PluginInfo, unknown: list[str]) -> None:
+    """A misspelt hook, or a hook function without @hookimpl, is never called: say so instead of doing nothing."""
+    import difflib
+
+    hooks = sorted(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "medbench_spec"))
+    for name in unknown:
+        close = difflib.get_close_matches(name, hooks, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        _warn(f"{info.label()} implements {name!r}, which is no medbench hook, so it is never called — {hint}"
+              f"rename it to one of {', '.join(hooks)}")
+    for name in hooks:
+        function = getattr(plugin, name, None)
+        if callable(function) and not hasattr(function, "medbench_impl"):
+            _warn(f"{info.label()} defines {name} without @hookimpl, so medbench never calls it — decorate it "
+                  "with @medbench.hookimpl")
 
 
 def _dist_name(dist: Any) -> str:

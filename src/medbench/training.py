@@ -256,7 +256,16 @@ def world_size() -> int:
 def run_trainer(trainer: Trainer, request: TrainRequest) -> list[CheckpointInfo]:
     """The plugin's ``train()``: a crash inside it names the plugin and its package (medbench.plugins.plugin_call)."""
     with plugin_call(getattr(trainer, "plugin", None), f"trainer {trainer.name!r} train()"):
-        return trainer.train(request)
+        checkpoints = trainer.train(request)
+        # What it returned is the plugin's too: a wrong type is named here, not as a crash further on.
+        if not isinstance(checkpoints, list) or not checkpoints:
+            raise TypeError(f"returned {type(checkpoints).__name__} {str(checkpoints)[:60]!r}, not a non-empty "
+                            "list of medbench.training.CheckpointInfo (one per saved checkpoint)")
+        wrong = [c for c in checkpoints if not isinstance(c, CheckpointInfo)]
+        if wrong:
+            raise TypeError(f"returned a list holding {type(wrong[0]).__name__} {str(wrong[0])[:60]!r}, not "
+                            "medbench.training.CheckpointInfo")
+        return checkpoints
 
 
 def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInfo]:
@@ -296,8 +305,6 @@ def train(plugin: str, request: TrainRequest, run_id: str) -> list[CheckpointInf
             update_run_manifest(run_dir, status=status, failure={"error": " ".join(error.split())})
         raise
     release_memory()  # the trained model is saved: free it before its checkpoints are scored (a failed run: run_cell)
-    if not checkpoints:
-        raise MedbenchError(f"trainer {plugin!r} returned no checkpoints", "report this to the plugin's author")
     ranks = checkpoints[-1].metrics.get("rank_weights_hashes") or []
     if ranks and len(set(ranks)) > 1:
         update_run_manifest(run_dir, status="failed", ranks=ranks,

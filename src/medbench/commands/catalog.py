@@ -38,6 +38,7 @@ def plugins_command(as_json: bool) -> None:
 @task_source_options
 def tasks_command(as_json: bool, baselines: bool) -> None:
     """List registered tasks with their plugin, split sizes and metric."""
+    from medbench.plugin_calls import PluginHookError
     from medbench.task_facts import data_source
     from medbench.tasks import build_registry, load_tasks, split_sizes
 
@@ -50,6 +51,8 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
         try:  # render=False: listing never evaluates a YAML's templates
             task = load_tasks([name], registry, render=False)[name]
             sizes, source, status = split_sizes(task), data_source(entry, task), "ok"
+        except PluginHookError:
+            raise  # a plugin's hook raised: every task would show it; the command stops on it, as eval does
         except MedbenchError as exc:
             sizes, source, status = {}, None, exc.one_line()
         rows.append({"task": name, "plugin": entry.plugin, "splits": sizes, "metric": entry.primary_metric,

@@ -16,7 +16,7 @@ TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 
 @hookimpl
 def register_tasks(register):
-    # A directory is scanned for lm-eval task YAMLs; its data paths resolve relative to each YAML.
+    # A directory is scanned for lm-eval task YAMLs; load_splits (utils.py) reads data relative to each YAML.
     register(TASKS_DIR)
 
 
