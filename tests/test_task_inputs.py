@@ -97,6 +97,31 @@ def test_a_training_split_file_keeps_the_bundled_test_split(tmp_path, tiny_model
     assert "Which organ makes insulin?" in samples[0]["prompt"]  # the demonstrations came from the user's file
 
 
+def test_train_takes_the_users_training_and_test_files(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    """`medbench train --data-file medqa:train=... --data-file medqa=...`: the trainer sees the user's rows and
+    checkpoints are scored on the user's test file; a file for a task the run never reads is refused."""
+    from medbench.api import prepare_training
+
+    train = write_jsonl(tmp_path / "train.jsonl", [MEDQA_ROW, {**MEDQA_ROW, "answer_idx": "A"}, MEDQA_ROW])
+    test = write_jsonl(tmp_path / "test.jsonl", [MEDQA_ROW])
+    job = prepare_training("sft", "medqa", str(tiny_model_dir), options={"max_steps": 1},
+                           output_dir=tmp_path / "runs", leaderboard_dir=tmp_path / "lb",
+                           data_files={"medqa:train": str(train), "medqa": str(test)})
+    examples = job.request.training_examples()
+    assert len(examples) == 3 and "Which organ makes insulin?" in examples[0].prompt
+    assert job.eval_config.task_metadata["medqa"]["data_files"] == {"train": str(train), "test": str(test)}
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        main(["train", "--plugin", "sft", "--model", str(tiny_model_dir), "--task", "medqa", "--data-file",
+              f"uti:train={train}", "--output-dir", str(tmp_path / "runs2")])
+    except SystemExit as exc:
+        code, err = int(exc.code or 0), capsys.readouterr().err
+    error = one_line_error(code, err)
+    assert "--data-file names uti, which is neither the trained task (medqa) nor one it is scored on" in error
+    assert not (tmp_path / "runs2").exists()
+
+
 def test_num_fewshot_beyond_the_fewshot_split_is_one_line(tmp_path, tiny_model_dir, capsys):
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--num-fewshot", "61",
                           "--leaderboard-dir", str(tmp_path / "lb")], capsys)

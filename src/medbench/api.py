@@ -163,10 +163,13 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
                      eval_mode: str = "loglikelihood", eval_fewshot_rationales: bool = False,
                      eval_chat_template: bool = False, device: str = "auto", dtype: str = "auto",
                      resume: bool = False, report_to: str | list[str] | None = None,
-                     run_dir: str | Path | None = None, generation: GenerationOptions | None = None) -> TrainingJob:
+                     run_dir: str | Path | None = None, generation: GenerationOptions | None = None,
+                     data_files: dict[str, str] | None = None) -> TrainingJob:
     """Check everything :func:`train` is given and make (or, with ``resume``, find) the run directory; nothing is
     trained. ``run_dir``: train into this existing directory instead (the processes `--num-processes` starts);
-    ``generation``: how generate-mode tasks are scored (medbench.generation)."""
+    ``generation``: how generate-mode tasks are scored (medbench.generation); ``data_files``: the user's files,
+    ``{"medqa:train": "my_train.jsonl", "medqa": "my_test.jsonl"}`` (TASK[:SPLIT] -> path, no split: test): the
+    training task's train split is trained on, every eval task's test split scored."""
     from medbench import run_dirs, training
     from medbench.evaluation import EvalConfig
     from medbench.generation import GenerationOptions, generating_tasks
@@ -184,18 +187,25 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
     registry = build_registry()
     registry.get(task)
     registry.expand(eval_names)  # unknown names fail before any training
+    user_files = _data_files(data_files)
+    unused = sorted(set(user_files) - {task, *registry.expand(eval_names)})
+    if unused:
+        raise MedbenchError(f"--data-file names {', '.join(unused)}, which is neither the trained task ({task}) nor "
+                            "one it is scored on", f"write --data-file {task}:train=PATH (or add the task to "
+                            "--eval-tasks)")
     generation = generation or GenerationOptions()
     generating_tasks(generation, {n: scored_output_type(registry.get(n).config, eval_mode)
                                   for n in registry.expand(eval_names)}, note=False)  # as scoring would refuse
     eval_config = EvalConfig(tasks=eval_names, limit=eval_limit, batch_size=eval_batch_size, seed=seed,
                              output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
-                             fewshot_rationales=eval_fewshot_rationales, generation=generation)
+                             fewshot_rationales=eval_fewshot_rationales, generation=generation,
+                             task_metadata=user_files)
     check = getattr(trainer, "plan_check", None)
     if check is not None and run_dir is None:  # what a sweep checks at plan time, before a run directory is made
         from medbench.plugin_calls import plugin_call
 
         with plugin_call(plugin, "plan_check()"):
-            reason = check(task, {**file_values, **dict(options or {})}, None)
+            reason = check(task, {**file_values, **dict(options or {})}, dict(data_files or {}) or None)
         if reason:
             raise MedbenchError(f"{plugin} on {task}: {reason}")
     ensure_writable(Path(leaderboard_dir), "--leaderboard-dir")  # before any training
@@ -208,7 +218,7 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
         ensure_writable(Path(output_dir), "--output-dir")
         run_id, run_dir = run_dirs.new_run_dir(Path(output_dir), plugin, task, run_name)
     request = training.TrainRequest(model_ref=model, task=task, output_dir=run_dir, config=config, seed=seed,
-                                    load_options=load)
+                                    load_options=load, task_metadata=user_files.get(task) or {})
     if resume:
         run_dirs.prepare_resume(run_dir, plugin, request)
     return TrainingJob(plugin, request, run_id, run_dir, eval_config, trackers)

@@ -81,6 +81,12 @@ def data_file_overrides(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return overrides
 
 
+def data_file_pairs(values: tuple[str, ...]) -> dict[str, str]:
+    """``--data-file`` values as ``{"TASK[:SPLIT]": absolute path}`` (checked as data_file_overrides checks them)."""
+    data_file_overrides(values)
+    return {value.partition("=")[0]: str(Path(value.partition("=")[2]).expanduser().resolve()) for value in values}
+
+
 def task_source_options(command):
     """--include-path DIR (repeatable) and --trust-task-code for commands that read tasks; the command runs with
     those task folders indexed (medbench.tasks.task_sources)."""

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, err_console, generation_options, print_records,
-                                      task_source_options)
+from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, data_file_pairs, err_console, generation_options,
+                                      print_records, task_source_options)
 from medbench.commands.trainers import TrainCommand
 from medbench.errors import MedbenchError
 from medbench.models import DEFAULT_MODEL
@@ -49,11 +49,14 @@ from medbench.models import DEFAULT_MODEL
               help="Log training metrics and every checkpoint's scores to tensorboard, mlflow and/or wandb "
                    "(comma-separated; default: none).")
 @click.pass_context
+@click.option("--data-file", multiple=True, metavar="TASK[:SPLIT]=PATH",
+              help="Your own data in the task's format: TASK:train=PATH is trained on, TASK=PATH (the test split) "
+                   "is what checkpoints are scored on. Repeatable.")
 @generation_options("eval-")
 @task_source_options
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
                   leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template,
-                  device, dtype, resume, num_processes, accelerate_config, report_to, generation,
+                  device, dtype, resume, num_processes, accelerate_config, report_to, data_file, generation,
                   legacy_batch_size) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
@@ -78,7 +81,7 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
                            eval_batch_size=eval_batch_size, eval_mode=eval_mode,
                            eval_fewshot_rationales=eval_fewshot_rationales, eval_chat_template=eval_chat_template,
                            device=device, dtype=dtype, resume=resume, report_to=report_to, run_dir=launched_dir,
-                           generation=generation)
+                           generation=generation, data_files=data_file_pairs(data_file))
     if (num_processes > 1 or accelerate_config) and not launched_dir:
         _launch_distributed(job.run_dir, num_processes, accelerate_config)
         return
