@@ -115,3 +115,19 @@ def test_judge_settings_without_a_judge_are_one_line_not_silently_ignored(medben
                           "--judge-model", "openai:judge", "--leaderboard-dir", str(tmp_path / "lb"))
     assert result.exit_code == 2
     assert "no judge scores medqa" in result.output and "--judge likert" in result.output
+
+
+def test_a_multiple_choice_task_scored_by_generation_is_judged_too():
+    from medbench.judges import judges_for
+    from medbench.tasks import build_registry
+
+    registry = build_registry()
+    assert judges_for(["medqa", "discharge_summary"], registry, ["likert"]) == {"discharge_summary": ["likert"]}
+    assert judges_for(["medqa"], registry, ["likert"], mode="generate") == {"medqa": ["likert"]}
+
+
+def test_eval_says_which_tasks_a_typed_judge_skips(medbench_cli, tiny_model_dir, tmp_path):
+    result = medbench_cli("eval", "--model", tiny_model_dir, "--tasks", "medqa", "--limit", "1", "--judge", "likert",
+                          "--leaderboard-dir", tmp_path / "lb")
+    assert result.exit_code == 0, result.output
+    assert "note: --judge scores generation tasks only; not medqa (pass --mode generate" in result.output

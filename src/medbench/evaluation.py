@@ -239,7 +239,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     generating = generating_tasks(config.generation, {n: task.config.output_type for n, task in tasks.items()})
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
-    judges = judges_for(names, registry, config.judges)
+    judges = judges_for(names, registry, config.judges, config.mode)
     # A judge's settings with no judge asked for (and none in the tasks' metadata) would silently do nothing; a
     # judge asked for that suits none of these tasks (a recipe's likert on MCQ cells) is fine.
     if config.judge_options and not config.judges and not any(judges.values()):

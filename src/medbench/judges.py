@@ -28,8 +28,11 @@ def get_judge(name: str, registry: dict[str, Any] | None = None) -> Any:
     return registry[name]
 
 
-def judges_for(task_names: list[str], registry: Any, extra: list[str]) -> dict[str, list[str]]:
-    """Judges per task: the task's ``metadata.judges`` plus ``extra`` for generation tasks. Checked up front."""
+def judges_for(task_names: list[str], registry: Any, extra: list[str], mode: str = "loglikelihood") -> dict[str, list[str]]:
+    """Judges per task: the task's ``metadata.judges`` plus ``extra`` for the tasks scored by generation (a
+    multiple-choice task too, under ``mode`` generate: its answers are free text). Checked up front."""
+    from medbench.scoring import scored_output_type
+
     available = judge_registry() if extra or any(registry.get(n).metadata.get("judges") for n in task_names) else {}
     for judge in extra:
         get_judge(judge, available)
@@ -37,7 +40,7 @@ def judges_for(task_names: list[str], registry: Any, extra: list[str]) -> dict[s
     for name in task_names:
         entry = registry.get(name)
         wanted = list(entry.metadata.get("judges") or [])
-        if entry.config.get("output_type") == "generate_until":
+        if scored_output_type(entry.config, mode) == "generate_until":
             wanted += [j for j in extra if j not in wanted]
         for judge in wanted:
             get_judge(judge, available)

@@ -79,6 +79,17 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                         backend_options=backend_options)
     if no_cache:
         config.reuse_records = False
+    if config.judges:  # typed by the user: say so when no task here is judged (a recipe's cells stay quiet)
+        from medbench.judges import judges_for
+
+        registry = build_registry()
+        names = registry.expand(config.tasks)
+        judged = judges_for(names, registry, config.judges, config.mode)
+        skipped = [n for n in names if not set(config.judges) & set(judged.get(n, []))]
+        if skipped:
+            err_console.print(f"note: --judge scores generation tasks only; not {', '.join(skipped)} (pass --mode "
+                              "generate to judge a multiple-choice task's free-text answers)", highlight=False,
+                              soft_wrap=True)
     if num_processes > 1:  # the launched processes run this command without --num-processes
         check_processes(num_processes, device)
         from medbench.backends import backend_for
