@@ -205,3 +205,25 @@ def test_malformed_hub_rows_are_an_error_not_a_fallback(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: bad)
     with pytest.raises(MedbenchError, match=r"medmcqa\[validation\] row 1 is missing column\(s\) opa"):
         load_tasks(["medmcqa"])
+
+
+def test_medmcqa_validation_is_carved_from_train_not_the_test_split(monkeypatch):
+    """The hub's MedMCQA validation split is what is scored as test (its test split has no answers): the
+    validation split medbench selects on is a seeded holdout of train, disjoint from both."""
+    import datasets
+
+    def row(i, split):
+        return {"question": f"{split} question {i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": i % 4}
+
+    hub = datasets.DatasetDict({"train": datasets.Dataset.from_list([row(i, "train") for i in range(2500)]),
+                                "validation": datasets.Dataset.from_list([row(i, "validation") for i in range(30)])})
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: hub)
+    task = load_tasks(["medmcqa"])["medmcqa"]
+    train = {d["question"] for d in task.training_docs()}
+    validation = {d["question"] for d in task.validation_docs()}
+    test = {d["question"] for d in task.test_docs()}
+    assert len(train) == 500 and len(validation) == 2000 and len(test) == 30
+    assert not train & validation and not validation & test and all(q.startswith("train") for q in validation)
+    again = {d["question"] for d in load_tasks(["medmcqa"])["medmcqa"].validation_docs()}
+    assert again == validation  # the same holdout every time
