@@ -282,8 +282,9 @@ def sampled_pairs(model, formatter: Formatter, examples: list[TrainingExample], 
 
 def fixed_pairs(request: TrainRequest, options: DPOOptions) -> list[TrainingExample]:
     if options.pairs == "file":
-        return capped(file_pairs(options.pairs_file), options, f"pairs file {options.pairs_file}")
-    return task_pairs(capped(request.training_examples(), options, f"task {request.task!r}'s training data"),
+        return capped(file_pairs(options.pairs_file), options, f"pairs file {options.pairs_file}", request.seed)
+    return task_pairs(capped(request.training_examples(), options, f"the training data of task {request.task!r}",
+                             request.seed),
                       request.seed, request.task)
 
 
@@ -324,7 +325,8 @@ def prepare(request: TrainRequest) -> PreparedRun:
     loaded = load_policy(request, options)
     formatter = Formatter(loaded.tokenizer, options.chat_template)
     if options.pairs == "sampled":
-        examples = capped(request.training_examples(), options, f"task {request.task!r}'s training data")
+        examples = capped(request.training_examples(), options, f"the training data of task {request.task!r}",
+                          request.seed)
         pairs = sampled_pairs(loaded.model, formatter, examples, options, request.seed)
     dataset = Dataset.from_list([{"prompt": formatter.prompt(pair.prompt),
                                   "chosen": formatter.completion(pair.completion),
@@ -371,7 +373,7 @@ class DPO:
             if config.pairs == "file":
                 capped(file_pairs(config.pairs_file), config, f"pairs file {config.pairs_file}")
                 return
-            examples = capped(load_examples(), config, f"task {task!r}'s training data")
+            examples = capped(load_examples(), config, f"the training data of task {task!r}")
             if config.pairs == "task":
                 task_pairs(examples, 0, task)
 

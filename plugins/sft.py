@@ -4,6 +4,9 @@ or on every token.
 Two targets, the seed study's comparison: ``label`` (the answer alone) and ``rationale`` (the task's rationale,
 then the answer).
 
+Training rows (medbench.trainingdata.select_examples): ``exclude_difficulty`` leaves difficulty tiers out, then
+``max_examples`` draws a label-stratified sample with the run's seed, kept in the data's order.
+
 ``loss_on``: ``completion`` (the default) trains on the target tokens only, the prompt masked out. ``all`` trains on
 every token of prompt + target: plain causal-LM continued training on the task's text. With ``method: full`` that is
 the merge study's "clinical foundation model" step (a model continued-pretrained on clinical notes, later merged
@@ -22,18 +25,18 @@ measured no faster, with 14% less memory (benchmarks/RESULTS.md), so there it st
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from medbench import hookimpl
 from medbench.errors import MedbenchError
 from medbench.training import CheckpointInfo, TrainRequest
-from medbench.trainingdata import TrainingExample
+from medbench.trainingdata import SelectionOptions, TrainingExample, select_examples
 from medbench.trainers.hf import (
     VARLEN_ATTENTION,
     Formatter,
     PreparedRun,
     TrlOptions,
-    capped,
     check_trainable,
     plan_check_with,
     checkpoint_kind,
@@ -50,7 +53,7 @@ LEARNING_RATES = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 
 
 @dataclass
-class SFTOptions(TrlOptions):
+class SFTOptions(SelectionOptions, TrlOptions):  # SelectionOptions: --exclude-difficulty (medbench.trainingdata)
     target: str = "label"  # label: the answer only; rationale: the task's rationale, then the answer
     padding_free: bool | None = None  # None: on where attention is variable-length (flash attention); see above
     # completion: loss on the target only; all: on prompt + target (causal-LM continued training; see above)
@@ -81,7 +84,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
     from trl import SFTConfig, SFTTrainer
 
     options: SFTOptions = request.config
-    examples = capped(request.training_examples(), options, f"task {request.task!r}'s training data")
+    examples = training_rows(request.training_examples(), options, request.seed, request.task)
     targets = target_texts(examples, options.target, request.task)
     loaded = load_policy(request, options)
     formatter = Formatter(loaded.tokenizer, options.chat_template)
@@ -107,6 +110,13 @@ def prepare(request: TrainRequest) -> PreparedRun:
                        auto_batch_size=options.auto_batch_size)
 
 
+def training_rows(examples: list[TrainingExample], options: SFTOptions, seed: int, task: str) -> list[TrainingExample]:
+    """--exclude-difficulty, then --max-examples as a seeded label-stratified sample, in the data's order
+    (medbench.trainingdata.select_examples)."""
+    return select_examples(examples, options.max_examples, seed, options.exclude_difficulty,
+                           f"the training data of task {task!r}")
+
+
 def padding_free(options: SFTOptions, loaded) -> bool:
     """--padding-free as given, else on where the model's attention takes variable-length sequences natively."""
     if options.padding_free is not None:
@@ -127,7 +137,11 @@ class SFT:
     def plan_check(self, task: str, options: dict, data_files: dict | None = None) -> str | None:
         """Why this step cannot run on ``task``'s training data (too few examples, no rationales), or None."""
         def check(config: SFTOptions, load_examples):
-            target_texts(capped(load_examples(), config, f"task {task!r}'s training data"), config.target, task)
+            examples = load_examples()
+            training_rows(examples, config, 0, task)  # the counts and the tiers; which rows depends on the seed
+            # every row any seed's draw could take must have its rationale
+            kept = training_rows(examples, dataclasses.replace(config, max_examples=None), 0, task)
+            target_texts(kept, config.target, task)
 
         return plan_check_with(SFTOptions, self.name, task, options, data_files, check)
 

@@ -133,14 +133,34 @@ def test_history_documents_exactly_the_factors():
         assert bool(strong) == factors["anticholinergic"]
 
 
-def test_rationale_cites_the_evidence_never_the_probability_and_agrees_with_the_label():
-    conclusions = gen().CONCLUSION
+SENTENCE = re.compile(r"(?<=\.) (?=[A-Z])")
+# the documented profile bands: the balanced P(yes) against difficulty's cut-offs
+BANDS = [(0.7, "a high-risk profile"), (0.5, "a risk profile somewhat above"), (0.3, "a risk profile somewhat below"),
+         (0.0, "a low-risk profile")]
+# a reassuring phrase and the factor it says is absent
+REASSURANCE = {"regular exercise": "physical_inactivity", "an active social life": "social_isolation",
+               "no e4 allele": "apoe4", "hearing aids": "hearing_loss", "a normal cognitive screen": "mci",
+               "no memory complaints": "mci"}
+ABSENT = {"stroke": "stroke", "diabetes": "diabetes", "depression": "depression",
+          "untreated hearing loss": "hearing_loss", "known APOE e4": "apoe4"}
+
+
+def _parts(rationale):
+    """(evidence, profile sentence, conclusion): the conclusion is the last sentence."""
+    evidence, rest = rationale.split(" Overall this is ")
+    profile, conclusion = rest.split(". ", 1)
+    return evidence, profile, conclusion
+
+
+def _balanced_yes(row):
+    return 1 / (1 + math.exp(-(_documented_logit(row["age"], row["risk_factors"]) - math.log(0.127 / 0.873))))
+
+
+def test_rationale_cites_the_evidence_never_the_probability():
     for row in all_rows():
         rationale, factors, history = row["rationale"], row["risk_factors"], row["history"]
         assert not re.search(r"%|probab|threshold|odds|logit|risk model|estimated|\banswer\b", rationale,
                              flags=re.IGNORECASE), rationale
-        assert any(rationale.endswith(c) for c in conclusions[row["label"]]), rationale
-        assert not any(c in rationale for c in conclusions["no" if row["label"] == "yes" else "yes"])
         assert f"the patient is {row['age']}" in rationale and row["index_date"] in rationale
         for factor, present in factors.items():
             if present:
@@ -151,11 +171,100 @@ def test_rationale_cites_the_evidence_never_the_probability_and_agrees_with_the_
         if factors["hypertension"]:
             year = re.search(r"- (\d{4})-\d\d-\d\d: [^\n]*\(I10\)", history).group(1)
             assert f"hypertension since {year}" in rationale
-        # evidence is ordered to support the label: risk factors lead a "yes", reassurance leads a "no"
-        if row["label"] == "yes" and any(factors.values()):
-            assert "Risk factors in the record:" in rationale
-        if row["label"] == "no":
-            assert "Risk factors in the record:" not in rationale
+
+
+def test_each_factor_is_weighed_on_its_true_side():
+    for row in all_rows():
+        factors = row["risk_factors"]
+        evidence, _, _ = _parts(row["rationale"])
+        major = re.search(r"Major risk factors in the record: ([^.]*(?:\.\d[^.]*)*)\.", evidence)
+        favour = re.search(r"In the patient's favour: (.*)\.$", evidence)
+        for factor, present in factors.items():  # OR >= 2 are major, the rest lesser, as documented
+            if present:
+                assert (ODDS_RATIO[factor] >= 2) == bool(major and RATIONALE_WORDS[factor] in major.group(1)), \
+                    (factor, evidence)
+        assert ("No dementia risk factor is documented." in evidence) == (not any(factors.values()))
+        for phrase, factor in REASSURANCE.items():  # reassurance only where the factor is absent
+            if favour and phrase in favour.group(1):
+                assert not factors[factor], (phrase, evidence)
+        absent = favour and re.search(r"(?:^|; )no ([^;]*) documented$", favour.group(1))
+        for name in re.split(r", | or ", absent.group(1)) if absent else []:
+            assert not factors[ABSENT[name]], (name, evidence)
+        if row["age"] >= 80 and any(present for f, present in factors.items()
+                                    if f not in ("mci", "subjective_cognitive_decline")):
+            assert "factors other than cognitive status weigh less" in evidence
+
+
+def test_profile_follows_the_record_and_the_label_only_the_last_sentence():
+    for row in all_rows():
+        _, profile, conclusion = _parts(row["rationale"])
+        q = _balanced_yes(row)
+        assert profile.startswith(next(phrase for cut, phrase in BANDS if q >= cut)), (q, profile)
+    # the evidence and profile are rendered from the record alone: the same text under either label
+    rng = random.Random(7)
+    for _ in range(400):
+        age, factors = gen().sample_patient(rng)
+        _, details = gen().render_history(rng, age, rng.choice(["female", "male"]), factors)
+        yes = gen().render_rationale(random.Random(0), age, factors, details, "yes")
+        no = gen().render_rationale(random.Random(0), age, factors, details, "no")
+        assert _parts(yes)[:2] == _parts(no)[:2] and _parts(yes)[2] != _parts(no)[2]
+
+
+def test_discordant_rationales_never_claim_the_evidence_favours_the_label():
+    kinds = set()
+    for row in all_rows():
+        factors, label = row["risk_factors"], row["label"]
+        evidence, _, conclusion = _parts(row["rationale"])
+        if row["difficulty"] != "hard":  # the record supports the outcome: say which way, as strongly as it does
+            direction = "towards" if label == "yes" else "away from"
+            strength = "points" if row["difficulty"] == "easy" else "leans"
+            assert f"the evidence {strength} {direction} a dementia diagnosis" in conclusion, row["rationale"]
+            continue
+        assert not re.search(r"evidence (points|leans)|favour a", conclusion), conclusion
+        if conclusion.startswith("Despite"):
+            cited = re.match(r"Despite this [^,]*profile, (.*?) (?:leaves?|counts?) ", conclusion).group(1)
+            if label == "yes":  # every factor cited is present; older age only from 78
+                assert "remains possible" in conclusion
+                assert "points away from it" in conclusion or "does not predict it" in conclusion
+                names = {v: k for k, v in gen().FACTOR_NAMES.items()}
+                for item in re.split(r", | and (?=the |current |older )", cited):
+                    assert item == "older age" and row["age"] >= 78 or factors[names[item]], (item, conclusion)
+            else:  # everything cited is in the patient's favour list (or an age under 70)
+                favour = evidence.split("In the patient's favour: ")[1]
+                for item in re.split(r" and (?=[a-zA-Z])(?![^(]*\))", cited):
+                    item = item.removeprefix("the absence of ")
+                    assert item == "a relatively young age" and row["age"] < 70 or item.split(" (")[0] in favour, \
+                        (item, row["rationale"])
+                assert "remain free of dementia" in conclusion
+            kinds.add((label, "cited"))
+        else:
+            assert "not predictable from this record" in conclusion, conclusion
+            kinds.add((label, "nothing"))
+    assert {("yes", "cited"), ("no", "cited"), ("yes", "nothing")} <= kinds
+    # the reviewer's case: 70, no risk factor, MoCA 29/30, diagnosed: nothing supports it and the text says so
+    (row,) = [r for r in splits()["train"] if r["label"] == "yes" and r["age"] == 70
+              and not any(r["risk_factors"].values()) and "MoCA 29/30" in r["history"]]
+    assert _parts(row["rationale"])[1].startswith("a low-risk profile")
+    assert "not predictable from this record" in _parts(row["rationale"])[2]
+
+
+def test_the_label_independent_part_of_a_rationale_reads_the_record_not_the_outcome():
+    from medbench.baselines import _Split, bow_classify, score
+
+    def split(rows, text):
+        return _Split([text(r) for r in rows], [int(r["label"] == "yes") for r in rows], [["no", "yes"]] * len(rows),
+                      [{}] * len(rows))
+
+    def before_conclusion(row):
+        evidence, profile, _ = _parts(row["rationale"])
+        return f"{evidence} Overall this is {profile}."
+
+    train = splits()["train"]
+    for name, ceiling in (("test", 0.76), ("test_prevalence", 0.50)):  # the tasks' baseline ceilings
+        test = splits()[name]
+        f1 = score("f1", split(test, before_conclusion).gold,
+                   bow_classify(split(train, before_conclusion), split(test, before_conclusion)), 2)
+        assert f1 <= ceiling, (name, f1)
 
 
 def test_yaml_variant_scores_the_prevalence_split():

@@ -12,7 +12,7 @@ from medbench.errors import MedbenchError
 from medbench.evaluation import EvalConfig, evaluate
 from medbench.models import LoadOptions, resolve_model, weights_hash
 from medbench.training import MANIFEST_NAME, TrainRequest, build_config
-from medbench.trainingdata import examples_hash, load_training_examples
+from medbench.trainingdata import examples_hash, load_training_examples, select_examples
 from medbench_plugins.sft import SFT, SFTOptions, prepare
 
 
@@ -48,7 +48,7 @@ def test_lora_saves_every_checkpoint_which_loads_and_evaluates(tiny_model_dir, t
 
     assert [(c.step, c.final, c.kind) for c in checkpoints] == [(2, False, "adapter"), (4, True, "adapter")]
     for checkpoint in checkpoints:
-        assert checkpoint.data_hash == examples_hash(medqa[:8])
+        assert checkpoint.data_hash == examples_hash(select_examples(medqa, 8, request.seed))  # the seeded sample
         assert math.isfinite(checkpoint.metrics["loss"]) and checkpoint.metrics["loss"] > 0
         assert checkpoint.metrics["train_tokens_per_second"] > 0
         assert_safetensors_only(checkpoint.path)
@@ -77,17 +77,17 @@ def test_full_fine_tuning_saves_a_model_with_its_tokenizer(tiny_model_dir, tmp_p
     assert weights_hash(loaded.model) != weights_hash(resolve_model(str(tiny_model_dir)).model)
 
 
-@pytest.mark.parametrize("chat_template, expected", [(True, "C<|end|>\n"), (False, " C<|eos|>")])
+@pytest.mark.parametrize("chat_template, expected", [(True, "{}<|end|>\n"), (False, " {}<|eos|>")])
 def test_label_target_trains_on_the_answer_only(tiny_model_dir, tmp_path, medqa, chat_template, expected):
     run = prepare(sft_request(tiny_model_dir, tmp_path, medqa, chat_template=chat_template))
-    assert medqa[0].answer == "C"
-    assert trained_text(run) == expected
+    assert run.examples[0].answer in "ABCD"  # row 0 of the seeded sample
+    assert trained_text(run) == expected.format(run.examples[0].answer)
 
 
 def test_rationale_target_is_the_rationale_then_the_answer(tiny_model_dir, tmp_path, medmcqa):
     run = prepare(sft_request(tiny_model_dir, tmp_path, medmcqa, task="medmcqa", target="rationale"))
-    example = medmcqa[0]
-    assert example.rationale.startswith("Anti-CCP")
+    example = run.examples[0]  # row 0 of the seeded sample
+    assert example.rationale and example.doc_id in [e.doc_id for e in medmcqa]
     assert trained_text(run) == f" {example.rationale}\nAnswer: {example.answer}<|eos|>"
 
 

@@ -121,7 +121,7 @@ def test_sampled_pairs_train_end_to_end(tiny_model_dir, tmp_path, medqa, monkeyp
     config = build_config(DPOOptions, {}, {"pairs": "sampled", "samples_per_prompt": 1, "max_steps": 1,
                                            "max_examples": 4, "train_batch_size": 2}, "dpo")
     request = TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run", config=config,
-                           examples=list(medqa))
+                           examples=list(medqa[:4]))  # 4 of 4: the sample is all of them, in order
     with pytest.warns(UserWarning, match=r"3 of 4 prompts kept; dropped 1 every answer named the gold answer"):
         run = dpo_plugin.prepare(request)
     assert [(p.doc_id, p.rejected) for p in run.examples] == [(0, [f" {wrong[0]}"]), (2, [f" {wrong[2]}"]),
@@ -185,16 +185,16 @@ def test_loss_on_all_trains_on_the_prompt_tokens_too(tiny_model_dir, tmp_path, m
                                            "loss_on": loss_on}, "sft")
     run = prepare_sft(TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run",
                                    config=config, examples=list(medqa)))
-    row = run.trainer.train_dataset[0]
+    row, first = run.trainer.train_dataset[0], run.examples[0]  # the seeded sample's first row
     trained = [t for t, label in zip(row["input_ids"], row["labels"]) if label != -100]
     tokenizer = run.trainer.processing_class
-    prompt_len = len(tokenizer(medqa[0].prompt)["input_ids"])
+    prompt_len = len(tokenizer(first.prompt)["input_ids"])
     if loss_on == "all":
         assert row["labels"] == row["input_ids"]  # every token, the prompt's included
-        assert tokenizer.decode(trained).startswith(medqa[0].prompt[:40])
+        assert tokenizer.decode(trained).startswith(first.prompt[:40])
     else:
         assert all(label == -100 for label in row["labels"][:prompt_len])
-        assert tokenizer.decode(trained) == medqa[0].completion + "<|eos|>"
+        assert tokenizer.decode(trained) == first.completion + "<|eos|>"
 
 
 def test_full_continued_training_on_all_tokens_changes_every_weight_and_saves_a_model(tiny_model_dir, tmp_path,
@@ -220,7 +220,7 @@ def test_loss_on_is_checked():
 
 def test_more_examples_than_the_split_holds_is_an_error_naming_both(tiny_model_dir, tmp_path, medqa):
     config = build_config(SFTOptions, {}, {"max_examples": 256}, "sft")
-    with pytest.raises(MedbenchError, match=r"--max-examples 256 but task 'medqa'.s training data holds only 60 "
+    with pytest.raises(MedbenchError, match=r"--max-examples 256 but the training data of task 'medqa' holds only 60 "
                                             r"examples.*--max-examples 60 or fewer, or train on your own"):
         prepare_sft(TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run",
                                  config=config, examples=list(medqa)))
@@ -265,8 +265,8 @@ def test_sft_and_dpo_plan_checks_read_the_data_not_a_model(tmp_path):
 
     assert SFT().plan_check("medqa", {"max_examples": "60"}) is None
     assert SFT().plan_check("medqa", {"max_examples": 256}) == (
-        "--max-examples 256 but task 'medqa''s training data holds only 60 examples — pass --max-examples 60 or fewer, "
-        "or train on your own larger data file")
+        "--max-examples 256 but the training data of task 'medqa' holds only 60 examples — pass --max-examples 60 or "
+        "fewer, or train on your own larger data file")
     assert "gives no rationale for 60 of 60" in SFT().plan_check("medqa", {"target": "rationale"})
     assert SFT().plan_check("adrd_prediction", {"target": "rationale"}) is None
     with pytest.raises(MedbenchError, match=r"has no option --no-such-option"):  # the recipe's error: raised

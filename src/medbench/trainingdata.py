@@ -4,12 +4,26 @@ The prompt is the task's own ``doc_to_text`` (with its ``description``), the tar
 ``doc_to_choice``, and for multiple-choice tasks the wrong choices become DPO rejections. medbench's extra
 fields come from the YAML's ``metadata:``: ``rationale_field`` (text explaining the answer, for rationale
 targets), ``category_field`` and ``difficulty_field`` (for curriculum orderings).
+
+Which examples a trainer takes (:func:`select_examples`, the same for every trainer that uses it):
+
+* ``exclude_difficulty``: drop the examples whose difficulty label is one of these (``[hard]``: the rows whose
+  outcome goes against the record, for a sensitivity arm). Every example must carry a difficulty label, and each
+  value must name one the data holds; anything else is a one-line error.
+* ``max_examples``: a seeded, label-stratified sample of what is left, not its first N rows. The draw uses the
+  run's seed, so seeds differ in their rows and two runs with one seed share them (the arms of a study compared
+  within a seed train on the same rows). Each label (``answer``) keeps its share of the data, apportioned by
+  Sainte-Lague's divisor method; the draw is one seeded sequence, so under one seed the 50-example subset lies
+  inside the 100-example one. The selected examples keep their original relative order, so an ordering applied
+  after (the curriculum trainer's) sees them as it would the whole split.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,3 +120,104 @@ def examples_hash(examples: list[TrainingExample]) -> str:
         digest.update(json.dumps([example.prompt, example.completion, example.rejected, example.rationale],
                                  default=str).encode())
     return digest.hexdigest()
+
+
+@dataclass
+class SelectionOptions:
+    """Training-row options any trainer's config gets by inheriting this first (``class MyOptions(
+    SelectionOptions, TrlOptions)``; it then also runs the next class's ``__post_init__``) and passing them to
+    :func:`select_examples`."""
+
+    exclude_difficulty: list[str] | None = None  # leave out examples of these difficulty tiers (e.g. hard) first
+    max_examples: int | None = None  # train on N examples: a seeded sample keeping the label shares, in data order
+
+    def __post_init__(self):
+        if self.max_examples is not None and (isinstance(self.max_examples, bool) or self.max_examples < 1):
+            raise MedbenchError(f"--max-examples must be positive, got {self.max_examples}",
+                                "pass a positive --max-examples")
+        if self.exclude_difficulty is not None:
+            values = [value.strip() if isinstance(value, str) else value for value in self.exclude_difficulty]
+            if not values or any(not isinstance(value, str) or not value for value in values):
+                raise MedbenchError(f"--exclude-difficulty {self.exclude_difficulty!r} is not a list of tier names",
+                                    "pass --exclude-difficulty hard (or easy,hard), or leave it out")
+            if len(set(values)) < len(values):
+                raise MedbenchError(f"--exclude-difficulty names a tier twice ({', '.join(values)})",
+                                    "name each tier once")
+            self.exclude_difficulty = values
+        after = getattr(super(), "__post_init__", None)  # the next config class's checks (TrlOptions)
+        if after is not None:
+            after()
+
+
+def exclude_by_difficulty(examples: list[TrainingExample], exclude: list[str] | None,
+                          source: str = "the training data") -> list[TrainingExample]:
+    """``examples`` without those whose difficulty is in ``exclude`` (order kept); None or [] keeps all."""
+    if not exclude:
+        return examples
+    wanted = [str(value).strip() for value in exclude]
+    if any(not value for value in wanted):
+        raise MedbenchError(f"--exclude-difficulty has an empty value ({exclude!r})",
+                            "name the tiers to leave out, e.g. --exclude-difficulty hard")
+    unlabelled = sum(example.difficulty is None for example in examples)
+    if unlabelled:
+        raise MedbenchError(f"--exclude-difficulty needs a difficulty label on every example, and {unlabelled} of "
+                            f"{len(examples)} in {source} have none",
+                            "set metadata.difficulty_field in the task's YAML (or fill the field), or drop "
+                            "--exclude-difficulty")
+    tiers = sorted({str(example.difficulty) for example in examples})
+    unknown = [value for value in wanted if value not in tiers]
+    if unknown:
+        raise MedbenchError(f"--exclude-difficulty {', '.join(unknown)}: {source} has no such difficulty",
+                            f"use one of {', '.join(tiers)}")
+    kept = [example for example in examples if str(example.difficulty) not in wanted]
+    if not kept:
+        raise MedbenchError(f"--exclude-difficulty {', '.join(wanted)} leaves none of the {len(examples)} examples "
+                            f"of {source}", "exclude fewer tiers")
+    return kept
+
+
+def stratified_sample(examples: list[TrainingExample], n: int, seed: int) -> list[TrainingExample]:
+    """``n`` of ``examples``, drawn with ``seed``, each label keeping its share, in their original order.
+
+    Within each label the order is a seeded shuffle; labels take turns by Sainte-Lague's divisor method (next
+    pick: the label with the largest count / (taken + 0.5)), ties going to a seeded order of the labels. The
+    picks form one sequence whatever ``n``, so a smaller sample is part of a larger one under the same seed.
+    """
+    if n >= len(examples):
+        return list(examples)
+    rng = random.Random(f"medbench.stratified_sample:{seed}")  # a str seed: stable across processes
+    strata: dict[str, list[int]] = {}
+    for index, example in enumerate(examples):
+        strata.setdefault(str(example.answer), []).append(index)
+    for indices in strata.values():  # in first-appearance order, so the draw depends on the data and seed only
+        rng.shuffle(indices)
+    labels = list(strata)
+    rng.shuffle(labels)
+    heap = [(-len(strata[label]) / 0.5, rank, label) for rank, label in enumerate(labels)]
+    heapq.heapify(heap)
+    taken = dict.fromkeys(labels, 0)
+    chosen = []
+    for _ in range(n):
+        _, rank, label = heapq.heappop(heap)
+        chosen.append(strata[label][taken[label]])
+        taken[label] += 1
+        if taken[label] < len(strata[label]):
+            heapq.heappush(heap, (-len(strata[label]) / (taken[label] + 0.5), rank, label))
+    return [examples[index] for index in sorted(chosen)]
+
+
+def select_examples(examples: list[TrainingExample], max_examples: int | None = None, seed: int = 0,
+                    exclude_difficulty: list[str] | None = None,
+                    source: str = "the training data") -> list[TrainingExample]:
+    """What a trainer trains on (module docstring): ``exclude_difficulty`` first, then a seeded label-stratified
+    sample of ``max_examples``. Asking for more than is left is an error, never a silent cut: a study's "256
+    shots" must not quietly train on 200."""
+    kept = exclude_by_difficulty(examples, exclude_difficulty, source)
+    if max_examples is None:
+        return kept
+    if max_examples > len(kept):
+        held = f"holds only {len(kept)} examples" + (
+            f" once difficulty {', '.join(exclude_difficulty)} is left out" if exclude_difficulty else "")
+        raise MedbenchError(f"--max-examples {max_examples} but {source} {held}",
+                            f"pass --max-examples {len(kept)} or fewer, or train on your own larger data file")
+    return stratified_sample(kept, max_examples, seed)

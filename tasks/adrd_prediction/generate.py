@@ -62,9 +62,29 @@ probability of that outcome after the case-control shift (logit - logit(MEAN_RIS
 0.5 <= q < 0.7, hard q < 0.5 (the outcome goes against the record). ``category`` is the cognitive status at the
 index date (none / subjective_decline / mci).
 
-Rationales explain the evidence in the record (each risk factor present with its timing, the reassuring
-findings, the absent major factors) and end on a conclusion sentence that agrees with the label; they never
-state the model's probability, the odds ratios or any threshold. Consumers append the answer itself.
+Rationales (``render_rationale``) are medically accurate accounts of the record that reach the label honestly:
+
+1. The evidence, rendered from the record alone, so its text is the same whichever way the outcome fell: the age
+   at the index date; the major (OR >= 2: MCI, APOE e4, subjective decline) and lesser risk factors present,
+   each with its timing; for patients of 80 and over with non-cognitive factors, that those weigh less late in
+   life (w(age)); then what is in the patient's favour (reassuring findings, the major factors absent). Each
+   factor is named on its true side: a risk factor is never reassurance, and vice versa.
+2. The overall profile, from the record alone: the risk against the average older adult's, in four bands on
+   the balanced P(yes) with difficulty's cut-offs (>= 0.7 high, >= 0.5 somewhat above, >= 0.3 somewhat below,
+   else low).
+3. The conclusion, the only label-dependent sentence. Concordant rows (easy/medium: the band is on the label's
+   side): the evidence "points" (easy) or "leans, though not strongly" (medium) towards or away from a
+   diagnosis. Discordant rows (hard: the band is on the other side) never claim the evidence favours the label:
+   "Despite this <band> profile, X and Y ..." names at most two pieces of evidence the record really holds for
+   the label (for "yes": older age (78+) and factors present, strongest first; for "no": an age under 70, the
+   reassuring findings, cognition first, then the major factors absent), says the label "remains possible"
+   ("yes") or that many (some, when the five-year risk is 0.5 or more) such patients stay free of dementia
+   ("no"), and that the record as a whole points the other way. With nothing to cite, it says the outcome is
+   not predictable from this record.
+
+Rationales never state the model's probability, the odds ratios or any threshold, nor the word "answer";
+consumers append the answer itself. The rationale consumes one draw (its phrasing variant), so rendering it never
+changes the patients drawn after it.
 
 Run ``python generate.py`` to rewrite data/{train,validation,test,test_prevalence}.jsonl (seed 4242).
 """
@@ -308,7 +328,7 @@ def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bo
     elif rng.random() < 0.15:
         genotype = rng.choice(["e3/e3", "e2/e3"])
         event(dx_date(), f"Research study APOE genotyping: {genotype}.")
-        reassuring.append(f"APOE {genotype}, no e4 allele")
+        reassuring.append(f"APOE {genotype} (no e4 allele)")
 
     # --- cognition
     if factors["mci"]:
@@ -319,8 +339,9 @@ def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bo
                      f"MoCA {moca + rng.randint(0, 2)}/30. Referred to memory clinic.")
         event(d, f"Memory clinic: MoCA {moca}/30; neuropsychological testing shows impaired delayed recall, "
                  f"independent in daily activities. Dx mild cognitive impairment (G31.84).")
-        risk["mci"] = f"mild cognitive impairment diagnosed {d.year} (MoCA {moca}/30), {_ago(d, index)}"
-        reassuring.append("still independent in daily activities")
+        # Independence in daily activities is what makes it MCI, not dementia: context, not a reassurance.
+        risk["mci"] = f"mild cognitive impairment diagnosed {d.year} (MoCA {moca}/30), {_ago(d, index)}, still " \
+                      f"independent in daily activities"
     elif factors["subjective_cognitive_decline"]:
         d = _date(rng, recent, index - dt.timedelta(days=30))
         moca = rng.randint(26, 29)
@@ -359,12 +380,28 @@ def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bo
 # Major factors a rationale names as absent when the record lacks them.
 ABSENT_NAMES = {"stroke": "stroke", "diabetes": "diabetes",
                 "depression": "depression", "hearing_loss": "untreated hearing loss", "apoe4": "known APOE e4"}
-CONCLUSION = {
-    "yes": ["On balance the record points towards a dementia diagnosis within five years.",
-            "Taken together, the findings favour a dementia diagnosis within five years."],
-    "no": ["On balance the record points away from a dementia diagnosis within five years.",
-           "Taken together, the findings do not favour a dementia diagnosis within five years."],
+MAJOR_OR = 2.0  # MCI, APOE e4 and subjective decline at least double the risk; the rest add less
+# What a discordant "yes" names as the evidence it rests on (only factors the record holds).
+FACTOR_NAMES = {
+    "mci": "the mild cognitive impairment", "apoe4": "the APOE e4 allele",
+    "subjective_cognitive_decline": "the self-reported memory decline", "stroke": "the prior stroke",
+    "hearing_loss": "the untreated hearing loss", "depression": "the depression", "tbi": "the head injury",
+    "hypertension": "the hypertension", "smoking": "current smoking", "social_isolation": "the social isolation",
+    "low_education": "the limited schooling", "diabetes": "the diabetes",
+    "family_history": "the family history of dementia", "anticholinergic": "the long-term anticholinergic drug",
+    "physical_inactivity": "the physical inactivity",
 }
+# The overall profile from the record alone: P(yes) in a balanced sample, i.e. the risk against the average
+# patient's. The cut-offs are difficulty's, so a row is hard exactly when its label is on the other side.
+PROFILES = [(0.7, "high", "a high-risk profile, well above the average older adult's", "this high-risk profile"),
+            (0.5, "raised", "a risk profile somewhat above the average older adult's",
+             "this somewhat above-average profile"),
+            (0.3, "lowered", "a risk profile somewhat below the average older adult's",
+             "this somewhat below-average profile"),
+            (0.0, "low", "a low-risk profile, well below the average older adult's", "this low-risk profile")]
+# A discordant "no" cites the reassurance that bears most on cognition first.
+REASSURANCE_ORDER = ("a normal cognitive screen", "APOE", "no memory complaints", "hearing loss corrected",
+                     "regular exercise", "an active social life")
 
 
 def _age_phrase(age: int) -> str:
@@ -376,25 +413,82 @@ def _join(items: list[str], last: str = "and") -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {last} " + items[-1]
 
 
-def render_rationale(rng: random.Random, age: int, factors: dict[str, bool], details: dict, label: str) -> str:
-    """The evidence in the record, ordered to support ``label``, then a conclusion that agrees with it."""
+def profile_of(logit: float) -> tuple[str, str, str]:
+    """(band, sentence phrase, short phrase) of the record's overall risk."""
+    q = balanced_probability(logit)
+    return next((band, phrase, short) for cut, band, phrase, short in PROFILES if q >= cut)
+
+
+def _evidence(age: int, factors: dict[str, bool], details: dict) -> tuple[list[str], list[str], list[str]]:
+    """The record's evidence, the same whatever the outcome: sentences, then what a discordant rationale may
+    cite for "yes" (factors present, older age) and for "no" (young age, reassurance, absent factors)."""
     present = sorted([f for f in FACTORS if factors[f]], key=lambda f: -ODDS_RATIO[f])
-    risk = [details["risk"][f] for f in present]
+    major = [details["risk"][f] for f in present if ODDS_RATIO[f] >= MAJOR_OR]
+    lesser = [details["risk"][f] for f in present if ODDS_RATIO[f] < MAJOR_OR]
     genotyped = any(r.startswith("APOE") for r in details["reassuring"])
     absent = [name for f, name in ABSENT_NAMES.items() if not factors[f] and not (f == "apoe4" and genotyped)]
-    against = list(details["reassuring"])
-    if absent:
-        against.append("no " + _join(absent, last="or") + " documented")
-    opening = f"At the index date ({details['index_date']}) the patient is {age}, {_age_phrase(age)}."
-    risk_sentence = (("Risk factors in the record: " if label == "yes" else "Against that, the record shows ")
-                     + "; ".join(risk) + ".") if risk else ""
-    against_sentence = (("In favour of a good outcome: " if label == "no" else "Against that, the record shows ")
-                        + "; ".join(against) + ".") if against else ""
+    absent_phrase = ["no " + _join(absent, last="or") + " documented"] if absent else []
+    favour = list(details["reassuring"]) + absent_phrase
+    sentences = [f"At the index date ({details['index_date']}) the patient is {age}, {_age_phrase(age)}."]
+    if major:
+        sentences.append("Major risk factors in the record: " + "; ".join(major) + ".")
+    if lesser:
+        sentences.append("Lesser risk factors in the record: " + "; ".join(lesser) + ".")
+    if not present:
+        sentences.append("No dementia risk factor is documented.")
+    if age >= 80 and any(f not in NOT_ATTENUATED for f in present):  # w(age) in the risk model
+        sentences.append(f"At {age}, factors other than cognitive status weigh less than in a younger patient.")
+    sentences.append(("In the patient's favour: " + "; ".join(favour) + ".") if favour
+                     else "Nothing in the record counts in the patient's favour.")
+    for_yes = (["older age"] if age >= 78 else []) + [FACTOR_NAMES[f] for f in present]
+    ranked = sorted(details["reassuring"], key=lambda r: next(
+        (i for i, start in enumerate(REASSURANCE_ORDER) if r.startswith(start)), len(REASSURANCE_ORDER)))
+    for_no = (["a relatively young age"] if age < 70 else []) + ranked + (
+        ["the absence of " + _join(absent, last="or")] if absent else [])
+    return sentences, for_yes, for_no
+
+
+def _conclusion(variant: int, label: str, age: int, band: str, short: str, probability: float,
+                for_yes: list[str], for_no: list[str]) -> str:
+    """The last sentence: reaches ``label`` through the evidence that supports it, as strongly as it does."""
+    direction = "towards" if label == "yes" else "away from"
+    if (label == "yes") == (band in ("high", "raised")):  # the record supports the outcome
+        opener = ("Taken together", "On balance")[variant]
+        if band in ("high", "low"):
+            return f"{opener}, the evidence points {direction} a dementia diagnosis within five years."
+        return f"{opener}, the evidence leans {direction} a dementia diagnosis within five years, though not strongly."
+    # Discordant: the outcome goes against the record. Say so, and cite only evidence that is there.
     if label == "yes":
-        body = [risk_sentence or "No specific risk factor is documented, so age is the main risk.", against_sentence]
-    else:
-        body = [against_sentence, risk_sentence or "No specific dementia risk factor is documented."]
-    return " ".join([opening, *[s for s in body if s], rng.choice(CONCLUSION[label])])
+        cited = for_yes[:2]
+        if not cited:
+            return (f"Nothing in the record raises the risk above the baseline for age {age}, so a dementia diagnosis "
+                    "within five years is not predictable from this record.")
+        verb = "leaves" if len(cited) == 1 else "leave"
+        return (f"Despite {short}, {_join(cited)} {verb} a residual risk, so a dementia diagnosis within five years "
+                f"remains possible, " + ("though the record as a whole points away from it",
+                                       "even though the record as a whole does not predict it")[variant] + ".")
+    # an absolute five-year risk near or above one half leaves "some", not "many", patients free of dementia
+    share = "many" if probability < 0.5 else "some"
+    cited = for_no[:2]
+    if not cited:
+        return ("Nothing in the record counts in the patient's favour, so remaining free of dementia for five years "
+                f"is not predictable from this record, though {share} patients with such a record do.")
+    verb = "counts" if len(cited) == 1 else "count"
+    return (f"Despite {short}, {_join(cited)} {verb} in the patient's favour, and {share} patients with such a "
+            f"record remain free of dementia for five years, " + ("though the record as a whole points towards a "
+                                                                 "diagnosis", "even though the record as a whole "
+                                                                 "does not predict that")[variant] + ".")
+
+
+def render_rationale(rng: random.Random, age: int, factors: dict[str, bool], details: dict, label: str) -> str:
+    """The record's evidence (the same text whatever the outcome), its overall profile, then a conclusion that
+    reaches ``label`` only through evidence the record holds (module docstring, "Rationales")."""
+    logit = risk_logit(age, factors)
+    band, phrase, short = profile_of(logit)
+    sentences, for_yes, for_no = _evidence(age, factors, details)
+    variant = rng.choice((0, 1))  # one draw, as the generator always made, so the patients stay the same
+    return " ".join([*sentences, f"Overall this is {phrase}.",
+                     _conclusion(variant, label, age, band, short, risk_probability(age, factors), for_yes, for_no)])
 
 
 # ------------------------------------------------------------------------------------------------- the splits

@@ -131,16 +131,15 @@ def require_positive(options: Any, *names: str) -> None:
             raise MedbenchError(f"{option_flag(name)} must be positive, got {value}", f"pass a positive {option_flag(name)}")
 
 
-def capped(examples: list[TrainingExample], options: TrlOptions,
-           source: str = "the training data") -> list[TrainingExample]:
-    """The first ``max_examples`` examples. Asking for more than ``source`` holds is an error, never a silent cut:
-    a study's "256 shots" must not quietly train on 200."""
-    if options.max_examples is None:
-        return examples
-    if options.max_examples > len(examples):
-        raise MedbenchError(f"--max-examples {options.max_examples} but {source} holds only {len(examples)} examples",
-                            f"pass --max-examples {len(examples)} or fewer, or train on your own larger data file")
-    return examples[: options.max_examples]
+def capped(examples: list[TrainingExample], options: TrlOptions, source: str = "the training data",
+           seed: int = 0) -> list[TrainingExample]:
+    """``--max-examples`` of ``examples``: a label-stratified sample drawn with ``seed`` (pass the run's,
+    ``request.seed``), kept in the data's order (medbench.trainingdata.select_examples), so every trainer given one
+    seed takes the same rows. Asking for more than ``source`` holds is an error, never a silent cut: a study's
+    "256 shots" must not quietly train on 200."""
+    from medbench.trainingdata import select_examples
+
+    return select_examples(examples, options.max_examples, seed, None, source)
 
 
 def plan_check_with(config_class: type, plugin: str, task: str, options: dict[str, Any],

@@ -38,7 +38,8 @@ def prepare(request: TrainRequest) -> PreparedRun:
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
     options: ORPOOptions = request.config
-    examples = capped(request.training_examples(), options, f"task {request.task!r}'s training data")
+    examples = capped(request.training_examples(), options, f"the training data of task {request.task!r}",
+                      request.seed)
     pairs = [{"prompt": e.prompt, "chosen": e.completion, "rejected": wrong} for e in examples for wrong in e.rejected]
     if not pairs:
         raise MedbenchError(f"task {request.task!r} gives no wrong answers to prefer the gold one over",
