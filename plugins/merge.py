@@ -12,6 +12,10 @@ curve. What t means per method:
 
 Adapters and models that are not plain safetensors directories (the embedded model, GGUF files, hub ids) are
 resolved through medbench.models; an adapter is merged into its base first and saved to a work directory.
+
+The checkpoints need one architecture (the same tensor names and shapes), not one parent: a model
+continued-pretrained from a base model merges with that base's instruct sibling. Every merged checkpoint takes
+``--model``'s tokenizer (chat template included) and config, so each point of a curve is prompted alike.
 """
 
 from __future__ import annotations
@@ -100,6 +104,10 @@ def merge_parameters(config: MergeConfig, t: float, base_dir: Path, other_dirs: 
     return {"merge_method": config.method, "base_model": str(base_dir), "models": models, "parameters": parameters}
 
 
+def checkpoint_name(method: str, t: float) -> str:
+    return f"{method}-t{t:g}"
+
+
 def curve_points(config: MergeConfig, model_ref: str) -> list[float]:
     """The curve's t values, after checking the options fit the method and name each checkpoint once."""
     points = checked_points(config)
@@ -144,8 +152,17 @@ class MergeTrainer:
         """Why these merge options cannot run (the method's constraints on --models, --weights, --t), or None."""
         from medbench.trainers.hf import plan_check_with
 
-        return plan_check_with(MergeConfig, self.name, task, options, data_files,
-                               lambda config, _load_examples: checked_points(config))
+        def check(config: MergeConfig, _load_examples) -> None:  # raises with the reason; returns no reason
+            checked_points(config)
+
+        return plan_check_with(MergeConfig, self.name, task, options, data_files, check)
+
+    def plan_checkpoints(self, task: str, options: dict) -> list[str]:
+        """The checkpoints these options make, one per point of the curve (a sweep lists them in its plan)."""
+        from medbench.training import build_config
+
+        config = build_config(MergeConfig, {}, dict(options), self.name)
+        return [checkpoint_name(config.method, t) for t in checked_points(config)]
 
     def train(self, request: TrainRequest) -> list[CheckpointInfo]:
         from mergekit.config import MergeConfiguration
@@ -166,7 +183,7 @@ class MergeTrainer:
             options = MergeOptions(device=request.load_options.device, random_seed=request.seed, quiet=True,
                                    write_model_card=False)
             for t in points:
-                target = output_dir / f"{config.method}-t{t:g}"
+                target = output_dir / checkpoint_name(config.method, t)
                 staging = output_dir / f".{target.name}.merging"  # renamed into place only when complete
                 merge = merge_parameters(config, t, dirs[0], dirs[1:])
                 run_merge(MergeConfiguration.model_validate(merge), str(staging), options)

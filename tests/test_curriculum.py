@@ -129,7 +129,8 @@ def test_wraps_the_base_trainer_with_the_ordered_examples(tmp_path, recording):
     assert names(seen.examples) == "c2 c4 n1 n4 r2 c3 n3 r1 c1 n2" and seen.keep_order is True
     assert seen.config == RecordingConfig(learning_rate=0.5, steps=4)
     assert (seen.model_ref, seen.task, seen.seed) == ("tiny", "medqa", 3)
-    assert checkpoint.metrics == {"loss": 0.5, "ordering": "interleaved_curriculum", "base_trainer": "recording"}
+    assert checkpoint.metrics == {"loss": 0.5, "ordering": "interleaved_curriculum", "base_trainer": "recording",
+                                  "difficulty_tiers": {"easy": 5, "medium": 3, "hard": 2}}  # logged and recorded
     assert checkpoint.trainer_config == {"learning_rate": 0.5, "steps": 4}
     assert checkpoint.data_hash == examples_hash(seen.examples)
 
@@ -206,7 +207,7 @@ def difficulty_file(tmp_path_factory, tiny_model_dir):
     output = root / "medqa-difficulty.jsonl"
     result = CliRunner().invoke(cli, [
         "difficulty", "--models", f"{tiny_model_dir},{other}", "--task", "medqa", "--output", str(output),
-        "--easy-max", "0.7499995", "--medium-max", "0.7500025"])
+        "--tiers", "thresholds", "--easy-max", "0.7499995", "--medium-max", "0.7500025"])
     assert result.exit_code == 0, result.output
     assert "60 items of medqa" in result.output
     return output, [str(tiny_model_dir), str(other)]
@@ -424,7 +425,8 @@ def test_plan_check_names_why_a_cell_cannot_run_on_the_data(tmp_path, recording)
 
     reason = trainer.plan_check("medqa", {"base": "recording", "ordering": "curriculum"}, user)
     assert reason == ("no human difficulty labels in medqa's training data, which curriculum needs — pass "
-                      "difficulty_file or difficulty_field, or difficulty_models for LLM difficulty")
+                      "difficulty_file (key + tier rows: per-item easy/medium/hard labels, as LEK's from exam "
+                      "statistics) or difficulty_field, or difficulty_models for LLM difficulty")
     reason = trainer.plan_check("medqa", {"base": "recording", "ordering": "blocked"}, user)
     assert reason.startswith("medqa's training data has a single category ('step1'), so blocked would not order")
     assert "category_source: llm_clusters" in reason
@@ -454,3 +456,159 @@ def test_difficulty_command_reads_a_users_training_file(tmp_path, tiny_model_dir
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(rows) == 5 and rows[0]["doc_id"] == 0 and all(0 <= r["difficulty"] <= 1 for r in rows)
+
+
+# --- tiers by tertiles, real data at full scale, the recipe's arms ------------------------------------------------
+
+def test_tertiles_cut_the_scored_items_into_thirds_by_rank():
+    from medbench_plugins.curriculum.orderings import assign_tiers, tertile_tiers
+
+    # ranks: 0.1 0.2 0.3 | 0.5 0.7 | 0.8 0.9 (7 items: thirds of 3, 2, 2, the larger first)
+    assert tertile_tiers([0.9, 0.1, 0.5, 0.7, 0.3, 0.2, 0.8]) == ["hard", "easy", "medium", "medium", "easy", "easy",
+                                                                  "hard"]
+    assert tertile_tiers([0.5] * 4) == ["easy", "easy", "medium", "hard"]  # ties keep data order
+    assert tertile_tiers([]) == []
+    with pytest.raises(MedbenchError, match="unknown tier rule 'quartiles'"):
+        assign_tiers([0.1], "quartiles")
+    with pytest.raises(MedbenchError, match="unknown tiers 'quartiles'"):
+        CurriculumConfig(tiers="quartiles")
+
+
+def test_a_chance_level_ensemble_is_all_medium_by_the_studys_cut_offs_but_thirds_by_tertiles():
+    """What SmolLM2-135M gives on the 60 bundled MedQA items: 1 - P(correct) between 0.739 and 0.771, so the study's
+    cut-offs (0.66, 0.80) make every item medium and a curriculum would be the data order."""
+    from medbench_plugins.curriculum.difficulty import count_tiers, difficulty_rows, retiered
+
+    examples = [TrainingExample(doc_id=i, prompt=f"q{i}", completion=" A", rejected=[" B"]) for i in range(60)]
+    p = {"a": [0.25 + 0.0005 * ((7 * i) % 60) for i in range(60)], "b": [0.24 + 0.0004 * i for i in range(60)]}
+    rows = difficulty_rows(examples, p)
+    assert count_tiers(rows) == {"easy": 20, "medium": 20, "hard": 20}
+    assert {row["tier_rule"] for row in rows} == {"tertiles"}
+    assert rows[0]["difficulty"] == pytest.approx(1 - (p["a"][0] + p["b"][0]) / 2)
+    hardest = max(rows, key=lambda row: row["difficulty"])
+    easiest = min(rows, key=lambda row: row["difficulty"])
+    assert (hardest["tier"], easiest["tier"]) == ("hard", "easy")
+    assert count_tiers(retiered(rows, "thresholds")) == {"easy": 0, "medium": 60, "hard": 0}
+
+
+def test_difficulty_command_refuses_cut_offs_without_threshold_tiers():
+    from medbench.testing import invoke_cli
+
+    result = invoke_cli("difficulty", "--models", "unused", "--task", "medqa", "--easy-max", "0.7")
+    assert result.exit_code != 0 and "add --tiers thresholds" in result.output
+
+
+def test_llm_tiers_are_cut_over_the_training_items_and_recorded(tmp_path, recording, monkeypatch):
+    """The ensemble's scores are cached once; each tier rule cuts them anew; the counts reach the checkpoint."""
+    import medbench.models
+    from medbench_plugins.curriculum import difficulty
+
+    calls = []
+
+    def fake_ensemble(examples, refs, task, **kwargs):
+        calls.append(len(examples))
+        p = {refs[0]: [0.245 + 0.01 * i for i in range(len(examples))]}  # later items easier; all near chance
+        return difficulty.difficulty_rows(examples, p, "thresholds")
+
+    monkeypatch.setattr(difficulty, "ensemble_difficulty", fake_ensemble)
+    monkeypatch.setattr(medbench.models, "cache_dir", lambda: tmp_path / "cache")
+    (checkpoint,) = CurriculumTrainer().train(curriculum_request(
+        tmp_path, fixture_examples(), base="recording", ordering="curriculum", difficulty_models=["m"]))
+    assert checkpoint.metrics["difficulty_tiers"] == {"easy": 4, "medium": 3, "hard": 3}
+    # thirds of 4, 3, 3 by score: the last four items easy, the first three hard; data order inside a tier
+    assert names(recording.requests[0].examples) == "c4 n3 r2 n4 r1 n2 c3 c1 n1 c2"
+    (checkpoint,) = CurriculumTrainer().train(curriculum_request(
+        tmp_path, fixture_examples(), base="recording", ordering="curriculum", difficulty_models=["m"],
+        tiers="thresholds"))
+    assert calls == [10]  # scored once; cut twice
+    assert checkpoint.metrics["difficulty_tiers"] == {"easy": 0, "medium": 10, "hard": 0}  # 0.665..0.755: medium
+
+
+def write_user_medmcqa(path, rows=12):
+    """A user's MedMCQA file in the raw release format (cop 1-based): subjects, no difficulty."""
+    path.write_text("".join(json.dumps({
+        "question": f"Question {i} on {['nerves', 'drugs', 'bones'][i % 3]}?", "opa": "w", "opb": "x", "opc": "y",
+        "opd": "z", "cop": 1 + i % 4, "subject_name": ["Anatomy", "Pharmacology", "Physiology"][i % 3]}) + "\n"
+        for i in range(rows)))
+    return path
+
+
+def test_require_real_data_refuses_the_bundled_sample_at_plan_and_train_time(tmp_path, recording):
+    trainer = CurriculumTrainer()
+    options = {"base": "recording", "ordering": "random", "require_real_data": True}
+    reason = trainer.plan_check("medqa", options)
+    assert reason.startswith("medqa's data is the medqa bundled sample (written for medbench, not the real data set)")
+    assert "pass --data-file medqa:train=PATH --data-file medqa:test=PATH" in reason
+    assert "medbench --online sweep" in reason and "GBaker/MedQA-USMLE-4-options-hf" in reason
+    train = {"medqa:train": str(write_user_medqa(tmp_path / "train.jsonl"))}
+    assert "--data-file medqa:test=PATH too" in trainer.plan_check("medqa", options, train)
+    both = {**train, "medqa:test": str(write_user_medqa(tmp_path / "test.jsonl", rows=4))}
+    assert trainer.plan_check("medqa", options, both) is None
+    assert trainer.plan_check("medqa", {**options, "require_real_data": False}) is None  # the toy's bundled run
+
+    with pytest.raises(MedbenchError, match="bundled sample"):
+        trainer.train(curriculum_request(tmp_path, None, **options))
+    request = curriculum_request(tmp_path, None, **options)
+    request.task_metadata = {"data_files": {"train": both["medqa:train"], "test": both["medqa:test"]}}
+    trainer.train(request)
+    assert len(recording.requests[-1].examples) == 12
+
+
+def plan_recipe(scale, overrides=None, data_files=None, out=Path("/nonexistent/sweep")):
+    from medbench.planning import plan
+    from medbench.recipe import read_recipe
+
+    recipe = read_recipe(Path(__file__).resolve().parent.parent / "recipes" / "curriculum.yaml")
+    return plan(recipe, scale, out, overrides or {}, data_files)
+
+
+def real_files(tmp_path):
+    return {"medqa:train": str(write_user_medqa(tmp_path / "medqa_train.jsonl", rows=30)),
+            "medqa:test": str(write_user_medqa(tmp_path / "medqa_test.jsonl", rows=4)),
+            "medmcqa:train": str(write_user_medmcqa(tmp_path / "medmcqa_train.json", rows=30)),
+            "medmcqa:test": str(write_user_medmcqa(tmp_path / "medmcqa_test.json", rows=4))}
+
+
+def test_the_full_scale_does_not_plan_on_the_bundled_samples():
+    with pytest.raises(MedbenchError) as error:
+        plan_recipe("full")
+    assert "empty grid" in error.value.one_line()
+    assert "--data-file medqa:train=PATH --data-file medqa:test=PATH" in error.value.one_line()
+
+
+def test_the_full_scale_on_real_data_runs_every_arm_the_data_supports(tmp_path):
+    sweep = plan_recipe("full", data_files=real_files(tmp_path))
+    arms = {(c.factors["task"], c.factors["ordering"], c.factors["difficulty"]) for c in sweep.cells}
+    orderings = ("random", "blocked", "interleaved")
+    curricula = ("curriculum", "blocked_curriculum", "interleaved_curriculum")
+    for task in ("medqa", "medmcqa"):  # MedQA's categories are clustered: blocked and interleaved stay
+        assert {(task, o, "none") for o in orderings} | {(task, o, "llm") for o in curricula} == \
+            {a for a in arms if a[0] == task}
+    # No human labels in the real data: those cells are skipped, each with the way to supply labels.
+    assert sweep.skipped and all("difficulty=human" in s["cell"] and "LEK" in s["reason"] for s in sweep.skipped)
+    assert {c.factors["seed"] for c in sweep.cells} == {1, 2, 3, 4, 5}
+    steps = {c.factors["task"]: c.steps[0].options for c in sweep.cells if c.factors["difficulty"] == "llm"}
+    assert steps["medqa"]["category_source"] == "llm_clusters" and steps["medmcqa"]["category_source"] == "task"
+    assert steps["medqa"]["tiers"] == "tertiles" and steps["medqa"]["require_real_data"] is True
+    base = steps["medqa"]["base_options"]
+    assert (base["method"], base["lora_r"], base["lora_alpha"], base["num_epochs"]) == ("qlora", 16, 64, 1)
+    assert base["learning_rate"] == pytest.approx(2e-4)
+    assert base["train_batch_size"] * base["gradient_accumulation_steps"] == 16
+    models = {c.factors["model"] for c in sweep.cells}
+    assert set(steps["medqa"]["difficulty_models"]) < models  # the ensemble: base models the grid also fine-tunes
+
+
+def test_every_comparison_differs_in_its_own_factor_only(tmp_path):
+    for sweep in (plan_recipe("toy"), plan_recipe("full", data_files=real_files(tmp_path))):
+        cells = {c.key: c for c in sweep.cells}
+        assert sweep.comparisons
+        for comparison in sweep.comparisons:
+            cell, base = cells[comparison.cell], cells[comparison.baseline]
+            pairs = [(f, g) for f in (cell.factors, *cell.aliases) for g in (base.factors, *base.aliases)
+                     if {k for k in f if f[k] != g[k]} == {comparison.factor}]
+            assert pairs, (cell.label, base.label)
+        random_cells = [c for c in sweep.cells if c.factors["ordering"] == "random"]
+        assert random_cells and all(c.factors["difficulty"] == "none" for c in random_cells)
+        assert {a["difficulty"] for a in random_cells[0].aliases} == {"human", "llm"}
+        assert not [c for c in sweep.cells if c.factors["ordering"].endswith("curriculum")
+                    and c.factors["difficulty"] == "none"]

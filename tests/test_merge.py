@@ -165,3 +165,34 @@ def test_train_command_scores_every_point_of_the_curve(tmp_path, tiny_models):
     table = build_table(tmp_path / "lb")
     assert sorted(row.label.rsplit("/", 1)[1] for row in table.rows) == names
     assert table.columns == ["medqa"] and len({row.weights_hash for row in table.rows}) == 3
+
+
+def test_the_plan_time_check_passes_good_options_and_names_the_checkpoints_of_the_curve():
+    trainer = MergeTrainer()
+    options = {"models": ["{prev}"], "method": "linear", "t": [0.0, 0.25, 1.0]}
+    assert trainer.plan_check("medqa", options) is None  # the points are not a reason to skip the cell
+    assert trainer.plan_checkpoints("medqa", options) == ["linear-t0", "linear-t0.25", "linear-t1"]
+    assert trainer.plan_checkpoints("medqa", {"models": ["{prev}"]}) == ["slerp-t0.5"]
+    assert "slerp merges exactly two models" in trainer.plan_check("medqa", {"models": ["a", "b"], "method": "slerp"})
+
+
+def test_models_of_one_architecture_from_different_parents_merge_under_the_instruct_models_template(tmp_path):
+    """A clinical model continued-trained from a base model (its own weights, no chat template) merges with the
+    instruct model: every point of the curve, t = 1 included, is prompted with --model's chat template."""
+    from transformers import AutoTokenizer
+
+    instruct = make_tiny_model(tmp_path / "instruct", seed=11)
+    clinical = make_tiny_model(tmp_path / "clinical", seed=12)
+    (clinical / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((clinical / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (clinical / "tokenizer_config.json").write_text(json.dumps(config))
+    assert not AutoTokenizer.from_pretrained(clinical).chat_template
+    template = AutoTokenizer.from_pretrained(instruct).chat_template
+    assert template
+
+    checkpoints = merge(tmp_path / "runs", instruct, models=[str(clinical)], method="linear", t=[0, 0.5, 1])
+
+    assert [AutoTokenizer.from_pretrained(c.path).chat_template for c in checkpoints] == [template] * 3
+    assert_weights(weights(checkpoints[0].path), weights(instruct))
+    assert_weights(weights(checkpoints[-1].path), weights(clinical))

@@ -69,7 +69,8 @@ def test_identical_cells_are_planned_once_and_compared_under_every_alias(tmp_pat
                                               "eval": {"tasks": ["medqa"]}},
                    comparisons=[{"factor": "condition", "baseline": "base"}])
     sweep = plan(recipe, out_dir=tmp_path / "s")
-    assert [c.label for c in sweep.cells] == ["condition=base,size=4", "condition=sft,size=4", "condition=sft,size=8"]
+    # The shared cell is labelled with the levels it stands for, so no comparison reads as differing in size.
+    assert [c.label for c in sweep.cells] == ["condition=base,size=any", "condition=sft,size=4", "condition=sft,size=8"]
     assert sweep.cells[0].aliases == [{"condition": "base", "size": 8}]
     base = sweep.cells[0].key
     assert sorted(c.baseline == base for c in sweep.comparisons) == [True, True]
@@ -136,3 +137,60 @@ def test_where_limits_a_comparison_to_some_cells(tmp_path):
     sweep = plan(recipe, out_dir=tmp_path / "s")
     assert [next(c.label for c in sweep.cells if c.key == p.cell) for p in sweep.comparisons] == \
         ["method=base,scoring=generate"]
+
+
+def test_a_cell_shared_by_some_levels_names_them(tmp_path):
+    grid = {"condition": ["base", "sft"], "size": [4, 8, 16]}
+    steps = {"base": [], "sft": [{"plugin": "sft", "task": "medqa", "options": {"max_examples": "{size}"}}]}
+    recipe = write(tmp_path, grid=grid, cell={"model": "m", "steps_by": "condition", "steps": steps,
+                                              "eval": {"tasks": ["medqa"]}},
+                   exclude=[{"condition": "base", "size": 8}], comparisons=[])
+    sweep = plan(recipe, out_dir=tmp_path / "s")
+    assert sweep.cells[0].label == "condition=base,size=4+16"
+
+
+SELECT = {"split": "validation", "tasks": ["medqa"]}
+
+
+def test_a_selected_comparison_is_planned_beside_the_plain_one_and_marks_both_cells(tmp_path):
+    recipe = write(tmp_path, comparisons=[{"factor": "method", "levels": ["dpo"], "baseline": "sft", "primary": True,
+                                           "select": SELECT},
+                                          {"factor": "method", "levels": ["dpo"], "baseline": "sft"}])
+    sweep = plan(recipe, out_dir=tmp_path / "s")
+    label = {c.key: c.label for c in sweep.cells}
+    pairs = sorted((label[c.cell], c.select is not None, c.primary) for c in sweep.comparisons)
+    assert pairs == [("method=dpo,seed=1", False, False), ("method=dpo,seed=1", True, True),
+                     ("method=dpo,seed=2", False, False), ("method=dpo,seed=2", True, True)]
+    selected = {label[c.key] for c in sweep.cells if c.selections == [SELECT]}
+    assert selected == {"method=dpo,seed=1", "method=dpo,seed=2", "method=sft,seed=1", "method=sft,seed=2"}
+    assert not next(c for c in sweep.cells if c.factors["method"] == "base").selections
+
+
+@pytest.mark.parametrize("select, message", [
+    ({"split": "test", "tasks": ["medqa"]}, "selects on split 'test' of task 'medqa', which is its test split"),
+    ({"split": "dev", "tasks": ["medqa"]}, "which is not one of its splits"),
+])
+def test_selection_on_the_test_split_or_a_missing_split_fails_at_plan_time(tmp_path, select, message):
+    recipe = write(tmp_path, comparisons=[{"factor": "method", "baseline": "base", "select": select}])
+    with pytest.raises(MedbenchError, match=message):
+        plan(recipe, out_dir=tmp_path / "s")
+
+
+@pytest.mark.parametrize("select", [{"split": "validation"}, {"split": "validation", "tasks": []}, "validation",
+                                    {"split": "validation", "tasks": ["medqa"], "metric": "acc"}])
+def test_a_malformed_select_is_refused_when_the_recipe_is_read(tmp_path, select):
+    with pytest.raises(MedbenchError, match="comparison select: .* must name a split and the tasks scored on it"):
+        write(tmp_path, comparisons=[{"factor": "method", "baseline": "base", "select": select}])
+
+
+def test_the_plan_lists_the_checkpoints_a_trainer_declares(tmp_path):
+    steps = {"base": [], "sft": [{"plugin": "sft", "task": "medqa"}],
+             "dpo": [{"plugin": "sft", "task": "medqa"},
+                     {"plugin": "merge", "task": "medqa", "options": {"models": ["{prev}"], "t": [0, 0.5]}}]}
+    recipe = write(tmp_path, cell={**BASE["cell"], "steps": steps})
+    sweep = plan(recipe, out_dir=tmp_path / "s")
+    cells = {c.label: c for c in sweep.cells}
+    assert cells["method=dpo,seed=1"].checkpoints == ["slerp-t0", "slerp-t0.5"]
+    assert cells["method=sft,seed=1"].checkpoints == [] and cells["method=base,seed=1"].checkpoints == []
+    compared = [c for c in sweep.comparisons if c.cell == cells["method=dpo,seed=1"].key]
+    assert compared and all(c.checkpoints == ["slerp-t0", "slerp-t0.5"] for c in compared)

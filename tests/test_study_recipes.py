@@ -70,10 +70,60 @@ def test_rationale_full_scale_spans_sizes_models_and_seeds():
     assert len({c.factors["seed"] for c in trained}) >= 3
 
 
+def test_rationale_reasoning_model_gets_room_to_think_in_generate_mode_only():
+    sweep = planned("rationale_sft", "full")
+    reasoning = [c for c in sweep.cells if "R1-Distill" in c.factors["model"]]
+    assert reasoning
+    for cell in sweep.cells:
+        kwargs = cell.eval.get("gen_kwargs") or {}
+        if cell in reasoning and cell.eval["mode"] == "generate":
+            # medbench.scoring's default ("\n\n" stop, 320 tokens) would cut its <think> block short
+            assert kwargs["max_gen_toks"] >= 2048 and "\n\n" not in kwargs["until"]
+            assert kwargs["until"] == ["Longitudinal health history:"]
+        else:  # log-likelihood cells generate nothing; the other models keep the task's settings
+            assert kwargs == {}, cell.label
+
+
+@pytest.mark.parametrize("scale", ["toy", "full"])
+def test_rationale_sensitivity_arm_trains_both_sft_arms_on_concordant_rows(scale):
+    sweep = planned("rationale_sft", scale)
+    sizes = sorted({c.factors["examples"] for c in sweep.cells if c.steps})
+    for cell in sweep.cells:
+        if cell.steps:
+            exclude = cell.steps[0].options["exclude_difficulty"]
+            assert exclude == (["hard"] if cell.factors["train_rows"] == "concordant" else None)
+            assert cell.steps[0].seed == cell.seed and cell.steps[0].options["max_examples"] == cell.factors["examples"]
+    assert not sweep.skipped
+    seed = 1
+    for rows in ("all", "concordant"):
+        for size in sizes:
+            if rows == "concordant" and size > 152:  # the 152 concordant train rows cannot give 200
+                assert not [c for c in sweep.cells if c.steps and c.factors["train_rows"] == rows
+                            and c.factors["examples"] == size]
+                continue
+            label = by_factors(sweep, condition="label_sft", scoring="generate", examples=size, train_rows=rows,
+                               seed=seed, model=sweep.cells[0].factors["model"])
+            rationale = by_factors(sweep, condition="rationale_sft", scoring="generate", examples=size,
+                                   train_rows=rows, seed=seed, model=sweep.cells[0].factors["model"])
+            # the same rows for both arms: same task, seed, size and filter
+            same = ("max_examples", "exclude_difficulty")
+            assert {k: label.steps[0].options[k] for k in same} == {k: rationale.steps[0].options[k] for k in same}
+    pairs = {(c.factors["condition"], c.factors["train_rows"], b.factors["train_rows"], f)
+             for c, b, f in compared(sweep)}
+    for arm in ("label_sft", "rationale_sft"):
+        assert (arm, "concordant", "all", "train_rows") in pairs
+    assert ("rationale_sft", "concordant", "concordant", "condition") in pairs  # the headline, within the arm
+    base = by_factors(sweep, condition="base", scoring="generate", examples=sizes[0], train_rows="all", seed=seed,
+                      model=sweep.cells[0].factors["model"])
+    assert base is by_factors(sweep, condition="base", scoring="generate", examples=sizes[0], train_rows="concordant",
+                              seed=seed, model=sweep.cells[0].factors["model"])  # untrained: planned once
+
+
 def test_curriculum_compares_each_ordering_with_random_in_its_difficulty_source_and_human_with_llm():
     sweep = planned("curriculum")
     random_cell = by_factors(sweep, task="medqa", ordering="random", difficulty="llm", seed=1)
     assert random_cell is by_factors(sweep, task="medqa", ordering="random", difficulty="human", seed=1)
+    assert random_cell.factors["difficulty"] == "none"  # it uses no difficulty, and stands for every level
     pairs = {(c.factors["ordering"], b.factors["ordering"], c.factors["difficulty"]) for c, b, f in compared(sweep)
              if f == "ordering" and c.factors["task"] == "medqa"}
     for ordering in ("blocked", "interleaved", "curriculum", "blocked_curriculum", "interleaved_curriculum"):
@@ -94,32 +144,55 @@ def test_curriculum_skips_human_difficulty_cells_on_data_without_labels(tmp_path
 
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     recipe = read_recipe(RECIPES / "curriculum.yaml")
-    sweep = plan(recipe, "toy", tmp_path / "s", {}, {"medqa:train": str(data)})
+    sweep = plan(recipe, "toy", tmp_path / "s", {"medqa_categories": "task"}, {"medqa:train": str(data)})
     skipped = {s["cell"].split("ordering=")[1].split(",")[0] for s in sweep.skipped if "task=medqa" in s["cell"]}
     assert skipped == {"blocked", "interleaved", "curriculum", "blocked_curriculum", "interleaved_curriculum"}
     assert all("category" in s["reason"] or "difficulty" in s["reason"] for s in sweep.skipped)
-    # With categories clustered from the questions, only the cells that need human difficulty labels are skipped.
-    sweep = plan(recipe, "toy", tmp_path / "s", {"category_source": "llm_clusters"}, {"medqa:train": str(data)})
+    # With categories clustered from the questions (the recipe's default for MedQA), only the cells that need
+    # human difficulty labels are skipped.
+    sweep = plan(recipe, "toy", tmp_path / "s", {}, {"medqa:train": str(data)})
     skipped = [s["cell"] for s in sweep.skipped if "task=medqa" in s["cell"]]
     assert sorted(c.split("ordering=")[1].split(",")[0] for c in skipped) == \
         ["blocked_curriculum", "curriculum", "interleaved_curriculum"]
     assert all("difficulty=human" in c for c in skipped)
     kept = {(c.factors["ordering"], c.factors["difficulty"]) for c in sweep.cells if c.factors["task"] == "medqa"}
-    assert ("random", "human") in kept and ("curriculum", "llm") in kept and ("blocked", "human") in kept
+    assert ("random", "none") in kept and ("curriculum", "llm") in kept and ("blocked", "none") in kept
 
 
-def test_merge_interpolates_two_full_models_and_has_full_fine_tuning_arms():
-    sweep = planned("merge_retention")
-    merge = by_factors(sweep, shots=64, arm="merge", seed=1)
+@pytest.mark.parametrize("scale", ["toy", "full"])
+def test_merge_interpolates_a_base_derived_clinical_model_and_picks_t_on_validation(scale):
+    sweep = planned("merge_retention", scale)
+    merge = by_factors(sweep, shots=64, arm="merge", merge_method="linear", seed=1)
     cpt, kshot, merged = merge.steps
-    assert cpt.options["method"] == "full" and cpt.options["loss_on"] == "all"  # a clinical model, all weights
-    assert kshot.options["max_examples"] == 64
+    # The clinical model is continued-trained from the base model, on notes of a task that is not scored.
+    assert cpt.model == sweep.variables["base_model"] and cpt.task not in merge.eval["tasks"]
+    assert cpt.options["method"] == "full" and cpt.options["loss_on"] == "all"
+    if scale == "full":
+        assert cpt.model == "meta-llama/Llama-3.1-8B" and merge.model == "meta-llama/Llama-3.1-8B-Instruct"
+    assert kshot.options["max_examples"] == 64 and kshot.options["method"] == "lora"
     assert merged.plugin == "merge" and merged.model == merge.model  # merged with the instruct model itself
-    assert merged.options["models"] == ["{prev}"] and merged.options["t"] == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert by_factors(sweep, shots=256, arm="merge", seed=1).steps[1].options["max_examples"] == 256
-    full = by_factors(sweep, shots=64, arm="full_ft", seed=1)
+    assert merged.options["models"] == ["{prev}"] and merged.options["method"] == "linear"
+    assert merge.checkpoints == [f"linear-t{t:g}" for t in sweep.variables["t_grid"]]
+    slerp = by_factors(sweep, shots=64, arm="merge", merge_method="slerp", seed=1)
+    assert slerp.steps[2].options["method"] == "slerp" and slerp.steps[1].key == kshot.key  # one k-shot run
+    assert by_factors(sweep, shots=256, arm="merge", merge_method="linear", seed=1).steps[1].options["max_examples"] \
+        == 256
+    full = by_factors(sweep, shots=64, arm="full_ft", merge_method="linear", seed=1)
+    assert full is by_factors(sweep, shots=64, arm="full_ft", merge_method="slerp", seed=1)  # planned once
     assert full.steps[0].options["method"] == "full" and full.steps[0].options["max_examples"] == 64
+    assert full.steps[0].options["num_epochs"] == kshot.options["num_epochs"]  # the same optimizer steps
+    instruct = by_factors(sweep, shots=256, arm="instruct", merge_method="slerp", seed=1)
+    assert instruct.steps == [] and instruct.label == "shots=any,arm=instruct,merge_method=any,seed=1"
     assert merge.eval["chat_template"] is True
-    assert {"instruction_following", "clinical_reasoning_open", "discharge_summary"} <= set(merge.eval["tasks"])
-    pairs = {(c.factors["arm"], b.factors["arm"]) for c, b, f in compared(sweep) if f == "arm"}
-    assert ("merge", "full_ft") in pairs and ("merge", "full_ft_all") in pairs
+    assert {"instruction_following", "clinical_reasoning_open", "discharge_summary", "medqa", "medmcqa"} <= \
+        set(merge.eval["tasks"])
+    arms = [(c.factors["arm"], b.factors["arm"], p) for c, b, _ in compared(sweep)
+            for p in sweep.comparisons if (p.cell, p.baseline) == (c.key, b.key)]
+    primary = {(c, b) for c, b, p in arms if p.primary}
+    assert primary == {("merge", "full_ft"), ("merge", "instruct")}
+    # The study's answer is the checkpoint chosen on validation; the curve (every t) is never primary.
+    assert all(p.select == {"split": "validation", "tasks": ["clinical_reasoning", "instruction_following"]}
+               and p.margin for _, _, p in arms if p.primary)
+    assert {(c, b) for c, b, p in arms if not p.primary and p.select is None} >= \
+        {("merge", "full_ft"), ("merge", "instruct"), ("full_ft", "instruct")}
+    assert merge.selections and not instruct.selections  # the untrained model has one checkpoint: nothing to pick

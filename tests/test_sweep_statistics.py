@@ -96,3 +96,40 @@ def test_recipe_comparison_options_are_checked(tmp_path, bad, message):
     path.write_text(yaml.safe_dump(recipe))
     with pytest.raises(MedbenchError, match=message):
         read_recipe(path)
+
+
+def test_the_selected_checkpoint_is_the_best_on_the_held_out_split_ties_to_the_earliest():
+    from medbench.sweep_report import Entry, selected_checkpoint
+
+    def entry(label, task, score, higher=True):
+        c = Cell(score, None, 10, "acc", label, higher_is_better=higher)
+        return Entry(f"{task}@validation", task, label, {}, c)
+
+    select = {"split": "validation", "tasks": ["a", "b"]}
+    order = ["linear-t0", "linear-t0.5", "linear-t1"]
+    entries = [entry("m/linear-t0", "a", 0.5), entry("m/linear-t0", "b", 0.7),
+               entry("m/linear-t0.5", "a", 0.7), entry("m/linear-t0.5", "b", 0.5),
+               entry("m/linear-t1", "a", 0.9)]  # t1 lacks task b: not a candidate
+    assert selected_checkpoint(entries, select, order) == ("m/linear-t0", pytest.approx(0.6))  # tie: earliest
+    entries.append(entry("m/linear-t1", "b", 0.4))
+    assert selected_checkpoint(entries, select, order)[0] == "m/linear-t1"  # mean 0.65
+    assert selected_checkpoint([], select, order) == (None, pytest.approx(float("nan"), nan_ok=True))
+
+
+def test_a_baseline_checkpoint_is_paired_at_the_members_checkpoint_factors():
+    from medbench.sweep_report import Entry, _partner
+
+    def entry(label, **factors):
+        return Entry("medqa", "medqa", label, factors, Cell(0.5, None, 10, "acc", label))
+
+    member = entry("slerp/t0.5", merge_method="slerp", t=0.5, seed=1)
+    candidates = [entry("linear/t0", merge_method="linear", t=0.0, seed=1),
+                  entry("linear/t0.5", merge_method="linear", t=0.5, seed=1),
+                  entry("linear/t1", merge_method="linear", t=1.0, seed=1)]
+    assert _partner(member, candidates, "merge_method").label == "linear/t0.5"
+    assert _partner(entry("x", t=0.3), candidates, "merge_method").label == "linear/t1"  # no match: the last
+
+
+def test_equivalence_is_not_claimed_on_a_handful_of_items():
+    same = [(cell([1, 0, 1, 1]), cell([1, 0, 1, 1]))]
+    assert "too few items (4) for an equivalence verdict" in pooled_comparison(same, {}, margin=0.05).note

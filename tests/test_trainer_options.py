@@ -80,3 +80,16 @@ def test_an_eval_option_without_trains_eval_prefix_names_the_spelling_train_take
 def test_train_help_says_how_scoring_options_are_spelled(medbench_cli):
     text = " ".join(medbench_cli("train", "--help").output.split())  # help text is wrapped to the terminal
     assert "--eval-batch-size" in text and "with eval- in front" in text
+
+
+def test_a_mapping_option_is_read_from_the_command_line():
+    """`--base-options max_steps=1` (or a JSON object) reaches a dict option as a mapping, not as a crash."""
+    from medbench.errors import MedbenchError
+    from medbench.training import _coerce
+
+    annotation = dict[str, object] | None
+    assert _coerce("max_steps=1,learning-rate=2e-4", annotation, "base_options") == {"max_steps": "1",
+                                                                                    "learning_rate": "2e-4"}
+    assert _coerce('{"max_steps": 1}', annotation, "base_options") == {"max_steps": 1}
+    with pytest.raises(MedbenchError, match=r"--base-options 'max_steps' is not a mapping"):
+        _coerce("max_steps", annotation, "base_options")

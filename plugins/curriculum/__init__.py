@@ -16,8 +16,9 @@ not copied), and tests/test_orderings_reference.py pins each one with property t
   each tier (interleaving with the difficulty tiers as the three parts of each category).
 
 Categories come in the order they first appear in the data, and examples keep their data order within a group,
-so every ordering but ``random`` is fully determined by the data. Difficulty is a tier (easy/medium/hard; the
-study's MedQA thresholds on LLM difficulty: easy <= 0.66 < medium <= 0.80 < hard).
+so every ordering but ``random`` is fully determined by the data. Difficulty is a tier (easy/medium/hard). LLM
+difficulty scores become tiers by ``tiers``: ``tertiles`` (default: thirds of the training items by score) or
+``thresholds`` (the study's MedQA cut-offs easy <= 0.66 < medium <= 0.80 < hard); orderings.TIER_RULES says why.
 
 Where categories and difficulty come from, so that every arm runs on a user's own MedQA/MedMCQA file, not only on
 the bundled sample:
@@ -43,13 +44,17 @@ the bundled sample:
   Clusters are named cluster-1, cluster-2, ... by first appearance.
 
 ``plan_check`` tells a sweep, before any model loads, why a step cannot run on a task's data (no difficulty labels,
-a single category) - the same reasons training would stop with.
+a single category, or - with ``require_real_data`` - the bundled 60-item sample standing in for the real data) -
+the same reasons training would stop with - and prints each task's tier counts once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from medbench import hookimpl
@@ -67,7 +72,7 @@ from medbench.trainingdata import TrainingExample, data_file_metadata, examples_
 
 from .difficulty import cached_difficulty_file, difficulty_command
 from .labels import cluster_categories, read_keyed_file, with_difficulty_file, with_field, with_keyed_file
-from .orderings import ORDERINGS, order_examples, tier_index
+from .orderings import ORDERINGS, TIER_RULES, TIERS, order_examples, tertile_tiers, tier_counts, tier_index
 
 CATEGORY_SOURCES = ("task", "llm_clusters")
 NEEDS_CATEGORIES = ("blocked", "interleaved", "blocked_curriculum", "interleaved_curriculum")
@@ -89,6 +94,8 @@ class CurriculumConfig:
     category_source: str = "task"  # task: the field or category_file; llm_clusters: clusters of the questions
     n_clusters: int = 6  # llm_clusters: how many categories
     cluster_seed: int = 0  # llm_clusters: k-means seed (fixed, so the run's seed varies training only)
+    tiers: str = "tertiles"  # with difficulty_models: tertiles (thirds by score) or thresholds (0.66/0.80; TIER_RULES)
+    require_real_data: bool = False  # stop (plan: skip) on the bundled sample instead of the user's data or the hub
 
     def __post_init__(self):
         if self.category_source not in CATEGORY_SOURCES:
@@ -100,6 +107,8 @@ class CurriculumConfig:
         if self.difficulty_file and self.difficulty_models:
             raise MedbenchError("curriculum got both --difficulty-file and --difficulty-models",
                                 "pass one: a file from `medbench difficulty`, or the ensemble to compute it with")
+        if self.tiers not in TIER_RULES:
+            raise MedbenchError(f"unknown tiers {self.tiers!r}", f"pass --tiers with one of {', '.join(TIER_RULES)}")
         if self.option_orders is not None and self.option_orders < 1:
             raise MedbenchError(f"--option-orders must be 1 or more, got {self.option_orders}",
                                 "drop --option-orders to score every cyclic order of the options")
@@ -138,7 +147,8 @@ def check_orderable(examples: list[TrainingExample], ordering: str, task: str, c
         unlabelled = [e for e in examples if e.difficulty is None]
         if len(unlabelled) == len(examples):
             raise MedbenchError(f"no human difficulty labels in {task}'s training data, which {ordering} needs",
-                                "pass difficulty_file or difficulty_field, or difficulty_models for LLM difficulty")
+                                "pass difficulty_file (key + tier rows: per-item easy/medium/hard labels, as LEK's from "
+                                "exam statistics) or difficulty_field, or difficulty_models for LLM difficulty")
         for example in examples:
             tier_index(example)
 
@@ -154,6 +164,83 @@ def capped_for_base(base_config: Any, examples: list[TrainingExample], task: str
                             "examples", f"pass max_examples {len(examples)} or fewer, or train on your own larger data "
                                         "file")
     return dataclasses.replace(base_config, max_examples=None), examples[:limit]
+
+
+def real_data_problem(task: str, source: dict[str, Any], metadata: dict[str, Any] | None) -> MedbenchError | None:
+    """With ``require_real_data``: why ``task``'s data is not the real data set (None: it is). The bundled samples
+    are 60 items written for medbench, with subject and difficulty labels medbench made up: a full-scale plan on
+    them would show arms that vanish on the real data."""
+    hub = source.get("task_hub")
+    online = f", or run `medbench --online sweep ...` to load {hub}" if hub else ""
+    if source.get("kind") == "bundled":
+        return MedbenchError(f"{task}'s data is the {source.get('name', 'bundled sample')} (written for medbench, not "
+                             "the real data set), and this step requires the real data",
+                             f"pass --data-file {task}:train=PATH --data-file {task}:test=PATH{online}")
+    if source.get("kind") == "file" and "test" not in ((metadata or {}).get("data_files") or {}):
+        return MedbenchError(f"{task}'s training data is your file but its test split would be the bundled sample",
+                             f"pass --data-file {task}:test=PATH too")
+    return None
+
+
+_LOADED: dict[str, tuple[list[TrainingExample], dict[str, Any]]] = {}  # plan time: one load per task and data
+_ANNOTATED: dict[str, list[TrainingExample]] = {}
+_REPORTED: set[str] = set()
+
+
+def _stamp(*paths: Any) -> list[Any]:
+    """What identifies files' contents cheaply within one planning process: path, size and mtime."""
+    stamps = []
+    for path in paths:
+        try:
+            stat = Path(str(path)).expanduser().stat()
+            stamps.append([str(path), stat.st_size, stat.st_mtime_ns])
+        except OSError:
+            stamps.append([str(path), None, None])
+    return stamps
+
+
+def _remember(cache: dict[str, Any], key: str, make: Any) -> Any:
+    if key not in cache:
+        if len(cache) >= 8:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
+
+
+def examples_with_source(task: str, metadata: dict[str, Any] | None) -> tuple[list[TrainingExample], dict[str, Any]]:
+    """The task's training examples and where its data came from (task_facts.data_source: kind bundled / file /
+    hub, ...; task_hub: the hub data set the task's YAML names)."""
+    from medbench.task_facts import data_source
+    from medbench.tasks import build_registry, load_tasks
+    from medbench.trainingdata import examples_from_task
+
+    registry = build_registry()
+    entry = registry.get(task)
+    loaded = load_tasks([task], registry, {task: metadata} if metadata else None)[task]
+    source = {**data_source(entry, loaded), "task_hub": entry.metadata.get("hub")}
+    return examples_from_task(loaded, {**entry.metadata, **(metadata or {})}), source
+
+
+def report_tiers(task: str, config: CurriculumConfig, examples: list[TrainingExample], when: str) -> dict[str, int] | None:
+    """Print how many training items each difficulty tier holds (at plan time once per message), and return the
+    counts; at plan time LLM tiers exist only as tertiles (their sizes are known before any model scores an item)."""
+    from medbench.progress import console
+
+    if config.difficulty_models and when == "plan":
+        if config.tiers != "tertiles":
+            return None
+        tiers = tertile_tiers([0.0] * len(examples))  # the sizes of the thirds, whatever the scores
+        counts = {tier: tiers.count(tier) for tier in TIERS}
+        source = "LLM ensemble, tertiles (scored when training)"
+    else:
+        counts = tier_counts(examples)
+        source = f"LLM ensemble, {config.tiers}" if config.difficulty_models else "human labels"
+    message = (f"curriculum · {task} ({when}): difficulty tiers from {source}: "
+               + ", ".join(f"{n} {tier}" for tier, n in counts.items()) + f" of {len(examples)} training items")
+    if when != "plan" or message not in _REPORTED:  # a plan checks many cells on the same data: once each there
+        _REPORTED.add(message)
+        console.print(message, highlight=False, soft_wrap=True)
+    return counts
 
 
 class CurriculumTrainer:
@@ -176,40 +263,60 @@ class CurriculumTrainer:
 
     def plan_check(self, task: str, options: dict[str, Any], data_files: dict[str, str] | None = None) -> str | None:
         """Why this step cannot run on ``task``'s training data, in one line, or None. Reads the documents only
-        (no model): categories and human difficulty are checked; LLM difficulty is computed at training time."""
-        from medbench.trainingdata import load_training_examples
-
+        (no model): the data's source, categories and human difficulty are checked; LLM difficulty is computed at
+        training time. The data is loaded (and clustered) once per task and data for the whole plan."""
         # Options it does not take, or a bad ordering, are the recipe's error everywhere: raised, not a skip reason.
         config = build_config(CurriculumConfig, {}, dict(options), self.name)
         base, base_config = self._base(config)
+        metadata = data_file_metadata(task, data_files)
+        files = sorted(((metadata or {}).get("data_files") or {}).items())
+        loaded_key = json.dumps([task, files, _stamp(*(path for _, path in files)), os.environ.get("HF_HUB_OFFLINE")])
         try:
-            examples = annotated(config, load_training_examples(task, data_file_metadata(task, data_files)))
+            examples, source = _remember(_LOADED, loaded_key, lambda: examples_with_source(task, metadata))
+            problem = config.require_real_data and real_data_problem(task, source, metadata)
+            if problem:
+                raise problem
+            labels = {f.name: getattr(config, f.name) for f in dataclasses.fields(CurriculumConfig)
+                      if f.name in ("category_field", "difficulty_field", "category_file", "category_source",
+                                    "n_clusters", "cluster_seed", "difficulty_file")}
+            annotated_key = json.dumps([loaded_key, labels, _stamp(config.category_file, config.difficulty_file)],
+                                       default=str)
+            examples = _remember(_ANNOTATED, annotated_key, lambda: annotated(config, examples))
             _, examples = capped_for_base(base_config, examples, task)
             check_orderable(examples, config.ordering, task, check_tiers=not config.difficulty_models)
             if config.difficulty_models and not all(e.rejected for e in examples):
                 raise MedbenchError(f"task {task!r} is not multiple choice", "LLM difficulty needs answer options")
         except MedbenchError as exc:
             return exc.one_line()
+        if config.ordering in NEEDS_TIERS:
+            report_tiers(task, config, examples, "plan")
         return None
 
     def train(self, request: TrainRequest) -> list[CheckpointInfo]:
         config: CurriculumConfig = request.config
         base, base_config = self._base(config)
         recorded_config = base_config
+        if config.require_real_data and request.examples is None:  # examples a caller hands over are its own data
+            request.examples, source = examples_with_source(request.task, request.task_metadata or None)
+            problem = real_data_problem(request.task, source, request.task_metadata)
+            if problem:
+                raise problem
         examples = annotated(config, request.training_examples())
         base_config, examples = capped_for_base(base_config, examples, request.task)
         if config.difficulty_models:
             examples = with_difficulty_file(examples, cached_difficulty_file(
                 request.task, examples, config.difficulty_models, request.load_options, config.option_orders,
-                request.task_metadata or None))
+                request.task_metadata or None, config.tiers))
         check_orderable(examples, config.ordering, request.task)
+        tiers = report_tiers(request.task, config, examples, "train") if config.ordering in NEEDS_TIERS else None
         ordered = order_examples(examples, config.ordering, request.seed)
 
         # run_trainer: a crash inside the wrapped trainer names that trainer's plugin, not curriculum.
         checkpoints = run_trainer(base, dataclasses.replace(request, config=base_config, examples=ordered,
                                                          keep_order=True))
         for checkpoint in checkpoints:
-            checkpoint.metrics = {**checkpoint.metrics, "ordering": config.ordering, "base_trainer": base.name}
+            checkpoint.metrics = {**checkpoint.metrics, "ordering": config.ordering, "base_trainer": base.name,
+                                  **({"difficulty_tiers": tiers} if tiers else {})}
             checkpoint.trainer_config = dataclasses.asdict(recorded_config)
             checkpoint.data_hash = checkpoint.data_hash or examples_hash(ordered)
         return checkpoints

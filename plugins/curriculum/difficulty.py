@@ -15,7 +15,7 @@ from medbench.errors import MedbenchError
 from medbench.trainingdata import TrainingExample, data_file_metadata, examples_hash
 
 from .labels import example_key, is_mcq_doc
-from .orderings import EASY_MAX, MEDIUM_MAX, TIERS, tier_of
+from .orderings import EASY_MAX, MEDIUM_MAX, TIER_RULES, TIERS, assign_tiers
 
 # One way of asking an item: (prompt, options) with the gold option first.
 Variant = tuple[str, list[str]]
@@ -92,15 +92,27 @@ def p_correct(scorer: Any, items: list[Any], batch_size: int = 8,
     return probabilities
 
 
-def difficulty_rows(examples: list[TrainingExample], p_by_model: dict[str, list[float]], easy_max: float,
-                    medium_max: float) -> list[dict[str, Any]]:
-    rows = []
-    for i, example in enumerate(examples):
-        p = {model: values[i] for model, values in p_by_model.items()}
-        score = 1 - sum(p.values()) / len(p)
-        rows.append({"key": example_key(example), "doc_id": example.doc_id, "category": example.category,
-                     "difficulty": score, "tier": tier_of(score, easy_max, medium_max), "p_correct": p})
-    return rows
+def difficulty_rows(examples: list[TrainingExample], p_by_model: dict[str, list[float]], tiers: str = "tertiles",
+                    easy_max: float = EASY_MAX, medium_max: float = MEDIUM_MAX) -> list[dict[str, Any]]:
+    """One row per item: its key, 1 - mean P(correct) over the ensemble, and its tier by ``tiers`` (a rule of
+    orderings.TIER_RULES: tertiles of these items' scores by default - the reason is beside TIER_RULES)."""
+    scores = [1 - sum(values[i] for values in p_by_model.values()) / len(p_by_model) for i in range(len(examples))]
+    return [{"key": example_key(example), "doc_id": example.doc_id, "category": example.category,
+             "difficulty": score, "tier": tier, "tier_rule": tiers,
+             "p_correct": {model: values[i] for model, values in p_by_model.items()}}
+            for i, (example, score, tier) in enumerate(zip(examples, scores,
+                                                           assign_tiers(scores, tiers, easy_max, medium_max)))]
+
+
+def retiered(rows: list[dict[str, Any]], tiers: str, easy_max: float = EASY_MAX,
+             medium_max: float = MEDIUM_MAX) -> list[dict[str, Any]]:
+    """The rows with their tiers recut by ``tiers`` from their scores (the scores do not depend on the rule)."""
+    cut = assign_tiers([float(row["difficulty"]) for row in rows], tiers, easy_max, medium_max)
+    return [{**row, "tier": tier, "tier_rule": tiers} for row, tier in zip(rows, cut)]
+
+
+def count_tiers(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {tier: sum(row["tier"] == tier for row in rows) for tier in TIERS}
 
 
 def load_task(task: str, task_metadata: dict[str, Any] | None = None) -> Any:
@@ -112,7 +124,7 @@ def load_task(task: str, task_metadata: dict[str, Any] | None = None) -> Any:
 def ensemble_difficulty(examples: list[TrainingExample], refs: list[str], task: str, batch_size: int = 8,
                         load_options: Any = None, easy_max: float = EASY_MAX, medium_max: float = MEDIUM_MAX,
                         option_orders: int | None = None, seed: int = 0,
-                        task_metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                        task_metadata: dict[str, Any] | None = None, tiers: str = "tertiles") -> list[dict[str, Any]]:
     """Difficulty rows for ``examples``: 1 - mean P(correct option) over the ensemble ``refs`` and the option
     orders (module docstring), with tiers."""
     import gc
@@ -134,21 +146,27 @@ def ensemble_difficulty(examples: list[TrainingExample], refs: list[str], task: 
             p_by_model[ref] = p_correct(loaded, items, batch_size, lambda n: progress.advance(bar, n))
             del loaded
             gc.collect()  # one model in memory at a time
-    return difficulty_rows(examples, p_by_model, easy_max, medium_max)
+    return difficulty_rows(examples, p_by_model, tiers, easy_max, medium_max)
 
 
 def cached_difficulty_file(task: str, examples: list[TrainingExample], refs: list[str], load_options: Any,
-                           option_orders: int | None = None, task_metadata: dict[str, Any] | None = None) -> Path:
-    """The ensemble's difficulty file for these examples, computed once per (examples, ensemble, option orders)."""
+                           option_orders: int | None = None, task_metadata: dict[str, Any] | None = None,
+                           tiers: str = "tertiles") -> Path:
+    """The ensemble's difficulty file for these examples, scored once per (examples, ensemble, option orders) and
+    cut into tiers by ``tiers`` over exactly these examples (the training split as trained on)."""
     from medbench.models import cache_dir
     from medbench.records import atomic_write_jsonl
 
     key = hashlib.blake2b(json.dumps([examples_hash(examples), refs, option_orders, "cyclic-v1"]).encode(),
                           digest_size=8).hexdigest()
-    path = cache_dir() / "difficulty" / f"{task}-{key}.jsonl"
+    scored = cache_dir() / "difficulty" / f"{task}-{key}.jsonl"
+    if not scored.exists():
+        atomic_write_jsonl(scored, ensemble_difficulty(examples, refs, task, load_options=load_options,
+                                                       option_orders=option_orders, task_metadata=task_metadata))
+    path = scored.with_name(f"{task}-{key}-{tiers}.jsonl")
     if not path.exists():
-        atomic_write_jsonl(path, ensemble_difficulty(examples, refs, task, load_options=load_options,
-                                                     option_orders=option_orders, task_metadata=task_metadata))
+        rows = [json.loads(line) for line in scored.read_text(encoding="utf-8").splitlines() if line.strip()]
+        atomic_write_jsonl(path, retiered(rows, tiers))
     return path
 
 
@@ -157,9 +175,13 @@ def cached_difficulty_file(task: str, examples: list[TrainingExample], refs: lis
 @click.option("--task", required=True, help="Multiple-choice task whose training split is scored.")
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
               help="JSON-lines file to write (default: TASK-difficulty.jsonl).")
-@click.option("--easy-max", type=float, default=EASY_MAX, show_default=True, help="Highest difficulty still easy.")
-@click.option("--medium-max", type=float, default=MEDIUM_MAX, show_default=True,
-              help="Highest difficulty still medium.")
+@click.option("--tiers", type=click.Choice(TIER_RULES), default="tertiles", show_default=True,
+              help="tertiles: the easiest, middle and hardest third of the scored items; thresholds: --easy-max and "
+                   "--medium-max (the study's MedQA cut-offs).")
+@click.option("--easy-max", type=float, default=None, help=f"With --tiers thresholds: highest difficulty still easy "
+                                                           f"[default: {EASY_MAX}].")
+@click.option("--medium-max", type=float, default=None, help=f"With --tiers thresholds: highest difficulty still medium "
+                                                             f"[default: {MEDIUM_MAX}].")
 @click.option("--option-orders", type=int, default=None,
               help="Score N seeded cyclic orders of each item's options (default: all of them), to cancel letter bias.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --option-orders' draw.")
@@ -168,9 +190,10 @@ def cached_difficulty_file(task: str, examples: list[TrainingExample], refs: lis
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="auto", show_default=True)
-def difficulty_command(models, task, output, easy_max, medium_max, option_orders, seed, data_file, batch_size, device,
-                       dtype) -> None:
-    """Write 1 - mean P(correct option) over an ensemble for each training item, with easy/medium/hard tiers.
+def difficulty_command(models, task, output, tiers, easy_max, medium_max, option_orders, seed, data_file, batch_size,
+                       device, dtype) -> None:
+    """Write 1 - mean P(correct option) over an ensemble for each training item, with easy/medium/hard tiers
+    (by default the easiest, middle and hardest third of the items).
 
     P(correct) is averaged over the cyclic orders of the options (re-lettered), so answer-letter bias cancels.
     The file feeds `medbench train --plugin curriculum --difficulty-file FILE`.
@@ -181,6 +204,11 @@ def difficulty_command(models, task, output, easy_max, medium_max, option_orders
     from medbench.trainingdata import load_training_examples
 
     refs = [ref.strip() for ref in models.split(",") if ref.strip()]
+    if tiers == "tertiles" and (easy_max is not None or medium_max is not None):
+        raise MedbenchError("--easy-max/--medium-max set cut-offs, but --tiers is tertiles",
+                            "add --tiers thresholds, or drop the cut-offs")
+    easy_max = EASY_MAX if easy_max is None else easy_max
+    medium_max = MEDIUM_MAX if medium_max is None else medium_max
     if not 0 <= easy_max < medium_max <= 1:
         raise MedbenchError(f"tier thresholds need 0 <= --easy-max < --medium-max <= 1, got {easy_max}, {medium_max}",
                             "pass e.g. --easy-max 0.66 --medium-max 0.80")
@@ -199,9 +227,8 @@ def difficulty_command(models, task, output, easy_max, medium_max, option_orders
     metadata = data_file_metadata(task, files)
     rows = ensemble_difficulty(load_training_examples(task, metadata), refs, task, batch_size,
                                LoadOptions(dtype=dtype, device=device), easy_max, medium_max, option_orders, seed,
-                               metadata)
+                               metadata, tiers)
     path = Path(output or f"{task}-difficulty.jsonl")
     atomic_write_jsonl(path, rows)
-    counts = {tier: sum(row["tier"] == tier for row in rows) for tier in TIERS}
-    console.print(f"{len(rows)} items of {task}: " + ", ".join(f"{n} {tier}" for tier, n in counts.items())
-                  + f" → {path}", highlight=False)
+    console.print(f"{len(rows)} items of {task}: " + ", ".join(f"{n} {tier}" for tier, n in count_tiers(rows).items())
+                  + f" ({tiers}) → {path}", highlight=False)

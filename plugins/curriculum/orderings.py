@@ -1,5 +1,5 @@
 """The six orderings of the human-inspired learning study as pure functions over TrainingExamples (definitions in
-the package docstring), and the study's difficulty tiers."""
+the package docstring), and the rules that cut a difficulty score into easy/medium/hard tiers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,13 @@ from medbench.trainingdata import TrainingExample
 TIERS = ("easy", "medium", "hard")
 INTERLEAVE_CHUNKS = 3  # the study's definition of interleaving
 EASY_MAX, MEDIUM_MAX = 0.66, 0.80  # the study's MedQA tiers: easy <= 0.66 < medium <= 0.80 < hard
+# How a difficulty score (1 - mean P(correct)) becomes a tier. medbench's default is ``tertiles``: the scored items
+# (a task's training split, as trained on) are ranked by score and cut into three equal thirds. Reason: the study's
+# absolute cut-offs were set for its own ensemble; on a 4-option item a model at chance scores 0.75 ("medium") and
+# "hard" needs a below-chance P(correct), so with weak ensemble members most items land in "medium" and the tier mix,
+# not the order, would drive the LLM-vs-human contrast. Tertiles give every LLM curriculum the same 1/3-1/3-1/3 mix
+# whatever the ensemble's calibration. ``thresholds`` keeps the study's cut-offs (EASY_MAX, MEDIUM_MAX).
+TIER_RULES = ("tertiles", "thresholds")
 
 
 def _categories(examples: list[TrainingExample]) -> dict[str, list[TrainingExample]]:
@@ -93,3 +100,33 @@ def order_examples(examples: list[TrainingExample], ordering: str, seed: int) ->
 
 def tier_of(score: float, easy_max: float = EASY_MAX, medium_max: float = MEDIUM_MAX) -> str:
     return "easy" if score <= easy_max else "medium" if score <= medium_max else "hard"
+
+
+def tertile_tiers(scores: list[float]) -> list[str]:
+    """Easy/medium/hard by rank: the lowest third of the scores easy, the highest third hard (sizes differing by at
+    most one, the larger ones first, as ``_chunks``); equal scores keep data order, so a tie on a boundary splits by
+    position - deterministic, and rare for continuous ensemble scores."""
+    ranked = sorted(range(len(scores)), key=lambda i: scores[i])
+    tiers = [""] * len(scores)
+    for tier, chunk in zip(TIERS, _chunks(ranked, len(TIERS))):
+        for i in chunk:
+            tiers[i] = tier
+    return tiers
+
+
+def assign_tiers(scores: list[float], rule: str = "tertiles", easy_max: float = EASY_MAX,
+                 medium_max: float = MEDIUM_MAX) -> list[str]:
+    """Tiers of ``scores`` by ``rule`` (TIER_RULES; reasons beside them)."""
+    if rule == "tertiles":
+        return tertile_tiers(scores)
+    if rule == "thresholds":
+        return [tier_of(score, easy_max, medium_max) for score in scores]
+    raise MedbenchError(f"unknown tier rule {rule!r}", f"pass one of {', '.join(TIER_RULES)}")
+
+
+def tier_counts(examples: list[TrainingExample]) -> dict[str, int]:
+    """How many examples each tier holds (labels as ``tier_index`` reads them)."""
+    counts = dict.fromkeys(TIERS, 0)
+    for example in examples:
+        counts[TIERS[tier_index(example)]] += 1
+    return counts

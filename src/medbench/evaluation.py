@@ -38,6 +38,9 @@ ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
 SCORERS = ("prefix", "hflm")  # log-likelihood scorers: medbench.fastlm, or lm-eval's stock HFLM
 
 
+EVAL_SPLITS = ("test", "validation")
+
+
 @dataclass
 class EvalConfig:
     tasks: list[str]
@@ -59,6 +62,9 @@ class EvalConfig:
     generation: GenerationOptions = field(default_factory=GenerationOptions)  # gen-kwargs, system prompt, repeats
     backend: str | None = None  # where the model runs (medbench.backends); None: in this process
     backend_options: dict[str, Any] = field(default_factory=dict)  # --base-url, timeouts, parallelism, ...
+    # "test": the task's test split (its validation split when it has none); "validation": its validation split,
+    # scored as its own column (TASK@validation), for choosing among checkpoints without touching the test items
+    split: str = "test"
 
     def __post_init__(self):
         if self.limit is not None and self.limit <= 0:
@@ -70,6 +76,8 @@ class EvalConfig:
             raise MedbenchError(f"--num-fewshot must be 0 or more, got {self.num_fewshot}", "pass --num-fewshot 0..K")
         if not self.tasks:
             raise MedbenchError("no tasks given", "pass --tasks medqa,medmcqa (see `medbench tasks`)")
+        if self.split not in EVAL_SPLITS:
+            raise MedbenchError(f"unknown split {self.split!r}", f"use one of {', '.join(EVAL_SPLITS)}")
         if self.scorer not in SCORERS:
             raise MedbenchError(f"unknown scorer {self.scorer!r}", f"pass --scorer {' or --scorer '.join(SCORERS)}")
         if self.mode not in SCORING_MODES:
@@ -222,6 +230,18 @@ def backend_model_info(backend: Any, label: str) -> ModelInfo:
                             "fix that backend's model_info (see docs/writing-plugins.md, backends)") from None
 
 
+def score_validation_split(tasks: dict[str, Any]) -> None:
+    """Point each task's scored split at its validation split (lm-eval scores ``test_split`` when set)."""
+    for name, task in tasks.items():
+        validation = task.config.validation_split
+        if not validation or validation == task.config.test_split or not task.has_validation_docs():
+            raise MedbenchError(f"task {name!r} has no validation split apart from its test split",
+                                "choose on a task with a validation split, or give one with "
+                                f"--data-file {name}:validation=PATH")
+        task.config.test_split = validation
+        task.task_docs = task.eval_docs  # what lm-eval read at construction
+
+
 def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel | None = None,
              load_options: LoadOptions | None = None, progress: ProgressCallback | None = None,
              data_parallel: bool = False) -> list[dict[str, Any]]:
@@ -237,6 +257,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     tasks = load_tasks(names, registry, config.task_metadata, mode=config.mode,
                        fewshot_rationales=config.fewshot_rationales, generation=config.generation)
     generating = generating_tasks(config.generation, {n: task.config.output_type for n, task in tasks.items()})
+    if config.split == "validation":
+        score_validation_split(tasks)
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
     judges = judges_for(names, registry, config.judges, config.mode)
@@ -266,7 +288,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         # What the task uses of the generation controls is part of its record's identity (key, reuse, cache).
         task_config = dataclasses.replace(config, generation=config.generation.applied(name in generating))
         suffix = variant_suffix(entry.config, config.mode, config.fewshot_rationales, task_config.generation)
-        record_key = name + (f"@{shots}shot" if shots else "") + suffix + ("@chat" if config.chat_template else "")
+        record_key = name + (f"@{shots}shot" if shots else "") + suffix + ("@chat" if config.chat_template else "") \
+            + ("@validation" if config.split == "validation" else "")
         # --- cache: keyed by the weights' content hash (never the path), the data's hash, the task's resolved
         # configuration (YAML after includes, templates, few-shot settings, its code) and every option -----------
         if config.reuse_records and backend.content_addressed:

@@ -7,7 +7,10 @@ and stand for every factor combination they cover (``aliases``), so comparisons 
 
 Planning fails in one line where the study could not be answered: an ``exclude`` that removes a comparison's
 baseline, or scale variables that refer to each other in a cycle. A trainer may say at plan time that a step
-cannot run on the data (``plan_check``); its cells are skipped with that reason, before anything trains.
+cannot run on the data (``plan_check``); its cells are skipped with that reason, before anything trains. A
+trainer that knows at plan time which checkpoints a step will make (``plan_checkpoints``) has them listed on the
+cell and its comparisons. A cell that stands for several factor combinations is labelled with the levels it
+covers (``shots=any``: the same cell at every level of shots).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class CellSpec:
     is_baseline: bool = False
     aliases: list[dict[str, Any]] = field(default_factory=list)  # other factor combinations this cell stands for
     task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # user data files per eval task
+    checkpoints: list[str] = field(default_factory=list)  # the last step's checkpoints, when its trainer says
+    selections: list[dict[str, Any]] = field(default_factory=list)  # {split, tasks} its checkpoints are chosen by
 
 
 @dataclass
@@ -69,6 +74,9 @@ class PlannedComparison:
     primary: bool = False  # the study's question: its own multiple-testing family
     metrics: dict[str, str] = field(default_factory=dict)  # task -> the metric compared, when not the primary
     margin: float | None = None  # equivalence margin (TOST), for "on par" readings
+    # {split, tasks}: each side is read through its one checkpoint best on that split (None: every checkpoint)
+    select: dict[str, Any] | None = None
+    checkpoints: list[str] = field(default_factory=list)  # the compared cell's checkpoints (CellSpec.checkpoints)
 
 
 @dataclass
@@ -115,6 +123,29 @@ def _plan_check(step: StepSpec) -> str | None:
     return check(step.task, copy.deepcopy(step.options), {f"{step.task}:{split}": path for split, path in files.items()})
 
 
+def _plan_checkpoints(step: StepSpec) -> list[str]:
+    """The checkpoint names a step will make, when its trainer can say so before training (else [])."""
+    from medbench.training import get_trainer
+
+    names = getattr(get_trainer(step.plugin), "plan_checkpoints", None)
+    return [str(n) for n in names(step.task, copy.deepcopy(step.options)) or []] if names else []
+
+
+def _alias_labels(cells: list[CellSpec], levels: dict[str, list[Any]]) -> None:
+    """A cell standing for several factor combinations names the levels it covers: ``any`` for all of them."""
+    for cell in cells:
+        if not cell.aliases:
+            continue
+        parts = []
+        for factor, value in cell.factors.items():
+            names = [str(v.get("name")) if isinstance(v, dict) else str(v) for v in levels[factor]]
+            covered = {str(f.get(factor)) for f in (cell.factors, *cell.aliases)}
+            if len(covered) > 1:
+                value = "any" if covered == set(names) else "+".join(n for n in names if n in covered)
+            parts.append(f"{factor}={value}")
+        cell.label = ",".join(parts)
+
+
 def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = None,
          overrides: dict[str, Any] | None = None, data_files: dict[str, str] | None = None) -> SweepPlan:
     """Expand the grid into cells, their identities and comparisons (no model is loaded). ``overrides``
@@ -139,13 +170,17 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
     fingerprints: dict[str, str] = {}
     registry: list[Any] = []
 
+    def task_registry() -> Any:
+        if not registry:
+            from medbench.tasks import build_registry
+
+            registry.append(build_registry())
+        return registry[0]
+
     def fingerprint(task: str) -> str:
         if task not in fingerprints:
-            if not registry:
-                from medbench.tasks import build_registry
-
-                registry.append(build_registry())
-            fingerprints[task] = task_fingerprint(task, (user_files.get(task) or {}).get("data_files"), registry[0])
+            fingerprints[task] = task_fingerprint(task, (user_files.get(task) or {}).get("data_files"),
+                                                  task_registry())
         return fingerprints[task]
 
     cells: dict[str, CellSpec] = {}
@@ -173,14 +208,17 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
         if reason:
             skipped[cell.label] = {"factors": factors, "reason": " ".join(str(reason).split())}
             continue
+        cell.checkpoints = _plan_checkpoints(cell.steps[-1]) if cell.steps else []
         cells[cell.key] = cell
     if not cells:
         why = f" ({next(iter(skipped.values()))['reason']})" if skipped else ""
         raise recipe_error(recipe.path, f"expands to an empty grid (every cell is excluded or skipped{why})",
                     "loosen exclude:, add values, or give the data the skipped steps need")
+    _alias_labels(list(cells.values()), levels)
     sweep = SweepPlan(recipe, scale, out_dir, list(cells.values()), scale_vars,
                       skipped=[{"cell": label, "reason": s["reason"]} for label, s in skipped.items()])
     sweep.comparisons = _plan_comparisons(sweep, excluded, [s["factors"] for s in skipped.values()])
+    _plan_selections(sweep, task_registry)
     baselines = {c.baseline for c in sweep.comparisons} - {c.cell for c in sweep.comparisons}
     for cell in sweep.cells:
         cell.is_baseline = cell.key in baselines
@@ -276,12 +314,37 @@ def _plan_comparisons(sweep: SweepPlan, excluded: list[dict[str, Any]],
                     raise recipe_error(recipe.path, f"cell {label} has no baseline cell with {factor}={baseline_level} "
                                 f"({why}), so the comparison of {factor} cannot be made",
                                 "keep the baseline cells in the grid, or drop that comparison")
-                if base.key != cell.key:
-                    planned.setdefault((cell.key, base.key, factor),
+                if base.key != cell.key:  # the same pair read through a selected checkpoint is another comparison
+                    select = spec.get("select")
+                    planned.setdefault((cell.key, base.key, factor, json.dumps(select, sort_keys=True)),
                                        PlannedComparison(cell.key, base.key, factor, factors.get(factor),
                                                          spec["baseline"], bool(spec.get("primary", False)),
-                                                         dict(spec.get("metrics") or {}), spec.get("margin")))
+                                                         dict(spec.get("metrics") or {}), spec.get("margin"),
+                                                         copy.deepcopy(select), list(cell.checkpoints)))
     return list(planned.values())
+
+
+def _plan_selections(sweep: SweepPlan, task_registry) -> None:
+    """Put each comparison's ``select`` on both its cells (those that train: an untrained one has one checkpoint).
+    A split that is the task's test split (choosing on the data then tested on) or that it lacks fails here."""
+    cells = {c.key: c for c in sweep.cells}
+    for comparison in sweep.comparisons:
+        select = comparison.select
+        if not select:
+            continue
+        for task in select["tasks"]:
+            config = task_registry().get(task).config  # an unknown task fails here, with close names
+            splits = {config.get(k) for k in ("training_split", "validation_split", "fewshot_split")} - {None}
+            if select["split"] == config.get("test_split") or select["split"] not in splits:
+                raise recipe_error(sweep.recipe.path, f"comparison of {comparison.factor} selects on split "
+                                   f"{select['split']!r} of task {task!r}, which is "
+                                   + ("its test split" if select["split"] == config.get("test_split")
+                                      else f"not one of its splits ({', '.join(sorted(splits))})"),
+                                   f"select on a held-out split that is not the test split, e.g. "
+                                   f"{config.get('validation_split') or 'validation'}")
+        for key in (comparison.cell, comparison.baseline):
+            if cells[key].steps and select not in cells[key].selections:  # a cell without steps has one checkpoint
+                cells[key].selections.append(copy.deepcopy(select))
 
 
 def step_input(step: StepSpec, previous: StepSpec | None) -> str:

@@ -32,6 +32,9 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
       # primary: the study's question (its own Benjamini-Hochberg family, tested pooled over seeds);
       # metrics: {task: metric} compares that task on another of its metrics than its primary one;
       # margin: m also tests equivalence (TOST: the 90% CI of the difference inside +-m) for "on par" claims
+      # select: {split: validation, tasks: [medqa, ...]}: a cell with several checkpoints (a curve) is compared
+      #   through one, chosen per cell (so per seed) by the mean of those tasks' primary metrics on that split,
+      #   never the test split (the plan carries it: PlannedComparison.select, CellSpec.selections)
 
 ``"{name}"`` is replaced by a factor or scale variable (a whole-string reference keeps the value's type); scale
 variables may refer to each other. A step's model defaults to the previous step's final checkpoint;
@@ -62,7 +65,8 @@ CELL_KEYS = {"model", "steps", "steps_by", "eval"}
 STEP_KEYS = {"plugin", "task", "model", "options"}
 EVAL_KEYS = {"tasks", "limit", "mode", "num_fewshot", "fewshot_rationales", "chat_template", "batch_size", "judges",
              "judge_options", "gen_kwargs", "system_prompt", "system_prompt_file", "repeats"}  # dashes work too
-COMPARISON_KEYS = {"factor", "baseline", "levels", "where", "primary", "metrics", "margin"}
+COMPARISON_KEYS = {"factor", "baseline", "levels", "where", "primary", "metrics", "margin", "select"}
+SELECT_KEYS = {"split", "tasks"}
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -126,6 +130,13 @@ def _read_comparisons(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
                                    or not 0 < margin < float("inf")):
             raise recipe_error(path, f"comparison margin: {margin!r} must be a positive number",
                                "write margin: 0.05 (the largest difference still read as equivalent)")
+        select = comparison.get("select")
+        if select is not None and (not isinstance(select, dict) or set(select) != SELECT_KEYS
+                                   or not isinstance(select["split"], str) or not select["split"]
+                                   or not isinstance(select["tasks"], list) or not select["tasks"]
+                                   or not all(isinstance(t, str) and t for t in select["tasks"])):
+            raise recipe_error(path, f"comparison select: {select!r} must name a split and the tasks scored on it",
+                               "write select: {split: validation, tasks: [clinical_reasoning]}")
     return comparisons
 
 

@@ -32,6 +32,7 @@ from medbench.metrics import metric_registry
 from medbench.records import atomic_write_json, atomic_write_text
 
 ALPHA = 0.05
+MIN_EQUIVALENCE_ITEMS = 30  # below it the bootstrap CI of a difference is too coarse to call two arms equivalent
 
 
 @dataclass
@@ -65,11 +66,13 @@ def _score(cell: Any) -> str:
     return text + (f" [{_fmt(cell.ci_low)}, {_fmt(cell.ci_high)}]" if cell.ci_low is not None else "")
 
 
-def _entries(sweep: Any) -> dict[str, list[Entry]]:
-    """Scored checkpoints of this sweep's cells, by cell key."""
+def _entries(sweep: Any) -> tuple[dict[str, list[Entry]], dict[str, list[Entry]]]:
+    """Scored checkpoints of this sweep's cells, by cell key: those on the test split, and those on a held-out
+    split that comparisons with ``select`` choose checkpoints by (never compared themselves)."""
     keys = {cell.key for cell in sweep.cells}
     table = build_table(sweep.leaderboard_dir, baseline="none")
     by_cell: dict[str, list[Entry]] = {}
+    held_out: dict[str, list[Entry]] = {}
     for row in table.rows:
         for column, cell in row.cells.items():
             record = cell.record or {}
@@ -77,8 +80,39 @@ def _entries(sweep: Any) -> dict[str, list[Entry]]:
             if extra.get("sweep") != sweep.recipe.name or extra.get("cell") not in keys:
                 continue
             task = (record.get("task") or {}).get("name") or column
-            by_cell.setdefault(extra["cell"], []).append(Entry(column, task, row.label, _factors(cell), cell))
-    return by_cell
+            target = held_out if column.endswith("@validation") else by_cell
+            target.setdefault(extra["cell"], []).append(Entry(column, task, row.label, _factors(cell), cell))
+    return by_cell, held_out
+
+
+def selected_checkpoint(entries: list[Entry], select: dict[str, Any], order: list[str]) -> tuple[str | None, float]:
+    """The checkpoint (row label) best on ``select``'s split: the mean over its tasks of their primary metric
+    (negated where lower is better); a tie goes to the earliest in ``order`` (the trainer's checkpoint order)."""
+    tasks = list(select["tasks"])
+    by_label: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if entry.task in tasks and entry.cell.score is not None:
+            by_label.setdefault(entry.label, {})[entry.task] = entry.cell
+    complete = {label: cells for label, cells in by_label.items() if set(cells) == set(tasks)}
+    if not complete:
+        return None, math.nan
+
+    def value(cells: dict[str, Any]) -> float:
+        return sum(c.score if c.higher_is_better else -c.score for c in cells.values()) / len(cells)
+
+    def rank(label: str) -> int:
+        name = label.rsplit("/", 1)[-1]
+        return order.index(name) if name in order else len(order)
+
+    best = max(complete, key=lambda label: (value(complete[label]), -rank(label), label))
+    return best, value(complete[best])
+
+
+def _partner(member: Entry, candidates: list[Entry], factor: str) -> Entry:
+    """The baseline's checkpoint that matches the member's own checkpoint factors (the same t), else its last."""
+    same = [b for b in candidates if all(str(b.factors.get(k)) == str(v) for k, v in member.factors.items()
+                                         if k not in (factor, "seed") and k in b.factors)]
+    return sorted(same or candidates, key=lambda b: b.label)[-1]
 
 
 def _number(value: Any) -> bool:
@@ -147,7 +181,12 @@ def pooled_comparison(pairs: list[tuple[Any, Any]], registry: dict[str, Any], *,
 
 
 def equivalence(comparison: Comparison, narrow: dict[str, float], margin: float) -> None:
-    """TOST at alpha: equivalent when the 1 - 2*alpha CI of the difference lies inside +-margin."""
+    """TOST at alpha: equivalent when the 1 - 2*alpha CI of the difference lies inside +-margin (and the CI rests
+    on enough items to mean something: a handful of identical answers has a zero-width CI)."""
+    if comparison.n_paired < MIN_EQUIVALENCE_ITEMS:
+        comparison.note = (comparison.note + "; " if comparison.note else "") + \
+            f"too few items ({comparison.n_paired}) for an equivalence verdict ({MIN_EQUIVALENCE_ITEMS} needed)"
+        return
     lo, hi = _finite(narrow["ci_low"]), _finite(narrow["ci_high"])
     inside = lo is not None and hi is not None and -margin < lo and hi < margin
     comparison.note = (comparison.note + "; " if comparison.note else "") + \
@@ -172,20 +211,40 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
     """Every planned comparison, paired per task and pooled over seeds; writes report.md and report.json in the
     sweep directory."""
     recipe = sweep.recipe
-    by_cell = _entries(sweep)
+    by_cell, held_out = _entries(sweep)
     labels = {cell.key: cell.label for cell in sweep.cells}
+    cell_factors = {cell.key: cell.factors for cell in sweep.cells}
     registry = metric_registry()
     rows: list[dict[str, Any]] = []
     groups: dict[tuple, list[dict[str, Any]]] = {}
+    unselected: set[str] = set()
     for planned in sweep.comparisons:
         base_entries = by_cell.get(planned.baseline, [])
-        for member in sorted(by_cell.get(planned.cell, []), key=lambda e: (e.task, e.label)):
-            # The baseline cell's score on the same task (its last checkpoint by label, when it has several).
+        member_entries = by_cell.get(planned.cell, [])
+        chosen: dict[str, Any] = {}
+        if planned.select:  # each side read through its checkpoint best on the held-out split
+            for key in (planned.cell, planned.baseline):
+                entries = by_cell.get(key, [])
+                if len({e.label for e in entries}) <= 1:
+                    continue  # one checkpoint: nothing to choose
+                label, value = selected_checkpoint(held_out.get(key, []), planned.select, planned.checkpoints)
+                if label is None:
+                    unselected.add(labels[key])
+                chosen[key] = (label, value)
+            if any(label is None for label, _ in chosen.values()):
+                continue
+            if planned.cell in chosen:
+                member_entries = [e for e in member_entries if e.label == chosen[planned.cell][0]]
+            if planned.baseline in chosen:
+                base_entries = [e for e in base_entries if e.label == chosen[planned.baseline][0]]
+        for member in sorted(member_entries, key=lambda e: (e.task, e.label)):
+            # The baseline cell's score on the same task: its checkpoint at the member's checkpoint factors (the
+            # same t), else its last by label.
             candidates = [b for b in base_entries if b.task == member.task and b.column == member.column] or \
                 [b for b in base_entries if b.task == member.task]
             if not candidates:
                 continue
-            base = sorted(candidates, key=lambda b: b.label)[-1]
+            base = _partner(member, candidates, planned.factor)
             metric = planned.metrics.get(member.task) or planned.metrics.get(member.column) or ""
             member_cell, base_cell = on_metric(member.cell, metric, registry), on_metric(base.cell, metric, registry)
             row = {"task": member.task, "column": member.column, "factor": planned.factor, "level": planned.level,
@@ -196,11 +255,17 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
                    "ci": [member_cell.ci_low, member_cell.ci_high], "baseline_score": base_cell.score,
                    "comparison": _comparison(base_cell, member_cell, planned, registry, alpha),
                    "_cells": (member_cell, base_cell), "_margin": planned.margin}
+            if planned.cell in chosen:
+                row["selected"] = {"checkpoint": member.label, "split": planned.select["split"],
+                                   "tasks": list(planned.select["tasks"]), "value": chosen[planned.cell][1]}
             rows.append(row)
-            # The same comparison under other seeds: every factor but the seed equal (checkpoint factors included).
-            same = tuple(sorted((k, str(v)) for k, v in member.factors.items() if k != "seed"))
+            # The same comparison under other seeds: every factor but the seed equal (checkpoint factors included,
+            # unless a checkpoint is selected per seed: then each seed's own choice is pooled).
+            factors = cell_factors.get(planned.cell, {}) if planned.select else member.factors
+            same = tuple(sorted((k, str(v)) for k, v in factors.items() if k != "seed"))
             groups.setdefault((planned.factor, str(planned.level), str(planned.baseline_level), member.column,
-                               same, planned.primary, planned.margin, member_cell.metric), []).append(row)
+                               same, planned.primary, planned.margin, member_cell.metric,
+                               json.dumps(planned.select, sort_keys=True)), []).append(row)
     pooled_rows = []
     for members in groups.values():
         seeds = sorted({str(r["seeds"][0]) for r in members})
@@ -259,6 +324,9 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
         lines.append("")
     if sweep.skipped:
         lines += ["Skipped at plan time:", *[f"- {s['cell']}: {s['reason']}" for s in sweep.skipped], ""]
+    if unselected:
+        lines += ["No checkpoint selected (no scores on the selection split yet), so not compared:",
+                  *[f"- {label}" for label in sorted(unselected)], ""]
     missing = [labels[c.cell] + " vs " + labels[c.baseline] for c in sweep.comparisons
                if not by_cell.get(c.cell) or not by_cell.get(c.baseline)]
     if missing:

@@ -160,6 +160,11 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[st
         records = [r["_path"] for r in score_checkpoints(checkpoints, eval_config(cell, out_dir), label,
                                                          score_with_progress, cell_extra(cell, recipe_name),
                                                          report_to)]
+        for selection in cell.selections:  # every checkpoint on the held-out split its comparisons choose by
+            config = dataclasses.replace(eval_config(cell, out_dir), tasks=list(selection["tasks"]),
+                                         split=str(selection["split"]), judges=[], judge_options={})
+            records += [r["_path"] for r in score_checkpoints(checkpoints, config, label, score_with_progress,
+                                                              cell_extra(cell, recipe_name), report_to)]
         result = CellResult(cell.key, cell.label, "done", records, duration_s=round(time.time() - started, 1))
     except (Exception, SystemExit) as exc:  # a failed cell is recorded; the sweep goes on
         message = exc.one_line() if isinstance(exc, MedbenchError) else f"{type(exc).__name__}: {exc}"

@@ -136,6 +136,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         items = value.split(",") if isinstance(value, str) else list(value)
         inner = args[0] if args else str
         return [_coerce(item, inner, key) for item in items]
+    if (origin is dict or annotation is dict) and isinstance(value, str):
+        return _mapping(value, key)
     if not isinstance(value, str):
         return value
     try:
@@ -152,6 +154,25 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         raise MedbenchError(f"{option_flag(key)} {value!r} is not {kind}",
                             f"pass {kind} to {option_flag(key)}") from None
     return value
+
+
+def _mapping(value: str, key: str) -> dict[str, Any]:
+    """A mapping option typed on the command line: ``'{"max_steps": 1}'`` (JSON / YAML) or ``max_steps=1,lr=2e-4``;
+    the values stay text for the receiving config's own coercion."""
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            parsed = yaml.safe_load(text)
+        except yaml.YAMLError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return {str(k): v for k, v in parsed.items()}
+    else:
+        pairs = [part.partition("=") for part in text.split(",") if part.strip()]
+        if pairs and all(eq and name.strip() for name, eq, _ in pairs):
+            return {name.strip().replace("-", "_"): raw.strip() for name, _, raw in pairs}
+    raise MedbenchError(f"{option_flag(key)} {value!r} is not a mapping",
+                        f"pass {option_flag(key)} name=value,name=value or a JSON object")
 
 
 # Names users bring from TRL, transformers and other trainers' command lines, and what medbench's trainers call them.

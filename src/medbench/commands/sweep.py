@@ -58,6 +58,9 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
                      if task in tasks]
             if comparison.get("margin") is not None:
                 tags.append(f"equivalence ±{comparison['margin']}")
+            if comparison.get("select"):
+                select = comparison["select"]
+                tags.append(f"checkpoint chosen on {select['split']} of {', '.join(select['tasks'])}")
             console.print(f"compare {comparison['factor']}: {comparison['level']} vs {comparison['baseline_level']}"
                           f"  ({labels[comparison['cell']]}  vs  {labels[comparison['baseline']]})"
                           + (f"  [{'; '.join(tags)}]" if tags else ""), highlight=False, soft_wrap=True)

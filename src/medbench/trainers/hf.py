@@ -146,7 +146,8 @@ def plan_check_with(config_class: type, plugin: str, task: str, options: dict[st
                     data_files: dict[str, str] | None, check: Any) -> str | None:
     """A trainer's plan-time check (read by a sweep before anything trains): build the options, load the task's
     training documents the way training does (no model), run ``check(config, load_examples)`` and return the
-    one-line reason it gave, or None. ``check`` may return the reason (a string) or raise a MedbenchError with it.
+    one-line reason it gave, or None. ``check`` may return the reason (a string; any other value is no reason)
+    or raise a MedbenchError with it.
     ``data_files`` maps ``TASK:SPLIT`` (``TASK`` alone: its test split) to a path, as ``--data-file`` does. Options
     the trainer does not take raise: the recipe is wrong everywhere, not only in this cell."""
     from medbench.training import build_config
@@ -157,7 +158,7 @@ def plan_check_with(config_class: type, plugin: str, task: str, options: dict[st
         reason = check(config, lambda: load_training_examples(task, data_file_metadata(task, data_files)))
     except MedbenchError as exc:
         return exc.one_line()
-    return str(reason) if reason else None
+    return reason if isinstance(reason, str) and reason.strip() else None  # other return values: no reason
 
 
 def target_delimiter(example: TrainingExample) -> str:
