@@ -170,3 +170,14 @@ def test_auroc_and_per_label_f1_hand_computed():
     assert per_label_f1(samples) == {"no": pytest.approx(0.8), "yes": pytest.approx(2 / 3)}
     # AUROC needs per-choice likelihoods: generate-mode samples leave it out instead of inventing a value
     assert "auroc" not in score_samples(["auroc"], [{**s, "logliks": None} for s in samples])
+
+
+def test_the_validation_split_is_scored_as_its_own_column(tiny_model_dir, tmp_path):
+    """`--split validation` scores the held-out split (for choosing a checkpoint) in a column of its own, so a
+    test score is never read off it; a task whose validation split is its test split is refused."""
+    (record,) = evaluate(str(tiny_model_dir), EvalConfig(tasks=["uti"], limit=3, output_dir=tmp_path,
+                                                         split="validation"))
+    assert record["record_key"] == "uti@validation"
+    assert record["task"]["split"] == "validation" and record["task"]["split_size"] == 50
+    with pytest.raises(MedbenchError, match="unknown split 'dev'"):
+        EvalConfig(tasks=["uti"], split="dev")

@@ -27,6 +27,9 @@ from medbench.errors import MedbenchError
 @click.option("--output-dir", "legacy_output_dir", type=click.Path(file_okay=False), default=None, hidden=True)
 @click.option("--label", default=None, help="Row name in the leaderboard (default: the model reference).")
 @click.option("--data-file", multiple=True, help="TASK[:SPLIT]=PATH: score your own data file in the task's format.")
+@click.option("--split", type=click.Choice(["test", "validation"]), default="test", show_default=True,
+              help="Split scored: test, or validation (column TASK@validation) for choosing a checkpoint or a "
+                   "setting without touching the test items.")
 @click.option("--chat-template", is_flag=True, help="Wrap prompts in the model's chat template (column TASK@chat).")
 @click.option("--scorer", type=click.Choice(["prefix", "hflm"]), default="prefix", show_default=True,
               help="Log-likelihood scorer: prefix (shares each prompt's forward pass; same results) or lm-eval's HFLM.")
@@ -49,7 +52,7 @@ from medbench.errors import MedbenchError
 @task_source_options
 @backend_flags
 def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, legacy_output_dir, label,
-                 data_file, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
+                 data_file, split, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
                  trust_remote_code, no_cache, num_processes, generation, backend=None, backend_options=None,
                  judge_model_options=None) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
@@ -76,7 +79,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                         scorer=scorer, mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
                         judge_options={**key_values(judge_options, "--judge-option"), **judge_model_options},
                         task_metadata=data_file_overrides(data_file), generation=generation, backend=backend,
-                        backend_options=backend_options)
+                        backend_options=backend_options, split=split)
     if no_cache:
         config.reuse_records = False
     if config.judges:  # typed by the user: say so when no task here is judged (a recipe's cells stay quiet)
