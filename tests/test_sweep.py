@@ -218,10 +218,10 @@ def test_study_report_pairs_each_level_with_its_baseline(tmp_path, tiny_model_di
 
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
-# The tiny model's tokenizer is byte-level: histories that fit 1024 SmolLM2 tokens need ~2600 bytes.
+# The tiny model's tokenizer is byte-level: a history and its rationale that fit 1024 SmolLM2 tokens need ~2700 bytes.
 # A random model rarely ends an answer inside the DPO length band: more samples per prompt give it the chance.
 TINY_SETTINGS = {"max_steps": "1", "max_steps_2x": "2", "eval_limit": "2", "gen_eval_limit": "1", "max_examples": "8",
-                 "max_length": "2600", "dpo_samples": "8"}
+                 "max_length": "3000", "dpo_samples": "8"}
 
 
 @pytest.mark.timeout(900)

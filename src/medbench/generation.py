@@ -27,6 +27,7 @@ from typing import Any
 
 from medbench.answers import MajorityVoteFilter, StripReasoningFilter
 from medbench.errors import MedbenchError
+from medbench.records import read_regular_text
 
 # Accepted spellings -> the name lm-eval's HF backend takes (lm-eval's own aliases for the token budget).
 GEN_KWARG_NAMES = {"max_new_tokens": "max_gen_toks", "max_gen_toks": "max_gen_toks", "max_tokens": "max_gen_toks",
@@ -228,8 +229,14 @@ def read_system_prompt(text: str | None, file: str | Path | None, option: str = 
         return text
     path = Path(file).expanduser()
     path = base / path if base is not None and not path.is_absolute() else path
+    if base is not None:  # a recipe's file: a recipe reads nothing outside its own folder
+        from medbench.task_yaml import is_inside, real_path
+
+        if not is_inside(real_path(path), real_path(base)):
+            raise MedbenchError(f"{option}-file {file} lies outside the recipe's folder {base}",
+                                "copy the file next to the recipe, or pass --system-prompt-file on the command line")
     try:
-        prompt = path.read_text(encoding="utf-8").rstrip("\n")
+        prompt = read_regular_text(path).rstrip("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise MedbenchError(f"cannot read {option}-file {path} ({getattr(exc, 'strerror', None) or exc})",
                             "pass a readable UTF-8 text file") from None

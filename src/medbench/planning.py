@@ -19,6 +19,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ class CellSpec:
     task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # user data files per eval task
     checkpoints: list[str] = field(default_factory=list)  # the last step's checkpoints, when its trainer says
     selections: list[dict[str, Any]] = field(default_factory=list)  # {split, tasks} its checkpoints are chosen by
+
+
+MAX_GRID_CELLS = 10_000  # an order above the largest study here (curriculum with human labels: 360 cells)
 
 
 @dataclass
@@ -186,6 +190,11 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
     cells: dict[str, CellSpec] = {}
     excluded: list[dict[str, Any]] = []
     skipped: dict[str, dict[str, Any]] = {}  # label -> {factors, reason}
+    size = math.prod(len(levels[f]) for f in factor_names)
+    if size > MAX_GRID_CELLS:  # planning checks every cell's data and trainer: a huge grid would seem to hang
+        shape = " x ".join(str(len(levels[f])) for f in factor_names)
+        raise recipe_error(recipe.path, f"grid expands to {size:,} cells ({shape})",
+                           f"keep it under {MAX_GRID_CELLS:,} cells: fewer levels, or exclude: combinations")
     for values in itertools.product(*(levels[f] for f in factor_names)):
         factors, bound = {}, {}
         for factor, value in zip(factor_names, values):
@@ -238,15 +247,27 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
         raw_steps = {str(k): v for k, v in (raw_steps or {}).items()}[str(factors[cell["steps_by"]])] or []
     steps: list[StepSpec] = []
     previous_key = None
+    if not isinstance(raw_steps, list):
+        raise recipe_error(recipe.path, f"the steps of cell {factors} are not a list",
+                           "write steps: [{plugin: sft, task: ...}, ...] (or a mapping of lists with steps_by)")
     for index, raw in enumerate(raw_steps):
+        if not isinstance(raw, dict):
+            raise recipe_error(recipe.path, f"step {index + 1} of cell {factors} is not a mapping",
+                               "write a step as {plugin: NAME, task: TASK, options: {...}}")
         unknown = sorted(set(raw) - STEP_KEYS)
         if unknown or "plugin" not in raw:
             raise recipe_error(recipe.path, f"step {index + 1} of cell {factors} has unknown key(s) {unknown} or no plugin",
                         f"a step has {', '.join(sorted(STEP_KEYS))} (plugin required)")
+        if not isinstance(raw["plugin"], str):
+            raise recipe_error(recipe.path, f"step {index + 1} of cell {factors}: plugin {raw['plugin']!r} is not a "
+                               "trainer name", "write plugin: sft (see `medbench trainers`)")
         step_vars = {**variables, "prev": "{prev}"}
         task = str(substitute(raw.get("task", "{task}"), step_vars, where))
         step_model = str(substitute(raw.get("model", "{prev}" if steps else model), step_vars, where))
         options = substitute(raw.get("options") or {}, step_vars, where)
+        if not isinstance(options, dict):
+            raise recipe_error(recipe.path, f"step {index + 1} of cell {factors}: options {str(options)[:60]!r} are "
+                               "not a mapping", "write options: {max_steps: 10, learning_rate: 2.0e-4}")
         if not steps and (step_model == "{prev}" or "{prev}" in json.dumps(options)):
             raise recipe_error(recipe.path, f"the first step of cell {factors} refers to {{prev}}",
                         "only a later step can build on the previous one")
@@ -263,6 +284,7 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     if not tasks:
         raise recipe_error(recipe.path, f"cell {factors} scores no tasks", "list them under cell.eval.tasks")
     evaluation["tasks"] = [str(t) for t in tasks]
+    _check_eval_values(recipe, factors, evaluation)
     # Generation controls checked now, in the form that scores: a system prompt file is read into the identity.
     from medbench.generation import generation_settings
 
@@ -345,6 +367,21 @@ def _plan_selections(sweep: SweepPlan, task_registry) -> None:
         for key in (comparison.cell, comparison.baseline):
             if cells[key].steps and select not in cells[key].selections:  # a cell without steps has one checkpoint
                 cells[key].selections.append(copy.deepcopy(select))
+
+
+def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict[str, Any]) -> None:
+    """What scoring would refuse after training, refused at plan time: the limit, batch size, shots, options."""
+    for key, least in (("limit", 1), ("batch_size", 1), ("num_fewshot", 0)):
+        value = evaluation.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise recipe_error(recipe.path, f"cell {factors}: eval.{key} {value!r} is not a whole number {least} or "
+                               "more", f"write eval.{key}: {max(least, 1)} (or leave it out)")
+    for key in ("judge_options",):
+        if evaluation.get(key) is not None and not isinstance(evaluation[key], dict):
+            raise recipe_error(recipe.path, f"cell {factors}: eval.{key} is not a mapping",
+                               f"write eval.{key}: {{model: REF}}")
+    if evaluation.get("judges") is not None and not isinstance(evaluation["judges"], list):
+        raise recipe_error(recipe.path, f"cell {factors}: eval.judges is not a list", "write eval.judges: [likert]")
 
 
 def step_input(step: StepSpec, previous: StepSpec | None) -> str:

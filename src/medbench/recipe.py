@@ -58,6 +58,8 @@ from typing import Any
 import yaml
 
 from medbench.errors import MedbenchError
+from medbench.records import read_regular_text
+from medbench.task_yaml import check_expansion, is_inside
 
 RECIPE_KEYS = {"name", "description", "scales", "grid", "exclude", "cell", "baseline", "report", "study",
                "comparisons", "data_files"}
@@ -160,7 +162,7 @@ def read_recipe(path: str | Path) -> Recipe:
     if not path.exists():
         path = _bundled_recipe(path) or path
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_regular_text(path))
     except FileNotFoundError:
         names = ", ".join(_bundled_recipes())
         raise MedbenchError(f"recipe {path} does not exist",
@@ -170,6 +172,13 @@ def read_recipe(path: str | Path) -> Recipe:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise recipe_error(path, f"is not valid YAML{where}", "fix the YAML syntax (check indentation and quoting)") from None
+    except UnicodeDecodeError as exc:
+        raise recipe_error(path, f"is not UTF-8 text (byte {exc.start})", "save the recipe as UTF-8") from None
+    except OSError as exc:
+        raise recipe_error(path, f"cannot be read ({exc.strerror or exc})", "give a readable recipe file") from None
+    except RecursionError:
+        raise recipe_error(path, "nests deeper than a recipe can", "flatten the YAML") from None
+    check_expansion(data, f"recipe {path}")
     if not isinstance(data, dict):
         raise recipe_error(path, "is not a mapping", "a recipe has name, grid and cell keys (see recipes/sft_vs_dpo.yaml)")
     unknown = sorted(set(data) - RECIPE_KEYS)
@@ -209,6 +218,10 @@ def read_recipe(path: str | Path) -> Recipe:
     exclude = data.get("exclude") or []
     if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
         raise recipe_error(path, "exclude must be a list of factor mappings", "write exclude: [{method: dpo, task: uti}]")
+    scales = data.get("scales") or {}
+    if not isinstance(scales, dict) or not all(isinstance(v, dict) for v in scales.values()):
+        raise recipe_error(path, "scales must map each scale's name to its variables",
+                           "write scales: {toy: {model: REF, max_steps: 2}, full: {...}}")
     data_files = data.get("data_files") or {}
     if not isinstance(data_files, dict):
         raise recipe_error(path, "data_files must map TASK[:SPLIT] to a path", "write data_files: {medqa:train: train.jsonl}")
@@ -282,6 +295,9 @@ def data_file_overrides(pairs: dict[str, str], base_dir: Path | None = None) -> 
                                 "write medqa=/path/to/test.jsonl or medqa:train=/path/to/train.jsonl")
         path = Path(str(raw)).expanduser()
         path = (path if path.is_absolute() or base_dir is None else base_dir / path).resolve()
+        if base_dir is not None and not is_inside(path, base_dir.resolve()):  # a recipe reads only its own folder
+            raise MedbenchError(f"data file for {target} ({raw}) lies outside the recipe's folder {base_dir}",
+                                f"copy it next to the recipe, or pass --data-file {target}={raw} to medbench sweep")
         if not path.is_file():
             raise MedbenchError(f"data file for {target} is not a readable file: {path}",
                                 "check the path (a recipe's data_files resolve against the recipe's folder)")

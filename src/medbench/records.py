@@ -66,11 +66,34 @@ class RecordWarning(UserWarning):
     """A record (or its samples) skipped while reading a leaderboard."""
 
 
+def read_regular_bytes(path: str | Path) -> bytes:
+    """The bytes of ``path``, which must be a regular file: a FIFO or device in its place (an untrusted folder can
+    hold one) would block or never end. Opened without blocking, then checked, so the check is on what is read."""
+    import errno
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1  # the file object owns it now
+            return handle.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def read_regular_text(path: str | Path) -> str:
+    """``read_regular_bytes`` as UTF-8 text (UnicodeDecodeError when it is not)."""
+    return read_regular_bytes(path).decode("utf-8")
+
+
 def load_record(path: Path) -> dict[str, Any]:
     """The valid record in ``path`` with ``_path`` set; RecordError (one short reason) when it is not one."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular_bytes(path)
     except OSError as exc:
         raise RecordError(f"unreadable ({exc.strerror or exc})") from None
     try:
@@ -81,6 +104,8 @@ def load_record(path: Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RecordError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # nesting past the parser's depth, a number of 4300+ digits
+        raise RecordError(f"not readable JSON ({type(exc).__name__}: {str(exc)[:80]})") from None
     record = validate_record(data)
     record["_path"] = str(path)
     return record
@@ -215,9 +240,12 @@ def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The record's per-item rows; SamplesPathError (a ValueError) for a file outside its folder, OSError or
     ValueError for one that cannot be read or is not JSON lines of objects."""
     rows = []
-    for number, line in enumerate(samples_path(record).read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_regular_text(samples_path(record)).splitlines(), 1):
         if line.strip():
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except RecursionError:  # a ValueError, as callers expect of a file that is not JSON lines
+                raise ValueError(f"line {number} of the samples nests deeper than JSON can be read") from None
             if not isinstance(row, dict):
                 raise ValueError(f"line {number} of the samples is {json_type_name(row)}, not an object")
             rows.append(row)

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from medbench.errors import MedbenchError
+from medbench.records import read_regular_text
 
 
 class _TagTolerantLoader(yaml.SafeLoader):
@@ -31,18 +32,22 @@ MAX_YAML_DEPTH = 64
 
 
 def _check_expansion(config: Any, path: Path) -> None:
-    """Walk the parsed YAML as if aliases were copied out; refuse it past MAX_YAML_NODES or MAX_YAML_DEPTH."""
+    check_expansion(config, f"task file {path}")
+
+
+def check_expansion(config: Any, what: str) -> None:
+    """Walk parsed YAML (a task file, a recipe, trainer options) as if aliases were copied out; refuse it past
+    MAX_YAML_NODES or MAX_YAML_DEPTH (a billion-laughs chain or a recursive alias would hang or crash later)."""
     stack = [(config, 0)]
     seen = 0
     while stack:
         value, depth = stack.pop()
         seen += 1
         if seen > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
-            what = (f"more than {MAX_YAML_NODES} values" if seen > MAX_YAML_NODES
+            size = (f"more than {MAX_YAML_NODES} values" if seen > MAX_YAML_NODES
                     else f"nesting deeper than {MAX_YAML_DEPTH}")
-            raise MedbenchError(f"task file {path} expands to {what} (YAML aliases nested too far, or a recursive "
-                                f"alias)",
-                                "write the task YAML out plainly, without nested `&anchor`/`*alias` chains")
+            raise MedbenchError(f"{what} expands to {size} (YAML aliases nested too far, or a recursive alias)",
+                                "write the YAML out plainly, without nested `&anchor`/`*alias` chains")
         if isinstance(value, dict):
             stack.extend((item, depth + 1) for pair in value.items() for item in pair)
         elif isinstance(value, (list, tuple)):
@@ -66,7 +71,7 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
         raise MedbenchError(f"task file {_chain[0]} includes itself through a cycle ({cycle})",
                             "remove one of the `include:` keys so the includes form a chain, not a loop")
     try:
-        config = yaml.load(path.read_text(encoding="utf-8"), Loader=_TagTolerantLoader)
+        config = yaml.load(read_regular_text(path), Loader=_TagTolerantLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -92,11 +97,53 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
                                 "lm-eval rejects unknown top-level keys: move medbench's own keys under `metadata:`")
         if root is not None and not _chain and {"task", "group", "class"} & set(config):
             check_contained(config, path, root)  # a partial file's paths count once a task includes it
+        if not _chain:
+            check_field_types(config, path)
     except ContainmentError as exc:
         if not _chain and exc.config is None:  # the task this file defines, so listings can show it as refused
             exc.config = config
         raise
     return config
+
+
+_STRING_METADATA = ("primary_metric", "rationale_field", "category_field", "difficulty_field", "judge_rubric",
+                    "data_description", "source", "hub")
+_LIST_METADATA = ("medbench_metrics", "judges")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_field_types(config: dict[str, Any], path: Path) -> None:
+    """The keys medbench reads, of the type it reads them as: a wrong one is one line here, not a crash (or a
+    list of one-letter names) after the model has scored."""
+    def wrong(key: str, value: Any, should: str) -> MedbenchError:
+        return MedbenchError(f"task file {path}: {key} is {_short(value)}, not {should}", f"write {key} as {should}")
+
+    task = config.get("task")
+    if task is not None and not isinstance(task, (str, list)):
+        raise wrong("task", task, "a task name")
+    shots = config.get("num_fewshot")
+    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 0):
+        raise wrong("num_fewshot", shots, "a whole number 0 or more")
+    metadata = config.get("metadata")
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise wrong("metadata", metadata, "a mapping (key: value lines)")
+    for key in _STRING_METADATA:
+        if metadata.get(key) is not None and not isinstance(metadata[key], str):
+            raise wrong(f"metadata.{key}", metadata[key], "a string")
+    for key in _LIST_METADATA:
+        value = metadata.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+            raise wrong(f"metadata.{key}", value, "a list of names, e.g. [macro_f1]")
+    ceiling = metadata.get("baseline_ceiling")
+    if ceiling is not None and (isinstance(ceiling, bool) or not isinstance(ceiling, (int, float))
+                                or not 0 < ceiling <= 1):
+        raise wrong("metadata.baseline_ceiling", ceiling, "a number in (0, 1]")
 
 
 def _with_includes(path: Path, config: dict[str, Any], chain: tuple[Path, ...], root: Path | None) -> dict[str, Any]:

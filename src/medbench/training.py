@@ -8,6 +8,7 @@ writes each checkpoint's manifest and the run's status.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 import typing
@@ -139,7 +140,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if (origin is dict or annotation is dict) and isinstance(value, str):
         return _mapping(value, key)
     if not isinstance(value, str):
-        return value
+        return _checked_number(value, annotation, key)
     try:
         if annotation is bool:
             lowered = value.lower()
@@ -147,13 +148,25 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
                 raise ValueError(value)
             return lowered in ("1", "true", "yes")
         if annotation in (int, float):
-            return annotation(value)
+            return _checked_number(annotation(value), annotation, key)
     except ValueError:
         kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(annotation.__name__,
                                                                                   annotation.__name__)
         raise MedbenchError(f"{option_flag(key)} {value!r} is not {kind}",
                             f"pass {kind} to {option_flag(key)}") from None
     return value
+
+
+def _checked_number(value: Any, annotation: Any, key: str) -> Any:
+    """A number for an int / float option as the option means it: finite (a NaN learning rate passes every
+    `<= 0` check and fails deep inside the optimizer), and whole for an integer option (YAML's `1.7`, `true`)."""
+    if annotation not in (int, float) or not isinstance(value, (int, float)):
+        return value
+    kind = "an integer" if annotation is int else "a number"
+    if isinstance(value, bool) or not math.isfinite(value) or (annotation is int and not float(value).is_integer()):
+        raise MedbenchError(f"{option_flag(key)} {value!r} is not {'a finite number' if annotation is float else kind}",
+                            f"pass {kind} to {option_flag(key)}")
+    return int(value) if annotation is int else value
 
 
 def _mapping(value: str, key: str) -> dict[str, Any]:
@@ -206,14 +219,26 @@ def build_config(config_class: type, file_values: dict[str, Any], cli_values: di
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    from medbench.records import read_regular_text
+    from medbench.task_yaml import check_expansion
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_regular_text(path))
+        check_expansion(data, f"config file {path}")
     except FileNotFoundError:
         raise MedbenchError(f"config file {path} does not exist", "check the path given to --config") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise MedbenchError(f"config file {path} is not valid YAML{where}", "fix the YAML syntax") from None
+    except UnicodeDecodeError as exc:
+        raise MedbenchError(f"config file {path} is not UTF-8 text (byte {exc.start})", "save it as UTF-8") from None
+    except OSError as exc:
+        raise MedbenchError(f"config file {path} cannot be read ({exc.strerror or exc})",
+                            "give a readable YAML file to --config") from None
+    except RecursionError:
+        raise MedbenchError(f"config file {path} nests deeper than trainer options can",
+                            "write the options as flat key: value lines") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
