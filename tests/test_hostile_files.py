@@ -159,3 +159,28 @@ def test_nothing_warns_for_the_bundled_recipes():
         warnings.simplefilter("error", UserWarning)
         for path in sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml")):
             read_recipe(path)
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("{{ 'a' * 30000000 }}{{ q }}", "repeating a sequence 30000000 times"),
+    ("{{ 9 ** 9999999 }}", r"the power 9 \*\* 9999999 is too large"),
+    ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}", "rendering took more than"),
+    ("{{ q | regex_replace('^(a|aa)+$', 'x') }}", None),  # answers (the regex module) or stops at its time limit
+])
+def test_an_untrusted_template_cannot_hang_or_exhaust_medbench(template, expected, monkeypatch):
+    import lm_eval.utils as lm_utils
+    from jinja2.sandbox import SecurityError
+
+    from medbench import task_trust
+
+    monkeypatch.setattr(task_trust, "MAX_RENDER_SECONDS", 0.5)
+    with task_trust.sandboxed_templates():
+        if expected is None:
+            try:
+                lm_utils.apply_template(template, {"q": "a" * 40 + "!"})
+            except SecurityError as exc:
+                assert "regex_replace ran past" in str(exc) or "rendering took more than" in str(exc)
+            return
+        with pytest.raises(SecurityError, match=expected):
+            lm_utils.apply_template(template, {"q": "x"})
+    assert lm_utils.apply_template("{{ q }}", {"q": "back"}) == "back"  # the stock renderer is restored

@@ -55,24 +55,95 @@ def _refuse_template_loading(name: str) -> None:
     raise TemplateNotFound(name)  # {% include %} / {% import %} / {% extends %} never read a file
 
 
+# What one render of an untrusted template may cost: a prompt is a few KB made in microseconds, so these only
+# stop templates built to hang or exhaust medbench (nested ranges, 'a' * 10**8, a backtracking regex).
+MAX_RENDERED_CHARS = 1_000_000
+MAX_RENDER_SECONDS = 5.0
+MAX_REGEX_SECONDS = 1.0
+
+
+def _bounded_sandbox():
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+    class BoundedSandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset(["*", "**"])
+
+        def call_binop(self, context, operator, left, right):
+            sized = (str, list, tuple)
+            if operator == "*" and isinstance(left, sized) != isinstance(right, sized):
+                items, times = (left, right) if isinstance(left, sized) else (right, left)
+                if isinstance(times, int) and len(items) * times > MAX_RENDERED_CHARS:
+                    raise SecurityError(f"repeating a sequence {times} times makes more than {MAX_RENDERED_CHARS} "
+                                        "items")
+            if operator == "**" and isinstance(right, int) and abs(right) > 1000 and isinstance(left, int) \
+                    and abs(left) > 1:
+                raise SecurityError(f"the power {left} ** {right} is too large to compute")
+            return super().call_binop(context, operator, left, right)
+
+    return BoundedSandbox
+
+
+def _regex_replace(string, pattern, repl, count: int = 0):
+    """lm-eval's regex_replace filter, with a time limit (a backtracking pattern can run for hours)."""
+    import regex
+    from jinja2.sandbox import SecurityError
+
+    try:
+        return regex.sub(pattern, repl, string, count=count, timeout=MAX_REGEX_SECONDS)
+    except TimeoutError:
+        raise SecurityError(f"regex_replace ran past {MAX_REGEX_SECONDS:g} s") from None
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """SIGALRM after ``seconds`` (main thread on POSIX only; elsewhere no limit)."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from jinja2.sandbox import SecurityError
+
+    def expire(signum, frame):
+        raise SecurityError(f"rendering took more than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @contextlib.contextmanager
 def sandboxed_templates():
     """Within the block lm-eval renders ``doc_to_*`` templates with an immutable Jinja sandbox: field access,
     filters and string methods work; ``__globals__``, ``__class__``, mutating methods and loading other
-    templates (files) raise. lm-eval looks its environment up at each render, so swapping it is enough."""
+    templates (files) raise, and so does a render past MAX_RENDER_SECONDS or MAX_RENDERED_CHARS. lm-eval looks
+    its environment and ``apply_template`` up at each render, so swapping them is enough."""
     import lm_eval.utils as lm_utils
     from jinja2 import FunctionLoader, StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2.sandbox import SecurityError
 
-    sandbox = ImmutableSandboxedEnvironment(loader=FunctionLoader(_refuse_template_loading),
-                                            undefined=StrictUndefined, keep_trailing_newline=True)
-    sandbox.filters["regex_replace"] = lm_utils.regex_replace
-    saved = lm_utils.env
-    lm_utils.env = sandbox
+    sandbox = _bounded_sandbox()(loader=FunctionLoader(_refuse_template_loading), undefined=StrictUndefined,
+                                 keep_trailing_newline=True)
+    sandbox.filters["regex_replace"] = _regex_replace
+
+    def apply_template(template: str, doc: dict) -> str:
+        with _time_limit(MAX_RENDER_SECONDS):
+            rendered = sandbox.from_string(template).render(**doc)
+        if len(rendered) > MAX_RENDERED_CHARS:
+            raise SecurityError(f"the template renders {len(rendered)} characters (more than {MAX_RENDERED_CHARS})")
+        return rendered
+
+    saved = lm_utils.env, lm_utils.apply_template
+    lm_utils.env, lm_utils.apply_template = sandbox, apply_template
     try:
         yield
     finally:
-        lm_utils.env = saved
+        lm_utils.env, lm_utils.apply_template = saved
 
 
 def sandbox_active() -> bool:
