@@ -184,3 +184,33 @@ def test_an_untrusted_template_cannot_hang_or_exhaust_medbench(template, expecte
         with pytest.raises(SecurityError, match=expected):
             lm_utils.apply_template(template, {"q": "x"})
     assert lm_utils.apply_template("{{ q }}", {"q": "back"}) == "back"  # the stock renderer is restored
+
+
+def test_a_user_task_whose_rows_do_not_fit_its_yaml_is_one_line(medbench_cli, tiny_model_dir, tmp_path,
+                                                                 monkeypatch):
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    (folder / "t.yaml").write_text(textwrap.dedent("""
+        task: rows_mismatch
+        dataset_path: json
+        dataset_kwargs:
+          data_files: {test: d.jsonl}
+        output_type: multiple_choice
+        test_split: test
+        doc_to_text: "{{ q }}"
+        doc_to_target: a
+        doc_to_choice: ["x", "y"]
+    """))
+    (folder / "d.jsonl").write_text('{"q": "x", "a": 0}\n{"z": 1}\n')
+    monkeypatch.chdir(folder)  # lm-eval's dataset_kwargs paths are relative to the working directory
+    result = medbench_cli("eval", "--model", tiny_model_dir, "--tasks", "rows_mismatch", "--include-path", folder,
+                          "--limit", "2", "--leaderboard-dir", tmp_path / "lb")
+    assert result.exit_code == 2, result.output
+    assert "task 'rows_mismatch'" in result.output and "data rows" in result.output
+
+
+def test_a_limit_past_any_split_is_refused_before_the_model_loads():
+    from medbench.evaluation import EvalConfig
+
+    with pytest.raises(MedbenchError, match="--limit 100000000000000000000 is more items than any task holds"):
+        EvalConfig(tasks=["medqa"], limit=10**20)

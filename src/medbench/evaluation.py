@@ -32,13 +32,14 @@ from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, R
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
 from medbench.task_facts import data_source, task_config_hash
-from medbench.tasks import build_registry, eval_split, load_tasks, template_refusal
+from medbench.tasks import USER_TASKS, build_registry, eval_split, load_tasks, template_refusal
 
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
 SCORERS = ("prefix", "hflm")  # log-likelihood scorers: medbench.fastlm, or lm-eval's stock HFLM
 
 
 EVAL_SPLITS = ("test", "validation")
+MAX_LIMIT = 10**9  # past it lm-eval's slicing fails with an islice error after the model has loaded
 
 
 @dataclass
@@ -67,6 +68,9 @@ class EvalConfig:
     split: str = "test"
 
     def __post_init__(self):
+        if self.limit is not None and self.limit > MAX_LIMIT:
+            raise MedbenchError(f"--limit {self.limit} is more items than any task holds",
+                                "leave --limit out to score the whole split")
         if self.limit is not None and self.limit <= 0:
             raise MedbenchError(f"--limit must be a positive number of examples, got {self.limit}",
                                 "pass --limit 1 or more, or leave it out to use the whole split")
@@ -321,6 +325,13 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             refused = template_refusal(entry, exc)
             if refused is not None:
                 raise refused from None
+            if entry.plugin == USER_TASKS and not isinstance(exc, MedbenchError):
+                # A user's task folder: its YAML or data rows are the likely cause; name them, not medbench.
+                detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+                raise MedbenchError(f"task {name!r} ({entry.path}) failed while lm-eval built or scored it: "
+                                    f"{type(exc).__name__}: {detail}",
+                                    "check its templates, filters and data rows against each other (run with "
+                                    "--debug for the traceback)") from exc
             raise
         finally:
             lm.request_cache = None

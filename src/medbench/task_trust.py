@@ -159,7 +159,12 @@ def template_refusal(entry: "TaskEntry", exc: BaseException) -> MedbenchError | 
 
     if not isinstance(exc, TemplateError) or not sandbox_active():
         return None
-    detail = " ".join(str(exc).split()) or type(exc).__name__
+    from jinja2 import UndefinedError
+
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    if isinstance(exc, UndefinedError):  # a data row without a field the template reads: the data, not the template
+        return MedbenchError(f"task {entry.name!r} ({entry.path}): a document lacks a field its template reads "
+                             f"({detail})", "give every data row the fields the YAML's templates name")
     return MedbenchError(f"task {entry.name!r} ({entry.path}) has a template that does more than read document "
                          f"fields ({type(exc).__name__}: {detail}); templates from folders medbench does not trust "
                          f"render in a sandbox", f"use plain fields and filters in its templates, or pass "
