@@ -39,10 +39,16 @@ EXAMPLE_VALUES = {
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
 
+MAX_NAME_LENGTH = 48
+
+
 def values_for(name: str) -> dict[str, str]:
     """Names for a new plugin package from NAME (``cardio-notes`` -> package ``medbench_cardio_notes``, ...)."""
     raw = name.strip()
     lowered = raw.lower()
+    if len(lowered) > MAX_NAME_LENGTH:  # it names a folder, a package and files under them
+        raise MedbenchError(f"plugin name {raw[:40]!r}... is {len(raw)} characters long",
+                            f"use at most {MAX_NAME_LENGTH} characters (e.g. cardio-notes)")
     if not NAME_PATTERN.match(lowered):
         raise MedbenchError(f"plugin name {raw!r} is not valid",
                             "use lowercase letters, digits, '-' or '_', starting with a letter (e.g. cardio-notes)")

@@ -34,6 +34,9 @@ def _quiet_libraries() -> None:
     """
     for name in ("lm_eval", "lm-eval", "datasets", "transformers", "accelerate", "peft", "trl", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # datasets logs a file it cannot parse ("Failed to load JSON ...") before raising; medbench's own one-line
+    # error says the same, so the log line would only make it two.
+    logging.getLogger("datasets.packaged_modules").setLevel(logging.CRITICAL)
     for variable, value in (("TOKENIZERS_PARALLELISM", "false"),
                             ("TQDM_DISABLE", "1"),  # library tqdm bars; medbench draws rich progress itself
                             ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),

@@ -139,6 +139,10 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
     # medbench's own plugins first (sorted is stable): a third-party name or task never shadows a built-in.
     entry_points = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
                           key=lambda ep: not _is_medbench(ep.dist))
+    unknown = sorted((allow or set()) - {ep.name for ep in entry_points})
+    if unknown:  # a typo in the allow-list would otherwise load nothing, without a word
+        _warn(f"{ALLOWLIST_ENV} names {', '.join(repr(n)[:40] for n in unknown[:5])}, which no installed plugin is "
+              f"called — use names `medbench plugins` lists (unset {ALLOWLIST_ENV} to load every plugin)")
     for ep in entry_points:
         if allow is not None and ep.name not in allow:
             continue

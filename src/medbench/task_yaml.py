@@ -93,7 +93,9 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
             config = _with_includes(path, config, _chain, root)
         unknown = sorted(set(config) - _TASK_FIELDS - _LM_EVAL_EXTRA_KEYS)
         if unknown:
-            raise MedbenchError(f"task file {path} has unknown key(s) {', '.join(unknown)}",
+            shown = ", ".join(key if len(key) <= 60 else key[:57] + "..." for key in map(str, unknown[:5])) + \
+                (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            raise MedbenchError(f"task file {path} has unknown key(s) {shown}",
                                 "lm-eval rejects unknown top-level keys: move medbench's own keys under `metadata:`")
         if root is not None and not _chain and {"task", "group", "class"} & set(config):
             check_contained(config, path, root)  # a partial file's paths count once a task includes it
