@@ -200,7 +200,7 @@ def difficulty_command(models, task, output, tiers, easy_max, medium_max, option
     """
     from medbench.cli import console
     from medbench.models import LoadOptions
-    from medbench.records import atomic_write_jsonl
+    from medbench.records import atomic_write_jsonl, ensure_writable
     from medbench.trainingdata import load_training_examples
 
     refs = [ref.strip() for ref in models.split(",") if ref.strip()]
@@ -225,10 +225,13 @@ def difficulty_command(models, task, output, tiers, easy_max, medium_max, option
                                 "write --data-file medqa:train=/path/to/train.jsonl")
         files[target] = path
     metadata = data_file_metadata(task, files)
+    path = Path(output or f"{task}-difficulty.jsonl")
+    if path.is_dir():
+        raise MedbenchError(f"--output {path} is a folder", "give a file name, e.g. --output medqa-difficulty.jsonl")
+    ensure_writable(path.parent, "--output (a file in a writable folder)")  # before the models score anything
     rows = ensemble_difficulty(load_training_examples(task, metadata), refs, task, batch_size,
                                LoadOptions(dtype=dtype, device=device), easy_max, medium_max, option_orders, seed,
                                metadata, tiers)
-    path = Path(output or f"{task}-difficulty.jsonl")
     atomic_write_jsonl(path, rows)
     console.print(f"{len(rows)} items of {task}: " + ", ".join(f"{n} {tier}" for tier, n in count_tiers(rows).items())
                   + f" ({tiers}) → {path}", highlight=False)
