@@ -334,28 +334,35 @@ def test_a_raising_executor_names_its_plugin(plugin_registration, tmp_path, monk
     assert seen == ["first"]  # results before the crash were handed on
 
 
-def test_a_raising_model_loader_names_its_plugin(plugin_registration):
-    from medbench.models import resolve_model
-
+def register_loader(plugin_registration, plugin_name: str, scheme: str, load) -> None:
+    """A model loader plugin for ``scheme://`` references whose ``load`` is ``load``."""
     class Loader:
-        name = "s3"
+        name = scheme
         priority = 1000
 
         def can_load(self, ref):
-            return ref.startswith("s3://")
-
-        def load(self, ref, options):
-            raise PermissionError("access denied")
+            return ref.startswith(f"{scheme}://")
 
         def describe(self):
             return []
+
+    Loader.load = lambda self, ref, options: load()
 
     class Plugin:
         @hookimpl
         def register_model_loaders(self, register):
             register(Loader())
 
-    plugin_registration(Plugin(), "s3_plugin")
+    plugin_registration(Plugin(), plugin_name)
+
+
+def test_a_raising_model_loader_names_its_plugin(plugin_registration):
+    from medbench.models import resolve_model
+
+    def denied():
+        raise PermissionError("access denied")
+
+    register_loader(plugin_registration, "s3_plugin", "s3", denied)
     with pytest.raises(plugin_calls.PluginError, match=r"plugin 's3_plugin' \(registered in this process\) failed in "
                                                   r"model loader 's3': PermissionError: access denied") as caught:
         resolve_model("s3://bucket/model")
@@ -473,25 +480,7 @@ def test_a_metric_returning_no_number_names_its_plugin(plugin_registration):
 def test_a_model_loader_returning_the_wrong_type_names_its_plugin(plugin_registration):
     from medbench.models import resolve_model
 
-    class Loader:
-        name = "pair"
-        priority = 1000
-
-        def can_load(self, ref):
-            return ref.startswith("pair://")
-
-        def load(self, ref, options):
-            return ("model", "tokenizer")
-
-        def describe(self):
-            return []
-
-    class Plugin:
-        @hookimpl
-        def register_model_loaders(self, register):
-            register(Loader())
-
-    plugin_registration(Plugin(), "pair_plugin")
+    register_loader(plugin_registration, "pair_plugin", "pair", lambda: ("model", "tokenizer"))
     with pytest.raises(plugin_calls.PluginError, match=r"plugin 'pair_plugin' .* failed in model loader 'pair': "
                                                   r"TypeError: load\(\) returned tuple, not medbench.models.LoadedModel"):
         resolve_model("pair://m")
