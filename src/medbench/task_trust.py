@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,7 +163,9 @@ def template_refusal(entry: "TaskEntry", exc: BaseException) -> MedbenchError | 
     from jinja2 import UndefinedError
 
     detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-    if isinstance(exc, UndefinedError):  # a data row without a field the template reads: the data, not the template
+    # A document without a field the template names ("'q' is undefined") is the data's fault; an attribute the
+    # sandbox hides ("has no attribute '__globals__'") is the template's.
+    if isinstance(exc, UndefinedError) and re.fullmatch(r"'[^']+' is undefined", str(exc)):
         return MedbenchError(f"task {entry.name!r} ({entry.path}): a document lacks a field its template reads "
                              f"({detail})", "give every data row the fields the YAML's templates name")
     return MedbenchError(f"task {entry.name!r} ({entry.path}) has a template that does more than read document "
