@@ -27,6 +27,7 @@ from typing import Any
 
 from medbench.leaderboard import build_table, compare_cells, stats
 from medbench.leaderboard.comparisons import corpus_metric, metric_higher_is_better, per_item_values
+from medbench.leaderboard.ranking import is_finite_number
 from medbench.leaderboard.table import Comparison
 from medbench.metrics import metric_registry
 from medbench.records import atomic_write_json, atomic_write_text
@@ -115,10 +116,6 @@ def _partner(member: Entry, candidates: list[Entry], factor: str) -> Entry:
     return sorted(same or candidates, key=lambda b: b.label)[-1]
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def on_metric(cell: Any, metric: str, registry: dict[str, Any]) -> Any:
     """``cell`` read on another of its record's metrics; items without a value of it (a judge that gave no rating)
     are left out of the pairing."""
@@ -128,15 +125,15 @@ def on_metric(cell: Any, metric: str, registry: dict[str, Any]) -> Any:
     score = value.get("value") if isinstance(value, dict) else value
     samples = cell.samples
     if samples and any(metric in s for s in samples):
-        samples = [s for s in samples if _number(s.get(metric))]
-    return dataclasses.replace(cell, metric=metric, score=score if _number(score) else None, stderr=None,
+        samples = [s for s in samples if is_finite_number(s.get(metric))]
+    return dataclasses.replace(cell, metric=metric, score=score if is_finite_number(score) else None, stderr=None,
                                ci_low=None, ci_high=None, n=len(samples) if samples else cell.n, samples=samples,
                                higher_is_better=metric_higher_is_better(metric, registry), comparison=None)
 
 
-def pooled_comparison(pairs: list[tuple[Any, Any]], registry: dict[str, Any], *, margin: float | None = None,
-                      alpha: float = ALPHA) -> Comparison:
-    """One test of ``member - base`` over several seeds' (base, member) cell pairs on the same items."""
+def _paired_run(pairs: list[tuple[Any, Any]], registry: dict[str, Any]) -> tuple[int, Any] | Comparison:
+    """(items paired, ``run(confidence)``: the paired bootstrap and permutation test of ``member - base`` averaged
+    over the seeds' (base, member) pairs), or a Comparison saying why there is nothing to pair."""
     metric = pairs[0][0].metric
     by_item = []
     for base, member in pairs:
@@ -158,19 +155,28 @@ def pooled_comparison(pairs: list[tuple[Any, Any]], registry: dict[str, Any], *,
     if all(v is not None for v in a_values + b_values):
         mean_a = [sum(v[i] for v in a_values) / seeds for i in range(len(common))]
         mean_b = [sum(v[i] for v in b_values) / seeds for i in range(len(common))]
-        run = lambda confidence: stats.paired_bootstrap(None, None, mean_a, mean_b, confidence=confidence)
-    elif corpus_metric(metric, registry) is not None:
-        value = corpus_metric(metric, registry)
-
-        def over_seeds(_refs: list[Any], rows: list[tuple]) -> float:
-            return sum(value([row[k] for row in rows]) for k in range(seeds)) / seeds
-
-        run = lambda confidence: stats.paired_bootstrap(over_seeds, list(range(len(common))), a, b,
-                                                        confidence=confidence)
-    else:
+        return len(common), lambda confidence: stats.paired_bootstrap(None, None, mean_a, mean_b,
+                                                                      confidence=confidence)
+    value = corpus_metric(metric, registry)
+    if value is None:
         return Comparison("", len(common), note="no per-item values to pair")
+
+    def over_seeds(_refs: list[Any], rows: list[tuple]) -> float:
+        return sum(value([row[k] for row in rows]) for k in range(seeds)) / seeds
+
+    return len(common), lambda confidence: stats.paired_bootstrap(over_seeds, list(range(len(common))), a, b,
+                                                                  confidence=confidence)
+
+
+def pooled_comparison(pairs: list[tuple[Any, Any]], registry: dict[str, Any], *, margin: float | None = None,
+                      alpha: float = ALPHA) -> Comparison:
+    """One test of ``member - base`` over several seeds' (base, member) cell pairs on the same items."""
+    paired = _paired_run(pairs, registry)
+    if isinstance(paired, Comparison):
+        return paired
+    n, run = paired
     result = run(0.95)
-    comparison = Comparison(f"pooled over {seeds} seeds", len(common), _finite(result["delta"]), _finite(result["p"]),
+    comparison = Comparison(f"pooled over {len(pairs)} seeds", n, _finite(result["delta"]), _finite(result["p"]),
                             ci_low=_finite(result["ci_low"]), ci_high=_finite(result["ci_high"]))
     if comparison.delta:
         better = comparison.delta > 0 if pairs[0][1].higher_is_better else comparison.delta < 0
@@ -194,7 +200,7 @@ def equivalence(comparison: Comparison, narrow: dict[str, float], margin: float)
 
 
 def _finite(value: Any) -> float | None:
-    return float(value) if _number(value) else None
+    return float(value) if is_finite_number(value) else None
 
 
 def _comparison(base: Any, member: Any, planned: Any, registry: dict[str, Any], alpha: float) -> Comparison | None:
@@ -202,8 +208,11 @@ def _comparison(base: Any, member: Any, planned: Any, registry: dict[str, Any], 
         return None
     comparison = compare_cells(base, member, registry)
     if planned.margin is not None and comparison.test:
-        narrow = pooled_comparison([(base, member)], registry, margin=planned.margin, alpha=alpha)
-        comparison.note = "; ".join(n for n in (comparison.note, narrow.note) if n)
+        paired = _paired_run([(base, member)], registry)  # only the narrow CI: compare_cells did the test
+        if isinstance(paired, Comparison):
+            comparison.note = "; ".join(n for n in (comparison.note, paired.note) if n)
+        else:
+            equivalence(comparison, paired[1](1 - 2 * alpha), planned.margin)
     return comparison
 
 

@@ -67,24 +67,25 @@ def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
-def data_file_overrides(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """``--data-file medqa=path.jsonl`` or ``medqa:test=path.jsonl``; paths the user typed resolve against the CWD."""
-    overrides: dict[str, dict[str, Any]] = {}
+def data_file_pairs(values: tuple[str, ...]) -> dict[str, str]:
+    """``--data-file medqa=path.jsonl`` or ``medqa:test=path.jsonl`` as ``{"TASK[:SPLIT]": absolute path}``; paths
+    the user typed resolve against the CWD."""
+    pairs: dict[str, str] = {}
     for value in values:
         target, eq, path = value.partition("=")
         if not eq or not target or not path:
             raise MedbenchError(f"--data-file {value!r} is not TASK=PATH", "write --data-file medqa=/path/to/test.jsonl")
+        pairs[target] = str(Path(path).expanduser().resolve())
+    return pairs
+
+
+def data_file_overrides(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``--data-file`` values as per-task metadata: ``{task: {"data_files": {split: path}}}`` (no split: test)."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for target, path in data_file_pairs(values).items():
         task, _, split = target.partition(":")
-        absolute = str(Path(path).expanduser().resolve())
-        files = overrides.setdefault(task, {"data_files": {}})["data_files"]
-        files[split or "test"] = absolute
+        overrides.setdefault(task, {"data_files": {}})["data_files"][split or "test"] = path
     return overrides
-
-
-def data_file_pairs(values: tuple[str, ...]) -> dict[str, str]:
-    """``--data-file`` values as ``{"TASK[:SPLIT]": absolute path}`` (checked as data_file_overrides checks them)."""
-    data_file_overrides(values)
-    return {value.partition("=")[0]: str(Path(value.partition("=")[2]).expanduser().resolve()) for value in values}
 
 
 def task_source_options(command):
