@@ -44,6 +44,7 @@ def _finish(model: Any, tokenizer: Any, options: LoadOptions, device: str) -> tu
 def _load_hf_dir(path: str, options: LoadOptions, **kwargs) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _check_custom_code(Path(path), options)
     device = pick_device(options.device)
     dtype = pick_dtype(options.dtype, device)
     model = AutoModelForCausalLM.from_pretrained(
@@ -51,6 +52,21 @@ def _load_hf_dir(path: str, options: LoadOptions, **kwargs) -> tuple[Any, Any]:
     )
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=options.trust_remote_code)
     return _finish(model, tokenizer, options, device)
+
+
+def _check_custom_code(path: Path, options: LoadOptions) -> None:
+    """A config naming its own model classes (auto_map) needs code from the model's folder; say so before loading
+    rather than after transformers' long message, and never run it unasked."""
+    if options.trust_remote_code:
+        return
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # transformers names an unreadable config itself
+    if isinstance(config, dict) and config.get("auto_map"):
+        raise MedbenchError(f"model {path} ships its own model code (auto_map in config.json), which medbench does "
+                            "not run unasked", "if you trust its authors, `medbench eval` takes --trust-remote-code; "
+                            "otherwise use a model transformers supports natively")
 
 
 def _has_safetensors(path: Path) -> bool:

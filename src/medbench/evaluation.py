@@ -167,6 +167,22 @@ def check_fewshot(task: Any, name: str, num_fewshot: int | None) -> None:
                             f"--data-file {name}:{split}=PATH")
 
 
+def check_generation_budget(lm: Any, tasks: dict[str, Any]) -> None:
+    """A causal model reads the prompt and writes the answer in one window: asking for as many new tokens as the
+    window holds leaves the prompt no room (lm-eval stops on an assert in the middle of scoring)."""
+    window = getattr(lm, "max_length", None)
+    if not isinstance(window, int) or getattr(lm, "backend", "causal") != "causal":
+        return
+    for name, task in tasks.items():
+        kwargs = getattr(task.config, "generation_kwargs", None) or {}
+        wanted = kwargs.get("max_gen_toks", getattr(lm, "max_gen_toks", None))
+        if isinstance(wanted, int) and wanted >= window:
+            raise MedbenchError(f"task {name!r} asks for {wanted} new tokens, but the model reads at most {window} "
+                                "tokens, prompt and answer together",
+                                f"pass --gen-kwargs max_new_tokens={max(1, window // 4)} (or another value under "
+                                f"{window})")
+
+
 def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:
     """One line of samples.jsonl: prompt, gold, prediction, and what re-scoring needs.
 
@@ -280,6 +296,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     label = config.label or portable_path(backend.ref, Path(config.output_dir))
     model_hash, lm = backend.model_hash, backend.lm
     backend_model_info(backend, label)  # a wrong description fails here, before any scoring
+    check_generation_budget(lm, {n: tasks[n] for n in generating if n in tasks})
     if accelerator is not None:
         shard(lm, accelerator)
     registered_metrics = metric_registry()

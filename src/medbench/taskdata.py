@@ -102,6 +102,15 @@ def require_columns(row: dict[str, Any], columns: list[str], source: str) -> Non
     if missing:
         raise MedbenchError(f"{source} is missing column(s) {', '.join(missing)} (has {', '.join(sorted(row))})",
                             "convert the file to the task's published format (see the task's README)")
+    # A null or blank field would reach the prompt as the text "None" (Jinja's rendering of None) or as nothing.
+    empty = [c for c in columns if _is_blank(row[c])]
+    if empty:
+        raise MedbenchError(f"{source} has no value in column(s) {', '.join(empty)}",
+                            "fill them in or drop the row")
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _as_split_map(data_files: Any, base_dir: Path, default_split: str) -> dict[str, Path]:
@@ -345,6 +354,12 @@ def _row_source(origin: RowSource, index: int) -> RowSource:
 
 def mcq_row(question: str, choices: list[str], gold: int, source: str, **extra: Any) -> dict[str, Any]:
     """The normalised multiple-choice row every MCQ task shares, with the original fields kept beside it."""
+    if not isinstance(question, str) or not question.strip():
+        raise MedbenchError(f"{source}: the question is {'missing' if question is None else 'empty or not text'}",
+                            "give every row its question text, or drop the row")
+    if any(_is_blank(choice) for choice in choices):
+        raise MedbenchError(f"{source}: an answer option is empty or null",
+                            "give every option its text, or drop the row")
     if not choices:
         raise MedbenchError(f"{source}: no answer options found",
                             "give the options as a mapping of letter to text, e.g. {\"A\": \"...\", \"B\": \"...\"}")

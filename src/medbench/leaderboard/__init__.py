@@ -209,7 +209,14 @@ def _render_staged(table: LeaderboardTable, root: Path, chosen: list[Renderer]) 
                             "check free disk space and write permission, or pass another --dir") from None
     try:
         written = [Path(renderer(table, staging)) for renderer in chosen]
-        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        staged = sorted(p for p in staging.rglob("*") if p.is_file())
+        for path in staged:  # every target checked before the first is replaced: all files move, or none
+            target = root / path.relative_to(staging)
+            blocker = _in_the_way(root, target)
+            if blocker is not None:
+                raise MedbenchError(f"cannot write the leaderboard's {target.relative_to(root)}: {blocker[0]} is "
+                                    f"{blocker[1]} in the way", f"move {blocker[0]} aside, or pass another --dir")
+        for path in staged:
             target = root / path.relative_to(staging)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
@@ -219,6 +226,20 @@ def _render_staged(table: LeaderboardTable, root: Path, chosen: list[Renderer]) 
                             "check free disk space and write permission, or pass another --dir") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _in_the_way(root: Path, target: Path) -> tuple[Path, str] | None:
+    """What stops ``target`` being replaced by a file: a folder in its place, or a file or a link (which could lead
+    outside ``root``) where one of its folders should be."""
+    if target.is_dir() and not target.is_symlink():
+        return target, "a folder"
+    for folder in target.relative_to(root).parents:
+        if folder == Path("."):
+            continue
+        path = root / folder
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            return path, "a link" if path.is_symlink() else "a file"
+    return None
 
 
 def render(root: Path, formats: list[str] | None = None, baseline: str | None = None,

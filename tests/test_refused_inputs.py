@@ -1,0 +1,68 @@
+"""Inputs that used to fail deep inside a dependency (an assert, a long message with the wrong advice) or to write
+something misleading: each is now one line naming the problem and the fix, with exit 2, before any work."""
+
+import json
+import shutil
+
+import pytest
+
+from medbench.errors import MedbenchError
+
+
+def test_asking_for_more_new_tokens_than_the_model_reads_is_refused(medbench_cli, tiny_model_dir, tmp_path):
+    result = medbench_cli("eval", "--model", tiny_model_dir, "--tasks", "clinical_reasoning_open", "--limit", "1",
+                          "--gen-kwargs", "max_new_tokens=100000", "--leaderboard-dir", tmp_path / "lb")
+    assert result.exit_code == 2, result.output
+    assert "asks for 100000 new tokens, but the model reads at most" in result.output
+    assert "--gen-kwargs max_new_tokens=" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "lb" / "records").exists()
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("question", None, "has no value in column(s) question"),
+    ("question", "   ", "has no value in column(s) question"),
+    ("answer_idx", None, "has no value in column(s) answer_idx"),
+])
+def test_a_null_or_blank_field_is_refused_not_rendered_as_none(tmp_path, field, value, expected):
+    from medbench_tasks.medqa.utils import normalize
+
+    row = {"question": "Which drug?", "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "answer_idx": "B"}
+    row[field] = value
+    with pytest.raises(MedbenchError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        normalize(row, "rows.jsonl row 2")
+
+
+def test_a_null_answer_option_is_refused():
+    from medbench.taskdata import mcq_row
+
+    with pytest.raises(MedbenchError, match="an answer option is empty or null"):
+        mcq_row("Which drug?", ["a", None, "c"], 0, "rows.jsonl row 1")
+
+
+def test_a_model_that_ships_its_own_code_asks_for_trust_first(medbench_cli, tiny_model_dir, tmp_path):
+    model = tmp_path / "custom"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_custom.CustomModel"}
+    (model / "config.json").write_text(json.dumps(config))
+    result = medbench_cli("eval", "--model", model, "--tasks", "medqa", "--limit", "1",
+                          "--leaderboard-dir", tmp_path / "lb")
+    assert result.exit_code == 2, result.output
+    assert "ships its own model code (auto_map in config.json)" in result.output
+    assert "--trust-remote-code" in result.output and "corrupt" not in result.output
+
+
+def test_a_folder_in_the_way_of_a_page_file_leaves_every_page_file_as_it_was(tmp_path):
+    from leaderboard_helpers import make_record
+    from medbench.leaderboard import render
+
+    make_record(tmp_path, "base", "medqa", [1, 0, 1], [1, 1, 1])
+    first = render(tmp_path)
+    before = {path: path.read_bytes() for path in first if path.is_file() and path.name != "leaderboard.md"}
+    (tmp_path / "leaderboard.md").unlink()
+    (tmp_path / "leaderboard.md").mkdir()
+    make_record(tmp_path, "tuned", "medqa", [1, 0, 1], [1, 0, 1])
+    with pytest.raises(MedbenchError, match=r"leaderboard\.md is a folder in the way"):
+        render(tmp_path)
+    assert {path: path.read_bytes() for path in before} == before  # nothing replaced half-way
+    assert not list(tmp_path.glob(".medbench-render-*"))
