@@ -10,6 +10,7 @@ import time
 import pytest
 import yaml
 from pathlib import Path
+from xml.etree import ElementTree
 
 from medbench.errors import MedbenchError
 from medbench.records import read_records
@@ -215,6 +216,9 @@ def test_study_report_pairs_each_level_with_its_baseline(tmp_path, tiny_model_di
         assert comparison["test"] == "mcnemar-exact" and comparison["n_paired"] == 3
         assert 0.0 <= comparison["p"] <= 1.0 and comparison["q"] >= comparison["p"]
     assert "| medqa | method: sft vs base |" in report["markdown"] and (sweep.out_dir / "report.md").exists()
+    picture = ElementTree.fromstring((sweep.out_dir / "report.svg").read_text())  # well-formed
+    assert len(picture.findall(".//{http://www.w3.org/2000/svg}circle")) == 1  # the pooled row stands for its seeds
+    assert "](report.svg)" in (sweep.out_dir / "report.md").read_text()
 
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
@@ -248,6 +252,7 @@ def test_every_recipe_runs_at_toy_scale(recipe_path, tmp_path, tiny_model_dir):
     assert not failed
     report = study_report(sweep)
     assert report["rows"] and any(row["comparison"] for row in report["rows"])
+    ElementTree.fromstring((sweep.out_dir / "report.svg").read_text())
 
 
 def test_set_rejects_unknown_variables(tmp_path, tiny_model_dir):

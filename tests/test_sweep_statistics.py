@@ -133,3 +133,41 @@ def test_a_baseline_checkpoint_is_paired_at_the_members_checkpoint_factors():
 def test_equivalence_is_not_claimed_on_a_handful_of_items():
     same = [(cell([1, 0, 1, 1]), cell([1, 0, 1, 1]))]
     assert "too few items (4) for an equivalence verdict" in pooled_comparison(same, {}, margin=0.05).note
+
+
+def report_row(column, delta, *, family="primary", pooled=False, seeds=("1",), significant=False, margin=None,
+               score=0.5, metric="acc", note=""):
+    from medbench.leaderboard.table import Comparison
+
+    comparison = Comparison("mcnemar-exact", n_paired=40, delta=delta, p=0.01 if significant else 0.4,
+                            q=0.02 if significant else 0.6, significant=significant,
+                            direction="better" if delta and delta > 0 else "worse", ci_low=None if delta is None
+                            else delta - 0.1, ci_high=None if delta is None else delta + 0.1, note=note)
+    return {"task": column, "column": column, "factor": "method", "level": "dpo", "baseline_level": "sft",
+            "factors": {"task": column, "method": "dpo", "seed": seeds[0], "arm": "x"}, "family": family,
+            "pooled": pooled, "seeds": list(seeds), "score": score, "baseline_score": score, "metric": metric,
+            "n": 40, "comparison": comparison, "_margin": margin}
+
+
+def test_the_report_picture_draws_each_answer_once_and_escapes_every_name():
+    from xml.etree import ElementTree
+
+    from medbench.sweep_plot import svg_differences
+
+    rows = [report_row("uti", 0.2, pooled=True, seeds=("1", "2"), significant=True),
+            report_row("uti", 0.1, seeds=("1",)), report_row("uti", 0.3, seeds=("2",)),  # shown by the pooled row
+            report_row('<script>alert("x")</script>', -0.05, family="secondary", margin=0.05),
+            report_row("summary", 1.5, family="secondary", score=3.5, metric="likert"),  # its own axis
+            report_row("hypo", None, family="secondary", note="no paired items")]
+    svg = svg_differences(rows, 0.05)
+    root = ElementTree.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    circles = root.findall(f".//{ns}circle")
+    assert len(circles) == 3  # pooled uti, the hostile-named row, the likert row; the untested row is a note
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    texts = [t.text or "" for t in root.iter(f"{ns}text")]
+    assert any("difference in likert" in t for t in texts) and any("0-1 metrics" in t for t in texts)
+    assert any("no paired items" in t for t in texts) and any("2 seeds pooled" in t for t in texts)
+    assert circles[0].get("fill") != "white" and circles[1].get("fill") == "white"  # significant is filled
+    assert any("equivalence margin" in (r.findtext(f"{ns}title") or "") for r in root.iter(f"{ns}rect"))
+    assert svg_differences([], 0.05) is None

@@ -31,6 +31,7 @@ from medbench.leaderboard.ranking import is_finite_number
 from medbench.leaderboard.table import Comparison
 from medbench.metrics import metric_registry
 from medbench.records import atomic_write_json, atomic_write_text
+from medbench.sweep_plot import svg_differences
 
 ALPHA = 0.05
 MIN_EQUIVALENCE_ITEMS = 30  # below it the bootstrap CI of a difference is too coarse to call two arms equivalent
@@ -347,6 +348,12 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
               "skipped": sweep.skipped,
               "rows": [{**{k: v for k, v in r.items() if not k.startswith("_")},
                         "comparison": r["comparison"].as_dict() if r["comparison"] else None} for r in rows]}
+    picture = svg_differences(rows, alpha)
+    if picture is not None:
+        atomic_write_text(sweep.out_dir / "report.svg", picture)
+        text = text.replace("\n## ", "\n![Each comparison's difference with its 95% CI](report.svg)\n\n## ", 1)
+    else:
+        (sweep.out_dir / "report.svg").unlink(missing_ok=True)  # no picture of an earlier run's comparisons
     atomic_write_text(sweep.out_dir / "report.md", text)
     atomic_write_json(sweep.out_dir / "report.json", json.loads(json.dumps(report, default=str)))
     return {"markdown": text, **report}
