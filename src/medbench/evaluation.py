@@ -22,7 +22,7 @@ from medbench.answers import annotate_samples
 from medbench.backends import open_for_evaluation
 from medbench.dataparallel import join_processes, rank_zero_first, shard
 from medbench.errors import MedbenchError
-from medbench.generation import GenerationOptions, generating_tasks, generation_record
+from medbench.generation import GenerationOptions, check_generation_budget, generating_tasks, generation_record
 from medbench.judges import judges_for, run_task_judges
 from medbench.lm_wrapper import RequestCache, request_cache_path
 from medbench.metrics import metric_registry, score_samples
@@ -165,22 +165,6 @@ def check_fewshot(task: Any, name: str, num_fewshot: int | None) -> None:
                             f"can draw from its few-shot split {split!r}",
                             f"pass --num-fewshot {max(available, 0)} or less, or give a larger split with "
                             f"--data-file {name}:{split}=PATH")
-
-
-def check_generation_budget(lm: Any, tasks: dict[str, Any]) -> None:
-    """A causal model reads the prompt and writes the answer in one window: asking for as many new tokens as the
-    window holds leaves the prompt no room (lm-eval stops on an assert in the middle of scoring)."""
-    window = getattr(lm, "max_length", None)
-    if not isinstance(window, int) or getattr(lm, "backend", "causal") != "causal":
-        return
-    for name, task in tasks.items():
-        kwargs = getattr(task.config, "generation_kwargs", None) or {}
-        wanted = kwargs.get("max_gen_toks", getattr(lm, "max_gen_toks", None))
-        if isinstance(wanted, int) and wanted >= window:
-            raise MedbenchError(f"task {name!r} asks for {wanted} new tokens, but the model reads at most {window} "
-                                "tokens, prompt and answer together",
-                                f"pass --gen-kwargs max_new_tokens={max(1, window // 4)} (or another value under "
-                                f"{window})")
 
 
 def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:

@@ -316,3 +316,19 @@ def generation_record(task: Any, options: GenerationOptions, seed: int, rows: li
             "repeats": options.repeats, "vote": "majority" if options.repeats > 1 else None,
             "sampling_seed": seed if options.sampling else None,
             "items_with_reasoning_stripped": sum(1 for row in rows if "raw_response" in row)}
+
+
+def check_generation_budget(lm: Any, tasks: dict[str, Any]) -> None:
+    """A causal model reads the prompt and writes the answer in one window: asking for as many new tokens as the
+    window holds leaves the prompt no room (lm-eval stops on an assert in the middle of scoring)."""
+    window = getattr(lm, "max_length", None)
+    if not isinstance(window, int) or getattr(lm, "backend", "causal") != "causal":
+        return
+    for name, task in tasks.items():
+        kwargs = getattr(task.config, "generation_kwargs", None) or {}
+        wanted = kwargs.get("max_gen_toks", getattr(lm, "max_gen_toks", None))
+        if isinstance(wanted, int) and wanted >= window:
+            raise MedbenchError(f"task {name!r} asks for {wanted} new tokens, but the model reads at most {window} "
+                                "tokens, prompt and answer together",
+                                f"pass --gen-kwargs max_new_tokens={max(1, window // 4)} (or another value under "
+                                f"{window})")
