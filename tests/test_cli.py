@@ -68,3 +68,29 @@ def test_eval_command_with_a_user_data_file(tiny_model_dir, tmp_path):
     assert record["n"] == 3 and record["model"]["label"] == "tiny<script>"
     markdown = (tmp_path / "leaderboard" / "leaderboard.md").read_text()
     assert "tiny&lt;script&gt;" in markdown and "<script>" not in markdown
+
+
+def test_json_output_is_for_scripts_and_the_messages_stay_on_stderr(medbench_cli, tiny_model_dir, tmp_path):
+    import json
+
+    board = tmp_path / "lb"
+    scored = medbench_cli("eval", "--model", tiny_model_dir, "--tasks", "medqa", "--limit", "3", "--leaderboard-dir",
+                          board, "--json")
+    assert scored.exit_code == 0, scored.output
+    out = json.loads(scored.stdout)  # stdout is JSON and nothing else
+    (record,) = out["records"]
+    assert record["task"]["name"] == "medqa" and record["n"] == 3 and 0 <= record["score"] <= 1
+    assert record["path"].endswith("record.json") and record["reused"] is False and out["leaderboard"]
+    again = json.loads(medbench_cli("eval", "--model", tiny_model_dir, "--tasks", "medqa", "--limit", "3",
+                                    "--leaderboard-dir", board, "--json").stdout)
+    assert again["records"][0]["reused"] is True
+
+    trained = medbench_cli("train", "--plugin", "sft", "--model", tiny_model_dir, "--task", "medqa", "--output-dir",
+                           tmp_path / "runs", "--leaderboard-dir", board, "--eval-limit", "3", "--max-steps", "1",
+                           "--json")
+    assert trained.exit_code == 0, trained.output
+    run = json.loads(trained.stdout)
+    assert run["checkpoints"] and run["run_dir"] and {r["task"]["name"] for r in run["records"]} == {"medqa"}
+
+    table = json.loads(medbench_cli("leaderboard", "--dir", board, "--no-baselines", "--json").stdout)
+    assert table["columns"] == ["medqa"] and len(table["rows"]) == 2

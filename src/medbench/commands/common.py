@@ -147,7 +147,20 @@ def checked_load_options(device: str, dtype: str, trust_remote_code: bool):
     return LoadOptions(dtype=check_dtype(dtype), device=check_device(device), trust_remote_code=trust_remote_code)
 
 
-def print_records(records: list[dict[str, Any]]) -> None:
+JSON_OPTION_HELP = "Print the result as JSON on stdout (for scripts); messages stay on stderr."
+
+
+def record_summaries(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records as a script reads them: every field of record.json, its path, and whether it was reused."""
+    return [{**{k: v for k, v in record.items() if not k.startswith("_")}, "path": record.get("_path"),
+             "reused": bool(record.get("_reused"))} for record in records]
+
+
+def print_records(records: list[dict[str, Any]], as_json: bool = False, **extra: Any) -> None:
+    """The scores of a run: a table, or with ``as_json`` one JSON object ({"records": [...], **extra})."""
+    if as_json:
+        click.echo(json.dumps({"records": record_summaries(records), **extra}, indent=2, default=str))
+        return
     table = Table(title="results")
     for column in ("model", "task", "metric", "score", "± stderr", "n", "other metrics"):
         table.add_column(column)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from medbench.commands.backend_flags import backend_options as backend_flags
-from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, SHOTS, checked_load_options,
+from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, SEED, SHOTS, checked_load_options,
                                       data_file_overrides, err_console, generation_options, key_values, print_records,
                                       split_list, task_source_options)
 from medbench.errors import MedbenchError
@@ -48,13 +48,14 @@ from medbench.errors import MedbenchError
 @click.option("--num-processes", type=PROCESSES, default=1, show_default=True,
               help="Data-parallel scoring processes, launched with accelerate (one a GPU, or CPU processes over gloo); "
                    "rank 0 writes the records.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_OPTION_HELP)
 @generation_options()
 @task_source_options
 @backend_flags
 def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_dir, legacy_output_dir, label,
                  data_file, split, chat_template, scorer, mode, fewshot_rationales, judges, judge_options, device, dtype,
-                 trust_remote_code, no_cache, num_processes, generation, backend=None, backend_options=None,
-                 judge_model_options=None) -> None:
+                 trust_remote_code, no_cache, num_processes, as_json, generation, backend=None,
+                 backend_options=None, judge_model_options=None) -> None:
     """Score a model on tasks; write records and update the leaderboard."""
     from medbench.api import evaluate_config
     from medbench.commands.launch import check_processes, launch
@@ -106,7 +107,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
         return
     result = evaluate_config(model_ref, config, load_options)
     if process_rank() == 0:  # under `accelerate launch`, rank 0 writes and prints
-        print_records(result.records)
+        print_records(result.records, as_json, leaderboard=[str(p) for p in result.leaderboard])
         reused = sum(1 for record in result.records if record.get("_reused"))
         kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
         err_console.print(f"records: {len(result.records)} written under {output_dir}/records{kept}; leaderboard: "

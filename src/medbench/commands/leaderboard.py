@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,11 @@ def _check_metric_plugins(strict: bool) -> None:
 @click.option("--no-baselines", is_flag=True,
               help="Leave out the reference rows (each task's majority-class, bag-of-words LR and lead-3 "
                    "baselines; fitted once per task config, cached under --leaderboard-dir/.cache/baselines).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the table as JSON on stdout (what leaderboard.json holds) instead of the terminal view.")
 def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | None, rescore: bool,
-                        open_page: bool, no_baselines: bool) -> None:
+                        open_page: bool, no_baselines: bool, as_json: bool) -> None:
     """Render every record under --leaderboard-dir into leaderboard files (with CIs and paired tests); print it."""
-    from rich.text import Text
-
     from medbench.leaderboard import render_table, rescore_all
 
     _check_metric_plugins(strict=rescore)
@@ -55,27 +56,10 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
     table, paths = render_table(Path(root), [f for value in formats for f in split_list(value)] or None, baseline,
                                 references="off" if no_baselines else "compute",
                                 notify=lambda text: err_console.print(text, highlight=False))
-    view = Table(title=f"leaderboard ({root})" + (f", baseline {table.baseline.label}" if table.baseline else ""))
-    for name in ["checkpoint", "win rate", "mean", *table.columns]:
-        view.add_column(Text(name), overflow="fold")
-    for row in table.rows:
-        texts = []
-        for cell in (row.cells.get(c) for c in table.columns):
-            if cell is None or cell.score is None:
-                texts.append("–")
-                continue
-            comparison = cell.comparison
-            mark = "" if not (comparison and comparison.significant) else (
-                " ▲" if comparison.direction == "better" else " ▼")
-            ci = f" [{cell.ci_low:.3f}, {cell.ci_high:.3f}]" if cell.ci_low is not None else ""
-            texts.append(f"{cell.score:.3f}{ci}{mark}")
-        mean, rate = row.mean_score(), row.win_rate
-        partial = "" if row.complete else f" ({row.coverage}/{row.coverage_of} tasks)"  # not comparable: say so
-        view.add_row(Text(row.label + (" (baseline)" if row.is_baseline else "")),
-                     "–" if rate is None else f"{rate:.3f}{partial}", "–" if mean is None else f"{mean:.3f}{partial}",
-                     *map(Text, texts))
-    console.print(view)
-    _print_references(table)
+    if as_json:
+        click.echo(json.dumps(table.as_dict(), indent=2, default=str))
+    else:
+        _print_table(table, root)
     err_console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
     if open_page:
         html_path = next((p for p in paths if p.suffix == ".html"), None)
@@ -105,3 +89,29 @@ def _print_references(table: Any) -> None:
     console.print(view)
     for col, note in reference_notes(table):
         console.print(Text(f"  {col}: {note}", style="dim"))
+
+
+def _print_table(table: Any, root: str) -> None:
+    from rich.text import Text
+
+    view = Table(title=f"leaderboard ({root})" + (f", baseline {table.baseline.label}" if table.baseline else ""))
+    for name in ["checkpoint", "win rate", "mean", *table.columns]:
+        view.add_column(Text(name), overflow="fold")
+    for row in table.rows:
+        texts = []
+        for cell in (row.cells.get(c) for c in table.columns):
+            if cell is None or cell.score is None:
+                texts.append("–")
+                continue
+            comparison = cell.comparison
+            mark = "" if not (comparison and comparison.significant) else (
+                " ▲" if comparison.direction == "better" else " ▼")
+            ci = f" [{cell.ci_low:.3f}, {cell.ci_high:.3f}]" if cell.ci_low is not None else ""
+            texts.append(f"{cell.score:.3f}{ci}{mark}")
+        mean, rate = row.mean_score(), row.win_rate
+        partial = "" if row.complete else f" ({row.coverage}/{row.coverage_of} tasks)"  # not comparable: say so
+        view.add_row(Text(row.label + (" (baseline)" if row.is_baseline else "")),
+                     "–" if rate is None else f"{rate:.3f}{partial}", "–" if mean is None else f"{mean:.3f}{partial}",
+                     *map(Text, texts))
+    console.print(view)
+    _print_references(table)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from medbench.commands.common import (BATCH, LIMIT, PROCESSES, SEED, data_file_pairs, err_console, generation_options,
-                                      print_records, task_source_options)
+from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, SEED, data_file_pairs, err_console,
+                                      generation_options, print_records, task_source_options)
 from medbench.commands.trainers import TrainCommand
 from medbench.errors import MedbenchError
 from medbench.models import DEFAULT_MODEL
@@ -52,12 +52,13 @@ from medbench.models import DEFAULT_MODEL
 @click.option("--data-file", multiple=True, metavar="TASK[:SPLIT]=PATH",
               help="Your own data in the task's format: TASK:train=PATH is trained on, TASK=PATH (the test split) "
                    "is what checkpoints are scored on. Repeatable.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_OPTION_HELP)
 @generation_options("eval-")
 @task_source_options
 def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_file, output_dir, run_name,
                   leaderboard_dir, seed, eval_batch_size, eval_mode, eval_fewshot_rationales, eval_chat_template,
                   device, dtype, resume, num_processes, accelerate_config, report_to, data_file, generation,
-                  legacy_batch_size) -> None:
+                  legacy_batch_size, as_json) -> None:
     """Fine-tune with a trainer plugin; every checkpoint is scored into the leaderboard.
 
     Options the plugin defines are passed as --name value after the medbench options. How checkpoints are scored
@@ -90,7 +91,9 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     err_console.print(f"training {plugin} on {task} from {model_ref} → {job.run_dir}", highlight=False)
     result = job.run()
     if training.process_rank() == 0:
-        print_records(result.records)
+        print_records(result.records, as_json, run_dir=str(result.run_dir),
+                      checkpoints=[str(c) for c in result.checkpoints],
+                      leaderboard=[str(p) for p in result.leaderboard])
         err_console.print(f"{len(result.checkpoints)} checkpoint(s) in {result.run_dir}; leaderboard: "
                           + ", ".join(str(p) for p in result.leaderboard), highlight=False)
     leave_process_group()  # under `accelerate launch`: the other ranks wait until rank 0 has written and printed
