@@ -66,3 +66,11 @@ def test_a_folder_in_the_way_of_a_page_file_leaves_every_page_file_as_it_was(tmp
         render(tmp_path)
     assert {path: path.read_bytes() for path in before} == before  # nothing replaced half-way
     assert not list(tmp_path.glob(".medbench-render-*"))
+
+
+def test_a_hub_dataset_is_scored_as_published_even_with_a_blank_option():
+    """lm-eval scores a published dataset's rows as they are; refusing one would change the items and the score."""
+    from medbench.taskdata import RowSource, mcq_row
+
+    row = mcq_row("Which drug?", ["a", "", "c", "d"], 0, RowSource.hub("hub row 7"))
+    assert row["choices"] == ["a", "", "c", "d"]

@@ -103,7 +103,8 @@ def require_columns(row: dict[str, Any], columns: list[str], source: str) -> Non
         raise MedbenchError(f"{source} is missing column(s) {', '.join(missing)} (has {', '.join(sorted(row))})",
                             "convert the file to the task's published format (see the task's README)")
     # A null or blank field would reach the prompt as the text "None" (Jinja's rendering of None) or as nothing.
-    empty = [c for c in columns if _is_blank(row[c])]
+    # A published hub dataset is scored as published, as lm-eval scores it (the same items, comparable scores).
+    empty = [c for c in columns if _is_blank(row[c])] if not getattr(source, "from_hub", False) else []
     if empty:
         raise MedbenchError(f"{source} has no value in column(s) {', '.join(empty)}",
                             "fill them in or drop the row")
@@ -354,10 +355,11 @@ def _row_source(origin: RowSource, index: int) -> RowSource:
 
 def mcq_row(question: str, choices: list[str], gold: int, source: str, **extra: Any) -> dict[str, Any]:
     """The normalised multiple-choice row every MCQ task shares, with the original fields kept beside it."""
-    if not isinstance(question, str) or not question.strip():
+    checked = not getattr(source, "from_hub", False)  # a hub dataset is scored as published (see require_columns)
+    if checked and (not isinstance(question, str) or not question.strip()):
         raise MedbenchError(f"{source}: the question is {'missing' if question is None else 'empty or not text'}",
                             "give every row its question text, or drop the row")
-    if any(_is_blank(choice) for choice in choices):
+    if checked and any(_is_blank(choice) for choice in choices):
         raise MedbenchError(f"{source}: an answer option is empty or null",
                             "give every option its text, or drop the row")
     if not choices:
