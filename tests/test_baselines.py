@@ -107,3 +107,34 @@ def test_tasks_baselines_command_prints_a_table_and_json(monkeypatch):
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)["baselines"]
     assert rows[0]["bow_lr"] == 0.81 and rows[1]["lead"] == 0.16 and rows[1]["bow_lr"] is None
+
+
+def _mcq_rows(task: str, split: str) -> list[dict]:
+    """A bundled MCQ split through the task's own normaliser: question, choices, gold."""
+    import importlib
+
+    from medbench.taskdata import read_records
+
+    module = importlib.import_module(f"medbench_tasks.{task}.utils")
+    path = TASKS / task / "data" / f"{split}.jsonl"
+    return [module.normalize(row, f"{path.name} row {i + 1}") for i, row in enumerate(read_records(path))]
+
+
+@pytest.mark.parametrize("task", ["clinical_reasoning", "medqa"])
+def test_no_option_word_marks_the_wrong_options_in_every_split(task):
+    """An exam writer's tell ("X alone", "always", "never") that is only ever on wrong options lets a model drop
+    them without reading the case: no word may be on the wrong options of 10% of the items, and on no answer, in
+    train and in test both. (clinical_reasoning's "alone" was on 36% and 22%; a drug or disease name reaches ~5%.)"""
+    import re
+    from collections import Counter
+
+    tells = []
+    for split in ("train", "test"):
+        rows = _mcq_rows(task, split)
+        items_with, on_answer = Counter(), Counter()
+        for row in rows:
+            words = [set(re.findall(r"[a-z]+", choice.lower())) for choice in row["choices"]]
+            on_answer.update(words[row["gold"]])
+            items_with.update(set().union(*(w for i, w in enumerate(words) if i != row["gold"])))
+        tells.append({w for w, n in items_with.items() if n >= 0.10 * len(rows) and not on_answer[w]})
+    assert not tells[0] & tells[1], f"{task}: words only on wrong options, in both splits: {tells[0] & tells[1]}"

@@ -10,7 +10,8 @@ first-line teaching; research use only, not clinical guidance). Rules:
 * treatment question: the patient's diagnosis is named (easy) or only described by findings (medium), and
   the answer is the condition's first-line treatment; or a patient factor (pregnancy, an allergy, kidney
   disease, ...) changes the first-line choice (hard), and the usual first-line treatment becomes a
-  distractor. The other distractors are the condition's curated wrong treatments (``wrong_tx``).
+  distractor. The other distractors are the condition's curated wrong treatments (``wrong_tx``), printed without
+  the word "alone" (in the table it marks only wrong treatments, a cue that needs no medicine).
 * held-out conditions: every condition belongs to one split (``HELD_OUT`` names the 10 validation and 19
   test conditions, one or two per organ system; the other 33 are train), so a test question is about a
   condition, and has an answer, that training never shows as a gold answer (a test checks that the answer texts
@@ -31,6 +32,7 @@ rewrite data/{train,validation,test}.jsonl. The output depends only on SEED.
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 SEED = 20261
@@ -1366,8 +1368,15 @@ def treatment_question(rng: random.Random, cond: dict, level: str) -> dict:
                 rationale=rationale)
 
 
+def _unmarked(option: str) -> str:
+    """A wrong treatment without its exam-style "alone": the word was in 146 distractors and no answer, so a
+    model could drop those options without reading the case."""
+    return re.sub(r"\s+alone\b", "", option)
+
+
 def _row(rng: random.Random, item: dict, gold: int, cond: dict) -> dict:
-    wrong = list(item["wrong"])
+    wrong = [_unmarked(option) for option in item["wrong"]]
+    assert len({o.lower() for o in [*wrong, item["answer"]]}) == 4, (item["answer"], wrong)
     rng.shuffle(wrong)
     choices = wrong[:gold] + [item["answer"]] + wrong[gold:]
     return {
