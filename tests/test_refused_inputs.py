@@ -74,3 +74,22 @@ def test_a_hub_dataset_is_scored_as_published_even_with_a_blank_option():
 
     row = mcq_row("Which drug?", ["a", "", "c", "d"], 0, RowSource.hub("hub row 7"))
     assert row["choices"] == ["a", "", "c", "d"]
+
+
+def test_a_checkpoints_own_max_new_tokens_does_not_outrun_the_tasks_budget(medbench_cli, tiny_model_dir, tmp_path):
+    """transformers lets generation_config.json's max_new_tokens win over the length lm-eval asks for; the answers
+    must keep to the budget the record states."""
+    model = tmp_path / "long"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "generation_config.json").write_text(json.dumps({"max_new_tokens": 300, "eos_token_id": 10**6}))
+    board = tmp_path / "lb"
+    result = medbench_cli("eval", "--model", model, "--tasks", "clinical_reasoning_open", "--limit", "2",
+                          "--gen-kwargs", "max_new_tokens=6", "--leaderboard-dir", board)
+    assert result.exit_code == 0, result.output
+    samples = [json.loads(line) for line in next(board.glob("records/*/*/samples.jsonl")).read_text().splitlines()]
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for sample in samples:
+        response = sample["pred"]
+        assert len(tokenizer(str(response), add_special_tokens=False)["input_ids"]) <= 6, sample

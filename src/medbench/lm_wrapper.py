@@ -199,5 +199,10 @@ def make_lm(loaded: Any, batch_size: int, progress: ProgressCallback | None, sco
         def generate_until(self, requests, disable_tqdm=False):
             return self._run(super().generate_until, requests, "generate_until")
 
+    generation_config = getattr(loaded.model, "generation_config", None)
+    if getattr(generation_config, "max_new_tokens", None) is not None:
+        # transformers lets a checkpoint's max_new_tokens win over the max_length lm-eval passes: the answers would
+        # run to the checkpoint's length while the record states the task's budget.
+        generation_config.max_new_tokens = None
     return ProgressHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
                         device=str(next(loaded.model.parameters()).device))
