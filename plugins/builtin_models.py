@@ -45,6 +45,7 @@ def _load_hf_dir(path: str, options: LoadOptions, **kwargs) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _check_custom_code(Path(path), options)
+    _check_config_sizes(Path(path))
     device = pick_device(options.device)
     dtype = pick_dtype(options.dtype, device)
     model = AutoModelForCausalLM.from_pretrained(
@@ -67,6 +68,37 @@ def _check_custom_code(path: Path, options: LoadOptions) -> None:
         raise MedbenchError(f"model {path} ships its own model code (auto_map in config.json), which medbench does "
                             "not run unasked", "if you trust its authors, `medbench eval` takes --trust-remote-code; "
                             "otherwise use a model transformers supports natively")
+
+
+# Each far past any model published (the largest have ~200 layers, 64k hidden, 256k vocab, 10M context).
+SIZE_LIMITS = {"num_hidden_layers": 10_000, "hidden_size": 1_000_000, "intermediate_size": 10_000_000,
+               "vocab_size": 100_000_000, "num_attention_heads": 100_000, "num_key_value_heads": 100_000,
+               "max_position_embeddings": 10**10}
+MAX_CONFIG_PARAMETERS = 10**13  # ten times the largest open model: past it the config is damaged, not big
+
+
+def _check_config_sizes(path: Path) -> None:
+    """A config.json whose sizes are absurd (a billion layers) makes transformers build modules for minutes before
+    the weights fail to fit; say so at once."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return  # transformers names an unreadable config itself
+    if not isinstance(config, dict):
+        return
+    config = {**config, **(config.get("text_config") if isinstance(config.get("text_config"), dict) else {})}
+    sizes = {name: config[name] for name in SIZE_LIMITS if name in config and config[name] is not None}
+    bad = [f"{name}={value!r}" for name, value in sizes.items()
+           if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= SIZE_LIMITS[name]]
+    if not bad:
+        hidden, layers = sizes.get("hidden_size", 1), sizes.get("num_hidden_layers", 1)
+        estimate = 2 * sizes.get("vocab_size", 1) * hidden + layers * (
+            4 * hidden * hidden + 3 * hidden * sizes.get("intermediate_size", 4 * hidden))
+        if estimate > MAX_CONFIG_PARAMETERS:
+            bad = [f"about {estimate:.1e} parameters ({', '.join(f'{k}={v}' for k, v in sizes.items())})"]
+    if bad:
+        raise MedbenchError(f"model {path} has a config.json no model can have: {'; '.join(bad)}",
+                            "the config is damaged or hand-edited; restore it from the model's source")
 
 
 def _has_safetensors(path: Path) -> bool:

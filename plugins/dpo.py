@@ -39,6 +39,7 @@ from pathlib import Path
 
 from medbench import hookimpl
 from medbench.errors import MedbenchError
+from medbench.records import read_regular_text
 from medbench.training import CheckpointInfo, TrainRequest
 from medbench.trainingdata import TrainingExample
 from medbench.trainers.hf import (
@@ -132,16 +133,20 @@ def file_pairs(path_text: str) -> list[TrainingExample]:
     directly). ``doc_id`` is the line number."""
     path = Path(path_text).expanduser()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_regular_text(path).split("\n")  # JSON lines end at "\n" only: U+2028 may sit in a string
     except FileNotFoundError:
         raise MedbenchError(f"pairs file {path} does not exist", "check the path given to --pairs-file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise MedbenchError(f"pairs file {path} cannot be read ({reason})", "give --pairs-file a JSON lines file") \
+            from None
     pairs = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # ValueError: bad JSON and 4300+ digit numbers
             raise MedbenchError(f"{path} line {number} is not valid JSON", "write one JSON object per line") from None
         if not isinstance(row, dict) or not all(isinstance(row.get(key), str) and row[key].strip()
                                                 for key in PAIR_FIELDS):

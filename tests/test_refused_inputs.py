@@ -93,3 +93,111 @@ def test_a_checkpoints_own_max_new_tokens_does_not_outrun_the_tasks_budget(medbe
     for sample in samples:
         response = sample["pred"]
         assert len(tokenizer(str(response), add_special_tokens=False)["input_ids"]) <= 6, sample
+
+
+def test_repeats_past_what_memory_holds_and_an_unclosed_stop_list_are_refused():
+    from medbench.generation import GenerationOptions, parse_gen_kwargs
+
+    with pytest.raises(MedbenchError, match="more samples per item than medbench keeps"):
+        GenerationOptions(gen_kwargs={"temperature": 0.7}, repeats=10**9)
+    with pytest.raises(MedbenchError, match="starts a JSON list or mapping but does not end it"):
+        parse_gen_kwargs('until=["a')
+    assert parse_gen_kwargs("until=Question:") == {"until": ["Question:"]}
+
+
+def test_a_config_no_model_can_have_is_refused_before_building_the_model(medbench_cli, tiny_model_dir, tmp_path):
+    model = tmp_path / "deep"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["num_hidden_layers"] = 10**9
+    (model / "config.json").write_text(json.dumps(config))
+    result = medbench_cli("eval", "--model", model, "--tasks", "medqa", "--limit", "1",
+                          "--leaderboard-dir", tmp_path / "lb")
+    assert result.exit_code == 2, result.output
+    assert "config.json no model can have: num_hidden_layers=1000000000" in result.output
+
+
+def test_a_recipes_file_options_stay_in_its_folder(tmp_path):
+    from medbench.recipe import read_recipe
+    from medbench.sweeps import plan
+
+    outside = tmp_path / "secret.csv"
+    outside.write_text("key,tier\n")
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "tiers.csv").write_text("key,tier\n")
+    body = """
+name: files
+scales:
+  toy: {{model: smollm2-135m-instruct}}
+grid:
+  seed: [1]
+cell:
+  model: "{{model}}"
+  steps:
+    - plugin: curriculum
+      task: medqa
+      options: {{base: sft, ordering: curriculum, difficulty_file: {path}}}
+  eval: {{tasks: [medqa], limit: 2}}
+comparisons: []
+"""
+    for path in (str(outside), "../secret.csv"):
+        (folder / "r.yaml").write_text(body.format(path=path))
+        with pytest.raises(MedbenchError, match="lies outside the recipe's folder"):
+            plan(read_recipe(folder / "r.yaml"), "toy", tmp_path / "out")
+    (folder / "r.yaml").write_text(body.format(path="tiers.csv"))
+    try:
+        sweep = plan(read_recipe(folder / "r.yaml"), "toy", tmp_path / "out")
+    except MedbenchError as exc:  # the empty tiers file may be refused by the trainer, never for its place
+        assert "outside" not in str(exc), exc
+    else:  # resolved against the recipe's folder, not the working directory
+        assert sweep.cells[0].steps[0].options["difficulty_file"] == str((folder / "tiers.csv").resolve())
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_keyed_and_pairs_files_refuse_fifos_and_read_json_lines_with_line_separators(tmp_path):
+    import os
+
+    from medbench_plugins.curriculum.labels import read_keyed_file
+    from medbench_plugins.dpo import file_pairs
+
+    fifo = tmp_path / "tiers.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(MedbenchError, match="cannot be read"):
+        read_keyed_file(fifo, "tier", "difficulty")
+    with pytest.raises(MedbenchError, match="cannot be read"):
+        file_pairs(str(fifo))
+    lines = tmp_path / "u2028.jsonl"
+    lines.write_text(json.dumps({"key": "a\u2028b", "tier": "easy"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_keyed_file(lines, "tier", "difficulty") == {"a\u2028b": "easy"}
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(MedbenchError, match="does not give key and tier"):
+        read_keyed_file(deep, "tier", "difficulty")
+
+
+def test_a_full_disk_while_saving_scored_requests_is_one_line(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from medbench.lm_wrapper import RequestCache
+
+    cache = RequestCache(tmp_path / "cache" / "r.jsonl")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "open", full)
+    with pytest.raises(MedbenchError, match=r"cannot save scored requests .* \(No space left on device\)"):
+        cache.add({"k": 1.0})
+
+
+def test_a_chat_template_that_breaks_out_of_the_sandbox_is_one_line(medbench_cli, tiny_model_dir, tmp_path):
+    model = tmp_path / "ssti"
+    shutil.copytree(tiny_model_dir, model)
+    mark = tmp_path / "ran"
+    (model / "chat_template.jinja").write_text("{{ cycler.__init__.__globals__.os.system('touch %s') }}" % mark)
+    result = medbench_cli("eval", "--model", model, "--tasks", "medqa", "--limit", "1", "--chat-template",
+                          "--leaderboard-dir", tmp_path / "lb")
+    assert result.exit_code == 2, result.output
+    assert "tried an operation Jinja's sandbox forbids" in result.output and not mark.exists()

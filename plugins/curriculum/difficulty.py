@@ -165,7 +165,7 @@ def cached_difficulty_file(task: str, examples: list[TrainingExample], refs: lis
                                                        option_orders=option_orders, task_metadata=task_metadata))
     path = scored.with_name(f"{task}-{key}-{tiers}.jsonl")
     if not path.exists():
-        rows = [json.loads(line) for line in scored.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [json.loads(line) for line in scored.read_text(encoding="utf-8").split("\n") if line.strip()]
         atomic_write_jsonl(path, retiered(rows, tiers))
     return path
 

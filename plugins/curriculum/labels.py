@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError
+from medbench.records import read_regular_text
 from medbench.trainingdata import TrainingExample
 
 
@@ -29,16 +31,19 @@ def read_keyed_file(path: str | Path, column: str, what: str) -> dict[str, str]:
     path = Path(path).expanduser()
     how = f"write JSON lines or CSV with the columns key and {column} (`medbench difficulty` lists every item's key)"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path)  # a FIFO or /dev/zero in its place would block or fill memory
     except FileNotFoundError:
         raise MedbenchError(f"{what} file {path} does not exist", how) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise MedbenchError(f"{what} file {path} cannot be read ({reason})", how) from None
     try:
         if path.suffix.lower() == ".csv":
-            rows = list(csv.DictReader(text.splitlines()))
-        else:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        else:  # JSON lines end at "\n" only: U+2028 may sit inside a string
+            rows = [json.loads(line) for line in text.split("\n") if line.strip()]
         return {str(row["key"]): row[column] for row in rows}
-    except (json.JSONDecodeError, KeyError, TypeError, csv.Error):
+    except (ValueError, KeyError, TypeError, RecursionError, csv.Error):  # ValueError: JSON and 4300+ digits
         raise MedbenchError(f"{what} file {path} does not give key and {column} on every row", how) from None
 
 

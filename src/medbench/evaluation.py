@@ -326,6 +326,10 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             refused = template_refusal(entry, exc)
             if refused is not None:
                 raise refused from None
+            if type(exc).__name__ == "SecurityError" and config.chat_template:  # jinja2's sandbox, in the model's
+                raise MedbenchError(f"the chat template of {backend.ref} tried an operation Jinja's sandbox forbids "
+                                    f"({' '.join(str(exc).split())[:120]})", "use the model without --chat-template, "
+                                    "or fix its tokenizer_config.json chat_template") from None
             if entry.plugin == USER_TASKS and not isinstance(exc, MedbenchError):
                 # A user's task folder: its YAML or data rows are the likely cause; name them, not medbench.
                 detail = " ".join(str(exc).split())[:200] or type(exc).__name__

@@ -33,6 +33,7 @@ from medbench.records import read_regular_text
 GEN_KWARG_NAMES = {"max_new_tokens": "max_gen_toks", "max_gen_toks": "max_gen_toks", "max_tokens": "max_gen_toks",
                    "temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "until": "until",
                    "stop": "until"}
+MAX_REPEATS = 1000
 GEN_KWARGS_EXAMPLE = "--gen-kwargs max_new_tokens=64,temperature=0.7,top_p=0.9"
 
 
@@ -72,7 +73,10 @@ def _literal(text: str) -> Any:
         text = json.dumps(text[1:-1])
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        if text and text[0] in "[{" and text[-1] not in "]}":  # a list or mapping cut short, not a plain word
+            raise MedbenchError(f"{text!r} starts a JSON list or mapping but does not end it",
+                                'close it, e.g. until=["\\n\\n","Question:"], or quote a literal stop') from None
         return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
@@ -165,6 +169,9 @@ class GenerationOptions:
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
             raise MedbenchError(f"--repeats must be a whole number of 1 or more, got {self.repeats!r}",
                                 "pass --repeats 5 (with sampling), or leave it out")
+        if self.repeats > MAX_REPEATS:  # every answer is held in memory until the item is voted on
+            raise MedbenchError(f"--repeats {self.repeats} is more samples per item than medbench keeps "
+                                f"(at most {MAX_REPEATS})", "pass --repeats 5 to 20; pass@k past that adds little")
         if self.repeats > 1 and not self.sampling:
             raise MedbenchError(f"--repeats {self.repeats} with greedy decoding gives {self.repeats} identical answers",
                                 "add --gen-kwargs temperature=0.7 (sampling), or leave out --repeats")

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from medbench.errors import MedbenchError
+
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
 
 
@@ -44,7 +46,7 @@ class RequestCache:
             if data and not data.endswith(b"\n"):
                 data = data[:data.rfind(b"\n") + 1]
                 self.path.write_bytes(data)
-            for line in data.decode("utf-8", "replace").splitlines():
+            for line in data.decode("utf-8", "replace").split("\n"):
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError:
@@ -68,16 +70,21 @@ class RequestCache:
 
     def add(self, results: dict[str, Any]) -> None:
         self.results.update(results)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One O_APPEND write per flush, fsynced: a kill leaves at most a torn last line, which __init__ drops.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            data = (json.dumps(results) + "\n").encode("utf-8")
-            while data:
-                data = data[os.write(fd, data):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # One O_APPEND write per flush, fsynced: a kill leaves at most a torn last line, which __init__ drops.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                data = (json.dumps(results) + "\n").encode("utf-8")
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise MedbenchError(f"cannot save scored requests to {self.path} ({exc.strerror or exc})",
+                                "free disk space or fix the folder's permissions (the leaderboard folder holds "
+                                "the records too), or pass --leaderboard-dir elsewhere") from None
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -27,8 +27,8 @@ from typing import Any
 import yaml
 
 from medbench.errors import MedbenchError
-from medbench.recipe import (STEP_KEYS, Recipe, data_file_overrides, recipe_error, resolve_variables, substitute,
-                             task_fingerprint)
+from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, recipe_error,
+                             resolve_variables, substitute, task_fingerprint)
 from medbench.records import slug
 
 
@@ -162,6 +162,7 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
                                 f"set one of: {', '.join(sorted(scale_vars)) or '(none)'}")
         scale_vars[key] = yaml.safe_load(value) if isinstance(value, str) else value
     scale_vars = resolve_variables(scale_vars, f"recipe {recipe.name!r}, scale {scale!r}")
+    given = {str(scale_vars[key]) for key in overrides or {}}  # --set values: the user's own paths
     user_files = {**data_file_overrides(recipe.data_files, recipe.path.parent),
                   **data_file_overrides(data_files or {})}
     out_dir = Path(out_dir) if out_dir else Path("sweeps") / f"{slug(recipe.name)}-{slug(scale)}"
@@ -209,7 +210,7 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
         if any(_matches(factors, rule) for rule in recipe.exclude):
             excluded.append(factors)
             continue
-        cell = _plan_cell(recipe, factors, bound, scale_vars, user_files, fingerprint)
+        cell = _plan_cell(recipe, factors, bound, scale_vars, user_files, fingerprint, given)
         if cell.key in cells:  # identical work under other factor values (an untrained model at every data size)
             cells[cell.key].aliases.append(factors)
             continue
@@ -235,7 +236,7 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
 
 
 def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], scale_vars: dict[str, Any],
-               user_files: dict[str, dict[str, Any]], fingerprint) -> CellSpec:
+               user_files: dict[str, dict[str, Any]], fingerprint, given: set[str]) -> CellSpec:
     variables = {**scale_vars, **factors}
     where = f"recipe {recipe.name!r}, cell {factors}"
     variables.update(substitute(bound, variables, where))
@@ -264,7 +265,8 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
         step_vars = {**variables, "prev": "{prev}"}
         task = str(substitute(raw.get("task", "{task}"), step_vars, where))
         step_model = str(substitute(raw.get("model", "{prev}" if steps else model), step_vars, where))
-        options = substitute(raw.get("options") or {}, step_vars, where)
+        options = contained_file_options(substitute(raw.get("options") or {}, step_vars, where),
+                                         recipe.path.parent, given, where)
         if not isinstance(options, dict):
             raise recipe_error(recipe.path, f"step {index + 1} of cell {factors}: options {str(options)[:60]!r} are "
                                "not a mapping", "write options: {max_steps: 10, learning_rate: 2.0e-4}")

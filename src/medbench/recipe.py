@@ -284,6 +284,32 @@ def resolve_variables(variables: dict[str, Any], where: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------------------- data files
 
+FILE_OPTION_SUFFIXES = ("_file", "_files", "_path", "_dir", "_config")  # trainer options that name files
+
+
+def contained_file_options(options: Any, base_dir: Path, given: set[str], where: str) -> Any:
+    """A step's file options (difficulty_file, base_config, ...) as the recipe wrote them: relative to the recipe's
+    folder and inside it, like its data_files, so an untrusted recipe reads nothing else. Values given with --set
+    (``given``) are the user's own paths and stay as typed."""
+    if not isinstance(options, dict):
+        return options
+    checked = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            value = contained_file_options(value, base_dir, given, where)
+        elif isinstance(value, str) and value and str(key).endswith(FILE_OPTION_SUFFIXES) and value not in given:
+            path = Path(value)
+            real = (base_dir / path).resolve()
+            if path.is_absolute() or "://" in value or not is_inside(real, base_dir.resolve()):
+                raise MedbenchError(f"{where}: option {key}={value!r} lies outside the recipe's folder {base_dir}",
+                                    "copy the file next to the recipe and name it relative to it, or pass it with "
+                                    "--set (a variable of the scale)")
+            value = str(real)
+        checked[key] = value
+    return checked
+
+
+
 def data_file_overrides(pairs: dict[str, str], base_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """``TASK[:SPLIT] -> PATH`` (``--data-file`` / a recipe's ``data_files``) as per-task metadata overrides.
     A path without a split is the test split; relative paths resolve against ``base_dir`` (else the CWD)."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -150,6 +152,33 @@ class Record(SchemaPart):
     rescored: str | None = _only_when_set()  # when medbench leaderboard --rescore last recomputed the metrics
     rescore_kept: list[str] | None = _only_when_set()  # metrics re-scoring could not recompute and kept
     other: dict[str, Any] = _other()
+
+
+MAX_DEPTH = 64  # JSON nesting no writer produces; deeper would overflow the recursive readers (the page's data)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def sane_json(value: Any, depth: int = 0) -> Any:
+    """Parsed JSON (a record, a samples row) as every reader can take it: NaN and infinities become None (NaN is
+    what writers put for no value), a lone surrogate (``"\\ud800"``: valid JSON, not encodable text) becomes
+    U+FFFD; RecordError for an integer no float can hold or nesting deeper than MAX_DEPTH."""
+    if isinstance(value, str):
+        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            raise RecordError(f"holds a number of {len(str(abs(value)))} digits, too large to compare or plot") from None
+        return value
+    if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
+        raise RecordError(f"nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        return {sane_json(k): sane_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sane_json(v, depth + 1) for v in value]
+    return value
 
 
 def validate_record(data: Any) -> dict[str, Any]:

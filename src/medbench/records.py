@@ -21,7 +21,8 @@ from typing import Any, Iterable
 
 from medbench.errors import MedbenchError
 from medbench.portable import portable_paths
-from medbench.record_schema import SCHEMA_VERSION, Record, RecordError, json_type_name, validate_record
+from medbench.record_schema import (MAX_DEPTH, SCHEMA_VERSION, Record, RecordError, json_type_name, sane_json,
+                                    validate_record)
 
 __all__ = ["Record", "RecordError", "validate_record"]  # the schema, where readers of records look for it
 
@@ -106,7 +107,7 @@ def load_record(path: Path) -> dict[str, Any]:
         raise RecordError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:  # nesting past the parser's depth, a number of 4300+ digits
         raise RecordError(f"not readable JSON ({type(exc).__name__}: {str(exc)[:80]})") from None
-    record = validate_record(data)
+    record = validate_record(sane_json(data))  # every renderer gets finite numbers, encodable text, bounded depth
     record["_path"] = str(path)
     return record
 
@@ -155,6 +156,7 @@ def write_record(root: Path, record: Record | dict[str, Any], samples: list[dict
     data = {**portable_paths(written, root), "schema": SCHEMA_VERSION, "samples_file": "samples.jsonl"}
     _typed_for_writing(data)  # exactly what a reader will get back
     directory = record_dir(root, data["model"]["label"], data["model"]["weights_hash"], data["record_key"])
+    refuse_links(root, directory)
     try:
         existing = load_record(directory / "record.json") if (directory / "record.json").exists() else None
     except RecordError:
@@ -166,6 +168,24 @@ def write_record(root: Path, record: Record | dict[str, Any], samples: list[dict
     _copy_manifest(written, directory, root)  # from the paths as written: this machine's checkpoint
     atomic_write_json(directory / "record.json", data)
     return directory / "record.json"
+
+
+def refuse_links(root: Path, path: Path) -> None:
+    """MedbenchError when ``path`` (under ``root``) is reached through a link: a linked records/ or model folder
+    would take the writes outside the leaderboard (and its reader would skip them). Checked as read_records checks
+    a record: by where the path resolves to."""
+    root, path = Path(root), Path(path)
+    relative = path.relative_to(root)
+    if path.resolve() == root.resolve() / relative:
+        return
+    current, link = root, path
+    for name in relative.parts:
+        current = current / name
+        if current.is_symlink():
+            link = current
+            break
+    raise MedbenchError(f"{link} is a link, and records are written only inside {root} (never through a link)",
+                        f"replace {link} with a folder, or pass another --leaderboard-dir")
 
 
 def _typed_for_writing(data: dict[str, Any]) -> Record:
@@ -236,11 +256,20 @@ def samples_path(record: dict[str, Any]) -> Path:
     return path
 
 
+# What may need sane_json in a samples file: NaN/Infinity, huge numbers, surrogate escapes. Files without any (the
+# usual case) skip that walk over every row.
+_ODD_JSON = re.compile(r"NaN|Infinity|\d{300}|[eE][+]?0*[1-9]\d\d|\\u[dD][89a-fA-F]")
+
+
 def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The record's per-item rows; SamplesPathError (a ValueError) for a file outside its folder, OSError or
-    ValueError for one that cannot be read or is not JSON lines of objects."""
+    ValueError for one that cannot be read or is not JSON lines of objects. Rows are made sane as records are
+    (sane_json); a doc_id that is a list or an object (no id two samples can share) reads as None."""
+    text = read_regular_text(samples_path(record))
+    odd = _ODD_JSON.search(text) is not None
     rows = []
-    for number, line in enumerate(read_regular_text(samples_path(record)).splitlines(), 1):
+    # Split on "\n" alone: JSON lines may hold U+2028 or U+0085 inside a string, which splitlines() splits at.
+    for number, line in enumerate(text.split("\n"), 1):
         if line.strip():
             try:
                 row = json.loads(line)
@@ -248,6 +277,13 @@ def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
                 raise ValueError(f"line {number} of the samples nests deeper than JSON can be read") from None
             if not isinstance(row, dict):
                 raise ValueError(f"line {number} of the samples is {json_type_name(row)}, not an object")
+            if odd or line.count("[") + line.count("{") > MAX_DEPTH:  # a bound on the row's depth, cheaply
+                try:
+                    row = sane_json(row)
+                except RecordError as exc:
+                    raise ValueError(f"line {number} of the samples {exc}") from None
+            if isinstance(row.get("doc_id"), (list, dict)):
+                row["doc_id"] = None
             rows.append(row)
     return rows
 

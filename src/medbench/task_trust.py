@@ -95,6 +95,119 @@ def _regex_replace(string, pattern, repl, count: int = 0):
         raise SecurityError(f"regex_replace ran past {MAX_REGEX_SECONDS:g} s") from None
 
 
+def bound_task_regexes(task: Any, entry: "TaskEntry") -> None:
+    """An untrusted task's regex filters (``regex``, ``multi_choice_regex`` and their subclasses) and its metrics'
+    ``regexes_to_ignore`` match with a time limit of MAX_REGEX_SECONDS per call: a backtracking pattern could run
+    for hours on one response. A timeout is a MedbenchError naming the task and the filter."""
+    from functools import partial
+
+    from lm_eval.filters.extraction import RegexFilter
+
+    fix = f"simplify the pattern, or pass --trust-task-code if you trust {entry.path.parent}"
+    for ensemble in getattr(task, "_filters", None) or []:
+        bounded_re = _BoundedRe(f"task {entry.name!r} ({entry.path}) filter {ensemble.name!r}", fix)
+        steps = []
+        for step in ensemble.filters:
+            cls = getattr(step, "func", step)
+            if isinstance(cls, type) and issubclass(cls, RegexFilter):
+                step = partial(_bounded_filter(cls, bounded_re), *getattr(step, "args", ()),
+                               **(getattr(step, "keywords", None) or {}))
+            steps.append(step)
+        ensemble.filters = steps
+    for metric, options in (getattr(task, "_metric_fn_kwargs", None) or {}).items():
+        if isinstance(options, dict) and options.get("regexes_to_ignore") is not None:
+            bounded_re = _BoundedRe(f"task {entry.name!r} ({entry.path}) metric {metric!r}", fix)
+            task._metric_fn_list[metric] = _ignoring(task._metric_fn_list[metric], bounded_re)
+
+
+def _bounded_filter(cls: type, bounded_re: "_BoundedRe") -> type:
+    """``cls`` with its pattern compiled by ``bounded_re`` and its own ``apply`` (lm-eval's code, unchanged) seeing
+    ``bounded_re`` as ``re``, so the patterns it compiles or substitutes at apply time are bounded too."""
+    import types
+
+    apply = next(klass.__dict__["apply"] for klass in cls.__mro__ if "apply" in klass.__dict__)
+    rebound = types.FunctionType(apply.__code__, {**apply.__globals__, "re": bounded_re}, apply.__name__,
+                                 apply.__defaults__, apply.__closure__)
+
+    def __init__(self, *args, **kwargs):
+        cls.__init__(self, *args, **kwargs)
+        self.regex = bounded_re.compile(self.regex)
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "apply": rebound})
+
+
+def _ignoring(metric: Any, bounded_re: "_BoundedRe") -> Any:
+    """``metric`` (exact_match) with its ``regexes_to_ignore`` removed from the texts by ``bounded_re`` first."""
+    def bounded(*args, regexes_to_ignore=None, **kwargs):
+        for key in ("predictions", "references"):
+            if key in kwargs and regexes_to_ignore:
+                texts = list(kwargs[key])
+                for pattern in regexes_to_ignore:
+                    texts = [bounded_re.sub(pattern, "", text) for text in texts]
+                kwargs[key] = texts
+        return metric(*args, **kwargs)
+
+    return bounded
+
+
+class _BoundedRe:
+    """What lm-eval's filters use of ``re``; matching runs on the ``regex`` module with a timeout."""
+
+    def __init__(self, label: str, fix: str):
+        self.label, self.fix = label, fix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(re, name)  # flags, escape
+
+    def compile(self, pattern: Any, flags: int = 0) -> "_TimedPattern":
+        return pattern if isinstance(pattern, _TimedPattern) else _TimedPattern(pattern, flags, self)
+
+    def sub(self, pattern: Any, repl: Any, string: str, count: int = 0, flags: int = 0) -> str:
+        return self.compile(pattern, flags).sub(repl, string, count)
+
+    def findall(self, pattern: Any, string: str, flags: int = 0) -> list:
+        return self.compile(pattern, flags).findall(string)
+
+    def search(self, pattern: Any, string: str, flags: int = 0) -> Any:
+        return self.compile(pattern, flags).search(string)
+
+
+class _TimedPattern:
+    def __init__(self, pattern: Any, flags: int, owner: _BoundedRe):
+        import regex
+
+        if isinstance(pattern, re.Pattern):
+            pattern, flags = pattern.pattern, pattern.flags
+        self.pattern, self.owner = pattern, owner
+        names = ("ASCII", "IGNORECASE", "LOCALE", "MULTILINE", "DOTALL", "VERBOSE")  # re's and regex's values differ
+        try:
+            self.compiled = regex.compile(pattern, sum(getattr(regex, n) for n in names if flags & getattr(re, n)))
+        except regex.error as exc:
+            raise MedbenchError(f"{owner.label}: its regex {_shown(pattern)} does not compile ({exc})",
+                                owner.fix) from None
+
+    def _run(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self.compiled, method)(*args, timeout=MAX_REGEX_SECONDS)
+        except TimeoutError:
+            raise MedbenchError(f"{self.owner.label}: its regex {_shown(self.pattern)} ran past "
+                                f"{MAX_REGEX_SECONDS:g} s on one response (it backtracks)", self.owner.fix) from None
+
+    def findall(self, string: str) -> list:
+        return self._run("findall", string)
+
+    def search(self, string: str) -> Any:
+        return self._run("search", string)
+
+    def sub(self, repl: Any, string: str, count: int = 0) -> str:
+        return self._run("sub", repl, string, count)
+
+
+def _shown(pattern: Any) -> str:
+    text = repr(pattern)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 @contextlib.contextmanager
 def _time_limit(seconds: float):
     """SIGALRM after ``seconds`` (main thread on POSIX only; elsewhere no limit)."""
@@ -194,9 +307,10 @@ def templates_unrendered():
 
 
 def code_imports(config: Any) -> list[str]:
-    """The ``!function`` references in a parsed task config (kept as strings by the indexing loader)."""
+    """The ``!function`` references in a parsed task config (kept as strings by the indexing loader), keys too.
+    (Untrusted files are also searched tag by tag before parsing: medbench.task_yaml.code_tags.)"""
     if isinstance(config, dict):
-        return [ref for value in config.values() for ref in code_imports(value)]
+        return [ref for pair in config.items() for value in pair for ref in code_imports(value)]
     if isinstance(config, list):
         return [ref for value in config for ref in code_imports(value)]
     if isinstance(config, str) and config.startswith("!function "):

@@ -22,6 +22,22 @@ class _TagTolerantLoader(yaml.SafeLoader):
 
 _TagTolerantLoader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
 
+# The parser lm-eval's YAML loader uses: tags are searched for as it will read them.
+_LM_EVAL_PARSER = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+
+
+def code_tags(text: str) -> list[tuple[str, str, int]]:
+    """(tag, scalar, line) for each tag that makes a YAML loader run code: ``!function`` (lm-eval imports the named
+    module) and ``!!python/...``. Read from the parser's events, so every node counts (keys, values, anchors, values
+    a later duplicate key or a dropped ``task_list`` hides) however the tag is spelt (``!<!function>``, a %TAG
+    handle, %-escapes)."""
+    found = []
+    for event in yaml.parse(text, Loader=_LM_EVAL_PARSER):
+        tag = getattr(event, "tag", None)
+        if tag == "!function" or (tag or "").startswith("tag:yaml.org,2002:python/"):
+            found.append((tag, str(getattr(event, "value", "") or ""), event.start_mark.line + 1))
+    return found
+
 _TASK_FIELDS = {f.name for f in dataclasses.fields(__import__("lm_eval.api.task", fromlist=["TaskConfig"]).TaskConfig)}
 _LM_EVAL_EXTRA_KEYS = {"include", "group", "task_list", "class", "aggregate_metric_list", "group_alias"}
 
@@ -70,9 +86,14 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
         cycle = " -> ".join(p.name for p in (*_chain, path.resolve()))
         raise MedbenchError(f"task file {_chain[0]} includes itself through a cycle ({cycle})",
                             "remove one of the `include:` keys so the includes form a chain, not a loop")
+    tags: list[tuple[str, str, int]] = []
     try:
-        config = yaml.load(read_regular_text(path), Loader=_TagTolerantLoader)
+        text = read_regular_text(path)
+        tags = code_tags(text) if root is not None else []
+        config = yaml.load(text, Loader=_TagTolerantLoader)
     except yaml.YAMLError as exc:
+        if tags:  # what it names counts before how it is written
+            raise _code_refusal(path, tags, root) from None
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise MedbenchError(f"task file {path} is not valid YAML{where}",
@@ -89,6 +110,8 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
     if not isinstance(config, dict):
         raise MedbenchError(f"task file {path} is not a mapping", "a task YAML is a mapping with at least a `task:` key")
     try:
+        if tags:  # before includes: the code this file names, wherever in it
+            raise _code_refusal(path, tags, root)
         if "include" in config:
             config = _with_includes(path, config, _chain, root)
         unknown = sorted(set(config) - _TASK_FIELDS - _LM_EVAL_EXTRA_KEYS)
@@ -106,6 +129,17 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
             exc.config = config
         raise
     return config
+
+
+def _code_refusal(path: Path, tags: list[tuple[str, str, int]], root: Path | None) -> MedbenchError:
+    python = [tag for tag in tags if tag[0] != "!function"]
+    if python:
+        tag = python[0][0].replace("tag:yaml.org,2002:", "!!")
+        return UntrustedCodeError(f"task file {path} has the YAML tag {tag} (line {python[0][2]}), which makes "
+                                  "a YAML loader run Python", "remove the tag: task YAMLs hold plain values")
+    return UntrustedCodeError(f"task file {path} imports code (!function {tags[0][1]}, line {tags[0][2]}) from a folder "
+                              "medbench does not trust", f"pass --trust-task-code if you trust the code in {root}, or "
+                              "install the task as a plugin")
 
 
 _STRING_METADATA = ("primary_metric", "rationale_field", "category_field", "difficulty_field", "judge_rubric",
@@ -179,6 +213,10 @@ class ContainmentError(MedbenchError):
     def __init__(self, problem: str, fix: str = "", config: dict[str, Any] | None = None):
         super().__init__(problem, fix)
         self.config = config
+
+
+class UntrustedCodeError(ContainmentError):
+    """An untrusted task YAML that names code: a ``!function`` or ``!!python/`` tag on any node."""
 
 
 def real_path(path: Path | str) -> Path:
@@ -311,6 +349,9 @@ def check_contained(config: dict[str, Any], file: Path, root: Path, where: str =
     if local_dataset:
         _require_data_inside(file, f"{where}dataset_path", dataset, cwd, root)
         base = cwd / os.path.expanduser(dataset)
+        from medbench.task_datasets import check_dataset_folder  # what datasets reads from the folder by itself
+
+        check_dataset_folder(file, f"{where}dataset_path", dataset, base, root, kwargs.get("data_dir"))
     for path_key in ("data_dir", "cache_dir"):
         value = kwargs.get(path_key)
         if isinstance(value, (str, Path)):

@@ -74,7 +74,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             if stripped.startswith("["):
                 rows = json.loads(text)
             else:
-                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+                rows = [json.loads(line) for line in text.split("\n") if line.strip()]
         elif suffix == ".csv":
             import csv
 
@@ -87,8 +87,8 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         else:
             raise MedbenchError(f"data file {path} has an unsupported type {suffix!r}",
                                 "use .jsonl, .json, .csv or .parquet")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MedbenchError(f"data file {path} is not valid JSON lines ({exc})",
+    except (ValueError, RecursionError) as exc:  # bad JSON, 4300+ digit numbers, nesting past the parser, not UTF-8
+        raise MedbenchError(f"data file {path} is not valid JSON lines ({str(exc)[:200]})",
                             "write one JSON object per line") from None
     if not rows:
         raise MedbenchError(f"data file {path} is empty", "give a file with at least one example")

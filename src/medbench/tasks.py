@@ -17,8 +17,8 @@ from typing import Any
 from medbench.errors import MedbenchError
 from medbench.plugin_calls import plugin_label
 from medbench.registries import call_register_hook
-from medbench.task_trust import (code_imports, contained_yaml_loading, sandboxed_templates, template_refusal,
-                                 templates_unrendered)
+from medbench.task_trust import (bound_task_regexes, code_imports, contained_yaml_loading, sandboxed_templates,
+                                 template_refusal, templates_unrendered)
 from medbench.task_yaml import LOCAL_BUILDERS, ContainmentError, read_task_yaml
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,9 @@ def build_registry() -> TaskRegistry:
     call_register_hook("register_tasks", register_for)
     trusted, contained = False, not _sources["trust_task_code"]
     for path in _sources["include_paths"]:
-        if not Path(path).exists():
-            raise MedbenchError(f"--include-path {path} does not exist", "pass a folder of task YAMLs")
+        if not (Path(path).is_dir() or Path(path).is_file()):  # a FIFO or device would be read as one YAML, or block
+            what = "is a FIFO, device or socket, not a folder" if Path(path).exists() else "does not exist"
+            raise MedbenchError(f"--include-path {path} {what}", "pass a folder of task YAMLs")
         register_for(USER_TASKS)(path)
     return registry
 
@@ -332,6 +333,8 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
         except Exception as exc:
             raise load_failure(entry, exc) from None
         task = next(iter(loaded.values()))
+        if not (entry.trusted or _sources["trust_task_code"]):
+            bound_task_regexes(task, entry)  # its filters' patterns match with a time limit
         if task_metadata.get("data_files") and not isinstance(getattr(task.dataset, "medbench_source", None), dict):
             import warnings
 
@@ -359,8 +362,6 @@ def load_failure(entry: TaskEntry, exc: BaseException) -> MedbenchError:
     detail = " ".join(str(exc).split())[:300]
     return MedbenchError(f"task {entry.name!r} failed to load: {type(exc).__name__}: {detail}",
                          f"check its YAML ({entry.path}) and data files")
-
-
 
 
 def _offline_miss(exc: BaseException) -> bool:

@@ -41,8 +41,17 @@ def vectorised_metric(metric: str, registry: dict[str, Any]) -> stats.Vectorised
     fast = getattr(entry, "resampled", None)
     if entry is None or fast is None or getattr(entry, "needs", "labels") != "labels":
         return None
-    return lambda weights, _refs, samples: fast(weights, [s.get("gold") for s in samples],
-                                                [s.get("pred") for s in samples])
+    read: dict[int, tuple[list[Any], list[Any], list[Any]]] = {}
+
+    def resampled(weights: Any, _refs: Any, samples: list[dict[str, Any]]) -> Any:
+        # Every block of one resampling pass brings the same samples: their golds and preds are read once (the
+        # samples are kept too, so that their id is not reused while this function lives).
+        if id(samples) not in read:
+            read[id(samples)] = (samples, [s.get("gold") for s in samples], [s.get("pred") for s in samples])
+        _, golds, preds = read[id(samples)]
+        return fast(weights, golds, preds)
+
+    return resampled
 
 
 def metric_higher_is_better(metric: str, registry: dict[str, Any]) -> bool:

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 DEFAULT_ITERS = 1000
 DEFAULT_SEED = 1234
+# Resample draws held at once (16 MB per float64 block): iters x n at once took 6.5 GB for 100k items. Blocks of rows
+# drawn in turn from one generator are the very numbers one (iters, n) draw gives, so results do not change.
+CHUNK_CELLS = 1 << 21
 
 
 def z_value(confidence: float = 0.95) -> float:
@@ -58,24 +61,57 @@ def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, 
     return (float(lo), float(hi))
 
 
-def _resample_indices(n: int, iters: int, seed: int) -> np.ndarray:
+def _block_rows(n: int, iters: int) -> Iterator[int]:
+    step = max(1, CHUNK_CELLS // max(n, 1))
+    for start in range(0, iters, step):
+        yield min(step, iters - start)
+
+
+def _index_blocks(n: int, iters: int, seed: int) -> Iterator[np.ndarray]:
+    """The resamples' item indices, (rows, n) blocks in order."""
     rng = np.random.default_rng(seed)
-    return rng.integers(0, n, size=(iters, n))
+    for rows in _block_rows(n, iters):
+        yield rng.integers(0, n, size=(rows, n))
+
+
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """Index draws (rows, n) as how often each item is drawn (rows, n)."""
+    rows = idx.shape[0]
+    flat = (idx + (np.arange(rows) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(float)
+
+
+def _weight_blocks(n: int, iters: int, seed: int) -> Iterator[np.ndarray]:
+    for idx in _index_blocks(n, iters, seed):
+        yield _counts(idx, n)
+
+
+def _joined(blocks: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(blocks) if blocks else np.empty(0)
 
 
 def resample_weights(n: int, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """How often each item is drawn in each resample, (iters, n): the same resamples as the index draws above,
-    in the form vectorised metrics take (a corpus metric of a resample is a function of these counts)."""
-    idx = _resample_indices(n, iters, seed)
-    weights = np.zeros((iters, n))
-    np.add.at(weights, (np.repeat(np.arange(iters), n), idx.ravel()), 1)
-    return weights
+    """How often each item is drawn in each resample, (iters, n): the same resamples as the index draws, in the
+    form vectorised metrics take (a corpus metric of a resample is a function of these counts). All rows at once:
+    the statistics here take them block by block."""
+    blocks = list(_weight_blocks(n, iters, seed))
+    return np.concatenate(blocks) if blocks else np.zeros((0, n))
+
+
+_LAST_CODES: list[Any] = []  # [copies of the columns, their codes]: a resampling pass asks again for every block
 
 
 def _codes(*columns: Sequence[Any]) -> list[np.ndarray]:
     """The values as integer codes, equal codes for values that compare equal (as Python's == would)."""
+    lists = all(type(column) is list for column in columns)
+    if lists and _LAST_CODES and len(_LAST_CODES[0]) == len(columns) and \
+            all(column == seen for column, seen in zip(columns, _LAST_CODES[0])):  # far cheaper than coding again
+        return _LAST_CODES[1]
     table: dict[Any, int] = {}
-    return [np.array([table.setdefault(v, len(table)) for v in column]) for column in columns]
+    codes = [np.array([table.setdefault(v, len(table)) for v in column]) for column in columns]
+    if lists:
+        _LAST_CODES[:] = [[list(column) for column in columns], codes]
+    return codes
 
 
 def _class_f1(weights: np.ndarray, is_ref: np.ndarray, is_pred: np.ndarray) -> np.ndarray:
@@ -97,7 +133,7 @@ def macro_f1_resampled(weights: np.ndarray, refs: Sequence[Any], preds: Sequence
     ref, pred = _codes(refs, preds)
     total = np.zeros(weights.shape[0])
     present = np.zeros(weights.shape[0])
-    for label in np.unique(ref):
+    for label in np.flatnonzero(np.bincount(ref)):  # the classes in the refs (np.unique, in O(n))
         is_ref, is_pred = ref == label, pred == label
         here = (weights @ is_ref) > 0
         total += np.where(here, _class_f1(weights, is_ref, is_pred), 0.0)
@@ -123,7 +159,7 @@ def bootstrap_mean_ci(values: Sequence[float], *, iters: int = DEFAULT_ITERS, se
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         return (math.nan, math.nan)
-    means = arr[_resample_indices(arr.size, iters, seed)].mean(axis=1)
+    means = _joined([arr[idx].mean(axis=1) for idx in _index_blocks(arr.size, iters, seed)])
     return _percentile_interval(means, confidence)
 
 
@@ -140,10 +176,11 @@ def bootstrap_ci(metric_fn: Callable[[list[Any], list[Any]], float], refs: Seque
     if not refs:
         return (math.nan, math.nan)
     if vectorised is not None:
-        stats = np.asarray(vectorised(resample_weights(len(refs), iters, seed), refs, preds), dtype=float)
+        stats = _joined([np.asarray(vectorised(weights, refs, preds), dtype=float)
+                         for weights in _weight_blocks(len(refs), iters, seed)])
     else:
         stats = np.array([float(metric_fn([refs[i] for i in idx], [preds[i] for i in idx]))
-                          for idx in _resample_indices(len(refs), iters, seed)])
+                          for block in _index_blocks(len(refs), iters, seed) for idx in block])
     return _percentile_interval(stats, confidence)
 
 
@@ -164,13 +201,26 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def _swap_blocks(n: int, iters: int, seed: int, width: int) -> tuple[Iterator[np.ndarray], bool]:
+    """swap_masks as (blocks of rows, exact), each block sized for ``width`` columns of float work per row."""
+    if 2 ** n <= iters:
+        return iter([((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(bool)]), True
+
+    def blocks() -> Iterator[np.ndarray]:
+        rng = np.random.default_rng(seed)
+        for rows in _block_rows(width, iters):
+            yield rng.integers(0, 2, size=(rows, n)) == 1
+
+    return blocks(), False
+
+
 def swap_masks(n: int, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED) -> tuple[np.ndarray, bool]:
     """The swap patterns of a paired permutation test, (masks, exact): masks[k, i] True swaps the two systems'
     outputs on item i. All 2**n patterns (identity included) when 2**n <= iters, so the test is exact; otherwise
     ``iters`` seeded random patterns."""
-    if 2 ** n <= iters:
-        return ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(bool), True
-    return np.random.default_rng(seed).integers(0, 2, size=(iters, n)) == 1, False
+    blocks, exact = _swap_blocks(n, iters, seed, n)
+    found = list(blocks)
+    return (np.concatenate(found) if found else np.zeros((0, n), dtype=bool)), exact
 
 
 def _permutation_p(observed: float, permuted: np.ndarray, exact: bool, scale: float) -> float:
@@ -208,26 +258,29 @@ def paired_permutation(metric_fn: Callable[[list[Any], list[Any]], float] | None
     n = len(a)
     if n == 0:
         return math.nan
-    masks, exact = swap_masks(n, iters, seed)
+    masks, exact = _swap_blocks(n, iters, seed, 2 * n)
     if metric_fn is None:
         va, vb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         d = vb - va
         # Swapping item i flips the sign of d_i: the permuted sum is sum(d) - 2 * sum of the swapped d_i.
-        permuted = (d.sum() - 2 * (masks.astype(float) @ d)) / n
+        permuted = _joined([(d.sum() - 2 * (block.astype(float) @ d)) / n for block in masks])
         return _permutation_p(float(vb.mean() - va.mean()), permuted, exact,
                               float(max(np.abs(va).max(), np.abs(vb).max())))
     refs = list(refs or [])
     score_a, score_b = float(metric_fn(refs, a)), float(metric_fn(refs, b))
     if vectorised is not None:
         # System A' takes a's item i where the mask is False and b's where it is True; B' the other copy.
-        take_b = masks.astype(float)
-        weights_a, weights_b = np.hstack([1 - take_b, take_b]), np.hstack([take_b, 1 - take_b])
         both_refs, both_preds = refs + refs, a + b
-        permuted = (np.asarray(vectorised(weights_b, both_refs, both_preds), dtype=float)
-                    - np.asarray(vectorised(weights_a, both_refs, both_preds), dtype=float))
+        blocks = []
+        for block in masks:
+            take_b = block.astype(float)
+            weights_a, weights_b = np.hstack([1 - take_b, take_b]), np.hstack([take_b, 1 - take_b])
+            blocks.append(np.asarray(vectorised(weights_b, both_refs, both_preds), dtype=float)
+                          - np.asarray(vectorised(weights_a, both_refs, both_preds), dtype=float))
+        permuted = _joined(blocks)
     else:
         rows = []
-        for mask in masks:
+        for mask in (mask for block in masks for mask in block):
             perm_a = [y if swap else x for x, y, swap in zip(a, b, mask)]
             perm_b = [x if swap else y for x, y, swap in zip(a, b, mask)]
             rows.append(float(metric_fn(refs, perm_b)) - float(metric_fn(refs, perm_a)))
@@ -254,22 +307,21 @@ def paired_bootstrap(metric_fn: Callable[[list[Any], list[Any]], float] | None, 
     n = len(a)
     if n == 0:
         return {"delta": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
-    idx = _resample_indices(n, iters, seed)
     if metric_fn is None:
         va, vb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         delta = float(vb.mean() - va.mean())
-        deltas = vb[idx].mean(axis=1) - va[idx].mean(axis=1)
+        deltas = _joined([vb[idx].mean(axis=1) - va[idx].mean(axis=1) for idx in _index_blocks(n, iters, seed)])
     elif vectorised is not None:
         refs = list(refs or [])
         delta = float(metric_fn(refs, b)) - float(metric_fn(refs, a))
-        weights = resample_weights(n, iters, seed)
-        deltas = np.asarray(vectorised(weights, refs, b), dtype=float) - np.asarray(vectorised(weights, refs, a),
-                                                                                   dtype=float)
+        deltas = _joined([np.asarray(vectorised(weights, refs, b), dtype=float)
+                          - np.asarray(vectorised(weights, refs, a), dtype=float)
+                          for weights in _weight_blocks(n, iters, seed)])
     else:
         refs = list(refs or [])
         delta = float(metric_fn(refs, b)) - float(metric_fn(refs, a))
         resampled = []
-        for row in idx:
+        for row in (row for idx in _index_blocks(n, iters, seed) for row in idx):
             r = [refs[i] for i in row]
             resampled.append(float(metric_fn(r, [b[i] for i in row])) - float(metric_fn(r, [a[i] for i in row])))
         deltas = np.array(resampled)
@@ -307,7 +359,8 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
     mean = sum(vals) / len(vals)
     if len(vals) < 2:
         return (mean, None)
-    return (mean, math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)))
+    # x * x, not x ** 2: a float square past the float range is inf there, an OverflowError here.
+    return (mean, math.sqrt(sum((v - mean) * (v - mean) for v in vals) / (len(vals) - 1)))
 
 
 def mean_win_rate(table: Sequence[Sequence[float | None]],
