@@ -34,9 +34,9 @@ def _group(row: dict[str, Any]) -> tuple:
     return row["factor"], str(row["level"]), str(row["baseline_level"]), row["column"], row["family"]
 
 
-def _label(row: dict[str, Any]) -> str:
+def _label(row: dict[str, Any], grid: set[str] | None = None) -> str:
     others = ", ".join(f"{k}={v}" for k, v in sorted((row.get("factors") or {}).items())
-                       if k not in ("seed", "task", row["factor"]))
+                       if k not in ("seed", "task", row["factor"]) and (grid is None or k in grid))
     seeds = row.get("seeds") or []
     which = f"{len(seeds)} seeds pooled" if row["pooled"] else (f"seed {seeds[0]}" if seeds and seeds[0] is not None
                                                                  else "")
@@ -65,7 +65,7 @@ def _ticks(lo: float, hi: float) -> list[float]:
     return [round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
-def _panel(title: str, rows: list[dict[str, Any]], top: float) -> tuple[list[str], float]:
+def _panel(title: str, rows: list[dict[str, Any]], top: float, grid: set[str] | None) -> tuple[list[str], float]:
     hidden = max(0, len(rows) - MAX_ROWS_PER_PANEL)
     rows = rows[:MAX_ROWS_PER_PANEL]
     spans = []
@@ -91,7 +91,7 @@ def _panel(title: str, rows: list[dict[str, Any]], top: float) -> tuple[list[str
             out.append(f'<rect x="{x(-margin):.1f}" y="{y - ROW_HEIGHT / 2 + 2}" width="{x(margin) - x(-margin):.1f}" '
                        f'height="{ROW_HEIGHT - 4}" fill="{COLORS["margin"]}"><title>equivalence margin '
                        f'±{margin:g}</title></rect>')
-        out.append(f'<text x="{PAD}" y="{y + 4}">{_esc(_label(row))}</text>')
+        out.append(f'<text x="{PAD}" y="{y + 4}">{_esc(_label(row, grid))}</text>')
         c = row["comparison"]
         delta = _finite(c.delta) if c is not None else None
         if delta is None:
@@ -109,7 +109,7 @@ def _panel(title: str, rows: list[dict[str, Any]], top: float) -> tuple[list[str
         ci = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
         fill = color if state != "none" else "white"
         out.append(f'<circle cx="{x(delta):.1f}" cy="{y}" r="4" fill="{fill}" stroke="{color}" stroke-width="1.6">'
-                   f'<title>{_esc(_label(row))}: Δ {delta:+.3f}{ci}{p}{q}, n {row.get("n")}</title></circle>')
+                   f'<title>{_esc(_label(row, grid))}: Δ {delta:+.3f}{ci}{p}{q}, n {row.get("n")}</title></circle>')
     axis_y = y0 + height + 4
     out.append(f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="{y0}" y2="{axis_y}" stroke="{COLORS["axis"]}" '
                'stroke-dasharray="3,3"/>')
@@ -125,8 +125,9 @@ def _panel(title: str, rows: list[dict[str, Any]], top: float) -> tuple[list[str
     return out, bottom + 10
 
 
-def svg_differences(rows: list[dict[str, Any]], alpha: float) -> str | None:
-    """The forest plot of a study report's rows (as study_report builds them), or None when nothing was compared."""
+def svg_differences(rows: list[dict[str, Any]], alpha: float, grid: set[str] | None = None) -> str | None:
+    """The forest plot of a study report's rows (as study_report builds them), or None when nothing was compared.
+    ``grid``: the recipe's factor names, the only factors a row's label shows (records carry many more)."""
     shown = [r for r in _shown(rows) if r.get("comparison") is not None]
     if not shown:
         return None
@@ -137,7 +138,7 @@ def svg_differences(rows: list[dict[str, Any]], alpha: float) -> str | None:
     for (family, unit), members in panels.items():
         name = "Primary: the study's question" if family == "primary" else "Secondary and per-seed comparisons"
         scale = "difference in score (0-1 metrics)" if unit == "0-1" else f"difference in {unit}"
-        drawn, top = _panel(f"{name} · {scale}", members, top)
+        drawn, top = _panel(f"{name} · {scale}", members, top, grid)
         parts += drawn
     width = LABEL_WIDTH + PLOT_WIDTH + PAD
     legend = (f'<text x="{PAD}" y="14" fill="#24292f">Each row: the cell minus its baseline on the same items, with '

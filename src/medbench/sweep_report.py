@@ -348,7 +348,7 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
               "skipped": sweep.skipped,
               "rows": [{**{k: v for k, v in r.items() if not k.startswith("_")},
                         "comparison": r["comparison"].as_dict() if r["comparison"] else None} for r in rows]}
-    picture = svg_differences(rows, alpha)
+    picture = svg_differences(rows, alpha, set(recipe.grid))
     if picture is not None:
         atomic_write_text(sweep.out_dir / "report.svg", picture)
         text = text.replace("\n## ", "\n![Each comparison's difference with its 95% CI](report.svg)\n\n## ", 1)
