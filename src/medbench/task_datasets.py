@@ -5,6 +5,7 @@ task folder as the YAML's own paths must; a loading script there is code."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import yaml
 from medbench.records import read_regular_text
 from medbench.task_yaml import (ContainmentError, UntrustedCodeError, _data_file_entries, _require_data_inside,
                                 check_expansion)
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def check_dataset_folder(file: Path, key: str, raw: str, folder: Path, root: Path, data_dir: Any = None) -> None:
@@ -31,11 +34,20 @@ def check_dataset_folder(file: Path, key: str, raw: str, folder: Path, root: Pat
         bases = [folder] + [folder / value for value in (data_dir,) if isinstance(value, str) and value]
         config_dir = config.get("data_dir")
         if isinstance(config_dir, str) and config_dir:
+            _require_plain_path(file, f"{where} data_dir", config_dir, folder, root)
             _require_data_inside(file, f"{where} data_dir", config_dir, folder, root)
             bases.append(folder / config_dir)  # datasets reads the config's data_files relative to it
         for entry_key, value in _data_file_entries(config.get("data_files"), f"{where} data_files"):
+            _require_plain_path(file, entry_key, value, folder, root)
             for base in bases:
                 _require_data_inside(file, entry_key, value, base, root)
+
+
+def _require_plain_path(file: Path, key: str, value: Any, folder: Path, root: Path) -> None:
+    if _URL.match(str(value)) or "::" in str(value):  # hf://, file://, zip://...::, data:...
+        raise ContainmentError(f"task file {file} names {key} {str(value)!r}, a URL; the cards of a local dataset "
+                               "folder name files inside it", f"name a file under {folder}, or pass "
+                               f"--trust-task-code if you trust {root}")
 
 
 def _card_configs(file: Path, key: str, raw: str, folder: Path, root: Path) -> list[tuple[str, dict[str, Any]]]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from medbench.errors import MedbenchError
 from medbench.task_yaml import is_inside, read_task_yaml, real_path
+from medbench.template_limits import MAX_RENDERED_CHARS
 
 if TYPE_CHECKING:
     from medbench.tasks import TaskEntry
@@ -57,40 +58,30 @@ def _refuse_template_loading(name: str) -> None:
 
 
 # What one render of an untrusted template may cost: a prompt is a few KB made in microseconds, so these only
-# stop templates built to hang or exhaust medbench (nested ranges, 'a' * 10**8, a backtracking regex).
-MAX_RENDERED_CHARS = 1_000_000
+# stop templates built to hang or exhaust medbench (nested ranges, 'a' * 10**8, a backtracking regex); the size
+# limits are checked before each operation runs (medbench.template_limits).
 MAX_RENDER_SECONDS = 5.0
 MAX_REGEX_SECONDS = 1.0
 
 
-def _bounded_sandbox():
-    from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-
-    class BoundedSandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset(["*", "**"])
-
-        def call_binop(self, context, operator, left, right):
-            sized = (str, list, tuple)
-            if operator == "*" and isinstance(left, sized) != isinstance(right, sized):
-                items, times = (left, right) if isinstance(left, sized) else (right, left)
-                if isinstance(times, int) and len(items) * times > MAX_RENDERED_CHARS:
-                    raise SecurityError(f"repeating a sequence {times} times makes more than {MAX_RENDERED_CHARS} "
-                                        "items")
-            if operator == "**" and isinstance(right, int) and abs(right) > 1000 and isinstance(left, int) \
-                    and abs(left) > 1:
-                raise SecurityError(f"the power {left} ** {right} is too large to compute")
-            return super().call_binop(context, operator, left, right)
-
-    return BoundedSandbox
-
-
 def _regex_replace(string, pattern, repl, count: int = 0):
-    """lm-eval's regex_replace filter, with a time limit (a backtracking pattern can run for hours)."""
+    """lm-eval's regex_replace filter, with a time limit (a backtracking pattern can run for hours) and a size
+    limit (``q|regex_replace('', 'x' * 999999)`` inserts the replacement between every two characters)."""
     import regex
     from jinja2.sandbox import SecurityError
 
+    made = 0
+
+    def expand(match):
+        nonlocal made
+        piece = match.expand(repl) if isinstance(repl, str) else repl
+        made += len(piece)
+        if made > MAX_RENDERED_CHARS:
+            raise SecurityError(f"regex_replace would make more than {MAX_RENDERED_CHARS} characters")
+        return piece
+
     try:
-        return regex.sub(pattern, repl, string, count=count, timeout=MAX_REGEX_SECONDS)
+        return regex.sub(pattern, expand, string, count=count, timeout=MAX_REGEX_SECONDS)
     except TimeoutError:
         raise SecurityError(f"regex_replace ran past {MAX_REGEX_SECONDS:g} s") from None
 
@@ -103,6 +94,8 @@ def bound_task_regexes(task: Any, entry: "TaskEntry") -> None:
 
     from lm_eval.filters.extraction import RegexFilter
 
+    if entry.trusted or not sandbox_active():  # a plugin's task, or --trust-task-code
+        return
     fix = f"simplify the pattern, or pass --trust-task-code if you trust {entry.path.parent}"
     for ensemble in getattr(task, "_filters", None) or []:
         bounded_re = _BoundedRe(f"task {entry.name!r} ({entry.path}) filter {ensemble.name!r}", fix)
@@ -110,7 +103,7 @@ def bound_task_regexes(task: Any, entry: "TaskEntry") -> None:
         for step in ensemble.filters:
             cls = getattr(step, "func", step)
             if isinstance(cls, type) and issubclass(cls, RegexFilter):
-                step = partial(_bounded_filter(cls, bounded_re), *getattr(step, "args", ()),
+                step = partial(_bounded_filter_class(cls, bounded_re), *getattr(step, "args", ()),
                                **(getattr(step, "keywords", None) or {}))
             steps.append(step)
         ensemble.filters = steps
@@ -120,7 +113,7 @@ def bound_task_regexes(task: Any, entry: "TaskEntry") -> None:
             task._metric_fn_list[metric] = _ignoring(task._metric_fn_list[metric], bounded_re)
 
 
-def _bounded_filter(cls: type, bounded_re: "_BoundedRe") -> type:
+def _bounded_filter_class(cls: type, bounded_re: "_BoundedRe") -> type:
     """``cls`` with its pattern compiled by ``bounded_re`` and its own ``apply`` (lm-eval's code, unchanged) seeing
     ``bounded_re`` as ``re``, so the patterns it compiles or substitutes at apply time are bounded too."""
     import types
@@ -171,6 +164,12 @@ class _BoundedRe:
     def search(self, pattern: Any, string: str, flags: int = 0) -> Any:
         return self.compile(pattern, flags).search(string)
 
+    def match(self, pattern: Any, string: str, flags: int = 0) -> Any:
+        return self.compile(pattern, flags).match(string)
+
+    def split(self, pattern: Any, string: str, maxsplit: int = 0, flags: int = 0) -> list:
+        return self.compile(pattern, flags).split(string, maxsplit)
+
 
 class _TimedPattern:
     def __init__(self, pattern: Any, flags: int, owner: _BoundedRe):
@@ -198,6 +197,12 @@ class _TimedPattern:
 
     def search(self, string: str) -> Any:
         return self._run("search", string)
+
+    def match(self, string: str) -> Any:
+        return self._run("match", string)
+
+    def split(self, string: str, maxsplit: int = 0) -> list:
+        return self._run("split", string, maxsplit)
 
     def sub(self, repl: Any, string: str, count: int = 0) -> str:
         return self._run("sub", repl, string, count)
@@ -246,8 +251,10 @@ def sandboxed_templates():
     from jinja2 import FunctionLoader, StrictUndefined
     from jinja2.sandbox import SecurityError
 
-    sandbox = _bounded_sandbox()(loader=FunctionLoader(_refuse_template_loading), undefined=StrictUndefined,
-                                 keep_trailing_newline=True)
+    from medbench.template_limits import BoundedSandbox
+
+    sandbox = BoundedSandbox(loader=FunctionLoader(_refuse_template_loading), undefined=StrictUndefined,
+                             keep_trailing_newline=True)
     sandbox.filters["regex_replace"] = _regex_replace
 
     def apply_template(template: str, doc: dict) -> str:
@@ -308,7 +315,7 @@ def templates_unrendered():
 
 def code_imports(config: Any) -> list[str]:
     """The ``!function`` references in a parsed task config (kept as strings by the indexing loader), keys too.
-    (Untrusted files are also searched tag by tag before parsing: medbench.task_yaml.code_tags.)"""
+    (Untrusted files are also searched tag by tag before parsing: medbench.yaml_tags.code_tags.)"""
     if isinstance(config, dict):
         return [ref for pair in config.items() for value in pair for ref in code_imports(value)]
     if isinstance(config, list):

@@ -14,6 +14,7 @@ import yaml
 
 from medbench.errors import MedbenchError
 from medbench.records import read_regular_text
+from medbench.yaml_tags import code_tags
 
 
 class _TagTolerantLoader(yaml.SafeLoader):
@@ -21,22 +22,6 @@ class _TagTolerantLoader(yaml.SafeLoader):
 
 
 _TagTolerantLoader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
-
-# The parser lm-eval's YAML loader uses: tags are searched for as it will read them.
-_LM_EVAL_PARSER = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
-
-
-def code_tags(text: str) -> list[tuple[str, str, int]]:
-    """(tag, scalar, line) for each tag that makes a YAML loader run code: ``!function`` (lm-eval imports the named
-    module) and ``!!python/...``. Read from the parser's events, so every node counts (keys, values, anchors, values
-    a later duplicate key or a dropped ``task_list`` hides) however the tag is spelt (``!<!function>``, a %TAG
-    handle, %-escapes)."""
-    found = []
-    for event in yaml.parse(text, Loader=_LM_EVAL_PARSER):
-        tag = getattr(event, "tag", None)
-        if tag == "!function" or (tag or "").startswith("tag:yaml.org,2002:python/"):
-            found.append((tag, str(getattr(event, "value", "") or ""), event.start_mark.line + 1))
-    return found
 
 _TASK_FIELDS = {f.name for f in dataclasses.fields(__import__("lm_eval.api.task", fromlist=["TaskConfig"]).TaskConfig)}
 _LM_EVAL_EXTRA_KEYS = {"include", "group", "task_list", "class", "aggregate_metric_list", "group_alias"}
@@ -92,7 +77,7 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
         tags = code_tags(text) if root is not None else []
         config = yaml.load(text, Loader=_TagTolerantLoader)
     except yaml.YAMLError as exc:
-        if tags:  # what it names counts before how it is written
+        if tags:  # the code it names, even where the rest does not load
             raise _code_refusal(path, tags, root) from None
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -137,9 +122,9 @@ def _code_refusal(path: Path, tags: list[tuple[str, str, int]], root: Path | Non
         tag = python[0][0].replace("tag:yaml.org,2002:", "!!")
         return UntrustedCodeError(f"task file {path} has the YAML tag {tag} (line {python[0][2]}), which makes "
                                   "a YAML loader run Python", "remove the tag: task YAMLs hold plain values")
-    return UntrustedCodeError(f"task file {path} imports code (!function {tags[0][1]}, line {tags[0][2]}) from a folder "
-                              "medbench does not trust", f"pass --trust-task-code if you trust the code in {root}, or "
-                              "install the task as a plugin")
+    return UntrustedCodeError(f"task file {path} imports code (!function {tags[0][1]}, line {tags[0][2]}) from a "
+                              "folder medbench does not trust", f"pass --trust-task-code if you trust the code in "
+                              f"{root}, or install the task as a plugin")
 
 
 _STRING_METADATA = ("primary_metric", "rationale_field", "category_field", "difficulty_field", "judge_rubric",
@@ -383,11 +368,12 @@ def _check_metric_scripts(config: dict[str, Any], file: Path, root: Path, where:
     metrics = config.get("metric_list")
     if not isinstance(metrics, list):
         return
-    from lm_eval.api.registry import get_metric  # noqa: F401  (fills the registry on first use)
+    from importlib import import_module
+
     from lm_eval.api.registry import metric_registry
 
     if not len(metric_registry):
-        import lm_eval.api.metrics  # noqa: F401
+        import_module("lm_eval.api.metrics")  # registers lm-eval's metrics
     for i, metric in enumerate(metrics):
         name = metric.get("metric") if isinstance(metric, dict) else None
         if not isinstance(name, str) or (name in metric_registry and not metric.get("hf_evaluate")):
