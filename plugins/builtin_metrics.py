@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 from medbench import hookimpl
@@ -21,8 +22,14 @@ def _f1_for(label, refs, preds):
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
+def _hashable(value):
+    """A label as a set member: a list or mapping (a damaged or unusual sample) by its JSON."""
+    return json.dumps(value, sort_keys=True, default=str) if isinstance(value, (list, dict)) else value
+
+
 def macro_f1(refs, preds):
     """Unweighted mean of per-class F1 over the classes present in the references."""
+    refs, preds = [_hashable(r) for r in refs], [_hashable(p) for p in preds]
     labels = sorted(set(refs), key=str)
     if not labels:
         return float("nan")

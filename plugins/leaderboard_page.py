@@ -41,14 +41,28 @@ def json_for_script(data: Any) -> str:
     return text
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
+    if isinstance(value, (dict, list, tuple)) and depth > 200:  # records are read to 64 levels: never this deep
+        return None
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, depth + 1) for v in value]
     return value
+
+
+def _loglik(value: Any) -> float | None:
+    """A per-choice log-likelihood as the drill-down shows it; None for what is no finite number (text, null, a
+    list: samples are untrusted)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return round(number, 3) if math.isfinite(number) else None
 
 
 def _cell_title(table: LeaderboardTable, cell: Cell) -> str:
@@ -156,7 +170,7 @@ def _samples_payload(table: LeaderboardTable, row: Row, col: str, cell: Cell, pr
         logliks = sample.get("logliks")
         item = {"id": sample.get("doc_id"), "gold": text(sample, "gold"), "pred": text(sample, "pred"),
                 "v": value if isinstance(value, (int, float)) else None, "p": prompt_index(prompt),
-                "ll": [round(float(v), 3) for v in logliks] if isinstance(logliks, list) else None}
+                "ll": [_loglik(v) for v in logliks] if isinstance(logliks, list) else None}
         question = chat_question(prompt) if chat else None
         if question is not None and question != prompt:
             item["q"] = prompt_index(question)  # shown first; the whole chat-wrapped prompt stays one click away

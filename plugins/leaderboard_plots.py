@@ -19,26 +19,36 @@ FACTOR_PRIORITY = ["shots", "method", "step", "prompt"]
 
 def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     span = hi - lo
-    if span <= 0:
-        return [lo]
+    if not (math.isfinite(span) and span > 0):
+        return [lo] if math.isfinite(lo) else []
     raw = span / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     start = math.ceil(lo / step - 1e-9) * step
     ticks = []
     value = start
-    while value <= hi + 1e-9:
+    while value <= hi + 1e-9 and len(ticks) <= 2 * count + 2:  # bounded, whatever rounding does to the step
         ticks.append(round(value, 10))
         value += step
     return ticks
 
 
+LIMIT = 1e300  # plotted values are clamped to this size: spans and ticks of larger ones (1e308) overflow
+
+
 def _range(values: list[float]) -> tuple[float, float]:
+    values = [min(max(v, -LIMIT), LIMIT) for v in values if math.isfinite(v)] or [0.0]
     lo, hi = min(values), max(values)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.05, hi + 0.05
+    if hi - lo < 1e-9:  # one value: a small span around it (relative for a huge one, or it is lost in rounding)
+        half = max(0.05, 1e-6 * max(abs(lo), abs(hi)))
+        lo, hi = lo - half, hi + half
     pad = (hi - lo) * 0.06
     return lo - pad, hi + pad
+
+
+def _scale(value: float, lo: float, hi: float) -> float:
+    """Where ``value`` lies between ``lo`` and ``hi`` (a _range), 0 to 1; a value beyond is drawn at the edge."""
+    return min(1.0, max(0.0, (value - lo) / (hi - lo)))
 
 
 COLORS = {"better": "#1a7f37", "worse": "#cf222e", "baseline": "#0550ae", "other": "#57606a"}
@@ -145,7 +155,7 @@ def svg_forest(table: LeaderboardTable, col: str) -> str:
     height = int(axis_y + 52 + legend_h + 4)
 
     def x(v: float) -> float:
-        return label_w + (v - lo) / (hi - lo) * plot_w
+        return label_w + _scale(v, lo, hi) * plot_w
 
     parts = [f'<svg class="plot forest" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" data-column="{esc(col)}" data-metric="{esc(metric)}" '
@@ -270,13 +280,13 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
     ylo, yhi = _range(values)
 
     def y(v: float) -> float:
-        return top + (1 - (v - ylo) / (yhi - ylo)) * plot_h
+        return top + (1 - _scale(v, ylo, yhi)) * plot_h
 
     if numeric:
         xlo, xhi = _range([float(c.factors[factor]) for _, c in items])
 
         def x(v: Any, j: int = 0, k: int = 1) -> float:
-            return left + (float(v) - xlo) / (xhi - xlo) * (width - left - right)
+            return left + _scale(float(v), xlo, xhi) * (width - left - right)
     else:
         cats = sorted({str(c.factors[factor]) for _, c in items}, key=lambda s: (s != "base", s))
         band = (width - left - right) / len(cats)

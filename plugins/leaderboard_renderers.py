@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,16 @@ from medbench_plugins.leaderboard_text import (aggregate_text, comparisons, fmt_
 
 
 def _escape_md(text: Any) -> str:
+    # A CR ends a Markdown line as a newline does: either would end the table row.
     return (str(text).replace("&", "&amp;").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\n", " "))
+            .replace("\r", " ").replace("\n", " "))
+
+
+def _code_md(text: Any) -> str:
+    """A code span (a weights hash) when ``text`` is plain (letters, digits, ``.:_-``); a backtick would end the
+    span early and a pipe the table cell, so anything else is escaped text instead."""
+    text = str(text)
+    return f"`{text}`" if re.fullmatch(r"[\w.:-]*", text, re.ASCII) else _escape_md(text)
 
 
 def _references_markdown(table: LeaderboardTable, info: dict[str, dict[str, Any]]) -> list[str]:
@@ -51,13 +60,13 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
               *[f"{col} ({', '.join(info[col]['metrics'])})" for col in table.columns]]
     lines = ["| " + " | ".join(map(_escape_md, header)) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
-        weights = f"`{row.weights_hash[:12]}`" + (" (baseline)" if row.is_baseline else "")
+        weights = _code_md(row.weights_hash[:12]) + (" (baseline)" if row.is_baseline else "")
         cells = [_escape_md(row.label), weights, aggregate_text(row.win_rate, row),
                  aggregate_text(row.mean_score(), row), aggregate_text(row.weighted_score(), row)]
         cells += [fmt_cell(row.cells.get(col)) for col in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + _references_markdown(table, info)
-    lines += [method_text(table), "", "Data sources (per task column):", ""]
+    lines += [_escape_md(method_text(table)), "", "Data sources (per task column):", ""]  # names the baseline
     for col in table.columns:
         for source in info[col]["data_sources"]:
             details = source_details(source).replace("\n", "; ")
@@ -89,8 +98,8 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
                   "| group | seeds | " + " | ".join(map(_escape_md, table.columns)) + " |",
                   "|" + "---|" * (len(table.columns) + 2)]
         for group in table.groups:
-            seeds = ", ".join(str(s) for s in group.model.get("seeds", []))
-            lines.append("| " + " | ".join([_escape_md(group.label), seeds,
+            seeds = ", ".join(str(s) for s in group.model.get("seeds", []))  # a training record's: any text
+            lines.append("| " + " | ".join([_escape_md(group.label), _escape_md(seeds),
                                             *[fmt_cell(group.cells.get(col)) for col in table.columns]]) + " |")
     lines += [""] + [f"Note: {_escape_md(note)}" for note in table.notes] + ([""] if table.notes else []) + [NOTICE]
     path = out_dir / "leaderboard.md"

@@ -8,6 +8,7 @@ natural width); other output (markdown reports, rules) keeps the default width, 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Console
@@ -44,5 +45,17 @@ def make_console(*, stderr: bool = False) -> Console:
 
 
 def labelled(label: str, style: str, message: str) -> Text:
-    """``Error: message`` with the label styled and the message as written."""
-    return Text.assemble((label, style), " ", message)
+    """``Error: message`` with the label styled and the message as written (its control characters escaped: it
+    can quote a record's label or a folder's name)."""
+    return Text.assemble((label, style), " ", terminal_safe(message))
+
+
+# C0 and C1 control characters and DEL (ESC starts the terminal's own sequences), and the bidirectional controls
+# that reorder what a terminal shows (U+202E).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: Any) -> str:
+    """``text`` (from a record or a file: a label, a task name) with every control character shown as its escape
+    (``\\x1b``), never sent to the terminal: ESC[2J would clear the screen, an OSC sequence retitle the window."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], str(text))

@@ -170,7 +170,8 @@ def sane_json(value: Any, depth: int = 0) -> Any:
         try:
             float(value)
         except OverflowError:
-            raise RecordError(f"holds a number of {len(str(abs(value)))} digits, too large to compare or plot") from None
+            digits = len(str(abs(value)))
+            raise RecordError(f"holds a number of {digits} digits, too large to compare or plot") from None
         return value
     if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
         raise RecordError(f"nests deeper than {MAX_DEPTH} levels")

@@ -48,7 +48,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             raise
     except OSError as exc:
         raise MedbenchError(f"cannot write {path} ({exc.strerror or exc})",
-                            "check free disk space and write permission, or pass another --output-dir") from None
+                            "check free disk space and write permission on its folder, or write elsewhere") from None
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -256,17 +256,24 @@ def samples_path(record: dict[str, Any]) -> Path:
     return path
 
 
-# What may need sane_json in a samples file: NaN/Infinity, huge numbers, surrogate escapes. Files without any (the
-# usual case) skip that walk over every row.
-_ODD_JSON = re.compile(r"NaN|Infinity|\d{300}|[eE][+]?0*[1-9]\d\d|\\u[dD][89a-fA-F]")
+# What sane_json changes or refuses in a samples file: NaN, Infinity, an exponent past 99, a run of 300 digits, a
+# surrogate escape. A file with none (the usual case) skips that walk over every row; each check is one C-speed
+# pass over the bytes.
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_ODD = (re.compile(rb"[eE]\+?0*[1-9][0-9][0-9]"), re.compile(rb"\\u[dD][89a-fA-F]"))
+
+
+def _may_need_sane(raw: bytes) -> bool:
+    return (b"NaN" in raw or b"Infinity" in raw or b"0" * 300 in raw.translate(_DIGITS)
+            or any(pattern.search(raw) for pattern in _ODD))
 
 
 def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The record's per-item rows; SamplesPathError (a ValueError) for a file outside its folder, OSError or
     ValueError for one that cannot be read or is not JSON lines of objects. Rows are made sane as records are
     (sane_json); a doc_id that is a list or an object (no id two samples can share) reads as None."""
-    text = read_regular_text(samples_path(record))
-    odd = _ODD_JSON.search(text) is not None
+    raw = read_regular_bytes(samples_path(record))
+    text, odd = raw.decode("utf-8"), _may_need_sane(raw)
     rows = []
     # Split on "\n" alone: JSON lines may hold U+2028 or U+0085 inside a string, which splitlines() splits at.
     for number, line in enumerate(text.split("\n"), 1):
@@ -326,9 +333,12 @@ def find_reusable(root: Path, label: str, weights_hash: str, task_name: str, dat
 
     fields = {k: v for k, v in recorded_config(config).items() if k != "reuse_records"}
     wanted = normalised({"config": fields, "extra": config.extra or None, "versions": versions})
+    inside = (Path(root) / "records").resolve()
     for folder in dict.fromkeys((model_dir_name(label, weights_hash), legacy_model_dir_name(label, weights_hash))):
         for path in sorted((Path(root) / "records" / folder).glob("*/record.json")):
             try:
+                if not path.resolve().is_relative_to(inside):  # as read_records: a link out is no record here
+                    continue
                 record = load_record(path)
                 has_samples = samples_path(record).is_file()
             except (RecordError, SamplesPathError, OSError):

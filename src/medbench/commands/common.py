@@ -161,16 +161,20 @@ def print_records(records: list[dict[str, Any]], as_json: bool = False, **extra:
     if as_json:
         click.echo(json.dumps({"records": record_summaries(records), **extra}, indent=2, default=str))
         return
+    from medbench.console import terminal_safe  # labels, task and metric names: no control sequences
+
+    def _number(value: Any) -> str:  # a metric without a value (None) is a dash, not a crash
+        return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+
     table = Table(title="results")
     for column in ("model", "task", "metric", "score", "± stderr", "n", "other metrics"):
         table.add_column(column)
     for record in records:
         primary = record["primary_metric"]
-        others = ", ".join(f"{k} {v['value']:.3f}" for k, v in record["metrics"].items() if k != primary)
-        stderr = record["stderr"]
-        table.add_row(record["model"]["label"], record["record_key"], primary or "–",
-                      "–" if record["score"] is None else f"{record['score']:.3f}",
-                      "–" if stderr is None else f"{stderr:.3f}", str(record["n"]), others)
+        others = ", ".join(f"{k} {_number(v.get('value'))}" for k, v in record["metrics"].items() if k != primary)
+        table.add_row(*(Text(terminal_safe(text)) for text in (
+            record["model"]["label"], record["record_key"], primary or "–", _number(record["score"]),
+            _number(record["stderr"]), str(record["n"]), others)))
     console.print(table)
 
 

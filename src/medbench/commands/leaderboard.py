@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from medbench.commands.common import console, err_console, split_list
+from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 
 
@@ -76,27 +77,29 @@ def _print_references(table: Any) -> None:
 
     from medbench.leaderboard.references import BADGE, reference_notes, reference_text
 
+    # Record-derived text (task names, labels in the notes) goes through terminal_safe: no control sequences.
     for note in table.reference_notes:
-        err_console.print(f"note: {note}", highlight=False)
+        err_console.print(Text(f"note: {terminal_safe(note)}"), highlight=False)
     if not table.references:
         return
     view = Table(title=f"reference baselines ({BADGE}; never ranked)", title_style="italic")
     for name in ["reference", *table.columns]:
-        view.add_column(Text(name), overflow="fold", style="italic")
+        view.add_column(Text(terminal_safe(name)), overflow="fold", style="italic")
     for ref in table.references:
-        view.add_row(Text(f"{ref.label} [{BADGE}]"), *(Text(reference_text(ref.cells.get(col)))
-                                                       for col in table.columns))
+        view.add_row(Text(f"{terminal_safe(ref.label)} [{BADGE}]"),
+                     *(Text(terminal_safe(reference_text(ref.cells.get(col)))) for col in table.columns))
     console.print(view)
     for col, note in reference_notes(table):
-        console.print(Text(f"  {col}: {note}", style="dim"))
+        console.print(Text(f"  {terminal_safe(col)}: {terminal_safe(note)}", style="dim"))
 
 
 def _print_table(table: Any, root: str) -> None:
     from rich.text import Text
 
-    view = Table(title=f"leaderboard ({root})" + (f", baseline {table.baseline.label}" if table.baseline else ""))
+    view = Table(title=Text(terminal_safe(f"leaderboard ({root})" + (f", baseline {table.baseline.label}"
+                                                                     if table.baseline else ""))))
     for name in ["checkpoint", "win rate", "mean", *table.columns]:
-        view.add_column(Text(name), overflow="fold")
+        view.add_column(Text(terminal_safe(name)), overflow="fold")
     for row in table.rows:
         texts = []
         for cell in (row.cells.get(c) for c in table.columns):
@@ -110,7 +113,7 @@ def _print_table(table: Any, root: str) -> None:
             texts.append(f"{cell.score:.3f}{ci}{mark}")
         mean, rate = row.mean_score(), row.win_rate
         partial = "" if row.complete else f" ({row.coverage}/{row.coverage_of} tasks)"  # not comparable: say so
-        view.add_row(Text(row.label + (" (baseline)" if row.is_baseline else "")),
+        view.add_row(Text(terminal_safe(row.label) + (" (baseline)" if row.is_baseline else "")),
                      "–" if rate is None else f"{rate:.3f}{partial}", "–" if mean is None else f"{mean:.3f}{partial}",
                      *map(Text, texts))
     console.print(view)

@@ -7,7 +7,8 @@ import math
 from typing import Any, Callable
 
 from medbench.leaderboard import stats
-from medbench.leaderboard.table import CONFIDENCE, LOWER_IS_BETTER, PER_ITEM_FROM_PRED, Cell, Comparison, nan_to_none
+from medbench.leaderboard.table import (CONFIDENCE, LOWER_IS_BETTER, PER_ITEM_FROM_PRED, PROPORTION_PREFIXES,
+                                        PROPORTIONS, Cell, Comparison, nan_to_none)
 
 
 def metric_registry_or_empty():
@@ -60,6 +61,11 @@ def metric_higher_is_better(metric: str, registry: dict[str, Any]) -> bool:
     return metric not in LOWER_IS_BETTER
 
 
+def is_proportion(metric: str) -> bool:
+    """Whether ``metric`` is a share between 0 and 1 (accuracy, F1, AUROC, pass@k, ...)."""
+    return metric in PROPORTIONS or metric.startswith(PROPORTION_PREFIXES)
+
+
 def per_item_values(metric: str, samples: list[dict[str, Any]]) -> list[float] | None:
     """Each sample's value of ``metric`` (lm-eval saves acc, acc_norm, exact_match per item), or None."""
     if not samples:
@@ -97,6 +103,8 @@ def cell_interval(cell: Cell, registry: dict[str, Any], *, confidence: float = C
     elif cell.score is not None and cell.stderr is not None:
         z = stats.z_value(confidence)
         lo, hi = cell.score - z * cell.stderr, cell.score + z * cell.stderr
+        if is_proportion(cell.metric) and 0 <= cell.score <= 1:  # never [-0.066, 1.066] for an accuracy
+            lo, hi = max(lo, 0.0), min(hi, 1.0)
         cell.ci_method = "normal"
     cell.ci_low, cell.ci_high = nan_to_none(lo), nan_to_none(hi)
     if cell.ci_low is None or cell.ci_high is None:
@@ -107,6 +115,11 @@ def cell_interval(cell: Cell, registry: dict[str, Any], *, confidence: float = C
 def permutation_comparison(result: dict[str, Any], n: int) -> Comparison:
     return Comparison("paired-permutation", n, nan_to_none(result["delta"]), nan_to_none(result["p"]),
                       ci_low=nan_to_none(result["ci_low"]), ci_high=nan_to_none(result["ci_high"]))
+
+
+def _pairable(doc_id: Any) -> bool:
+    """A doc_id two samples can share: a list or an object (read_samples clears those) is none."""
+    return doc_id is not None and not isinstance(doc_id, (list, dict))
 
 
 def compare_cells(base: Cell, other: Cell, registry: dict[str, Any], *, confidence: float = CONFIDENCE,
@@ -120,8 +133,8 @@ def compare_cells(base: Cell, other: Cell, registry: dict[str, Any], *, confiden
         return Comparison("", note="scored on different data (data hashes differ)")
     if not base.samples or not other.samples:
         return Comparison("", note="no per-item samples to pair (samples.jsonl missing)")
-    base_items = {s.get("doc_id"): s for s in base.samples if s.get("doc_id") is not None}
-    other_items = {s.get("doc_id"): s for s in other.samples if s.get("doc_id") is not None}
+    base_items = {s["doc_id"]: s for s in base.samples if _pairable(s.get("doc_id"))}
+    other_items = {s["doc_id"]: s for s in other.samples if _pairable(s.get("doc_id"))}
     common = sorted(set(base_items) & set(other_items), key=lambda d: (str(type(d)), d))
     if not common:
         return Comparison("", note="no items in common with the baseline")

@@ -21,7 +21,8 @@ def _read_manifest(record: dict[str, Any], extra: dict[str, Any]) -> dict[str, A
     """The checkpoint's medbench_manifest.json as copied into the record's own folder when the record was written
     (records.write_record), if it belongs to the run that was scored (same plugin and run, written before the
     record). Records are untrusted input: the checkpoint paths they name are never opened."""
-    from medbench.records import MANIFEST_COPY
+    from medbench.record_schema import sane_json
+    from medbench.records import MANIFEST_COPY, read_regular_text
 
     if not record.get("_path"):
         return None
@@ -30,8 +31,9 @@ def _read_manifest(record: dict[str, Any], extra: dict[str, Any]) -> dict[str, A
     try:
         if not path.resolve().is_relative_to(folder.resolve()):
             return None  # a link out of the record's folder
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        # As a record is read: never a FIFO, and what the page shows of it made sane (numbers, text, depth).
+        manifest = sane_json(json.loads(read_regular_text(path)))
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(manifest, dict):
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -95,7 +96,12 @@ def rank_rows(rows: list[Row], columns: list[str]) -> list[Row]:
 
 
 def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past the float range
+        return False
 
 
 # --------------------------------------------------------------------------------------------- seed groups
@@ -107,6 +113,10 @@ def _common_label(labels: list[str]) -> str:
     return f"{prefix}*{suffix}" if any(len(label) > len(prefix) + len(suffix) for label in labels) else prefix
 
 
+def _seed_text(seed: Any) -> str:
+    return json.dumps(seed, sort_keys=True, default=str)
+
+
 def seed_groups(rows: list[Row]) -> list[Row]:
     """Rows with the same signature and at least two different seeds, as mean ± sd rows."""
     by_signature: dict[str, list[Row]] = {}
@@ -114,9 +124,12 @@ def seed_groups(rows: list[Row]) -> list[Row]:
         by_signature.setdefault(row.signature, []).append(row)
     groups = []
     for signature, members in sorted(by_signature.items()):
-        if len(members) < 2 or len({m.seed for m in members}) < 2:
+        # A training record's seed can be anything JSON holds (a list, text): compared by its JSON, numbers first.
+        if len(members) < 2 or len({_seed_text(m.seed) for m in members}) < 2:
             continue
-        members = sorted(members, key=lambda m: (m.seed is None, m.seed or 0, m.label))
+        members = sorted(members, key=lambda m: (m.seed is None, not is_finite_number(m.seed),
+                                                 m.seed if is_finite_number(m.seed) else 0, _seed_text(m.seed),
+                                                 m.label))
         label = f"{_common_label([m.label for m in members])} ({len(members)} seeds)"
         group = Row(f"seed-group:{signature}", label, "", {"seeds": [m.seed for m in members]}, kind="seed-group",
                     training=members[0].training, signature=signature, members=[m.key for m in members])
@@ -126,6 +139,7 @@ def seed_groups(rows: list[Row]) -> list[Row]:
             if not scored:
                 continue
             mean, sd = stats.mean_sd([c.score for c in scored])
+            mean = mean if is_finite_number(mean) else None  # scores near the float limit can sum past it
             group.cells[col] = Cell(mean, None, round(sum(c.n for c in scored) / len(scored)), scored[0].metric, "",
                                     higher_is_better=scored[0].higher_is_better, sd=sd, runs=len(scored),
                                     factors={k: v for k, v in scored[0].factors.items()})

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from medbench.baselines import LEAD_SENTENCES, TaskPredictions, task_predictions
 from medbench.errors import MedbenchError
-from medbench.records import atomic_write_json, slug
+from medbench.records import atomic_write_json, refuse_links, slug
 
 if TYPE_CHECKING:
     from medbench.leaderboard import Cell, LeaderboardTable, Row
@@ -222,6 +222,7 @@ def _write_cache(path: Path, key: dict[str, Any], predictions: TaskPredictions) 
     stored = dict(vars(predictions))
     stored["preds"] = {k: v for k, v in predictions.preds.items() if k != "rule2"}
     try:
+        refuse_links(path.parents[len(CACHE_DIR.parts)], path)  # a linked .cache/ would take the write outside
         atomic_write_json(path, {**key, "predictions": stored})
     except MedbenchError:
         pass  # a cache that cannot be written costs a refit next time, nothing else

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from medbench.leaderboard import locked, stats
 from medbench.leaderboard.comparisons import metric_registry_or_empty, per_item_values
 from medbench.leaderboard.table import PER_ITEM_FROM_PRED
 from medbench.record_schema import MetricValue, Record, RecordError, validate_record
-from medbench.records import atomic_write_json, load_record, read_records, read_samples
+from medbench.records import (RecordWarning, atomic_write_json, load_record, read_records, read_samples,
+                              refuse_links)
 
 
 def _compute(name: str, samples: list[dict[str, Any]], registry: dict[str, Any]) -> dict[str, float]:
@@ -27,6 +29,10 @@ def _compute(name: str, samples: list[dict[str, Any]], registry: dict[str, Any])
     else:
         result = {name: metric.fn([s.get("gold") for s in samples], [s.get("pred") for s in samples])}
     return {k: float(v) for k, v in result.items() if not math.isnan(float(v))}
+
+
+class UnreadableSamples(MedbenchError):
+    """A record whose samples.jsonl cannot be read (missing, damaged, crafted): it cannot be re-scored."""
 
 
 def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[str, Any] | None = None
@@ -48,8 +54,8 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
     try:
         samples = read_samples(record)
     except (OSError, ValueError) as exc:
-        raise MedbenchError(f"cannot read the samples of {path} ({exc})",
-                            "a record can be re-scored only with its samples.jsonl beside it") from None
+        raise UnreadableSamples(f"cannot read the samples of {path} ({exc})",
+                                "a record can be re-scored only with its samples.jsonl beside it") from None
     registry = registry if registry is not None else metric_registry_or_empty()
     names = list(record.get("metrics") or {})
     names += [m for m in (metrics or []) if m not in names]
@@ -87,7 +93,21 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
 
 
 def rescore_all(root: Path, metrics: list[str] | None = None) -> list[dict[str, Any]]:
-    """Re-score every record under ``root`` from its samples (see rescore)."""
+    """Re-score every record under ``root`` from its samples (see rescore); one whose samples cannot be read is
+    left as it is, with a warning."""
     registry = metric_registry_or_empty()
+    done = []
     with locked(Path(root)):
-        return [rescore(Path(record["_path"]).parent, metrics, registry) for record in read_records(root)]
+        for record in read_records(root):
+            folder = Path(record["_path"]).parent
+            try:
+                refuse_links(root, folder)  # a record is never rewritten through a link (out of the leaderboard)
+            except MedbenchError as exc:
+                warnings.warn(f"record not re-scored: {exc.problem}", RecordWarning, stacklevel=2)
+                continue
+            try:
+                done.append(rescore(folder, metrics, registry))
+            except UnreadableSamples as exc:  # one damaged samples file must not stop the others (nor the page)
+                warnings.warn(f"record not re-scored: {exc.problem} — fix or delete its samples.jsonl", RecordWarning,
+                              stacklevel=2)
+    return done

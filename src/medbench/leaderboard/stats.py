@@ -20,11 +20,14 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-DEFAULT_ITERS = 1000
-DEFAULT_SEED = 1234
-# Resample draws held at once (16 MB per float64 block): iters x n at once took 6.5 GB for 100k items. Blocks of rows
-# drawn in turn from one generator are the very numbers one (iters, n) draw gives, so results do not change.
-CHUNK_CELLS = 1 << 21
+# The resampling (in blocks: bounded memory) and the vectorised metrics live in resampling; re-exported here, where
+# plugins and callers find them.
+from medbench.leaderboard.resampling import (DEFAULT_ITERS, DEFAULT_SEED, Vectorised, accuracy_resampled,
+                                             binary_f1_resampled, block_rows, index_blocks, joined,
+                                             macro_f1_resampled, one_pass, resample_weights, weight_blocks)
+
+__all__ = ["DEFAULT_ITERS", "DEFAULT_SEED", "Vectorised", "accuracy_resampled", "binary_f1_resampled",
+           "macro_f1_resampled", "resample_weights"]
 
 
 def z_value(confidence: float = 0.95) -> float:
@@ -61,105 +64,13 @@ def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, 
     return (float(lo), float(hi))
 
 
-def _block_rows(n: int, iters: int) -> Iterator[int]:
-    step = max(1, CHUNK_CELLS // max(n, 1))
-    for start in range(0, iters, step):
-        yield min(step, iters - start)
-
-
-def _index_blocks(n: int, iters: int, seed: int) -> Iterator[np.ndarray]:
-    """The resamples' item indices, (rows, n) blocks in order."""
-    rng = np.random.default_rng(seed)
-    for rows in _block_rows(n, iters):
-        yield rng.integers(0, n, size=(rows, n))
-
-
-def _counts(idx: np.ndarray, n: int) -> np.ndarray:
-    """Index draws (rows, n) as how often each item is drawn (rows, n)."""
-    rows = idx.shape[0]
-    flat = (idx + (np.arange(rows) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(float)
-
-
-def _weight_blocks(n: int, iters: int, seed: int) -> Iterator[np.ndarray]:
-    for idx in _index_blocks(n, iters, seed):
-        yield _counts(idx, n)
-
-
-def _joined(blocks: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(blocks) if blocks else np.empty(0)
-
-
-def resample_weights(n: int, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """How often each item is drawn in each resample, (iters, n): the same resamples as the index draws, in the
-    form vectorised metrics take (a corpus metric of a resample is a function of these counts). All rows at once:
-    the statistics here take them block by block."""
-    blocks = list(_weight_blocks(n, iters, seed))
-    return np.concatenate(blocks) if blocks else np.zeros((0, n))
-
-
-_LAST_CODES: list[Any] = []  # [copies of the columns, their codes]: a resampling pass asks again for every block
-
-
-def _codes(*columns: Sequence[Any]) -> list[np.ndarray]:
-    """The values as integer codes, equal codes for values that compare equal (as Python's == would)."""
-    lists = all(type(column) is list for column in columns)
-    if lists and _LAST_CODES and len(_LAST_CODES[0]) == len(columns) and \
-            all(column == seen for column, seen in zip(columns, _LAST_CODES[0])):  # far cheaper than coding again
-        return _LAST_CODES[1]
-    table: dict[Any, int] = {}
-    codes = [np.array([table.setdefault(v, len(table)) for v in column]) for column in columns]
-    if lists:
-        _LAST_CODES[:] = [[list(column) for column in columns], codes]
-    return codes
-
-
-def _class_f1(weights: np.ndarray, is_ref: np.ndarray, is_pred: np.ndarray) -> np.ndarray:
-    tp = weights @ (is_ref & is_pred)
-    fp = weights @ (~is_ref & is_pred)
-    fn = weights @ (is_ref & ~is_pred)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-
-
-def accuracy_resampled(weights: np.ndarray, refs: Sequence[Any], preds: Sequence[Any]) -> np.ndarray:
-    """``accuracy`` (share of preds equal to refs) of each resample."""
-    ref, pred = _codes(refs, preds)
-    return weights @ (ref == pred) / weights.sum(axis=1)
-
-
-def macro_f1_resampled(weights: np.ndarray, refs: Sequence[Any], preds: Sequence[Any]) -> np.ndarray:
-    """``macro_f1`` of each resample: the mean per-class F1 over the classes present in that resample's refs."""
-    ref, pred = _codes(refs, preds)
-    total = np.zeros(weights.shape[0])
-    present = np.zeros(weights.shape[0])
-    for label in np.flatnonzero(np.bincount(ref)):  # the classes in the refs (np.unique, in O(n))
-        is_ref, is_pred = ref == label, pred == label
-        here = (weights @ is_ref) > 0
-        total += np.where(here, _class_f1(weights, is_ref, is_pred), 0.0)
-        present += here
-    return total / present
-
-
-def binary_f1_resampled(weights: np.ndarray, refs: Sequence[Any], preds: Sequence[Any]) -> np.ndarray:
-    """``f1`` of the positive class (1 / true / "yes") of each resample."""
-    def positive(value: Any) -> bool:
-        return value is True or value == 1 or (isinstance(value, str) and value.strip().lower() == "yes")
-
-    return _class_f1(weights, np.array([positive(r) for r in refs], dtype=bool),
-                     np.array([positive(p) for p in preds], dtype=bool))
-
-
-Vectorised = Callable[[np.ndarray, Sequence[Any], Sequence[Any]], np.ndarray]
-
-
 def bootstrap_mean_ci(values: Sequence[float], *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
                       confidence: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of per-item values (vectorised)."""
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         return (math.nan, math.nan)
-    means = _joined([arr[idx].mean(axis=1) for idx in _index_blocks(arr.size, iters, seed)])
+    means = joined([arr[idx].mean(axis=1) for idx in index_blocks(arr.size, iters, seed)])
     return _percentile_interval(means, confidence)
 
 
@@ -176,11 +87,12 @@ def bootstrap_ci(metric_fn: Callable[[list[Any], list[Any]], float], refs: Seque
     if not refs:
         return (math.nan, math.nan)
     if vectorised is not None:
-        stats = _joined([np.asarray(vectorised(weights, refs, preds), dtype=float)
-                         for weights in _weight_blocks(len(refs), iters, seed)])
+        with one_pass():
+            stats = joined([np.asarray(vectorised(weights, refs, preds), dtype=float)
+                             for weights in weight_blocks(len(refs), iters, seed)])
     else:
         stats = np.array([float(metric_fn([refs[i] for i in idx], [preds[i] for i in idx]))
-                          for block in _index_blocks(len(refs), iters, seed) for idx in block])
+                          for block in index_blocks(len(refs), iters, seed) for idx in block])
     return _percentile_interval(stats, confidence)
 
 
@@ -208,7 +120,7 @@ def _swap_blocks(n: int, iters: int, seed: int, width: int) -> tuple[Iterator[np
 
     def blocks() -> Iterator[np.ndarray]:
         rng = np.random.default_rng(seed)
-        for rows in _block_rows(width, iters):
+        for rows in block_rows(width, iters):
             yield rng.integers(0, 2, size=(rows, n)) == 1
 
     return blocks(), False
@@ -263,7 +175,7 @@ def paired_permutation(metric_fn: Callable[[list[Any], list[Any]], float] | None
         va, vb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         d = vb - va
         # Swapping item i flips the sign of d_i: the permuted sum is sum(d) - 2 * sum of the swapped d_i.
-        permuted = _joined([(d.sum() - 2 * (block.astype(float) @ d)) / n for block in masks])
+        permuted = joined([(d.sum() - 2 * (block.astype(float) @ d)) / n for block in masks])
         return _permutation_p(float(vb.mean() - va.mean()), permuted, exact,
                               float(max(np.abs(va).max(), np.abs(vb).max())))
     refs = list(refs or [])
@@ -272,12 +184,13 @@ def paired_permutation(metric_fn: Callable[[list[Any], list[Any]], float] | None
         # System A' takes a's item i where the mask is False and b's where it is True; B' the other copy.
         both_refs, both_preds = refs + refs, a + b
         blocks = []
-        for block in masks:
-            take_b = block.astype(float)
-            weights_a, weights_b = np.hstack([1 - take_b, take_b]), np.hstack([take_b, 1 - take_b])
-            blocks.append(np.asarray(vectorised(weights_b, both_refs, both_preds), dtype=float)
-                          - np.asarray(vectorised(weights_a, both_refs, both_preds), dtype=float))
-        permuted = _joined(blocks)
+        with one_pass():
+            for block in masks:
+                take_b = block.astype(float)
+                weights_a, weights_b = np.hstack([1 - take_b, take_b]), np.hstack([take_b, 1 - take_b])
+                blocks.append(np.asarray(vectorised(weights_b, both_refs, both_preds), dtype=float)
+                              - np.asarray(vectorised(weights_a, both_refs, both_preds), dtype=float))
+        permuted = joined(blocks)
     else:
         rows = []
         for mask in (mask for block in masks for mask in block):
@@ -310,18 +223,19 @@ def paired_bootstrap(metric_fn: Callable[[list[Any], list[Any]], float] | None, 
     if metric_fn is None:
         va, vb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         delta = float(vb.mean() - va.mean())
-        deltas = _joined([vb[idx].mean(axis=1) - va[idx].mean(axis=1) for idx in _index_blocks(n, iters, seed)])
+        deltas = joined([vb[idx].mean(axis=1) - va[idx].mean(axis=1) for idx in index_blocks(n, iters, seed)])
     elif vectorised is not None:
         refs = list(refs or [])
         delta = float(metric_fn(refs, b)) - float(metric_fn(refs, a))
-        deltas = _joined([np.asarray(vectorised(weights, refs, b), dtype=float)
-                          - np.asarray(vectorised(weights, refs, a), dtype=float)
-                          for weights in _weight_blocks(n, iters, seed)])
+        with one_pass():
+            deltas = joined([np.asarray(vectorised(weights, refs, b), dtype=float)
+                              - np.asarray(vectorised(weights, refs, a), dtype=float)
+                              for weights in weight_blocks(n, iters, seed)])
     else:
         refs = list(refs or [])
         delta = float(metric_fn(refs, b)) - float(metric_fn(refs, a))
         resampled = []
-        for row in (row for idx in _index_blocks(n, iters, seed) for row in idx):
+        for row in (row for idx in index_blocks(n, iters, seed) for row in idx):
             r = [refs[i] for i in row]
             resampled.append(float(metric_fn(r, [b[i] for i in row])) - float(metric_fn(r, [a[i] for i in row])))
         deltas = np.array(resampled)

@@ -19,6 +19,11 @@ NOTICE = "Research use only, not for clinical decisions."
 CONFIDENCE = 0.95
 ALPHA = 0.05
 LOWER_IS_BETTER = {"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter", "loss"}
+# Metrics that are shares, 0 to 1 (a normal-approximation CI of one is clipped to that range), and name prefixes
+# of such metrics (pass@k, per_label_f1:nurse).
+PROPORTIONS = {"acc", "acc_norm", "exact_match", "accuracy", "f1", "macro_f1", "micro_f1", "auroc", "precision",
+               "recall"}
+PROPORTION_PREFIXES = ("pass@", "per_label_f1:")
 # Corpus metrics whose per-item value is known without the metric function.
 PER_ITEM_FROM_PRED: dict[str, Callable[[Any, Any], float]] = {"accuracy": lambda gold, pred: float(gold == pred)}
 
@@ -174,7 +179,7 @@ class LeaderboardTable:
 
 
 def nan_to_none(value: Any) -> Any:
-    """NaN is not JSON: report it as None."""
-    if isinstance(value, float) and math.isnan(value):
+    """NaN and infinities are not JSON (nor a CI bound anyone can plot): report them as None."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
