@@ -78,3 +78,16 @@ def render_worker(root: str, ready) -> None:
 
     ready.set()
     render(Path(root), ["json"])
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """``medbench ARGS`` in-process as the shell runs it (SystemExit read as the exit code): (code, out, err)."""
+    from medbench.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -14,24 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leaderboard_helpers import answers, make_record
-from medbench.cli import main
+from leaderboard_helpers import answers, make_record, run_cli
 from medbench.errors import MedbenchError
 from medbench.leaderboard import build_table, stats
 from medbench.records import read_samples, write_record
 
 EVIL = "<script>alert(1)</script>"
 DEEP = json.loads("[" * 900 + "]" * 900)  # what a JSON parser still reads; recursive renderers did not
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def edit_json(path: Path, change) -> None:

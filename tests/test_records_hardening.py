@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from leaderboard_helpers import answers, make_record
-from medbench.cli import main
+from leaderboard_helpers import answers, make_record, run_cli
 from medbench.errors import MedbenchError
 from medbench.leaderboard import build_table, render, render_table
 from medbench.records import (RecordError, RecordWarning, SamplesPathError, find_reusable, legacy_model_dir_name,
@@ -39,16 +38,6 @@ def edit(path: Path, **changes) -> Path:
             record[key] = value
     path.write_text(json.dumps(record))
     return path
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ------------------------------------------------------------------------------------------- 1. damaged records
