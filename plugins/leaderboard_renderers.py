@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench import hookimpl
+from medbench.console import display_safe
 from medbench.leaderboard import NOTICE, LeaderboardTable, Row, data_source
 from medbench.leaderboard.references import BADGE, DESCRIPTION, reference_notes, reference_text
 from medbench.records import atomic_write_json, atomic_write_text
@@ -26,7 +27,7 @@ from medbench_plugins.leaderboard_text import (aggregate_text, comparisons, fmt_
 
 def _escape_md(text: Any) -> str:
     # A CR ends a Markdown line as a newline does: either would end the table row.
-    return (str(text).replace("&", "&amp;").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return (display_safe(text).replace("&", "&amp;").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
             .replace("\r", " ").replace("\n", " "))
 
 

@@ -7,6 +7,7 @@ import html
 import math
 from typing import Any
 
+from medbench.console import display_safe
 from medbench.leaderboard import Cell, LeaderboardTable, Row
 
 UP, DOWN = "▲", "▼"
@@ -112,7 +113,7 @@ def method_text(table: LeaderboardTable) -> str:
 
 
 def esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(display_safe(text), quote=True)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -441,3 +441,23 @@ def test_macro_f1_takes_list_labels_without_crashing():
     from medbench_plugins.builtin_metrics import macro_f1
 
     assert macro_f1([[1], [2], [1]], [[1], [1], [1]]) == pytest.approx((0.8 + 0.0) / 2)
+
+
+def test_bidirectional_controls_are_shown_not_obeyed_on_the_page(tmp_path):
+    from medbench.leaderboard import render
+
+    make_record(tmp_path, "safe\u202eevil", "medqa", [1, 0, 1], [1, 1, 1])
+    paths = render(tmp_path, ["md", "html"])
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert "\u202e" not in text.split("<script", 1)[0], path.name  # the embedded JSON is data, not text
+        assert "safe\\u202eevil" in text, path.name
+
+
+def test_a_samples_file_saved_with_a_byte_order_mark_still_reads(tmp_path):
+    record_dir = make_record(tmp_path, "base", "medqa", [1, 0, 1], [1, 1, 1])
+    path = next(tmp_path.glob("records/*/medqa/samples.jsonl"))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    record = json.loads(next(tmp_path.glob("records/*/medqa/record.json")).read_text())
+    record["_path"] = str(next(tmp_path.glob("records/*/medqa/record.json")))
+    assert len(read_samples(record)) == 3, record_dir

@@ -55,6 +55,15 @@ def labelled(label: str, style: str, message: str) -> Text:
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def display_safe(text: Any) -> str:
+    """``text`` for a page (HTML, Markdown): control and bidirectional characters shown as their escapes, since
+    U+202E would make a label read backwards; line breaks and tabs are kept (prompts are shown as written)."""
+    return _HIDDEN.sub(lambda match: repr(match.group())[1:-1], str(text))
+
+
 def terminal_safe(text: Any) -> str:
     """``text`` (from a record or a file: a label, a task name) with every control character shown as its escape
     (``\\x1b``), never sent to the terminal: ESC[2J would clear the screen, an OSC sequence retitle the window."""

@@ -273,7 +273,7 @@ def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
     ValueError for one that cannot be read or is not JSON lines of objects. Rows are made sane as records are
     (sane_json); a doc_id that is a list or an object (no id two samples can share) reads as None."""
     raw = read_regular_bytes(samples_path(record))
-    text, odd = raw.decode("utf-8"), _may_need_sane(raw)
+    text, odd = raw.decode("utf-8-sig"), _may_need_sane(raw)
     rows = []
     # Split on "\n" alone: JSON lines may hold U+2028 or U+0085 inside a string, which splitlines() splits at.
     for number, line in enumerate(text.split("\n"), 1):
