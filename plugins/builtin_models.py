@@ -44,8 +44,7 @@ def _finish(model: Any, tokenizer: Any, options: LoadOptions, device: str) -> tu
 def _load_hf_dir(path: str, options: LoadOptions, **kwargs) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _check_custom_code(Path(path), options)
-    _check_config_sizes(Path(path))
+    _check_config(Path(path), options)
     device = pick_device(options.device)
     dtype = pick_dtype(options.dtype, device)
     model = AutoModelForCausalLM.from_pretrained(
@@ -55,16 +54,21 @@ def _load_hf_dir(path: str, options: LoadOptions, **kwargs) -> tuple[Any, Any]:
     return _finish(model, tokenizer, options, device)
 
 
-def _check_custom_code(path: Path, options: LoadOptions) -> None:
-    """A config naming its own model classes (auto_map) needs code from the model's folder; say so before loading
-    rather than after transformers' long message, and never run it unasked."""
-    if options.trust_remote_code:
-        return
+def _check_config(path: Path, options: LoadOptions) -> None:
+    """What transformers would only find out late (or by running code) about config.json, said before loading."""
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return  # transformers names an unreadable config itself
-    if isinstance(config, dict) and config.get("auto_map"):
+    if isinstance(config, dict):
+        _check_custom_code(path, config, options)
+        _check_config_sizes(path, config)
+
+
+def _check_custom_code(path: Path, config: dict[str, Any], options: LoadOptions) -> None:
+    """A config naming its own model classes (auto_map) needs code from the model's folder; say so before loading
+    rather than after transformers' long message, and never run it unasked."""
+    if config.get("auto_map") and not options.trust_remote_code:
         raise MedbenchError(f"model {path} ships its own model code (auto_map in config.json), which medbench does "
                             "not run unasked", "if you trust its authors, `medbench eval` takes --trust-remote-code; "
                             "otherwise use a model transformers supports natively")
@@ -77,15 +81,9 @@ SIZE_LIMITS = {"num_hidden_layers": 10_000, "hidden_size": 1_000_000, "intermedi
 MAX_CONFIG_PARAMETERS = 10**13  # ten times the largest open model: past it the config is damaged, not big
 
 
-def _check_config_sizes(path: Path) -> None:
+def _check_config_sizes(path: Path, config: dict[str, Any]) -> None:
     """A config.json whose sizes are absurd (a billion layers) makes transformers build modules for minutes before
     the weights fail to fit; say so at once."""
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return  # transformers names an unreadable config itself
-    if not isinstance(config, dict):
-        return
     config = {**config, **(config.get("text_config") if isinstance(config.get("text_config"), dict) else {})}
     sizes = {name: config[name] for name in SIZE_LIMITS if name in config and config[name] is not None}
     bad = [f"{name}={value!r}" for name, value in sizes.items()

@@ -20,8 +20,9 @@ from markupsafe import Markup
 from medbench.leaderboard import NOTICE, Cell, LeaderboardTable, Row, data_source, per_item_values
 from medbench.leaderboard.references import BADGE, DESCRIPTION, ReferenceCell, reference_notes
 from medbench.records import atomic_write_text
+from medbench.svg import esc
 from medbench_plugins.leaderboard_plots import factor_points, svg_factor, svg_forest
-from medbench_plugins.leaderboard_text import (DOWN, SOURCE_TEXT, UP, ci_text, clean_num, coverage_text, esc,
+from medbench_plugins.leaderboard_text import (DOWN, SOURCE_TEXT, UP, ci_text, clean_num, coverage_text,
                                                fmt_num, fmt_p, method_text, shorten, significance_mark,
                                                source_details, source_text)
 

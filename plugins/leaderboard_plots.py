@@ -8,29 +8,14 @@ import math
 from typing import Any
 
 from medbench.leaderboard import Cell, LeaderboardTable, Row
-from medbench_plugins.leaderboard_text import DOWN, UP, ci_text, esc, fmt_num, fmt_p, shorten, significance_mark
+from medbench.svg import esc, nice_ticks
+from medbench_plugins.leaderboard_text import DOWN, UP, ci_text, fmt_num, fmt_p, shorten, significance_mark
 
 MAX_FACTOR_PLOTS = 12
 
 
 # Factors every record can have; a trainer adds its own through its `plot_factors` (see _declared_factors).
 FACTOR_PRIORITY = ["shots", "method", "step", "prompt"]
-
-
-def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    span = hi - lo
-    if not (math.isfinite(span) and span > 0):
-        return [lo] if math.isfinite(lo) else []
-    raw = span / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    start = math.ceil(lo / step - 1e-9) * step
-    ticks = []
-    value = start
-    while value <= hi + 1e-9 and len(ticks) <= 2 * count + 2:  # bounded, whatever rounding does to the step
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
 
 
 LIMIT = 1e300  # plotted values are clamped to this size: spans and ticks of larger ones (1e308) overflow
@@ -161,7 +146,7 @@ def svg_forest(table: LeaderboardTable, col: str) -> str:
              f'viewBox="0 0 {width} {height}" role="img" data-column="{esc(col)}" data-metric="{esc(metric)}" '
              f'aria-label="{esc(col)}: {esc(metric)} with {pct}% CI per checkpoint">',
              f'<text x="4" y="18" class="plot-title">{esc(col)} — {esc(metric)} with {pct}% CI</text>']
-    for tick in _nice_ticks(lo, hi):
+    for tick in nice_ticks(lo, hi):
         tx = x(tick)
         parts.append(f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{axis_y}" class="grid"/>'
                      f'<text x="{tx:.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">{tick:g}</text>')
@@ -301,7 +286,7 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
              f'data-metric="{esc(metric)}" data-scoring="{esc(scoring)}" data-factor="{esc(factor)}">',
              f'<text x="4" y="18" class="plot-title">{esc(title)}</text>',
              f'<text x="4" y="34" class="subtitle">{esc(" · ".join(shared))}</text>']
-    for tick in _nice_ticks(ylo, yhi):
+    for tick in nice_ticks(ylo, yhi):
         ty = y(tick)
         parts.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{width - right}" y2="{ty:.1f}" class="grid"/>'
                      f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" class="tick">{tick:g}</text>')
@@ -309,7 +294,7 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
     parts.append(f'<text x="14" y="{ymid:.0f}" transform="rotate(-90 14 {ymid:.0f})" text-anchor="middle" '
                  f'class="axis-label y-label">{esc(metric)} ({pct}% CI)</text>')
     if numeric:
-        for tick in _nice_ticks(xlo, xhi):
+        for tick in nice_ticks(xlo, xhi):
             parts.append(f'<text x="{x(tick):.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">{tick:g}</text>')
     else:
         for cat in cats:

@@ -3,11 +3,9 @@ badges, HTML escaping and the paragraph that says how the table was computed."""
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
-from medbench.console import display_safe
 from medbench.leaderboard import Cell, LeaderboardTable, Row
 
 UP, DOWN = "▲", "▼"
@@ -110,10 +108,6 @@ def method_text(table: LeaderboardTable) -> str:
              "row's own tasks; a row scored on only k of the N tasks shows \"(k/N tasks)\" and ranks below every "
              "row scored on more tasks, since its mean is not comparable with theirs.")
     return text
-
-
-def esc(text: Any) -> str:
-    return html.escape(display_safe(text), quote=True)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -170,15 +170,16 @@ def test_seed_groups_take_seeds_of_any_json_type(tmp_path):
 def test_no_statistic_overflows_on_huge_scores():
     from medbench.leaderboard.ranking import is_finite_number
     from medbench.leaderboard.table import nan_to_none
-    from medbench_plugins.leaderboard_plots import _nice_ticks, _range
+    from medbench.svg import nice_ticks
+    from medbench_plugins.leaderboard_plots import _range
 
     assert not is_finite_number(10 ** 400) and is_finite_number(1e308)
     assert stats.mean_sd([1e200, -1e200])[1] == float("inf")  # x ** 2 raised OverflowError
     assert nan_to_none(float("inf")) is None and nan_to_none(float("-inf")) is None
     for values in ([1e308, -1e308], [1e308], [1e17], [0.25, 1e308], [float("inf"), 0.5]):
         lo, hi = _range(values)
-        assert lo < hi and len(_nice_ticks(lo, hi)) <= 12
-    assert _nice_ticks(1e17, 1e17 + 16) and _nice_ticks(0, float("inf")) == [0]
+        assert lo < hi and len(nice_ticks(lo, hi)) <= 12
+    assert nice_ticks(1e17, 1e17 + 16) and nice_ticks(0, float("inf")) == [0]
 
 
 # ------------------------------------------------------------------------------------ 2. no writes through a link

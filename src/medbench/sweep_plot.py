@@ -4,9 +4,10 @@ noise, and which lie inside an equivalence margin. Plain SVG, every text from re
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
+
+from medbench.svg import esc, nice_ticks
 
 MAX_ROWS_PER_PANEL = 60  # the rest are in report.md; a taller picture is read by no one
 ROW_HEIGHT = 18
@@ -14,10 +15,6 @@ LABEL_WIDTH = 470
 PLOT_WIDTH = 340
 PAD = 14
 COLORS = {"better": "#1a7f37", "worse": "#cf222e", "none": "#57606a", "margin": "#ddf4ff", "axis": "#8c959f"}
-
-
-def _esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def _finite(value: Any) -> float | None:
@@ -57,14 +54,6 @@ def _unit(row: dict[str, Any]) -> str:
     return "0-1" if all(s is not None and 0 <= s <= 1 for s in scores) else str(row.get("metric"))
 
 
-def _ticks(lo: float, hi: float) -> list[float]:
-    raw = (hi - lo) / 4
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.ceil(lo / step - 1e-9) * step
-    return [round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)]
-
-
 def _panel(title: str, rows: list[dict[str, Any]], top: float, grid: set[str] | None) -> tuple[list[str], float]:
     hidden = max(0, len(rows) - MAX_ROWS_PER_PANEL)
     rows = rows[:MAX_ROWS_PER_PANEL]
@@ -75,10 +64,10 @@ def _panel(title: str, rows: list[dict[str, Any]], top: float, grid: set[str] | 
         margin = _margin(row)
         values += [margin, -margin] if margin else []
         spans += [v for v in values if v is not None]
-    bound = max([abs(v) for v in spans] + [1e-3]) * 1.1
+    bound = min(max([abs(v) for v in spans] + [1e-3]), 1e300) * 1.1  # 1e308 * 1.1 would overflow the axis
     lo, hi = -bound, bound
     x = lambda v: LABEL_WIDTH + (v - lo) / (hi - lo) * PLOT_WIDTH  # noqa: E731
-    out = [f'<text x="{PAD}" y="{top + 14}" font-weight="bold">{_esc(title)}</text>']
+    out = [f'<text x="{PAD}" y="{top + 14}" font-weight="bold">{esc(title)}</text>']
     y0 = top + 26
     height = len(rows) * ROW_HEIGHT
     for i, row in enumerate(rows):
@@ -91,12 +80,12 @@ def _panel(title: str, rows: list[dict[str, Any]], top: float, grid: set[str] | 
             out.append(f'<rect x="{x(-margin):.1f}" y="{y - ROW_HEIGHT / 2 + 2}" width="{x(margin) - x(-margin):.1f}" '
                        f'height="{ROW_HEIGHT - 4}" fill="{COLORS["margin"]}"><title>equivalence margin '
                        f'±{margin:g}</title></rect>')
-        out.append(f'<text x="{PAD}" y="{y + 4}">{_esc(_label(row, grid))}</text>')
+        out.append(f'<text x="{PAD}" y="{y + 4}">{esc(_label(row, grid))}</text>')
         c = row["comparison"]
         delta = _finite(c.delta) if c is not None else None
         if delta is None:
             note = c.note if c is not None and c.note else "not tested"
-            out.append(f'<text x="{LABEL_WIDTH + 4}" y="{y + 4}" fill="{COLORS["none"]}">{_esc(note[:60])}</text>')
+            out.append(f'<text x="{LABEL_WIDTH + 4}" y="{y + 4}" fill="{COLORS["none"]}">{esc(note[:60])}</text>')
             continue
         state = c.direction if c.significant and c.direction in ("better", "worse") else "none"
         color = COLORS[state]
@@ -109,13 +98,13 @@ def _panel(title: str, rows: list[dict[str, Any]], top: float, grid: set[str] | 
         ci = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
         fill = color if state != "none" else "white"
         out.append(f'<circle cx="{x(delta):.1f}" cy="{y}" r="4" fill="{fill}" stroke="{color}" stroke-width="1.6">'
-                   f'<title>{_esc(_label(row, grid))}: Δ {delta:+.3f}{ci}{p}{q}, n {row.get("n")}</title></circle>')
+                   f'<title>{esc(_label(row, grid))}: Δ {delta:+.3f}{ci}{p}{q}, n {row.get("n")}</title></circle>')
     axis_y = y0 + height + 4
     out.append(f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="{y0}" y2="{axis_y}" stroke="{COLORS["axis"]}" '
                'stroke-dasharray="3,3"/>')
     out.append(f'<line x1="{LABEL_WIDTH}" x2="{LABEL_WIDTH + PLOT_WIDTH}" y1="{axis_y}" y2="{axis_y}" '
                f'stroke="{COLORS["axis"]}"/>')
-    for tick in _ticks(lo, hi):
+    for tick in nice_ticks(lo, hi, 4):
         out.append(f'<text x="{x(tick):.1f}" y="{axis_y + 14}" text-anchor="middle" fill="#57606a">{tick:+g}</text>'
                    .replace(">+0<", ">0<"))
     bottom = axis_y + 20
