@@ -305,6 +305,7 @@ def hub_cache_holding(cache: Path, repo: str, config: str, rows: list[dict], tmp
     import shutil
 
     from datasets.data_files import DataFilesDict
+    from datasets.naming import camelcase_to_snakecase
     from datasets.packaged_modules.json.json import Json
 
     source = write_jsonl(tmp_path / "cache-rows.jsonl", rows)
@@ -313,7 +314,8 @@ def hub_cache_holding(cache: Path, repo: str, config: str, rows: list[dict], tmp
                    data_files=DataFilesDict.from_local_or_remote({split: [str(source)] for split in
                                                                   ("train", "validation", "test")}))
     builder.download_and_prepare()
-    target = cache / repo.replace("/", "___") / config / "0.0.0" / "local"
+    namespace, _, dataset = repo.rpartition("/")  # datasets snake-cases the name: MedQA-... is med_qa-...
+    target = cache / f"{namespace}___{camelcase_to_snakecase(dataset)}" / config / "0.0.0" / "local"
     shutil.copytree(builder.cache_dir, target)
     info = json.loads((target / "dataset_info.json").read_text())
     (target / "dataset_info.json").write_text(json.dumps({**info, "config_name": config}))

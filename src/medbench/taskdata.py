@@ -27,6 +27,14 @@ class RowSource(str):
 
 Normalizer = Callable[[dict[str, Any], RowSource], dict[str, Any]]
 
+
+class PerFile:
+    """A normaliser chosen for each file (or hub split) after seeing all its rows: for a convention only the
+    whole file shows, such as whether its answer indices count from 0 or from 1. Pass it as ``normalize``."""
+
+    def __init__(self, choose: Callable[[list[dict[str, Any]], RowSource], Normalizer]):
+        self.choose = choose
+
 # Where a generated task keeps its bundled splits, relative to its YAML (written by write_jsonl_splits).
 JSONL_SPLITS = {"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"}
 
@@ -131,7 +139,7 @@ def load_splits(
     task_dir: str | Path,
     *,
     bundled: dict[str, str],
-    normalize: Normalizer,
+    normalize: Normalizer | PerFile,
     hub: str | None = None,
     hub_splits: dict[str, str] | None = None,
     source: str = "auto",
@@ -155,6 +163,10 @@ def load_splits(
         raise MedbenchError(f"unknown data source {source!r}", "use source: auto, local, hub or bundled")
     if source == "auto" and data_files:
         source = "local"
+    if source == "auto" and hub and not hub_online():
+        cached = _hub_from_cache(hub)  # fetched before (what stock lm-eval reads offline): score the real data
+        if cached is not None:
+            return _hub_dataset_dict(cached, hub, hub_splits, normalize, bundled, cached=True)
     if source == "auto" and hub and hub_online():
         try:
             raw = _fetch_hub(hub)
@@ -248,8 +260,20 @@ def _fetch_hub(hub: str):
     return datasets.load_dataset(hub)
 
 
-def _hub_dataset_dict(raw: Any, hub: str, hub_splits: dict[str, str] | None, normalize: Normalizer,
-                      bundled: dict[str, str]):
+def _hub_from_cache(hub: str):
+    """``hub`` as `datasets` cached it on an earlier download, read with the network off; None when not cached."""
+    import datasets
+
+    if not datasets.config.HF_HUB_OFFLINE:  # imported before medbench went offline: never risk a download
+        return None
+    try:
+        return datasets.load_dataset(hub)
+    except (ConnectionError, FileNotFoundError, ValueError):  # not cached (datasets' own offline errors)
+        return None
+
+
+def _hub_dataset_dict(raw: Any, hub: str, hub_splits: dict[str, str] | None, normalize: Normalizer | PerFile,
+                      bundled: dict[str, str], cached: bool = False):
     rows_by_split = {}
     for split, spec in (hub_splits or {s: s for s in raw}).items():
         picked = _hub_rows(raw, spec, hub)
@@ -260,11 +284,12 @@ def _hub_dataset_dict(raw: Any, hub: str, hub_splits: dict[str, str] | None, nor
     try:  # the commit the hub served, when the hub says
         from huggingface_hub import HfApi
 
-        revision = HfApi().dataset_info(hub).sha
+        revision = None if cached else HfApi().dataset_info(hub).sha
     except Exception:
         pass
+    where = " (read offline from the local datasets cache)" if cached else ""
     return _with_source(_to_dataset_dict(rows_by_split, normalize, bundled),
-                        {"kind": "hub", "name": hub, "revision": revision, "description": f"hub dataset {hub}"})
+                        {"kind": "hub", "name": hub, "revision": revision, "description": f"hub dataset {hub}{where}"})
 
 
 def _hub_rows(raw: Any, spec: Any, hub: str) -> tuple[list[dict[str, Any]], str] | None:
@@ -289,13 +314,15 @@ def _hub_rows(raw: Any, spec: Any, hub: str) -> tuple[list[dict[str, Any]], str]
     return [row for i, row in enumerate(rows) if (i in held) != rest], where
 
 
-def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSource]], normalize: Normalizer,
+def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSource]],
+                     normalize: Normalizer | PerFile,
                      bundled: dict[str, str]):
     import datasets
 
     splits = {}
     for split, (rows, origin) in rows_by_split.items():
-        normalised = [_normalize_row(normalize, row, _row_source(origin, i)) for i, row in enumerate(rows)]
+        fitted = normalize.choose(rows, origin) if isinstance(normalize, PerFile) else normalize
+        normalised = [_normalize_row(fitted, row, _row_source(origin, i)) for i, row in enumerate(rows)]
         normalised = [row for row in normalised if row is not None]
         splits[split] = datasets.Dataset.from_list(normalised)
     # A user's file may hold only the evaluation split; the YAML still names the others.

@@ -1,0 +1,147 @@
+"""medbench's medqa and medmcqa score what stock lm-eval's own task definitions (medqa_4options, medmcqa) score on
+the same data, item for item: the data in the hub's format as a user's file, and as the hub dataset read offline
+from the local datasets cache (what stock lm-eval reads with no network)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from medbench.records import load_record, read_samples
+from test_task_inputs import hub_cache_holding, run_eval, write_jsonl
+
+REPO = Path(__file__).resolve().parent.parent
+N_ITEMS = 12
+
+
+def bundled_mcqs(task: str) -> list[dict]:
+    from medbench.tasks import load_tasks
+
+    return list(load_tasks([task])[task].test_docs())[:N_ITEMS]
+
+
+def medqa_hub_rows() -> list[dict]:
+    """GBaker/MedQA-USMLE-4-options-hf's columns, as `datasets` exports them."""
+    return [{"id": str(i), "sent1": doc["question"], "sent2": "", "label": doc["gold"],
+             **{f"ending{j}": choice for j, choice in enumerate(doc["choices"])}}
+            for i, doc in enumerate(bundled_mcqs("medqa"))]
+
+
+def medmcqa_hub_rows() -> list[dict]:
+    """openlifescienceai/medmcqa's columns, cop 0-based as the hub copy (and a file exported from it) holds it."""
+    rows = [{"id": str(i), "question": doc["question"], "cop": doc["gold"], "exp": "", "choice_type": "single",
+             "subject_name": "Medicine", "topic_name": "", **dict(zip(("opa", "opb", "opc", "opd"), doc["choices"]))}
+            for i, doc in enumerate(bundled_mcqs("medmcqa"))]
+    assert {row["cop"] for row in rows} >= {0}  # what tells the file is 0-based
+    return rows
+
+
+def stock_lm_eval(folder: str, files: list[str], name: str, data: Path, model_dir: Path, tmp_path: Path) -> list:
+    """Stock lm-eval with HFLM on its own task definition, copied unchanged but for where the data comes from."""
+    import lm_eval
+    import yaml
+    from lm_eval.tasks import TaskManager
+
+    source = Path(lm_eval.__file__).parent / "tasks" / folder
+    include = tmp_path / f"stock-{folder}"
+    include.mkdir()
+    for file in files:
+        shutil.copy(source / file, include / file)
+    text = (source / f"{folder}.yaml").read_text()
+    config = yaml.safe_load(text.replace("!function", "function"))  # to read the names only
+    lines = [line for line in text.splitlines() if not line.startswith(("task:", "dataset_path:"))]
+    splits = {config[key] for key in ("training_split", "validation_split", "test_split") if config.get(key)}
+    lines += [f"task: {name}", "dataset_path: json",
+              "dataset_kwargs:", "  data_files:", *[f"    {split}: {data}" for split in sorted(splits)]]
+    (include / f"{name}.yaml").write_text("\n".join(lines) + "\n")
+    results = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32",
+                                      tasks=[name], task_manager=TaskManager(include_path=str(include)),
+                                      batch_size=4, device="cpu", log_samples=True)
+    return sorted(results["samples"][name], key=lambda sample: sample["doc_id"])
+
+
+def medbench_samples(args: list[str], task: str, capsys, lb: Path) -> tuple[dict, list[dict]]:
+    code, err = run_eval([*args, "--batch-size", "4", "--leaderboard-dir", str(lb)], capsys)
+    assert code == 0, err
+    [path] = lb.glob(f"records/*/{task}/record.json")
+    record = load_record(path)
+    return record, read_samples(record)
+
+
+def assert_same_items(stock: list, ours: list[dict]) -> None:
+    assert len(ours) == len(stock) == N_ITEMS
+    for want, have in zip(stock, ours):
+        logliks = [float(ll) for ll, _ in want["filtered_resps"]]
+        assert have["logliks"] == pytest.approx(logliks, abs=1e-4)
+        assert float(have["pred"] == have["gold"]) == want["acc"]
+        assert have["gold"] == want["target"]
+
+
+@pytest.mark.parametrize("task, folder, files, stock_name", [
+    ("medqa", "medqa", ["preprocess_medqa.py"], "medqa_4options_local"),
+    ("medmcqa", "medmcqa", ["utils_medmcqa.py"], "medmcqa_local"),
+    ("medqa_4options", "medqa", ["preprocess_medqa.py"], "medqa_4options_local"),  # lm-eval's own, run by medbench
+])
+def test_a_hub_format_file_scores_as_stock_lm_evals_own_task(task, folder, files, stock_name, tiny_model_dir,
+                                                              tmp_path, capsys):
+    rows = medmcqa_hub_rows() if task == "medmcqa" else medqa_hub_rows()
+    data = write_jsonl(tmp_path / f"{task}.jsonl", rows)
+    stock = stock_lm_eval(folder, files, stock_name, data, tiny_model_dir, tmp_path)
+    record, ours = medbench_samples(["--model", str(tiny_model_dir), "--tasks", task, "--data-file",
+                                     f"{task}={data}"], task, capsys, tmp_path / "lb")
+    assert record["data_source"]["kind"] == "file"
+    assert_same_items(stock, ours)
+    assert record["score"] == pytest.approx(sum(s["acc"] for s in stock) / N_ITEMS)
+
+
+@pytest.mark.parametrize("task, hub", [("medqa", "GBaker/MedQA-USMLE-4-options-hf"),
+                                       ("medmcqa", "openlifescienceai/medmcqa")])
+def test_offline_the_cached_hub_dataset_is_scored_not_the_bundled_sample(task, hub, tiny_model_dir, tmp_path,
+                                                                         capsys, monkeypatch):
+    import datasets
+
+    rows = medqa_hub_rows() if task == "medqa" else medmcqa_hub_rows()
+    rows = [{**row, "sent1" if task == "medqa" else "question": f"(cached) {row.get('sent1') or row['question']}"}
+            for row in rows]
+    cache = tmp_path / "hf-datasets"
+    hub_cache_holding(cache, hub, "default", rows, tmp_path)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)  # read at import; this process imported it
+    record, ours = medbench_samples(["--model", str(tiny_model_dir), "--tasks", task], task, capsys, tmp_path / "lb")
+    assert record["data_source"]["kind"] == "hub" and record["data_source"]["name"] == hub
+    assert "local datasets cache" in record["data_source"]["description"]
+    assert all(sample["prompt"].startswith("Question: (cached) ") for sample in ours)
+
+
+def test_without_a_cache_offline_the_bundled_sample_is_scored(tmp_path, capsys, monkeypatch, tiny_model_dir):
+    import datasets
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "empty")
+    record, _ = medbench_samples(["--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "2"], "medqa",
+                                 capsys, tmp_path / "lb")
+    assert record["data_source"]["kind"] == "bundled"
+
+
+@pytest.mark.parametrize("cops, gold", [([0, 1, 3], [0, 1, 3]), ([1, 4, 2], [0, 3, 1])])
+def test_medmcqa_files_say_whether_cop_counts_from_0_or_1(cops, gold, tmp_path):
+    from medbench.tasks import load_tasks
+
+    rows = [{"question": f"Q{i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": cop}
+            for i, cop in enumerate(cops)]
+    data = write_jsonl(tmp_path / "dev.jsonl", rows)
+    task = load_tasks(["medmcqa"], metadata={"medmcqa": {"data_files": {"test": str(data)}}})["medmcqa"]
+    assert [doc["gold"] for doc in task.test_docs()] == gold
+
+
+def test_a_medmcqa_file_mixing_both_conventions_is_refused(tmp_path, tiny_model_dir, capsys):
+    from test_task_inputs import one_line_error
+
+    rows = [{"question": f"Q{i}?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": cop}
+            for i, cop in enumerate([0, 4])]
+    data = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medmcqa", "--data-file", f"medmcqa={data}",
+                          "--leaderboard-dir", str(tmp_path / "lb")], capsys)
+    assert "mixes cop 0 (hub export, 0-based) and cop 4" in one_line_error(code, err)
