@@ -12,9 +12,9 @@ a pair by length alone:
   a model goes on to write the next question there). A sample still running at ``sample_max_new_tokens`` is
   incomplete and never used; by default that budget is ``length_ratio_max`` times the longest chosen answer in
   the batch (in tokens), since a longer sample would fall outside the band anyway;
-* a sample that names the gold answer as a whole word is never rejected (a correct answer in other words, such as
-  "The answer is C.", must not be trained against); for label and multiple-choice tasks this keeps every
-  rejected answer wrong;
+* a sample that names the gold answer as a whole word, or that the task's own scoring counts correct (its
+  ``process_results``: the aliases and paraphrase rules the evaluation accepts), is never rejected: a correct answer
+  in other words, such as "The answer is C." or "TB" for tuberculosis, must not be trained against;
 * of the samples left, the one whose token length is closest to the chosen answer's is rejected; a pair whose
   length ratio rejected/chosen falls outside [``length_ratio_min``, ``length_ratio_max``] (default 0.5-2.0) is
   dropped, and how many prompts gave no pair, and why, is reported as a warning.
@@ -41,7 +41,7 @@ from medbench import hookimpl
 from medbench.errors import MedbenchError
 from medbench.records import read_regular_text
 from medbench.training import CheckpointInfo, TrainRequest
-from medbench.trainingdata import TrainingExample
+from medbench.trainingdata import TrainingExample, answer_grader
 from medbench.trainers.hf import (
     Formatter,
     PreparedRun,
@@ -240,16 +240,18 @@ def _sample_batch(model, formatter: Formatter, batch_examples: list[TrainingExam
 
 
 def pick_rejected(example: TrainingExample, samples: list[Sample], tokenizer,
-                  options: DPOOptions) -> tuple[str | None, str]:
+                  options: DPOOptions, grade=None) -> tuple[str | None, str]:
     """The rejected completion for one example, or None and why there is none: among the complete, non-empty
-    samples that never name the gold answer, the one closest in token length to the chosen answer, if its length
+    samples that are not correct (they never name the gold answer, and ``grade(doc, answer)``, the task's own
+    scoring, does not count them correct), the one closest in token length to the chosen answer, if its length
     ratio lies in the band."""
     complete = [s for s in samples if s.complete and s.text]
     if not complete:
         return None, "no complete answer"
-    wrong = [s for s in complete if not names_gold(s.text, example)]
+    wrong = [s for s in complete if not names_gold(s.text, example)
+             and not (grade is not None and grade(example.doc, s.text))]
     if not wrong:
-        return None, "every answer named the gold answer"
+        return None, "every answer was correct"
     chosen = token_length(tokenizer, example.completion)
     candidates = [target_delimiter(example) + s.text for s in wrong]
     lengths = [token_length(tokenizer, c) for c in candidates]
@@ -260,15 +262,16 @@ def pick_rejected(example: TrainingExample, samples: list[Sample], tokenizer,
 
 
 def sampled_pairs(model, formatter: Formatter, examples: list[TrainingExample], options: DPOOptions,
-                  seed: int) -> list[TrainingExample]:
-    """Sample the starting model on each prompt and reject one of its wrong answers (module docstring); prompts
-    without a suitable sample give no pair, and the counts of each reason are reported."""
+                  seed: int, grade=None) -> list[TrainingExample]:
+    """Sample the starting model on each prompt and reject one of its wrong answers (module docstring; ``grade``:
+    medbench.trainingdata.answer_grader's for the task); prompts without a suitable sample give no pair, and the
+    counts of each reason are reported."""
     import torch
 
     torch.manual_seed(seed)
     pairs, dropped = [], {}
     for example, samples in zip(examples, sample_answers(model, formatter, examples, options)):
-        rejected, reason = pick_rejected(example, samples, formatter.tokenizer, options)
+        rejected, reason = pick_rejected(example, samples, formatter.tokenizer, options, grade)
         if rejected is None:
             dropped[reason] = dropped.get(reason, 0) + 1
         else:
@@ -332,7 +335,8 @@ def prepare(request: TrainRequest) -> PreparedRun:
     if options.pairs == "sampled":
         examples = capped(request.training_examples(), options, f"the training data of task {request.task!r}",
                           request.seed)
-        pairs = sampled_pairs(loaded.model, formatter, examples, options, request.seed)
+        grade = answer_grader(request.task, request.task_metadata or None)  # correct as the evaluation reads it
+        pairs = sampled_pairs(loaded.model, formatter, examples, options, request.seed, grade)
     dataset = Dataset.from_list([{"prompt": formatter.prompt(pair.prompt),
                                   "chosen": formatter.completion(pair.completion),
                                   "rejected": formatter.completion(pair.rejected[0])} for pair in pairs])

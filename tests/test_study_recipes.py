@@ -190,9 +190,11 @@ def test_merge_interpolates_a_base_derived_clinical_model_and_picks_t_on_validat
             for p in sweep.comparisons if (p.cell, p.baseline) == (c.key, b.key)]
     primary = {(c, b) for c, b, p in arms if p.primary}
     assert primary == {("merge", "full_ft"), ("merge", "instruct")}
-    # The study's answer is the checkpoint chosen on validation; the curve (every t) is never primary.
-    assert all(p.select == {"split": "validation", "tasks": ["clinical_reasoning", "instruction_following"]}
-               and p.margin for _, _, p in arms if p.primary)
+    # The study's answer is the checkpoint chosen on validation, never an endpoint (t 0 is the instruct model
+    # itself: "kept" by construction); the curve (every t) is never primary.
+    assert all(p.select == {"split": "validation", "tasks": ["clinical_reasoning", "instruction_following"],
+                            "exclude": {"t": [0.0, 1.0]}} and p.margin for _, _, p in arms if p.primary)
+    assert cpt.options["chat_template"] is True  # full CPT trains the chat tokens the k-shot LoRA step reads
     assert {(c, b) for c, b, p in arms if not p.primary and p.select is None} >= \
         {("merge", "full_ft"), ("merge", "instruct"), ("full_ft", "instruct")}
     assert merge.selections and not instruct.selections  # the untrained model has one checkpoint: nothing to pick

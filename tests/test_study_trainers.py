@@ -80,6 +80,21 @@ def test_long_answers_are_kept_whole_to_eos_and_length_controlled(tiny, monkeypa
     assert 0.5 <= len(tiny.tokenizer(pair.rejected[0])["input_ids"]) / n <= 2.0
 
 
+def test_an_answer_the_evaluation_counts_correct_is_never_rejected(tiny):
+    """clinical_reasoning_open accepts aliases ("100% oxygen" for "100% oxygen by non-rebreather mask"): DPO must not
+    train against an answer its own evaluation scores as right, though it lacks the gold string."""
+    from medbench.trainingdata import answer_grader
+
+    example = next(e for e in load_training_examples("clinical_reasoning_open") if e.answer.startswith("100% oxygen"))
+    grade = answer_grader("clinical_reasoning_open")
+    options = DPOOptions(pairs="sampled", length_ratio_min=0.1, length_ratio_max=10.0)
+    alias, wrong = Sample("100% oxygen", True), Sample("Intravenous methylene blue", True)
+    assert not dpo_plugin.names_gold(alias.text, example) and grade(example.doc, alias.text) is True
+    assert pick_rejected(example, [alias], tiny.tokenizer, options, grade) == (None, "every answer was correct")
+    assert pick_rejected(example, [alias, wrong], tiny.tokenizer, options, grade)[0].strip() == wrong.text
+    assert answer_grader("medqa")(example.doc, "A") is None  # log-likelihood scored: it cannot judge text
+
+
 def test_pairs_outside_the_length_band_are_dropped_and_counted(tiny, medqa):
     example = medqa[0]
     options = DPOOptions(pairs="sampled", length_ratio_min=0.5, length_ratio_max=2.0)
@@ -88,7 +103,7 @@ def test_pairs_outside_the_length_band_are_dropped_and_counted(tiny, medqa):
     assert pick_rejected(example, [Sample("Bradycardia", True)], tiny.tokenizer, options) == (
         None, "no answer within the length band")
     assert pick_rejected(example, [Sample("C", True)], tiny.tokenizer, options)[1] == \
-        "every answer named the gold answer"
+        "every answer was correct"
     assert pick_rejected(example, [Sample("B", False), Sample("", True)], tiny.tokenizer, options)[1] == \
         "no complete answer"
     wide = DPOOptions(pairs="sampled", length_ratio_max=10.0)
@@ -122,7 +137,7 @@ def test_sampled_pairs_train_end_to_end(tiny_model_dir, tmp_path, medqa, monkeyp
                                            "max_examples": 4, "train_batch_size": 2}, "dpo")
     request = TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run", config=config,
                            examples=list(medqa[:4]))  # 4 of 4: the sample is all of them, in order
-    with pytest.warns(UserWarning, match=r"3 of 4 prompts kept; dropped 1 every answer named the gold answer"):
+    with pytest.warns(UserWarning, match=r"3 of 4 prompts kept; dropped 1 every answer was correct"):
         run = dpo_plugin.prepare(request)
     assert [(p.doc_id, p.rejected) for p in run.examples] == [(0, [f" {wrong[0]}"]), (2, [f" {wrong[2]}"]),
                                                                (3, [f" {wrong[3]}"])]

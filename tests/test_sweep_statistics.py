@@ -116,6 +116,22 @@ def test_the_selected_checkpoint_is_the_best_on_the_held_out_split_ties_to_the_e
     assert selected_checkpoint([], select, order) == (None, pytest.approx(float("nan"), nan_ok=True))
 
 
+def test_excluded_factor_values_are_never_selected():
+    """A merge's endpoints (t 0: the instruct model itself) stay on the curve but are never the chosen checkpoint,
+    even when best on validation; factor values compare as numbers (t 0 excludes 0.0)."""
+    from medbench.sweep_report import Entry, selected_checkpoint
+
+    def entry(label, t, score):
+        return Entry("a@validation", "a", label, {"merge.t": t, "t": t}, Cell(score, None, 10, "acc", label))
+
+    entries = [entry("m/linear-t0", 0.0, 0.9), entry("m/linear-t0.5", 0.5, 0.6), entry("m/linear-t1", 1.0, 0.8)]
+    order = ["linear-t0", "linear-t0.5", "linear-t1"]
+    assert selected_checkpoint(entries, {"split": "validation", "tasks": ["a"]}, order)[0] == "m/linear-t0"
+    excluded = {"split": "validation", "tasks": ["a"], "exclude": {"t": [0, 1]}}
+    assert selected_checkpoint(entries, excluded, order) == ("m/linear-t0.5", pytest.approx(0.6))
+    assert selected_checkpoint(entries[:1], excluded, order)[0] is None
+
+
 def test_a_baseline_checkpoint_is_paired_at_the_members_checkpoint_factors():
     from medbench.sweep_report import Entry, _partner
 

@@ -19,7 +19,7 @@ TASKS = Path(__file__).resolve().parent.parent / "tasks"
 SIZES = {
     "clinical_reasoning": {"train": 320, "validation": 50, "test": 100},
     "discharge_summary": {"train": 120, "validation": 30, "test": 40},
-    "instruction_following": {"train": 120, "validation": 30, "test": 60},
+    "instruction_following": {"train": 120, "validation": 30, "test": 600},
 }
 
 

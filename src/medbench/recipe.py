@@ -34,7 +34,9 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
       # margin: m also tests equivalence (TOST: the 90% CI of the difference inside +-m) for "on par" claims
       # select: {split: validation, tasks: [medqa, ...]}: a cell with several checkpoints (a curve) is compared
       #   through one, chosen per cell (so per seed) by the mean of those tasks' primary metrics on that split,
-      #   never the test split (the plan carries it: PlannedComparison.select, CellSpec.selections)
+      #   never the test split (the plan carries it: PlannedComparison.select, CellSpec.selections);
+      #   exclude: {t: [0.0, 1.0]} keeps checkpoints with those factor values out of the choice (a merge's endpoints
+      #   are its unmerged inputs), though they stay on the curve
 
 ``"{name}"`` is replaced by a factor or scale variable (a whole-string reference keeps the value's type); scale
 variables may refer to each other. A step's model defaults to the previous step's final checkpoint;
@@ -133,13 +135,22 @@ def _read_comparisons(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
             raise recipe_error(path, f"comparison margin: {margin!r} must be a positive number",
                                "write margin: 0.05 (the largest difference still read as equivalent)")
         select = comparison.get("select")
-        if select is not None and (not isinstance(select, dict) or set(select) != SELECT_KEYS
+        if select is not None and (not isinstance(select, dict) or set(select) - {"exclude"} != SELECT_KEYS
                                    or not isinstance(select["split"], str) or not select["split"]
                                    or not isinstance(select["tasks"], list) or not select["tasks"]
-                                   or not all(isinstance(t, str) and t for t in select["tasks"])):
-            raise recipe_error(path, f"comparison select: {select!r} must name a split and the tasks scored on it",
-                               "write select: {split: validation, tasks: [clinical_reasoning]}")
+                                   or not all(isinstance(t, str) and t for t in select["tasks"])
+                                   or not _factor_values(select.get("exclude", {}))):
+            raise recipe_error(path, f"comparison select: {select!r} must name a split and the tasks scored on it "
+                               "(and may exclude factor values)",
+                               "write select: {split: validation, tasks: [clinical_reasoning], exclude: {t: [0.0]}}")
     return comparisons
+
+
+def _factor_values(mapping: Any) -> bool:
+    """A mapping of factor name to a list of plain values (numbers or text)."""
+    return isinstance(mapping, dict) and all(
+        isinstance(k, str) and k and isinstance(v, list) and v
+        and all(isinstance(x, (int, float, str)) and not isinstance(x, bool) for x in v) for k, v in mapping.items())
 
 
 def _bundled_recipes() -> dict[str, Path]:

@@ -89,10 +89,15 @@ def _entries(sweep: Any) -> tuple[dict[str, list[Entry]], dict[str, list[Entry]]
 
 def selected_checkpoint(entries: list[Entry], select: dict[str, Any], order: list[str]) -> tuple[str | None, float]:
     """The checkpoint (row label) best on ``select``'s split: the mean over its tasks of their primary metric
-    (negated where lower is better); a tie goes to the earliest in ``order`` (the trainer's checkpoint order)."""
+    (negated where lower is better); a tie goes to the earliest in ``order`` (the trainer's checkpoint order).
+    Checkpoints whose factors take a value ``select["exclude"]`` lists are never chosen."""
     tasks = list(select["tasks"])
+    excluded = select.get("exclude") or {}
     by_label: dict[str, dict[str, Any]] = {}
     for entry in entries:
+        if any(_same_value(entry.factors.get(factor), value) for factor, values in excluded.items()
+               for value in values):
+            continue
         if entry.task in tasks and entry.cell.score is not None:
             by_label.setdefault(entry.label, {})[entry.task] = entry.cell
     complete = {label: cells for label, cells in by_label.items() if set(cells) == set(tasks)}
@@ -108,6 +113,14 @@ def selected_checkpoint(entries: list[Entry], select: dict[str, Any], order: lis
 
     best = max(complete, key=lambda label: (value(complete[label]), -rank(label), label))
     return best, value(complete[best])
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Factor values compared as numbers where both read as one (t 0 and 0.0), else as text."""
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return a is not None and str(a) == str(b)
 
 
 def _partner(member: Entry, candidates: list[Entry], factor: str) -> Entry:

@@ -100,6 +100,32 @@ def load_training_examples(task_name: str, task_metadata: dict[str, Any] | None 
     return examples_from_task(task, metadata, split)
 
 
+def answer_grader(task_name: str, task_metadata: dict[str, Any] | None = None):
+    """``grade(doc, answer) -> bool | None``: whether the task's own scoring (its ``process_results`` on its primary
+    metric) counts a free-text answer correct, so that a trainer judges a model's answer as the evaluation will
+    (aliases, paraphrase rules and all); None where the task cannot say: a multiple-choice task scores
+    log-likelihoods, not text, and a graded metric such as ROUGE has no "correct"."""
+    from medbench.tasks import build_registry, load_tasks
+
+    entry = build_registry().get(task_name)
+    task = load_tasks([task_name], None, {task_name: task_metadata} if task_metadata else None)[task_name]
+    metrics = [m.get("metric") for m in (task.config.metric_list or []) if isinstance(m, dict)]
+    metric = (entry.metadata or {}).get("primary_metric") or (metrics[0] if metrics else None)
+    if task.config.output_type != "generate_until" or not metric:
+        return lambda doc, answer: None
+
+    def grade(doc: dict[str, Any], answer: str) -> bool | None:
+        try:
+            value = task.process_results(doc, [answer]).get(metric)
+        except Exception:  # noqa: BLE001 - a scorer that cannot read this answer says nothing about it
+            return None
+        if isinstance(value, bool):
+            return value
+        return bool(value) if isinstance(value, (int, float)) and value in (0, 1) else None
+
+    return grade
+
+
 def data_file_metadata(task: str, data_files: dict[str, str] | None) -> dict[str, Any] | None:
     """The task metadata for ``--data-file``-style entries ("TASK" or "TASK:SPLIT" -> path; TASK alone names the
     test split, as ``medbench eval --data-file`` does) that concern ``task``; None when none do."""

@@ -71,7 +71,7 @@ class TrlOptions:
     train_batch_size: int = 4  # per device; `medbench train --batch-size` is the eval batch size
     gradient_accumulation_steps: int = 1
     max_length: int = 1024  # tokens; a longer example is an error, never silently truncated
-    max_examples: int | None = None  # train on the first N examples only; more than the data holds is an error
+    max_examples: int | None = None  # a seeded label-stratified sample of N (capped); more than the data holds is an error
     save_steps: int = 0  # also keep a checkpoint every N steps (0: the final one only)
     logging_steps: int = 10
     # false: raw prompt + target, the form lm-eval's log-likelihood scoring reads, so the eval sees what was trained;
