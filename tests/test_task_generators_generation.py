@@ -17,7 +17,7 @@ from medbench.tasks import build_registry, load_tasks, read_task_yaml, split_siz
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
 SIZES = {
-    "clinical_reasoning": {"train": 320, "validation": 50, "test": 100},
+    "clinical_reasoning": {"train": 320, "validation": 50, "test": 400},
     "discharge_summary": {"train": 120, "validation": 30, "test": 170},
     "instruction_following": {"train": 120, "validation": 30, "test": 600},
 }
