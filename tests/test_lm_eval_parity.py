@@ -38,7 +38,8 @@ def medmcqa_hub_rows() -> list[dict]:
     return rows
 
 
-def stock_lm_eval(folder: str, files: list[str], name: str, data: Path, model_dir: Path, tmp_path: Path) -> list:
+def stock_lm_eval(folder: str, files: list[str], name: str, data: Path, model_dir: Path, tmp_path: Path,
+                  num_fewshot: int | None = None) -> list:
     """Stock lm-eval with HFLM on its own task definition, copied unchanged but for where the data comes from."""
     import lm_eval
     import yaml
@@ -58,14 +59,14 @@ def stock_lm_eval(folder: str, files: list[str], name: str, data: Path, model_di
     (include / f"{name}.yaml").write_text("\n".join(lines) + "\n")
     results = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32",
                                       tasks=[name], task_manager=TaskManager(include_path=str(include)),
-                                      batch_size=4, device="cpu", log_samples=True)
+                                      batch_size=4, device="cpu", log_samples=True, num_fewshot=num_fewshot)
     return sorted(results["samples"][name], key=lambda sample: sample["doc_id"])
 
 
 def medbench_samples(args: list[str], task: str, capsys, lb: Path) -> tuple[dict, list[dict]]:
     code, err = run_eval([*args, "--batch-size", "4", "--leaderboard-dir", str(lb)], capsys)
     assert code == 0, err
-    [path] = lb.glob(f"records/*/{task}/record.json")
+    [path] = lb.glob(f"records/*/{task}*/record.json")
     record = load_record(path)
     return record, read_samples(record)
 
@@ -145,3 +146,17 @@ def test_a_medmcqa_file_mixing_both_conventions_is_refused(tmp_path, tiny_model_
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medmcqa", "--data-file", f"medmcqa={data}",
                           "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     assert "mixes cop 0 (hub export, 0-based) and cop 4" in one_line_error(code, err)
+
+
+def test_few_shot_prompts_and_scores_match_stock_lm_eval(tiny_model_dir, tmp_path, capsys):
+    """Few-shot examples drawn from the training split as stock lm-eval draws them (same seed, same sampler):
+    the same prompts, the same log-likelihoods."""
+    data = write_jsonl(tmp_path / "medqa.jsonl", medqa_hub_rows())
+    stock = stock_lm_eval("medqa", ["preprocess_medqa.py"], "medqa_4options_local", data, tiny_model_dir, tmp_path,
+                          num_fewshot=2)
+    record, ours = medbench_samples(["--model", str(tiny_model_dir), "--tasks", "medqa", "--num-fewshot", "2",
+                                     "--data-file", f"medqa={data}", "--data-file", f"medqa:train={data}"],
+                                    "medqa", capsys, tmp_path / "lb")
+    assert record["task"]["num_fewshot"] == 2
+    assert [s["prompt"] for s in ours] == [s["arguments"][0][0] for s in stock]
+    assert_same_items(stock, ours)
