@@ -56,6 +56,7 @@ def _load_hf_dir(path: str, options: LoadOptions, **kwargs) -> tuple[Any, Any]:
 
 def _check_config(path: Path, options: LoadOptions) -> None:
     """What transformers would only find out late (or by running code) about config.json, said before loading."""
+    _check_regular(path)
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
@@ -63,6 +64,15 @@ def _check_config(path: Path, options: LoadOptions) -> None:
     if isinstance(config, dict):
         _check_custom_code(path, config, options)
         _check_config_sizes(path, config)
+
+
+def _check_regular(path: Path) -> None:
+    """Every entry of a model folder is a file or a folder: transformers would open a FIFO and wait for ever, or
+    read a device without end."""
+    odd = sorted(p.name for p in path.iterdir() if p.exists() and not (p.is_file() or p.is_dir()))
+    if odd:
+        raise MedbenchError(f"model directory {path} holds {', '.join(odd[:3])}, which is a FIFO, device or socket "
+                            "(or a link to one), not a file", f"replace it with the real file, or remove it from {path}")
 
 
 def _check_custom_code(path: Path, config: dict[str, Any], options: LoadOptions) -> None:
@@ -164,6 +174,9 @@ class EmbeddedModelLoader:
             )
         from medbench.progress import console
 
+        if target.parent.parent.exists() and not target.parent.parent.is_dir():  # MEDBENCH_CACHE names a file
+            raise MedbenchError(f"medbench's cache folder {target.parent.parent} is a file, not a folder",
+                                "point MEDBENCH_CACHE at a folder (or unset it for ~/.cache/medbench)")
         # Once per machine and the slowest step of a first run: say what the wait is.
         console.print(f"converting the embedded model {DEFAULT_MODEL} from GGUF to safetensors (once) → {target}",
                       highlight=False, markup=False, soft_wrap=True)
@@ -278,6 +291,7 @@ class LocalDirectoryLoader:
 
     def load(self, ref: str, options: LoadOptions) -> LoadedModel:
         path = Path(ref).expanduser()
+        _check_regular(path)
         if not _has_safetensors(path):
             if any(path.glob("*.bin")) or any(path.glob("*.pt")):
                 raise MedbenchError(f"{path} holds only pickle weights (.bin/.pt), which can run code when loaded",

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from medbench.leaderboard import NOTICE, Cell, LeaderboardTable, Row, data_source, per_item_values
 from medbench.leaderboard.references import BADGE, DESCRIPTION, ReferenceCell, reference_notes
+from medbench.console import display_safe
 from medbench.records import atomic_write_text
 from medbench.svg import esc
 from medbench_plugins.leaderboard_plots import factor_points, svg_factor, svg_forest
@@ -47,8 +48,10 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
         return None
     if isinstance(value, (dict, list, tuple)) and depth > 200:  # records are read to 64 levels: never this deep
         return None
+    if isinstance(value, str):  # the script shows these as text: U+202E would reverse a label there too
+        return display_safe(value)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+        return {display_safe(k): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, depth + 1) for v in value]
     return value

@@ -225,7 +225,9 @@ def test_rescore_never_rewrites_a_record_through_a_linked_records_folder(tmp_pat
     (root / "records").symlink_to(outside, target_is_directory=True)
     before = {p: p.read_bytes() for p in outside.rglob("*") if p.is_file()}
     code, out, err = run_cli(capsys, "leaderboard", "--dir", root, "--no-baselines", "--rescore")
-    assert code == 0 and "record not re-scored" in err and "is a link" in err, err
+    # Round 4: a linked records/ is refused by every reader (one line, exit 2), not re-scored nor rendered.
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert code == 2 and len(errors) == 1 and "is a link" in errors[0], err
     assert {p: p.read_bytes() for p in outside.rglob("*") if p.is_file()} == before
 
 

@@ -102,12 +102,12 @@ def evaluate_config(model: str | None, config: Any, options: Any = None) -> Eval
     leaderboard, the other ranks return no records."""
     from medbench.engine import score_with_progress
     from medbench.leaderboard import render
-    from medbench.records import ensure_writable
+    from medbench.records import ensure_leaderboard_dir
     from medbench.training import process_rank, world_size
 
     rank = process_rank()
     if rank == 0:
-        ensure_writable(Path(config.output_dir), "--leaderboard-dir")  # before the model is loaded and scored
+        ensure_leaderboard_dir(Path(config.output_dir))  # before the model is loaded and scored
     records = score_with_progress(model, config, options, data_parallel=world_size() > 1)
     if rank != 0:
         return EvalResult([], [])
@@ -173,7 +173,7 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
     from medbench import run_dirs, training
     from medbench.evaluation import EvalConfig
     from medbench.generation import GenerationOptions, generating_tasks
-    from medbench.records import ensure_writable
+    from medbench.records import ensure_leaderboard_dir, ensure_writable
     from medbench.scoring import scored_output_type
     from medbench.tasks import build_registry
     from medbench.tracking import parse_report_to
@@ -208,7 +208,7 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
             reason = check(task, {**file_values, **dict(options or {})}, dict(data_files or {}) or None)
         if reason:
             raise MedbenchError(f"{plugin} on {task}: {reason}")
-    ensure_writable(Path(leaderboard_dir), "--leaderboard-dir")  # before any training
+    ensure_leaderboard_dir(Path(leaderboard_dir))  # before any training
     if run_dir is not None:
         run_dir = Path(run_dir)
         run_id = run_dir.name

@@ -21,6 +21,7 @@ from unittest import mock
 from medbench.answers import annotate_samples
 from medbench.backends import open_for_evaluation
 from medbench.dataparallel import join_processes, rank_zero_first, shard
+from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 from medbench.generation import GenerationOptions, check_generation_budget, generating_tasks, generation_record
 from medbench.judges import judges_for, run_task_judges
@@ -40,6 +41,9 @@ SCORERS = ("prefix", "hflm")  # log-likelihood scorers: medbench.fastlm, or lm-e
 
 EVAL_SPLITS = ("test", "validation")
 MAX_LIMIT = 10**9  # past it lm-eval's slicing fails with an islice error after the model has loaded
+
+
+MAX_LABEL = 1000  # a row name: a sweep's are "factor=level,..." with a checkpoint's name
 
 
 @dataclass
@@ -80,6 +84,11 @@ class EvalConfig:
             raise MedbenchError(f"--num-fewshot must be 0 or more, got {self.num_fewshot}", "pass --num-fewshot 0..K")
         if not self.tasks:
             raise MedbenchError("no tasks given", "pass --tasks medqa,medmcqa (see `medbench tasks`)")
+        if self.label is not None and (not self.label.strip() or len(self.label) > MAX_LABEL
+                                       or terminal_safe(self.label) != self.label):  # shown in every table
+            raise MedbenchError(f"--label '{terminal_safe(self.label)[:60]}' is empty, longer than {MAX_LABEL} "
+                                "characters or holds a control character (newline, tab, ESC, NUL)",
+                                "pass a short one-line --label, e.g. --label my-model-v2")
         if self.split not in EVAL_SPLITS:
             raise MedbenchError(f"unknown split {self.split!r}", f"use one of {', '.join(EVAL_SPLITS)}")
         if self.scorer not in SCORERS:
@@ -305,7 +314,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
                 continue
         # ---------------------------------------------------------------------------------------------------------
         cache = RequestCache(request_cache_path(config.output_dir, label, model_hash, record_key, config_hash
-                                                + task_config.generation.cache_salt(config.seed), config.scorer)) \
+                                                + task_config.generation.cache_salt(config.seed), config.scorer),
+                             config.output_dir) \
             if config.reuse_records and backend.content_addressed and getattr(lm, "world_size", 1) == 1 \
             else None  # one writer per file; a served model's requests are never served from disk
         lm.task_name = name

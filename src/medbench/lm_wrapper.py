@@ -37,15 +37,27 @@ class RequestCache:
     is dropped on open. Keys hash the request itself (the full prompt with its few-shot examples, the continuation
     or the generation settings), so a changed prompt is never served an old result."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, root: Path | None = None):
+        from medbench.records import read_regular_bytes, through_link
+
         self.path = Path(path)
         self.results: dict[str, Any] = {}
         self.served = 0
+        # The leaderboard folder is untrusted: a cache file swapped for a link (reads and appends outside it) or a
+        # FIFO (an append that blocks for ever) is refused before anything is scored.
+        odd = self.path.is_symlink() or (self.path.exists() and not self.path.is_file()) or (
+            root is not None and self.path.exists() and through_link(root, self.path))
+        if odd:
+            raise MedbenchError(f"the request cache {self.path} is a link, FIFO or device, not a file medbench wrote",
+                                "delete it (it only saves re-scoring requests), or pass another --leaderboard-dir")
         if self.path.is_file():
-            data = self.path.read_bytes()
+            try:
+                data = read_regular_bytes(self.path)
+            except OSError:
+                data = b""  # unreadable: scored again, and appended to as far as the folder allows
             if data and not data.endswith(b"\n"):
                 data = data[:data.rfind(b"\n") + 1]
-                self.path.write_bytes(data)
+                self._rewrite(data)
             for line in data.decode("utf-8", "replace").split("\n"):
                 try:
                     row = json.loads(line)
@@ -53,6 +65,23 @@ class RequestCache:
                     continue
                 if isinstance(row, dict):
                     self.results.update(row)
+
+    def _rewrite(self, data: bytes) -> None:
+        try:  # never through a link put in its place meanwhile
+            fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except OSError:
+            pass  # the torn line stays; __init__ drops it on every open
+
+    def has(self, kind: str, key: str) -> bool:
+        """A cached result of the shape ``kind`` returns (a damaged or crafted cache's other values are scored
+        again): a (log-likelihood, greedy) pair, or generated text."""
+        value = self.results.get(key)
+        if kind == "generate_until":
+            return isinstance(value, str)
+        return (isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[1], bool)
+                and isinstance(value[0], (int, float)) and not isinstance(value[0], bool))
 
     @staticmethod
     def key(kind: str, args: Any) -> str:
@@ -73,7 +102,8 @@ class RequestCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # One O_APPEND write per flush, fsynced: a kill leaves at most a torn last line, which __init__ drops.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            fd = os.open(self.path, flags, 0o644)
             try:
                 data = (json.dumps(results) + "\n").encode("utf-8")
                 while data:
@@ -129,6 +159,19 @@ class _ResultTap:
             self.unsaved[queue.popleft() if queue else key] = result
 
 
+MAX_REQUEST_CHARS = 4_000_000  # ~1M tokens, past any model's context: a longer prompt is a damaged data row
+
+
+def check_request_sizes(task: str, requests: list[Any]) -> None:
+    """A prompt of megabytes (a data row holding a 50 MB field) would be tokenized for minutes before lm-eval cut
+    it to the model's context: refused in one line first."""
+    for request in requests:
+        size = sum(len(part) for part in getattr(request, "args", ()) if isinstance(part, str))
+        if size > MAX_REQUEST_CHARS:
+            raise MedbenchError(f"task {task!r} has a prompt of {size:,} characters (more than {MAX_REQUEST_CHARS:,}"
+                                ", past any model's context)", "check the data rows: a question is a few KB of text")
+
+
 def make_lm(loaded: Any, batch_size: int, progress: ProgressCallback | None, scorer: str = "prefix"):
     from lm_eval.models.huggingface import HFLM
 
@@ -147,13 +190,14 @@ def make_lm(loaded: Any, batch_size: int, progress: ProgressCallback | None, sco
         _save_every = 1
 
         def _run(self, method, requests, kind: str):
+            check_request_sizes(self.task_name, requests)
             out: list[Any] = [None] * len(requests)
             cache = self.request_cache
             todo = list(range(len(requests)))
             keys: list[str] = []
             if cache is not None:  # a killed run's scored requests are served, the rest scored and appended
                 keys = cache.keys(kind, [request.args for request in requests])
-                todo = [i for i in todo if keys[i] not in cache.results]
+                todo = [i for i in todo if not cache.has(kind, keys[i])]
                 for i in set(range(len(requests))) - set(todo):
                     out[i] = cache.get(keys[i])
                 cache.served += len(requests) - len(todo)

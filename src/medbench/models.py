@@ -97,6 +97,10 @@ def resolve_model(ref: str | None, options: LoadOptions | None = None) -> Loaded
     """Load ``ref`` (default: the embedded model) with the first loader that accepts it."""
     from medbench.weights_identity import remember_load_state
 
+    if ref is not None and not str(ref).strip():  # an empty --model is a slip, not a request for the default
+        raise MedbenchError("the model reference is empty",
+                            f"pass --model a checkpoint folder or a name from `medbench models`, or leave it out "
+                            f"for {DEFAULT_MODEL}")
     ref = ref or DEFAULT_MODEL
     options = options or LoadOptions()
     for plugin, loader in loaders_by_plugin():
@@ -171,9 +175,31 @@ def check_dtype(dtype: str) -> str:
 
 def require_chat_template(tokenizer: Any, ref: str, option: str = "--chat-template") -> None:
     """Chat-template scoring needs a tokenizer that has one; say so instead of the tokenizer's ValueError."""
-    if not getattr(tokenizer, "chat_template", None):
+    template = getattr(tokenizer, "chat_template", None)
+    if not template:
         raise MedbenchError(f"{option}: model {ref!r} has no chat template (its tokenizer_config.json sets none)",
                             f"leave out {option} for this model, or use a chat/instruct model that has one")
+    size = len(template) if isinstance(template, str) else sum(len(str(t)) for t in template.values()) \
+        if isinstance(template, dict) else 0
+    fix = f"fix the chat_template in {ref}'s tokenizer_config.json (or chat_template.jinja), or leave out {option}"
+    if size > MAX_CHAT_TEMPLATE_CHARS:  # real ones are a few KB; a huge one takes minutes to compile
+        raise MedbenchError(f"{option}: the chat template of {ref!r} is {size:,} characters (more than "
+                            f"{MAX_CHAT_TEMPLATE_CHARS:,})", fix)
+    from jinja2 import TemplateError
+
+    from medbench.task_trust import MAX_RENDER_SECONDS, time_limit
+
+    try:  # one short conversation, under a time limit: a template that loops would stall every prompt
+        with time_limit(MAX_RENDER_SECONDS):
+            tokenizer.apply_chat_template([{"role": "user", "content": "?"}], tokenize=False,
+                                          add_generation_prompt=True)
+    except (TemplateError, OverflowError, RecursionError, MemoryError) as exc:
+        raise MedbenchError(f"{option}: the chat template of {ref!r} cannot render a one-line question: it "
+                            f"tried an operation Jinja's sandbox forbids, or looped or failed "
+                            f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})", fix) from None
+
+
+MAX_CHAT_TEMPLATE_CHARS = 1 << 20
 
 
 def pick_dtype(dtype: str, device: str):

@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from medbench.errors import MedbenchError
 from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, recipe_error,
-                             resolve_variables, substitute, task_fingerprint)
+                             resolve_variables, set_value, substitute, task_fingerprint)
 from medbench.records import slug
 
 
@@ -160,7 +158,7 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
         if key not in scale_vars:
             raise MedbenchError(f"--set {key}=...: scale {scale!r} of recipe {recipe.name!r} has no variable {key!r}",
                                 f"set one of: {', '.join(sorted(scale_vars)) or '(none)'}")
-        scale_vars[key] = yaml.safe_load(value) if isinstance(value, str) else value
+        scale_vars[key] = set_value(key, value) if isinstance(value, str) else value
     scale_vars = resolve_variables(scale_vars, f"recipe {recipe.name!r}, scale {scale!r}")
     given = {str(scale_vars[key]) for key in overrides or {}}  # --set values: the user's own paths
     user_files = {**data_file_overrides(recipe.data_files, recipe.path.parent),
@@ -283,8 +281,9 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     tasks = evaluation.get("tasks")
     if isinstance(tasks, str):
         tasks = [t.strip() for t in tasks.split(",") if t.strip()]
-    if not tasks:
-        raise recipe_error(recipe.path, f"cell {factors} scores no tasks", "list them under cell.eval.tasks")
+    if not tasks or not isinstance(tasks, list) or not all(isinstance(t, (str, int)) for t in tasks):
+        raise recipe_error(recipe.path, f"cell {factors} scores no tasks (cell.eval.tasks is {str(tasks)[:60]!r})",
+                           "list the task names under cell.eval.tasks: [medqa, ...]")
     evaluation["tasks"] = [str(t) for t in tasks]
     _check_eval_values(recipe, factors, evaluation)
     # Generation controls checked now, in the form that scores: a system prompt file is read into the identity.

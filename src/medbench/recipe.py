@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import errno
 import hashlib
 import json
 import re
@@ -173,7 +174,7 @@ def read_recipe(path: str | Path) -> Recipe:
     if not path.exists():
         path = _bundled_recipe(path) or path
     try:
-        data = yaml.safe_load(read_regular_text(path))
+        data = yaml.safe_load(read_regular_text(path, limit=MAX_RECIPE_BYTES))  # a recipe is a few KB
     except FileNotFoundError:
         names = ", ".join(_bundled_recipes())
         raise MedbenchError(f"recipe {path} does not exist",
@@ -186,9 +187,13 @@ def read_recipe(path: str | Path) -> Recipe:
     except UnicodeDecodeError as exc:
         raise recipe_error(path, f"is not UTF-8 text (byte {exc.start})", "save the recipe as UTF-8") from None
     except OSError as exc:
-        raise recipe_error(path, f"cannot be read ({exc.strerror or exc})", "give a readable recipe file") from None
+        raise recipe_error(path, f"cannot be read ({exc.strerror or exc})", "give a readable recipe file"
+                           + (" (a recipe is a few KB; data goes in data_files)" if exc.errno == errno.EFBIG else "")
+                           ) from None
     except RecursionError:
         raise recipe_error(path, "nests deeper than a recipe can", "flatten the YAML") from None
+    except ValueError as exc:  # an integer of 4300+ digits
+        raise recipe_error(path, f"holds a value YAML cannot read ({str(exc)[:80]})", "write it shorter") from None
     check_expansion(data, f"recipe {path}")
     if not isinstance(data, dict):
         raise recipe_error(path, "is not a mapping", "a recipe has name, grid and cell keys (see recipes/sft_vs_dpo.yaml)")
@@ -240,6 +245,20 @@ def read_recipe(path: str | Path) -> Recipe:
                   scales=data.get("scales") or {}, grid=grid, exclude=exclude, cell=cell,
                   comparisons=_read_comparisons(path, data),
                   data_files={str(k): str(v) for k, v in data_files.items()}, study=str(data.get("study") or ""))
+
+
+MAX_RECIPE_BYTES = 1 << 20
+
+
+def set_value(key: str, value: str) -> Any:
+    """A ``--set KEY=VALUE`` value read as YAML, as the recipe's own values are, with the same limits."""
+    try:
+        parsed = yaml.safe_load(value)
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise MedbenchError(f"--set {key}=...: the value is not valid YAML ({' '.join(str(exc).split())[:80]})",
+                            f"quote it as text: --set {key}='\"...\"', or fix the YAML") from None
+    check_expansion(parsed, f"--set {key}")
+    return parsed
 
 
 def substitute(value: Any, variables: dict[str, Any], where: str) -> Any:
@@ -320,6 +339,17 @@ def contained_file_options(options: Any, base_dir: Path, given: set[str], where:
     return checked
 
 
+MAX_DATA_FILE_BYTES = 512 << 20  # read whole into memory (and parsed) by the task: beyond this it would swap
+
+
+def check_data_size(path: Path, target: str) -> None:
+    """A data file is read whole: one past MAX_DATA_FILE_BYTES (a 2 GB sparse file, a dump) is refused first."""
+    size = path.stat().st_size if path.is_file() else 0  # missing or not a file: the reader names it
+    if size > MAX_DATA_FILE_BYTES:
+        raise MedbenchError(f"data file for {target} ({path}) is {size / (1 << 20):,.0f} MiB, more than the "
+                            f"{MAX_DATA_FILE_BYTES >> 20} MiB medbench reads into memory",
+                            "score a sample of it (split the file, or pass --limit with a smaller file)")
+
 
 def data_file_overrides(pairs: dict[str, str], base_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """``TASK[:SPLIT] -> PATH`` (``--data-file`` / a recipe's ``data_files``) as per-task metadata overrides.
@@ -338,6 +368,7 @@ def data_file_overrides(pairs: dict[str, str], base_dir: Path | None = None) -> 
         if not path.is_file():
             raise MedbenchError(f"data file for {target} is not a readable file: {path}",
                                 "check the path (a recipe's data_files resolve against the recipe's folder)")
+        check_data_size(path, target)
         overrides.setdefault(task, {"data_files": {}})["data_files"][split or "test"] = str(path)
     return overrides
 

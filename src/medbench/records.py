@@ -67,16 +67,20 @@ class RecordWarning(UserWarning):
     """A record (or its samples) skipped while reading a leaderboard."""
 
 
-def read_regular_bytes(path: str | Path) -> bytes:
+def read_regular_bytes(path: str | Path, limit: int | None = None) -> bytes:
     """The bytes of ``path``, which must be a regular file: a FIFO or device in its place (an untrusted folder can
-    hold one) would block or never end. Opened without blocking, then checked, so the check is on what is read."""
+    hold one) would block or never end. Opened without blocking, then checked, so the check is on what is read.
+    ``limit``: a larger file is refused (OSError EFBIG) before any of it is read."""
     import errno
     import stat
 
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if limit is not None and info.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
         with os.fdopen(fd, "rb") as handle:
             fd = -1  # the file object owns it now
             return handle.read()
@@ -85,9 +89,9 @@ def read_regular_bytes(path: str | Path) -> bytes:
             os.close(fd)
 
 
-def read_regular_text(path: str | Path) -> str:
+def read_regular_text(path: str | Path, limit: int | None = None) -> str:
     """``read_regular_bytes`` as UTF-8 text (UnicodeDecodeError when it is not)."""
-    return read_regular_bytes(path).decode("utf-8")
+    return read_regular_bytes(path, limit).decode("utf-8")
 
 
 def load_record(path: Path) -> dict[str, Any]:
@@ -176,7 +180,7 @@ def refuse_links(root: Path, path: Path) -> None:
     a record: by where the path resolves to."""
     root, path = Path(root), Path(path)
     relative = path.relative_to(root)
-    if path.resolve() == root.resolve() / relative:
+    if not through_link(root, path):
         return
     current, link = root, path
     for name in relative.parts:
@@ -186,6 +190,34 @@ def refuse_links(root: Path, path: Path) -> None:
             break
     raise MedbenchError(f"{link} is a link, and records are written only inside {root} (never through a link)",
                         f"replace {link} with a folder, or pass another --leaderboard-dir")
+
+
+def through_link(root: Path, path: Path) -> bool:
+    """Whether ``path`` (under ``root``) is reached through a link below ``root``: resolved, it is not where its
+    name says (a linked records/, model or task folder, a record.json pointing at another record)."""
+    root, path = Path(root), Path(path)
+    try:
+        return path.resolve() != root.resolve() / path.relative_to(root)
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13)
+        return True
+
+
+def records_folder(root: Path) -> Path:
+    """``root``/records, refused in one line when it is a link (to anywhere): a leaderboard folder is untrusted,
+    so every reader (table, --rescore, reuse) and writer reads and writes records only inside it."""
+    folder = Path(root) / "records"
+    if folder.is_symlink() or (folder.exists() and through_link(root, folder)):
+        raise MedbenchError(f"{folder} is a link, and records are read and written only inside {root}",
+                            f"replace {folder} with a folder holding the records, or pass another --leaderboard-dir")
+    return folder
+
+
+def ensure_leaderboard_dir(root: Path) -> None:
+    """Before any work: ``root`` takes new files, and neither its records/ nor its .cache/ is a link out of it."""
+    ensure_writable(root, "--leaderboard-dir")
+    records_folder(root)
+    if (Path(root) / ".cache").is_symlink():
+        refuse_links(root, Path(root) / ".cache")
 
 
 def _typed_for_writing(data: dict[str, Any]) -> Record:
@@ -225,16 +257,11 @@ def read_records(root: Path) -> list[dict[str, Any]]:
     """Every valid record under ``root``; one that is not (damaged, wrongly typed, a link out of records/) is
     skipped with a one-line warning naming the file and what is wrong, never fatal."""
     root = Path(root)
-    records_root = root / "records"
-    try:
-        inside = records_root.resolve()
-    except OSError:
-        return []
     records = []
-    for path in sorted(records_root.glob("*/*/record.json")):
+    for path in sorted(records_folder(root).glob("*/*/record.json")):
         try:
-            if not path.resolve().is_relative_to(inside):
-                raise RecordError("a link pointing outside the records folder")
+            if through_link(root, path):  # out of the leaderboard, or a second copy of a record in it
+                raise RecordError("a link pointing outside the records folder, or to another record in it")
             record = load_record(path)
             record["_board_path"] = path.relative_to(root).as_posix()  # what outputs show: portable with the board
             records.append(record)
@@ -333,11 +360,11 @@ def find_reusable(root: Path, label: str, weights_hash: str, task_name: str, dat
 
     fields = {k: v for k, v in recorded_config(config).items() if k != "reuse_records"}
     wanted = normalised({"config": fields, "extra": config.extra or None, "versions": versions})
-    inside = (Path(root) / "records").resolve()
+    records = records_folder(root)
     for folder in dict.fromkeys((model_dir_name(label, weights_hash), legacy_model_dir_name(label, weights_hash))):
-        for path in sorted((Path(root) / "records" / folder).glob("*/record.json")):
+        for path in sorted((records / folder).glob("*/record.json")):
             try:
-                if not path.resolve().is_relative_to(inside):  # as read_records: a link out is no record here
+                if through_link(root, path):  # as read_records: a record reached through a link is none here
                     continue
                 record = load_record(path)
                 has_samples = samples_path(record).is_file()

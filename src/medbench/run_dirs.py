@@ -105,6 +105,8 @@ def _checkpoint_step(path: Path) -> int | None:
 def safetensors_complete(path: Path) -> bool:
     """Whether a .safetensors file is whole: its header parses and the file holds every byte the header maps."""
     try:
+        if not path.is_file():  # a FIFO would block the read below
+            return False
         total = path.stat().st_size
         with open(path, "rb") as fh:
             size = int.from_bytes(fh.read(8), "little")

@@ -32,7 +32,7 @@ from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `
     step_input,
 )
 from medbench.recipe import Recipe, read_recipe, substitute, task_fingerprint  # noqa: F401  (re-exported too)
-from medbench.records import atomic_write_json
+from medbench.records import atomic_write_json, read_regular_text
 
 
 @dataclass
@@ -55,10 +55,53 @@ def _finished(out_dir: Path, cell: CellSpec) -> dict[str, Any] | None:
     if not marker.exists():
         return None
     try:
-        done = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        done = json.loads(read_regular_text(marker, limit=STATE_BYTES))  # a FIFO in its place would block
+    except (OSError, ValueError, RecursionError):
         return None  # a damaged marker: the cell runs again
-    return done if isinstance(done, dict) and done.get("status") == "done" else None
+    if not isinstance(done, dict) or done.get("status") != "done":
+        return None
+    # A cell marked done whose records are gone (deleted, moved) runs again: the report would lack its scores.
+    records = done.get("records")
+    if not isinstance(records, list) or not records or not all(_record_kept(out_dir, r) for r in records):
+        return None
+    return done
+
+
+STATE_BYTES = 16 << 20  # a marker is a few KB: a larger one is damaged
+
+
+def _record_kept(out_dir: Path, path: Any) -> bool:
+    """Whether a record a marker lists is still in the sweep's leaderboard (found by its path under records/, so
+    a sweep run from another working directory still finds it)."""
+    parts = Path(path).parts if isinstance(path, str) else ()
+    if "records" not in parts or ".." in parts:
+        return False
+    return (out_dir / "leaderboard" / Path(*parts[parts.index("records"):])).is_file()
+
+
+SWEEP_ENTRIES = ("plan.json", "cells", "steps", "locks", "leaderboard", "report.md", "report.json", "report.svg")
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """A sweep writes plan.json, report.* and its folders into ``out_dir`` (and replaces them on a re-run): a
+    folder that already holds files but is no sweep's (no plan.json of one) is refused, so none of them is lost."""
+    if not out_dir.exists():
+        return
+    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
+    if out_dir.is_dir() and not entries:
+        return
+    try:
+        known = json.loads(read_regular_text(out_dir / "plan.json", limit=STATE_BYTES))
+        ours = isinstance(known, dict) and {"recipe", "cells", "out_dir"} <= set(known)
+    except (OSError, ValueError, RecursionError):
+        ours = False
+    # A sweep's own folder (its cells/ beside) whose plan.json was damaged; a lone report.md is the user's.
+    ours = ours or (set(entries) <= set(SWEEP_ENTRIES) and (out_dir / "cells").is_dir())
+    if not ours:
+        shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+        raise MedbenchError(f"sweep folder {out_dir} already holds files ({shown or 'it is a file'}) and is not a "
+                            "sweep's (no plan.json of one): a sweep would overwrite its plan.json and report files",
+                            "pass --output-dir a new or empty folder, or the folder of an earlier run of this sweep")
 
 
 def _step_dir(out_dir: Path, step: StepSpec) -> Path:
@@ -90,7 +133,7 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None,
     marker = directory / "step.json"
     with _step_lock(directory):
         if marker.exists():
-            return json.loads(marker.read_text(encoding="utf-8"))["checkpoints"]
+            return _step_checkpoints(marker)
         if directory.exists():  # a step interrupted mid-way starts over: its partial checkpoints are not trusted
             shutil.rmtree(directory)
         resolved = substitute(step.options, {"prev": prev or ""}, f"step {step.plugin}")
@@ -105,6 +148,20 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None,
         atomic_write_json(marker, {"key": step.key, "plugin": step.plugin, "task": step.task, "model": model,
                                    "options": resolved, "checkpoints": found})
     return found
+
+
+def _step_checkpoints(marker: Path) -> list[dict[str, Any]]:
+    """The checkpoints a finished step's marker lists; a damaged marker is one line naming it (never a
+    KeyError deep in the cell), since its checkpoints may be fine and are not deleted behind the user's back."""
+    try:
+        found = json.loads(read_regular_text(marker, limit=STATE_BYTES))["checkpoints"]
+        if isinstance(found, list) and found and all(isinstance(c, dict) and isinstance(c.get("path"), str)
+                                                     and "step" in c and "final" in c for c in found):
+            return found
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        pass
+    raise MedbenchError(f"the step marker {marker} is damaged (no list of checkpoints in it)",
+                        f"delete {marker.parent} to train that step again")
 
 
 def cell_extra(cell: CellSpec, recipe_name: str) -> dict[str, Any]:
@@ -199,6 +256,7 @@ def run_sweep(sweep: SweepPlan, executor: str = "local", options: dict[str, str]
     """Run every cell through ``executor``; results come back in completion order. ``report_to``: the trackers
     every training step and its scores report to (medbench.tracking)."""
     chosen = get_executor(executor)
+    check_out_dir(sweep.out_dir)
     sweep.out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(sweep.out_dir / "plan.json", describe(sweep))
     results = []

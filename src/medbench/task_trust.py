@@ -31,7 +31,8 @@ def contained_yaml_loading(roots: list[Path]):
 
     modules = [importlib.import_module(name) for name in _LM_EVAL_YAML_READERS]
     original = modules[0].load_yaml
-    real_roots = [real_path(root) for root in roots]
+    # A single-file include: lm-eval indexes (and reads) its whole folder, so the folder is what is vetted.
+    real_roots = [real_path(root if Path(root).is_dir() else Path(root).parent) for root in roots]
 
     def load_yaml(path, *args, **kwargs):
         given = Path(os.path.abspath(os.path.expanduser(str(path))))
@@ -214,7 +215,7 @@ def _shown(pattern: Any) -> str:
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: float):
+def time_limit(seconds: float):
     """SIGALRM after ``seconds`` (main thread on POSIX only; elsewhere no limit)."""
     import signal
     import threading
@@ -258,7 +259,7 @@ def sandboxed_templates():
     sandbox.filters["regex_replace"] = _regex_replace
 
     def apply_template(template: str, doc: dict) -> str:
-        with _time_limit(MAX_RENDER_SECONDS):
+        with time_limit(MAX_RENDER_SECONDS):
             rendered = sandbox.from_string(template).render(**doc)
         if len(rendered) > MAX_RENDERED_CHARS:
             raise SecurityError(f"the template renders {len(rendered)} characters (more than {MAX_RENDERED_CHARS})")

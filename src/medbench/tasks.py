@@ -119,7 +119,8 @@ def build_registry() -> TaskRegistry:
                 raise FileNotFoundError(f"task path {path} does not exist")
             registry.roots.append(path)
             files = sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
-            root = path if contained else None  # untrusted: nothing outside the folder is read
+            # untrusted: nothing outside the folder is read (a file's folder: lm-eval indexes its siblings too)
+            root = (path if path.is_dir() else path.parent) if contained else None
             for file in files:
                 refusal = None
                 try:

@@ -70,12 +70,15 @@ def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
 def data_file_pairs(values: tuple[str, ...]) -> dict[str, str]:
     """``--data-file medqa=path.jsonl`` or ``medqa:test=path.jsonl`` as ``{"TASK[:SPLIT]": absolute path}``; paths
     the user typed resolve against the CWD."""
+    from medbench.recipe import check_data_size
+
     pairs: dict[str, str] = {}
     for value in values:
         target, eq, path = value.partition("=")
         if not eq or not target or not path:
             raise MedbenchError(f"--data-file {value!r} is not TASK=PATH", "write --data-file medqa=/path/to/test.jsonl")
         pairs[target] = str(Path(path).expanduser().resolve())
+        check_data_size(Path(pairs[target]), target)
     return pairs
 
 

@@ -61,7 +61,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     from medbench.commands.launch import check_processes, launch
     from medbench.dataparallel import leave_process_group
     from medbench.evaluation import EvalConfig
-    from medbench.records import ensure_writable
+    from medbench.records import ensure_leaderboard_dir
     from medbench.tasks import build_registry
     from medbench.training import process_rank
 
@@ -102,7 +102,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
             raise MedbenchError(f"--num-processes shards a model loaded in this process; {model_ref} runs on a "
                                 "backend", "drop --num-processes (a backend has its own parallelism options)")
         build_registry().expand(config.tasks)  # an unknown task fails here once, not in every process
-        ensure_writable(Path(output_dir), "--leaderboard-dir")
+        ensure_leaderboard_dir(Path(output_dir))
         launch("evaluation", num_processes)
         return
     result = evaluate_config(model_ref, config, load_options)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from medbench.commands.common import console, err_console, key_values
+from medbench.console import display_safe, terminal_safe
 from medbench.errors import MedbenchError
 
 
@@ -41,14 +43,16 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
         return
     description = sweep.describe(plan)
     labels = {c["id"]: c["label"] for c in description["cells"]}
-    table = Table(title=f"{plan.recipe.name} · scale {plan.scale} · {len(plan.cells)} cells → {plan.out_dir}")
+    # Recipe text (name, factor levels, reasons) is the recipe author's: never a terminal control sequence.
+    table = Table(title=Text(terminal_safe(f"{plan.recipe.name} · scale {plan.scale} · {len(plan.cells)} cells → "
+                                           f"{plan.out_dir}")))
     for column in ("cell", "steps", "eval", "key", "state"):
         table.add_column(column, overflow="fold")
     for cell in description["cells"]:
         steps = " → ".join(s["plugin"] for s in cell["steps"]) or "(none: scored as is)"
         state = "done" if cell["done"] else "to run"
-        table.add_row(cell["label"] + (" [baseline]" if cell["baseline"] else ""), steps,
-                      ",".join(cell["eval"]["tasks"]), cell["id"], state)
+        table.add_row(Text(terminal_safe(cell["label"] + (" [baseline]" if cell["baseline"] else ""))),
+                      Text(terminal_safe(steps)), Text(terminal_safe(",".join(cell["eval"]["tasks"]))), cell["id"], state)
     console.print(table)
     if dry_run:  # a run prints them in its report
         for comparison in description["comparisons"]:
@@ -61,11 +65,11 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
             if comparison.get("select"):
                 select = comparison["select"]
                 tags.append(f"checkpoint chosen on {select['split']} of {', '.join(select['tasks'])}")
-            console.print(f"compare {comparison['factor']}: {comparison['level']} vs {comparison['baseline_level']}"
+            console.print(terminal_safe(f"compare {comparison['factor']}: {comparison['level']} vs {comparison['baseline_level']}"
                           f"  ({labels[comparison['cell']]}  vs  {labels[comparison['baseline']]})"
-                          + (f"  [{'; '.join(tags)}]" if tags else ""), highlight=False, soft_wrap=True)
+                          + (f"  [{'; '.join(tags)}]" if tags else "")), highlight=False, soft_wrap=True)
     for skipped in plan.skipped:
-        err_console.print(f"skipped {skipped['cell']}: {skipped['reason']}", highlight=False, soft_wrap=True)
+        err_console.print(terminal_safe(f"skipped {skipped['cell']}: {skipped['reason']}"), highlight=False, soft_wrap=True)
     if dry_run:
         return
     options = key_values(executor_options, "--executor-option")
@@ -84,13 +88,14 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
     for column in ("cell", "status", "seconds", "error"):
         summary.add_column(column)
     for result in results:
-        summary.add_row(result.label, result.status, f"{result.duration_s:.0f}", result.error or "")
+        summary.add_row(Text(terminal_safe(result.label)), result.status, f"{result.duration_s:.0f}",
+                        Text(terminal_safe(result.error or "")))
     console.print(summary)
     failed = swept.failed
     if swept.report is not None:
         from rich.markdown import Markdown
 
-        console.print(Markdown(swept.report["markdown"]))
+        console.print(Markdown(display_safe(swept.report["markdown"])))  # line breaks kept, control characters not
         err_console.print(f"report: {plan.out_dir}/report.md; leaderboard: "
                           + ", ".join(str(p) for p in swept.leaderboard), highlight=False)
     if failed:

@@ -209,6 +209,11 @@ def _render_staged(table: LeaderboardTable, root: Path, chosen: list[Renderer]) 
                             "check free disk space and write permission, or pass another --dir") from None
     try:
         written = [Path(renderer(table, staging)) for renderer in chosen]
+        outside = next((p for p in written if not p.is_relative_to(staging)), None)
+        if outside is not None:  # never report a write to a file the leaderboard did not write
+            raise MedbenchError(f"a leaderboard renderer returned {outside}, not a file it wrote in the folder it "
+                                "was given", "fix the renderer plugin (it must write into its out_dir and return "
+                                "that path), or leave its --format out")
         staged = sorted(p for p in staging.rglob("*") if p.is_file())
         for path in staged:  # every target checked before the first is replaced: all files move, or none
             target = root / path.relative_to(staging)
@@ -220,7 +225,7 @@ def _render_staged(table: LeaderboardTable, root: Path, chosen: list[Renderer]) 
             target = root / path.relative_to(staging)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
-        return [root / p.relative_to(staging) if p.is_relative_to(staging) else p for p in written]
+        return [root / p.relative_to(staging) for p in written]
     except OSError as exc:
         raise MedbenchError(f"cannot write the leaderboard in {root} ({exc.strerror or exc})",
                             "check free disk space and write permission, or pass another --dir") from None

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from medbench.baselines import LEAD_SENTENCES, TaskPredictions, task_predictions
 from medbench.errors import MedbenchError
-from medbench.records import atomic_write_json, refuse_links, slug
+from medbench.records import atomic_write_json, read_regular_text, refuse_links, slug, through_link
 
 if TYPE_CHECKING:
     from medbench.leaderboard import Cell, LeaderboardTable, Row
@@ -204,7 +204,9 @@ def _expected(key: str, entry: Any) -> bool:
 def _read_cache(path: Path, key: dict[str, Any]) -> TaskPredictions | None:
     """The cached predictions when they were computed for exactly this task config, data and scikit-learn."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if through_link(path.parents[len(CACHE_DIR.parts)], path):
+            return None  # a linked .cache/ or file: nothing outside the leaderboard is read
+        data = json.loads(read_regular_text(path))  # a FIFO in its place would block
         if not isinstance(data, dict) or any(data.get(k) != v for k, v in key.items()):
             return None
         found = TaskPredictions(**data["predictions"])
@@ -213,7 +215,7 @@ def _read_cache(path: Path, key: dict[str, Any]) -> TaskPredictions | None:
             lengths.add(len(found.gold))
         if lengths - {found.n_test} or any(not isinstance(g, int) for g in found.gold):
             return None  # not the shape of this test split: computed again
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None  # missing or damaged: computed again
     return found
 

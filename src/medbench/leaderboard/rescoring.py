@@ -56,6 +56,9 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
     except (OSError, ValueError) as exc:
         raise UnreadableSamples(f"cannot read the samples of {path} ({exc})",
                                 "a record can be re-scored only with its samples.jsonl beside it") from None
+    if not samples:  # re-scoring would keep every score as it was, over n=0: stale, and said to be fresh
+        raise UnreadableSamples(f"cannot re-score {path}: its samples file holds no samples",
+                                "a record can be re-scored only with its samples.jsonl beside it")
     registry = registry if registry is not None else metric_registry_or_empty()
     names = list(record.get("metrics") or {})
     names += [m for m in (metrics or []) if m not in names]
@@ -110,4 +113,10 @@ def rescore_all(root: Path, metrics: list[str] | None = None) -> list[dict[str, 
             except UnreadableSamples as exc:  # one damaged samples file must not stop the others (nor the page)
                 warnings.warn(f"record not re-scored: {exc.problem} — fix or delete its samples.jsonl", RecordWarning,
                               stacklevel=2)
+                continue
+            if done[-1].get("primary_metric") in (done[-1].get("rescore_kept") or ()):  # its score is the old one
+                warnings.warn(f"record {done[-1]['_path']}: its score ({done[-1]['primary_metric']}) was kept as it "
+                              "was: its samples have no per-item values for it and no registered metric computes it "
+                              "— install the plugin that registers that metric, or score the checkpoint again",
+                              RecordWarning, stacklevel=2)
     return done
