@@ -378,3 +378,16 @@ def test_a_renderer_returning_a_path_it_did_not_write_is_refused(tmp_path):
         _render_staged(table, tmp_path, [lambda table, out: "/etc/passwd"])
     assert not list(tmp_path.glob(".medbench-render-*"))
 
+
+
+def test_a_task_loader_refuses_an_oversized_data_file_before_reading_it(tmp_path):
+    """The bound holds in the reader too, so a data file named by a task's own metadata (not --data-file) is
+    refused before it is read into memory."""
+    from medbench.errors import MedbenchError
+    from medbench.tasks import load_tasks
+
+    sparse = tmp_path / "huge.jsonl"
+    with sparse.open("wb") as fh:
+        fh.truncate(600 << 20)  # sparse: no disk used
+    with pytest.raises(MedbenchError, match=r"is 600 MiB, more than the 512 MiB"):
+        load_tasks(["medqa"], metadata={"medqa": {"data_files": {"test": str(sparse)}}})

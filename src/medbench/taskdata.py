@@ -69,6 +69,9 @@ def check_data_file(path: Path) -> None:
                             "pass the path of a .jsonl, .json, .csv or .parquet file")
     if not path.exists():
         raise MedbenchError(f"data file {path} does not exist", "check the path given in data_files (--data-file)")
+    from medbench.recipe import check_data_size
+
+    check_data_size(path, "the task")  # read whole: a task YAML's own data_files are bounded here too
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
