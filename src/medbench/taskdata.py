@@ -159,6 +159,7 @@ def load_splits(
     (``metadata.data_description`` in the YAML) says in records what the bundled sample is: who wrote it, its
     licence; without it the record says only where it lies.
     """
+    from medbench.hub_data import fetch_hub, from_cache, hub_dataset_dict
     from medbench.models import hub_online
 
     task_dir = Path(task_dir)
@@ -167,12 +168,12 @@ def load_splits(
     if source == "auto" and data_files:
         source = "local"
     if source == "auto" and hub and not hub_online():
-        cached = _hub_from_cache(hub)  # fetched before (what stock lm-eval reads offline): score the real data
+        cached = from_cache(hub)  # fetched before (what stock lm-eval reads offline): score the real data
         if cached is not None:
-            return _hub_dataset_dict(cached, hub, hub_splits, normalize, bundled, cached=True)
+            return hub_dataset_dict(cached, hub, hub_splits, normalize, bundled, cached=True)
     if source == "auto" and hub and hub_online():
         try:
-            raw = _fetch_hub(hub)
+            raw = fetch_hub(hub)
         except Exception as exc:  # no network: say so loudly, then score the bundled sample
             import warnings
 
@@ -180,22 +181,22 @@ def load_splits(
                           f"in {task_dir} instead (set HF_HUB_OFFLINE=1 to skip the attempt)", stacklevel=2)
             source = "bundled"
         else:  # rows that fail to normalise are an error, never a reason to fall back
-            return _hub_dataset_dict(raw, hub, hub_splits, normalize, bundled)
+            return hub_dataset_dict(raw, hub, hub_splits, normalize, bundled)
     if source == "auto":
         source = "bundled"
     if source == "hub":
         if not hub:
             raise MedbenchError("this task names no hub dataset", "use source: bundled or give data_files")
-        return _hub_dataset_dict(_fetch_hub(hub), hub, hub_splits, normalize, bundled)
+        return hub_dataset_dict(fetch_hub(hub), hub, hub_splits, normalize, bundled)
     if source == "bundled" and data_files:
         raise MedbenchError("source: bundled ignores data_files", "use source: auto or local with data_files")
     if source == "local" and not data_files:
         raise MedbenchError("source: local needs data_files", "pass data_files: {test: path/to/file.jsonl}")
     if source == "bundled":
         files = _as_split_map(bundled, task_dir, default_split)
-        dataset = _to_dataset_dict({split: (read_records(path), RowSource(path)) for split, path in files.items()},
+        dataset = to_dataset_dict({split: (read_records(path), RowSource(path)) for split, path in files.items()},
                                    normalize, bundled)
-        return _with_source(dataset, _bundled_source(task_dir, files, hub, data_description))
+        return with_source(dataset, _bundled_source(task_dir, files, hub, data_description))
     files = _as_split_map(data_files, task_dir, default_split)
     unknown = [split for split in files if split not in bundled]
     if unknown:
@@ -206,8 +207,8 @@ def load_splits(
         # Only other splits given (e.g. few-shot examples): the evaluation split stays the bundled sample.
         bundled_path = _as_split_map(bundled, task_dir, default_split)[default_split]
         rows[default_split] = (read_records(bundled_path), RowSource(bundled_path))
-    dataset = _to_dataset_dict(rows, normalize, bundled)
-    return _with_source(dataset, _file_source(files, default_split, task_dir, bundled, hub))
+    dataset = to_dataset_dict(rows, normalize, bundled)
+    return with_source(dataset, _file_source(files, default_split, task_dir, bundled, hub))
 
 
 def sha256_file(path: Path) -> str:
@@ -232,7 +233,7 @@ def _sha256_files(files: dict[str, Path]) -> str:
     return digest.hexdigest()
 
 
-def _with_source(dataset: Any, source: dict[str, Any]) -> Any:
+def with_source(dataset: Any, source: dict[str, Any]) -> Any:
     dataset.medbench_source = source  # read by medbench.task_facts.data_source for the record
     return dataset
 
@@ -257,67 +258,7 @@ def _file_source(files: dict[str, Path], default_split: str, task_dir: Path, bun
     return {"kind": "file", "name": name, "sha256": _sha256_files(files), "description": f"your data file{kept}"}
 
 
-def _fetch_hub(hub: str):
-    import datasets
-
-    return datasets.load_dataset(hub)
-
-
-def _hub_from_cache(hub: str):
-    """``hub`` as `datasets` cached it on an earlier download, read with the network off; None when not cached."""
-    import datasets
-
-    if not datasets.config.HF_HUB_OFFLINE:  # imported before medbench went offline: never risk a download
-        return None
-    try:
-        return datasets.load_dataset(hub)
-    except (ConnectionError, FileNotFoundError, ValueError):  # not cached (datasets' own offline errors)
-        return None
-
-
-def _hub_dataset_dict(raw: Any, hub: str, hub_splits: dict[str, str] | None, normalize: Normalizer | PerFile,
-                      bundled: dict[str, str], cached: bool = False):
-    rows_by_split = {}
-    for split, spec in (hub_splits or {s: s for s in raw}).items():
-        picked = _hub_rows(raw, spec, hub)
-        if picked is not None:
-            rows, where = picked
-            rows_by_split[split] = (rows, RowSource.hub(f"{hub}[{where}]"))
-    revision = None
-    try:  # the commit the hub served, when the hub says
-        from huggingface_hub import HfApi
-
-        revision = None if cached else HfApi().dataset_info(hub).sha
-    except Exception:
-        pass
-    where = " (read offline from the local datasets cache)" if cached else ""
-    return _with_source(_to_dataset_dict(rows_by_split, normalize, bundled),
-                        {"kind": "hub", "name": hub, "revision": revision, "description": f"hub dataset {hub}{where}"})
-
-
-def _hub_rows(raw: Any, spec: Any, hub: str) -> tuple[list[dict[str, Any]], str] | None:
-    """The rows ``spec`` names: a hub split (``validation``), or part of one, ``{split: train, holdout: 2000}``
-    (a seeded sample of 2000 rows, in their order) or ``{split: train, holdout: 2000, part: rest}`` (the others):
-    a validation split carved out of train where the hub's validation split is already the test split."""
-    if isinstance(spec, str):
-        return (list(raw[spec]), spec) if spec in raw else None
-    if not isinstance(spec, dict) or not isinstance(spec.get("split"), str) or \
-            not isinstance(spec.get("holdout"), int) or spec.get("part", "holdout") not in ("holdout", "rest"):
-        raise MedbenchError(f"hub_splits entry {spec!r} for {hub} is neither a split name nor "
-                            "{split: NAME, holdout: N, part: holdout|rest}",
-                            "fix metadata.hub_splits in the task's YAML")
-    if spec["split"] not in raw:
-        return None
-    import random
-
-    rows = list(raw[spec["split"]])
-    held = set(random.Random(int(spec.get("seed", 0))).sample(range(len(rows)), min(spec["holdout"], len(rows))))
-    rest = spec.get("part", "holdout") == "rest"
-    where = f"{spec['split']} {'without' if rest else ''} {len(held)}-row holdout".replace("  ", " ")
-    return [row for i, row in enumerate(rows) if (i in held) != rest], where
-
-
-def _to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSource]],
+def to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSource]],
                      normalize: Normalizer | PerFile,
                      bundled: dict[str, str]):
     import datasets
@@ -375,7 +316,7 @@ def load_local_dataset(files: Any, splits: list[str], *, task: str):
     name = ", ".join(f"{split}={path}" for split, path in files.items())
     digests = {split: Path(str(p)).expanduser() for split, p in files.items()}
     sha = _sha256_files(digests) if all(p.is_file() for p in digests.values()) else None
-    return _with_source(datasets.DatasetDict(loaded), {"kind": "file", "name": name, "sha256": sha,
+    return with_source(datasets.DatasetDict(loaded), {"kind": "file", "name": name, "sha256": sha,
                                                         "description": f"your data file for {task}"})
 
 
