@@ -50,7 +50,9 @@ def make_byte_tokenizer():
 
 
 def make_tiny_model(directory: str | Path, *, seed: int = 0, hidden_size: int = 32, layers: int = 2) -> Path:
-    """Save a randomly initialised Llama (about 30k parameters) with its tokenizer as safetensors."""
+    """Save a randomly initialised Llama (about 30k parameters) with its tokenizer as safetensors. Its window is
+    4096 byte tokens: a discharge note plus a judge's rubric and answer (about 2100 bytes) must fit a server that
+    enforces it (`transformers serve` does)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -58,7 +60,7 @@ def make_tiny_model(directory: str | Path, *, seed: int = 0, hidden_size: int = 
     tokenizer = make_byte_tokenizer()
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
+                         max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          tie_word_embeddings=True)
     torch.manual_seed(seed)
