@@ -28,7 +28,7 @@ def from_cache(hub: str):
 
 
 def hub_dataset_dict(raw: Any, hub: str, hub_splits: dict[str, str] | None, normalize: Normalizer | PerFile,
-                      bundled: dict[str, str], cached: bool = False):
+                     bundled: dict[str, str], cached: bool = False):
     rows_by_split = {}
     for split, spec in (hub_splits or {s: s for s in raw}).items():
         picked = hub_rows(raw, spec, hub)
@@ -44,7 +44,7 @@ def hub_dataset_dict(raw: Any, hub: str, hub_splits: dict[str, str] | None, norm
         pass
     where = " (read offline from the local datasets cache)" if cached else ""
     return with_source(to_dataset_dict(rows_by_split, normalize, bundled),
-                        {"kind": "hub", "name": hub, "revision": revision, "description": f"hub dataset {hub}{where}"})
+                       {"kind": "hub", "name": hub, "revision": revision, "description": f"hub dataset {hub}{where}"})
 
 
 def hub_rows(raw: Any, spec: Any, hub: str) -> tuple[list[dict[str, Any]], str] | None:

@@ -35,6 +35,7 @@ class PerFile:
     def __init__(self, choose: Callable[[list[dict[str, Any]], RowSource], Normalizer]):
         self.choose = choose
 
+
 # Where a generated task keeps its bundled splits, relative to its YAML (written by write_jsonl_splits).
 JSONL_SPLITS = {"train": "data/train.jsonl", "validation": "data/validation.jsonl", "test": "data/test.jsonl"}
 
@@ -153,9 +154,10 @@ def load_splits(
 ):
     """Return a ``datasets.DatasetDict`` of normalised rows.
 
-    ``source``: ``auto`` (the user's ``data_files`` if given, else the hub when online, else the bundled
-    sample), or ``local``, ``hub``, ``bundled`` to force one. Relative ``data_files`` resolve against the
-    task's directory; medbench's CLI makes paths the user typed absolute first. ``data_description``
+    ``source``: ``auto`` (the user's ``data_files`` if given, else the hub: downloaded when online, read from
+    the local datasets cache when offline; else the bundled sample), or ``local``, ``hub``, ``bundled`` to force
+    one. Relative ``data_files`` resolve against the task's directory; medbench's CLI makes paths the user typed
+    absolute first. ``data_description``
     (``metadata.data_description`` in the YAML) says in records what the bundled sample is: who wrote it, its
     licence; without it the record says only where it lies.
     """
@@ -195,7 +197,7 @@ def load_splits(
     if source == "bundled":
         files = _as_split_map(bundled, task_dir, default_split)
         dataset = to_dataset_dict({split: (read_records(path), RowSource(path)) for split, path in files.items()},
-                                   normalize, bundled)
+                                  normalize, bundled)
         return with_source(dataset, _bundled_source(task_dir, files, hub, data_description))
     files = _as_split_map(data_files, task_dir, default_split)
     unknown = [split for split in files if split not in bundled]
@@ -259,8 +261,8 @@ def _file_source(files: dict[str, Path], default_split: str, task_dir: Path, bun
 
 
 def to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSource]],
-                     normalize: Normalizer | PerFile,
-                     bundled: dict[str, str]):
+                    normalize: Normalizer | PerFile, bundled: dict[str, str]):
+    """Normalised rows per split as a DatasetDict; the YAML's other splits present and empty."""
     import datasets
 
     splits = {}
