@@ -194,3 +194,23 @@ def test_the_plan_lists_the_checkpoints_a_trainer_declares(tmp_path):
     assert cells["method=sft,seed=1"].checkpoints == [] and cells["method=base,seed=1"].checkpoints == []
     compared = [c for c in sweep.comparisons if c.cell == cells["method=dpo,seed=1"].key]
     assert compared and all(c.checkpoints == ["slerp-t0", "slerp-t0.5"] for c in compared)
+
+
+def test_a_file_option_enters_a_steps_identity_by_content_not_by_path(tmp_path):
+    """The same recipe folder copied elsewhere plans the same steps (nothing re-runs); an edited file is a new step."""
+    from medbench.planning import _by_content
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "tiers.csv").write_text("key,tier\nq1,easy\n")
+
+    def identity(folder):
+        return _by_content({"difficulty_file": str(folder / "tiers.csv"), "lr": 1e-4,
+                            "inner": {"base_config": str(folder / "tiers.csv")}, "missing_file": "nowhere.csv"})
+
+    assert identity(first) == identity(second)
+    assert identity(first)["missing_file"] == "nowhere.csv" and identity(first)["lr"] == 1e-4
+    (second / "tiers.csv").write_text("key,tier\nq1,hard\n")
+    assert identity(first)["difficulty_file"] != identity(second)["difficulty_file"]
+    assert identity(first)["inner"] != identity(second)["inner"]

@@ -100,6 +100,16 @@ def _digest(data: Any) -> str:
     return hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
 
 
+def _by_content(options: Any) -> Any:
+    """A step's options for its identity, each file option by its file's content: the same recipe in another
+    folder is the same step, and an edited file is a new one."""
+    from medbench.recipe import FILE_OPTION_SUFFIXES
+    from medbench.taskdata import sha256_file
+
+    return {k: _by_content(v) if isinstance(v, dict) else f"sha256:{sha256_file(Path(v))}" if isinstance(v, str)
+            and str(k).endswith(FILE_OPTION_SUFFIXES) and Path(v).is_file() else v for k, v in options.items()}
+
+
 def _selected_scale(recipe: Recipe, scale: str | None) -> tuple[str, dict[str, Any]]:
     if not recipe.scales:
         return scale or "default", {}
@@ -271,7 +281,7 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
         if not steps and (step_model == "{prev}" or "{prev}" in json.dumps(options)):
             raise recipe_error(recipe.path, f"the first step of cell {factors} refers to {{prev}}",
                         "only a later step can build on the previous one")
-        identity = {"plugin": raw["plugin"], "task": task, "data": fingerprint(task), "options": options,
+        identity = {"plugin": raw["plugin"], "task": task, "data": fingerprint(task), "options": _by_content(options),
                     "seed": seed, "model": step_model, "prev": previous_key}
         step = StepSpec(raw["plugin"], task, step_model, options, seed, key=_digest(identity),
                         task_metadata=copy.deepcopy(user_files.get(task) or {}))
