@@ -104,7 +104,7 @@ def answer_grader(task_name: str, task_metadata: dict[str, Any] | None = None):
     """``grade(doc, answer) -> bool | None``: whether the task's own scoring (its ``process_results`` on its primary
     metric) counts a free-text answer correct, so that a trainer judges a model's answer as the evaluation will
     (aliases, paraphrase rules and all); None where the task cannot say: a multiple-choice task scores
-    log-likelihoods, not text, and a graded metric such as ROUGE has no "correct"."""
+    log-likelihoods, not text. A graded metric (ROUGE) reads as correct only at 1.0, a copy of the reference."""
     from medbench.tasks import build_registry, load_tasks
 
     entry = build_registry().get(task_name)
