@@ -295,7 +295,8 @@ def test_a_baselines_cache_file_that_is_a_fifo_is_a_miss(tmp_path):
 
 def test_a_data_file_past_the_bound_is_refused_before_it_is_read(tmp_path):
     from medbench.commands.common import data_file_pairs
-    from medbench.recipe import MAX_DATA_FILE_BYTES, data_file_overrides
+    from medbench.recipe import data_file_overrides
+    from medbench.taskdata import MAX_DATA_FILE_BYTES
 
     big = tmp_path / "big.jsonl"
     with open(big, "wb") as handle:

@@ -63,6 +63,7 @@ import yaml
 from medbench.errors import MedbenchError
 from medbench.records import read_regular_text
 from medbench.task_yaml import check_expansion, is_inside
+from medbench.taskdata import check_data_size
 
 RECIPE_KEYS = {"name", "description", "scales", "grid", "exclude", "cell", "baseline", "report", "study",
                "comparisons", "data_files"}
@@ -337,18 +338,6 @@ def contained_file_options(options: Any, base_dir: Path, given: set[str], where:
             value = str(real)
         checked[key] = value
     return checked
-
-
-MAX_DATA_FILE_BYTES = 512 << 20  # read whole into memory (and parsed) by the task: beyond this it would swap
-
-
-def check_data_size(path: Path, target: str) -> None:
-    """A data file is read whole: one past MAX_DATA_FILE_BYTES (a 2 GB sparse file, a dump) is refused first."""
-    size = path.stat().st_size if path.is_file() else 0  # missing or not a file: the reader names it
-    if size > MAX_DATA_FILE_BYTES:
-        raise MedbenchError(f"data file for {target} ({path}) is {size / (1 << 20):,.0f} MiB, more than the "
-                            f"{MAX_DATA_FILE_BYTES >> 20} MiB medbench reads into memory",
-                            "score a sample of it (split the file, or pass --limit with a smaller file)")
 
 
 def data_file_overrides(pairs: dict[str, str], base_dir: Path | None = None) -> dict[str, dict[str, Any]]:

@@ -70,9 +70,19 @@ def check_data_file(path: Path) -> None:
                             "pass the path of a .jsonl, .json, .csv or .parquet file")
     if not path.exists():
         raise MedbenchError(f"data file {path} does not exist", "check the path given in data_files (--data-file)")
-    from medbench.recipe import check_data_size
+    check_data_size(path, "the task")  # read whole: bounded here for every reader, not only --data-file
 
-    check_data_size(path, "the task")  # read whole: a task YAML's own data_files are bounded here too
+
+MAX_DATA_FILE_BYTES = 512 << 20  # read whole into memory (and parsed) by the task: beyond this it would swap
+
+
+def check_data_size(path: Path, target: str) -> None:
+    """A data file is read whole: one past MAX_DATA_FILE_BYTES (a 2 GB sparse file, a dump) is refused first."""
+    size = path.stat().st_size if path.is_file() else 0  # missing or not a file: the reader names it
+    if size > MAX_DATA_FILE_BYTES:
+        raise MedbenchError(f"data file for {target} ({path}) is {size / (1 << 20):,.0f} MiB, more than the "
+                            f"{MAX_DATA_FILE_BYTES >> 20} MiB medbench reads into memory",
+                            "score a sample of it (split the file, or pass --limit with a smaller file)")
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

@@ -70,7 +70,7 @@ def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
 def data_file_pairs(values: tuple[str, ...]) -> dict[str, str]:
     """``--data-file medqa=path.jsonl`` or ``medqa:test=path.jsonl`` as ``{"TASK[:SPLIT]": absolute path}``; paths
     the user typed resolve against the CWD."""
-    from medbench.recipe import check_data_size
+    from medbench.taskdata import check_data_size
 
     pairs: dict[str, str] = {}
     for value in values:
