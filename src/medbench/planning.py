@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError
-from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, recipe_error,
-                             resolve_variables, set_value, substitute, task_fingerprint)
+from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, map_file_options,
+                             recipe_error, resolve_variables, set_value, substitute, task_fingerprint)
 from medbench.records import slug
 
 
@@ -103,11 +103,10 @@ def _digest(data: Any) -> str:
 def _by_content(options: Any) -> Any:
     """A step's options for its identity, each file option by its file's content: the same recipe in another
     folder is the same step, and an edited file is a new one."""
-    from medbench.recipe import FILE_OPTION_SUFFIXES
     from medbench.taskdata import sha256_file
 
-    return {k: _by_content(v) if isinstance(v, dict) else f"sha256:{sha256_file(Path(v))}" if isinstance(v, str)
-            and str(k).endswith(FILE_OPTION_SUFFIXES) and Path(v).is_file() else v for k, v in options.items()}
+    return map_file_options(options, lambda key, value: f"sha256:{sha256_file(Path(value))}"
+                            if Path(value).is_file() else value)
 
 
 def _selected_scale(recipe: Recipe, scale: str | None) -> tuple[str, dict[str, Any]]:

@@ -318,26 +318,37 @@ def resolve_variables(variables: dict[str, Any], where: str) -> dict[str, Any]:
 FILE_OPTION_SUFFIXES = ("_file", "_files", "_path", "_dir", "_config")  # trainer options that name files
 
 
+def map_file_options(options: Any, change: Any) -> Any:
+    """``options`` with ``change(key, value)`` applied to each file option (text under a key ending in
+    FILE_OPTION_SUFFIXES), nested mappings included: one walk for containing them and for identifying them."""
+    if not isinstance(options, dict):
+        return options
+    mapped = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            value = map_file_options(value, change)
+        elif isinstance(value, str) and value and str(key).endswith(FILE_OPTION_SUFFIXES):
+            value = change(str(key), value)
+        mapped[key] = value
+    return mapped
+
+
 def contained_file_options(options: Any, base_dir: Path, given: set[str], where: str) -> Any:
     """A step's file options (difficulty_file, base_config, ...) as the recipe wrote them: relative to the recipe's
     folder and inside it, like its data_files, so an untrusted recipe reads nothing else. Values given with --set
     (``given``) are the user's own paths and stay as typed."""
-    if not isinstance(options, dict):
-        return options
-    checked = {}
-    for key, value in options.items():
-        if isinstance(value, dict):
-            value = contained_file_options(value, base_dir, given, where)
-        elif isinstance(value, str) and value and str(key).endswith(FILE_OPTION_SUFFIXES) and value not in given:
-            path = Path(value)
-            real = (base_dir / path).resolve()
-            if path.is_absolute() or "://" in value or not is_inside(real, base_dir.resolve()):
-                raise MedbenchError(f"{where}: option {key}={value!r} lies outside the recipe's folder {base_dir}",
-                                    "copy the file next to the recipe and name it relative to it, or pass it with "
-                                    "--set (a variable of the scale)")
-            value = str(real)
-        checked[key] = value
-    return checked
+    def contained(key: str, value: str) -> str:
+        if value in given:
+            return value
+        path = Path(value)
+        real = (base_dir / path).resolve()
+        if path.is_absolute() or "://" in value or not is_inside(real, base_dir.resolve()):
+            raise MedbenchError(f"{where}: option {key}={value!r} lies outside the recipe's folder {base_dir}",
+                                "copy the file next to the recipe and name it relative to it, or pass it with "
+                                "--set (a variable of the scale)")
+        return str(real)
+
+    return map_file_options(options, contained)
 
 
 def data_file_overrides(pairs: dict[str, str], base_dir: Path | None = None) -> dict[str, dict[str, Any]]:
