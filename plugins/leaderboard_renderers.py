@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench import hookimpl
-from medbench.console import display_safe
+from medbench.console import markdown_text
 from medbench.leaderboard import NOTICE, LeaderboardTable, Row, data_source
 from medbench.leaderboard.references import BADGE, DESCRIPTION, reference_notes, reference_text
 from medbench.records import atomic_write_json, atomic_write_text
@@ -25,33 +25,27 @@ from medbench_plugins.leaderboard_text import (aggregate_text, comparisons, fmt_
                                                significance_mark, source_details, source_text)
 
 
-def _escape_md(text: Any) -> str:
-    # A CR ends a Markdown line as a newline does: either would end the table row.
-    return (display_safe(text).replace("&", "&amp;").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", " ").replace("\n", " "))
-
-
 def _code_md(text: Any) -> str:
     """A code span (a weights hash) when ``text`` is plain (letters, digits, ``.:_-``); a backtick would end the
     span early and a pipe the table cell, so anything else is escaped text instead."""
     text = str(text)
-    return f"`{text}`" if re.fullmatch(r"[\w.:-]*", text, re.ASCII) else _escape_md(text)
+    return f"`{text}`" if re.fullmatch(r"[\w.:-]*", text, re.ASCII) else markdown_text(text)
 
 
 def _references_markdown(table: LeaderboardTable, info: dict[str, dict[str, Any]]) -> list[str]:
     if not table.references:
-        return [f"Note: {_escape_md(note)}" for note in table.reference_notes] + (
+        return [f"Note: {markdown_text(note)}" for note in table.reference_notes] + (
             [""] if table.reference_notes else [])
-    lines = [f"**Reference baselines** ({BADGE}): {_escape_md(DESCRIPTION)}", "",
-             "| reference | " + " | ".join(_escape_md(f"{col} ({', '.join(info[col]['metrics'])})")
+    lines = [f"**Reference baselines** ({BADGE}): {markdown_text(DESCRIPTION)}", "",
+             "| reference | " + " | ".join(markdown_text(f"{col} ({', '.join(info[col]['metrics'])})")
                                        for col in table.columns) + " |",
              "|" + "---|" * (len(table.columns) + 1)]
     for ref in table.references:
-        lines.append("| " + " | ".join([f"{_escape_md(ref.label)} *({BADGE})*",
+        lines.append("| " + " | ".join([f"{markdown_text(ref.label)} *({BADGE})*",
                                         *[reference_text(ref.cells.get(col)) for col in table.columns]]) + " |")
     lines.append("")
-    lines += [f"- {_escape_md(col)}: {_escape_md(note)}" for col, note in reference_notes(table)]
-    lines += [f"- {_escape_md(note)}" for note in table.reference_notes]
+    lines += [f"- {markdown_text(col)}: {markdown_text(note)}" for col, note in reference_notes(table)]
+    lines += [f"- {markdown_text(note)}" for note in table.reference_notes]
     return lines + ([""] if lines[-1] else [])
 
 
@@ -59,25 +53,25 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
     info = table.column_info()
     header = ["checkpoint", "weights", "win rate", "mean", "weighted",
               *[f"{col} ({', '.join(info[col]['metrics'])})" for col in table.columns]]
-    lines = ["| " + " | ".join(map(_escape_md, header)) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(map(markdown_text, header)) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
         weights = _code_md(row.weights_hash[:12]) + (" (baseline)" if row.is_baseline else "")
-        cells = [_escape_md(row.label), weights, aggregate_text(row.win_rate, row),
+        cells = [markdown_text(row.label), weights, aggregate_text(row.win_rate, row),
                  aggregate_text(row.mean_score(), row), aggregate_text(row.weighted_score(), row)]
         cells += [fmt_cell(row.cells.get(col)) for col in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + _references_markdown(table, info)
-    lines += [_escape_md(method_text(table)), "", "Data sources (per task column):", ""]  # names the baseline
+    lines += [markdown_text(method_text(table)), "", "Data sources (per task column):", ""]  # names the baseline
     for col in table.columns:
         for source in info[col]["data_sources"]:
             details = source_details(source).replace("\n", "; ")
-            lines.append(f"- {_escape_md(col)}: {_escape_md(source_text(source))}"
-                         + (f" — {_escape_md(details)}" if details else ""))
+            lines.append(f"- {markdown_text(col)}: {markdown_text(source_text(source))}"
+                         + (f" — {markdown_text(details)}" if details else ""))
 
     if table.baseline is not None and comparisons(table):
-        lines += ["", f"Differences from the baseline ({_escape_md(table.baseline.label)}), paired items: "
+        lines += ["", f"Differences from the baseline ({markdown_text(table.baseline.label)}), paired items: "
                       "Δ, p, BH q, test.", "",
-                  "| checkpoint | " + " | ".join(map(_escape_md, table.columns)) + " |",
+                  "| checkpoint | " + " | ".join(map(markdown_text, table.columns)) + " |",
                   "|" + "---|" * (len(table.columns) + 1)]
         for row in table.rows:
             if row.is_baseline:
@@ -86,23 +80,23 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
             for col in table.columns:
                 comparison = row.cells[col].comparison if col in row.cells else None
                 if comparison is None or comparison.p is None:
-                    cells.append(_escape_md(comparison.note) if comparison and comparison.note else "–")
+                    cells.append(markdown_text(comparison.note) if comparison and comparison.note else "–")
                     continue
                 test = "McNemar" if comparison.test == "mcnemar-exact" else "paired permutation"
                 extra = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
                 cells.append(f"{comparison.delta:+.3f} (p={fmt_p(comparison.p)}, q={fmt_p(comparison.q)}, {test}, "
                              f"n={comparison.n_paired}{extra}) {significance_mark(row.cells[col])}".rstrip())
-            lines.append("| " + " | ".join([_escape_md(row.label), *cells]) + " |")
+            lines.append("| " + " | ".join([markdown_text(row.label), *cells]) + " |")
 
     if table.groups:
         lines += ["", "Runs that differ only by seed: mean ± sd over the runs.", "",
-                  "| group | seeds | " + " | ".join(map(_escape_md, table.columns)) + " |",
+                  "| group | seeds | " + " | ".join(map(markdown_text, table.columns)) + " |",
                   "|" + "---|" * (len(table.columns) + 2)]
         for group in table.groups:
             seeds = ", ".join(str(s) for s in group.model.get("seeds", []))  # a training record's: any text
-            lines.append("| " + " | ".join([_escape_md(group.label), _escape_md(seeds),
+            lines.append("| " + " | ".join([markdown_text(group.label), markdown_text(seeds),
                                             *[fmt_cell(group.cells.get(col)) for col in table.columns]]) + " |")
-    lines += [""] + [f"Note: {_escape_md(note)}" for note in table.notes] + ([""] if table.notes else []) + [NOTICE]
+    lines += [""] + [f"Note: {markdown_text(note)}" for note in table.notes] + ([""] if table.notes else []) + [NOTICE]
     path = out_dir / "leaderboard.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

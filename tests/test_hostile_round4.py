@@ -271,6 +271,17 @@ def test_a_request_cache_swapped_for_a_fifo_or_a_link_is_refused(tmp_path):
     assert secret.read_text() == "secret"
 
 
+def test_a_request_cache_larger_than_any_eval_writes_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from medbench import lm_wrapper
+
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"a": [-1.5, True]}) + "\n" + " " * 4096 + "\n")
+    monkeypatch.setattr(lm_wrapper, "MAX_CACHE_BYTES", 1024)
+    with pytest.raises(MedbenchError, match="is over 1,024 bytes.*delete it"):
+        lm_wrapper.RequestCache(path, tmp_path)
+    assert path.stat().st_size > 4096  # refused, not cut
+
+
 def test_cached_results_of_the_wrong_shape_are_scored_again(tmp_path):
     from medbench.lm_wrapper import RequestCache
 

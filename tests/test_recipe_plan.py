@@ -57,6 +57,19 @@ def test_an_exclude_that_orphans_a_comparison_fails_at_plan_time(tmp_path):
         plan(recipe, out_dir=tmp_path / "s")
 
 
+def test_a_comparison_whose_baseline_level_no_cell_has_is_listed_as_left_out(tmp_path, medbench_cli):
+    path = tmp_path / "recipe.yaml"  # "sfft": a misspelt baseline, or an arm this scale leaves out
+    path.write_text(yaml.safe_dump({**BASE, "comparisons": [{"factor": "method", "baseline": "base"},
+                                                            {"factor": "method", "baseline": "sfft"}]}))
+    sweep = plan(read_recipe(path), out_dir=tmp_path / "s")
+    assert len(sweep.comparisons) == 4 and sweep.comparisons_left_out == [
+        "method vs sfft: no cell has method=sfft"]
+    result = medbench_cli("sweep", str(path), "--dry-run", "--output-dir", str(tmp_path / "s"))
+    assert result.exit_code == 0 and "not compared at scale toy: method vs sfft" in result.output
+    result = medbench_cli("sweep", str(path), "--dry-run", "--json", "--output-dir", str(tmp_path / "s"))
+    assert json.loads(result.stdout)["comparisons_left_out"] == ["method vs sfft: no cell has method=sfft"]
+
+
 def test_a_comparison_needs_a_grid_factor(tmp_path):
     with pytest.raises(MedbenchError, match="comparison factor 'metod' is not a grid factor"):
         write(tmp_path, comparisons=[{"factor": "metod", "baseline": "base"}])

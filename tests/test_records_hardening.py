@@ -18,7 +18,7 @@ from leaderboard_helpers import answers, make_record, run_cli
 from medbench.errors import MedbenchError
 from medbench.leaderboard import build_table, render, render_table
 from medbench.records import (RecordError, RecordWarning, SamplesPathError, find_reusable, legacy_model_dir_name,
-                              read_records, read_samples, record_dir, slug, validate_record, write_record)
+                              load_record, read_records, read_samples, record_dir, slug, validate_record, write_record)
 
 EVIL = "<script>alert(1)</script>"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -167,6 +167,20 @@ def test_only_damaged_records_is_one_error_and_changes_nothing(tmp_path, capsys)
     assert code == 2 and "Error: no readable records under" in err and "Traceback" not in err
     assert "fix or delete those record.json files" in err
     assert snapshot(root) == before
+
+
+def test_a_records_path_that_is_a_file_is_one_error_for_readers_and_writers(tmp_path, capsys):
+    root = tmp_path / "lb"
+    root.mkdir()
+    (root / "records").write_text("not a folder")
+    for command in (("leaderboard", "--dir", root),
+                    ("eval", "--model", "nonexistent-model", "--tasks", "medqa", "--leaderboard-dir", root)):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 2 and "is a file, not the folder of records" in err and "Traceback" not in err, err
+    assert (root / "records").read_text() == "not a folder"
+    record = load_record(make_record(tmp_path / "good", "m", "medqa", [0, 1], [0, 1]))
+    with pytest.raises(MedbenchError, match="is a file"):
+        write_record(root, record, [])
 
 
 def test_write_record_refuses_a_record_that_does_not_match_the_schema(tmp_path):

@@ -201,9 +201,13 @@ def test_ray_executor_on_a_local_cluster(tmp_path, tiny_model_dir):
 def test_study_report_pairs_each_level_with_its_baseline(tmp_path, tiny_model_dir):
     from medbench.sweep_report import study_report
 
-    sweep = plan(read_recipe(write_recipe(tmp_path, tiny_model_dir)), out_dir=tmp_path / "s")
+    study = "Does <img src=x onerror=alert(1)> | SFT help?\n| forged | row |\u202e"  # a recipe is untrusted text
+    sweep = plan(read_recipe(write_recipe(tmp_path, tiny_model_dir, study=study)), out_dir=tmp_path / "s")
     run_sweep(sweep)
     report = study_report(sweep)
+    written = (sweep.out_dir / "report.md").read_text()
+    assert "<img" not in written and "\u202e" not in written and "\n| forged" not in written
+    assert "Does &lt;img src=x onerror=alert(1)&gt; \\| SFT help?" in written
     rows = [row for row in report["rows"] if not row["pooled"]]
     assert len(rows) == 2 and report["tests"] == 3  # sft vs base, once per seed, and once pooled over both
     (pooled,) = [row for row in report["rows"] if row["pooled"]]

@@ -64,6 +64,13 @@ def display_safe(text: Any) -> str:
     return _HIDDEN.sub(lambda match: repr(match.group())[1:-1], str(text))
 
 
+def markdown_text(text: Any) -> str:
+    """``text`` (a label, a recipe's words) as one Markdown table cell or line that shows exactly as written: no
+    HTML, no cell break (``|``), no line break (a CR ends a Markdown line as a newline does)."""
+    return (display_safe(text).replace("&", "&amp;").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", " ").replace("\n", " "))
+
+
 def terminal_safe(text: Any) -> str:
     """``text`` (from a record or a file: a label, a task name) with every control character shown as its escape
     (``\\x1b``), never sent to the terminal: ESC[2J would clear the screen, an OSC sequence retitle the window."""

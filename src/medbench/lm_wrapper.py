@@ -10,6 +10,7 @@ start of the next batch's forward pass, or when the call returns.
 from __future__ import annotations
 
 import collections
+import errno
 import hashlib
 import json
 import os
@@ -19,6 +20,9 @@ from typing import Any, Callable
 from medbench.errors import MedbenchError
 
 ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
+# ~100 bytes a log-likelihood, a few KB a generation: a full MMLU is ~6 MB. A larger cache was not written by an
+# eval; read whole, it would take that much memory.
+MAX_CACHE_BYTES = 2 * 1024**3
 
 
 def copy_numbers(keys: list[Any]) -> list[int]:
@@ -52,8 +56,12 @@ class RequestCache:
                                 "delete it (it only saves re-scoring requests), or pass another --leaderboard-dir")
         if self.path.is_file():
             try:
-                data = read_regular_bytes(self.path)
-            except OSError:
+                data = read_regular_bytes(self.path, MAX_CACHE_BYTES)
+            except OSError as exc:
+                if exc.errno == errno.EFBIG:
+                    raise MedbenchError(f"the request cache {self.path} is over {MAX_CACHE_BYTES:,} bytes, more "
+                                        "than an eval writes",
+                                        "delete it (it only saves re-scoring requests)") from None
                 data = b""  # unreadable: scored again, and appended to as far as the folder allows
             if data and not data.endswith(b"\n"):
                 data = data[:data.rfind(b"\n") + 1]

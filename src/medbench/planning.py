@@ -6,11 +6,11 @@ adds the evaluation. Cells whose identities coincide (an untrained model at ever
 and stand for every factor combination they cover (``aliases``), so comparisons find them under each.
 
 Planning fails in one line where the study could not be answered: an ``exclude`` that removes a comparison's
-baseline, or scale variables that refer to each other in a cycle. A trainer may say at plan time that a step
-cannot run on the data (``plan_check``); its cells are skipped with that reason, before anything trains. A
-trainer that knows at plan time which checkpoints a step will make (``plan_checkpoints``) has them listed on the
-cell and its comparisons. A cell that stands for several factor combinations is labelled with the levels it
-covers (``shots=any``: the same cell at every level of shots).
+baseline, or scale variables that refer to each other in a cycle; a comparison whose baseline level no cell has
+at this scale is listed as left out. A trainer may say at plan time that a step cannot run on the data
+(``plan_check``): its cells are skipped with that reason, before anything trains; one that knows which
+checkpoints a step will make (``plan_checkpoints``) has them listed on the cell and its comparisons. A cell
+that stands for several factor combinations is labelled with the levels it covers (``shots=any``).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class SweepPlan:
     variables: dict[str, Any] = field(default_factory=dict)
     comparisons: list[PlannedComparison] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {cell, reason}: cells a trainer cannot run
+    comparisons_left_out: list[str] = field(default_factory=list)  # baseline level not in this scale's grid
 
     @property
     def leaderboard_dir(self) -> Path:
@@ -221,8 +222,7 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
         if cell.key in cells:  # identical work under other factor values (an untrained model at every data size)
             cells[cell.key].aliases.append(factors)
             continue
-        reason = next((r for r in map(_plan_check, cell.steps) if r), None)
-        if reason:
+        if reason := next((r for r in map(_plan_check, cell.steps) if r), None):
             skipped[cell.label] = {"factors": factors, "reason": " ".join(str(reason).split())}
             continue
         cell.checkpoints = _plan_checkpoints(cell.steps[-1]) if cell.steps else []
@@ -237,7 +237,7 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
     sweep.comparisons = _plan_comparisons(sweep, excluded, [s["factors"] for s in skipped.values()])
     _plan_selections(sweep, task_registry)
     baselines = {c.baseline for c in sweep.comparisons} - {c.cell for c in sweep.comparisons}
-    for cell in sweep.cells:
+    for cell in sweep.cells:  # a cell only ever compared against
         cell.is_baseline = cell.key in baselines
     return sweep
 
@@ -325,8 +325,9 @@ def _plan_comparisons(sweep: SweepPlan, excluded: list[dict[str, Any]],
     planned: dict[tuple, PlannedComparison] = {}
     for spec in recipe.comparisons:
         factor, baseline_level = spec["factor"], str(spec["baseline"])
-        if baseline_level not in {str(f.get(factor)) for f in every}:
-            continue  # an optional arm this scale leaves out: the comparison does not apply here
+        if baseline_level not in {str(f.get(factor)) for f in every}:  # an arm this scale leaves out (or a typo)
+            sweep.comparisons_left_out.append(f"{factor} vs {baseline_level}: no cell has {factor}={baseline_level}")
+            continue
         levels = {str(v) for v in spec.get("levels") or []}
         where = {k: {str(x) for x in (v if isinstance(v, list) else [v])} for k, v in (spec.get("where") or {}).items()}
         for cell in sweep.cells:

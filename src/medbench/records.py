@@ -159,6 +159,7 @@ def write_record(root: Path, record: Record | dict[str, Any], samples: list[dict
     written = record.to_json()
     data = {**portable_paths(written, root), "schema": SCHEMA_VERSION, "samples_file": "samples.jsonl"}
     _typed_for_writing(data)  # exactly what a reader will get back
+    records_folder(root)
     directory = record_dir(root, data["model"]["label"], data["model"]["weights_hash"], data["record_key"])
     refuse_links(root, directory)
     try:
@@ -209,6 +210,9 @@ def records_folder(root: Path) -> Path:
     if folder.is_symlink() or (folder.exists() and through_link(root, folder)):
         raise MedbenchError(f"{folder} is a link, and records are read and written only inside {root}",
                             f"replace {folder} with a folder holding the records, or pass another --leaderboard-dir")
+    if folder.exists() and not folder.is_dir():  # a file there would read as "no records" and block every write
+        raise MedbenchError(f"{folder} is a file, not the folder of records",
+                            f"move {folder} away, or pass another --leaderboard-dir")
     return folder
 
 

@@ -30,6 +30,7 @@ from medbench.leaderboard.comparisons import corpus_metric, metric_higher_is_bet
 from medbench.leaderboard.ranking import is_finite_number
 from medbench.leaderboard.table import Comparison
 from medbench.metrics import metric_registry
+from medbench.console import markdown_text
 from medbench.records import atomic_write_json, atomic_write_text
 from medbench.sweep_plot import svg_differences
 
@@ -327,9 +328,9 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
             comparison.q = q
             comparison.significant = q is not None and q <= alpha and comparison.direction != ""
 
-    lines = [f"# {recipe.name} · scale {sweep.scale}", ""]
-    if recipe.study:
-        lines += [recipe.study, ""]
+    lines = [f"# {markdown_text(recipe.name)} · scale {sweep.scale}", ""]
+    if recipe.study:  # a recipe's words, shown as written (never as HTML or a broken table)
+        lines += [markdown_text(recipe.study), ""]
     lines += [f"Each row: a cell against its baseline cell, which differs in one factor only (seed included), on "
               f"the same items. Test: McNemar exact (0/1 metrics) or paired permutation test (p), paired bootstrap "
               f"CI of the difference; a pooled row tests the comparison once over all its seeds (the difference "
@@ -345,15 +346,18 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
         lines += [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += [_table_row(row) for row in sorted(members, key=lambda r: not r["pooled"])]
         lines.append("")
+    if sweep.comparisons_left_out:
+        lines += ["Not compared at this scale:", *[f"- {markdown_text(m)}" for m in sweep.comparisons_left_out], ""]
     if sweep.skipped:
-        lines += ["Skipped at plan time:", *[f"- {s['cell']}: {s['reason']}" for s in sweep.skipped], ""]
+        lines += ["Skipped at plan time:",
+                  *[f"- {markdown_text(s['cell'])}: {markdown_text(s['reason'])}" for s in sweep.skipped], ""]
     if unselected:
         lines += ["No checkpoint selected (no scores on the selection split yet), so not compared:",
-                  *[f"- {label}" for label in sorted(unselected)], ""]
+                  *[f"- {markdown_text(label)}" for label in sorted(unselected)], ""]
     missing = [labels[c.cell] + " vs " + labels[c.baseline] for c in sweep.comparisons
                if not by_cell.get(c.cell) or not by_cell.get(c.baseline)]
     if missing:
-        lines += ["Not compared (a cell has no scores yet):", *[f"- {m}" for m in missing]]
+        lines += ["Not compared (a cell has no scores yet):", *[f"- {markdown_text(m)}" for m in missing]]
     text = "\n".join(lines).rstrip("\n") + "\n"
     report = {"recipe": recipe.name, "scale": sweep.scale, "alpha": alpha,
               "tests": sum(len(t) for t in tested.values()),
@@ -389,5 +393,6 @@ def _table_row(row: dict[str, Any]) -> str:
     else:
         member_cell, base_cell = row["_cells"]
         cell, score, base = row["cell"], _score(member_cell), _score(base_cell)
-    return "| " + " | ".join([row["column"], f"{row['factor']}: {row['level']} vs {row['baseline_level']}", cell,
-                              row["metric"], score, base, str(row["n"]), delta, p, q]) + " |"
+    cells = [row["column"], f"{row['factor']}: {row['level']} vs {row['baseline_level']}", cell, row["metric"],
+             score, base, str(row["n"]), delta, p, q]
+    return "| " + " | ".join(map(markdown_text, cells)) + " |"

@@ -303,7 +303,8 @@ def describe(sweep: SweepPlan) -> dict[str, Any]:
                       "done": _finished(sweep.out_dir, cell) is not None})
     return {"recipe": sweep.recipe.name, "scale": sweep.scale, "out_dir": str(sweep.out_dir),
             "variables": sweep.variables, "grid": sweep.recipe.grid, "cells": cells,
-            "comparisons": [dataclasses.asdict(c) for c in sweep.comparisons], "skipped": sweep.skipped}
+            "comparisons": [dataclasses.asdict(c) for c in sweep.comparisons], "skipped": sweep.skipped,
+            **({"comparisons_left_out": sweep.comparisons_left_out} if sweep.comparisons_left_out else {})}
 
 
 def describe_json(sweep: SweepPlan) -> str:

@@ -70,6 +70,9 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
                           + (f"  [{'; '.join(tags)}]" if tags else "")), highlight=False, soft_wrap=True)
     for skipped in plan.skipped:
         err_console.print(terminal_safe(f"skipped {skipped['cell']}: {skipped['reason']}"), highlight=False, soft_wrap=True)
+    for left_out in plan.comparisons_left_out:  # silent, a misspelt baseline would drop the study's question
+        err_console.print(terminal_safe(f"not compared at scale {plan.scale}: {left_out}"), highlight=False,
+                          soft_wrap=True)
     if dry_run:
         return
     options = key_values(executor_options, "--executor-option")
