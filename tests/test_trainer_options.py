@@ -93,3 +93,31 @@ def test_a_mapping_option_is_read_from_the_command_line():
     assert _coerce('{"max_steps": 1}', annotation, "base_options") == {"max_steps": 1}
     with pytest.raises(MedbenchError, match=r"--base-options 'max_steps' is not a mapping"):
         _coerce("max_steps", annotation, "base_options")
+
+
+def _value(choice):
+    return getattr(choice, "value", choice)  # an enum member in the config
+
+
+def test_the_learning_rate_schedule_is_an_option_that_reaches_the_trainer(tmp_path):
+    from trl import DPOConfig, SFTConfig
+
+    from medbench.models import LoadOptions
+    from medbench.trainers.hf import training_arguments
+    from medbench.training import TrainRequest
+
+    options = {"lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "weight_decay": 0.01}
+    config = build_config(SFTOptions, {}, options, "sft")
+    request = TrainRequest(model_ref="unused", task="medqa", output_dir=tmp_path, config=config,
+                           load_options=LoadOptions(device="cpu"))
+    for config_class in (SFTConfig, DPOConfig):
+        args = training_arguments(config_class, request, config, 1e-4)
+        assert _value(args.lr_scheduler_type) == "cosine" and args.weight_decay == 0.01
+        assert args.get_warmup_steps(100) == 10  # a tenth of the optimizer steps
+    defaults = training_arguments(SFTConfig, request, build_config(SFTOptions, {}, {}, "sft"), 1e-4)
+    assert _value(defaults.lr_scheduler_type) == "linear" and defaults.get_warmup_steps(100) == 0
+    for bad, message in (({"lr_scheduler_type": "cosin"}, "unknown --lr-scheduler-type 'cosin'"),
+                         ({"warmup_ratio": 1.0}, "--warmup-ratio must lie in"),
+                         ({"weight_decay": -1}, "--weight-decay be 0 or more")):
+        with pytest.raises(MedbenchError, match=message):
+            build_config(SFTOptions, {}, bad, "sft")

@@ -66,6 +66,10 @@ class TrlOptions:
     lora_dropout: float = 0.05
     lora_target_modules: list[str] | None = None  # None: every linear layer except the output head
     learning_rate: float | None = None  # None: the trainer's default for the method
+    # The schedule, stated so a recipe can write it down: TRL's defaults (linear decay to 0, no warmup, no decay).
+    lr_scheduler_type: str = "linear"  # any transformers SchedulerType: linear, cosine, constant, ...
+    warmup_ratio: float = 0.0  # the share of optimizer steps spent warming the learning rate up from 0
+    weight_decay: float = 0.0
     num_epochs: float = 1.0
     max_steps: int = -1  # > 0: stop after this many optimizer steps (overrides num_epochs); -1: train num_epochs
     train_batch_size: int = 4  # per device; `medbench train --batch-size` is the eval batch size
@@ -99,6 +103,15 @@ class TrlOptions:
             raise MedbenchError(f"--save-steps must be 0 or more, got {self.save_steps}",
                                 "pass --save-steps 0 for the final checkpoint only")
         self.gradient_checkpointing = checkpointing_choice(self.gradient_checkpointing)
+        from transformers import SchedulerType
+
+        schedules = [s.value for s in SchedulerType]
+        if self.lr_scheduler_type not in schedules:
+            raise MedbenchError(f"unknown --lr-scheduler-type {self.lr_scheduler_type!r}",
+                                f"pass one of {', '.join(schedules)}")
+        if not 0 <= self.warmup_ratio < 1 or not self.weight_decay >= 0:
+            raise MedbenchError(f"--warmup-ratio must lie in [0, 1) and --weight-decay be 0 or more, got "
+                                f"{self.warmup_ratio} and {self.weight_decay}", "pass --warmup-ratio 0.03 --weight-decay 0")
         if not self.attn_implementation or not str(self.attn_implementation).strip():
             raise MedbenchError("--attn-implementation is empty", "pass --attn-implementation auto, sdpa or eager")
 
@@ -289,6 +302,9 @@ def training_arguments(config_class: type, request: TrainRequest, options: TrlOp
         seed=request.seed,
         learning_rate=options.learning_rate or learning_rate,
         num_train_epochs=options.num_epochs,
+        lr_scheduler_type=options.lr_scheduler_type,
+        weight_decay=options.weight_decay,
+        **_warmup(config_class, options.warmup_ratio),
         max_steps=options.max_steps,
         per_device_train_batch_size=options.train_batch_size,
         gradient_accumulation_steps=options.gradient_accumulation_steps,
@@ -313,6 +329,14 @@ def training_arguments(config_class: type, request: TrainRequest, options: TrlOp
         max_length=None,
         **trainer_specific,
     )
+
+
+def _warmup(config_class: type, ratio: float) -> dict[str, float]:
+    """transformers 5 reads a warmup_steps below 1 as a ratio and has no warmup_ratio; 4.x has both."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return {"warmup_ratio": ratio} if "warmup_ratio" in names else {"warmup_steps": ratio}
 
 
 class Formatter:
