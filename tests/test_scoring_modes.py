@@ -38,6 +38,16 @@ def test_extract_by_option_text_and_word_labels():
     assert extract_choice("The answer is nurse, not the physician", ["physician", "nurse"]) == "nurse"
 
 
+def test_a_label_merely_mentioned_in_reasoning_is_no_answer():
+    rationale = ("No stroke, no diabetes and no depression; blood pressure is controlled and she exercises three "
+                 "times a week, and her hearing loss is treated.")  # cut before its answer line
+    assert extract_choice(rationale, ["no", "yes"]) is None  # not "no": an unanswered item is not a negative
+    assert extract_choice(rationale + " So the answer is yes.", ["no", "yes"]) == "yes"
+    assert extract_choice("I would say no, given the history.", ["no", "yes"]) == "no"  # short: a bare answer
+    long_letter = "Considering the culture and the allergy history, I would pick option C over the others here today."
+    assert extract_choice(long_letter, LETTERS) == "C"  # an option named stays an answer at any length
+
+
 @pytest.mark.parametrize("text, labels, expected", [
     ("Answer (yes or no): no", ["no", "yes"], "no"),  # the prompt's cue echoed: its "yes" is not the answer
     ("Answer: no. Answer (yes or no): no", ["no", "yes"], "no"),

@@ -63,6 +63,11 @@ def gold_label(config: dict[str, Any], doc: dict[str, Any]) -> str:
     return labels[target] if isinstance(target, int) else str(target)
 
 
+# A label merely mentioned counts as the answer only in a reply this short: in reasoning ("no stroke, no
+# diabetes, ...") the first "no" is a negation, and reading it would score an unanswered rationale as "no".
+BARE_MENTION_WORDS = 12
+
+
 def _word(label: str) -> str:
     return rf"(?<![A-Za-z0-9]){re.escape(label)}(?![A-Za-z0-9])"
 
@@ -72,8 +77,9 @@ def extract_choice(text: str, labels: list[str], option_texts: list[str] | None 
 
     A list of the options ("Answer (yes or no): no", "A, B, C or D") is ignored first. Then, in order: the last
     "answer is X" / "Answer: X"; a label the answer starts with ("B." / "(B)" / "yes,");
-    for letter labels, an option's text quoted in the answer; the first label mentioned. Single-letter labels
-    match case-sensitively (so the article "a" is not read as option A); word labels ignore case.
+    for letter labels, an option's text quoted in the answer; the first option named ("option B"); in a short
+    answer only (BARE_MENTION_WORDS), the first label mentioned. Single-letter labels match case-sensitively (so
+    the article "a" is not read as option A); word labels ignore case.
     """
     if not isinstance(text, str) or not labels:
         return None
@@ -95,9 +101,11 @@ def extract_choice(text: str, labels: list[str], option_texts: list[str] | None 
               for m in re.finditer(rf"(?i:answer)(?:\s+is)?\s*[:\-]?\s*\(?\**{pattern(label)}", text)]
     if stated:
         return canonical(max(stated)[1])
+    short = len(text.split()) <= BARE_MENTION_WORDS
     for label in by_length:
-        # "A 50-year-old..." starts with the article, not option A: a leading letter needs a delimiter.
-        after = r"(?:[.):,]|\s*$|\s*\n)" if len(label) == 1 else ""
+        # "A 50-year-old..." starts with the article, not option A, and "No stroke, ..." with a negation: a
+        # leading letter, or a leading word in a long reply, needs a delimiter.
+        after = r"(?:[.):,;!]|\s*$|\s*\n)" if len(label) == 1 or not short else ""
         if re.match(rf"\(?\**{pattern(label)}{after}", text):
             return label
     if option_texts and len(option_texts) == len(labels):
@@ -109,8 +117,10 @@ def extract_choice(text: str, labels: list[str], option_texts: list[str] | None 
     mentions = []
     for label in by_length:
         # A lone capital followed by a lower-case word is the article ("A patient"), unless named as an option.
-        if len(label) == 1:
-            named = rf"(?:(?<=option )|(?<=choice )){re.escape(label)}(?![A-Za-z0-9])"
+        named = rf"(?i:(?<=option )|(?<=choice )){re.escape(label)}(?![A-Za-z0-9])"
+        if not short:
+            mention = named
+        elif len(label) == 1:
             mention = rf"{named}|{_word(label)}(?!\s+[a-z0-9])"
         else:
             mention = pattern(label)
