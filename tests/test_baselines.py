@@ -53,6 +53,14 @@ def test_bow_baseline_stays_under_the_task_ceiling(task):
         assert result.rule2 <= min(result.ceiling, DEFAULT_CEILING), (task, result.rule2)
     if result.lead is not None:
         assert result.lead <= result.ceiling, (task, result.lead)
+    for probe in ("char_lr", "num_rule", "answer_only"):  # the shortcut probes of baseline_probes.py
+        found = getattr(result, probe)
+        if found is not None:
+            assert found <= result.ceiling, f"{task}: {probe} scores {result.metric} {found:.3f} > {result.ceiling}"
+    if result.method == "per-option":
+        assert result.answer_only is not None and result.char_lr is None
+    if result.method == "classify":
+        assert result.char_lr is not None and result.num_rule is not None
 
 
 # ------------------------------------------------------------------------------------- the machinery itself
@@ -74,6 +82,40 @@ def test_bow_and_two_word_rule_find_a_planted_leak_and_nothing_in_noise():
     assert score("acc", test.gold, two_word_rule(train, test), 2) == 1.0
     train, test = _synthetic(False, 120, 2), _synthetic(False, 200, 3)
     assert score("acc", test.gold, bow_classify(train, test), 2) < 0.65
+
+
+def test_probes_find_a_planted_number_threshold_suffix_and_longest_answer():
+    from medbench.baseline_probes import answer_only, char_classify, number_rule
+
+    rng = random.Random(5)
+
+    def labs(n):  # the label is potassium > 5.5 and nothing else; the suffix "-ase" only when positive
+        texts, gold = [], []
+        for _ in range(n):
+            k, na = round(rng.uniform(3.0, 7.0), 1), rng.randint(125, 145)
+            gold.append(int(k > 5.5))
+            texts.append(f"Sodium {na} mmol/L, potassium {k} mmol/L, " + ("kinase" if k > 5.5 else "kinetic") + ".")
+        return _Split(texts, gold, [["no", "yes"]] * n, [{}] * n)
+
+    train, test = labs(150), labs(100)
+    assert score("acc", test.gold, number_rule(train, test), 2) > 0.95
+    assert score("acc", test.gold, char_classify(train, test), 2) > 0.95
+
+    def mcq(n, leaky):  # the gold option is the longest one when leaky
+        texts, gold = [], []
+        for i in range(n):
+            options = [" ".join(rng.choice(["aspirin", "heparin", "rest", "fluids", "steroid"]) for _ in range(2))
+                       for _ in range(4)]
+            g = i % 4
+            if leaky:
+                options[g] += " followed by a long course of supportive therapy"
+            texts.append("Question: which?\n" + "\n".join(f"{'ABCD'[j]}. {o}" for j, o in enumerate(options)))
+            gold.append(g)
+        return _Split(texts, gold, [list("ABCD")] * n, [{}] * n)
+
+    assert score("acc", mcq(60, True).gold, answer_only(mcq(120, True), mcq(60, True)), 4) == 1.0
+    noise = mcq(200, False)
+    assert score("acc", noise.gold, answer_only(mcq(120, False), noise), 4) < 0.40
 
 
 def test_scores_match_the_task_metrics():
@@ -138,3 +180,24 @@ def test_no_option_word_marks_the_wrong_options_in_every_split(task):
             items_with.update(set().union(*(w for i, w in enumerate(words) if i != row["gold"])))
         tells.append({w for w, n in items_with.items() if n >= 0.10 * len(rows) and not on_answer[w]})
     assert not tells[0] & tells[1], f"{task}: words only on wrong options, in both splits: {tells[0] & tells[1]}"
+
+
+def test_clinical_reasoning_options_alone_do_not_give_the_answer_in_any_split():
+    """Each option string's share of gold among its appearances in a split: when answers are only ever answers
+    (version 1.2: every gold string, in every split), a model fine-tuned on train learns which strings to pick
+    without reading the case (0.96 on train). And the longest option must not be the answer more than chance
+    allows (1.2: 42% of train)."""
+    from collections import Counter
+
+    for split in ("train", "validation", "test"):
+        rows = _mcq_rows("clinical_reasoning", split)
+        as_gold, seen = Counter(), Counter()
+        for row in rows:
+            as_gold[row["choices"][row["gold"]]] += 1
+            seen.update(row["choices"])
+        memorised = sum(max(range(4), key=lambda i: (as_gold[r["choices"][i]] / seen[r["choices"][i]], -i))
+                        == r["gold"] for r in rows) / len(rows)
+        assert memorised < 0.40, (split, memorised)
+        assert all(as_gold[answer] < seen[answer] for answer in as_gold), split  # each answer is also wrong somewhere
+        longest = sum(max(range(4), key=lambda i: len(r["choices"][i])) == r["gold"] for r in rows) / len(rows)
+        assert longest < 0.34, (split, longest)

@@ -13,6 +13,8 @@ primary metric (``metadata.primary_metric``):
   A task whose label a two-word rule finds has a wording shortcut, whatever the BoW score.
 - ``lead``: for generation tasks scored by ROUGE, the note's first k sentences (k=3) scored by the task's own
   ``process_results``.
+- ``char_lr``, ``num_rule``, ``answer_only``: the shortcut probes of baseline_probes.py (character n-gram LR, a
+  depth-2 tree over the prompt's numbers, an options-only model for multiple-choice questions).
 
 The ``ceiling`` is ``metadata.baseline_ceiling`` in the task YAML (default 0.70): generated task data whose
 BoW baseline scores above it leaks its label through wording (tests/test_baselines.py).
@@ -25,6 +27,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from medbench import baseline_probes as probes
 from medbench.errors import MedbenchError
 
 DEFAULT_CEILING = 0.70
@@ -40,6 +43,9 @@ class BaselineResult:
     bow_lr: float | None = None
     rule2: float | None = None
     lead: float | None = None
+    char_lr: float | None = None
+    num_rule: float | None = None
+    answer_only: float | None = None
     ceiling: float = DEFAULT_CEILING
     n_train: int = 0
     n_test: int = 0
@@ -205,7 +211,7 @@ class TaskPredictions:
     metric: str
     n_choices: int = 0
     gold: list[int] = field(default_factory=list)
-    preds: dict[str, list[int]] = field(default_factory=dict)  # "majority", "bow_lr", "rule2": choice indices
+    preds: dict[str, list[int]] = field(default_factory=dict)  # "majority", "bow_lr", "rule2", probes: choice indices
     values: dict[str, list[float]] = field(default_factory=dict)  # "lead": the metric's value per document
     n_train: int = 0
     n_test: int = 0
@@ -225,16 +231,18 @@ class TaskPredictions:
                      self.n_choices)
 
 
-def task_predictions(entry: Any, task: Any, *, with_rule2: bool = False) -> TaskPredictions:
-    """The baselines' answers on the loaded ``task``'s test split (``entry``: its registry entry)."""
+def task_predictions(entry: Any, task: Any, *, with_rule2: bool = False, with_probes: bool = False
+                     ) -> TaskPredictions:
+    """The baselines' answers on the loaded ``task``'s test split (``entry``: its registry entry); ``with_probes``
+    adds the shortcut probes (char_lr, num_rule, answer_only)."""
     from threadpoolctl import threadpool_limits
 
     # One BLAS thread: these fits are tiny, and threaded BLAS made them 3-10x slower on a busy 2-core machine.
     with threadpool_limits(limits=1):
-        return _task_predictions(entry, task, with_rule2)
+        return _task_predictions(entry, task, with_rule2, with_probes)
 
 
-def _task_predictions(entry: Any, task: Any, with_rule2: bool) -> TaskPredictions:
+def _task_predictions(entry: Any, task: Any, with_rule2: bool, with_probes: bool = False) -> TaskPredictions:
     out = TaskPredictions(task=entry.name, metric=entry.primary_metric)
     config = task.config
     if not (config.training_split and config.test_split and task.has_training_docs()):
@@ -264,11 +272,16 @@ def _task_predictions(entry: Any, task: Any, with_rule2: bool) -> TaskPrediction
     preds = bow_per_option(train, test)
     if preds is not None:
         out.method = "per-option"
+        if with_probes:
+            out.preds["answer_only"] = probes.answer_only(train, test)
     elif _fixed_labels(train):
         out.method = "classify"
         preds = bow_classify(train, test)
         if with_rule2:
             out.preds["rule2"] = two_word_rule(train, test)
+        if with_probes:
+            out.preds["char_lr"] = probes.char_classify(train, test)
+            out.preds["num_rule"] = probes.number_rule(train, test)
     else:
         out.note = "choices vary per document and are not listed in the prompt"
         return out
@@ -283,10 +296,11 @@ def task_baseline(name: str, registry: Any = None) -> BaselineResult:
     entry = registry.get(name)
     ceiling = float(entry.metadata.get("baseline_ceiling", DEFAULT_CEILING))
     task = load_tasks([name], registry)[name]
-    found = task_predictions(entry, task, with_rule2=True)
+    found = task_predictions(entry, task, with_rule2=True, with_probes=True)
     return BaselineResult(task=name, metric=found.metric, majority=found.score("majority"),
                           bow_lr=found.score("bow_lr"), rule2=found.score("rule2"), lead=found.score("lead"),
-                          ceiling=ceiling, n_train=found.n_train, n_test=found.n_test, method=found.method,
+                          char_lr=found.score("char_lr"), num_rule=found.score("num_rule"),
+                          answer_only=found.score("answer_only"), ceiling=ceiling, n_train=found.n_train, n_test=found.n_test, method=found.method,
                           note=found.note)
 
 

@@ -22,10 +22,17 @@ first-line teaching; research use only, not clinical guidance). Rules:
   questions) so every one appears; hard (patient-factor) treatment questions are at most a third of the
   treatment questions, fewer when few of the split's conditions have factors; no question text repeats
   across splits.
+* option balance (version 1.3, ``rebalance_options``): the wrong options above are then re-picked per split so
+  that the options alone carry no answer: one curated look-alike (for a patient-factor question, the usual
+  first-line treatment) and two other gold answers of the same split and question type, the least used first
+  (treatments only from other organ systems and sharing no content word with the condition's own treatments);
+  among candidate sets, the one that puts the gold at its turn of a balanced cycle of length ranks wins. Every
+  gold answer is thus also a wrong option elsewhere in its split; before, none was, and an option-only model
+  that memorised which strings are answers scored 0.96 on train without reading a question.
 * every row names its ``condition`` and carries ``answer_aliases`` (``ALIASES``: short names and
   abbreviations of the gold answer) for the open-ended variant ``clinical_reasoning_open``.
 
-Sizes: train 320 (a study recipe trains on 256), validation 50, test 100. Run ``python generate.py`` to
+Sizes: train 320 (a study recipe trains on 256), validation 50, test 400. Run ``python generate.py`` to
 rewrite data/{train,validation,test}.jsonl. The output depends only on SEED.
 """
 
@@ -1395,6 +1402,84 @@ def _row(rng: random.Random, item: dict, gold: int, cond: dict) -> dict:
     }
 
 
+GENERIC_WORDS = {"oral", "intravenous", "intramuscular", "subcutaneous", "topical", "inhaled", "therapy", "daily",
+                 "dose", "high", "plus", "with", "and", "acute", "chronic", "emergency", "immediate", "urgent",
+                 "disease", "syndrome", "infection", "course", "short", "long", "term", "primary", "first"}
+POOL_DISTRACTORS = 2  # of the 3 wrong options, drawn from the split's other gold answers of the same type
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 3 and w not in GENERIC_WORDS}
+
+
+def _length_rank(options: list[str], gold: int) -> int:
+    """0 when the gold option is the longest, 3 when it is the shortest (ties: the gold counts as shorter)."""
+    return sum(len(o) >= len(options[gold]) for i, o in enumerate(options) if i != gold)
+
+
+def rebalance_options(rows: list[dict], rng: random.Random) -> None:
+    """Re-pick each row's wrong options so that the options alone do not give the answer away.
+
+    With only curated look-alikes, an answer string was gold wherever it appeared in its split and a wrong option
+    never was: an option-only logistic regression scored 0.84 on train (grouped by question), and the longest
+    option was gold in 42% of train items. Now 2 of the 3 wrong options are other gold answers of the split (same
+    question type; diagnoses from the same organ system first, treatments only from other systems and sharing no
+    content word with this condition's treatments, so none is a second right answer), the least used first; the
+    third is a curated look-alike (for a patient-factor question, the usual first-line treatment). Among the
+    candidate sets, the one putting the gold at this row's turn of a balanced cycle of length ranks is chosen.
+    The question, the gold letter and the gold answer are unchanged.
+    """
+    by_name = {c["dx"]: c for c in CONDITIONS}
+    golds: dict[str, dict[str, int]] = {"diagnosis": {}, "treatment": {}}
+    for row in rows:
+        counts = golds[row["question_type"]]
+        counts[row["answer"]] = counts.get(row["answer"], 0) + 1
+    used: dict[str, int] = {}
+    targets = [i % 4 for i in range(len(rows))]
+    rng.shuffle(targets)
+    for row, target in zip(rows, targets):
+        cond, answer, qtype = by_name[row["condition"]], row["answer"], row["question_type"]
+        if qtype == "diagnosis":
+            curated = [_unmarked(o) for o in cond["dx_alts"]]
+            taken = set()
+        else:
+            own = [cond["treatment"], *(f["treatment"] for f in cond.get("factors", []))]
+            taken = set().union(*(_content_words(t) for t in own + ALIASES.get(answer, [])))
+            curated = ([cond["treatment"]] if row["difficulty"] == "hard"
+                       else [_unmarked(o) for o in cond["wrong_tx"]])
+        system = {c["dx"]: c["system"] for c in CONDITIONS}
+        owner = {}  # the condition whose gold each pool answer is (treatments: the first with that answer)
+        for other in rows:
+            owner.setdefault(other["answer"], other["condition"])
+        pool = []
+        for option, n_gold in golds[qtype].items():
+            other_system = system[owner[option]] != cond["system"]
+            if option.lower() == answer.lower() or (qtype == "treatment" and (not other_system
+                                                                               or _content_words(option) & taken)):
+                continue
+            pool.append((used.get(option, 0) / n_gold + (0.5 if other_system else 0) + rng.random() / 3, option))
+        pool = [option for _, option in sorted(pool)[:6]]
+        best = None
+        for look_alike in curated:
+            for i, first in enumerate(pool):
+                for second in pool[i + 1:]:
+                    wrong = [look_alike, first, second]
+                    if len({o.lower() for o in [*wrong, answer]}) < 4:
+                        continue
+                    options = [answer, *wrong]
+                    key = (abs(_length_rank(options, 0) - target), pool.index(first) + pool.index(second),
+                           rng.random())
+                    if best is None or key < best[0]:
+                        best = (key, wrong)
+        assert best is not None, (row["condition"], qtype)
+        wrong = best[1]
+        for option in wrong[1:]:
+            used[option] = used.get(option, 0) + 1
+        rng.shuffle(wrong)
+        gold = LETTERS.index(row["answer_idx"])
+        row["options"] = dict(zip(LETTERS, wrong[:gold] + [answer] + wrong[gold:]))
+
+
 def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str, list[dict]]:
     rng = random.Random(seed)
     sizes = sizes or SIZES
@@ -1430,6 +1515,8 @@ def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str,
                 raise RuntimeError("could not make a new question")
             seen.add(item["question"])
             rows.append(_row(rng, item, gold, cond))
+        # its own stream, so that the questions and gold letters stay those of version 1.2
+        rebalance_options(rows, random.Random(f"{seed}-options-{split}"))
         out[split] = rows
     return out
 

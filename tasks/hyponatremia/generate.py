@@ -37,7 +37,10 @@ test 105 = 7 x 15). About 35% of cases put the value that decides their branch c
 osmolality within 5 of 275, urine osmolality within 20 of 100, urine sodium within 5 of 30); ``difficulty`` is
 "hard" for those, "medium" when a deciding value lies within twice that margin, else "easy". Values that do not
 decide the branch (urine sodium for polydipsia, volume status for non-hypotonic cases, ...) are sampled freely
-as distractors. ``category`` is the volume status. Serum sodium follows from the serum osmolality for hypotonic
+as distractors, from one range for every label they do not decide: in version 1.0 urine osmolality was drawn
+per leaf (kidney failure 180-420, extrarenal losses 300-920), so "urine osm > 780 means extrarenal losses" read
+the label off a value the guideline does not use at that step (a depth-4 tree without urine sodium scored 0.73).
+``category`` is the volume status. Serum sodium follows from the serum osmolality for hypotonic
 cases (osmolality ~ 2 x Na + glucose/urea contribution).
 
 Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 1729).
@@ -129,11 +132,7 @@ def _sample_values(rng: random.Random, label: str) -> dict:
         uosm = rng.randint(60, 700)
     elif near_value == "urine_osmolality":
         uosm = rng.randint(101, 120)
-    elif label == KIDNEY:
-        uosm = rng.randint(180, 420)
-    elif label == EXTRARENAL:
-        uosm = rng.randint(300, 920)
-    else:
+    else:  # one range for every leaf past step 2: its level is not what the guideline reads next (version 1.1)
         uosm = rng.randint(140, 780)
 
     # urine sodium

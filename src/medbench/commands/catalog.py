@@ -86,14 +86,17 @@ def _print_baselines(as_json: bool) -> None:
     def cell(value):
         return "–" if value is None else f"{value:.3f}"
 
+    def judged(value, ceiling):  # red: a shortcut reaches the task's ceiling
+        return Text(cell(value), style="red" if value is not None and value > ceiling else "")
+
     table = Table(title="medbench trivial baselines (test split)")
-    for column in ("task", "metric", "majority", "BoW-LR", "2-word rule", "lead-k", "ceiling", "note"):
+    for column in ("task", "metric", "majority", "BoW-LR", "char-LR", "2-word rule", "number rule", "answer only",
+                   "lead-k", "ceiling", "note"):
         table.add_column(column)
     for r in results:
-        over = r.bow_lr is not None and r.bow_lr > r.ceiling
-        bow = Text(cell(r.bow_lr), style="red" if over else "")
-        table.add_row(r.task, r.metric, cell(r.majority), bow, cell(r.rule2), cell(r.lead), cell(r.ceiling),
-                      r.note or r.method)
+        shortcuts = [judged(v, r.ceiling) for v in (r.bow_lr, r.char_lr, r.rule2, r.num_rule, r.answer_only)]
+        table.add_row(r.task, r.metric, cell(r.majority), *shortcuts[:2], shortcuts[2], *shortcuts[3:],
+                      judged(r.lead, r.ceiling), cell(r.ceiling), r.note or r.method)
     console.print(table)
 
 
