@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from medbench.training import CheckpointInfo, TrainRequest
 from medbench.trainingdata import TrainingExample, examples_hash
 from medbench_plugins.curriculum import CurriculumConfig, CurriculumTrainer
 from medbench_plugins.curriculum.labels import example_key
-from medbench_plugins.curriculum.orderings import order_examples, tier_of
+from medbench_plugins.curriculum.orderings import ORDERINGS, order_examples, seeded_order, tier_of
 
 # (name, category, difficulty) in data order. Categories first appear as cardio, neuro, renal.
 FIXTURE = [
@@ -36,20 +37,53 @@ def names(examples):
     return " ".join(e.prompt for e in examples)
 
 
-@pytest.mark.parametrize("ordering, expected", [
-    # cardio, neuro, renal blocks, each in data order
-    ("blocked", "c1 c2 c3 c4 n1 n2 n3 n4 r1 r2"),
-    # chunks: cardio [c1 c2] [c3] [c4], neuro [n1 n2] [n3] [n4], renal [r1] [r2] []; chunk i of each in turn
-    ("interleaved", "c1 c2 n1 n2 r1 c3 n3 r2 c4 n4"),
-    # easy, medium, hard; data order within a tier
-    ("curriculum", "n1 c2 c4 r2 n4 r1 c3 n3 c1 n2"),
+def layout(examples, pattern):
+    """Each example's group in the form ``pattern`` uses: c/n/r (category), E/M/H (tier) or both (cE)."""
+    token = pattern.split()[0]
+    return " ".join((e.category[0] if token[0].islower() else "") + (e.difficulty[0].upper() if token[-1].isupper()
+                                                                     else "") for e in examples)
+
+
+@pytest.mark.parametrize("ordering, pattern", [
+    # cardio, neuro, renal blocks
+    ("blocked", "c c c c n n n n r r"),
+    # parts: cardio's four [2] [1] [1], neuro's [2] [1] [1], renal's two [1] [1] []; part i of each in turn
+    ("interleaved", "c c n n r c n r c n"),
+    ("curriculum", "E E E E E M M M H H"),
     # each block easy to hard
-    ("blocked_curriculum", "c2 c4 c3 c1 n1 n4 n3 n2 r2 r1"),
+    ("blocked_curriculum", "cE cE cM cH nE nE nM nH rE rM"),
     # easy of cardio, neuro, renal; then medium of each; then hard of each
-    ("interleaved_curriculum", "c2 c4 n1 n4 r2 c3 n3 r1 c1 n2"),
+    ("interleaved_curriculum", "cE cE nE nE rE cM nM rM cH nH"),
 ])
-def test_each_ordering_yields_its_definition(ordering, expected):
-    assert names(order_examples(fixture_examples(), ordering, seed=0)) == expected
+def test_each_ordering_lays_out_its_groups_and_shuffles_inside_them_by_seed(ordering, pattern):
+    orders = set()
+    for seed in range(6):
+        ordered = order_examples(fixture_examples(), ordering, seed)
+        assert layout(ordered, pattern) == pattern  # the groups: the same for every seed
+        assert names(order_examples(fixture_examples(), ordering, seed)) == names(ordered)  # the seed repeats
+        position = {e.prompt: i for i, e in enumerate(seeded_order(fixture_examples(), seed))}
+        groups = {}
+        for example in ordered:  # inside a (category, tier) group: the seed's order
+            groups.setdefault((example.category, example.difficulty.lower()), []).append(position[example.prompt])
+        assert all(group == sorted(group) for group in groups.values())
+        orders.add(names(ordered))
+    assert len(orders) > 1  # other seeds, other orders inside the groups
+
+
+def test_a_seeds_order_is_the_same_in_another_process():
+    import subprocess
+    import sys
+
+    from medbench.trainingdata import load_training_examples
+
+    code = ("from medbench.trainingdata import load_training_examples; "
+            "from medbench_plugins.curriculum.orderings import order_examples; "
+            "print([e.doc_id for e in order_examples(load_training_examples('medqa'), 'interleaved_curriculum', 5)])")
+    env = {**os.environ, "PYTHONHASHSEED": "4321", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    here = [e.doc_id for e in order_examples(load_training_examples("medqa"), "interleaved_curriculum", 5)]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == here
+    assert here != [e.doc_id for e in order_examples(load_training_examples("medqa"), "interleaved_curriculum", 6)]
 
 
 def test_random_is_a_seeded_shuffle():
@@ -126,7 +160,8 @@ def test_wraps_the_base_trainer_with_the_ordered_examples(tmp_path, recording):
                                  base_config=str(base_yaml))
     (checkpoint,) = CurriculumTrainer().train(request)
     (seen,) = recording.requests
-    assert names(seen.examples) == "c2 c4 n1 n4 r2 c3 n3 r1 c1 n2" and seen.keep_order is True
+    assert names(seen.examples) == names(order_examples(fixture_examples(), "interleaved_curriculum", 3))
+    assert seen.keep_order is True
     assert seen.config == RecordingConfig(learning_rate=0.5, steps=4)
     assert (seen.model_ref, seen.task, seen.seed) == ("tiny", "medqa", 3)
     assert checkpoint.metrics == {"loss": 0.5, "ordering": "interleaved_curriculum", "base_trainer": "recording",
@@ -140,7 +175,7 @@ def test_fields_override_the_task_metadata(tmp_path, recording):
                                  category_field="subject", difficulty_field="level")
     CurriculumTrainer().train(request)
     (seen,) = recording.requests
-    assert names(seen.examples) == "c2 c4 c3 c1 n1 n4 n3 n2 r2 r1"
+    assert names(seen.examples) == names(order_examples(fixture_examples(), "blocked_curriculum", 3))
     assert [e.category for e in seen.examples[:4]] == ["CARDIO"] * 4
     with pytest.raises(MedbenchError, match="no field 'subject_name'.*fields are: level, subject"):
         CurriculumTrainer().train(curriculum_request(tmp_path, fixture_examples(), base="recording",
@@ -156,7 +191,8 @@ def test_a_difficulty_file_replaces_the_labels(tmp_path, recording):
                             for e in examples))
     CurriculumTrainer().train(curriculum_request(tmp_path, examples, base="recording", ordering="curriculum",
                                                  difficulty_file=str(path)))
-    assert names(recording.requests[0].examples) == "c1 n2 r1 c3 n3 n1 c2 c4 r2 n4"
+    by_tier = [set(names(recording.requests[0].examples).split()[a:b]) for a, b in ((0, 2), (2, 5), (5, 10))]
+    assert by_tier == [{"c1", "n2"}, {"r1", "c3", "n3"}, {"n1", "c2", "c4", "r2", "n4"}]  # the human hard are easy
     path.write_text(path.read_text().splitlines()[0] + "\n")
     with pytest.raises(MedbenchError, match="has no entry for 9 of 10 training examples"):
         CurriculumTrainer().train(curriculum_request(tmp_path, examples, base="recording", ordering="curriculum",
@@ -341,7 +377,9 @@ def test_categories_and_tiers_from_keyed_csv_and_jsonl_files(tmp_path, recording
                                                                                                        FIXTURE)))
     CurriculumTrainer().train(curriculum_request(tmp_path, examples, base="recording", ordering="blocked_curriculum",
                                                  category_file=str(categories), difficulty_file=str(tiers)))
-    assert names(recording.requests[0].examples) == "c2 c4 c3 c1 n1 n4 n3 n2 r2 r1"
+    seen = recording.requests[0].examples
+    assert layout(seen, "cE") == "cE cE cM cH nE nE nM nH rE rM"  # the file's categories and tiers
+    assert names(seen) == names(order_examples(fixture_examples(), "blocked_curriculum", 3))
     with pytest.raises(MedbenchError, match=r"category file .*categories.csv does not give key and category"):
         categories.write_text("key,subject\nx,y\n")
         CurriculumTrainer().train(curriculum_request(tmp_path, examples, base="recording", ordering="blocked",
@@ -384,7 +422,7 @@ class CappedConfig:
     max_examples: int | None = None
 
 
-def test_max_examples_is_taken_in_data_order_before_ordering(tmp_path, plugin_registration):
+def test_max_examples_is_one_seeded_stratified_sample_for_every_arm_and_seed(tmp_path, plugin_registration):
     trainer = RecordingTrainer(name="recording-capped", config_class=CappedConfig)
 
     class Plugin:
@@ -393,12 +431,29 @@ def test_max_examples_is_taken_in_data_order_before_ordering(tmp_path, plugin_re
             register(trainer)
 
     plugin_registration(Plugin(), "recording-capped-plugin")
-    (checkpoint,) = CurriculumTrainer().train(curriculum_request(
-        tmp_path, fixture_examples(), base="recording-capped", ordering="blocked", base_options={"max_examples": 5}))
-    (seen,) = trainer.requests
-    # the first five items (c1 n1 c2 r1 n2), blocked; not the first five of the blocked order (c1 c2 c3 c4 n1)
-    assert names(seen.examples) == "c1 c2 n1 n2 r1" and seen.config.max_examples is None
-    assert checkpoint.trainer_config == {"max_examples": 5}
+    # 30 items, answers A A B A A B ...: 20 A and 10 B; a sample of 12 keeps the shares, 8 and 4
+    examples = [dataclasses.replace(e, doc_id=10 * copy + e.doc_id, prompt=f"{e.prompt}-{copy}",
+                                    answer="B" if (10 * copy + e.doc_id) % 3 == 2 else "A")
+                for copy in range(3) for e in fixture_examples()]
+
+    def seen_rows(ordering, seed, **config):
+        request = curriculum_request(tmp_path, examples, base="recording-capped", ordering=ordering,
+                                     base_options={"max_examples": 12}, **config)
+        (checkpoint,) = CurriculumTrainer().train(dataclasses.replace(request, seed=seed))
+        assert checkpoint.trainer_config == {"max_examples": 12}  # recorded as asked
+        seen = trainer.requests[-1]
+        assert seen.config.max_examples is None  # taken here, so the base trains on all it is given
+        return seen.examples
+
+    rows = {(ordering, seed): seen_rows(ordering, seed) for ordering in ORDERINGS for seed in (1, 2)}
+    chosen = {e.doc_id for e in rows["random", 1]}
+    assert all({e.doc_id for e in seen} == chosen for seen in rows.values())  # every arm and seed: the same rows
+    assert sorted(e.answer for e in rows["random", 1]) == ["A"] * 8 + ["B"] * 4
+    assert chosen != set(range(12))  # a sample, not the first rows of the file
+    assert {e.doc_id for e in seen_rows("blocked", 1, sample_seed=1)} != chosen  # the recipe's constant draws it
+    # ordered after the draw: the sample, in the arm's order (not the first 12 of an ordered split)
+    sample = sorted(rows["random", 1], key=lambda e: e.doc_id)
+    assert names(rows["blocked", 2]) == names(order_examples(sample, "blocked", 2))
     with pytest.raises(MedbenchError, match=r"--max-examples 11 but task 'medqa'.s training data holds only 10"):
         CurriculumTrainer().train(curriculum_request(tmp_path, fixture_examples(), base="recording-capped",
                                                      ordering="blocked", base_options={"max_examples": 11}))
@@ -515,8 +570,10 @@ def test_llm_tiers_are_cut_over_the_training_items_and_recorded(tmp_path, record
     (checkpoint,) = CurriculumTrainer().train(curriculum_request(
         tmp_path, fixture_examples(), base="recording", ordering="curriculum", difficulty_models=["m"]))
     assert checkpoint.metrics["difficulty_tiers"] == {"easy": 4, "medium": 3, "hard": 3}
-    # thirds of 4, 3, 3 by score: the last four items easy, the first three hard; data order inside a tier
-    assert names(recording.requests[0].examples) == "c4 n3 r2 n4 r1 n2 c3 c1 n1 c2"
+    # thirds of 4, 3, 3 by score: the last four items easy, the first three hard
+    seen = names(recording.requests[0].examples).split()
+    assert [set(seen[:4]), set(seen[4:7]), set(seen[7:])] == [{"c4", "n3", "r2", "n4"}, {"r1", "n2", "c3"},
+                                                               {"c1", "n1", "c2"}]
     (checkpoint,) = CurriculumTrainer().train(curriculum_request(
         tmp_path, fixture_examples(), base="recording", ordering="curriculum", difficulty_models=["m"],
         tiers="thresholds"))
@@ -577,7 +634,13 @@ def test_the_full_scale_does_not_plan_on_the_bundled_samples():
 
 
 def test_the_full_scale_on_real_data_runs_every_arm_the_data_supports(tmp_path):
-    sweep = plan_recipe("full", data_files=real_files(tmp_path))
+    # MedMCQA's cap (10,178 rows) is larger than this 30-row file: every MedMCQA cell says so ...
+    capped = plan_recipe("full", data_files=real_files(tmp_path))
+    assert {c.factors["task"] for c in capped.cells} == {"medqa"}
+    assert any("task=medmcqa" in s["cell"] and "--max-examples 10178 but task 'medmcqa'" in s["reason"]
+               for s in capped.skipped)
+    # ... so the plan on it asks for 20
+    sweep = plan_recipe("full", {"medmcqa_max_examples": 20}, data_files=real_files(tmp_path))
     arms = {(c.factors["task"], c.factors["ordering"], c.factors["difficulty"]) for c in sweep.cells}
     orderings = ("random", "blocked", "interleaved")
     curricula = ("curriculum", "blocked_curriculum", "interleaved_curriculum")
@@ -594,8 +657,19 @@ def test_the_full_scale_on_real_data_runs_every_arm_the_data_supports(tmp_path):
     assert (base["method"], base["lora_r"], base["lora_alpha"], base["num_epochs"]) == ("qlora", 16, 64, 1)
     assert base["learning_rate"] == pytest.approx(2e-4)
     assert base["train_batch_size"] * base["gradient_accumulation_steps"] == 16
+    # the schedule, written down: linear decay to 0, no warmup, no weight decay, LoRA dropout 0.1
+    assert (base["lr_scheduler_type"], base["warmup_ratio"], base["weight_decay"], base["lora_dropout"]) == \
+        ("linear", 0.0, 0.0, 0.1)
+    # MedQA's whole split; MedMCQA's sample, drawn by a constant (not the cell's seed) in every cell
+    assert base["max_examples"] is None and steps["medmcqa"]["base_options"]["max_examples"] == 20
+    assert {c.steps[0].options["sample_seed"] for c in sweep.cells} == {0}
+    from medbench.recipe import read_recipe
+
+    full = read_recipe(Path(__file__).resolve().parent.parent / "recipes" / "curriculum.yaml").scales["full"]
+    assert (full["medqa_max_examples"], full["medmcqa_max_examples"]) == (None, 10178)  # MedQA's train size
     models = {c.factors["model"] for c in sweep.cells}
-    assert set(steps["medqa"]["difficulty_models"]) < models  # the ensemble: base models the grid also fine-tunes
+    ensemble = set(steps["medqa"]["difficulty_models"])
+    assert len(ensemble) == 3 and not ensemble & models  # no trained model scores its own difficulty
 
 
 def test_every_comparison_differs_in_its_own_factor_only(tmp_path):

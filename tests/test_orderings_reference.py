@@ -1,6 +1,7 @@
-"""Property tests pinning the six orderings to the study's reference definitions (plugins/curriculum/__init__.py docstring),
-on many seeded random data sets: category counts from 1 to 7, categories of any size (including smaller than three),
-uneven tiers, and interleaved data order."""
+"""Property tests pinning the six orderings to the study's reference definitions (plugins/curriculum/__init__.py
+docstring), on many seeded random data sets: category counts from 1 to 7, categories of any size (including smaller
+than three), uneven tiers, and interleaved data order. The groups (categories, tiers, parts) are fixed by the data;
+inside a group the items take the run seed's order (orderings.seeded_order), the same for every ordering."""
 
 import random
 from collections import Counter
@@ -8,9 +9,10 @@ from collections import Counter
 import pytest
 
 from medbench.trainingdata import TrainingExample
-from medbench_plugins.curriculum.orderings import ORDERINGS, TIERS, order_examples
+from medbench_plugins.curriculum.orderings import ORDERINGS, TIERS, order_examples, seeded_order
 
 DATASETS = 300
+GROUPED = [o for o in ORDERINGS if o != "random"]
 
 
 def random_examples(seed):
@@ -40,6 +42,11 @@ def in_category(examples, category):
     return [e for e in examples if e.category == category]
 
 
+def shuffled(examples, seed):
+    """The seed's order of the items, which each group's items follow (its own properties are tested below)."""
+    return seeded_order(examples, seed)
+
+
 def reference_parts(block, count=3):
     """The reference's three parts of a category's blocked order: contiguous, sizes differing by at most one, the
     larger first (what numpy.array_split gives)."""
@@ -65,59 +72,96 @@ def test_every_ordering_is_a_permutation_of_its_input(ordering):
         assert all(o is e for o, e in zip(sorted(ordered, key=lambda e: e.doc_id), examples))  # unchanged items
 
 
-@pytest.mark.parametrize("ordering", [o for o in ORDERINGS if o != "random"])
-def test_deterministic_orderings_are_stable_within_their_groups(ordering):
-    """Within a (category, tier) group, the data order is kept by every deterministic ordering."""
-    for examples in datasets():
-        ordered = order_examples(examples, ordering, seed=1)
+def group_pattern(ordering, examples):
+    """What the seed may not change: the sequence of groups an ordering lays out."""
+    return {"blocked": [e.category for e in examples], "interleaved": [e.category for e in examples],
+            "curriculum": [e.difficulty for e in examples]}.get(ordering,
+                                                                [(e.category, e.difficulty) for e in examples])
+
+
+@pytest.mark.parametrize("ordering", GROUPED)
+def test_inside_each_group_the_items_follow_the_seeds_order(ordering):
+    """Within a (category, tier) group every grouped ordering keeps the seed's order of its items: the groups
+    differ by ordering, the order inside them by seed only."""
+    for seed, examples in enumerate(datasets()):
+        ordered = order_examples(examples, ordering, seed=seed)
+        rank = {e.doc_id: i for i, e in enumerate(shuffled(examples, seed))}
         groups = {}
         for example in ordered:
-            groups.setdefault((example.category, example.difficulty), []).append(example.doc_id)
+            groups.setdefault((example.category, example.difficulty), []).append(rank[example.doc_id])
         assert all(group == sorted(group) for group in groups.values())
-        assert ids(order_examples(examples, ordering, seed=99)) == ids(ordered)  # no randomness
 
 
-def test_blocked_is_each_category_in_first_appearance_order_then_data_order():
+@pytest.mark.parametrize("ordering", GROUPED)
+def test_a_seed_repeats_and_another_seed_reorders_within_the_same_groups(ordering):
     for examples in datasets():
-        expected = [e for category in first_appearance(examples) for e in in_category(examples, category)]
-        assert ids(order_examples(examples, "blocked", seed=0)) == ids(expected)
+        first = order_examples(examples, ordering, seed=1)
+        assert ids(order_examples(list(examples), ordering, seed=1)) == ids(first)  # reproducible
+        other = order_examples(examples, ordering, seed=2)
+        assert group_pattern(ordering, other) == group_pattern(ordering, first)  # same tier/category structure
+    # data sets with a group of 10 or more: another seed, another order inside it (a clash is ~1 in 10!)
+    big = [e for e in datasets() if max(Counter(x.category for x in e).values(), default=0) >= 10
+           and min(Counter(x.difficulty for x in e).values()) >= 10]
+    assert big and all(ids(order_examples(e, ordering, 1)) != ids(order_examples(e, ordering, 2)) for e in big)
+
+
+def test_the_seeded_order_of_two_items_ignores_the_others_and_the_file_order():
+    """A subset (a max_examples draw) is ordered as the whole split orders those items, and the rows' order in the
+    file does not show through."""
+    for seed, examples in enumerate(datasets()):
+        whole = ids(shuffled(examples, seed))
+        assert sorted(whole) == ids(examples)
+        assert ids(shuffled(examples[::2], seed)) == [i for i in whole if i % 2 == 0]
+        assert ids(shuffled(examples[::-1], seed)) == whole
+
+
+def test_blocked_is_each_category_in_first_appearance_order():
+    for seed, examples in enumerate(datasets()):
+        expected = [e for category in first_appearance(examples) for e in in_category(shuffled(examples, seed),
+                                                                                          category)]
+        assert ids(order_examples(examples, "blocked", seed=seed)) == ids(expected)
+        # the category order comes from the data, never from the seed
+        assert first_appearance(order_examples(examples, "blocked", seed=seed)) == first_appearance(examples)
 
 
 def test_interleaved_takes_part_i_of_every_category_in_turn():
-    for examples in datasets():
-        parts = {c: reference_parts(in_category(examples, c)) for c in first_appearance(examples)}
+    for seed, examples in enumerate(datasets()):
+        blocks = {c: in_category(shuffled(examples, seed), c) for c in first_appearance(examples)}
+        parts = {c: reference_parts(block) for c, block in blocks.items()}
         expected = [e for i in range(3) for category in first_appearance(examples) for e in parts[category][i]]
-        ordered = order_examples(examples, "interleaved", seed=0)
+        ordered = order_examples(examples, "interleaved", seed=seed)
         assert ids(ordered) == ids(expected)
         for category, category_parts in parts.items():  # the parts themselves: sizes as in the reference
             sizes = [len(part) for part in category_parts]
             assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
-            assert [e for part in category_parts for e in part] == in_category(examples, category)
+            assert [e for part in category_parts for e in part] == blocks[category]
 
 
-def test_curriculum_is_easy_then_medium_then_hard_in_data_order():
-    for examples in datasets():
-        ordered = order_examples(examples, "curriculum", seed=0)
+def test_curriculum_is_easy_then_medium_then_hard():
+    for seed, examples in enumerate(datasets()):
+        ordered = order_examples(examples, "curriculum", seed=seed)
         assert [tier(e) for e in ordered] == sorted(tier(e) for e in examples)
-        assert ids(ordered) == ids(sorted(examples, key=tier))  # sorted() is stable
+        assert ids(ordered) == ids(sorted(shuffled(examples, seed), key=tier))  # sorted() is stable
 
 
 def test_blocked_curriculum_is_blocked_with_each_block_easy_to_hard():
-    for examples in datasets():
-        ordered = order_examples(examples, "blocked_curriculum", seed=0)
-        expected = [e for c in first_appearance(examples) for e in sorted(in_category(examples, c), key=tier)]
+    for seed, examples in enumerate(datasets()):
+        ordered = order_examples(examples, "blocked_curriculum", seed=seed)
+        expected = [e for c in first_appearance(examples) for e in sorted(in_category(shuffled(examples, seed), c),
+                                                                          key=tier)]
         assert ids(ordered) == ids(expected)
-        assert [e.category for e in ordered] == [e.category for e in order_examples(examples, "blocked", seed=0)]
+        assert [e.category for e in ordered] == [e.category for e in order_examples(examples, "blocked", seed=seed)]
 
 
 def test_interleaved_curriculum_is_tiers_with_categories_in_blocked_order_inside_each():
-    for examples in datasets():
-        ordered = order_examples(examples, "interleaved_curriculum", seed=0)
+    for seed, examples in enumerate(datasets()):
+        ordered = order_examples(examples, "interleaved_curriculum", seed=seed)
         assert [tier(e) for e in ordered] == sorted(tier(e) for e in examples)  # easy, medium, hard tiers
         categories = first_appearance(examples)  # the blocked order of the whole data, not of each tier
         for level in TIERS:
             inside = [e for e in ordered if e.difficulty == level]
-            expected = [e for c in categories for e in in_category(examples, c) if e.difficulty == level]
+            expected = [e for c in categories for e in in_category(shuffled(examples, seed), c)
+                        if e.difficulty == level]
             assert ids(inside) == ids(expected)
 
 

@@ -3,8 +3,9 @@
 labels from fields, files and clusters in ``labels``, LLM-ensemble difficulty in ``difficulty``.
 
 The six orderings of the human-inspired learning study (seed 003 in the project's study summaries), as pure
-functions over TrainingExamples. They follow the definitions of the study's public reference code (Oxford-AI-for-Society/human-learning-strategies; read,
-not copied), and tests/test_orderings_reference.py pins each one with property tests:
+functions of TrainingExamples and the run's seed. They follow the definitions of the study's public reference code
+(Oxford-AI-for-Society/human-learning-strategies; read, not copied), and tests/test_orderings_reference.py pins
+each one with property tests:
 
 - ``random``: a shuffle seeded with the run's seed (and nothing else);
 - ``blocked``: all examples of one category, then the next (the category's "blocked order");
@@ -15,10 +16,21 @@ not copied), and tests/test_orderings_reference.py pins each one with property t
 - ``interleaved_curriculum``: the easy tier, then medium, then hard, with the categories in blocked order inside
   each tier (interleaving with the difficulty tiers as the three parts of each category).
 
-Categories come in the order they first appear in the data, and examples keep their data order within a group,
-so every ordering but ``random`` is fully determined by the data. Difficulty is a tier (easy/medium/hard). LLM
-difficulty scores become tiers by ``tiers``: ``tertiles`` (default: thirds of the training items by score) or
-``thresholds`` (the study's MedQA cut-offs easy <= 0.66 < medium <= 0.80 < hard); orderings.TIER_RULES says why.
+The groups are fixed by the data (categories in the order they first appear, tiers easy to hard); inside each
+group the examples take a seeded order drawn with the run's seed (orderings.seeded_order): within each category for
+``blocked`` and ``interleaved`` (whose three parts are then contiguous thirds of that order), within each tier for
+``curriculum``, within each category's tier for the two curricula. The study's reference code likewise shuffles
+within each tier and category and runs several shuffle seeds per ordering: no structure in the data file's row
+order leaks into an arm, and every arm's spread over seeds includes order variance, not only the random arm's.
+One seed gives one order every time; seeds change only the order inside the groups.
+
+Difficulty is a tier (easy/medium/hard). LLM difficulty scores become tiers by ``tiers``: ``tertiles`` (default:
+thirds of the training items by score) or ``thresholds`` (the study's MedQA cut-offs easy <= 0.66 < medium <= 0.80
+< hard); orderings.TIER_RULES says why.
+
+``max_examples`` in the base's options is drawn here, before ordering, as a label-stratified sample seeded by
+``sample_seed`` (a constant, default 0, not the run's seed): every arm and seed trains on the same rows, so arms
+differ in order only, and LLM difficulty scores those rows once.
 
 Where categories and difficulty come from, so that every arm runs on a user's own MedQA/MedMCQA file, not only on
 the bundled sample:
@@ -68,7 +80,7 @@ from medbench.training import (
     run_trainer,
     trainer_registry,
 )
-from medbench.trainingdata import TrainingExample, data_file_metadata, examples_hash
+from medbench.trainingdata import TrainingExample, data_file_metadata, examples_hash, stratified_sample
 
 from .difficulty import cached_difficulty_file, difficulty_command
 from .labels import cluster_categories, read_keyed_file, with_difficulty_file, with_field, with_keyed_file
@@ -96,6 +108,7 @@ class CurriculumConfig:
     cluster_seed: int = 0  # llm_clusters: k-means seed (fixed, so the run's seed varies training only)
     tiers: str = "tertiles"  # with difficulty_models: tertiles (thirds by score) or thresholds (0.66/0.80; TIER_RULES)
     require_real_data: bool = False  # stop (plan: skip) on the bundled sample instead of the user's data or the hub
+    sample_seed: int = 0  # the base's max_examples draw: fixed, not the run's seed, so all arms share the rows
 
     def __post_init__(self):
         if self.category_source not in CATEGORY_SOURCES:
@@ -153,9 +166,12 @@ def check_orderable(examples: list[TrainingExample], ordering: str, task: str, c
             tier_index(example)
 
 
-def capped_for_base(base_config: Any, examples: list[TrainingExample], task: str) -> tuple[Any, list[TrainingExample]]:
-    """The base trainer's ``max_examples`` taken here, in data order and before ordering: capping an ordered list
-    would keep only its first categories or its easy items. The base then trains on all it is given."""
+def capped_for_base(base_config: Any, examples: list[TrainingExample], task: str,
+                    sample_seed: int = 0) -> tuple[Any, list[TrainingExample]]:
+    """The base trainer's ``max_examples`` taken here, before ordering (capping an ordered list would keep only its
+    first categories or its easy items): a label-stratified sample drawn with ``sample_seed``, a constant rather than
+    the run's seed, so every arm and seed trains on the same rows (and LLM difficulty scores them once); kept in data
+    order. The base then trains on all it is given."""
     limit = getattr(base_config, "max_examples", None)
     if limit is None:
         return base_config, examples
@@ -163,7 +179,7 @@ def capped_for_base(base_config: Any, examples: list[TrainingExample], task: str
         raise MedbenchError(f"--max-examples {limit} but task {task!r}'s training data holds only {len(examples)} "
                             "examples", f"pass max_examples {len(examples)} or fewer, or train on your own larger data "
                                         "file")
-    return dataclasses.replace(base_config, max_examples=None), examples[:limit]
+    return dataclasses.replace(base_config, max_examples=None), stratified_sample(examples, limit, sample_seed)
 
 
 def real_data_problem(task: str, source: dict[str, Any], metadata: dict[str, Any] | None) -> MedbenchError | None:
@@ -282,7 +298,7 @@ class CurriculumTrainer:
             annotated_key = json.dumps([loaded_key, labels, _stamp(config.category_file, config.difficulty_file)],
                                        default=str)
             examples = _remember(_ANNOTATED, annotated_key, lambda: annotated(config, examples))
-            _, examples = capped_for_base(base_config, examples, task)
+            _, examples = capped_for_base(base_config, examples, task, config.sample_seed)
             check_orderable(examples, config.ordering, task, check_tiers=not config.difficulty_models)
             if config.difficulty_models and not all(e.rejected for e in examples):
                 raise MedbenchError(f"task {task!r} is not multiple choice", "LLM difficulty needs answer options")
@@ -302,7 +318,7 @@ class CurriculumTrainer:
             if problem:
                 raise problem
         examples = annotated(config, request.training_examples())
-        base_config, examples = capped_for_base(base_config, examples, request.task)
+        base_config, examples = capped_for_base(base_config, examples, request.task, config.sample_seed)
         if config.difficulty_models:
             examples = with_difficulty_file(examples, cached_difficulty_file(
                 request.task, examples, config.difficulty_models, request.load_options, config.option_orders,

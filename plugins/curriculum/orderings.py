@@ -1,13 +1,20 @@
-"""The six orderings of the human-inspired learning study as pure functions over TrainingExamples (definitions in
-the package docstring), and the rules that cut a difficulty score into easy/medium/hard tiers."""
+"""The six orderings of the human-inspired learning study as pure functions of TrainingExamples and the run's seed
+(definitions in the package docstring), and the rules that cut a difficulty score into easy/medium/hard tiers.
+
+The random arm keeps its plain seeded shuffle (random.Random), so its orders are those of earlier medbench runs;
+the grouped orderings shuffle inside their groups by ``seeded_order``, whose order of two items does not depend on
+the other items (its docstring says why)."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Callable
 
 from medbench.errors import MedbenchError
 from medbench.trainingdata import TrainingExample
+
+from .labels import example_key
 
 TIERS = ("easy", "medium", "hard")
 INTERLEAVE_CHUNKS = 3  # the study's definition of interleaving
@@ -21,13 +28,33 @@ EASY_MAX, MEDIUM_MAX = 0.66, 0.80  # the study's MedQA tiers: easy <= 0.66 < med
 TIER_RULES = ("tertiles", "thresholds")
 
 
-def _categories(examples: list[TrainingExample]) -> dict[str, list[TrainingExample]]:
-    groups: dict[str, list[TrainingExample]] = {}
+def category_order(examples: list[TrainingExample]) -> list[str]:
+    """The categories in the order they first appear in the data: fixed by the data, whatever the seed."""
+    order: dict[str, None] = {}
     for example in examples:
         if example.category is None:
             raise MedbenchError(f"training example {example.doc_id} has no category",
                                 "set metadata.category_field in the task YAML, or pass --category-field")
-        groups.setdefault(str(example.category), []).append(example)
+        order.setdefault(str(example.category), None)
+    return list(order)
+
+
+def seeded_order(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:
+    """The examples sorted by a seeded hash of their content (labels.example_key): a shuffle in which two items'
+    relative order depends on the seed and on those two items only, not on which others are present, so a subset
+    (a ``max_examples`` draw) comes out in the order the whole split would give it. Exact duplicates keep data
+    order."""
+    def key(example: TrainingExample) -> bytes:
+        return hashlib.blake2b(f"{seed}:{example_key(example)}".encode(), digest_size=8).digest()
+
+    return sorted(examples, key=key)
+
+
+def _categories(examples: list[TrainingExample], seed: int) -> dict[str, list[TrainingExample]]:
+    """Category -> its examples: categories in data order (category_order), each one's examples in seeded order."""
+    groups: dict[str, list[TrainingExample]] = {category: [] for category in category_order(examples)}
+    for example in seeded_order(examples, seed):
+        groups[str(example.category)].append(example)
     return groups
 
 
@@ -62,40 +89,44 @@ def random_shuffle(examples: list[TrainingExample], seed: int) -> list[TrainingE
     return shuffled
 
 
-def blocked(examples: list[TrainingExample]) -> list[TrainingExample]:
-    return [e for group in _categories(examples).values() for e in group]
+# The grouped orderings: groups (categories, tiers, parts) in a fixed order, items inside each group in the seeded
+# order (seeded_order), so each seed gives another order within the groups and the same group structure.
+def blocked(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:
+    return [e for group in _categories(examples, seed).values() for e in group]
 
 
-def interleaved(examples: list[TrainingExample]) -> list[TrainingExample]:
-    return _round_robin([_chunks(group, INTERLEAVE_CHUNKS) for group in _categories(examples).values()])
+def interleaved(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:
+    return _round_robin([_chunks(group, INTERLEAVE_CHUNKS) for group in _categories(examples, seed).values()])
 
 
-def curriculum(examples: list[TrainingExample]) -> list[TrainingExample]:
-    return [e for tier in _tiers(examples) for e in tier]
+def curriculum(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:
+    return [e for tier in _tiers(seeded_order(examples, seed)) for e in tier]
 
 
-def blocked_curriculum(examples: list[TrainingExample]) -> list[TrainingExample]:
-    return [e for group in _categories(examples).values() for e in curriculum(group)]
+def blocked_curriculum(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:
+    return [e for group in _categories(examples, seed).values() for tier in _tiers(group) for e in tier]
 
 
-def interleaved_curriculum(examples: list[TrainingExample]) -> list[TrainingExample]:
-    return _round_robin([_tiers(group) for group in _categories(examples).values()])
+def interleaved_curriculum(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:
+    return _round_robin([_tiers(group) for group in _categories(examples, seed).values()])
 
 
-DETERMINISTIC_ORDERINGS: dict[str, Callable[[list[TrainingExample]], list[TrainingExample]]] = {
+GROUPED_ORDERINGS: dict[str, Callable[[list[TrainingExample], int], list[TrainingExample]]] = {
     "blocked": blocked, "interleaved": interleaved, "curriculum": curriculum,
     "blocked_curriculum": blocked_curriculum, "interleaved_curriculum": interleaved_curriculum,
 }
-ORDERINGS = ("random", *DETERMINISTIC_ORDERINGS)
+ORDERINGS = ("random", *GROUPED_ORDERINGS)
 
 
 def order_examples(examples: list[TrainingExample], ordering: str, seed: int) -> list[TrainingExample]:
+    """``examples`` in ``ordering`` under the run's ``seed``: the whole list shuffled (random), or the groups in
+    their fixed order with a seeded order inside each (the others; package docstring). A seed repeats exactly, and
+    so does its data hash."""
     if ordering == "random":
-        # The one ordering that needs randomness; seeded so a run (and its data hash) can be repeated exactly.
         return random_shuffle(examples, seed)
-    if ordering not in DETERMINISTIC_ORDERINGS:
+    if ordering not in GROUPED_ORDERINGS:
         raise MedbenchError(f"unknown ordering {ordering!r}", f"pass --ordering one of {', '.join(ORDERINGS)}")
-    return DETERMINISTIC_ORDERINGS[ordering](examples)
+    return GROUPED_ORDERINGS[ordering](examples, seed)
 
 
 def tier_of(score: float, easy_max: float = EASY_MAX, medium_max: float = MEDIUM_MAX) -> str:
