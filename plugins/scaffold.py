@@ -12,7 +12,9 @@ After editing the template, refresh the example with ``python -m medbench_plugin
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -139,7 +141,10 @@ def register_commands(cli):
         values = values_for(name)
         click.echo(f"wrote {destination}: package {values['package']}, entry point {values['entry_point']}, "
                    f"task {values['task']}, trainer {values['trainer']}, metric {values['metric']}")
-        click.echo(f"next: pip install -e {destination} && pytest {destination / 'tests'} && medbench plugins")
+        # The interpreter medbench runs in: a bare `pip` may belong to another environment, where medbench never sees it.
+        python = shlex.quote(sys.executable)
+        click.echo(f"next: {python} -m pip install -e {shlex.quote(str(destination))} && "
+                   f"{python} -m pytest {shlex.quote(str(destination / 'tests'))} && medbench plugins")
 
 
 def update_example(root: Path) -> Path:
@@ -160,8 +165,6 @@ def template_output_files(directory: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    import sys
-
     if sys.argv[1:] != ["--update-example"]:
         sys.exit("usage: python -m medbench_plugins.scaffold --update-example   (run from the repository root)")
     print(f"wrote {update_example(Path.cwd())}")

@@ -2,6 +2,7 @@
 
 import importlib
 import py_compile
+import shlex
 import sys
 import tomllib
 from pathlib import Path
@@ -82,7 +83,9 @@ def test_plugin_new_writes_a_package_whose_task_trainer_and_metric_register(medb
     result = medbench_cli("plugin", "new", "cardio-notes", "--dir", tmp_path / "work")
     assert result.exit_code == 0, result.output
     package_dir = tmp_path / "work" / "medbench-cardio-notes"
-    assert f"wrote {package_dir}" in result.output and "pip install -e" in result.output
+    assert f"wrote {package_dir}" in result.output
+    # The install line names the interpreter medbench runs in, not whichever pip is first on PATH.
+    assert f"{shlex.quote(sys.executable)} -m pip install -e {shlex.quote(str(package_dir))}" in result.output
 
     files = {p.relative_to(package_dir).as_posix() for p in package_dir.rglob("*") if p.is_file()}
     task_dir = "src/medbench_cardio_notes/tasks/cardio_notes_drug_interaction"
