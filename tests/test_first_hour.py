@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from rich.markdown import Markdown
 from rich.table import Table
+from rich.text import Text
 
 from medbench.console import PipeFriendlyConsole
 from medbench.errors import MedbenchError
@@ -86,6 +87,15 @@ def test_piped_markdown_keeps_the_default_width():
     console, out = _piped_console()
     console.print(Markdown("# Report\n\nsome text\n\n---\n"))
     assert max(len(line) for line in out.getvalue().splitlines()) <= 80
+
+
+def test_a_piped_message_stays_one_line():
+    console, out = _piped_console()
+    message = "records: runs/leaderboard/records/" + "x" * 120 + " (3 tasks); leaderboard: runs/leaderboard"
+    console.print(message)
+    console.print(Text("Note: " + "a long note " * 12))
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+    assert lines == [message, ("Note: " + "a long note " * 12).rstrip()]
 
 
 def test_medbench_tasks_through_a_real_pipe(tmp_path):

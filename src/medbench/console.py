@@ -1,9 +1,9 @@
 """The CLI's rich consoles: on a terminal they fit the window; piped, tables keep every cell whole.
 
 ``medbench tasks | grep adrd`` must see ``adrd_prediction_prevalence``, not ``adrd_predi…``: rich falls back to
-80 columns when stdout is not a terminal and squeezes tables into that. Only tables are widened (to their
-natural width); other output (markdown reports, rules) keeps the default width, so a pipe gets no
-10,000-character rule lines.
+80 columns when stdout is not a terminal and squeezes tables into that. Tables are widened (to their natural
+width) and messages are not wrapped (a line a script greps stays one line); other output (markdown reports,
+rules) keeps the default width, so a pipe gets no 10,000-character rule lines.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ _UNBOUNDED = 1_000_000
 class PipeFriendlyConsole(Console):
     def print(self, *objects: Any, **kwargs: Any) -> None:
         if self.is_terminal or kwargs.get("width") is not None:
+            return super().print(*objects, **kwargs)
+        if objects and all(isinstance(obj, (str, Text)) for obj in objects):
+            kwargs.setdefault("soft_wrap", True)  # a message is one line in a pipe, never cut at column 80
             return super().print(*objects, **kwargs)
         wide = self.options.update_width(_UNBOUNDED)
         natural = max((Measurement.get(self, wide, obj).maximum for obj in objects if isinstance(obj, Table)),
