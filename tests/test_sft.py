@@ -55,6 +55,8 @@ def test_lora_saves_every_checkpoint_which_loads_and_evaluates(tiny_model_dir, t
         adapter_config = json.loads((checkpoint.path / "adapter_config.json").read_text())
         assert adapter_config["base_model_name_or_path"] == str(tiny_model_dir.resolve())
     assert "train_runtime" in checkpoints[-1].metrics
+    card = (request.output_dir / "README.md").read_text()  # medbench's, not TRL's card naming a "[None]" base
+    assert "None" not in card and str(tiny_model_dir) in card and "checkpoint-N" in card
     final = checkpoints[-1].path
     lora_b = [t for name, t in load_file(final / "adapter_model.safetensors").items() if "lora_B" in name]
     assert lora_b and any(t.abs().sum() > 0 for t in lora_b)  # LoRA B starts at zero: training moved it

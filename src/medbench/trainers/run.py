@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError
-from medbench.records import atomic_write_json
-from medbench.training import CheckpointInfo
+from medbench.records import atomic_write_json, atomic_write_text
+from medbench.training import MANIFEST_NAME, CheckpointInfo
 from medbench.trainingdata import TrainingExample, examples_hash
 
 
@@ -50,6 +50,18 @@ def finish_checkpoint(path: Path, model_ref: str) -> None:
             atomic_write_json(adapter_config, {**config, "base_model_name_or_path": adapter_base_ref(model_ref)})
 
 
+def write_run_card(run_dir: Path, model_ref: str) -> None:
+    """The run folder's README.md: TRL writes a model card there at every save that names a local base model as
+    "[None]" and shows a pipeline loading model="None"; medbench's says what the run is and where its record is."""
+    atomic_write_text(run_dir / "README.md", f"""# {run_dir.name}
+
+A medbench training run from `{model_ref}`. Each `checkpoint-N/` holds its weights and
+`{MANIFEST_NAME}`: the trainer plugin and its options, the training data's hash, the metrics at that step.
+Score one with `medbench eval --model {run_dir.name}/checkpoint-N --tasks TASK`; `medbench_run.json` holds what
+the run was asked to do.
+""")
+
+
 def checkpoint_recorder(model_ref: str):
     """A Trainer callback that records every checkpoint the Trainer saves, with the metrics logged at its step
     (``.saved``: step, path, metrics), among them medbench.throughput's tokens/s and MFU of the last logging window.
@@ -72,6 +84,7 @@ def checkpoint_recorder(model_ref: str):
         def on_save(self, args, state, control, **kwargs):
             path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             finish_checkpoint(path, model_ref)
+            write_run_card(Path(args.output_dir), model_ref)
             drop_resume_state(args.output_dir, keep=path)  # this checkpoint is complete: older states are not needed
             metrics = {k: v for k, v in self._last_log.items() if isinstance(v, (int, float))}
             # The value `--gradient-checkpointing auto` chose for this device, recorded with what it cost.
