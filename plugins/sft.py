@@ -55,8 +55,8 @@ LEARNING_RATES = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 @dataclass
 class SFTOptions(SelectionOptions, TrlOptions):  # SelectionOptions: --exclude-difficulty (medbench.trainingdata)
     target: str = "label"  # label: the answer only; rationale: the task's rationale, then the answer
-    padding_free: bool | None = None  # None: on where attention is variable-length (flash attention); see above
-    # completion: loss on the target only; all: on prompt + target (causal-LM continued training; see above)
+    padding_free: bool | None = None  # None: on where attention is variable-length (flash attention)
+    # completion: loss on the target only; all: on prompt + target (causal-LM continued training)
     loss_on: str = "completion"
 
     def __post_init__(self):

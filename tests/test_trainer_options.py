@@ -121,3 +121,10 @@ def test_the_learning_rate_schedule_is_an_option_that_reaches_the_trainer(tmp_pa
                          ({"weight_decay": -1}, "--weight-decay be 0 or more")):
         with pytest.raises(MedbenchError, match=message):
             build_config(SFTOptions, {}, bad, "sft")
+
+
+def test_a_wrapped_trainers_option_given_to_the_wrapper_names_base_options():
+    from medbench_plugins.curriculum import CurriculumConfig
+
+    with pytest.raises(MedbenchError, match="the wrapped trainer's options go in --base-options max_steps=VALUE"):
+        build_config(CurriculumConfig, {}, {"max_steps": 2}, "curriculum")

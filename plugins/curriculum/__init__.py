@@ -94,7 +94,7 @@ NEEDS_TIERS = ("curriculum", "blocked_curriculum", "interleaved_curriculum")
 @dataclass
 class CurriculumConfig:
     base: str | None = None  # the wrapped trainer: any registered trainer name
-    ordering: str | None = None  # one of ORDERINGS
+    ordering: str | None = None  # random, blocked, interleaved, curriculum, blocked_curriculum, interleaved_curriculum
     base_config: str | None = None  # YAML file of the wrapped trainer's options
     base_options: dict[str, Any] | None = None  # the wrapped trainer's options inline (over base_config's)
     difficulty_file: str | None = None  # JSONL/CSV of key + tier (`medbench difficulty` writes one); else the field

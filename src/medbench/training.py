@@ -207,6 +207,8 @@ def build_config(config_class: type, file_values: dict[str, Any], cli_values: di
                  for match in ([COMMON_NAMES[key]] if COMMON_NAMES.get(key) in fields
                                else difflib.get_close_matches(key, fields, n=1, cutoff=0.75))]
         hint = f"did you mean {', '.join(option_flag(k) for k in close)}? " if close else ""
+        if not close and "base_options" in fields:  # a trainer that wraps another (curriculum wraps sft)
+            hint = f"the wrapped trainer's options go in --base-options {unknown[0]}=VALUE; "
         raise MedbenchError(f"trainer {plugin!r} has no option {', '.join(option_flag(k) for k in unknown)}",
                             f"{hint}`medbench train --plugin {plugin} --help` lists its options: "
                             f"{', '.join(option_flag(k) for k in sorted(fields))}")

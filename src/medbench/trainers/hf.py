@@ -72,7 +72,7 @@ class TrlOptions:
     weight_decay: float = 0.0
     num_epochs: float = 1.0
     max_steps: int = -1  # > 0: stop after this many optimizer steps (overrides num_epochs); -1: train num_epochs
-    train_batch_size: int = 4  # per device; `medbench train --batch-size` is the eval batch size
+    train_batch_size: int = 4  # per device; `medbench train --eval-batch-size` is checkpoint scoring's
     gradient_accumulation_steps: int = 1
     max_length: int = 1024  # tokens; a longer example is an error, never silently truncated
     max_examples: int | None = None  # a seeded label-stratified sample of N (capped); more than the data holds is an error
