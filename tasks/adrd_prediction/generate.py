@@ -51,11 +51,11 @@ factors at the prevalences in ``PREVALENCE``. Not in the model (distractors writ
 hyperlipidemia, osteoarthritis, GERD, hypothyroidism, BPH, osteoporosis, gout, cataract, allergic rhinitis,
 aided hearing loss, former smoking, sex.
 
-Splits. ``train`` 200, ``validation`` 50 and ``test`` 100 are case-control samples: patients are drawn from the
-population and their outcome drawn from the model until each split holds equal numbers of ``yes`` and ``no``
-(balanced, as in the study). ``test_prevalence`` (400, ``generate_prevalence``) is a plain population sample
-at the natural prevalence (about 1 in 8), the split the ``adrd_prediction_prevalence`` variant scores with F1
-and AUROC.
+Splits. ``train`` 200, ``validation`` 50 and ``test`` 400 (the 100 of version 1.0, then 300 drawn after them)
+are case-control samples: patients are drawn from the population and their outcome drawn from the model until
+each split (each test batch) holds equal numbers of ``yes`` and ``no`` (balanced, as in the study).
+``test_prevalence`` (400, ``generate_prevalence``) is a plain population sample at the natural prevalence (about
+1 in 8), the split the ``adrd_prediction_prevalence`` variant scores with F1 and AUROC.
 
 ``difficulty`` is how well the record supports the realised outcome in a balanced sample: q = the model's
 probability of that outcome after the case-control shift (logit - logit(MEAN_RISK)); easy q >= 0.7, medium
@@ -97,7 +97,11 @@ import random
 from pathlib import Path
 
 SEED = 4242
-SIZES = {"train": 200, "validation": 50, "test": 100}
+# balanced test 400 (1.1; 100 in 1.0): 100 items give a paired difference a 95% CI half-width of about 0.06 at
+# 10% discordance, too wide to read a null as equivalence within 0.05 (0.03 at 400). The 1.0 test items are
+# drawn and shuffled first, the 300 new ones after them, so train, validation and those 100 stay as they were.
+SIZES = {"train": 200, "validation": 50, "test": 400}
+FIRST_TEST_DRAW = 100
 PREVALENCE_SIZE = 400
 LABELS = ["no", "yes"]
 INTERCEPT = -3.8
@@ -519,24 +523,33 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     splits: dict[str, list[dict]] = {}
     counter = 0
     for split, size in SIZES.items():
-        need = {label: size // 2 for label in LABELS}
-        rows = []
-        while any(need.values()):
-            age, factors, label = _draw(rng)
-            if not need[label]:
-                continue
-            row = _row(rng, age, factors, label)
-            if row["history"] in seen:
-                continue
-            seen.add(row["history"])
-            need[label] -= 1
-            rows.append(row)
-        rng.shuffle(rows)
-        for row in rows:
-            counter += 1
-            row["id"] = f"adrd-{counter:04d}"
-        splits[split] = rows
+        batches = [FIRST_TEST_DRAW, size - FIRST_TEST_DRAW] if split == "test" else [size]
+        splits[split] = []
+        for batch in batches:  # each batch balanced and shuffled on its own, so growing one keeps the ones before
+            rows = _draw_balanced(rng, batch, seen)
+            for row in rows:
+                counter += 1
+                row["id"] = f"adrd-{counter:04d}"
+            splits[split] += rows
     return splits
+
+
+def _draw_balanced(rng: random.Random, size: int, seen: set[str]) -> list[dict]:
+    """``size`` new patients, half of each outcome, in shuffled order."""
+    need = {label: size // 2 for label in LABELS}
+    rows = []
+    while any(need.values()):
+        age, factors, label = _draw(rng)
+        if not need[label]:
+            continue
+        row = _row(rng, age, factors, label)
+        if row["history"] in seen:
+            continue
+        seen.add(row["history"])
+        need[label] -= 1
+        rows.append(row)
+    rng.shuffle(rows)
+    return rows
 
 
 def generate_prevalence(seed: int = SEED, size: int = PREVALENCE_SIZE) -> list[dict]:

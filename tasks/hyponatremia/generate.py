@@ -33,8 +33,9 @@ Coherence: primary polydipsia cases are euvolemic (water excess with dilute urin
 non-hypotonic cases take any volume status (hyperglycemia with osmotic diuresis can be hypovolemic).
 
 Sampling: each split holds the same number of cases of every category (train 210 = 7 x 30, validation 49 = 7 x 7,
-test 105 = 7 x 15). About 35% of cases put the value that decides their branch close to its cut-off (serum
-osmolality within 5 of 275, urine osmolality within 20 of 100, urine sodium within 5 of 30); ``difficulty`` is
+test 399 = 7 x 57: the 105 = 7 x 15 of version 1.1, then 294 = 7 x 42 drawn after them). About 35% of cases put
+the value that decides their branch close to its cut-off (serum osmolality within 5 of 275, urine osmolality
+within 20 of 100, urine sodium within 5 of 30); ``difficulty`` is
 "hard" for those, "medium" when a deciding value lies within twice that margin, else "easy". Values that do not
 decide the branch (urine sodium for polydipsia, volume status for non-hypotonic cases, ...) are sampled freely
 as distractors, from one range for every label they do not decide: in version 1.0 urine osmolality was drawn
@@ -52,7 +53,12 @@ import random
 from pathlib import Path
 
 SEED = 1729
-SIZES = {"train": 210, "validation": 49, "test": 105}
+# test 399 = 7 x 57 (1.2; 105 in 1.1): sft_vs_dpo reads "no gain" as equivalence within 0.05, and at 105 items a
+# paired difference's 95% CI half-width is about 0.06 at 10% discordance (0.03 at 399; 400 would unbalance the
+# seven labels). The 1.1 test items are drawn and shuffled first, the 294 new ones after them, so train,
+# validation and those 105 stay as they were.
+SIZES = {"train": 210, "validation": 49, "test": 399}
+FIRST_TEST_DRAW = 105
 
 NON_HYPOTONIC = "non-hypotonic"
 POLYDIPSIA = "primary polydipsia"
@@ -211,26 +217,35 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     splits: dict[str, list[dict]] = {}
     counter = 0
     for split, size in SIZES.items():
-        per_label = size // len(LABELS)
-        plan = [label for label in LABELS for _ in range(per_label)]
-        rows = []
-        for label in plan:
-            while True:
-                values = _sample_values(rng, label)
-                assert classify(**values) == label, (label, values)
-                text = render(rng, values)
-                if text not in seen:
-                    break
-            seen.add(text)
-            row = {**values, "text": text, "label": label, "category": values["volume_status"]}
-            row["difficulty"] = difficulty(row)
-            rows.append(row)
-        rng.shuffle(rows)
-        for row in rows:
-            counter += 1
-            row["id"] = f"hyponatremia-{counter:04d}"
-        splits[split] = rows
+        batches = [FIRST_TEST_DRAW, size - FIRST_TEST_DRAW] if split == "test" else [size]
+        splits[split] = []
+        for batch in batches:  # each batch balanced and shuffled on its own, so growing one keeps the ones before
+            rows = _draw_rows(rng, batch, seen)
+            for row in rows:
+                counter += 1
+                row["id"] = f"hyponatremia-{counter:04d}"
+            splits[split] += rows
     return splits
+
+
+def _draw_rows(rng: random.Random, size: int, seen: set[str]) -> list[dict]:
+    """``size`` new cases, the same number of every label, in shuffled order."""
+    per_label = size // len(LABELS)
+    plan = [label for label in LABELS for _ in range(per_label)]
+    rows = []
+    for label in plan:
+        while True:
+            values = _sample_values(rng, label)
+            assert classify(**values) == label, (label, values)
+            text = render(rng, values)
+            if text not in seen:
+                break
+        seen.add(text)
+        row = {**values, "text": text, "label": label, "category": values["volume_status"]}
+        row["difficulty"] = difficulty(row)
+        rows.append(row)
+    rng.shuffle(rows)
+    return rows
 
 
 

@@ -54,7 +54,8 @@ position, and every word is shared by both labels at near-equal rates:
   nursing facility, prenatal, pre-op): fever with and without another source, pneumonia/influenza/cellulitis
   with and without urinary symptoms, catheters with significant and sterile cultures, pyuria with and without
   growth, stones with and without infection, vaginal discharge with a positive and a negative wet mount, NAAT
-  tests positive (explained) and negative (UTI), contaminated cultures whose repeat grows or does not, cultures
+  tests positive (explained) and negative (UTI; the word "NAAT" still comes about 2:1 with "no", since every STI
+  case has one and other cases only sometimes), contaminated cultures whose repeat grows or does not, cultures
   pending with a positive and a negative urinalysis, pregnancy and pre-op screening with and without symptoms.
   Plans are drawn independently of the label (treating is not the label); notes carry no diagnostic impression.
 
@@ -69,7 +70,8 @@ vaginitis, STI, contaminated specimens and any note whose urinalysis rather than
 cystitis, pyelonephritis and urosepsis with a culture; medium otherwise. ``plan_included``: whether the note has
 a plan line (about 65%).
 
-Splits: train 200, validation 50, test 100 rows, each half "yes". Run ``python generate.py`` to rewrite
+Splits: train 200, validation 50, test 400 rows, each half "yes" (test: the 100 rows of version 2.0, then 300
+drawn after them). Run ``python generate.py`` to rewrite
 data/{train,validation,test}.jsonl (seed 2718).
 """
 
@@ -79,7 +81,12 @@ import random
 from pathlib import Path
 
 SEED = 2718
-SIZES = {"train": 200, "validation": 50, "test": 100}
+# test 400 (2.1; 100 in 2.0): sft_vs_dpo reads "DPO adds nothing over SFT" as equivalence within 0.05, and at 100
+# items a paired difference's 95% CI half-width is about 0.06 at 10% discordance (0.03 at 400). The 2.0 test
+# items are drawn and shuffled first, the 300 new ones after them, so train, validation and those 100 stay as
+# they were.
+SIZES = {"train": 200, "validation": 50, "test": 400}
+FIRST_TEST_DRAW = 100
 LABELS = ["no", "yes"]
 
 # ------------------------------------------------------------------------------------------ the rule vocabulary
@@ -834,34 +841,43 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     seen: set[str] = set()
     splits: dict[str, list[dict]] = {}
     counter = 0
-    settings, weights = list(SETTINGS), list(SETTINGS.values())
     for split, size in SIZES.items():
-        labels = ["yes"] * (size - size // 2) + ["no"] * (size // 2)
-        rows = []
-        for label in labels:
-            while True:
-                setting = rng.choices(settings, weights)[0]
-                options = SCENARIOS_BY_SETTING[setting][label]
-                category = rng.choices(list(options), list(options.values()))[0]
-                row = base_row(rng, setting)
-                SCENARIOS[category](rng, row)
-                include_plan = rng.random() < 0.65
-                text = render_note(rng, row, include_plan)
-                if text not in seen and uti_label(row) == label:
-                    break
-            _check(row)
-            seen.add(text)
-            culture_decides = culture_read(row) is not None
-            level = 2 if category in HARD or not culture_decides else 0 if category in EASY else 1
-            row.update(text=text, category=category, difficulty=LEVELS[level], plan_included=include_plan,
-                       label=uti_label(row))
-            rows.append(row)
-        rng.shuffle(rows)
-        for row in rows:
-            counter += 1
-            row["id"] = f"uti-{counter:04d}"
-        splits[split] = rows
+        batches = [FIRST_TEST_DRAW, size - FIRST_TEST_DRAW] if split == "test" else [size]
+        splits[split] = []
+        for batch in batches:  # each batch balanced and shuffled on its own, so growing one keeps the ones before
+            rows = _draw_rows(rng, batch, seen)
+            for row in rows:
+                counter += 1
+                row["id"] = f"uti-{counter:04d}"
+            splits[split] += rows
     return splits
+
+
+def _draw_rows(rng: random.Random, size: int, seen: set[str]) -> list[dict]:
+    """``size`` new notes, half of each label (odd sizes: one more "yes"), in shuffled order."""
+    settings, weights = list(SETTINGS), list(SETTINGS.values())
+    labels = ["yes"] * (size - size // 2) + ["no"] * (size // 2)
+    rows = []
+    for label in labels:
+        while True:
+            setting = rng.choices(settings, weights)[0]
+            options = SCENARIOS_BY_SETTING[setting][label]
+            category = rng.choices(list(options), list(options.values()))[0]
+            row = base_row(rng, setting)
+            SCENARIOS[category](rng, row)
+            include_plan = rng.random() < 0.65
+            text = render_note(rng, row, include_plan)
+            if text not in seen and uti_label(row) == label:
+                break
+        _check(row)
+        seen.add(text)
+        culture_decides = culture_read(row) is not None
+        level = 2 if category in HARD or not culture_decides else 0 if category in EASY else 1
+        row.update(text=text, category=category, difficulty=LEVELS[level], plan_included=include_plan,
+                   label=uti_label(row))
+        rows.append(row)
+    rng.shuffle(rows)
+    return rows
 
 
 if __name__ == "__main__":
