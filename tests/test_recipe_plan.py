@@ -227,3 +227,23 @@ def test_a_file_option_enters_a_steps_identity_by_content_not_by_path(tmp_path):
     (second / "tiers.csv").write_text("key,tier\nq1,hard\n")
     assert identity(first)["difficulty_file"] != identity(second)["difficulty_file"]
     assert identity(first)["inner"] != identity(second)["inner"]
+
+
+def test_dry_run_shows_the_factors_a_comparison_is_pooled_over(tmp_path, medbench_cli):
+    grid = {"method": ["base", "sft"], "shots": [0, 3], "seed": [1, 2]}
+    cell = {**BASE["cell"], "steps": {"base": [], "sft": BASE["cell"]["steps"]["sft"]},
+            "eval": {"tasks": ["medqa"], "num_fewshot": "{shots}"}}
+    comparisons = [{"factor": "method", "baseline": "base", "primary": True, "pool_over": ["shots"]}]
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "grid": grid, "cell": cell, "comparisons": comparisons}))
+    result = medbench_cli("sweep", str(path), "--dry-run", "--json", "--output-dir", str(tmp_path / "s"))
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.output)["comparisons"]
+    assert len(described) == 4 and all(c["pool_over"] == ["shots"] for c in described)
+    text = medbench_cli("sweep", str(path), "--dry-run", "--output-dir", str(tmp_path / "s"))
+    assert text.exit_code == 0 and text.output.count("[primary; also pooled over shots]") == 4
+    path.write_text(yaml.safe_dump({**BASE, "grid": grid, "cell": cell, "comparisons": [
+        {"factor": "method", "baseline": "base"}]}))
+    plain = json.loads(medbench_cli("sweep", str(path), "--dry-run", "--json", "--output-dir",
+                                    str(tmp_path / "s")).output)
+    assert all("pool_over" not in c for c in plain["comparisons"])  # plans without it read as before

@@ -187,3 +187,254 @@ def test_the_report_picture_draws_each_answer_once_and_escapes_every_name():
     assert circles[0].get("fill") != "white" and circles[1].get("fill") == "white"  # significant is filled
     assert any("equivalence margin" in (r.findtext(f"{ns}title") or "") for r in root.iter(f"{ns}rect"))
     assert svg_differences([], 0.05) is None
+
+
+# ------------------------------------------------------------------ pooled over factors (pool_over) and heterogeneity
+
+def strata_of(effects, *, n=100, seeds=2, run_sd=0.0, item_sd=0.0, columns=2, rng=None, p_base=0.5):
+    """Strata alternating over ``columns`` data sets (the strata of one data set share its items, each item with
+    its own base rate and extra effect); each stratum's member arm gains ``effects[s]`` plus a shift per run."""
+    from medbench.stratified import Stratum
+
+    rng = rng or random.Random(0)
+    rates = [[rng.uniform(p_base - 0.2, p_base + 0.2) for _ in range(n)] for _ in range(columns)]
+    extra = [[rng.gauss(0, item_sd) for _ in range(n)] for _ in range(columns)]
+    strata = []
+    for s, effect in enumerate(effects):
+        c = s % columns
+        pairs = []
+        for k in range(seeds):
+            shift = rng.gauss(0, run_sd)
+            base = [int(rng.random() < rates[c][i]) for i in range(n)]
+            member = [int(rng.random() < rates[c][i] + effect + extra[c][i] + shift) for i in range(n)]
+            pairs.append((cell(base, seed=k), cell(member, seed=k)))
+        strata.append(Stratum(f"s{s}", f"data{c}", pairs))
+    return strata
+
+
+def test_the_pooled_estimate_is_the_mean_of_the_stratum_differences():
+    """Every stratum weighs the same, whatever its items or seeds: a data set of 30 items counts as much as one of
+    90, and a stratum's difference is the mean of its seeds' differences."""
+    from medbench.stratified import Stratum, pool_strata
+
+    rng = random.Random(3)
+
+    def pair(n, p_member, seed):
+        return (cell([int(rng.random() < 0.5) for _ in range(n)], seed=seed),
+                cell([int(rng.random() < p_member) for _ in range(n)], seed=seed))
+
+    strata = [Stratum("a", "small", [pair(30, 0.7, 1), pair(30, 0.6, 2)]),
+              Stratum("b", "small", [pair(30, 0.5, 1)]),
+              Stratum("c", "large", [pair(90, 0.4, 1), pair(90, 0.55, 2), pair(90, 0.5, 3)])]
+    result = pool_strata(strata, {})
+    by_hand = [sum(m.score - b.score for b, m in s.pairs) / len(s.pairs) for s in strata]
+    assert [s["delta"] for s in result.strata] == pytest.approx(by_hand)
+    assert [s["per_seed"] for s in result.strata][0] == pytest.approx([m.score - b.score for b, m in strata[0].pairs])
+    assert result.comparison.delta == pytest.approx(sum(by_hand) / 3)
+    assert result.comparison.n_paired == 120 and result.comparison.test == "stratified over 3 strata"
+    assert result.comparison.ci_low < result.comparison.delta < result.comparison.ci_high
+
+
+def test_a_common_effect_is_found_pooled_where_no_stratum_alone_is_significant():
+    """A 6-point gain in each of 8 strata (4 models x 2 data sets, 2 seeds, 100 items): no stratum's own test,
+    pooled over its seeds, reaches p < 0.05; the stratified test over all 8 does."""
+    from medbench.stratified import pool_strata
+
+    strata = strata_of([0.06] * 8, rng=random.Random(11))
+    alone = [pooled_comparison([(b, m) for b, m in s.pairs], {}).p for s in strata]
+    pooled = pool_strata(strata, {}).comparison
+    assert min(alone) > 0.05
+    assert pooled.p < 0.01 and pooled.direction == "better" and pooled.ci_low > 0
+
+
+def _heterogeneity_p_values(effects, sims, **options):
+    from medbench.stratified import pool_strata
+
+    rng = random.Random(2024)
+    return sorted(pool_strata(strata_of(effects, rng=rng, **options), {}, iters=200).heterogeneity.p
+                  for _ in range(sims))
+
+
+@pytest.mark.parametrize("run_sd", [0.0, 0.03], ids=["same runs", "runs that vary"])
+def test_the_heterogeneity_test_is_calibrated_under_a_common_effect(run_sd):
+    """H0 (the same 5-point effect in 4 strata; items with their own effects, shared within a data set, and a
+    run-to-run shift): p-values about uniform, so seed noise is not read as an effect that differs by stratum."""
+    p = _heterogeneity_p_values([0.05] * 4, 120, seeds=3, run_sd=run_sd, item_sd=0.1, n=150)
+    uniform = [(i + 1) / len(p) for i in range(len(p))]
+    assert max(abs(a - b) for a, b in zip(p, uniform)) < 0.15  # Kolmogorov-Smirnov distance
+    assert sum(x < 0.05 for x in p) / len(p) <= 0.1 and 0.4 < sum(p) / len(p) < 0.62
+
+
+def test_the_heterogeneity_test_finds_a_real_interaction():
+    p = _heterogeneity_p_values([0.0, 0.15, 0.0, 0.15], 20, seeds=3, run_sd=0.02, item_sd=0.1, n=150)
+    assert p[len(p) // 2] < 0.01
+
+
+def test_heterogeneity_is_not_tested_on_one_seed_per_stratum():
+    from medbench.stratified import pool_strata
+
+    result = pool_strata(strata_of([0.0, 0.2], seeds=1), {})
+    assert result.comparison.p is not None and result.heterogeneity.p is None
+    assert "training-run noise cannot be told apart from heterogeneity" in result.heterogeneity.note
+
+
+def test_the_chi_square_tail_matches_its_closed_forms():
+    from medbench.stratified import chi2_sf
+
+    assert chi2_sf(3.841458820694124, 1) == pytest.approx(0.05)
+    assert chi2_sf(5.991464547107979, 2) == pytest.approx(0.05)
+    assert chi2_sf(14.067140449340169, 7) == pytest.approx(0.05)
+    assert chi2_sf(0.0, 3) == 1.0
+
+
+def test_each_seed_difference_is_listed_and_their_mean_is_the_pooled_one():
+    from medbench.sweep_report import pooled_over_seeds
+
+    pairs = [arms(80, 0.5, 0.6, seed) for seed in range(3)]
+    comparison, per_seed = pooled_over_seeds(pairs, {})
+    assert per_seed == pytest.approx([m.score - b.score for b, m in pairs])
+    assert sum(per_seed) / 3 == pytest.approx(comparison.delta)
+
+
+POOLED_RECIPE = {"name": "r", "scales": {"toy": {"model": "m"}}, "grid": {"method": ["base", "sft"],
+                                                                           "model": ["a", "b"], "seed": [1, 2]},
+                 "cell": {"model": "{model}", "steps": [], "eval": {"tasks": ["medqa"]}}}
+
+
+@pytest.mark.parametrize("pool_over, message", [
+    ("model", r"pool_over: 'model' must list grid factors, each once"),
+    ([], r"pool_over: \[\] must list grid factors"),
+    (["model", "model"], r"must list grid factors, each once"),
+    (["method"], r"comparison of method pools over method itself"),
+    (["seed"], r"pool_over lists seed, which every pooled row pools over already"),
+    (["modle"], r"pool_over names 'modle', which is not a grid factor"),
+])
+def test_recipe_pool_over_is_checked(tmp_path, pool_over, message):
+    import yaml
+
+    recipe = {**POOLED_RECIPE, "comparisons": [{"factor": "method", "baseline": "base", "pool_over": pool_over}]}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(MedbenchError, match=message) as error:
+        read_recipe(path)
+    assert "\n" not in str(error.value)
+
+
+def test_pooling_strata_scored_on_different_metrics_stops_the_plan(tmp_path):
+    import yaml
+
+    from medbench.planning import plan
+
+    recipe = {**POOLED_RECIPE, "grid": {"method": ["base", "sft"], "task": ["medqa", "uti"]},
+              "cell": {"model": "m", "steps_by": "method", "eval": {"tasks": ["{task}"]},
+                       "steps": {"base": [], "sft": [{"plugin": "sft", "task": "{task}"}]}},
+              "comparisons": [{"factor": "method", "baseline": "base", "pool_over": ["task"]}]}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(MedbenchError, match=r"pools over task, whose strata are scored on different metrics "
+                                            r"\(medqa: acc, uti: f1\)"):
+        plan(read_recipe(path), out_dir=tmp_path / "s")
+    recipe["comparisons"][0]["metrics"] = {"uti": "acc"}  # both on accuracy: one scale
+    path.write_text(yaml.safe_dump(recipe))
+    assert plan(read_recipe(path), out_dir=tmp_path / "s").comparisons[0].pool_over == ["task"]
+
+
+def fake_sweep(tmp_path, monkeypatch, *, pool_over, seeds=(1, 2), effect=0.1):
+    """A planned sweep over method x model x task x seed whose cells' scores are given, not trained: the report's
+    rows and families without a model."""
+    from types import SimpleNamespace
+
+    from medbench import sweep_report
+    from medbench.planning import PlannedComparison
+    from medbench.sweep_report import Entry
+
+    rng = random.Random(5)
+    cells, by_cell, comparisons = [], {}, []
+    for model in ("a", "b"):
+        for task in ("t1", "t2"):
+            rates = [rng.uniform(0.3, 0.7) for _ in range(60)]
+            for seed in seeds:
+                keys = {}
+                for method, gain in (("base", 0.0), ("sft", effect)):
+                    factors = {"method": method, "model": model, "task": task, "seed": seed}
+                    key = f"{method}-{model}-{task}-{seed}"
+                    keys[method] = key
+                    cells.append(SimpleNamespace(key=key, label=key, factors=factors))
+                    scored = cell([int(rng.random() < r + gain) for r in rates], seed=seed)
+                    by_cell[key] = [Entry(task, task, key, factors, scored)]
+                comparisons.append(PlannedComparison(keys["sft"], keys["base"], "method", "sft", "base", primary=True,
+                                                     pool_over=list(pool_over)))
+    monkeypatch.setattr(sweep_report, "_entries", lambda sweep: (by_cell, {}))
+    recipe = SimpleNamespace(name="r", study="", grid={"method": [], "model": [], "task": [], "seed": []})
+    return SimpleNamespace(recipe=recipe, scale="toy", cells=cells, comparisons=comparisons, out_dir=tmp_path,
+                           skipped=[], comparisons_left_out=[], leaderboard_dir=tmp_path)
+
+
+def test_a_primary_comparison_pooled_over_factors_is_the_primary_family(tmp_path, monkeypatch):
+    from medbench.sweep_report import study_report
+
+    report = study_report(fake_sweep(tmp_path, monkeypatch, pool_over=["model", "task"]))
+    rows = report["rows"]
+    (pooled,) = [r for r in rows if r.get("pooled_over") and not r.get("heterogeneity")]
+    (spread,) = [r for r in rows if r.get("heterogeneity")]
+    assert pooled["family"] == "primary" and pooled["column"] == "t1+t2" and len(pooled["strata"]) == 4
+    assert pooled["comparison"]["delta"] == pytest.approx(sum(s["delta"] for s in pooled["strata"]) / 4)
+    assert pooled["comparison"]["p"] < 0.01 and pooled["comparison"]["q"] is not None
+    assert spread["family"] == "secondary" and spread["comparison"]["test"].startswith("heterogeneity over 4 strata")
+    assert all(r["family"] == "secondary" for r in rows if not r.get("pooled_over"))
+    assert report["tests_by_family"] == {"primary": 1, "secondary": 8 + 4 + 1}  # per seed, per stratum, spread
+    text = report["markdown"]
+    primary = text.split("## Primary")[1].split("## Secondary")[0]
+    assert "pooled over model × task (4 strata), seeds 1, 2" in primary and "heterogeneity" not in primary
+    assert "conditional on the trained seeds" in text and "per-stratum rows move to the secondary" in text
+    assert "(per seed: " in text and "heterogeneity over 4 strata: model=a, task=t1 " in text
+
+
+def test_without_pool_over_the_rows_pooled_over_seeds_stay_primary(tmp_path, monkeypatch):
+    from medbench.sweep_report import study_report
+
+    report = study_report(fake_sweep(tmp_path, monkeypatch, pool_over=[]))
+    assert not any(r.get("pooled_over") or r.get("heterogeneity") for r in report["rows"])
+    assert report["tests_by_family"] == {"primary": 4, "secondary": 8}
+    assert "A row pooled over factors" not in report["markdown"]
+
+
+def test_the_picture_draws_a_pooled_over_factors_row_but_no_heterogeneity_row(tmp_path, monkeypatch):
+    from xml.etree import ElementTree
+
+    from medbench.sweep_report import study_report
+
+    study_report(fake_sweep(tmp_path, monkeypatch, pool_over=["model", "task"]))
+    svg = ElementTree.fromstring((tmp_path / "report.svg").read_text())
+    ns = "{http://www.w3.org/2000/svg}"
+    titles = [c.findtext(f"{ns}title") or "" for c in svg.iter(f"{ns}circle")]
+    assert len(titles) == 1 + 4  # the pooled answer, and each stratum pooled over its seeds
+    assert any("pooled over model × task and 2 seeds" in t for t in titles)
+    assert not any("heterogeneity" in t for t in titles)
+
+
+def test_a_corpus_metric_is_pooled_over_strata_with_or_without_its_fast_form():
+    """F1 has no per-item value: each stratum's difference is the metric's own, replicates recompute it (through
+    the metric's declared fast form, or item by item where it declares none), with the same answer."""
+    from medbench.metrics import Metric, metric_registry
+    from medbench.stratified import Stratum, pool_strata
+
+    def f1_cell(preds, seed):
+        golds = [1, 0] * (len(preds) // 2)
+        samples = [{"doc_id": i, "gold": g, "pred": p} for i, (g, p) in enumerate(zip(golds, preds))]
+        return Cell(0.0, None, len(preds), "f1", f"r{seed}", samples=samples)
+
+    rng = random.Random(4)
+    strata = [Stratum(f"s{s}", f"data{s % 2}", [(f1_cell([rng.randint(0, 1) for _ in range(40)], k),
+                                                 f1_cell([1, 0] * 20, k)) for k in range(2)]) for s in range(4)]
+    registry = metric_registry()
+    fast = pool_strata(strata, registry, iters=100)
+    slow = pool_strata(strata, {"f1": Metric("f1", registry["f1"].fn)}, iters=100)
+    f1 = registry["f1"].fn
+
+    def preds(c):
+        return [x["pred"] for x in c.samples]
+
+    by_hand = [sum(f1([1, 0] * 20, preds(m)) - f1([1, 0] * 20, preds(b)) for b, m in s.pairs) / 2 for s in strata]
+    assert fast.comparison.delta == pytest.approx(sum(by_hand) / 4) == pytest.approx(slow.comparison.delta)
+    assert fast.comparison.p < 0.05 and slow.comparison.p < 0.05 and fast.comparison.ci_low > 0

@@ -3,10 +3,13 @@ local datasets cache when offline (as stock lm-eval reads it), then normalised l
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from medbench.data_reading import MAX_DATA_FILE_BYTES, MAX_DATA_VALUES, ROW_WEIGHT, check_dataset_folder
 from medbench.errors import MedbenchError
 from medbench.taskdata import Normalizer, PerFile, RowSource, to_dataset_dict, with_source
+
 
 
 def fetch_hub(hub: str):
@@ -21,10 +24,29 @@ def from_cache(hub: str):
 
     if not datasets.config.HF_HUB_OFFLINE:  # imported before medbench went offline: never risk a download
         return None
+    folder = cached_dataset_folder(hub)
+    if not any(path.is_dir() for path in folder.glob("*/*/*")):  # where datasets looks: config/version/hash
+        return None  # not cached: the bundled sample is scored
+    check_dataset_folder(folder, f"the datasets cache of {hub}", _CACHE_FIX.format(folder=folder))
     try:
         return datasets.load_dataset(hub)
-    except (ConnectionError, FileNotFoundError, ValueError):  # not cached (datasets' own offline errors)
-        return None
+    except Exception as exc:  # cached, yet unreadable: scoring the bundled sample instead would go unnoticed
+        detail = " ".join(str(exc).split())[:200]
+        raise MedbenchError(f"the datasets cache of {hub} ({folder}) cannot be read ({type(exc).__name__}: {detail})",
+                            _CACHE_FIX.format(folder=folder)) from None
+
+
+_CACHE_FIX = "delete {folder} and download the dataset again (medbench --online eval ...), or pass --data-file"
+
+
+def cached_dataset_folder(hub: str) -> Path:
+    """The folder `datasets` caches ``hub`` in, named as its CachedDatasetModuleFactory names it."""
+    import datasets
+    from datasets.naming import camelcase_to_snakecase
+
+    parts = hub.split("/")
+    parts[-1] = camelcase_to_snakecase(parts[-1])
+    return Path(str(datasets.config.HF_DATASETS_CACHE)).expanduser() / "___".join(parts)
 
 
 def hub_dataset_dict(raw: Any, hub: str, hub_splits: dict[str, str] | None, normalize: Normalizer | PerFile,
@@ -52,9 +74,12 @@ def hub_rows(raw: Any, spec: Any, hub: str) -> tuple[list[dict[str, Any]], str] 
     (a seeded sample of 2000 rows, in their order) or ``{split: train, holdout: 2000, part: rest}`` (the others):
     a validation split carved out of train where the hub's validation split is already the test split."""
     if isinstance(spec, str):
-        return (list(raw[spec]), spec) if spec in raw else None
+        return (_split_rows(raw[spec], hub, spec), spec) if spec in raw else None
+    holdout, seed = spec.get("holdout") if isinstance(spec, dict) else None, \
+        spec.get("seed", 0) if isinstance(spec, dict) else None
     if not isinstance(spec, dict) or not isinstance(spec.get("split"), str) or \
-            not isinstance(spec.get("holdout"), int) or spec.get("part", "holdout") not in ("holdout", "rest"):
+            type(holdout) is not int or holdout < 0 or type(seed) is not int or \
+            spec.get("part", "holdout") not in ("holdout", "rest"):
         raise MedbenchError(f"hub_splits entry {spec!r} for {hub} is neither a split name nor "
                             "{split: NAME, holdout: N, part: holdout|rest}",
                             "fix metadata.hub_splits in the task's YAML")
@@ -62,8 +87,19 @@ def hub_rows(raw: Any, spec: Any, hub: str) -> tuple[list[dict[str, Any]], str] 
         return None
     import random
 
-    rows = list(raw[spec["split"]])
-    held = set(random.Random(int(spec.get("seed", 0))).sample(range(len(rows)), min(spec["holdout"], len(rows))))
+    rows = _split_rows(raw[spec["split"]], hub, spec["split"])
+    held = set(random.Random(seed).sample(range(len(rows)), min(holdout, len(rows))))
     rest = spec.get("part", "holdout") == "rest"
     where = f"{spec['split']} {'without' if rest else ''} {len(held)}-row holdout".replace("  ", " ")
     return [row for i, row in enumerate(rows) if (i in held) != rest], where
+
+
+def _split_rows(split: Any, hub: str, name: str) -> list[dict[str, Any]]:
+    """A hub split's rows as Python objects, within the bounds a data file's rows keep (medbench.data_reading):
+    a cached or downloaded split is memory-mapped arrow, cheap until it is turned into rows here."""
+    values = len(split) * (len(getattr(split, "column_names", None) or ()) + ROW_WEIGHT)
+    size = getattr(getattr(split, "data", None), "nbytes", 0)
+    if values > MAX_DATA_VALUES or size > MAX_DATA_FILE_BYTES:
+        raise MedbenchError(f"hub dataset {hub} split {name} holds {len(split):,} rows ({size >> 20:,} MiB), more "
+                            "than medbench reads into memory at once", "score a sample of it with --data-file")
+    return list(split)

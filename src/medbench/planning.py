@@ -6,8 +6,9 @@ adds the evaluation. Cells whose identities coincide (an untrained model at ever
 and stand for every factor combination they cover (``aliases``), so comparisons find them under each.
 
 Planning fails in one line where the study could not be answered: an ``exclude`` that removes a comparison's
-baseline, or scale variables that refer to each other in a cycle; a comparison whose baseline level no cell has
-at this scale is listed as left out. A trainer may say at plan time that a step cannot run on the data
+baseline, a comparison pooled over strata scored on different metrics (medbench.comparison_planning), or scale
+variables that refer to each other in a cycle; a comparison whose baseline level no cell has at this scale is
+listed as left out. A trainer may say at plan time that a step cannot run on the data
 (``plan_check``): its cells are skipped with that reason, before anything trains; one that knows which
 checkpoints a step will make (``plan_checkpoints``) has them listed on the cell and its comparisons. A cell
 that stands for several factor combinations is labelled with the levels it covers (``shots=any``).
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medbench.comparison_planning import (  # noqa: F401  (PlannedComparison: re-exported with the plan)
+    PlannedComparison, check_pooled_metrics, plan_comparisons, plan_selections)
 from medbench.errors import MedbenchError
 from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, map_file_options,
                              recipe_error, resolve_variables, set_value, substitute, task_fingerprint)
@@ -62,23 +65,6 @@ class CellSpec:
 
 
 MAX_GRID_CELLS = 10_000  # an order above the largest study here (curriculum with human labels: 360 cells)
-
-
-@dataclass
-class PlannedComparison:
-    """``cell`` (at ``level`` of ``factor``) against ``baseline`` (at ``baseline_level``), all else equal."""
-
-    cell: str
-    baseline: str
-    factor: str
-    level: Any
-    baseline_level: Any
-    primary: bool = False  # the study's question: its own multiple-testing family
-    metrics: dict[str, str] = field(default_factory=dict)  # task -> the metric compared, when not the primary
-    margin: float | None = None  # equivalence margin (TOST), for "on par" readings
-    # {split, tasks}: each side is read through its one checkpoint best on that split (None: every checkpoint)
-    select: dict[str, Any] | None = None
-    checkpoints: list[str] = field(default_factory=list)  # the compared cell's checkpoints (CellSpec.checkpoints)
 
 
 @dataclass
@@ -234,8 +220,9 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
     _alias_labels(list(cells.values()), levels)
     sweep = SweepPlan(recipe, scale, out_dir, list(cells.values()), scale_vars,
                       skipped=[{"cell": label, "reason": s["reason"]} for label, s in skipped.items()])
-    sweep.comparisons = _plan_comparisons(sweep, excluded, [s["factors"] for s in skipped.values()])
-    _plan_selections(sweep, task_registry)
+    sweep.comparisons = plan_comparisons(sweep, excluded, [s["factors"] for s in skipped.values()])
+    plan_selections(sweep, task_registry)
+    check_pooled_metrics(sweep, task_registry)
     baselines = {c.baseline for c in sweep.comparisons} - {c.cell for c in sweep.comparisons}
     for cell in sweep.cells:  # a cell only ever compared against
         cell.is_baseline = cell.key in baselines
@@ -305,79 +292,6 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     label = ",".join(f"{k}={v}" for k, v in factors.items())
     task_metadata = {t: copy.deepcopy(user_files[t]) for t in evaluation["tasks"] if t in user_files}
     return CellSpec(key, label, factors, model, steps, evaluation, seed, task_metadata=task_metadata)
-
-
-def _factor_key(factors: dict[str, Any]) -> tuple:
-    return tuple(sorted((k, str(v)) for k, v in factors.items()))
-
-
-def _plan_comparisons(sweep: SweepPlan, excluded: list[dict[str, Any]],
-                      skipped: list[dict[str, Any]]) -> list[PlannedComparison]:
-    """Pair every compared cell with its baseline cell; an ``exclude`` that removes a baseline is an error."""
-    recipe = sweep.recipe
-    by_factors: dict[tuple, CellSpec] = {}
-    for cell in sweep.cells:
-        for factors in (cell.factors, *cell.aliases):
-            by_factors[_factor_key(factors)] = cell
-    excluded_keys = {_factor_key(f) for f in excluded}
-    skipped_keys = {_factor_key(f) for f in skipped}
-    every = [f for c in sweep.cells for f in (c.factors, *c.aliases)] + excluded + skipped
-    planned: dict[tuple, PlannedComparison] = {}
-    for spec in recipe.comparisons:
-        factor, baseline_level = spec["factor"], str(spec["baseline"])
-        if baseline_level not in {str(f.get(factor)) for f in every}:  # an arm this scale leaves out (or a typo)
-            sweep.comparisons_left_out.append(f"{factor} vs {baseline_level}: no cell has {factor}={baseline_level}")
-            continue
-        levels = {str(v) for v in spec.get("levels") or []}
-        where = {k: {str(x) for x in (v if isinstance(v, list) else [v])} for k, v in (spec.get("where") or {}).items()}
-        for cell in sweep.cells:
-            for factors in (cell.factors, *cell.aliases):
-                level = str(factors.get(factor))
-                if level == baseline_level or (levels and level not in levels):
-                    continue
-                if any(str(factors.get(k)) not in allowed for k, allowed in where.items()):
-                    continue
-                partner = _factor_key({**factors, factor: spec["baseline"]})
-                base = by_factors.get(partner)
-                if base is None:
-                    if partner in skipped_keys:
-                        continue  # its baseline was skipped at plan time; listed with the skipped cells
-                    label = ",".join(f"{k}={v}" for k, v in factors.items())
-                    why = "exclude: removes it" if partner in excluded_keys else "no cell has those factors"
-                    raise recipe_error(recipe.path, f"cell {label} has no baseline cell with {factor}={baseline_level} "
-                                f"({why}), so the comparison of {factor} cannot be made",
-                                "keep the baseline cells in the grid, or drop that comparison")
-                if base.key != cell.key:  # the same pair read through a selected checkpoint is another comparison
-                    select = spec.get("select")
-                    planned.setdefault((cell.key, base.key, factor, json.dumps(select, sort_keys=True)),
-                                       PlannedComparison(cell.key, base.key, factor, factors.get(factor),
-                                                         spec["baseline"], bool(spec.get("primary", False)),
-                                                         dict(spec.get("metrics") or {}), spec.get("margin"),
-                                                         copy.deepcopy(select), list(cell.checkpoints)))
-    return list(planned.values())
-
-
-def _plan_selections(sweep: SweepPlan, task_registry) -> None:
-    """Put each comparison's ``select`` on both its cells (those that train: an untrained one has one checkpoint).
-    A split that is the task's test split (choosing on the data then tested on) or that it lacks fails here."""
-    cells = {c.key: c for c in sweep.cells}
-    for comparison in sweep.comparisons:
-        select = comparison.select
-        if not select:
-            continue
-        for task in select["tasks"]:
-            config = task_registry().get(task).config  # an unknown task fails here, with close names
-            splits = {config.get(k) for k in ("training_split", "validation_split", "fewshot_split")} - {None}
-            if select["split"] == config.get("test_split") or select["split"] not in splits:
-                raise recipe_error(sweep.recipe.path, f"comparison of {comparison.factor} selects on split "
-                                   f"{select['split']!r} of task {task!r}, which is "
-                                   + ("its test split" if select["split"] == config.get("test_split")
-                                      else f"not one of its splits ({', '.join(sorted(splits))})"),
-                                   f"select on a held-out split that is not the test split, e.g. "
-                                   f"{config.get('validation_split') or 'validation'}")
-        for key in (comparison.cell, comparison.baseline):
-            if cells[key].steps and select not in cells[key].selections:  # a cell without steps has one checkpoint
-                cells[key].selections.append(copy.deepcopy(select))
 
 
 def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict[str, Any]) -> None:

@@ -37,6 +37,8 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
       #   never the test split (the plan carries it: PlannedComparison.select, CellSpec.selections);
       #   exclude: {t: [0.0, 1.0]} keeps checkpoints with those factor values out of the choice (a merge's endpoints
       #   are its unmerged inputs), though they stay on the curve
+      # pool_over: [model, task]: one answer averaged over those factors' combinations and the seeds (a stratified
+      #   test, medbench.stratified), plus whether the effect differs between them (medbench.recipe_comparisons)
 
 ``"{name}"`` is replaced by a factor or scale variable (a whole-string reference keeps the value's type); scale
 variables may refer to each other. A step's model defaults to the previous step's final checkpoint;
@@ -48,12 +50,8 @@ Planning (medbench.planning) expands the grid into cells, their identities and c
 
 from __future__ import annotations
 
-import copy
-import difflib
 import errno
 import hashlib
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +59,8 @@ from typing import Any
 import yaml
 
 from medbench.errors import MedbenchError
+from medbench.recipe_comparisons import COMPARISON_KEYS, read_comparisons, recipe_error  # noqa: F401  (re-exported)
+from medbench.recipe_variables import _REF, resolve_variables, substitute  # noqa: F401  (re-exported)
 from medbench.records import read_regular_text
 from medbench.task_yaml import check_expansion, is_inside
 from medbench.taskdata import check_data_size
@@ -71,9 +71,6 @@ CELL_KEYS = {"model", "steps", "steps_by", "eval"}
 STEP_KEYS = {"plugin", "task", "model", "options"}
 EVAL_KEYS = {"tasks", "limit", "mode", "num_fewshot", "fewshot_rationales", "chat_template", "batch_size", "judges",
              "judge_options", "gen_kwargs", "system_prompt", "system_prompt_file", "repeats"}  # dashes work too
-COMPARISON_KEYS = {"factor", "baseline", "levels", "where", "primary", "metrics", "margin", "select"}
-SELECT_KEYS = {"split", "tasks"}
-_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass
@@ -90,69 +87,8 @@ class Recipe:
     study: str = ""
 
 
-def recipe_error(path: Path, problem: str, fix: str) -> MedbenchError:
-    return MedbenchError(f"recipe {path}: {problem}", fix)
-
-
 def _level_name(value: Any) -> str:
     return str(value.get("name")) if isinstance(value, dict) else str(value)
-
-
-def _read_comparisons(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
-    comparisons = data.get("comparisons")
-    if comparisons is None:  # the older form: one baseline mapping, one compared factor
-        baseline = data.get("baseline") or {}
-        if not baseline:
-            return []
-        if not isinstance(baseline, dict) or len(baseline) != 1:
-            raise recipe_error(path, "baseline must name one factor and its baseline level, e.g. {method: base}",
-                        "or list comparisons: [{factor: method, baseline: base}]")
-        factor, level = next(iter(baseline.items()))
-        return [{"factor": factor, "baseline": level}]
-    if not isinstance(comparisons, list) or not all(isinstance(c, dict) for c in comparisons):
-        raise recipe_error(path, "comparisons must be a list of mappings", "write comparisons: [{factor: method, baseline: base}]")
-    for comparison in comparisons:
-        unknown = sorted(set(comparison) - COMPARISON_KEYS)
-        if unknown or "factor" not in comparison or "baseline" not in comparison:
-            raise recipe_error(path, f"comparison {comparison} needs factor and baseline (unknown: {unknown or 'none'})",
-                        "write {factor: method, baseline: base, levels: [dpo]} (levels optional)")
-        where = comparison.get("where") or {}
-        if not isinstance(where, dict) or not set(where) <= set(data["grid"]):
-            raise recipe_error(path, f"comparison where: {where!r} must map grid factors to lists of levels",
-                        "write where: {method: [base, sft]}")
-        if comparison["factor"] not in data["grid"]:
-            raise recipe_error(path, f"comparison factor {comparison['factor']!r} is not a grid factor",
-                        f"use one of {', '.join(data['grid'])}")
-        if not isinstance(comparison.get("primary", False), bool):
-            raise recipe_error(path, f"comparison primary: {comparison['primary']!r} must be true or false",
-                               "write primary: true on the comparison the study is about")
-        metrics = comparison.get("metrics") or {}
-        if not isinstance(metrics, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
-                                                    for k, v in metrics.items()):
-            raise recipe_error(path, f"comparison metrics: {metrics!r} must map task names to metric names",
-                               "write metrics: {discharge_summary: 'judge:likert'}")
-        margin = comparison.get("margin")
-        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
-                                   or not 0 < margin < float("inf")):
-            raise recipe_error(path, f"comparison margin: {margin!r} must be a positive number",
-                               "write margin: 0.05 (the largest difference still read as equivalent)")
-        select = comparison.get("select")
-        if select is not None and (not isinstance(select, dict) or set(select) - {"exclude"} != SELECT_KEYS
-                                   or not isinstance(select["split"], str) or not select["split"]
-                                   or not isinstance(select["tasks"], list) or not select["tasks"]
-                                   or not all(isinstance(t, str) and t for t in select["tasks"])
-                                   or not _factor_values(select.get("exclude", {}))):
-            raise recipe_error(path, f"comparison select: {select!r} must name a split and the tasks scored on it "
-                               "(and may exclude factor values)",
-                               "write select: {split: validation, tasks: [clinical_reasoning], exclude: {t: [0.0]}}")
-    return comparisons
-
-
-def _factor_values(mapping: Any) -> bool:
-    """A mapping of factor name to a list of plain values (numbers or text)."""
-    return isinstance(mapping, dict) and all(
-        isinstance(k, str) and k and isinstance(v, list) and v
-        and all(isinstance(x, (int, float, str)) and not isinstance(x, bool) for x in v) for k, v in mapping.items())
 
 
 def _bundled_recipes() -> dict[str, Path]:
@@ -244,7 +180,7 @@ def read_recipe(path: str | Path) -> Recipe:
         raise recipe_error(path, "data_files must map TASK[:SPLIT] to a path", "write data_files: {medqa:train: train.jsonl}")
     return Recipe(name=str(data["name"]), path=path, description=str(data.get("description") or ""),
                   scales=data.get("scales") or {}, grid=grid, exclude=exclude, cell=cell,
-                  comparisons=_read_comparisons(path, data),
+                  comparisons=read_comparisons(path, data),
                   data_files={str(k): str(v) for k, v in data_files.items()}, study=str(data.get("study") or ""))
 
 
@@ -260,57 +196,6 @@ def set_value(key: str, value: str) -> Any:
                             f"quote it as text: --set {key}='\"...\"', or fix the YAML") from None
     check_expansion(parsed, f"--set {key}")
     return parsed
-
-
-def substitute(value: Any, variables: dict[str, Any], where: str) -> Any:
-    """Replace ``{name}`` references; a string that is exactly one reference takes the variable's value."""
-    if isinstance(value, str):
-        whole = _REF.fullmatch(value)
-        if whole:
-            return copy.deepcopy(_lookup(whole.group(1), variables, where))
-        return _REF.sub(lambda m: str(_lookup(m.group(1), variables, where)), value)
-    if isinstance(value, list):
-        return [substitute(v, variables, where) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, variables, where) for k, v in value.items()}
-    return value
-
-
-def _lookup(name: str, variables: dict[str, Any], where: str) -> Any:
-    if name not in variables:
-        close = difflib.get_close_matches(name, list(variables), n=2)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise MedbenchError(f"{where} refers to {{{name}}}, which is neither a factor nor a scale variable{hint}",
-                            "define it under grid: or under the chosen scale")
-    return variables[name]
-
-
-def _references(value: Any) -> set[str]:
-    return set(_REF.findall(json.dumps(value, default=str)))
-
-
-def resolve_variables(variables: dict[str, Any], where: str) -> dict[str, Any]:
-    """Scale variables may refer to each other (``judge: "{model}"``); resolve them, refusing a cycle."""
-    resolved: dict[str, Any] = {}
-
-    def visit(name: str, chain: list[str]) -> Any:
-        if name in resolved:
-            return resolved[name]
-        if name in chain:
-            cycle = " -> ".join([*chain[chain.index(name):], name])
-            raise MedbenchError(f"{where}: scale variables refer to each other in a cycle ({cycle})",
-                                "give one of them a literal value")
-        value = variables[name]
-        for ref in _references(value) & set(variables):
-            visit(ref, [*chain, name])
-        known = {k: v for k, v in resolved.items()}
-        resolved[name] = substitute(value, {**known, **{r: "{" + r + "}" for r in _references(value) - set(known)}},
-                                    f"{where}, variable {name}")
-        return resolved[name]
-
-    for name in variables:
-        visit(name, [])
-    return resolved
 
 
 # ----------------------------------------------------------------------------------------------- data files

@@ -22,9 +22,10 @@ def _finite(value: Any) -> float | None:
 
 
 def _shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A comparison's pooled row where it has one (the answer over its seeds), else its single-seed rows."""
+    """A comparison's pooled row where it has one (the answer over its seeds), else its single-seed rows; never a
+    heterogeneity row (a test of spread, not a difference on this axis)."""
     pooled = {_group(r) for r in rows if r["pooled"]}
-    return [r for r in rows if r["pooled"] or _group(r) not in pooled]
+    return [r for r in rows if (r["pooled"] or _group(r) not in pooled) and not r.get("heterogeneity")]
 
 
 def _group(row: dict[str, Any]) -> tuple:
@@ -37,6 +38,8 @@ def _label(row: dict[str, Any], grid: set[str] | None = None) -> str:
     seeds = row.get("seeds") or []
     which = f"{len(seeds)} seeds pooled" if row["pooled"] else (f"seed {seeds[0]}" if seeds and seeds[0] is not None
                                                                  else "")
+    if row.get("pooled_over"):
+        which = f"pooled over {' × '.join(row['pooled_over'])} and {len(seeds)} seeds"
     text = f"{row['column']} · {row['factor']}: {row['level']} vs {row['baseline_level']}"
     text += f" ({others})" if others else ""
     text += f" · {which}" if which else ""

@@ -11,8 +11,13 @@ over seeds, on the items every seed scored; the permutation swaps an item's two 
 bootstrap resamples items with all their seeds (items are the unit both arms share). One seed's test alone has
 little power for the few-point effects these studies report; the pooled row is the study's answer.
 
-Benjamini-Hochberg runs in two families: the ``primary`` comparisons' answers (pooled rows, or the single-seed rows
-where one seed ran), and everything else (per-seed rows, secondary comparisons). A comparison with ``metrics:
+A comparison with ``pool_over: [factor, ...]`` also gets one row averaged over every combination of those factors
+and the seeds, and a heterogeneity row (medbench.factor_pooling, medbench.stratified). Pooled inference is
+conditional on the trained runs: items are resampled, training runs are not.
+
+Benjamini-Hochberg runs in two families: the ``primary`` comparisons' answers (rows pooled over their factors where
+the comparison has ``pool_over``, else pooled rows, or the single-seed rows where one seed ran), and everything
+else (per-stratum and per-seed rows, heterogeneity rows, secondary comparisons). A comparison with ``metrics:
 {task: metric}`` compares that task on that metric instead of its primary one; one with ``margin: m`` also tests
 equivalence (two one-sided tests: the 1 - 2*alpha CI of the difference inside +-m), the honest reading of "on par".
 """
@@ -25,17 +30,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from medbench.console import markdown_text
+from medbench.factor_pooling import pooled_over_factors
 from medbench.leaderboard import build_table, compare_cells, stats
-from medbench.leaderboard.comparisons import corpus_metric, metric_higher_is_better, per_item_values
+from medbench.leaderboard.comparisons import metric_higher_is_better
 from medbench.leaderboard.ranking import is_finite_number
 from medbench.leaderboard.table import Comparison
 from medbench.metrics import metric_registry
-from medbench.console import markdown_text
 from medbench.records import atomic_write_json, atomic_write_text
 from medbench.sweep_plot import svg_differences
-
-ALPHA = 0.05
-MIN_EQUIVALENCE_ITEMS = 30  # below it the bootstrap CI of a difference is too coarse to call two arms equivalent
+from medbench.sweep_statistics import (  # noqa: F401  (pooled_comparison: re-exported, the report's statistics)
+    ALPHA, equivalence, paired_run, pooled_comparison, pooled_over_seeds)
 
 
 @dataclass
@@ -146,84 +151,12 @@ def on_metric(cell: Any, metric: str, registry: dict[str, Any]) -> Any:
                                higher_is_better=metric_higher_is_better(metric, registry), comparison=None)
 
 
-def _paired_run(pairs: list[tuple[Any, Any]], registry: dict[str, Any]) -> tuple[int, Any] | Comparison:
-    """(items paired, ``run(confidence)``: the paired bootstrap and permutation test of ``member - base`` averaged
-    over the seeds' (base, member) pairs), or a Comparison saying why there is nothing to pair."""
-    metric = pairs[0][0].metric
-    by_item = []
-    for base, member in pairs:
-        items = {}
-        for side, cell in ((0, base), (1, member)):
-            for sample in cell.samples or []:
-                if sample.get("doc_id") is not None:
-                    items.setdefault(sample["doc_id"], [None, None])[side] = sample
-        by_item.append({d: pair for d, pair in items.items() if None not in pair})
-    common = sorted(set.intersection(*(set(items) for items in by_item)), key=lambda d: (str(type(d)), d))
-    if not common:
-        return Comparison("", note="no items every seed scored in both arms")
-    # Per item, a tuple of its samples in every seed: the unit that is swapped and resampled.
-    a = [tuple(items[d][0] for items in by_item) for d in common]
-    b = [tuple(items[d][1] for items in by_item) for d in common]
-    seeds = len(pairs)
-    a_values = [per_item_values(metric, [row[k] for row in a]) for k in range(seeds)]
-    b_values = [per_item_values(metric, [row[k] for row in b]) for k in range(seeds)]
-    if all(v is not None for v in a_values + b_values):
-        mean_a = [sum(v[i] for v in a_values) / seeds for i in range(len(common))]
-        mean_b = [sum(v[i] for v in b_values) / seeds for i in range(len(common))]
-        return len(common), lambda confidence: stats.paired_bootstrap(None, None, mean_a, mean_b,
-                                                                      confidence=confidence)
-    value = corpus_metric(metric, registry)
-    if value is None:
-        return Comparison("", len(common), note="no per-item values to pair")
-
-    def over_seeds(_refs: list[Any], rows: list[tuple]) -> float:
-        return sum(value([row[k] for row in rows]) for k in range(seeds)) / seeds
-
-    return len(common), lambda confidence: stats.paired_bootstrap(over_seeds, list(range(len(common))), a, b,
-                                                                  confidence=confidence)
-
-
-def pooled_comparison(pairs: list[tuple[Any, Any]], registry: dict[str, Any], *, margin: float | None = None,
-                      alpha: float = ALPHA) -> Comparison:
-    """One test of ``member - base`` over several seeds' (base, member) cell pairs on the same items."""
-    paired = _paired_run(pairs, registry)
-    if isinstance(paired, Comparison):
-        return paired
-    n, run = paired
-    result = run(0.95)
-    comparison = Comparison(f"pooled over {len(pairs)} seeds", n, _finite(result["delta"]), _finite(result["p"]),
-                            ci_low=_finite(result["ci_low"]), ci_high=_finite(result["ci_high"]))
-    if comparison.delta:
-        better = comparison.delta > 0 if pairs[0][1].higher_is_better else comparison.delta < 0
-        comparison.direction = "better" if better else "worse"
-    if margin is not None:
-        equivalence(comparison, run(1 - 2 * alpha), margin)
-    return comparison
-
-
-def equivalence(comparison: Comparison, narrow: dict[str, float], margin: float) -> None:
-    """TOST at alpha: equivalent when the 1 - 2*alpha CI of the difference lies inside +-margin (and the CI rests
-    on enough items to mean something: a handful of identical answers has a zero-width CI)."""
-    if comparison.n_paired < MIN_EQUIVALENCE_ITEMS:
-        comparison.note = (comparison.note + "; " if comparison.note else "") + \
-            f"too few items ({comparison.n_paired}) for an equivalence verdict ({MIN_EQUIVALENCE_ITEMS} needed)"
-        return
-    lo, hi = _finite(narrow["ci_low"]), _finite(narrow["ci_high"])
-    inside = lo is not None and hi is not None and -margin < lo and hi < margin
-    comparison.note = (comparison.note + "; " if comparison.note else "") + \
-        f"{'equivalent' if inside else 'not shown equivalent'} within ±{margin:g} (90% CI {_fmt(lo)}..{_fmt(hi)})"
-
-
-def _finite(value: Any) -> float | None:
-    return float(value) if is_finite_number(value) else None
-
-
 def _comparison(base: Any, member: Any, planned: Any, registry: dict[str, Any], alpha: float) -> Comparison | None:
     if member.score is None:
         return None
     comparison = compare_cells(base, member, registry)
     if planned.margin is not None and comparison.test:
-        paired = _paired_run([(base, member)], registry)  # only the narrow CI: compare_cells did the test
+        paired = paired_run([(base, member)], registry)  # only the narrow CI: compare_cells did the test
         if isinstance(paired, Comparison):
             comparison.note = "; ".join(n for n in (comparison.note, paired.note) if n)
         else:
@@ -278,7 +211,9 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
                    "metric": member_cell.metric, "score": member_cell.score, "n": member_cell.n,
                    "ci": [member_cell.ci_low, member_cell.ci_high], "baseline_score": base_cell.score,
                    "comparison": _comparison(base_cell, member_cell, planned, registry, alpha),
-                   "_cells": (member_cell, base_cell), "_margin": planned.margin}
+                   "_cells": (member_cell, base_cell), "_margin": planned.margin,
+                   "_pool_over": planned.pool_over, "_plan_factors": cell_factors.get(planned.cell, {}),
+                   "_select": json.dumps(planned.select, sort_keys=True)}
             if planned.cell in chosen:
                 row["selected"] = {"checkpoint": member.label, "split": planned.select["split"],
                                    "tasks": list(planned.select["tasks"]), "value": chosen[planned.cell][1]}
@@ -290,6 +225,7 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
             groups.setdefault((planned.factor, str(planned.level), str(planned.baseline_level), member.column,
                                same, planned.primary, planned.margin, member_cell.metric,
                                json.dumps(planned.select, sort_keys=True)), []).append(row)
+    factor_rows, by_factors = pooled_over_factors(rows, registry, alpha)  # sets _pool_key, which pooled rows copy
     pooled_rows = []
     for members in groups.values():
         seeds = sorted({str(r["seeds"][0]) for r in members})
@@ -297,20 +233,27 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
         if len(seeds) < 2 or len(scored) != len(members) or len(members) != len(seeds):
             continue
         first = members[0]
-        comparison = pooled_comparison([(r["_cells"][1], r["_cells"][0]) for r in members], registry,
-                                       margin=first["_margin"], alpha=alpha)
+        comparison, per_seed = pooled_over_seeds([(r["_cells"][1], r["_cells"][0]) for r in members], registry,
+                                                 margin=first["_margin"], alpha=alpha)
         score = sum(r["score"] for r in members) / len(members)
         base_score = sum(r["baseline_score"] for r in members) / len(members)
         pooled_rows.append({**{k: v for k, v in first.items() if k not in ("_cells", "ci")}, "pooled": True,
                             "cell": first["cell"], "seeds": seeds, "score": score, "baseline_score": base_score,
-                            "n": comparison.n_paired, "ci": [None, None], "comparison": comparison, "_cells": None})
-    rows += pooled_rows
+                            "n": comparison.n_paired, "ci": [None, None], "comparison": comparison, "_cells": None,
+                            "per_seed": sorted(({"seed": str(r["seeds"][0]), "delta": d}
+                                                for r, d in zip(members, per_seed)), key=lambda x: x["seed"])})
+    rows += pooled_rows + factor_rows
     pooled_groups = {id(r) for r in pooled_rows}
     answered = {(r["factor"], str(r["level"]), str(r["baseline_level"]), r["column"]) for r in pooled_rows}
 
     def family(row: dict[str, Any]) -> str:
-        """The study's answer: a primary comparison's pooled row, or its only seed's row."""
-        if not row["primary"]:
+        """The study's answer: a primary comparison's row pooled over its factors, else its row pooled over seeds,
+        else its only seed's row; heterogeneity rows and the per-stratum rows a pooled row answers are secondary."""
+        if not row["primary"] or row.get("heterogeneity"):
+            return "secondary"
+        if row.get("pooled_over"):
+            return "primary"
+        if (row.get("_pool_key"), row["column"]) in by_factors:
             return "secondary"
         if id(row) in pooled_groups:
             return "primary"
@@ -334,9 +277,21 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
     lines += [f"Each row: a cell against its baseline cell, which differs in one factor only (seed included), on "
               f"the same items. Test: McNemar exact (0/1 metrics) or paired permutation test (p), paired bootstrap "
               f"CI of the difference; a pooled row tests the comparison once over all its seeds (the difference "
-              f"averaged over seeds, items permuted and resampled with every seed). q: Benjamini-Hochberg within "
-              f"each family: the primary comparisons' answers ({len(tested['primary'])} tests) and the rest "
-              f"({len(tested['secondary'])}); * q ≤ {alpha}.", ""]
+              f"averaged over seeds, items permuted and resampled with every seed; each seed's own difference on "
+              f"those items is listed beside it). Pooled inference is conditional on the trained seeds: items are "
+              f"resampled, training runs are not, so a pooled p says these runs differ on these items, not that "
+              f"retraining would reproduce the gap. q: Benjamini-Hochberg within each family: the primary "
+              f"comparisons' answers ({len(tested['primary'])} tests) and the rest ({len(tested['secondary'])}); "
+              f"* q ≤ {alpha}.", ""]
+    if factor_rows:
+        lines += ["A row pooled over factors (the recipe's pool_over) answers \"on average over those factors\": "
+                  "the mean of the per-stratum differences (a stratum is one combination of the pooled factors, "
+                  "each paired on its own items and averaged over its seeds), with a stratified sign-flip test "
+                  "(an item's arms swapped in every stratum and seed that scored it) and a stratified bootstrap CI "
+                  "(items resampled within each task). For a primary comparison these rows are the primary family "
+                  "and its per-stratum rows move to the secondary one. Each has a heterogeneity row (secondary): a "
+                  "Wald χ² test of whether the stratum differences differ by more than item sampling and "
+                  "run-to-run variation (from the seeds) explain; untested with one seed per stratum.", ""]
     header = ["task", "comparison", "cell", "metric", "score [95% CI]", "baseline", "n", "Δ [95% CI]", "p", "q"]
     sections = [("## Primary: the study's question", [r for r in rows if r["family"] == "primary"]),
                 ("## Secondary and per-seed comparisons", [r for r in rows if r["family"] == "secondary"])]
@@ -385,10 +340,23 @@ def _table_row(row: dict[str, Any]) -> str:
         if comparison.ci_low is not None and comparison.ci_high is not None:
             delta += f" [{comparison.ci_low:+.3f}, {comparison.ci_high:+.3f}]"
         p, q = _fmt(comparison.p), _fmt(comparison.q)
-        if comparison.note:
-            delta = comparison.note if comparison.delta is None else f"{delta}; {comparison.note}"
-    if row["pooled"]:
+        if comparison.note:  # a test without a difference (heterogeneity) marks its note
+            delta = comparison.note + ("*" if comparison.significant else "") if comparison.delta is None \
+                else f"{delta}; {comparison.note}"
+    rest = ", ".join(f"{k}={v}" for k, v in (row.get("factors") or {}).items() if k != row["factor"])
+    if row.get("heterogeneity"):
+        cell = f"{row['cell']}: " + "; ".join(f"{s['name']} {s['delta']:+.3f}" for s in row["strata"])
+        score, base = "–", "–"
+    elif row.get("pooled_over"):
+        cell = f"{row['cell']}, seeds {', '.join(row['seeds'])}" + (f"; {rest}" if rest else "")
+        score, base = _fmt(row["score"]) + " (mean)", _fmt(row["baseline_score"]) + " (mean)"
+    elif row["pooled"]:
         cell = f"pooled over seeds {', '.join(row['seeds'])}"
+        stratum = ", ".join(f"{k}={v}" for k, v in (row.get("_plan_factors") or {}).items()
+                            if k not in ("seed", row["factor"]))
+        cell += f"; {stratum}" if stratum else ""
+        if row.get("per_seed"):
+            cell += " (per seed: " + ", ".join(f"{s['delta']:+.3f}" for s in row["per_seed"]) + ")"
         score, base = _fmt(row["score"]) + " (mean)", _fmt(row["baseline_score"]) + " (mean)"
     else:
         member_cell, base_cell = row["_cells"]

@@ -303,8 +303,13 @@ def describe(sweep: SweepPlan) -> dict[str, Any]:
                       "done": _finished(sweep.out_dir, cell) is not None})
     return {"recipe": sweep.recipe.name, "scale": sweep.scale, "out_dir": str(sweep.out_dir),
             "variables": sweep.variables, "grid": sweep.recipe.grid, "cells": cells,
-            "comparisons": [dataclasses.asdict(c) for c in sweep.comparisons], "skipped": sweep.skipped,
+            "comparisons": [_described(c) for c in sweep.comparisons], "skipped": sweep.skipped,
             **({"comparisons_left_out": sweep.comparisons_left_out} if sweep.comparisons_left_out else {})}
+
+
+def _described(comparison: PlannedComparison) -> dict[str, Any]:
+    """A comparison as data; pool_over only where the recipe gives it (plans without it read as before)."""
+    return {k: v for k, v in dataclasses.asdict(comparison).items() if k != "pool_over" or v}
 
 
 def describe_json(sweep: SweepPlan) -> str:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from medbench.data_reading import MAX_DATA_FILE_BYTES, check_data_file, check_data_size, read_records  # noqa: F401
 from medbench.errors import MedbenchError
 
 
@@ -57,66 +58,6 @@ def choice_index(label: Any, choices: list[str], source: str, column: str = "lab
             return i
     raise MedbenchError(f"{source}: {column} {label!r} is not one of the task's choices ({', '.join(choices)})",
                         f"write {column} as exactly one of: {', '.join(choices)}")
-
-
-def check_data_file(path: Path) -> None:
-    """A data file must be a regular file: a folder or a device gets its own one-line error."""
-    path = Path(path)
-    if path.is_dir():
-        raise MedbenchError(f"data file {path} is a directory, not a file",
-                            "pass the path of one .jsonl, .json, .csv or .parquet file inside it")
-    if path.exists() and not path.is_file():
-        raise MedbenchError(f"data file {path} is not a regular file (a device, socket or pipe)",
-                            "pass the path of a .jsonl, .json, .csv or .parquet file")
-    if not path.exists():
-        raise MedbenchError(f"data file {path} does not exist", "check the path given in data_files (--data-file)")
-    check_data_size(path, "the task")  # read whole: bounded here for every reader, not only --data-file
-
-
-MAX_DATA_FILE_BYTES = 512 << 20  # read whole into memory (and parsed) by the task: beyond this it would swap
-
-
-def check_data_size(path: Path, target: str) -> None:
-    """A data file is read whole: one past MAX_DATA_FILE_BYTES (a 2 GB sparse file, a dump) is refused first."""
-    size = path.stat().st_size if path.is_file() else 0  # missing or not a file: the reader names it
-    if size > MAX_DATA_FILE_BYTES:
-        raise MedbenchError(f"data file for {target} ({path}) is {size / (1 << 20):,.0f} MiB, more than the "
-                            f"{MAX_DATA_FILE_BYTES >> 20} MiB medbench reads into memory",
-                            "score a sample of it (split the file, or pass --limit with a smaller file)")
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Rows of a .jsonl/.json (JSON lines or a JSON array), .csv or .parquet file."""
-    check_data_file(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".jsonl", ".json"):
-            text = path.read_text(encoding="utf-8")
-            stripped = text.lstrip()
-            if stripped.startswith("["):
-                rows = json.loads(text)
-            else:
-                rows = [json.loads(line) for line in text.split("\n") if line.strip()]
-        elif suffix == ".csv":
-            import csv
-
-            with path.open(newline="", encoding="utf-8") as fh:
-                rows = list(csv.DictReader(fh))
-        elif suffix == ".parquet":
-            import datasets
-
-            rows = list(datasets.Dataset.from_parquet(str(path)))
-        else:
-            raise MedbenchError(f"data file {path} has an unsupported type {suffix!r}",
-                                "use .jsonl, .json, .csv or .parquet")
-    except (ValueError, RecursionError) as exc:  # bad JSON, 4300+ digit numbers, nesting past the parser, not UTF-8
-        raise MedbenchError(f"data file {path} is not valid JSON lines ({str(exc)[:200]})",
-                            "write one JSON object per line") from None
-    if not rows:
-        raise MedbenchError(f"data file {path} is empty", "give a file with at least one example")
-    if not all(isinstance(row, dict) for row in rows):
-        raise MedbenchError(f"data file {path} does not hold one object per row", "write one JSON object per line")
-    return rows
 
 
 def require_columns(row: dict[str, Any], columns: list[str], source: str) -> None:
@@ -277,7 +218,10 @@ def to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSour
 
     splits = {}
     for split, (rows, origin) in rows_by_split.items():
-        fitted = normalize.choose(rows, origin) if isinstance(normalize, PerFile) else normalize
+        try:  # a per-file convention read from the rows (e.g. where answer indices start)
+            fitted = normalize.choose(rows, origin) if isinstance(normalize, PerFile) else normalize
+        except ROW_FAULTS as exc:
+            raise _row_fault(origin, exc) from None
         normalised = [_normalize_row(fitted, row, _row_source(origin, i)) for i, row in enumerate(rows)]
         normalised = [row for row in normalised if row is not None]
         splits[split] = datasets.Dataset.from_list(normalised)
@@ -293,14 +237,21 @@ def _normalize_row(normalize: Normalizer, row: dict[str, Any], source: RowSource
     """A row the task's normaliser cannot read is the row's fault: name the file and row, never the YAML."""
     try:
         return normalize(row, source)
-    except MedbenchError:
-        raise
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-        detail = " ".join(str(exc).split())[:200]
-        fields = ", ".join(f"{key}={str(value)[:40]!r}" for key, value in list(row.items())[:8])
-        raise MedbenchError(f"{source} does not fit the task's data format ({type(exc).__name__}: {detail}; row: "
-                            f"{fields})", "fix that row to the task's published format (field types included), "
-                            "see the task's README or YAML comments") from None
+    except ROW_FAULTS as exc:
+        raise _row_fault(source, exc, row) from None
+
+
+# What a normaliser raises on a field of the wrong type or value (int(Infinity) is an OverflowError).
+ROW_FAULTS = (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError)
+
+
+def _row_fault(source: RowSource, exc: Exception, row: dict[str, Any] | None = None) -> MedbenchError:
+    detail = " ".join(str(exc).split())[:200]
+    fields = "; row: " + ", ".join(f"{key}={str(value)[:40]!r}" for key, value in list(row.items())[:8]) \
+        if row is not None else ""
+    return MedbenchError(f"{source} does not fit the task's data format ({type(exc).__name__}: {detail}{fields})",
+                         "fix that row to the task's published format (field types included), "
+                         "see the task's README or YAML comments")
 
 
 def load_local_dataset(files: Any, splits: list[str], *, task: str):
@@ -318,7 +269,7 @@ def load_local_dataset(files: Any, splits: list[str], *, task: str):
     for split, raw in files.items():
         path = Path(str(raw)).expanduser()
         if path.is_dir() and any((path / name).is_file() for name in ("dataset_dict.json", "state.json")):
-            saved = datasets.load_from_disk(str(path))
+            saved = _load_saved(path, task)
             loaded[split] = saved[split] if isinstance(saved, datasets.DatasetDict) else saved
         else:
             loaded[split] = datasets.Dataset.from_list(read_records(path))
@@ -330,6 +281,21 @@ def load_local_dataset(files: Any, splits: list[str], *, task: str):
     sha = _sha256_files(digests) if all(p.is_file() for p in digests.values()) else None
     return with_source(datasets.DatasetDict(loaded), {"kind": "file", "name": name, "sha256": sha,
                                                         "description": f"your data file for {task}"})
+
+
+def _load_saved(path: Path, task: str):
+    """A folder ``datasets`` saved (save_to_disk), checked first: read whole, it must hold only its own files."""
+    import datasets
+
+    from medbench.data_reading import check_dataset_folder
+
+    fix = "pass a folder written by datasets' save_to_disk, or a .jsonl/.json/.csv/.parquet file"
+    check_dataset_folder(path, f"--data-file {task}={path}", fix, root_may_link=True)
+    try:
+        return datasets.load_from_disk(str(path))
+    except Exception as exc:  # damaged arrow or metadata: datasets raises many kinds
+        detail = " ".join(str(exc).split())[:200]
+        raise MedbenchError(f"--data-file {task}={path} cannot be read ({type(exc).__name__}: {detail})", fix) from None
 
 
 def _row_source(origin: RowSource, index: int) -> RowSource:

@@ -62,6 +62,8 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
                      if task in tasks]
             if comparison.get("margin") is not None:
                 tags.append(f"equivalence ±{comparison['margin']}")
+            if comparison.get("pool_over"):
+                tags.append(f"also pooled over {' × '.join(comparison['pool_over'])}")
             if comparison.get("select"):
                 select = comparison["select"]
                 tags.append(f"checkpoint chosen on {select['split']} of {', '.join(select['tasks'])}")

@@ -1,0 +1,103 @@
+"""A recipe's comparisons, checked when the recipe is read (medbench.recipe reads the rest; medbench.planning pairs
+the cells): each names the compared factor and its baseline level, and may say which levels, where, on which
+metric, with which equivalence margin, through which selected checkpoint, and over which factors it is pooled.
+
+``pool_over: [model, task]`` asks the report for one answer averaged over every combination of those grid factors
+(and the seeds): the mean of the per-stratum differences, tested once (medbench.stratified). The compared factor
+cannot be pooled over (its levels are what is compared), nor the seed (every pooled row pools the seeds already).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from medbench.errors import MedbenchError
+
+COMPARISON_KEYS = {"factor", "baseline", "levels", "where", "primary", "metrics", "margin", "select", "pool_over"}
+SELECT_KEYS = {"split", "tasks"}
+SEED = "seed"  # the factor every pooled row pools over
+
+
+def recipe_error(path: Path, problem: str, fix: str) -> MedbenchError:
+    """A recipe's problem in one line, with its fix (every recipe and planning module raises these)."""
+    return MedbenchError(f"recipe {path}: {problem}", fix)
+
+
+def read_comparisons(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
+    comparisons = data.get("comparisons")
+    if comparisons is None:  # the older form: one baseline mapping, one compared factor
+        baseline = data.get("baseline") or {}
+        if not baseline:
+            return []
+        if not isinstance(baseline, dict) or len(baseline) != 1:
+            raise recipe_error(path, "baseline must name one factor and its baseline level, e.g. {method: base}",
+                        "or list comparisons: [{factor: method, baseline: base}]")
+        factor, level = next(iter(baseline.items()))
+        return [{"factor": factor, "baseline": level}]
+    if not isinstance(comparisons, list) or not all(isinstance(c, dict) for c in comparisons):
+        raise recipe_error(path, "comparisons must be a list of mappings", "write comparisons: [{factor: method, baseline: base}]")
+    for comparison in comparisons:
+        unknown = sorted(set(comparison) - COMPARISON_KEYS)
+        if unknown or "factor" not in comparison or "baseline" not in comparison:
+            raise recipe_error(path, f"comparison {comparison} needs factor and baseline (unknown: {unknown or 'none'})",
+                        "write {factor: method, baseline: base, levels: [dpo]} (levels optional)")
+        where = comparison.get("where") or {}
+        if not isinstance(where, dict) or not set(where) <= set(data["grid"]):
+            raise recipe_error(path, f"comparison where: {where!r} must map grid factors to lists of levels",
+                        "write where: {method: [base, sft]}")
+        if comparison["factor"] not in data["grid"]:
+            raise recipe_error(path, f"comparison factor {comparison['factor']!r} is not a grid factor",
+                        f"use one of {', '.join(data['grid'])}")
+        if not isinstance(comparison.get("primary", False), bool):
+            raise recipe_error(path, f"comparison primary: {comparison['primary']!r} must be true or false",
+                               "write primary: true on the comparison the study is about")
+        metrics = comparison.get("metrics") or {}
+        if not isinstance(metrics, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                                    for k, v in metrics.items()):
+            raise recipe_error(path, f"comparison metrics: {metrics!r} must map task names to metric names",
+                               "write metrics: {discharge_summary: 'judge:likert'}")
+        margin = comparison.get("margin")
+        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
+                                   or not 0 < margin < float("inf")):
+            raise recipe_error(path, f"comparison margin: {margin!r} must be a positive number",
+                               "write margin: 0.05 (the largest difference still read as equivalent)")
+        select = comparison.get("select")
+        if select is not None and (not isinstance(select, dict) or set(select) - {"exclude"} != SELECT_KEYS
+                                   or not isinstance(select["split"], str) or not select["split"]
+                                   or not isinstance(select["tasks"], list) or not select["tasks"]
+                                   or not all(isinstance(t, str) and t for t in select["tasks"])
+                                   or not _factor_values(select.get("exclude", {}))):
+            raise recipe_error(path, f"comparison select: {select!r} must name a split and the tasks scored on it "
+                               "(and may exclude factor values)",
+                               "write select: {split: validation, tasks: [clinical_reasoning], exclude: {t: [0.0]}}")
+        if "pool_over" in comparison:
+            _check_pool_over(path, comparison, list(data["grid"]))
+    return comparisons
+
+
+def _check_pool_over(path: Path, comparison: dict[str, Any], grid: list[str]) -> None:
+    pool = comparison["pool_over"]
+    factor = comparison["factor"]
+    others = ", ".join(f for f in grid if f not in (factor, SEED)) or "(none: add a factor to the grid)"
+    if not isinstance(pool, list) or not pool or not all(isinstance(f, str) and f for f in pool) \
+            or len(set(pool)) != len(pool):
+        raise recipe_error(path, f"comparison of {factor}: pool_over: {pool!r} must list grid factors, each once",
+                           f"write pool_over: [FACTOR, ...] with factors of the grid ({others})")
+    for name in pool:
+        if name == factor:
+            raise recipe_error(path, f"comparison of {factor} pools over {factor} itself (its levels are what is "
+                               "compared)", f"pool over other grid factors: {others}")
+        if name == SEED:
+            raise recipe_error(path, f"comparison of {factor}: pool_over lists seed, which every pooled row pools "
+                               "over already", "drop seed from pool_over")
+        if name not in grid:
+            raise recipe_error(path, f"comparison of {factor}: pool_over names {name!r}, which is not a grid factor",
+                               f"use factors of the grid: {others}")
+
+
+def _factor_values(mapping: Any) -> bool:
+    """A mapping of factor name to a list of plain values (numbers or text)."""
+    return isinstance(mapping, dict) and all(
+        isinstance(k, str) and k and isinstance(v, list) and v
+        and all(isinstance(x, (int, float, str)) and not isinstance(x, bool) for x in v) for k, v in mapping.items())

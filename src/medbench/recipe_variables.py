@@ -1,0 +1,110 @@
+"""A recipe's ``{name}`` references, replaced by factor and scale values (medbench.recipe re-exports these).
+
+Within bounds, because a recipe is untrusted text whose references multiply: eight references to a variable that
+holds eight references, twelve deep, is a 500 GB string from a 1 KB file. One substitution produces at most
+MAX_SUBSTITUTED characters and values; scale variables resolve in time linear in their number."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import difflib
+import json
+import re
+from typing import Any, Mapping
+
+from medbench.errors import MedbenchError
+
+_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_SUBSTITUTED = 4 << 20  # characters and values (a recipe is at most 1 MiB: this leaves room for reuse)
+
+
+def substitute(value: Any, variables: Mapping[str, Any], where: str, _budget: list[int] | None = None) -> Any:
+    """Replace ``{name}`` references; a string that is exactly one reference takes the variable's value."""
+    budget = [MAX_SUBSTITUTED] if _budget is None else _budget
+    if isinstance(value, str):
+        whole = _REF.fullmatch(value)
+        if whole:
+            found = _lookup(whole.group(1), variables, where)
+            _spend(budget, _size(found), where)
+            return copy.deepcopy(found)
+
+        def text(match: re.Match) -> str:
+            found = str(_lookup(match.group(1), variables, where))
+            _spend(budget, len(found), where)
+            return found
+
+        return _REF.sub(text, value)
+    _spend(budget, 1, where)
+    if isinstance(value, list):
+        return [substitute(v, variables, where, budget) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, variables, where, budget) for k, v in value.items()}
+    return value
+
+
+def _spend(budget: list[int], amount: int, where: str) -> None:
+    budget[0] -= amount
+    if budget[0] < 0:
+        raise MedbenchError(f"{where} expands to more than {MAX_SUBSTITUTED:,} characters and values (references "
+                            "to variables that hold references multiply)",
+                            "write the values out, or refer to each variable fewer times")
+
+
+def _size(value: Any) -> int:
+    """Characters of text plus one per value, the measure MAX_SUBSTITUTED bounds (never past the bound + 1)."""
+    total, stack = 0, [value]
+    while stack and total <= MAX_SUBSTITUTED:
+        item = stack.pop()
+        total += len(item) if isinstance(item, str) else 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+            stack.extend(item.keys())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return total
+
+
+def _lookup(name: str, variables: Mapping[str, Any], where: str) -> Any:
+    if name not in variables:
+        close = difflib.get_close_matches(name, list(variables), n=2)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise MedbenchError(f"{where} refers to {{{name}}}, which is neither a factor nor a scale variable{hint}",
+                            "define it under grid: or under the chosen scale")
+    return variables[name]
+
+
+def _references(value: Any) -> set[str]:
+    return set(_REF.findall(json.dumps(value, default=str)))
+
+
+def resolve_variables(variables: dict[str, Any], where: str) -> dict[str, Any]:
+    """Scale variables may refer to each other (``judge: "{model}"``); resolve them, refusing a cycle."""
+    resolved: dict[str, Any] = {}
+    names = set(variables)
+
+    def visit(name: str, chain: dict[str, None]) -> Any:
+        if name in resolved:
+            return resolved[name]
+        if name in chain:
+            ring = list(chain)
+            cycle = " -> ".join([*ring[ring.index(name):], name])
+            raise MedbenchError(f"{where}: scale variables refer to each other in a cycle ({cycle})",
+                                "give one of them a literal value")
+        value = variables[name]
+        references = _references(value)
+        chain[name] = None
+        for ref in references & names:
+            visit(ref, chain)
+        del chain[name]
+        unknown = {r: "{" + r + "}" for r in references if r not in resolved}  # left for the factors to fill
+        resolved[name] = substitute(value, collections.ChainMap(resolved, unknown), f"{where}, variable {name}")
+        return resolved[name]
+
+    try:
+        for name in variables:
+            visit(name, {})
+    except RecursionError:
+        raise MedbenchError(f"{where}: scale variables refer to each other in a chain too deep to follow",
+                            "give the variables literal values instead of references to references") from None
+    return resolved

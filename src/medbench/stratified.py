@@ -1,0 +1,234 @@
+"""One comparison averaged over strata (every combination of a recipe's ``pool_over`` factors), and whether its
+effect differs between them.
+
+A stratum is one combination of the pooled factors (one model on one data set); in it each seed's (base, member)
+pair of cells is compared on the same items. Strata that score the same data set (a column) share its items.
+
+Estimate: the mean of the per-stratum differences (each the mean over its seeds), every stratum weighted equally:
+the "average gain over models and data sets" a study claims.
+Test: a stratified sign-flip (paired permutation) test. The unit is an item of a data set: flipping it swaps its
+two arms in every stratum and seed that scored it, while other data sets flip their own items independently (the
+pooled-over-seeds test swaps an item in every seed at once, for the same reason). Valid under H0: on every item
+the two arms are exchangeable.
+CI: a stratified percentile bootstrap, items resampled within each data set with all their strata and seeds, so
+the interval carries the correlation of one item's differences across models.
+Both are conditional on the trained runs, as the pooled-over-seeds row is: items are resampled, runs are not.
+
+Heterogeneity (H0: the same expected difference in every stratum): a Wald test of the stratum differences D_s
+through the contrasts D_s - D_S, W = x' (C V C')^+ x against chi^2 with rank(C V C') degrees of freedom (Cochran's
+Q when V is diagonal). V, the covariance of the D_s, has two parts:
+- item sampling: the covariance of the D_s over the bootstrap replicates (strata on one data set covary through
+  their shared items; different data sets are resampled independently);
+- training runs: a run-level shift's variance over K_s, from the seeds: the spread of a stratum's per-seed
+  differences less what item noise alone explains (the gap between one seed's and the seed mean's bootstrap
+  variance), pooled over strata (S(K-1) degrees of freedom; five seeds alone give each stratum too noisy a
+  variance for a chi^2 reference).
+Without the run part, seed-to-seed noise would read as heterogeneity (the chance finding pooling guards against),
+so every stratum needs two seeds or more. A permutation of stratum labels is no valid null here: strata on different
+data sets hold different items, and models with different discordance rates are not exchangeable even when their
+mean effects are equal. tests/test_sweep_statistics.py checks the calibration by simulation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from medbench.leaderboard.comparisons import corpus_metric, per_item_values, vectorised_metric
+from medbench.leaderboard.resampling import DEFAULT_ITERS, DEFAULT_SEED, block_rows, one_pass, weight_blocks
+from medbench.leaderboard.table import Comparison
+from medbench.sweep_statistics import ALPHA, equivalence, finite, set_direction
+
+
+@dataclass
+class Stratum:
+    name: str  # its pooled factors' values, e.g. "model=a, task=medqa"
+    column: str  # the data set whose items it scores: strata of one column share them
+    pairs: list[tuple[Any, Any]]  # (base, member) cells, one pair per seed
+
+
+@dataclass
+class StrataResult:
+    comparison: Comparison  # the pooled difference: mean over strata
+    heterogeneity: Comparison  # whether it differs between strata
+    strata: list[dict[str, Any]]  # each stratum: name, column, n, delta, per_seed, se
+
+
+def _pairable(doc_id: Any) -> bool:
+    return doc_id is not None and not isinstance(doc_id, (list, dict))
+
+
+Replicates = Callable[[bool, int, int], np.ndarray]  # (flip, iters, seed) -> (iters, pairs) differences
+
+
+def _column(pairs: list[tuple[Any, Any]], registry: dict[str, Any]) -> tuple[int, np.ndarray, Replicates] | str:
+    """One data set's items in every (stratum, seed) pair that scored it: (items, each pair's difference,
+    replicates) or why nothing pairs. Replicates flip an item's arms in every pair at once (flip) or resample items
+    with all their pairs (bootstrap)."""
+    metric = pairs[0][0].metric
+    by_pair = []
+    for base, member in pairs:
+        items: dict[Any, list[Any]] = {}
+        for side, cell in ((0, base), (1, member)):
+            for sample in cell.samples or []:
+                if _pairable(sample.get("doc_id")):
+                    items.setdefault(sample["doc_id"], [None, None])[side] = sample
+        by_pair.append(items)
+    common = sorted(set.intersection(*({d for d, two in items.items() if None not in two} for items in by_pair)),
+                    key=lambda d: (str(type(d)), d))
+    if not common:
+        return "no items every stratum and seed of a data set scored in both arms"
+    n = len(common)
+    a = [[items[d][0] for d in common] for items in by_pair]
+    b = [[items[d][1] for d in common] for items in by_pair]
+    values = [(per_item_values(metric, x), per_item_values(metric, y)) for x, y in zip(a, b)]
+    if all(va is not None and vb is not None for va, vb in values):
+        d = np.array([np.subtract(vb, va) for va, vb in values], dtype=float).T  # (items, pairs)
+
+        def linear(flip: bool, iters: int, seed: int) -> np.ndarray:
+            return np.concatenate([(d.sum(axis=0) - 2 * block @ d) / n if flip else block @ d / n
+                                   for block in _blocks(flip, n, iters, seed)])
+
+        return n, d.mean(axis=0), linear
+    value = corpus_metric(metric, registry)
+    if value is None:
+        return "no per-item values to pair"
+    fast = vectorised_metric(metric, registry)
+    both = [x + y for x, y in zip(a, b)]  # one list per pair, kept whole: the fast metric reads it once a pass
+
+    def corpus(flip: bool, iters: int, seed: int) -> np.ndarray:
+        out = []
+        with one_pass():
+            for block in _blocks(flip, n, iters, seed):
+                if fast is not None and flip:  # arm A' takes b where the item flips, B' the other copy
+                    w_a, w_b = np.hstack([1 - block, block]), np.hstack([block, 1 - block])
+                    out.append(np.stack([fast(w_b, None, s) - fast(w_a, None, s) for s in both], axis=1))
+                elif fast is not None:
+                    out.append(np.stack([fast(block, None, y) - fast(block, None, x) for x, y in zip(a, b)], axis=1))
+                else:
+                    out.append(np.array([[_slow(value, x, y, row, flip) for x, y in zip(a, b)] for row in block]))
+        return np.concatenate(out)
+
+    return n, np.array([value(y) - value(x) for x, y in zip(a, b)]), corpus
+
+
+def _slow(value: Callable[[list[Any]], float], a: list[Any], b: list[Any], row: np.ndarray, flip: bool) -> float:
+    """One replicate of a metric without a fast form: ``row`` is a flip mask or resampling counts."""
+    if flip:
+        return value([x if swap else y for x, y, swap in zip(a, b, row)]) - \
+            value([y if swap else x for x, y, swap in zip(a, b, row)])
+    picked = np.repeat(np.arange(len(a)), row.astype(int))
+    return value([b[i] for i in picked]) - value([a[i] for i in picked])
+
+
+def _blocks(flip: bool, n: int, iters: int, seed: int) -> Iterator[np.ndarray]:
+    """Flip masks (0/1) or resampling counts, (rows, n) float blocks; one seeded stream per data set."""
+    if flip:
+        rng = np.random.default_rng(seed)
+        for rows in block_rows(n, iters):
+            yield rng.integers(0, 2, size=(rows, n)).astype(float)
+        return
+    yield from weight_blocks(n, iters, seed)
+
+
+def _two_sided_p(observed: float, permuted: np.ndarray) -> float | None:
+    if math.isnan(observed):
+        return None
+    if observed == 0:
+        return 1.0
+    tol = 1e-9 * max(abs(observed), 1.0)  # sums in another order must not lose a tie to rounding
+    return float((np.count_nonzero(np.abs(permuted) >= abs(observed) - tol) + 1) / (permuted.size + 1))
+
+
+def pool_strata(strata: list[Stratum], registry: dict[str, Any], *, margin: float | None = None,
+                alpha: float = ALPHA, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED) -> StrataResult | Comparison:
+    """The mean over strata of ``member - base`` with its stratified test and CI, and the heterogeneity test (see
+    the module docstring); a Comparison saying why, when a data set has nothing to pair."""
+    columns = list(dict.fromkeys(s.column for s in strata))
+    owner, observed, boot, flip, sizes = [], [], [], [], {}
+    for index, column in enumerate(columns):
+        members = [(i, pair) for i, s in enumerate(strata) if s.column == column for pair in s.pairs]
+        paired = _column([pair for _, pair in members], registry)
+        if isinstance(paired, str):
+            return Comparison("", note=f"{column}: {paired}")
+        sizes[column], deltas, replicates = paired
+        owner += [i for i, _ in members]
+        observed.append(deltas)
+        boot.append(replicates(False, iters, seed + index))
+        flip.append(replicates(True, iters, seed + 7919 + index))  # a stream apart from the bootstrap's
+    seeds = np.array([len(s.pairs) for s in strata], dtype=float)
+    to_strata = np.zeros((len(owner), len(strata)))
+    to_strata[np.arange(len(owner)), owner] = 1 / seeds[owner]  # a pair's share of its stratum's mean
+    pair_deltas, pair_boot = np.concatenate(observed), np.concatenate(boot, axis=1)
+    stratum_deltas, stratum_boot = pair_deltas @ to_strata, pair_boot @ to_strata
+    pooled = float(stratum_deltas.mean())
+    n = sum(sizes.values())
+    lo, hi = np.percentile(stratum_boot.mean(axis=1), [2.5, 97.5])
+    p = _two_sided_p(pooled, (np.concatenate(flip, axis=1) @ to_strata).mean(axis=1))
+    comparison = Comparison(f"stratified over {len(strata)} strata", n, finite(pooled), p, ci_low=finite(lo),
+                            ci_high=finite(hi))
+    set_direction(comparison, strata[0].pairs[0][1].higher_is_better)
+    if margin is not None:
+        narrow = np.percentile(stratum_boot.mean(axis=1), [100 * alpha, 100 * (1 - alpha)])
+        equivalence(comparison, {"ci_low": narrow[0], "ci_high": narrow[1]}, margin)
+    same_column = np.array([[a.column == b.column for b in strata] for a in strata])
+    item_cov = np.cov(stratum_boot, rowvar=False).reshape(len(strata), len(strata)) * same_column
+    heterogeneity, run_var = _heterogeneity(strata, n, stratum_deltas, item_cov, pair_deltas, pair_boot, owner,
+                                            seeds)
+    described = []
+    for i, s in enumerate(strata):
+        per_seed = [float(pair_deltas[k]) for k in range(len(owner)) if owner[k] == i]
+        se = math.sqrt(item_cov[i, i] + (run_var or 0.0) / seeds[i])
+        described.append({"name": s.name, "column": s.column, "n": sizes[s.column],
+                          "delta": float(stratum_deltas[i]), "per_seed": per_seed, "se": se})
+    return StrataResult(comparison, heterogeneity, described)
+
+
+def _heterogeneity(strata: list[Stratum], n: int, deltas: np.ndarray, item_cov: np.ndarray, pair_deltas: np.ndarray,
+                   pair_boot: np.ndarray, owner: list[int], seeds: np.ndarray) -> tuple[Comparison, float | None]:
+    """The Wald test of equal stratum differences (module docstring), and the run-level variance it used."""
+    name = f"heterogeneity over {len(strata)} strata (Wald χ²)"
+    if len(strata) < 2:
+        return Comparison(name, note="one stratum: nothing to compare"), None
+    if seeds.min() < 2:
+        return Comparison(name, note="a stratum has one seed: training-run noise cannot be told apart from "
+                          "heterogeneity, so it is not tested (run two seeds or more)"), None
+    owner_arr = np.array(owner)
+    spread = sum(float(((pair_deltas[owner_arr == i] - deltas[i]) ** 2).sum()) for i in range(len(strata)))
+    one_seed = np.array([pair_boot[:, owner_arr == i].var(axis=0, ddof=1).mean() for i in range(len(strata))])
+    item_noise = float((seeds * (one_seed - np.diag(item_cov))).sum())  # seed spread item noise explains
+    run_var = max(0.0, (spread - item_noise) / float((seeds - 1).sum()))
+    covariance = item_cov + np.diag(run_var / seeds)
+    contrasts = np.hstack([np.eye(len(strata) - 1), -np.ones((len(strata) - 1, 1))])
+    x, middle = contrasts @ deltas, contrasts @ covariance @ contrasts.T
+    df = int(np.linalg.matrix_rank(middle, hermitian=True)) if np.abs(middle).max() > 0 else 0
+    if df == 0:
+        return Comparison(name, note="no variation between strata to test"), run_var
+    statistic = float(x @ np.linalg.pinv(middle, hermitian=True) @ x)
+    comparison = Comparison(name, n, None, chi2_sf(statistic, df))
+    comparison.direction = "differs" if statistic > 0 else ""
+    comparison.note = (f"χ² {statistic:.2f} on {df} df; stratum Δ {deltas.min():+.3f} to {deltas.max():+.3f}; "
+                       f"run-to-run SD {math.sqrt(run_var):.3f}")
+    return comparison, run_var
+
+
+def chi2_sf(x: float, df: int) -> float:
+    """P(chi^2 with ``df`` degrees of freedom >= x), for whole df: the closed forms of the upper incomplete gamma
+    function at half-integers (importing scipy.stats for this would cost seconds)."""
+    if x <= 0:
+        return 1.0
+    half = x / 2
+    if df % 2 == 0:  # exp(-x/2) * sum over j < df/2 of (x/2)^j / j!
+        term = total = 1.0
+        for j in range(1, df // 2):
+            term *= half / j
+            total += term
+        return min(1.0, math.exp(-half) * total)
+    total, term = math.erfc(math.sqrt(half)), math.sqrt(2 * x / math.pi) * math.exp(-half)
+    for j in range(1, (df + 1) // 2):  # + sqrt(2x/pi) exp(-x/2) * x^(j-1) / (1 * 3 * ... * (2j - 1))
+        total += term
+        term *= x / (2 * j + 1)
+    return min(1.0, total)
