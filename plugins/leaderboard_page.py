@@ -23,9 +23,9 @@ from medbench.console import display_safe
 from medbench.records import atomic_write_text
 from medbench.svg import esc
 from medbench_plugins.leaderboard_plots import factor_points, svg_factor, svg_forest
-from medbench_plugins.leaderboard_text import (DOWN, SOURCE_TEXT, UP, ci_text, clean_num, coverage_text,
-                                               fmt_num, fmt_p, method_text, shorten, significance_mark,
-                                               source_details, source_text)
+from medbench_plugins.leaderboard_text import (DEGENERATE_NOTE, DOWN, SOURCE_TEXT, UP, ci_degenerate, ci_text,
+                                               clean_num, coverage_text, counts_text, fmt_num, fmt_p, method_text,
+                                               plural, shorten, significance_mark, source_details, source_text)
 
 SAMPLES_PER_CELL = 200  # per-item predictions embedded per cell in index.html
 
@@ -75,14 +75,15 @@ def _cell_title(table: LeaderboardTable, cell: Cell) -> str:
     versions = record.get("versions") or {}
     lines = [f"{cell.metric} = {fmt_num(cell.score)}"
              + (f", {int(table.confidence * 100)}% CI {ci_text(cell)} ({cell.ci_method})" if ci_text(cell) else "")
-             + f", n={cell.n}"]
+             + f", n={cell.n}"] + ([DEGENERATE_NOTE] if ci_degenerate(cell) else [])
     comparison = cell.comparison
     if comparison is not None:
         if comparison.p is not None:
             test = "McNemar exact" if comparison.test == "mcnemar-exact" else "paired permutation test"
             counts = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
-            lines.append(f"vs baseline: Δ={comparison.delta:+.3f} on {comparison.n_paired} paired items, {test}"
-                         f"{counts}, p={fmt_p(comparison.p)}, BH q={fmt_p(comparison.q)}"
+            paired = plural(comparison.n_paired, "paired item")
+            lines.append(f"vs baseline: Δ={comparison.delta:+.3f} on {paired}, {test}{counts}"
+                         f", p={fmt_p(comparison.p)}, BH q={fmt_p(comparison.q)}"
                          + (" (significant)" if comparison.significant else ""))
         elif comparison.note:
             lines.append(f"vs baseline: {comparison.note}")
@@ -187,7 +188,7 @@ def _samples_payload(table: LeaderboardTable, row: Row, col: str, cell: Cell, pr
     return {"row": row.label, "weights": row.weights_hash, "column": col, "metric": cell.metric,
             "item_metric": cell.metric if per_item else "correct",
             "score": cell.score, "ci": [cell.ci_low, cell.ci_high], "ci_method": cell.ci_method, "n": cell.n,
-            "total": len(cell.samples), "samples": out, "comparison": comparison,
+            "ci_degenerate": ci_degenerate(cell), "total": len(cell.samples), "samples": out, "comparison": comparison,
             "baseline": table.baseline.label if base_preds else None,
             "provenance": (cell.as_dict().get("provenance") if cell.record else None)}
 
@@ -257,11 +258,12 @@ def _score_cell(table: LeaderboardTable, row: Row, col: str, cell: Cell | None, 
     if mark:
         parts.append(f' <span class="mark {state}" aria-label="significantly {state} than the baseline">{mark}</span>')
     if cell.sd is not None or cell.runs > 1:
-        parts.append(f'<span class="ci">± {fmt_num(cell.sd)} sd</span><span class="n">{cell.runs} runs</span>')
+        runs = plural(cell.runs, "run")
+        parts.append(f'<span class="ci">± {fmt_num(cell.sd)} sd</span><span class="n">{runs}</span>')
     else:
         ci = ci_text(cell)
         if ci:
-            parts.append(f'<span class="ci">{esc(ci)}</span>')
+            parts.append(f'<span class="ci{" degenerate" if ci_degenerate(cell) else ""}">{esc(ci)}</span>')
         parts.append(f'<span class="n">n={cell.n}</span>')
     if badge and cell.record is not None:  # a column whose cells come from different data: each says its own
         parts.append(_badge(data_source(cell.record)))
@@ -380,11 +382,12 @@ def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
     factor_plots = "".join(svg_factor(table, task, factor, items)
                            for (task, _metric, _scoring, factor), items in factor_points(table).items())
     data = _jsonable({"cells": cells_data, "prompts": prompt_list, "columns": table.columns,
-                      "baseline": table.baseline.label if table.baseline else None, "notice": NOTICE})
+                      "baseline": table.baseline.label if table.baseline else None, "notice": NOTICE,
+                      "confidence_pct": int(table.confidence * 100), "degenerate_note": DEGENERATE_NOTE})
     # Fragments built above escape their own text (_e); everything else is escaped by the template.
     page = _page_template().render(
         css=Markup(_page_file("leaderboard.css")), js=Markup(_page_file("leaderboard.js")), notice=NOTICE,
-        n_rows=len(table.rows), n_columns=len(table.columns), n_records=sum(len(r.cells) for r in table.rows),
+        counts=counts_text(table),
         baseline=table.baseline, generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         columns=table.columns, header=Markup(_header(table, info, "checkpoint")), body=Markup("".join(body)),
         references=Markup(_references_html(table, info)), method=method_text(table), notes=table.notes,

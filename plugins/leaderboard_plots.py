@@ -9,7 +9,9 @@ from typing import Any
 
 from medbench.leaderboard import Cell, LeaderboardTable, Row
 from medbench.svg import esc, nice_ticks
-from medbench_plugins.leaderboard_text import DOWN, UP, ci_text, fmt_num, fmt_p, shorten, significance_mark
+from medbench_plugins.leaderboard_text import (DEGENERATE_MARK, DEGENERATE_NOTE, DOWN, UP, ci_degenerate, ci_text,
+                                               fmt_num, fmt_p, significance_mark)
+from medbench_plugins.leaderboard_text_fit import SMALL_PX, fit_text, text_width
 
 MAX_FACTOR_PLOTS = 12
 
@@ -36,21 +38,38 @@ def _scale(value: float, lo: float, hi: float) -> float:
     return min(1.0, max(0.0, (value - lo) / (hi - lo)))
 
 
-COLORS = {"better": "#1a7f37", "worse": "#cf222e", "baseline": "#0550ae", "other": "#57606a"}
+COLORS = {"better": "#1a7f37", "worse": "#cf222e", "baseline": "#0550ae", "same": "#57606a", "untested": "#8c959f",
+          "unranked": "#57606a"}
 
 
 PALETTE = ["#0969da", "#bc4c00", "#8250df", "#1a7f37", "#cf222e", "#4d2d00", "#bf3989", "#0a3069"]
 
 
-def _state(row: Row, cell: Cell) -> str:
+def _state(table: LeaderboardTable, row: Row, cell: Cell) -> str:
+    """How a point relates to the baseline: only a cell with a paired test is ever "same" (not different)."""
     if row.is_baseline:
         return "baseline"
+    if table.baseline is None:
+        return "unranked"
+    if cell.comparison is None or cell.comparison.p is None:
+        return "untested"
     mark = significance_mark(cell)
-    return "better" if mark == UP else "worse" if mark == DOWN else "other"
+    return "better" if mark == UP else "worse" if mark == DOWN else "same"
 
 
 STATE_TEXT = {"baseline": "baseline", "better": "significantly better than the baseline",
-              "worse": "significantly worse than the baseline", "other": "not significantly different"}
+              "worse": "significantly worse than the baseline",
+              "same": "not significantly different from the baseline",
+              "untested": "not compared with the baseline (hover for why)",
+              "unranked": "no baseline chosen: no significance tests"}
+
+
+def _state_tip(table: LeaderboardTable, row: Row, cell: Cell, state: str) -> str:
+    """The state as a point's tooltip says it: an untested point says why it was not compared."""
+    if state != "untested":
+        return STATE_TEXT[state]
+    why = cell.comparison.note if cell.comparison and cell.comparison.note else "the baseline has no score here"
+    return f"not compared with the baseline: {why}"
 
 
 # What each factor's axis means, spelled out under the axis.
@@ -89,7 +108,7 @@ def _legend_svg(entries: list[tuple[str, str]], x0: float, y0: float, width: flo
     parts = ['<g class="legend">']
     x, y, line_h = x0, y0, 16
     for swatch, name in entries:
-        need = 22 + 6.2 * len(name)
+        need = 22 + text_width(name, SMALL_PX)
         if x > x0 and x + need > x0 + width:
             x, y = x0, y + line_h
         parts.append(f'<g class="legend-item" data-series="{esc(name)}" transform="translate({x:.1f},{y:.1f})">'
@@ -117,6 +136,12 @@ def _marker_legend(states: set[str]) -> list[tuple[str, str]]:
     return entries
 
 
+FOREST_WIDTH = 640  # two side by side in the page's 1400-px column
+MIN_LABEL_W, MAX_LABEL_W = 120, 300
+LABEL_GAP = 8  # between a label's end and the plot area
+LABEL_PAD = LABEL_GAP + 4  # a label is at most the label area less this: 4 px stay free on the left
+
+
 def svg_forest(table: LeaderboardTable, col: str) -> str:
     """Each checkpoint's score on ``col`` with its CI; the baseline as a dashed line; significant ones coloured."""
     rows = [r for r in table.rows if col in r.cells and r.cells[col].score is not None]
@@ -127,15 +152,21 @@ def svg_forest(table: LeaderboardTable, col: str) -> str:
     values = [v for r in rows for v in (r.cells[col].score, r.cells[col].ci_low, r.cells[col].ci_high)
               if v is not None]
     lo, hi = _range(values)
-    label_w, plot_w, value_w, row_h, top = 230, 340, 66, 22, 46
-    width = label_w + plot_w + value_w
+    # One width for every forest plot (two fit side by side on the page); the label area grows with the longest
+    # label, up to MAX_LABEL_W, and labels longer than that are cut in the middle (the full one in the tooltip).
+    width, value_w, row_h, top = FOREST_WIDTH, 66, 22, 46
+    label_w = round(min(MAX_LABEL_W, max(MIN_LABEL_W, max(text_width(r.label) for r in rows) + LABEL_PAD)))
+    plot_w = width - label_w - value_w
     axis_y = top + row_h * len(rows) + 4
-    states = {_state(r, r.cells[col]) for r in rows}
-    entries = [(_swatch(COLORS[s]), STATE_TEXT[s]) for s in ("baseline", "better", "worse", "other") if s in states]
+    states = {_state(table, r, r.cells[col]) for r in rows}
+    entries = [(_swatch(COLORS[s]), STATE_TEXT[s]) for s in STATE_TEXT if s in states]
     has_base_line = table.baseline is not None and col in table.baseline.cells and \
         table.baseline.cells[col].score is not None
     if has_base_line:
         entries.append(('<line x1="0" y1="0" x2="10" y2="0" class="baseline-line"/>', "dashed: the baseline's score"))
+    if any(ci_degenerate(r.cells[col]) for r in rows):
+        entries.append((f'<text x="5" y="4" text-anchor="middle">{DEGENERATE_MARK}</text>',
+                        "zero-width interval: not certainty (hover)"))
     legend, legend_h = _legend_svg(entries, 8, axis_y + 52, width - 16)
     height = int(axis_y + 52 + legend_h + 4)
 
@@ -160,13 +191,16 @@ def svg_forest(table: LeaderboardTable, col: str) -> str:
     for i, row in enumerate(rows):
         cell = row.cells[col]
         y = top + i * row_h + row_h / 2
-        color = COLORS[_state(row, cell)]
-        tip = f"{row.label}: {fmt_num(cell.score)} {ci_text(cell)} n={cell.n}"
+        state = _state(table, row, cell)
+        color = COLORS[state]
+        tip = f"{row.label}: {fmt_num(cell.score)} {ci_text(cell)} n={cell.n}; {_state_tip(table, row, cell, state)}"
         if cell.comparison and cell.comparison.p is not None:
-            tip += f"; Δ={cell.comparison.delta:+.3f} q={fmt_p(cell.comparison.q)}"
-        parts.append(f'<g class="point-group"><title>{esc(tip)}</title>'
-                     f'<text x="{label_w - 8}" y="{y + 4:.1f}" text-anchor="end" class="label">'
-                     f'{esc(shorten(row.label, 34))}</text>')
+            tip += f" (Δ={cell.comparison.delta:+.3f} q={fmt_p(cell.comparison.q)})"
+        if ci_degenerate(cell):
+            tip += "\n" + DEGENERATE_NOTE
+        parts.append(f'<g class="point-group" data-label="{esc(row.label)}" data-state="{state}"><title>{esc(tip)}'
+                     f'</title><text x="{label_w - LABEL_GAP}" y="{y + 4:.1f}" text-anchor="end" class="label">'
+                     f'{esc(fit_text(row.label, label_w - LABEL_PAD))}</text>')
         if cell.ci_low is not None and cell.ci_high is not None:
             x1, x2 = x(cell.ci_low), x(cell.ci_high)
             parts.append(f'<line x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" y2="{y:.1f}" stroke="{color}" '
@@ -174,8 +208,8 @@ def svg_forest(table: LeaderboardTable, col: str) -> str:
                          f'stroke="{color}" stroke-width="2"/><line x1="{x2:.1f}" y1="{y - 5:.1f}" x2="{x2:.1f}" '
                          f'y2="{y + 5:.1f}" stroke="{color}" stroke-width="2"/>')
         parts.append(f'<circle class="point" cx="{x(cell.score):.1f}" cy="{y:.1f}" r="4.5" fill="{color}"/>'
-                     f'<text x="{label_w + plot_w + 8}" y="{y + 4:.1f}" class="value">{fmt_num(cell.score)} '
-                     f'{significance_mark(cell)}</text></g>')
+                     f'<text x="{label_w + plot_w + 8}" y="{y + 4:.1f}" class="value">{fmt_num(cell.score)}'
+                     f'{DEGENERATE_MARK if ci_degenerate(cell) else ""} {significance_mark(cell)}</text></g>')
     parts.append(legend)
     parts.append("</svg>")
     return "".join(parts)
@@ -255,7 +289,7 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
 
     width, left, right, top, plot_h = 560, 62, 16, 50, 210
     axis_y = top + plot_h
-    states = {_state(r, c) for r, c in items}
+    states = {_state(table, r, c) for r, c in items}
     entries = [(_swatch(color), name) for color, name in zip(colors, names)] if len(series_keys) > 1 else []
     entries += _marker_legend(states)
     legend, legend_h = _legend_svg(entries[:10] + ([("", f"+{len(entries) - 10} more series")]
@@ -299,7 +333,7 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
     else:
         for cat in cats:
             parts.append(f'<text x="{x(cat):.1f}" y="{axis_y + 16}" text-anchor="middle" class="tick">'
-                         f'{esc(shorten(cat, 16))}</text>')
+                         f'<title>{esc(cat)}</title>{esc(fit_text(cat, band - 6, SMALL_PX))}</text>')
     parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" class="axis"/>'
                  f'<text x="{(left + width - right) / 2:.0f}" y="{axis_y + 36}" text-anchor="middle" '
                  f'class="axis-label x-label">{esc({**FACTOR_TEXT, **_declared_factors()}.get(factor, factor))}</text>')
@@ -320,9 +354,11 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
             parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5" opacity="0.7"/>')
         for row, cell in points:
             px, py = x(cell.factors[factor], *slots[id(cell)]), y(cell.score)
-            state = _state(row, cell)
+            state = _state(table, row, cell)
             tip = (f"{row.label}: {factor}={cell.factors[factor]}, {metric} {fmt_num(cell.score)} {ci_text(cell)}"
-                   f" ({name}; {STATE_TEXT[state]})")
+                   f" ({name}; {_state_tip(table, row, cell, state)})")
+            if ci_degenerate(cell):
+                tip += "\n" + DEGENERATE_NOTE
             parts.append(f'<g class="point-group"><title>{esc(tip)}</title>')
             if cell.ci_low is not None and cell.ci_high is not None:
                 parts.append(f'<line x1="{px:.1f}" y1="{y(cell.ci_low):.1f}" x2="{px:.1f}" y2="{y(cell.ci_high):.1f}" '

@@ -7,13 +7,11 @@ import math
 from typing import Any
 
 from medbench.leaderboard import Cell, LeaderboardTable, Row
+# Shared with the terminal view (the core cannot import this plugin); re-exported for the renderers.
+from medbench.leaderboard.display import (DEGENERATE_MARK, DEGENERATE_NOTE, SOURCE_TEXT,  # noqa: F401
+                                          any_degenerate, ci_degenerate, plural, source_details, source_text)
 
 UP, DOWN = "▲", "▼"
-
-
-# How each data-source kind reads on a badge; "bundled" is the project's own sample data, flagged in a warning colour.
-SOURCE_TEXT = {"bundled": "bundled sample", "file": "your file", "hub": "hub", "lm-eval": "lm-eval",
-               "unknown": "unknown source"}
 
 
 def fmt_num(value: float | None, digits: int = 3) -> str:
@@ -34,9 +32,10 @@ def significance_mark(cell: Cell | None) -> str:
 
 
 def ci_text(cell: Cell) -> str:
+    """``[lo, hi]``, marked † when it has zero width (medbench.leaderboard.display says why); '' for no CI."""
     if cell.ci_low is None or cell.ci_high is None:
         return ""
-    return f"[{fmt_num(cell.ci_low)}, {fmt_num(cell.ci_high)}]"
+    return f"[{fmt_num(cell.ci_low)}, {fmt_num(cell.ci_high)}]" + (DEGENERATE_MARK if ci_degenerate(cell) else "")
 
 
 def fmt_cell(cell: Cell | None) -> str:
@@ -44,7 +43,7 @@ def fmt_cell(cell: Cell | None) -> str:
     if cell is None or cell.score is None:
         return "–"
     if cell.sd is not None or cell.runs > 1:
-        return f"{fmt_num(cell.score)} ± {fmt_num(cell.sd)} ({cell.runs} runs)"
+        return f"{fmt_num(cell.score)} ± {fmt_num(cell.sd)} ({plural(cell.runs, 'run')})"
     text = fmt_num(cell.score)
     ci = ci_text(cell)
     if ci:
@@ -56,6 +55,13 @@ def fmt_cell(cell: Cell | None) -> str:
     return f"{text} {mark}" if mark else text
 
 
+def counts_text(table: LeaderboardTable) -> str:
+    """``1 checkpoint × 2 tasks from 2 records``."""
+    records = sum(len(row.cells) for row in table.rows)
+    return (f"{plural(len(table.rows), 'checkpoint')} × {plural(len(table.columns), 'task')} from "
+            f"{plural(records, 'record')}")
+
+
 def coverage_text(row: Row) -> str:
     return f"{row.coverage}/{row.coverage_of} tasks"
 
@@ -65,26 +71,6 @@ def aggregate_text(value: float | None, row: Row) -> str:
     if value is None or row.complete:
         return fmt_num(value)
     return f"{fmt_num(value)} ({coverage_text(row)})"
-
-
-def source_text(source: dict[str, Any]) -> str:
-    """A data source as a short badge text: ``bundled sample``, ``hub: org/name@rev``, ``unknown source``."""
-    kind = str(source.get("kind") or "unknown")
-    text = SOURCE_TEXT.get(kind, kind)
-    if kind not in ("bundled", "unknown") and source.get("name"):
-        text += f": {source['name']}"
-        if source.get("revision"):
-            text += f"@{source['revision']}"
-    return text
-
-
-def source_details(source: dict[str, Any]) -> str:
-    """The badge's tooltip: the description, then name, sha256 and revision."""
-    parts = [str(source["description"])] if source.get("description") else []
-    parts += [f"{key}: {source[key]}" for key in ("name", "sha256", "revision") if source.get(key)]
-    if not parts and source.get("kind") in (None, "unknown"):
-        parts.append("this record does not say where its data came from (written before medbench recorded it)")
-    return "\n".join(parts)
 
 
 def comparisons(table: LeaderboardTable) -> list[Any]:
@@ -100,14 +86,21 @@ def method_text(table: LeaderboardTable) -> str:
         text += (f"{UP}/{DOWN}: significantly better/worse than the baseline "
                  f"{table.baseline.label} ({table.baseline.weights_hash[:12]}) on the items both scored "
                  f"(paired on doc_id: McNemar's exact test for 0/1 metrics, a paired permutation test otherwise), "
-                 f"Benjamini-Hochberg q ≤ {table.alpha} across all {len(tests)} comparisons in the table. ")
+                 f"Benjamini-Hochberg q ≤ {table.alpha} across {_all(len(tests), 'comparison')} in the table. ")
     else:
         text += "No baseline row, so no paired comparisons (pass --baseline LABEL). "
     text += ("Win rate: HELM's mean win rate over the task columns (the share of other checkpoints each one beats; "
              "ties count half). Weighted: the mean of the scores weighted by items scored. Each aggregate is over the "
              "row's own tasks; a row scored on only k of the N tasks shows \"(k/N tasks)\" and ranks below every "
              "row scored on more tasks, since its mean is not comparable with theirs.")
+    if any_degenerate(cell for row in table.rows for cell in row.cells.values()):
+        text += " " + DEGENERATE_NOTE
     return text
+
+
+def _all(count: int, word: str) -> str:
+    """``the 1 comparison``, ``all 7 comparisons``."""
+    return f"the {plural(count, word)}" if count == 1 else f"all {plural(count, word)}"
 
 
 def shorten(text: str, limit: int) -> str:

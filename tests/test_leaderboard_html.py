@@ -247,3 +247,107 @@ def test_page_in_headless_chromium(board, browser, tmp_path):
     assert browser.save_screenshot(str(screenshot))
     data = screenshot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+# ------------------------------------------------------------------------------------------ counts, intervals, terminal
+
+
+def test_counts_are_pluralised_in_the_page_and_the_method_text(tmp_path):
+    root = tmp_path / "lb"
+    make_record(root, "only", "medqa", *answers(10, 4))
+    (page_path,) = render(root, ["html"])
+    page = page_path.read_text()
+    assert "1 checkpoint × 1 task from 1 record ·" in page and "1 checkpoints" not in page
+
+    make_record(root, "tuned", "medqa", *answers(10, 6), base_ref="only")
+    render(root, ["md", "html"], baseline="only")
+    for text in ((root / "leaderboard.md").read_text(), (root / "index.html").read_text()):
+        assert "across the 1 comparison in the table" in text and "1 comparisons" not in text
+    assert "2 checkpoints × 1 task from 2 records" in (root / "index.html").read_text()
+
+
+def test_a_zero_width_interval_is_marked_not_shown_as_certainty(tmp_path):
+    root = tmp_path / "lb"
+    # every gold 0, every prediction 1: macro F1 is 0 in every bootstrap resample, so the interval is [0, 0]
+    make_record(root, "stuck", "adrd", [0, 0, 0, 0], [1, 1, 1, 1], metric="macro_f1")
+    make_record(root, "stuck", "medqa", *answers(4, 0))  # acc 0 of 4: Wilson [0, 0.490], not zero-width
+    render(root, ["md", "json", "html"])
+    table = json.loads((root / "leaderboard.json").read_text())
+    cells = table["rows"][0]["cells"]
+    assert (cells["adrd"]["ci_low"], cells["adrd"]["ci_high"], cells["adrd"]["ci_method"]) == (0.0, 0.0, "bootstrap")
+    markdown = (root / "leaderboard.md").read_text()
+    line = next(line for line in markdown.splitlines() if line.startswith("| stuck |"))
+    assert "0.000 [0.000, 0.000]† (n=4)" in line and "0.490] (n=4)" in line and "0.490]†" not in line
+    assert "† zero-width interval" in markdown and "does not mean the score is certain" in markdown
+    page = (root / "index.html").read_text()
+    assert '<span class="ci degenerate">[0.000, 0.000]†</span>' in page and "† zero-width interval" in page
+    data = embedded_data(page)
+    assert {c["column"]: c["ci_degenerate"] for c in data["cells"].values()} == {"adrd": True, "medqa": False}
+
+
+def _sourced_board(root: Path) -> None:
+    from test_leaderboard_plots import write
+
+    source = {"kind": "hub", "name": "an-org/a-rather-long-medical-dataset-name-for-the-terminal",
+              "revision": "0123456789abcdef", "description": "the organisers' test split, as released in 2026"}
+    write(root, "base", *answers(20, 5), data_source=source)
+    write(root, "tuned", *answers(20, 9), method="sft", data_source=source)
+    make_record(root, "base", "adrd", [0, 0, 0, 0], [1, 1, 1, 1], metric="macro_f1")
+
+
+def test_terminal_view_names_each_columns_metric_and_data_source_in_full_when_piped(tmp_path):
+    root = tmp_path / "lb"
+    _sourced_board(root)
+    result = medbench("leaderboard", "--dir", str(root), "--format", "md", "--no-baselines")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = "\n".join(line for line in lines if line.startswith("┃"))
+    assert "medqa" in header and "acc" in header and "macro_f1" in header  # the metric under each task
+    source = next(line for line in lines if line.startswith("  medqa:"))
+    assert source == ("  medqa: hub: an-org/a-rather-long-medical-dataset-name-for-the-terminal@0123456789abcdef — "
+                      "the organisers' test split, as released in 2026; name: an-org/a-rather-long-medical-dataset-"
+                      "name-for-the-terminal; revision: 0123456789abcdef")  # piped: whole, one line
+    assert any(line.startswith("  adrd: unknown source") for line in lines)
+    assert "0.000 [0.000, 0.000]†" in result.stdout and "† zero-width interval" in result.stdout
+
+
+def test_terminal_view_fits_a_narrow_terminal(tmp_path, capsys, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import medbench.commands.leaderboard as command
+    from leaderboard_helpers import run_cli
+
+    root = tmp_path / "lb"
+    _sourced_board(root)
+    screen = io.StringIO()
+    monkeypatch.setattr(command, "console", Console(file=screen, force_terminal=True, width=70, color_system=None,
+                                                    markup=False))
+    code, _, err = run_cli(capsys, "leaderboard", "--dir", root, "--format", "md", "--no-baselines")
+    assert code == 0, err
+    lines = screen.getvalue().splitlines()
+    assert all(len(line) <= 70 for line in lines), max(lines, key=len)
+    source = next(line for line in lines if line.startswith("  medqa:"))
+    assert source.startswith("  medqa: hub: an-org/") and source.endswith("…")  # cut to the width, one line
+
+
+@pytest.mark.timeout(300)
+def test_page_without_a_baseline_in_headless_chromium(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+
+    root = tmp_path / "lb"
+    make_record(root, "alone", "medqa", [0], [0])  # one item: "1 item", never "1 items"
+    make_record(root, "other", "medqa", *answers(10, 4))
+    (path,) = render(root, ["html"], baseline="none")
+    browser.get(path.resolve().as_uri())
+    assert browser.execute_script("return typeof window.medbenchLeaderboard") == "object"  # the script ran whole
+    assert not browser.find_elements(By.ID, "only-sig")
+    browser.find_element(By.ID, "filter").send_keys("alo")  # the filter still works without the checkbox
+    shown = [r.get_attribute("data-label") for r in browser.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
+             if r.is_displayed()]
+    assert shown == ["alone"]
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-label="alone"] td[data-col="medqa"]').click()
+    assert browser.find_element(By.ID, "dd-count").text == "1 item"
+    changed = browser.find_element(By.CSS_SELECTOR, '#dd-which option[value="changed"]')
+    assert browser.execute_script("return arguments[0].hidden", changed)  # no baseline predictions to differ from

@@ -27,7 +27,8 @@ CHAT_PROMPT = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM,
 
 def write(root: Path, label: str, golds, preds, *, method: str | None = None, mode: str = "loglikelihood",
           chat: bool = False, shots: int = 0, choices: bool = True, metric: str = "acc",
-          created: str = "2026-01-01T00:00:00Z", config: dict | None = None, data_hash: str = "data-medqa") -> Path:
+          created: str = "2026-01-01T00:00:00Z", config: dict | None = None, data_hash: str = "data-medqa",
+          data_source: dict | None = None) -> Path:
     weights = hashlib.blake2b(label.encode(), digest_size=16).hexdigest()
     samples = []
     for i, (gold, pred) in enumerate(zip(golds, preds)):
@@ -54,6 +55,7 @@ def write(root: Path, label: str, golds, preds, *, method: str | None = None, mo
         "config": {"batch_size": 8, "label": label, "limit": None, "num_fewshot": None, "seed": 1,
                    "task_metadata": {}, "chat_template": chat, "mode": mode},
         "seed": 1, "versions": {"medbench": "0.1.0"}, "created": created,
+        **({"data_source": data_source} if data_source else {}),
     }
     if method:
         record["extra"] = {"training": {"plugin": method, "run_id": method, "step": 6,
@@ -127,6 +129,86 @@ def test_every_plot_has_axis_labels_and_a_legend_for_its_series(board):
         assert texts(svg, "x-label") == [f"{svg.get('data-metric')} (95% CI)"]
         legend = [g.get("data-series") for g in svg.iter(SVG + "g") if g.get("class") == "legend-item"]
         assert "baseline" in legend and "dashed: the baseline's score" in legend
+
+
+# ------------------------------------------------------------------------------------------ forest labels and states
+
+MERGES = [f"merge:merge-medqa-20261203-193108/slerp-t{t}" for t in ("0.25", "0.5", "0.75")]
+
+
+def test_forest_labels_fit_their_area_and_keep_their_distinguishing_ends(tmp_path):
+    from medbench_plugins.leaderboard_text_fit import LABEL_PX, text_width
+
+    root = tmp_path / "lb"
+    labels = ["base", "sft:sft-medqa-20261203-190525/checkpoint-2", *MERGES, "x" * 120, "漢" * 40]
+    for k, label in enumerate(labels):
+        write(root, label, *answers(20, 5 + k))
+    (page_path,) = render(root, ["html"], baseline="base")
+    (forest,) = plots(page_path.read_text(encoding="utf-8"), "forest")
+    shown = {}
+    for group in forest.iter(SVG + "g"):
+        if group.get("class") != "point-group":
+            continue
+        (label,) = [t for t in group.iter(SVG + "text") if t.get("class") == "label"]
+        full = group.get("data-label")
+        assert group.find(SVG + "title").text.startswith(full + ":")  # the whole name in the tooltip
+        # right-aligned at x: it must fit between the plot's left edge (and a margin) and x
+        assert text_width(label.text, LABEL_PX) <= float(label.get("x")) - 4, (full, label.text)
+        shown[full] = label.text
+    assert set(shown) == set(labels)
+    assert shown["base"] == "base"
+    merged = [shown[label] for label in MERGES]
+    assert len(set(merged)) == 3 and all("…" in text for text in merged)
+    assert [text.rsplit("-", 1)[1] for text in merged] == ["t0.25", "t0.5", "t0.75"]  # the ends that differ
+    assert all(text.startswith("merge:merge-medqa") for text in merged)  # and the start
+    assert shown["sft:sft-medqa-20261203-190525/checkpoint-2"].startswith("sft:sft")
+
+
+def test_fit_text_cuts_in_the_middle_and_text_width_is_conservative():
+    from medbench_plugins.leaderboard_text_fit import fit_text, text_width
+
+    assert fit_text("short", 200) == "short"
+    cut = fit_text("merge:merge-medqa-20261203-193108/slerp-t0.5", 150)
+    assert cut.startswith("merge") and cut.endswith("t0.5") and "…" in cut and text_width(cut) <= 150
+    assert fit_text("abcdef", 1) == "…"
+    # DejaVu Sans at 12 px (the page's font on Linux, the widest common one): widths measured in Chromium
+    for text, measured in (("m" * 10, 116.9), ("W" * 10, 118.7), ("0123456789", 76.4), ("i" * 10, 33.3),
+                           ("-" * 10, 43.3), ("@" * 10, 120.0)):
+        assert text_width(text, 12) >= measured
+
+
+def test_without_a_baseline_no_point_is_called_not_significantly_different(tmp_path):
+    root = tmp_path / "lb"
+    write(root, "base", *answers(20, 5))
+    write(root, "tuned", *answers(20, 9), method="sft")
+    (page_path,) = render(root, ["html"], baseline="none")
+    page = page_path.read_text(encoding="utf-8")
+    assert "not significantly different" not in page and "differ significantly" not in page
+    assert 'id="only-sig"' not in page  # the filter needs a baseline: not offered without one
+    (forest,) = plots(page, "forest")
+    legend = [g.get("data-series") for g in forest.iter(SVG + "g") if g.get("class") == "legend-item"]
+    assert legend == ["no baseline chosen: no significance tests"]
+    assert {g.get("data-state") for g in forest.iter(SVG + "g") if g.get("class") == "point-group"} == {"unranked"}
+
+    (page_path,) = render(root, ["html"], baseline="base")
+    assert 'id="only-sig"' in page_path.read_text(encoding="utf-8")
+
+
+def test_a_point_never_compared_with_the_baseline_says_so(tmp_path):
+    root = tmp_path / "lb"
+    write(root, "base", *answers(20, 5))
+    write(root, "tuned", *answers(20, 6), method="sft")
+    write(root, "tuned", *answers(20, 6), method="sft", shots=3)  # a column the baseline was never scored on
+    (page_path,) = render(root, ["html"], baseline="base")
+    by_col = {svg.get("data-column"): svg for svg in plots(page_path.read_text(encoding="utf-8"), "forest")}
+    lonely = by_col["medqa@3shot"]
+    (point,) = [g for g in lonely.iter(SVG + "g") if g.get("class") == "point-group"]
+    assert point.get("data-state") == "untested"
+    assert "not compared with the baseline" in point.find(SVG + "title").text
+    legend = [g.get("data-series") for g in lonely.iter(SVG + "g") if g.get("class") == "legend-item"]
+    assert legend == ["not compared with the baseline (hover for why)"]
+    tested = [g for g in by_col["medqa"].iter(SVG + "g") if g.get("data-label") == "tuned"]
+    assert tested[0].get("data-state") == "same"  # 6 vs 5 of 20: tested, and not different
 
 
 # ------------------------------------------------------------------------------------------ the drill-down
@@ -225,6 +307,22 @@ def browser(tmp_path):
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
+
+
+@pytest.mark.timeout(300)
+def test_forest_labels_stay_inside_the_plot_in_headless_chromium(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+
+    root = tmp_path / "lb"
+    for k, label in enumerate(["base", "sft:sft-medqa-20261203-190525/checkpoint-2", *MERGES,
+                               "renal_smooth_sft:renal_smooth_sft-renal_aki_stage-20261203-191810/checkpoint-2"]):
+        write(root, label, *answers(20, 5 + k))
+    (path,) = render(root, ["html"], baseline="base")
+    browser.get(path.resolve().as_uri())
+    labels = browser.find_elements(By.CSS_SELECTOR, "svg.forest text.label")
+    assert len(labels) == 6
+    for label in labels:  # the drawn text, measured by the browser, starts inside the SVG
+        assert browser.execute_script("return arguments[0].getBBox().x", label) >= 0, label.text
 
 
 @pytest.mark.timeout(300)

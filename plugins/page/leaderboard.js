@@ -5,6 +5,7 @@
   function each(list, fn) { Array.prototype.forEach.call(list, fn); }
   function el(tag, text, cls) { var e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = String(text); if (cls) e.className = cls; return e; }
   function fmt(v) { return v === null || v === undefined ? "–" : Number(v).toFixed(3); }
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
   function show(v) { return v === null || v === undefined ? "–" : (typeof v === "object" ? JSON.stringify(v) : String(v)); }
 
   /* sorting: any table.sortable; numbers best-first on the first click (data-first-dir), missing values last */
@@ -55,12 +56,12 @@
     var q = filter.value.trim().toLowerCase();
     each(board.tBodies[0].rows, function (r) {
       var ok = !q || (r.dataset.search || "").indexOf(q) >= 0;
-      if (ok && onlySig.checked) ok = r.classList.contains("baseline") || r.querySelector("td.better, td.worse") !== null;
+      if (ok && onlySig && onlySig.checked) ok = r.classList.contains("baseline") || r.querySelector("td.better, td.worse") !== null;
       r.hidden = !ok;
     });
   }
   filter.addEventListener("input", applyFilter);
-  onlySig.addEventListener("change", applyFilter);
+  if (onlySig) onlySig.addEventListener("change", applyFilter);  /* absent without a baseline */
   each(document.querySelectorAll("input[data-toggle-col]"), function (box) {
     box.addEventListener("change", function () {
       var col = box.dataset.toggleCol;
@@ -79,20 +80,22 @@
     current = cell;
     document.getElementById("dd-title").textContent = cell.row + " — " + cell.column;
     var summary = cell.metric + " = " + fmt(cell.score);
-    if (cell.ci && cell.ci[0] !== null) summary += "  95% CI [" + fmt(cell.ci[0]) + ", " + fmt(cell.ci[1]) + "] (" + cell.ci_method + ")";
+    if (cell.ci && cell.ci[0] !== null) summary += "  " + DATA.confidence_pct + "% CI [" + fmt(cell.ci[0]) + ", " + fmt(cell.ci[1]) + "]" + (cell.ci_degenerate ? "†" : "") + " (" + cell.ci_method + ")";
     summary += "  n = " + cell.n + "  · weights " + cell.weights.slice(0, 12);
     var c = cell.comparison;
     if (c && c.p !== null) {
-      summary += "\nvs baseline " + cell.baseline + ": Δ = " + (c.delta >= 0 ? "+" : "") + fmt(c.delta) + " on " + c.n_paired +
-        " paired items, " + (c.test === "mcnemar-exact" ? "McNemar exact (b=" + c.b + ", c=" + c.c + ")" : "paired permutation test") +
+      summary += "\nvs baseline " + cell.baseline + ": Δ = " + (c.delta >= 0 ? "+" : "") + fmt(c.delta) + " on " + plural(c.n_paired, "paired item") + ", " + (c.test === "mcnemar-exact" ? "McNemar exact (b=" + c.b + ", c=" + c.c + ")" : "paired permutation test") +
         ", p = " + fmt(c.p) + ", BH q = " + fmt(c.q) + (c.significant ? " — significant" : " — not significant");
     } else if (c && c.note) { summary += "\nvs baseline: " + c.note; }
+    if (cell.ci_degenerate) summary += "\n" + DATA.degenerate_note;
     document.getElementById("dd-summary").textContent = summary;
     document.getElementById("dd-count").textContent = cell.total > cell.samples.length ?
-      "showing the first " + cell.samples.length + " of " + cell.total + " items (all are in samples.jsonl)" :
-      cell.total + " items";
+      "showing the first " + cell.samples.length + " of " + plural(cell.total, "item") + " (all are in samples.jsonl)" :
+      plural(cell.total, "item");
     document.getElementById("dd-prov").textContent = JSON.stringify(cell.provenance, null, 2);
     document.getElementById("dd-which").value = "all";
+    /* "differs from the baseline" means nothing for a cell with no baseline predictions */
+    document.querySelector('#dd-which option[value="changed"]').hidden = !cell.samples.some(function (s) { return s.bp !== undefined; });
     fillSamples();
     if (typeof dialog.showModal === "function") { if (!dialog.open) dialog.showModal(); } else { dialog.setAttribute("open", ""); }
   }

@@ -93,28 +93,49 @@ def _print_references(table: Any) -> None:
         console.print(Text(f"  {terminal_safe(col)}: {terminal_safe(note)}", style="dim"))
 
 
+def _cell_text(cell: Any) -> str:
+    """score [CI] (a zero-width one marked †) and ▲/▼ for a significant difference from the baseline."""
+    from medbench.leaderboard.display import DEGENERATE_MARK, ci_degenerate
+
+    if cell is None or cell.score is None:
+        return "–"
+    comparison = cell.comparison
+    mark = "" if not (comparison and comparison.significant) else (
+        " ▲" if comparison.direction == "better" else " ▼")
+    ci = "" if cell.ci_low is None or cell.ci_high is None else (
+        f" [{cell.ci_low:.3f}, {cell.ci_high:.3f}]" + (DEGENERATE_MARK if ci_degenerate(cell) else ""))
+    return f"{cell.score:.3f}{ci}{mark}"
+
+
 def _print_table(table: Any, root: str) -> None:
     from rich.text import Text
 
+    from medbench.leaderboard.display import DEGENERATE_NOTE, any_degenerate, source_details, source_text
+
+    info = table.column_info()
     view = Table(title=Text(terminal_safe(f"leaderboard ({root})" + (f", baseline {table.baseline.label}"
                                                                      if table.baseline else ""))))
-    for name in ["checkpoint", "win rate", "mean", *table.columns]:
-        view.add_column(Text(terminal_safe(name)), overflow="fold")
+    for name in ["checkpoint", "win rate", "mean"]:
+        view.add_column(Text(name), overflow="fold")
+    for col in table.columns:  # the task, and under it the metric its scores are in (as leaderboard.md heads it)
+        header = Text(terminal_safe(col))
+        header.append("\n" + terminal_safe(", ".join(info[col]["metrics"])), style="dim")
+        view.add_column(header, overflow="fold")
     for row in table.rows:
-        texts = []
-        for cell in (row.cells.get(c) for c in table.columns):
-            if cell is None or cell.score is None:
-                texts.append("–")
-                continue
-            comparison = cell.comparison
-            mark = "" if not (comparison and comparison.significant) else (
-                " ▲" if comparison.direction == "better" else " ▼")
-            ci = f" [{cell.ci_low:.3f}, {cell.ci_high:.3f}]" if cell.ci_low is not None else ""
-            texts.append(f"{cell.score:.3f}{ci}{mark}")
         mean, rate = row.mean_score(), row.win_rate
         partial = "" if row.complete else f" ({row.coverage}/{row.coverage_of} tasks)"  # not comparable: say so
         view.add_row(Text(terminal_safe(row.label) + (" (baseline)" if row.is_baseline else "")),
                      "–" if rate is None else f"{rate:.3f}{partial}", "–" if mean is None else f"{mean:.3f}{partial}",
-                     *map(Text, texts))
+                     *(Text(_cell_text(row.cells.get(col))) for col in table.columns))
     console.print(view)
+    # One line per (column, source): on a terminal cut to its width, piped whole for scripts and grep.
+    fit = {"no_wrap": True, "overflow": "ellipsis"} if console.is_terminal else {}
+    console.print(Text("data sources (per task column):"))
+    for col in table.columns:
+        for source in info[col]["data_sources"]:
+            details = source_details(source).replace("\n", "; ")
+            line = f"  {col}: {source_text(source)}" + (f" — {details}" if details else "")
+            console.print(Text(terminal_safe(line)), **fit)
+    if any_degenerate(cell for row in table.rows for cell in row.cells.values()):
+        console.print(Text(DEGENERATE_NOTE, style="dim"))
     _print_references(table)
