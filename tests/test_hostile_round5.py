@@ -70,11 +70,13 @@ def test_a_damaged_file_is_named_with_its_own_format(name, content, expected, tm
     assert expected in refused.value.one_line() and "JSON object" not in refused.value.one_line()
 
 
-def test_an_answer_index_no_integer_holds_names_the_file_in_one_line(tmp_path):
-    """cop: Infinity (valid for Python's json) raised OverflowError, which no normaliser guard caught."""
-    path = tmp_path / "inf.jsonl"
-    path.write_text(json.dumps(MEDMCQA_ROW)[:-1].replace('"cop": 4', '"cop": Infinity') + "}\n")
-    with pytest.raises(MedbenchError, match=r"inf.jsonl does not fit the task's data format \(OverflowError"):
+@pytest.mark.parametrize("cop", ["Infinity", "2.5", "true", '"two"'])
+def test_an_answer_index_no_integer_holds_names_the_file_in_one_line(cop, tmp_path):
+    """cop: Infinity (valid for Python's json) raised OverflowError, which no normaliser guard caught; 2.5 and true
+    were read by int() as 2 and 1, a wrong gold answer."""
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps(MEDMCQA_ROW).replace('"cop": 4', f'"cop": {cop}') + "\n")
+    with pytest.raises(MedbenchError, match=r"odd.jsonl.*cop .* is not a whole-number answer index"):
         medmcqa_gold(path)
 
 

@@ -71,3 +71,9 @@ def test_a_users_data_file_is_stored_relative_to_the_board(tiny_model_dir, tmp_p
     stored = json.loads(Path(record["_path"]).read_text())
     assert [s for s in strings(stored) if s.startswith("/") or str(tmp_path) in s] == []
     assert "../data/medqa_test.jsonl" in list(strings(stored))
+
+
+def test_a_name_no_file_system_holds_is_kept_as_written(tmp_path):
+    long_label = "m" * 300  # one path part over 255 bytes: exists() raises "File name too long"
+    assert portable_path(long_label, tmp_path) == long_label
+    assert portable_path("/" + long_label + "/ckpt", tmp_path) == "/" + long_label + "/ckpt"

@@ -43,14 +43,17 @@ def portable_path(value: str, leaderboard: Path) -> str:
     if not isinstance(value, str) or not value or ":" in value.split("/", 1)[0]:
         return value  # empty, or already a reference (scheme:...)
     path = Path(value).expanduser()
-    if not path.is_absolute():
-        if not path.exists():
-            return value  # a hub id or a registered model name, not a file here
-        path = path.resolve()
-    else:
-        path = Path(os.path.normpath(path))
-        if path.exists():
+    try:
+        if not path.is_absolute():
+            if not path.exists():
+                return value  # a hub id or a registered model name, not a file here
             path = path.resolve()
+        else:
+            path = Path(os.path.normpath(path))
+            if path.exists():
+                path = path.resolve()
+    except OSError:  # a name no file system holds (a part over 255 bytes): not a path here
+        return value
     for root, scheme in _known_roots():
         if path.is_relative_to(root):
             return scheme + path.relative_to(root).as_posix()

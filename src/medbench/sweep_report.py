@@ -125,7 +125,7 @@ def _same_value(a: Any, b: Any) -> bool:
     """Factor values compared as numbers where both read as one (t 0 and 0.0), else as text."""
     try:
         return float(a) == float(b)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):  # 10**400 overflows a float
         return a is not None and str(a) == str(b)
 
 

@@ -11,10 +11,11 @@ OPTION_KEYS = ("opa", "opb", "opc", "opd")
 
 
 def _cop(row):
-    try:
-        return int(row["cop"])
-    except (KeyError, TypeError, ValueError):
-        return None  # the row's own check names the problem
+    value = row.get("cop") if isinstance(row, dict) else None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    # int() would read 2.5 as 2 and true as 1: a wrong gold answer, never an error
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def file_cop_base(rows, source):
@@ -40,7 +41,10 @@ def make_normalizer(cop_base=None):
 
         def normalize(row, source):
             require_columns(row, ["question", *OPTION_KEYS, "cop"], source)
-            cop = int(row["cop"])
+            cop = _cop(row)
+            if cop is None:
+                raise MedbenchError(f"{source}: cop {row['cop']!r} is not a whole-number answer index",
+                                    "give cop as 0-3 (hub export) or 1-4 (raw release)")
             if cop < 0:  # the hub's unlabelled test split
                 return None
             if base == 1 and cop == 0:
