@@ -247,3 +247,17 @@ def test_dry_run_shows_the_factors_a_comparison_is_pooled_over(tmp_path, medbenc
     plain = json.loads(medbench_cli("sweep", str(path), "--dry-run", "--json", "--output-dir",
                                     str(tmp_path / "s")).output)
     assert all("pool_over" not in c for c in plain["comparisons"])  # plans without it read as before
+
+
+def test_the_plan_shows_the_decoding_a_recipe_sets(tmp_path, medbench_cli):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "cell": {**BASE["cell"], "eval": {
+        "tasks": ["medqa"], "mode": "generate", "gen_kwargs": {"max_new_tokens": 64, "temperature": 0.6},
+        "repeats": 3}}}))
+    result = medbench_cli("sweep", str(path), "--dry-run", "--json", "--output-dir", str(tmp_path / "s"))
+    evaluation = json.loads(result.stdout)["cells"][0]["eval"]
+    assert evaluation["repeats"] == 3 and evaluation["gen_kwargs"]["temperature"] == 0.6
+    path.write_text(yaml.safe_dump(BASE))
+    plain = json.loads(medbench_cli("sweep", str(path), "--dry-run", "--json", "--output-dir",
+                                    str(tmp_path / "p")).stdout)
+    assert not {"gen_kwargs", "repeats", "system_prompt"} & set(plain["cells"][0]["eval"])  # the task's own

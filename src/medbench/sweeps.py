@@ -297,7 +297,10 @@ def describe(sweep: SweepPlan) -> dict[str, Any]:
                       "fewshot_rationales": bool(cell.eval.get("fewshot_rationales")),
                       "chat_template": bool(cell.eval.get("chat_template")),
                       "judges": list(cell.eval.get("judges") or []),
-                      "judge_options": dict(cell.eval.get("judge_options") or {})}
+                      "judge_options": dict(cell.eval.get("judge_options") or {}),
+                      # what decoding the generate-mode scoring uses, where the recipe sets it (else the task's own)
+                      **{key: cell.eval[key] for key in ("gen_kwargs", "system_prompt", "repeats")
+                         if cell.eval.get(key) not in (None, {}, "")}}
         cells.append({"id": cell.key, "label": cell.label, "factors": cell.factors, "aliases": cell.aliases,
                       "model": cell.model, "baseline": cell.is_baseline, "steps": steps, "eval": evaluation,
                       "done": _finished(sweep.out_dir, cell) is not None})
