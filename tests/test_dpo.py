@@ -174,3 +174,15 @@ def test_train_command_scores_every_dpo_checkpoint(tiny_model_dir, tmp_path):
     table = build_table(tmp_path / "lb")
     assert len(table.rows) == 2 and table.columns == ["medqa"]
     assert all(row.label.startswith("dpo:") for row in table.rows)
+
+
+def test_a_run_of_a_few_steps_precomputes_only_the_pairs_they_reach(medqa):
+    from medbench_plugins.dpo import pairs_trained
+
+    pairs = task_pairs(medqa, seed=1, task="medqa")
+    options = DPOOptions(max_steps=2, train_batch_size=2, gradient_accumulation_steps=2)
+    reached = pairs_trained(pairs, options, seed=1)
+    assert len(reached) == 8 < len(pairs) and reached == pairs_trained(pairs, options, seed=1)
+    assert [pairs.index(p) for p in reached] == sorted(pairs.index(p) for p in reached)  # in the data's order
+    assert reached != pairs_trained(pairs, options, seed=2)  # a seeded sample, not the first rows
+    assert pairs_trained(pairs, DPOOptions(), seed=1) == pairs  # whole epochs: every pair
