@@ -72,6 +72,11 @@ class LikertJudge:
             self._opened[key] = open_model(options.get("model"), options.get("backend"), backend_options)
         return self._opened[key]
 
+    def check(self, options: dict[str, str]) -> None:
+        """Before the scored model generates anything: the judge model opens (a wrong reference is one line now,
+        not after minutes of generation) and the settings read; kept open for score()."""
+        self._settings(options, self._backend(options))
+
     def _settings(self, options: dict[str, str], backend: Any) -> tuple[str, int, float]:
         try:
             samples = int(options.get("samples") or 1)

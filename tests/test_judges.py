@@ -131,3 +131,15 @@ def test_eval_says_which_tasks_a_typed_judge_skips(medbench_cli, tiny_model_dir,
                           "--leaderboard-dir", tmp_path / "lb")
     assert result.exit_code == 0, result.output
     assert "note: --judge scores generation tasks only; not medqa (pass --mode generate" in result.output
+
+
+def test_a_judge_model_that_does_not_resolve_fails_before_the_scored_model_loads(tmp_path, monkeypatch):
+    from medbench import evaluation
+
+    opened = []
+    monkeypatch.setattr(evaluation, "open_for_evaluation", lambda *args, **kwargs: opened.append(1))
+    config = EvalConfig(tasks=["discharge_summary"], limit=1, output_dir=tmp_path / "lb", judges=["likert"],
+                        judge_options={"model": "no-such-judge-model"})
+    with pytest.raises(MedbenchError, match="unknown model 'no-such-judge-model'"):
+        evaluate("unused", config)
+    assert not opened and not (tmp_path / "lb" / "records").exists()

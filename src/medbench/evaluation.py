@@ -274,7 +274,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         score_validation_split(tasks)
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
-    judges = judges_for(names, registry, config.judges, config.mode)
+    judges = judges_for(names, registry, config.judges, config.mode, config.judge_options)
     # A judge's settings with no judge asked for (and none in the tasks' metadata) would silently do nothing; a
     # judge asked for that suits none of these tasks (a recipe's likert on MCQ cells) is fine.
     if config.judge_options and not config.judges and not any(judges.values()):

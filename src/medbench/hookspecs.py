@@ -53,7 +53,9 @@ def register_judges(register):
     ``score(items, options) -> list[float | None]``. Each item is a dict with ``prompt``, ``reference`` and
     ``prediction``; ``options`` is a dict of the user's ``--judge-option key=value`` pairs. Return one score per
     item (None where the judge could not decide). A task asks for judges in ``metadata.judges``; ``medbench
-    eval --judge NAME`` adds one. Scores are recorded as metric ``judge:NAME`` and per sample.
+    eval --judge NAME`` adds one. Scores are recorded as metric ``judge:NAME`` and per sample. An optional
+    ``check(options)`` runs before the scored model loads: raise ``MedbenchError`` there for settings that cannot
+    work (a judge model that does not resolve), so the user hears it before minutes of generation.
     """
 
 

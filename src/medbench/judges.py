@@ -28,9 +28,12 @@ def get_judge(name: str, registry: dict[str, Any] | None = None) -> Any:
     return registry[name]
 
 
-def judges_for(task_names: list[str], registry: Any, extra: list[str], mode: str = "loglikelihood") -> dict[str, list[str]]:
+def judges_for(task_names: list[str], registry: Any, extra: list[str], mode: str = "loglikelihood",
+               options: dict[str, str] | None = None) -> dict[str, list[str]]:
     """Judges per task: the task's ``metadata.judges`` plus ``extra`` for the tasks scored by generation (a
-    multiple-choice task too, under ``mode`` generate: its answers are free text). Checked up front."""
+    multiple-choice task too, under ``mode`` generate: its answers are free text). Checked up front: with
+    ``options``, a judge that can check its settings (``check(options)``: its model resolves) does so now, not
+    after minutes of generation."""
     from medbench.scoring import scored_output_type
 
     available = judge_registry() if extra or any(registry.get(n).metadata.get("judges") for n in task_names) else {}
@@ -46,6 +49,11 @@ def judges_for(task_names: list[str], registry: Any, extra: list[str], mode: str
             get_judge(judge, available)
         if wanted:
             out[name] = wanted
+        for judge in wanted if options is not None else []:
+            found = get_judge(judge, available)
+            if hasattr(found, "check"):
+                with plugin_call(found.plugin, f"judge {judge!r} check()"):
+                    found.check(judge_options_for(entry, options))
     return out
 
 
