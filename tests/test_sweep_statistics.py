@@ -438,3 +438,17 @@ def test_a_corpus_metric_is_pooled_over_strata_with_or_without_its_fast_form():
     by_hand = [sum(f1([1, 0] * 20, preds(m)) - f1([1, 0] * 20, preds(b)) for b, m in s.pairs) / 2 for s in strata]
     assert fast.comparison.delta == pytest.approx(sum(by_hand) / 4) == pytest.approx(slow.comparison.delta)
     assert fast.comparison.p < 0.05 and slow.comparison.p < 0.05 and fast.comparison.ci_low > 0
+
+
+def test_a_score_read_out_of_free_text_shows_how_many_items_were_answered():
+    from types import SimpleNamespace
+
+    from medbench.sweep_report import _score
+
+    samples = [{"choices": ["no", "yes"], "response": "Answer: yes", "pred": 1},
+               {"choices": ["no", "yes"], "response": "A: 1", "pred": None},
+               {"choices": ["no", "yes"], "response": "no", "pred": 0}]
+    generated = SimpleNamespace(score=0.5, ci_low=0.1, ci_high=0.9, samples=samples)
+    assert _score(generated) == "0.500 [0.100, 0.900]; answered 2/3"
+    scored_by_loglikelihood = SimpleNamespace(score=0.5, ci_low=None, ci_high=None, samples=[{"pred": 1}])
+    assert _score(scored_by_loglikelihood) == "0.500"

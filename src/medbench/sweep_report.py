@@ -70,8 +70,12 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _score(cell: Any) -> str:
-    text = _fmt(cell.score)
-    return text + (f" [{_fmt(cell.ci_low)}, {_fmt(cell.ci_high)}]" if cell.ci_low is not None else "")
+    text = _fmt(cell.score) + (f" [{_fmt(cell.ci_low)}, {_fmt(cell.ci_high)}]" if cell.ci_low is not None else "")
+    # A choice read out of free text: an arm that stops answering loses for that, not for its choices.
+    extracted = [s for s in cell.samples or [] if isinstance(s, dict) and "response" in s and "choices" in s]
+    if extracted:
+        text += f"; answered {sum(s.get('pred') is not None for s in extracted)}/{len(extracted)}"
+    return text
 
 
 def _entries(sweep: Any) -> tuple[dict[str, list[Entry]], dict[str, list[Entry]]]:
