@@ -261,3 +261,12 @@ def test_the_plan_shows_the_decoding_a_recipe_sets(tmp_path, medbench_cli):
     plain = json.loads(medbench_cli("sweep", str(path), "--dry-run", "--json", "--output-dir",
                                     str(tmp_path / "p")).stdout)
     assert not {"gen_kwargs", "repeats", "system_prompt"} & set(plain["cells"][0]["eval"])  # the task's own
+
+
+def test_the_same_pair_on_another_metric_is_another_comparison(tmp_path):
+    recipe = write(tmp_path, comparisons=[{"factor": "method", "levels": ["dpo"], "baseline": "sft"},
+                                          {"factor": "method", "levels": ["dpo"], "baseline": "sft",
+                                           "metrics": {"medqa": "exact_match"}},
+                                          {"factor": "method", "levels": ["dpo"], "baseline": "sft"}])  # repeated
+    sweep = plan(recipe, out_dir=tmp_path / "s")
+    assert sorted(json.dumps(c.metrics) for c in sweep.comparisons) == ['{"medqa": "exact_match"}'] * 2 + ["{}"] * 2

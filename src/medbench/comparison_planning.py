@@ -76,9 +76,10 @@ def plan_comparisons(sweep: Any, excluded: list[dict[str, Any]],
                     raise recipe_error(recipe.path, f"cell {label} has no baseline cell with {factor}={baseline_level} "
                                 f"({why}), so the comparison of {factor} cannot be made",
                                 "keep the baseline cells in the grid, or drop that comparison")
-                if base.key != cell.key:  # the same pair read through a selected checkpoint is another comparison
-                    select = spec.get("select")
-                    planned.setdefault((cell.key, base.key, factor, json.dumps(select, sort_keys=True)),
+                if base.key != cell.key:  # the same pair through a selected checkpoint, or on another metric,
+                    select = spec.get("select")  # is another comparison
+                    reading = json.dumps([select, spec.get("metrics") or {}], sort_keys=True)
+                    planned.setdefault((cell.key, base.key, factor, reading),
                                        PlannedComparison(cell.key, base.key, factor, factors.get(factor),
                                                          spec["baseline"], bool(spec.get("primary", False)),
                                                          dict(spec.get("metrics") or {}), spec.get("margin"),
