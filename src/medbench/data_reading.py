@@ -105,7 +105,7 @@ def _parquet_rows(path: Path) -> list[Any]:
     return rows
 
 
-_READERS = {".jsonl": (_json_rows, "JSON", "write one JSON object per line (or one JSON array of objects)"),
+_READERS = {".jsonl": (_json_rows, "JSON lines", "write one JSON object per line (or one JSON array of objects)"),
             ".json": (_json_rows, "JSON", "write one JSON object per line (or one JSON array of objects)"),
             ".csv": (_csv_rows, "CSV", "save it as CSV with one header row and the same fields on every line"),
             ".parquet": (_parquet_rows, "Parquet", "write it again, e.g. with pandas' DataFrame.to_parquet")}
