@@ -85,13 +85,13 @@ def test_dpo_sampling_and_reference_pass_show_progress(tiny_model_dir, tmp_path,
     loaded = resolve_model(str(tiny_model_dir))
     options = DPOOptions(pairs="sampled", samples_per_prompt=2, sample_max_new_tokens=4)
     sample_answers(loaded.model, Formatter(loaded.tokenizer, use_chat_template=False), medqa[:10], options)
-    config = build_config(DPOOptions, {}, {"train_batch_size": 2, "max_steps": 1, "max_examples": 6}, "dpo")
+    config = build_config(DPOOptions, {}, {"train_batch_size": 2, "max_steps": 3, "max_examples": 6}, "dpo")
     prepare(TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run", config=config,
                          examples=list(medqa)))
     ends = [LINE.match(line) for line in lines(capsys.readouterr().err)]
     ends = {m["what"]: (m["done"], m["total"]) for m in ends if m and m["pct"] == "100"}
     assert ends["dpo · sampling 2 answers per prompt"] == ("10", "10")
-    assert ends["dpo · reference log-probs (train, batches)"] == ("3", "3")  # 6 pairs, 2 a batch
+    assert ends["dpo · reference log-probs (train, batches)"] == ("3", "3")  # 6 pairs (3 steps reach them), 2 a batch
 
 
 def test_a_piped_training_run_logs_every_phase_with_timestamps(tiny_model_dir, tmp_path):

@@ -133,7 +133,7 @@ def test_sampled_pairs_train_end_to_end(tiny_model_dir, tmp_path, medqa, monkeyp
     answers = [f"{wrong[0]}\n", f"{golds[1]}\n", f"{wrong[2]}\n", f"{wrong[3]}\n"]  # the 2nd names its gold
     generate = scripted_generate(make_byte_tokenizer(), answers, [])
     monkeypatch.setattr(LlamaForCausalLM, "generate", lambda self, **kwargs: generate(**kwargs))
-    config = build_config(DPOOptions, {}, {"pairs": "sampled", "samples_per_prompt": 1, "max_steps": 1,
+    config = build_config(DPOOptions, {}, {"pairs": "sampled", "samples_per_prompt": 1, "max_steps": 2,
                                            "max_examples": 4, "train_batch_size": 2}, "dpo")
     request = TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run", config=config,
                            examples=list(medqa[:4]))  # 4 of 4: the sample is all of them, in order

@@ -22,6 +22,8 @@ def file_cop_base(rows, source):
     """0 or 1: where this file's answer indices start. The hub copy (and a file exported from it, as lm-eval
     scores it) counts from 0, the raw release from 1; a file shows which by holding a 0 or a 4."""
     cops = {_cop(row) for row in rows}
+    if None in cops:
+        return 1  # a row without a whole-number cop is refused by its own check: no guess about the base first
     if 0 in cops and 4 in cops:
         raise MedbenchError(f"{source} mixes cop 0 (hub export, 0-based) and cop 4 (raw release, 1-based)",
                             "give one file per format, or set metadata cop_base in a copy of the task's YAML")
