@@ -35,11 +35,19 @@ def leave_process_group() -> None:
     while rank 0 still writes records can abort in gloo's teardown ("terminate called without an active
     exception"). Not on failure: the launcher ends the other ranks then, and a barrier could wait on a rank stuck
     in a collective."""
+    import os
+    import sys
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        rank = dist.get_rank()
         dist.barrier()
         dist.destroy_process_group()
+        if rank != 0:  # its work is done and rank 0 reports; gloo's threads can still abort interpreter teardown
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
 
 def rank_zero_first(accelerator: Any) -> Any:
