@@ -18,6 +18,7 @@ from medbench.models import (
     LoadedModel,
     LoadOptions,
     cache_dir,
+    gpu_memory_map,
     hub_online,
     hub_snapshot,
     pick_device,
@@ -47,10 +48,17 @@ def _load_hf_dir(path: str, options: LoadOptions, **kwargs) -> tuple[Any, Any]:
     _check_config(Path(path), options)
     device = pick_device(options.device)
     dtype = pick_dtype(options.dtype, device)
+    # Under --device auto, a model larger than one GPU is spread over all of them (a named device is kept).
+    max_memory = gpu_memory_map(path, dtype) if options.device == "auto" and device == "cuda" else None
+    if max_memory:
+        kwargs.update(device_map="auto", max_memory=max_memory)
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=dtype, trust_remote_code=options.trust_remote_code, use_safetensors=True, **kwargs
     )
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=options.trust_remote_code)
+    if max_memory:  # placed by accelerate; its hooks carry activations from one GPU to the next
+        model.eval()
+        return model, prepare_tokenizer(tokenizer)
     return _finish(model, tokenizer, options, device)
 
 

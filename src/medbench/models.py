@@ -9,6 +9,7 @@ reference loads it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,48 @@ def pick_device(device: str = "auto") -> str:
     if device != "auto":
         return check_device(device)
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# Beyond the weights, what a GPU needs to score on them: CUDA's context, activations, the KV cache of a generation.
+GPU_RUN_HEADROOM = 2 << 30
+WEIGHT_SLACK = 1.1  # buffers, layers that do not split evenly across GPUs
+
+
+def plan_gpu_memory(weight_bytes: int, free_bytes: list[int]) -> dict[int, int] | None:
+    """How much of each GPU a model of ``weight_bytes`` may take (a ``max_memory`` map for transformers'
+    ``device_map="auto"``), or None when it fits the first GPU with room to run, as nearly every model does. A
+    70B model on two 80 GB GPUs is spread over both; one that all the GPUs together cannot hold is refused in one
+    line rather than a CUDA out-of-memory error (never offloaded to the CPU: scoring would crawl)."""
+    need = int(weight_bytes * WEIGHT_SLACK)
+    if not free_bytes or need + GPU_RUN_HEADROOM <= free_bytes[0]:
+        return None
+    usable = {index: max(0, free - GPU_RUN_HEADROOM) for index, free in enumerate(free_bytes)}
+    if need > sum(usable.values()):
+        gpus = f"the {len(free_bytes)} visible GPUs" if len(free_bytes) > 1 else "the one visible GPU"
+        raise MedbenchError(f"the model's weights take {weight_bytes / 2**30:.1f} GiB, more than {gpus} hold free "
+                            f"({sum(free_bytes) / 2**30:.1f} GiB, {GPU_RUN_HEADROOM >> 30} GiB of each kept to run)",
+                            "run on more GPUs (--device auto spreads a model over all that are visible), or serve it "
+                            "on the vllm backend with tensor_parallel (docs/backends.md)")
+    return usable
+
+
+def gpu_memory_map(path: str | Path, dtype: Any) -> dict[int, int] | None:
+    """``plan_gpu_memory`` for the safetensors weights in directory ``path`` loaded as ``dtype``, on this machine's
+    GPUs. None without CUDA, and under ``accelerate launch``, where every rank holds its own copy."""
+    import torch
+
+    if not torch.cuda.is_available() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return None
+    stored = {"float32": 4, "float16": 2, "bfloat16": 2}
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+        stored_size = stored.get(str(config.get("torch_dtype") or config.get("dtype")), 0)
+    except (OSError, ValueError, AttributeError):
+        stored_size = 0
+    file_bytes = sum(file.stat().st_size for file in Path(path).glob("*.safetensors"))
+    loaded_size = torch.empty((), dtype=dtype).element_size()
+    weight_bytes = file_bytes * loaded_size // stored_size if stored_size else file_bytes
+    return plan_gpu_memory(weight_bytes, [torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())])
 
 
 DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32")

@@ -40,7 +40,9 @@ from medbench.errors import MedbenchError
               help="Few-shot examples carry their rationales (column TASK@Nshot@rationales; default 3 shots).")
 @click.option("--judge", "judges", multiple=True, help="LLM-as-judge to add to generation tasks (e.g. likert).")
 @click.option("--judge-option", "judge_options", multiple=True, help="KEY=VALUE for the judges, e.g. model=REF.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              help="auto (a GPU if there is one; a model larger than one GPU is spread over all), cpu, cuda, "
+                   "cuda:N or mps.")
 @click.option("--dtype", default="auto", show_default=True, help="auto, bf16, fp16 or fp32.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model repositories to run their own code.")
 @click.option("--no-cache", is_flag=True,
