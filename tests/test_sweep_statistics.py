@@ -189,6 +189,17 @@ def test_the_report_picture_draws_each_answer_once_and_escapes_every_name():
     assert svg_differences([], 0.05) is None
 
 
+
+def test_differences_that_are_all_zero_sit_on_a_readable_axis():
+    import re
+
+    from medbench.sweep_plot import svg_differences
+
+    row = report_row("uti", 0.0)
+    row["comparison"].ci_low = row["comparison"].ci_high = 0.0
+    ticks = {float(t) for t in re.findall(r">([+\-−]?\d+\.\d+)</text>", svg_differences([row], 0.05))}
+    assert ticks and max(abs(t) for t in ticks) >= 0.05  # not a ±0.001 axis that makes zero look resolved
+
 # ------------------------------------------------------------------ pooled over factors (pool_over) and heterogeneity
 
 def strata_of(effects, *, n=100, seeds=2, run_sd=0.0, item_sd=0.0, columns=2, rng=None, p_base=0.5):

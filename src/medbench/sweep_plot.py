@@ -57,6 +57,9 @@ def _unit(row: dict[str, Any]) -> str:
     return "0-1" if all(s is not None and 0 <= s <= 1 for s in scores) else str(row.get("metric"))
 
 
+AXIS_MIN_BOUND = 0.05
+
+
 def _panel(title: str, rows: list[dict[str, Any]], top: float, grid: set[str] | None) -> tuple[list[str], float]:
     hidden = max(0, len(rows) - MAX_ROWS_PER_PANEL)
     rows = rows[:MAX_ROWS_PER_PANEL]
@@ -67,7 +70,9 @@ def _panel(title: str, rows: list[dict[str, Any]], top: float, grid: set[str] | 
         margin = _margin(row)
         values += [margin, -margin] if margin else []
         spans += [v for v in values if v is not None]
-    bound = min(max([abs(v) for v in spans] + [1e-3]), 1e300) * 1.1  # 1e308 * 1.1 would overflow the axis
+    # At least ±0.05: differences that are all zero (or tiny) sit at the centre of a readable axis, not on a ±0.001
+    # one that makes them look resolved; 1e308 * 1.1 would overflow the axis.
+    bound = min(max([abs(v) for v in spans] + [AXIS_MIN_BOUND]), 1e300) * 1.1
     lo, hi = -bound, bound
     x = lambda v: LABEL_WIDTH + (v - lo) / (hi - lo) * PLOT_WIDTH  # noqa: E731
     out = [f'<text x="{PAD}" y="{top + 14}" font-weight="bold">{esc(title)}</text>']
