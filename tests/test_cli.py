@@ -52,6 +52,10 @@ def test_tasks_command_lists_split_sizes_and_metric():
     rows = {row["task"]: row for row in json.loads(result.stdout)["tasks"]}
     assert rows["medqa"]["splits"] == {"train": 60, "validation": 20, "test": 40}
     assert rows["medqa"]["metric"] == "acc" and rows["medqa"]["plugin"] == "builtin_tasks"
+    groups = {group["group"]: group for group in json.loads(result.stdout)["groups"]}  # --tasks triage: both
+    assert groups["triage"]["tasks"] == ["triage_personnel", "triage_urgency"]
+    listed = medbench("tasks")
+    assert "group triage (builtin_tasks): triage_personnel, triage_urgency" in listed.stdout
 
 
 def test_eval_command_with_a_user_data_file(tiny_model_dir, tmp_path):

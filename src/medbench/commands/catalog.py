@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from medbench.commands.common import console, err_console, print_listing, task_source_options
-from medbench.console import labelled
+from medbench.console import labelled, terminal_safe
 from medbench.errors import MedbenchError
 
 
@@ -58,8 +58,10 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
         rows.append({"task": name, "plugin": entry.plugin, "splits": sizes, "metric": entry.primary_metric,
                      "output_type": entry.config.get("output_type", "generate_until"), "yaml": str(entry.path),
                      "data_source": source, "status": status})
+    groups = [{"group": name, "plugin": group.plugin, "tasks": group.members}
+              for name, group in sorted(registry.groups.items()) if name not in registry.entries]
     if as_json:
-        click.echo(json.dumps({"tasks": rows, "problems": registry.problems}, indent=2))
+        click.echo(json.dumps({"tasks": rows, "groups": groups, "problems": registry.problems}, indent=2))
         return
     table = Table(title="medbench tasks")
     for column in ("task", "plugin", "splits", "metric", "type", "data", "status"):
@@ -71,6 +73,9 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
         data = "–" if not source else text if text.startswith(source["kind"]) else f"{source['kind']}: {text}"
         table.add_row(row["task"], row["plugin"], splits, row["metric"], row["output_type"], data, row["status"])
     console.print(table)
+    for group in groups:  # `--tasks GROUP` scores every member
+        console.print(terminal_safe(f"group {group['group']} ({group['plugin']}): {', '.join(map(str, group['tasks']))}"),
+                      highlight=False)
     for problem in registry.problems:
         err_console.print(labelled("Warning:", "yellow", problem), highlight=False)
 
