@@ -31,6 +31,7 @@ def test_trainers_command_lists_every_trainer():
     by_name = {row["name"]: row for row in rows}
     assert {"sft", "dpo", "merge", "curriculum"} <= set(by_name)
     assert by_name["sft"]["resume"] and by_name["sft"]["options"] == len(describe_options(SFTOptions))
+    assert by_name["sft"]["plugin"] == "sft" and by_name["orpo"]["plugin"] == "example"  # who provides each
 
 
 def test_messages_spell_options_as_flags_and_suggest_the_close_one():

@@ -10,7 +10,7 @@ import click
 def _trainer_rows() -> list[dict]:
     from medbench.training import trainer_registry
 
-    return [{"name": name, "description": getattr(trainer, "description", ""),
+    return [{"name": name, "plugin": getattr(trainer, "plugin", ""), "description": getattr(trainer, "description", ""),
              "resume": bool(getattr(trainer, "supports_resume", False)),
              "options": len(dataclasses.fields(trainer.config_class))}
             for name, trainer in sorted(trainer_registry().items())]
@@ -23,7 +23,7 @@ def trainers_command(as_json: bool) -> None:
     from medbench.commands.common import print_listing
 
     print_listing(_trainer_rows(), "medbench trainers (medbench train --plugin NAME --help lists a trainer's options)",
-                  {"name": lambda r: r["name"], "description": lambda r: r["description"],
+                  {"name": lambda r: r["name"], "plugin": lambda r: r["plugin"], "description": lambda r: r["description"],
                    "--resume": lambda r: "yes" if r["resume"] else "no", "options": lambda r: r["options"]}, as_json)
 
 
