@@ -160,15 +160,20 @@ def test_curriculum_skips_human_difficulty_cells_on_data_without_labels(tmp_path
 
 
 @pytest.mark.parametrize("scale", ["toy", "full"])
-def test_merge_interpolates_a_base_derived_clinical_model_and_picks_t_on_validation(scale):
+def test_merge_interpolates_a_clinical_model_and_picks_t_on_validation(scale):
     sweep = planned("merge_retention", scale)
     merge = by_factors(sweep, shots=64, arm="merge", merge_method="linear", seed=1)
     cpt, kshot, merged = merge.steps
     # The clinical model is continued-trained from the base model, on notes of a task that is not scored.
     assert cpt.model == sweep.variables["base_model"] and cpt.task not in merge.eval["tasks"]
     assert cpt.options["method"] == "full" and cpt.options["loss_on"] == "all"
-    if scale == "full":
-        assert cpt.model == "meta-llama/Llama-3.1-8B" and merge.model == "meta-llama/Llama-3.1-8B-Instruct"
+    if scale == "full":  # a public clinical model continued-pretrained from the instruct model's own base
+        assert cpt.model == "meta-llama/Meta-Llama-3-8B" and merge.model == "meta-llama/Meta-Llama-3-8B-Instruct"
+        assert sweep.variables["clinical_model"] == "Henrychur/MMed-Llama-3-8B"
+    given = by_factors(sweep, shots=64, arm="merge_given", merge_method="linear", seed=1)
+    given_kshot, given_merge = given.steps  # the study's arm: the named clinical model, tuned on the k shots
+    assert given_kshot.model == sweep.variables["clinical_model"] and given_kshot.options == kshot.options
+    assert given_merge.model == merge.model and given_merge.options["models"] == ["{prev}"]
     assert kshot.options["max_examples"] == 64 and kshot.options["method"] == "lora"
     assert merged.plugin == "merge" and merged.model == merge.model  # merged with the instruct model itself
     assert merged.options["models"] == ["{prev}"] and merged.options["method"] == "linear"
@@ -189,12 +194,16 @@ def test_merge_interpolates_a_base_derived_clinical_model_and_picks_t_on_validat
     arms = [(c.factors["arm"], b.factors["arm"], p) for c, b, _ in compared(sweep)
             for p in sweep.comparisons if (p.cell, p.baseline) == (c.key, b.key)]
     primary = {(c, b) for c, b, p in arms if p.primary}
-    assert primary == {("merge", "full_ft"), ("merge", "instruct")}
+    assert primary == {("merge_given", "full_ft"), ("merge_given", "instruct")}
+    # summaries by key-fact coverage, the same system prompt for every arm (no preamble cut by the "\n\n" stop)
+    assert all(p.metrics == {"discharge_summary": "coverage"} for _, _, p in arms if p.primary)
+    assert "introduction" in merge.eval["system_prompt"] and given.eval == merge.eval
+    assert ("merge_given", "merge") in {(c, b) for c, b, p in arms if not p.primary}  # what pretraining adds
     # The study's answer is the checkpoint chosen on validation, never an endpoint (t 0 is the instruct model
     # itself: "kept" by construction); the curve (every t) is never primary.
     assert all(p.select == {"split": "validation", "tasks": ["clinical_reasoning", "instruction_following"],
                             "exclude": {"t": [0.0, 1.0]}} and p.margin for _, _, p in arms if p.primary)
     assert cpt.options["chat_template"] is True  # full CPT trains the chat tokens the k-shot LoRA step reads
     assert {(c, b) for c, b, p in arms if not p.primary and p.select is None} >= \
-        {("merge", "full_ft"), ("merge", "instruct"), ("full_ft", "instruct")}
+        {("merge_given", "full_ft"), ("merge_given", "instruct"), ("merge", "full_ft"), ("full_ft", "instruct")}
     assert merge.selections and not instruct.selections  # the untrained model has one checkpoint: nothing to pick
