@@ -38,6 +38,15 @@ def test_sft_vs_dpo_continues_dpo_from_the_sft_step_and_compares_dpo_with_sft(sc
         pairs = [(c.factors["method"], b.factors["method"]) for c, b, _ in compared(sweep)
                  if c.factors["task"] == task and c.factors["seed"] == 1]
         assert {("sft", "base"), ("dpo", "base"), ("dpo", "sft")} <= set(pairs)
+    # The primary family: dpo vs sft and vs sft_2ep on the six study tasks (12 tests); the study's null claims
+    # (uti, hyponatremia) also as equivalence within 0.05, the gain claims as differences only.
+    labels = {c.key: c for c in sweep.cells}
+    primary = {(labels[p.cell].factors["task"], labels[p.baseline].factors["method"], p.margin)
+               for p in sweep.comparisons if p.primary and labels[p.cell].factors["method"] == "dpo"}
+    study_tasks = ["uti", "hyponatremia", "clinical_reasoning_open", "triage_personnel", "triage_urgency",
+                   "discharge_summary"]
+    assert primary == {(task, baseline, 0.05 if task in ("uti", "hyponatremia") else None)
+                       for task in study_tasks for baseline in ("sft", "sft_2ep")}
     summary = by_factors(sweep, task="discharge_summary", method="dpo", seed=1)
     assert summary.steps[1].options["pairs"] == "sampled"
     assert summary.eval["judges"] == ["likert"] and summary.eval["judge_options"]["model"]

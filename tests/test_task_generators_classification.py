@@ -32,9 +32,9 @@ TASK_SPECS = {
                       "edematous state", "kidney failure"], {"train": 210, "validation": 49, "test": 399}),
     "triage_personnel": ("triage", "triage_personnel.yaml", "message", "personnel",
                          ["physician", "nurse", "pharmacist", "front desk"],
-                         {"train": 204, "validation": 48, "test": 108}),
+                         {"train": 204, "validation": 48, "test": 396}),
     "triage_urgency": ("triage", "triage_urgency.yaml", "message", "urgency", ["emergent", "urgent", "routine"],
-                       {"train": 204, "validation": 48, "test": 108}),
+                       {"train": 204, "validation": 48, "test": 396}),
     "adrd_prediction": ("adrd_prediction", "adrd_prediction.yaml", "history", "label", ["no", "yes"],
                         {"train": 200, "validation": 50, "test": 400}),
 }

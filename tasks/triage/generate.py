@@ -63,7 +63,10 @@ travel plans), closing questions ("What should I do?", "Who can help with this?"
 hour ago", "next month"); about 12% of messages are written in lower case.
 
 Label balance: every split has equal counts of the four personnel labels and of the three urgency labels
-(train 204 = 4 x 51 = 3 x 68, validation 48, test 108); the counts per kind of message follow ``PLAN``.
+(train 204 = 4 x 51 = 3 x 68, validation 48, test 396 = 4 x 99 = 3 x 132); the counts per kind of message
+follow ``PLAN``, and for test ``PLAN`` x 11/3: its first 108 rows as ``PLAN`` draws them (test 108 until version
+2.1), then the 288 of ``TEST_EXTRA``, drawn after all the rest. No message repeats within or across splits, nor
+one that differs only in its greeting, sign-off or case.
 Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 3141).
 """
 
@@ -386,6 +389,12 @@ PLAN = {
              ("symptom", FD): (0, 0, 8), ("medication_error", PH): (5, 3, 0),
              ("medication_error", RX): (4, 3, 2), ("billing", RX): (0, 7, 6), ("billing", FD): (0, 13, 6)},
 }
+# Version 2.1 grew the test split from 108 to 396 rows (99 per personnel label, 132 per urgency label) for the power
+# of method comparisons: these 288 rows are drawn after all of PLAN (whose rows stay as they were) and follow after
+# its 108; with them the test split follows PLAN["test"] x 11/3, rounded so that both label sets stay balanced.
+TEST_EXTRA = {("symptom", N): (45, 13, 14), ("symptom", PH): (27, 13, 11), ("symptom", RX): (0, 0, 13),
+              ("symptom", FD): (0, 0, 21), ("medication_error", PH): (13, 8, 0), ("medication_error", RX): (11, 8, 5),
+              ("billing", RX): (0, 19, 16), ("billing", FD): (0, 35, 16)}
 
 
 def _compose(rng: random.Random, sentences: list[str]) -> str:
@@ -399,35 +408,41 @@ def _compose(rng: random.Random, sentences: list[str]) -> str:
     return "\n".join(part for part in (opener, text, closer) if part)
 
 
+def _body(message: str) -> str:
+    """A message without its greeting and sign-off, in lower case: messages alike but for those are duplicates."""
+    return next(part for part in message.split("\n") if part not in OPENERS + CLOSERS).lower()
+
+
+def _draw(rng: random.Random, split: str, plan: dict, seen: set[str]) -> list[dict]:
+    rows = []
+    for (kind, personnel), counts in plan.items():
+        for level, count in zip(URGENCY, counts):
+            made = attempts = 0
+            while made < count:
+                attempts += 1
+                if attempts > 100000:
+                    raise RuntimeError(f"cannot fill {split} {kind} {personnel} {level}")
+                case = CASES[kind](rng, personnel, level)
+                if case is None:
+                    continue
+                message = _compose(rng, case["sentences"])
+                if _body(message) in seen:
+                    continue
+                seen.add(_body(message))
+                made += 1
+                rows.append({"message": message, "intent": kind, "trigger": case["trigger"],
+                             "personnel": personnel, "urgency": level, "category": kind})
+    rng.shuffle(rows)
+    return rows
+
+
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
     rng = random.Random(seed)
-    seen: set[str] = set()
-    splits: dict[str, list[dict]] = {}
-    counter = 0
-    for split, plan in PLAN.items():
-        rows = []
-        for (kind, personnel), counts in plan.items():
-            for level, count in zip(URGENCY, counts):
-                made = attempts = 0
-                while made < count:
-                    attempts += 1
-                    if attempts > 100000:
-                        raise RuntimeError(f"cannot fill {split} {kind} {personnel} {level}")
-                    case = CASES[kind](rng, personnel, level)
-                    if case is None:
-                        continue
-                    message = _compose(rng, case["sentences"])
-                    if message in seen:
-                        continue
-                    seen.add(message)
-                    made += 1
-                    rows.append({"message": message, "intent": kind, "trigger": case["trigger"],
-                                 "personnel": personnel, "urgency": level, "category": kind})
-        rng.shuffle(rows)
-        for row in rows:
-            counter += 1
-            row["id"] = f"triage-{counter:04d}"
-        splits[split] = rows
+    seen: set[str] = set()  # every split's message bodies: no message repeats within or across splits
+    splits = {split: _draw(rng, split, plan, seen) for split, plan in PLAN.items()}
+    splits["test"] += _draw(rng, "test", TEST_EXTRA, seen)  # version 2.1: drawn after all the rest, appended
+    for number, row in enumerate((row for rows in splits.values() for row in rows), start=1):
+        row["id"] = f"triage-{number:04d}"
     return splits
 
 
