@@ -34,8 +34,9 @@ python-dateutil pyyaml regex requests rich sacrebleu safetensors scikit-learn sc
 sympy mpmath tabulate tensorboard threadpoolctl tiktoken tokenizers torch tqdm transformers triton typer
 typing-extensions urllib3 wheel wrapt xxhash yarl zipp shellingham lxml tensorboard-data-server werkzeug grpcio
 pytest iniconfig""".split())
-ALWAYS = {"transformers", "peft", "accelerate", "trl", "regex", "fsspec"}  # the versions tested here (and the
-# ones transformers and datasets pin a range of), not the image's
+# The versions tested here, not the image's: the training stack, and what transformers and datasets pin a range
+# of (transformers checks huggingface-hub's version at import, and the image's 1.x fails it).
+ALWAYS = {"transformers", "peft", "accelerate", "trl", "regex", "fsspec", "huggingface-hub"}
 NOT_NEEDED = {"mergekit", "torch", "triton"}  # merge rows need no GPU; torch is the image's own CUDA build
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 

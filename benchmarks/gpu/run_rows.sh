@@ -2,8 +2,8 @@
 # Every GPU row of benchmarks/RESULTS.md (issue #19) in one device call, plain TRL / stock lm-eval side by side with
 # medbench in each row. Prepare the wheels and tokenizer the device machine lacks, here, once:
 #   .venv/bin/python benchmarks/gpu/prepare_carry.py
-# then on the device machine (the `device` tool's run, from the repository root; ~9 min of its 15):
-#   run(command="bash benchmarks/gpu/run_rows.sh", carry=[".gpu-carry"], timeout_s=590)
+# then on the device machine (the `device` tool's run, from the repository root; ~10 min of its 15):
+#   run(command="bash benchmarks/gpu/run_rows.sh", carry=[".gpu-carry"], timeout_s=595)
 # Each row writes its figures to $OUT/<row>.json and its output to $OUT/rows.log (the device returns 8 files at
 # most); a row that fails or outruns its limit is logged and the next one runs. Copy each figure into RESULTS.md
 # with the row's command as printed in rows.log.
@@ -23,7 +23,7 @@ export HF_HUB_OFFLINE=1 TQDM_DISABLE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM
 {
   date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   if [ -z "${SKIP_INSTALL:-}" ]; then
-    "$PY" -m pip install -q --no-index --no-deps .gpu-carry/wheels/*.whl
+    "$PY" -m pip install -q --no-index --no-deps --no-compile .gpu-carry/wheels/*.whl
     "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e .
   fi
   "$PY" -c "import torch, transformers, trl, peft, lm_eval; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
@@ -47,4 +47,6 @@ TRAIN="$PY benchmarks/bench_train.py --shape $SHAPE --tokenizer $TOK --device $D
 row sft-lora 110 $TRAIN --trainer sft --method lora --json "$OUT/sft-lora.json"
 row sft-full 110 $TRAIN --trainer sft --method full --json "$OUT/sft-full.json"
 row dpo-lora 140 $TRAIN --trainer dpo --method lora --json "$OUT/dpo-lora.json"
+# Last, as the likeliest to be cut: the letters again at another batch size (same predictions at every batch size).
+row eval-letters-b8 45 $EVAL --tasks medqa,medmcqa --batch-size 8 --json "$OUT/eval-letters-b8.json"
 echo "done after $SECONDS s" | tee -a "$LOG"
