@@ -266,9 +266,15 @@ import os
 import datasets.config
 import huggingface_hub.constants
 
+try:  # what from_pretrained asks before swapping hub kernels in (transformers 5.2x)
+    from transformers.integrations.hub_kernels import _kernels_enabled
+    kernels = _kernels_enabled()
+except ImportError:
+    kernels = None
 with open(os.environ["MEDBENCH_PROBE_OUT"], "w") as fh:
     json.dump({"env": os.environ.get("HF_HUB_OFFLINE"), "hub": huggingface_hub.constants.HF_HUB_OFFLINE,
-               "datasets": datasets.config.HF_HUB_OFFLINE}, fh)
+               "datasets": datasets.config.HF_HUB_OFFLINE, "kernels_env": os.environ.get("USE_HUB_KERNELS"),
+               "kernels": kernels}, fh)
 """
 
 
@@ -291,3 +297,22 @@ def test_offline_unless_online_is_asked_for(user_setting, args, offline, tmp_pat
     assert result.returncode == 0, result.stderr
     seen = json.loads((tmp_path / "seen.json").read_text())
     assert seen["hub"] is offline and seen["datasets"] is offline, seen
+
+
+@pytest.mark.parametrize("user_setting, enabled", [(None, False), ("YES", True)])
+def test_hub_kernels_are_off_unless_asked_for(user_setting, enabled, tmp_path):
+    """No kernel code fetched from the hub replaces a model's layers unless the user sets USE_HUB_KERNELS."""
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    (probe_dir / "probe.py").write_text(PROBE_PLUGIN)
+    env = {k: v for k, v in os.environ.items() if k != "USE_HUB_KERNELS"}
+    if user_setting is not None:
+        env["USE_HUB_KERNELS"] = user_setting
+    env["MEDBENCH_PROBE_OUT"] = str(tmp_path / "seen.json")
+    result = subprocess.run([sys.executable, "-m", "medbench.cli", "--plugins-dir", str(probe_dir), "plugins",
+                             "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen["kernels_env"] == (user_setting or "NO"), seen
+    if seen["kernels"] is not None:  # a transformers with hub kernels: it reads the variable as medbench set it
+        assert seen["kernels"] is enabled, seen

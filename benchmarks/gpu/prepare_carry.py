@@ -37,7 +37,9 @@ pytest iniconfig""".split())
 # The versions tested here, not the image's: the training stack, and what transformers and datasets pin a range
 # of (transformers checks huggingface-hub's version at import, and the image's 1.x fails it).
 ALWAYS = {"transformers", "peft", "accelerate", "trl", "regex", "fsspec", "huggingface-hub"}
-NOT_NEEDED = {"mergekit", "torch", "triton"}  # merge rows need no GPU; torch is the image's own CUDA build
+# merge rows need no GPU; torch is the image's own CUDA build; with `kernels` installed transformers swaps in hub
+# kernels (rotary) on CUDA, which offline fails to fetch (seen 2026-12-04), and neither side of a row asks for them
+NOT_NEEDED = {"mergekit", "torch", "triton", "kernels"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 
 

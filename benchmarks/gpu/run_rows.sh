@@ -18,13 +18,15 @@ PY=${PY:-python3}
 TOK=.gpu-carry/smollm2-tokenizer
 SHAPE=${SHAPE:-llama-3.2-1b} DEVICE=${DEVICE:-cuda} STEPS=${STEPS:-45} WARMUP=${WARMUP:-5}
 LOG="$OUT/rows.log"
-export HF_HUB_OFFLINE=1 TQDM_DISABLE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+# USE_HUB_KERNELS=NO: transformers >= 5.2x swaps in hub kernels on CUDA by default, which offline cannot fetch.
+export HF_HUB_OFFLINE=1 TQDM_DISABLE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false USE_HUB_KERNELS=NO
 
 {
   date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   if [ -z "${SKIP_INSTALL:-}" ]; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile .gpu-carry/wheels/*.whl
     "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e .
+    "$PY" -m pip uninstall -y -q kernels 2>/dev/null  # see prepare_carry.py: NOT_NEEDED
   fi
   "$PY" -c "import torch, transformers, trl, peft, lm_eval; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
   'transformers', transformers.__version__, 'trl', trl.__version__, 'peft', peft.__version__)"
@@ -39,14 +41,19 @@ row() {  # row NAME SECONDS COMMAND...: run it under a time limit, keep its outp
   echo "-- $name: exit ${PIPESTATUS[0]} after $((SECONDS - start)) s" | tee -a "$LOG"
 }
 
+ROWS=${ROWS:-eval train}  # ROWS=train: the training rows only
 # The evaluation rows first: short, and the likeliest to finish if the lease is cut short.
+if [[ $ROWS == *eval* ]]; then
 EVAL="$PY benchmarks/bench_eval.py --shape $SHAPE --tokenizer $TOK --device $DEVICE --items 256 --repeats 2"
 row eval-letters 70 $EVAL --tasks medqa,medmcqa --batch-size 32 --json "$OUT/eval-letters.json"
 row eval-texts 70 $EVAL --tasks triage_personnel,hyponatremia --batch-size 32 --json "$OUT/eval-texts.json"
+fi
+if [[ $ROWS == *train* ]]; then
 TRAIN="$PY benchmarks/bench_train.py --shape $SHAPE --tokenizer $TOK --device $DEVICE --steps $STEPS --warmup-steps $WARMUP"
 row sft-lora 110 $TRAIN --trainer sft --method lora --json "$OUT/sft-lora.json"
 row sft-full 110 $TRAIN --trainer sft --method full --json "$OUT/sft-full.json"
 row dpo-lora 140 $TRAIN --trainer dpo --method lora --json "$OUT/dpo-lora.json"
+fi
 # Last, as the likeliest to be cut: the letters again at another batch size (same predictions at every batch size).
-row eval-letters-b8 45 $EVAL --tasks medqa,medmcqa --batch-size 8 --json "$OUT/eval-letters-b8.json"
+[[ $ROWS == *eval* ]] && row eval-letters-b8 45 $EVAL --tasks medqa,medmcqa --batch-size 8 --json "$OUT/eval-letters-b8.json"
 echo "done after $SECONDS s" | tee -a "$LOG"

@@ -172,6 +172,9 @@ def _main(argv: list[str] | None) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation notices, not the user's concern
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline unless the user set it, or passes --online
     os.environ.setdefault("HF_DATASETS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
+    # transformers >= 5.2x swaps hub-downloaded kernels into every CUDA model it loads unless told not to: offline
+    # that load fails, and online the scores would depend on code fetched at run time that no record names.
+    os.environ.setdefault("USE_HUB_KERNELS", "NO")
     _quiet_libraries()
     try:
         _add_plugin_commands()
