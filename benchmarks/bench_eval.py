@@ -56,15 +56,27 @@ def build_requests(tasks: list[str], items: int):
     return requests, owners, len(docs)
 
 
-def predictions(results, owners, n_items):
-    best = [(-float("inf"), None)] * n_items
-    choice_index = [0] * n_items
+def item_scores(results, owners, n_items) -> list[list[float]]:
+    """Each item's choices' log-likelihoods, in choice order."""
+    scores: list[list[float]] = [[] for _ in range(n_items)]
     for (loglik, _), owner in zip(results, owners):
-        index = choice_index[owner]
-        choice_index[owner] += 1
-        if loglik > best[owner][0]:
-            best[owner] = (loglik, index)
-    return [index for _, index in best]
+        scores[owner].append(loglik)
+    return scores
+
+
+def predictions(scores: list[list[float]]) -> list[int]:
+    return [max(range(len(item)), key=item.__getitem__) for item in scores]  # the first best, as lm-eval picks
+
+
+def disagreement(scores: list[list[float]], reference: list[list[float]]) -> dict:
+    """Where a scorer's predictions differ from the reference's: how many items, how close the reference's two
+    best choices were on them (a flip inside rounding noise, or not), and the largest log-likelihood difference."""
+    ours, theirs = predictions(scores), predictions(reference)
+    differ = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    gaps = [sorted(reference[i], reverse=True)[0] - sorted(reference[i], reverse=True)[1] for i in differ]
+    return {"items": len(differ), "max_top2_gap_there": max(gaps, default=0.0),
+            "max_abs_loglik_diff": max((abs(a - b) for x, y in zip(scores, reference) for a, b in zip(x, y)),
+                                       default=0.0)}
 
 
 def run_once(score, requests) -> float:
@@ -196,6 +208,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per scorer, alternating; the best is kept")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 on a GPU that has it, else fp32), bf16, fp32")
     parser.add_argument("--sliced", action="store_true",
                         help="also both scorers fed slices of max(64, 8 x batch) requests (medbench before)")
     parser.add_argument("--floor", action="store_true", help="also the decoder forward alone (no scorer beats it)")
@@ -222,7 +235,7 @@ def main() -> None:
         build_model(args.shape, Path(model_ref), 1234, args.tokenizer)
     else:
         model_ref = args.model
-    loaded = resolve_model(model_ref, LoadOptions(device=args.device))
+    loaded = resolve_model(model_ref, LoadOptions(device=args.device, dtype=args.dtype))
     device = str(next(loaded.model.parameters()).device)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     requests, owners, n_items = build_requests(tasks, args.items)
@@ -244,7 +257,7 @@ def main() -> None:
             request.resps = []
         counted, handle = count_decoder_tokens(loaded.model)
         try:
-            preds[name] = predictions(score(requests), owners, n_items)
+            preds[name] = item_scores(score(requests), owners, n_items)
         finally:
             handle.remove()
         tokens[name] = counted
@@ -254,7 +267,9 @@ def main() -> None:
     seconds = time_alternating(scorers, requests, args.repeats)
     load_after = os.getloadavg()[0]
     best = {name: min(times) for name, times in seconds.items()}
-    same = all(p == preds["lm-eval HFLM"] for p in preds.values())
+    differences = {name: disagreement(scores, preds["lm-eval HFLM"]) for name, scores in preds.items()
+                   if name != "lm-eval HFLM"}
+    same = all(d["items"] == 0 for d in differences.values())
     base = best["lm-eval HFLM"]
     figures = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": device if device != "cpu" else
@@ -265,7 +280,8 @@ def main() -> None:
         "seconds": seconds, "decoder_positions_and_calls": tokens, "items_per_s": {name: n_items / t for name, t in best.items()},
         "speedup": {name: base / t for name, t in best.items()},
         "lm_eval_items_per_s": n_items / base, "medbench_items_per_s": n_items / best["medbench prefix"],
-        "identical_predictions": same, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "identical_predictions": same, "differences_from_stock": differences, "dtype": str(loaded.model.dtype),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
     print(f"{n_items} items ({len(requests)} requests) of {', '.join(tasks)}, {loaded.ref} on {figures['device']}, "
           f"batch {args.batch_size}, best of {args.repeats}, load {load_before:.2f} -> {load_after:.2f}")
@@ -275,6 +291,11 @@ def main() -> None:
             if name in tokens else ""
         print(f"  {name:26s} {t:7.2f} s  {n_items / t:7.1f} items/s   x{base / t:.2f}   (runs: {runs}{ran})")
     print(f"  identical per-item predictions: {same}")
+    for name, d in differences.items():
+        if d["items"]:
+            print(f"    {name}: {d['items']} of {n_items} items differ; there stock's two best choices were within "
+                  f"{d['max_top2_gap_there']:.3g} nats (largest log-likelihood difference anywhere "
+                  f"{d['max_abs_loglik_diff']:.3g})")
     if args.profile:
         figures["profile_s"] = {}
         for name in ("lm-eval HFLM", "medbench prefix"):

@@ -35,6 +35,25 @@ def test_same_loglikelihoods_as_stock_hflm(loaded):
         assert have_greedy == want_greedy
 
 
+def test_bf16_scores_are_bit_identical_to_stock_hflm_without_padding(tiny_model_dir):
+    """In bf16 a log-likelihood is one rounding step from its neighbours, and exact ties between choices are
+    common: a multi-token choice's sum must round as HFLM rounds it (one tensor sum), or ties flip."""
+    from lm_eval.models.huggingface import HFLM
+
+    from medbench.fastlm import PrefixSharingHFLM
+    from medbench.models import LoadOptions
+
+    bf16 = resolve_model(str(tiny_model_dir), LoadOptions(device="cpu", dtype="bf16"))
+    contexts = ["Question: fever and dysuria?\nAnswer:", "A much longer context " * 6 + "Answer:"]
+    choices = [" A", " front desk", " nurse practitioner", " primary polydipsia due to psychiatric illness"]
+    pairs = [(c, k) for c in contexts for k in choices]
+    stock = HFLM(pretrained=bf16.model, tokenizer=bf16.tokenizer, batch_size=1, device="cpu")
+    fast = PrefixSharingHFLM(pretrained=bf16.model, tokenizer=bf16.tokenizer, batch_size=1, device="cpu")
+    expected = stock.loglikelihood(_requests(stock, pairs), disable_tqdm=True)
+    got = fast.loglikelihood(_requests(fast, pairs), disable_tqdm=True)
+    assert [score for score, _ in got] == [score for score, _ in expected]
+
+
 def test_pairs_longer_than_the_window_are_truncated_as_hflm_does(loaded):
     from lm_eval.models.huggingface import HFLM
 

@@ -140,7 +140,10 @@ class PrefixSharingHFLM(HFLM):
             scores = logprobs[j, :len(tail) - 1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
             greedy = bool((logprobs[j, :len(tail) - 1].argmax(-1) == targets).all())
             first_score, first_greedy = results[index]
-            results[index] = (first_score + float(scores.sum()), first_greedy and greedy)
+            # Summed as HFLM sums (one tensor in the log-softmax dtype, in token order), not in Python floats: in
+            # bf16 the two differ by a rounding step, enough to flip a near-tie between choices.
+            total = torch.cat([scores.new_tensor([first_score]), scores]).sum()
+            results[index] = (float(total), first_greedy and greedy)
 
 
 def _copy_cache(cache: Any) -> Any:
