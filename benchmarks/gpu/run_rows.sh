@@ -2,7 +2,8 @@
 # Every GPU row of benchmarks/RESULTS.md (issue #19) in one device call, plain TRL / stock lm-eval side by side with
 # medbench in each row. Prepare the wheels and tokenizer the device machine lacks, here, once:
 #   .venv/bin/python benchmarks/gpu/prepare_carry.py
-# then on the device machine (the `device` tool's run, from the repository root; ~10 min of its 15):
+# then on the device machine (the `device` tool's run, from the repository root; ~10 min of its 15, the last
+# rows cut if the call's limit comes first):
 #   run(command="bash benchmarks/gpu/run_rows.sh", carry=[".gpu-carry"], timeout_s=595)
 # Each row writes its figures to $OUT/<row>.json and its output to $OUT/rows.log (the device returns 8 files at
 # most); a row that fails or outruns its limit is logged and the next one runs. Copy each figure into RESULTS.md
@@ -51,8 +52,12 @@ fi
 if [[ $ROWS == *train* ]]; then
 TRAIN="$PY benchmarks/bench_train.py --shape $SHAPE --tokenizer $TOK --device $DEVICE --steps $STEPS --warmup-steps $WARMUP"
 row sft-lora 110 $TRAIN --trainer sft --method lora --json "$OUT/sft-lora.json"
-row sft-full 110 $TRAIN --trainer sft --method full --json "$OUT/sft-full.json"
 row dpo-lora 140 $TRAIN --trainer dpo --method lora --json "$OUT/dpo-lora.json"
+row sft-full 110 $TRAIN --trainer sft --method full --json "$OUT/sft-full.json"
+# Both sides checkpointing activations: the 2026-12-04 LoRA speed-up was the checkpointing medbench turns off on
+# a GPU (1.36x at 3.0x the memory); this row is the same-memory comparison.
+row sft-lora-ckpt 110 $TRAIN --trainer sft --method lora --medbench-option gradient_checkpointing=on \
+    --json "$OUT/sft-lora-ckpt.json"
 fi
 # Last, as the likeliest to be cut: the letters again at another batch size (same predictions at every batch size).
 [[ $ROWS == *eval* ]] && row eval-letters-b8 45 $EVAL --tasks medqa,medmcqa --batch-size 8 --json "$OUT/eval-letters-b8.json"
