@@ -73,7 +73,8 @@ def disagreement(scores: list[list[float]], reference: list[list[float]]) -> dic
     best choices were on them (a flip inside rounding noise, or not), and the largest log-likelihood difference."""
     ours, theirs = predictions(scores), predictions(reference)
     differ = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
-    gaps = [sorted(reference[i], reverse=True)[0] - sorted(reference[i], reverse=True)[1] for i in differ]
+    tops = [sorted(reference[i], reverse=True) for i in differ]
+    gaps = [top[0] - top[1] for top in tops if len(top) > 1]
     return {"items": len(differ), "max_top2_gap_there": max(gaps, default=0.0),
             "max_abs_loglik_diff": max((abs(a - b) for x, y in zip(scores, reference) for a, b in zip(x, y)),
                                        default=0.0)}
@@ -251,13 +252,13 @@ def main() -> None:
         scorers["medbench prefix, sliced"] = sliced(
             PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size,
                               device=device), size)
-    preds, tokens = {}, {}
+    scores, tokens = {}, {}
     for name, score in scorers.items():  # one warm-up pass each, counting what the decoder runs; then timed passes
         for request in requests:
             request.resps = []
         counted, handle = count_decoder_tokens(loaded.model)
         try:
-            preds[name] = item_scores(score(requests), owners, n_items)
+            scores[name] = item_scores(score(requests), owners, n_items)
         finally:
             handle.remove()
         tokens[name] = counted
@@ -267,7 +268,7 @@ def main() -> None:
     seconds = time_alternating(scorers, requests, args.repeats)
     load_after = os.getloadavg()[0]
     best = {name: min(times) for name, times in seconds.items()}
-    differences = {name: disagreement(scores, preds["lm-eval HFLM"]) for name, scores in preds.items()
+    differences = {name: disagreement(got, scores["lm-eval HFLM"]) for name, got in scores.items()
                    if name != "lm-eval HFLM"}
     same = all(d["items"] == 0 for d in differences.values())
     base = best["lm-eval HFLM"]
