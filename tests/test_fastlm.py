@@ -78,3 +78,20 @@ def test_fast_scorer_predicts_what_stock_hflm_predicts_on_a_task(tiny_model_dir,
         assert b["logliks"] == pytest.approx(a["logliks"], abs=1e-4)
     assert records["prefix"]["score"] == records["hflm"]["score"]
     assert records["prefix"]["config"]["scorer"] == "prefix"
+
+
+def test_a_new_scoring_revision_reuses_no_record_or_cached_request(tiny_model_dir, tmp_path, monkeypatch):
+    """Scores computed by an earlier scorer's arithmetic are not served after it changes (SCORING_REVISION)."""
+    import medbench.evaluation as evaluation_module
+    import medbench.lm_wrapper as lm_wrapper
+
+    config = EvalConfig(tasks=["medqa"], limit=2, output_dir=tmp_path)
+    evaluate(str(tiny_model_dir), config)
+    again, = evaluate(str(tiny_model_dir), config)
+    assert again.get("_reused")
+    before = lm_wrapper.request_cache_path(tmp_path, "m", "h" * 64, "medqa", "c", "prefix")
+    monkeypatch.setattr(evaluation_module, "SCORING_REVISION", "next")
+    monkeypatch.setattr(lm_wrapper, "SCORING_REVISION", "next")
+    rescored, = evaluate(str(tiny_model_dir), config)
+    assert not rescored.get("_reused") and rescored["versions"]["medbench_scoring"] == "next"
+    assert lm_wrapper.request_cache_path(tmp_path, "m", "h" * 64, "medqa", "c", "prefix") != before

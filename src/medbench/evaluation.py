@@ -25,7 +25,7 @@ from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 from medbench.generation import GenerationOptions, check_generation_budget, generating_tasks, generation_record
 from medbench.judges import judges_for, run_task_judges
-from medbench.lm_wrapper import RequestCache, request_cache_path
+from medbench.lm_wrapper import SCORING_REVISION, RequestCache, request_cache_path
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
@@ -106,7 +106,7 @@ class EvalConfig:
 def versions() -> dict[str, str]:
     import importlib.metadata as md
 
-    out = {"python": platform.python_version()}
+    out = {"python": platform.python_version(), "medbench_scoring": SCORING_REVISION}
     for dist in ("medbench", "lm_eval", "torch", "transformers", "peft", "trl", "accelerate", "datasets"):
         try:
             out[dist] = md.version(dist)

@@ -133,11 +133,16 @@ class RequestCache:
                 break
 
 
+# Bumped when a scorer's arithmetic changes, so no cached request or record scored the old way is reused (it is in
+# every record's versions). 2: the prefix scorer sums a multi-token choice's log-probs as HFLM does.
+SCORING_REVISION = "2"
+
+
 def request_cache_path(output_dir: Path, label: str, model_hash: str, record_key: str, config_hash: str,
                        scorer: str) -> Path:
     from medbench.records import slug
 
-    key = hashlib.sha256(f"{config_hash}\0{scorer}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{config_hash}\0{scorer}\0{SCORING_REVISION}".encode()).hexdigest()[:16]
     folder = Path(output_dir) / ".cache" / "requests" / f"{slug(label)}-{model_hash[:12]}"
     return folder / f"{slug(record_key)}-{key}.jsonl"
 
