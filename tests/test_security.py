@@ -278,6 +278,18 @@ with open(os.environ["MEDBENCH_PROBE_OUT"], "w") as fh:
 """
 
 
+def _probe(tmp_path, env: dict[str, str], args: list[str] = ()) -> dict:
+    """What the hub libraries see inside `medbench [args] plugins --json` run with ``env`` (PROBE_PLUGIN)."""
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    (probe_dir / "probe.py").write_text(PROBE_PLUGIN)
+    env = {**env, "MEDBENCH_PROBE_OUT": str(tmp_path / "seen.json")}
+    result = subprocess.run([sys.executable, "-m", "medbench.cli", *args, "--plugins-dir", str(probe_dir),
+                             "plugins", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads((tmp_path / "seen.json").read_text())
+
+
 @pytest.mark.parametrize("user_setting, args, offline", [
     (None, [], True),  # offline by default
     (None, ["--online"], False),  # --online lets the hub in
@@ -285,34 +297,20 @@ with open(os.environ["MEDBENCH_PROBE_OUT"], "w") as fh:
     ("1", ["--online"], False),  # the flag wins over the environment
 ])
 def test_offline_unless_online_is_asked_for(user_setting, args, offline, tmp_path):
-    probe_dir = tmp_path / "probe"
-    probe_dir.mkdir()
-    (probe_dir / "probe.py").write_text(PROBE_PLUGIN)
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
     if user_setting is not None:
         env["HF_HUB_OFFLINE"] = user_setting
-    env["MEDBENCH_PROBE_OUT"] = str(tmp_path / "seen.json")
-    result = subprocess.run([sys.executable, "-m", "medbench.cli", *args, "--plugins-dir", str(probe_dir),
-                             "plugins", "--json"], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    seen = json.loads((tmp_path / "seen.json").read_text())
+    seen = _probe(tmp_path, env, args)
     assert seen["hub"] is offline and seen["datasets"] is offline, seen
 
 
 @pytest.mark.parametrize("user_setting, enabled", [(None, False), ("YES", True)])
 def test_hub_kernels_are_off_unless_asked_for(user_setting, enabled, tmp_path):
     """No kernel code fetched from the hub replaces a model's layers unless the user sets USE_HUB_KERNELS."""
-    probe_dir = tmp_path / "probe"
-    probe_dir.mkdir()
-    (probe_dir / "probe.py").write_text(PROBE_PLUGIN)
     env = {k: v for k, v in os.environ.items() if k != "USE_HUB_KERNELS"}
     if user_setting is not None:
         env["USE_HUB_KERNELS"] = user_setting
-    env["MEDBENCH_PROBE_OUT"] = str(tmp_path / "seen.json")
-    result = subprocess.run([sys.executable, "-m", "medbench.cli", "--plugins-dir", str(probe_dir), "plugins",
-                             "--json"], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    seen = json.loads((tmp_path / "seen.json").read_text())
+    seen = _probe(tmp_path, env)
     assert seen["kernels_env"] == (user_setting or "NO"), seen
     if seen["kernels"] is not None:  # a transformers with hub kernels: it reads the variable as medbench set it
         assert seen["kernels"] is enabled, seen

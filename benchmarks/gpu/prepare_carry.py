@@ -37,8 +37,8 @@ pytest iniconfig""".split())
 # The versions tested here, not the image's: the training stack, and what transformers and datasets pin a range
 # of (transformers checks huggingface-hub's version at import, and the image's 1.x fails it).
 ALWAYS = {"transformers", "peft", "accelerate", "trl", "regex", "fsspec", "huggingface-hub"}
-# merge rows need no GPU; torch is the image's own CUDA build; with `kernels` installed transformers swaps in hub
-# kernels (rotary) on CUDA, which offline fails to fetch (seen 2026-12-04), and neither side of a row asks for them
+# merge rows need no GPU; torch is the image's own CUDA build; hub kernels are off on both sides of every row
+# (USE_HUB_KERNELS=NO in run_rows.sh: offline they cannot be fetched, seen 2026-12-04), so `kernels` is not carried
 NOT_NEEDED = {"mergekit", "torch", "triton", "kernels"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 

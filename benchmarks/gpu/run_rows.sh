@@ -27,7 +27,6 @@ export HF_HUB_OFFLINE=1 TQDM_DISABLE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM
   if [ -z "${SKIP_INSTALL:-}" ]; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile .gpu-carry/wheels/*.whl
     "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e .
-    "$PY" -m pip uninstall -y -q kernels 2>/dev/null  # see prepare_carry.py: NOT_NEEDED
   fi
   "$PY" -c "import torch, transformers, trl, peft, lm_eval; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
   'transformers', transformers.__version__, 'trl', trl.__version__, 'peft', peft.__version__)"

@@ -426,9 +426,10 @@ def _draw(rng: random.Random, split: str, plan: dict, seen: set[str]) -> list[di
                 if case is None:
                     continue
                 message = _compose(rng, case["sentences"])
-                if _body(message) in seen:
+                body = _body(message)
+                if body in seen:
                     continue
-                seen.add(_body(message))
+                seen.add(body)
                 made += 1
                 rows.append({"message": message, "intent": kind, "trigger": case["trigger"],
                              "personnel": personnel, "urgency": level, "category": kind})
