@@ -12,6 +12,7 @@ for each, the ratio, and checks that every item gets the same prediction.
     python benchmarks/bench_eval.py --floor              # also the decoder forward alone: what no scorer avoids
     python benchmarks/bench_eval.py --profile            # where each scorer's time goes (torch.profiler, 1 pass)
     python benchmarks/bench_eval.py --tiny --items 16    # CI smoke run on a tiny random model
+    python benchmarks/bench_eval.py --synthetic letters --items 1000 --stock-batch-size auto   # the anchors' items
     python benchmarks/bench_eval.py --end-to-end         # also time the two CLIs (`lm_eval` vs `medbench eval`)
 """
 
@@ -54,6 +55,32 @@ def build_requests(tasks: list[str], items: int):
             requests.append(Instance("loglikelihood", doc, (context, task.config.target_delimiter + choice), 0))
             owners.append(number)
     return requests, owners, len(docs)
+
+
+def synthetic_requests(kind: str, items: int, seed: int = 1234):
+    """The anchors' recipe (shared/anchors/lmeval-*): 4-option MCQs with 60-200-word clinical-word stems and 2-8-word
+    options; ``letters`` scores the letters A-D (one token each), ``texts`` the option texts. Not bound to the
+    bundled splits' size, so a run is long enough to time on a GPU."""
+    import random
+
+    from lm_eval.api.instance import Instance
+
+    from bench_train import WORDS  # this folder is on sys.path when run as a script
+
+    rng = random.Random(seed)
+
+    def words(low: int, high: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high)))
+
+    requests, owners = [], []
+    for number in range(items):
+        options = [words(2, 8) for _ in range(4)]
+        doc = {"id": number}
+        context = words(60, 200) + "\n" + "\n".join(f"{l}. {o}" for l, o in zip("ABCD", options)) + "\nAnswer:"
+        for choice in ("ABCD" if kind == "letters" else options):
+            requests.append(Instance("loglikelihood", doc, (context, " " + choice), 0))
+            owners.append(number)
+    return requests, owners, items
 
 
 def item_scores(results, owners, n_items) -> list[list[float]]:
@@ -122,14 +149,13 @@ def count_decoder_tokens(model):
     return counted, model.get_decoder().register_forward_pre_hook(hook, with_kwargs=True)
 
 
-def decoder_floor(lm, requests) -> "Callable":
+def decoder_floor(lm, requests, batch_size: int) -> "Callable":
     """The decoder's forward pass over every distinct prompt once, longest first, batched as the scorers batch,
     with no output head: the work every log-likelihood scorer does (continuation tokens left out)."""
     import torch
 
     contexts = sorted({tuple(lm.tok_encode(r.args[0])) for r in requests}, key=lambda c: (-len(c), c))
     decoder = lm.model.get_decoder()
-    batch_size = int(lm.batch_size)
 
     def score(_requests):
         with torch.no_grad():
@@ -206,7 +232,12 @@ def main() -> None:
     parser.add_argument("--tokenizer", default=None, help="with --shape: its tokenizer directory")
     parser.add_argument("--tasks", default="medqa,medmcqa")
     parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--synthetic", choices=("letters", "texts"), default=None,
+                        help="the anchors' synthetic MCQs instead of --tasks (any --items, letters or option texts)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--stock-batch-size", default=None,
+                        help="lm-eval HFLM's batch size if not --batch-size: a number, or auto (its own search, "
+                             "capped at its max_batch_size 64)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per scorer, alternating; the best is kept")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on a GPU that has it, else fp32), bf16, fp32")
@@ -239,8 +270,14 @@ def main() -> None:
     loaded = resolve_model(model_ref, LoadOptions(device=args.device, dtype=args.dtype))
     device = str(next(loaded.model.parameters()).device)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    requests, owners, n_items = build_requests(tasks, args.items)
-    stock = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size, device=device)
+    if args.synthetic:
+        tasks = [f"synthetic-{args.synthetic}"]
+        requests, owners, n_items = synthetic_requests(args.synthetic, args.items)
+    else:
+        requests, owners, n_items = build_requests(tasks, args.items)
+    stock_batch = args.stock_batch_size or args.batch_size
+    stock = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, device=device,
+                 batch_size=int(stock_batch) if str(stock_batch).isdigit() else stock_batch)
     engine = make_lm(loaded, args.batch_size, lambda task, done, total: None, "prefix")  # as `medbench eval` runs it
     scorers: dict[str, Callable] = {
         "lm-eval HFLM": lambda reqs: stock.loglikelihood(reqs, disable_tqdm=True),
@@ -263,7 +300,7 @@ def main() -> None:
             handle.remove()
         tokens[name] = counted
     if args.floor:
-        scorers["decoder forward alone"] = decoder_floor(stock, requests)
+        scorers["decoder forward alone"] = decoder_floor(stock, requests, args.batch_size)
     load_before = os.getloadavg()[0]
     seconds = time_alternating(scorers, requests, args.repeats)
     load_after = os.getloadavg()[0]
@@ -277,6 +314,7 @@ def main() -> None:
         f"cpu ({os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {platform.processor() or platform.machine()})",
         "model": loaded.ref, "parameters": sum(p.numel() for p in loaded.model.parameters()),
         "tasks": tasks, "items": n_items, "requests": len(requests), "batch_size": args.batch_size,
+        "stock_batch_size": stock_batch, "stock_batch_sizes_picked": dict(getattr(stock, "batch_sizes", {}) or {}),
         "repeats": args.repeats, "load_1min_before_after": [round(load_before, 2), round(load_after, 2)],
         "seconds": seconds, "decoder_positions_and_calls": tokens, "items_per_s": {name: n_items / t for name, t in best.items()},
         "speedup": {name: base / t for name, t in best.items()},
@@ -284,8 +322,10 @@ def main() -> None:
         "identical_predictions": same, "differences_from_stock": differences, "dtype": str(loaded.model.dtype),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
+    picked = figures["stock_batch_sizes_picked"]
     print(f"{n_items} items ({len(requests)} requests) of {', '.join(tasks)}, {loaded.ref} on {figures['device']}, "
-          f"batch {args.batch_size}, best of {args.repeats}, load {load_before:.2f} -> {load_after:.2f}")
+          f"batch {args.batch_size} (lm-eval: {stock_batch}{f', it picked {picked}' if picked else ''}), "
+          f"best of {args.repeats}, load {load_before:.2f} -> {load_after:.2f}")
     for name, t in best.items():
         runs = " ".join(f"{x:.2f}" for x in seconds[name])
         ran = f", decoder ran {tokens[name]['positions']} positions in {tokens[name]['calls']} calls" \

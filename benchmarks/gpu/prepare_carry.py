@@ -40,6 +40,9 @@ ALWAYS = {"transformers", "peft", "accelerate", "trl", "regex", "fsspec", "huggi
 # merge rows need no GPU; torch is the image's own CUDA build; hub kernels are off on both sides of every row
 # (USE_HUB_KERNELS=NO in run_rows.sh: offline they cannot be fetched, seen 2026-12-04), so `kernels` is not carried
 NOT_NEEDED = {"mergekit", "torch", "triton", "kernels"}
+# GPU-only packages medbench uses when present (medbench[gpu]): not installed here, where their Triton kernels cannot
+# run, so carried at the registry's newest version (pure Python; torch and triton are the image's own).
+GPU_ONLY = ("liger-kernel",)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 
 
@@ -94,6 +97,11 @@ def main() -> None:
         if binary.returncode != 0:  # an sdist only (langdetect): build its wheel here, as pip would there
             subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
                             f"{name}=={version}"], check=True)
+    for name in GPU_ONLY:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d",
+                        str(wheels), name, "--python-version", args.python_version, "--platform", "any",
+                        "--implementation", "py"], check=True)
+        carry[name] = "newest"
     tokenizer = args.out / "smollm2-tokenizer"
     tokenizer.mkdir()
     from medbench_plugins.builtin_models import EmbeddedModelLoader

@@ -2,9 +2,10 @@
 # Every GPU row of benchmarks/RESULTS.md (issue #19) in one device call, plain TRL / stock lm-eval side by side with
 # medbench in each row. Prepare the wheels and tokenizer the device machine lacks, here, once:
 #   .venv/bin/python benchmarks/gpu/prepare_carry.py
-# then on the device machine (the `device` tool's run, from the repository root; ~10 min of its 15, the last
-# rows cut if the call's limit comes first):
-#   run(command="bash benchmarks/gpu/run_rows.sh", carry=[".gpu-carry"], timeout_s=595)
+# then on the device machine (the `device` tool's run, from the repository root), the rows split over two calls
+# (one call runs 10 minutes at most and returns 8 files):
+#   run(command="ROWS='dpo-lora sft-lora-ckpt sft-full-b32 eval-letters-1k' bash benchmarks/gpu/run_rows.sh",
+#       carry=[".gpu-carry"], timeout_s=595)
 # Each row writes its figures to $OUT/<row>.json and its output to $OUT/rows.log (the device returns 8 files at
 # most); a row that fails or outruns its limit is logged and the next one runs. Copy each figure into RESULTS.md
 # with the row's command as printed in rows.log.
@@ -41,23 +42,33 @@ row() {  # row NAME SECONDS COMMAND...: run it under a time limit, keep its outp
   echo "-- $name: exit ${PIPESTATUS[0]} after $((SECONDS - start)) s" | tee -a "$LOG"
 }
 
-ROWS=${ROWS:-eval train}  # ROWS=train: the training rows only
-# The evaluation rows first: short, and the likeliest to finish if the lease is cut short.
-if [[ $ROWS == *eval* ]]; then
-EVAL="$PY benchmarks/bench_eval.py --shape $SHAPE --tokenizer $TOK --device $DEVICE --items 256 --repeats 2"
-row eval-letters 70 $EVAL --tasks medqa,medmcqa --batch-size 32 --json "$OUT/eval-letters.json"
-row eval-texts 70 $EVAL --tasks triage_personnel,hyponatremia --batch-size 32 --json "$OUT/eval-texts.json"
-fi
-if [[ $ROWS == *train* ]]; then
+# ROWS: the rows to run, by name, in this order (default: all, the ones not measured on 2026-12-04 first).
+ROWS=${ROWS:-dpo-lora sft-lora-ckpt sft-full-b32 eval-letters-1k eval-texts-1k sft-lora sft-full eval-letters eval-texts eval-letters-b8}
 TRAIN="$PY benchmarks/bench_train.py --shape $SHAPE --tokenizer $TOK --device $DEVICE --steps $STEPS --warmup-steps $WARMUP"
-row sft-lora 110 $TRAIN --trainer sft --method lora --json "$OUT/sft-lora.json"
-row dpo-lora 140 $TRAIN --trainer dpo --method lora --json "$OUT/dpo-lora.json"
-row sft-full 110 $TRAIN --trainer sft --method full --json "$OUT/sft-full.json"
-# Both sides checkpointing activations: the 2026-12-04 LoRA speed-up was the checkpointing medbench turns off on
-# a GPU (1.36x at 3.0x the memory); this row is the same-memory comparison.
-row sft-lora-ckpt 110 $TRAIN --trainer sft --method lora --medbench-option gradient_checkpointing=on \
-    --json "$OUT/sft-lora-ckpt.json"
-fi
-# Last, as the likeliest to be cut: the letters again at another batch size (same predictions at every batch size).
-[[ $ROWS == *eval* ]] && row eval-letters-b8 45 $EVAL --tasks medqa,medmcqa --batch-size 8 --json "$OUT/eval-letters-b8.json"
+EVAL="$PY benchmarks/bench_eval.py --shape $SHAPE --tokenizer $TOK --device $DEVICE --repeats 2"
+for name in $ROWS; do
+  case $name in
+    sft-lora) row $name 120 $TRAIN --trainer sft --method lora --json "$OUT/$name.json" ;;
+    dpo-lora) row $name 170 $TRAIN --trainer dpo --method lora --json "$OUT/$name.json" ;;
+    sft-full) row $name 150 $TRAIN --trainer sft --method full --json "$OUT/$name.json" ;;
+    # Both sides checkpointing activations: the 2026-12-04 LoRA speed-up was the checkpointing medbench turns off
+    # on a GPU (1.36x at 3.0x the memory); this row is the same-memory comparison.
+    sft-lora-ckpt) row $name 120 $TRAIN --trainer sft --method lora --medbench-option gradient_checkpointing=on \
+        --json "$OUT/$name.json" ;;
+    # Four times the tokens per step (both sides): how far MFU moves once the GPU is fed more per launch.
+    sft-full-b32) row $name 150 $TRAIN --trainer sft --method full --batch-size 32 --json "$OUT/$name.json" ;;
+    # The anchors' synthetic MCQs at their scale (1,000 items), stock lm-eval at batch auto as the targets say
+    # (its search is capped at its max_batch_size, 64), medbench at 64; --floor: the decoder alone, the ceiling.
+    eval-letters-1k) row $name 100 $EVAL --synthetic letters --items 1000 --batch-size 64 --stock-batch-size auto \
+        --floor --json "$OUT/$name.json" ;;
+    eval-texts-1k) row $name 100 $EVAL --synthetic texts --items 1000 --batch-size 64 --stock-batch-size auto \
+        --floor --json "$OUT/$name.json" ;;
+    # The bundled tasks' own prompts (240 letter items at most in their splits), at two batch sizes
+    eval-letters) row $name 70 $EVAL --items 256 --tasks medqa,medmcqa --batch-size 32 --json "$OUT/$name.json" ;;
+    eval-texts) row $name 70 $EVAL --items 256 --tasks triage_personnel,hyponatremia --batch-size 32 \
+        --json "$OUT/$name.json" ;;
+    eval-letters-b8) row $name 45 $EVAL --items 256 --tasks medqa,medmcqa --batch-size 8 --json "$OUT/$name.json" ;;
+    *) echo "unknown row $name" | tee -a "$LOG" ;;
+  esac
+done
 echo "done after $SECONDS s" | tee -a "$LOG"

@@ -98,14 +98,17 @@ class PrefixSharingHFLM(HFLM):
         output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=multi_token,
                             logits_to_keep=1)
         last = F.log_softmax(output.logits[:, -1], dim=-1, dtype=self.softmax_dtype)  # [rows, vocab]
+        owners = [(row, index) for row, context in enumerate(batch) for index in by_context[context]]
+        firsts = [requests[index][2][0] for _, index in owners]
+        # One gather and one copy to the host for the whole batch: a read per request would wait on the GPU each time.
+        picked = last[torch.tensor([row for row, _ in owners], device=device),
+                      torch.tensor(firsts, device=device)].tolist()
+        best = last.argmax(-1).tolist()
         pending = []  # (row, request index) for continuations longer than one token
-        for row, context in enumerate(batch):
-            for index in by_context[context]:
-                continuation = requests[index][2]
-                first = continuation[0]
-                results[index] = (float(last[row, first]), bool(last[row].argmax() == first))
-                if len(continuation) > 1:
-                    pending.append((row, index))
+        for (row, index), first, value in zip(owners, firsts, picked):
+            results[index] = (value, best[row] == first)
+            if len(requests[index][2]) > 1:
+                pending.append((row, index))
         if not pending:
             return
         step = batch_size * self.continuation_rows_per_batch
@@ -135,13 +138,20 @@ class PrefixSharingHFLM(HFLM):
         output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
                             **{_cache_argument(self.model): cache})
         logprobs = F.log_softmax(output.logits, dim=-1, dtype=self.softmax_dtype)  # [rows, width, vocab]
+        targets = torch.zeros((len(chunk), width), dtype=torch.long)
+        for j, tail in enumerate(tails):
+            targets[j, :len(tail) - 1] = torch.tensor(tail[1:])
+        targets = targets.to(device)
+        # The whole chunk's log-probs and greedy hits in one copy to the host (padding columns cut off below)
+        picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu()
+        hits = (logprobs.argmax(-1) == targets).cpu()
         for j, ((_, index), tail) in enumerate(zip(chunk, tails)):
-            targets = torch.tensor(tail[1:], device=device)
-            scores = logprobs[j, :len(tail) - 1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            greedy = bool((logprobs[j, :len(tail) - 1].argmax(-1) == targets).all())
+            scores = picked[j, :len(tail) - 1]
+            greedy = bool(hits[j, :len(tail) - 1].all())
             first_score, first_greedy = results[index]
-            # Summed as HFLM sums (one tensor in the log-softmax dtype, in token order), not in Python floats: in
-            # bf16 the two differ by a rounding step, enough to flip a near-tie between choices.
+            # Summed as HFLM sums (one tensor in the log-softmax dtype), not in Python floats: in bf16 the two differ
+            # by a rounding step, enough to flip a near-tie. A bf16 sum accumulates in fp32 and rounds once, on the
+            # host as on a GPU, and a few bf16 log-probs add up exactly in fp32: the same value as HFLM's.
             total = torch.cat([scores.new_tensor([first_score]), scores]).sum()
             results[index] = (float(total), first_greedy and greedy)
 
