@@ -163,6 +163,34 @@ def test_resume_never_picks_a_checkpoint_a_kill_cut_short(tmp_path, tiny_model_d
     assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-2"]  # the partial ones are removed
 
 
+def test_the_final_checkpoint_never_writes_resume_state(tmp_path, tiny_model_dir, monkeypatch):
+    """A finished run keeps no optimizer state, so the last step's checkpoint does not write it only to delete it
+    (for full fine-tuning that is twice the weights in fp32); the checkpoints before it still do, for --resume."""
+    import transformers
+
+    from medbench.training import parse_plugin_args
+    from medbench_plugins.sft import SFT, SFTOptions
+
+    written = []
+    original = transformers.Trainer._save_optimizer_and_scheduler
+
+    def spy(self, output_dir):
+        written.append(Path(output_dir).name)
+        return original(self, output_dir)
+
+    monkeypatch.setattr(transformers.Trainer, "_save_optimizer_and_scheduler", spy)
+    options = ["--max-steps", "4", "--save-steps", "2", "--max-examples", "8", "--train-batch-size", "2",
+               "--method", "full"]
+    config = build_config(SFTOptions, {}, parse_plugin_args(options), "sft")
+    checkpoints = SFT().train(TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run",
+                                           config=config))
+    assert [(c.step, c.final) for c in checkpoints] == [(2, False), (4, True)]
+    assert written == ["checkpoint-2"]
+    for checkpoint in checkpoints:
+        assert list(checkpoint.path.glob("*.safetensors"))
+        assert not [p.name for p in checkpoint.path.iterdir() if p.suffix in (".pt", ".pth", ".bin")]
+
+
 def test_trainers_that_cannot_resume_say_so(tmp_path, tiny_model_dir):
     from medbench.errors import MedbenchError
     from medbench_plugins.merge import MergeConfig

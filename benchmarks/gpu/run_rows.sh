@@ -6,6 +6,8 @@
 # (one call runs 10 minutes at most and returns 8 files):
 #   run(command="ROWS='dpo-lora sft-lora-ckpt sft-full-b32 eval-letters-1k' bash benchmarks/gpu/run_rows.sh",
 #       carry=[".gpu-carry"], timeout_s=595)
+#   run(command="ROWS='eval-texts-1k sft-lora sft-full' bash benchmarks/gpu/run_rows.sh", carry=[".gpu-carry"],
+#       timeout_s=400)
 # Each row writes its figures to $OUT/<row>.json and its output to $OUT/rows.log (the device returns 8 files at
 # most); a row that fails or outruns its limit is logged and the next one runs. Copy each figure into RESULTS.md
 # with the row's command as printed in rows.log.

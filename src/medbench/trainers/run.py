@@ -77,11 +77,20 @@ def checkpoint_recorder(model_ref: str):
         def on_step_end(self, args, state, control, **kwargs):
             if control.should_save:  # log at every save, so each checkpoint has the metrics of its own step
                 control.should_log = True
+                # The last step's checkpoint ends the run, and a finished run keeps no resume state (run() drops
+                # it): not written at all. Full fine-tuning's optimizer state is twice the weights in fp32.
+                if 0 < state.max_steps <= state.global_step and not args.save_only_model:
+                    args.save_only_model = self._flipped = True
+
+        def on_save(self, args, state, control, **kwargs):
+            if getattr(self, "_flipped", False):  # the arguments are the Trainer's: hand them back as they were
+                args.save_only_model = self._flipped = False
+            self._record(args, state)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             self._last_log = dict(logs or {})
 
-        def on_save(self, args, state, control, **kwargs):
+        def _record(self, args, state):
             path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             finish_checkpoint(path, model_ref)
             write_run_card(Path(args.output_dir), model_ref)
