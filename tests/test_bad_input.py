@@ -282,7 +282,7 @@ CASES = [
          ["pass --limit 1 or more"]),
     Case("limit-negative", lambda c: c.eval("--tasks", "medqa", "--limit", "-3"), ["got -3"], ["--limit 1 or more"]),
     Case("batch-size-zero", lambda c: c.eval("--tasks", "medqa", "--batch-size", "0"),
-         ["--batch-size must be positive"], ["--batch-size 1 or more"]),
+         ["--batch-size must be a positive whole number or auto"], ["--batch-size auto"]),
     Case("unknown-dtype", lambda c: c.eval("--tasks", "medqa", "--dtype", "fp8"), ["unknown dtype 'fp8'"],
          ["auto, bf16, fp16, fp32"]),
     # training that goes wrong

@@ -95,3 +95,48 @@ def test_a_new_scoring_revision_reuses_no_record_or_cached_request(tiny_model_di
     rescored, = evaluate(str(tiny_model_dir), config)
     assert not rescored.get("_reused") and rescored["versions"]["medbench_scoring"] == "next"
     assert lm_wrapper.request_cache_path(tmp_path, "m", "h" * 64, "medqa", "c", "prefix") != before
+
+
+def test_batch_size_auto_halves_after_out_of_memory_until_a_batch_fits(loaded, monkeypatch):
+    """`--batch-size auto` on a GPU: the heaviest batch of the call (its longest prompt with the most and longest
+    choices) is tried from lm-eval's max_batch_size down, halving on each out-of-memory error; scoring then runs at
+    the size that fit, with the scores a fixed batch gives."""
+    import torch
+
+    from medbench.fastlm import PrefixSharingHFLM
+
+    contexts = ["Question: fever and dysuria?\nAnswer:", "Q: x\nA:", "A much longer context " * 6 + "Answer:"]
+    pairs = [(c, k) for c in contexts for k in (" A", " front desk", " nurse practitioner")]
+    fixed = PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=2, device="cpu")
+    expected = fixed.loglikelihood(_requests(fixed, pairs), disable_tqdm=True)
+
+    auto = PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size="auto", device="cpu")
+    tried, scored = [], []
+    score_batch = auto._score_batch
+
+    def too_big_past_16(batch, by_context, requests, results, batch_size):
+        if any(r[0] is None for r in requests):  # the search's probe: every row the longest prompt
+            tried.append(len(batch))
+            assert len({len(c) for c in batch}) == 1 and len(batch[0]) == max(
+                len(auto.tok_encode(c)) for c in contexts)
+            if len(batch) > 16:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        else:
+            scored.append(batch_size)
+        return score_batch(batch, by_context, requests, results, batch_size)
+
+    monkeypatch.setattr(auto, "_score_batch", too_big_past_16)
+    got = auto.loglikelihood(_requests(auto, pairs), disable_tqdm=True)
+    assert tried == [64, 32, 16]
+    assert scored and set(scored) == {16}
+    for (want, want_greedy), (have, have_greedy) in zip(expected, got):
+        assert have == pytest.approx(want, abs=1e-4) and have_greedy == want_greedy
+
+
+def test_batch_size_auto_is_8_on_a_cpu(loaded):
+    """On a CPU a larger batch buys little, and lm-eval's own search (generation, --scorer hflm) would first run
+    its longest possible batch: auto means 8 there, for both scorers."""
+    from medbench.lm_wrapper import make_lm
+
+    for scorer in ("prefix", "hflm"):
+        assert make_lm(loaded, "auto", None, scorer).batch_size == 8

@@ -77,6 +77,7 @@ cell:
     (", system_prompt_file: ../outside.txt", "system_prompt-file ../outside.txt lies outside the recipe's folder"),
     (", limit: -1", "eval.limit -1 is not a whole number 1 or more"),
     (", limit: lots", "eval.limit 'lots' is not a whole number 1 or more"),
+    (", batch_size: most", "eval.batch_size 'most' is not a whole number 1 or more or auto"),
     (", judge_options: [1, 2]", "eval.judge_options is not a mapping"),
 ])
 def test_a_recipe_is_checked_at_plan_time(tmp_path, eval_extra, expected):
@@ -88,6 +89,15 @@ def test_a_recipe_is_checked_at_plan_time(tmp_path, eval_extra, expected):
     with pytest.raises(MedbenchError) as error:
         plan(read_recipe(recipe), "toy", tmp_path / "out")
     assert expected in error.value.one_line()
+
+
+def test_a_recipe_may_leave_the_scoring_batch_to_the_gpu(tmp_path):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    recipe = folder / "r.yaml"
+    recipe.write_text(RECIPE % ", batch_size: auto")
+    (cell,) = plan(read_recipe(recipe), "toy", tmp_path / "out").cells
+    assert cell.eval["batch_size"] == "auto"
 
 
 def test_a_recipe_reads_no_data_file_outside_its_folder(tmp_path):

@@ -25,7 +25,7 @@ from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 from medbench.generation import GenerationOptions, check_generation_budget, generating_tasks, generation_record
 from medbench.judges import judges_for, run_task_judges
-from medbench.lm_wrapper import SCORING_REVISION, RequestCache, request_cache_path
+from medbench.lm_wrapper import SCORING_REVISION, RequestCache, request_cache_path, valid_batch_size
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
@@ -51,7 +51,7 @@ class EvalConfig:
     tasks: list[str]
     limit: int | None = None
     num_fewshot: int | None = None
-    batch_size: int = 8
+    batch_size: int | str = 8  # or "auto" (medbench.fastlm.auto_batch_size)
     seed: int = 1234
     output_dir: Path = Path("leaderboard")
     label: str | None = None  # leaderboard row name; defaults to the model reference
@@ -78,8 +78,9 @@ class EvalConfig:
         if self.limit is not None and self.limit <= 0:
             raise MedbenchError(f"--limit must be a positive number of examples, got {self.limit}",
                                 "pass --limit 1 or more, or leave it out to use the whole split")
-        if self.batch_size <= 0:
-            raise MedbenchError(f"--batch-size must be positive, got {self.batch_size}", "pass --batch-size 1 or more")
+        if not valid_batch_size(self.batch_size):
+            raise MedbenchError(f"--batch-size must be a positive whole number or auto, got {self.batch_size!r}",
+                                "pass --batch-size 8, or --batch-size auto")
         if self.num_fewshot is not None and self.num_fewshot < 0:
             raise MedbenchError(f"--num-fewshot must be 0 or more, got {self.num_fewshot}", "pass --num-fewshot 0..K")
         if not self.tasks:

@@ -8,7 +8,10 @@ position of every sequence. This scorer:
   choices ("front desk", "hyponatremia due to SIADH") share the prompt's forward pass;
 - computes the output head only where a continuation token is predicted (``logits_to_keep``): for a 4-option
   letter question, one position instead of the whole prompt, and keeps no key/value cache when no choice needs it;
-- batches contexts longest first, left-padded with explicit position ids, so a batch's padding changes no score.
+- batches contexts longest first, left-padded with explicit position ids, so a batch's padding changes no score
+  in fp32 (in bf16 it can move one by a rounding step: benchmarks/RESULTS.md);
+- reads each batch's scores back in one copy to the host, and with ``batch_size="auto"`` searches the largest batch
+  the GPU holds (up to lm-eval's ``max_batch_size``).
 
 Everything else (tokenisation, truncation, generation, chat templates) is HFLM's, so results stay comparable; a
 pair too long for the model window is scored by HFLM itself, truncated as HFLM truncates it. Registered with
@@ -25,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
+
+from medbench.errors import MedbenchError
 
 Request = tuple[tuple[str, str], list[int], list[int]]
 
@@ -69,8 +74,9 @@ class PrefixSharingHFLM(HFLM):
             for index, result in zip(too_long, super()._loglikelihood_tokens([requests[i] for i in too_long],
                                                                             True, override_bs)):
                 results[index] = result
-        batch_size = int(override_bs or (self.batch_size if str(self.batch_size).isdigit() else 8))
         contexts = sorted(by_context, key=lambda c: (-len(c), c))  # over all the requests given: little padding
+        batch_size = int(override_bs) if override_bs else int(self.batch_size) if str(self.batch_size).isdigit() \
+            else self._auto_batch_size(contexts, by_context, requests)
         with torch.no_grad():
             for start in range(0, len(contexts), batch_size):
                 batch = contexts[start:start + batch_size]
@@ -79,6 +85,31 @@ class PrefixSharingHFLM(HFLM):
                     if requests[index][0] is not None:  # None: loglikelihood_rolling's windows, as in HFLM
                         self.cache_hook.add_partial("loglikelihood", requests[index][0], results[index])
         return results  # type: ignore[return-value]
+
+    def _auto_batch_size(self, contexts: list[tuple[int, ...]], by_context: dict[tuple[int, ...], list[int]],
+                         requests: list[Request]) -> int:
+        """``--batch-size auto`` on a GPU: the largest batch up to lm-eval's ``max_batch_size`` (64) that scores
+        the heaviest batch this call can hold (the longest prompt, as many times, with the most choices and the
+        longest choice), halving after each out-of-memory error. Searched once per call, as lm-eval searches."""
+        if not contexts:
+            return 1
+        longest = contexts[0]
+        choices = max(len(by_context[context]) for context in contexts)
+        tail = max((requests[i][2] for context in contexts for i in by_context[context]), key=len)
+        probe = [(None, longest, tail)] * choices
+        size = int(self.max_batch_size)
+        while True:
+            try:
+                with torch.no_grad():
+                    self._score_batch([longest] * size, {longest: list(range(choices))}, probe, [None] * choices,
+                                      size)
+                return size
+            except torch.cuda.OutOfMemoryError:
+                if size == 1:
+                    raise MedbenchError(f"out of GPU memory scoring one prompt of {len(longest)} tokens",
+                                        "score on a GPU with more memory, or a smaller model") from None
+                size //= 2
+                torch.cuda.empty_cache()
 
     def _score_batch(self, batch: list[tuple[int, ...]], by_context: dict[tuple[int, ...], list[int]],
                      requests: list[Request], results: list[Any], batch_size: int) -> None:

@@ -77,7 +77,8 @@ def register_backends(register):
     Call ``register(backend)`` with an object that has ``name``, ``description``, optionally ``ref_prefix`` (a
     reference ``PREFIX:NAME`` selects the backend without ``--backend``) and
     ``open(ref, options, *, batch_size, seed, progress) -> medbench.backends.Backend``: the lm-eval LM, the identity
-    the record stores and what the backend can do. ``options`` holds ``--base-url`` and the other backend options.
+    the record stores and what the backend can do. ``options`` holds ``--base-url`` and the other backend options;
+    ``batch_size`` is a positive int, or ``"auto"`` when the user leaves the size to the backend.
     """
 
 

@@ -23,6 +23,12 @@ ProgressCallback = Callable[[str, int, int], None]  # (task, done, total)
 # ~100 bytes a log-likelihood, a few KB a generation: a full MMLU is ~6 MB. A larger cache was not written by an
 # eval; read whole, it would take that much memory.
 MAX_CACHE_BYTES = 2 * 1024**3
+AUTO_CPU_BATCH_SIZE = 8  # what --batch-size auto means on a CPU (make_lm)
+
+
+def valid_batch_size(value: Any) -> bool:
+    """A scoring batch size as medbench takes it: a positive whole number, or "auto" (make_lm)."""
+    return value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
 
 
 def copy_numbers(keys: list[Any]) -> list[int]:
@@ -185,7 +191,10 @@ def check_request_sizes(task: str, requests: list[Any]) -> None:
                                 ", past any model's context)", "check the data rows: a question is a few KB of text")
 
 
-def make_lm(loaded: Any, batch_size: int, progress: ProgressCallback | None, scorer: str = "prefix"):
+def make_lm(loaded: Any, batch_size: int | str, progress: ProgressCallback | None, scorer: str = "prefix"):
+    """``batch_size`` "auto": on a GPU the scorer's own search (medbench.fastlm, lm-eval's for generation and
+    ``--scorer hflm``), on a CPU 8: there a larger batch buys little and lm-eval's search would run its longest
+    possible batch first, minutes of work and gigabytes of memory for nothing."""
     from lm_eval.models.huggingface import HFLM
 
     from medbench.fastlm import PrefixSharingHFLM
@@ -217,7 +226,8 @@ def make_lm(loaded: Any, batch_size: int, progress: ProgressCallback | None, sco
             if not todo:
                 return out
             # Generation takes seconds a batch: save every batch. Scoring is fast: fsync every few batches' worth.
-            self._save_every = 1 if kind == "generate_until" else max(64, 8 * int(self.batch_size))
+            self._save_every = 1 if kind == "generate_until" else max(64, 8 * int(
+                self.batch_size if str(self.batch_size).isdigit() else 8))
             self._done, self._total = len(requests) - len(todo), len(requests)
             self._tap = _ResultTap(kind, cache, self.cache_hook, [keys[i] for i in todo] if keys else ())
             passed_on = self.cache_hook
@@ -268,5 +278,7 @@ def make_lm(loaded: Any, batch_size: int, progress: ProgressCallback | None, sco
         # transformers lets a checkpoint's max_new_tokens win over the max_length lm-eval passes: the answers would
         # run to the checkpoint's length while the record states the task's budget.
         generation_config.max_new_tokens = None
-    return ProgressHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
-                        device=str(next(loaded.model.parameters()).device))
+    device = next(loaded.model.parameters()).device
+    if batch_size == "auto" and device.type != "cuda":
+        batch_size = AUTO_CPU_BATCH_SIZE
+    return ProgressHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size, device=str(device))

@@ -298,9 +298,12 @@ def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict
     """What scoring would refuse after training, refused at plan time: the limit, batch size, shots, options."""
     for key, least in (("limit", 1), ("batch_size", 1), ("num_fewshot", 0)):
         value = evaluation.get(key)
+        if key == "batch_size" and value == "auto":  # the largest batch the GPU holds (medbench.fastlm)
+            continue
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
             raise recipe_error(recipe.path, f"cell {factors}: eval.{key} {value!r} is not a whole number {least} or "
-                               "more", f"write eval.{key}: {max(least, 1)} (or leave it out)")
+                               f"more{' or auto' if key == 'batch_size' else ''}",
+                               f"write eval.{key}: {max(least, 1)} (or leave it out)")
     for key in ("judge_options",):
         if evaluation.get(key) is not None and not isinstance(evaluation[key], dict):
             raise recipe_error(recipe.path, f"cell {factors}: eval.{key} is not a mapping",

@@ -179,7 +179,7 @@ def eval_config(cell: CellSpec, out_dir: Path):
     evaluation = cell.eval
     return EvalConfig(tasks=list(evaluation["tasks"]), limit=evaluation.get("limit"),
                       num_fewshot=evaluation.get("num_fewshot"),
-                      batch_size=int(evaluation.get("batch_size") or 8), seed=cell.seed,
+                      batch_size=evaluation.get("batch_size") or 8, seed=cell.seed,
                       output_dir=out_dir / "leaderboard",
                       chat_template=bool(evaluation.get("chat_template")),
                       mode=evaluation.get("mode") or "loglikelihood",

@@ -18,7 +18,8 @@ from medbench.errors import MedbenchError
 @click.option("--tasks", required=True, help="Comma-separated task names (see `medbench tasks`).")
 @click.option("--limit", type=LIMIT, default=None, help="Score only the first N items of each task.")
 @click.option("--num-fewshot", type=SHOTS, default=None, help="Few-shot examples per prompt.")
-@click.option("--batch-size", type=BATCH, default=8, show_default=True)
+@click.option("--batch-size", type=BATCH, default=8, show_default=True,
+              help="Prompts per forward pass, or auto: on a GPU the largest that fits (up to 64), on a CPU 8.")
 @click.option("--seed", type=SEED, default=1234, show_default=True)
 @click.option("--leaderboard-dir", "output_dir", type=click.Path(file_okay=False), default=None,
               help="Leaderboard directory the records go into (the folder `train --leaderboard-dir` and `leaderboard "

@@ -29,7 +29,7 @@ from medbench.models import DEFAULT_MODEL
 @click.option("--leaderboard-dir", type=click.Path(file_okay=False), default="leaderboard", show_default=True)
 @click.option("--seed", type=SEED, default=1234, show_default=True)
 @click.option("--eval-batch-size", "eval_batch_size", type=BATCH, default=8, show_default=True,
-              help="Batch size of checkpoint scoring (the trainer's own is --train-batch-size).")
+              help="Batch size of checkpoint scoring, or auto (the trainer's own is --train-batch-size).")
 @click.option("--batch-size", "legacy_batch_size", type=BATCH, default=None, hidden=True)
 @click.option("--eval-mode", type=click.Choice(["loglikelihood", "generate"]), default="loglikelihood",
               show_default=True, help="How checkpoints are scored on multiple-choice tasks (see `eval --mode`).")
