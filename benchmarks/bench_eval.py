@@ -234,7 +234,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--synthetic", choices=("letters", "texts"), default=None,
                         help="the anchors' synthetic MCQs instead of --tasks (any --items, letters or option texts)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=lambda v: v if v == "auto" else int(v), default=8,
+                        help="a number, or auto (medbench's search on a GPU, 8 on a CPU; lm-eval's own for stock)")
     parser.add_argument("--stock-batch-size", default=None,
                         help="lm-eval HFLM's batch size if not --batch-size: a number, or auto (its own search, "
                              "capped at its max_batch_size 64)")
@@ -276,6 +277,7 @@ def main() -> None:
     else:
         requests, owners, n_items = build_requests(tasks, args.items)
     stock_batch = args.stock_batch_size or args.batch_size
+    fixed_batch = args.batch_size if args.batch_size != "auto" else 64  # the sliced and floor rows' batch
     stock = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, device=device,
                  batch_size=int(stock_batch) if str(stock_batch).isdigit() else stock_batch)
     engine = make_lm(loaded, args.batch_size, lambda task, done, total: None, "prefix")  # as `medbench eval` runs it
@@ -284,10 +286,10 @@ def main() -> None:
         "medbench prefix": engine.loglikelihood,
     }
     if args.sliced:
-        size = max(64, 8 * args.batch_size)
+        size = max(64, 8 * fixed_batch)
         scorers["lm-eval HFLM, sliced"] = sliced(stock, size)
         scorers["medbench prefix, sliced"] = sliced(
-            PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size,
+            PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=fixed_batch,
                               device=device), size)
     scores, tokens = {}, {}
     for name, score in scorers.items():  # one warm-up pass each, counting what the decoder runs; then timed passes
@@ -300,7 +302,7 @@ def main() -> None:
             handle.remove()
         tokens[name] = counted
     if args.floor:
-        scorers["decoder forward alone"] = decoder_floor(stock, requests, args.batch_size)
+        scorers["decoder forward alone"] = decoder_floor(stock, requests, fixed_batch)
     load_before = os.getloadavg()[0]
     seconds = time_alternating(scorers, requests, args.repeats)
     load_after = os.getloadavg()[0]

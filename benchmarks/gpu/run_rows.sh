@@ -59,12 +59,12 @@ for name in $ROWS; do
         --json "$OUT/$name.json" ;;
     # Four times the tokens per step (both sides): how far MFU moves once the GPU is fed more per launch.
     sft-full-b32) row $name 150 $TRAIN --trainer sft --method full --batch-size 32 --json "$OUT/$name.json" ;;
-    # The anchors' synthetic MCQs at their scale (1,000 items), stock lm-eval at batch auto as the targets say
-    # (its search is capped at its max_batch_size, 64), medbench at 64; --floor: the decoder alone, the ceiling.
-    eval-letters-1k) row $name 100 $EVAL --synthetic letters --items 1000 --batch-size 64 --stock-batch-size auto \
-        --floor --json "$OUT/$name.json" ;;
-    eval-texts-1k) row $name 100 $EVAL --synthetic texts --items 1000 --batch-size 64 --stock-batch-size auto \
-        --floor --json "$OUT/$name.json" ;;
+    # The anchors' synthetic MCQs at their scale (1,000 items), both at batch auto as the targets say (each
+    # searches up to 64); --floor: the decoder alone at batch 64, the ceiling.
+    eval-letters-1k) row $name 100 $EVAL --synthetic letters --items 1000 --batch-size auto --floor \
+        --json "$OUT/$name.json" ;;
+    eval-texts-1k) row $name 100 $EVAL --synthetic texts --items 1000 --batch-size auto --floor \
+        --json "$OUT/$name.json" ;;
     # The bundled tasks' own prompts (240 letter items at most in their splits), at two batch sizes
     eval-letters) row $name 70 $EVAL --items 256 --tasks medqa,medmcqa --batch-size 32 --json "$OUT/$name.json" ;;
     eval-texts) row $name 70 $EVAL --items 256 --tasks triage_personnel,hyponatremia --batch-size 32 \
