@@ -20,6 +20,7 @@ lm-eval as ``medbench-prefix``.
 
 from __future__ import annotations
 
+import gc
 import inspect
 from collections import defaultdict
 from typing import Any
@@ -108,8 +109,9 @@ class PrefixSharingHFLM(HFLM):
                 if size == 1:
                     raise MedbenchError(f"out of GPU memory scoring one prompt of {len(longest)} tokens",
                                         "score on a GPU with more memory, or a smaller model") from None
-                size //= 2
-                torch.cuda.empty_cache()
+            size //= 2  # outside the handler: its traceback no longer holds the failed batch's tensors
+            gc.collect()
+            torch.cuda.empty_cache()
 
     def _score_batch(self, batch: list[tuple[int, ...]], by_context: dict[tuple[int, ...], list[int]],
                      requests: list[Request], results: list[Any], batch_size: int) -> None:
