@@ -51,7 +51,7 @@ class EvalConfig:
     tasks: list[str]
     limit: int | None = None
     num_fewshot: int | None = None
-    batch_size: int | str = 8  # or "auto" (medbench.fastlm.auto_batch_size)
+    batch_size: int | str = 8  # or "auto" (medbench.lm_wrapper.make_lm)
     seed: int = 1234
     output_dir: Path = Path("leaderboard")
     label: str | None = None  # leaderboard row name; defaults to the model reference

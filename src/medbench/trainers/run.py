@@ -73,6 +73,7 @@ def checkpoint_recorder(model_ref: str):
         def __init__(self):
             self.saved: list[tuple[int, Path, dict[str, float]]] = []
             self._last_log: dict[str, Any] = {}
+            self._flipped = False  # save_only_model turned on for the last step's checkpoint (on_step_end)
 
         def on_step_end(self, args, state, control, **kwargs):
             if control.should_save:  # log at every save, so each checkpoint has the metrics of its own step
@@ -83,9 +84,15 @@ def checkpoint_recorder(model_ref: str):
                     args.save_only_model = self._flipped = True
 
         def on_save(self, args, state, control, **kwargs):
-            if getattr(self, "_flipped", False):  # the arguments are the Trainer's: hand them back as they were
-                args.save_only_model = self._flipped = False
+            self._restore(args)
             self._record(args, state)
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._restore(args)  # a retry after the out-of-memory back-off starts with the arguments as given
+
+        def _restore(self, args):
+            if self._flipped:  # the arguments are the Trainer's: hand them back as they were
+                args.save_only_model = self._flipped = False
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             self._last_log = dict(logs or {})
