@@ -221,6 +221,8 @@ def run_medbench(args, work: Path, examples: list[dict]) -> dict:
         "padding_free": bool(getattr(trainer, "padding_free", False)),
         "precompute_ref_log_probs": bool(getattr(trainer.args, "precompute_ref_log_probs", False)),
         "attn_implementation": trainer.model.config._attn_implementation,
+        # DPO: the share of forwards that ran one packed row per pair (medbench.trainers.shared_prompt)
+        "shared_prompt_share": getattr(trainer, "shared_prompt_share", lambda: None)(),
         "batch_backoffs": run.backoff.retries if run.backoff else []})
     manifest_keys = ("train_tokens_per_s", "train_mfu", "flops_per_token", "peak_memory_gb", "trainable_params")
     out["checkpoint_metrics"] = {k: checkpoints[-1].metrics.get(k) for k in manifest_keys}

@@ -45,6 +45,7 @@ from medbench.trainingdata import TrainingExample, answer_grader
 from medbench.trainers.hf import (Formatter, PreparedRun, TrlOptions, capped, check_trainable, checkpoint_kind,
                                   checkpoint_recorder, load_policy, lora_config, plan_check_with, require_positive,
                                   target_delimiter, training_arguments)
+from medbench.trainers.shared_prompt import with_shared_prompts
 
 PAIR_SOURCES = ("task", "file", "sampled")
 LOSS_TYPES = ("sigmoid", "ipo", "robust")
@@ -61,6 +62,7 @@ class DPOOptions(TrlOptions):
     loss_type: str = "sigmoid"  # sigmoid | ipo | robust
     label_smoothing: float = 0.0  # robust only: the assumed share of flipped preference labels, in [0, 0.5)
     precompute_ref_log_probs: bool = True  # one reference pass over the pairs before training, not one per step
+    share_prompt: bool = True  # one row per pair, its prompt run once (medbench.trainers.shared_prompt)
     # --pairs sampled (module docstring): answers drawn per prompt; the wrong, complete one closest in token length
     # to the chosen answer is rejected
     samples_per_prompt: int = 4
@@ -343,7 +345,8 @@ def prepare(request: TrainRequest) -> PreparedRun:
                                   "rejected": formatter.completion(pair.rejected[0])} for pair in pairs])
     needs_ref_copy = options.method == "full" and not options.precompute_ref_log_probs
     recorder = checkpoint_recorder(request.model_ref)
-    trainer = with_reference_progress(DPOTrainer)(
+    trainer_class = with_shared_prompts(DPOTrainer) if options.share_prompt else DPOTrainer
+    trainer = with_reference_progress(trainer_class)(
         model=loaded.model,
         ref_model=copy.deepcopy(loaded.model) if needs_ref_copy else None,
         args=training_arguments(DPOConfig, request, options, LEARNING_RATES[options.method], beta=options.beta,
@@ -371,9 +374,11 @@ class DPO:
     supports_resume = True  # medbench train --resume: continues from the run's last complete checkpoint
 
     def train(self, request: TrainRequest) -> list[CheckpointInfo]:
-        checkpoints = prepare(request).run()
+        checkpoints = (prepared := prepare(request)).run()
+        shared = getattr(prepared.trainer, "shared_prompt_share", lambda: None)()  # the share of packed forwards
         for checkpoint in checkpoints:  # the reference is the starting model, adapters merged in (module docstring)
-            checkpoint.metrics = {**checkpoint.metrics, "reference_model": request.model_ref}
+            checkpoint.metrics = {**checkpoint.metrics, "reference_model": request.model_ref,
+                                  **({} if shared is None else {"shared_prompt_share": shared})}
         return checkpoints
 
     def plan_check(self, task: str, options: dict, data_files: dict | None = None) -> str | None:

@@ -92,6 +92,7 @@ def test_loss_on_a_toy_batch_equals_the_closed_form(tiny_model_dir, tmp_path, me
         chosen_len, rejected_len = batch["completion_mask"].sum(-1).chunk(2)
         expected = (chosen_ratio / chosen_len - rejected_ratio / rejected_len - 1 / (2 * beta)) ** 2
     assert logits.abs().min() > 1e-3
+    assert run.trainer.shared_prompt_share() == 1.0  # the loss above was scored in packed rows
     torch.testing.assert_close(trl_loss, expected.mean(), rtol=1e-4, atol=1e-5)
 
 

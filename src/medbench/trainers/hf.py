@@ -31,7 +31,8 @@ trained result stays the same, and each has an option to turn it off:
   gradient accumulation doubled, so every optimizer step still sees the same examples, and training starts again
   from the newest checkpoint of the run, or from the state it started in;
 * ``torch.compile`` on request (``--torch-compile``);
-* SFT only: padding-free batches in the sampler's order (sft.py); DPO: precomputed reference log-probs (dpo.py).
+* SFT only: padding-free batches in the sampler's order (sft.py); DPO: precomputed reference log-probs (dpo.py)
+  and one row per pair with its prompt run once (medbench.trainers.shared_prompt, for any TRL pair trainer).
 """
 
 from __future__ import annotations
