@@ -187,7 +187,8 @@ def run_plain(args, work: Path, examples: list[dict]) -> dict:
 
 
 def run_medbench(args, work: Path, examples: list[dict]) -> dict:
-    from medbench.models import LoadOptions
+    from medbench.models import LoadOptions, pick_device
+    from medbench.trainers.fused_head import labelled_positions_only
     from medbench.training import TrainRequest, build_config
     from medbench.trainingdata import TrainingExample
 
@@ -223,6 +224,8 @@ def run_medbench(args, work: Path, examples: list[dict]) -> dict:
         "attn_implementation": trainer.model.config._attn_implementation,
         # DPO: the share of forwards that ran one packed row per pair (medbench.trainers.shared_prompt)
         "shared_prompt_share": getattr(trainer, "shared_prompt_share", lambda: None)(),
+        # TRL's fused head projects only labelled positions (on a CPU since medbench.trainers.fused_head)
+        "head_on_labelled_positions_only": labelled_positions_only(pick_device(args.device)),
         "batch_backoffs": run.backoff.retries if run.backoff else []})
     manifest_keys = ("train_tokens_per_s", "train_mfu", "flops_per_token", "peak_memory_gb", "trainable_params")
     out["checkpoint_metrics"] = {k: checkpoints[-1].metrics.get(k) for k in manifest_keys}

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from medbench.errors import MedbenchError
 from medbench.evaluation import EvalConfig, evaluate
 from medbench.models import LoadOptions, resolve_model, weights_hash
+from medbench.trainers.fused_head import labelled_positions_only
 from medbench.training import MANIFEST_NAME, TrainRequest, build_config
 from medbench.trainingdata import examples_hash, load_training_examples, select_examples
 from medbench_plugins.sft import SFT, SFTOptions, prepare
@@ -55,6 +56,7 @@ def test_lora_saves_every_checkpoint_which_loads_and_evaluates(tiny_model_dir, t
         adapter_config = json.loads((checkpoint.path / "adapter_config.json").read_text())
         assert adapter_config["base_model_name_or_path"] == str(tiny_model_dir.resolve())
     assert "train_runtime" in checkpoints[-1].metrics
+    assert labelled_positions_only("cpu")  # the SDK's load_policy set TRL's head to project the labelled positions
     card = (request.output_dir / "README.md").read_text()  # medbench's, not TRL's card naming a "[None]" base
     assert "None" not in card and str(tiny_model_dir) in card and "checkpoint-N" in card
     final = checkpoints[-1].path

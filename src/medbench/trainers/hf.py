@@ -22,7 +22,8 @@ trained result stays the same, and each has an option to turn it off:
 * attention: ``flash_attention_2`` on CUDA in bf16/fp16 when the flash-attn package is installed, else PyTorch
   SDPA (``--attn-implementation``);
 * Liger's Triton kernels for RMSNorm, RoPE and SwiGLU on CUDA when liger-kernel is installed (``--liger-kernel``);
-  the cross-entropy is already TRL's chunked log-prob head, which never materialises the full logits;
+  the cross-entropy is already TRL's chunked log-prob head, which never materialises the full logits, and it
+  projects only the positions that carry a label on a CPU too, as TRL does on GPUs (medbench.trainers.fused_head);
 * bf16 autocast on GPUs that support it (``--dtype`` of ``medbench train``);
 * activation checkpointing by device (``--gradient-checkpointing auto|on|off``): ``auto`` keeps TRL's default (on)
   on a CPU, where turning it off bought 1.2x speed for 1.4-1.6x the memory (benchmarks/RESULTS.md), and turns it
@@ -46,6 +47,7 @@ from medbench.errors import MedbenchError
 from medbench.models import LoadedModel, pick_device, pick_dtype, resolve_model
 from medbench.training import TrainRequest, option_flag
 from medbench.trainingdata import TrainingExample
+from medbench.trainers.fused_head import project_labelled_positions_only
 # The run half of the SDK, re-exported: a trainer plugin imports everything from medbench.trainers.hf.
 from medbench.trainers.run import (BatchBackoff, PreparedRun, adapter_base_ref, checkpoint_recorder,
                                    drop_resume_state, finish_checkpoint)
@@ -182,6 +184,7 @@ def target_delimiter(example: TrainingExample) -> str:
 
 def load_policy(request: TrainRequest, options: TrlOptions) -> LoadedModel:
     """The starting model, with any adapter folded in so that a new adapter (or a full fine-tune) goes on top."""
+    project_labelled_positions_only()  # TRL's fused head: labelled positions only on the CPU too (fused_head.py)
     if options.method == "qlora":
         return _load_4bit(request)
     # A full fine-tune keeps fp32 master weights (bf16 is then autocast); a frozen LoRA base can sit in bf16.
