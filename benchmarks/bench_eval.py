@@ -10,6 +10,7 @@ for each, the ratio, and checks that every item gets the same prediction.
     python benchmarks/bench_eval.py --tasks triage_personnel,hyponatremia   # text choices (several tokens)
     python benchmarks/bench_eval.py --sliced             # also both scorers fed in slices, as medbench did before
     python benchmarks/bench_eval.py --floor              # also the decoder forward alone: what no scorer avoids
+    python benchmarks/bench_eval.py --key-value-cache    # also multi-token choices from a key/value cache (before)
     python benchmarks/bench_eval.py --profile            # where each scorer's time goes (torch.profiler, 1 pass)
     python benchmarks/bench_eval.py --tiny --items 16    # CI smoke run on a tiny random model
     python benchmarks/bench_eval.py --synthetic letters --items 1000 --stock-batch-size auto   # the anchors' items
@@ -244,6 +245,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on a GPU that has it, else fp32), bf16, fp32")
     parser.add_argument("--sliced", action="store_true",
                         help="also both scorers fed slices of max(64, 8 x batch) requests (medbench before)")
+    parser.add_argument("--key-value-cache", action="store_true",
+                        help="also medbench with multi-token choices scored from the prompt's key/value cache (before "
+                             "they ran in the prompt's own row)")
     parser.add_argument("--floor", action="store_true", help="also the decoder forward alone (no scorer beats it)")
     parser.add_argument("--profile", action="store_true", help="where the time goes: one profiled pass each")
     parser.add_argument("--end-to-end", action="store_true", help="also time `lm_eval` and `medbench eval` CLIs")
@@ -291,6 +295,11 @@ def main() -> None:
         scorers["medbench prefix, sliced"] = sliced(
             PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=fixed_batch,
                               device=device), size)
+    if args.key_value_cache:
+        cached = PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=fixed_batch,
+                                   device=device)
+        cached.pack_choices = False
+        scorers["medbench prefix, key/value cache"] = lambda reqs: cached.loglikelihood(reqs, disable_tqdm=True)
     scores, tokens = {}, {}
     for name, score in scorers.items():  # one warm-up pass each, counting what the decoder runs; then timed passes
         for request in requests:
@@ -332,7 +341,7 @@ def main() -> None:
         runs = " ".join(f"{x:.2f}" for x in seconds[name])
         ran = f", decoder ran {tokens[name]['positions']} positions in {tokens[name]['calls']} calls" \
             if name in tokens else ""
-        print(f"  {name:26s} {t:7.2f} s  {n_items / t:7.1f} items/s   x{base / t:.2f}   (runs: {runs}{ran})")
+        print(f"  {name:34s} {t:7.2f} s  {n_items / t:7.1f} items/s   x{base / t:.2f}   (runs: {runs}{ran})")
     print(f"  identical per-item predictions: {same}")
     for name, d in differences.items():
         if d["items"]:

@@ -18,18 +18,29 @@ def loaded(tiny_model_dir):
     return resolve_model(str(tiny_model_dir))
 
 
-def test_same_loglikelihoods_as_stock_hflm(loaded):
+@pytest.mark.parametrize("attention,packed", [("sdpa", True), ("eager", True), ("sdpa", False)])
+def test_same_loglikelihoods_as_stock_hflm(loaded, monkeypatch, attention, packed):
+    """Multi-token choices scored in their context's row (sdpa and eager block masks) or from its key/value cache:
+    stock HFLM's values either way, in one forward pass per batch when packed."""
     from lm_eval.models.huggingface import HFLM
 
     from medbench.fastlm import PrefixSharingHFLM
 
+    monkeypatch.setattr(loaded.model.config, "_attn_implementation", attention)
     contexts = ["Question: fever and dysuria?\nAnswer:", "Q: x\nA:", "A much longer context " * 6 + "Answer:"]
     choices = [" A", " yes", " front desk", " nurse practitioner", "B"]  # one to many byte tokens
     pairs = [(c, k) for c in contexts for k in choices]
     stock = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=4, device="cpu")
     fast = PrefixSharingHFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=2, device="cpu")
+    fast.pack_choices = packed
     expected = stock.loglikelihood(_requests(stock, pairs), disable_tqdm=True)
-    got = fast.loglikelihood(_requests(fast, pairs), disable_tqdm=True)
+    forwards = []
+    hook = loaded.model.register_forward_hook(lambda module, args, output: forwards.append(1))
+    try:
+        got = fast.loglikelihood(_requests(fast, pairs), disable_tqdm=True)
+    finally:
+        hook.remove()
+    assert len(forwards) == 2 if packed else len(forwards) > 2  # two batches of contexts; a cache needs more
     for (want, want_greedy), (have, have_greedy) in zip(expected, got):
         assert have == pytest.approx(want, abs=1e-4)
         assert have_greedy == want_greedy

@@ -4,8 +4,10 @@ Stock HFLM runs each (context, continuation) pair as its own sequence (it reuses
 continuation is one token), and computes the output head and a log-softmax over the whole vocabulary at every
 position of every sequence. This scorer:
 
-- runs each distinct context once, with its choices scored from the context's key/value cache, so multi-token
-  choices ("front desk", "hyponatremia due to SIADH") share the prompt's forward pass;
+- runs each distinct context once, with its multi-token choices ("front desk", "hyponatremia due to SIADH") laid
+  after it in the same row under a block mask, so one forward pass per batch scores every choice as if it ran
+  alone after its prompt (``_score_packed``); where the model takes no block mask (flash-attention, sliding
+  windows) the choices are scored from the context's key/value cache in further passes;
 - computes the output head only where a continuation token is predicted (``logits_to_keep``): for a 4-option
   letter question, one position instead of the whole prompt, and keeps no key/value cache when no choice needs it;
 - batches contexts longest first, left-padded with explicit position ids, so a batch's padding changes no score
@@ -30,9 +32,11 @@ import torch.nn.functional as F
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
+from medbench.block_masks import as_attention_mask, unsupported_reason
 from medbench.errors import MedbenchError
 
 Request = tuple[tuple[str, str], list[int], list[int]]
+MAX_PACKED_MASK = 1 << 28  # mask cells (batch x width x width) above which choices run from a key/value cache instead
 
 
 def _cache_argument(model: Any) -> str:
@@ -51,6 +55,10 @@ def _output_cache(output: Any) -> Any:
 class PrefixSharingHFLM(HFLM):
     # Continuation rows scored per forward pass, as a multiple of the batch size (they are short).
     continuation_rows_per_batch = 4
+    # False: multi-token choices are scored from the context's key/value cache, as they are wherever the model takes
+    # no block mask (flash-attention, sliding windows); True: in the context's own row (_score_packed)
+    pack_choices = True
+    _block_mask_refusal: str | None = None  # why multi-token choices cannot be packed ("" when they can)
 
     def _pad_id(self) -> int:
         tokenizer = self.tokenizer
@@ -115,6 +123,9 @@ class PrefixSharingHFLM(HFLM):
 
     def _score_batch(self, batch: list[tuple[int, ...]], by_context: dict[tuple[int, ...], list[int]],
                      requests: list[Request], results: list[Any], batch_size: int) -> None:
+        multi_token = any(len(requests[index][2]) > 1 for context in batch for index in by_context[context])
+        if multi_token and self._packs_choices(batch, by_context, requests):
+            return self._score_packed(batch, by_context, requests, results)
         device = self.device
         width = max(len(c) for c in batch)
         pad = self._pad_id()
@@ -127,7 +138,6 @@ class PrefixSharingHFLM(HFLM):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         # The key/value cache only serves continuations longer than one token (letters need none): building it
         # copies every layer's keys and values.
-        multi_token = any(len(requests[index][2]) > 1 for context in batch for index in by_context[context])
         output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=multi_token,
                             logits_to_keep=1)
         last = F.log_softmax(output.logits[:, -1], dim=-1, dtype=self.softmax_dtype)  # [rows, vocab]
@@ -181,12 +191,93 @@ class PrefixSharingHFLM(HFLM):
         for j, ((_, index), tail) in enumerate(zip(chunk, tails)):
             scores = picked[j, :len(tail) - 1]
             greedy = bool(hits[j, :len(tail) - 1].all())
-            first_score, first_greedy = results[index]
-            # Summed as HFLM sums (one tensor in the log-softmax dtype), not in Python floats: in bf16 the two differ
-            # by a rounding step, enough to flip a near-tie. A bf16 sum accumulates in fp32 and rounds once, on the
-            # host as on a GPU, and a few bf16 log-probs add up exactly in fp32: the same value as HFLM's.
-            total = torch.cat([scores.new_tensor([first_score]), scores]).sum()
-            results[index] = (float(total), first_greedy and greedy)
+            results[index] = _with_tail(results[index], scores, greedy)
+
+    def _packs_choices(self, batch: list[tuple[int, ...]], by_context: dict[tuple[int, ...], list[int]],
+                       requests: list[Request]) -> bool:
+        """Whether this batch's multi-token choices run in the contexts' own rows (``_score_packed``): the model
+        takes a block mask, and the mask stays small (a row's choices can be long: perplexity windows)."""
+        if not self.pack_choices:
+            return False
+        if self._block_mask_refusal is None:
+            self._block_mask_refusal = unsupported_reason(self.model) or ""
+        if self._block_mask_refusal:
+            return False
+        width = max(len(c) for c in batch) + max(_tails_length(by_context[c], requests) for c in batch)
+        return len(batch) * width * width <= MAX_PACKED_MASK
+
+    def _score_packed(self, batch: list[tuple[int, ...]], by_context: dict[tuple[int, ...], list[int]],
+                      requests: list[Request], results: list[Any]) -> None:
+        """Each context's row carries its multi-token choices after it, all but their last token::
+
+            [pad] context · choice 1[:-1] · choice 2[:-1] · ... [pad]
+
+        under a block mask: context tokens see earlier context tokens; a choice's tokens see the whole context and
+        their own choice's earlier tokens, with the positions they would have right after the context. So each
+        token's log-probs are those of its own (context, choice) sequence, and one forward pass scores the batch
+        (no key/value cache, no further passes). The output head runs on the context's last position and the
+        choices' tokens only."""
+        device = self.device
+        pad = self._pad_id()
+        rows, width = len(batch), max(len(c) for c in batch)
+        tails = [_tails_length(by_context[c], requests) for c in batch]
+        kept = max(tails) + 1  # the context's last column, then every choice column
+        ids = torch.full((rows, width + kept - 1), pad, dtype=torch.long)
+        positions = torch.zeros_like(ids)
+        part = torch.full_like(ids, -1)  # -1 padding, 0 context, k > 0 the row's k-th packed choice
+        starts = {}  # request index -> its first column after the context
+        for row, context in enumerate(batch):
+            ids[row, width - len(context):width] = torch.tensor(context)
+            positions[row, width - len(context):width] = torch.arange(len(context))
+            part[row, width - len(context):width] = 0
+            column = width
+            for k, index in enumerate(i for i in by_context[context] if len(requests[i][2]) > 1):
+                tail = requests[index][2][:-1]
+                ids[row, column:column + len(tail)] = torch.tensor(tail)
+                positions[row, column:column + len(tail)] = torch.arange(len(context), len(context) + len(tail))
+                part[row, column:column + len(tail)] = k + 1
+                starts[index] = column - width + 1  # its index among the kept logits
+                column += len(tail)
+        ids, positions, part = ids.to(device), positions.to(device), part.to(device)
+        column = torch.arange(ids.shape[1], device=device)
+        query, key = part[:, :, None], part[:, None, :]
+        allowed = (column[None, None, :] <= column[None, :, None]) & (
+            ((key == 0) & (query >= 0)) | ((key == query) & (query > 0)))
+        allowed |= (query < 0) & (column[None, None, :] == column[None, :, None])  # padding sees itself (no NaN)
+        mask = as_attention_mask(allowed[:, None], self.model.config._attn_implementation,
+                                 self.model.get_input_embeddings().weight.dtype)
+        output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
+                            logits_to_keep=kept)
+        logprobs = F.log_softmax(output.logits, dim=-1, dtype=self.softmax_dtype)  # [rows, kept, vocab]
+        owners = [(row, index) for row, context in enumerate(batch) for index in by_context[context]]
+        # One gather and one copy to the host for the batch, as in _score_batch; column 0 predicts every first token
+        columns = [[0] + [starts[index] + j for j in range(len(requests[index][2]) - 1)] if index in starts else [0]
+                   for _, index in owners]
+        flat_rows = torch.tensor([row for (row, _), cols in zip(owners, columns) for _ in cols], device=device)
+        flat_columns = torch.tensor([c for cols in columns for c in cols], device=device)
+        targets = torch.tensor([t for (_, index) in owners for t in requests[index][2]], device=device)
+        picked = logprobs[flat_rows, flat_columns, targets].cpu()
+        hits = (logprobs[flat_rows, flat_columns].argmax(-1) == targets).cpu()
+        offset = 0
+        for (_, index), cols in zip(owners, columns):
+            scores, greedy = picked[offset:offset + len(cols)], hits[offset:offset + len(cols)]
+            offset += len(cols)
+            results[index] = _with_tail((float(scores[0]), bool(greedy[0])), scores[1:], bool(greedy[1:].all()))
+
+
+def _tails_length(indices: list[int], requests: list[Request]) -> int:
+    """The columns a context's multi-token choices take in its packed row (each but its last token)."""
+    return sum(len(requests[i][2]) - 1 for i in indices if len(requests[i][2]) > 1)
+
+
+def _with_tail(first: tuple[float, bool], scores: torch.Tensor, greedy: bool) -> tuple[float, bool]:
+    """A choice's (log-likelihood, greedy) from its first token's and the rest's log-probs. Summed as HFLM sums
+    (one tensor in the log-softmax dtype), not in Python floats: in bf16 the two differ by a rounding step, enough to
+    flip a near-tie. A bf16 sum accumulates in fp32 and rounds once, on the host as on a GPU, and a few bf16
+    log-probs add up exactly in fp32: the same value as HFLM's."""
+    first_score, first_greedy = first
+    total = torch.cat([scores.new_tensor([first_score]), scores]).sum()
+    return float(total), first_greedy and greedy
 
 
 def _copy_cache(cache: Any) -> Any:

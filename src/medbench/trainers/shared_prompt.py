@@ -28,30 +28,14 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from medbench.block_masks import as_attention_mask, unsupported_reason
+
 __all__ = ["with_shared_prompts", "install_shared_prompt", "sharing_counts", "pack_pairs", "unsupported_reason",
            "PackedPairs"]
 
-MASKED_ATTENTION = ("sdpa", "eager")  # implementations that take an arbitrary 4D mask
 IGNORE = -100
 ROW_INPUTS = ("input_ids", "attention_mask", "use_cache")  # a call with any other input runs in two rows
 _COUNTS = "_medbench_shared_prompt_counts"
-
-
-def unsupported_reason(model: Any) -> str | None:
-    """Why a packed row cannot be scored exactly on ``model``, or None."""
-    config = model.config
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    attention = getattr(config, "_attn_implementation", None)
-    if attention not in MASKED_ATTENTION:
-        return f"attention {attention!r} takes no custom mask (sdpa or eager do)"
-    if getattr(config, "is_encoder_decoder", False):
-        return "an encoder-decoder model"
-    if any(kind != "full_attention" for kind in getattr(text, "layer_types", None) or []) or (
-            getattr(text, "sliding_window", None) and getattr(text, "use_sliding_window", True)):
-        return "sliding-window attention (the mask would replace the window)"
-    if any(getattr(text, name, None) for name in ("num_experts", "num_local_experts", "output_router_logits")):
-        return "a mixture-of-experts model (its load-balancing loss reads a 2D mask)"
-    return None
 
 
 @dataclass
@@ -137,10 +121,7 @@ def _block_mask(chosen_ends: list[int], prompts: list[int], lengths: list[int], 
     allowed = (position[None, None, :] <= position[None, :, None]) & (
         (query == key) | ((query == 1) & shared[:, None, :]))
     allowed &= (query != 2) | (position[None, None, :] == position[None, :, None])
-    allowed = allowed[:, None]
-    if attention == "sdpa":
-        return allowed
-    return torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+    return as_attention_mask(allowed[:, None], attention, dtype)
 
 
 def _unpack(value, packed: PackedPairs):
