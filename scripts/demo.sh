@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded model and bundled data, offline, on CPU.
 # Score the base model on hyponatremia, LoRA-SFT it for one epoch of its training split (210 rows, batch 4: 53 steps),
-# score the checkpoint, render the leaderboard with paired tests against base. Measured on 2 quiet cores: ~4.5 min.
+# score the checkpoint, render the leaderboard with paired tests against base. 249 s on 2 quiet cores (2026-12-05, README).
 # DEMO_DPO_STEPS=N > 0 also trains DPO from the SFT checkpoint on task-built pairs (a wrong label rejected) and scores
 # it; off by default because DPO costs ~20 s a step on 2 cores (8 steps + scoring ~200 s: past the 5-minute budget).
 # Everything goes to $DEMO_DIR (default runs/demo, ignored by git); each step's wall time (training and the
@@ -46,9 +46,11 @@ EVAL_LIMIT=${DEMO_EVAL_LIMIT:-105}
 run "score base" "$MEDBENCH" eval --tasks "$TASK" --leaderboard-dir "$board" --label base --limit "$EVAL_LIMIT"
 # A 135M model's activations fit anywhere: the demo trades that memory for speed (the CPU default, auto, checkpoints
 # activations as plain TRL does), which keeps it within its 5 minutes and its measured, committed figures.
+# No LoRA dropout (medbench's default is 0.05, PEFT's 0): on a CPU drawing its random masks took ~20% of each step
+# (torch.profiler: aten::bernoulli_ 18% of a 4 x 150-token LoRA step), and one epoch is not long enough to overfit.
 run_training "SFT ($SFT_STEPS steps)" sft "$MEDBENCH" train --plugin sft --task "$TASK" --output-dir "$DEMO_DIR" \
     --leaderboard-dir "$board" --run-name sft --max-steps "$SFT_STEPS" --learning-rate "$SFT_LR" \
-    --gradient-checkpointing off --eval-limit "$EVAL_LIMIT"
+    --gradient-checkpointing off --lora-dropout 0 --eval-limit "$EVAL_LIMIT"
 if [ "$DPO_STEPS" -gt 0 ]; then
     run_training "DPO from SFT ($DPO_STEPS steps)" dpo "$MEDBENCH" train --plugin dpo --task "$TASK" \
         --model "$DEMO_DIR/sft/checkpoint-$SFT_STEPS" --output-dir "$DEMO_DIR" --leaderboard-dir "$board" \
