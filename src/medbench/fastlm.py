@@ -260,9 +260,10 @@ class PrefixSharingHFLM(HFLM):
         hits = (logprobs[flat_rows, flat_columns].argmax(-1) == targets).cpu()
         offset = 0
         for (_, index), cols in zip(owners, columns):
-            scores, greedy = picked[offset:offset + len(cols)], hits[offset:offset + len(cols)]
+            # one tensor sum in the log-softmax dtype, as HFLM sums (_with_tail's reason)
+            span = slice(offset, offset + len(cols))
+            results[index] = (float(picked[span].sum()), bool(hits[span].all()))
             offset += len(cols)
-            results[index] = _with_tail((float(scores[0]), bool(greedy[0])), scores[1:], bool(greedy[1:].all()))
 
 
 def _tails_length(indices: list[int], requests: list[Request]) -> int:
