@@ -249,7 +249,8 @@ def test_more_examples_than_the_split_holds_is_an_error_naming_both(tiny_model_d
 @pytest.mark.parametrize("value", ["0", "-2"])
 def test_max_steps_zero_is_refused(value):
     for options in (SFTOptions, DPOOptions):
-        with pytest.raises(MedbenchError, match=rf"--max-steps must be a positive number .*, got {value}.*"
+        with pytest.raises(MedbenchError, match=rf"--max-steps must be 1 to 1,000,000,000 optimizer steps.*"
+                                                rf", got {value}.*"
                                                 r"--max-steps -1"):
             build_config(options, {}, {"max_steps": value}, "x")
 
@@ -261,7 +262,7 @@ def test_train_command_refuses_max_steps_zero_in_one_line(tiny_model_dir, tmp_pa
                         "--output-dir", str(tmp_path / "runs"), "--leaderboard-dir", str(tmp_path / "lb"),
                         "--max-steps", "0")
     assert isinstance(result.exception, MedbenchError)
-    assert "--max-steps must be a positive number" in result.exception.one_line()
+    assert "--max-steps must be 1 to 1,000,000,000 optimizer steps" in result.exception.one_line()
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("checkpoint-*"))
 
 

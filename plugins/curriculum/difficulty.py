@@ -12,6 +12,7 @@ from typing import Any, Callable
 import click
 
 from medbench.errors import MedbenchError
+from medbench.small_inputs import no_repeats, refuse_foreign_output
 from medbench.trainingdata import TrainingExample, data_file_metadata, examples_hash
 
 from .labels import example_key, is_mcq_doc
@@ -217,17 +218,18 @@ def difficulty_command(models, task, output, tiers, easy_max, medium_max, option
     if option_orders is not None and option_orders < 1:
         raise MedbenchError(f"--option-orders must be 1 or more, got {option_orders}",
                             "drop --option-orders to score every cyclic order")
-    files = {}
+    pairs = []
     for value in data_file:
         target, eq, path = value.partition("=")
         if not eq or not target or not path:
             raise MedbenchError(f"--data-file {value!r} is not TASK:SPLIT=PATH",
                                 "write --data-file medqa:train=/path/to/train.jsonl")
-        files[target] = path
-    metadata = data_file_metadata(task, files)
+        pairs.append((target, path))
+    metadata = data_file_metadata(task, no_repeats(pairs, "--data-file"))  # two files for a split: which one?
     path = Path(output or f"{task}-difficulty.jsonl")
     if path.is_dir():
         raise MedbenchError(f"--output {path} is a folder", "give a file name, e.g. --output medqa-difficulty.jsonl")
+    refuse_foreign_output(path, "--output", ("key", "difficulty"))  # a previous difficulty file is written again
     ensure_writable(path.parent, "--output (a file in a writable folder)")  # before the models score anything
     rows = ensemble_difficulty(load_training_examples(task, metadata), refs, task, batch_size,
                                LoadOptions(dtype=dtype, device=device), easy_max, medium_max, option_orders, seed,

@@ -242,11 +242,15 @@ def read_system_prompt(text: str | None, file: str | Path | None, option: str = 
         if not is_inside(real_path(path), real_path(base)):
             raise MedbenchError(f"{option}-file {file} lies outside the recipe's folder {base}",
                                 "copy the file next to the recipe, or pass --system-prompt-file on the command line")
+    from medbench.lm_wrapper import MAX_REQUEST_CHARS
+    from medbench.small_inputs import too_big
+
     try:
-        prompt = read_regular_text(path).rstrip("\n")
+        prompt = read_regular_text(path, limit=MAX_REQUEST_CHARS).rstrip("\n")  # a longer one fits no prompt
     except (OSError, UnicodeDecodeError) as exc:
         raise MedbenchError(f"cannot read {option}-file {path} ({getattr(exc, 'strerror', None) or exc})",
-                            "pass a readable UTF-8 text file") from None
+                            "pass a readable UTF-8 text file" + (" (a system prompt is a few KB: no model reads more "
+                            "than this)" if isinstance(exc, OSError) and too_big(exc) else "")) from None
     if not prompt.strip():
         raise MedbenchError(f"{option}-file {path} is empty", "write the system prompt into it, or leave it out")
     return prompt

@@ -59,6 +59,11 @@ def atomic_write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(row, sort_keys=True, default=str) + "\n" for row in rows))
 
 
+# What one record or its samples may weigh before it is read whole: a record is a few KB, samples at most some
+# hundred MB (data files are bounded at 512 MiB); a crafted or sparse file past these would exhaust memory.
+MAX_RECORD_BYTES, MAX_SAMPLES_BYTES = 64 << 20, 2 << 30
+
+
 class SamplesPathError(ValueError):
     """A record whose samples file lies outside its own folder."""
 
@@ -98,7 +103,7 @@ def load_record(path: Path) -> dict[str, Any]:
     """The valid record in ``path`` with ``_path`` set; RecordError (one short reason) when it is not one."""
     path = Path(path)
     try:
-        raw = read_regular_bytes(path)
+        raw = read_regular_bytes(path, MAX_RECORD_BYTES)
     except OSError as exc:
         raise RecordError(f"unreadable ({exc.strerror or exc})") from None
     try:
@@ -303,7 +308,7 @@ def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The record's per-item rows; SamplesPathError (a ValueError) for a file outside its folder, OSError or
     ValueError for one that cannot be read or is not JSON lines of objects. Rows are made sane as records are
     (sane_json); a doc_id that is a list or an object (no id two samples can share) reads as None."""
-    raw = read_regular_bytes(samples_path(record))
+    raw = read_regular_bytes(samples_path(record), MAX_SAMPLES_BYTES)
     text, odd = raw.decode("utf-8-sig"), _may_need_sane(raw)
     rows = []
     # Split on "\n" alone: JSON lines may hold U+2028 or U+0085 inside a string, which splitlines() splits at.

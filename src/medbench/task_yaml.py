@@ -14,6 +14,7 @@ import yaml
 
 from medbench.errors import MedbenchError
 from medbench.records import read_regular_text
+from medbench.small_inputs import MAX_CONFIG_BYTES, size_problem, too_big
 from medbench.yaml_tags import code_tags
 
 
@@ -73,7 +74,7 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
                             "remove one of the `include:` keys so the includes form a chain, not a loop")
     tags: list[tuple[str, str, int]] = []
     try:
-        text = read_regular_text(path)
+        text = read_regular_text(path, limit=MAX_CONFIG_BYTES)
         tags = code_tags(text) if root is not None else []
         config = yaml.load(text, Loader=_TagTolerantLoader)
     except yaml.YAMLError as exc:
@@ -87,6 +88,8 @@ def read_task_yaml(path: Path, _chain: tuple[Path, ...] = (), *, root: Path | No
         raise MedbenchError(f"task file {path} is not UTF-8 text (byte {exc.start})",
                             "save the YAML as UTF-8") from None
     except OSError as exc:
+        if too_big(exc):
+            raise size_problem(f"task file {path}", "a task YAML is a few KB: put its data in a data file") from None
         raise MedbenchError(f"task file {path} cannot be read ({exc.strerror})", "check the file's permissions") from None
     except RecursionError:
         raise MedbenchError(f"task file {path} nests too deeply to read",

@@ -17,6 +17,7 @@ from typing import Any
 from medbench.errors import MedbenchError
 from medbench.plugin_calls import plugin_label
 from medbench.registries import call_register_hook
+from medbench.small_inputs import remember_failure
 from medbench.task_trust import (bound_task_regexes, code_imports, contained_yaml_loading, sandboxed_templates,
                                  template_refusal, templates_unrendered)
 from medbench.task_yaml import LOCAL_BUILDERS, ContainmentError, read_task_yaml
@@ -80,7 +81,6 @@ class TaskRegistry:
         if name in self.entries:
             if name in self.clashes:  # said once per registry, when the task is actually used
                 import warnings
-
                 warnings.warn(self.clashes.pop(name), stacklevel=2)
             return self.entries[name]
         if name in self.failed:  # the user asked for a task whose own YAML is broken: say what is wrong with it
@@ -128,12 +128,12 @@ def build_registry() -> TaskRegistry:
                 except ContainmentError as exc:
                     if not (exc.config and _is_task(exc.config)):  # a refused group is known by its name
                         registry.problems.append(exc.one_line())
-                        registry.failed.setdefault(str((exc.config or {}).get("group") or file.stem), exc)
+                        remember_failure(registry.failed, file, exc, str((exc.config or {}).get("group") or file.stem))
                         continue
                     config, refusal = exc.config, exc  # listed, with the refusal as its status
                 except MedbenchError as exc:
                     registry.problems.append(exc.one_line())
-                    registry.failed.setdefault(file.stem, exc)
+                    remember_failure(registry.failed, file, exc)
                     continue
                 members = _group_members(config)
                 if members is not None:

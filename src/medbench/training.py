@@ -222,10 +222,10 @@ def build_config(config_class: type, file_values: dict[str, Any], cli_values: di
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     from medbench.records import read_regular_text
-    from medbench.task_yaml import check_expansion
+    from medbench.task_yaml import MAX_CONFIG_BYTES, check_expansion
 
     try:
-        data = yaml.safe_load(read_regular_text(path))
+        data = yaml.safe_load(read_regular_text(path, limit=MAX_CONFIG_BYTES))  # options are a few lines
         check_expansion(data, f"config file {path}")
     except FileNotFoundError:
         raise MedbenchError(f"config file {path} does not exist", "check the path given to --config") from None
@@ -263,7 +263,10 @@ def parse_plugin_args(args: list[str]) -> dict[str, Any]:
                 i += 1
             else:
                 value = "true"
-        options[key.replace("-", "_")] = value
+        name = key.replace("-", "_")
+        if options.get(name, value) != value:  # the last would silently win
+            raise MedbenchError(f"--{key} is given twice, as {options[name]!r} and {value!r}", f"pass --{key} once")
+        options[name] = value
         i += 1
     return options
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from medbench.errors import MedbenchError
 from medbench.taskdata import JSONL_SPLITS, load_splits, mcq_row, require_columns
 
 LETTERS = "ABCD"
@@ -11,6 +12,11 @@ def normalize(row, source):
     if "options" in row:  # the published jsonl: question, options{A..D}, answer_idx, meta_info
         require_columns(row, ["question", "options", "answer_idx"], source)
         options = row["options"]
+        if isinstance(options, dict) and options and sorted(options) != list(LETTERS):
+            # the prompt shows A-D: a missing letter would fail inside its template, an extra one be dropped unseen
+            raise MedbenchError(f"{source}: options must map the letters A, B, C and D (this is the 4-option "
+                                f"MedQA), got {', '.join(map(str, sorted(options, key=str)))}",
+                                'write options as {"A": "...", "B": "...", "C": "...", "D": "..."}')
         letters = [letter for letter in LETTERS if letter in options]
         choices = [options[letter] for letter in letters]
         answer = str(row["answer_idx"]).strip()

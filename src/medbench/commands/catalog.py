@@ -71,7 +71,9 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
         source = row["data_source"]
         text = (source or {}).get("description") or (source or {}).get("name") or ""
         data = "–" if not source else text if text.startswith(source["kind"]) else f"{source['kind']}: {text}"
-        table.add_row(row["task"], row["plugin"], splits, row["metric"], row["output_type"], data, row["status"])
+        # Names, metrics and descriptions come from task YAMLs (a user's folder): text, never markup or escapes.
+        table.add_row(*(Text(terminal_safe(value)) for value in (row["task"], row["plugin"], splits, row["metric"],
+                                                                  row["output_type"], data, row["status"])))
     console.print(table)
     for group in groups:  # `--tasks GROUP` scores every member
         console.print(terminal_safe(f"group {group['group']} ({group['plugin']}): {', '.join(map(str, group['tasks']))}"),
@@ -100,8 +102,8 @@ def _print_baselines(as_json: bool) -> None:
         table.add_column(column)
     for r in results:
         shortcuts = [judged(v, r.ceiling) for v in (r.bow_lr, r.char_lr, r.rule2, r.num_rule, r.answer_only)]
-        table.add_row(r.task, r.metric, cell(r.majority), *shortcuts[:2], shortcuts[2], *shortcuts[3:],
-                      judged(r.lead, r.ceiling), cell(r.ceiling), r.note or r.method)
+        table.add_row(Text(terminal_safe(r.task)), Text(terminal_safe(r.metric)), cell(r.majority), *shortcuts,
+                      judged(r.lead, r.ceiling), cell(r.ceiling), Text(terminal_safe(r.note or r.method)))
     console.print(table)
 
 

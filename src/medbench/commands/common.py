@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from medbench.console import make_console
+from medbench.console import make_console, terminal_safe
 from medbench.errors import MedbenchError
 
 # Piped (not a terminal), tables print whole instead of truncated to 80 columns: see medbench.console.
@@ -79,28 +79,40 @@ def split_list(value: str | None) -> list[str]:
 
 
 def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
-    out = {}
+    """KEY=VALUE options; a key given twice with different values is refused (medbench.small_inputs)."""
+    from medbench.small_inputs import no_repeats
+
+    pairs = []
     for value in values:
         key, eq, item = value.partition("=")
         if not eq or not key.strip():
             raise MedbenchError(f"{option} {value!r} is not KEY=VALUE", f"write it as {option} model=smollm2-135m-instruct")
-        out[key.strip()] = item
-    return out
+        pairs.append((key.strip(), item))
+    return no_repeats(pairs, option, same=_same_split if option == "--data-file" else None)
+
+
+def _same_split(target: str) -> tuple[str, str]:
+    """``medqa`` and ``medqa:test`` name one split: a --data-file target without a split is the test split."""
+    task, _, split = target.partition(":")
+    return task.strip(), split.strip() or "test"
 
 
 def data_file_pairs(values: tuple[str, ...]) -> dict[str, str]:
     """``--data-file medqa=path.jsonl`` or ``medqa:test=path.jsonl`` as ``{"TASK[:SPLIT]": absolute path}``; paths
     the user typed resolve against the CWD."""
+    from medbench.small_inputs import no_repeats
     from medbench.taskdata import check_data_size
 
-    pairs: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
     for value in values:
         target, eq, path = value.partition("=")
         if not eq or not target or not path:
             raise MedbenchError(f"--data-file {value!r} is not TASK=PATH", "write --data-file medqa=/path/to/test.jsonl")
-        pairs[target] = str(Path(path).expanduser().resolve())
-        check_data_size(Path(pairs[target]), target)
-    return pairs
+        pairs.append((target, str(Path(path).expanduser().resolve())))
+    checked = no_repeats(pairs, "--data-file", same=_same_split)  # two files for one split: which was meant?
+    for target, path in checked.items():
+        check_data_size(Path(path), target)
+    return checked
 
 
 def data_file_overrides(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -213,5 +225,5 @@ def print_listing(rows: list[dict[str, Any]], title: str, columns: dict[str, Cal
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(Text(str(cell(row))) for cell in columns.values()))
+        table.add_row(*(Text(terminal_safe(cell(row))) for cell in columns.values()))  # names from folders and files
     console.print(table)

@@ -35,7 +35,13 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
     from medbench.progress import new_progress
     from medbench.tracking import parse_report_to
 
+    if as_json and not dry_run:  # else --json would be dropped and the whole grid run
+        raise MedbenchError("--json prints the plan, which only --dry-run does: a sweep run prints its report",
+                            "add --dry-run to print the plan as JSON, or leave out --json to run the sweep")
     trackers = parse_report_to(report_to)  # a tracker that is not installed fails before the plan is printed
+    options = key_values(executor_options, "--executor-option")
+    if not dry_run:
+        sweep.get_executor(executor)  # an unknown executor, before the plan is printed and the run dir is made
     plan = plan_sweep(recipe, scale=scale, output_dir=output_dir, overrides=key_values(overrides, "--set"),
                       data_files=key_values(data_files, "--data-file"))
     if dry_run and as_json:
@@ -77,7 +83,6 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
                           soft_wrap=True)
     if dry_run:
         return
-    options = key_values(executor_options, "--executor-option")
     results = []
     with new_progress() as progress:
         bar = progress.add_task(f"sweep {plan.recipe.name}", total=len(plan.cells), status="")

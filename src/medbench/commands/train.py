@@ -76,6 +76,10 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
     check_eval_spelling(plugin, plugin_options, ctx.command)
 
     launched_dir = os.environ.get(LAUNCHED_RUN_DIR)  # set for the processes `--num-processes` starts
+    if accelerate_config and not launched_dir:  # before the run directory is made and the processes launched
+        from medbench.small_inputs import check_accelerate_config
+
+        check_accelerate_config(accelerate_config)
     job = prepare_training(plugin, task, model_ref, options=plugin_options,
                            config_file=config_file, eval_tasks=eval_tasks, eval_limit=eval_limit,
                            output_dir=output_dir, run_name=run_name, leaderboard_dir=leaderboard_dir, seed=seed,

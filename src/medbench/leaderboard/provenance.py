@@ -22,7 +22,7 @@ def _read_manifest(record: dict[str, Any], extra: dict[str, Any]) -> dict[str, A
     (records.write_record), if it belongs to the run that was scored (same plugin and run, written before the
     record). Records are untrusted input: the checkpoint paths they name are never opened."""
     from medbench.record_schema import sane_json
-    from medbench.records import MANIFEST_COPY, read_regular_text
+    from medbench.records import MANIFEST_COPY, MAX_RECORD_BYTES, read_regular_text
 
     if not record.get("_path"):
         return None
@@ -32,7 +32,7 @@ def _read_manifest(record: dict[str, Any], extra: dict[str, Any]) -> dict[str, A
         if not path.resolve().is_relative_to(folder.resolve()):
             return None  # a link out of the record's folder
         # As a record is read: never a FIFO, and what the page shows of it made sane (numbers, text, depth).
-        manifest = sane_json(json.loads(read_regular_text(path)))
+        manifest = sane_json(json.loads(read_regular_text(path, MAX_RECORD_BYTES)))
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(manifest, dict):

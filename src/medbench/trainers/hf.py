@@ -59,6 +59,7 @@ __all__ = ["METHODS", "TrlOptions", "require_positive", "capped", "plan_check_wi
            "use_gradient_checkpointing"]
 
 METHODS = ("lora", "qlora", "full")
+MAX_STEPS = 10**9  # past any run (a billion optimizer steps): a larger --max-steps is a typo, never a plan
 
 
 @dataclass
@@ -98,9 +99,9 @@ class TrlOptions:
                          "max_length", "logging_steps", "learning_rate", "max_examples")
         if not 0 <= self.lora_dropout < 1:
             raise MedbenchError(f"--lora-dropout must lie in [0, 1), got {self.lora_dropout}", "pass --lora-dropout 0.05")
-        if self.max_steps == 0 or self.max_steps < -1:
+        if self.max_steps == 0 or not -1 <= self.max_steps <= MAX_STEPS:
             # The Trainer reads 0 as "no limit" and trains anyway; a run asked for no steps must not report success.
-            raise MedbenchError(f"--max-steps must be a positive number of optimizer steps, or -1 to train --num-epochs, "
+            raise MedbenchError(f"--max-steps must be 1 to {MAX_STEPS:,} optimizer steps, or -1 to train --num-epochs, "
                                 f"got {self.max_steps}", "pass --max-steps 1 or more, or --max-steps -1")
         if self.save_steps < 0:
             raise MedbenchError(f"--save-steps must be 0 or more, got {self.save_steps}",
