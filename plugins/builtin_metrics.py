@@ -1,4 +1,4 @@
-"""Classification metrics over saved samples: accuracy, macro/binary/per-label F1 and AUROC."""
+"""Classification metrics over saved samples: accuracy, macro/binary/per-label F1, AUROC and the yes-rate."""
 
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ def _positive(value):
 def binary_f1(refs, preds):
     """F1 of the positive class; the positive class is 1, True or "yes" (case-insensitive)."""
     return _f1_for(True, [_positive(r) for r in refs], [_positive(p) for p in preds])
+
+
+def yes_rate(refs, preds):
+    """Share of items answered with the positive class (1 / true / yes); an unanswered item is not a "yes".
+    Read beside a binary score: an arm that gains by answering "yes" more shows it here."""
+    if not preds:
+        return float("nan")
+    return sum(_positive(p) for p in preds) / len(preds)
 
 
 def _label_name(sample, index):
@@ -108,6 +116,8 @@ def register_metrics(register):
     register("macro_f1", macro_f1, description="mean per-class F1 over the reference classes",
              resampled=macro_f1_resampled)
     register("f1", binary_f1, description="F1 of the positive class (1 / true / yes)", resampled=binary_f1_resampled)
+    register("yes_rate", yes_rate, description="share of items answered with the positive class (no direction: "
+             "read it beside the score)")
     register("per_label_f1", per_label_f1, needs="samples", description="F1 of each reference class")
     register("auroc", auroc, needs="samples",
              description="area under the ROC curve of P(positive choice); loglikelihood mode, binary tasks")

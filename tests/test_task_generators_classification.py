@@ -160,7 +160,7 @@ def test_metadata_names_the_documented_metrics():
         assert (meta(task)["primary_metric"], meta(task)["medbench_metrics"]) == ("macro_f1",
                                                                                 ["macro_f1", "per_label_f1"])
     adrd = meta("adrd_prediction")
-    assert (adrd["primary_metric"], adrd["medbench_metrics"]) == ("f1", ["f1", "auroc", "macro_f1"])
+    assert (adrd["primary_metric"], adrd["medbench_metrics"]) == ("f1", ["f1", "auroc", "macro_f1", "yes_rate"])
     assert adrd["rationale_field"] == "rationale"
 
 

@@ -62,29 +62,37 @@ probability of that outcome after the case-control shift (logit - logit(MEAN_RIS
 0.5 <= q < 0.7, hard q < 0.5 (the outcome goes against the record). ``category`` is the cognitive status at the
 index date (none / subjective_decline / mci).
 
-Rationales (``render_rationale``) are medically accurate accounts of the record that reach the label honestly:
+Rationales (``render_rationale``) are what a clinician or an LLM could write from the history: accurate about the
+record, and blind to the risk model and to the outcome's probability (they are never computed from ``risk_logit``;
+a rationale that banded the model's own probability would hand rationale training the Bayes-optimal answer, which
+label-only training must learn from noisy outcomes). The writer (``_writer``) reads the record with a deliberately
+imperfect bedside rule of thumb, not the generator's model:
 
-1. The evidence, rendered from the record alone, so its text is the same whichever way the outcome fell: the age
-   at the index date; the major (OR >= 2: MCI, APOE e4, subjective decline) and lesser risk factors present,
-   each with its timing; for patients of 80 and over with non-cognitive factors, that those weigh less late in
-   life (w(age)); then what is in the patient's favour (reassuring findings, the major factors absent). Each
-   factor is named on its true side: a risk factor is never reassurance, and vice versa.
-2. The overall profile, from the record alone: the risk against the average older adult's, in four bands on
-   the balanced P(yes) with difficulty's cut-offs (>= 0.7 high, >= 0.5 somewhat above, >= 0.3 somewhat below,
-   else low).
-3. The conclusion, the only label-dependent sentence. Concordant rows (easy/medium: the band is on the label's
-   side): the evidence "points" (easy) or "leans, though not strongly" (medium) towards or away from a
-   diagnosis. Discordant rows (hard: the band is on the other side) never claim the evidence favours the label:
-   "Despite this <band> profile, X and Y ..." names at most two pieces of evidence the record really holds for
-   the label (for "yes": older age (78+) and factors present, strongest first; for "no": an age under 70, the
-   reassuring findings, cognition first, then the major factors absent), says the label "remains possible"
-   ("yes") or that many (some, when the five-year risk is 0.5 or more) such patients stay free of dementia
-   ("no"), and that the record as a whole points the other way. With nothing to cite, it says the outcome is
-   not predictable from this record.
+1. The evidence, from the record alone, so its text is the same whichever way the outcome fell: the age at the
+   index date (the number, unweighed); the major findings (MCI, APOE e4, subjective decline) and the other risk
+   factors the writer notices, each with its timing. Easily overlooked factors (``OVERLOOKED``: hearing,
+   schooling, isolation, inactivity, anticholinergic burden, the vascular and mood diagnoses, head injury) are
+   each missed with probability ``WRITER_MISS`` (0.5); then what is in the patient's favour (reassuring findings,
+   the checked factors absent). Each factor named is named on its true side: a risk factor is never reassurance,
+   and vice versa; a factor missed is left unsaid, never called absent.
+2. The overall impression: the writer's points (MCI 3; APOE e4, family history, stroke 2; every other factor it
+   noticed 1; age not counted), moved by one point either way or not at all (1:2:1, its judgment), in four bands
+   (>= 5 high, >= 3 somewhat above, >= 1 somewhat below, else low against the average older adult). Its verdict
+   (above average = "yes") is about as good as a bag-of-words model on the history (README.md).
+3. The conclusion, the only label-dependent sentence. Concordant rows (``rationale_stance``; the writer's band
+   on the label's side): the evidence "points" (high/low) or "leans, though not strongly" towards or away from
+   a diagnosis. Discordant rows never claim the evidence favours the label: "Despite this <band> profile, X and
+   Y ..." names at most two pieces of evidence the record really holds for the label (for "yes": older age
+   (78+) and factors the writer named, strongest first; for "no": an age under 70, the reassuring findings,
+   cognition first, then the checked factors absent), says the label "remains possible" ("yes") or that many
+   (some, from a high-risk impression) such patients stay free of dementia ("no"), and that the record as a
+   whole points the other way. With nothing to cite, it says the outcome is not predictable from this record.
+   ``rationale_stance`` is the writer's, not ``difficulty`` (the model's): they differ on about a third of rows.
 
-Rationales never state the model's probability, the odds ratios or any threshold, nor the word "answer";
-consumers append the answer itself. The rationale consumes one draw (its phrasing variant), so rendering it never
-changes the patients drawn after it.
+Rationales never state a probability, the odds ratios or any threshold, nor the word "answer"; consumers append
+the answer itself. The writer's misses and judgment come from a random stream of its own, seeded by the record's
+text (``_writer``), and the rationale consumes one draw of the patient stream (its phrasing variant), as it always
+did, so rendering it never changes the patients drawn after it.
 
 Run ``python generate.py`` to rewrite data/{train,validation,test,test_prevalence}.jsonl (seed 4242).
 """
@@ -381,11 +389,25 @@ def render_history(rng: random.Random, age: int, sex: str, factors: dict[str, bo
     return "\n".join(lines), {"index_date": index.isoformat(), "risk": risk, "reassuring": reassuring}
 
 
-# Major factors a rationale names as absent when the record lacks them.
+# ------------------------------------------------------------------------------------------------ rationales
+# A rationale is what a clinician (or an LLM) would write from the history, never from the risk model above: it
+# cannot know the patient's true risk, only what the record says. The writer (``_writer``) reads the record with a
+# common bedside rule of thumb that is deliberately NOT the generator's model: it counts the risk factors it notices
+# (cognitive findings, APOE e4, family history and stroke weigh more), does not weigh age, misses factors that are
+# easily overlooked in practice, and its overall impression varies by a point either way, as two clinicians' do.
+# Its notes are drawn from a random stream of their own, seeded by the record's text, so the same record always
+# gets the same notes and the patients drawn after it never change.
+WRITER_POINTS = {"mci": 3, "apoe4": 2, "family_history": 2, "stroke": 2}  # every other factor noticed: 1
+# Factors the writer may miss (each with WRITER_MISS): easy to overlook in a busy record, and under-recognised as
+# dementia risks in practice (hearing, schooling, isolation, inactivity, anticholinergic burden, hypertension).
+OVERLOOKED = {"hearing_loss", "low_education", "social_isolation", "physical_inactivity", "anticholinergic",
+              "hypertension", "smoking", "diabetes", "depression", "tbi"}
+WRITER_MISS = 0.5
+MAJOR = ("mci", "apoe4", "subjective_cognitive_decline")  # named first: the cognitive and genetic findings
+# Factors the writer checks for and names as absent when the record lacks them.
 ABSENT_NAMES = {"stroke": "stroke", "diabetes": "diabetes",
                 "depression": "depression", "hearing_loss": "untreated hearing loss", "apoe4": "known APOE e4"}
-MAJOR_OR = 2.0  # MCI, APOE e4 and subjective decline at least double the risk; the rest add less
-# What a discordant "yes" names as the evidence it rests on (only factors the record holds).
+# What a discordant "yes" names as the evidence it rests on (only factors the writer named).
 FACTOR_NAMES = {
     "mci": "the mild cognitive impairment", "apoe4": "the APOE e4 allele",
     "subjective_cognitive_decline": "the self-reported memory decline", "stroke": "the prior stroke",
@@ -395,56 +417,59 @@ FACTOR_NAMES = {
     "family_history": "the family history of dementia", "anticholinergic": "the long-term anticholinergic drug",
     "physical_inactivity": "the physical inactivity",
 }
-# The overall profile from the record alone: P(yes) in a balanced sample, i.e. the risk against the average
-# patient's. The cut-offs are difficulty's, so a row is hard exactly when its label is on the other side.
-PROFILES = [(0.7, "high", "a high-risk profile, well above the average older adult's", "this high-risk profile"),
-            (0.5, "raised", "a risk profile somewhat above the average older adult's",
+# The writer's overall impression from its points (after its judgment noise): minimum points, band, phrases.
+PROFILES = [(5, "high", "a high-risk profile, well above the average older adult's", "this high-risk profile"),
+            (3, "raised", "a risk profile somewhat above the average older adult's",
              "this somewhat above-average profile"),
-            (0.3, "lowered", "a risk profile somewhat below the average older adult's",
+            (1, "lowered", "a risk profile somewhat below the average older adult's",
              "this somewhat below-average profile"),
-            (0.0, "low", "a low-risk profile, well below the average older adult's", "this low-risk profile")]
+            (None, "low", "a low-risk profile, well below the average older adult's", "this low-risk profile")]
 # A discordant "no" cites the reassurance that bears most on cognition first.
 REASSURANCE_ORDER = ("a normal cognitive screen", "APOE", "no memory complaints", "hearing loss corrected",
                      "regular exercise", "an active social life")
-
-
-def _age_phrase(age: int) -> str:
-    return ("an age at which dementia becomes common" if age >= 85 else "older age, which raises the risk"
-            if age >= 78 else "an age with a moderate baseline risk" if age >= 70 else "relatively young for dementia")
 
 
 def _join(items: list[str], last: str = "and") -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {last} " + items[-1]
 
 
-def profile_of(logit: float) -> tuple[str, str, str]:
-    """(band, sentence phrase, short phrase) of the record's overall risk."""
-    q = balanced_probability(logit)
-    return next((band, phrase, short) for cut, band, phrase, short in PROFILES if q >= cut)
+def _writer(age: int, factors: dict[str, bool], details: dict) -> tuple[list[str], int]:
+    """What the writer notices (the factors present it names, strongest-looking first) and its points, from the
+    record alone: its own random stream is seeded by the record's text (never the outcome, never the model)."""
+    rng = random.Random("writer|" + repr((age, details["index_date"], sorted(details["risk"].items()),
+                                          details["reassuring"])))
+    noticed = [f for f in FACTORS if factors[f] and not (f in OVERLOOKED and rng.random() < WRITER_MISS)]
+    noticed.sort(key=lambda f: (f not in MAJOR, -WRITER_POINTS.get(f, 1)))
+    points = sum(WRITER_POINTS.get(f, 1) for f in noticed) + rng.choice((-1, 0, 0, 1))
+    return noticed, points
 
 
-def _evidence(age: int, factors: dict[str, bool], details: dict) -> tuple[list[str], list[str], list[str]]:
-    """The record's evidence, the same whatever the outcome: sentences, then what a discordant rationale may
-    cite for "yes" (factors present, older age) and for "no" (young age, reassurance, absent factors)."""
-    present = sorted([f for f in FACTORS if factors[f]], key=lambda f: -ODDS_RATIO[f])
-    major = [details["risk"][f] for f in present if ODDS_RATIO[f] >= MAJOR_OR]
-    lesser = [details["risk"][f] for f in present if ODDS_RATIO[f] < MAJOR_OR]
+def profile_of(points: int) -> tuple[str, str, str]:
+    """(band, sentence phrase, short phrase) of the writer's overall impression."""
+    return next((band, phrase, short) for cut, band, phrase, short in PROFILES if cut is None or points >= cut)
+
+
+def _evidence(age: int, factors: dict[str, bool], details: dict, noticed: list[str]
+              ) -> tuple[list[str], list[str], list[str]]:
+    """The record's evidence as the writer reads it, the same whatever the outcome: sentences, then what a
+    discordant rationale may cite for "yes" (factors named, older age) and for "no" (young age, reassurance,
+    absent factors)."""
+    major = [details["risk"][f] for f in noticed if f in MAJOR]
+    lesser = [details["risk"][f] for f in noticed if f not in MAJOR]
     genotyped = any(r.startswith("APOE") for r in details["reassuring"])
     absent = [name for f, name in ABSENT_NAMES.items() if not factors[f] and not (f == "apoe4" and genotyped)]
     absent_phrase = ["no " + _join(absent, last="or") + " documented"] if absent else []
     favour = list(details["reassuring"]) + absent_phrase
-    sentences = [f"At the index date ({details['index_date']}) the patient is {age}, {_age_phrase(age)}."]
+    sentences = [f"At the index date ({details['index_date']}) the patient is {age}."]
     if major:
         sentences.append("Major risk factors in the record: " + "; ".join(major) + ".")
     if lesser:
-        sentences.append("Lesser risk factors in the record: " + "; ".join(lesser) + ".")
-    if not present:
-        sentences.append("No dementia risk factor is documented.")
-    if age >= 80 and any(f not in NOT_ATTENUATED for f in present):  # w(age) in the risk model
-        sentences.append(f"At {age}, factors other than cognitive status weigh less than in a younger patient.")
+        sentences.append("Other risk factors in the record: " + "; ".join(lesser) + ".")
+    if not noticed:
+        sentences.append("No dementia risk factor stands out in the record.")
     sentences.append(("In the patient's favour: " + "; ".join(favour) + ".") if favour
                      else "Nothing in the record counts in the patient's favour.")
-    for_yes = (["older age"] if age >= 78 else []) + [FACTOR_NAMES[f] for f in present]
+    for_yes = (["older age"] if age >= 78 else []) + [FACTOR_NAMES[f] for f in noticed]
     ranked = sorted(details["reassuring"], key=lambda r: next(
         (i for i, start in enumerate(REASSURANCE_ORDER) if r.startswith(start)), len(REASSURANCE_ORDER)))
     for_no = (["a relatively young age"] if age < 70 else []) + ranked + (
@@ -452,16 +477,17 @@ def _evidence(age: int, factors: dict[str, bool], details: dict) -> tuple[list[s
     return sentences, for_yes, for_no
 
 
-def _conclusion(variant: int, label: str, age: int, band: str, short: str, probability: float,
-                for_yes: list[str], for_no: list[str]) -> str:
-    """The last sentence: reaches ``label`` through the evidence that supports it, as strongly as it does."""
+def _conclusion(variant: int, label: str, age: int, band: str, short: str, for_yes: list[str],
+                for_no: list[str]) -> str:
+    """The last sentence: reaches ``label`` through the evidence that supports it, as strongly as the writer's
+    impression does (``band``: concordant when it is on the label's side)."""
     direction = "towards" if label == "yes" else "away from"
-    if (label == "yes") == (band in ("high", "raised")):  # the record supports the outcome
+    if (label == "yes") == (band in ("high", "raised")):  # the writer's reading supports the outcome
         opener = ("Taken together", "On balance")[variant]
         if band in ("high", "low"):
             return f"{opener}, the evidence points {direction} a dementia diagnosis within five years."
         return f"{opener}, the evidence leans {direction} a dementia diagnosis within five years, though not strongly."
-    # Discordant: the outcome goes against the record. Say so, and cite only evidence that is there.
+    # Discordant: the outcome goes against the writer's reading. Say so, and cite only evidence that is there.
     if label == "yes":
         cited = for_yes[:2]
         if not cited:
@@ -471,8 +497,7 @@ def _conclusion(variant: int, label: str, age: int, band: str, short: str, proba
         return (f"Despite {short}, {_join(cited)} {verb} a residual risk, so a dementia diagnosis within five years "
                 f"remains possible, " + ("though the record as a whole points away from it",
                                        "even though the record as a whole does not predict it")[variant] + ".")
-    # an absolute five-year risk near or above one half leaves "some", not "many", patients free of dementia
-    share = "many" if probability < 0.5 else "some"
+    share = "some" if band == "high" else "many"  # the writer's impression, not the model's risk
     cited = for_no[:2]
     if not cited:
         return ("Nothing in the record counts in the patient's favour, so remaining free of dementia for five years "
@@ -484,15 +509,26 @@ def _conclusion(variant: int, label: str, age: int, band: str, short: str, proba
                                                                  "does not predict that")[variant] + ".")
 
 
+def rationale_parts(age: int, factors: dict[str, bool], details: dict) -> tuple[list[str], str, str, list, list]:
+    """The label-independent part: (evidence sentences, band, profile sentence, for_yes, for_no)."""
+    noticed, points = _writer(age, factors, details)
+    band, phrase, short = profile_of(points)
+    sentences, for_yes, for_no = _evidence(age, factors, details, noticed)
+    return [*sentences, f"Overall this is {phrase}."], band, short, for_yes, for_no
+
+
 def render_rationale(rng: random.Random, age: int, factors: dict[str, bool], details: dict, label: str) -> str:
-    """The record's evidence (the same text whatever the outcome), its overall profile, then a conclusion that
-    reaches ``label`` only through evidence the record holds (module docstring, "Rationales")."""
-    logit = risk_logit(age, factors)
-    band, phrase, short = profile_of(logit)
-    sentences, for_yes, for_no = _evidence(age, factors, details)
+    """The record's evidence as the writer reads it (the same text whatever the outcome), its overall impression,
+    then a conclusion that reaches ``label`` only through evidence the record holds (module docstring)."""
+    sentences, band, short, for_yes, for_no = rationale_parts(age, factors, details)
     variant = rng.choice((0, 1))  # one draw, as the generator always made, so the patients stay the same
-    return " ".join([*sentences, f"Overall this is {phrase}.",
-                     _conclusion(variant, label, age, band, short, risk_probability(age, factors), for_yes, for_no)])
+    return " ".join([*sentences, _conclusion(variant, label, age, band, short, for_yes, for_no)])
+
+
+def rationale_stance(age: int, factors: dict[str, bool], details: dict, label: str) -> str:
+    """"concordant" when the writer's impression is on the label's side, else "discordant"."""
+    band = rationale_parts(age, factors, details)[1]
+    return "concordant" if (label == "yes") == (band in ("high", "raised")) else "discordant"
 
 
 # ------------------------------------------------------------------------------------------------- the splits
@@ -507,6 +543,7 @@ def _row(rng: random.Random, age: int, factors: dict[str, bool], label: str) -> 
     return {"history": history, "label": label, "age": age, "sex": sex, "index_date": details["index_date"],
             "risk_factors": factors, "probability": round(risk_probability(age, factors), 4),
             "logit": round(logit, 4), "rationale": render_rationale(rng, age, factors, details, label),
+            "rationale_stance": rationale_stance(age, factors, details, label),
             "difficulty": difficulty_of(logit, label), "category": _status(factors)}
 
 
