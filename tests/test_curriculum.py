@@ -17,7 +17,8 @@ from medbench.training import CheckpointInfo, TrainRequest
 from medbench.trainingdata import TrainingExample, examples_hash
 from medbench_plugins.curriculum import CurriculumConfig, CurriculumTrainer
 from medbench_plugins.curriculum.labels import example_key
-from medbench_plugins.curriculum.orderings import ORDERINGS, order_examples, seeded_order, tier_of
+from medbench_plugins.curriculum.orderings import (ORDERINGS, category_order, order_examples, seeded_order,
+                                                    tier_of)
 
 # (name, category, difficulty) in data order. Categories first appear as cardio, neuro, renal.
 FIXTURE = [
@@ -44,8 +45,27 @@ def layout(examples, pattern):
                                                                      else "") for e in examples)
 
 
+FIXTURE_TIERS = {"c": "EEMH", "n": "EEMH", "r": "EM"}  # each category's tiers, easy to hard
+
+
+def expected_layout(ordering, order):
+    """The layout of ``ordering`` when the seed lays the categories out in ``order`` (letters c, n, r): the
+    patterns below are this for the order cardio, neuro, renal."""
+    tiers = {c: FIXTURE_TIERS[c] for c in order}
+    if ordering == "blocked":
+        return " ".join(c for c in order for _ in tiers[c])
+    if ordering == "interleaved":  # three parts per category, the larger first
+        parts = {c: [len(tiers[c]) // 3 + (i < len(tiers[c]) % 3) for i in range(3)] for c in order}
+        return " ".join(c for i in range(3) for c in order for _ in range(parts[c][i]))
+    if ordering == "blocked_curriculum":
+        return " ".join(c + t for c in order for t in tiers[c])
+    if ordering == "interleaved_curriculum":
+        return " ".join(c + t for level in "EMH" for c in order for t in tiers[c] if t == level)
+    return "E E E E E M M M H H"  # curriculum: no categories
+
+
 @pytest.mark.parametrize("ordering, pattern", [
-    # cardio, neuro, renal blocks
+    # cardio, neuro, renal blocks (for a seed that lays the categories out in that order; expected_layout)
     ("blocked", "c c c c n n n n r r"),
     # parts: cardio's four [2] [1] [1], neuro's [2] [1] [1], renal's two [1] [1] []; part i of each in turn
     ("interleaved", "c c n n r c n r c n"),
@@ -56,10 +76,13 @@ def layout(examples, pattern):
     ("interleaved_curriculum", "cE cE nE nE rE cM nM rM cH nH"),
 ])
 def test_each_ordering_lays_out_its_groups_and_shuffles_inside_them_by_seed(ordering, pattern):
-    orders = set()
+    assert expected_layout(ordering, "cnr") == pattern
+    orders, category_orders = set(), set()
     for seed in range(6):
         ordered = order_examples(fixture_examples(), ordering, seed)
-        assert layout(ordered, pattern) == pattern  # the groups: the same for every seed
+        order = "".join(c[0] for c in category_order(fixture_examples(), seed))
+        category_orders.add(order)
+        assert layout(ordered, pattern) == expected_layout(ordering, order)  # the groups, in the seed's order
         assert names(order_examples(fixture_examples(), ordering, seed)) == names(ordered)  # the seed repeats
         position = {e.prompt: i for i, e in enumerate(seeded_order(fixture_examples(), seed))}
         groups = {}
@@ -68,6 +91,7 @@ def test_each_ordering_lays_out_its_groups_and_shuffles_inside_them_by_seed(orde
         assert all(group == sorted(group) for group in groups.values())
         orders.add(names(ordered))
     assert len(orders) > 1  # other seeds, other orders inside the groups
+    assert len(category_orders) > 1  # and other orders of the categories (the same subject is not always last)
 
 
 def test_a_seeds_order_is_the_same_in_another_process():
@@ -175,8 +199,10 @@ def test_fields_override_the_task_metadata(tmp_path, recording):
                                  category_field="subject", difficulty_field="level")
     CurriculumTrainer().train(request)
     (seen,) = recording.requests
-    assert names(seen.examples) == names(order_examples(fixture_examples(), "blocked_curriculum", 3))
-    assert [e.category for e in seen.examples[:4]] == ["CARDIO"] * 4
+    # the field's values are the categories (so the seed's category order is that of CARDIO, NEURO, RENAL)
+    relabelled = [dataclasses.replace(e, category=e.doc["subject"]) for e in fixture_examples()]
+    assert names(seen.examples) == names(order_examples(relabelled, "blocked_curriculum", 3))
+    assert {e.category for e in seen.examples} == {"CARDIO", "NEURO", "RENAL"}
     with pytest.raises(MedbenchError, match="no field 'subject_name'.*fields are: level, subject"):
         CurriculumTrainer().train(curriculum_request(tmp_path, fixture_examples(), base="recording",
                                                      ordering="blocked", category_field="subject_name"))
@@ -378,8 +404,10 @@ def test_categories_and_tiers_from_keyed_csv_and_jsonl_files(tmp_path, recording
     CurriculumTrainer().train(curriculum_request(tmp_path, examples, base="recording", ordering="blocked_curriculum",
                                                  category_file=str(categories), difficulty_file=str(tiers)))
     seen = recording.requests[0].examples
-    assert layout(seen, "cE") == "cE cE cM cH nE nE nM nH rE rM"  # the file's categories and tiers
-    assert names(seen) == names(order_examples(fixture_examples(), "blocked_curriculum", 3))
+    order = "".join(category_order(seen, 3))  # the file's categories are c, n, r
+    assert layout(seen, "cE") == expected_layout("blocked_curriculum", order)  # the file's categories and tiers
+    relabelled = [dataclasses.replace(e, category=e.category[0]) for e in fixture_examples()]
+    assert names(seen) == names(order_examples(relabelled, "blocked_curriculum", 3))
     with pytest.raises(MedbenchError, match=r"category file .*categories.csv does not give key and category"):
         categories.write_text("key,subject\nx,y\n")
         CurriculumTrainer().train(curriculum_request(tmp_path, examples, base="recording", ordering="blocked",
@@ -410,7 +438,7 @@ def test_llm_clusters_give_categories_to_data_without_them(tmp_path, recording, 
     CurriculumTrainer().train(curriculum_request(tmp_path, unlabelled, base="recording", ordering="interleaved",
                                                  category_source="llm_clusters"))
     seen = recording.requests[0].examples
-    assert len(seen) == 60 and seen[0].category == "cluster-1" and len({e.category for e in seen}) == 6
+    assert len(seen) == 60 and seen[0].category == category_order(seen, 3)[0] and len({e.category for e in seen}) == 6
     with pytest.raises(MedbenchError, match=r"--n-clusters must lie between 2 and the 60 training examples, got 61"):
         cluster_categories(unlabelled, 61, seed=0)
     with pytest.raises(MedbenchError, match="unknown category_source 'subjects'"):
@@ -652,7 +680,8 @@ def test_the_full_scale_on_real_data_runs_every_arm_the_data_supports(tmp_path):
     assert {c.factors["seed"] for c in sweep.cells} == {1, 2, 3, 4, 5}
     steps = {c.factors["task"]: c.steps[0].options for c in sweep.cells if c.factors["difficulty"] == "llm"}
     assert steps["medqa"]["category_source"] == "llm_clusters" and steps["medmcqa"]["category_source"] == "task"
-    assert steps["medqa"]["tiers"] == "tertiles" and steps["medqa"]["require_real_data"] is True
+    # the study's cut-offs at full scale (its ensemble's open members); tertiles at toy scale (a 135M "ensemble")
+    assert steps["medqa"]["tiers"] == "thresholds" and steps["medqa"]["require_real_data"] is True
     base = steps["medqa"]["base_options"]
     assert (base["method"], base["lora_r"], base["lora_alpha"], base["num_epochs"]) == ("qlora", 16, 64, 1)
     assert base["learning_rate"] == pytest.approx(2e-4)

@@ -1,7 +1,9 @@
 """Property tests pinning the six orderings to the study's reference definitions (plugins/curriculum/__init__.py
 docstring), on many seeded random data sets: category counts from 1 to 7, categories of any size (including smaller
 than three), uneven tiers, and interleaved data order. The groups (categories, tiers, parts) are fixed by the data;
-inside a group the items take the run seed's order (orderings.seeded_order), the same for every ordering."""
+the categories are laid out in the run seed's order (orderings.category_order), the same for every grouped ordering
+of that seed, and inside a group the items take the run seed's order (orderings.seeded_order), the same for every
+ordering."""
 
 import random
 from collections import Counter
@@ -36,6 +38,12 @@ def first_appearance(examples):
         if example.category not in order:
             order.append(example.category)
     return order
+
+
+def block_order(examples, seed):
+    """The seed's order of the categories: as ``blocked`` lays them out (its own properties are tested below; every
+    other grouped ordering must follow the same order)."""
+    return first_appearance(order_examples(examples, "blocked", seed=seed))
 
 
 def in_category(examples, category):
@@ -73,10 +81,12 @@ def test_every_ordering_is_a_permutation_of_its_input(ordering):
 
 
 def group_pattern(ordering, examples):
-    """What the seed may not change: the sequence of groups an ordering lays out."""
-    return {"blocked": [e.category for e in examples], "interleaved": [e.category for e in examples],
-            "curriculum": [e.difficulty for e in examples]}.get(ordering,
-                                                                [(e.category, e.difficulty) for e in examples])
+    """What the seed may not change: the groups an ordering lays out (the seed reorders the categories, so each
+    category's own sequence of tiers, and the tier sequence of ``curriculum``)."""
+    if ordering == "curriculum":
+        return [e.difficulty for e in examples]
+    return {c: [e.difficulty if ordering.endswith("curriculum") else None for e in in_category(examples, c)]
+            for c in sorted(first_appearance(examples))}
 
 
 @pytest.mark.parametrize("ordering", GROUPED)
@@ -115,20 +125,36 @@ def test_the_seeded_order_of_two_items_ignores_the_others_and_the_file_order():
         assert ids(shuffled(examples[::-1], seed)) == whole
 
 
-def test_blocked_is_each_category_in_first_appearance_order():
+def test_blocked_is_each_category_in_one_block_in_the_seeds_category_order():
     for seed, examples in enumerate(datasets()):
-        expected = [e for category in first_appearance(examples) for e in in_category(shuffled(examples, seed),
-                                                                                          category)]
+        order = block_order(examples, seed)
+        assert sorted(order) == sorted(first_appearance(examples))  # every category once: one intact block each
+        expected = [e for category in order for e in in_category(shuffled(examples, seed), category)]
         assert ids(order_examples(examples, "blocked", seed=seed)) == ids(expected)
-        # the category order comes from the data, never from the seed
-        assert first_appearance(order_examples(examples, "blocked", seed=seed)) == first_appearance(examples)
+        # the category order comes from the seed and the names only: not the file's row order, not the others
+        assert block_order(examples[::-1], seed) == order
+        assert block_order([e for e in examples if e.category != order[0]], seed) == order[1:]
+
+
+def test_two_seeds_give_different_block_orders_with_every_block_intact():
+    """A fixed category order would train the same subject last (at the lowest learning rate) in every seed."""
+    many = [e for e in datasets() if len(first_appearance(e)) >= 4]
+    differing = 0
+    for examples in many:
+        for seed in (1, 2):
+            ordered = order_examples(examples, "blocked", seed=seed)
+            runs = [c for i, c in enumerate(e.category for e in ordered) if i == 0 or ordered[i - 1].category != c]
+            assert sorted(runs) == sorted(first_appearance(examples))  # one contiguous block per category
+        differing += block_order(examples, 1) != block_order(examples, 2)
+    assert many and differing >= 0.9 * len(many)  # 4+ categories: the same order by chance is at most 1 in 24
+    assert block_order(many[0], 7) == block_order(list(many[0]), 7)  # one seed repeats exactly
 
 
 def test_interleaved_takes_part_i_of_every_category_in_turn():
     for seed, examples in enumerate(datasets()):
-        blocks = {c: in_category(shuffled(examples, seed), c) for c in first_appearance(examples)}
+        blocks = {c: in_category(shuffled(examples, seed), c) for c in block_order(examples, seed)}
         parts = {c: reference_parts(block) for c, block in blocks.items()}
-        expected = [e for i in range(3) for category in first_appearance(examples) for e in parts[category][i]]
+        expected = [e for i in range(3) for category in block_order(examples, seed) for e in parts[category][i]]
         ordered = order_examples(examples, "interleaved", seed=seed)
         assert ids(ordered) == ids(expected)
         for category, category_parts in parts.items():  # the parts themselves: sizes as in the reference
@@ -147,8 +173,8 @@ def test_curriculum_is_easy_then_medium_then_hard():
 def test_blocked_curriculum_is_blocked_with_each_block_easy_to_hard():
     for seed, examples in enumerate(datasets()):
         ordered = order_examples(examples, "blocked_curriculum", seed=seed)
-        expected = [e for c in first_appearance(examples) for e in sorted(in_category(shuffled(examples, seed), c),
-                                                                          key=tier)]
+        expected = [e for c in block_order(examples, seed) for e in sorted(in_category(shuffled(examples, seed), c),
+                                                                           key=tier)]
         assert ids(ordered) == ids(expected)
         assert [e.category for e in ordered] == [e.category for e in order_examples(examples, "blocked", seed=seed)]
 
@@ -157,7 +183,7 @@ def test_interleaved_curriculum_is_tiers_with_categories_in_blocked_order_inside
     for seed, examples in enumerate(datasets()):
         ordered = order_examples(examples, "interleaved_curriculum", seed=seed)
         assert [tier(e) for e in ordered] == sorted(tier(e) for e in examples)  # easy, medium, hard tiers
-        categories = first_appearance(examples)  # the blocked order of the whole data, not of each tier
+        categories = block_order(examples, seed)  # the blocked order of the whole data, not of each tier
         for level in TIERS:
             inside = [e for e in ordered if e.difficulty == level]
             expected = [e for c in categories for e in in_category(shuffled(examples, seed), c)

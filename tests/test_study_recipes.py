@@ -39,18 +39,26 @@ def test_sft_vs_dpo_continues_dpo_from_the_sft_step_and_compares_dpo_with_sft(sc
                  if c.factors["task"] == task and c.factors["seed"] == 1]
         assert {("sft", "base"), ("dpo", "base"), ("dpo", "sft")} <= set(pairs)
     # The primary family: dpo vs sft and vs sft_2ep on the six study tasks (12 tests); the study's null claims
-    # (uti, hyponatremia) also as equivalence within 0.05, the gain claims as differences only.
+    # (uti, hyponatremia) also as equivalence within 0.05, the gain claims as differences only; and the seed's
+    # hyponatremia claim against base ("neither SFT nor DPO improved the base model"): sft and dpo vs base, 0.05.
     labels = {c.key: c for c in sweep.cells}
-    primary = {(labels[p.cell].factors["task"], labels[p.baseline].factors["method"], p.margin)
-               for p in sweep.comparisons if p.primary and labels[p.cell].factors["method"] == "dpo"}
+    primary = {(labels[p.cell].factors["method"], labels[p.cell].factors["task"],
+                labels[p.baseline].factors["method"], p.margin)
+               for p in sweep.comparisons if p.primary and labels[p.cell].factors["seed"] == 1}
     study_tasks = ["uti", "hyponatremia", "clinical_reasoning_open", "triage_personnel", "triage_urgency",
                    "discharge_summary"]
-    assert primary == {(task, baseline, 0.05 if task in ("uti", "hyponatremia") else None)
-                       for task in study_tasks for baseline in ("sft", "sft_2ep")}
+    assert primary == {("dpo", task, baseline, 0.05 if task in ("uti", "hyponatremia") else None)
+                       for task in study_tasks for baseline in ("sft", "sft_2ep")} | \
+        {("sft", "hyponatremia", "base", 0.05), ("dpo", "hyponatremia", "base", 0.05)}
+    # hyponatremia vs base is planned once, as the primary reading (not also as a secondary difference)
+    versus_base = [p for p in sweep.comparisons if labels[p.cell].factors["task"] == "hyponatremia"
+                   and labels[p.baseline].factors["method"] == "base" and p.level in ("sft", "dpo")]
+    assert versus_base and all(p.primary and p.margin == 0.05 for p in versus_base)
     summary = by_factors(sweep, task="discharge_summary", method="dpo", seed=1)
     assert summary.steps[1].options["pairs"] == "sampled"
     assert summary.eval["judges"] == ["likert"] and summary.eval["judge_options"]["model"]
     if scale == "full":
+        assert summary.model == "meta-llama/Meta-Llama-3-8B-Instruct"  # the seed's Llama 3
         assert summary.eval["judge_options"]["model"] != summary.model  # the judge is not the model under test
         assert {c.factors["seed"] for c in sweep.cells} == {1, 2, 3}
         assert by_factors(sweep, task="uti", method="dpo_from_base", seed=1).steps[0].plugin == "dpo"
@@ -89,7 +97,9 @@ def test_rationale_reasoning_model_gets_room_to_think_in_generate_mode_only():
             # medbench.scoring's default ("\n\n" stop, 320 tokens) would cut its <think> block short
             assert kwargs["max_gen_toks"] >= 2048 and "\n\n" not in kwargs["until"]
             assert kwargs["until"] == ["Longitudinal health history:"]
-        else:  # log-likelihood cells generate nothing; the other models keep the task's settings
+        elif cell.eval["mode"] == "generate":  # the other models: the task's stop and decoding, room for a rationale
+            assert kwargs == {"max_gen_toks": 512}, cell.label
+        else:  # log-likelihood cells generate nothing
             assert kwargs == {}, cell.label
 
 
@@ -168,9 +178,29 @@ def test_curriculum_skips_human_difficulty_cells_on_data_without_labels(tmp_path
     assert ("random", "none") in kept and ("curriculum", "llm") in kept and ("blocked", "none") in kept
 
 
+def real_test_files(tmp_path):
+    """Stand-ins for the real MedQA/MedMCQA test sets (user files, not the bundled samples)."""
+    tasks = RECIPES.parent / "tasks"
+    files = {}
+    for task, name in (("medqa", "test.jsonl"), ("medmcqa", "test.json")):
+        path = tmp_path / f"{task}_{name}"
+        path.write_text((tasks / task / "data" / name).read_text())
+        files[f"{task}:test"] = str(path)
+    return files
+
+
+def test_merge_full_scale_refuses_the_bundled_medqa_and_medmcqa_samples():
+    from medbench.errors import MedbenchError
+
+    with pytest.raises(MedbenchError, match=r"empty grid.*medqa would be scored on its bundled sample"):
+        planned("merge_retention", "full")
+
+
 @pytest.mark.parametrize("scale", ["toy", "full"])
-def test_merge_interpolates_a_clinical_model_and_picks_t_on_validation(scale):
-    sweep = planned("merge_retention", scale)
+def test_merge_interpolates_a_clinical_model_and_picks_t_on_validation(scale, tmp_path):
+    sweep = planned("merge_retention", scale) if scale == "toy" else \
+        plan(read_recipe(RECIPES / "merge_retention.yaml"), scale, Path("/nonexistent/sweep"), {},
+             real_test_files(tmp_path))
     merge = by_factors(sweep, shots=64, arm="merge", merge_method="linear", seed=1)
     cpt, kshot, merged = merge.steps
     # The clinical model is continued-trained from the base model, on notes of a task that is not scored.
@@ -204,15 +234,53 @@ def test_merge_interpolates_a_clinical_model_and_picks_t_on_validation(scale):
             for p in sweep.comparisons if (p.cell, p.baseline) == (c.key, b.key)]
     primary = {(c, b) for c, b, p in arms if p.primary}
     assert primary == {("merge_given", "full_ft"), ("merge_given", "instruct")}
+    # "On par" is equivalence on the clinical tasks only; instruction following is read one-sided (kept: no worse
+    # than the instruct model; vs full_ft: no worse, superior where it is), never two-sided.
+    clinical = ["clinical_reasoning", "clinical_reasoning_open", "discharge_summary", "medqa", "medmcqa"]
+    readings = {(b, tuple(p.tasks), p.margin, p.noninferiority) for _, b, p in arms if p.primary}
+    assert readings == {("full_ft", tuple(clinical), 0.05, None), ("full_ft", ("instruction_following",), None, 0.05),
+                        ("instruct", ("instruction_following",), None, 0.05), ("instruct", tuple(clinical), None, None)}
+    assert not [p for _, _, p in arms if "instruction_following" in p.tasks and p.margin]
     # summaries by key-fact coverage, the same system prompt for every arm (no preamble cut by the "\n\n" stop)
-    assert all(p.metrics == {"discharge_summary": "coverage"} for _, _, p in arms if p.primary)
+    assert all(p.metrics == {"discharge_summary": "coverage"} for _, _, p in arms if p.primary and p.tasks == clinical)
     assert "introduction" in merge.eval["system_prompt"] and given.eval == merge.eval
     assert ("merge_given", "merge") in {(c, b) for c, b, p in arms if not p.primary}  # what pretraining adds
     # The study's answer is the checkpoint chosen on validation, never an endpoint (t 0 is the instruct model
     # itself: "kept" by construction); the curve (every t) is never primary.
     assert all(p.select == {"split": "validation", "tasks": ["clinical_reasoning", "instruction_following"],
-                            "exclude": {"t": [0.0, 1.0]}} and p.margin for _, _, p in arms if p.primary)
+                            "exclude": {"t": [0.0, 1.0]}, "ties": "middle"} for _, _, p in arms if p.primary)
+    assert merge.eval.get("require_real_data") is None  # a plan-time check, not part of the scoring
     assert cpt.options["chat_template"] is True  # full CPT trains the chat tokens the k-shot LoRA step reads
     assert {(c, b) for c, b, p in arms if not p.primary and p.select is None} >= \
         {("merge_given", "full_ft"), ("merge_given", "instruct"), ("merge", "full_ft"), ("full_ft", "instruct")}
     assert merge.selections and not instruct.selections  # the untrained model has one checkpoint: nothing to pick
+
+
+def test_merge_then_tune_is_the_other_order_planned_on_request(tmp_path):
+    arms = ["instruct", "merge_given", "full_ft", "merge_then_tune"]
+    sweep = plan(read_recipe(RECIPES / "merge_retention.yaml"), "full", Path("/nonexistent/sweep"), {"arms": arms},
+                 real_test_files(tmp_path))
+    other = by_factors(sweep, shots=64, arm="merge_then_tune", merge_method="slerp", seed=1)
+    given = by_factors(sweep, shots=64, arm="merge_given", merge_method="slerp", seed=1)
+    merged, kshot = other.steps
+    assert merged.plugin == "merge" and merged.options["models"] == [sweep.variables["clinical_model"]]
+    assert merged.options["t"] == [0.5] and merged.options["method"] == "slerp"
+    assert kshot.plugin == "sft" and kshot.model == "{prev}" and kshot.options == given.steps[0].options
+    baselines = {sweep.cells[[c.key for c in sweep.cells].index(p.baseline)].factors["arm"]
+                 for p in sweep.comparisons if p.cell == other.key}
+    assert baselines == {"full_ft", "instruct"} and not any(p.primary for p in sweep.comparisons
+                                                            if other.key in (p.cell, p.baseline))
+
+
+def test_curriculum_constant_lr_control_is_a_schedule_level_planned_on_request():
+    default = planned("curriculum")
+    assert {c.factors["schedule"] for c in default.cells} == {"linear"}
+    sweep = planned("curriculum", schedules=["linear", "constant"])
+    assert {c.factors["schedule"] for c in sweep.cells} == {"linear", "constant"}
+    assert len(sweep.cells) == 2 * len(default.cells)
+    flat = by_factors(sweep, task="medqa", ordering="curriculum", difficulty="llm", schedule="constant", seed=1)
+    assert flat.steps[0].options["base_options"]["lr_scheduler_type"] == "constant"
+    labels = {c.key: c for c in sweep.cells}
+    primary = {labels[p.cell].factors["schedule"] for p in sweep.comparisons if p.primary}
+    assert primary == {"linear"}  # the study's schedule; the control is secondary
+    assert any(p.factor == "schedule" and not p.primary for p in sweep.comparisons)

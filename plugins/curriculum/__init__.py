@@ -16,13 +16,18 @@ each one with property tests:
 - ``interleaved_curriculum``: the easy tier, then medium, then hard, with the categories in blocked order inside
   each tier (interleaving with the difficulty tiers as the three parts of each category).
 
-The groups are fixed by the data (categories in the order they first appear, tiers easy to hard); inside each
-group the examples take a seeded order drawn with the run's seed (orderings.seeded_order): within each category for
+The groups are fixed by the data (the categories, tiers easy to hard). The categories are laid out in an order
+drawn with the run's seed (orderings.category_order: a seeded hash of their names), not in the data's
+first-appearance order: under a decaying learning rate the last block trains at the lowest rate, and a fixed
+order would give that to the same subject in every seed, so the seeds' spread would understate a blocked arm's
+order variance. Inside each group the examples take a seeded order drawn with the run's seed
+(orderings.seeded_order): within each category for
 ``blocked`` and ``interleaved`` (whose three parts are then contiguous thirds of that order), within each tier for
 ``curriculum``, within each category's tier for the two curricula. The study's reference code likewise shuffles
 within each tier and category and runs several shuffle seeds per ordering: no structure in the data file's row
 order leaks into an arm, and every arm's spread over seeds includes order variance, not only the random arm's.
-One seed gives one order every time; seeds change only the order inside the groups.
+One seed gives one order every time; seeds change the order of the categories and the order inside the groups,
+never the groups themselves.
 
 Difficulty is a tier (easy/medium/hard). LLM difficulty scores become tiers by ``tiers``: ``tertiles`` (default:
 thirds of the training items by score) or ``thresholds`` (the study's MedQA cut-offs easy <= 0.66 < medium <= 0.80
@@ -71,6 +76,7 @@ from typing import Any
 
 from medbench import hookimpl
 from medbench.errors import MedbenchError
+from medbench.real_data import real_data_problem  # noqa: F401  (the curriculum's require_real_data; re-exported)
 from medbench.training import (
     CheckpointInfo,
     TrainRequest,
@@ -180,22 +186,6 @@ def capped_for_base(base_config: Any, examples: list[TrainingExample], task: str
                             "examples", f"pass max_examples {len(examples)} or fewer, or train on your own larger data "
                                         "file")
     return dataclasses.replace(base_config, max_examples=None), stratified_sample(examples, limit, sample_seed)
-
-
-def real_data_problem(task: str, source: dict[str, Any], metadata: dict[str, Any] | None) -> MedbenchError | None:
-    """With ``require_real_data``: why ``task``'s data is not the real data set (None: it is). The bundled samples
-    are 60 items written for medbench, with subject and difficulty labels medbench made up: a full-scale plan on
-    them would show arms that vanish on the real data."""
-    hub = source.get("task_hub")
-    online = f", or run `medbench --online sweep ...` to load {hub}" if hub else ""
-    if source.get("kind") == "bundled":
-        return MedbenchError(f"{task}'s data is the {source.get('name', 'bundled sample')} (written for medbench, not "
-                             "the real data set), and this step requires the real data",
-                             f"pass --data-file {task}:train=PATH --data-file {task}:test=PATH{online}")
-    if source.get("kind") == "file" and "test" not in ((metadata or {}).get("data_files") or {}):
-        return MedbenchError(f"{task}'s training data is your file but its test split would be the bundled sample",
-                             f"pass --data-file {task}:test=PATH too")
-    return None
 
 
 _LOADED: dict[str, tuple[list[TrainingExample], dict[str, Any]]] = {}  # plan time: one load per task and data

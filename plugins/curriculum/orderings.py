@@ -28,15 +28,23 @@ EASY_MAX, MEDIUM_MAX = 0.66, 0.80  # the study's MedQA tiers: easy <= 0.66 < med
 TIER_RULES = ("tertiles", "thresholds")
 
 
-def category_order(examples: list[TrainingExample]) -> list[str]:
-    """The categories in the order they first appear in the data: fixed by the data, whatever the seed."""
-    order: dict[str, None] = {}
+def category_order(examples: list[TrainingExample], seed: int) -> list[str]:
+    """The categories in a seeded order: sorted by a seeded hash of their names, so each seed lays the blocks out
+    in another order (a fixed order would always train the same subject last, at the lowest learning rate under
+    linear decay, and the seeds' spread would hide that), while one seed repeats exactly. Like ``seeded_order``,
+    the order of two categories depends on the seed and their names only, never on the data's row order or on
+    which other categories are present."""
+    names: dict[str, None] = {}
     for example in examples:
         if example.category is None:
             raise MedbenchError(f"training example {example.doc_id} has no category",
                                 "set metadata.category_field in the task YAML, or pass --category-field")
-        order.setdefault(str(example.category), None)
-    return list(order)
+        names.setdefault(str(example.category), None)
+
+    def key(name: str) -> tuple[bytes, str]:
+        return hashlib.blake2b(f"{seed}:category:{name}".encode(), digest_size=8).digest(), name
+
+    return sorted(names, key=key)
 
 
 def seeded_order(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:
@@ -51,8 +59,9 @@ def seeded_order(examples: list[TrainingExample], seed: int) -> list[TrainingExa
 
 
 def _categories(examples: list[TrainingExample], seed: int) -> dict[str, list[TrainingExample]]:
-    """Category -> its examples: categories in data order (category_order), each one's examples in seeded order."""
-    groups: dict[str, list[TrainingExample]] = {category: [] for category in category_order(examples)}
+    """Category -> its examples: categories in the seed's order (category_order), each one's examples in seeded
+    order."""
+    groups: dict[str, list[TrainingExample]] = {category: [] for category in category_order(examples, seed)}
     for example in seeded_order(examples, seed):
         groups[str(example.category)].append(example)
     return groups
@@ -89,8 +98,9 @@ def random_shuffle(examples: list[TrainingExample], seed: int) -> list[TrainingE
     return shuffled
 
 
-# The grouped orderings: groups (categories, tiers, parts) in a fixed order, items inside each group in the seeded
-# order (seeded_order), so each seed gives another order within the groups and the same group structure.
+# The grouped orderings: tiers easy to hard and parts in a fixed order, categories in the seed's order
+# (category_order), items inside each group in the seeded order (seeded_order): each seed gives another order of the
+# categories and within the groups, and the same groups.
 def blocked(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:
     return [e for group in _categories(examples, seed).values() for e in group]
 
@@ -119,8 +129,9 @@ ORDERINGS = ("random", *GROUPED_ORDERINGS)
 
 
 def order_examples(examples: list[TrainingExample], ordering: str, seed: int) -> list[TrainingExample]:
-    """``examples`` in ``ordering`` under the run's ``seed``: the whole list shuffled (random), or the groups in
-    their fixed order with a seeded order inside each (the others; package docstring). A seed repeats exactly, and
+    """``examples`` in ``ordering`` under the run's ``seed``: the whole list shuffled (random), or the groups
+    (categories in the seed's order, tiers easy to hard) with a seeded order inside each (the others; package
+    docstring). A seed repeats exactly, and
     so does its data hash."""
     if ordering == "random":
         return random_shuffle(examples, seed)

@@ -34,6 +34,8 @@ class PlannedComparison:
     select: dict[str, Any] | None = None
     checkpoints: list[str] = field(default_factory=list)  # the compared cell's checkpoints (CellSpec.checkpoints)
     pool_over: list[str] = field(default_factory=list)  # factors the report also averages this comparison over
+    tasks: list[str] = field(default_factory=list)  # the scored tasks compared (empty: every one both cells score)
+    noninferiority: float | None = None  # one-sided non-inferiority margin (medbench.noninferiority)
 
 
 def _factor_key(factors: dict[str, Any]) -> tuple:
@@ -78,14 +80,33 @@ def plan_comparisons(sweep: Any, excluded: list[dict[str, Any]],
                                 "keep the baseline cells in the grid, or drop that comparison")
                 if base.key != cell.key:  # the same pair through a selected checkpoint, or on another metric,
                     select = spec.get("select")  # is another comparison
-                    reading = json.dumps([select, spec.get("metrics") or {}], sort_keys=True)
+                    one_sided = [spec.get("tasks"), spec.get("noninferiority")]
+                    reading = json.dumps([select, spec.get("metrics") or {}] + (one_sided if any(one_sided) else []),
+                                         sort_keys=True)
                     planned.setdefault((cell.key, base.key, factor, reading),
                                        PlannedComparison(cell.key, base.key, factor, factors.get(factor),
                                                          spec["baseline"], bool(spec.get("primary", False)),
                                                          dict(spec.get("metrics") or {}), spec.get("margin"),
                                                          copy.deepcopy(select), list(cell.checkpoints),
-                                                         list(spec.get("pool_over") or [])))
+                                                         list(spec.get("pool_over") or []),
+                                                         list(spec.get("tasks") or []), spec.get("noninferiority")))
+    _check_tasks(recipe, sweep, list(planned.values()))
     return list(planned.values())
+
+
+def _check_tasks(recipe: Any, sweep: Any, planned: list[PlannedComparison]) -> None:
+    """A comparison's ``tasks`` must be scored by the cells it compares: a misspelt task would drop the reading."""
+    cells = {c.key: c for c in sweep.cells}
+    scored: dict[tuple, set[str]] = {}
+    for comparison in planned:
+        if comparison.tasks:
+            key = (comparison.factor, str(comparison.baseline_level), tuple(comparison.tasks))
+            scored.setdefault(key, set()).update(cells[comparison.cell].eval["tasks"])
+    for (factor, baseline, tasks), found in scored.items():
+        if missing := [t for t in tasks if t not in found]:
+            raise recipe_error(recipe.path, f"comparison of {factor} vs {baseline} names tasks "
+                               f"{', '.join(missing)}, which none of its cells scores",
+                               f"name tasks of cell.eval.tasks ({', '.join(sorted(found))})")
 
 
 def plan_selections(sweep: Any, task_registry) -> None:

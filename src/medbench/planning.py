@@ -62,6 +62,7 @@ class CellSpec:
     task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # user data files per eval task
     checkpoints: list[str] = field(default_factory=list)  # the last step's checkpoints, when its trainer says
     selections: list[dict[str, Any]] = field(default_factory=list)  # {split, tasks} its checkpoints are chosen by
+    data_problem: str | None = None  # why an eval.require_real_data task would score a bundled sample (skipped)
 
 
 MAX_GRID_CELLS = 10_000  # an order above the largest study here (curriculum with human labels: 360 cells)
@@ -208,7 +209,7 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
         if cell.key in cells:  # identical work under other factor values (an untrained model at every data size)
             cells[cell.key].aliases.append(factors)
             continue
-        if reason := next((r for r in map(_plan_check, cell.steps) if r), None):
+        if reason := next((r for r in map(_plan_check, cell.steps) if r), None) or cell.data_problem:
             skipped[cell.label] = {"factors": factors, "reason": " ".join(str(reason).split())}
             continue
         cell.checkpoints = _plan_checkpoints(cell.steps[-1]) if cell.steps else []
@@ -282,6 +283,10 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                            "list the task names under cell.eval.tasks: [medqa, ...]")
     evaluation["tasks"] = [str(t) for t in tasks]
     _check_eval_values(recipe, factors, evaluation)
+    required = evaluation.pop("require_real_data", None) or []  # a check, not part of how the cell scores
+    if not isinstance(required, list) or not set(map(str, required)) <= set(evaluation["tasks"]):
+        raise recipe_error(recipe.path, f"cell {factors}: eval.require_real_data {required!r} must list tasks of "
+                           "eval.tasks", "write eval.require_real_data: [medqa] (medbench.real_data)")
     # Generation controls checked now, in the form that scores: a system prompt file is read into the identity.
     from medbench.generation import generation_settings
 
@@ -291,7 +296,10 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                    "data": [fingerprint(t) for t in evaluation["tasks"]]})
     label = ",".join(f"{k}={v}" for k, v in factors.items())
     task_metadata = {t: copy.deepcopy(user_files[t]) for t in evaluation["tasks"] if t in user_files}
-    return CellSpec(key, label, factors, model, steps, evaluation, seed, task_metadata=task_metadata)
+    from medbench.real_data import eval_data_problem
+
+    return CellSpec(key, label, factors, model, steps, evaluation, seed, task_metadata=task_metadata,
+                    data_problem=eval_data_problem([str(t) for t in required], user_files) if required else None)
 
 
 def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict[str, Any]) -> None:

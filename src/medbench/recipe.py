@@ -25,6 +25,8 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
         dpo: [{plugin: sft, ...}, {plugin: dpo, task: "{task}"}]   # a later step starts from the one before
       eval: {tasks: ["{task}"], limit: "{eval_limit}", mode: loglikelihood, judges: [likert],
              judge_options: {model: REF}}   # also gen_kwargs, system_prompt(_file), repeats (medbench.generation)
+      # eval.require_real_data: [medqa]: skip the cell (plan time, one line) where that task would score its bundled
+      #   sample instead of its real test set (medbench.real_data)
     comparisons:                # each cell at `levels` of `factor` against the cell at `baseline`, all else equal
       - {factor: method, baseline: base}
       - {factor: method, levels: [dpo], baseline: sft}
@@ -39,6 +41,9 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
       #   are its unmerged inputs), though they stay on the curve
       # pool_over: [model, task]: one answer averaged over those factors' combinations and the seeds (a stratified
       #   test, medbench.stratified), plus whether the effect differs between them (medbench.recipe_comparisons)
+      # tasks: [a, b]: only those of the cells' scored tasks are compared by this comparison
+      # noninferiority: m reads it one-sided instead (no worse than the baseline by more than m, superior where the
+      #   one-sided bound clears 0; medbench.noninferiority), for "retains" claims where doing better is welcome
 
 ``"{name}"`` is replaced by a factor or scale variable (a whole-string reference keeps the value's type); scale
 variables may refer to each other. A step's model defaults to the previous step's final checkpoint;
@@ -70,7 +75,8 @@ RECIPE_KEYS = {"name", "description", "scales", "grid", "exclude", "cell", "base
 CELL_KEYS = {"model", "steps", "steps_by", "eval"}
 STEP_KEYS = {"plugin", "task", "model", "options"}
 EVAL_KEYS = {"tasks", "limit", "mode", "num_fewshot", "fewshot_rationales", "chat_template", "batch_size", "judges",
-             "judge_options", "gen_kwargs", "system_prompt", "system_prompt_file", "repeats"}  # dashes work too
+             "judge_options", "gen_kwargs", "system_prompt", "system_prompt_file", "repeats",
+             "require_real_data"}  # dashes work too
 
 
 @dataclass

@@ -1,6 +1,14 @@
 """A recipe's comparisons, checked when the recipe is read (medbench.recipe reads the rest; medbench.planning pairs
 the cells): each names the compared factor and its baseline level, and may say which levels, where, on which
-metric, with which equivalence margin, through which selected checkpoint, and over which factors it is pooled.
+metric, with which equivalence margin (or non-inferiority margin), on which of the cells' tasks, through which
+selected checkpoint, and over which factors it is pooled.
+
+``tasks: [a, b]`` restricts a comparison to those of the cells' scored tasks (planning refuses a task no compared
+cell scores), so one pair of arms can be read as equivalence on some tasks and as non-inferiority on others.
+``noninferiority: m`` reads the comparison one-sided (medbench.noninferiority): no worse than the baseline by more
+than m in the metric's better direction, superior where the bound also clears 0. It excludes ``margin`` (a
+comparison is read as two-sided equivalence or one-sided, not both) and ``pool_over`` (the stratified pooled row
+computes its narrow CI only for ``margin``; medbench.stratified would need a hook).
 
 ``pool_over: [model, task]`` asks the report for one answer averaged over every combination of those grid factors
 (and the seeds): the mean of the per-stratum differences, tested once (medbench.stratified). The compared factor
@@ -14,8 +22,12 @@ from typing import Any
 
 from medbench.errors import MedbenchError
 
-COMPARISON_KEYS = {"factor", "baseline", "levels", "where", "primary", "metrics", "margin", "select", "pool_over"}
+COMPARISON_KEYS = {"factor", "baseline", "levels", "where", "primary", "metrics", "margin", "select", "pool_over",
+                   "tasks", "noninferiority"}
 SELECT_KEYS = {"split", "tasks"}
+# How a select breaks a tie on the held-out split: the earliest checkpoint in the trainer's order (a merge's lowest
+# t), or the one nearest the middle of the candidates (a merge's midpoint; medbench.sweep_report.selected_checkpoint).
+SELECT_TIES = ("first", "middle")
 SEED = "seed"  # the factor every pooled row pools over
 
 
@@ -62,18 +74,46 @@ def read_comparisons(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
                                    or not 0 < margin < float("inf")):
             raise recipe_error(path, f"comparison margin: {margin!r} must be a positive number",
                                "write margin: 0.05 (the largest difference still read as equivalent)")
+        _check_one_sided(path, comparison)
         select = comparison.get("select")
-        if select is not None and (not isinstance(select, dict) or set(select) - {"exclude"} != SELECT_KEYS
+        if select is not None and (not isinstance(select, dict) or set(select) - {"exclude", "ties"} != SELECT_KEYS
+                                   or select.get("ties", "first") not in SELECT_TIES
                                    or not isinstance(select["split"], str) or not select["split"]
                                    or not isinstance(select["tasks"], list) or not select["tasks"]
                                    or not all(isinstance(t, str) and t for t in select["tasks"])
                                    or not _factor_values(select.get("exclude", {}))):
             raise recipe_error(path, f"comparison select: {select!r} must name a split and the tasks scored on it "
-                               "(and may exclude factor values)",
+                               "(and may exclude factor values, and say ties: first or middle)",
                                "write select: {split: validation, tasks: [clinical_reasoning], exclude: {t: [0.0]}}")
         if "pool_over" in comparison:
             _check_pool_over(path, comparison, list(data["grid"]))
     return comparisons
+
+
+def _positive(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < float("inf")
+
+
+def _check_one_sided(path: Path, comparison: dict[str, Any]) -> None:
+    """``tasks`` (a list of task names) and ``noninferiority`` (a positive margin, without ``margin`` or
+    ``pool_over``): module docstring."""
+    tasks = comparison.get("tasks")
+    if tasks is not None and (not isinstance(tasks, list) or not tasks
+                              or not all(isinstance(t, str) and t for t in tasks) or len(set(tasks)) != len(tasks)):
+        raise recipe_error(path, f"comparison tasks: {tasks!r} must list task names, each once",
+                           "write tasks: [instruction_following] (or leave it out: every scored task)")
+    if "noninferiority" not in comparison:
+        return
+    margin = comparison["noninferiority"]
+    if not _positive(margin):
+        raise recipe_error(path, f"comparison noninferiority: {margin!r} must be a positive number",
+                           "write noninferiority: 0.05 (the largest loss still read as no worse)")
+    if comparison.get("margin") is not None:
+        raise recipe_error(path, "a comparison has both margin (two-sided equivalence) and noninferiority "
+                           "(one-sided)", "split it into two comparisons with tasks: [...], one reading each")
+    if comparison.get("pool_over"):
+        raise recipe_error(path, "noninferiority with pool_over is not supported (the pooled-over-factors row has "
+                           "no one-sided reading yet)", "drop pool_over, or read that comparison by margin")
 
 
 def _check_pool_over(path: Path, comparison: dict[str, Any], grid: list[str]) -> None:

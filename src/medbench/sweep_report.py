@@ -19,7 +19,9 @@ Benjamini-Hochberg runs in two families: the ``primary`` comparisons' answers (r
 the comparison has ``pool_over``, else pooled rows, or the single-seed rows where one seed ran), and everything
 else (per-stratum and per-seed rows, heterogeneity rows, secondary comparisons). A comparison with ``metrics:
 {task: metric}`` compares that task on that metric instead of its primary one; one with ``margin: m`` also tests
-equivalence (two one-sided tests: the 1 - 2*alpha CI of the difference inside +-m), the honest reading of "on par".
+equivalence (two one-sided tests: the 1 - 2*alpha CI of the difference inside +-m), the honest reading of "on par";
+one with ``noninferiority: m`` is read one-sided instead (medbench.noninferiority), and one with ``tasks`` only on
+those tasks.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from medbench.leaderboard.comparisons import metric_higher_is_better
 from medbench.leaderboard.ranking import is_finite_number
 from medbench.leaderboard.table import Comparison
 from medbench.metrics import metric_registry
+from medbench.noninferiority import noninferiority
 from medbench.records import atomic_write_json, atomic_write_text
 from medbench.sweep_plot import svg_differences
 from medbench.sweep_statistics import (  # noqa: F401  (pooled_comparison: re-exported, the report's statistics)
@@ -99,7 +102,8 @@ def _entries(sweep: Any) -> tuple[dict[str, list[Entry]], dict[str, list[Entry]]
 
 def selected_checkpoint(entries: list[Entry], select: dict[str, Any], order: list[str]) -> tuple[str | None, float]:
     """The checkpoint (row label) best on ``select``'s split: the mean over its tasks of their primary metric
-    (negated where lower is better); a tie goes to the earliest in ``order`` (the trainer's checkpoint order).
+    (negated where lower is better); a tie goes to the earliest in ``order`` (the trainer's checkpoint order), or
+    with ``ties: middle`` to the one nearest the middle of the candidates in that order (then the earlier).
     Checkpoints whose factors take a value ``select["exclude"]`` lists are never chosen."""
     tasks = list(select["tasks"])
     excluded = select.get("exclude") or {}
@@ -121,7 +125,9 @@ def selected_checkpoint(entries: list[Entry], select: dict[str, Any], order: lis
         name = label.rsplit("/", 1)[-1]
         return order.index(name) if name in order else len(order)
 
-    best = max(complete, key=lambda label: (value(complete[label]), -rank(label), label))
+    ranks = sorted(rank(label) for label in complete)
+    middle = (ranks[0] + ranks[-1]) / 2 if select.get("ties") == "middle" else -math.inf
+    best = max(complete, key=lambda label: (value(complete[label]), -abs(rank(label) - middle), -rank(label), label))
     return best, value(complete[best])
 
 
@@ -165,6 +171,8 @@ def _comparison(base: Any, member: Any, planned: Any, registry: dict[str, Any], 
             comparison.note = "; ".join(n for n in (comparison.note, paired.note) if n)
         else:
             equivalence(comparison, paired[1](1 - 2 * alpha), planned.margin)
+    if planned.noninferiority is not None and comparison.test:
+        noninferiority(comparison, [(base, member)], registry, planned.noninferiority, alpha)
     return comparison
 
 
@@ -199,6 +207,8 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
             if planned.baseline in chosen:
                 base_entries = [e for e in base_entries if e.label == chosen[planned.baseline][0]]
         for member in sorted(member_entries, key=lambda e: (e.task, e.label)):
+            if planned.tasks and member.task not in planned.tasks:
+                continue  # the comparison reads only its tasks (recipe: tasks)
             # The baseline cell's score on the same task: its checkpoint at the member's checkpoint factors (the
             # same t), else its last by label.
             candidates = [b for b in base_entries if b.task == member.task and b.column == member.column] or \
@@ -216,6 +226,7 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
                    "ci": [member_cell.ci_low, member_cell.ci_high], "baseline_score": base_cell.score,
                    "comparison": _comparison(base_cell, member_cell, planned, registry, alpha),
                    "_cells": (member_cell, base_cell), "_margin": planned.margin,
+                   "_noninferiority": planned.noninferiority,
                    "_pool_over": planned.pool_over, "_plan_factors": cell_factors.get(planned.cell, {}),
                    "_select": json.dumps(planned.select, sort_keys=True)}
             if planned.cell in chosen:
@@ -227,7 +238,7 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
             factors = cell_factors.get(planned.cell, {}) if planned.select else member.factors
             same = tuple(sorted((k, str(v)) for k, v in factors.items() if k != "seed"))
             groups.setdefault((planned.factor, str(planned.level), str(planned.baseline_level), member.column,
-                               same, planned.primary, planned.margin, member_cell.metric,
+                               same, planned.primary, planned.margin, planned.noninferiority, member_cell.metric,
                                json.dumps(planned.select, sort_keys=True)), []).append(row)
     factor_rows, by_factors = pooled_over_factors(rows, registry, alpha)  # sets _pool_key, which pooled rows copy
     pooled_rows = []
@@ -239,6 +250,9 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
         first = members[0]
         comparison, per_seed = pooled_over_seeds([(r["_cells"][1], r["_cells"][0]) for r in members], registry,
                                                  margin=first["_margin"], alpha=alpha)
+        if first["_noninferiority"] is not None and comparison.p is not None:
+            noninferiority(comparison, [(r["_cells"][1], r["_cells"][0]) for r in members], registry,
+                           first["_noninferiority"], alpha)
         score = sum(r["score"] for r in members) / len(members)
         base_score = sum(r["baseline_score"] for r in members) / len(members)
         pooled_rows.append({**{k: v for k, v in first.items() if k not in ("_cells", "ci")}, "pooled": True,

@@ -311,8 +311,10 @@ def describe(sweep: SweepPlan) -> dict[str, Any]:
 
 
 def _described(comparison: PlannedComparison) -> dict[str, Any]:
-    """A comparison as data; pool_over only where the recipe gives it (plans without it read as before)."""
-    return {k: v for k, v in dataclasses.asdict(comparison).items() if k != "pool_over" or v}
+    """A comparison as data; pool_over, tasks and noninferiority only where the recipe gives them (plans without
+    them read as before)."""
+    return {k: v for k, v in dataclasses.asdict(comparison).items()
+            if k not in ("pool_over", "tasks", "noninferiority") or v}
 
 
 def describe_json(sweep: SweepPlan) -> str:
