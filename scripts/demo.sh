@@ -3,7 +3,8 @@
 # Score the base model on hyponatremia, LoRA-SFT it for one epoch of its training split (210 rows, batch 4: 53 steps),
 # score the checkpoint, render the leaderboard with paired tests against base. 249 s on 2 quiet cores (2026-12-05, README).
 # DEMO_DPO_STEPS=N > 0 also trains DPO from the SFT checkpoint on task-built pairs (a wrong label rejected) and scores
-# it; off by default because DPO costs ~20 s a step on 2 cores (8 steps + scoring ~200 s: past the 5-minute budget).
+# it; off by default: on 2 cores under a load of ~3 the 8 steps took 213 s, their reference pass 75 s and the scoring
+# 207 s (2026-12-05, the same DPO command), far past the 5-minute budget.
 # Everything goes to $DEMO_DIR (default runs/demo, ignored by git); each step's wall time (training and the
 # checkpoint's scoring apart) is printed at the end in a table.
 set -euo pipefail
@@ -54,7 +55,7 @@ run_training "SFT ($SFT_STEPS steps)" sft "$MEDBENCH" train --plugin sft --task 
 if [ "$DPO_STEPS" -gt 0 ]; then
     run_training "DPO from SFT ($DPO_STEPS steps)" dpo "$MEDBENCH" train --plugin dpo --task "$TASK" \
         --model "$DEMO_DIR/sft/checkpoint-$SFT_STEPS" --output-dir "$DEMO_DIR" --leaderboard-dir "$board" \
-        --run-name dpo --max-steps "$DPO_STEPS" --gradient-checkpointing off --eval-limit "$EVAL_LIMIT"
+        --run-name dpo --max-steps "$DPO_STEPS" --gradient-checkpointing off --lora-dropout 0 --eval-limit "$EVAL_LIMIT"
 fi
 run "page (leaderboard)" "$MEDBENCH" leaderboard --leaderboard-dir "$board" --baseline base
 echo

@@ -19,7 +19,11 @@ set -uo pipefail
 OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
 PY=${PY:-python3}
-TOK=.gpu-carry/smollm2-tokenizer
+# The carried SmolLM2 tokenizer; where it is absent (the plumbing check before prepare_carry.py) the benchmarks use
+# their own default (the embedded model's, or a byte-level one for the tiny shape).
+TOK=${TOK:-.gpu-carry/smollm2-tokenizer}
+TOK_ARG=""
+[ -d "$TOK" ] && TOK_ARG="--tokenizer $TOK"
 SHAPE=${SHAPE:-llama-3.2-1b} DEVICE=${DEVICE:-cuda} STEPS=${STEPS:-45} WARMUP=${WARMUP:-5}
 LOG="$OUT/rows.log"
 # USE_HUB_KERNELS=NO: transformers >= 5.2x swaps in hub kernels on CUDA by default, which offline cannot fetch.
@@ -46,8 +50,8 @@ row() {  # row NAME SECONDS COMMAND...: run it under a time limit, keep its outp
 
 # ROWS: the rows to run, by name, in this order (default: all, the ones not measured on 2026-12-04 first).
 ROWS=${ROWS:-dpo-lora sft-lora-ckpt sft-full-b32 eval-letters-1k eval-texts-1k sft-lora sft-full eval-letters eval-texts eval-letters-b8}
-TRAIN="$PY benchmarks/bench_train.py --shape $SHAPE --tokenizer $TOK --device $DEVICE --steps $STEPS --warmup-steps $WARMUP"
-EVAL="$PY benchmarks/bench_eval.py --shape $SHAPE --tokenizer $TOK --device $DEVICE --repeats 2"
+TRAIN="$PY benchmarks/bench_train.py --shape $SHAPE $TOK_ARG --device $DEVICE --steps $STEPS --warmup-steps $WARMUP"
+EVAL="$PY benchmarks/bench_eval.py --shape $SHAPE $TOK_ARG --device $DEVICE --repeats 2"
 for name in $ROWS; do
   case $name in
     sft-lora) row $name 120 $TRAIN --trainer sft --method lora --json "$OUT/$name.json" ;;
