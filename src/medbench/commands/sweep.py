@@ -68,6 +68,10 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
                      if task in tasks]
             if comparison.get("margin") is not None:
                 tags.append(f"equivalence ±{comparison['margin']}")
+            if comparison.get("noninferiority") is not None:
+                tags.append(f"non-inferiority −{comparison['noninferiority']}")
+            if comparison.get("tasks"):
+                tags.append(f"only {', '.join(comparison['tasks'])}")
             if comparison.get("pool_over"):
                 tags.append(f"also pooled over {' × '.join(comparison['pool_over'])}")
             if comparison.get("select"):
