@@ -176,6 +176,11 @@ def test_curriculum_skips_human_difficulty_cells_on_data_without_labels(tmp_path
     assert all("difficulty=human" in c for c in skipped)
     kept = {(c.factors["ordering"], c.factors["difficulty"]) for c in sweep.cells if c.factors["task"] == "medqa"}
     assert ("random", "none") in kept and ("curriculum", "llm") in kept and ("blocked", "none") in kept
+    # The comparisons those skipped cells take with them are listed, never silently dropped: the human-label
+    # curriculum vs random question goes unanswered on this data, and the plan says so.
+    gone = [line for line in sweep.comparisons_left_out if "task=medqa" in line and "difficulty=human" in line]
+    assert gone and all("the compared cell was skipped at plan time" in line for line in gone)
+    assert any(line.startswith("ordering=curriculum vs random") for line in gone)
 
 
 def real_test_files(tmp_path):

@@ -71,8 +71,9 @@ def plan_comparisons(sweep: Any, excluded: list[dict[str, Any]],
                 partner = _factor_key({**factors, factor: spec["baseline"]})
                 base = by_factors.get(partner)
                 if base is None:
-                    if partner in skipped_keys:
-                        continue  # its baseline was skipped at plan time; listed with the skipped cells
+                    if partner in skipped_keys:  # its baseline was skipped at plan time: the question goes unanswered
+                        _left_out(sweep, spec, factors, "its baseline cell was skipped at plan time")
+                        continue
                     label = ",".join(f"{k}={v}" for k, v in factors.items())
                     why = "exclude: removes it" if partner in excluded_keys else "no cell has those factors"
                     raise recipe_error(recipe.path, f"cell {label} has no baseline cell with {factor}={baseline_level} "
@@ -90,8 +91,23 @@ def plan_comparisons(sweep: Any, excluded: list[dict[str, Any]],
                                                          copy.deepcopy(select), list(cell.checkpoints),
                                                          list(spec.get("pool_over") or []),
                                                          list(spec.get("tasks") or []), spec.get("noninferiority")))
+        for factors in skipped:  # a compared cell skipped at plan time takes its comparisons with it: say so
+            level = str(factors.get(factor))
+            if level != baseline_level and not (levels and level not in levels) and \
+                    all(str(factors.get(k)) in allowed for k, allowed in where.items()):
+                _left_out(sweep, spec, factors, "the compared cell was skipped at plan time")
     _check_tasks(recipe, sweep, list(planned.values()))
     return list(planned.values())
+
+
+def _left_out(sweep: Any, spec: dict[str, Any], factors: dict[str, Any], why: str) -> None:
+    """List a comparison a skipped cell removes (once): a primary one dropping silently would hide the study's
+    question going unanswered."""
+    label = ",".join(f"{k}={v}" for k, v in factors.items())
+    line = (f"{spec['factor']}={factors.get(spec['factor'])} vs {spec['baseline']}"
+            f"{' (primary)' if spec.get('primary') else ''} at {label}: {why}")
+    if line not in sweep.comparisons_left_out:
+        sweep.comparisons_left_out.append(line)
 
 
 def _check_tasks(recipe: Any, sweep: Any, planned: list[PlannedComparison]) -> None:

@@ -77,7 +77,7 @@ class SweepPlan:
     variables: dict[str, Any] = field(default_factory=dict)
     comparisons: list[PlannedComparison] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {cell, reason}: cells a trainer cannot run
-    comparisons_left_out: list[str] = field(default_factory=list)  # baseline level not in this scale's grid
+    comparisons_left_out: list[str] = field(default_factory=list)  # no baseline level at this scale, or a skipped cell
 
     @property
     def leaderboard_dir(self) -> Path:
