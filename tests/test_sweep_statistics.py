@@ -35,14 +35,17 @@ def test_identical_arms_pool_to_no_difference():
 
 
 def test_pooling_finds_an_effect_single_seeds_miss():
-    """A 10-point gain on 150 items: single seeds disagree (some p > 0.3), the five seeds pooled give one answer."""
+    """A 10-point gain on 150 items, five seeds, in 40 simulated studies: one seed alone finds it in under half of
+    them (17), the five pooled (their run-to-run spread included) in most (33)."""
     from medbench.leaderboard import compare_cells
 
-    pairs = [arms(150, 0.5, 0.6, seed) for seed in range(5)]
-    single = [compare_cells(base, member, {}).p for base, member in pairs]
-    pooled = pooled_comparison(pairs, {})
-    assert pooled.p < 0.01 and pooled.direction == "better" and pooled.ci_low > 0
-    assert pooled.p <= 0.001 and max(single) > 0.3
+    single = pooled = 0
+    for study in range(40):
+        pairs = [arms(150, 0.5, 0.6, 100 * study + seed) for seed in range(5)]
+        single += compare_cells(*pairs[0], {}).p < 0.05
+        result = pooled_comparison(pairs, {})
+        pooled += result.p < 0.05 and result.direction == "better" and result.ci_low > 0
+    assert single / 40 < 0.55 and pooled / 40 >= 0.75
 
 
 def test_items_not_scored_in_every_seed_are_left_out():
@@ -70,7 +73,7 @@ def test_equivalence_needs_the_narrow_ci_inside_the_margin():
     assert "equivalent within ±0.05" in pooled_comparison(same, {}, margin=0.05).note
     different = [arms(60, 0.5, 0.5, seed) for seed in range(2)]
     note = pooled_comparison(different, {}, margin=0.01).note
-    assert note.startswith("not shown equivalent within ±0.01")
+    assert "not shown equivalent within ±0.01" in note
 
 
 def test_a_comparison_can_read_another_metric_of_the_record():
@@ -397,7 +400,7 @@ def test_a_primary_comparison_pooled_over_factors_is_the_primary_family(tmp_path
     text = report["markdown"]
     primary = text.split("## Primary")[1].split("## Secondary")[0]
     assert "pooled over model × task (4 strata), seeds 1, 2" in primary and "heterogeneity" not in primary
-    assert "conditional on the trained seeds" in text and "per-stratum rows move to the secondary" in text
+    assert "seed-to-seed variance beyond item noise" in text and "per-stratum rows move to the secondary" in text
     assert "(per seed: " in text and "heterogeneity over 4 strata: model=a, task=t1 " in text
 
 

@@ -12,7 +12,9 @@ pooled-over-seeds test swaps an item in every seed at once, for the same reason)
 the two arms are exchangeable.
 CI: a stratified percentile bootstrap, items resampled within each data set with all their strata and seeds, so
 the interval carries the correlation of one item's differences across models.
-Both are conditional on the trained runs, as the pooled-over-seeds row is: items are resampled, runs are not.
+Training runs: both then carry the run-to-run variance the seeds show (medbench.run_variance), as the
+pooled-over-seeds row does: the p is the larger of the sign-flip p and a t test on items and runs, the CI is widened
+to match. One seed per stratum leaves it unestimated, and the row says its inference holds the trained runs fixed.
 
 Heterogeneity (H0: the same expected difference in every stratum): a Wald test of the stratum differences D_s
 through the contrasts D_s - D_S, W = x' (C V C')^+ x against chi^2 with rank(C V C') degrees of freedom (Cochran's
@@ -22,7 +24,7 @@ Q when V is diagonal). V, the covariance of the D_s, has two parts:
 - training runs: a run-level shift's variance over K_s, from the seeds: the spread of a stratum's per-seed
   differences less what item noise alone explains (the gap between one seed's and the seed mean's bootstrap
   variance), pooled over strata (S(K-1) degrees of freedom; five seeds alone give each stratum too noisy a
-  variance for a chi^2 reference).
+  variance for a chi^2 reference); the same estimate the pooled test carries.
 Without the run part, seed-to-seed noise would read as heterogeneity (the chance finding pooling guards against),
 so every stratum needs two seeds or more. A permutation of stratum labels is no valid null here: strata on different
 data sets hold different items, and models with different discordance rates are not exchangeable even when their
@@ -33,12 +35,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
-from medbench.leaderboard.comparisons import corpus_metric, per_item_values, vectorised_metric
-from medbench.leaderboard.resampling import DEFAULT_ITERS, DEFAULT_SEED, block_rows, one_pass, weight_blocks
+from medbench import run_variance
+from medbench.item_replicates import column_replicates
+from medbench.leaderboard.resampling import DEFAULT_ITERS, DEFAULT_SEED
 from medbench.leaderboard.table import Comparison
 from medbench.sweep_statistics import ALPHA, equivalence, finite, set_direction
 
@@ -57,83 +60,6 @@ class StrataResult:
     strata: list[dict[str, Any]]  # each stratum: name, column, n, delta, per_seed, se
 
 
-def _pairable(doc_id: Any) -> bool:
-    return doc_id is not None and not isinstance(doc_id, (list, dict))
-
-
-Replicates = Callable[[bool, int, int], np.ndarray]  # (flip, iters, seed) -> (iters, pairs) differences
-
-
-def _column(pairs: list[tuple[Any, Any]], registry: dict[str, Any]) -> tuple[int, np.ndarray, Replicates] | str:
-    """One data set's items in every (stratum, seed) pair that scored it: (items, each pair's difference,
-    replicates) or why nothing pairs. Replicates flip an item's arms in every pair at once (flip) or resample items
-    with all their pairs (bootstrap)."""
-    metric = pairs[0][0].metric
-    by_pair = []
-    for base, member in pairs:
-        items: dict[Any, list[Any]] = {}
-        for side, cell in ((0, base), (1, member)):
-            for sample in cell.samples or []:
-                if _pairable(sample.get("doc_id")):
-                    items.setdefault(sample["doc_id"], [None, None])[side] = sample
-        by_pair.append(items)
-    common = sorted(set.intersection(*({d for d, two in items.items() if None not in two} for items in by_pair)),
-                    key=lambda d: (str(type(d)), d))
-    if not common:
-        return "no items every stratum and seed of a data set scored in both arms"
-    n = len(common)
-    a = [[items[d][0] for d in common] for items in by_pair]
-    b = [[items[d][1] for d in common] for items in by_pair]
-    values = [(per_item_values(metric, x), per_item_values(metric, y)) for x, y in zip(a, b)]
-    if all(va is not None and vb is not None for va, vb in values):
-        d = np.array([np.subtract(vb, va) for va, vb in values], dtype=float).T  # (items, pairs)
-
-        def linear(flip: bool, iters: int, seed: int) -> np.ndarray:
-            return np.concatenate([(d.sum(axis=0) - 2 * block @ d) / n if flip else block @ d / n
-                                   for block in _blocks(flip, n, iters, seed)])
-
-        return n, d.mean(axis=0), linear
-    value = corpus_metric(metric, registry)
-    if value is None:
-        return "no per-item values to pair"
-    fast = vectorised_metric(metric, registry)
-    both = [x + y for x, y in zip(a, b)]  # one list per pair, kept whole: the fast metric reads it once a pass
-
-    def corpus(flip: bool, iters: int, seed: int) -> np.ndarray:
-        out = []
-        with one_pass():
-            for block in _blocks(flip, n, iters, seed):
-                if fast is not None and flip:  # arm A' takes b where the item flips, B' the other copy
-                    w_a, w_b = np.hstack([1 - block, block]), np.hstack([block, 1 - block])
-                    out.append(np.stack([fast(w_b, None, s) - fast(w_a, None, s) for s in both], axis=1))
-                elif fast is not None:
-                    out.append(np.stack([fast(block, None, y) - fast(block, None, x) for x, y in zip(a, b)], axis=1))
-                else:
-                    out.append(np.array([[_slow(value, x, y, row, flip) for x, y in zip(a, b)] for row in block]))
-        return np.concatenate(out)
-
-    return n, np.array([value(y) - value(x) for x, y in zip(a, b)]), corpus
-
-
-def _slow(value: Callable[[list[Any]], float], a: list[Any], b: list[Any], row: np.ndarray, flip: bool) -> float:
-    """One replicate of a metric without a fast form: ``row`` is a flip mask or resampling counts."""
-    if flip:
-        return value([x if swap else y for x, y, swap in zip(a, b, row)]) - \
-            value([y if swap else x for x, y, swap in zip(a, b, row)])
-    picked = np.repeat(np.arange(len(a)), row.astype(int))
-    return value([b[i] for i in picked]) - value([a[i] for i in picked])
-
-
-def _blocks(flip: bool, n: int, iters: int, seed: int) -> Iterator[np.ndarray]:
-    """Flip masks (0/1) or resampling counts, (rows, n) float blocks; one seeded stream per data set."""
-    if flip:
-        rng = np.random.default_rng(seed)
-        for rows in block_rows(n, iters):
-            yield rng.integers(0, 2, size=(rows, n)).astype(float)
-        return
-    yield from weight_blocks(n, iters, seed)
-
-
 def _two_sided_p(observed: float, permuted: np.ndarray) -> float | None:
     if math.isnan(observed):
         return None
@@ -141,6 +67,14 @@ def _two_sided_p(observed: float, permuted: np.ndarray) -> float | None:
         return 1.0
     tol = 1e-9 * max(abs(observed), 1.0)  # sums in another order must not lose a tie to rounding
     return float((np.count_nonzero(np.abs(permuted) >= abs(observed) - tol) + 1) / (permuted.size + 1))
+
+
+def _interval(estimate: float, replicates: np.ndarray, confidence: float,
+              runs: run_variance.RunVariance | None) -> tuple[float, float]:
+    """The percentile bootstrap CI, widened for the training runs where their variance is estimated."""
+    tail = 50 * (1 - confidence)
+    lo, hi = (float(v) for v in np.percentile(replicates, [tail, 100 - tail]))
+    return runs.widen(estimate, lo, hi, confidence) if runs is not None else (lo, hi)
 
 
 def pool_strata(strata: list[Stratum], registry: dict[str, Any], *, margin: float | None = None,
@@ -151,7 +85,7 @@ def pool_strata(strata: list[Stratum], registry: dict[str, Any], *, margin: floa
     owner, observed, boot, flip, sizes = [], [], [], [], {}
     for index, column in enumerate(columns):
         members = [(i, pair) for i, s in enumerate(strata) if s.column == column for pair in s.pairs]
-        paired = _column([pair for _, pair in members], registry)
+        paired = column_replicates([pair for _, pair in members], registry)
         if isinstance(paired, str):
             return Comparison("", note=f"{column}: {paired}")
         sizes[column], deltas, replicates = paired
@@ -166,53 +100,54 @@ def pool_strata(strata: list[Stratum], registry: dict[str, Any], *, margin: floa
     stratum_deltas, stratum_boot = pair_deltas @ to_strata, pair_boot @ to_strata
     pooled = float(stratum_deltas.mean())
     n = sum(sizes.values())
-    lo, hi = np.percentile(stratum_boot.mean(axis=1), [2.5, 97.5])
+    pooled_boot = stratum_boot.mean(axis=1)
+    runs = run_variance.estimate(pair_deltas, pair_boot, owner, seeds, stratum_boot)
+    lo, hi = _interval(pooled, pooled_boot, 0.95, runs)
     p = _two_sided_p(pooled, (np.concatenate(flip, axis=1) @ to_strata).mean(axis=1))
+    if runs is not None and p is not None:
+        p = max(p, runs.p(pooled))  # the more cautious of items alone and items with runs
     comparison = Comparison(f"stratified over {len(strata)} strata", n, finite(pooled), p, ci_low=finite(lo),
                             ci_high=finite(hi))
+    comparison.note = runs.describe() if runs is not None else \
+        "one seed per stratum: run-to-run variance not estimated, p and CI hold these trained runs fixed"
     set_direction(comparison, strata[0].pairs[0][1].higher_is_better)
     if margin is not None:
-        narrow = np.percentile(stratum_boot.mean(axis=1), [100 * alpha, 100 * (1 - alpha)])
+        narrow = _interval(pooled, pooled_boot, 1 - 2 * alpha, runs)
         equivalence(comparison, {"ci_low": narrow[0], "ci_high": narrow[1]}, margin)
     same_column = np.array([[a.column == b.column for b in strata] for a in strata])
     item_cov = np.cov(stratum_boot, rowvar=False).reshape(len(strata), len(strata)) * same_column
-    heterogeneity, run_var = _heterogeneity(strata, n, stratum_deltas, item_cov, pair_deltas, pair_boot, owner,
-                                            seeds)
+    run_var = runs.run_sd ** 2 if runs is not None else 0.0
+    heterogeneity = _heterogeneity(strata, n, stratum_deltas, item_cov, run_var, seeds)
     described = []
     for i, s in enumerate(strata):
         per_seed = [float(pair_deltas[k]) for k in range(len(owner)) if owner[k] == i]
-        se = math.sqrt(item_cov[i, i] + (run_var or 0.0) / seeds[i])
+        se = math.sqrt(item_cov[i, i] + run_var / seeds[i])
         described.append({"name": s.name, "column": s.column, "n": sizes[s.column],
                           "delta": float(stratum_deltas[i]), "per_seed": per_seed, "se": se})
     return StrataResult(comparison, heterogeneity, described)
 
 
-def _heterogeneity(strata: list[Stratum], n: int, deltas: np.ndarray, item_cov: np.ndarray, pair_deltas: np.ndarray,
-                   pair_boot: np.ndarray, owner: list[int], seeds: np.ndarray) -> tuple[Comparison, float | None]:
-    """The Wald test of equal stratum differences (module docstring), and the run-level variance it used."""
+def _heterogeneity(strata: list[Stratum], n: int, deltas: np.ndarray, item_cov: np.ndarray, run_var: float,
+                   seeds: np.ndarray) -> Comparison:
+    """The Wald test of equal stratum differences (module docstring)."""
     name = f"heterogeneity over {len(strata)} strata (Wald χ²)"
     if len(strata) < 2:
-        return Comparison(name, note="one stratum: nothing to compare"), None
+        return Comparison(name, note="one stratum: nothing to compare")
     if seeds.min() < 2:
         return Comparison(name, note="a stratum has one seed: training-run noise cannot be told apart from "
-                          "heterogeneity, so it is not tested (run two seeds or more)"), None
-    owner_arr = np.array(owner)
-    spread = sum(float(((pair_deltas[owner_arr == i] - deltas[i]) ** 2).sum()) for i in range(len(strata)))
-    one_seed = np.array([pair_boot[:, owner_arr == i].var(axis=0, ddof=1).mean() for i in range(len(strata))])
-    item_noise = float((seeds * (one_seed - np.diag(item_cov))).sum())  # seed spread item noise explains
-    run_var = max(0.0, (spread - item_noise) / float((seeds - 1).sum()))
+                          "heterogeneity, so it is not tested (run two seeds or more)")
     covariance = item_cov + np.diag(run_var / seeds)
     contrasts = np.hstack([np.eye(len(strata) - 1), -np.ones((len(strata) - 1, 1))])
     x, middle = contrasts @ deltas, contrasts @ covariance @ contrasts.T
     df = int(np.linalg.matrix_rank(middle, hermitian=True)) if np.abs(middle).max() > 0 else 0
     if df == 0:
-        return Comparison(name, note="no variation between strata to test"), run_var
+        return Comparison(name, note="no variation between strata to test")
     statistic = float(x @ np.linalg.pinv(middle, hermitian=True) @ x)
     comparison = Comparison(name, n, None, chi2_sf(statistic, df))
     comparison.direction = "differs" if statistic > 0 else ""
     comparison.note = (f"χ² {statistic:.2f} on {df} df; stratum Δ {deltas.min():+.3f} to {deltas.max():+.3f}; "
                        f"run-to-run SD {math.sqrt(run_var):.3f}")
-    return comparison, run_var
+    return comparison
 
 
 def chi2_sf(x: float, df: int) -> float:

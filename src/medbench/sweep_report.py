@@ -8,12 +8,13 @@ task (generate mode, rationale demonstrations) pairs with the same task.
 
 Where a comparison ran under several seeds, a pooled row tests it once over all of them: the difference averaged
 over seeds, on the items every seed scored; the permutation swaps an item's two arms in every seed at once and the
-bootstrap resamples items with all their seeds (items are the unit both arms share). One seed's test alone has
-little power for the few-point effects these studies report; the pooled row is the study's answer.
+bootstrap resamples items with all their seeds (items are the unit both arms share), and the seed-to-seed variance
+beyond item noise is added to its p and CI (medbench.run_variance). One seed's test alone has little power for the
+few-point effects these studies report, and holds its trained run fixed; the pooled row is the study's answer.
 
 A comparison with ``pool_over: [factor, ...]`` also gets one row averaged over every combination of those factors
-and the seeds, and a heterogeneity row (medbench.factor_pooling, medbench.stratified). Pooled inference is
-conditional on the trained runs: items are resampled, training runs are not.
+and the seeds, and a heterogeneity row (medbench.factor_pooling, medbench.stratified), training-run variance
+included as in the pooled-over-seeds row.
 
 Benjamini-Hochberg runs in two families: the ``primary`` comparisons' answers (rows pooled over their factors where
 the comparison has ``pool_over``, else pooled rows, or the single-seed rows where one seed ran), and everything
@@ -296,9 +297,9 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
               f"the same items. Test: McNemar exact (0/1 metrics) or paired permutation test (p), paired bootstrap "
               f"CI of the difference; a pooled row tests the comparison once over all its seeds (the difference "
               f"averaged over seeds, items permuted and resampled with every seed; each seed's own difference on "
-              f"those items is listed beside it). Pooled inference is conditional on the trained seeds: items are "
-              f"resampled, training runs are not, so a pooled p says these runs differ on these items, not that "
-              f"retraining would reproduce the gap. q: Benjamini-Hochberg within each family: the primary "
+              f"those items is listed beside it). A pooled row's p and CI also carry the seed-to-seed variance beyond "
+              f"item noise (its note gives the run-to-run SD and the t's df; p is the larger of the permutation p and "
+              f"that t test's), so it speaks of retraining, not only of these runs. q: Benjamini-Hochberg within each family: the primary "
               f"comparisons' answers ({len(tested['primary'])} tests) and the rest ({len(tested['secondary'])}); "
               f"* q ≤ {alpha}.", ""]
     if factor_rows:

@@ -2,15 +2,17 @@
 
 Pooled over seeds: the difference averaged over seeds, on the items every seed scored; the permutation swaps an
 item's two arms in every seed at once and the bootstrap resamples items with all their seeds (items are the unit
-both arms share). Inference is conditional on the trained runs: items are resampled, training runs are not, so a
-pooled p says the cells differ on these items, not that retraining would reproduce the gap; each seed's own
-difference (on the same items; their mean is the pooled one) shows how much the runs vary.
+both arms share). Both hold the trained runs fixed, so the run-to-run variance the seeds show is added
+(medbench.run_variance): p is the larger of the permutation p and a t test on items and runs, the CI is widened to
+match, so a pooled p speaks of retraining, not only of these runs. Each seed's own difference (on the same items;
+their mean is the pooled one) is listed beside it.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from medbench import run_variance
 from medbench.leaderboard import stats
 from medbench.leaderboard.comparisons import corpus_metric, per_item_values
 from medbench.leaderboard.ranking import is_finite_number
@@ -27,8 +29,9 @@ def finite(value: Any) -> float | None:
 def paired_run(pairs: list[tuple[Any, Any]], registry: dict[str, Any]
                ) -> tuple[int, Callable[[float], dict[str, float]], list[float]] | Comparison:
     """(items paired, ``run(confidence)``: the paired bootstrap and permutation test of ``member - base`` averaged
-    over the seeds' (base, member) pairs, each seed's own difference on those items), or a Comparison saying why
-    there is nothing to pair."""
+    over the seeds' (base, member) pairs, with the training runs' variance where two seeds or more show it (its
+    RunVariance under "runs"), each seed's own difference on those items), or a Comparison saying why there is
+    nothing to pair."""
     metric = pairs[0][0].metric
     by_item = []
     for base, member in pairs:
@@ -51,8 +54,8 @@ def paired_run(pairs: list[tuple[Any, Any]], registry: dict[str, Any]
         per_seed = [(sum(vb) - sum(va)) / len(common) for va, vb in zip(a_values, b_values)]
         mean_a = [sum(v[i] for v in a_values) / seeds for i in range(len(common))]
         mean_b = [sum(v[i] for v in b_values) / seeds for i in range(len(common))]
-        return len(common), lambda confidence: stats.paired_bootstrap(None, None, mean_a, mean_b,
-                                                                      confidence=confidence), per_seed
+        return len(common), _with_runs(lambda confidence: stats.paired_bootstrap(
+            None, None, mean_a, mean_b, confidence=confidence), pairs, registry), per_seed
     value = corpus_metric(metric, registry)
     if value is None:
         return Comparison("", len(common), note="no per-item values to pair")
@@ -61,8 +64,28 @@ def paired_run(pairs: list[tuple[Any, Any]], registry: dict[str, Any]
     def over_seeds(_refs: list[Any], rows: list[tuple]) -> float:
         return sum(value([row[k] for row in rows]) for k in range(seeds)) / seeds
 
-    return len(common), lambda confidence: stats.paired_bootstrap(over_seeds, list(range(len(common))), a, b,
-                                                                  confidence=confidence), per_seed
+    return len(common), _with_runs(lambda confidence: stats.paired_bootstrap(
+        over_seeds, list(range(len(common))), a, b, confidence=confidence), pairs, registry), per_seed
+
+
+def _with_runs(run: Callable[[float], dict[str, Any]], pairs: list[tuple[Any, Any]], registry: dict[str, Any]
+               ) -> Callable[[float], dict[str, Any]]:
+    """``run`` with the training runs' variance in its p and CI (module docstring); unchanged with one seed."""
+    runs = run_variance.over_seeds(pairs, registry)
+    if runs is None:
+        return run
+
+    def widened(confidence: float) -> dict[str, Any]:
+        result = dict(run(confidence))
+        delta = float(result["delta"])
+        result["ci_low"], result["ci_high"] = runs.widen(delta, float(result["ci_low"]), float(result["ci_high"]),
+                                                         confidence)
+        if is_finite_number(result["p"]):
+            result["p"] = max(float(result["p"]), runs.p(delta))
+        result["runs"] = runs
+        return result
+
+    return widened
 
 
 def pooled_over_seeds(pairs: list[tuple[Any, Any]], registry: dict[str, Any], *, margin: float | None = None,
@@ -76,6 +99,8 @@ def pooled_over_seeds(pairs: list[tuple[Any, Any]], registry: dict[str, Any], *,
     result = run(0.95)
     comparison = Comparison(f"pooled over {len(pairs)} seeds", n, finite(result["delta"]), finite(result["p"]),
                             ci_low=finite(result["ci_low"]), ci_high=finite(result["ci_high"]))
+    if result.get("runs") is not None:
+        comparison.note = result["runs"].describe()
     set_direction(comparison, pairs[0][1].higher_is_better)
     if margin is not None:
         equivalence(comparison, run(1 - 2 * alpha), margin)
