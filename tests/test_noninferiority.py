@@ -52,7 +52,6 @@ def test_a_cell_that_does_better_is_non_inferior_where_equivalence_would_refuse_
     ({"noninferiority": 0}, r"noninferiority: 0 must be a positive number"),
     ({"noninferiority": True}, r"noninferiority: True must be a positive number"),
     ({"noninferiority": 0.05, "margin": 0.05}, r"both margin \(two-sided equivalence\) and noninferiority"),
-    ({"noninferiority": 0.05, "pool_over": ["seed"]}, r"noninferiority with pool_over is not supported"),
     ({"tasks": "medqa"}, r"tasks: 'medqa' must list task names, each once"),
     ({"tasks": ["medqa", "medqa"]}, r"must list task names, each once"),
     ({"select": {"split": "validation", "tasks": ["medqa"], "ties": "last"}}, r"ties: first or middle"),
@@ -163,3 +162,19 @@ def test_require_real_data_skips_a_cell_that_would_score_a_bundled_sample(tmp_pa
     path.write_text(yaml.safe_dump(recipe))
     with pytest.raises(MedbenchError, match=r"eval.require_real_data \['medmcqa'\] must list tasks of eval.tasks"):
         plan(read_recipe(path), out_dir=tmp_path / "s")
+
+
+def test_a_comparison_pooled_over_factors_gets_the_one_sided_reading_too(tmp_path, monkeypatch):
+    """Its stratified row reads non-inferiority off its own 90% CI (run variance included); a comparison that
+    differs only in its reading is pooled apart."""
+    from medbench.sweep_report import study_report
+    from test_sweep_statistics import fake_sweep as pooled_sweep
+
+    def pooled_note(effect):
+        rows = study_report(pooled_sweep(tmp_path, monkeypatch, pool_over=["model", "task"], seeds=(1, 2, 3),
+                                         effect=effect, noninferiority=0.05))["rows"]
+        (pooled,) = [r for r in rows if r.get("pooled_over") and not r.get("heterogeneity")]
+        return pooled["comparison"]["note"]
+
+    assert "non-inferior within 0.05 (superior)" in pooled_note(0.15) and "run-to-run SD" in pooled_note(0.15)
+    assert "not shown non-inferior within 0.05" in pooled_note(-0.2)

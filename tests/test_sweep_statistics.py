@@ -353,9 +353,9 @@ def test_pooling_strata_scored_on_different_metrics_stops_the_plan(tmp_path):
     assert plan(read_recipe(path), out_dir=tmp_path / "s").comparisons[0].pool_over == ["task"]
 
 
-def fake_sweep(tmp_path, monkeypatch, *, pool_over, seeds=(1, 2), effect=0.1):
+def fake_sweep(tmp_path, monkeypatch, *, pool_over, seeds=(1, 2), effect=0.1, **planned):
     """A planned sweep over method x model x task x seed whose cells' scores are given, not trained: the report's
-    rows and families without a model."""
+    rows and families without a model. ``planned``: more of the comparison's keys."""
     from types import SimpleNamespace
 
     from medbench import sweep_report
@@ -377,7 +377,7 @@ def fake_sweep(tmp_path, monkeypatch, *, pool_over, seeds=(1, 2), effect=0.1):
                     scored = cell([int(rng.random() < r + gain) for r in rates], seed=seed)
                     by_cell[key] = [Entry(task, task, key, factors, scored)]
                 comparisons.append(PlannedComparison(keys["sft"], keys["base"], "method", "sft", "base", primary=True,
-                                                     pool_over=list(pool_over)))
+                                                     pool_over=list(pool_over), **planned))
     monkeypatch.setattr(sweep_report, "_entries", lambda sweep: (by_cell, {}))
     recipe = SimpleNamespace(name="r", study="", grid={"method": [], "model": [], "task": [], "seed": []})
     return SimpleNamespace(recipe=recipe, scale="toy", cells=cells, comparisons=comparisons, out_dir=tmp_path,

@@ -49,7 +49,8 @@ def pooled_over_factors(rows: list[dict[str, Any]], registry: dict[str, Any],
         pool = row["_pool_over"]
         rest = tuple(sorted((k, str(v)) for k, v in row["_plan_factors"].items() if k not in (*pool, SEED)))
         row["_pool_key"] = (row["factor"], str(row["level"]), str(row["baseline_level"]), tuple(pool), rest,
-                            checkpoints[id(row)], row["primary"], row["_margin"], row["_select"])
+                            checkpoints[id(row)], row["primary"], row["_margin"], row["_select"],
+                            row["_noninferiority"])
         groups.setdefault(row["_pool_key"], []).append(row)
     out: list[dict[str, Any]] = []
     answered: set[tuple] = set()
@@ -97,7 +98,8 @@ def _pooled_rows(part: list[dict[str, Any]], registry: dict[str, Any], alpha: fl
         name = ", ".join(f"{f}={v}" for f, v in zip(pool, values)) + (f" ({column})" if column not in values else "")
         pairs = [(by_seed[s]["_cells"][1], by_seed[s]["_cells"][0]) for s in sorted(by_seed)]
         units.append((Stratum(name, column, pairs), list(by_seed.values())))
-    result = pool_strata([u[0] for u in units], registry, margin=first["_margin"], alpha=alpha)
+    result = pool_strata([u[0] for u in units], registry, margin=first["_margin"],
+                         noninferiority=first["_noninferiority"], alpha=alpha)
     means = [(sum(r["score"] for r in rows) / len(rows), sum(r["baseline_score"] for r in rows) / len(rows))
              for _, rows in units]
     fields.update(score=sum(m for m, _ in means) / len(means), baseline_score=sum(b for _, b in means) / len(means))

@@ -38,6 +38,16 @@ def verdict(narrow: dict[str, Any], margin: float, higher_is_better: bool, alpha
     return f"not shown non-inferior within {margin:g}; {level}"
 
 
+def one_sided(comparison: Comparison, n: int, narrow: dict[str, Any], margin: float, higher_is_better: bool,
+              alpha: float = ALPHA) -> None:
+    """Write the verdict read off a 1 - 2*alpha CI ``narrow`` (ci_low, ci_high) of a difference on ``n`` paired
+    items into ``comparison``'s note (the stratified row pooled over factors reads it this way too)."""
+    if n < MIN_EQUIVALENCE_ITEMS:
+        _add_note(comparison, f"too few items ({n}) for a non-inferiority verdict ({MIN_EQUIVALENCE_ITEMS} needed)")
+        return
+    _add_note(comparison, verdict(narrow, margin, higher_is_better, alpha))
+
+
 def noninferiority(comparison: Comparison, pairs: list[tuple[Any, Any]], registry: dict[str, Any], margin: float,
                    alpha: float = ALPHA) -> None:
     """Write the non-inferiority verdict of ``member - base`` over the seeds' (base, member) ``pairs`` (one pair:
@@ -48,7 +58,5 @@ def noninferiority(comparison: Comparison, pairs: list[tuple[Any, Any]], registr
         _add_note(comparison, paired.note or "nothing paired: non-inferiority not tested")
         return
     n, run, _ = paired
-    if n < MIN_EQUIVALENCE_ITEMS:
-        _add_note(comparison, f"too few items ({n}) for a non-inferiority verdict ({MIN_EQUIVALENCE_ITEMS} needed)")
-        return
-    _add_note(comparison, verdict(run(1 - 2 * alpha), margin, bool(pairs[0][1].higher_is_better), alpha))
+    one_sided(comparison, n, run(1 - 2 * alpha) if n >= MIN_EQUIVALENCE_ITEMS else {}, margin,
+              bool(pairs[0][1].higher_is_better), alpha)

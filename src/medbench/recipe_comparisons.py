@@ -7,8 +7,8 @@ selected checkpoint, and over which factors it is pooled.
 cell scores), so one pair of arms can be read as equivalence on some tasks and as non-inferiority on others.
 ``noninferiority: m`` reads the comparison one-sided (medbench.noninferiority): no worse than the baseline by more
 than m in the metric's better direction, superior where the bound also clears 0. It excludes ``margin`` (a
-comparison is read as two-sided equivalence or one-sided, not both) and ``pool_over`` (the stratified pooled row
-computes its narrow CI only for ``margin``; medbench.stratified would need a hook).
+comparison is read as two-sided equivalence or one-sided, not both); with ``pool_over`` the stratified pooled row is
+read one-sided too, off its own 90% CI (medbench.stratified).
 
 ``pool_over: [model, task]`` asks the report for one answer averaged over every combination of those grid factors
 (and the seeds): the mean of the per-stratum differences, tested once (medbench.stratified). The compared factor
@@ -95,8 +95,8 @@ def _positive(value: Any) -> bool:
 
 
 def _check_one_sided(path: Path, comparison: dict[str, Any]) -> None:
-    """``tasks`` (a list of task names) and ``noninferiority`` (a positive margin, without ``margin`` or
-    ``pool_over``): module docstring."""
+    """``tasks`` (a list of task names) and ``noninferiority`` (a positive margin, without ``margin``): module
+    docstring."""
     tasks = comparison.get("tasks")
     if tasks is not None and (not isinstance(tasks, list) or not tasks
                               or not all(isinstance(t, str) and t for t in tasks) or len(set(tasks)) != len(tasks)):
@@ -111,9 +111,6 @@ def _check_one_sided(path: Path, comparison: dict[str, Any]) -> None:
     if comparison.get("margin") is not None:
         raise recipe_error(path, "a comparison has both margin (two-sided equivalence) and noninferiority "
                            "(one-sided)", "split it into two comparisons with tasks: [...], one reading each")
-    if comparison.get("pool_over"):
-        raise recipe_error(path, "noninferiority with pool_over is not supported (the pooled-over-factors row has "
-                           "no one-sided reading yet)", "drop pool_over, or read that comparison by margin")
 
 
 def _check_pool_over(path: Path, comparison: dict[str, Any], grid: list[str]) -> None:

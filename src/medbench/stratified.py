@@ -43,6 +43,7 @@ from medbench import run_variance
 from medbench.item_replicates import column_replicates
 from medbench.leaderboard.resampling import DEFAULT_ITERS, DEFAULT_SEED
 from medbench.leaderboard.table import Comparison
+from medbench.noninferiority import one_sided
 from medbench.sweep_statistics import ALPHA, equivalence, finite, set_direction
 
 
@@ -78,9 +79,11 @@ def _interval(estimate: float, replicates: np.ndarray, confidence: float,
 
 
 def pool_strata(strata: list[Stratum], registry: dict[str, Any], *, margin: float | None = None,
-                alpha: float = ALPHA, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED) -> StrataResult | Comparison:
+                noninferiority: float | None = None, alpha: float = ALPHA, iters: int = DEFAULT_ITERS,
+                seed: int = DEFAULT_SEED) -> StrataResult | Comparison:
     """The mean over strata of ``member - base`` with its stratified test and CI, and the heterogeneity test (see
-    the module docstring); a Comparison saying why, when a data set has nothing to pair."""
+    the module docstring); a Comparison saying why, when a data set has nothing to pair. ``margin``: equivalence
+    (TOST), ``noninferiority``: the one-sided reading (medbench.noninferiority), both on the 1 - 2*alpha CI."""
     columns = list(dict.fromkeys(s.column for s in strata))
     owner, observed, boot, flip, sizes = [], [], [], [], {}
     for index, column in enumerate(columns):
@@ -111,9 +114,11 @@ def pool_strata(strata: list[Stratum], registry: dict[str, Any], *, margin: floa
     comparison.note = runs.describe() if runs is not None else \
         "one seed per stratum: run-to-run variance not estimated, p and CI hold these trained runs fixed"
     set_direction(comparison, strata[0].pairs[0][1].higher_is_better)
+    narrow = dict(zip(("ci_low", "ci_high"), _interval(pooled, pooled_boot, 1 - 2 * alpha, runs)))
     if margin is not None:
-        narrow = _interval(pooled, pooled_boot, 1 - 2 * alpha, runs)
-        equivalence(comparison, {"ci_low": narrow[0], "ci_high": narrow[1]}, margin)
+        equivalence(comparison, narrow, margin)
+    if noninferiority is not None:
+        one_sided(comparison, n, narrow, noninferiority, strata[0].pairs[0][1].higher_is_better, alpha)
     same_column = np.array([[a.column == b.column for b in strata] for a in strata])
     item_cov = np.cov(stratum_boot, rowvar=False).reshape(len(strata), len(strata)) * same_column
     run_var = runs.run_sd ** 2 if runs is not None else 0.0
