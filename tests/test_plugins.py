@@ -104,9 +104,56 @@ def test_plugins_command_json_and_table():
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert BUILTINS <= set(rows)
     assert rows["builtin_models"]["hooks"] == ["register_model_loaders"]
-    assert set(rows["builtin_models"]) == {"name", "version", "package", "source", "hooks"}
+    assert set(rows["builtin_models"]) == {"name", "version", "package", "source", "hooks", "provides"}
+    assert rows["builtin_metrics"]["provides"]["metrics"][:2] == ["accuracy", "auroc"]
+    assert "medqa" in rows["builtin_tasks"]["provides"]["tasks"] and rows["sft"]["provides"] == {"trainers": ["sft"]}
     table = runner.invoke(cli, ["plugins"])
     assert table.exit_code == 0 and "builtin_tasks" in table.output and "register_tasks" in table.output
+    assert "metrics: accuracy, auroc" in table.output
+
+
+def test_plugins_lists_what_a_third_party_plugin_registers_and_names_a_broken_kind(plugin_registration):
+    """A metric, judge, backend, renderer and command arrive under the plugin that registered them; a kind whose
+    hook raises is named in one line on stderr, and every other kind is still listed."""
+    import click
+
+    class ThirdParty:
+        @hookimpl
+        def register_metrics(self, register):
+            register("kappa_third", lambda refs, preds: 0.0)
+
+        @hookimpl
+        def register_judges(self, register):
+            register(type("J", (), {"name": "strict_third", "score": lambda self, *a: []})())
+
+        @hookimpl
+        def register_backends(self, register):
+            register(type("B", (), {"name": "remote_third", "description": "d", "open": lambda self, *a: None})())
+
+        @hookimpl
+        def register_leaderboard_renderers(self, register):
+            register("tsv_third", lambda table, path: None)
+
+        @hookimpl
+        def register_commands(self, cli):
+            cli.add_command(click.Command("hello-third", callback=lambda: None))
+
+    class Broken:
+        @hookimpl
+        def register_executors(self, register):
+            raise RuntimeError("no cluster")
+
+    plugin_registration(ThirdParty(), "third")
+    plugin_registration(Broken(), "broken_third")
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["third"]["provides"] == {"metrics": ["kappa_third"], "judges": ["strict_third"],
+                                         "backends": ["remote_third"], "leaderboard renderers": ["tsv_third"],
+                                         "commands": ["hello-third"]}
+    assert rows["builtin_metrics"]["provides"]["metrics"]  # the other kinds are still read
+    (line,) = [x for x in result.stderr.splitlines() if x.strip()]
+    assert line.startswith("medbench: executors not listed:") and "broken_third" in line and "no cluster" in line
 
 
 def test_hook_that_raises_is_named(plugin_registration):

@@ -16,18 +16,25 @@ from medbench.errors import MedbenchError
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
-    """List loaded plugins: name, version and hooks."""
+    """List loaded plugins: name, version, hooks and what each registers."""
+    from medbench.plugin_contents import provided, summary
     from medbench.plugins import list_plugins
 
     infos = list_plugins()
+    contents, errors = provided()
+    for kind, message in errors.items():  # the kinds that could be read are still listed
+        err_console.print(Text(f"medbench: {kind} not listed: {message}"))
     if as_json:
-        click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
+        click.echo(json.dumps([{**info.as_dict(), "provides": contents.get(info.name, {})} for info in infos],
+                              indent=2))
         return
     table = Table(title="medbench plugins")
-    for column in ("name", "version", "package", "source", "hooks"):
-        table.add_column(column)
-    for info in infos:
-        table.add_row(info.name, info.version, info.package, info.source, ", ".join(sorted(info.hooks)))
+    for column in ("name", "version", "package", "source", "hooks", "provides"):
+        table.add_column(column, overflow="fold")
+    for info in infos:  # a pipe gets every name; a terminal a count where a plugin registers many
+        table.add_row(*(Text(terminal_safe(v)) for v in (
+            info.name, info.version, info.package, info.source, ", ".join(sorted(info.hooks)),
+            summary(contents.get(info.name, {}), full=not console.is_terminal))))
     console.print(table)
 
 
