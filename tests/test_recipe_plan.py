@@ -270,3 +270,21 @@ def test_the_same_pair_on_another_metric_is_another_comparison(tmp_path):
                                           {"factor": "method", "levels": ["dpo"], "baseline": "sft"}])  # repeated
     sweep = plan(recipe, out_dir=tmp_path / "s")
     assert sorted(json.dumps(c.metrics) for c in sweep.comparisons) == ['{"medqa": "exact_match"}'] * 2 + ["{}"] * 2
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_steps": "{steps}", "lora_r": "sixteen"}, "step sft (task medqa): lora_r 'sixteen' is not an integer — "
+                                                    "give an integer for lora_r"),
+    ({"max_steps": "{steps}", "lora_rank": 8}, "step sft (task medqa): trainer 'sft' has no option lora_rank — did "
+                                               "you mean lora_r?"),
+])
+def test_a_bad_trainer_option_in_a_recipe_is_named_as_the_recipe_writes_it(tmp_path, medbench_cli, options, message):
+    """Not the command line's --lora-r: the recipe's own key, its file and the step, in one line and exit 2."""
+    cell = {**BASE["cell"], "steps": {**BASE["cell"]["steps"], "sft": [
+        {"plugin": "sft", "task": "medqa", "options": options}]}}
+    recipe = write(tmp_path, cell=cell)
+    with pytest.raises(MedbenchError) as error:
+        plan(recipe, out_dir=tmp_path / "s")
+    assert str(error.value).startswith(f"recipe {recipe.path}, {message}") and "--lora" not in str(error.value)
+    result = medbench_cli("sweep", str(recipe.path), "--dry-run")
+    assert result.exit_code == 2 and message in result.output

@@ -43,7 +43,7 @@ def test_messages_spell_options_as_flags_and_suggest_the_close_one():
         with pytest.raises(MedbenchError) as error:  # the names TRL and transformers users type
             build_config(SFTOptions, {}, {theirs: "1"}, "sft")
         assert f"did you mean {ours}?" in str(error.value)
-    with pytest.raises(MedbenchError, match="--lora-r 'x' is not an integer — pass an integer to --lora-r"):
+    with pytest.raises(MedbenchError, match="--lora-r 'x' is not an integer — give an integer for --lora-r"):
         build_config(SFTOptions, {}, {"lora_r": "x"}, "sft")
     with pytest.raises(MedbenchError, match="^--max-steps must be 1 to 1,000,000,000 optimizer steps"):
         build_config(SFTOptions, {}, {"max_steps": "0"}, "sft")

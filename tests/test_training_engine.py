@@ -75,7 +75,7 @@ def test_plugin_options_are_typed_and_checked():
     assert config == NudgeConfig(scale=0.5, steps=3, layers=[1, 2])
     with pytest.raises(MedbenchError, match="has no option --learning-rate.*lists its options: --layers, --scale, --steps"):
         build_config(NudgeConfig, {}, {"learning_rate": "1"}, "nudge")
-    with pytest.raises(MedbenchError, match="--steps 'many' is not an integer — pass an integer to --steps"):
+    with pytest.raises(MedbenchError, match="--steps 'many' is not an integer — give an integer for --steps"):
         build_config(NudgeConfig, {}, {"steps": "many"}, "nudge")
 
 

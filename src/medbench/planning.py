@@ -111,23 +111,34 @@ def _matches(factors: dict[str, Any], rule: dict[str, Any]) -> bool:
     return all(str(factors.get(k)) == str(v) for k, v in rule.items())
 
 
-def _plan_check(step: StepSpec) -> str | None:
-    """A trainer's own plan-time verdict on whether this step can run on its data (None: it can)."""
+def _plan_check(recipe: Recipe, step: StepSpec) -> str | None:
+    """A trainer's own plan-time verdict on whether this step can run on its data (None: it can). A bad option
+    stops the plan in the recipe's own spelling, naming the recipe and step."""
+    from medbench.trainer_options import recipe_options
     from medbench.training import get_trainer
 
     check = getattr(get_trainer(step.plugin), "plan_check", None)
     if check is None:
         return None
     files = (step.task_metadata or {}).get("data_files") or {}
-    return check(step.task, copy.deepcopy(step.options), {f"{step.task}:{split}": path for split, path in files.items()})
+    with recipe_options(step_in_recipe(recipe.path, step)):
+        return check(step.task, copy.deepcopy(step.options),
+                     {f"{step.task}:{split}": path for split, path in files.items()})
 
 
-def _plan_checkpoints(step: StepSpec) -> list[str]:
+def _plan_checkpoints(recipe: Recipe, step: StepSpec) -> list[str]:
     """The checkpoint names a step will make, when its trainer can say so before training (else [])."""
+    from medbench.trainer_options import recipe_options
     from medbench.training import get_trainer
 
     names = getattr(get_trainer(step.plugin), "plan_checkpoints", None)
-    return [str(n) for n in names(step.task, copy.deepcopy(step.options)) or []] if names else []
+    with recipe_options(step_in_recipe(recipe.path, step)):
+        return [str(n) for n in names(step.task, copy.deepcopy(step.options)) or []] if names else []
+
+
+def step_in_recipe(path: Any, step: StepSpec) -> str:
+    """Where a step's options are written, for messages: ``recipe PATH, step sft (task uti)``."""
+    return f"recipe {path}, step {step.plugin} (task {step.task})"
 
 
 def _alias_labels(cells: list[CellSpec], levels: dict[str, list[Any]]) -> None:
@@ -209,10 +220,11 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
         if cell.key in cells:  # identical work under other factor values (an untrained model at every data size)
             cells[cell.key].aliases.append(factors)
             continue
-        if reason := next((r for r in map(_plan_check, cell.steps) if r), None) or cell.data_problem:
+        if reason := next((r for r in (_plan_check(recipe, s) for s in cell.steps) if r), None) \
+                or cell.data_problem:
             skipped[cell.label] = {"factors": factors, "reason": " ".join(str(reason).split())}
             continue
-        cell.checkpoints = _plan_checkpoints(cell.steps[-1]) if cell.steps else []
+        cell.checkpoints = _plan_checkpoints(recipe, cell.steps[-1]) if cell.steps else []
         cells[cell.key] = cell
     if not cells:
         why = f" ({next(iter(skipped.values()))['reason']})" if skipped else ""

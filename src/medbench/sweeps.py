@@ -128,6 +128,7 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None,
     """Train one step, or reuse it if a finished copy exists; returns its checkpoints (path, step, final)."""
     from medbench import training
     from medbench.engine import train_tracked
+    from medbench.trainer_options import recipe_options
 
     directory = _step_dir(out_dir, step)
     marker = directory / "step.json"
@@ -138,7 +139,8 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None,
             shutil.rmtree(directory)
         resolved = substitute(step.options, {"prev": prev or ""}, f"step {step.plugin}")
         trainer = training.get_trainer(step.plugin)
-        config = training.build_config(trainer.config_class, {}, resolved, step.plugin)
+        with recipe_options(f"the sweep in {out_dir}, step {step.plugin} (task {step.task})"):
+            config = training.build_config(trainer.config_class, {}, resolved, step.plugin)
         directory.mkdir(parents=True)
         request = training.TrainRequest(model_ref=model, task=step.task, output_dir=directory, config=config,
                                         seed=step.seed, task_metadata=step.task_metadata)

@@ -8,15 +8,11 @@ writes each checkpoint's manifest and the run's status.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-
-import yaml
 
 from medbench.errors import MedbenchError
 from medbench.models import LoadOptions, release_memory
@@ -90,185 +86,9 @@ def get_trainer(name: str) -> Trainer:
                        "pass one of the known names to --plugin, or install the plugin that provides it")
 
 
-def option_flag(name: str) -> str:
-    """A trainer option as users write it on the command line, the one spelling messages use: ``--max-steps``
-    (config files and recipes take ``max_steps`` or ``max-steps`` alike)."""
-    return "--" + name.replace("_", "-")
-
-
-def describe_options(config_class: type) -> list[dict[str, str]]:
-    """Each option of a trainer's config dataclass: its flag, type, default and the comment beside its field in the
-    source (the plugin's own words, read as text: nothing is run), for `medbench train --plugin X --help`."""
-    import inspect
-    import re
-
-    comments: dict[str, str] = {}
-    for cls in reversed(config_class.__mro__):  # a subclass's comment wins over its base's
-        try:
-            source = inspect.getsource(cls)
-        except (OSError, TypeError):
-            continue
-        for match in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$", source, re.MULTILINE):
-            comments[match.group(1)] = match.group(2).strip()
-    hints = typing.get_type_hints(config_class)
-    described = []
-    for option in dataclasses.fields(config_class):
-        if option.default is not dataclasses.MISSING:
-            default = option.default
-        elif option.default_factory is not dataclasses.MISSING:
-            default = option.default_factory()
-        else:
-            default = "(required)"
-        kind = hints.get(option.name, str)
-        kind_name = getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
-        described.append({"flag": option_flag(option.name), "type": kind_name, "default": str(default),
-                          "help": comments.get(option.name, "")})
-    return described
-
-
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    origin = typing.get_origin(annotation)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            return None
-        return _coerce(value, args[0], key) if args else value
-    if origin in (list, tuple):
-        items = value.split(",") if isinstance(value, str) else list(value)
-        inner = args[0] if args else str
-        return [_coerce(item, inner, key) for item in items]
-    if (origin is dict or annotation is dict) and isinstance(value, str):
-        return _mapping(value, key)
-    if not isinstance(value, str):
-        return _checked_number(value, annotation, key)
-    try:
-        if annotation is bool:
-            lowered = value.lower()
-            if lowered not in ("1", "0", "true", "false", "yes", "no"):
-                raise ValueError(value)
-            return lowered in ("1", "true", "yes")
-        if annotation in (int, float):
-            return _checked_number(annotation(value), annotation, key)
-    except ValueError:
-        kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(annotation.__name__,
-                                                                                  annotation.__name__)
-        raise MedbenchError(f"{option_flag(key)} {value!r} is not {kind}",
-                            f"pass {kind} to {option_flag(key)}") from None
-    return value
-
-
-def _checked_number(value: Any, annotation: Any, key: str) -> Any:
-    """A number for an int / float option as the option means it: finite (a NaN learning rate passes every
-    `<= 0` check and fails deep inside the optimizer), and whole for an integer option (YAML's `1.7`, `true`)."""
-    if annotation not in (int, float) or not isinstance(value, (int, float)):
-        return value
-    kind = "an integer" if annotation is int else "a number"
-    if isinstance(value, bool) or not math.isfinite(value) or (annotation is int and not float(value).is_integer()):
-        raise MedbenchError(f"{option_flag(key)} {value!r} is not {'a finite number' if annotation is float else kind}",
-                            f"pass {kind} to {option_flag(key)}")
-    return int(value) if annotation is int else value
-
-
-def _mapping(value: str, key: str) -> dict[str, Any]:
-    """A mapping option typed on the command line: ``'{"max_steps": 1}'`` (JSON / YAML) or ``max_steps=1,lr=2e-4``;
-    the values stay text for the receiving config's own coercion."""
-    text = value.strip()
-    if text.startswith("{"):
-        try:
-            parsed = yaml.safe_load(text)
-        except yaml.YAMLError:
-            parsed = None
-        if isinstance(parsed, dict):
-            return {str(k): v for k, v in parsed.items()}
-    else:
-        pairs = [part.partition("=") for part in text.split(",") if part.strip()]
-        if pairs and all(eq and name.strip() for name, eq, _ in pairs):
-            return {name.strip().replace("-", "_"): raw.strip() for name, _, raw in pairs}
-    raise MedbenchError(f"{option_flag(key)} {value!r} is not a mapping",
-                        f"pass {option_flag(key)} name=value,name=value or a JSON object")
-
-
-# Names users bring from TRL, transformers and other trainers' command lines, and what medbench's trainers call them.
-COMMON_NAMES = {"lr": "learning_rate", "epochs": "num_epochs", "num_train_epochs": "num_epochs",
-                "batch_size": "train_batch_size", "per_device_train_batch_size": "train_batch_size",
-                "max_seq_length": "max_length", "lora_rank": "lora_r", "rank": "lora_r"}
-
-
-def build_config(config_class: type, file_values: dict[str, Any], cli_values: dict[str, Any], plugin: str) -> Any:
-    """The trainer's typed config from a YAML file's values overlaid with command-line options."""
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
-    hints = typing.get_type_hints(config_class)
-    merged = {str(key).replace("-", "_"): value for key, value in {**file_values, **cli_values}.items()}
-    unknown = [key for key in merged if key not in fields]
-    if unknown:
-        import difflib
-
-        close = [match for key in unknown
-                 for match in ([COMMON_NAMES[key]] if COMMON_NAMES.get(key) in fields
-                               else difflib.get_close_matches(key, fields, n=1, cutoff=0.75))]
-        hint = f"did you mean {', '.join(option_flag(k) for k in close)}? " if close else ""
-        if not close and "base_options" in fields:  # a trainer that wraps another (curriculum wraps sft)
-            hint = f"the wrapped trainer's options go in --base-options {unknown[0]}=VALUE; "
-        raise MedbenchError(f"trainer {plugin!r} has no option {', '.join(option_flag(k) for k in unknown)}",
-                            f"{hint}`medbench train --plugin {plugin} --help` lists its options: "
-                            f"{', '.join(option_flag(k) for k in sorted(fields))}")
-    values = {key: _coerce(value, hints.get(key, str), key) for key, value in merged.items()}
-    try:
-        return config_class(**values)
-    except (TypeError, ValueError) as exc:
-        raise MedbenchError(f"invalid options for trainer {plugin!r}: {exc}", "check the option values") from None
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    from medbench.records import read_regular_text
-    from medbench.task_yaml import MAX_CONFIG_BYTES, check_expansion
-
-    try:
-        data = yaml.safe_load(read_regular_text(path, limit=MAX_CONFIG_BYTES))  # options are a few lines
-        check_expansion(data, f"config file {path}")
-    except FileNotFoundError:
-        raise MedbenchError(f"config file {path} does not exist", "check the path given to --config") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise MedbenchError(f"config file {path} is not valid YAML{where}", "fix the YAML syntax") from None
-    except UnicodeDecodeError as exc:
-        raise MedbenchError(f"config file {path} is not UTF-8 text (byte {exc.start})", "save it as UTF-8") from None
-    except OSError as exc:
-        raise MedbenchError(f"config file {path} cannot be read ({exc.strerror or exc})",
-                            "give a readable YAML file to --config") from None
-    except RecursionError:
-        raise MedbenchError(f"config file {path} nests deeper than trainer options can",
-                            "write the options as flat key: value lines") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise MedbenchError(f"config file {path} is not a mapping", "write the trainer options as key: value lines")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
-
-
-def parse_plugin_args(args: list[str]) -> dict[str, Any]:
-    """``--learning-rate 1e-4 --full`` -> {"learning_rate": "1e-4", "full": "true"} (values typed later)."""
-    options: dict[str, Any] = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--"):
-            raise MedbenchError(f"unexpected argument {arg!r}", "plugin options are written --name value")
-        key, eq, value = arg[2:].partition("=")
-        if not eq:
-            if i + 1 < len(args) and not args[i + 1].startswith("--"):
-                value = args[i + 1]
-                i += 1
-            else:
-                value = "true"
-        name = key.replace("-", "_")
-        if options.get(name, value) != value:  # the last would silently win
-            raise MedbenchError(f"--{key} is given twice, as {options[name]!r} and {value!r}", f"pass --{key} once")
-        options[name] = value
-        i += 1
-    return options
+# Re-exported: plugins and tests build configs through medbench.training, the SDK's trainer module.
+from medbench.trainer_options import (  # noqa: E402,F401
+    COMMON_NAMES, _coerce, build_config, describe_options, option_flag, parse_plugin_args, read_config_file)
 
 
 def write_manifest(checkpoint: CheckpointInfo, request: TrainRequest, plugin: str, run_id: str) -> Path:
