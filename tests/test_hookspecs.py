@@ -4,6 +4,8 @@ import inspect
 import re
 from pathlib import Path
 
+import pytest
+
 from medbench import hookspecs
 
 TESTS = Path(__file__).parent
@@ -70,7 +72,7 @@ def test_every_hook_example_in_the_guide_runs(plugin_registration, tmp_path):
     sections = guide_sections()
     for name in hook_names():
         blocks = re.findall(r"```python\n(.*?)```", sections[name], flags=re.S)
-        (source,) = [block for block in blocks if f"def {name}(" in block]
+        source = [block for block in blocks if f"def {name}(" in block][0]  # the section's minimal example
         module = types.ModuleType(f"guide_example_{name}")
         module.__file__ = str(tmp_path / f"{name}.py")
         exec(compile(source, f"docs/writing-plugins.md ({name})", "exec"), module.__dict__)
@@ -84,3 +86,27 @@ def test_every_hook_example_in_the_guide_runs(plugin_registration, tmp_path):
         call_register_hook(name, lambda plugin: (lambda *args, **kwargs: added.append((plugin, args)))
                            if plugin == plugin_name else (lambda *args, **kwargs: None))
         assert added, f"the {name} example registers nothing"
+
+
+def test_the_guides_sft_variant_trains_on_the_sdk(tiny_model_dir, tmp_path):
+    """The complete SFT variant in the guide (NEFTune) is real: two steps on a tiny model, its noise switched on in
+    the Trainer, one checkpoint per save, and a bad option refused as the built-ins refuse theirs."""
+    import types
+
+    from medbench.errors import MedbenchError
+    from medbench.training import TrainRequest, build_config
+
+    blocks = re.findall(r"```python\n(.*?)```", guide_sections()["register_trainers"], flags=re.S)
+    (source,) = [block for block in blocks if "class NoisySFT:" in block]
+    module = types.ModuleType("guide_neftune_sft")
+    exec(compile(source, "docs/writing-plugins.md (neftune_sft)", "exec"), module.__dict__)
+    trainer = module.NoisySFT()
+    with pytest.raises(MedbenchError, match="noise-alpha"):
+        build_config(trainer.config_class, {}, {"noise_alpha": "0"}, trainer.name)
+    config = build_config(trainer.config_class, {}, {"max_steps": 2, "save_steps": 1, "train_batch_size": 2,
+                                                     "max_examples": 4, "noise_alpha": 3}, trainer.name)
+    request = TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run", config=config)
+    run = trainer.prepare(request)
+    assert run.trainer.args.neftune_noise_alpha == 3 and run.trainer.args.completion_only_loss
+    checkpoints = run.run()
+    assert [c.step for c in checkpoints] == [1, 2] and checkpoints[-1].final and checkpoints[-1].kind == "adapter"
