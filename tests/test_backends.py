@@ -350,6 +350,9 @@ def test_register_backends(plugin_registration, tiny_model_dir, tmp_path):
     plugin_registration(Plugin(), "mirror-backend")
     by_prefix = evaluate(f"mirror:{tiny_model_dir}", EvalConfig(tasks=["medqa"], limit=2, output_dir=tmp_path))[0]
     assert opened == [(str(tiny_model_dir), {})] and by_prefix["model"]["backend"] == "mirror"
+    # The record and its default label keep the reference as typed, not only what the backend resolved it to.
+    assert by_prefix["model"]["user_ref"] == f"mirror:{tiny_model_dir}" and by_prefix["model"]["ref"] != \
+        by_prefix["model"]["user_ref"] and by_prefix["model"]["label"].startswith("mirror:")
     by_name = evaluate(str(tiny_model_dir), EvalConfig(tasks=["medqa"], limit=2, output_dir=tmp_path / "b",
                                                       backend="mirror", backend_options={"k": "v"}))[0]
     assert opened[-1] == (str(tiny_model_dir), {"k": "v"}) and by_name["score"] == by_prefix["score"]

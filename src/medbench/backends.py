@@ -32,6 +32,7 @@ class Backend:
     # None when log-likelihoods work, else why not (a served model without prompt log-probs); asked only when needed
     loglikelihood_refusal: Callable[[], str | None] = lambda: None
     details: dict[str, Any] = field(default_factory=dict)
+    user_ref: str | None = None  # the reference as typed (``pinned:v1``) where the backend's ref lost it
 
 
 def identity_hash(*parts: str) -> str:
@@ -80,6 +81,10 @@ def open_backend(model_ref: str | None, name: str | None, options: dict[str, Any
     with plugin_call(backend.plugin, f"backend {backend.name!r} open()", passthrough=(MedbenchError,)):
         opened = backend.open(ref, dict(options), batch_size=batch_size, seed=seed, progress=progress)
     opened.model_info["backend"] = backend.name  # the record names the backend chosen, whatever it wraps
+    if model_ref and model_ref != opened.ref:  # open() got NAME without its prefix and may resolve it further
+        opened.model_info.setdefault("user_ref", model_ref)  # the record keeps what the user asked for
+        if model_ref not in opened.ref:  # and the default label too, where the backend's ref lost it
+            opened.user_ref = model_ref
     return opened
 
 

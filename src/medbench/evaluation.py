@@ -287,7 +287,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     with rank_zero_first(accelerator):  # rank 0 loads first: it may fill a model cache the others then read
         backend = open_for_evaluation(model_ref, config, tasks, loaded, load_options, progress)
     # A path's default label is the path as the record stores it (medbench.portable): no machine's absolute path.
-    label = config.label or portable_path(backend.ref, Path(config.output_dir))
+    label = config.label or portable_path(backend.user_ref or backend.ref, Path(config.output_dir))
     model_hash, lm = backend.model_hash, backend.lm
     backend_model_info(backend, label)  # a wrong description fails here, before any scoring
     check_generation_budget(lm, {n: tasks[n] for n in generating if n in tasks})
