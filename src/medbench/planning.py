@@ -121,7 +121,7 @@ def _plan_check(recipe: Recipe, step: StepSpec) -> str | None:
     if check is None:
         return None
     files = (step.task_metadata or {}).get("data_files") or {}
-    with recipe_options(step_in_recipe(recipe.path, step)):
+    with recipe_options(_step_in_recipe(recipe.path, step)):
         return check(step.task, copy.deepcopy(step.options),
                      {f"{step.task}:{split}": path for split, path in files.items()})
 
@@ -132,11 +132,11 @@ def _plan_checkpoints(recipe: Recipe, step: StepSpec) -> list[str]:
     from medbench.training import get_trainer
 
     names = getattr(get_trainer(step.plugin), "plan_checkpoints", None)
-    with recipe_options(step_in_recipe(recipe.path, step)):
+    with recipe_options(_step_in_recipe(recipe.path, step)):
         return [str(n) for n in names(step.task, copy.deepcopy(step.options)) or []] if names else []
 
 
-def step_in_recipe(path: Any, step: StepSpec) -> str:
+def _step_in_recipe(path: Any, step: StepSpec) -> str:
     """Where a step's options are written, for messages: ``recipe PATH, step sft (task uti)``."""
     return f"recipe {path}, step {step.plugin} (task {step.task})"
 

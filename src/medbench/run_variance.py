@@ -86,7 +86,7 @@ class RunVariance:
 def run_to_run(pair_deltas: np.ndarray, pair_boot: np.ndarray, owner: np.ndarray, seeds: np.ndarray,
                stratum_item_var: np.ndarray) -> tuple[float, float, int] | None:
     """(sigma^2_run, the pooled seed spread s^2, nu) from each (stratum, seed) pair's difference, their bootstrap
-    replicates (iters, pairs) and the pair's stratum; None without two seeds in some stratum."""
+    replicates (iters, pairs) and the pair's stratum; None when no stratum has two seeds."""
     nu = int((seeds - 1).sum())
     if nu < 1:
         return None
