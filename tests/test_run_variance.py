@@ -28,14 +28,14 @@ def _pooled_over_seeds(sims, *, effect=0.0, rng_seed=5, **options):
 def test_the_pooled_over_seeds_test_holds_its_level_when_training_runs_vary(seeds, run_sd):
     """H0 over items and runs (no gain in expectation; each run shifts the member arm by N(0, run_sd)): rejections
     stay near 5% and the CI covers 0 about 95% of the time, whether or not the runs vary."""
-    rate, coverage = _pooled_over_seeds(300, seeds=seeds, run_sd=run_sd, item_sd=0.1, n=300)
+    rate, coverage = _pooled_over_seeds(200, seeds=seeds, run_sd=run_sd, item_sd=0.1, n=300)
     assert rate <= 0.08 and coverage >= 0.92
 
 
 def test_holding_the_runs_fixed_is_what_made_seed_noise_significant(monkeypatch):
     """The same studies read with the run variance left out (the earlier test): about three times the level."""
     monkeypatch.setattr(run_variance, "over_seeds", lambda *args, **kwargs: None)
-    rate, coverage = _pooled_over_seeds(300, seeds=3, run_sd=0.08, item_sd=0.1, n=300)
+    rate, coverage = _pooled_over_seeds(200, seeds=3, run_sd=0.08, item_sd=0.1, n=300)
     assert rate > 0.1 and coverage < 0.9
 
 
@@ -49,7 +49,7 @@ def test_the_stratified_test_holds_its_level_when_training_runs_vary():
     """Four strata on two data sets, three seeds each, run SD 0.08: the item-only test rejected about 22%."""
     rng = random.Random(9)
     results = [pool_strata(strata_of([0.0] * 4, rng=rng, seeds=3, run_sd=0.08, item_sd=0.1, n=150), {},
-                           iters=400).comparison for _ in range(150)]
+                           iters=400).comparison for _ in range(100)]
     assert sum(c.p < 0.05 for c in results) / len(results) <= 0.08
     assert sum(c.ci_low <= 0 <= c.ci_high for c in results) / len(results) >= 0.92
     assert all("run-to-run SD" in c.note for c in results)
