@@ -36,7 +36,9 @@ def test_plugins_lists_the_example_with_its_package_and_hooks(medbench_cli):
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert rows["example"] == {"name": "example", "version": "0.1.0", "package": "medbench-plugin-example",
                                "source": "entry point",
-                               "hooks": ["register_metrics", "register_tasks", "register_trainers"]}
+                               "hooks": ["register_metrics", "register_tasks", "register_trainers"],
+                               "provides": {"tasks": ["drug_interaction"], "trainers": ["orpo"],
+                                            "metrics": ["cohen_kappa"]}}
     table = medbench_cli("plugins")
     assert table.exit_code == 0 and "example" in table.output
 

@@ -107,7 +107,7 @@ def test_sweep_runs_every_cell_and_skips_finished_ones(tmp_path, tiny_model_dir,
 
 def test_an_option_the_trainer_does_not_take_fails_the_plan(tmp_path, tiny_model_dir):
     text = RECIPE.replace("train_batch_size: 2", "train_batch_size: 2, no_such_option: 1")
-    with pytest.raises(MedbenchError, match="no option --no-such-option"):
+    with pytest.raises(MedbenchError, match="no option no_such_option"):
         plan(read_recipe(write_recipe(tmp_path, tiny_model_dir, text=text)), out_dir=tmp_path / "s")
 
 
