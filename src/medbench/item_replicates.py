@@ -23,7 +23,8 @@ def _pairable(doc_id: Any) -> bool:
 Replicates = Callable[[bool, int, int], np.ndarray]  # (flip, iters, seed) -> (iters, pairs) differences
 
 
-def column_replicates(pairs: list[tuple[Any, Any]], registry: dict[str, Any]) -> tuple[int, np.ndarray, Replicates] | str:
+def column_replicates(pairs: list[tuple[Any, Any]], registry: dict[str, Any]
+                      ) -> tuple[int, np.ndarray, Replicates] | str:
     """One data set's items in every (stratum, seed) pair that scored it: (items, each pair's difference,
     replicates) or why nothing pairs. Replicates flip an item's arms in every pair at once (flip) or resample items
     with all their pairs (bootstrap)."""

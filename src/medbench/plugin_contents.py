@@ -62,7 +62,8 @@ KINDS: dict[str, Callable[[], Iterable[tuple[str, str]]]] = {
     "tasks": _tasks, "trainers": _named("medbench.training", "trainer_registry"),
     "metrics": _named("medbench.metrics", "metric_registry"), "judges": _named("medbench.judges", "judge_registry"),
     "backends": _named("medbench.backends", "backend_registry"), "model loaders": _model_loaders,
-    "executors": _named("medbench.sweeps", "executor_registry"), "leaderboard renderers": _renderers, "commands": _commands}
+    "executors": _named("medbench.sweeps", "executor_registry"), "leaderboard renderers": _renderers,
+    "commands": _commands}
 
 
 def provided() -> tuple[dict[str, dict[str, list[str]]], dict[str, str]]:
@@ -84,7 +85,8 @@ def provided() -> tuple[dict[str, dict[str, list[str]]], dict[str, str]]:
 
 
 def summary(kinds: dict[str, list[str]], *, full: bool) -> str:
-    """One cell of the table: every name, or for tasks past a handful their count (``full``: every name)."""
+    """One cell of the table: each kind's names, or past six of a kind (tasks, say) their count and the first
+    three (``full``: every name)."""
     parts = []
     for kind, names in kinds.items():
         shown = ", ".join(names) if full or len(names) <= 6 else f"{len(names)} ({', '.join(names[:3])}, ...)"

@@ -299,8 +299,8 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
               f"averaged over seeds, items permuted and resampled with every seed; each seed's own difference on "
               f"those items is listed beside it). A pooled row's p and CI also carry the seed-to-seed variance beyond "
               f"item noise (its note gives the run-to-run SD and the t's df; p is the larger of the permutation p and "
-              f"that t test's), so it speaks of retraining, not only of these runs. q: Benjamini-Hochberg within each family: the primary "
-              f"comparisons' answers ({len(tested['primary'])} tests) and the rest ({len(tested['secondary'])}); "
+              f"that t test's), so it speaks of retraining, not only of these runs. q: Benjamini-Hochberg within "
+              f"each family: the primary comparisons' answers ({len(tested['primary'])} tests) and the rest ({len(tested['secondary'])}); "
               f"* q ≤ {alpha}.", ""]
     if factor_rows:
         lines += ["A row pooled over factors (the recipe's pool_over) answers \"on average over those factors\": "
