@@ -133,19 +133,24 @@ def plan_selections(sweep: Any, task_registry) -> None:
         select = comparison.select
         if not select:
             continue
-        for task in select["tasks"]:
-            config = task_registry().get(task).config  # an unknown task fails here, with close names
-            splits = {config.get(k) for k in ("training_split", "validation_split", "fewshot_split")} - {None}
-            if select["split"] == config.get("test_split") or select["split"] not in splits:
-                raise recipe_error(sweep.recipe.path, f"comparison of {comparison.factor} selects on split "
-                                   f"{select['split']!r} of task {task!r}, which is "
-                                   + ("its test split" if select["split"] == config.get("test_split")
-                                      else f"not one of its splits ({', '.join(sorted(splits))})"),
-                                   f"select on a held-out split that is not the test split, e.g. "
-                                   f"{config.get('validation_split') or 'validation'}")
+        check_held_out(sweep.recipe.path, f"comparison of {comparison.factor}", select, task_registry)
         for key in (comparison.cell, comparison.baseline):
             if cells[key].steps and select not in cells[key].selections:  # a cell without steps has one checkpoint
                 cells[key].selections.append(copy.deepcopy(select))
+
+
+def check_held_out(path: Any, what: str, select: dict[str, Any], task_registry) -> None:
+    """A ``select`` whose split is a task's test split (choosing on the data then tested on), or a split the task
+    lacks, fails here naming ``what`` selects."""
+    for task in select["tasks"]:
+        config = task_registry().get(task).config  # an unknown task fails here, with close names
+        splits = {config.get(k) for k in ("training_split", "validation_split", "fewshot_split")} - {None}
+        if select["split"] == config.get("test_split") or select["split"] not in splits:
+            raise recipe_error(path, f"{what} selects on split {select['split']!r} of task {task!r}, which is "
+                               + ("its test split" if select["split"] == config.get("test_split")
+                                  else f"not one of its splits ({', '.join(sorted(splits))})"),
+                               f"select on a held-out split that is not the test split, e.g. "
+                               f"{config.get('validation_split') or 'validation'}")
 
 
 def check_pooled_metrics(sweep: Any, task_registry) -> None:

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from medbench.comparison_planning import (  # noqa: F401  (PlannedComparison: re-exported with the plan)
-    PlannedComparison, check_pooled_metrics, plan_comparisons, plan_selections)
+    PlannedComparison, check_held_out, check_pooled_metrics, plan_comparisons, plan_selections)
 from medbench.errors import MedbenchError
 from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, map_file_options,
                              recipe_error, resolve_variables, set_value, substitute, task_fingerprint)
 from medbench.records import slug
+from medbench.step_selection import read_select, selection_identity
 
 
 @dataclass
@@ -42,6 +43,7 @@ class StepSpec:
     seed: int
     key: str = ""  # identity hash, filled in by plan()
     task_metadata: dict[str, Any] = field(default_factory=dict)  # the user's data files for the step's task
+    select: dict[str, Any] | None = None  # {split, tasks, ties}: one checkpoint chosen on validation (step_selection)
 
     @property
     def name(self) -> str:
@@ -217,6 +219,9 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
             excluded.append(factors)
             continue
         cell = _plan_cell(recipe, factors, bound, scale_vars, user_files, fingerprint, given)
+        for step in cell.steps:
+            if step.select:
+                check_held_out(recipe.path, f"step {step.plugin} (task {step.task})", step.select, task_registry)
         if cell.key in cells:  # identical work under other factor values (an untrained model at every data size)
             cells[cell.key].aliases.append(factors)
             continue
@@ -253,6 +258,24 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     raw_steps = cell.get("steps") or []
     if cell.get("steps_by"):
         raw_steps = {str(k): v for k, v in (raw_steps or {}).items()}[str(factors[cell["steps_by"]])] or []
+    evaluation = substitute(cell["eval"], variables, where)
+    tasks = evaluation.get("tasks")
+    if isinstance(tasks, str):
+        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
+    if not tasks or not isinstance(tasks, list) or not all(isinstance(t, (str, int)) for t in tasks):
+        raise recipe_error(recipe.path, f"cell {factors} scores no tasks (cell.eval.tasks is {str(tasks)[:60]!r})",
+                           "list the task names under cell.eval.tasks: [medqa, ...]")
+    evaluation["tasks"] = [str(t) for t in tasks]
+    _check_eval_values(recipe, factors, evaluation)
+    required = evaluation.pop("require_real_data", None) or []  # a check, not part of how the cell scores
+    if not isinstance(required, list) or not set(map(str, required)) <= set(evaluation["tasks"]):
+        raise recipe_error(recipe.path, f"cell {factors}: eval.require_real_data {required!r} must list tasks of "
+                           "eval.tasks", "write eval.require_real_data: [medqa] (medbench.real_data)")
+    # Generation controls checked now, in the form that scores: a system prompt file is read into the identity.
+    from medbench.generation import generation_settings
+
+    evaluation.update(generation_settings(evaluation, f"{where}, eval", recipe.path.parent))
+    evaluation.pop("system_prompt_file", None)
     steps: list[StepSpec] = []
     previous_key = None
     if not isinstance(raw_steps, list):
@@ -282,28 +305,18 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                         "only a later step can build on the previous one")
         identity = {"plugin": raw["plugin"], "task": task, "data": fingerprint(task), "options": _by_content(options),
                     "seed": seed, "model": step_model, "prev": previous_key}
+        select = None
+        if "select" in raw:  # the choice, and what it is scored with, are part of what the next step starts from
+            try:
+                select = read_select(substitute(raw["select"], step_vars, where), task,
+                                     f"step {index + 1} of cell {factors}")
+            except MedbenchError as exc:
+                raise recipe_error(recipe.path, exc.problem, exc.fix) from None
+            identity["select"] = selection_identity(select, evaluation, [fingerprint(t) for t in select["tasks"]])
         step = StepSpec(raw["plugin"], task, step_model, options, seed, key=_digest(identity),
-                        task_metadata=copy.deepcopy(user_files.get(task) or {}))
+                        task_metadata=copy.deepcopy(user_files.get(task) or {}), select=select)
         steps.append(step)
         previous_key = step.key
-    evaluation = substitute(cell["eval"], variables, where)
-    tasks = evaluation.get("tasks")
-    if isinstance(tasks, str):
-        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
-    if not tasks or not isinstance(tasks, list) or not all(isinstance(t, (str, int)) for t in tasks):
-        raise recipe_error(recipe.path, f"cell {factors} scores no tasks (cell.eval.tasks is {str(tasks)[:60]!r})",
-                           "list the task names under cell.eval.tasks: [medqa, ...]")
-    evaluation["tasks"] = [str(t) for t in tasks]
-    _check_eval_values(recipe, factors, evaluation)
-    required = evaluation.pop("require_real_data", None) or []  # a check, not part of how the cell scores
-    if not isinstance(required, list) or not set(map(str, required)) <= set(evaluation["tasks"]):
-        raise recipe_error(recipe.path, f"cell {factors}: eval.require_real_data {required!r} must list tasks of "
-                           "eval.tasks", "write eval.require_real_data: [medqa] (medbench.real_data)")
-    # Generation controls checked now, in the form that scores: a system prompt file is read into the identity.
-    from medbench.generation import generation_settings
-
-    evaluation.update(generation_settings(evaluation, f"{where}, eval", recipe.path.parent))
-    evaluation.pop("system_prompt_file", None)
     key = _digest({"model": model, "steps": [s.key for s in steps], "eval": evaluation, "seed": seed,
                    "data": [fingerprint(t) for t in evaluation["tasks"]]})
     label = ",".join(f"{k}={v}" for k, v in factors.items())
@@ -333,5 +346,8 @@ def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict
 
 
 def step_input(step: StepSpec, previous: StepSpec | None) -> str:
-    """What a step starts from: a model reference, or ``step:NAME`` of the step before it."""
-    return f"step:{previous.name}" if step.model == "{prev}" and previous else step.model
+    """What a step starts from: a model reference, or ``step:NAME`` of the step before it (its final checkpoint;
+    ``step:NAME@selected``: the one its ``select`` chooses on validation)."""
+    if step.model != "{prev}" or not previous:
+        return step.model
+    return f"step:{previous.name}" + ("@selected" if previous.select else "")

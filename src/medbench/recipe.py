@@ -73,7 +73,7 @@ from medbench.taskdata import check_data_size
 RECIPE_KEYS = {"name", "description", "scales", "grid", "exclude", "cell", "baseline", "report", "study",
                "comparisons", "data_files"}
 CELL_KEYS = {"model", "steps", "steps_by", "eval"}
-STEP_KEYS = {"plugin", "task", "model", "options"}
+STEP_KEYS = {"plugin", "task", "model", "options", "select"}
 EVAL_KEYS = {"tasks", "limit", "mode", "num_fewshot", "fewshot_rationales", "chat_template", "batch_size", "judges",
              "judge_options", "gen_kwargs", "system_prompt", "system_prompt_file", "repeats",
              "require_real_data"}  # dashes work too

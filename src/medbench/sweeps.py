@@ -33,6 +33,7 @@ from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `
 )
 from medbench.recipe import Recipe, read_recipe, substitute, task_fingerprint  # noqa: F401  (re-exported too)
 from medbench.records import atomic_write_json, read_regular_text
+from medbench.step_selection import chosen_checkpoint, select_checkpoint, summary
 
 
 @dataclass
@@ -123,32 +124,53 @@ def _step_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None,
-              report_to: list[str] | None = None) -> list[dict[str, Any]]:
-    """Train one step, or reuse it if a finished copy exists; returns its checkpoints (path, step, final)."""
+def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None, report_to: list[str] | None = None,
+              selection_config: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Train one step, or reuse it if a finished copy exists; returns its checkpoints (path, step, final) and,
+    for a step with ``select``, the validation choice among them (medbench.step_selection; ``selection_config``:
+    the cell's EvalConfig), made once under the step's lock."""
+    directory = _step_dir(out_dir, step)
+    with _step_lock(directory):
+        found = _trained_step(directory, step, model, prev, report_to)
+        if not step.select:
+            return found, None
+        from medbench.engine import ScoredCheckpoint, score_checkpoints, score_with_progress
+
+        def score(checkpoint: dict[str, Any], config: Any, label: str) -> list[dict[str, Any]]:
+            scored = ScoredCheckpoint(checkpoint["path"], checkpoint["step"], checkpoint["final"],
+                                      checkpoint["plugin"], directory.name, checkpoint.get("trainer_config"))
+            return score_checkpoints([scored], config, lambda _: label, score_with_progress)
+
+        return found, select_checkpoint(directory, step.name, step.select, found, selection_config, score)
+
+
+def _trained_step(directory: Path, step: StepSpec, model: str, prev: str | None,
+                  report_to: list[str] | None) -> list[dict[str, Any]]:
+    """The step's checkpoints: from its marker when it finished before, else trained now (the caller holds the
+    step's lock)."""
     from medbench import training
     from medbench.engine import train_tracked
     from medbench.trainer_options import recipe_options
 
-    directory = _step_dir(out_dir, step)
     marker = directory / "step.json"
-    with _step_lock(directory):
-        if marker.exists():
-            return _step_checkpoints(marker)
-        if directory.exists():  # a step interrupted mid-way starts over: its partial checkpoints are not trusted
-            shutil.rmtree(directory)
-        resolved = substitute(step.options, {"prev": prev or ""}, f"step {step.plugin}")
-        trainer = training.get_trainer(step.plugin)
-        with recipe_options(f"the sweep in {out_dir}, step {step.plugin} (task {step.task})"):
-            config = training.build_config(trainer.config_class, {}, resolved, step.plugin)
-        directory.mkdir(parents=True)
-        request = training.TrainRequest(model_ref=model, task=step.task, output_dir=directory, config=config,
-                                        seed=step.seed, task_metadata=step.task_metadata)
-        checkpoints = train_tracked(step.plugin, request, directory.name, report_to)
-        found = [{"path": str(c.path), "step": c.step, "final": c.final, "plugin": step.plugin,
-                  "trainer_config": c.trainer_config or dataclasses.asdict(config)} for c in checkpoints]
-        atomic_write_json(marker, {"key": step.key, "plugin": step.plugin, "task": step.task, "model": model,
-                                   "options": resolved, "checkpoints": found})
+    if marker.exists():
+        return _step_checkpoints(marker)
+    if directory.exists():  # a step interrupted mid-way starts over: its partial checkpoints are not trusted
+        shutil.rmtree(directory)
+    resolved = substitute(step.options, {"prev": prev or ""}, f"step {step.plugin}")
+    trainer = training.get_trainer(step.plugin)
+    with recipe_options(f"the sweep in {directory.parent.parent}, step {step.plugin} (task {step.task})"):
+        config = training.build_config(trainer.config_class, {}, resolved, step.plugin)
+    directory.mkdir(parents=True)
+    request = training.TrainRequest(model_ref=model, task=step.task, output_dir=directory, config=config,
+                                    seed=step.seed, task_metadata=step.task_metadata)
+    checkpoints = train_tracked(step.plugin, request, directory.name, report_to)
+    found = [{"path": str(c.path), "step": c.step, "final": c.final, "plugin": step.plugin,
+              "trainer_config": c.trainer_config or dataclasses.asdict(config),
+              **({"epoch": c.metrics["epoch"]} if isinstance((c.metrics or {}).get("epoch"), (int, float))
+                 else {})} for c in checkpoints]
+    atomic_write_json(marker, {"key": step.key, "plugin": step.plugin, "task": step.task, "model": model,
+                               "options": resolved, "checkpoints": found})
     return found
 
 
@@ -203,10 +225,13 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[st
         return CellResult(cell.key, cell.label, "skipped", done.get("records", []))
     try:
         scored: list[dict[str, Any]] = [{"path": cell.model, "step": None, "final": True, "plugin": None}]
-        prev = None
+        prev, selected = None, []
         for step in cell.steps:
             model = prev if step.model == "{prev}" else step.model
-            scored = _run_step(out_dir, step, model, prev, report_to)
+            scored, selection = _run_step(out_dir, step, model, prev, report_to, eval_config(cell, out_dir))
+            if selection is not None:  # the next step, or the cell's scoring, takes the checkpoint chosen
+                scored = [chosen_checkpoint(selection, scored)]
+                selected.append(summary(selection))
             finals = [c for c in scored if c["final"]] or scored
             prev = finals[-1]["path"]
         checkpoints = [ScoredCheckpoint(c["path"], c["step"], c["final"], c["plugin"],
@@ -216,14 +241,14 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[st
         def label(checkpoint: ScoredCheckpoint) -> str:
             return cell.label + ("" if len(checkpoints) == 1 else f"/{Path(checkpoint.path).name}")
 
+        extra = {**cell_extra(cell, recipe_name), **({"selected_checkpoints": selected} if selected else {})}
         records = [r["_path"] for r in score_checkpoints(checkpoints, eval_config(cell, out_dir), label,
-                                                         score_with_progress, cell_extra(cell, recipe_name),
-                                                         report_to)]
+                                                         score_with_progress, extra, report_to)]
         for selection in cell.selections:  # every checkpoint on the held-out split its comparisons choose by
             config = dataclasses.replace(eval_config(cell, out_dir), tasks=list(selection["tasks"]),
                                          split=str(selection["split"]), judges=[], judge_options={})
             records += [r["_path"] for r in score_checkpoints(checkpoints, config, label, score_with_progress,
-                                                              cell_extra(cell, recipe_name), report_to)]
+                                                              extra, report_to)]
         result = CellResult(cell.key, cell.label, "done", records, duration_s=round(time.time() - started, 1))
     except (Exception, SystemExit) as exc:  # a failed cell is recorded; the sweep goes on
         message = exc.one_line() if isinstance(exc, MedbenchError) else f"{type(exc).__name__}: {exc}"
@@ -292,6 +317,7 @@ def describe(sweep: SweepPlan) -> dict[str, Any]:
         for step in cell.steps:
             steps.append({"name": step.name, "plugin": step.plugin, "task": step.task,
                           "input": step_input(step, previous), "options": step.options,
+                          **({"select": step.select} if step.select else {}),
                           **({"data_files": step.task_metadata.get("data_files")} if step.task_metadata else {})})
             previous = step
         evaluation = {"tasks": cell.eval["tasks"], "limit": cell.eval.get("limit"),

@@ -55,7 +55,9 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
     for column in ("cell", "steps", "eval", "key", "state"):
         table.add_column(column, overflow="fold")
     for cell in description["cells"]:
-        steps = " → ".join(s["plugin"] for s in cell["steps"]) or "(none: scored as is)"
+        # a step that picks its checkpoint on validation shows where: sft[best on uti@validation]
+        steps = " → ".join(s["plugin"] + (f"[best on {','.join(s['select']['tasks'])}@validation]"
+                                          if s.get("select") else "") for s in cell["steps"]) or "(none: scored as is)"
         state = "done" if cell["done"] else "to run"
         table.add_row(Text(terminal_safe(cell["label"] + (" [baseline]" if cell["baseline"] else ""))),
                       Text(terminal_safe(steps)), Text(terminal_safe(",".join(cell["eval"]["tasks"]))), cell["id"], state)

@@ -81,6 +81,7 @@ class TrlOptions:
     max_length: int = 1024  # tokens; a longer example is an error, never silently truncated
     max_examples: int | None = None  # a seeded label-stratified sample of N (capped); more than the data holds is an error
     save_steps: int = 0  # also keep a checkpoint every N steps (0: the final one only)
+    save_every_epoch: bool = False  # keep a checkpoint at the end of every epoch instead (a recipe step's select)
     logging_steps: int = 10
     # false: raw prompt + target, the form lm-eval's log-likelihood scoring reads, so the eval sees what was trained;
     # true: one chat turn when the tokenizer has a template (for chat-formatted evaluation).
@@ -106,6 +107,9 @@ class TrlOptions:
         if self.save_steps < 0:
             raise MedbenchError(f"--save-steps must be 0 or more, got {self.save_steps}",
                                 "pass --save-steps 0 for the final checkpoint only")
+        if self.save_steps and self.save_every_epoch:
+            raise MedbenchError(f"--save-steps {self.save_steps} and --save-every-epoch both say when to keep a "
+                                "checkpoint", "pass one of them")
         self.gradient_checkpointing = checkpointing_choice(self.gradient_checkpointing)
         from transformers import SchedulerType
 
@@ -321,7 +325,7 @@ def training_arguments(config_class: type, request: TrainRequest, options: TrlOp
         fp16=dtype == torch.float16 and device.startswith("cuda"),
         use_cpu=device == "cpu",
         logging_steps=options.logging_steps,
-        save_strategy="steps",
+        save_strategy="epoch" if options.save_every_epoch else "steps",
         save_steps=options.save_steps,
         # The optimizer/scheduler/RNG state goes into the newest checkpoint so a killed run can resume; it is
         # removed from older ones as soon as a newer checkpoint is complete (see RESUME_STATE).

@@ -83,6 +83,10 @@ def checkpoint_recorder(model_ref: str):
                 if 0 < state.max_steps <= state.global_step and not args.save_only_model:
                     args.save_only_model = self._flipped = True
 
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if control.should_save:  # save_every_epoch: the checkpoint gets the metrics of its own step too
+                control.should_log = True
+
         def on_save(self, args, state, control, **kwargs):
             self._restore(args)
             self._record(args, state)
@@ -103,6 +107,8 @@ def checkpoint_recorder(model_ref: str):
             write_run_card(Path(args.output_dir), model_ref)
             drop_resume_state(args.output_dir, keep=path)  # this checkpoint is complete: older states are not needed
             metrics = {k: v for k, v in self._last_log.items() if isinstance(v, (int, float))}
+            if state.epoch is not None:  # the trainer's own count, whatever the last log held
+                metrics["epoch"] = round(float(state.epoch), 4)
             # The value `--gradient-checkpointing auto` chose for this device, recorded with what it cost.
             metrics["gradient_checkpointing"] = bool(getattr(args, "activation_checkpointing", False))
             if "tokens_per_s" in metrics:  # the name manifests had before medbench.throughput

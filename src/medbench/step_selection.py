@@ -1,0 +1,141 @@
+"""Choosing one of a step's checkpoints on a held-out split before anything builds on it (a recipe step's
+``select``).
+
+A step written ``{plugin: sft, ..., options: {num_epochs: 4, save_every_epoch: true}, select: {split: validation,
+tasks: [uti]}}`` trains once, then every checkpoint it saved is scored on those tasks' validation splits, with the
+cell's own evaluation settings (mode, shots, chat template, decoding, limit; no judges), and the best one by the
+mean of the tasks' primary metrics is what the next step starts from and, when it is the cell's last step, the one
+model the cell scores on test. A tie goes to the earliest checkpoint (the least training), or with ``ties:
+middle`` to the one nearest the middle. Test items never take part, so the test score of the chosen checkpoint
+carries no selection bias; this is early stopping on validation, as ``load_best_model_at_end`` does it (a
+checkpoint after k of n epochs saw the learning rate of an n-epoch schedule, not of a k-epoch run).
+
+The choice is written to ``selection.json`` in the step's folder (every candidate's validation scores, the one
+chosen, whether it was the last one: a choice at the edge says more training might have helped), its validation
+records to ``selection/`` beside it, and the records of every cell that used it carry it under
+``extra.selected_checkpoints``. The step's identity includes the selection and the evaluation settings it reads,
+so cells that would choose differently never share a step folder, and a re-run reuses the choice.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from medbench.errors import MedbenchError
+from medbench.records import atomic_write_json, read_regular_text
+
+SELECTION_FILE = "selection.json"
+SPLIT = "validation"  # the held-out split medbench scores beside test (medbench.evaluation.EVAL_SPLITS)
+TIES = ("first", "middle")
+# The evaluation settings a validation score depends on (judges are left out: a selection reads primary metrics).
+EVAL_SETTINGS = ("mode", "num_fewshot", "fewshot_rationales", "chat_template", "limit", "gen_kwargs",
+                 "system_prompt", "repeats")
+
+
+def read_select(value: Any, step_task: str, where: str) -> dict[str, Any]:
+    """A step's ``select`` in its full form ``{split, tasks, ties}``: tasks default to the step's own task. A
+    malformed one is a MedbenchError naming ``where`` and the form to write."""
+    form = "write select: {split: validation, tasks: [TASK]} (tasks default to the step's task; ties: first or middle)"
+    if not isinstance(value, dict) or set(value) - {"split", "tasks", "ties"}:
+        raise MedbenchError(f"{where}: select {str(value)[:80]!r} is not a mapping of split, tasks and ties", form)
+    tasks = value.get("tasks", [step_task])
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
+        raise MedbenchError(f"{where}: select tasks {str(tasks)[:80]!r} is not a list of task names", form)
+    if value.get("split", SPLIT) != SPLIT:
+        raise MedbenchError(f"{where}: select split {value.get('split')!r} is not {SPLIT!r}: a step chooses on "
+                            "the held-out split scored beside test, never on test", form)
+    if value.get("ties", "first") not in TIES:
+        raise MedbenchError(f"{where}: select ties {value.get('ties')!r} is not one of {', '.join(TIES)}", form)
+    return {"split": SPLIT, "tasks": list(dict.fromkeys(tasks)), "ties": value.get("ties", "first")}
+
+
+def selection_identity(select: dict[str, Any], evaluation: dict[str, Any], fingerprints: list[str]) -> dict:
+    """What a selecting step's identity adds: the selection, the evaluation settings it scores with and the data of
+    the tasks it scores."""
+    return {"select": select, "eval": {k: evaluation.get(k) for k in EVAL_SETTINGS}, "data": fingerprints}
+
+
+def choose(candidates: list[dict[str, Any]], ties: str = "first") -> int:
+    """The index of the best candidate by ``value`` (higher is better; None never wins): a tie goes to the earliest,
+    or with ``ties: middle`` to the one nearest the middle of the candidates (then the earlier)."""
+    scored = [i for i, c in enumerate(candidates) if c.get("value") is not None and math.isfinite(c["value"])]
+    if not scored:
+        raise MedbenchError("no checkpoint of the step has a validation score to choose by",
+                            "check the selection tasks' validation splits, or remove select from the step")
+    middle = (len(candidates) - 1) / 2 if ties == "middle" else -math.inf
+    return max(scored, key=lambda i: (candidates[i]["value"], -abs(i - middle), -i))
+
+
+def candidate_value(records: list[dict[str, Any]], tasks: list[str],
+                    higher_is_better: Callable[[str], bool]) -> tuple[float | None, dict[str, float | None]]:
+    """The mean over ``tasks`` of each one's primary metric (negated where lower is better), and the scores."""
+    scores: dict[str, float | None] = {t: None for t in tasks}
+    signs: dict[str, int] = {}
+    for record in records:
+        name = (record.get("task") or {}).get("name")
+        if name in scores and isinstance(record.get("score"), (int, float)):
+            scores[name] = float(record["score"])
+            signs[name] = 1 if higher_is_better(str(record.get("primary_metric"))) else -1
+    if any(v is None or not math.isfinite(v) for v in scores.values()):
+        return None, scores
+    return sum(signs[t] * v for t, v in scores.items()) / len(scores), scores
+
+
+def summary(selection: dict[str, Any]) -> dict[str, Any]:
+    """What a record says of a choice: the step, the checkpoint, how many there were, and whether it was the last."""
+    chosen = selection["candidates"][selection["chosen"]]
+    return {"step": selection["step"], "checkpoint": Path(chosen["path"]).name, "epoch": chosen.get("epoch"),
+            "of": len(selection["candidates"]), "last": selection["chosen"] == len(selection["candidates"]) - 1,
+            "split": selection["split"], "tasks": selection["tasks"], "value": chosen["value"]}
+
+
+def select_checkpoint(directory: Path, step_name: str, select: dict[str, Any], checkpoints: list[dict[str, Any]],
+                      config: Any, score: Callable[..., list[dict[str, Any]]]) -> dict[str, Any]:
+    """Score each of a finished step's ``checkpoints`` on ``select``'s tasks (``config``: the cell's EvalConfig,
+    turned to the validation split here) and return the selection (written to ``directory/selection.json``; a
+    re-run reads it back). ``score(checkpoints, config, label)`` returns each checkpoint's records."""
+    from medbench.leaderboard.comparisons import metric_higher_is_better
+    from medbench.metrics import metric_registry
+
+    marker = directory / SELECTION_FILE
+    if marker.is_file():
+        return read_selection(marker, checkpoints)
+    registry = metric_registry()
+    config = dataclasses.replace(config, tasks=list(select["tasks"]), split=SPLIT, judges=[], judge_options={},
+                                 output_dir=directory / "selection")
+    candidates = []
+    for checkpoint in checkpoints:
+        records = score(checkpoint, config, f"{step_name}/{Path(checkpoint['path']).name}")
+        value, scores = candidate_value(records, select["tasks"],
+                                        lambda metric: metric_higher_is_better(metric, registry))
+        candidates.append({"path": checkpoint["path"], "step": checkpoint.get("step"), "epoch": checkpoint.get("epoch"),
+                           "value": value, "scores": scores})
+    selection = {"step": step_name, "split": SPLIT, "tasks": list(select["tasks"]), "ties": select["ties"],
+                 "candidates": candidates, "chosen": choose(candidates, select["ties"])}
+    atomic_write_json(marker, selection)
+    return selection
+
+
+def read_selection(marker: Path, checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
+    """A written selection, checked against the step's checkpoints; a damaged one is one line naming it."""
+    paths = [c["path"] for c in checkpoints]
+    try:
+        selection = json.loads(read_regular_text(marker, limit=1 << 20))
+        chosen = selection["candidates"][selection["chosen"]]
+        if isinstance(selection["chosen"], int) and selection["chosen"] >= 0 and chosen["path"] in paths:
+            return selection
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, IndexError):
+        pass
+    raise MedbenchError(f"the checkpoint selection {marker} is damaged or names a checkpoint the step does not have",
+                        f"delete {marker} to choose again (the step's checkpoints are kept)")
+
+
+def chosen_checkpoint(selection: dict[str, Any], checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
+    """The step's checkpoint entry the selection chose, as the next step and the cell's scoring take it."""
+    path = selection["candidates"][selection["chosen"]]["path"]
+    return copy.deepcopy(next(c for c in checkpoints if c["path"] == path))

@@ -1,0 +1,145 @@
+"""A recipe step's ``select``: its checkpoints scored on validation, the best one carried to the next step and
+scored as the cell's model (medbench.step_selection), on the tiny random model."""
+
+import json
+
+import pytest
+import yaml
+
+from medbench.errors import MedbenchError
+from medbench.records import read_records
+from medbench.step_selection import candidate_value, choose, read_select
+from medbench.sweeps import describe, plan, read_recipe, run_sweep
+from medbench.training import build_config
+
+RECIPE = {
+    "name": "epoch_choice",
+    "scales": {"toy": {"model": "MODEL", "eval_limit": 3}},
+    "grid": {"method": ["sft", "sft_then_more"], "seed": [1]},
+    "cell": {
+        "model": "{model}",
+        "steps_by": "method",
+        "steps": {
+            "sft": [{"plugin": "sft", "task": "medqa", "select": {"split": "validation"},
+                     "options": {"num_epochs": 2, "save_every_epoch": True, "max_examples": 4,
+                                 "train_batch_size": 2}}],
+            "sft_then_more": [
+                {"plugin": "sft", "task": "medqa", "select": {"split": "validation"},
+                 "options": {"num_epochs": 2, "save_every_epoch": True, "max_examples": 4, "train_batch_size": 2}},
+                {"plugin": "sft", "task": "medqa", "options": {"max_steps": 1, "max_examples": 2,
+                                                               "train_batch_size": 2}}],
+        },
+        "eval": {"tasks": ["medqa"], "limit": "{eval_limit}", "batch_size": 4},
+    },
+    "comparisons": [{"factor": "method", "levels": ["sft_then_more"], "baseline": "sft"}],
+}
+
+
+def write(tmp_path, model_dir, recipe=None):
+    text = yaml.safe_dump(recipe or RECIPE).replace("MODEL", str(model_dir))
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return read_recipe(path)
+
+
+def test_read_select_fills_the_step_task_and_refuses_test_and_bad_forms():
+    assert read_select({"split": "validation"}, "uti", "step 1") == \
+        {"split": "validation", "tasks": ["uti"], "ties": "first"}
+    assert read_select({"tasks": ["a", "b", "a"], "ties": "middle"}, "uti", "s")["tasks"] == ["a", "b"]
+    for bad, words in [({"split": "test"}, "never on test"), ({"tasks": []}, "not a list of task names"),
+                       ({"ties": "last"}, "not one of first, middle"), ("validation", "not a mapping"),
+                       ({"split": "validation", "by": "loss"}, "not a mapping of split, tasks and ties")]:
+        with pytest.raises(MedbenchError, match=words) as caught:
+            read_select(bad, "uti", "step 1 of cell {}")
+        assert "write select: {split: validation" in caught.value.one_line()
+
+
+def test_choice_takes_the_best_mean_and_breaks_ties_early_or_in_the_middle():
+    values = [{"value": 0.5}, {"value": 0.7}, {"value": 0.7}, {"value": None}]
+    assert choose(values) == 1 and choose(values, "middle") == 1
+    assert choose([{"value": 0.6}] * 3, "middle") == 1 and choose([{"value": 0.6}] * 3) == 0
+    with pytest.raises(MedbenchError, match="no checkpoint of the step has a validation score"):
+        choose([{"value": None}, {"value": float("nan")}])
+    records = [{"task": {"name": "a"}, "score": 0.8, "primary_metric": "acc"},
+               {"task": {"name": "b"}, "score": 2.0, "primary_metric": "perplexity"}]
+    lower = {"perplexity"}
+    value, scores = candidate_value(records, ["a", "b"], lambda m: m not in lower)
+    assert value == pytest.approx((0.8 - 2.0) / 2) and scores == {"a": 0.8, "b": 2.0}
+    assert candidate_value(records[:1], ["a", "b"], lambda m: True)[0] is None  # a task without a score: no value
+
+
+def test_sft_keeps_a_checkpoint_at_the_end_of_every_epoch(tiny_model_dir, tmp_path):
+    from medbench.training import TrainRequest
+    from medbench.trainingdata import load_training_examples
+    from medbench_plugins.sft import SFT, SFTOptions
+
+    config = build_config(SFTOptions, {}, {"num_epochs": 2, "save_every_epoch": True, "max_examples": 4,
+                                           "train_batch_size": 2}, "sft")
+    checkpoints = SFT().train(TrainRequest(model_ref=str(tiny_model_dir), task="medqa", output_dir=tmp_path / "run",
+                                           config=config, examples=load_training_examples("medqa")))
+    assert [(c.step, c.final, c.metrics.get("epoch")) for c in checkpoints] == [(2, False, 1.0), (4, True, 2.0)]
+    with pytest.raises(MedbenchError, match="both say when to keep a checkpoint"):
+        build_config(SFTOptions, {}, {"save_steps": 2, "save_every_epoch": True}, "sft")
+
+
+def test_a_selecting_step_feeds_its_validation_choice_on(tiny_model_dir, tmp_path):
+    sweep = plan(write(tmp_path, tiny_model_dir), "toy", tmp_path / "s")
+    alone, chained = sweep.cells
+    assert alone.steps[0].key == chained.steps[0].key  # one step, trained and chosen once for both cells
+    steps = {c["label"]: c["steps"] for c in describe(sweep)["cells"]}
+    assert steps["method=sft,seed=1"][0]["select"] == {"split": "validation", "tasks": ["medqa"], "ties": "first"}
+    assert steps["method=sft_then_more,seed=1"][1]["input"] == f"step:{chained.steps[0].name}@selected"
+
+    assert all(r.status == "done" for r in run_sweep(sweep))
+    step_dir = sweep.out_dir / "steps" / alone.steps[0].name
+    selection = json.loads((step_dir / "selection.json").read_text())
+    candidates = selection["candidates"]
+    assert [c["epoch"] for c in candidates] == [1.0, 2.0] and selection["tasks"] == ["medqa"]
+    assert all(c["value"] == c["scores"]["medqa"] for c in candidates)  # one task: its accuracy
+    best = max(range(2), key=lambda i: (candidates[i]["value"], -i))  # ties to the earlier epoch
+    assert selection["chosen"] == best
+    chosen = candidates[best]["path"]
+    validation = read_records(step_dir / "selection")  # the candidates' validation records, beside the step
+    assert sorted(r["task"]["split"] for r in validation) == ["validation", "validation"]
+
+    records = read_records(sweep.leaderboard_dir)
+    by_cell = {r["extra"]["cell"]: r for r in records}
+    assert len(records) == 2  # one test record per cell: the chosen checkpoint only, never the others on test
+    alone_record = by_cell[alone.key]
+    assert alone_record["extra"]["training"]["checkpoint"].endswith(chosen.split("/s/", 1)[1])  # records: relative
+    picked = alone_record["extra"]["selected_checkpoints"]
+    assert picked == [{"step": alone.steps[0].name, "checkpoint": chosen.rsplit("/", 1)[1], "epoch": best + 1.0,
+                       "of": 2, "last": best == 1, "split": "validation", "tasks": ["medqa"],
+                       "value": candidates[best]["value"]}]
+    second = json.loads((sweep.out_dir / "steps" / chained.steps[1].name / "step.json").read_text())
+    assert second["model"] == chosen  # the next step trained from the checkpoint chosen, not the last one
+    assert by_cell[chained.key]["extra"]["selected_checkpoints"] == picked
+
+    assert all(r.status == "skipped" for r in run_sweep(plan(sweep.recipe, "toy", tmp_path / "s")))
+
+
+def test_the_choice_is_part_of_the_step_identity(tiny_model_dir, tmp_path):
+    base = plan(write(tmp_path, tiny_model_dir), "toy", tmp_path / "s").cells[1]
+    other_limit = json.loads(json.dumps(RECIPE))
+    other_limit["scales"]["toy"]["eval_limit"] = 5  # validation scored on other items: another choice
+    changed = plan(write(tmp_path, tiny_model_dir, other_limit), "toy", tmp_path / "s").cells[1]
+    assert changed.steps[0].key != base.steps[0].key and changed.steps[1].key != base.steps[1].key
+    unselected = json.loads(json.dumps(other_limit))
+    for steps in unselected["cell"]["steps"].values():
+        steps[0].pop("select")
+    plain, plain_again = (plan(write(tmp_path, tiny_model_dir, r), "toy", tmp_path / "s").cells[1]
+                          for r in (unselected, {**unselected, "scales": {"toy": {"model": "MODEL", "eval_limit": 3}}}))
+    assert plain.steps[0].key == plain_again.steps[0].key  # without select, the evaluation is not the step's
+
+
+@pytest.mark.parametrize("select, words", [
+    ({"split": "test"}, "never on test"),
+    ({"tasks": ["no_such_task"]}, "no_such_task"),
+    ({"tasks": "{eval_limit}"}, "not a list of task names"),
+])
+def test_a_bad_select_fails_the_plan_in_one_line(tiny_model_dir, tmp_path, select, words):
+    recipe = json.loads(json.dumps(RECIPE))
+    recipe["cell"]["steps"]["sft"][0]["select"] = select
+    with pytest.raises(MedbenchError, match=words) as caught:
+        plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s")
+    assert "\n" not in caught.value.one_line()
