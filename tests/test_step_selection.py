@@ -115,6 +115,12 @@ def test_a_selecting_step_feeds_its_validation_choice_on(tiny_model_dir, tmp_pat
     assert second["model"] == chosen  # the next step trained from the checkpoint chosen, not the last one
     assert by_cell[chained.key]["extra"]["selected_checkpoints"] == picked
 
+    from medbench.sweep_report import study_report
+
+    report = study_report(sweep)
+    assert report["selected_checkpoints"] == {"method=sft,seed=1": picked, "method=sft_then_more,seed=1": picked}
+    line = next(x for x in report["markdown"].splitlines() if x.startswith("- method=sft,seed=1:"))
+    assert f"{chosen.rsplit('/', 1)[1]} (epoch {best + 1} of 2)" in line and (", last" in line) == (best == 1)
     assert all(r.status == "skipped" for r in run_sweep(plan(sweep.recipe, "toy", tmp_path / "s")))
 
 

@@ -23,6 +23,9 @@ A recipe (read with ``yaml.safe_load``; anchors are fine)::
         base: []
         sft: [{plugin: sft, task: "{task}", options: {max_steps: "{max_steps}"}}]
         dpo: [{plugin: sft, ...}, {plugin: dpo, task: "{task}"}]   # a later step starts from the one before
+        # a step's select: {split: validation, tasks: [uti]} scores each of its checkpoints (save_every_epoch: true
+        #   keeps one per epoch) on validation; the best is what the next step starts from and the cell scores
+        #   (medbench.step_selection)
       eval: {tasks: ["{task}"], limit: "{eval_limit}", mode: loglikelihood, judges: [likert],
              judge_options: {model: REF}}   # also gen_kwargs, system_prompt(_file), repeats (medbench.generation)
       # eval.require_real_data: [medqa]: skip the cell (plan time, one line) where that task would score its bundled

@@ -139,3 +139,25 @@ def chosen_checkpoint(selection: dict[str, Any], checkpoints: list[dict[str, Any
     """The step's checkpoint entry the selection chose, as the next step and the cell's scoring take it."""
     path = selection["candidates"][selection["chosen"]]["path"]
     return copy.deepcopy(next(c for c in checkpoints if c["path"] == path))
+
+
+def report_lines(chosen: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """report.md's list of the checkpoints steps chose, per cell label (``chosen``: each cell's
+    ``extra.selected_checkpoints``); a choice of the last checkpoint is marked, since more training might have
+    helped there."""
+    from medbench.console import markdown_text
+
+    if not chosen:
+        return []
+    lines = ["Checkpoints chosen on validation (a step's select; \"last\": the final one was best, so more training "
+             "might have helped):"]
+    for label, picks in sorted(chosen.items()):
+        parts = [f"{p.get('step')}: {p.get('checkpoint')}"
+                 + (f" (epoch {p['epoch']:g} of {p.get('of')})" if isinstance(p.get("epoch"), (int, float))
+                    else f" ({p.get('of')} candidates)")
+                 + (", last" if p.get("last") and (p.get("of") or 0) > 1 else "")
+                 + (f", {', '.join(p.get('tasks') or [])} = {p['value']:.3f}"
+                    if isinstance(p.get("value"), (int, float)) else "")
+                 for p in picks if isinstance(p, dict)]
+        lines.append(f"- {markdown_text(label)}: {markdown_text('; '.join(parts))}")
+    return lines + [""]

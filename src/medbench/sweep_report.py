@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from medbench import step_selection
 from medbench.console import markdown_text
 from medbench.factor_pooling import pooled_over_factors
 from medbench.leaderboard import build_table, compare_cells, stats
@@ -331,12 +332,16 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
     missing = [labels[c.cell] + " vs " + labels[c.baseline] for c in sweep.comparisons
                if not by_cell.get(c.cell) or not by_cell.get(c.baseline)]
     if missing:
-        lines += ["Not compared (a cell has no scores yet):", *[f"- {markdown_text(m)}" for m in missing]]
+        lines += ["Not compared (a cell has no scores yet):", *[f"- {markdown_text(m)}" for m in missing], ""]
+    chosen = {labels[key]: ((entries[0].cell.record or {}).get("extra") or {})["selected_checkpoints"]
+              for key, entries in by_cell.items()
+              if ((entries[0].cell.record or {}).get("extra") or {}).get("selected_checkpoints")}
+    lines += step_selection.report_lines(chosen)
     text = "\n".join(lines).rstrip("\n") + "\n"
     report = {"recipe": recipe.name, "scale": sweep.scale, "alpha": alpha,
               "tests": sum(len(t) for t in tested.values()),
               "tests_by_family": {name: len(members) for name, members in tested.items()},
-              "skipped": sweep.skipped,
+              "skipped": sweep.skipped, "selected_checkpoints": chosen,
               "rows": [{**{k: v for k, v in r.items() if not k.startswith("_")},
                         "comparison": r["comparison"].as_dict() if r["comparison"] else None} for r in rows]}
     picture = svg_differences(rows, alpha, set(recipe.grid))
