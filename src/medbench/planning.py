@@ -219,9 +219,11 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
             excluded.append(factors)
             continue
         cell = _plan_cell(recipe, factors, bound, scale_vars, user_files, fingerprint, given)
-        for step in cell.steps:
-            if step.select:
-                check_held_out(recipe.path, f"step {step.plugin} (task {step.task})", step.select, task_registry)
+        for step in (s for s in cell.steps if s.select):  # each task's own validation split, whatever its name
+            for task in step.select["tasks"]:
+                split = task_registry().get(task).config.get("validation_split") or "validation"
+                check_held_out(recipe.path, f"step {step.plugin} (task {step.task})",
+                               {"split": split, "tasks": [task]}, task_registry)
         if cell.key in cells:  # identical work under other factor values (an untrained model at every data size)
             cells[cell.key].aliases.append(factors)
             continue
