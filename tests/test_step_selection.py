@@ -149,3 +149,25 @@ def test_a_bad_select_fails_the_plan_in_one_line(tiny_model_dir, tmp_path, selec
     with pytest.raises(MedbenchError, match=words) as caught:
         plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s")
     assert "\n" not in caught.value.one_line()
+
+
+def test_a_written_choice_is_reused_and_a_damaged_one_is_one_line(tmp_path):
+    from medbench.step_selection import select_checkpoint
+
+    checkpoints = [{"path": str(tmp_path / f"checkpoint-{n}"), "step": n, "final": n == 4} for n in (2, 4)]
+    select = {"split": "validation", "tasks": ["medqa"], "ties": "first"}
+    written = {"step": "sft-x", "split": "validation", "tasks": ["medqa"], "ties": "first", "chosen": 0,
+               "candidates": [{"path": checkpoints[0]["path"], "value": 0.5}, {"path": checkpoints[1]["path"],
+                                                                                "value": 0.4}]}
+    (tmp_path / "selection.json").write_text(json.dumps(written))
+
+    def never(*_):
+        raise AssertionError("a written choice is not scored again")
+
+    assert select_checkpoint(tmp_path, "sft-x", select, checkpoints, None, never) == written
+    for damaged in ("{", json.dumps({**written, "chosen": 5}), json.dumps({**written, "chosen": -1}),
+                    json.dumps({**written, "candidates": [{"path": "/elsewhere/checkpoint-2", "value": 1.0}]})):
+        (tmp_path / "selection.json").write_text(damaged)
+        with pytest.raises(MedbenchError, match="selection.json is damaged") as caught:
+            select_checkpoint(tmp_path, "sft-x", select, checkpoints, None, never)
+        assert "delete" in caught.value.one_line()
