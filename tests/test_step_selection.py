@@ -171,3 +171,20 @@ def test_a_written_choice_is_reused_and_a_damaged_one_is_one_line(tmp_path):
         with pytest.raises(MedbenchError, match="selection.json is damaged") as caught:
             select_checkpoint(tmp_path, "sft-x", select, checkpoints, None, never)
         assert "delete" in caught.value.one_line()
+
+
+def test_the_choice_reads_the_users_validation_file_of_a_task_the_cell_does_not_score(tiny_model_dir, tmp_path):
+    from pathlib import Path
+
+    rows = Path("tasks/medmcqa/data/dev.json").read_text().splitlines()[:5]  # the published format
+    (tmp_path / "val.jsonl").write_text("\n".join(rows) + "\n")
+    recipe = json.loads(json.dumps(RECIPE))
+    recipe["grid"]["method"] = ["sft"]
+    recipe["comparisons"] = []
+    recipe["data_files"] = {"medmcqa:validation": "val.jsonl"}
+    recipe["cell"]["steps"]["sft"][0]["select"] = {"tasks": ["medmcqa"]}  # the cell scores medqa only
+    sweep = plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s")
+    assert all(r.status == "done" for r in run_sweep(sweep))
+    validation = read_records(sweep.out_dir / "steps" / sweep.cells[0].steps[0].name / "selection")
+    assert {(r["task"]["name"], r["task"]["split_size"], r["data_source"]["kind"]) for r in validation} == \
+        {("medmcqa", 5, "file")}  # the user's 5 rows, not the bundled 20

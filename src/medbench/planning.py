@@ -44,6 +44,7 @@ class StepSpec:
     key: str = ""  # identity hash, filled in by plan()
     task_metadata: dict[str, Any] = field(default_factory=dict)  # the user's data files for the step's task
     select: dict[str, Any] | None = None  # {split, tasks, ties}: one checkpoint chosen on validation (step_selection)
+    select_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # user data files of select's tasks
 
     @property
     def name(self) -> str:
@@ -316,7 +317,9 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                 raise recipe_error(recipe.path, exc.problem, exc.fix) from None
             identity["select"] = selection_identity(select, evaluation, [fingerprint(t) for t in select["tasks"]])
         step = StepSpec(raw["plugin"], task, step_model, options, seed, key=_digest(identity),
-                        task_metadata=copy.deepcopy(user_files.get(task) or {}), select=select)
+                        task_metadata=copy.deepcopy(user_files.get(task) or {}), select=select,
+                        select_metadata={t: copy.deepcopy(user_files[t]) for t in (select or {}).get("tasks", [])
+                                         if t in user_files})
         steps.append(step)
         previous_key = step.key
     key = _digest({"model": model, "steps": [s.key for s in steps], "eval": evaluation, "seed": seed,

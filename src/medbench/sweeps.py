@@ -141,7 +141,8 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None, repor
                                       checkpoint["plugin"], directory.name, checkpoint.get("trainer_config"))
             return score_checkpoints([scored], config, lambda _: label, score_with_progress)
 
-        return found, select_checkpoint(directory, step.name, step.select, found, selection_config, score)
+        config = dataclasses.replace(selection_config, task_metadata=step.select_metadata)  # its tasks' data files
+        return found, select_checkpoint(directory, step.name, step.select, found, config, score)
 
 
 def _trained_step(directory: Path, step: StepSpec, model: str, prev: str | None,
