@@ -46,9 +46,15 @@ def test_read_select_fills_the_step_task_and_refuses_test_and_bad_forms():
     assert read_select({"split": "validation"}, "uti", "step 1") == \
         {"split": "validation", "tasks": ["uti"], "ties": "first"}
     assert read_select({"tasks": ["a", "b", "a"], "ties": "middle"}, "uti", "s")["tasks"] == ["a", "b"]
+    assert read_select({"metrics": {"uti": "macro_f1"}, "scoring": {"mode": "generate"}}, "uti", "s") == \
+        {"split": "validation", "tasks": ["uti"], "ties": "first", "metrics": {"uti": "macro_f1"},
+         "scoring": {"mode": "generate"}}
     for bad, words in [({"split": "test"}, "never on test"), ({"tasks": []}, "not a list of task names"),
                        ({"ties": "last"}, "not one of first, middle"), ("validation", "not a mapping"),
-                       ({"split": "validation", "by": "loss"}, "not a mapping of split, tasks and ties")]:
+                       ({"split": "validation", "by": "loss"}, "not a mapping of metrics, scoring, split"),
+                       ({"metrics": {"hyponatremia": "acc"}}, "must map its tasks to metric names"),
+                       ({"scoring": {"judges": ["likert"]}}, "must set only mode"),
+                       ({"scoring": {"mode": "vibes"}}, "mode: loglikelihood or generate")]:
         with pytest.raises(MedbenchError, match=words) as caught:
             read_select(bad, "uti", "step 1 of cell {}")
         assert "write select: {split: validation" in caught.value.one_line()
@@ -60,11 +66,14 @@ def test_choice_takes_the_best_mean_and_breaks_ties_early_or_in_the_middle():
     assert choose([{"value": 0.6}] * 3, "middle") == 1 and choose([{"value": 0.6}] * 3) == 0
     with pytest.raises(MedbenchError, match="no checkpoint of the step has a validation score"):
         choose([{"value": None}, {"value": float("nan")}])
-    records = [{"task": {"name": "a"}, "score": 0.8, "primary_metric": "acc"},
-               {"task": {"name": "b"}, "score": 2.0, "primary_metric": "perplexity"}]
+    records = [{"task": {"name": "a"}, "primary_metric": "acc",
+                "metrics": {"acc": {"value": 0.8}, "macro_f1": {"value": 0.6}}},
+               {"task": {"name": "b"}, "primary_metric": "perplexity", "metrics": {"perplexity": {"value": 2.0}}}]
     lower = {"perplexity"}
     value, scores = candidate_value(records, ["a", "b"], lambda m: m not in lower)
     assert value == pytest.approx((0.8 - 2.0) / 2) and scores == {"a": 0.8, "b": 2.0}
+    assert candidate_value(records, ["a"], lambda m: True, {"a": "macro_f1"}) == (0.6, {"a": 0.6})
+    assert candidate_value(records, ["a"], lambda m: True, {"a": "auroc"})[0] is None  # a metric it lacks
     assert candidate_value(records[:1], ["a", "b"], lambda m: True)[0] is None  # a task without a score: no value
 
 
@@ -109,7 +118,7 @@ def test_a_selecting_step_feeds_its_validation_choice_on(tiny_model_dir, tmp_pat
     assert alone_record["extra"]["training"]["checkpoint"].endswith(chosen.split("/s/", 1)[1])  # records: relative
     picked = alone_record["extra"]["selected_checkpoints"]
     assert picked == [{"step": alone.steps[0].name, "checkpoint": chosen.rsplit("/", 1)[1], "epoch": best + 1.0,
-                       "of": 2, "last": best == 1, "split": "validation", "tasks": ["medqa"],
+                       "position": best + 1, "of": 2, "last": best == 1, "split": "validation", "tasks": ["medqa"],
                        "value": candidates[best]["value"]}]
     second = json.loads((sweep.out_dir / "steps" / chained.steps[1].name / "step.json").read_text())
     assert second["model"] == chosen  # the next step trained from the checkpoint chosen, not the last one
@@ -120,7 +129,8 @@ def test_a_selecting_step_feeds_its_validation_choice_on(tiny_model_dir, tmp_pat
     report = study_report(sweep)
     assert report["selected_checkpoints"] == {"method=sft,seed=1": picked, "method=sft_then_more,seed=1": picked}
     line = next(x for x in report["markdown"].splitlines() if x.startswith("- method=sft,seed=1:"))
-    assert f"{chosen.rsplit('/', 1)[1]} (epoch {best + 1} of 2)" in line and (", last" in line) == (best == 1)
+    assert f"{chosen.rsplit('/', 1)[1]} ({best + 1} of 2, epoch {best + 1}" in line
+    assert (", last)" in line) == (best == 1)
     assert all(r.status == "skipped" for r in run_sweep(plan(sweep.recipe, "toy", tmp_path / "s")))
 
 
@@ -188,3 +198,20 @@ def test_the_choice_reads_the_users_validation_file_of_a_task_the_cell_does_not_
     validation = read_records(sweep.out_dir / "steps" / sweep.cells[0].steps[0].name / "selection")
     assert {(r["task"]["name"], r["task"]["split_size"], r["data_source"]["kind"]) for r in validation} == \
         {("medmcqa", 5, "file")}  # the user's 5 rows, not the bundled 20
+
+
+def test_select_scoring_lets_cells_of_two_readings_share_one_choice(tiny_model_dir, tmp_path):
+    recipe = json.loads(json.dumps(RECIPE))
+    recipe["grid"] = {"method": ["sft"], "scoring": ["loglikelihood", "generate"], "seed": [1]}
+    recipe["comparisons"] = [{"factor": "scoring", "baseline": "loglikelihood"}]
+    recipe["cell"]["eval"]["mode"] = "{scoring}"
+    by_reading = plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s").cells
+    assert by_reading[0].steps[0].key != by_reading[1].steps[0].key  # each reading would choose for itself
+    recipe["cell"]["steps"]["sft"][0]["select"] = {"scoring": {"mode": "generate", "gen_kwargs": {"max_gen_toks": 8}},
+                                                   "metrics": {"medqa": "acc"}}
+    shared = plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s").cells
+    assert shared[0].steps[0].key == shared[1].steps[0].key  # one step, one choice, read both ways
+    assert shared[0].steps[0].select["scoring"] == {"mode": "generate", "gen_kwargs": {"max_gen_toks": 8}}
+    recipe["cell"]["steps"]["sft"][0]["select"]["scoring"] = {"limit": 0}
+    with pytest.raises(MedbenchError, match="step 1 select.scoring.limit 0 is not a whole number 1 or more"):
+        plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s")

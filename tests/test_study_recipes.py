@@ -78,6 +78,19 @@ def test_rationale_model_is_scored_by_generation_and_label_model_both_ways():
         {"loglikelihood", "generate"}
     pairs = {(c.factors["condition"], b.factors["condition"], c.factors.get("scoring")) for c, b, _ in compared(sweep)}
     assert ("rationale_sft", "label_sft", "generate") in pairs  # the headline, on the same reading
+    # Each SFT arm's epochs are chosen on validation macro-F1 read by generation, so label_sft's two readings share
+    # one step and one choice (generate vs log-likelihood compares one model) and neither target's count is fixed.
+    for condition in ("label_sft", "rationale_sft"):
+        trained = [c for c in sweep.cells if c.factors["condition"] == condition]
+        for cell in trained:
+            select = cell.steps[0].select
+            assert select["metrics"] == {"adrd_prediction": "macro_f1"} and select["scoring"]["mode"] == "generate"
+            assert cell.steps[0].options["save_every_epoch"] is True
+        by_rows = {}
+        for cell in trained:
+            by_rows.setdefault((cell.factors["model"], cell.factors["examples"], cell.factors["train_rows"],
+                                cell.factors["seed"]), set()).add(cell.steps[0].key)
+        assert all(len(keys) == 1 for keys in by_rows.values())
     assert ("demos_rationales", "demos_plain", "generate") in pairs  # rationales vs having examples at all
     plain = by_factors(sweep, condition="demos_plain", scoring="generate", examples=16, seed=1)
     with_rationales = by_factors(sweep, condition="demos_rationales", scoring="generate", examples=16, seed=1)

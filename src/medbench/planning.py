@@ -315,6 +315,11 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                                      f"step {index + 1} of cell {factors}")
             except MedbenchError as exc:
                 raise recipe_error(recipe.path, exc.problem, exc.fix) from None
+            if "scoring" in select:  # checked now, in the form that scores (as the cell's eval below)
+                _check_eval_values(recipe, factors, select["scoring"], f"step {index + 1} select.scoring")
+                select["scoring"].update(generation_settings(select["scoring"], f"{where}, step select scoring",
+                                                             recipe.path.parent))
+                select["scoring"].pop("system_prompt_file", None)
             identity["select"] = selection_identity(select, evaluation, [fingerprint(t) for t in select["tasks"]])
         step = StepSpec(raw["plugin"], task, step_model, options, seed, key=_digest(identity),
                         task_metadata=copy.deepcopy(user_files.get(task) or {}), select=select,
@@ -332,16 +337,17 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                     data_problem=eval_data_problem([str(t) for t in required], user_files) if required else None)
 
 
-def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict[str, Any]) -> None:
+def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict[str, Any],
+                       section: str = "eval") -> None:
     """What scoring would refuse after training, refused at plan time: the limit, batch size, shots, options."""
     for key, least in (("limit", 1), ("batch_size", 1), ("num_fewshot", 0)):
         value = evaluation.get(key)
         if key == "batch_size" and value == "auto":  # the largest batch the GPU holds (medbench.fastlm)
             continue
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-            raise recipe_error(recipe.path, f"cell {factors}: eval.{key} {value!r} is not a whole number {least} or "
-                               f"more{' or auto' if key == 'batch_size' else ''}",
-                               f"write eval.{key}: {max(least, 1)} (or leave it out)")
+            raise recipe_error(recipe.path, f"cell {factors}: {section}.{key} {value!r} is not a whole number "
+                               f"{least} or more{' or auto' if key == 'batch_size' else ''}",
+                               f"write {section}.{key}: {max(least, 1)} (or leave it out)")
     for key in ("judge_options",):
         if evaluation.get(key) is not None and not isinstance(evaluation[key], dict):
             raise recipe_error(recipe.path, f"cell {factors}: eval.{key} is not a mapping",

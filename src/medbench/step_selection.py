@@ -6,7 +6,10 @@ tasks: [uti]}}`` trains once, then every checkpoint it saved is scored on those 
 cell's own evaluation settings (mode, shots, chat template, decoding, limit; no judges), and the best one by the
 mean of the tasks' primary metrics is what the next step starts from and, when it is the cell's last step, the one
 model the cell scores on test. A tie goes to the earliest checkpoint (the least training), or with ``ties:
-middle`` to the one nearest the middle. Test items never take part, so the test score of the chosen checkpoint
+middle`` to the one nearest the middle. ``metrics: {task: metric}`` chooses on another of a task's metrics than
+its primary one (e.g. macro_f1), and ``scoring: {mode: generate, gen_kwargs: ...}`` scores the choice with those
+settings in place of the cell's, so cells that read one step differently (by log-likelihood and by generation)
+share one step and one choice. Test items never take part, so the test score of the chosen checkpoint
 carries no selection bias; this is early stopping on validation, as ``load_best_model_at_end`` does it (a
 checkpoint after k of n epochs saw the learning rate of an n-epoch schedule, not of a k-epoch run).
 
@@ -28,21 +31,25 @@ from typing import Any, Callable
 
 from medbench.errors import MedbenchError
 from medbench.records import atomic_write_json, read_regular_text
+from medbench.scoring import SCORING_MODES
 
 SELECTION_FILE = "selection.json"
 SPLIT = "validation"  # the held-out split medbench scores beside test (medbench.evaluation.EVAL_SPLITS)
 TIES = ("first", "middle")
+SELECT_KEYS = {"split", "tasks", "ties", "metrics", "scoring"}
 # The evaluation settings a validation score depends on (judges are left out: a selection reads primary metrics).
 EVAL_SETTINGS = ("mode", "num_fewshot", "fewshot_rationales", "chat_template", "limit", "gen_kwargs",
                  "system_prompt", "repeats")
 
 
 def read_select(value: Any, step_task: str, where: str) -> dict[str, Any]:
-    """A step's ``select`` in its full form ``{split, tasks, ties}``: tasks default to the step's own task. A
-    malformed one is a MedbenchError naming ``where`` and the form to write."""
-    form = "write select: {split: validation, tasks: [TASK]} (tasks default to the step's task; ties: first or middle)"
-    if not isinstance(value, dict) or set(value) - {"split", "tasks", "ties"}:
-        raise MedbenchError(f"{where}: select {str(value)[:80]!r} is not a mapping of split, tasks and ties", form)
+    """A step's ``select`` in its full form ``{split, tasks, ties, metrics, scoring}``: tasks default to the
+    step's own task. A malformed one is a MedbenchError naming ``where`` and the form to write."""
+    form = ("write select: {split: validation, tasks: [TASK]} (tasks default to the step's task; ties: first or "
+            "middle; metrics: {TASK: METRIC}; scoring: {mode: generate, ...})")
+    if not isinstance(value, dict) or set(value) - SELECT_KEYS:
+        raise MedbenchError(f"{where}: select {str(value)[:80]!r} is not a mapping of "
+                            f"{', '.join(sorted(SELECT_KEYS))}", form)
     tasks = value.get("tasks", [step_task])
     if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
         raise MedbenchError(f"{where}: select tasks {str(tasks)[:80]!r} is not a list of task names", form)
@@ -51,13 +58,28 @@ def read_select(value: Any, step_task: str, where: str) -> dict[str, Any]:
                             "the held-out split scored beside test, never on test", form)
     if value.get("ties", "first") not in TIES:
         raise MedbenchError(f"{where}: select ties {value.get('ties')!r} is not one of {', '.join(TIES)}", form)
-    return {"split": SPLIT, "tasks": list(dict.fromkeys(tasks)), "ties": value.get("ties", "first")}
+    metrics = value.get("metrics") or {}
+    if not isinstance(metrics, dict) or not all(isinstance(k, str) and k in tasks and isinstance(v, str) and v
+                                                for k, v in metrics.items()):
+        raise MedbenchError(f"{where}: select metrics {str(metrics)[:80]!r} must map its tasks to metric names", form)
+    scoring = value.get("scoring") or {}
+    if not isinstance(scoring, dict) or set(scoring) - set(EVAL_SETTINGS) \
+            or scoring.get("mode", SCORING_MODES[0]) not in SCORING_MODES:
+        raise MedbenchError(f"{where}: select scoring {str(scoring)[:80]!r} must set only "
+                            f"{', '.join(EVAL_SETTINGS)} (mode: {' or '.join(SCORING_MODES)})", form)
+    return {"split": SPLIT, "tasks": list(dict.fromkeys(tasks)), "ties": value.get("ties", "first"),
+            **({"metrics": dict(metrics)} if metrics else {}), **({"scoring": dict(scoring)} if scoring else {})}
 
 
 def selection_identity(select: dict[str, Any], evaluation: dict[str, Any], fingerprints: list[str]) -> dict:
     """What a selecting step's identity adds: the selection, the evaluation settings it scores with and the data of
     the tasks it scores."""
-    return {"select": select, "eval": {k: evaluation.get(k) for k in EVAL_SETTINGS}, "data": fingerprints}
+    return {"select": select, "eval": selection_settings(select, evaluation), "data": fingerprints}
+
+
+def selection_settings(select: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation settings a choice is scored with: the cell's, where ``select.scoring`` does not set them."""
+    return {k: (select.get("scoring") or {}).get(k, evaluation.get(k)) for k in EVAL_SETTINGS}
 
 
 def choose(candidates: list[dict[str, Any]], ties: str = "first") -> int:
@@ -66,21 +88,25 @@ def choose(candidates: list[dict[str, Any]], ties: str = "first") -> int:
     scored = [i for i, c in enumerate(candidates) if c.get("value") is not None and math.isfinite(c["value"])]
     if not scored:
         raise MedbenchError("no checkpoint of the step has a validation score to choose by",
-                            "check the selection tasks' validation splits, or remove select from the step")
+                            "check the selection tasks' validation splits and the metrics select names, or remove "
+                            "select from the step")
     middle = (len(candidates) - 1) / 2 if ties == "middle" else -math.inf
     return max(scored, key=lambda i: (candidates[i]["value"], -abs(i - middle), -i))
 
 
-def candidate_value(records: list[dict[str, Any]], tasks: list[str],
-                    higher_is_better: Callable[[str], bool]) -> tuple[float | None, dict[str, float | None]]:
-    """The mean over ``tasks`` of each one's primary metric (negated where lower is better), and the scores."""
+def candidate_value(records: list[dict[str, Any]], tasks: list[str], higher_is_better: Callable[[str], bool],
+                    metrics: dict[str, str] | None = None) -> tuple[float | None, dict[str, float | None]]:
+    """The mean over ``tasks`` of each one's primary metric, or the one ``metrics`` names for it (negated where
+    lower is better), and the scores."""
     scores: dict[str, float | None] = {t: None for t in tasks}
     signs: dict[str, int] = {}
     for record in records:
         name = (record.get("task") or {}).get("name")
-        if name in scores and isinstance(record.get("score"), (int, float)):
-            scores[name] = float(record["score"])
-            signs[name] = 1 if higher_is_better(str(record.get("primary_metric"))) else -1
+        metric = (metrics or {}).get(name) or str(record.get("primary_metric"))
+        value = ((record.get("metrics") or {}).get(metric) or {}).get("value")
+        if name in scores and isinstance(value, (int, float)) and not isinstance(value, bool):
+            scores[name] = float(value)
+            signs[name] = 1 if higher_is_better(metric) else -1
     if any(v is None or not math.isfinite(v) for v in scores.values()):
         return None, scores
     return sum(signs[t] * v for t, v in scores.items()) / len(scores), scores
@@ -90,7 +116,8 @@ def summary(selection: dict[str, Any]) -> dict[str, Any]:
     """What a record says of a choice: the step, the checkpoint, how many there were, and whether it was the last."""
     chosen = selection["candidates"][selection["chosen"]]
     return {"step": selection["step"], "checkpoint": Path(chosen["path"]).name, "epoch": chosen.get("epoch"),
-            "of": len(selection["candidates"]), "last": selection["chosen"] == len(selection["candidates"]) - 1,
+            "position": selection["chosen"] + 1, "of": len(selection["candidates"]),
+            "last": selection["chosen"] == len(selection["candidates"]) - 1,
             "split": selection["split"], "tasks": selection["tasks"], "value": chosen["value"]}
 
 
@@ -112,7 +139,7 @@ def select_checkpoint(directory: Path, step_name: str, select: dict[str, Any], c
     for checkpoint in checkpoints:
         records = score(checkpoint, config, f"{step_name}/{Path(checkpoint['path']).name}")
         value, scores = candidate_value(records, select["tasks"],
-                                        lambda metric: metric_higher_is_better(metric, registry))
+                                        lambda metric: metric_higher_is_better(metric, registry), select.get("metrics"))
         candidates.append({"path": checkpoint["path"], "step": checkpoint.get("step"), "epoch": checkpoint.get("epoch"),
                            "value": value, "scores": scores})
     selection = {"step": step_name, "split": SPLIT, "tasks": list(select["tasks"]), "ties": select["ties"],
@@ -152,10 +179,9 @@ def report_lines(chosen: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = ["Checkpoints chosen on validation (a step's select; \"last\": the final one was best, so more training "
              "might have helped):"]
     for label, picks in sorted(chosen.items()):
-        parts = [f"{p.get('step')}: {p.get('checkpoint')}"
-                 + (f" (epoch {p['epoch']:g} of {p.get('of')})" if isinstance(p.get("epoch"), (int, float))
-                    else f" ({p.get('of')} candidates)")
-                 + (", last" if p.get("last") and (p.get("of") or 0) > 1 else "")
+        parts = [f"{p.get('step')}: {p.get('checkpoint')} ({p.get('position')} of {p.get('of')}"
+                 + (f", epoch {p['epoch']:g}" if isinstance(p.get("epoch"), (int, float)) else "")
+                 + (", last" if p.get("last") and (p.get("of") or 0) > 1 else "") + ")"
                  + (f", {', '.join(p.get('tasks') or [])} = {p['value']:.3f}"
                     if isinstance(p.get("value"), (int, float)) else "")
                  for p in picks if isinstance(p, dict)]

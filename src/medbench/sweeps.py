@@ -141,8 +141,7 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None, repor
                                       checkpoint["plugin"], directory.name, checkpoint.get("trainer_config"))
             return score_checkpoints([scored], config, lambda _: label, score_with_progress)
 
-        config = dataclasses.replace(selection_config, task_metadata=step.select_metadata)  # its tasks' data files
-        return found, select_checkpoint(directory, step.name, step.select, found, config, score)
+        return found, select_checkpoint(directory, step.name, step.select, found, selection_config, score)
 
 
 def _trained_step(directory: Path, step: StepSpec, model: str, prev: str | None,
@@ -214,6 +213,15 @@ def eval_config(cell: CellSpec, out_dir: Path):
                       task_metadata=cell.task_metadata, generation=from_settings(evaluation))
 
 
+def _selection_config(cell: CellSpec, step: StepSpec, out_dir: Path) -> Any:
+    """The EvalConfig a step's choice is scored with: the cell's, with ``select.scoring`` over it and the user's
+    data files of the selection tasks (medbench.step_selection)."""
+    if not step.select:
+        return None
+    scored_as = dataclasses.replace(cell, eval={**cell.eval, **(step.select.get("scoring") or {})})
+    return dataclasses.replace(eval_config(scored_as, out_dir), task_metadata=step.select_metadata)
+
+
 def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[str] | None = None) -> CellResult:
     """Train the cell's steps and score the model it ends with (every checkpoint of the last step); with
     ``report_to``, each step reports to those trackers and the scores go to the last step's tracker runs."""
@@ -229,7 +237,7 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[st
         prev, selected = None, []
         for step in cell.steps:
             model = prev if step.model == "{prev}" else step.model
-            scored, selection = _run_step(out_dir, step, model, prev, report_to, eval_config(cell, out_dir))
+            scored, selection = _run_step(out_dir, step, model, prev, report_to, _selection_config(cell, step, out_dir))
             if selection is not None:  # the next step, or the cell's scoring, takes the checkpoint chosen
                 scored = [chosen_checkpoint(selection, scored)]
                 selected.append(summary(selection))
