@@ -1,6 +1,7 @@
 """A recipe step's ``select``: its checkpoints scored on validation, the best one carried to the next step and
 scored as the cell's model (medbench.step_selection), on the tiny random model."""
 
+import dataclasses
 import json
 
 import pytest
@@ -184,20 +185,19 @@ def test_a_written_choice_is_reused_and_a_damaged_one_is_one_line(tmp_path):
 
 
 def test_the_choice_reads_the_users_validation_file_of_a_task_the_cell_does_not_score(tiny_model_dir, tmp_path):
-    from pathlib import Path
+    from medbench.sweeps import _selection_config
 
-    rows = Path("tasks/medmcqa/data/dev.json").read_text().splitlines()[:5]  # the published format
-    (tmp_path / "val.jsonl").write_text("\n".join(rows) + "\n")
+    (tmp_path / "val.jsonl").write_text("".join(open("tasks/medmcqa/data/dev.json").readlines()[:5]))
     recipe = json.loads(json.dumps(RECIPE))
     recipe["grid"]["method"] = ["sft"]
     recipe["comparisons"] = []
     recipe["data_files"] = {"medmcqa:validation": "val.jsonl"}
     recipe["cell"]["steps"]["sft"][0]["select"] = {"tasks": ["medmcqa"]}  # the cell scores medqa only
-    sweep = plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s")
-    assert all(r.status == "done" for r in run_sweep(sweep))
-    validation = read_records(sweep.out_dir / "steps" / sweep.cells[0].steps[0].name / "selection")
-    assert {(r["task"]["name"], r["task"]["split_size"], r["data_source"]["kind"]) for r in validation} == \
-        {("medmcqa", 5, "file")}  # the user's 5 rows, not the bundled 20
+    cell = plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s").cells[0]
+    assert "medmcqa" not in cell.task_metadata
+    config = _selection_config(cell, cell.steps[0], tmp_path / "s")
+    assert config.task_metadata["medmcqa"]["data_files"] == {"validation": str(tmp_path / "val.jsonl")}
+    assert _selection_config(cell, dataclasses.replace(cell.steps[0], select=None), tmp_path / "s") is None
 
 
 def test_select_scoring_lets_cells_of_two_readings_share_one_choice(tiny_model_dir, tmp_path):
