@@ -52,13 +52,18 @@ def test_read_select_fills_the_step_task_and_refuses_test_and_bad_forms():
          "scoring": {"mode": "generate"}}
     for bad, words in [({"split": "test"}, "never on test"), ({"tasks": []}, "not a list of task names"),
                        ({"ties": "last"}, "not one of first, middle"), ("validation", "not a mapping"),
-                       ({"split": "validation", "by": "loss"}, "not a mapping of metrics, scoring, split"),
+                       ({"split": "validation", "by": "loss"}, "not a mapping of metrics, over, scoring, split"),
                        ({"metrics": {"hyponatremia": "acc"}}, "must map its tasks to metric names"),
                        ({"scoring": {"judges": ["likert"]}}, "must set only mode"),
-                       ({"scoring": {"mode": "vibes"}}, "mode: loglikelihood or generate")]:
+                       ({"scoring": {"mode": "vibes"}}, "mode: loglikelihood or generate"),
+                       ({"over": {"learning_rate": []}}, "must map trainer options to lists of distinct"),
+                       ({"over": {"learning_rate": [1e-5, 1e-5]}}, "lists of distinct values"),
+                       ({"over": {"learning_rate": [{"x": 1}]}}, "lists of distinct values")]:
         with pytest.raises(MedbenchError, match=words) as caught:
             read_select(bad, "uti", "step 1 of cell {}")
         assert "write select: {split: validation" in caught.value.one_line()
+    with pytest.raises(MedbenchError, match=r"20 trainings of one step \(the most is 16\)"):
+        read_select({"over": {"a": list(range(5)), "b": list(range(4))}}, "uti", "step 1")
 
 
 def test_choice_takes_the_best_mean_and_breaks_ties_early_or_in_the_middle():
@@ -215,3 +220,67 @@ def test_select_scoring_lets_cells_of_two_readings_share_one_choice(tiny_model_d
     recipe["cell"]["steps"]["sft"][0]["select"]["scoring"] = {"limit": 0}
     with pytest.raises(MedbenchError, match="step 1 select.scoring.limit 0 is not a whole number 1 or more"):
         plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s")
+
+
+def test_over_trains_one_step_per_setting_and_chooses_among_all_their_checkpoints(tiny_model_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from medbench.cli import cli
+    from medbench.sweep_report import study_report
+
+    recipe = json.loads(json.dumps(RECIPE))
+    recipe["grid"]["method"] = ["sft"]
+    recipe["comparisons"] = []
+    recipe["cell"]["steps"]["sft"][0]["select"]["over"] = {"learning_rate": [1.0e-4, 1.0e-3]}
+    path = tmp_path / "recipe.yaml"
+    sweep = plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s")
+    step = sweep.cells[0].steps[0]
+    assert [v.options["learning_rate"] for v in step.variants] == [1.0e-4, 1.0e-3]
+    plain = json.loads(json.dumps(recipe))
+    plain["cell"]["steps"]["sft"][0].pop("select")
+    plain["cell"]["steps"]["sft"][0]["options"]["learning_rate"] = 1.0e-3
+    # a setting trains exactly as the plain step with that option would: one folder, shared
+    assert plan(write(tmp_path, tiny_model_dir, plain), "toy", tmp_path / "s").cells[0].steps[0].key == \
+        step.variants[1].key
+    sweep = plan(write(tmp_path, tiny_model_dir, recipe), "toy", tmp_path / "s")
+    assert describe(sweep)["cells"][0]["steps"][0]["variants"] == [
+        {"name": v.name, "options": {"learning_rate": v.options["learning_rate"]}} for v in step.variants]
+    shown = CliRunner().invoke(cli, ["sweep", str(path), "--scale", "toy", "--output-dir", str(tmp_path / "s"),
+                                     "--dry-run"], terminal_width=400)
+    assert "learning_rate 0.0001|0.001, best on medqa@validation" in " ".join(shown.output.split()), shown.output
+
+    assert all(r.status == "done" for r in run_sweep(sweep))
+    steps = sweep.out_dir / "steps"
+    for variant in step.variants:  # each setting trained in its own folder, with its own value
+        assert json.loads((steps / variant.name / "step.json").read_text())["options"]["learning_rate"] == \
+            variant.options["learning_rate"]
+    assert not (steps / step.name / "step.json").exists()  # the selecting step holds the choice only
+    selection = json.loads((steps / step.name / "selection.json").read_text())
+    candidates = selection["candidates"]
+    assert [(c["options"]["learning_rate"], c["epoch"]) for c in candidates] == \
+        [(1.0e-4, 1.0), (1.0e-4, 2.0), (1.0e-3, 1.0), (1.0e-3, 2.0)]
+    best = max(range(4), key=lambda i: (candidates[i]["value"], -i))  # ties: the first setting, fewest epochs
+    assert selection["chosen"] == best
+    record = read_records(sweep.leaderboard_dir)[0]
+    picked = record["extra"]["selected_checkpoints"][0]
+    assert (picked["options"], picked["edge"], picked["position"], picked["of"], picked["last"]) == \
+        ({"learning_rate": candidates[best]["options"]["learning_rate"]}, ["learning_rate"], best % 2 + 1, 2,
+         best % 2 == 1)
+    assert record["extra"]["training"]["checkpoint"].endswith(candidates[best]["path"].split("/s/", 1)[1])
+    line = next(x for x in study_report(sweep)["markdown"].splitlines() if x.startswith("- method=sft,seed=1:"))
+    assert f"learning_rate={candidates[best]['options']['learning_rate']} (edge of grid), {best % 2 + 1} of 2" in line
+    assert all(r.status == "skipped" for r in run_sweep(plan(sweep.recipe, "toy", tmp_path / "s")))
+
+
+def test_a_choice_inside_the_grid_is_not_at_its_edge():
+    from medbench.step_selection import summary
+
+    over = {"learning_rate": [1e-5, 2e-5, 5e-5], "scheduler": ["linear", "cosine"]}
+    candidates = [{"path": f"/r/{lr}-{s}/checkpoint-{n}", "epoch": float(n), "value": 0.1,
+                   "options": {"learning_rate": lr, "scheduler": s}}
+                  for lr in over["learning_rate"] for s in over["scheduler"] for n in (1, 2)]
+    candidates[4]["value"] = 0.9  # 2e-5, linear, epoch 1
+    picked = summary({"step": "sft-x", "split": "validation", "tasks": ["uti"], "over": over,
+                      "candidates": candidates, "chosen": 4})
+    assert (picked["options"], picked["edge"], picked["position"], picked["of"], picked["last"]) == \
+        ({"learning_rate": 2e-5, "scheduler": "linear"}, [], 1, 2, False)  # a word is never "at the edge"

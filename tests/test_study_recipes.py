@@ -249,6 +249,13 @@ def test_merge_interpolates_a_clinical_model_and_picks_t_on_validation(scale, tm
     assert full is by_factors(sweep, shots=64, arm="full_ft", merge_method="slerp", seed=1)  # planned once
     assert full.steps[0].options["method"] == "full" and full.steps[0].options["max_examples"] == 64
     assert full.steps[0].options["num_epochs"] == kshot.options["num_epochs"]  # the same optimizer steps
+    # full_ft's rate is chosen on the merge arm's validation mean, as t is: two tuned knobs per primary arm
+    rates = [1.0e-5, 2.0e-5, 5.0e-5] if scale == "full" else [2.0e-5]
+    assert full.steps[0].select == {**kshot.select, "over": {"learning_rate": rates}}
+    assert [v.options["learning_rate"] for v in full.steps[0].variants] == rates
+    assert "learning_rate" not in full.steps[0].options  # no fixed rate for a reader to mistake for the one used
+    full_all = by_factors(sweep, shots=64, arm="full_ft_all", merge_method="linear", seed=1)
+    assert full_all.steps[0].select == kshot.select and full_all.steps[0].options["learning_rate"] == 2.0e-5
     instruct = by_factors(sweep, shots=256, arm="instruct", merge_method="slerp", seed=1)
     assert instruct.steps == [] and instruct.label == "shots=any,arm=instruct,merge_method=any,seed=1"
     assert merge.eval["chat_template"] is True

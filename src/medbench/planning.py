@@ -21,7 +21,7 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from medbench.errors import MedbenchError
 from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, map_file_options,
                              recipe_error, resolve_variables, set_value, substitute, task_fingerprint)
 from medbench.records import slug
-from medbench.step_selection import read_select, selection_identity
+from medbench.step_selection import read_select, selection_identity, variant_options
 
 
 @dataclass
@@ -45,6 +45,7 @@ class StepSpec:
     task_metadata: dict[str, Any] = field(default_factory=dict)  # the user's data files for the step's task
     select: dict[str, Any] | None = None  # {split, tasks, ties}: one checkpoint chosen on validation (step_selection)
     select_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # user data files of select's tasks
+    variants: list["StepSpec"] = field(default_factory=list)  # select.over: one training per option setting
 
     @property
     def name(self) -> str:
@@ -228,7 +229,7 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
         if cell.key in cells:  # identical work under other factor values (an untrained model at every data size)
             cells[cell.key].aliases.append(factors)
             continue
-        if reason := next((r for r in (_plan_check(recipe, s) for s in cell.steps) if r), None) \
+        if reason := next((r for r in (_plan_check(recipe, s) for s in trained_steps(cell)) if r), None) \
                 or cell.data_problem:
             skipped[cell.label] = {"factors": factors, "reason": " ".join(str(reason).split())}
             continue
@@ -325,6 +326,11 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                         task_metadata=copy.deepcopy(user_files.get(task) or {}), select=select,
                         select_metadata={t: copy.deepcopy(user_files[t]) for t in (select or {}).get("tasks", [])
                                          if t in user_files})
+        for setting in variant_options(select or {}):  # each trains as the plain step with that setting would
+            varied = {**options, **setting}
+            plain = {k: v for k, v in identity.items() if k != "select"}
+            step.variants.append(replace(step, options=varied, select=None, select_metadata={}, variants=[],
+                                         key=_digest({**plain, "options": _by_content(varied)})))
         steps.append(step)
         previous_key = step.key
     key = _digest({"model": model, "steps": [s.key for s in steps], "eval": evaluation, "seed": seed,
@@ -354,6 +360,11 @@ def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict
                                f"write eval.{key}: {{model: REF}}")
     if evaluation.get("judges") is not None and not isinstance(evaluation["judges"], list):
         raise recipe_error(recipe.path, f"cell {factors}: eval.judges is not a list", "write eval.judges: [likert]")
+
+
+def trained_steps(cell: CellSpec) -> list[StepSpec]:
+    """The trainings a cell's steps make: a step with ``select.over`` is one per option setting."""
+    return [v for step in cell.steps for v in (step.variants or [step])]
 
 
 def step_input(step: StepSpec, previous: StepSpec | None) -> str:

@@ -9,7 +9,9 @@ model the cell scores on test. A tie goes to the earliest checkpoint (the least 
 middle`` to the one nearest the middle. ``metrics: {task: metric}`` chooses on another of a task's metrics than
 its primary one (e.g. macro_f1), and ``scoring: {mode: generate, gen_kwargs: ...}`` scores the choice with those
 settings in place of the cell's, so cells that read one step differently (by log-likelihood and by generation)
-share one step and one choice. Test items never take part, so the test score of the chosen checkpoint
+share one step and one choice. ``over: {learning_rate: [1.0e-5, 2.0e-5]}`` trains the step once per value (each
+a step of its own, with that option set) and chooses among all their checkpoints: a hyperparameter chosen on
+validation the way the epochs are, listed in the order a tie should prefer. Test items never take part, so the test score of the chosen checkpoint
 carries no selection bias; this is early stopping on validation, as ``load_best_model_at_end`` does it (a
 checkpoint after k of n epochs saw the learning rate of an n-epoch schedule, not of a k-epoch run).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import math
 from pathlib import Path
@@ -36,7 +39,8 @@ from medbench.scoring import SCORING_MODES
 SELECTION_FILE = "selection.json"
 SPLIT = "validation"  # the held-out split medbench scores beside test (medbench.evaluation.EVAL_SPLITS)
 TIES = ("first", "middle")
-SELECT_KEYS = {"split", "tasks", "ties", "metrics", "scoring"}
+SELECT_KEYS = {"split", "tasks", "ties", "metrics", "scoring", "over"}
+MAX_VARIANTS = 16  # trainings one step's ``over`` may ask for: each is a full training run
 # The evaluation settings a validation score depends on (judges are left out: a selection reads primary metrics).
 EVAL_SETTINGS = ("mode", "num_fewshot", "fewshot_rationales", "chat_template", "limit", "gen_kwargs",
                  "system_prompt", "repeats")
@@ -46,7 +50,7 @@ def read_select(value: Any, step_task: str, where: str) -> dict[str, Any]:
     """A step's ``select`` in its full form ``{split, tasks, ties, metrics, scoring}``: tasks default to the
     step's own task. A malformed one is a MedbenchError naming ``where`` and the form to write."""
     form = ("write select: {split: validation, tasks: [TASK]} (tasks default to the step's task; ties: first or "
-            "middle; metrics: {TASK: METRIC}; scoring: {mode: generate, ...})")
+            "middle; metrics: {TASK: METRIC}; scoring: {mode: generate, ...}; over: {OPTION: [VALUE, ...]})")
     if not isinstance(value, dict) or set(value) - SELECT_KEYS:
         raise MedbenchError(f"{where}: select {str(value)[:80]!r} is not a mapping of "
                             f"{', '.join(sorted(SELECT_KEYS))}", form)
@@ -67,8 +71,25 @@ def read_select(value: Any, step_task: str, where: str) -> dict[str, Any]:
             or scoring.get("mode", SCORING_MODES[0]) not in SCORING_MODES:
         raise MedbenchError(f"{where}: select scoring {str(scoring)[:80]!r} must set only "
                             f"{', '.join(EVAL_SETTINGS)} (mode: {' or '.join(SCORING_MODES)})", form)
+    over = value.get("over") or {}
+    if not isinstance(over, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, list) and v and len(v) == len({json.dumps(x) for x in v})
+            and all(isinstance(x, (str, int, float, bool)) for x in v) for k, v in over.items()):
+        raise MedbenchError(f"{where}: select over {str(over)[:80]!r} must map trainer options to lists of distinct "
+                            "values", form)
+    if math.prod(len(v) for v in over.values()) > MAX_VARIANTS:
+        raise MedbenchError(f"{where}: select over asks for {math.prod(len(v) for v in over.values())} trainings "
+                            f"of one step (the most is {MAX_VARIANTS})", "give over: fewer values")
     return {"split": SPLIT, "tasks": list(dict.fromkeys(tasks)), "ties": value.get("ties", "first"),
-            **({"metrics": dict(metrics)} if metrics else {}), **({"scoring": dict(scoring)} if scoring else {})}
+            **({"metrics": dict(metrics)} if metrics else {}), **({"scoring": dict(scoring)} if scoring else {}),
+            **({"over": {k: list(v) for k, v in over.items()}} if over else {})}
+
+
+def variant_options(select: dict[str, Any]) -> list[dict[str, Any]]:
+    """The option settings ``select.over`` trains the step with, one per training, in the order given (the
+    first option varies slowest); [] without ``over``."""
+    over = select.get("over") or {}
+    return [dict(zip(over, values)) for values in itertools.product(*over.values())] if over else []
 
 
 def selection_identity(select: dict[str, Any], evaluation: dict[str, Any], fingerprints: list[str]) -> dict:
@@ -113,12 +134,24 @@ def candidate_value(records: list[dict[str, Any]], tasks: list[str], higher_is_b
 
 
 def summary(selection: dict[str, Any]) -> dict[str, Any]:
-    """What a record says of a choice: the step, the checkpoint, how many there were, and whether it was the last."""
+    """What a record says of a choice: the step, the checkpoint, its position among its training's checkpoints and
+    whether it was the last; with ``over``, the option values chosen and which numeric ones are the least or most
+    of their list (a choice at the edge of the grid says a value beyond it might have done better)."""
     chosen = selection["candidates"][selection["chosen"]]
+    options = chosen.get("options") or {}
+    siblings = [i for i, c in enumerate(selection["candidates"]) if (c.get("options") or {}) == options]
+    over = selection.get("over") or {}
+    edge = [k for k, v in options.items() if len(over.get(k) or []) > 1 and _numbers(over[k])
+            and v in (min(over[k]), max(over[k]))]
     return {"step": selection["step"], "checkpoint": Path(chosen["path"]).name, "epoch": chosen.get("epoch"),
-            "position": selection["chosen"] + 1, "of": len(selection["candidates"]),
-            "last": selection["chosen"] == len(selection["candidates"]) - 1,
+            "position": siblings.index(selection["chosen"]) + 1, "of": len(siblings),
+            "last": selection["chosen"] == siblings[-1],
+            **({"options": options, "edge": edge} if options else {}),
             "split": selection["split"], "tasks": selection["tasks"], "value": chosen["value"]}
+
+
+def _numbers(values: list[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
 def select_checkpoint(directory: Path, step_name: str, select: dict[str, Any], checkpoints: list[dict[str, Any]],
@@ -141,8 +174,10 @@ def select_checkpoint(directory: Path, step_name: str, select: dict[str, Any], c
         value, scores = candidate_value(records, select["tasks"],
                                         lambda metric: metric_higher_is_better(metric, registry), select.get("metrics"))
         candidates.append({"path": checkpoint["path"], "step": checkpoint.get("step"), "epoch": checkpoint.get("epoch"),
+                           **({"options": checkpoint["variant"]} if checkpoint.get("variant") else {}),
                            "value": value, "scores": scores})
     selection = {"step": step_name, "split": SPLIT, "tasks": list(select["tasks"]), "ties": select["ties"],
+                 **({"over": select["over"]} if select.get("over") else {}),
                  "candidates": candidates, "chosen": choose(candidates, select["ties"])}
     atomic_write_json(marker, selection)
     return selection
@@ -179,7 +214,10 @@ def report_lines(chosen: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = ["Checkpoints chosen on validation (a step's select; \"last\": the final one was best, so more training "
              "might have helped):"]
     for label, picks in sorted(chosen.items()):
-        parts = [f"{p.get('step')}: {p.get('checkpoint')} ({p.get('position')} of {p.get('of')}"
+        parts = [f"{p.get('step')}: {p.get('checkpoint')} ("
+                 + "".join(f"{k}={v}{' (edge of grid)' if k in (p.get('edge') or []) else ''}, "
+                           for k, v in (p.get("options") or {}).items() if isinstance(p.get("options"), dict))
+                 + f"{p.get('position')} of {p.get('of')}"
                  + (f", epoch {p['epoch']:g}" if isinstance(p.get("epoch"), (int, float)) else "")
                  + (", last" if p.get("last") and (p.get("of") or 0) > 1 else "") + ")"
                  + (f", {', '.join(p.get('tasks') or [])} = {p['value']:.3f}"

@@ -128,12 +128,21 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None, repor
               selection_config: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Train one step, or reuse it if a finished copy exists; returns its checkpoints (path, step, final) and,
     for a step with ``select``, the validation choice among them (medbench.step_selection; ``selection_config``:
-    the cell's EvalConfig), made once under the step's lock."""
+    the cell's EvalConfig), made once under the step's lock. With ``select.over`` the step trains once per
+    setting, each in its own folder, and its own folder holds only the choice among all their checkpoints."""
     directory = _step_dir(out_dir, step)
+    found = []
+    for variant in step.variants:  # select.over: each setting trains as a step of its own, shareable as one
+        with _step_lock(_step_dir(out_dir, variant)):
+            setting = {k: variant.options[k] for k in step.select["over"]}
+            found += [{**c, "variant": setting}
+                      for c in _trained_step(_step_dir(out_dir, variant), variant, model, prev, report_to)]
     with _step_lock(directory):
-        found = _trained_step(directory, step, model, prev, report_to)
+        if not step.variants:
+            found = _trained_step(directory, step, model, prev, report_to)
         if not step.select:
             return found, None
+        directory.mkdir(parents=True, exist_ok=True)
         from medbench.engine import ScoredCheckpoint, score_checkpoints, score_with_progress
 
         def score(checkpoint: dict[str, Any], config: Any, label: str) -> list[dict[str, Any]]:
@@ -327,6 +336,8 @@ def describe(sweep: SweepPlan) -> dict[str, Any]:
             steps.append({"name": step.name, "plugin": step.plugin, "task": step.task,
                           "input": step_input(step, previous), "options": step.options,
                           **({"select": step.select} if step.select else {}),
+                          **({"variants": [{"name": v.name, "options": {k: v.options[k] for k in step.select["over"]}}
+                                           for v in step.variants]} if step.variants else {}),
                           **({"data_files": step.task_metadata.get("data_files")} if step.task_metadata else {})})
             previous = step
         evaluation = {"tasks": cell.eval["tasks"], "limit": cell.eval.get("limit"),

@@ -55,8 +55,8 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
     for column in ("cell", "steps", "eval", "key", "state"):
         table.add_column(column, overflow="fold")
     for cell in description["cells"]:
-        # a step that picks its checkpoint on validation shows where: sft[best on uti@validation]
-        steps = " → ".join(s["plugin"] + (f"[best on {','.join(s['select']['tasks'])}@validation]"
+        # a choosing step shows its grid and where: sft[learning_rate 1e-05|2e-05, best on uti@validation]
+        steps = " → ".join(s["plugin"] + (f"[{_grid(s['select'])}best on {','.join(s['select']['tasks'])}@validation]"
                                           if s.get("select") else "") for s in cell["steps"]) or "(none: scored as is)"
         state = "done" if cell["done"] else "to run"
         table.add_row(Text(terminal_safe(cell["label"] + (" [baseline]" if cell["baseline"] else ""))),
@@ -119,3 +119,8 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
                             f"fix the cause and re-run the same command: finished cells are kept "
                             f"(tracebacks in {plan.out_dir}/cells)")
 
+
+
+def _grid(select: dict) -> str:
+    """``learning_rate 1e-05|2e-05, `` for a step whose select trains it once per setting; '' otherwise."""
+    return "".join(f"{name} {'|'.join(map(str, values))}, " for name, values in (select.get("over") or {}).items())
