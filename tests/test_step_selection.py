@@ -158,6 +158,9 @@ def test_the_choice_is_part_of_the_step_identity(tiny_model_dir, tmp_path):
     ({"split": "test"}, "never on test"),
     ({"tasks": ["no_such_task"]}, "no_such_task"),
     ({"tasks": "{eval_limit}"}, "not a list of task names"),
+    ({"over": {"difficulty_file": ["../../etc/passwd"]}}, "lies outside the recipe's folder"),  # contained as options
+    ({"over": {"learning_rate": ["{prev}"]}}, r"refers to \{prev\} in select.over"),
+    ({"over": {"learnign_rate": [1e-4, 1e-3]}}, "learnign_rate"),  # each run's options checked as a step's are
 ])
 def test_a_bad_select_fails_the_plan_in_one_line(tiny_model_dir, tmp_path, select, words):
     recipe = json.loads(json.dumps(RECIPE))

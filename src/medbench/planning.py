@@ -327,6 +327,10 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                         select_metadata={t: copy.deepcopy(user_files[t]) for t in (select or {}).get("tasks", [])
                                          if t in user_files})
         for setting in variant_options(select or {}):  # each trains as the plain step with that setting would
+            setting = contained_file_options(setting, recipe.path.parent, given, where)  # file options: as above
+            if not steps and "{prev}" in json.dumps(setting):
+                raise recipe_error(recipe.path, f"the first step of cell {factors} refers to {{prev}} in select.over",
+                                   "only a later step can build on the previous one")
             varied = {**options, **setting}
             plain = {k: v for k, v in identity.items() if k != "select"}
             step.variants.append(replace(step, options=varied, select=None, select_metadata={}, variants=[],

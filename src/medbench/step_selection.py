@@ -11,9 +11,10 @@ its primary one (e.g. macro_f1), and ``scoring: {mode: generate, gen_kwargs: ...
 settings in place of the cell's, so cells that read one step differently (by log-likelihood and by generation)
 share one step and one choice. ``over: {learning_rate: [1.0e-5, 2.0e-5]}`` trains the step once per value (each
 a step of its own, with that option set) and chooses among all their checkpoints: a hyperparameter chosen on
-validation the way the epochs are, listed in the order a tie should prefer. Test items never take part, so the test score of the chosen checkpoint
-carries no selection bias; this is early stopping on validation, as ``load_best_model_at_end`` does it (a
-checkpoint after k of n epochs saw the learning rate of an n-epoch schedule, not of a k-epoch run).
+validation the way the epochs are, listed in the order a tie should prefer. Test items never take part, so the
+test score of the chosen checkpoint carries no selection bias; this is early stopping on validation, as
+``load_best_model_at_end`` does it (a checkpoint after k of n epochs saw the learning rate of an n-epoch schedule,
+not of a k-epoch run).
 
 The choice is written to ``selection.json`` in the step's folder (every candidate's validation scores, the one
 chosen, whether it was the last one: a choice at the edge says more training might have helped), its validation
