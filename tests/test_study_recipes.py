@@ -37,9 +37,15 @@ def test_sft_vs_dpo_continues_dpo_from_the_sft_step_and_compares_dpo_with_sft(sc
         assert dpo.steps[1].model == "{prev}"  # DPO's input is that SFT checkpoint
         # Epochs are chosen on the task's validation split, for SFT (which DPO then starts from) and for DPO: a
         # fixed epoch count would decide dpo vs sft in advance (an under-trained SFT leaves room for DPO to fill).
-        for step in dpo.steps:
-            assert step.select == {"split": "validation", "tasks": [task], "ties": "first"}
+        # And each step's most sensitive knob with its epochs (SFT's rate, DPO's beta), least departure first.
+        grids = [{"learning_rate": [1.0e-4, 2.0e-4, 4.0e-4]}, {"beta": [0.5, 0.1, 0.01]}] if scale == "full" \
+            else [{"learning_rate": [2.0e-4]}, {"beta": [0.1]}]
+        for step, over in zip(dpo.steps, grids):
+            assert step.select == {"split": "validation", "tasks": [task], "ties": "first", "over": over}
             assert step.options["save_every_epoch"] is True and step.options["num_epochs"] >= 2
+            assert not set(over) & set(step.options)  # no fixed value for a reader to mistake for the one used
+            assert [{k: v.options[k] for k in over} for v in step.variants] == \
+                [{k: value} for k, values in over.items() for value in values]
         assert dpo.steps[0].options["num_epochs"] > dpo.steps[1].options["num_epochs"] or scale == "toy"
         pairs = [(c.factors["method"], b.factors["method"]) for c, b, _ in compared(sweep)
                  if c.factors["task"] == task and c.factors["seed"] == 1]
