@@ -135,3 +135,19 @@ def test_sft_trains_on_the_seeded_stratified_subset(tiny_model_dir, tmp_path, ad
     assert [e.doc_id for e in run.examples] == [e.doc_id for e in select_examples(adrd, 8, 2, ["hard"])]
     assert labels_of(run.examples) == {"yes": 4, "no": 4}
 
+
+
+def test_a_plan_reads_each_tasks_training_data_once_and_hands_out_copies(monkeypatch):
+    from medbench import trainingdata
+
+    reads = []
+    real = trainingdata._read_training_examples
+    monkeypatch.setattr(trainingdata, "_read_training_examples", lambda *a: reads.append(a) or real(*a))
+    with trainingdata.examples_read_once():
+        first = load_training_examples("uti")
+        first[0].prompt = "changed by a check"
+        again = load_training_examples("uti")
+        load_training_examples("uti", None, "validation")  # another split: read on its own
+    assert len(reads) == 2 and again[0].prompt != "changed by a check" and len(again) == len(first)
+    load_training_examples("uti")  # outside a plan nothing is kept: a file edited between commands is read anew
+    assert len(reads) == 3

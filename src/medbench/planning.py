@@ -165,6 +165,14 @@ def plan(recipe: Recipe, scale: str | None = None, out_dir: str | Path | None = 
     """Expand the grid into cells, their identities and comparisons (no model is loaded). ``overrides``
     replace the chosen scale's variables (``--set model=PATH``); ``data_files`` (``--data-file``, resolved
     against the CWD) go over the recipe's own."""
+    from medbench.trainingdata import examples_read_once
+
+    with examples_read_once():  # the trainers' plan checks read each task's training data once
+        return _plan(recipe, scale, out_dir, overrides, data_files)
+
+
+def _plan(recipe: Recipe, scale: str | None, out_dir: str | Path | None, overrides: dict[str, Any] | None,
+          data_files: dict[str, str] | None) -> SweepPlan:
     scale, scale_vars = _selected_scale(recipe, scale)
     for key, value in (overrides or {}).items():
         if key not in scale_vars:

@@ -20,12 +20,15 @@ Which examples a trainer takes (:func:`select_examples`, the same for every trai
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import heapq
 import json
 import random
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from medbench.errors import MedbenchError
 
@@ -89,8 +92,34 @@ def examples_from_task(task: Any, metadata: dict[str, Any], split: str | None = 
     return examples
 
 
+_READ_ONCE: ContextVar[dict[str, list[TrainingExample]] | None] = ContextVar("training examples read", default=None)
+
+
+@contextlib.contextmanager
+def examples_read_once() -> Iterator[None]:
+    """Within it, each task's training examples (per data files and split) are read once and handed out as copies:
+    a sweep's plan checks every training of every cell against its data, and reading one task hundreds of times
+    (registry, YAML, a template rendered per document) took most of a large plan's time."""
+    token = _READ_ONCE.set({})
+    try:
+        yield
+    finally:
+        _READ_ONCE.reset(token)
+
+
 def load_training_examples(task_name: str, task_metadata: dict[str, Any] | None = None,
                            split: str | None = None) -> list[TrainingExample]:
+    read = _READ_ONCE.get()
+    if read is None:
+        return _read_training_examples(task_name, task_metadata, split)
+    key = json.dumps([task_name, task_metadata, split], sort_keys=True, default=str)
+    if key not in read:
+        read[key] = _read_training_examples(task_name, task_metadata, split)
+    return copy.deepcopy(read[key])  # a check may change what it is given; the next one gets them as read
+
+
+def _read_training_examples(task_name: str, task_metadata: dict[str, Any] | None,
+                            split: str | None) -> list[TrainingExample]:
     from medbench.tasks import build_registry, load_tasks
 
     registry = build_registry()
