@@ -91,7 +91,7 @@ def test_rationale_model_is_scored_by_generation_and_label_model_both_ways():
         for cell in trained:
             select = cell.steps[0].select
             assert select["metrics"] == {"adrd_prediction": "macro_f1"} and select["scoring"]["mode"] == "generate"
-            assert cell.steps[0].options["save_every_epoch"] is True
+            assert cell.steps[0].options["save_every_epoch"] is True and select["over"] == {"learning_rate": [2.0e-4]}
         by_rows = {}
         for cell in trained:
             by_rows.setdefault((cell.factors["model"], cell.factors["examples"], cell.factors["train_rows"],
@@ -110,6 +110,10 @@ def test_rationale_full_scale_spans_sizes_models_and_seeds():
     assert len({c.factors["examples"] for c in trained}) >= 3
     assert len({c.factors["model"] for c in trained}) >= 2
     assert len({c.factors["seed"] for c in trained}) >= 3
+    # both arms choose their rate from the same three, with the epoch: one rate would suit one target's length
+    for cell in trained:
+        assert cell.steps[0].select["over"] == {"learning_rate": [1.0e-4, 2.0e-4, 4.0e-4]}
+        assert "learning_rate" not in cell.steps[0].options and len(cell.steps[0].variants) == 3
 
 
 def test_rationale_reasoning_model_gets_room_to_think_in_generate_mode_only():
