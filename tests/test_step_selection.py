@@ -287,3 +287,14 @@ def test_a_choice_inside_the_grid_is_not_at_its_edge():
                       "candidates": candidates, "chosen": 4})
     assert (picked["options"], picked["edge"], picked["position"], picked["of"], picked["last"]) == \
         ({"learning_rate": 2e-5, "scheduler": "linear"}, [], 1, 2, False)  # a word is never "at the edge"
+
+
+def test_the_report_reads_damaged_choices_in_records_without_failing():
+    from medbench.step_selection import report_lines
+
+    lines = report_lines({"a": [{"step": "s", "options": ["lr"], "edge": 3, "of": "2", "last": True, "tasks": [1],
+                                 "value": 0.5, "epoch": "x"}, 7], "b": 5,
+                          "c": [{"step": "t", "options": {"lr": 2e-05}, "edge": ["lr"], "position": 1, "of": 3,
+                                 "tasks": ["uti"], "value": 0.25}]})
+    assert lines[1] == "- a: s: None (None of 2), 1 = 0.500" and lines[2] == "- b: "
+    assert lines[3] == "- c: t: None (lr=2e-05 (edge of grid), 1 of 3), uti = 0.250"

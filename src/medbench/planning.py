@@ -43,7 +43,7 @@ class StepSpec:
     seed: int
     key: str = ""  # identity hash, filled in by plan()
     task_metadata: dict[str, Any] = field(default_factory=dict)  # the user's data files for the step's task
-    select: dict[str, Any] | None = None  # {split, tasks, ties}: one checkpoint chosen on validation (step_selection)
+    select: dict[str, Any] | None = None  # {split, tasks, ties, ...}: a checkpoint chosen on validation (step_selection)
     select_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # user data files of select's tasks
     variants: list["StepSpec"] = field(default_factory=list)  # select.over: one training per option setting
 

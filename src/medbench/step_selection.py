@@ -139,16 +139,25 @@ def summary(selection: dict[str, Any]) -> dict[str, Any]:
     whether it was the last; with ``over``, the option values chosen and which numeric ones are the least or most
     of their list (a choice at the edge of the grid says a value beyond it might have done better)."""
     chosen = selection["candidates"][selection["chosen"]]
-    options = chosen.get("options") or {}
-    siblings = [i for i, c in enumerate(selection["candidates"]) if (c.get("options") or {}) == options]
-    over = selection.get("over") or {}
-    edge = [k for k, v in options.items() if len(over.get(k) or []) > 1 and _numbers(over[k])
-            and v in (min(over[k]), max(over[k]))]
+    options = _mapping(chosen.get("options"))
+    siblings = [i for i, c in enumerate(selection["candidates"]) if _mapping(c.get("options")) == options]
+    over = _mapping(selection.get("over"))
+    edge = [k for k, v in options.items() if isinstance(over.get(k), list) and len(over[k]) > 1
+            and _numbers(over[k]) and v in (min(over[k]), max(over[k]))]
     return {"step": selection["step"], "checkpoint": Path(chosen["path"]).name, "epoch": chosen.get("epoch"),
             "position": siblings.index(selection["chosen"]) + 1, "of": len(siblings),
             "last": selection["chosen"] == siblings[-1],
             **({"options": options, "edge": edge} if options else {}),
             "split": selection["split"], "tasks": selection["tasks"], "value": chosen["value"]}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A written file's mapping, or {} where it holds something else (a damaged file is read, never a crash)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _numbers(values: list[Any]) -> bool:
@@ -216,13 +225,13 @@ def report_lines(chosen: dict[str, list[dict[str, Any]]]) -> list[str]:
              "might have helped):"]
     for label, picks in sorted(chosen.items()):
         parts = [f"{p.get('step')}: {p.get('checkpoint')} ("
-                 + "".join(f"{k}={v}{' (edge of grid)' if k in (p.get('edge') or []) else ''}, "
-                           for k, v in (p.get("options") or {}).items() if isinstance(p.get("options"), dict))
+                 + "".join(f"{k}={v}{' (edge of grid)' if k in _listed(p.get('edge')) else ''}, "
+                           for k, v in _mapping(p.get("options")).items())
                  + f"{p.get('position')} of {p.get('of')}"
-                 + (f", epoch {p['epoch']:g}" if isinstance(p.get("epoch"), (int, float)) else "")
-                 + (", last" if p.get("last") and (p.get("of") or 0) > 1 else "") + ")"
-                 + (f", {', '.join(p.get('tasks') or [])} = {p['value']:.3f}"
-                    if isinstance(p.get("value"), (int, float)) else "")
-                 for p in picks if isinstance(p, dict)]
+                 + (f", epoch {p['epoch']:g}" if _numbers([p.get("epoch")]) else "")
+                 + (", last" if p.get("last") and _numbers([p.get("of")]) and p["of"] > 1 else "") + ")"
+                 + (f", {', '.join(map(str, _listed(p.get('tasks'))))} = {p['value']:.3f}"
+                    if _numbers([p.get("value")]) else "")
+                 for p in _listed(picks) if isinstance(p, dict)]  # records are read as found: never a crash
         lines.append(f"- {markdown_text(label)}: {markdown_text('; '.join(parts))}")
     return lines + [""]

@@ -120,7 +120,6 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
                             f"(tracebacks in {plan.out_dir}/cells)")
 
 
-
 def _grid(select: dict) -> str:
     """``learning_rate 1e-05|2e-05, `` for a step whose select trains it once per setting; '' otherwise."""
     return "".join(f"{name} {'|'.join(map(str, values))}, " for name, values in (select.get("over") or {}).items())
