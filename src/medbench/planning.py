@@ -334,13 +334,13 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                         task_metadata=copy.deepcopy(user_files.get(task) or {}), select=select,
                         select_metadata={t: copy.deepcopy(user_files[t]) for t in (select or {}).get("tasks", [])
                                          if t in user_files})
+        plain = {k: v for k, v in identity.items() if k != "select"}  # a variant's identity: a plain step's
         for setting in variant_options(select or {}):  # each trains as the plain step with that setting would
             setting = contained_file_options(setting, recipe.path.parent, given, where)  # file options: as above
             if not steps and "{prev}" in json.dumps(setting):
                 raise recipe_error(recipe.path, f"the first step of cell {factors} refers to {{prev}} in select.over",
                                    "only a later step can build on the previous one")
             varied = {**options, **setting}
-            plain = {k: v for k, v in identity.items() if k != "select"}
             step.variants.append(replace(step, options=varied, select=None, select_metadata={}, variants=[],
                                          key=_digest({**plain, "options": _by_content(varied)})))
         steps.append(step)
@@ -377,6 +377,11 @@ def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict
 def trained_steps(cell: CellSpec) -> list[StepSpec]:
     """The trainings a cell's steps make: a step with ``select.over`` is one per option setting."""
     return [v for step in cell.steps for v in (step.variants or [step])]
+
+
+def variant_setting(step: StepSpec, variant: StepSpec) -> dict[str, Any]:
+    """The options ``step``'s ``select.over`` sets in one of its ``variants``."""
+    return {k: variant.options[k] for k in (step.select or {}).get("over") or {}}
 
 
 def step_input(step: StepSpec, previous: StepSpec | None) -> str:

@@ -78,9 +78,10 @@ def read_select(value: Any, step_task: str, where: str) -> dict[str, Any]:
             and all(isinstance(x, (str, int, float, bool)) for x in v) for k, v in over.items()):
         raise MedbenchError(f"{where}: select over {str(over)[:80]!r} must map trainer options to lists of distinct "
                             "values", form)
-    if math.prod(len(v) for v in over.values()) > MAX_VARIANTS:
-        raise MedbenchError(f"{where}: select over asks for {math.prod(len(v) for v in over.values())} trainings "
-                            f"of one step (the most is {MAX_VARIANTS})", "give over: fewer values")
+    trainings = math.prod(len(v) for v in over.values())
+    if trainings > MAX_VARIANTS:
+        raise MedbenchError(f"{where}: select over asks for {trainings} trainings of one step (the most is "
+                            f"{MAX_VARIANTS})", "give over: fewer values")
     return {"split": SPLIT, "tasks": list(dict.fromkeys(tasks)), "ties": value.get("ties", "first"),
             **({"metrics": dict(metrics)} if metrics else {}), **({"scoring": dict(scoring)} if scoring else {}),
             **({"over": {k: list(v) for k, v in over.items()}} if over else {})}

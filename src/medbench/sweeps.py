@@ -30,6 +30,7 @@ from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `
     SweepPlan,
     plan,
     step_input,
+    variant_setting,
 )
 from medbench.recipe import Recipe, read_recipe, substitute, task_fingerprint  # noqa: F401  (re-exported too)
 from medbench.records import atomic_write_json, read_regular_text
@@ -134,8 +135,7 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None, repor
     found = []
     for variant in step.variants:  # select.over: each setting trains as a step of its own, shareable as one
         with _step_lock(_step_dir(out_dir, variant)):
-            setting = {k: variant.options[k] for k in step.select["over"]}
-            found += [{**c, "variant": setting}
+            found += [{**c, "variant": variant_setting(step, variant)}
                       for c in _trained_step(_step_dir(out_dir, variant), variant, model, prev, report_to)]
     with _step_lock(directory):
         if not step.variants:
@@ -336,7 +336,7 @@ def describe(sweep: SweepPlan) -> dict[str, Any]:
             steps.append({"name": step.name, "plugin": step.plugin, "task": step.task,
                           "input": step_input(step, previous), "options": step.options,
                           **({"select": step.select} if step.select else {}),
-                          **({"variants": [{"name": v.name, "options": {k: v.options[k] for k in step.select["over"]}}
+                          **({"variants": [{"name": v.name, "options": variant_setting(step, v)}
                                            for v in step.variants]} if step.variants else {}),
                           **({"data_files": step.task_metadata.get("data_files")} if step.task_metadata else {})})
             previous = step
