@@ -259,13 +259,25 @@ def test_merge_interpolates_a_clinical_model_and_picks_t_on_validation(scale, tm
     assert full is by_factors(sweep, shots=64, arm="full_ft", merge_method="slerp", seed=1)  # planned once
     assert full.steps[0].options["method"] == "full" and full.steps[0].options["max_examples"] == 64
     assert full.steps[0].options["num_epochs"] == kshot.options["num_epochs"]  # the same optimizer steps
-    # full_ft's rate is chosen on the merge arm's validation mean, as t is: two tuned knobs per primary arm
-    rates = [1.0e-5, 2.0e-5, 5.0e-5] if scale == "full" else [2.0e-5]
-    assert full.steps[0].select == {**kshot.select, "over": {"learning_rate": rates}}
-    assert [v.options["learning_rate"] for v in full.steps[0].variants] == rates
-    assert "learning_rate" not in full.steps[0].options  # no fixed rate for a reader to mistake for the one used
+    # Each primary arm's training step chooses its rate with its epoch on one validation mean (full_ft's full
+    # fine-tuning rate; the merge arm's LoRA rate, before the merge chooses t), lowest rate first (ties take it).
+    epochs = {"split": "validation", "tasks": ["clinical_reasoning", "instruction_following"], "ties": "first"}
+    full_rates = [1.0e-5, 2.0e-5, 5.0e-5] if scale == "full" else [2.0e-5]
+    lora_rates = [1.0e-4, 2.0e-4, 4.0e-4] if scale == "full" else [2.0e-4]
+    lora_ft = by_factors(sweep, shots=64, arm="lora_ft", merge_method="linear", seed=1).steps[0]
+    for step, rates in ((full.steps[0], full_rates), (kshot, lora_rates), (given_kshot, lora_rates),
+                        (lora_ft, lora_rates)):
+        assert step.select == {**epochs, "over": {"learning_rate": rates}} and rates == sorted(rates)
+        assert [v.options["learning_rate"] for v in step.variants] == rates
+        assert "learning_rate" not in step.options  # no fixed rate for a reader to mistake for the one used
+    assert lora_ft.options == kshot.options and lora_ft.model == merge.model  # the merge arm's settings, from instruct
     full_all = by_factors(sweep, shots=64, arm="full_ft_all", merge_method="linear", seed=1)
-    assert full_all.steps[0].select == kshot.select and full_all.steps[0].options["learning_rate"] == 2.0e-5
+    assert full_all.steps[0].select == epochs and full_all.steps[0].options["learning_rate"] == 2.0e-5
+    if scale == "full":  # the runs the header counts: 5 CPT + 3 rates x 2 shots x 5 seeds x (2 merge arms, lora_ft,
+        # full_ft) + 5 full_ft_all
+        trained = {v.key for c in sweep.cells for s in c.steps if s.plugin == "sft" for v in (s.variants or [s])}
+        merges = {s.key for c in sweep.cells for s in c.steps if s.plugin == "merge"}
+        assert len(sweep.cells) == 70 and len(trained) == 130 and len(merges) * len(sweep.variables["t_grid"]) == 200
     instruct = by_factors(sweep, shots=256, arm="instruct", merge_method="slerp", seed=1)
     assert instruct.steps == [] and instruct.label == "shots=any,arm=instruct,merge_method=any,seed=1"
     assert merge.eval["chat_template"] is True
