@@ -3,6 +3,7 @@ scored as the cell's model (medbench.step_selection), on the tiny random model."
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -10,7 +11,7 @@ import yaml
 from medbench.errors import MedbenchError
 from medbench.records import read_records
 from medbench.step_selection import candidate_value, choose, read_select
-from medbench.sweeps import describe, plan, read_recipe, run_sweep
+from medbench.sweeps import _cell_marker, describe, plan, read_recipe, run_sweep
 from medbench.training import build_config
 
 RECIPE = {
@@ -249,10 +250,13 @@ def test_over_trains_one_step_per_setting_and_chooses_among_all_their_checkpoint
     assert describe(sweep)["cells"][0]["steps"][0]["variants"] == [
         {"name": v.name, "options": {"learning_rate": v.options["learning_rate"]}} for v in step.variants]
     shown = CliRunner().invoke(cli, ["sweep", str(path), "--scale", "toy", "--output-dir", str(tmp_path / "s"),
-                                     "--dry-run"], terminal_width=400)
+                                     "--dry-run", "--prune-unchosen"], terminal_width=400)
     assert "learning_rate 0.0001|0.001, best on medqa@validation" in " ".join(shown.output.split()), shown.output
+    assert "--prune-unchosen: 1 of 1 choosing steps delete" in " ".join(shown.output.split())
 
-    assert all(r.status == "done" for r in run_sweep(sweep))
+    ran = CliRunner().invoke(cli, ["sweep", str(path), "--scale", "toy", "--output-dir", str(tmp_path / "s"),
+                                   "--prune-unchosen"], terminal_width=400)
+    assert ran.exit_code == 0 and "pruned: 3 unchosen checkpoints in" in ran.output, ran.output
     steps = sweep.out_dir / "steps"
     for variant in step.variants:  # each setting trained in its own folder, with its own value
         assert json.loads((steps / variant.name / "step.json").read_text())["options"]["learning_rate"] == \
@@ -273,6 +277,17 @@ def test_over_trains_one_step_per_setting_and_chooses_among_all_their_checkpoint
     line = next(x for x in study_report(sweep)["markdown"].splitlines() if x.startswith("- method=sft,seed=1:"))
     assert f"learning_rate={candidates[best]['options']['learning_rate']} (edge of grid), {best % 2 + 1} of 2" in line
     assert all(r.status == "skipped" for r in run_sweep(plan(sweep.recipe, "toy", tmp_path / "s")))
+    # --prune-unchosen: the three checkpoints not chosen lost their weights, the chosen one kept its own
+    for i, candidate in enumerate(candidates):
+        folder = Path(candidate["path"])
+        assert (folder / "PRUNED.json").is_file() == (i != best) and (folder / "adapter_config.json").is_file()
+        assert bool(list(folder.glob("*.safetensors"))) == (i == best)
+    # a later choice over them (its selection deleted) stops in one line naming the folders to delete
+    (steps / step.name / "selection.json").unlink()
+    _cell_marker(sweep.out_dir, sweep.cells[0]).unlink()
+    again = run_sweep(plan(sweep.recipe, "toy", tmp_path / "s"))[0]
+    assert again.status == "failed" and "deleted by --prune-unchosen" in again.error
+    assert "delete " + " ".join(sorted(str(steps / v.name) for v in step.variants)) in again.error
 
 
 def test_a_choice_inside_the_grid_is_not_at_its_edge():

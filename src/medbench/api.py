@@ -252,15 +252,18 @@ def plan_sweep(recipe: str | Path, *, scale: str | None = None, output_dir: str 
 
 def run_planned_sweep(plan: Any, *, executor: str = "local", executor_options: dict[str, str] | None = None,
                       report_to: str | list[str] | None = None,
-                      on_result: Callable[[Any], None] | None = None) -> SweepResult:
-    """Run a plan's cells (finished ones are kept), then render its leaderboard and write its study report."""
+                      on_result: Callable[[Any], None] | None = None, prune_unchosen: bool = False) -> SweepResult:
+    """Run a plan's cells (finished ones are kept), then render its leaderboard and write its study report.
+    ``prune_unchosen``: delete the weights of checkpoints a choosing step did not choose, once it has
+    (medbench.checkpoint_pruning; only where no other step reads them)."""
     from medbench.leaderboard import render
     from medbench.sweeps import run_sweep
     from medbench.sweep_report import study_report
     from medbench.tracking import parse_report_to
 
     trackers = parse_report_to(report_to)
-    cells = run_sweep(plan, executor, dict(executor_options or {}), on_result=on_result, report_to=trackers)
+    cells = run_sweep(plan, executor, dict(executor_options or {}), on_result=on_result, report_to=trackers,
+                      prune_unchosen=prune_unchosen)
     result = SweepResult(plan, cells)
     if any(cell.status != "failed" for cell in cells):
         result.leaderboard = render(plan.leaderboard_dir)
@@ -271,7 +274,8 @@ def run_planned_sweep(plan: Any, *, executor: str = "local", executor_options: d
 def sweep(recipe: str | Path, *, scale: str | None = None, output_dir: str | Path | None = None,
           overrides: dict[str, Any] | None = None, data_files: dict[str, str] | None = None, executor: str = "local",
           executor_options: dict[str, str] | None = None, report_to: str | list[str] | None = None,
-          dry_run: bool = False, on_result: Callable[[Any], None] | None = None) -> SweepResult:
+          dry_run: bool = False, on_result: Callable[[Any], None] | None = None,
+          prune_unchosen: bool = False) -> SweepResult:
     """Plan and run a recipe's grid, as `medbench sweep` does: every cell trains, is scored into the sweep's
     leaderboard, and the study report compares them. A failing cell does not raise: it is in ``.failed`` with its
     error (tracebacks in ``<out_dir>/cells``). ``dry_run``: plan only (``.cells`` empty)."""
@@ -279,4 +283,4 @@ def sweep(recipe: str | Path, *, scale: str | None = None, output_dir: str | Pat
     if dry_run:
         return SweepResult(plan)
     return run_planned_sweep(plan, executor=executor, executor_options=executor_options, report_to=report_to,
-                             on_result=on_result)
+                             on_result=on_result, prune_unchosen=prune_unchosen)

@@ -34,7 +34,8 @@ from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `
 )
 from medbench.recipe import Recipe, read_recipe, substitute, task_fingerprint  # noqa: F401  (re-exported too)
 from medbench.records import atomic_write_json, read_regular_text
-from medbench.step_selection import chosen_checkpoint, select_checkpoint, summary
+from medbench.checkpoint_pruning import exclusive_choosers, prune_unchosen, require_weights
+from medbench.step_selection import SELECTION_FILE, chosen_checkpoint, select_checkpoint, summary
 
 
 @dataclass
@@ -126,20 +127,25 @@ def _step_lock(directory: Path) -> Iterator[None]:
 
 
 def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None, report_to: list[str] | None = None,
-              selection_config: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+              selection_config: Any = None, prune: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Train one step, or reuse it if a finished copy exists; returns its checkpoints (path, step, final) and,
     for a step with ``select``, the validation choice among them (medbench.step_selection; ``selection_config``:
     the cell's EvalConfig), made once under the step's lock. With ``select.over`` the step trains once per
-    setting, each in its own folder, and its own folder holds only the choice among all their checkpoints."""
+    setting, each in its own folder, and its own folder holds only the choice among all their checkpoints.
+    ``prune``: the unchosen checkpoints' weights are deleted once the choice is written
+    (medbench.checkpoint_pruning; the caller has checked that no other step reads them)."""
     directory = _step_dir(out_dir, step)
     found = []
     for variant in step.variants:  # select.over: each setting trains as a step of its own, shareable as one
         with _step_lock(_step_dir(out_dir, variant)):
             found += [{**c, "variant": variant_setting(step, variant)}
                       for c in _trained_step(_step_dir(out_dir, variant), variant, model, prev, report_to)]
+    trained_dirs = [_step_dir(out_dir, v) for v in step.variants] or [directory]
     with _step_lock(directory):
         if not step.variants:
             found = _trained_step(directory, step, model, prev, report_to)
+        if not step.select or not (directory / SELECTION_FILE).is_file():
+            require_weights(found, trained_dirs)  # every checkpoint is scored: none may have been pruned
         if not step.select:
             return found, None
         directory.mkdir(parents=True, exist_ok=True)
@@ -150,7 +156,11 @@ def _run_step(out_dir: Path, step: StepSpec, model: str, prev: str | None, repor
                                       checkpoint["plugin"], directory.name, checkpoint.get("trainer_config"))
             return score_checkpoints([scored], config, lambda _: label, score_with_progress)
 
-        return found, select_checkpoint(directory, step.name, step.select, found, selection_config, score)
+        selection = select_checkpoint(directory, step.name, step.select, found, selection_config, score)
+        if prune:
+            prune_unchosen(selection, found, out_dir / "steps", directory / SELECTION_FILE)
+        require_weights([chosen_checkpoint(selection, found)], trained_dirs)
+        return found, selection
 
 
 def _trained_step(directory: Path, step: StepSpec, model: str, prev: str | None,
@@ -231,9 +241,11 @@ def _selection_config(cell: CellSpec, step: StepSpec, out_dir: Path) -> Any:
     return dataclasses.replace(eval_config(scored_as, out_dir), task_metadata=step.select_metadata)
 
 
-def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[str] | None = None) -> CellResult:
+def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[str] | None = None,
+             prunable: frozenset[str] = frozenset()) -> CellResult:
     """Train the cell's steps and score the model it ends with (every checkpoint of the last step); with
-    ``report_to``, each step reports to those trackers and the scores go to the last step's tracker runs."""
+    ``report_to``, each step reports to those trackers and the scores go to the last step's tracker runs.
+    ``prunable``: the choosing steps whose unchosen checkpoints are deleted once chosen (--prune-unchosen)."""
     from medbench.engine import ScoredCheckpoint, score_checkpoints, score_with_progress
 
     started = time.time()
@@ -246,7 +258,8 @@ def run_cell(out_dir: Path, recipe_name: str, cell: CellSpec, report_to: list[st
         prev, selected = None, []
         for step in cell.steps:
             model = prev if step.model == "{prev}" else step.model
-            scored, selection = _run_step(out_dir, step, model, prev, report_to, _selection_config(cell, step, out_dir))
+            scored, selection = _run_step(out_dir, step, model, prev, report_to, _selection_config(cell, step, out_dir),
+                                          step.name in prunable)
             if selection is not None:  # the next step, or the cell's scoring, takes the checkpoint chosen
                 scored = [chosen_checkpoint(selection, scored)]
                 selected.append(summary(selection))
@@ -297,15 +310,17 @@ def get_executor(name: str) -> Any:
 
 def run_sweep(sweep: SweepPlan, executor: str = "local", options: dict[str, str] | None = None,
               on_result: Callable[[CellResult], None] | None = None,
-              report_to: list[str] | None = None) -> list[CellResult]:
+              report_to: list[str] | None = None, prune_unchosen: bool = False) -> list[CellResult]:
     """Run every cell through ``executor``; results come back in completion order. ``report_to``: the trackers
-    every training step and its scores report to (medbench.tracking)."""
+    every training step and its scores report to (medbench.tracking). ``prune_unchosen``: a choosing step's
+    unchosen checkpoints lose their weights once chosen, where no other step reads them."""
     chosen = get_executor(executor)
     check_out_dir(sweep.out_dir)
     sweep.out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(sweep.out_dir / "plan.json", describe(sweep))
     results = []
-    runner = _CellRunner(sweep.out_dir, sweep.recipe.name, list(report_to or []))
+    runner = _CellRunner(sweep.out_dir, sweep.recipe.name, list(report_to or []),
+                         exclusive_choosers(sweep.cells) if prune_unchosen else frozenset())
     # plugin_iter: an executor that crashes names its plugin and package (a failing cell is recorded, not raised).
     for result in plugin_iter(getattr(chosen, "plugin", None), f"executor {chosen.name!r}",
                               lambda: chosen.run(sweep.cells, runner, dict(options or {}))):
@@ -322,9 +337,10 @@ class _CellRunner:
     out_dir: Path
     recipe_name: str
     report_to: list[str] = field(default_factory=list)
+    prunable: frozenset[str] = frozenset()
 
     def __call__(self, cell: CellSpec) -> CellResult:
-        return run_cell(self.out_dir, self.recipe_name, cell, self.report_to)
+        return run_cell(self.out_dir, self.recipe_name, cell, self.report_to, self.prunable)
 
 
 def describe(sweep: SweepPlan) -> dict[str, Any]:

@@ -27,8 +27,11 @@ from medbench.errors import MedbenchError
 @click.option("--report-to", default=None, metavar="TRACKERS",
               help="Log every training step's metrics and its cells' scores to tensorboard, mlflow and/or wandb "
                    "(comma-separated; default: none).")
+@click.option("--prune-unchosen", is_flag=True,
+              help="Once a step with `select` has chosen its checkpoint, delete the weights of the others (their "
+                   "configs, scores and the choice stay); steps whose folders another step reads keep theirs.")
 def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executor_options, overrides,
-                  data_files, report_to) -> None:
+                  data_files, report_to, prune_unchosen) -> None:
     """Run a recipe's grid: every cell trains, is scored, and lands in the sweep's leaderboard."""
     from medbench import sweeps as sweep
     from medbench.api import plan_sweep, run_planned_sweep
@@ -82,6 +85,15 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
             console.print(terminal_safe(f"compare {comparison['factor']}: {comparison['level']} vs {comparison['baseline_level']}"
                           f"  ({labels[comparison['cell']]}  vs  {labels[comparison['baseline']]})"
                           + (f"  [{'; '.join(tags)}]" if tags else "")), highlight=False, soft_wrap=True)
+    if prune_unchosen:
+        from medbench.checkpoint_pruning import exclusive_choosers
+
+        choosing = {s.name for c in plan.cells for s in c.steps if s.select}
+        err_console.print(f"--prune-unchosen: {len(exclusive_choosers(plan.cells))} of {len(choosing)} choosing "
+                          "steps delete their unchosen checkpoints' weights once chosen (the others share "
+                          "training folders another step reads, and keep them)" if choosing else
+                          "--prune-unchosen: no step of this plan chooses a checkpoint, so nothing is pruned",
+                          highlight=False, soft_wrap=True)
     for skipped in plan.skipped:
         err_console.print(terminal_safe(f"skipped {skipped['cell']}: {skipped['reason']}"), highlight=False, soft_wrap=True)
     for left_out in plan.comparisons_left_out:  # silent, a misspelt baseline would drop the study's question
@@ -99,7 +111,7 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
             progress.update(bar, completed=len(results), status=f"{failed} failed" if failed else "")
 
         swept = run_planned_sweep(plan, executor=executor, executor_options=options, report_to=trackers,
-                                  on_result=finished)
+                                  on_result=finished, prune_unchosen=prune_unchosen)
     summary = Table(title="cells")
     for column in ("cell", "status", "seconds", "error"):
         summary.add_column(column)
@@ -107,6 +119,12 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
         summary.add_row(Text(terminal_safe(result.label)), result.status, f"{result.duration_s:.0f}",
                         Text(terminal_safe(result.error or "")))
     console.print(summary)
+    if prune_unchosen:
+        from medbench.checkpoint_pruning import freed_so_far
+
+        count, freed = freed_so_far(plan.out_dir / "steps")
+        err_console.print(f"pruned: {count} unchosen checkpoints in {plan.out_dir}/steps, "
+                          f"{freed / 1e9:.2f} GB freed", highlight=False)
     failed = swept.failed
     if swept.report is not None:
         from rich.markdown import Markdown
