@@ -69,8 +69,10 @@ def display_safe(text: Any) -> str:
 
 def markdown_text(text: Any) -> str:
     """``text`` (a label, a recipe's words) as one Markdown table cell or line that shows exactly as written: no
-    HTML, no cell break (``|``), no line break (a CR ends a Markdown line as a newline does)."""
-    return (display_safe(text).replace("&", "&amp;").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    HTML, no cell break (``|``), no line break (a CR ends a Markdown line as a newline does), no link, image or
+    code span (``[x](javascript:...)``, ``![](http://tracker/)``; the backslash first, so it cannot undo them)."""
+    return (display_safe(text).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+            .replace("&", "&amp;").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
             .replace("\r", " ").replace("\n", " "))
 
 

@@ -182,12 +182,48 @@ def sane_json(value: Any, depth: int = 0) -> Any:
     return value
 
 
+# Metrics that are shares, 0 to 1 (a normal-approximation CI of one is clipped to that range; a record holding one
+# outside it is damaged), and name prefixes of such metrics (pass@k, per_label_f1:nurse).
+PROPORTIONS = {"acc", "acc_norm", "exact_match", "accuracy", "f1", "macro_f1", "micro_f1", "auroc", "precision",
+               "recall"}
+PROPORTION_PREFIXES = ("pass@", "per_label_f1:")
+
+
+def is_proportion(metric: str) -> bool:
+    """Whether ``metric`` is a share between 0 and 1 (accuracy, F1, AUROC, pass@k, ...)."""
+    return metric in PROPORTIONS or metric.startswith(PROPORTION_PREFIXES)
+
+
 def validate_record(data: Any) -> dict[str, Any]:
     """``data`` itself when it is a valid record (see Record); RecordError naming what is wrong otherwise."""
     if not isinstance(data, dict):
         raise RecordError(f"{json_type_name(data)}, not a record object")
     _check(data, Record, "")
+    _check_consistent(data)
     return data
+
+
+def _finite_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _check_consistent(data: dict[str, Any]) -> None:
+    """A record's fields agree: writers set ``score`` to its primary metric's value, and a share lies in 0-1.
+    One that disagrees was edited or forged, and would be ranked on a number its own metrics contradict."""
+    metrics, primary = data["metrics"], data["primary_metric"]
+    if primary is not None:
+        if primary not in metrics:
+            raise RecordError(f"primary_metric {_shown(primary)} is not one of its metrics "
+                              f"({_shown(sorted(metrics))})")
+        score, value = _finite_or_none(data["score"]), _finite_or_none(metrics[primary]["value"])
+        if (score is None) != (value is None) or (score is not None and not math.isclose(score, value, rel_tol=1e-9,
+                                                                                           abs_tol=1e-12)):
+            raise RecordError(f"score {_shown(data['score'])} is not its primary metric {_shown(primary)}'s value "
+                              f"{_shown(metrics[primary]['value'])}")
+    for name, metric in metrics.items():
+        value = _finite_or_none(metric["value"])
+        if value is not None and is_proportion(name) and not -1e-9 <= value <= 1 + 1e-9:
+            raise RecordError(f"metric {_shown(name)} is {_shown(value)}, but it is a share between 0 and 1")
 
 
 # ------------------------------------------------------------------------------------------- checking

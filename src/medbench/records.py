@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import re
@@ -60,8 +61,10 @@ def atomic_write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 
 # What one record or its samples may weigh before it is read whole: a record is a few KB, samples at most some
-# hundred MB (data files are bounded at 512 MiB); a crafted or sparse file past these would exhaust memory.
-MAX_RECORD_BYTES, MAX_SAMPLES_BYTES = 64 << 20, 2 << 30
+# hundred MB (data files are bounded at 512 MiB); a crafted or sparse file past these would exhaust memory. Rows
+# are bounded too: a parsed row costs far more than its bytes (60 MB of "{}" lines would be 3 GB of objects), and no
+# data set medbench scores has a million items.
+MAX_RECORD_BYTES, MAX_SAMPLES_BYTES, MAX_SAMPLE_ROWS = 64 << 20, 512 << 20, 1_000_000
 
 
 class SamplesPathError(ValueError):
@@ -267,7 +270,9 @@ def read_records(root: Path) -> list[dict[str, Any]]:
     skipped with a one-line warning naming the file and what is wrong, never fatal."""
     root = Path(root)
     records = []
-    for path in sorted(records_folder(root).glob("*/*/record.json")):
+    # Listed by lexists, not glob: glob drops a record.json that is a dangling or looping link without a word.
+    for path in sorted(p / "record.json" for p in records_folder(root).glob("*/*")
+                       if os.path.lexists(p / "record.json")):
         try:
             if through_link(root, path):  # out of the leaderboard, or a second copy of a record in it
                 raise RecordError("a link pointing outside the records folder, or to another record in it")
@@ -276,7 +281,9 @@ def read_records(root: Path) -> list[dict[str, Any]]:
             records.append(record)
         except (RecordError, OSError) as exc:
             _warn(f"skipping record {path}: {exc} — fix or delete that file")
-    return records
+    from medbench.record_homes import without_strays
+
+    return without_strays(records, _warn)
 
 
 def samples_path(record: dict[str, Any]) -> Path:
@@ -309,10 +316,14 @@ def read_samples(record: dict[str, Any]) -> list[dict[str, Any]]:
     ValueError for one that cannot be read or is not JSON lines of objects. Rows are made sane as records are
     (sane_json); a doc_id that is a list or an object (no id two samples can share) reads as None."""
     raw = read_regular_bytes(samples_path(record), MAX_SAMPLES_BYTES)
-    text, odd = raw.decode("utf-8-sig"), _may_need_sane(raw)
+    if raw.count(b"\n") > MAX_SAMPLE_ROWS:  # counted before any line is parsed or even split off
+        raise ValueError(f"the samples hold more than {MAX_SAMPLE_ROWS:,} lines")
+    odd = _may_need_sane(raw)
     rows = []
     # Split on "\n" alone: JSON lines may hold U+2028 or U+0085 inside a string, which splitlines() splits at.
-    for number, line in enumerate(text.split("\n"), 1):
+    # Line by line from the bytes: no second copy of the whole file as text.
+    for number, data in enumerate(io.BytesIO(raw.removeprefix(b"\xef\xbb\xbf")), 1):
+        line = data.decode("utf-8")
         if line.strip():
             try:
                 row = json.loads(line)

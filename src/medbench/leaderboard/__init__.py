@@ -36,7 +36,7 @@ from medbench.errors import MedbenchError
 from medbench.leaderboard import stats
 # Re-exported: medbench.leaderboard is where renderers and callers find the table, its statistics and provenance.
 from medbench.leaderboard.comparisons import (cell_interval, compare_cells, metric_higher_is_better,
-                                              metric_registry_or_empty, per_item_values)
+                                              metric_registry_or_empty, per_item_values, samples_disagree)
 from medbench.leaderboard.provenance import seed_signature, cell_factors, data_source, provenance, training_info
 from medbench.leaderboard.ranking import is_finite_number, rank_rows, resolve_baseline, seed_groups
 from medbench.leaderboard.table import (ALPHA, CONFIDENCE, NOTICE, Cell, Comparison,
@@ -101,6 +101,13 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
                 if isinstance(exc, SamplesPathError):  # a record pointing elsewhere is suspicious: say so loudly
                     warnings.warn(f"record {cell.record.get('_path')}: {exc} — shown without its samples", RecordWarning,
                                   stacklevel=2)
+            mismatch = samples_disagree(cell)
+            if mismatch:  # a CI and a paired test from items its score did not come from would look like evidence
+                cell.samples = []
+                table.notes.append(f"{row.label} / {cell.record.get('record_key')}: {mismatch}; no CI from samples "
+                                   "and no paired test (re-score it with --rescore, or score it again)")
+                warnings.warn(f"record {cell.record.get('_path')}: {mismatch} — shown without its samples",
+                              RecordWarning, stacklevel=2)
             cell_interval(cell, registry, confidence=confidence, iters=iters, seed=seed)
 
     table.baseline = resolve_baseline(table.rows, baseline, Path(root))

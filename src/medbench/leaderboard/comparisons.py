@@ -7,8 +7,8 @@ import math
 from typing import Any, Callable
 
 from medbench.leaderboard import stats
-from medbench.leaderboard.table import (CONFIDENCE, LOWER_IS_BETTER, PER_ITEM_FROM_PRED, PROPORTION_PREFIXES,
-                                        PROPORTIONS, Cell, Comparison, nan_to_none)
+from medbench.leaderboard.table import CONFIDENCE, LOWER_IS_BETTER, PER_ITEM_FROM_PRED, Cell, Comparison, nan_to_none
+from medbench.record_schema import is_proportion  # noqa: F401  (re-exported: the leaderboard's own name for it)
 
 
 def metric_registry_or_empty():
@@ -61,9 +61,18 @@ def metric_higher_is_better(metric: str, registry: dict[str, Any]) -> bool:
     return metric not in LOWER_IS_BETTER
 
 
-def is_proportion(metric: str) -> bool:
-    """Whether ``metric`` is a share between 0 and 1 (accuracy, F1, AUROC, pass@k, ...)."""
-    return metric in PROPORTIONS or metric.startswith(PROPORTION_PREFIXES)
+def samples_disagree(cell: Cell) -> str | None:
+    """Why a cell's samples cannot be the items its score came from (their count is not its n, or their mean of
+    a per-item metric is not its score); None when they agree or cannot be checked."""
+    values = per_item_values(cell.metric, cell.samples)
+    if not values:
+        return None
+    if len(values) != cell.n:
+        return f"its samples hold {len(values)} items but its n is {cell.n}"
+    mean = math.fsum(values) / len(values)
+    if cell.score is not None and not math.isclose(mean, cell.score, rel_tol=1e-6, abs_tol=1e-9):
+        return f"its samples' mean {cell.metric} is {mean:.4g} but its score is {cell.score:.4g}"
+    return None
 
 
 def per_item_values(metric: str, samples: list[dict[str, Any]]) -> list[float] | None:

@@ -19,11 +19,6 @@ NOTICE = "Research use only, not for clinical decisions."
 CONFIDENCE = 0.95
 ALPHA = 0.05
 LOWER_IS_BETTER = {"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter", "loss"}
-# Metrics that are shares, 0 to 1 (a normal-approximation CI of one is clipped to that range), and name prefixes
-# of such metrics (pass@k, per_label_f1:nurse).
-PROPORTIONS = {"acc", "acc_norm", "exact_match", "accuracy", "f1", "macro_f1", "micro_f1", "auroc", "precision",
-               "recall"}
-PROPORTION_PREFIXES = ("pass@", "per_label_f1:")
 # Corpus metrics whose per-item value is known without the metric function.
 PER_ITEM_FROM_PRED: dict[str, Callable[[Any, Any], float]] = {"accuracy": lambda gold, pred: float(gold == pred)}
 
