@@ -334,8 +334,9 @@ def _page_file(name: str) -> str:
 def _page_template():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    environment = Environment(loader=FileSystemLoader(PAGE_DIR), autoescape=True, undefined=StrictUndefined,
-                              keep_trailing_newline=True)
+    # Text the template prints (a column, a label) gets display_safe before HTML escaping; fragments did their own.
+    environment = Environment(loader=FileSystemLoader(PAGE_DIR), autoescape=True, keep_trailing_newline=True,
+                              undefined=StrictUndefined, finalize=lambda v: v if isinstance(v, Markup) else display_safe(v))
     return environment.get_template("leaderboard.html.j2")
 
 

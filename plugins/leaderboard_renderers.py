@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench import hookimpl
-from medbench.console import markdown_text
+from medbench.console import display_safe, markdown_text
 from medbench.leaderboard import NOTICE, LeaderboardTable, Row, data_source
 from medbench.leaderboard.references import BADGE, DESCRIPTION, reference_notes, reference_text
 from medbench.records import atomic_write_json, atomic_write_text
@@ -170,7 +170,8 @@ def render_csv(table: LeaderboardTable, out_dir: Path) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for line in _csv_rows(table, table.rows + table.groups):
-        writer.writerow({k: "" if v is None else csv_safe(v if isinstance(v, (int, float)) else str(v))
+        # Control characters escaped (ESC[2J would clear a terminal that cats the file); formulas guarded after.
+        writer.writerow({k: "" if v is None else csv_safe(v if isinstance(v, (int, float)) else display_safe(v))
                          for k, v in line.items()})
     path = out_dir / "leaderboard.csv"
     atomic_write_text(path, buffer.getvalue())

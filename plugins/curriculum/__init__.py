@@ -230,6 +230,7 @@ def examples_with_source(task: str, metadata: dict[str, Any] | None) -> tuple[li
 def report_tiers(task: str, config: CurriculumConfig, examples: list[TrainingExample], when: str) -> dict[str, int] | None:
     """Print how many training items each difficulty tier holds (at plan time once per message), and return the
     counts; at plan time LLM tiers exist only as tertiles (their sizes are known before any model scores an item)."""
+    from medbench.console import terminal_safe
     from medbench.progress import console
 
     if config.difficulty_models and when == "plan":
@@ -245,7 +246,7 @@ def report_tiers(task: str, config: CurriculumConfig, examples: list[TrainingExa
                + ", ".join(f"{n} {tier}" for tier, n in counts.items()) + f" of {len(examples)} training items")
     if when != "plan" or message not in _REPORTED:  # a plan checks many cells on the same data: once each there
         _REPORTED.add(message)
-        console.print(message, highlight=False, soft_wrap=True)
+        console.print(terminal_safe(message), highlight=False, soft_wrap=True)  # task and tier names from files
     return counts
 
 

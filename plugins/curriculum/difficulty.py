@@ -200,6 +200,7 @@ def difficulty_command(models, task, output, tiers, easy_max, medium_max, option
     The file feeds `medbench train --plugin curriculum --difficulty-file FILE`.
     """
     from medbench.cli import console
+    from medbench.console import terminal_safe
     from medbench.models import LoadOptions
     from medbench.records import atomic_write_jsonl, ensure_writable
     from medbench.trainingdata import load_training_examples
@@ -235,5 +236,6 @@ def difficulty_command(models, task, output, tiers, easy_max, medium_max, option
                                LoadOptions(dtype=dtype, device=device), easy_max, medium_max, option_orders, seed,
                                metadata, tiers)
     atomic_write_jsonl(path, rows)
-    console.print(f"{len(rows)} items of {task}: " + ", ".join(f"{n} {tier}" for tier, n in count_tiers(rows).items())
-                  + f" ({tiers}) → {path}", highlight=False)
+    console.print(terminal_safe(f"{len(rows)} items of {task}: "
+                                + ", ".join(f"{n} {tier}" for tier, n in count_tiers(rows).items())
+                                + f" ({tiers}) → {path}"), highlight=False)

@@ -188,8 +188,8 @@ def _main(argv: list[str] | None) -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         _usage_error(exc)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # a plugin command's message can quote a label: print_error escapes it
+        print_error(" ".join(exc.format_message().split()))
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:  # click turns Ctrl-C at a prompt into Abort
         raise KeyboardInterrupt from None

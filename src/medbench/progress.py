@@ -11,13 +11,27 @@ from typing import Any, Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from medbench.console import terminal_safe
+
 console = Console(stderr=True, markup=False)  # descriptions carry task names and labels: brackets are text
 
 
 _live: list[Progress] = []  # the progress display on screen, if any (rich allows one live display at a time)
 
 
+def _safe_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A bar's text (description, status) with its control characters escaped: it carries task names, labels and
+    recipe names, and ESC[2J in one would clear the screen on every redraw."""
+    return {key: terminal_safe(value) if isinstance(value, str) else value for key, value in fields.items()}
+
+
 class _TrackedProgress(Progress):
+    def add_task(self, description: str, *args: Any, **fields: Any) -> Any:
+        return super().add_task(terminal_safe(description), *args, **_safe_fields(fields))
+
+    def update(self, task_id: Any, **fields: Any) -> None:
+        super().update(task_id, **_safe_fields(fields))
+
     def start(self) -> None:
         super().start()
         _live.append(self)
@@ -115,8 +129,8 @@ class PlainProgress:
         done, total = bar["completed"], bar["total"]
         count = f"{done:g}/{total:g}" + (f" ({100 * done / total:.0f}%)" if total else "") if total is not None \
             else f"{done:g}"
-        status = f" {bar['status']}" if bar["status"] else ""
-        console.print(f"{time.strftime('%H:%M:%S')} {bar['description']} {count}{status}, "
+        status = f" {terminal_safe(bar['status'])}" if bar["status"] else ""
+        console.print(f"{time.strftime('%H:%M:%S')} {terminal_safe(bar['description'])} {count}{status}, "
                       f"{now - bar['started']:.0f} s", highlight=False, markup=False, soft_wrap=True)
 
     def start(self) -> None:

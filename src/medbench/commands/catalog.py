@@ -23,7 +23,7 @@ def plugins_command(as_json: bool) -> None:
     infos = list_plugins()
     contents, errors = provided()
     for kind, message in errors.items():  # the kinds that could be read are still listed
-        err_console.print(Text(f"medbench: {kind} not listed: {message}"))
+        err_console.print(Text(terminal_safe(f"medbench: {kind} not listed: {message}")))
     if as_json:
         click.echo(json.dumps([{**info.as_dict(), "provides": contents.get(info.name, {})} for info in infos],
                               indent=2))

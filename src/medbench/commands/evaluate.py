@@ -10,6 +10,7 @@ from medbench.commands.backend_flags import backend_options as backend_flags
 from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, SEED, SHOTS, checked_load_options,
                                       data_file_overrides, err_console, generation_options, key_values, print_records,
                                       split_list, task_source_options)
+from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 
 
@@ -94,9 +95,9 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
         judged = judges_for(names, registry, config.judges, config.mode)
         skipped = [n for n in names if not set(config.judges) & set(judged.get(n, []))]
         if skipped:
-            err_console.print(f"note: --judge scores generation tasks only; not {', '.join(skipped)} (pass --mode "
-                              "generate to judge a multiple-choice task's free-text answers)", highlight=False,
-                              soft_wrap=True)
+            err_console.print(terminal_safe(f"note: --judge scores generation tasks only; not {', '.join(skipped)} "
+                                            "(pass --mode generate to judge a multiple-choice task's free-text "
+                                            "answers)"), highlight=False, soft_wrap=True)
     if num_processes > 1:  # the launched processes run this command without --num-processes
         check_processes(num_processes, device)
         from medbench.backends import backend_for
@@ -113,6 +114,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
         print_records(result.records, as_json, leaderboard=[str(p) for p in result.leaderboard])
         reused = sum(1 for record in result.records if record.get("_reused"))
         kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
-        err_console.print(f"records: {len(result.records)} written under {output_dir}/records{kept}; leaderboard: "
-                          + ", ".join(str(p) for p in result.leaderboard), highlight=False)
+        err_console.print(terminal_safe(f"records: {len(result.records)} written under {output_dir}/records{kept}; "
+                                        "leaderboard: " + ", ".join(str(p) for p in result.leaderboard)),
+                          highlight=False)
     leave_process_group()  # under `accelerate launch`: the other ranks wait until rank 0 has written and printed

@@ -7,6 +7,7 @@ import os
 import sys
 
 from medbench.commands.common import err_console
+from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 
 INVOCATION: list[str] = []  # the command line main() was given, for relaunching under accelerate
@@ -48,8 +49,9 @@ def launch(what: str, num_processes: int, accelerate_config: str | None = None,
         # accelerate's multi-GPU launcher is torchrun; on a machine without GPUs its processes join over gloo.
         launcher += ["--multi_gpu"] if num_processes > 1 else []
     command = [*launcher, "-m", "medbench.cli", *relaunch_argv(INVOCATION)]
-    err_console.print(f"launching {num_processes} {what} processes ({'GPU' if torch.cuda.is_available() else 'CPU'}"
-                      f"): {' '.join(command)}", highlight=False, soft_wrap=True)
+    err_console.print(terminal_safe(f"launching {num_processes} {what} processes "
+                                    f"({'GPU' if torch.cuda.is_available() else 'CPU'}): {' '.join(command)}"),
+                      highlight=False, soft_wrap=True)
     env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     code = subprocess.call(command, env=env)
     if code:

@@ -56,12 +56,12 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
         err_console.print(f"re-scored {len(rescore_all(Path(root)))} record(s) from their samples", highlight=False)
     table, paths = render_table(Path(root), [f for value in formats for f in split_list(value)] or None, baseline,
                                 references="off" if no_baselines else "compute",
-                                notify=lambda text: err_console.print(text, highlight=False))
+                                notify=lambda text: err_console.print(terminal_safe(text), highlight=False))
     if as_json:
         click.echo(json.dumps(table.as_dict(), indent=2, default=str))
     else:
         _print_table(table, root)
-    err_console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
+    err_console.print(terminal_safe("wrote " + ", ".join(str(p) for p in paths)), highlight=False)
     if open_page:
         html_path = next((p for p in paths if p.suffix == ".html"), None)
         if html_path is None:

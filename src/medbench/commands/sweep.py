@@ -123,15 +123,15 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
         from medbench.checkpoint_pruning import freed_so_far
 
         count, freed = freed_so_far(plan.out_dir / "steps")
-        err_console.print(f"pruned: {count} unchosen checkpoints in {plan.out_dir}/steps, "
-                          f"{freed / 1e9:.2f} GB freed", highlight=False)
+        err_console.print(terminal_safe(f"pruned: {count} unchosen checkpoints in {plan.out_dir}/steps, "
+                                        f"{freed / 1e9:.2f} GB freed"), highlight=False)
     failed = swept.failed
     if swept.report is not None:
         from rich.markdown import Markdown
 
         console.print(Markdown(display_safe(swept.report["markdown"])))  # line breaks kept, control characters not
-        err_console.print(f"report: {plan.out_dir}/report.md; leaderboard: "
-                          + ", ".join(str(p) for p in swept.leaderboard), highlight=False)
+        err_console.print(terminal_safe(f"report: {plan.out_dir}/report.md; leaderboard: "
+                                        + ", ".join(str(p) for p in swept.leaderboard)), highlight=False)
     if failed:
         raise MedbenchError(f"{len(failed)} of {len(results)} cells failed (first: {failed[0].label}: {failed[0].error})",
                             f"fix the cause and re-run the same command: finished cells are kept "

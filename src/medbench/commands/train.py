@@ -11,6 +11,7 @@ import click
 from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, SEED, data_file_pairs, err_console,
                                       generation_options, print_records, task_source_options)
 from medbench.commands.trainers import TrainCommand
+from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 from medbench.models import DEFAULT_MODEL
 
@@ -91,15 +92,16 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
         _launch_distributed(job.run_dir, num_processes, accelerate_config)
         return
     if job.request.resume_from is not None:
-        err_console.print(f"resuming {job.run_dir} from {job.request.resume_from.name}", highlight=False)
-    err_console.print(f"training {plugin} on {task} from {model_ref} → {job.run_dir}", highlight=False)
+        err_console.print(terminal_safe(f"resuming {job.run_dir} from {job.request.resume_from.name}"),
+                          highlight=False)
+    err_console.print(terminal_safe(f"training {plugin} on {task} from {model_ref} → {job.run_dir}"), highlight=False)
     result = job.run()
     if training.process_rank() == 0:
         print_records(result.records, as_json, run_dir=str(result.run_dir),
                       checkpoints=[str(c) for c in result.checkpoints],
                       leaderboard=[str(p) for p in result.leaderboard])
-        err_console.print(f"{len(result.checkpoints)} checkpoint(s) in {result.run_dir}; leaderboard: "
-                          + ", ".join(str(p) for p in result.leaderboard), highlight=False)
+        err_console.print(terminal_safe(f"{len(result.checkpoints)} checkpoint(s) in {result.run_dir}; leaderboard: "
+                                        + ", ".join(str(p) for p in result.leaderboard)), highlight=False)
     leave_process_group()  # under `accelerate launch`: the other ranks wait until rank 0 has written and printed
 
 
