@@ -58,9 +58,12 @@ def test_an_exclude_that_orphans_a_comparison_fails_at_plan_time(tmp_path):
 
 
 def test_a_comparison_whose_baseline_level_no_cell_has_is_listed_as_left_out(tmp_path, medbench_cli):
-    path = tmp_path / "recipe.yaml"  # "sfft": a misspelt baseline, or an arm this scale leaves out
-    path.write_text(yaml.safe_dump({**BASE, "comparisons": [{"factor": "method", "baseline": "base"},
-                                                            {"factor": "method", "baseline": "sfft"}]}))
+    path = tmp_path / "recipe.yaml"  # "sfft": an arm with steps that this scale leaves out (a typo is refused)
+    cell = {**BASE["cell"], "steps": {**BASE["cell"]["steps"], "sfft": []}}
+    scales = {"toy": {**BASE["scales"]["toy"], "methods": ["base", "sft", "dpo"]}}
+    path.write_text(yaml.safe_dump({**BASE, "scales": scales, "grid": {**BASE["grid"], "method": "{methods}"},
+                                    "cell": cell, "comparisons": [{"factor": "method", "baseline": "base"},
+                                                                  {"factor": "method", "baseline": "sfft"}]}))
     sweep = plan(read_recipe(path), out_dir=tmp_path / "s")
     assert len(sweep.comparisons) == 4 and sweep.comparisons_left_out == [
         "method vs sfft: no cell has method=sfft"]
@@ -71,7 +74,7 @@ def test_a_comparison_whose_baseline_level_no_cell_has_is_listed_as_left_out(tmp
 
 
 def test_a_comparison_needs_a_grid_factor(tmp_path):
-    with pytest.raises(MedbenchError, match="comparison factor 'metod' is not a grid factor"):
+    with pytest.raises(MedbenchError, match="comparison 1: factor 'metod' is not a grid factor"):
         write(tmp_path, comparisons=[{"factor": "metod", "baseline": "base"}])
 
 
@@ -192,7 +195,8 @@ def test_selection_on_the_test_split_or_a_missing_split_fails_at_plan_time(tmp_p
 @pytest.mark.parametrize("select", [{"split": "validation"}, {"split": "validation", "tasks": []}, "validation",
                                     {"split": "validation", "tasks": ["medqa"], "metric": "acc"}])
 def test_a_malformed_select_is_refused_when_the_recipe_is_read(tmp_path, select):
-    with pytest.raises(MedbenchError, match="comparison select: .* must name a split and the tasks scored on it"):
+    with pytest.raises(MedbenchError, match=r"comparison 1 \(method vs base\): select: .* must name a split and "
+                                            "the tasks scored on it"):
         write(tmp_path, comparisons=[{"factor": "method", "baseline": "base", "select": select}])
 
 

@@ -6,6 +6,10 @@ Pooling averages differences: acc on MedQA and acc on MedMCQA are one scale, acc
 rating) are not, so a pooled comparison whose strata would be scored on different metrics stops the plan in one
 line. A task scored by every stratum is pooled on its own (one answer per task), so only the tasks that change
 with the pooled factors must share a metric (medbench.factor_pooling pools the same way).
+
+A comparison left with nothing to compare at this scale (its baseline or a level only another scale plans, a
+``where`` no cell matches, or no compared cell with a baseline cell other than itself) is listed in
+``comparisons_left_out``, never dropped in silence.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ def plan_comparisons(sweep: Any, excluded: list[dict[str, Any]],
             continue
         levels = {str(v) for v in spec.get("levels") or []}
         where = {k: {str(x) for x in (v if isinstance(v, list) else [v])} for k, v in (spec.get("where") or {}).items()}
+        if not _at_this_scale(sweep, spec, every, levels, where):
+            continue
+        paired = False
         for cell in sweep.cells:
             for factors in (cell.factors, *cell.aliases):
                 level = str(factors.get(factor))
@@ -81,6 +88,7 @@ def plan_comparisons(sweep: Any, excluded: list[dict[str, Any]],
                                 "keep the baseline cells in the grid, or drop that comparison")
                 if base.key != cell.key:  # the same pair through a selected checkpoint, or on another metric,
                     select = spec.get("select")  # is another comparison
+                    paired = True
                     one_sided = [spec.get("tasks"), spec.get("noninferiority")]
                     reading = json.dumps([select, spec.get("metrics") or {}] + (one_sided if any(one_sided) else []),
                                          sort_keys=True)
@@ -96,8 +104,33 @@ def plan_comparisons(sweep: Any, excluded: list[dict[str, Any]],
             if level != baseline_level and not (levels and level not in levels) and \
                     all(str(factors.get(k)) in allowed for k, allowed in where.items()):
                 _left_out(sweep, spec, factors, "the compared cell was skipped at plan time")
+                paired = True
+        if not paired:  # silent, a comparison would vanish from the study
+            sweep.comparisons_left_out.append(f"{_named(spec)}: no cell at its levels{' and where' * bool(where)} "
+                                              f"has a baseline cell other than itself")
     _check_tasks(recipe, sweep, list(planned.values()))
     return list(planned.values())
+
+
+def _at_this_scale(sweep: Any, spec: dict[str, Any], every: list[dict[str, Any]], levels: set[str],
+                   where: dict[str, set[str]]) -> bool:
+    """List the levels no cell has at this scale (an arm planned only at another), and a ``where`` no cell
+    matches; False when nothing is left to compare. medbench.recipe_comparisons refuses values no scale has."""
+    factor = spec["factor"]
+    present = {str(f.get(factor)) for f in every}
+    for level in (str(v) for v in spec.get("levels") or [] if str(v) not in present):
+        sweep.comparisons_left_out.append(f"{_named(spec, level)}: no cell has {factor}={level}")
+    if not any(all(str(f.get(k)) in allowed for k, allowed in where.items()) for f in every):
+        shown = ", ".join(f"{k}: [{', '.join(map(str, sorted(v)))}]" for k, v in where.items())
+        sweep.comparisons_left_out.append(f"{_named(spec)}: where {{{shown}}} matches no cell")
+        return False
+    return not levels or bool(levels & present)
+
+
+def _named(spec: dict[str, Any], level: Any = None) -> str:
+    """``method=dpo vs sft (primary)``: a comparison as the left-out lines name it."""
+    return (f"{spec['factor']}{'' if level is None else f'={level}'} vs {spec['baseline']}"
+            f"{' (primary)' if spec.get('primary') else ''}")
 
 
 def _left_out(sweep: Any, spec: dict[str, Any], factors: dict[str, Any], why: str) -> None:

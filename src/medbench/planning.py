@@ -7,8 +7,9 @@ and stand for every factor combination they cover (``aliases``), so comparisons 
 
 Planning fails in one line where the study could not be answered: an ``exclude`` that removes a comparison's
 baseline, a comparison pooled over strata scored on different metrics (medbench.comparison_planning), or scale
-variables that refer to each other in a cycle; a comparison whose baseline level no cell has at this scale is
-listed as left out. A trainer may say at plan time that a step cannot run on the data
+variables that refer to each other in a cycle; a comparison whose baseline or level no cell has at this scale, or
+whose ``where`` matches no cell, is listed as left out (a value the factor has at no scale is a typo, refused when
+the recipe is read: medbench.recipe_comparisons). A trainer may say at plan time that a step cannot run on the data
 (``plan_check``): its cells are skipped with that reason, before anything trains; one that knows which
 checkpoints a step will make (``plan_checkpoints``) has them listed on the cell and its comparisons. A cell
 that stands for several factor combinations is labelled with the levels it covers (``shots=any``).
@@ -81,7 +82,7 @@ class SweepPlan:
     variables: dict[str, Any] = field(default_factory=dict)
     comparisons: list[PlannedComparison] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {cell, reason}: cells a trainer cannot run
-    comparisons_left_out: list[str] = field(default_factory=list)  # no baseline level at this scale, or a skipped cell
+    comparisons_left_out: list[str] = field(default_factory=list)  # no such level or cell at this scale, or skipped
 
     @property
     def leaderboard_dir(self) -> Path:
@@ -269,7 +270,12 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     model = str(substitute(cell.get("model", "{model}"), variables, where))
     raw_steps = cell.get("steps") or []
     if cell.get("steps_by"):
-        raw_steps = {str(k): v for k, v in (raw_steps or {}).items()}[str(factors[cell["steps_by"]])] or []
+        by_level = {str(k): v for k, v in (raw_steps or {}).items()}
+        level = str(factors[cell["steps_by"]])
+        if level not in by_level:  # a level a scale variable (or --set) gave, which the recipe has no steps for
+            raise recipe_error(recipe.path, f"cell.steps has no entry for {cell['steps_by']}={level}",
+                               f"add a step list for {level} under cell.steps, or leave {level} out of the grid")
+        raw_steps = by_level[level] or []
     evaluation = substitute(cell["eval"], variables, where)
     tasks = evaluation.get("tasks")
     if isinstance(tasks, str):
