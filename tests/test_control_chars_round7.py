@@ -154,6 +154,26 @@ def test_a_warning_is_printed_escaped(capsys):
     assert "Warning: evil\\x1b[2J" in err
 
 
+def test_a_library_log_line_is_printed_escaped(capsys):
+    import logging
+
+    from medbench.cli import _quiet_libraries
+
+    _quiet_libraries()
+    factory = logging.getLogRecordFactory()
+    _quiet_libraries()
+    assert logging.getLogRecordFactory() is factory  # wrapped once, however often the command line starts
+    handler = logging.StreamHandler(sys.stderr)
+    logging.getLogger("lm_eval").addHandler(handler)
+    try:
+        logging.getLogger("lm_eval").error("task %s: failed", PAYLOAD)
+    finally:
+        logging.getLogger("lm_eval").removeHandler(handler)
+    err = capsys.readouterr().err
+    assert_clean(err, "the log line")
+    assert "task evil\\x1b[2J" in err
+
+
 # --- end to end -----------------------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ try:
     from medbench import __version__
     from medbench.commands import catalog, evaluate, launch, leaderboard, sweep, train
     from medbench.commands.common import console, err_console
-    from medbench.console import labelled
+    from medbench.console import labelled, terminal_safe
     from medbench.commands.trainers import trainers_command
     from medbench.errors import MedbenchError
 except KeyboardInterrupt:  # Ctrl-C while the command line itself is still importing: no traceback either
@@ -34,6 +34,7 @@ def _quiet_libraries() -> None:
     """
     for name in ("lm_eval", "lm-eval", "datasets", "transformers", "accelerate", "peft", "trl", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    _escape_log_messages()
     # datasets logs a file it cannot parse ("Failed to load JSON ...") before raising; medbench's own one-line
     # error says the same, so the log line would only make it two.
     logging.getLogger("datasets.packaged_modules").setLevel(logging.CRITICAL)
@@ -58,6 +59,25 @@ def _quiet_libraries() -> None:
             transformers.logging.disable_progress_bar()
         except Exception:
             pass
+
+
+def _escape_log_messages() -> None:
+    """Library log lines quote task names and labels (lm-eval's "task NAME: ..."), and whatever handler prints
+    them, their control characters are escaped as medbench's own lines are: ESC[2J in a name clears no screen."""
+    made = logging.getLogRecordFactory()
+    if getattr(made, "escapes_controls", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = made(*args, **kwargs)
+        try:
+            record.msg, record.args = terminal_safe(record.getMessage()), ()
+        except Exception:  # a message that cannot be formatted is left for logging to report as it would
+            pass
+        return record
+
+    factory.escapes_controls = True
+    logging.setLogRecordFactory(factory)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
