@@ -32,6 +32,7 @@ from medbench.portable import portable_path
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
+from medbench.task_documents import check_documents, check_fewshot
 from medbench.task_facts import data_source, task_config_hash
 from medbench.tasks import USER_TASKS, build_registry, eval_split, load_tasks, template_refusal
 
@@ -155,28 +156,6 @@ def check_data_file_targets(config: "EvalConfig", names: list[str], registry: An
                                     f"name one of {', '.join(splits)} (--data-file {target}:{splits[-1]}=PATH)")
 
 
-def check_fewshot(task: Any, name: str, num_fewshot: int | None) -> None:
-    """--num-fewshot beyond the few-shot split is one line naming both numbers, not 'Sample larger than
-    population' from deep inside lm-eval."""
-    shots = task.config.num_fewshot if num_fewshot is None else num_fewshot
-    if not shots:
-        return
-    docs = task.fewshot_docs()
-    split = task.config.fewshot_split or task.config.training_split or task.config.validation_split \
-        or eval_split(task)  # lm-eval's last resort: examples from the split being scored
-    if docs is None:
-        raise MedbenchError(f"task {name!r} has no split to draw {shots} few-shot example(s) from",
-                            "pass --num-fewshot 0, or give the task a fewshot_split / training_split")
-    # lm-eval draws one extra when the examples come from the split being scored, then drops the item itself.
-    same = split == eval_split(task)
-    available = len(docs) - (1 if same else 0)
-    if shots > available:
-        raise MedbenchError(f"--num-fewshot {shots} is more than the {max(available, 0)} example(s) task {name!r} "
-                            f"can draw from its few-shot split {split!r}",
-                            f"pass --num-fewshot {max(available, 0)} or less, or give a larger split with "
-                            f"--data-file {name}:{split}=PATH")
-
-
 def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:
     """One line of samples.jsonl: prompt, gold, prediction, and what re-scoring needs.
 
@@ -275,6 +254,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         score_validation_split(tasks)
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, config.num_fewshot)
+        check_documents(task, registry.get(name), config.limit)  # answers among the choices, fields present
     judges = judges_for(names, registry, config.judges, config.mode, config.judge_options)
     # A judge's settings with no judge asked for (and none in the tasks' metadata) would silently do nothing; a
     # judge asked for that suits none of these tasks (a recipe's likert on MCQ cells) is fine.

@@ -18,6 +18,7 @@ from medbench.errors import MedbenchError
 from medbench.plugin_calls import plugin_label
 from medbench.registries import call_register_hook
 from medbench.small_inputs import remember_failure
+from medbench.task_documents import check_task_config, construction_checked
 from medbench.task_trust import (bound_task_regexes, code_imports, contained_yaml_loading, sandboxed_templates,
                                  template_refusal, templates_unrendered)
 from medbench.task_yaml import LOCAL_BUILDERS, ContainmentError, read_task_yaml
@@ -278,16 +279,7 @@ def validate_entry(entry: TaskEntry) -> None:
     if missing:
         raise MedbenchError(f"task {entry.name!r} ({entry.path}) is missing {', '.join(missing)}",
                             "add the missing field(s) to the YAML (see tasks/medqa/medqa.yaml for a complete one)")
-    wanted = entry.metadata.get("medbench_metrics") or []
-    if wanted:  # a misspelt metric fails here, before any model is loaded or scored
-        from medbench.metrics import metric_registry
-
-        known = metric_registry()
-        unknown = [name for name in wanted if name not in known]
-        if unknown:
-            raise MedbenchError(f"task {entry.name!r} ({entry.path}) names unknown metric(s) {', '.join(unknown)} in "
-                                f"metadata.medbench_metrics", f"use registered metrics ({', '.join(sorted(known))}), "
-                                "or install the plugin that provides it")
+    check_task_config(entry, runs_code=entry.trusted or _sources["trust_task_code"])
 
 
 def load_tasks(names: list[str], registry: TaskRegistry | None = None,
@@ -327,7 +319,7 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
                                 f"check that {entry.path.name} loads with `lm_eval --include_path "
                                 f"{entry.path.parent}`")
         try:
-            with templates_unrendered() if not render else contextlib.nullcontext():
+            with templates_unrendered() if not render else construction_checked(entry):
                 loaded = manager.load([spec])["tasks"]
         except MedbenchError:
             raise

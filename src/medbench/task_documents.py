@@ -1,0 +1,298 @@
+"""Checks of a task's configuration and documents before any model work, whatever loader built its docs.
+
+A YAML's metrics, aggregations, primary metric, repeats and splits are checked when the task is read or built;
+each scored document of a multiple-choice task must name one of its choices, and (for data from local files) give
+a value for every field its templates read. Each problem is one line naming the task, the row and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import numbers
+from typing import Any, Iterator
+
+from medbench.errors import MedbenchError
+
+# lm-eval scores every choice of every document (one request each): a few hundred covers real label sets
+# (intent or ICD-chapter classification), far beyond the 2-10 of MCQ, and keeps a runaway template bounded.
+MAX_CHOICES = 500
+# A YAML's `repeats` multiplies every request, and every answer is kept until the item is voted on: the same
+# bound as --repeats (medbench.generation.MAX_REPEATS, not imported here: it pulls in lm-eval at task listing).
+MAX_TASK_REPEATS = 1000
+SPLIT_KEYS = ("test_split", "validation_split", "training_split", "fewshot_split")
+
+
+def _where(entry: Any) -> str:
+    return f"task {entry.name!r} ({entry.path})"
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _listed(values: list[Any], most: int = 12) -> str:
+    shown = ", ".join(_short(v) for v in values[:most])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > most else "")
+
+
+# --- the YAML, before lm-eval builds the task ---------------------------------------------------------------------
+
+def _lm_eval_registries() -> tuple[Any, Any]:
+    from lm_eval.api.registry import aggregation_registry, metric_registry
+
+    if not len(metric_registry):
+        import lm_eval.api.metrics  # noqa: F401  registers lm-eval's metrics and aggregations
+    return metric_registry, aggregation_registry
+
+
+def check_task_config(entry: Any, runs_code: bool) -> None:
+    """The YAML's metric names, aggregations, primary metric, repeats and fixed choices; ``runs_code``: the task
+    may run code (a trusted folder, or --trust-task-code)."""
+    from medbench.metrics import metric_registry as medbench_metrics
+
+    config, metadata = entry.config, entry.metadata
+    wanted = metadata.get("medbench_metrics") or []
+    known = medbench_metrics() if wanted else {}
+    unknown = [name for name in wanted if name not in known]
+    if unknown:  # a misspelt metric fails here, before any model is loaded or scored
+        raise MedbenchError(f"{_where(entry)} names unknown metric(s) {', '.join(unknown)} in "
+                            "metadata.medbench_metrics", f"use registered metrics ({', '.join(sorted(known))}), or "
+                            "install the plugin that provides it")
+    _check_metric_list(entry, runs_code)
+    _check_primary_metric(entry)
+    repeats = config.get("repeats")
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int)
+                                or not 1 <= repeats <= MAX_TASK_REPEATS):
+        raise MedbenchError(f"{_where(entry)} sets repeats: {_short(repeats)}; medbench runs 1 to {MAX_TASK_REPEATS} "
+                            "per item", "set repeats to a whole number from 1 to 20 or so, or leave it out")
+    choices = config.get("doc_to_choice")
+    if isinstance(choices, (list, dict)) and len(choices) > MAX_CHOICES:
+        raise MedbenchError(f"{_where(entry)} lists {len(choices)} choices in doc_to_choice, more than medbench scores "
+                            f"per item ({MAX_CHOICES})", f"give at most {MAX_CHOICES} choices")
+
+
+def _check_metric_list(entry: Any, runs_code: bool) -> None:
+    metrics, aggregations = _lm_eval_registries()
+    own_results = entry.config.get("process_results") is not None  # the task's code scores: any name goes
+    for i, metric in enumerate(entry.config.get("metric_list") or []):
+        if not isinstance(metric, dict):
+            continue
+        name, field = metric.get("metric"), f"metric_list[{i}]"
+        aggregation = metric.get("aggregation")
+        if isinstance(aggregation, str) and not aggregation.startswith("!function ") \
+                and aggregation not in aggregations:
+            raise MedbenchError(f"{_where(entry)}: {field}.aggregation is {_short(aggregation)}, which lm-eval does "
+                                f"not know", f"use one of {', '.join(sorted(aggregations))}")
+        if not isinstance(name, str) or name.startswith("!function ") or (name in metrics
+                                                                           and not metric.get("hf_evaluate")):
+            continue
+        valid = f"use one of lm-eval's metrics ({', '.join(sorted(metrics))})"
+        if not runs_code and not own_results:  # lm-eval would fetch and run a Hugging Face `evaluate` script
+            raise MedbenchError(f"{_where(entry)}: {field}.metric is {_short(name)}, not a metric lm-eval registers, "
+                                "and a folder medbench does not trust may not load an `evaluate` metric (its "
+                                "script is code)", f"{valid}, or pass --trust-task-code if you trust "
+                                f"{entry.path.parent}")
+        if aggregation is None:  # lm-eval has no default aggregation for it and fails with "KeyError: None"
+            raise MedbenchError(f"{_where(entry)}: {field}.metric is {_short(name)}, which lm-eval does not register, "
+                                "and it gives no aggregation", f"{valid}, or give its aggregation (one of "
+                                f"{', '.join(sorted(aggregations))})")
+
+
+def declared_metrics(entry: Any) -> list[str] | None:
+    """The metrics a task's record can hold, as its YAML declares them; None when code names them."""
+    from lm_eval.api.registry import DEFAULT_METRIC_REGISTRY
+
+    config = entry.config
+    listed = config.get("metric_list")
+    if listed is None:
+        names = list(DEFAULT_METRIC_REGISTRY.get(config.get("output_type") or "generate_until", []))
+    else:
+        names = [m.get("metric") for m in listed if isinstance(m, dict)]
+    if any(not isinstance(n, str) or n.startswith("!function ") for n in names):
+        return None
+    return list(dict.fromkeys([*names, *(entry.metadata.get("medbench_metrics") or [])]))
+
+
+def _check_primary_metric(entry: Any) -> None:
+    primary = entry.metadata.get("primary_metric")
+    known = declared_metrics(entry)
+    if primary is None or known is None or primary in known or str(primary).startswith(("judge:", "pass@")):
+        return  # judge:NAME and pass@k come from --judge and --repeats
+    raise MedbenchError(f"{_where(entry)}: metadata.primary_metric is {_short(primary)}, not one of its metrics "
+                        f"({', '.join(known)})", "set metadata.primary_metric to one of them, or add the metric to "
+                        "metric_list or metadata.medbench_metrics")
+
+
+def check_fewshot(task: Any, name: str, num_fewshot: int | None) -> None:
+    """--num-fewshot beyond the few-shot split is one line naming both numbers, not 'Sample larger than
+    population' from deep inside lm-eval."""
+    from medbench.tasks import eval_split
+
+    shots = task.config.num_fewshot if num_fewshot is None else num_fewshot
+    if not shots:
+        return
+    docs = task.fewshot_docs()
+    split = task.config.fewshot_split or task.config.training_split or task.config.validation_split \
+        or eval_split(task)  # lm-eval's last resort: examples from the split being scored
+    if docs is None:
+        raise MedbenchError(f"task {name!r} has no split to draw {shots} few-shot example(s) from",
+                            "pass --num-fewshot 0, or give the task a fewshot_split / training_split")
+    # lm-eval draws one extra when the examples come from the split being scored, then drops the item itself.
+    same = split == eval_split(task)
+    available = len(docs) - (1 if same else 0)
+    if shots > available:
+        raise MedbenchError(f"--num-fewshot {shots} is more than the {max(available, 0)} example(s) task {name!r} "
+                            f"can draw from its few-shot split {split!r}",
+                            f"pass --num-fewshot {max(available, 0)} or less, or give a larger split with "
+                            f"--data-file {name}:{split}=PATH")
+
+
+# --- the documents ----------------------------------------------------------------------------------------------
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _unconditional_names(node: Any, out: set[str], guarded: bool = False) -> set[str]:
+    """Names a Jinja template reads on every render: not inside an if, a conditional expression, and/or, a test
+    (`is none`) or a `default` filter, where the template itself allows for a missing value."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Name):
+        if node.ctx == "load" and not guarded:
+            out.add(node.name)
+        return out
+    if isinstance(node, (nodes.If, nodes.CondExpr, nodes.And, nodes.Or, nodes.Test)) or \
+            (isinstance(node, nodes.Filter) and node.name in ("default", "d")):
+        guarded = True
+    for child in node.iter_child_nodes():
+        _unconditional_names(child, out, guarded)
+    return out
+
+
+def template_fields(task: Any) -> set[str]:
+    """The document fields a task's doc_to_text / doc_to_target / doc_to_choice read on every document."""
+    from jinja2 import Environment, TemplateSyntaxError, meta
+
+    features = set(getattr(task, "features", None) or ())
+    fields: set[str] = set()
+    for spec in (task.config.doc_to_text, task.config.doc_to_target, task.config.doc_to_choice):
+        if not isinstance(spec, str):
+            continue
+        if spec in features:  # lm-eval reads the field itself
+            fields.add(spec)
+            continue
+        try:
+            tree = Environment().parse(spec)  # parsed only, never rendered here
+        except TemplateSyntaxError:
+            continue
+        fields |= _unconditional_names(tree, set()) & meta.find_undeclared_variables(tree)
+    return fields & features
+
+
+def _names_a_choice(gold: Any, choices: list[str]) -> bool:
+    """lm-eval's reading of a multiple-choice target: an int indexes the choices, a str is one of them, a list
+    (several right answers) holds indices."""
+    if isinstance(gold, list):
+        return bool(gold) and all(isinstance(g, numbers.Integral) and 0 <= g < len(choices) for g in gold)
+    if isinstance(gold, numbers.Integral):
+        return 0 <= gold < len(choices)
+    return isinstance(gold, str) and gold in choices
+
+
+def document_problem(task: Any, doc: dict[str, Any], fields: set[str], multiple_choice: bool
+                     ) -> tuple[str, str] | None:
+    """(problem, fix) for one document, or None."""
+    for field in sorted(fields):
+        if _missing(doc.get(field)):
+            return (f"has no value for {field!r}, which the task's templates read (the row leaves it out, or it is "
+                    "null or NaN)", f"give that row its {field}, or drop the row; a template that allows a missing "
+                    f"value tests it ({{% if {field} %}}...{{% endif %}})")
+    if not multiple_choice:
+        return None
+    choices = task.doc_to_choice(doc)
+    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        return (f"gives the choices {_short(choices, 80)}, not a list of texts",
+                "make doc_to_choice give a list of strings for every row")
+    if len(choices) > MAX_CHOICES:
+        return (f"has {len(choices)} choices, more than medbench scores per item ({MAX_CHOICES})",
+                f"give each row at most {MAX_CHOICES} choices")
+    gold = task.doc_to_text(doc) if task.multiple_input else task.doc_to_target(doc)
+    if _names_a_choice(gold, choices):
+        return None
+    what = "the context index" if task.multiple_input else "the answer"
+    return (f"has {what} {_short(gold)}, which is not among its {len(choices)} choices ({_listed(choices)})",
+            "fix that row's answer so it names one of the choices, as an index from 0 or as the choice's text")
+
+
+def _check_sources(entry: Any, task: Any) -> tuple[set[str], bool]:
+    """(the fields every row must give, whether targets are checked). Published datasets (hub, lm-eval's) are
+    scored as published, so their nulls stay; a user's or medbench's local rows must give every field read."""
+    from medbench.task_facts import data_source
+
+    local = data_source(entry, task).get("kind") not in ("hub", "lm-eval")
+    return (template_fields(task) if local else set()), entry.config.get("output_type") == "multiple_choice"
+
+
+def _raise_for(entry: Any, task: Any, index: int, doc: dict[str, Any], fields: set[str], multiple_choice: bool) -> None:
+    from medbench.tasks import eval_split, template_refusal
+
+    try:
+        problem = document_problem(task, doc, fields, multiple_choice)
+    except MedbenchError:
+        raise
+    except Exception as exc:
+        refused = template_refusal(entry, exc)
+        if refused is not None:
+            raise refused from None
+        return  # lm-eval meets the same error when it scores, and names it there
+    if problem is not None:
+        raise MedbenchError(f"task {entry.name!r}: row {index + 1} of its {eval_split(task)!r} split {problem[0]}",
+                            problem[1])
+
+
+def check_documents(task: Any, entry: Any, limit: int | None) -> None:
+    """Every document that will be scored (the first ``limit``), before the model is loaded."""
+    fields, multiple_choice = _check_sources(entry, task)
+    if not fields and not multiple_choice:
+        return
+    for index, doc in enumerate(itertools.islice(task.eval_docs, limit)):
+        _raise_for(entry, task, index, doc, fields, multiple_choice)
+
+
+@contextlib.contextmanager
+def construction_checked(entry: Any) -> Iterator[None]:
+    """While lm-eval builds the task: its splits must exist, and its first document (which lm-eval indexes
+    with its target while building) is checked first, so neither ends in a bare KeyError or IndexError."""
+    from unittest import mock
+
+    from lm_eval.api.task import ConfigurableTask
+
+    download, doc_to_target = ConfigurableTask.download, ConfigurableTask.doc_to_target
+
+    def checked_download(self, *args: Any, **kwargs: Any) -> None:
+        download(self, *args, **kwargs)
+        dataset = getattr(self, "dataset", None)
+        if not hasattr(dataset, "keys"):
+            return
+        for key in SPLIT_KEYS:
+            split = getattr(self.config, key, None)
+            if isinstance(split, str) and split not in dataset:
+                have = ", ".join(map(str, dataset.keys())) or "none"
+                raise MedbenchError(f"{_where(entry)}: {key} is {_short(split)}, which is not a split of its dataset "
+                                    f"(it has: {have})", f"set {key} to one of {have}")
+
+    def checked_target(self, doc: Any, *args: Any, **kwargs: Any) -> Any:
+        target = doc_to_target(self, doc, *args, **kwargs)
+        if not args and not kwargs and not getattr(self, "_medbench_first_checked", False) \
+                and hasattr(self, "features") and isinstance(doc, dict):
+            self._medbench_first_checked = True  # the checks below call doc_to_target again
+            _raise_for(entry, self, 0, doc, *_check_sources(entry, self))
+        return target
+
+    with mock.patch.object(ConfigurableTask, "download", checked_download), \
+            mock.patch.object(ConfigurableTask, "doc_to_target", checked_target):
+        yield
