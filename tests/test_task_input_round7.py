@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from medbench.cli import main
+from medbench.errors import MedbenchError
 from medbench.task_documents import MAX_CHOICES, template_fields
 
 TASK = {"task": "t", "dataset_path": "json", "output_type": "multiple_choice", "test_split": "test",
@@ -137,3 +138,15 @@ def test_template_fields_are_those_read_on_every_render():
     task = SimpleNamespace(config=SimpleNamespace(doc_to_text=template, doc_to_target="label", doc_to_choice=["y"]),
                            features=["ctx", "q", "note", "a", "b", "label", "x_unused"])
     assert template_fields(task) == {"q", "label"}
+
+
+def test_a_data_file_wider_than_the_column_bound_is_one_line(tmp_path, monkeypatch):
+    from medbench import data_reading
+
+    monkeypatch.setattr(data_reading, "MAX_DATA_COLUMNS", 8)
+    path = tmp_path / "wide.jsonl"
+    path.write_text(json.dumps({"q": "a", "label": 1}) + "\n" + json.dumps({f"f{i}": i for i in range(9)}) + "\n")
+    with pytest.raises(MedbenchError, match=r"more than 8 distinct fields \(row 2 takes it past that\)"):
+        data_reading.read_records(path)
+    path.write_text(json.dumps({f"f{i}": i for i in range(8)}) + "\n")
+    assert len(data_reading.read_records(path)) == 1

@@ -19,6 +19,10 @@ MAX_DATA_FILE_BYTES = 512 << 20  # read whole into memory (and parsed) by the ta
 # this keeps a file's parsed rows to about 2 GB. Published task data holds far fewer (MedMCQA's train: 3 million).
 MAX_DATA_VALUES = 25_000_000
 ROW_WEIGHT = 4
+# Distinct fields across a file's rows: each is a column of the Arrow schema `datasets` builds, copies and hashes on
+# every operation (one 3.5 MB row of 200,000 fields took 97 s and 2.2 GB). A task reads a few; wide tabular data
+# (hundreds of lab values) fits.
+MAX_DATA_COLUMNS = 4096
 
 
 def check_data_file(path: Path) -> None:
@@ -133,6 +137,12 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         raise MedbenchError(f"data file {path} is empty", "give a file with at least one example")
     if not all(isinstance(row, dict) for row in rows):
         raise MedbenchError(f"data file {path} does not hold one object per row", "write one JSON object per line")
+    columns: set[str] = set()
+    for number, row in enumerate(rows, start=1):
+        columns.update(row)
+        if len(columns) > MAX_DATA_COLUMNS:
+            raise MedbenchError(f"data file {path} has more than {MAX_DATA_COLUMNS:,} distinct fields (row {number} "
+                                "takes it past that)", "keep only the fields the task reads (e.g. with jq or pandas)")
     return rows
 
 
