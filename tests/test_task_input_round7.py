@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from medbench.cli import main
 from medbench.errors import MedbenchError
 from medbench.task_documents import MAX_CHOICES, template_fields
+from test_task_inputs import one_line_error, run_eval  # tests/ is on the path, as for leaderboard_helpers
 
 TASK = {"task": "t", "dataset_path": "json", "output_type": "multiple_choice", "test_split": "test",
         "doc_to_text": "Q: {{q}}", "doc_to_choice": ["no", "yes"], "doc_to_target": "{{label}}",
@@ -29,20 +29,6 @@ def task_folder(tmp_path: Path, rows: list[dict] | str, **overrides) -> Path:
     config = {**TASK, "dataset_kwargs": {"data_files": {"test": str(data)}}, **overrides}
     (folder / "t.yaml").write_text(json.dumps({k: v for k, v in config.items() if v is not None}))
     return folder
-
-
-def run_eval(args: list[str], capsys) -> tuple[int, str]:
-    try:
-        main(["eval", *args])
-    except SystemExit as exc:
-        return int(exc.code or 0), capsys.readouterr().err
-    return 0, capsys.readouterr().err
-
-
-def one_line_error(code: int, err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("Error: ") and " — " in lines[0], err
-    return lines[0]
 
 
 def eval_folder(folder: Path, tmp_path: Path, model: Path, capsys, *extra: str) -> tuple[int, str]:
