@@ -136,3 +136,20 @@ def test_a_data_file_wider_than_the_column_bound_is_one_line(tmp_path, monkeypat
         data_reading.read_records(path)
     path.write_text(json.dumps({f"f{i}": i for i in range(8)}) + "\n")
     assert len(data_reading.read_records(path)) == 1
+
+
+def test_a_published_rows_answer_outside_its_choices_is_scored_as_lm_eval_scores_it(monkeypatch):
+    from medbench import task_documents
+
+    docs = [{"q": "a", "label": 1}, {"q": "b", "label": 7}]
+    task = SimpleNamespace(eval_docs=docs, multiple_input=False, config=SimpleNamespace(test_split="test"),
+                           doc_to_choice=lambda doc: ["no", "yes"], doc_to_target=lambda doc: doc["label"])
+    entry = SimpleNamespace(name="pub", config={"output_type": "multiple_choice"})
+    monkeypatch.setattr(task_documents, "template_fields", lambda task: {"q", "label"})
+    monkeypatch.setattr(task_documents, "_published", lambda entry, task: True)  # a hub or lm-eval data set
+    with pytest.warns(UserWarning, match=r"1 row\(s\) of its published 'test' data are scored wrong .* row 2 has "
+                                         r"the answer 7"):
+        task_documents.check_documents(task, entry, None)
+    monkeypatch.setattr(task_documents, "_published", lambda entry, task: False)  # a user's or medbench's rows
+    with pytest.raises(MedbenchError, match=r"row 2 of its 'test' split has the answer 7"):
+        task_documents.check_documents(task, entry, None)

@@ -231,10 +231,14 @@ def document_problem(task: Any, doc: dict[str, Any], fields: set[str], multiple_
 def _check_sources(entry: Any, task: Any) -> tuple[set[str], bool]:
     """(the fields every row must give, whether targets are checked). Published datasets (hub, lm-eval's) are
     scored as published, so their nulls stay; a user's or medbench's local rows must give every field read."""
+    return (set() if _published(entry, task) else template_fields(task)), \
+        entry.config.get("output_type") == "multiple_choice"
+
+
+def _published(entry: Any, task: Any) -> bool:
     from medbench.task_facts import data_source
 
-    local = data_source(entry, task).get("kind") not in ("hub", "lm-eval")
-    return (template_fields(task) if local else set()), entry.config.get("output_type") == "multiple_choice"
+    return data_source(entry, task).get("kind") in ("hub", "lm-eval")
 
 
 def _raise_for(entry: Any, task: Any, index: int, doc: dict[str, Any], fields: set[str], multiple_choice: bool) -> None:
@@ -255,12 +259,29 @@ def _raise_for(entry: Any, task: Any, index: int, doc: dict[str, Any], fields: s
 
 
 def check_documents(task: Any, entry: Any, limit: int | None) -> None:
-    """Every document that will be scored (the first ``limit``), before the model is loaded."""
+    """Every document that will be scored (the first ``limit``), before the model is loaded. A published data
+    set's row whose answer is not among its choices is scored as stock lm-eval scores it (wrong, with a warning),
+    so medbench's scores stay comparable with lm-eval's on real benchmarks; a user's or medbench's rows stop."""
     fields, multiple_choice = _check_sources(entry, task)
     if not fields and not multiple_choice:
         return
+    published, odd = _published(entry, task), []
     for index, doc in enumerate(itertools.islice(task.eval_docs, limit)):
-        _raise_for(entry, task, index, doc, fields, multiple_choice)
+        if not published:
+            _raise_for(entry, task, index, doc, fields, multiple_choice)
+            continue
+        try:
+            problem = document_problem(task, doc, fields, multiple_choice)
+        except Exception:  # lm-eval meets the same error when it scores, and names it there
+            problem = None
+        if problem is not None:
+            odd.append((index, problem[0]))
+    if odd:
+        import warnings
+
+        warnings.warn(f"task {entry.name!r}: {len(odd)} row(s) of its published {task.config.test_split!r} data are "
+                      f"scored wrong whatever the model answers, as lm-eval scores them (first: row {odd[0][0] + 1} "
+                      f"{odd[0][1]})", stacklevel=2)
 
 
 @contextlib.contextmanager
