@@ -153,3 +153,25 @@ def test_a_published_rows_answer_outside_its_choices_is_scored_as_lm_eval_scores
     monkeypatch.setattr(task_documents, "_published", lambda entry, task: False)  # a user's or medbench's rows
     with pytest.raises(MedbenchError, match=r"row 2 of its 'test' split has the answer 7"):
         task_documents.check_documents(task, entry, None)
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="resident memory is read from /proc (Linux)")
+def test_a_render_that_keeps_growing_memory_is_stopped():
+    from jinja2.sandbox import SecurityError
+
+    from medbench.task_trust import time_limit
+
+    kept = []
+    with pytest.raises(SecurityError, match="rendering took more than 64 MiB of memory"):
+        with time_limit(5.0, memory_bytes=64 << 20):
+            for _ in range(2000):  # 1 MB at a time, each step small: only the total is past the bound
+                kept.append(bytearray(1 << 20))
+                sum(range(20000))  # give the 50 ms sampling time to run
+    kept.clear()
+    # a nested limit (a regex inside a render) gives the outer one back its sampling: it still stops the render
+    with pytest.raises(SecurityError, match="rendering took more than 0.3 s"):
+        with time_limit(0.3):
+            with time_limit(1.0):
+                pass
+            while True:
+                sum(range(1000))

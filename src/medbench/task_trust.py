@@ -63,6 +63,10 @@ def _refuse_template_loading(name: str) -> None:
 # limits are checked before each operation runs (medbench.template_limits).
 MAX_RENDER_SECONDS = 5.0
 MAX_REGEX_SECONDS = 1.0
+# Memory one render may add: each operation is bounded (a million characters), but a loop of bounded operations
+# kept in a list is not (100,000 strings of 1 MB reached 3.5 GB inside the 5 s); sampled every 50 ms.
+MAX_RENDER_BYTES = 512 << 20
+_SAMPLE_SECONDS = 0.05
 
 
 def _regex_replace(string, pattern, repl, count: int = 0):
@@ -214,9 +218,19 @@ def _shown(pattern: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _resident_bytes() -> int | None:
+    """This process's resident memory now (Linux's /proc; None elsewhere, where only time is limited)."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @contextlib.contextmanager
-def time_limit(seconds: float):
-    """SIGALRM after ``seconds`` (main thread on POSIX only; elsewhere no limit)."""
+def time_limit(seconds: float, memory_bytes: int | None = MAX_RENDER_BYTES):
+    """SecurityError once the block has run ``seconds``, or has grown this process's resident memory by more than
+    ``memory_bytes`` (sampled every 50 ms by SIGALRM; main thread on POSIX only, elsewhere no limit)."""
     import signal
     import threading
 
@@ -225,21 +239,29 @@ def time_limit(seconds: float):
         return
     from jinja2.sandbox import SecurityError
 
-    def expire(signum, frame):
-        raise SecurityError(f"rendering took more than {seconds:g} s")
-
     import time
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    outer, _interval = signal.setitimer(signal.ITIMER_REAL, seconds)  # a timer someone else set (pytest-timeout)
+    baseline = _resident_bytes() if memory_bytes is not None else None
     started = time.monotonic()
+
+    def expire(signum, frame):
+        if time.monotonic() - started >= seconds:
+            raise SecurityError(f"rendering took more than {seconds:g} s")
+        now = _resident_bytes() if baseline is not None else None
+        if now is not None and now - baseline > memory_bytes:
+            raise SecurityError(f"rendering took more than {memory_bytes >> 20} MiB of memory")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    sample = min(seconds, _SAMPLE_SECONDS) if baseline is not None else seconds
+    # A timer already running (pytest-timeout's, or an enclosing render's sampling) is given back afterwards.
+    outer, outer_interval = signal.setitimer(signal.ITIMER_REAL, sample, sample)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         if outer:  # give the outer timer back what is left of it
-            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001), outer_interval)
 
 
 @contextlib.contextmanager
