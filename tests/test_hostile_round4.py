@@ -226,7 +226,10 @@ def test_a_cell_marker_that_is_damaged_a_fifo_or_lists_missing_records_runs_the_
     marker.parent.mkdir()
     kept = tmp_path / "leaderboard" / "records" / "m" / "medqa" / "record.json"
     kept.parent.mkdir(parents=True)
-    kept.write_text("{}")
+    from leaderboard_helpers import answers, make_record
+
+    whole = make_record(tmp_path / "other", "m", "medqa", *answers(4, 2))
+    kept.write_text(whole.read_text())
     elsewhere = "/somewhere/else/s/leaderboard/records/m/medqa/record.json"  # run from another directory
     for content, done in [({"status": "done", "records": [elsewhere]}, True),
                           ({"status": "done", "records": ["leaderboard/records/gone/medqa/record.json"]}, False),
@@ -234,6 +237,12 @@ def test_a_cell_marker_that_is_damaged_a_fifo_or_lists_missing_records_runs_the_
                           ({"status": "done", "records": ["records/../../../etc/passwd"]}, False)]:
         marker.write_text(json.dumps(content))
         assert (_finished(tmp_path, cell) is not None) is done, content
+    marker.write_text(json.dumps({"status": "done", "records": [elsewhere]}))
+    kept.write_text("{}")  # a record the leaderboard would skip as damaged: its cell scores again
+    assert _finished(tmp_path, cell) is None
+    kept.unlink()
+    kept.symlink_to(whole)  # a link in its place (to a whole record elsewhere) is not the sweep's record
+    assert _finished(tmp_path, cell) is None
     marker.write_text('{"status": "do')
     assert _finished(tmp_path, cell) is None
     marker.unlink()

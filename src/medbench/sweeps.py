@@ -33,7 +33,8 @@ from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `
     variant_setting,
 )
 from medbench.recipe import Recipe, read_recipe, substitute, task_fingerprint  # noqa: F401  (re-exported too)
-from medbench.records import atomic_write_json, read_regular_text
+from medbench.record_schema import RecordError
+from medbench.records import atomic_write_json, load_record, read_regular_text
 from medbench.checkpoint_pruning import exclusive_choosers, prune_unchosen, require_weights
 from medbench.step_selection import SELECTION_FILE, chosen_checkpoint, select_checkpoint, summary
 
@@ -74,12 +75,17 @@ STATE_BYTES = 16 << 20  # a marker is a few KB: a larger one is damaged
 
 
 def _record_kept(out_dir: Path, path: Any) -> bool:
-    """Whether a record a marker lists is still in the sweep's leaderboard (found by its path under records/, so
-    a sweep run from another working directory still finds it)."""
+    """Whether a record a marker lists is still in the sweep's leaderboard, whole (found by its path under
+    records/, so a sweep run from another working directory still finds it): a link in its place, or a record the
+    leaderboard would skip as damaged, means the cell runs again rather than leaving the report without it."""
     parts = Path(path).parts if isinstance(path, str) else ()
     if "records" not in parts or ".." in parts:
         return False
-    return (out_dir / "leaderboard" / Path(*parts[parts.index("records"):])).is_file()
+    kept = out_dir / "leaderboard" / Path(*parts[parts.index("records"):])
+    try:
+        return not kept.is_symlink() and kept.is_file() and bool(load_record(kept))
+    except (RecordError, OSError):
+        return False
 
 
 SWEEP_ENTRIES = ("plan.json", "cells", "steps", "locks", "leaderboard", "report.md", "report.json", "report.svg")
