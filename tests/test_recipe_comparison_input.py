@@ -229,3 +229,11 @@ def test_a_level_that_set_adds_without_a_step_list_is_one_line(tmp_path, medbenc
     result = medbench_cli("sweep", str(recipe), "--scale", "toy", "--dry-run", "--output-dir", str(tmp_path / "s"),
                           "--set", "methods=[base, sft, nope]")
     assert result.exit_code == 2 and "cell.steps has no entry for method=nope" in " ".join(result.output.split())
+
+
+def test_a_metrics_key_naming_a_task_no_compared_cell_scores_is_one_line(tmp_path):
+    from medbench.planning import plan
+
+    recipe = read_recipe(write(tmp_path, comparisons=[{**GOOD, "metrics": {"medqa_typo": "acc"}}]))
+    with pytest.raises(MedbenchError, match="names task 'medqa_typo' in its metrics, which is no task medbench knows"):
+        plan(recipe, "toy", tmp_path / "s")

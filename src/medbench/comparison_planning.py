@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from medbench.errors import MedbenchError
 from medbench.recipe_comparisons import SEED, recipe_error
 
 
@@ -156,6 +157,22 @@ def _check_tasks(recipe: Any, sweep: Any, planned: list[PlannedComparison]) -> N
             raise recipe_error(recipe.path, f"comparison of {factor} vs {baseline} names tasks "
                                f"{', '.join(missing)}, which none of its cells scores",
                                f"name tasks of cell.eval.tasks ({', '.join(sorted(found))})")
+
+
+def check_metric_tasks(sweep: Any, task_registry) -> None:
+    """A task a comparison's ``metrics`` names must be a task medbench knows: a misspelt one would leave that task
+    read on its primary metric without a word. One this scale's cells do not score is fine (recipes share one
+    metrics mapping across scales whose task lists differ)."""
+    scored = {t for cell in sweep.cells for t in cell.eval["tasks"]}
+    for comparison in sweep.comparisons:
+        for task in sorted(set(comparison.metrics or {}) - scored):
+            try:
+                task_registry().get(task)
+            except MedbenchError:
+                raise recipe_error(sweep.recipe.path, f"comparison of {comparison.factor} vs "
+                                   f"{comparison.baseline_level} names task {task!r} in its metrics, which is no "
+                                   "task medbench knows", f"name tasks of cell.eval.tasks "
+                                   f"({', '.join(sorted(scored))})") from None
 
 
 def plan_selections(sweep: Any, task_registry) -> None:

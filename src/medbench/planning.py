@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.comparison_planning import (  # noqa: F401  (PlannedComparison: re-exported with the plan)
-    PlannedComparison, check_held_out, check_pooled_metrics, plan_comparisons, plan_selections)
+    PlannedComparison, check_held_out, check_metric_tasks, check_pooled_metrics, plan_comparisons, plan_selections)
 from medbench.errors import MedbenchError
 from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, map_file_options,
                              recipe_error, resolve_variables, set_value, substitute, task_fingerprint)
@@ -254,6 +254,7 @@ def _plan(recipe: Recipe, scale: str | None, out_dir: str | Path | None, overrid
     sweep.comparisons = plan_comparisons(sweep, excluded, [s["factors"] for s in skipped.values()])
     plan_selections(sweep, task_registry)
     check_pooled_metrics(sweep, task_registry)
+    check_metric_tasks(sweep, task_registry)
     baselines = {c.baseline for c in sweep.comparisons} - {c.cell for c in sweep.comparisons}
     for cell in sweep.cells:  # a cell only ever compared against
         cell.is_baseline = cell.key in baselines
