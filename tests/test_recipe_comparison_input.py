@@ -237,3 +237,11 @@ def test_a_metrics_key_naming_a_task_no_compared_cell_scores_is_one_line(tmp_pat
     recipe = read_recipe(write(tmp_path, comparisons=[{**GOOD, "metrics": {"medqa_typo": "acc"}}]))
     with pytest.raises(MedbenchError, match="names task 'medqa_typo' in its metrics, which is no task medbench knows"):
         plan(recipe, "toy", tmp_path / "s")
+
+
+def test_the_same_pair_at_two_margins_is_two_readings(tmp_path):
+    from medbench.planning import plan
+
+    recipe = read_recipe(write(tmp_path, comparisons=[{**GOOD, "margin": 0.05}, {**GOOD, "margin": 0.1}, GOOD]))
+    margins = sorted(str(c.margin) for c in plan(recipe, "toy", tmp_path / "s").comparisons)
+    assert len(set(margins)) == 3 and {"0.05", "0.1", "None"} == set(margins)  # never the first one only

@@ -90,7 +90,8 @@ def plan_comparisons(sweep: Any, excluded: list[dict[str, Any]],
                 if base.key != cell.key:  # the same pair through a selected checkpoint, or on another metric,
                     select = spec.get("select")  # is another comparison
                     paired = True
-                    one_sided = [spec.get("tasks"), spec.get("noninferiority")]
+                    one_sided = [spec.get("tasks"), spec.get("noninferiority")] + \
+                        ([spec["margin"]] if spec.get("margin") is not None else [])  # equivalence is a reading too
                     reading = json.dumps([select, spec.get("metrics") or {}] + (one_sided if any(one_sided) else []),
                                          sort_keys=True)
                     planned.setdefault((cell.key, base.key, factor, reading),
