@@ -55,8 +55,11 @@ CHOICES = "not among its 2 choices ('no', 'yes')"
     ([GOOD, {"q": None, "label": 0}], {}, ["row 2", "has no value for 'q'", "null or NaN"]),
     ([{"q": "b", "label": 0, "ch": [str(i) for i in range(MAX_CHOICES + 1)]}], {"doc_to_choice": "ch"},
      ["row 1", f"has {MAX_CHOICES + 1} choices", f"more than medbench scores per item ({MAX_CHOICES})"]),
+    ([{**GOOD, "ch": ["no", "yes"]}, {"q": "b", "label": 2, "ch": ["no", "yes", "yes"]}], {"doc_to_choice": "ch"},
+     ["row 2", "lists the choice 'yes' more than once", "make that row's choices distinct"]),
 ], ids=["index-out-of-range", "first-row", "text-not-a-choice", "negative", "list-out-of-range",
-        "text-from-field", "no-choices", "null-target", "omitted-field", "null-field", "too-many-choices-in-a-row"])
+        "text-from-field", "no-choices", "null-target", "omitted-field", "null-field", "too-many-choices-in-a-row",
+        "repeated-choice"])
 def test_a_row_the_task_cannot_score_is_one_line(rows, overrides, expected, tmp_path, tiny_model_dir, capsys):
     folder = task_folder(tmp_path, rows, **overrides)
     line = one_line_error(*eval_folder(folder, tmp_path, tiny_model_dir, capsys))

@@ -220,6 +220,10 @@ def document_problem(task: Any, doc: dict[str, Any], fields: set[str], multiple_
     if len(choices) > MAX_CHOICES:
         return (f"has {len(choices)} choices, more than medbench scores per item ({MAX_CHOICES})",
                 f"give each row at most {MAX_CHOICES} choices")
+    if len(set(choices)) < len(choices):  # equal log-likelihoods: the first copy always wins, the gold may be another
+        repeated = next(c for c in choices if choices.count(c) > 1)
+        return (f"lists the choice {_short(repeated)} more than once ({_listed(choices)})",
+                "make that row's choices distinct")
     gold = task.doc_to_text(doc) if task.multiple_input else task.doc_to_target(doc)
     if _names_a_choice(gold, choices):
         return None
