@@ -220,10 +220,6 @@ def document_problem(task: Any, doc: dict[str, Any], fields: set[str], multiple_
     if len(choices) > MAX_CHOICES:
         return (f"has {len(choices)} choices, more than medbench scores per item ({MAX_CHOICES})",
                 f"give each row at most {MAX_CHOICES} choices")
-    if len(set(choices)) < len(choices):  # equal log-likelihoods: the first copy always wins, the gold may be another
-        repeated = next(c for c in choices if choices.count(c) > 1)
-        return (f"lists the choice {_short(repeated)} more than once ({_listed(choices)})",
-                "make that row's choices distinct")
     gold = task.doc_to_text(doc) if task.multiple_input else task.doc_to_target(doc)
     if _names_a_choice(gold, choices):
         return None
@@ -269,23 +265,34 @@ def check_documents(task: Any, entry: Any, limit: int | None) -> None:
     fields, multiple_choice = _check_sources(entry, task)
     if not fields and not multiple_choice:
         return
-    published, odd = _published(entry, task), []
+    import warnings
+
+    published, odd, repeated = _published(entry, task), [], []
     for index, doc in enumerate(itertools.islice(task.eval_docs, limit)):
         if not published:
             _raise_for(entry, task, index, doc, fields, multiple_choice)
-            continue
         try:
-            problem = document_problem(task, doc, fields, multiple_choice)
+            problem = None if not published else document_problem(task, doc, fields, multiple_choice)
+            twice = _repeated_choice(task, doc) if multiple_choice else None
         except Exception:  # lm-eval meets the same error when it scores, and names it there
-            problem = None
-        if problem is not None:
-            odd.append((index, problem[0]))
+            problem = twice = None
+        odd += [(index, problem[0])] if problem else []
+        repeated += [(index, twice)] if twice else []
     if odd:
-        import warnings
-
         warnings.warn(f"task {entry.name!r}: {len(odd)} row(s) of its published {task.config.test_split!r} data are "
                       f"scored wrong whatever the model answers, as lm-eval scores them (first: row {odd[0][0] + 1} "
                       f"{odd[0][1]})", stacklevel=2)
+    if repeated:  # real benchmarks carry a few; lm-eval scores them, so medbench does too, and says so
+        warnings.warn(f"task {entry.name!r}: {len(repeated)} row(s) list a choice more than once (first: row "
+                      f"{repeated[0][0] + 1}, {repeated[0][1]}); equal choices score alike and the first copy wins, "
+                      "so a gold on a later copy is never reached: scored as lm-eval scores them", stacklevel=2)
+
+
+def _repeated_choice(task: Any, doc: dict[str, Any]) -> str | None:
+    choices = task.doc_to_choice(doc)
+    if isinstance(choices, list) and len(set(map(str, choices))) < len(choices):
+        return _short(next(c for c in choices if choices.count(c) > 1))
+    return None
 
 
 @contextlib.contextmanager
