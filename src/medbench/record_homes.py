@@ -14,27 +14,24 @@ from typing import Any, Callable
 def without_strays(records: list[dict[str, Any]], warn: Callable[[str], None]) -> list[dict[str, Any]]:
     """``records`` less those that share an identity with a record in its own folder but lie elsewhere; each
     one dropped is warned about, naming both files."""
-    from medbench.records import legacy_model_dir_name, model_dir_name
-
-    def identity(record: dict[str, Any]) -> tuple[str, str, str]:
-        return record["model"]["label"], record["model"]["weights_hash"], record["record_key"]
+    from medbench.records import _identity, legacy_model_dir_name, model_dir_name
 
     def at_home(record: dict[str, Any]) -> bool:
-        label, weights, _ = identity(record)
+        label, weights, _ = _identity(record)
         return Path(record["_path"]).parent.parent.name in (model_dir_name(label, weights),
                                                             legacy_model_dir_name(label, weights))
 
+    placed = [(record, _identity(record), at_home(record)) for record in records]
     homes: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for record in records:
-        if at_home(record):
-            homes.setdefault(identity(record), record)
+    for record, identity, home in placed:
+        if home:
+            homes.setdefault(identity, record)
     kept = []
-    for record in records:
-        home = homes.get(identity(record))
-        if home is not None and not at_home(record):
-            warn(f"skipping record {record['_path']}: it scores the same model and task as {home['_path']} but lies "
-                 "outside that model's folder, so it may be a copy with its score changed — delete it if it is not "
-                 "one you wrote")
+    for record, identity, home in placed:
+        if not home and identity in homes:
+            warn(f"skipping record {record['_path']}: it scores the same model and task as {homes[identity]['_path']} "
+                 "but lies outside that model's folder, so it may be a copy with its score changed — delete it if it "
+                 "is not one you wrote")
             continue
         kept.append(record)
     return kept
