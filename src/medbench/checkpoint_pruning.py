@@ -57,22 +57,23 @@ def prune_unchosen(selection: dict[str, Any], checkpoints: list[dict[str, Any]],
                    selection_file: Path) -> int:
     """Delete the large files of every checkpoint the selection did not choose; returns the bytes freed. Only
     regular files inside a checkpoint folder ``steps_root/STEP/CHECKPOINT`` are touched (a damaged marker naming
-    a path elsewhere, a step folder itself, or a symlink, is left alone). The note is written first, so an interrupted prune is finished by
-    the next run and a half-deleted checkpoint is never taken for a whole one."""
+    a path elsewhere, a step folder itself, or a symlink, is left alone). The note is written first, so an
+    interrupted prune is finished by the next run and a half-deleted checkpoint is never taken for a whole one."""
     chosen = selection["candidates"][selection["chosen"]]["path"]
     kept, root = Path(chosen).resolve(), steps_root.resolve()
     freed = 0
     for checkpoint in checkpoints:
         folder = Path(checkpoint["path"])
-        if folder.resolve() == kept or folder.is_symlink() or not folder.is_dir() \
-                or folder.resolve().parent.parent != root:
+        resolved = folder.resolve()
+        if resolved == kept or folder.is_symlink() or not folder.is_dir() or resolved.parent.parent != root:
             continue
+        sizes = {path: path.stat().st_size for path in _large_files(folder)}
         note = folder / PRUNED_FILE
         if not note.is_file():
             atomic_write_json(note, {"pruned_by": "medbench sweep --prune-unchosen", "chosen": chosen,
-                                     "selection": str(selection_file), "freed_bytes": _large_bytes(folder)})
-        for path in _large_files(folder):
-            freed += path.stat().st_size
+                                     "selection": str(selection_file), "freed_bytes": sum(sizes.values())})
+        for path, size in sizes.items():
+            freed += size
             path.unlink()
     return freed
 
@@ -96,7 +97,3 @@ def _large_files(folder: Path) -> list[Path]:
         found += [Path(directory) / n for n in names if n.endswith(PRUNED_SUFFIXES)
                   and not (Path(directory) / n).is_symlink() and (Path(directory) / n).is_file()]
     return found
-
-
-def _large_bytes(folder: Path) -> int:
-    return sum(path.stat().st_size for path in _large_files(folder))
