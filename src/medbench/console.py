@@ -76,6 +76,12 @@ def markdown_text(text: Any) -> str:
             .replace("\r", " ").replace("\n", " "))
 
 
+def short_repr(value: Any, width: int = 40) -> str:
+    """``repr(value)`` cut to ``width`` characters with "...": a bad value quoted in a one-line error."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def terminal_safe(text: Any) -> str:
     """``text`` (from a record or a file: a label, a task name) with every control character shown as its escape
     (``\\x1b``), never sent to the terminal: ESC[2J would clear the screen, an OSC sequence retitle the window."""

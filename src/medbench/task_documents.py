@@ -13,6 +13,7 @@ import math
 import numbers
 from typing import Any, Iterator
 
+from medbench.console import short_repr
 from medbench.errors import MedbenchError
 
 # lm-eval scores every choice of every document (one request each): a few hundred covers real label sets
@@ -28,13 +29,8 @@ def _where(entry: Any) -> str:
     return f"task {entry.name!r} ({entry.path})"
 
 
-def _short(value: Any, width: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
 def _listed(values: list[Any], most: int = 12) -> str:
-    shown = ", ".join(_short(v) for v in values[:most])
+    shown = ", ".join(short_repr(v) for v in values[:most])
     return shown + (f", ... ({len(values)} in all)" if len(values) > most else "")
 
 
@@ -66,7 +62,7 @@ def check_task_config(entry: Any, runs_code: bool) -> None:
     repeats = config.get("repeats")
     if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int)
                                 or not 1 <= repeats <= MAX_TASK_REPEATS):
-        raise MedbenchError(f"{_where(entry)} sets repeats: {_short(repeats)}; medbench runs 1 to {MAX_TASK_REPEATS} "
+        raise MedbenchError(f"{_where(entry)} sets repeats: {short_repr(repeats)}; medbench runs 1 to {MAX_TASK_REPEATS} "
                             "per item", "set repeats to a whole number from 1 to 20 or so, or leave it out")
     choices = config.get("doc_to_choice")
     if isinstance(choices, (list, dict)) and len(choices) > MAX_CHOICES:
@@ -84,19 +80,19 @@ def _check_metric_list(entry: Any, runs_code: bool) -> None:
         aggregation = metric.get("aggregation")
         if isinstance(aggregation, str) and not aggregation.startswith("!function ") \
                 and aggregation not in aggregations:
-            raise MedbenchError(f"{_where(entry)}: {field}.aggregation is {_short(aggregation)}, which lm-eval does "
+            raise MedbenchError(f"{_where(entry)}: {field}.aggregation is {short_repr(aggregation)}, which lm-eval does "
                                 f"not know", f"use one of {', '.join(sorted(aggregations))}")
         if not isinstance(name, str) or name.startswith("!function ") or (name in metrics
                                                                            and not metric.get("hf_evaluate")):
             continue
         valid = f"use one of lm-eval's metrics ({', '.join(sorted(metrics))})"
         if not runs_code and not own_results:  # lm-eval would fetch and run a Hugging Face `evaluate` script
-            raise MedbenchError(f"{_where(entry)}: {field}.metric is {_short(name)}, not a metric lm-eval registers, "
+            raise MedbenchError(f"{_where(entry)}: {field}.metric is {short_repr(name)}, not a metric lm-eval registers, "
                                 "and a folder medbench does not trust may not load an `evaluate` metric (its "
                                 "script is code)", f"{valid}, or pass --trust-task-code if you trust "
                                 f"{entry.path.parent}")
         if aggregation is None:  # lm-eval has no default aggregation for it and fails with "KeyError: None"
-            raise MedbenchError(f"{_where(entry)}: {field}.metric is {_short(name)}, which lm-eval does not register, "
+            raise MedbenchError(f"{_where(entry)}: {field}.metric is {short_repr(name)}, which lm-eval does not register, "
                                 "and it gives no aggregation", f"{valid}, or give its aggregation (one of "
                                 f"{', '.join(sorted(aggregations))})")
 
@@ -121,7 +117,7 @@ def _check_primary_metric(entry: Any) -> None:
     known = declared_metrics(entry)
     if primary is None or known is None or primary in known or str(primary).startswith(("judge:", "pass@")):
         return  # judge:NAME and pass@k come from --judge and --repeats
-    raise MedbenchError(f"{_where(entry)}: metadata.primary_metric is {_short(primary)}, not one of its metrics "
+    raise MedbenchError(f"{_where(entry)}: metadata.primary_metric is {short_repr(primary)}, not one of its metrics "
                         f"({', '.join(known)})", "set metadata.primary_metric to one of them, or add the metric to "
                         "metric_list or metadata.medbench_metrics")
 
@@ -215,7 +211,7 @@ def document_problem(task: Any, doc: dict[str, Any], fields: set[str], multiple_
         return None
     choices = task.doc_to_choice(doc)
     if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-        return (f"gives the choices {_short(choices, 80)}, not a list of texts",
+        return (f"gives the choices {short_repr(choices, 80)}, not a list of texts",
                 "make doc_to_choice give a list of strings for every row")
     if len(choices) > MAX_CHOICES:
         return (f"has {len(choices)} choices, more than medbench scores per item ({MAX_CHOICES})",
@@ -224,7 +220,7 @@ def document_problem(task: Any, doc: dict[str, Any], fields: set[str], multiple_
     if _names_a_choice(gold, choices):
         return None
     what = "the context index" if task.multiple_input else "the answer"
-    return (f"has {what} {_short(gold)}, which is not among its {len(choices)} choices ({_listed(choices)})",
+    return (f"has {what} {short_repr(gold)}, which is not among its {len(choices)} choices ({_listed(choices)})",
             "fix that row's answer so it names one of the choices, as an index from 0 or as the choice's text")
 
 
@@ -291,7 +287,7 @@ def check_documents(task: Any, entry: Any, limit: int | None) -> None:
 def _repeated_choice(task: Any, doc: dict[str, Any]) -> str | None:
     choices = task.doc_to_choice(doc)
     if isinstance(choices, list) and len(set(map(str, choices))) < len(choices):
-        return _short(next(c for c in choices if choices.count(c) > 1))
+        return short_repr(next(c for c in choices if choices.count(c) > 1))
     return None
 
 
@@ -314,7 +310,7 @@ def construction_checked(entry: Any) -> Iterator[None]:
             split = getattr(self.config, key, None)
             if isinstance(split, str) and split not in dataset:
                 have = ", ".join(map(str, dataset.keys())) or "none"
-                raise MedbenchError(f"{_where(entry)}: {key} is {_short(split)}, which is not a split of its dataset "
+                raise MedbenchError(f"{_where(entry)}: {key} is {short_repr(split)}, which is not a split of its dataset "
                                     f"(it has: {have})", f"set {key} to one of {have}")
 
     def checked_target(self, doc: Any, *args: Any, **kwargs: Any) -> Any:

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from medbench.console import short_repr
 from medbench.errors import MedbenchError
 from medbench.task_yaml import is_inside, read_task_yaml, real_path
 from medbench.template_limits import MAX_RENDERED_CHARS
@@ -187,14 +188,14 @@ class _TimedPattern:
         try:
             self.compiled = regex.compile(pattern, sum(getattr(regex, n) for n in names if flags & getattr(re, n)))
         except regex.error as exc:
-            raise MedbenchError(f"{owner.label}: its regex {_shown(pattern)} does not compile ({exc})",
+            raise MedbenchError(f"{owner.label}: its regex {short_repr(pattern, 80)} does not compile ({exc})",
                                 owner.fix) from None
 
     def _run(self, method: str, *args: Any) -> Any:
         try:
             return getattr(self.compiled, method)(*args, timeout=MAX_REGEX_SECONDS)
         except TimeoutError:
-            raise MedbenchError(f"{self.owner.label}: its regex {_shown(self.pattern)} ran past "
+            raise MedbenchError(f"{self.owner.label}: its regex {short_repr(self.pattern, 80)} ran past "
                                 f"{MAX_REGEX_SECONDS:g} s on one response (it backtracks)", self.owner.fix) from None
 
     def findall(self, string: str) -> list:
@@ -211,11 +212,6 @@ class _TimedPattern:
 
     def sub(self, repl: Any, string: str, count: int = 0) -> str:
         return self._run("sub", repl, string, count)
-
-
-def _shown(pattern: Any) -> str:
-    text = repr(pattern)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _resident_bytes() -> int | None:
