@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from medbench import __version__, hookimpl
+from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "plugin_template"
@@ -139,12 +140,13 @@ def register_commands(cli):
         """Write a new plugin package NAME (a task, a trainer and a metric), ready to `pip install -e`."""
         destination = new_plugin(name, Path(directory))
         values = values_for(name)
-        click.echo(f"wrote {destination}: package {values['package']}, entry point {values['entry_point']}, "
-                   f"task {values['task']}, trainer {values['trainer']}, metric {values['metric']}")
+        # --dir is the user's own text: a control character in it is shown escaped, never sent to the terminal.
+        click.echo(terminal_safe(f"wrote {destination}: package {values['package']}, entry point {values['entry_point']}, "
+                   f"task {values['task']}, trainer {values['trainer']}, metric {values['metric']}"))
         # The interpreter medbench runs in: a bare `pip` may belong to another environment, where medbench never sees it.
         python = shlex.quote(sys.executable)
-        click.echo(f"next: {python} -m pip install -e {shlex.quote(str(destination))} && "
-                   f"{python} -m pytest {shlex.quote(str(destination / 'tests'))} && medbench plugins")
+        click.echo(terminal_safe(f"next: {python} -m pip install -e {shlex.quote(str(destination))} && "
+                                 f"{python} -m pytest {shlex.quote(str(destination / 'tests'))} && medbench plugins"))
 
 
 def update_example(root: Path) -> Path:

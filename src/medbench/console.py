@@ -13,13 +13,27 @@ from typing import Any
 
 from rich.console import Console
 from rich.measure import Measurement
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
 _UNBOUNDED = 1_000_000
 
 
-class PipeFriendlyConsole(Console):
+class SafeConsole(Console):
+    """A console that never sends a control character it was given to the terminal: whatever it prints (a table
+    cell, a panel, a multi-line message quoting a record's label or a plugin's text), ESC, CR and the bidirectional
+    controls are shown as escapes (``\\x1b``); line breaks are kept. Rich's own cursor moves (control segments, a
+    live bar's redraw) and styles (added when the text is rendered) are untouched."""
+
+    def _render_buffer(self, buffer: Any) -> str:
+        return super()._render_buffer(
+            segment if segment.control or not _CONTROL.search(segment.text)
+            else Segment(_escape_controls(segment.text), segment.style, segment.control)
+            for segment in buffer)
+
+
+class PipeFriendlyConsole(SafeConsole):
     def print(self, *objects: Any, **kwargs: Any) -> None:
         if self.is_terminal or kwargs.get("width") is not None:
             return super().print(*objects, **kwargs)
@@ -80,6 +94,11 @@ def short_repr(value: Any, width: int = 40) -> str:
     """``repr(value)`` cut to ``width`` characters with "...": a bad value quoted in a one-line error."""
     text = repr(value)
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _escape_controls(text: str) -> str:
+    """``text`` with its control characters escaped and its line breaks kept (one segment may hold several lines)."""
+    return "\n".join(terminal_safe(line) for line in text.split("\n"))
 
 
 def terminal_safe(text: Any) -> str:

@@ -8,12 +8,11 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from medbench.console import terminal_safe
+from medbench.console import SafeConsole, terminal_safe
 
-console = Console(stderr=True, markup=False)  # descriptions carry task names and labels: brackets are text
+console = SafeConsole(stderr=True, markup=False)  # descriptions carry task names and labels: brackets are text
 
 
 _live: list[Progress] = []  # the progress display on screen, if any (rich allows one live display at a time)
