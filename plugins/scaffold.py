@@ -141,8 +141,9 @@ def register_commands(cli):
         destination = new_plugin(name, Path(directory))
         values = values_for(name)
         # --dir is the user's own text: a control character in it is shown escaped, never sent to the terminal.
-        click.echo(terminal_safe(f"wrote {destination}: package {values['package']}, entry point {values['entry_point']}, "
-                   f"task {values['task']}, trainer {values['trainer']}, metric {values['metric']}"))
+        click.echo(terminal_safe(f"wrote {destination}: package {values['package']}, entry point "
+                                 f"{values['entry_point']}, task {values['task']}, trainer {values['trainer']}, "
+                                 f"metric {values['metric']}"))
         # The interpreter medbench runs in: a bare `pip` may belong to another environment, where medbench never sees it.
         python = shlex.quote(sys.executable)
         click.echo(terminal_safe(f"next: {python} -m pip install -e {shlex.quote(str(destination))} && "
