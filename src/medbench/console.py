@@ -28,8 +28,8 @@ class SafeConsole(Console):
 
     def _render_buffer(self, buffer: Any) -> str:
         return super()._render_buffer(
-            segment if segment.control or not _CONTROL.search(segment.text)
-            else Segment(_escape_controls(segment.text), segment.style, segment.control)
+            segment if segment.control or not _CONTROL_IN_LINE.search(segment.text)
+            else Segment(_CONTROL_IN_LINE.sub(_escaped, segment.text), segment.style, segment.control)
             for segment in buffer)
 
 
@@ -70,6 +70,8 @@ def labelled(label: str, style: str, message: str) -> Text:
 # C0 and C1 control characters and DEL (ESC starts the terminal's own sequences), and the bidirectional controls
 # that reorder what a terminal shows (U+202E).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The same, less the line break: a rendered segment may hold several lines (a newline segment alone is left as is).
+_CONTROL_IN_LINE = re.compile("(?!\n)" + _CONTROL.pattern)
 
 
 _HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -78,7 +80,7 @@ _HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u20
 def display_safe(text: Any) -> str:
     """``text`` for a page (HTML, Markdown): control and bidirectional characters shown as their escapes, since
     U+202E would make a label read backwards; line breaks and tabs are kept (prompts are shown as written)."""
-    return _HIDDEN.sub(lambda match: repr(match.group())[1:-1], str(text))
+    return _HIDDEN.sub(_escaped, str(text))
 
 
 def markdown_text(text: Any) -> str:
@@ -96,12 +98,11 @@ def short_repr(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def _escape_controls(text: str) -> str:
-    """``text`` with its control characters escaped and its line breaks kept (one segment may hold several lines)."""
-    return "\n".join(terminal_safe(line) for line in text.split("\n"))
+def _escaped(match: re.Match) -> str:
+    return repr(match.group())[1:-1]
 
 
 def terminal_safe(text: Any) -> str:
     """``text`` (from a record or a file: a label, a task name) with every control character shown as its escape
     (``\\x1b``), never sent to the terminal: ESC[2J would clear the screen, an OSC sequence retitle the window."""
-    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], str(text))
+    return _CONTROL.sub(_escaped, str(text))

@@ -62,8 +62,9 @@ def check_task_config(entry: Any, runs_code: bool) -> None:
     repeats = config.get("repeats")
     if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int)
                                 or not 1 <= repeats <= MAX_TASK_REPEATS):
-        raise MedbenchError(f"{_where(entry)} sets repeats: {short_repr(repeats)}; medbench runs 1 to {MAX_TASK_REPEATS} "
-                            "per item", "set repeats to a whole number from 1 to 20 or so, or leave it out")
+        raise MedbenchError(f"{_where(entry)} sets repeats: {short_repr(repeats)}; medbench runs 1 to "
+                            f"{MAX_TASK_REPEATS} per item",
+                            "set repeats to a whole number from 1 to 20 or so, or leave it out")
     choices = config.get("doc_to_choice")
     if isinstance(choices, (list, dict)) and len(choices) > MAX_CHOICES:
         raise MedbenchError(f"{_where(entry)} lists {len(choices)} choices in doc_to_choice, more than medbench scores "
@@ -80,20 +81,20 @@ def _check_metric_list(entry: Any, runs_code: bool) -> None:
         aggregation = metric.get("aggregation")
         if isinstance(aggregation, str) and not aggregation.startswith("!function ") \
                 and aggregation not in aggregations:
-            raise MedbenchError(f"{_where(entry)}: {field}.aggregation is {short_repr(aggregation)}, which lm-eval does "
-                                f"not know", f"use one of {', '.join(sorted(aggregations))}")
+            raise MedbenchError(f"{_where(entry)}: {field}.aggregation is {short_repr(aggregation)}, which lm-eval "
+                                "does not know", f"use one of {', '.join(sorted(aggregations))}")
         if not isinstance(name, str) or name.startswith("!function ") or (name in metrics
                                                                            and not metric.get("hf_evaluate")):
             continue
         valid = f"use one of lm-eval's metrics ({', '.join(sorted(metrics))})"
         if not runs_code and not own_results:  # lm-eval would fetch and run a Hugging Face `evaluate` script
-            raise MedbenchError(f"{_where(entry)}: {field}.metric is {short_repr(name)}, not a metric lm-eval registers, "
-                                "and a folder medbench does not trust may not load an `evaluate` metric (its "
-                                "script is code)", f"{valid}, or pass --trust-task-code if you trust "
+            raise MedbenchError(f"{_where(entry)}: {field}.metric is {short_repr(name)}, not a metric lm-eval "
+                                "registers, and a folder medbench does not trust may not load an `evaluate` metric "
+                                "(its script is code)", f"{valid}, or pass --trust-task-code if you trust "
                                 f"{entry.path.parent}")
         if aggregation is None:  # lm-eval has no default aggregation for it and fails with "KeyError: None"
-            raise MedbenchError(f"{_where(entry)}: {field}.metric is {short_repr(name)}, which lm-eval does not register, "
-                                "and it gives no aggregation", f"{valid}, or give its aggregation (one of "
+            raise MedbenchError(f"{_where(entry)}: {field}.metric is {short_repr(name)}, which lm-eval does not "
+                                "register, and it gives no aggregation", f"{valid}, or give its aggregation (one of "
                                 f"{', '.join(sorted(aggregations))})")
 
 
@@ -310,8 +311,8 @@ def construction_checked(entry: Any) -> Iterator[None]:
             split = getattr(self.config, key, None)
             if isinstance(split, str) and split not in dataset:
                 have = ", ".join(map(str, dataset.keys())) or "none"
-                raise MedbenchError(f"{_where(entry)}: {key} is {short_repr(split)}, which is not a split of its dataset "
-                                    f"(it has: {have})", f"set {key} to one of {have}")
+                raise MedbenchError(f"{_where(entry)}: {key} is {short_repr(split)}, which is not a split of its "
+                                    f"dataset (it has: {have})", f"set {key} to one of {have}")
 
     def checked_target(self, doc: Any, *args: Any, **kwargs: Any) -> Any:
         target = doc_to_target(self, doc, *args, **kwargs)
