@@ -70,3 +70,30 @@ def test_plugin_new_shows_a_directory_named_with_escapes_escaped(tmp_path):
     assert result.exit_code == 0, result.output
     assert "\x1b[2J" not in result.output and "odd\\x1b[2Jdir" in result.output
     assert (tmp_path / "odd\x1b[2Jdir").is_dir()  # the folder is the one asked for; only its display is escaped
+
+
+def test_debug_tracebacks_escape_what_the_messages_quote(capsys):
+    """`medbench --debug` lets an exception reach Python's hook, which would print its message raw."""
+    from medbench import cli
+
+    try:
+        raise RuntimeError("label " + PAYLOAD)
+    except RuntimeError as exc:
+        cli._print_traceback(type(exc), exc, exc.__traceback__)
+    error = capsys.readouterr().err
+    assert "Traceback (most recent call last):\n" in error and "RuntimeError: label a\\x1b[2Jb" in error
+    for raw in RAW:
+        assert raw not in error
+
+
+def test_the_program_installs_the_safe_traceback_hook(monkeypatch):
+    from medbench import cli
+
+    monkeypatch.setattr("sys.excepthook", None)
+    monkeypatch.setattr("sys.argv", ["medbench", "--version"])
+    try:
+        cli.main()
+    except SystemExit:
+        pass
+    import sys
+    assert sys.excepthook is cli._print_traceback

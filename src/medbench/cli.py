@@ -9,6 +9,7 @@ import sys
 try:
     import logging
     import os
+    import traceback
     import warnings
 
     import click
@@ -16,7 +17,7 @@ try:
     from medbench import __version__
     from medbench.commands import catalog, evaluate, launch, leaderboard, sweep, train
     from medbench.commands.common import console, err_console
-    from medbench.console import labelled, terminal_safe
+    from medbench.console import labelled, lines_safe, terminal_safe
     from medbench.commands.trainers import trainers_command
     from medbench.errors import MedbenchError
 except KeyboardInterrupt:  # Ctrl-C while the command line itself is still importing: no traceback either
@@ -174,7 +175,14 @@ def print_error(message: str) -> None:
     err_console.print(labelled("Error:", "bold red", message), highlight=False, soft_wrap=True)
 
 
+def _print_traceback(kind, value, trace) -> None:
+    """--debug's traceback, with the control characters of the messages it quotes (a label, a folder) escaped."""
+    sys.stderr.write(lines_safe("".join(traceback.format_exception(kind, value, trace))))
+
+
 def main(argv: list[str] | None = None) -> None:
+    if argv is None:
+        sys.excepthook = _print_traceback
     try:
         _main(argv)
     except KeyboardInterrupt:

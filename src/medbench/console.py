@@ -102,6 +102,12 @@ def _escaped(match: re.Match) -> str:
     return repr(match.group())[1:-1]
 
 
+def lines_safe(text: Any) -> str:
+    """``text`` of several lines (a traceback quoting a label) with every control character but the line break
+    shown as its escape."""
+    return _CONTROL_IN_LINE.sub(_escaped, str(text))
+
+
 def terminal_safe(text: Any) -> str:
     """``text`` (from a record or a file: a label, a task name) with every control character shown as its escape
     (``\\x1b``), never sent to the terminal: ESC[2J would clear the screen, an OSC sequence retitle the window."""

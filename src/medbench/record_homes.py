@@ -14,14 +14,14 @@ from typing import Any, Callable
 def without_strays(records: list[dict[str, Any]], warn: Callable[[str], None]) -> list[dict[str, Any]]:
     """``records`` less those that share an identity with a record in its own folder but lie elsewhere; each
     one dropped is warned about, naming both files."""
-    from medbench.records import _identity, legacy_model_dir_name, model_dir_name
+    from medbench.records import legacy_model_dir_name, model_dir_name, record_identity
 
     def at_home(record: dict[str, Any]) -> bool:
-        label, weights, _ = _identity(record)
+        label, weights, _ = record_identity(record)
         return Path(record["_path"]).parent.parent.name in (model_dir_name(label, weights),
                                                             legacy_model_dir_name(label, weights))
 
-    placed = [(record, _identity(record), at_home(record)) for record in records]
+    placed = [(record, record_identity(record), at_home(record)) for record in records]
     homes: dict[tuple[str, str, str], dict[str, Any]] = {}
     for record, identity, home in placed:
         if home:

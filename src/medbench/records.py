@@ -152,7 +152,7 @@ def record_dir(root: Path, model_label: str, weights_hash: str, task: str) -> Pa
     return Path(root) / "records" / model_dir_name(model_label, weights_hash) / _unique_slug(task)
 
 
-def _identity(record: dict[str, Any]) -> tuple[str, str, str]:
+def record_identity(record: dict[str, Any]) -> tuple[str, str, str]:
     return record["model"]["label"], record["model"]["weights_hash"], record["record_key"]
 
 
@@ -174,9 +174,9 @@ def write_record(root: Path, record: Record | dict[str, Any], samples: list[dict
         existing = load_record(directory / "record.json") if (directory / "record.json").exists() else None
     except RecordError:
         existing = None  # a damaged record of this very folder: the new one replaces it
-    if existing is not None and _identity(existing) != _identity(data):
-        raise MedbenchError(f"{directory} already holds the record of {_identity(existing)!r}, not "
-                            f"{_identity(data)!r}", "pass another --label, or move that folder away")
+    if existing is not None and record_identity(existing) != record_identity(data):
+        raise MedbenchError(f"{directory} already holds the record of {record_identity(existing)!r}, not "
+                            f"{record_identity(data)!r}", "pass another --label, or move that folder away")
     atomic_write_jsonl(directory / "samples.jsonl", samples)
     _copy_manifest(written, directory, root)  # from the paths as written: this machine's checkpoint
     atomic_write_json(directory / "record.json", data)
