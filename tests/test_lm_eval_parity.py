@@ -1,6 +1,7 @@
 """medbench's medqa and medmcqa score what stock lm-eval's own task definitions (medqa_4options, medmcqa) score on
 the same data, item for item: the data in the hub's format as a user's file, and as the hub dataset read offline
-from the local datasets cache (what stock lm-eval reads with no network)."""
+from the local datasets cache (what stock lm-eval reads with no network). lm-eval's other medical tasks, which
+medbench runs by name (pubmedqa, the MMLU clinical subjects), score as stock lm-eval scores them too."""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def assert_same_items(stock: list, ours: list[dict]) -> None:
         logliks = [float(ll) for ll, _ in want["filtered_resps"]]
         assert have["logliks"] == pytest.approx(logliks, abs=1e-4)
         assert float(have["pred"] == have["gold"]) == want["acc"]
-        assert have["gold"] == want["target"]
+        target = want["target"]  # a choice's text (pubmedqa's "yes") is kept as the index lm-eval scores it by
+        assert have["gold"] == (have["choices"].index(target) if isinstance(target, str) else target)
 
 
 @pytest.mark.parametrize("task, folder, files, stock_name", [
@@ -158,5 +160,58 @@ def test_few_shot_prompts_and_scores_match_stock_lm_eval(tiny_model_dir, tmp_pat
                                      "--data-file", f"medqa={data}", "--data-file", f"medqa:train={data}"],
                                     "medqa", capsys, tmp_path / "lb")
     assert record["task"]["num_fewshot"] == 2
+    assert [s["prompt"] for s in ours] == [s["arguments"][0][0] for s in stock]
+    assert_same_items(stock, ours)
+
+
+def stock_lm_eval_subject(name: str, data: Path, model_dir: Path, tmp_path: Path, num_fewshot: int) -> list:
+    """Stock lm-eval on an MMLU subject's own definition (its template included), reading ``data`` for both the
+    test and the few-shot (dev) split."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    source = Path(lm_eval.__file__).parent / "tasks" / "mmlu" / "default"
+    include = tmp_path / "stock-mmlu"
+    include.mkdir()
+    kept = [line for text in ((source / "mmlu_clinical_knowledge.yaml").read_text(),
+                              (source / "_default_template_yaml").read_text())
+            for line in text.splitlines()
+            if not line.strip('"').startswith(("task", "dataset_path", "dataset_name", "tag", "include"))]
+    kept += [f"task: {name}", "dataset_path: json", "dataset_kwargs:", "  data_files:", f"    test: {data}",
+             f"    dev: {data}"]
+    (include / f"{name}.yaml").write_text("\n".join(kept) + "\n")
+    results = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32",
+                                      tasks=[name], task_manager=TaskManager(include_path=str(include)),
+                                      batch_size=4, device="cpu", log_samples=True, num_fewshot=num_fewshot)
+    return sorted(results["samples"][name], key=lambda sample: sample["doc_id"])
+
+
+def test_pubmedqa_scores_as_stock_lm_evals_own_task(tiny_model_dir, tmp_path, capsys):
+    """Text choices (yes/no/maybe) after a multi-part abstract, built by lm-eval's own doc_to_text function."""
+    rows = [{"QUESTION": f"Does regimen {i} lower systolic pressure in adults over 65?",
+             "CONTEXTS": [f"Background: trial {i} enrolled {40 + i} patients.", "Results: pressure fell by 6 mmHg."],
+             "final_decision": ("yes", "no", "maybe")[i % 3], "LONG_ANSWER": "It did.", "LABELS": [], "MESHES": [],
+             "YEAR": "2001"} for i in range(N_ITEMS)]
+    data = write_jsonl(tmp_path / "pubmedqa.jsonl", rows)
+    stock = stock_lm_eval("pubmedqa", ["preprocess_pubmedqa.py"], "pubmedqa_local", data, tiny_model_dir, tmp_path)
+    record, ours = medbench_samples(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--data-file",
+                                     f"pubmedqa={data}"], "pubmedqa", capsys, tmp_path / "lb")
+    assert [s["prompt"] for s in ours] == [s["arguments"][0][0] for s in stock]
+    assert_same_items(stock, ours)
+    assert record["score"] == pytest.approx(sum(s["acc"] for s in stock) / N_ITEMS)
+
+
+def test_an_mmlu_subject_few_shot_scores_as_stock_lm_eval(tiny_model_dir, tmp_path, capsys):
+    """Letter choices under the subject's description, with few-shot examples taken first-n from the dev split."""
+    rows = [{"question": f"Which vessel drains territory {i}? ", "subject": "clinical_knowledge",
+             "choices": [f"Vein {i}", "Artery", "Capillary bed", "Lymphatic duct"], "answer": (i * 7) % 4}
+            for i in range(N_ITEMS)]
+    data = write_jsonl(tmp_path / "clinical_knowledge.jsonl", rows)
+    stock = stock_lm_eval_subject("mmlu_clinical_knowledge_local", data, tiny_model_dir, tmp_path, num_fewshot=2)
+    task = "mmlu_clinical_knowledge"
+    record, ours = medbench_samples(["--model", str(tiny_model_dir), "--tasks", task, "--num-fewshot", "2",
+                                     "--data-file", f"{task}={data}", "--data-file", f"{task}:dev={data}"],
+                                    task, capsys, tmp_path / "lb")
+    assert ours[0]["prompt"].startswith("The following are multiple choice questions (with answers) about clinical")
     assert [s["prompt"] for s in ours] == [s["arguments"][0][0] for s in stock]
     assert_same_items(stock, ours)

@@ -184,7 +184,7 @@ def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:
     row = {
         "doc_id": sample.get("doc_id"),
         "prompt": prompt,
-        "gold": sample.get("target"),
+        "gold": sample.get("target") if choices is None else _gold_index(task, doc, sample.get("target"), choices),
         "pred": pred,
         "logliks": logliks,
     }
@@ -196,6 +196,13 @@ def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:
         if key in sample:
             row[key] = sample[key]
     return row
+
+
+def _gold_index(task: Any, doc: dict[str, Any], target: Any, choices: list[str]) -> Any:
+    """The answer as lm-eval's process_results reads it: a target that is a choice's text (pubmedqa's "yes") is
+    that choice's index; a multiple-input task's answer is its doc_to_text."""
+    gold = task.doc_to_text(doc) if getattr(task, "multiple_input", False) else target
+    return choices.index(gold) if isinstance(gold, str) and gold in choices else gold
 
 
 def _metrics_from_results(task_results: dict[str, Any]) -> dict[str, dict[str, float | None]]:

@@ -1,0 +1,55 @@
+"""A multiple-choice answer written as the choice's text (``doc_to_target: "{{label}}"`` naming "malignant", or
+lm-eval's pubmedqa naming "yes") is kept in samples.jsonl as the choice's index, as lm-eval scores it: label
+metrics (macro-F1, per-label F1), the page's per-item marks and paired comparisons read ``gold`` against ``pred``,
+an index, so a text gold would count every item wrong."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from medbench.records import load_record, read_samples
+from test_task_inputs import run_eval, write_jsonl
+
+LABELS = ("benign", "malignant", "indeterminate")
+
+
+def test_a_text_answer_is_stored_as_its_choice_index_and_label_metrics_agree_with_acc(tiny_model_dir, tmp_path,
+                                                                                      capsys):
+    from medbench_plugins.builtin_metrics import macro_f1
+
+    folder = tmp_path / "my_tasks"
+    folder.mkdir()
+    rows = [{"report": f"Lesion {i}: {4 + i} mm, smooth margins.", "label": LABELS[i % 3]} for i in range(9)]
+    data = write_jsonl(folder / "lesions.jsonl", rows)
+    (folder / "lesion_class.yaml").write_text(textwrap.dedent(f"""
+        task: lesion_class
+        dataset_path: json
+        dataset_kwargs:
+          data_files:
+            test: {data}
+        output_type: multiple_choice
+        test_split: test
+        doc_to_text: "Report: {{{{report}}}}\\nFinding:"
+        doc_to_choice: {json.dumps(list(LABELS))}
+        doc_to_target: "{{{{label}}}}"
+        metric_list:
+          - metric: acc
+        metadata:
+          primary_metric: macro_f1
+          medbench_metrics: [macro_f1]
+    """))
+    board = tmp_path / "lb"
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "lesion_class", "--include-path", str(folder),
+                          "--leaderboard-dir", str(board)], capsys)
+    assert code == 0, err
+    [path] = board.glob("records/*/lesion_class*/record.json")
+    record = load_record(path)
+    samples = read_samples(record)
+    assert [s["gold"] for s in samples] == [i % 3 for i in range(9)]
+    assert [float(s["gold"] == s["pred"]) for s in samples] == [s["acc"] for s in samples]
+    golds, preds = [s["gold"] for s in samples], [s["pred"] for s in samples]
+    assert record["metrics"]["macro_f1"]["value"] == pytest.approx(macro_f1(golds, preds))
+    assert record["metrics"]["acc"]["value"] == pytest.approx(sum(s["acc"] for s in samples) / 9)
