@@ -164,26 +164,30 @@ def test_few_shot_prompts_and_scores_match_stock_lm_eval(tiny_model_dir, tmp_pat
     assert_same_items(stock, ours)
 
 
-def stock_lm_eval_subject(name: str, data: Path, model_dir: Path, tmp_path: Path, num_fewshot: int) -> list:
-    """Stock lm-eval on an MMLU subject's own definition (its template included), reading ``data`` for both the
-    test and the few-shot (dev) split."""
+def stock_lm_eval_with_template(folder: str, task_file: str, template: str, code: list[str], name: str,
+                                splits: list[str], data: Path, model_dir: Path, tmp_path: Path,
+                                num_fewshot: int | None = None) -> tuple[list, dict]:
+    """Stock lm-eval on a task defined by a file and the template it includes (an MMLU subject, a KorMedMCQA
+    exam), both copied unchanged but for where the data comes from: ``data`` for every split in ``splits``."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    source = Path(lm_eval.__file__).parent / "tasks" / "mmlu" / "default"
-    include = tmp_path / "stock-mmlu"
+    source = Path(lm_eval.__file__).parent / "tasks" / folder
+    include = tmp_path / "stock-included"
     include.mkdir()
-    kept = [line for text in ((source / "mmlu_clinical_knowledge.yaml").read_text(),
-                              (source / "_default_template_yaml").read_text())
+    for file in code:
+        shutil.copy(source / file, include / file)
+    kept = [line for text in ((source / task_file).read_text(), (source / template).read_text())
             for line in text.splitlines()
-            if not line.strip('"').startswith(("task", "dataset_path", "dataset_name", "tag", "include"))]
-    kept += [f"task: {name}", "dataset_path: json", "dataset_kwargs:", "  data_files:", f"    test: {data}",
-             f"    dev: {data}"]
+            if not line.replace('"', "").replace(" ", "").startswith(("task:", "dataset_path:", "dataset_name:", "tag:",
+                                                                "include:"))]
+    kept += [f"task: {name}", "dataset_path: json", "dataset_kwargs:", "  data_files:",
+             *[f"    {split}: {data}" for split in splits]]
     (include / f"{name}.yaml").write_text("\n".join(kept) + "\n")
     results = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32",
                                       tasks=[name], task_manager=TaskManager(include_path=str(include)),
                                       batch_size=4, device="cpu", log_samples=True, num_fewshot=num_fewshot)
-    return sorted(results["samples"][name], key=lambda sample: sample["doc_id"])
+    return sorted(results["samples"][name], key=lambda sample: sample["doc_id"]), results["results"][name]
 
 
 def test_pubmedqa_scores_as_stock_lm_evals_own_task(tiny_model_dir, tmp_path, capsys):
@@ -207,7 +211,9 @@ def test_an_mmlu_subject_few_shot_scores_as_stock_lm_eval(tiny_model_dir, tmp_pa
              "choices": [f"Vein {i}", "Artery", "Capillary bed", "Lymphatic duct"], "answer": (i * 7) % 4}
             for i in range(N_ITEMS)]
     data = write_jsonl(tmp_path / "clinical_knowledge.jsonl", rows)
-    stock = stock_lm_eval_subject("mmlu_clinical_knowledge_local", data, tiny_model_dir, tmp_path, num_fewshot=2)
+    stock, _ = stock_lm_eval_with_template("mmlu/default", "mmlu_clinical_knowledge.yaml", "_default_template_yaml", [],
+                                           "mmlu_clinical_knowledge_local", ["test", "dev"], data, tiny_model_dir,
+                                           tmp_path, num_fewshot=2)
     task = "mmlu_clinical_knowledge"
     record, ours = medbench_samples(["--model", str(tiny_model_dir), "--tasks", task, "--num-fewshot", "2",
                                      "--data-file", f"{task}={data}", "--data-file", f"{task}:dev={data}"],
@@ -215,3 +221,22 @@ def test_an_mmlu_subject_few_shot_scores_as_stock_lm_eval(tiny_model_dir, tmp_pa
     assert ours[0]["prompt"].startswith("The following are multiple choice questions (with answers) about clinical")
     assert [s["prompt"] for s in ours] == [s["arguments"][0][0] for s in stock]
     assert_same_items(stock, ours)
+
+
+def test_a_generating_task_with_its_own_answer_filter_runs_as_stock_lm_eval(tiny_model_dir, tmp_path, capsys):
+    """KorMedMCQA generates and extracts the letter with a filter class from its own code (``!function`` in a
+    filter_list): medbench wraps each filter pipeline (reasoning stripped first), so it must hand lm-eval the
+    class, not the tag's text ("Unknown filter '!function utils.ExtractChoiceFilter'" before)."""
+    rows = [{"question": f"질문 {i}?", **{letter: f"보기 {letter}" for letter in "ABCDE"}, "answer": i % 5 + 1,
+             "subject": "doctor", "year": 2023, "period": 1, "q_number": i, "cot": ""} for i in range(4)]
+    data = write_jsonl(tmp_path / "kormedmcqa.jsonl", rows)
+    stock, results = stock_lm_eval_with_template("kormedmcqa", "doctor.yaml", "_template_yaml", ["utils.py"],
+                                                 "kormedmcqa_local", ["test", "fewshot"], data, tiny_model_dir,
+                                                 tmp_path)
+    task = "kormedmcqa_doctor"
+    record, ours = medbench_samples(["--model", str(tiny_model_dir), "--tasks", task, "--data-file", f"{task}={data}"],
+                                    task, capsys, tmp_path / "lb")
+    assert [s["prompt"] for s in ours] == [s["arguments"][0][0] for s in stock]
+    assert [s.get("response", s["pred"]) for s in ours] == [s["resps"][0][0] for s in stock]
+    assert [s["pred"] for s in ours] == [s["filtered_resps"][0] for s in stock]  # the task's own extraction
+    assert record["metrics"]["exact_match"]["value"] == pytest.approx(results["exact_match,extract_answer"])

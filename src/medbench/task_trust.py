@@ -342,3 +342,14 @@ def code_imports(config: Any) -> list[str]:
     if isinstance(config, str) and config.startswith("!function "):
         return [config[len("!function "):]]
     return []
+
+
+def config_with_code(entry: TaskEntry) -> dict[str, Any]:
+    """A trusted task's config with its ``!function`` references imported, as lm-eval reads it: what medbench
+    hands back to lm-eval as an override (a filter pipeline, doc_to_choice) must be the function, not its name.
+    Any other task's config is returned as read."""
+    if not entry.trusted or not code_imports(entry.config):
+        return entry.config
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    return load_yaml(entry.path)

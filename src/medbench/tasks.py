@@ -19,8 +19,8 @@ from medbench.plugin_calls import plugin_label
 from medbench.registries import call_register_hook
 from medbench.small_inputs import remember_failure
 from medbench.task_documents import check_task_config, construction_checked
-from medbench.task_trust import (bound_task_regexes, code_imports, contained_yaml_loading, sandboxed_templates,
-                                 template_refusal, templates_unrendered)
+from medbench.task_trust import (bound_task_regexes, code_imports, config_with_code, contained_yaml_loading,
+                                 sandboxed_templates, template_refusal, templates_unrendered)
 from medbench.task_yaml import LOCAL_BUILDERS, ContainmentError, read_task_yaml
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
     tasks = {}
     for entry in entries:
         task_metadata = dict((metadata or {}).get(entry.name) or {})
-        overrides = variant_overrides(entry.name, entry.config, mode, fewshot_rationales, generation)
+        overrides = variant_overrides(entry.name, config_with_code(entry), mode, fewshot_rationales, generation)
         if task_metadata.get("data_files") and "custom_dataset" not in entry.config:
             # A task that reads a dataset itself (lm-eval's own, a plain YAML) takes the user's files instead.
             files = task_metadata.pop("data_files")
