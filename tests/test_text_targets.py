@@ -16,10 +16,8 @@ from test_task_inputs import run_eval, write_jsonl
 LABELS = ("benign", "malignant", "indeterminate")
 
 
-def test_a_text_answer_is_stored_as_its_choice_index_and_label_metrics_agree_with_acc(tiny_model_dir, tmp_path,
-                                                                                      capsys):
-    from medbench_plugins.builtin_metrics import macro_f1
-
+def text_label_task(tmp_path) -> str:
+    """A task folder whose answers are the label's text; returns the folder."""
     folder = tmp_path / "my_tasks"
     folder.mkdir()
     rows = [{"report": f"Lesion {i}: {4 + i} mm, smooth margins.", "label": LABELS[i % 3]} for i in range(9)]
@@ -41,9 +39,16 @@ def test_a_text_answer_is_stored_as_its_choice_index_and_label_metrics_agree_wit
           primary_metric: macro_f1
           medbench_metrics: [macro_f1]
     """))
+    return str(folder)
+
+
+def test_a_text_answer_is_stored_as_its_choice_index_and_label_metrics_agree_with_acc(tiny_model_dir, tmp_path,
+                                                                                      capsys):
+    from medbench_plugins.builtin_metrics import macro_f1
+
     board = tmp_path / "lb"
-    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "lesion_class", "--include-path", str(folder),
-                          "--leaderboard-dir", str(board)], capsys)
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "lesion_class", "--include-path",
+                          text_label_task(tmp_path), "--leaderboard-dir", str(board)], capsys)
     assert code == 0, err
     [path] = board.glob("records/*/lesion_class*/record.json")
     record = load_record(path)
@@ -53,3 +58,17 @@ def test_a_text_answer_is_stored_as_its_choice_index_and_label_metrics_agree_wit
     golds, preds = [s["gold"] for s in samples], [s["pred"] for s in samples]
     assert record["metrics"]["macro_f1"]["value"] == pytest.approx(macro_f1(golds, preds))
     assert record["metrics"]["acc"]["value"] == pytest.approx(sum(s["acc"] for s in samples) / 9)
+
+
+def test_a_text_answer_is_scored_when_the_choice_is_generated(tiny_model_dir, tmp_path, capsys):
+    """--mode generate: lm-eval reads a generating task's answer as ``choices[gold]``, so a text answer crashed
+    ("list indices must be integers or slices, not str") on pubmedqa and on any task like this one."""
+    board = tmp_path / "lb"
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "lesion_class", "--include-path",
+                          text_label_task(tmp_path), "--mode", "generate", "--gen-kwargs", "max_new_tokens=4",
+                          "--leaderboard-dir", str(board)], capsys)
+    assert code == 0, err
+    [path] = board.glob("records/*/lesion_class*/record.json")
+    samples = read_samples(load_record(path))
+    assert [s["gold"] for s in samples] == [i % 3 for i in range(9)]
+    assert [s["exact_match"] for s in samples] == [float(s["pred"] == s["gold"]) for s in samples]

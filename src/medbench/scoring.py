@@ -57,6 +57,14 @@ def choice_labels(config: dict[str, Any], doc: dict[str, Any]) -> list[str]:
     return [str(label) for label in labels]
 
 
+def gold_index(config: dict[str, Any], doc: dict[str, Any]) -> Any:
+    """The answer as the index of its choice: lm-eval scores a generating task with choices by ``choices[gold]``,
+    so a target written as the choice's text (pubmedqa's "yes") must become its index."""
+    target = _render(config.get("doc_to_target"), doc)
+    labels = choice_labels(config, doc)
+    return labels.index(target) if isinstance(target, str) and target in labels else target
+
+
 def gold_label(config: dict[str, Any], doc: dict[str, Any]) -> str:
     target = _render(config.get("doc_to_target"), doc)
     labels = choice_labels(config, doc)
@@ -174,6 +182,7 @@ def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rati
         reasons = fewshot_rationales or bool((config.get("metadata") or {}).get("rationale_field"))
         overrides.update(
             output_type="generate_until",
+            doc_to_target=lambda doc: gold_index(config, doc),
             generation_kwargs={"until": ["\n\n", "Question:"], "do_sample": False,
                                "max_gen_toks": RATIONALE_GEN_TOKENS if reasons else 32},
             filter_list=[{"name": "choice", "filter": [
