@@ -164,11 +164,11 @@ def test_few_shot_prompts_and_scores_match_stock_lm_eval(tiny_model_dir, tmp_pat
     assert_same_items(stock, ours)
 
 
-def stock_lm_eval_with_template(folder: str, task_file: str, template: str, code: list[str], name: str,
+def stock_lm_eval_with_template(folder: str, task_file: str, template: str | None, code: list[str], name: str,
                                 splits: list[str], data: Path, model_dir: Path, tmp_path: Path,
                                 num_fewshot: int | None = None) -> tuple[list, dict]:
-    """Stock lm-eval on a task defined by a file and the template it includes (an MMLU subject, a KorMedMCQA
-    exam), both copied unchanged but for where the data comes from: ``data`` for every split in ``splits``."""
+    """Stock lm-eval on a task defined by a file and the template it includes, if any (an MMLU subject, a
+    KorMedMCQA exam), copied unchanged but for where the data comes from: ``data`` for every split in ``splits``."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -177,7 +177,7 @@ def stock_lm_eval_with_template(folder: str, task_file: str, template: str, code
     include.mkdir()
     for file in code:
         shutil.copy(source / file, include / file)
-    kept = [line for text in ((source / task_file).read_text(), (source / template).read_text())
+    kept = [line for text in [(source / file).read_text() for file in (task_file, template) if file]
             for line in text.splitlines()
             if not line.replace('"', "").replace(" ", "").startswith(("task:", "dataset_path:", "dataset_name:", "tag:",
                                                                 "include:"))]
@@ -240,3 +240,20 @@ def test_a_generating_task_with_its_own_answer_filter_runs_as_stock_lm_eval(tiny
     assert [s.get("response", s["pred"]) for s in ours] == [s["resps"][0][0] for s in stock]
     assert [s["pred"] for s in ours] == [s["filtered_resps"][0] for s in stock]  # the task's own extraction
     assert record["metrics"]["exact_match"]["value"] == pytest.approx(results["exact_match,extract_answer"])
+
+
+def test_headqa_scores_acc_norm_as_stock_lm_eval(tiny_model_dir, tmp_path, capsys):
+    """Choices built by a Jinja filter chain, the answer by arithmetic in a template ("{{ra - 1}}"), and acc_norm
+    (log-likelihood per byte of each choice), which differs from acc when the choices differ in length."""
+    rows = [{"qtext": f"Which nerve supplies muscle {i}?", "ra": i % 4 + 1, "category": "medicine", "qid": i,
+             "name": "exam", "year": "2013", "image": "",
+             "answers": [{"aid": j + 1, "atext": ("Ulnar", "Median nerve", "Radial", "Axillary nerve branch")[j]}
+                         for j in range(4)]} for i in range(N_ITEMS)]
+    data = write_jsonl(tmp_path / "headqa.jsonl", rows)
+    stock, results = stock_lm_eval_with_template("headqa", "headqa_en.yaml", None, [], "headqa_local",
+                                                 ["train", "validation", "test"], data, tiny_model_dir, tmp_path)
+    record, ours = medbench_samples(["--model", str(tiny_model_dir), "--tasks", "headqa_en", "--data-file",
+                                     f"headqa_en={data}"], "headqa_en", capsys, tmp_path / "lb")
+    assert_same_items(stock, ours)
+    assert [s["acc_norm"] for s in ours] == [s["acc_norm"] for s in stock]
+    assert record["metrics"]["acc_norm"]["value"] == pytest.approx(results["acc_norm,none"])
