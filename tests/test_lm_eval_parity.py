@@ -257,3 +257,18 @@ def test_headqa_scores_acc_norm_as_stock_lm_eval(tiny_model_dir, tmp_path, capsy
     assert_same_items(stock, ours)
     assert [s["acc_norm"] for s in ours] == [s["acc_norm"] for s in stock]
     assert record["metrics"]["acc_norm"]["value"] == pytest.approx(results["acc_norm,none"])
+
+
+def test_a_file_without_the_columns_the_task_reads_is_named_with_them(tiny_model_dir, tmp_path, capsys):
+    """The original MMLU release is a header-less CSV: given to lm-eval's MMLU task (which reads the hub's
+    question/choices/answer), the one line names the missing columns and the file's own, not "'question' is
+    undefined"."""
+    from test_task_inputs import one_line_error
+
+    data = tmp_path / "clinical_knowledge_test.csv"
+    data.write_text("Which organ makes insulin?,Liver,Pancreas,Kidney,Spleen,B\nWhat is 2+2?,3,4,5,6,B\n")
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "mmlu_clinical_knowledge", "--data-file",
+                          f"mmlu_clinical_knowledge={data}", "--leaderboard-dir", str(tmp_path / "lb")], capsys)
+    line = one_line_error(code, err)
+    assert "the 'test' data file lacks the columns 'answer', 'choices', 'question', which its templates read " \
+           "(its columns: 'Which organ makes insulin?', 'Liver'," in line

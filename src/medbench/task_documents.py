@@ -172,14 +172,20 @@ def _unconditional_names(node: Any, out: set[str], guarded: bool = False) -> set
 
 def template_fields(task: Any) -> set[str]:
     """The document fields a task's doc_to_text / doc_to_target / doc_to_choice read on every document."""
+    features = set(getattr(task, "features", None) or ())
+    return template_reads(task, features) & features
+
+
+def template_reads(task: Any, features: set[str]) -> set[str]:
+    """The names a task's doc_to_text / doc_to_target / doc_to_choice templates read on every document, whether
+    or not the data (columns ``features``) has them; Jinja's own globals (range, dict, ...) left out."""
     from jinja2 import Environment, TemplateSyntaxError, meta
 
-    features = set(getattr(task, "features", None) or ())
     fields: set[str] = set()
     for spec in (task.config.doc_to_text, task.config.doc_to_target, task.config.doc_to_choice):
         if not isinstance(spec, str):
             continue
-        if spec in features:  # lm-eval reads the field itself
+        if spec in features or spec.isidentifier():  # a field's name: lm-eval reads the field itself
             fields.add(spec)
             continue
         try:
@@ -187,7 +193,7 @@ def template_fields(task: Any) -> set[str]:
         except TemplateSyntaxError:
             continue
         fields |= _unconditional_names(tree, set()) & meta.find_undeclared_variables(tree)
-    return fields & features
+    return fields - set(Environment().globals)
 
 
 def _names_a_choice(gold: Any, choices: list[str]) -> bool:
@@ -292,6 +298,24 @@ def _repeated_choice(task: Any, doc: dict[str, Any]) -> str | None:
     return None
 
 
+def _require_columns(entry: Any, task: Any, dataset: Any) -> None:
+    """A user's file given to a task it was not written for (the original MMLU CSV for lm-eval's MMLU task, which
+    reads the hub's columns) stops here, naming the columns it lacks, not in a template as "'question' is
+    undefined"."""
+    from medbench.task_facts import data_source
+
+    if data_source(entry, task).get("kind") != "file":
+        return
+    for split in dict.fromkeys(getattr(task.config, key, None) for key in SPLIT_KEYS):
+        columns = getattr(dataset[split], "column_names", None) if split in dataset else None
+        missing = sorted(template_reads(task, set(columns)) - set(columns)) if columns is not None else []
+        if missing:
+            raise MedbenchError(f"{_where(entry)}: the {split!r} data file lacks the column"
+                                f"{'s' if len(missing) > 1 else ''} {_listed(missing)}, which its templates read "
+                                f"(its columns: {_listed(columns)})",
+                                f"give a file with the columns task {entry.name} reads, as in its published dataset")
+
+
 @contextlib.contextmanager
 def construction_checked(entry: Any) -> Iterator[None]:
     """While lm-eval builds the task: its splits must exist, and its first document (which lm-eval indexes
@@ -313,6 +337,7 @@ def construction_checked(entry: Any) -> Iterator[None]:
                 have = ", ".join(map(str, dataset.keys())) or "none"
                 raise MedbenchError(f"{_where(entry)}: {key} is {short_repr(split)}, which is not a split of its "
                                     f"dataset (it has: {have})", f"set {key} to one of {have}")
+        _require_columns(entry, self, dataset)
 
     def checked_target(self, doc: Any, *args: Any, **kwargs: Any) -> Any:
         target = doc_to_target(self, doc, *args, **kwargs)
