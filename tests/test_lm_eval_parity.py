@@ -272,3 +272,15 @@ def test_a_file_without_the_columns_the_task_reads_is_named_with_them(tiny_model
     line = one_line_error(code, err)
     assert "the 'test' data file lacks the columns 'answer', 'choices', 'question', which its templates read " \
            "(its columns: 'Which organ makes insulin?', 'Liver'," in line
+
+
+def test_a_file_without_a_field_the_tasks_code_reads_names_the_field(tiny_model_dir, tmp_path, capsys):
+    """pubmedqa's prompt is built by its own code (doc["CONTEXTS"]), which no template check can see."""
+    from test_task_inputs import one_line_error
+
+    data = write_jsonl(tmp_path / "pubmedqa.jsonl", [{"QUESTION": "Does it work?", "final_decision": "yes"}])
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--data-file", f"pubmedqa={data}",
+                          "--leaderboard-dir", str(tmp_path / "lb")], capsys)
+    line = one_line_error(code, err)
+    assert "KeyError 'CONTEXTS', most likely a field its code reads that the data rows lack" in line
+    assert "give data with the fields pubmedqa.yaml reads" in line

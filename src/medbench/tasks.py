@@ -352,6 +352,11 @@ def load_failure(entry: TaskEntry, exc: BaseException) -> MedbenchError:
                              f"HF_DATASETS_CACHE at a cache that holds it, or give a local copy with "
                              f"--data-file {entry.name}:{entry.config.get('test_split') or 'test'}=PATH")
     detail = " ".join(str(exc).split())[:300]
+    key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if isinstance(key, str) and key and len(key) <= 100 and not any(c.isspace() for c in key):  # doc["CONTEXTS"]
+        return MedbenchError(f"task {entry.name!r} failed to load: KeyError {key!r}, most likely a field its code "
+                             "reads that the data rows lack", f"give data with the fields {entry.path.name} reads, "
+                             f"or check that YAML ({entry.path})")
     return MedbenchError(f"task {entry.name!r} failed to load: {type(exc).__name__}: {detail}",
                          f"check its YAML ({entry.path}) and data files")
 
