@@ -306,9 +306,9 @@ def _header(table: LeaderboardTable, info: dict[str, dict[str, Any]], first: str
     cells = [f'<th data-sort-type="text" data-first-dir="ascending"><span class="th-name">{esc(first)}</span></th>',
              f'<th data-sort-type="num" data-tiered="1" title="HELM mean win rate over the row\'s task columns{tiers}">'
              '<span class="th-name">win rate</span></th>',
-             f'<th data-sort-type="num" data-tiered="1" title="mean over the row\'s tasks{tiers}">'
+             f'<th data-sort-type="num" data-tiered="1" title="mean over the row\'s higher-is-better tasks{tiers}">'
              '<span class="th-name">mean</span></th>',
-             f'<th data-sort-type="num" data-tiered="1" title="mean weighted by items scored{tiers}">'
+             f'<th data-sort-type="num" data-tiered="1" title="higher-is-better tasks, weighted by items{tiers}">'
              '<span class="th-name">weighted</span></th>']
     for col in table.columns:
         direction = "descending" if info[col]["higher_is_better"] else "ascending"

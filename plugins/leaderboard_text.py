@@ -93,6 +93,11 @@ def method_text(table: LeaderboardTable) -> str:
              "ties count half). Weighted: the mean of the scores weighted by items scored. Each aggregate is over the "
              "row's own tasks; a row scored on only k of the N tasks shows \"(k/N tasks)\" and ranks below every "
              "row scored on more tasks, since its mean is not comparable with theirs.")
+    lower = [col for col in table.columns
+             if any(col in row.cells and not row.cells[col].higher_is_better for row in table.rows)]
+    if lower:
+        text += (f" Mean and weighted are over the higher-is-better columns: {', '.join(lower)} (lower is better, "
+                 f"on another scale) {'counts' if len(lower) == 1 else 'count'} in the win rate only.")
     if any_degenerate(cell for row in table.rows for cell in row.cells.values()):
         text += " " + DEGENERATE_NOTE
     return text

@@ -367,3 +367,36 @@ def test_auroc_from_samples_gets_a_bootstrap_ci_a_paired_test_and_rescores(tmp_p
     assert {"per_label_f1:no", "per_label_f1:yes", "auroc", "f1"} <= set(original)
     assert {k: v["value"] for k, v in rescore(path.parent)["metrics"].items()} == \
         pytest.approx({k: v["value"] for k, v in original.items()})
+
+
+def perplexity_record(root, label: str, value: float) -> None:
+    """A language-modelling record (lower is better): its score is a word perplexity, not a share of items."""
+    path = make_record(root, label, "notes_ppl", *answers(10, 5))
+    record = json.loads(path.read_text())
+    record.update(metrics={"word_perplexity": {"value": value, "stderr": None}}, primary_metric="word_perplexity",
+                  score=value, stderr=None)
+    path.write_text(json.dumps(record))
+
+
+def test_a_lower_is_better_column_counts_in_the_win_rate_but_not_in_the_means(tmp_path):
+    """A perplexity of 11 averaged with an accuracy of 0.6 would give 5.8 and rank the worse model first."""
+    from medbench_plugins.leaderboard_text import method_text
+
+    make_record(tmp_path, "fluent", "medqa", *answers(20, 10))
+    perplexity_record(tmp_path, "fluent", 4.8)
+    make_record(tmp_path, "halting", "medqa", *answers(20, 10))
+    perplexity_record(tmp_path, "halting", 11.5)
+    table = build_table(tmp_path)
+    rows = {r.label: r for r in table.rows}
+    assert rows["fluent"].mean_score() == rows["halting"].mean_score() == pytest.approx(0.5)
+    assert rows["fluent"].weighted_score() == pytest.approx(0.5)
+    assert rows["fluent"].win_rate == pytest.approx(0.75) and rows["halting"].win_rate == pytest.approx(0.25)
+    assert "notes_ppl (lower is better, on another scale) counts in the win rate only" in method_text(table)
+
+
+def test_rows_scored_only_on_perplexity_rank_the_lowest_first(tmp_path):
+    for label, value in (("worse", 11.5), ("better", 4.8), ("middle", 7.0)):
+        perplexity_record(tmp_path, label, value)
+    table = build_table(tmp_path)
+    assert [r.label for r in table.rows] == ["better", "middle", "worse"]
+    assert all(r.mean_score() is None for r in table.rows)

@@ -84,6 +84,9 @@ def rank_rows(rows: list[Row], columns: list[str]) -> list[Row]:
 
     def mean(row: Row) -> float:
         value = row.mean_score()
+        if value is None:  # only lower-is-better scores (perplexity): the lowest ranks first
+            lower = [c.score for c in row.cells.values() if not c.higher_is_better and is_finite_number(c.score)]
+            value = -sum(lower) / len(lower) if lower else None
         return value if value is not None else float("-inf")
 
     ordered = sorted(by_columns.items(), key=lambda kv: (-len(kv[0]), -max(mean(r) for r in kv[1]), sorted(kv[0])))

@@ -18,7 +18,7 @@ Renderer = Callable[["LeaderboardTable", Path], Path]
 NOTICE = "Research use only, not for clinical decisions."
 CONFIDENCE = 0.95
 ALPHA = 0.05
-LOWER_IS_BETTER = {"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter", "loss"}
+LOWER_IS_BETTER = {"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter", "loss", "brier_score"}
 # Corpus metrics whose per-item value is known without the metric function.
 PER_ITEM_FROM_PRED: dict[str, Callable[[Any, Any], float]] = {"accuracy": lambda gold, pred: float(gold == pred)}
 
@@ -95,12 +95,17 @@ class Row:
     def complete(self) -> bool:
         return self.coverage == self.coverage_of
 
+    def averaged_cells(self) -> list[Cell]:
+        """The cells an average is over: higher-is-better ones (acc, F1, ROUGE); a perplexity runs the other way
+        on another scale, so it counts in the win rate only."""
+        return [c for c in self.cells.values() if c.higher_is_better]
+
     def mean_score(self) -> float | None:
-        scores = [c.score for c in self.cells.values() if c.score is not None]
+        scores = [c.score for c in self.averaged_cells() if c.score is not None]
         return sum(scores) / len(scores) if scores else None
 
     def weighted_score(self) -> float | None:
-        cells = list(self.cells.values())
+        cells = self.averaged_cells()
         return stats.weighted_average([c.score for c in cells], [c.n for c in cells])
 
     def as_dict(self) -> dict[str, Any]:
@@ -155,7 +160,8 @@ class LeaderboardTable:
                 "tests": "paired on doc_id: mcnemar-exact for 0/1 metrics, paired-permutation otherwise (with a paired "
                          "bootstrap CI of the difference)",
                 "win_rate": "HELM mean win rate over the row's task columns (ties count half)",
-                "weighted_mean": "mean of the scores weighted by items scored",
+                "mean": "mean of the higher-is-better scores (lower-is-better ones count in the win rate only)",
+                "weighted_mean": "mean of the higher-is-better scores weighted by items scored",
                 "coverage": "mean, weighted mean and win rate are over the row's own k of N tasks; rows are "
                             "ranked by mean only among rows scored on the same tasks, more tasks first",
             },
