@@ -284,3 +284,29 @@ def test_a_file_without_a_field_the_tasks_code_reads_names_the_field(tiny_model_
     line = one_line_error(code, err)
     assert "KeyError 'CONTEXTS', most likely a field its code reads that the data rows lack" in line
     assert "give data with the fields pubmedqa.yaml reads" in line
+
+
+@pytest.mark.parametrize("task, files, split, expected", [
+    # MMLU names no validation split: no file can give one
+    ("mmlu_clinical_knowledge", ["mmlu_clinical_knowledge"], "validation",
+     "has no validation split apart from its test split — choose on a task with a validation split, or score a "
+     "copy of its YAML that sets validation_split (--include-path)"),
+    # pubmedqa names one, but a file given for the test split only leaves it empty
+    ("pubmedqa", ["pubmedqa"], "validation",
+     "task 'pubmedqa' has no 'validation' items in its data — give one with --data-file pubmedqa:validation=PATH"),
+    # a file for the validation split only leaves the scored (test) split empty
+    ("pubmedqa", ["pubmedqa:validation"], "test",
+     "its 'test' split, the one it scores, has no rows — give it rows (--data-file pubmedqa:test=PATH)"),
+])
+def test_a_split_the_run_needs_but_the_data_lacks_is_one_line(task, files, split, expected, tiny_model_dir, tmp_path,
+                                                               capsys):
+    from test_task_inputs import one_line_error
+
+    rows = ([{"question": "Which organ makes insulin?", "subject": "x", "choices": ["a", "b", "c", "d"], "answer": 1}]
+            if task.startswith("mmlu") else
+            [{"QUESTION": "Does it work?", "CONTEXTS": ["It did."], "final_decision": "yes"}])
+    data = write_jsonl(tmp_path / "rows.jsonl", rows)
+    args = [arg for spec in files for arg in ("--data-file", f"{spec}={data}")]
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", task, *args, "--split", split,
+                          "--leaderboard-dir", str(tmp_path / "lb")], capsys)
+    assert expected in one_line_error(code, err)

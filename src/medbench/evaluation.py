@@ -234,10 +234,13 @@ def score_validation_split(tasks: dict[str, Any]) -> None:
     """Point each task's scored split at its validation split (lm-eval scores ``test_split`` when set)."""
     for name, task in tasks.items():
         validation = task.config.validation_split
-        if not validation or validation == task.config.test_split or not task.has_validation_docs():
+        if not validation or validation == task.config.test_split:  # no file can make one: the YAML names none
             raise MedbenchError(f"task {name!r} has no validation split apart from its test split",
-                                "choose on a task with a validation split, or give one with "
-                                f"--data-file {name}:validation=PATH")
+                                "choose on a task with a validation split, or score a copy of its YAML that sets "
+                                "validation_split (--include-path)")
+        if not task.has_validation_docs() or len(task.validation_docs()) == 0:  # a file gave only the test split
+            raise MedbenchError(f"task {name!r} has no {validation!r} items in its data",
+                                f"give one with --data-file {name}:{validation}=PATH")
         task.config.test_split = validation
         task.task_docs = task.eval_docs  # what lm-eval read at construction
 

@@ -337,6 +337,10 @@ def construction_checked(entry: Any) -> Iterator[None]:
                 have = ", ".join(map(str, dataset.keys())) or "none"
                 raise MedbenchError(f"{_where(entry)}: {key} is {short_repr(split)}, which is not a split of its "
                                     f"dataset (it has: {have})", f"set {key} to one of {have}")
+        scored = self.config.test_split or self.config.validation_split
+        if isinstance(scored, str) and scored in dataset and len(dataset[scored]) == 0:  # lm-eval indexes row 0
+            raise MedbenchError(f"{_where(entry)}: its {scored!r} split, the one it scores, has no rows",
+                                f"give it rows (--data-file {entry.name}:{scored}=PATH)")
         _require_columns(entry, self, dataset)
 
     def checked_target(self, doc: Any, *args: Any, **kwargs: Any) -> Any:
