@@ -400,3 +400,17 @@ def test_rows_scored_only_on_perplexity_rank_the_lowest_first(tmp_path):
     table = build_table(tmp_path)
     assert [r.label for r in table.rows] == ["better", "middle", "worse"]
     assert all(r.mean_score() is None for r in table.rows)
+
+
+def test_a_metric_lm_eval_reported_as_lower_is_better_ranks_that_way(tmp_path):
+    """A task's own metric (here a calibration error) that medbench has no name for: the direction lm-eval
+    reported from the task's metric_list, kept in the record, decides."""
+    for label, value in (("calibrated", 0.04), ("overconfident", 0.21)):
+        path = make_record(tmp_path, label, "risk_scores", *answers(10, 5))
+        record = json.loads(path.read_text())
+        record.update(metrics={"calibration_error": {"value": value, "stderr": None, "higher_is_better": False}},
+                      primary_metric="calibration_error", score=value, stderr=None)
+        path.write_text(json.dumps(record))
+    table = build_table(tmp_path)
+    assert [r.label for r in table.rows] == ["calibrated", "overconfident"]
+    assert table.rows[0].win_rate == 1.0 and not table.rows[0].cells["risk_scores"].higher_is_better

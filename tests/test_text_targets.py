@@ -1,7 +1,7 @@
 """A multiple-choice answer written as the choice's text (``doc_to_target: "{{label}}"`` naming "malignant", or
 lm-eval's pubmedqa naming "yes") is kept in samples.jsonl as the choice's index, as lm-eval scores it: label
 metrics (macro-F1, per-label F1), the page's per-item marks and paired comparisons read ``gold`` against ``pred``,
-an index, so a text gold would count every item wrong."""
+an index, so a text gold would count every item wrong. A metric's direction as lm-eval reports it is kept too."""
 
 from __future__ import annotations
 
@@ -72,3 +72,30 @@ def test_a_text_answer_is_scored_when_the_choice_is_generated(tiny_model_dir, tm
     samples = read_samples(load_record(path))
     assert [s["gold"] for s in samples] == [i % 3 for i in range(9)]
     assert [s["exact_match"] for s in samples] == [float(s["pred"] == s["gold"]) for s in samples]
+
+
+def test_a_lower_is_better_metric_keeps_its_direction_in_the_record(tiny_model_dir, tmp_path, capsys):
+    """lm-eval reports each metric's direction (bits_per_byte: lower is better); the record keeps it, so a
+    leaderboard reading the record later ranks by it even for a metric medbench has no name for."""
+    folder = tmp_path / "lm_tasks"
+    folder.mkdir()
+    data = write_jsonl(folder / "notes.jsonl", [{"text": f"Patient {i} has chest pain on exertion."} for i in range(3)])
+    (folder / "notes_ppl.yaml").write_text(textwrap.dedent(f"""
+        task: notes_ppl
+        dataset_path: json
+        dataset_kwargs:
+          data_files:
+            test: {data}
+        output_type: loglikelihood_rolling
+        test_split: test
+        doc_to_text: ""
+        doc_to_target: "{{{{text}}}}"
+        metric_list:
+          - metric: bits_per_byte
+    """))
+    board = tmp_path / "lb"
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "notes_ppl", "--include-path", str(folder),
+                          "--leaderboard-dir", str(board)], capsys)
+    assert code == 0, err
+    [path] = board.glob("records/*/notes_ppl*/record.json")
+    assert json.loads(path.read_text())["metrics"]["bits_per_byte"]["higher_is_better"] is False

@@ -205,8 +205,9 @@ def _gold_index(task: Any, doc: dict[str, Any], target: Any, choices: list[str])
     return choices.index(gold) if isinstance(gold, str) and gold in choices else gold
 
 
-def _metrics_from_results(task_results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    metrics: dict[str, dict[str, float | None]] = {}
+def _metrics_from_results(task_results: dict[str, Any], directions: dict[str, Any] | None) -> dict[str, dict]:
+    """lm-eval's metrics for one task, with the direction its metric_list gave where lower is better."""
+    metrics: dict[str, dict[str, Any]] = {}
     for key, value in task_results.items():
         if "," not in key or key.startswith("alias"):
             continue
@@ -216,6 +217,8 @@ def _metrics_from_results(task_results: dict[str, Any]) -> dict[str, dict[str, f
         stderr = task_results.get(f"{name}_stderr,{_filter}")
         metrics[name] = {"value": float(value),
                          "stderr": float(stderr) if isinstance(stderr, (int, float)) and not math.isnan(stderr) else None}
+        if (directions or {}).get(name) is False:
+            metrics[name]["higher_is_better"] = False
     return metrics
 
 
@@ -345,7 +348,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             continue
         duration = time.time() - started
         samples = [_sample_row(s, task) for s in results["samples"][name]]
-        metrics = _metrics_from_results(results["results"][name])
+        metrics = _metrics_from_results(results["results"][name], (results.get("higher_is_better") or {}).get(name))
         extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
         for metric_name, value in score_samples(extra_metric_names, samples, registered_metrics).items():
             metrics.setdefault(metric_name, {"value": value, "stderr": None})

@@ -182,8 +182,9 @@ def select_checkpoint(directory: Path, step_name: str, select: dict[str, Any], c
     candidates = []
     for checkpoint in checkpoints:
         records = score(checkpoint, config, f"{step_name}/{Path(checkpoint['path']).name}")
-        value, scores = candidate_value(records, select["tasks"],
-                                        lambda metric: metric_higher_is_better(metric, registry), select.get("metrics"))
+        value, scores = candidate_value(records, select["tasks"], lambda metric: metric_higher_is_better(
+            metric, registry, next((r for r in records if metric in (r.get("metrics") or {})), None)),
+                                        select.get("metrics"))
         candidates.append({"path": checkpoint["path"], "step": checkpoint.get("step"), "epoch": checkpoint.get("epoch"),
                            **({"options": checkpoint["variant"]} if checkpoint.get("variant") else {}),
                            "value": value, "scores": scores})

@@ -160,7 +160,8 @@ def on_metric(cell: Any, metric: str, registry: dict[str, Any]) -> Any:
         samples = [s for s in samples if is_finite_number(s.get(metric))]
     return dataclasses.replace(cell, metric=metric, score=score if is_finite_number(score) else None, stderr=None,
                                ci_low=None, ci_high=None, n=len(samples) if samples else cell.n, samples=samples,
-                               higher_is_better=metric_higher_is_better(metric, registry), comparison=None)
+                               higher_is_better=metric_higher_is_better(metric, registry, cell.record),
+                               comparison=None)
 
 
 def _comparison(base: Any, member: Any, planned: Any, registry: dict[str, Any], alpha: float) -> Comparison | None:

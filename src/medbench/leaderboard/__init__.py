@@ -74,7 +74,7 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
         row.cells[column] = Cell(typed.score if is_finite_number(typed.score) else None,
                                  typed.stderr if is_finite_number(typed.stderr) else None,
                                  typed.n, metric, record.get("_board_path") or record["_path"],
-                                 higher_is_better=metric_higher_is_better(metric, registry), record=record)
+                                 higher_is_better=metric_higher_is_better(metric, registry, record), record=record)
         row.model = record["model"]
     table = LeaderboardTable(sorted(columns), [], bootstrap_iters=iters, seed=seed, confidence=confidence,
                              alpha=alpha)

@@ -55,9 +55,14 @@ def vectorised_metric(metric: str, registry: dict[str, Any]) -> stats.Vectorised
     return resampled
 
 
-def metric_higher_is_better(metric: str, registry: dict[str, Any]) -> bool:
+def metric_higher_is_better(metric: str, registry: dict[str, Any], record: dict[str, Any] | None = None) -> bool:
+    """A registered metric's own direction; else the one lm-eval reported for it (``record``'s metric, from the
+    task's metric_list: a custom calibration error, lower is better); else by name."""
     if metric in registry:
         return bool(registry[metric].higher_is_better)
+    declared = ((record or {}).get("metrics") or {}).get(metric)
+    if isinstance(declared, dict) and isinstance(declared.get("higher_is_better"), bool):
+        return declared["higher_is_better"]
     return metric not in LOWER_IS_BETTER
 
 
