@@ -338,15 +338,16 @@ def test_lm_eval_task_runs_offline_from_the_datasets_cache(tmp_path, tiny_model_
 
 
 def test_medbench_tasks_start_without_indexing_lm_eval(monkeypatch):
+    from medbench import lm_eval_tasks
     from medbench import tasks as tasks_module
 
-    monkeypatch.setattr(tasks_module, "_lm_eval_index", None)
+    monkeypatch.setattr(lm_eval_tasks, "_index", None)
     registry = tasks_module.build_registry()
     registry.get("medqa")
     registry.expand(["triage"])
-    assert tasks_module._lm_eval_index is None  # only a name medbench does not know reads lm-eval's index
+    assert lm_eval_tasks._index is None  # only a name medbench does not know reads lm-eval's index
     assert registry.get("mmlu_clinical_knowledge").plugin == "lm-eval"
-    assert tasks_module._lm_eval_index is not None
+    assert lm_eval_tasks._index is not None
 
 
 # --- where the data came from ---------------------------------------------------------------------------------------

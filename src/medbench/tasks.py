@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,12 +66,19 @@ class TaskRegistry:
     failed: dict[str, MedbenchError] = field(default_factory=dict)  # file stem -> why that YAML was not indexed
     clashes: dict[str, str] = field(default_factory=dict)  # task name -> warning that another source shadows it
 
-    def expand(self, names: list[str]) -> list[str]:
-        """Task names with groups replaced by their member tasks, in order, without repeats."""
+    def expand(self, names: list[str], _within: tuple[str, ...] = ()) -> list[str]:
+        """Task names with groups (medbench's, lm-eval's, lm-eval's tags) replaced by their member tasks, in order,
+        without repeats."""
         out: list[str] = []
         for name in names:
+            if name not in self.entries and name not in self.groups and name not in self.failed \
+                    and lm_eval_task(name) is None:
+                self.groups.update(lm_eval_group(name))
             if name in self.groups and name not in self.entries:
-                members = self.expand(self.groups[name].members)
+                if name in _within:
+                    raise MedbenchError(f"group {name!r} contains itself ({' > '.join([*_within, name])})",
+                                        f"remove {name!r} from its own task list ({self.groups[name].path})")
+                members = self.expand(self.groups[name].members, (*_within, name))
             else:
                 members = [self.get(name).name]
             out += [member for member in members if member not in out]
@@ -90,7 +96,9 @@ class TaskRegistry:
         if stock is not None:
             self.entries[name] = stock
             return stock
-        stock_names = lm_eval_task_index()
+        from medbench.lm_eval_tasks import task_index
+
+        stock_names = task_index()
         close = difflib.get_close_matches(name, {*self.entries, *self.groups, *stock_names}, n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         extra = f" ({len(self.problems)} task file(s) failed to parse: see `medbench tasks`)" if self.problems else ""
@@ -179,36 +187,21 @@ def build_registry() -> TaskRegistry:
 # --- lm-eval's own tasks, by name -------------------------------------------------------------------------------
 
 LM_EVAL = "lm-eval"  # the plugin name lm-eval's bundled tasks are listed under
-_TASK_KEY = re.compile(r"""^["']?task["']?\s*:\s*["']?([A-Za-z0-9_.\-]+)["']?\s*$""", re.MULTILINE)
-_lm_eval_index: dict[str, Path] | None = None
 
 
-def _lm_eval_tasks_dir() -> Path:
-    import lm_eval.tasks
+def lm_eval_group(name: str) -> dict[str, GroupEntry]:
+    """lm-eval's group or tag ``name`` ({name: entry}), or {}."""
+    from medbench.lm_eval_tasks import group_members
 
-    return Path(lm_eval.tasks.__file__).parent
-
-
-def lm_eval_task_index() -> dict[str, Path]:
-    """lm-eval's ~14k bundled task YAMLs by task name; read once per process, and only when a name is not
-    medbench's (a plain text scan: ~1 s, against ~20 s for lm-eval's own TaskManager index)."""
-    global _lm_eval_index
-    if _lm_eval_index is None:
-        index: dict[str, Path] = {}
-        for file in sorted(_lm_eval_tasks_dir().rglob("*.yaml")):
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            for match in _TASK_KEY.finditer(text):
-                index.setdefault(match.group(1), file)
-        _lm_eval_index = index
-    return _lm_eval_index
+    found = group_members(name)
+    return {name: GroupEntry(name, found[0], LM_EVAL, found[1])} if found else {}
 
 
 def lm_eval_task(name: str) -> TaskEntry | None:
     """lm-eval's bundled task ``name`` as an entry (trusted: lm-eval's installed package), or None."""
-    path = lm_eval_task_index().get(name)
+    from medbench.lm_eval_tasks import task_index
+
+    path = task_index().get(name)
     if path is None:
         return None
     try:

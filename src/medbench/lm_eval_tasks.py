@@ -1,0 +1,108 @@
+"""lm-eval's own tasks, groups and tags by name (``pubmedqa``, ``multimedqa``, ``mmlu_other``), found by reading
+its bundled YAMLs as text: a scan of ~14k files takes ~1 s, against ~20 s for lm-eval's TaskManager index, and
+runs only for a name medbench does not know."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from medbench.errors import MedbenchError
+from medbench.task_yaml import read_task_yaml
+
+_TASK_KEY = re.compile(r"""^["']?task["']?\s*:\s*["']?([A-Za-z0-9_.\-]+)["']?\s*$""", re.MULTILINE)
+_index: dict[str, Path] | None = None
+_texts: tuple[Path, list[tuple[Path, str]]] | None = None
+_configs: dict[Path, dict[str, Any] | None] = {}
+# A group's member may rename its column (task_alias) and nothing else: any other key would score the task
+# otherwise than medbench scores it by name.
+_MEMBER_KEYS = {"task", "task_alias", "group_alias"}
+
+
+def tasks_dir() -> Path:
+    import lm_eval.tasks
+
+    return Path(lm_eval.tasks.__file__).parent
+
+
+def task_index() -> dict[str, Path]:
+    """lm-eval's bundled task YAMLs by task name; read once per process."""
+    global _index
+    if _index is None:
+        index: dict[str, Path] = {}
+        for file, text in _yaml_texts():
+            for match in _TASK_KEY.finditer(text):
+                index.setdefault(match.group(1), file)
+        _index = index
+    return _index
+
+
+def _yaml_texts() -> list[tuple[Path, str]]:
+    """Every bundled YAML's text (~7 MB), read once per process: a nested group (mmlu > mmlu_other > its tag)
+    searches them once per level."""
+    global _texts
+    if _texts is None or _texts[0] != tasks_dir():
+        texts = []
+        for file in sorted(tasks_dir().rglob("*.yaml")):
+            try:
+                texts.append((file, file.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError):
+                continue
+        _texts = (tasks_dir(), texts)
+    return _texts[1]
+
+
+def _config(file: Path) -> dict[str, Any] | None:
+    if file not in _configs:
+        try:
+            _configs[file] = read_task_yaml(file)
+        except MedbenchError:
+            _configs[file] = None
+    return _configs[file]
+
+
+def group_members(name: str) -> tuple[Path, list[str]] | None:
+    """The member names of lm-eval's group ``name`` (its ``task:`` list) or of its tag ``name`` (every task whose
+    YAML, includes read, carries the tag), with the YAML that defines it; None when it is neither. Members may be
+    groups or tags themselves."""
+    group: tuple[Path, list[str]] | None = None
+    tagged: list[str] = []
+    first: Path | None = None
+    word = re.compile(rf"(?<![\w.\-]){re.escape(name)}(?![\w.\-])")
+    named, including = [], []  # a tag may come from an included file (headqa_es includes headqa_en's)
+    for file, text in _yaml_texts():
+        if word.search(text):
+            named.append(file)
+        elif "include" in text:
+            including.append(file)
+    folders = {file.parent for file in named}
+    for file in sorted([*named, *(file for file in including if file.parent in folders)]):
+        config = _config(file)
+        if config is None:
+            continue
+        if config.get("group") == name and isinstance(config.get("task"), list) and group is None:
+            group = (file, _members(name, file, config["task"]))
+        tags = config.get("tag")
+        if (name == tags or (isinstance(tags, list) and name in tags)) and isinstance(config.get("task"), str):
+            tagged.append(config["task"])
+            first = first or file
+    if group is not None:
+        return group
+    return (first, list(dict.fromkeys(tagged))) if first is not None else None
+
+
+def _members(group: str, file: Path, members: list[Any]) -> list[str]:
+    names = []
+    for member in members:
+        if isinstance(member, dict):
+            extra = sorted(set(member) - _MEMBER_KEYS)
+            if extra or not isinstance(member.get("task"), str):
+                raise MedbenchError(f"lm-eval's group {group!r} ({file}) sets {', '.join(extra) or 'no task name'} "
+                                    f"for its member {member.get('task')!r}, which medbench does not apply",
+                                    "score its tasks by name (--tasks a,b,c), or copy the group's YAML without "
+                                    "those settings (--include-path)")
+            member = member["task"]
+        if isinstance(member, str):
+            names.append(member)
+    return names
