@@ -56,6 +56,7 @@ def test_tasks_command_lists_split_sizes_and_metric():
     assert groups["triage"]["tasks"] == ["triage_personnel", "triage_urgency"]
     listed = medbench("tasks")
     assert "group triage (builtin_tasks): triage_personnel, triage_urgency" in listed.stdout
+    assert "lm-eval's own tasks, groups and tags also run by name: --tasks pubmedqa, multimedqa" in listed.stdout
 
 
 def test_eval_command_with_a_user_data_file(tiny_model_dir, tmp_path):

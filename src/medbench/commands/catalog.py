@@ -85,6 +85,8 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
     for group in groups:  # `--tasks GROUP` scores every member
         console.print(terminal_safe(f"group {group['group']} ({group['plugin']}): {', '.join(map(str, group['tasks']))}"),
                       highlight=False)
+    console.print("lm-eval's own tasks, groups and tags also run by name: --tasks pubmedqa, multimedqa, "
+                  "mmlu_clinical_knowledge (their data from the hub with --online, or --data-file)", highlight=False)
     for problem in registry.problems:
         err_console.print(labelled("Warning:", "yellow", problem), highlight=False)
 
