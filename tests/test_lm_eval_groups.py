@@ -78,3 +78,11 @@ def test_a_group_medbench_cannot_score_as_lm_eval_would_is_refused(group, messag
     name = group.split("\n")[0].split(": ")[1]
     with pytest.raises(MedbenchError, match=message):
         build_registry().expand([name])
+
+
+def test_a_common_word_is_not_taken_for_a_group_nor_parses_every_yaml():
+    """`--tasks test`: "test" is in nearly every lm-eval YAML (test_split: test), yet names no group or tag; only
+    files that could define one are parsed."""
+    parsed = len(lm_eval_tasks._configs)
+    assert lm_eval_tasks.group_members("test") is None
+    assert len(lm_eval_tasks._configs) - parsed < 50

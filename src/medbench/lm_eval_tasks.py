@@ -69,10 +69,14 @@ def group_members(name: str) -> tuple[Path, list[str]] | None:
     group: tuple[Path, list[str]] | None = None
     tagged: list[str] = []
     first: Path | None = None
-    word = re.compile(rf"(?<![\w.\-]){re.escape(name)}(?![\w.\-])")
+    quoted = rf"""["']?{re.escape(name)}["']?"""
+    # Where a group or tag name can stand: `group: X`, `"tag": "X"`, a list item `- X`, or in `tag: [.., X]`.
+    key = r"""^\s*["']?(?:group|tag)["']?\s*:\s*"""
+    naming = re.compile(rf"(?:{key}|^\s*-\s*){quoted}\s*$|{key}\[[^\]\n]*(?<![\w.\-]){re.escape(name)}(?![\w.\-])",
+                        re.MULTILINE)
     named, including = [], []  # a tag may come from an included file (headqa_es includes headqa_en's)
     for file, text in _yaml_texts():
-        if word.search(text):
+        if naming.search(text):
             named.append(file)
         elif "include" in text:
             including.append(file)
