@@ -39,12 +39,18 @@ def medmcqa_hub_rows() -> list[dict]:
     return rows
 
 
+def stock_manager(include: Path):
+    """lm-eval's task manager for the copied task alone: indexing its ~13k bundled YAMLs too costs ~10 s a test."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=str(include), include_defaults=False)
+
+
 def stock_lm_eval(folder: str, files: list[str], name: str, data: Path, model_dir: Path, tmp_path: Path,
                   num_fewshot: int | None = None) -> list:
     """Stock lm-eval with HFLM on its own task definition, copied unchanged but for where the data comes from."""
     import lm_eval
     import yaml
-    from lm_eval.tasks import TaskManager
 
     source = Path(lm_eval.__file__).parent / "tasks" / folder
     include = tmp_path / f"stock-{folder}"
@@ -59,7 +65,7 @@ def stock_lm_eval(folder: str, files: list[str], name: str, data: Path, model_di
               "dataset_kwargs:", "  data_files:", *[f"    {split}: {data}" for split in sorted(splits)]]
     (include / f"{name}.yaml").write_text("\n".join(lines) + "\n")
     results = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32",
-                                      tasks=[name], task_manager=TaskManager(include_path=str(include)),
+                                      tasks=[name], task_manager=stock_manager(include),
                                       batch_size=4, device="cpu", log_samples=True, num_fewshot=num_fewshot)
     return sorted(results["samples"][name], key=lambda sample: sample["doc_id"])
 
@@ -170,7 +176,6 @@ def stock_lm_eval_with_template(folder: str, task_file: str, template: str | Non
     """Stock lm-eval on a task defined by a file and the template it includes, if any (an MMLU subject, a
     KorMedMCQA exam), copied unchanged but for where the data comes from: ``data`` for every split in ``splits``."""
     import lm_eval
-    from lm_eval.tasks import TaskManager
 
     source = Path(lm_eval.__file__).parent / "tasks" / folder
     include = tmp_path / "stock-included"
@@ -185,7 +190,7 @@ def stock_lm_eval_with_template(folder: str, task_file: str, template: str | Non
              *[f"    {split}: {data}" for split in splits]]
     (include / f"{name}.yaml").write_text("\n".join(kept) + "\n")
     results = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32",
-                                      tasks=[name], task_manager=TaskManager(include_path=str(include)),
+                                      tasks=[name], task_manager=stock_manager(include),
                                       batch_size=4, device="cpu", log_samples=True, num_fewshot=num_fewshot)
     return sorted(results["samples"][name], key=lambda sample: sample["doc_id"]), results["results"][name]
 
