@@ -315,3 +315,20 @@ def test_a_split_the_run_needs_but_the_data_lacks_is_one_line(task, files, split
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", task, *args, "--split", split,
                           "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     assert expected in one_line_error(code, err)
+
+
+def test_fields_made_by_process_docs_are_not_asked_of_the_file(tiny_model_dir, tmp_path, capsys):
+    """A task whose process_docs builds the fields its templates read (as hellaswag builds `query`) takes a file in
+    the raw format: only the raw columns are the file's to give."""
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    data = write_jsonl(folder / "raw.jsonl", [{"stem": f"Is {i} even?", "answer": i % 2} for i in range(4)])
+    (folder / "utils.py").write_text("def process_docs(dataset):\n"
+                                     "    return dataset.map(lambda doc: {'query': doc['stem'] + ' Answer:'})\n")
+    (folder / "even.yaml").write_text(f"task: even\ndataset_path: json\ndataset_kwargs:\n  data_files:\n"
+                                      f"    test: {data}\noutput_type: multiple_choice\ntest_split: test\n"
+                                      "process_docs: !function utils.process_docs\ndoc_to_text: '{{query}}'\n"
+                                      "doc_to_choice: ['yes', 'no']\ndoc_to_target: answer\n")
+    code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "even", "--include-path", str(folder),
+                          "--trust-task-code", "--leaderboard-dir", str(tmp_path / "lb")], capsys)
+    assert code == 0, err
