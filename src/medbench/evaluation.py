@@ -31,7 +31,7 @@ from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
-from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, variant_suffix
+from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, choice_index, variant_suffix
 from medbench.task_documents import check_documents, check_fewshot
 from medbench.task_facts import data_source, task_config_hash
 from medbench.tasks import USER_TASKS, build_registry, eval_split, load_tasks, template_refusal
@@ -201,8 +201,7 @@ def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:
 def _gold_index(task: Any, doc: dict[str, Any], target: Any, choices: list[str]) -> Any:
     """The answer as lm-eval's process_results reads it: a target that is a choice's text (pubmedqa's "yes") is
     that choice's index; a multiple-input task's answer is its doc_to_text."""
-    gold = task.doc_to_text(doc) if getattr(task, "multiple_input", False) else target
-    return choices.index(gold) if isinstance(gold, str) and gold in choices else gold
+    return choice_index(task.doc_to_text(doc) if getattr(task, "multiple_input", False) else target, choices)
 
 
 def _metrics_from_results(task_results: dict[str, Any], directions: dict[str, Any] | None) -> dict[str, dict]:

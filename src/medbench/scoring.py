@@ -57,12 +57,15 @@ def choice_labels(config: dict[str, Any], doc: dict[str, Any]) -> list[str]:
     return [str(label) for label in labels]
 
 
+def choice_index(target: Any, choices: list[str]) -> Any:
+    """A multiple-choice answer as lm-eval reads it: a choice's text (pubmedqa's "yes") is that choice's index;
+    an index (or a list of them) is kept."""
+    return choices.index(target) if isinstance(target, str) and target in choices else target
+
+
 def gold_index(config: dict[str, Any], doc: dict[str, Any]) -> Any:
-    """The answer as the index of its choice: lm-eval scores a generating task with choices by ``choices[gold]``,
-    so a target written as the choice's text (pubmedqa's "yes") must become its index."""
-    target = _render(config.get("doc_to_target"), doc)
-    labels = choice_labels(config, doc)
-    return labels.index(target) if isinstance(target, str) and target in labels else target
+    """The answer as the index of its choice: lm-eval scores a generating task with choices by ``choices[gold]``."""
+    return choice_index(_render(config.get("doc_to_target"), doc), choice_labels(config, doc))
 
 
 def gold_label(config: dict[str, Any], doc: dict[str, Any]) -> str:

@@ -71,9 +71,12 @@ class TaskRegistry:
         without repeats."""
         out: list[str] = []
         for name in names:
-            if name not in self.entries and name not in self.groups and name not in self.failed \
-                    and lm_eval_task(name) is None:
-                self.groups.update(lm_eval_group(name))
+            if name not in self.entries and name not in self.groups and name not in self.failed:
+                stock = lm_eval_task(name)  # read once: get() below finds it among the entries
+                if stock is not None:
+                    self.entries[name] = stock
+                else:
+                    self.groups.update(lm_eval_group(name))
             if name in self.groups and name not in self.entries:
                 if name in _within:
                     raise MedbenchError(f"group {name!r} contains itself ({' > '.join([*_within, name])})",
