@@ -201,3 +201,39 @@ def test_clinical_reasoning_options_alone_do_not_give_the_answer_in_any_split():
         assert all(as_gold[answer] < seen[answer] for answer in as_gold), split  # each answer is also wrong somewhere
         longest = sum(max(range(4), key=lambda i: len(r["choices"][i])) == r["gold"] for r in rows) / len(rows)
         assert longest < 0.34, (split, longest)
+
+
+def _dose_task(folder: Path, leaky: bool) -> None:
+    """A text-choice MCQ (``doc_to_choice: "{{choices}}"``, options in one prompt line, no letters): when leaky
+    the gold dose is always the second smallest option, a rank no word gives away."""
+    rng = random.Random(7)
+    (folder / "data").mkdir(parents=True)
+    for split, n in (("train", 60), ("test", 40)):
+        rows = []
+        for _ in range(n):
+            gold = rng.randint(10, 90) * rng.choice([5, 10, 15, 20])
+            below = 1 if leaky else rng.randint(0, 3)  # wrong options below the gold dose: its rank
+            factors = rng.sample([0.1, 0.3, 0.5], below) + rng.sample([2.0, 4.0, 10.0], 3 - below)
+            options = [f"{gold * factor:g} mg" for factor in [1.0, *factors]]
+            answer = options[0]
+            rng.shuffle(options)
+            rows.append({"question": "Single dose?", "choices": options, "answer": options.index(answer)})
+        (folder / "data" / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (folder / "dose.yaml").write_text(
+        "task: dose\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    train: data/train.jsonl\n"
+        "    test: data/test.jsonl\noutput_type: multiple_choice\ntraining_split: train\ntest_split: test\n"
+        "doc_to_text: \"{{question}}\\nOptions: {{choices | join('; ')}}\\nAnswer:\"\n"
+        "doc_to_choice: \"{{choices}}\"\ndoc_to_target: answer\nmetric_list:\n  - metric: acc\n")
+
+
+@pytest.mark.parametrize("leaky", [True, False])
+def test_text_choice_mcq_gets_per_option_baselines_that_find_a_numeric_rank_leak(tmp_path, monkeypatch, leaky):
+    from medbench.tasks import task_sources
+
+    _dose_task(tmp_path / "dose", leaky)
+    monkeypatch.chdir(tmp_path / "dose")  # lm-eval's dataset_kwargs.data_files resolve against the working folder
+    with task_sources([str(tmp_path / "dose")], False):
+        result = task_baseline("dose")
+    assert result.method == "per-option" and result.bow_lr is not None, result.note
+    assert result.answer_only is not None
+    assert (result.answer_only >= 0.95) if leaky else (result.answer_only < 0.5)

@@ -21,6 +21,8 @@ from typing import Any
 
 NUMBER_AFTER_WORD = re.compile(r"([A-Za-z]+)[^A-Za-z0-9\n]{0,3}(\d+(?:\.\d+)?)")
 _WORD = re.compile(r"[a-z0-9]+")
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+RANKS = 8  # one-hot width of an option's position and numeric rank (later ones share no column)
 
 
 def _fast_lr(features, labels, groups=None):
@@ -78,18 +80,24 @@ def number_rule(train: Any, test: Any, depth: int = 2) -> list[int]:
 
 
 def _surface(options: list[str]) -> list[list[float]]:
-    """Per option: what it looks like next to the other options, never what it says about the question."""
+    """Per option: what it looks like next to the other options, never what it says about the question. Positions
+    and numeric ranks are one-hot up to ``RANKS`` (a task's option count may vary); the rank of an option's first
+    number among the options' catches "the gold dose is always the second smallest"."""
     lengths = [len(o) for o in options]
+    values = [NUMBER.search(o) for o in options]
+    ordered = sorted(float(v.group()) for v in values) if all(values) else []
     mean = sum(lengths) / len(lengths)
     spread = (sum((n - mean) ** 2 for n in lengths) / len(lengths)) ** 0.5
     words = [set(_WORD.findall(o.lower())) for o in options]
     rows = []
     for i, option in enumerate(options):
         likeness = [len(words[i] & words[j]) / max(1, len(words[i] | words[j])) for j in range(len(options)) if j != i]
-        position = [float(i == p) for p in range(len(options))]
+        position = [float(i == p) for p in range(RANKS)]
+        rank = ordered.index(float(values[i].group())) if ordered else -1
+        numeric = [float(rank == r) for r in range(RANKS)] + [float(rank == len(options) - 1)]
         rows.append([lengths[i] / max(mean, 1), float(lengths[i] == max(lengths)), float(lengths[i] == min(lengths)),
                      (lengths[i] - mean) / (spread + 1), len(option.split()), sum(likeness) / max(1, len(likeness)),
-                     float(any(c.isdigit() for c in option)), *position])
+                     float(any(c.isdigit() for c in option)), *position, *numeric])
     return rows
 
 
@@ -102,7 +110,7 @@ def _option_matrix(vectorizer, items: list[list[str]]):
     return sparse.hstack([sparse.csr_matrix(surface), words]).tocsr()
 
 
-def answer_only(train: Any, test: Any) -> list[int] | None:
+def answer_only(train: Any, test: Any, text_choices: bool = False) -> list[int] | None:
     """Per-option logistic regression over the options alone; None when a prompt does not list its options."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -110,7 +118,7 @@ def answer_only(train: Any, test: Any) -> list[int] | None:
 
     parsed = {}
     for name, split in (("train", train), ("test", test)):
-        items = [_options(text, letters) for text, letters in zip(split.texts, split.choices)]
+        items = [_options(text, letters, text_choices) for text, letters in zip(split.texts, split.choices)]
         if not items or any(item is None for item in items):
             return None
         parsed[name] = [options for _, options in items]

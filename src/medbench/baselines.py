@@ -93,8 +93,12 @@ def _split(task: Any, docs: Any) -> _Split:
     return _Split(texts, gold, choices, kept)
 
 
-def _options(prompt: str, letters: list[str]) -> tuple[str, list[str]] | None:
-    """(question, option texts) when the prompt lists every choice letter as an ``A. text`` line."""
+def _options(prompt: str, letters: list[str], text_choices: bool = False) -> tuple[str, list[str]] | None:
+    """(question, option texts) when the prompt lists every choice letter as an ``A. text`` line; with
+    ``text_choices``, choices that are the options' own text (``doc_to_choice: "{{choices}}"``) are the options
+    and the whole prompt is the question."""
+    if text_choices and letters and not all(_OPTION_LINE.match(f"{c}. x") for c in letters):
+        return prompt, list(letters)
     found: dict[str, str] = {}
     question_lines = []
     for line in prompt.splitlines():
@@ -154,13 +158,13 @@ def _pair_features(vectorizer, questions: list[str], options: list[list[str]]):
     return sparse.hstack([rows_o, overlap, sparse.csr_matrix(cosine)]).tocsr()
 
 
-def bow_per_option(train: _Split, test: _Split) -> list[int] | None:
-    """Per-option scoring for MCQ prompts; None when a prompt does not list its options."""
+def bow_per_option(train: _Split, test: _Split, text_choices: bool = False) -> list[int] | None:
+    """Per-option scoring for MCQ prompts; None when a prompt does not list its options (``_options``)."""
     from sklearn.linear_model import LogisticRegression
 
     parsed = {}
     for name, split in (("train", train), ("test", test)):
-        items = [_options(text, letters) for text, letters in zip(split.texts, split.choices)]
+        items = [_options(text, letters, text_choices) for text, letters in zip(split.texts, split.choices)]
         if not items or any(item is None for item in items):
             return None
         parsed[name] = items
@@ -269,11 +273,14 @@ def _task_predictions(entry: Any, task: Any, with_rule2: bool, with_probes: bool
     counts = Counter(train.gold)  # ties go to the higher index: "always yes" is the informative F1 baseline
     majority = max(counts, key=lambda label: (counts[label], label))
     out.preds["majority"] = [majority] * len(test.gold)
-    preds = bow_per_option(train, test)
+    # Lettered options listed in the prompt, else (choices varying per document) the choices' own text.
+    preds, text_choices = bow_per_option(train, test), False
+    if preds is None and not _fixed_labels(train):
+        preds, text_choices = bow_per_option(train, test, text_choices=True), True
     if preds is not None:
         out.method = "per-option"
         if with_probes:
-            out.preds["answer_only"] = probes.answer_only(train, test)
+            out.preds["answer_only"] = probes.answer_only(train, test, text_choices)
     elif _fixed_labels(train):
         out.method = "classify"
         preds = bow_classify(train, test)
@@ -283,7 +290,7 @@ def _task_predictions(entry: Any, task: Any, with_rule2: bool, with_probes: bool
             out.preds["char_lr"] = probes.char_classify(train, test)
             out.preds["num_rule"] = probes.number_rule(train, test)
     else:
-        out.note = "choices vary per document and are not listed in the prompt"
+        out.note = "choices vary per document and are neither option text nor listed in the prompt"
         return out
     out.preds["bow_lr"] = preds
     return out
