@@ -2,7 +2,9 @@
 or on every token.
 
 Two targets, the seed study's comparison: ``label`` (the answer alone) and ``rationale`` (the task's rationale,
-then the answer).
+then the answer). ``rationale_field`` picks which document field the rationale is read from (default: the task's
+``metadata.rationale_field``), for a task with several rationale writers; the run's data hash covers the
+rationales it trains on.
 
 Training rows (medbench.trainingdata.select_examples): ``exclude_difficulty`` leaves difficulty tiers out, then
 ``max_examples`` draws a label-stratified sample with the run's seed, kept in the data's order.
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 
 from medbench import hookimpl
 from medbench.errors import MedbenchError
+from medbench.trainer_options import option_flag
 from medbench.training import CheckpointInfo, TrainRequest
 from medbench.trainingdata import SelectionOptions, TrainingExample, select_examples
 from medbench.trainers.hf import (
@@ -55,6 +58,7 @@ LEARNING_RATES = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 @dataclass
 class SFTOptions(SelectionOptions, TrlOptions):  # SelectionOptions: --exclude-difficulty (medbench.trainingdata)
     target: str = "label"  # label: the answer only; rationale: the task's rationale, then the answer
+    rationale_field: str | None = None  # the document field rationale targets read (None: the task's rationale_field)
     padding_free: bool | None = None  # None: on where attention is variable-length (flash attention)
     # completion: loss on the target only; all: on prompt + target (causal-LM continued training)
     loss_on: str = "completion"
@@ -65,6 +69,26 @@ class SFTOptions(SelectionOptions, TrlOptions):  # SelectionOptions: --exclude-d
             raise MedbenchError(f"unknown target {self.target!r}", f"pass --target with one of {', '.join(TARGETS)}")
         if self.loss_on not in LOSS_ON:
             raise MedbenchError(f"unknown loss_on {self.loss_on!r}", f"pass --loss-on with one of {', '.join(LOSS_ON)}")
+        field = option_flag("rationale_field")
+        if self.rationale_field is not None and not str(self.rationale_field).strip():
+            raise MedbenchError(f"{field} is empty", f"name a document field, or leave out {field}")
+        if self.rationale_field is not None and self.target != "rationale":  # a label target never reads it
+            raise MedbenchError(f"{field} is read by {option_flag('target')} rationale only, not {self.target!r}",
+                                f"pass {option_flag('target')} rationale, or leave out {field}")
+
+
+def with_rationale_field(examples: list[TrainingExample], field: str | None, task: str) -> list[TrainingExample]:
+    """The examples with their rationale read from document field ``field`` (None: as the task's metadata gave it),
+    so that examples_hash, and with it the run's data hash, covers the rationales trained on."""
+    if field is None:
+        return examples
+    if not any(field in example.doc for example in examples):
+        known = ", ".join(sorted(k for k in (examples[0].doc if examples else {}) if "rationale" in k)) or "none"
+        raise MedbenchError(f"task {task!r} has no field {field!r} in its training documents (rationale fields: "
+                            f"{known})", f"pass {option_flag('rationale_field')} with a field its documents have, or "
+                            "leave it out for the task's own metadata.rationale_field")
+    return [dataclasses.replace(e, rationale=None if e.doc.get(field) in ("", None) else e.doc[field])
+            for e in examples]
 
 
 def target_texts(examples: list[TrainingExample], target: str, task: str) -> list[str]:
@@ -74,8 +98,8 @@ def target_texts(examples: list[TrainingExample], target: str, task: str) -> lis
     missing = sum(example.rationale is None for example in examples)
     if missing:
         raise MedbenchError(f"task {task!r} gives no rationale for {missing} of {len(examples)} training examples",
-                            "pass --target label, or set metadata.rationale_field in the task's YAML to the field "
-                            "that explains each answer")
+                            "pass --target label, or set metadata.rationale_field in the task's YAML (or "
+                            f"{option_flag('rationale_field')}) to the field that explains each answer")
     return [f"{target_delimiter(e)}{e.rationale}\nAnswer: {e.answer}" for e in examples]
 
 
@@ -84,7 +108,8 @@ def prepare(request: TrainRequest) -> PreparedRun:
     from trl import SFTConfig, SFTTrainer
 
     options: SFTOptions = request.config
-    examples = training_rows(request.training_examples(), options, request.seed, request.task)
+    examples = training_rows(with_rationale_field(request.training_examples(), options.rationale_field, request.task),
+                             options, request.seed, request.task)
     targets = target_texts(examples, options.target, request.task)
     loaded = load_policy(request, options)
     formatter = Formatter(loaded.tokenizer, options.chat_template)
@@ -137,7 +162,7 @@ class SFT:
     def plan_check(self, task: str, options: dict, data_files: dict | None = None) -> str | None:
         """Why this step cannot run on ``task``'s training data (too few examples, no rationales), or None."""
         def check(config: SFTOptions, load_examples):
-            examples = load_examples()
+            examples = with_rationale_field(load_examples(), config.rationale_field, task)
             training_rows(examples, config, 0, task)  # the counts and the tiers; which rows depends on the seed
             # every row any seed's draw could take must have its rationale
             kept = training_rows(examples, dataclasses.replace(config, max_examples=None), 0, task)

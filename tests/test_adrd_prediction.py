@@ -341,3 +341,126 @@ def test_training_examples_carry_the_rationale():
     assert [e.rationale for e in examples] == [r["rationale"] for r in rows]
     assert [e.answer for e in examples] == [r["label"] for r in rows]
     assert examples[0].prompt.rstrip().endswith("Answer (yes or no):") and examples[0].completion.startswith(" ")
+
+
+# --- the clinician writer (``rationale_clinician``): rationale quality as a factor of the rationale_sft study -------
+# its documented weighting: age bands 65-69 0 ... 85+ 4 points, MCI 3, APOE e4 2, every other factor 1
+CLINICIAN_AGE_NOTES = {0: "still young for dementia", 1: "age adds somewhat to the risk",
+                       2: "age clearly adds to the risk", 3: "age is itself a major risk factor",
+                       4: "age alone makes dementia common"}
+
+
+def _clinician_points(row):
+    age_points = sum(row["age"] >= cut for cut in (70, 75, 80, 85))
+    return age_points + sum({"mci": 3, "apoe4": 2}.get(f, 1) for f, present in row["risk_factors"].items() if present)
+
+
+def _clinician_band(profile):
+    return next(i for i, (_, phrase) in enumerate(PROFILE_BANDS) if profile.startswith(phrase))
+
+
+def test_clinician_rationale_weighs_age_and_names_every_factor_on_every_row():
+    for row in all_rows():
+        rationale, factors = row["rationale_clinician"], row["risk_factors"]
+        assert not re.search(r"%|probab|threshold|odds|logit|risk model|estimated|\d\s*points?\b|\banswer\b",
+                             rationale, flags=re.IGNORECASE), rationale
+        evidence, profile, _ = _parts(rationale)
+        age_points = sum(row["age"] >= cut for cut in (70, 75, 80, 85))
+        assert evidence.startswith(f"At the index date ({row['index_date']}) the patient is {row['age']}: ")
+        assert CLINICIAN_AGE_NOTES[age_points] in evidence.split(". ")[0], evidence
+        # every documented factor named, none the record lacks: no misses, unlike the heuristic writer
+        assert _named(evidence) == {f for f, present in factors.items() if present}, rationale
+        favour = re.search(r"In the patient's favour: (.*)\.$", evidence)
+        absent = favour and re.search(r"(?:^|; )no ([^;]*) documented$", favour.group(1))
+        for name in re.split(r", | or ", absent.group(1)) if absent else []:
+            assert not factors[ABSENT[name]], (name, evidence)
+        # no judgment noise: the band is the documented points rule (>= 8, >= 6, >= 4), row by row
+        points = _clinician_points(row)
+        assert _clinician_band(profile) == next(i for i, cut in enumerate((8, 6, 4, None))
+                                                if cut is None or points >= cut), (points, profile)
+    # the same record gives the same text under either label, but for the conclusion, and the same text twice
+    rng = random.Random(5)
+    for _ in range(200):
+        age, factors = gen().sample_patient(rng)
+        _, details = gen().render_history(rng, age, rng.choice(["female", "male"]), factors)
+        yes, no = (gen().render_clinician_rationale(age, factors, details, label) for label in ("yes", "no"))
+        assert _parts(yes)[:2] == _parts(no)[:2] and _parts(yes)[2] != _parts(no)[2]
+        assert yes == gen().render_clinician_rationale(age, factors, details, "yes")
+
+
+def test_clinician_discordant_rows_never_claim_the_evidence_favours_the_label():
+    kinds = set()
+    for row in all_rows():
+        label, factors = row["label"], row["risk_factors"]
+        evidence, profile, conclusion = _parts(row["rationale_clinician"])
+        if (label == "yes") == (_clinician_band(profile) <= 1):  # concordant: which way, as strongly as it reads
+            strength = "points" if _clinician_band(profile) in (0, 3) else "leans"
+            direction = "towards" if label == "yes" else "away from"
+            assert f"the evidence {strength} {direction} a dementia diagnosis" in conclusion, conclusion
+            continue
+        assert not re.search(r"evidence (points|leans)|favour a", conclusion), conclusion
+        if not conclusion.startswith("Despite"):
+            assert "not predictable from this record" in conclusion, conclusion
+            continue
+        cited = re.match(r"Despite this [^,]*profile, (.*?) (?:leaves?|counts?) ", conclusion).group(1)
+        if label == "yes":  # older age from 75, else factors the record holds
+            names = {v: k for k, v in gen().FACTOR_NAMES.items()}
+            for item in re.split(r", | and (?=the |current |older )", cited):
+                assert item == "older age" and row["age"] >= 75 or factors[names[item]], (item, conclusion)
+            assert "remains possible" in conclusion
+        else:
+            favour = evidence.split("In the patient's favour: ")[1]
+            for item in re.split(r" and (?=[a-zA-Z])(?![^(]*\))", cited):
+                item = item.removeprefix("the absence of ")
+                assert item == "a relatively young age" and row["age"] < 70 or item.split(" (")[0] in favour, item
+            assert "remain free of dementia" in conclusion
+        kinds.add(label)
+    assert kinds == {"yes", "no"}
+
+
+def test_clinician_writer_draws_nothing_from_the_patients_and_never_reads_the_model(monkeypatch):
+    """Its own stream (seeded by the record) or none: without it every other field is byte for byte the same."""
+    cases = []
+    rng = random.Random(13)
+    for _ in range(100):
+        age, factors = gen().sample_patient(rng)
+        _, details = gen().render_history(rng, age, rng.choice(["female", "male"]), factors)
+        cases.append((age, factors, details, rng.choice(["no", "yes"])))
+    before = [gen().render_clinician_rationale(*case) for case in cases]
+    for name in ("risk_logit", "risk_probability", "balanced_probability", "difficulty_of"):
+        monkeypatch.setattr(gen(), name, lambda *_, **__: pytest.fail("the clinician read the risk model"))
+    assert [gen().render_clinician_rationale(*case) for case in cases] == before
+    monkeypatch.undo()
+    monkeypatch.setattr(gen(), "render_clinician_rationale", lambda *_: "")
+    without = gen().generate(gen().SEED)["train"]
+    assert [{k: v for k, v in r.items() if k != "rationale_clinician"} for r in without] == \
+        [{k: v for k, v in r.items() if k != "rationale_clinician"} for r in splits()["train"]]
+
+
+def test_clinician_verdict_is_near_the_risk_model_and_above_the_heuristic_writer():
+    """The documented macro-F1 of each writer's verdict (impression above average = "yes"; README.md)."""
+    from medbench.baselines import score
+
+    def macro_f1(rows, field):
+        verdict = [int(_parts(r[field])[1].startswith(("a high-risk", "a risk profile somewhat above"))) for r in rows]
+        return score("macro_f1", [int(r["label"] == "yes") for r in rows], verdict, 2)
+
+    for split, clinician, heuristic in (("train", 0.724, 0.652), ("test", 0.731, 0.632),
+                                        ("test_prevalence", 0.614, 0.532)):
+        rows = splits()[split]
+        assert macro_f1(rows, "rationale_clinician") == pytest.approx(clinician, abs=0.001)
+        assert macro_f1(rows, "rationale") == pytest.approx(heuristic, abs=0.001)
+        bayes = score("macro_f1", [int(r["label"] == "yes") for r in rows],
+                      [int(r["logit"] > math.log(0.127 / 0.873)) for r in rows], 2)
+        assert clinician <= bayes and clinician - heuristic >= 0.05
+
+
+def test_training_examples_and_documents_carry_both_writers():
+    from medbench.trainingdata import load_training_examples
+    from medbench_plugins.sft import with_rationale_field
+
+    examples = load_training_examples("adrd_prediction")
+    rows = splits()["train"]
+    clinician = with_rationale_field(examples, "rationale_clinician", "adrd_prediction")
+    assert [e.rationale for e in clinician] == [r["rationale_clinician"] for r in rows]
+    assert [e.rationale for e in examples] == [r["rationale"] for r in rows]  # the task's own field is unchanged

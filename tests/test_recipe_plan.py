@@ -292,3 +292,30 @@ def test_a_bad_trainer_option_in_a_recipe_is_named_as_the_recipe_writes_it(tmp_p
     assert str(error.value).startswith(f"recipe {recipe.path}, {message}") and "--lora" not in str(error.value)
     result = medbench_cli("sweep", str(recipe.path), "--dry-run")
     assert result.exit_code == 2 and message in result.output
+
+
+def test_a_level_variable_may_use_another_factors_level_variable(tmp_path):
+    """A condition's eval reads the writer level's field; a cell that reads neither is planned once for both."""
+    recipe = write(tmp_path, scales={"toy": {"model": "m", "steps": 1, "shots": 3}},
+                   grid={"writer": [{"name": "a", "field": "rationale_a"}, {"name": "b", "field": "rationale_b"}],
+                         "method": [{"name": "base", "demos": False, "shots": 0},
+                                    {"name": "sft", "demos": "{field}", "shots": "{shots}"}]},
+                   cell={"model": "{model}", "steps_by": "method", "steps": {"base": [], "sft": []},
+                         "eval": {"tasks": ["medqa"], "fewshot_rationales": "{demos}", "num_fewshot": "{shots}"}},
+                   comparisons=[{"factor": "method", "baseline": "base"}])
+    cells = {c.label: c for c in plan(recipe, out_dir=tmp_path / "s").cells}
+    assert set(cells) == {"method=base,writer=any", "method=sft,writer=a", "method=sft,writer=b"}  # yaml sorts
+    assert cells["method=sft,writer=a"].eval["fewshot_rationales"] == "rationale_a"
+    assert cells["method=sft,writer=b"].eval["fewshot_rationales"] == "rationale_b"
+    assert cells["method=sft,writer=a"].eval["num_fewshot"] == 3  # its own name: the scale's variable, as before
+
+
+@pytest.mark.parametrize("y, message", [
+    ({"name": "b", "q": "{p}"}, r"level variables refer to each other in a cycle \(p -> q -> p\)"),
+    ({"name": "b", "q": "{feild}"}, r"refers to \{feild\}, which is neither"),
+])
+def test_level_variables_in_a_cycle_or_naming_nothing_fail_at_plan_time(tmp_path, y, message):
+    recipe = write(tmp_path, grid={"x": [{"name": "a", "p": "{q}"}], "y": [y], "method": ["base", "sft"]},
+                   comparisons=[{"factor": "method", "baseline": "base"}])
+    with pytest.raises(MedbenchError, match=message):
+        plan(recipe, out_dir=tmp_path / "s")

@@ -160,7 +160,7 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
                      config_file: str | Path | None = None, eval_tasks: str | list[str] | None = None,
                      eval_limit: int | None = None, output_dir: str | Path = "runs", run_name: str | None = None,
                      leaderboard_dir: str | Path = "leaderboard", seed: int = 1234, eval_batch_size: int | str = 8,
-                     eval_mode: str = "loglikelihood", eval_fewshot_rationales: bool = False,
+                     eval_mode: str = "loglikelihood", eval_fewshot_rationales: bool | str = False,
                      eval_chat_template: bool = False, device: str = "auto", dtype: str = "auto",
                      resume: bool = False, report_to: str | list[str] | None = None,
                      run_dir: str | Path | None = None, generation: GenerationOptions | None = None,

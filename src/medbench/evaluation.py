@@ -31,7 +31,8 @@ from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
-from medbench.scoring import DEFAULT_RATIONALE_SHOTS, SCORING_MODES, choice_index, variant_suffix
+from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_rationales, choice_index,
+                              demonstration_field, variant_suffix)
 from medbench.task_documents import check_documents, check_fewshot
 from medbench.task_facts import data_source, task_config_hash
 from medbench.tasks import USER_TASKS, build_registry, eval_split, load_tasks, template_refusal
@@ -59,7 +60,7 @@ class EvalConfig:
     chat_template: bool = False  # wrap prompts in the tokenizer's chat template (scored as its own column)
     scorer: str = "prefix"  # "prefix": medbench.fastlm (same results, faster); "hflm": stock lm-eval HFLM
     mode: str = "loglikelihood"  # multiple-choice scoring: "loglikelihood" or "generate" (see medbench.scoring)
-    fewshot_rationales: bool = False  # few-shot examples carry their rationales
+    fewshot_rationales: bool | str = False  # few-shot examples carry rationales: the task's, or this field's
     judges: list[str] = field(default_factory=list)  # LLM-as-judge scorers added to every generation task
     judge_options: dict[str, str] = field(default_factory=dict)
     task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task overrides (data_files...)
@@ -97,6 +98,7 @@ class EvalConfig:
             raise MedbenchError(f"unknown scorer {self.scorer!r}", f"pass --scorer {' or --scorer '.join(SCORERS)}")
         if self.mode not in SCORING_MODES:
             raise MedbenchError(f"unknown scoring mode {self.mode!r}", f"pass --mode {' or --mode '.join(SCORING_MODES)}")
+        self.fewshot_rationales = checked_rationales(self.fewshot_rationales)
         if self.fewshot_rationales and not self.num_fewshot:
             if self.num_fewshot == 0:
                 raise MedbenchError("--fewshot-rationales with --num-fewshot 0 shows no demonstrations",
@@ -265,7 +267,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     if config.split == "validation":
         score_validation_split(tasks)
     for name, task in tasks.items():  # before the model is loaded
-        check_fewshot(task, name, config.num_fewshot)
+        check_fewshot(task, name, config.num_fewshot, config.fewshot_rationales)
         check_documents(task, registry.get(name), config.limit)  # answers among the choices, fields present
     judges = judges_for(names, registry, config.judges, config.mode, config.judge_options)
     # A judge's settings with no judge asked for (and none in the tasks' metadata) would silently do nothing; a
@@ -367,7 +369,9 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
                           split_size=len(task.eval_docs), config_hash=config_hash,
                           output_type=task.config.output_type,
                           scoring=ScoringInfo(mode="generate" if task.config.output_type == "generate_until"
-                                              else config.mode, fewshot_rationales=config.fewshot_rationales)),
+                                              else config.mode, fewshot_rationales=bool(config.fewshot_rationales),
+                                              rationale_field=demonstration_field(entry.config,
+                                                                                  config.fewshot_rationales))),
             model=backend_model_info(backend, label),  # after scoring: a server names what answered
             judges=judged or None,
             metrics={metric: MetricValue.of(value) for metric, value in metrics.items()},

@@ -30,7 +30,8 @@ from medbench.comparison_planning import (  # noqa: F401  (PlannedComparison: re
     PlannedComparison, check_held_out, check_metric_tasks, check_pooled_metrics, plan_comparisons, plan_selections)
 from medbench.errors import MedbenchError
 from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, map_file_options,
-                             recipe_error, resolve_variables, set_value, substitute, task_fingerprint)
+                             grid_levels, recipe_error, resolve_bindings, resolve_variables, set_value,
+                             substitute, task_fingerprint)
 from medbench.records import slug
 from medbench.step_selection import read_select, selection_identity, variant_options
 
@@ -186,7 +187,7 @@ def _plan(recipe: Recipe, scale: str | None, out_dir: str | Path | None, overrid
                   **data_file_overrides(data_files or {})}
     out_dir = Path(out_dir) if out_dir else Path("sweeps") / f"{slug(recipe.name)}-{slug(scale)}"
     factor_names = list(recipe.grid)
-    levels = {f: substitute(v, scale_vars, f"recipe {recipe.name!r}, grid {f}") for f, v in recipe.grid.items()}
+    levels = {f: grid_levels(v, scale_vars, f"recipe {recipe.name!r}, grid {f}") for f, v in recipe.grid.items()}
     for factor, values in levels.items():
         if not isinstance(values, list) or not values:
             raise recipe_error(recipe.path, f"factor {factor!r} has no values at scale {scale!r}",
@@ -265,7 +266,7 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                user_files: dict[str, dict[str, Any]], fingerprint, given: set[str]) -> CellSpec:
     variables = {**scale_vars, **factors}
     where = f"recipe {recipe.name!r}, cell {factors}"
-    variables.update(substitute(bound, variables, where))
+    variables.update(resolve_bindings(bound, variables, where))  # a level's variables may use another level's
     seed = int(factors.get("seed", scale_vars.get("seed", 1234)))
     cell = recipe.cell
     model = str(substitute(cell.get("model", "{model}"), variables, where))

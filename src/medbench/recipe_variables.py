@@ -78,6 +78,52 @@ def _references(value: Any) -> set[str]:
     return set(_REF.findall(json.dumps(value, default=str)))
 
 
+class _ScaleOnly(dict):
+    """Scale variables for a grid's mapping levels: a name the scale lacks is left as ``{name}`` for the cell."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __missing__(self, name: str) -> str:
+        return "{" + name + "}"
+
+
+def grid_levels(value: Any, variables: Mapping[str, Any], where: str) -> Any:
+    """A grid factor's levels at a scale (``variables``). A mapping level's variables are filled per cell
+    (:func:`resolve_bindings`), where they may also refer to another factor's level variables: here a reference
+    the scale lacks is left for the cell."""
+    if not isinstance(value, list):
+        return substitute(value, variables, where)
+    levels = []
+    for level in value:
+        if isinstance(level, dict):  # its name must resolve now: it labels cells and comparisons
+            named = {"name": substitute(level["name"], variables, where)} if "name" in level else {}
+            level = {**substitute(level, _ScaleOnly(variables), where), **named}
+        levels.append(substitute(level, variables, where) if not isinstance(level, dict) else level)
+    return levels
+
+
+def resolve_bindings(bound: dict[str, Any], variables: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The variables a cell's factor levels bind, filled from ``variables`` (the scale's and the factors') and from
+    each other: one level's value may refer to another factor's level variable (a condition's
+    ``fewshot_rationales: "{rationale_field}"`` takes the writer level's field). A reference to a level variable's
+    own name is the scale variable or factor of that name, as before; a cycle is refused."""
+    done: dict[str, Any] = {}
+
+    def visit(name: str, chain: list[str]) -> Any:
+        if name not in done:
+            if name in chain:
+                cycle = " -> ".join([*chain[chain.index(name):], name])
+                raise MedbenchError(f"{where}: level variables refer to each other in a cycle ({cycle})",
+                                    "give one of them a literal value")
+            others = {ref: visit(ref, [*chain, name]) for ref in _references(bound[name])
+                      if ref in bound and ref != name}
+            done[name] = substitute(bound[name], collections.ChainMap(others, dict(variables)), where)
+        return done[name]
+
+    return {name: visit(name, []) for name in bound}
+
+
 def resolve_variables(variables: dict[str, Any], where: str) -> dict[str, Any]:
     """Scale variables may refer to each other (``judge: "{model}"``); resolve them, refusing a cycle."""
     resolved: dict[str, Any] = {}

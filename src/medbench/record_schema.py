@@ -94,6 +94,7 @@ class ModelInfo(SchemaPart):
 class ScoringInfo(SchemaPart):
     mode: str  # "loglikelihood" or "generate" (medbench.scoring)
     fewshot_rationales: bool = False
+    rationale_field: str | None = _only_when_set()  # the document field the demonstrations' rationales came from
     other: dict[str, Any] = _other()
 
 

@@ -3,7 +3,10 @@
 ``loglikelihood`` is the task as its YAML says: lm-eval's ``multiple_choice``, the highest-likelihood choice
 wins. ``generate`` lets the model answer freely and takes the choice out of its text with
 :class:`ChoiceAnswerFilter`, so chat models that explain before answering are scored fairly. Rationale
-demonstrations (``--fewshot-rationales``) make each few-shot example carry its rationale.
+demonstrations (``--fewshot-rationales``) make each few-shot example carry its rationale: the task's
+``metadata.rationale_field`` (column ``TASK@Nshot@rationales``), or another document field named instead
+(``--fewshot-rationales rationale_clinician``: column ``TASK@Nshot@rationales=rationale_clinician``), for a task
+with several rationale writers.
 
 Both are applied through lm-eval's own override mechanism (a task referenced from a group with overrides),
 so the variant is an ordinary lm-eval task built from the same YAML and data.
@@ -22,6 +25,7 @@ from medbench.generation import GenerationOptions, generation_overrides
 
 SCORING_MODES = ("loglikelihood", "generate")
 DEFAULT_RATIONALE_SHOTS = 3
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # a document field: it becomes part of a column's name
 RATIONALE_GEN_TOKENS = 320  # room for a few sentences of reasoning, then "Answer: X"
 
 
@@ -171,7 +175,26 @@ def _rationale_target(config: dict[str, Any], field: str, mode: str) -> Callable
     return target
 
 
-def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rationales: bool,
+def checked_rationales(value: Any) -> bool | str:
+    """``fewshot_rationales`` as given: true/false, or the document field the demonstrations' rationales come from."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    if not isinstance(value, str) or not FIELD_NAME.fullmatch(value):
+        raise MedbenchError(f"--fewshot-rationales {str(value)[:60]!r} is neither true/false nor a document field name",
+                            "pass --fewshot-rationales alone (the task's rationale_field) or a field such as "
+                            "rationale_clinician (letters, digits and _)")
+    return value
+
+
+def demonstration_field(config: dict[str, Any], fewshot_rationales: bool | str) -> str | None:
+    """The document field rationale demonstrations read: the task's ``metadata.rationale_field`` for true, the
+    field named otherwise, None for none (or a task without one)."""
+    if not fewshot_rationales:
+        return None
+    return (config.get("metadata") or {}).get("rationale_field") if fewshot_rationales is True else fewshot_rationales
+
+
+def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rationales: bool | str,
                       generation: GenerationOptions | None = None) -> dict[str, Any]:
     """The lm-eval config overrides that turn task ``name`` into the requested variant ({} for none); with
     ``generation``, a generating task also gets its generation controls (medbench.generation)."""
@@ -194,7 +217,7 @@ def variant_overrides(name: str, config: dict[str, Any], mode: str, fewshot_rati
             metric_list=[{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
         )
     if fewshot_rationales:
-        field = (config.get("metadata") or {}).get("rationale_field")
+        field = demonstration_field(config, fewshot_rationales)
         if not field:
             raise MedbenchError(f"task {name!r} has no rationale_field, so --fewshot-rationales has nothing to show",
                                 "set metadata.rationale_field in its YAML, or leave out --fewshot-rationales")
@@ -219,9 +242,13 @@ def scored_output_type(config: dict[str, Any], mode: str) -> str | None:
     return "generate_until" if mode == "generate" and multiple_choice else config.get("output_type")
 
 
-def variant_suffix(config: dict[str, Any], mode: str, fewshot_rationales: bool,
+def variant_suffix(config: dict[str, Any], mode: str, fewshot_rationales: bool | str,
                    generation: GenerationOptions | None = None) -> str:
     """Record-key suffix: variants, and runs with other generation controls, are separate leaderboard columns.
-    ``generation`` is what the task uses of them (GenerationOptions.applied)."""
+    ``generation`` is what the task uses of them (GenerationOptions.applied). Rationale demonstrations from a field
+    other than the task's own name it (``@rationales=FIELD``): two writers never share a column."""
     suffix = "@gen" if mode == "generate" and config.get("output_type") == "multiple_choice" else ""
-    return suffix + ("@rationales" if fewshot_rationales else "") + (generation.suffix() if generation else "")
+    field = demonstration_field(config, fewshot_rationales)
+    own = fewshot_rationales is True or field == (config.get("metadata") or {}).get("rationale_field")
+    rationales = "" if not fewshot_rationales else "@rationales" if own else f"@rationales={field}"
+    return suffix + rationales + (generation.suffix() if generation else "")

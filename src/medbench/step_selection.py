@@ -178,7 +178,7 @@ def select_checkpoint(directory: Path, step_name: str, select: dict[str, Any], c
         return read_selection(marker, checkpoints)
     registry = metric_registry()
     config = dataclasses.replace(config, tasks=list(select["tasks"]), split=SPLIT, judges=[], judge_options={},
-                                 output_dir=directory / "selection")
+                                 output_dir=directory / "selection", generation=_as_the_cell_applies(select, config))
     candidates = []
     for checkpoint in checkpoints:
         records = score(checkpoint, config, f"{step_name}/{Path(checkpoint['path']).name}")
@@ -193,6 +193,19 @@ def select_checkpoint(directory: Path, step_name: str, select: dict[str, Any], c
                  "candidates": candidates, "chosen": choose(candidates, select["ties"])}
     atomic_write_json(marker, selection)
     return selection
+
+
+def _as_the_cell_applies(select: dict[str, Any], config: Any) -> Any:
+    """The cell's generation settings as its own scoring applied them to ``select``'s tasks: where none of them
+    generates (a choice read on log-likelihood in a cell whose other tasks generate), only the system prompt,
+    which the eval would otherwise refuse as generation settings given to no generating task."""
+    from medbench.scoring import scored_output_type
+    from medbench.tasks import build_registry
+
+    tasks = build_registry()
+    generates = any(scored_output_type(tasks.get(name).config, config.mode) == "generate_until"
+                    for name in select["tasks"])
+    return config.generation.applied(generates)
 
 
 def read_selection(marker: Path, checkpoints: list[dict[str, Any]]) -> dict[str, Any]:

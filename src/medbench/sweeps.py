@@ -232,7 +232,7 @@ def eval_config(cell: CellSpec, out_dir: Path):
                       output_dir=out_dir / "leaderboard",
                       chat_template=bool(evaluation.get("chat_template")),
                       mode=evaluation.get("mode") or "loglikelihood",
-                      fewshot_rationales=bool(evaluation.get("fewshot_rationales")),
+                      fewshot_rationales=evaluation.get("fewshot_rationales") or False,  # or a field's name
                       judges=list(evaluation.get("judges") or []),
                       judge_options={str(k): str(v) for k, v in (evaluation.get("judge_options") or {}).items()},
                       task_metadata=cell.task_metadata, generation=from_settings(evaluation))
@@ -364,7 +364,7 @@ def describe(sweep: SweepPlan) -> dict[str, Any]:
             previous = step
         evaluation = {"tasks": cell.eval["tasks"], "limit": cell.eval.get("limit"),
                       "mode": cell.eval.get("mode") or "loglikelihood", "num_fewshot": cell.eval.get("num_fewshot"),
-                      "fewshot_rationales": bool(cell.eval.get("fewshot_rationales")),
+                      "fewshot_rationales": cell.eval.get("fewshot_rationales") or False,
                       "chat_template": bool(cell.eval.get("chat_template")),
                       "judges": list(cell.eval.get("judges") or []),
                       "judge_options": dict(cell.eval.get("judge_options") or {}),

@@ -123,9 +123,10 @@ def _check_primary_metric(entry: Any) -> None:
                         "metric_list or metadata.medbench_metrics")
 
 
-def check_fewshot(task: Any, name: str, num_fewshot: int | None) -> None:
+def check_fewshot(task: Any, name: str, num_fewshot: int | None, rationales: bool | str = False) -> None:
     """--num-fewshot beyond the few-shot split is one line naming both numbers, not 'Sample larger than
-    population' from deep inside lm-eval."""
+    population' from deep inside lm-eval; ``rationales`` (demonstrations keep only the documents that have one):
+    a field no few-shot document fills is one line naming it."""
     from medbench.tasks import eval_split
 
     shots = task.config.num_fewshot if num_fewshot is None else num_fewshot
@@ -140,6 +141,11 @@ def check_fewshot(task: Any, name: str, num_fewshot: int | None) -> None:
     # lm-eval draws one extra when the examples come from the split being scored, then drops the item itself.
     same = split == eval_split(task)
     available = len(docs) - (1 if same else 0)
+    if rationales and not len(docs):
+        field = rationales if isinstance(rationales, str) else (task.config.metadata or {}).get("rationale_field")
+        raise MedbenchError(f"task {name!r} has no rationale in field {field!r} in its few-shot split {split!r}",
+                            "pass --fewshot-rationales with a field its documents fill (alone: the task's "
+                            "metadata.rationale_field), or give a file with that field")
     if shots > available:
         raise MedbenchError(f"--num-fewshot {shots} is more than the {max(available, 0)} example(s) task {name!r} "
                             f"can draw from its few-shot split {split!r}",

@@ -280,7 +280,7 @@ def validate_entry(entry: TaskEntry) -> None:
 
 def load_tasks(names: list[str], registry: TaskRegistry | None = None,
                metadata: dict[str, dict[str, Any]] | None = None, *, mode: str = "loglikelihood",
-               fewshot_rationales: bool = False, render: bool = True, generation: Any = None) -> dict[str, Any]:
+               fewshot_rationales: bool | str = False, render: bool = True, generation: Any = None) -> dict[str, Any]:
     """Instantiate lm-eval Task objects for ``names`` (groups expanded).
 
     ``metadata`` overrides per task (e.g. data_files); ``mode`` and ``fewshot_rationales`` pick the scoring

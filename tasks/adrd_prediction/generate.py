@@ -94,6 +94,25 @@ the answer itself. The writer's misses and judgment come from a random stream of
 text (``_writer``), and the rationale consumes one draw of the patient stream (its phrasing variant), as it always
 did, so rendering it never changes the patients drawn after it.
 
+A second writer, the clinician (``rationale_clinician``, ``render_clinician_rationale``; since 1.3, every other
+field unchanged), reads the record as a careful clinician does: rationale quality is a factor of the rationale_sft
+study (the seed's rationales were judged medically accurate, and a reading that ignores age, the largest risk in
+five-year dementia, is not). It weighs age in the usual five-year bands (65-69 0 points, 70-74 1, 75-79 2, 80-84
+3, 85+ 4: incidence climbs steeply with age, which is medical knowledge, not the model) and names every factor the
+record documents (MCI 3, APOE e4 2, every other 1: a bedside weighting, not the model's odds ratios, with no
+attenuation), with no misses and no judgment noise. Its bands: >= 8 high, >= 6 somewhat above (the typical older
+adult here scores 5, the population's median), >= 4 somewhat below, else low. Evidence, impression and conclusion
+follow the rules above (``_conclusion``; older age is cited for "yes" from 75), never a probability, odds ratio,
+threshold or the word "answer"; its phrasing variant comes from a stream of its own seeded by the record, so it
+draws nothing from the patients' stream. Each writer's verdict (impression above average = "yes"), F1 / macro-F1,
+beside the risk model's (logit above the population's mean risk, the Bayes rule on a balanced split):
+
+  split              heuristic (``rationale``)   clinician (``rationale_clinician``)   risk model
+  train              0.68 / 0.65                 0.74 / 0.72                           0.77 / 0.76
+  validation         0.68 / 0.61                 0.75 / 0.72                           0.78 / 0.76
+  test               0.64 / 0.63                 0.75 / 0.73                           0.75 / 0.74
+  test_prevalence    0.32 / 0.53                 0.42 / 0.61                           0.44 / 0.64
+
 Run ``python generate.py`` to rewrite data/{train,validation,test,test_prevalence}.jsonl (seed 4242).
 """
 
@@ -433,11 +452,15 @@ def _join(items: list[str], last: str = "and") -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {last} " + items[-1]
 
 
+def _record_text(age: int, details: dict) -> str:
+    """What a writer's own random stream is seeded with: the record as the rationale reads it."""
+    return repr((age, details["index_date"], sorted(details["risk"].items()), details["reassuring"]))
+
+
 def _writer(age: int, factors: dict[str, bool], details: dict) -> tuple[list[str], int]:
     """What the writer notices (the factors present it names, strongest-looking first) and its points, from the
     record alone: its own random stream is seeded by the record's text (never the outcome, never the model)."""
-    rng = random.Random("writer|" + repr((age, details["index_date"], sorted(details["risk"].items()),
-                                          details["reassuring"])))
+    rng = random.Random("writer|" + _record_text(age, details))
     noticed = [f for f in FACTORS if factors[f] and not (f in OVERLOOKED and rng.random() < WRITER_MISS)]
     noticed.sort(key=lambda f: (f not in MAJOR, -WRITER_POINTS.get(f, 1)))
     points = sum(WRITER_POINTS.get(f, 1) for f in noticed) + rng.choice((-1, 0, 0, 1))
@@ -449,18 +472,18 @@ def profile_of(points: int) -> tuple[str, str, str]:
     return next((band, phrase, short) for cut, band, phrase, short in PROFILES if cut is None or points >= cut)
 
 
-def _evidence(age: int, factors: dict[str, bool], details: dict, noticed: list[str]
-              ) -> tuple[list[str], list[str], list[str]]:
+def _evidence(age: int, factors: dict[str, bool], details: dict, noticed: list[str], age_note: str = "",
+              older: int = 78) -> tuple[list[str], list[str], list[str]]:
     """The record's evidence as the writer reads it, the same whatever the outcome: sentences, then what a
-    discordant rationale may cite for "yes" (factors named, older age) and for "no" (young age, reassurance,
-    absent factors)."""
+    discordant rationale may cite for "yes" (factors named, age from ``older``) and for "no" (young age,
+    reassurance, absent factors). ``age_note``: how the writer weighs the age (the heuristic writer does not)."""
     major = [details["risk"][f] for f in noticed if f in MAJOR]
     lesser = [details["risk"][f] for f in noticed if f not in MAJOR]
     genotyped = any(r.startswith("APOE") for r in details["reassuring"])
     absent = [name for f, name in ABSENT_NAMES.items() if not factors[f] and not (f == "apoe4" and genotyped)]
     absent_phrase = ["no " + _join(absent, last="or") + " documented"] if absent else []
     favour = list(details["reassuring"]) + absent_phrase
-    sentences = [f"At the index date ({details['index_date']}) the patient is {age}."]
+    sentences = [f"At the index date ({details['index_date']}) the patient is {age}{age_note}."]
     if major:
         sentences.append("Major risk factors in the record: " + "; ".join(major) + ".")
     if lesser:
@@ -469,7 +492,7 @@ def _evidence(age: int, factors: dict[str, bool], details: dict, noticed: list[s
         sentences.append("No dementia risk factor stands out in the record.")
     sentences.append(("In the patient's favour: " + "; ".join(favour) + ".") if favour
                      else "Nothing in the record counts in the patient's favour.")
-    for_yes = (["older age"] if age >= 78 else []) + [FACTOR_NAMES[f] for f in noticed]
+    for_yes = (["older age"] if age >= older else []) + [FACTOR_NAMES[f] for f in noticed]
     ranked = sorted(details["reassuring"], key=lambda r: next(
         (i for i, start in enumerate(REASSURANCE_ORDER) if r.startswith(start)), len(REASSURANCE_ORDER)))
     for_no = (["a relatively young age"] if age < 70 else []) + ranked + (
@@ -531,6 +554,39 @@ def rationale_stance(age: int, factors: dict[str, bool], details: dict, label: s
     return "concordant" if (label == "yes") == (band in ("high", "raised")) else "discordant"
 
 
+# The clinician writer (``rationale_clinician``): the record read as a careful clinician reads it. Age is weighed in
+# the usual five-year bands (medical knowledge, not the model: incidence climbs steeply with age), every documented
+# factor is named, nothing is missed and there is no judgment noise. Its points are a bedside weighting, not the
+# model's coefficients: MCI 3, APOE e4 2, every other factor 1, age 0-4; the typical older adult in primary care
+# scores about 5 (the population's median), so 6 or more reads as above average.
+CLINICIAN_POINTS = {"mci": 3, "apoe4": 2}  # every other factor documented: 1
+CLINICIAN_AGE = [(85, 4, ": at 85 or over, age alone makes dementia common"),
+                 (80, 3, ": in the early 80s, age is itself a major risk factor"),
+                 (75, 2, ": in the late 70s, age clearly adds to the risk"),
+                 (70, 1, ": in the early 70s, age adds somewhat to the risk"),
+                 (65, 0, ": in the late 60s, still young for dementia")]
+CLINICIAN_CUTS = {"high": 8, "raised": 6, "lowered": 4}  # the bands of PROFILES, on the clinician's points
+
+
+def clinician_parts(age: int, factors: dict[str, bool], details: dict) -> tuple[list[str], str, str, list, list]:
+    """The clinician's label-independent part: (evidence sentences, band, profile sentence, for_yes, for_no)."""
+    _, age_points, note = next(band for band in CLINICIAN_AGE if age >= band[0])
+    named = sorted((f for f in FACTORS if factors[f]), key=lambda f: (f not in MAJOR, -CLINICIAN_POINTS.get(f, 1)))
+    points = age_points + sum(CLINICIAN_POINTS.get(f, 1) for f in named)
+    band, phrase, short = next((band, phrase, short) for _, band, phrase, short in PROFILES
+                               if band == "low" or points >= CLINICIAN_CUTS[band])
+    sentences, for_yes, for_no = _evidence(age, factors, details, named, note, older=75)
+    return [*sentences, f"Overall this is {phrase}."], band, short, for_yes, for_no
+
+
+def render_clinician_rationale(age: int, factors: dict[str, bool], details: dict, label: str) -> str:
+    """The clinician's rationale: the same structure and conclusion rules as ``render_rationale``, its phrasing
+    variant from a stream of its own (seeded by the record), so rendering it draws nothing from the patients'."""
+    sentences, band, short, for_yes, for_no = clinician_parts(age, factors, details)
+    variant = random.Random("clinician|" + _record_text(age, details)).choice((0, 1))
+    return " ".join([*sentences, _conclusion(variant, label, age, band, short, for_yes, for_no)])
+
+
 # ------------------------------------------------------------------------------------------------- the splits
 def _status(factors: dict[str, bool]) -> str:
     return "mci" if factors["mci"] else "subjective_decline" if factors["subjective_cognitive_decline"] else "none"
@@ -544,6 +600,7 @@ def _row(rng: random.Random, age: int, factors: dict[str, bool], label: str) -> 
             "risk_factors": factors, "probability": round(risk_probability(age, factors), 4),
             "logit": round(logit, 4), "rationale": render_rationale(rng, age, factors, details, label),
             "rationale_stance": rationale_stance(age, factors, details, label),
+            "rationale_clinician": render_clinician_rationale(age, factors, details, label),
             "difficulty": difficulty_of(logit, label), "category": _status(factors)}
 
 

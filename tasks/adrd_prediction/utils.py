@@ -1,5 +1,6 @@
 """ADRD five-year prediction data: the bundled generated histories (generate.py) or the user's jsonl in the same
-format (``history``, ``label`` no/yes, optional ``rationale``).
+format (``history``, ``label`` no/yes, optional ``rationale`` and ``rationale_clinician``: the two writers' rationales,
+README.md).
 
 ``load`` gives the balanced (case-control) splits; ``load_prevalence`` the same train/validation splits with the
 population-prevalence test split (data/test_prevalence.jsonl), for the ``adrd_prediction_prevalence`` task."""
@@ -19,6 +20,7 @@ def normalize(row, source):
         "label": CHOICES[gold],
         "gold": gold,
         "rationale": str(row.get("rationale") or ""),
+        "rationale_clinician": str(row.get("rationale_clinician") or ""),  # the second writer (generate.py)
         "category": str(row.get("category") or ""),
         "difficulty": str(row.get("difficulty") or ""),
     }

@@ -72,6 +72,12 @@ BATCH = BatchSize()
 SHOTS = Bounded(0)
 PROCESSES = Bounded(1, unit=" of processes")
 REPEATS = Bounded(1, unit=" of samples per item")
+RATIONALES_FLAG = "\0task's own"  # --fewshot-rationales given without a field: no field name can be this
+
+
+def rationales_choice(value: str | None) -> bool | str:
+    """--fewshot-rationales [FIELD]: absent False, alone True (the task's rationale_field), else the field."""
+    return True if value == RATIONALES_FLAG else value or False
 
 
 def split_list(value: str | None) -> list[str]:

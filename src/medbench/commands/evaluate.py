@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from medbench.commands.backend_flags import backend_options as backend_flags
-from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, SEED, SHOTS, checked_load_options,
-                                      data_file_overrides, err_console, generation_options, key_values, print_records,
-                                      split_list, task_source_options)
+from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, RATIONALES_FLAG, SEED, SHOTS,
+                                      checked_load_options, data_file_overrides, err_console, generation_options,
+                                      key_values, print_records, rationales_choice, split_list, task_source_options)
 from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 
@@ -38,8 +38,9 @@ from medbench.errors import MedbenchError
 @click.option("--mode", type=click.Choice(["loglikelihood", "generate"]), default="loglikelihood", show_default=True,
               help="Multiple-choice scoring: likelihood of each choice, or generate an answer and extract the choice "
                    "(column TASK@gen).")
-@click.option("--fewshot-rationales", is_flag=True,
-              help="Few-shot examples carry their rationales (column TASK@Nshot@rationales; default 3 shots).")
+@click.option("--fewshot-rationales", is_flag=False, flag_value=RATIONALES_FLAG, default=None, metavar="[FIELD]",
+              help="Few-shot examples carry their rationales (column TASK@Nshot@rationales; default 3 shots); with a "
+                   "FIELD, that document field's (TASK@Nshot@rationales=FIELD): a task with several writers.")
 @click.option("--judge", "judges", multiple=True, help="LLM-as-judge to add to generation tasks (e.g. likert).")
 @click.option("--judge-option", "judge_options", multiple=True, help="KEY=VALUE for the judges, e.g. model=REF.")
 @click.option("--device", default="auto", show_default=True,
@@ -81,7 +82,8 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     load_options = checked_load_options(device, dtype, trust_remote_code)
     config = EvalConfig(tasks=split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
                         seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
-                        scorer=scorer, mode=mode, fewshot_rationales=fewshot_rationales, judges=list(judges),
+                        scorer=scorer, mode=mode, fewshot_rationales=rationales_choice(fewshot_rationales),
+                        judges=list(judges),
                         judge_options={**key_values(judge_options, "--judge-option"), **judge_model_options},
                         task_metadata=data_file_overrides(data_file), generation=generation, backend=backend,
                         backend_options=backend_options, split=split)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, SEED, data_file_pairs, err_console,
-                                      generation_options, print_records, task_source_options)
+from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, RATIONALES_FLAG, SEED,
+                                      data_file_pairs, err_console, generation_options, print_records,
+                                      rationales_choice, task_source_options)
 from medbench.commands.trainers import TrainCommand
 from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
@@ -34,7 +35,8 @@ from medbench.models import DEFAULT_MODEL
 @click.option("--batch-size", "legacy_batch_size", type=BATCH, default=None, hidden=True)
 @click.option("--eval-mode", type=click.Choice(["loglikelihood", "generate"]), default="loglikelihood",
               show_default=True, help="How checkpoints are scored on multiple-choice tasks (see `eval --mode`).")
-@click.option("--eval-fewshot-rationales", is_flag=True, help="Score checkpoints with rationale demonstrations.")
+@click.option("--eval-fewshot-rationales", is_flag=False, flag_value=RATIONALES_FLAG, default=None, metavar="[FIELD]",
+              help="Score checkpoints with rationale demonstrations (the task's, or FIELD's: see eval).")
 @click.option("--eval-chat-template", is_flag=True,
               help="Score checkpoints with prompts in the chat template (pairs with a trainer's --chat-template true).")
 @click.option("--device", default="auto", show_default=True)
@@ -85,7 +87,8 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
                            config_file=config_file, eval_tasks=eval_tasks, eval_limit=eval_limit,
                            output_dir=output_dir, run_name=run_name, leaderboard_dir=leaderboard_dir, seed=seed,
                            eval_batch_size=eval_batch_size, eval_mode=eval_mode,
-                           eval_fewshot_rationales=eval_fewshot_rationales, eval_chat_template=eval_chat_template,
+                           eval_fewshot_rationales=rationales_choice(eval_fewshot_rationales),
+                           eval_chat_template=eval_chat_template,
                            device=device, dtype=dtype, resume=resume, report_to=report_to, run_dir=launched_dir,
                            generation=generation, data_files=data_file_pairs(data_file))
     if (num_processes > 1 or accelerate_config) and not launched_dir:
