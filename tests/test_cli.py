@@ -69,7 +69,7 @@ def test_eval_command_with_a_user_data_file(tiny_model_dir, tmp_path):
                       "medqa=mine.jsonl", "--label", "tiny<script>", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "medqa" in result.stdout
-    record = json.loads(next((tmp_path / "leaderboard" / "records").glob("*/medqa/record.json")).read_text())
+    record = json.loads(next((tmp_path / "leaderboard" / "records").glob("*/medqa-data-*/record.json")).read_text())
     assert record["n"] == 3 and record["model"]["label"] == "tiny<script>"
     markdown = (tmp_path / "leaderboard" / "leaderboard.md").read_text()
     assert "tiny&lt;script&gt;" in markdown and "<script>" not in markdown

@@ -286,7 +286,7 @@ def test_hub_names_and_the_users_own_data_file_are_not_task_paths(world, tiny_mo
     code, out, err = run(["eval", "--model", str(tiny_model_dir), "--tasks", "good", "--include-path", str(folder),
                           "--data-file", f"good:test={outside / 'secret.jsonl'}", "--leaderboard-dir", "lb"], capsys)
     assert code == 0, err
-    record = json.loads(next(Path("lb").glob("records/*/good/record.json")).read_text())
+    record = json.loads(next(Path("lb").glob("records/*/good-data-*/record.json")).read_text())
     assert record["n"] == len(OUTSIDE_ROWS)
 
 

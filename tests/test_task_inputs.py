@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -289,13 +290,14 @@ def test_lm_eval_tasks_run_by_name_on_a_local_copy(form, tmp_path, tiny_model_di
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "pubmedqa", "--data-file",
                           f"pubmedqa={local}", "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     assert code == 0, err
-    record = records(tmp_path / "lb")["pubmedqa"]
+    [(key, record)] = records(tmp_path / "lb").items()
+    assert re.fullmatch(r"pubmedqa@data-[0-9a-f]{8}", key)  # the user's copy: a column of its own
     assert record["task"]["plugin"] == "lm-eval" and record["n"] == 6 and record["task"]["yaml"].endswith(
         "lm_eval/tasks/pubmedqa/pubmedqa.yaml")
     assert record["data_source"]["kind"] == "file" and str(local) in record["data_source"]["name"]
     board = json.loads((tmp_path / "lb" / "leaderboard.json").read_text())
     assert "pubmedqa" in json.dumps(board)
-    samples = [json.loads(line) for line in next((tmp_path / "lb").glob("records/*/pubmedqa/samples.jsonl")).open()]
+    samples = [json.loads(line) for line in next((tmp_path / "lb").glob("records/*/pubmedqa-data-*/samples.jsonl")).open()]
     assert samples[0]["prompt"].startswith("Abstract: A trial.\nResults.\nQuestion: Does drug 0")
 
 
@@ -352,6 +354,27 @@ def test_medbench_tasks_start_without_indexing_lm_eval(monkeypatch):
 
 # --- where the data came from ---------------------------------------------------------------------------------------
 
+def test_a_users_test_file_is_its_own_column_and_replaces_nothing(tmp_path, tiny_model_dir, capsys):
+    """The same model on the same task, on the bundled data and on the user's file: two records, two columns, so
+    neither replaces the other and no column mixes rows scored on different data."""
+    from medbench.leaderboard import build_table
+
+    board = ["--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "2", "--leaderboard-dir",
+             str(tmp_path / "lb")]
+    assert run_eval(board, capsys)[0] == 0
+    mine = write_jsonl(tmp_path / "mine.jsonl", [MEDQA_ROW, {**MEDQA_ROW, "answer_idx": "A"}])
+    code, err = run_eval([*board, "--data-file", f"medqa={mine}"], capsys)
+    assert code == 0, err
+    found = records(tmp_path / "lb")
+    keys = sorted(found)
+    assert len(keys) == 2 and keys[0] == "medqa" and re.fullmatch(r"medqa@data-[0-9a-f]{8}", keys[1]), keys
+    assert found["medqa"]["data_source"]["kind"] == "bundled" and found[keys[1]]["data_source"]["kind"] == "file"
+    assert keys[1] == f"medqa@data-{found[keys[1]]['task']['data_hash'][:8]}"  # named by the data scored
+    assert set(build_table(tmp_path / "lb", baseline="none").columns) == set(keys)
+    code, err = run_eval([*board, "--data-file", f"medqa={mine}"], capsys)  # the same file again: the same column
+    assert code == 0 and sorted(records(tmp_path / "lb")) == keys, err
+
+
 def test_every_record_names_its_data_source(tmp_path, tiny_model_dir, capsys):
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa,uti", "--limit", "2", "--leaderboard-dir",
                           str(tmp_path / "lb")], capsys)
@@ -372,7 +395,7 @@ def test_every_record_names_its_data_source(tmp_path, tiny_model_dir, capsys):
     assert medqa["sha256"] == digest.hexdigest()
     uti = found["uti"]["data_source"]
     assert uti["kind"] == "bundled" and "generate.py" in uti["description"]
-    mine = found["medmcqa"]["data_source"]
+    mine = next(r for key, r in found.items() if key.startswith("medmcqa@data-"))["data_source"]
     assert mine["kind"] == "file" and mine["name"] == "../mcqa.jsonl"  # relative to the leaderboard
     assert mine["sha256"] == hashlib.sha256((tmp_path / "mcqa.jsonl").read_bytes()).hexdigest()
 

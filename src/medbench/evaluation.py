@@ -31,7 +31,7 @@ from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
-from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_rationales, choice_index,
+from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_rationales, choice_index, column_key,
                               demonstration_field, variant_suffix)
 from medbench.task_documents import check_documents, check_fewshot
 from medbench.task_facts import data_source, task_config_hash
@@ -296,13 +296,15 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         shots = config.num_fewshot or 0
         # What the task uses of the generation controls is part of its record's identity (key, reuse, cache).
         task_config = dataclasses.replace(config, generation=config.generation.applied(name in generating))
-        suffix = variant_suffix(entry.config, config.mode, config.fewshot_rationales, task_config.generation)
-        record_key = name + (f"@{shots}shot" if shots else "") + suffix + ("@chat" if config.chat_template else "") \
-            + ("@validation" if config.split == "validation" else "")
+        scored_hash = data_hash(task.eval_docs)
+        record_key = column_key(name, shots, variant_suffix(entry.config, config.mode, config.fewshot_rationales,
+                                                             task_config.generation), config.chat_template,
+                                scored_hash if eval_split(task) in ((config.task_metadata.get(name) or {})
+                                                                    .get("data_files") or {}) else None, config.split)
         # --- cache: keyed by the weights' content hash (never the path), the data's hash, the task's resolved
         # configuration (YAML after includes, templates, few-shot settings, its code) and every option -----------
         if config.reuse_records and backend.content_addressed:
-            reused = find_reusable(config.output_dir, label, model_hash, name, data_hash(task.eval_docs),
+            reused = find_reusable(config.output_dir, label, model_hash, name, scored_hash,
                                    task_config, versions())
             if reused is not None and reused.get("task", {}).get("config_hash") == config_hash:
                 records.append(reused)
@@ -365,7 +367,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         record = Record(
             record_key=record_key,
             task=TaskInfo(name=name, version=entry.metadata.get("version"), plugin=entry.plugin, yaml=str(entry.path),
-                          split=eval_split(task), num_fewshot=shots, data_hash=data_hash(task.eval_docs),
+                          split=eval_split(task), num_fewshot=shots, data_hash=scored_hash,
                           split_size=len(task.eval_docs), config_hash=config_hash,
                           output_type=task.config.output_type,
                           scoring=ScoringInfo(mode="generate" if task.config.output_type == "generate_until"

@@ -242,6 +242,15 @@ def scored_output_type(config: dict[str, Any], mode: str) -> str | None:
     return "generate_until" if mode == "generate" and multiple_choice else config.get("output_type")
 
 
+def column_key(task: str, shots: int, variant: str, chat: bool, user_data_hash: str | None, split: str) -> str:
+    """A record's key, its leaderboard column: the task and how it was scored (shots, variant, chat template), and
+    where the data is the user's (--data-file) rather than the task's own, that data (``@data-HASH``): a record on
+    other data never replaces one on the task's own, and a column never mixes the two. ``@validation`` last."""
+    data = f"@data-{user_data_hash[:8]}" if user_data_hash else ""
+    return (task + (f"@{shots}shot" if shots else "") + variant + ("@chat" if chat else "") + data
+            + ("@validation" if split == "validation" else ""))
+
+
 def variant_suffix(config: dict[str, Any], mode: str, fewshot_rationales: bool | str,
                    generation: GenerationOptions | None = None) -> str:
     """Record-key suffix: variants, and runs with other generation controls, are separate leaderboard columns.
