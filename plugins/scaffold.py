@@ -126,6 +126,14 @@ def new_plugin(name: str, parent: Path) -> Path:
     return destination
 
 
+def next_commands(destination: Path) -> str:
+    """Install, test and list the new plugin, every step with the interpreter medbench runs in: a bare `pip` or
+    `medbench` may belong to another environment, where the package is never seen."""
+    python = shlex.quote(sys.executable)
+    return (f"{python} -m pip install -e {shlex.quote(str(destination))} && "
+            f"{python} -m pytest {shlex.quote(str(destination / 'tests'))} && {python} -m medbench.cli plugins")
+
+
 @hookimpl
 def register_commands(cli):
     @cli.group("plugin")
@@ -144,10 +152,7 @@ def register_commands(cli):
         click.echo(terminal_safe(f"wrote {destination}: package {values['package']}, entry point "
                                  f"{values['entry_point']}, task {values['task']}, trainer {values['trainer']}, "
                                  f"metric {values['metric']}"))
-        # The interpreter medbench runs in: a bare `pip` may belong to another environment, where medbench never sees it.
-        python = shlex.quote(sys.executable)
-        click.echo(terminal_safe(f"next: {python} -m pip install -e {shlex.quote(str(destination))} && "
-                                 f"{python} -m pytest {shlex.quote(str(destination / 'tests'))} && medbench plugins"))
+        click.echo(terminal_safe(f"next: {next_commands(destination)}"))
 
 
 def update_example(root: Path) -> Path:

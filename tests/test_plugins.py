@@ -113,8 +113,9 @@ def test_plugins_command_json_and_table():
 
 
 def test_plugins_lists_what_a_third_party_plugin_registers_and_names_a_broken_kind(plugin_registration):
-    """A metric, judge, backend, renderer and command arrive under the plugin that registered them; a kind whose
-    hook raises is named in one line on stderr, and every other kind is still listed."""
+    """A metric, judge, backend, renderer and command arrive under the plugin that registered them; a plugin whose
+    hook raises is named in one line on stderr, and the other plugins' things of that kind, and every other kind,
+    are still listed."""
     import click
 
     class ThirdParty:
@@ -152,8 +153,10 @@ def test_plugins_lists_what_a_third_party_plugin_registers_and_names_a_broken_ki
                                          "backends": ["remote_third"], "leaderboard renderers": ["tsv_third"],
                                          "commands": ["hello-third"]}
     assert rows["builtin_metrics"]["provides"]["metrics"]  # the other kinds are still read
+    assert rows["executors"]["provides"]["executors"]  # and the other plugins' executors
     (line,) = [x for x in result.stderr.splitlines() if x.strip()]
-    assert line.startswith("medbench: executors not listed:") and "broken_third" in line and "no cluster" in line
+    assert line.startswith("medbench: executors of one plugin not listed: plugin 'broken_third'") and \
+        "no cluster" in line
 
 
 def test_hook_that_raises_is_named(plugin_registration):

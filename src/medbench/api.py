@@ -237,7 +237,10 @@ def train(plugin: str, task: str, model: str = DEFAULT_MODEL, *, options: dict[s
     if unknown:
         raise MedbenchError(f"train() has no option {', '.join(unknown)}",
                             f"its options are: {', '.join(sorted(known))} (and options= for the trainer's own)")
-    with _task_folders(include_paths, trust_task_code):
+    from medbench.trainer_options import keyword_options
+
+    # options= are Python keys: messages about them say `max_steps`, not the command line's `--max-steps`
+    with _task_folders(include_paths, trust_task_code), keyword_options():
         return prepare_training(plugin, task, model, options=options, **settings).run()
 
 

@@ -2,8 +2,8 @@
 metric, judge, backend or renderer arrive without reading medbench's code.
 
 Each kind is read through the registry medbench itself uses (so a name another plugin took first is listed under
-that plugin only). A kind whose registration fails is reported in one line, and the others are still listed: the
-listing is where a broken plugin gets diagnosed.
+that plugin only). A plugin whose hook raises is reported in one line naming it, and every other plugin's things of
+that kind are still listed: the listing is where a broken plugin gets diagnosed.
 """
 
 from __future__ import annotations
@@ -66,16 +66,21 @@ KINDS: dict[str, Callable[[], Iterable[tuple[str, str]]]] = {
     "commands": _commands}
 
 
-def provided() -> tuple[dict[str, dict[str, list[str]]], dict[str, str]]:
-    """({plugin: {kind: sorted names}}, {kind: the one-line error that kept it from being listed})."""
+def provided() -> tuple[dict[str, dict[str, list[str]]], list[tuple[str, str]]]:
+    """({plugin: {kind: sorted names}}, [(kind, the one-line error that kept some or all of it from being
+    listed)]): a plugin whose hook raises is left out of its kind, named in its error; the others are listed."""
+    from medbench.registries import skipping_failed_hooks
+
     by_plugin: dict[str, dict[str, list[str]]] = {}
-    errors: dict[str, str] = {}
+    errors: list[tuple[str, str]] = []
     for kind, read in KINDS.items():
         try:
-            pairs = list(read())
-        except MedbenchError as exc:  # a plugin's hook raised: named in the message
-            errors[kind] = exc.one_line()
+            with skipping_failed_hooks() as skipped:
+                pairs = list(read())
+        except MedbenchError as exc:  # the kind could not be read at all (not one plugin's hook)
+            errors.append((kind, exc.one_line()))
             continue
+        errors += [(kind, error.one_line()) for error in skipped]
         for plugin, name in pairs:
             by_plugin.setdefault(plugin, {}).setdefault(kind, []).append(str(name))
     for kinds in by_plugin.values():

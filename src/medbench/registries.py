@@ -4,12 +4,38 @@ registered thing knows its plugin, and one clash policy (:func:`claim`) for ever
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
 from medbench.plugin_calls import (PluginError, PluginHookError, describe_exception, is_interrupt,
                                    plugin_info_or_registered, plugin_label)
 from medbench.plugins import PluginLoadWarning, get_plugin_manager
+
+_SKIPPED: ContextVar[list[MedbenchError] | None] = ContextVar("register hooks that raised", default=None)
+
+
+@contextmanager
+def skipping_failed_hooks() -> Iterator[list[MedbenchError]]:
+    """Within it, a plugin whose ``register_*`` hook raises is left out (its one-line error is appended to the
+    list yielded) and the plugins after it are still called: a listing (`medbench plugins`) shows every plugin
+    that works. Everywhere else such a hook stops the command."""
+    skipped: list[MedbenchError] = []
+    token = _SKIPPED.set(skipped)
+    try:
+        yield skipped
+    finally:
+        _SKIPPED.reset(token)
+
+
+def _failed(error: MedbenchError, cause: BaseException | None) -> None:
+    skipped = _SKIPPED.get()
+    if skipped is None:
+        if cause is None:
+            raise error
+        raise error from cause
+    skipped.append(error)
 
 
 def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..., Any]],
@@ -42,19 +68,19 @@ def call_register_hook(hook_name: str, register_for: Callable[[str], Callable[..
                                                                      and id(p) not in wrapping])
         try:
             only_this(**{argument: register_for(impl.plugin_name)})
-        except (PluginHookError, PluginError):  # another plugin's code, called from this one: already named
-            raise
+        except (PluginHookError, PluginError) as exc:  # another plugin's code, called from this one: already named
+            _failed(exc, None)
         except MedbenchError as exc:  # the plugin's own one-line message: keep it, name the plugin
             info = plugin_info_or_registered(impl.plugin_name)
-            raise PluginHookError(f"{info.label()} failed in {hook_name}: {exc.problem}",
-                                  exc.fix or info.fix()) from exc
+            _failed(PluginHookError(f"{info.label()} failed in {hook_name}: {exc.problem}", exc.fix or info.fix()),
+                    exc)
         except BaseException as exc:
             if is_interrupt(exc):
                 raise
             info = plugin_info_or_registered(impl.plugin_name)
-            raise PluginHookError(f"{info.label()} raised in {hook_name}: {describe_exception(exc)}",
-                                  info.fix()) from exc
-        if after is not None:
+            _failed(PluginHookError(f"{info.label()} raised in {hook_name}: {describe_exception(exc)}",
+                                    info.fix()), exc)
+        if after is not None:  # also after a skipped plugin: what it registered before raising is its own
             after(impl.plugin_name)
 
 

@@ -357,6 +357,14 @@ def construction_checked(entry: Any) -> Iterator[None]:
             _raise_for(entry, self, 0, doc, *_check_sources(entry, self))
         return target
 
-    with mock.patch.object(ConfigurableTask, "download", checked_download), \
-            mock.patch.object(ConfigurableTask, "doc_to_target", checked_target):
-        yield
+    from pathlib import Path
+
+    from medbench.taskdata import TASK_YAML
+
+    token = TASK_YAML.set(Path(entry.path))  # a data error names the YAML that says which fields the task reads
+    try:
+        with mock.patch.object(ConfigurableTask, "download", checked_download), \
+                mock.patch.object(ConfigurableTask, "doc_to_target", checked_target):
+            yield
+    finally:
+        TASK_YAML.reset(token)

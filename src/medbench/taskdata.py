@@ -7,6 +7,7 @@ resolve relative to the YAML whatever the working directory is, under medbench a
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +28,18 @@ class RowSource(str):
 
 
 Normalizer = Callable[[dict[str, Any], RowSource], dict[str, Any]]
+
+# The YAML of the task being built (set by medbench.task_documents.construction_checked): data errors point at it,
+# since it is what every task has that says which fields it reads (a README is optional).
+TASK_YAML: ContextVar[Path | None] = ContextVar("task YAML being built", default=None)
+
+
+def _format_reference() -> str:
+    yaml = TASK_YAML.get()
+    if yaml is None:
+        return "the task's YAML: the fields its templates read"
+    readme = yaml.parent / "README.md"
+    return f"{yaml}" + (f" and {readme}" if readme.is_file() else "")
 
 
 class PerFile:
@@ -64,7 +77,7 @@ def require_columns(row: dict[str, Any], columns: list[str], source: str) -> Non
     missing = [c for c in columns if c not in row]
     if missing:
         raise MedbenchError(f"{source} is missing column(s) {', '.join(missing)} (has {', '.join(sorted(row))})",
-                            "convert the file to the task's published format (see the task's README)")
+                            f"convert the file to the task's published format (see {_format_reference()})")
     # A null or blank field would reach the prompt as the text "None" (Jinja's rendering of None) or as nothing.
     # A published hub dataset is scored as published, as lm-eval scores it (the same items, comparable scores).
     empty = [c for c in columns if _is_blank(row[c])] if not getattr(source, "from_hub", False) else []
@@ -250,8 +263,8 @@ def _row_fault(source: RowSource, exc: Exception, row: dict[str, Any] | None = N
     fields = "; row: " + ", ".join(f"{key}={str(value)[:40]!r}" for key, value in list(row.items())[:8]) \
         if row is not None else ""
     return MedbenchError(f"{source} does not fit the task's data format ({type(exc).__name__}: {detail}{fields})",
-                         "fix that row to the task's published format (field types included), "
-                         "see the task's README or YAML comments")
+                         "fix that row to the task's published format (field types included), see "
+                         f"{_format_reference()}")
 
 
 def load_local_dataset(files: Any, splits: list[str], *, task: str):

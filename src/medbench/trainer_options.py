@@ -20,21 +20,30 @@ _SPELLING: ContextVar[Callable[[str], str] | None] = ContextVar("trainer option 
 
 
 @contextmanager
-def recipe_options(where: str) -> Iterator[None]:
-    """Options written in a recipe: messages spell them as the recipe does (``lora_r``) and start with ``where``
-    (the recipe and step), so the one line says which file to fix and how."""
+def keyword_options() -> Iterator[None]:
+    """Options given as Python keys (``medbench.train(options={"lora_r": 8})``): messages spell them so."""
     token = _SPELLING.set(lambda name: name)
     try:
         yield
-    except MedbenchError as exc:
-        raise MedbenchError(f"{where}: {exc.problem}", exc.fix) from None
     finally:
         _SPELLING.reset(token)
 
 
+@contextmanager
+def recipe_options(where: str) -> Iterator[None]:
+    """Options written in a recipe: messages spell them as the recipe does (``lora_r``) and start with ``where``
+    (the recipe and step), so the one line says which file to fix and how."""
+    try:
+        with keyword_options():
+            yield
+    except MedbenchError as exc:
+        raise MedbenchError(f"{where}: {exc.problem}", exc.fix) from None
+
+
 def option_flag(name: str) -> str:
     """A trainer option as messages spell it: ``--max-steps`` as on the command line, ``max_steps`` inside
-    :func:`recipe_options` (config files and recipes take ``max_steps`` or ``max-steps`` alike)."""
+    :func:`recipe_options` and :func:`keyword_options` (a recipe or the Python API; config files and recipes take
+    ``max_steps`` or ``max-steps`` alike). Plugins use it in their own option errors."""
     spell = _SPELLING.get()
     return spell(name) if spell else "--" + name.replace("_", "-")
 

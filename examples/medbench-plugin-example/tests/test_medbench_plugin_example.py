@@ -2,7 +2,8 @@
 
 The fixtures (``tiny_model_dir``, ``leaderboard_dir``, ``plugin_registration``) come from ``medbench.testing``,
 which pytest loads as a plugin once medbench is installed. The tests pass whether or not this package is
-installed: ``plugin_registration`` registers the module for one test when no entry point has loaded it.
+installed: pyproject.toml puts ``src/`` on pytest's path, and ``plugin_registration`` registers the module for one
+test when no entry point has loaded it.
 """
 
 import math

@@ -22,8 +22,8 @@ def plugins_command(as_json: bool) -> None:
 
     infos = list_plugins()
     contents, errors = provided()
-    for kind, message in errors.items():  # the kinds that could be read are still listed
-        err_console.print(Text(terminal_safe(f"medbench: {kind} not listed: {message}")))
+    for kind, message in errors:  # the message names the plugin; every other plugin's are still listed
+        err_console.print(Text(terminal_safe(f"medbench: {kind} of one plugin not listed: {message}")))
     if as_json:
         click.echo(json.dumps([{**info.as_dict(), "provides": contents.get(info.name, {})} for info in infos],
                               indent=2))
@@ -53,6 +53,7 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
         _print_baselines(as_json)
         return
     registry = build_registry()
+    registry.clashes.clear()  # each clash is one of registry.problems, printed once below (get() would warn again)
     rows = []
     for name, entry in sorted(registry.entries.items()):
         try:  # render=False: listing never evaluates a YAML's templates
