@@ -423,3 +423,23 @@ def test_request_cache_drops_a_line_torn_by_a_kill(tmp_path):
     reopened.add({other: (-2.0, False)})
     lines = (tmp_path / "c.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [{key: [-0.5, True]}, {other: [-2.0, False]}]
+
+
+def test_the_config_hash_covers_code_beside_an_included_yaml(tmp_path):
+    """lm-eval imports a !function from beside the YAML that names it: when that YAML is an include in another
+    folder, its code is part of the task as it runs, so a change to it must not let a stale record be reused."""
+    from medbench.task_facts import task_config_hash
+    from medbench.tasks import build_registry, task_sources
+
+    shared, mine = tmp_path / "shared", tmp_path / "mine"
+    shared.mkdir(), mine.mkdir()
+    (shared / "utils.py").write_text("def fmt(doc):\n    return doc['q']\n")
+    (shared / "base.yaml").write_text("dataset_path: json\noutput_type: multiple_choice\ntest_split: test\n"
+                                      "doc_to_text: !function utils.fmt\ndoc_to_choice: ['a', 'b']\n"
+                                      "doc_to_target: 0\n")
+    (mine / "child.yaml").write_text("include: ../shared/base.yaml\ntask: child\n")
+    with task_sources([str(mine)], True):
+        before = task_config_hash(build_registry().get("child"))
+        (shared / "utils.py").write_text("def fmt(doc):\n    return 'Q: ' + doc['q']\n")
+        after = task_config_hash(build_registry().get("child"))
+    assert before != after

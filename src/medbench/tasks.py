@@ -243,6 +243,11 @@ def task_sources(include_paths: list[str | Path] | None = None, trust_task_code:
         _sources.update(saved)
 
 
+def code_trusted(entry: TaskEntry) -> bool:
+    """Whether the task's code may be read: a plugin's or lm-eval's task, or any with --trust-task-code."""
+    return entry.trusted or bool(_sources["trust_task_code"])
+
+
 def check_code_trust(entry: TaskEntry) -> None:
     """A task from a user folder that imports code is refused unless the user passed --trust-task-code."""
     imports = code_imports(entry.config)
