@@ -466,3 +466,19 @@ def test_a_score_read_out_of_free_text_shows_how_many_items_were_answered():
     assert _score(generated) == "0.500 [0.100, 0.900]; answered 2/3"
     scored_by_loglikelihood = SimpleNamespace(score=0.5, ci_low=None, ci_high=None, samples=[{"pred": 1}])
     assert _score(scored_by_loglikelihood) == "0.500"
+
+
+def test_gail_simon_qualitative_interaction_p():
+    """The test of an effect that changes sign between strata: Gail & Simon's critical value for two strata at
+    alpha 0.05 is 2.71; one sign everywhere gives (2^k - 2) / 2^k; and with no effect anywhere (the boundary of its
+    null) it rejects at no more than alpha."""
+    import numpy as np
+
+    from medbench.stratified import qualitative_interaction_p
+
+    assert qualitative_interaction_p(np.array([1.645, -1.645]), np.ones(2)) == pytest.approx(0.05, abs=1e-3)
+    assert qualitative_interaction_p(np.array([0.2, 0.3, 0.1, 0.4]), np.full(4, 0.01)) == pytest.approx(14 / 16)
+    assert qualitative_interaction_p(np.array([0.05, -0.05, 0.04, -0.06]), np.full(4, 1e-4)) < 1e-6
+    rng = np.random.default_rng(0)
+    draws = [qualitative_interaction_p(rng.normal(0, 1, 6), np.ones(6)) for _ in range(4000)]
+    assert np.mean(np.array(draws) <= 0.05) <= 0.06

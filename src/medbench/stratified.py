@@ -28,7 +28,9 @@ Q when V is diagonal). V, the covariance of the D_s, has two parts:
 Without the run part, seed-to-seed noise would read as heterogeneity (the chance finding pooling guards against),
 so every stratum needs two seeds or more. A permutation of stratum labels is no valid null here: strata on different
 data sets hold different items, and models with different discordance rates are not exchangeable even when their
-mean effects are equal. tests/test_sweep_statistics.py checks the calibration by simulation.
+mean effects are equal. tests/test_sweep_statistics.py checks the calibration by simulation. The row's note also
+gives Gail and Simon's test of a qualitative interaction (the effect changes sign between strata): "the best arm
+differs by stratum" is that question; the Wald test asks whether the effect's size differs at all.
 """
 
 from __future__ import annotations
@@ -151,8 +153,21 @@ def _heterogeneity(strata: list[Stratum], n: int, deltas: np.ndarray, item_cov: 
     comparison = Comparison(name, n, None, chi2_sf(statistic, df))
     comparison.direction = "differs" if statistic > 0 else ""
     comparison.note = (f"χ² {statistic:.2f} on {df} df; stratum Δ {deltas.min():+.3f} to {deltas.max():+.3f}; "
-                       f"run-to-run SD {math.sqrt(run_var):.3f}")
+                       f"run-to-run SD {math.sqrt(run_var):.3f}; opposite signs (Gail-Simon): p "
+                       f"{qualitative_interaction_p(deltas, np.diag(covariance)):.3f}")
     return comparison
+
+
+def qualitative_interaction_p(deltas: np.ndarray, variances: np.ndarray) -> float:
+    """Gail & Simon (1985): H0, the effect has one sign in every stratum (a difference in size only). Against
+    it, the smaller of Q+ = sum of z^2 over strata with D > 0 and Q- over D < 0; p = sum over i = 1..k-1 of
+    C(k, i) / 2^k * P(chi^2_i >= Q). "Which arm wins differs by stratum" is this question, not the Wald test's
+    (any difference in size). It treats the strata as independent; strata on one data set share items, so read it
+    as approximate there."""
+    z2 = np.where(variances > 0, deltas ** 2 / np.where(variances > 0, variances, 1), 0.0)
+    smaller = min(float(z2[deltas > 0].sum()), float(z2[deltas < 0].sum()))
+    k = len(deltas)
+    return min(1.0, sum(math.comb(k, i) / 2 ** k * chi2_sf(smaller, i) for i in range(1, k)))
 
 
 def chi2_sf(x: float, df: int) -> float:
