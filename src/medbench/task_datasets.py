@@ -1,6 +1,8 @@
 """What `datasets` reads by itself from an untrusted task's local dataset folder (``dataset_path: ./ds``): the
 ``configs:`` in its README.md header and .huggingface.yaml name data files and folders, which must lie inside the
-task folder as the YAML's own paths must; a loading script there is code."""
+task folder as the YAML's own paths must; a loading script there is code. And what else an untrusted task may
+name: only the plain file builders (others open files they find beside their data files), and only generation
+settings (others reach ``model.generate``, where ``custom_generate`` runs a folder's code)."""
 
 from __future__ import annotations
 
@@ -74,3 +76,31 @@ def _card_configs(file: Path, key: str, raw: str, folder: Path, root: Path) -> l
         found += [(name, config) for config in configs or [] if isinstance(config, dict)] \
             if isinstance(configs, list) else []
     return found
+
+
+# Builders that read exactly the data files named (the others open files they find next to them: harbor an
+# instruction.md beside each task.toml, xml and webdataset archives' members, the *folder builders every file).
+PLAIN_BUILDERS = ("json", "csv", "parquet", "text", "arrow")
+# What a task's generation_kwargs may set when its folder is not trusted: decoding settings. lm-eval hands the rest
+# to model.generate as is, where custom_generate (with trust_remote_code) imports and runs a folder's code.
+GENERATION_KEYS = {"until", "max_gen_toks", "max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "min_p",
+                   "typical_p", "num_beams", "repetition_penalty", "no_repeat_ngram_size", "length_penalty",
+                   "early_stopping", "seed"}
+
+
+def check_builder_and_generation(config: dict[str, Any], file: Path, root: Path, where: str,
+                                 packaged: set[str]) -> None:
+    """An untrusted task names a plain file builder (or none) and sets only decoding settings (module docstring)."""
+    dataset = config.get("dataset_path")
+    if isinstance(dataset, str) and dataset in packaged and dataset not in PLAIN_BUILDERS:
+        raise ContainmentError(f"task file {file} names {where}dataset_path {dataset!r}, a `datasets` builder that "
+                               f"opens files beyond the data files named, from a folder medbench does not trust",
+                               f"use one of {', '.join(PLAIN_BUILDERS)}, or pass --trust-task-code if you trust {root}")
+    settings = config.get("generation_kwargs")
+    other = sorted(map(str, set(settings) - GENERATION_KEYS)) if isinstance(settings, dict) else []
+    if other:
+        raise UntrustedCodeError(f"task file {file} sets {where}generation_kwargs {', '.join(other)[:80]}, which "
+                                 f"lm-eval passes to model.generate (custom_generate and trust_remote_code run code), "
+                                 f"from a folder medbench does not trust",
+                                 f"keep to decoding settings ({', '.join(sorted(GENERATION_KEYS))}), or pass "
+                                 f"--trust-task-code if you trust {root}")

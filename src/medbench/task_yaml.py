@@ -229,6 +229,7 @@ LOCAL_BUILDERS = {"json", "csv", "parquet", "text", "arrow", "pandas", "imagefol
 _GLOB = re.compile(r"[*?\[]")
 _REMOTE_SCHEMES = {"http", "https", "hf", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"}
 _ARCHIVE_SCHEMES = {"zip", "tar", "gzip", "bz2", "xz", "zstd", "lz4"}
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # two letters or more: fsspec's protocol prefix
 
 
 def _local_parts(raw: str) -> list[str]:
@@ -238,6 +239,10 @@ def _local_parts(raw: str) -> list[str]:
     local = []
     for i, part in enumerate(parts):
         scheme, sep, rest = part.partition("://")
+        if not sep and _SCHEME.match(part):  # file:/x and local:/x: datasets and fsspec read /x, not a relative path
+            scheme, sep, rest = part.partition(":")
+            local += [part, rest] if scheme.lower() not in _REMOTE_SCHEMES else []  # either reading must be inside
+            continue
         if not sep:
             local.append(part)
         elif scheme.lower() in ("file", "local"):
@@ -359,6 +364,9 @@ def check_contained(config: dict[str, Any], file: Path, root: Path, where: str =
     for key, value in _data_file_entries(metadata.get("data_files"), f"{where}metadata.data_files"):
         _require_data_inside(file, key, value, real_path(file).parent, root)  # loaders resolve it against the YAML
     _check_metric_scripts(config, file, root, where)
+    from medbench.task_datasets import check_builder_and_generation
+
+    check_builder_and_generation(config, file, root, where, _packaged_builders())
     members = config.get("task")
     if isinstance(members, list):
         for i, member in enumerate(members):
