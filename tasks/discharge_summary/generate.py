@@ -12,17 +12,27 @@ patient). Rules:
   sentence after it, discharge-type noise on the discharge day.
 * medications: the new medications are one option of the scenario (a list is started together, e.g. oxycodone
   with docusate, aspirin with ticagrelor); a stopped medication is only ever one the note gives a reason for.
-  Five scenarios titrate a drug (``titration``): started at a dose on one day, then changed once or twice on
+  Seven scenarios titrate a drug (``titration``): started at a dose on one day, then changed once or twice on
   later days in words that do not state the result ("increased by 20 mg", "dose halved"), and listed as
   "START <drug> at the dose reached in hospital", so the discharge dose has to be computed.
 * ``key_facts`` are what a good summary must mention: the discharge diagnosis, the procedure (when there is
-  one) and, for three scenarios, its key result (a drug-eluting stent, the ulcer, the ejection fraction), each
-  new medication, the stopped medication (when there is one), the follow-up clinic, and two INFERRED facts
-  (``inferred_facts``): "length of stay N days" (N = discharge date - admission date) and, with a titration,
-  "<drug> ... <discharge dose> <unit>". The verbatim facts appear in the note; the inferred ones never do
-  (tested); the reference summary carries all of them. ``utils.coverage`` matches them in normalised form.
+  one) and, for four scenarios, its key result (a drug-eluting stent, the ulcer, the ejection fraction, the
+  abscess), each new medication, the stopped medication (when there is one), the follow-up clinic, and two
+  INFERRED facts (``inferred_facts``): "length of stay N days" (N = discharge date - admission date) and, with
+  a titration, "<drug> ... <discharge dose> <unit>". The verbatim facts appear in the note; the inferred ones
+  never do (tested); the reference summary carries all of them. ``utils.coverage`` matches them in normalised
+  form.
 * the reference ``summary`` is 3-5 sentences (about 25-65 words) from a few templates; ``min_words`` and
   ``max_words`` (15, 100) bound an acceptable summary length (whitespace-separated words).
+* held-out scenarios (version 2.0): every scenario belongs to one split (``HELD_OUT`` names the 5 validation
+  and 10 test scenarios; the other 15 are train), so a test note's diagnosis, findings, procedure and
+  medication plan never occur in training and a model cannot score by recalling a memorised summary (before,
+  all 21 scenarios were in every split, about 8 test notes each, which favoured SFT on the references).
+  Validation is held out too: it picks checkpoints, and on training scenarios it would reward memorising.
+  Scenarios that share a procedure and most of their facts stay on one side (cholecystitis with gallstone
+  pancreatitis, pyelonephritis with urosepsis, COPD with asthma, DKA with the hyperosmolar state). Every
+  split has a titrating scenario (train 4, validation 1, test 2) and cycles its scenarios in a shuffled
+  order, so every one appears (test: 17 notes each). Rows carry ``diagnosis``, which names the scenario.
 
 Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl. The output depends only on SEED.
 """
@@ -35,8 +45,8 @@ from pathlib import Path
 
 SEED = 20262
 # test 170: sft_vs_dpo compares summaries on a Likert judge; a gain of 0.13 (the seed's 4.21 -> 4.34) needs about
-# 94-167 paired items for 80% power (paired SD 0.45-0.6); at 40 it had 28-45%. Test comes last, so train and
-# validation are unchanged.
+# 94-167 paired items for 80% power (paired SD 0.45-0.6); at 40 it had 28-45%. Notes of one scenario are
+# correlated, so the 10 held-out test scenarios (17 notes each) also bound how far a result generalises.
 SIZES = {"train": 120, "validation": 30, "test": 170}
 MIN_WORDS, MAX_WORDS = 15, 100
 
@@ -351,7 +361,164 @@ SCENARIOS: list[dict] = [
          stop_meds=[("metoprolol", "stopped because of bradycardia")],
          follow=[("device clinic", "wound and device check"),
                  ("electrophysiology clinic", "remote monitoring set up")]),
+    # ---------------------------------------------------------------- added with the held-out splits (2.0)
+    dict(diagnosis="new-onset focal epilepsy", service="Neurology",
+         reasons=["a witnessed convulsion preceded by a rising feeling in the stomach",
+                  "two episodes of staring and lip smacking followed by confusion"],
+         history=["depression", "migraine", "prior head injury"],
+         findings=[("EEG showed left temporal epileptiform discharges.", "left temporal epileptiform discharges "
+                                                                         "on EEG"),
+                   ("MRI brain showed left mesial temporal sclerosis.", "left mesial temporal sclerosis on MRI")],
+         procedures=[("video EEG monitoring", "two typical events with a left temporal onset were recorded"), None],
+         course=["Given IV lorazepam once in the emergency department and placed on seizure precautions.",
+                 "The epilepsy nurse reviewed seizure first aid and driving rules."],
+         new_meds=[("midazolam nasal spray", "5 mg as needed for a seizure lasting over 5 minutes")],
+         titration=dict(drug="levetiracetam", unit="mg", freq="twice daily", start=500, step=250, low=250,
+                        high=1500, up="a further focal seizure", down="daytime drowsiness"),
+         stop_meds=[("bupropion", "stopped because it lowers the seizure threshold")],
+         follow=[("neurology clinic", "no driving until cleared by neurology"),
+                 ("epilepsy clinic", "seizure diary review")]),
+    dict(diagnosis="Clostridioides difficile colitis", service="Gastroenterology",
+         reasons=["profuse watery diarrhea and cramps after a course of clindamycin",
+                  "up to ten loose stools a day with fever"],
+         history=["recent dental infection treated with clindamycin", "gastroesophageal reflux on omeprazole",
+                  "chronic kidney disease stage 3"],
+         findings=[("Stool testing was positive for Clostridioides difficile toxin.", "a positive stool toxin"),
+                   ("White count was 19.6 and creatinine 1.9 mg/dL.", "a white count of 19.6")],
+         procedures=[("CT abdomen and pelvis", "it showed pancolonic wall thickening without megacolon"), None],
+         course=["Treated with oral vancomycin and IV fluids.",
+                 "Stool frequency fell to two formed stools a day."],
+         new_meds=[("vancomycin", "125 mg by mouth four times daily to complete 10 days"),
+                   ("fidaxomicin", "200 mg twice daily to complete 10 days")],
+         stop_meds=[("omeprazole", "stopped as a risk factor for recurrence")],
+         follow=[("gastroenterology clinic", "return sooner if diarrhea recurs"),
+                 ("infectious diseases clinic", "review of recurrence risk")]),
+    dict(diagnosis="right bimalleolar ankle fracture", service="Orthopedics",
+         reasons=["a twisting injury of the right ankle on a stair, with swelling and inability to bear weight",
+                  "right ankle pain and deformity after a fall from a ladder"],
+         history=["type 2 diabetes", "tobacco use", "no significant past history"],
+         findings=[("X-ray showed displaced fractures of both malleoli.", "displaced fractures of both malleoli "
+                                                                          "on x-ray"),
+                   ("The foot was neurovascularly intact.", "an intact neurovascular exam")],
+         procedures=[("open reduction and internal fixation", "a plate and screws fixed the fibula and two screws "
+                                                              "the medial malleolus")],
+         course=["The ankle was splinted and elevated before surgery.",
+                 "Walking non-weight-bearing on crutches with physical therapy."],
+         new_meds=[[("oxycodone", "5 mg every 6 hours as needed for 5 days"),
+                    ("docusate", "100 mg twice daily while on opioids")],
+                   [("acetaminophen", "1 g every 8 hours as needed"), ("enoxaparin", "40 mg daily for 2 weeks")]],
+         stop_meds=[],
+         follow=[("orthopedic clinic", "wound check and repeat x-ray"),
+                 ("fracture clinic", "suture removal and repeat x-ray")]),
+    dict(diagnosis="prerenal acute kidney injury", service="Nephrology",
+         reasons=["a week of diarrhea, dizziness and little urine", "vomiting and diarrhea with lightheadedness"],
+         history=["hypertension", "type 2 diabetes", "gout"],
+         findings=[("Creatinine was 3.4 mg/dL from a baseline of 1.0.", "a creatinine of 3.4 mg/dL from a "
+                                                                         "baseline of 1.0"),
+                   ("Potassium was 6.1 mmol/L.", "a potassium of 6.1 mmol/L")],
+         procedures=[("renal ultrasound", "the kidneys were normal in size without hydronephrosis"), None],
+         course=["Treated with IV fluids; potassium was lowered with insulin and dextrose.",
+                 "Creatinine improved to 1.3 mg/dL."],
+         new_meds=[("patiromer", "8.4 g daily until the potassium check")],
+         stop_meds=[("lisinopril", "stopped because of the kidney injury and high potassium"),
+                    ("metformin", "held until kidney function recovers"),
+                    ("ibuprofen", "stopped; avoid NSAIDs")],
+         follow=[("nephrology clinic", "creatinine and potassium before the visit"),
+                 ("primary care clinic", "creatinine and potassium recheck")]),
+    dict(diagnosis="sickle cell pain crisis", service="Hematology",
+         reasons=["severe pain in the lower back and both thighs like previous crises",
+                  "diffuse bone pain after a cold and a long flight"],
+         history=["sickle cell disease (HbSS)", "avascular necrosis of the left hip", "asthma"],
+         findings=[("Hemoglobin was 6.9 g/dL from a baseline of 8.2 with a reticulocyte count of 11%.",
+                    "hemoglobin 6.9 g/dL from a baseline of 8.2"),
+                   ("Chest x-ray showed no new infiltrate.", "no new infiltrate on chest x-ray")],
+         procedures=[("simple transfusion", "one unit of packed red cells raised the hemoglobin to 8.1 g/dL"), None],
+         course=["Treated with IV hydromorphone by patient-controlled analgesia, IV fluids and incentive "
+                 "spirometry.",
+                 "Pain controlled on oral analgesia."],
+         new_meds=[[("oxycodone", "5 mg every 6 hours as needed for 5 days"),
+                    ("docusate", "100 mg twice daily while on opioids")],
+                   [("hydroxyurea", "15 mg/kg daily with blood count monitoring"), ("folic acid", "1 mg daily")]],
+         stop_meds=[("ibuprofen", "stopped because of a rise in creatinine")],
+         follow=[("hematology clinic", "complete blood count before the visit"),
+                 ("sickle cell clinic", "review of the home pain plan")]),
+    dict(diagnosis="hyperosmolar hyperglycemic state", service="Endocrinology",
+         reasons=["a week of thirst, polyuria and increasing drowsiness",
+                  "confusion and poor oral intake after a urinary infection"],
+         history=["type 2 diabetes", "chronic kidney disease stage 3", "dementia"],
+         findings=[("Glucose was 948 mg/dL with a serum osmolality of 352 mOsm/kg.", "glucose 948 mg/dL with an "
+                                                                                      "osmolality of 352 mOsm/kg"),
+                   ("Serum ketones were only mildly raised and pH was 7.36.", "no significant ketoacidosis")],
+         procedures=[None],
+         course=["Rehydrated with IV normal saline and treated with a low-dose insulin infusion.",
+                 "Mental status returned to baseline."],
+         new_meds=[("insulin glargine", "14 units nightly"),
+                   [("insulin glargine", "14 units nightly"), ("insulin lispro", "4 units with meals")]],
+         stop_meds=[("glipizide", "stopped because of reduced kidney function"),
+                    ("metformin", "held until kidney function recovers")],
+         follow=[("endocrinology clinic", "glucose log review"),
+                 ("diabetes clinic", "diabetes educator visit")]),
+    dict(diagnosis="thyrotoxicosis due to Graves disease", service="Endocrinology",
+         reasons=["palpitations, weight loss and heat intolerance for 2 months",
+                  "a racing heart and tremor with loose stools"],
+         history=["anxiety", "tobacco use", "migraine"],
+         findings=[("Free T4 was 4.6 ng/dL with a suppressed TSH.", "a free T4 of 4.6 ng/dL with a suppressed TSH"),
+                   ("TSH receptor antibodies were positive.", "positive TSH receptor antibodies")],
+         procedures=[("thyroid ultrasound", "it showed a diffusely enlarged, hypervascular gland"), None],
+         course=["Methimazole started and IV fluids given.",
+                 "Radioiodine and surgery were discussed as definitive options."],
+         new_meds=[("methimazole", "20 mg daily; stop and call if fever or sore throat")],
+         titration=dict(drug="propranolol", unit="mg", freq="three times daily", start=20, step=20, low=10,
+                        high=80, up="heart rate above 110", down="heart rate in the 50s"),
+         stop_meds=[("biotin", "stopped because it interferes with thyroid tests")],
+         follow=[("endocrinology clinic", "thyroid function tests in 4 weeks"),
+                 ("thyroid clinic", "discussion of radioiodine")]),
+    dict(diagnosis="acute sigmoid diverticulitis", service="General Surgery",
+         reasons=["left lower quadrant pain and fever for 3 days", "constant left lower abdominal pain with nausea"],
+         history=["hypertension", "obesity", "prior diverticulitis"],
+         findings=[("CT showed sigmoid wall thickening with inflamed diverticula.", "sigmoid diverticulitis on CT"),
+                   ("White count was 16.4.", "a white count of 16.4")],
+         procedures=[("CT-guided percutaneous drainage", "a 4 cm pericolic abscess was drained and the drain "
+                                                         "removed before discharge", "pericolic abscess"), None],
+         course=["Treated with bowel rest and IV piperacillin-tazobactam.",
+                 "Pain settled and oral intake resumed."],
+         new_meds=[("amoxicillin-clavulanate", "875 mg twice daily to complete 10 days"),
+                   [("ciprofloxacin", "500 mg twice daily to complete 10 days"),
+                    ("metronidazole", "500 mg three times daily to complete 10 days")]],
+         stop_meds=[],
+         follow=[("general surgery clinic", "colonoscopy in 6-8 weeks"),
+                 ("gastroenterology clinic", "colonoscopy after recovery")]),
+    dict(diagnosis="primary spontaneous pneumothorax", service="Thoracic Surgery",
+         reasons=["sudden one-sided chest pain and breathlessness at rest",
+                  "sharp chest pain and shortness of breath while lifting boxes"],
+         history=["tobacco use", "no significant past history", "cannabis use"],
+         findings=[("Chest x-ray showed a large left pneumothorax.", "a large left pneumothorax on chest x-ray"),
+                   ("Oxygen saturation was 91% on room air.", "an oxygen saturation of 91% on room air")],
+         procedures=[("chest tube placement", "a small-bore tube re-expanded the lung and was removed once the air "
+                                              "leak stopped"),
+                     ("needle aspiration", "1.2 L of air was aspirated with full re-expansion")],
+         course=["Given supplemental oxygen and analgesia.",
+                 "Repeat chest x-ray showed a fully expanded lung."],
+         new_meds=[("acetaminophen", "1 g every 8 hours as needed"), ("ibuprofen", "400 mg every 8 hours with food")],
+         stop_meds=[],
+         follow=[("thoracic surgery clinic", "repeat chest x-ray; no air travel until cleared"),
+                 ("pulmonology clinic", "repeat chest x-ray before the visit")]),
 ]
+
+# Scenarios held out of training: their notes appear only in these splits (the other 15 are train). Test has
+# 8 services and 2 titrations; near-twins of a held-out scenario are not in train.
+HELD_OUT = {
+    "validation": ["complete heart block", "acute appendicitis", "hyponatremia", "primary spontaneous pneumothorax",
+                   "prerenal acute kidney injury"],
+    "test": ["NSTEMI", "upper gastrointestinal bleed", "acute ischemic stroke", "left femoral neck fracture",
+             "thyrotoxicosis due to Graves disease", "pulmonary embolism", "cellulitis of the left leg",
+             "small bowel obstruction", "sickle cell pain crisis", "alcohol withdrawal"],
+}
+
+
+def split_of(scenario: dict) -> str:
+    return next((split for split, names in HELD_OUT.items() if scenario["diagnosis"] in names), "train")
+
 
 HEADER_TEMPLATES = [
     "HOSPITAL COURSE NOTE\nPatient: {age}-year-old {sex}. Service: {service}. "
@@ -368,9 +535,14 @@ NOISE = [
 AGES = {"NSTEMI": (45, 86), "COPD exacerbation": (50, 86), "diabetic ketoacidosis": (18, 50),
         "acute appendicitis": (18, 60), "left femoral neck fracture": (66, 94), "alcohol withdrawal": (28, 70),
         "asthma exacerbation": (18, 60), "complete heart block": (60, 90), "acute ischemic stroke": (50, 90),
-        "acute decompensated heart failure": (50, 90)}
+        "acute decompensated heart failure": (50, 90), "new-onset focal epilepsy": (18, 70),
+        "Clostridioides difficile colitis": (30, 90), "right bimalleolar ankle fracture": (18, 75),
+        "prerenal acute kidney injury": (40, 90), "sickle cell pain crisis": (18, 45),
+        "hyperosmolar hyperglycemic state": (60, 92), "thyrotoxicosis due to Graves disease": (20, 60),
+        "acute sigmoid diverticulitis": (35, 85), "primary spontaneous pneumothorax": (18, 40)}
 # Length of stay in nights (discharge date - admission date); a titration needs room for three dated steps.
-STAY = {"acute appendicitis": (1, 3)}
+STAY = {"acute appendicitis": (1, 3), "right bimalleolar ankle fracture": (1, 4),
+        "primary spontaneous pneumothorax": (2, 5)}
 DEFAULT_STAY, TITRATION_STAY = (3, 8), (4, 9)
 SEXES = {"M": ("man", "He", "his"), "F": ("woman", "She", "her")}
 
@@ -522,11 +694,14 @@ def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str,
     seen: set[str] = set()
     out: dict[str, list[dict]] = {}
     for split, n in sizes.items():
+        pool = [sc for sc in SCENARIOS if split_of(sc) == split]
+        if not pool:
+            raise ValueError(f"no scenarios for split {split!r}; splits are train, {', '.join(HELD_OUT)}")
         rows: list[dict] = []
         order: list[dict] = []
         while len(rows) < n:
-            if not order:
-                order = rng.sample(SCENARIOS, len(SCENARIOS))
+            if not order:  # the split's scenarios cycled in a shuffled order, so every one appears
+                order = rng.sample(pool, len(pool))
             case = make_case(rng, order.pop())
             if case["note"] in seen:
                 continue
@@ -534,8 +709,6 @@ def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str,
             rows.append(case)
         out[split] = rows
     return out
-
-
 
 
 if __name__ == "__main__":
