@@ -28,8 +28,9 @@ RELEASED = {
                               "test": "285141eec241eafbd6c57869c0dcfaa23d912891f189870538c71956538832ac"}),
 }
 # Fields re-rendered since the release, the cases (histories, outcomes, ids) unchanged: adrd_prediction 1.2 rewrote
-# its rationales from the record alone (they had banded the risk model's own probability).
-RERENDERED = {"adrd_prediction": ("rationale", "rationale_stance")}
+# its rationales from the record alone (they had banded the risk model's own probability), and 1.3 added the
+# clinician writer's (rationale_clinician).
+RERENDERED = {"adrd_prediction": ("rationale", "rationale_stance", "rationale_clinician")}
 GROWN_TO = {"uti": 400, "hyponatremia": 399, "adrd_prediction": 400}
 # what makes two rows the same case, beyond the rendered text (which never repeats: the classification tests)
 CASE_FIELDS = {"uti": lambda r: json.dumps({k: v for k, v in r.items() if k not in ("id", "text", "plan_included")},
