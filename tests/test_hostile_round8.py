@@ -92,3 +92,29 @@ def test_a_trusted_folder_keeps_its_generation_settings_and_builders(tmp_path):
     with task_sources([str(tmp_path / "tasks")], True):
         entry = build_registry().get("t")
     assert entry.refusal is None and entry.config["generation_kwargs"]["trust_remote_code"] is True
+
+
+RECIPE = """name: x
+scales:
+  toy: {model: smollm2-135m-instruct}
+grid:
+  seed: [1]
+cell:
+  model: "{model}"
+  steps: []
+  eval: {tasks: [uti], limit: 2}
+comparisons: []
+"""
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("eval: {tasks: [uti], limit: 2}", "eval: [uti]", "cell.eval is list, not a mapping"),
+    ("seed: [1]", "seed: [1]\n  5: [a]", "grid factor '5' is not a name"),
+    ("seed: [1]", "seed: [null]", "seed 'None' is not a whole number"),
+    ("seed: [1]", "seed: [abc]", "seed 'abc' is not a whole number"),
+    ("seed: [1]", "seed: [true]", "seed 'True' is not a whole number"),
+])
+def test_recipe_values_of_the_wrong_type_are_one_line_at_dry_run(old, new, expected, tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE.replace(old, new))
+    assert expected in refused(["sweep", recipe, "--dry-run"], capsys)

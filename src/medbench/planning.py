@@ -31,7 +31,7 @@ from medbench.comparison_planning import (  # noqa: F401  (PlannedComparison: re
 from medbench.errors import MedbenchError
 from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, map_file_options,
                              grid_levels, recipe_error, resolve_bindings, resolve_variables, set_value,
-                             substitute, task_fingerprint)
+                             substitute, task_fingerprint, whole_seed)
 from medbench.records import slug
 from medbench.step_selection import read_select, selection_identity, variant_options
 
@@ -267,7 +267,7 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     variables = {**scale_vars, **factors}
     where = f"recipe {recipe.name!r}, cell {factors}"
     variables.update(resolve_bindings(bound, variables, where))  # a level's variables may use another level's
-    seed = int(factors.get("seed", scale_vars.get("seed", 1234)))
+    seed = whole_seed(factors.get("seed", scale_vars.get("seed", 1234)), where)
     cell = recipe.cell
     model = str(substitute(cell.get("model", "{model}"), variables, where))
     raw_steps = cell.get("steps") or []

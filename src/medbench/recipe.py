@@ -69,7 +69,7 @@ import yaml
 from medbench.errors import MedbenchError
 from medbench.recipe_comparisons import COMPARISON_KEYS, read_comparisons, recipe_error  # noqa: F401  (re-exported)
 from medbench.recipe_variables import (_REF, grid_levels, resolve_bindings,  # noqa: F401  (re-exported)
-                                       resolve_variables, substitute)
+                                       resolve_variables, substitute, whole_seed)
 from medbench.records import read_regular_text
 from medbench.task_yaml import check_expansion, is_inside
 from medbench.taskdata import check_data_size
@@ -154,6 +154,9 @@ def read_recipe(path: str | Path) -> Recipe:
     if not isinstance(grid, dict) or not grid:
         raise recipe_error(path, "has an empty grid", "list at least one factor with at least one value under grid:")
     for factor, values in grid.items():
+        if not isinstance(factor, str) or not factor:
+            raise recipe_error(path, f"grid factor {str(factor)[:40]!r} is not a name", "name every grid factor "
+                               "with text (quote a number: '5': [a])")
         if isinstance(values, str) and _REF.fullmatch(values):
             continue  # a scale variable holding the levels, e.g. sizes: "{sizes}"
         if not isinstance(values, list) or not values:
@@ -161,6 +164,9 @@ def read_recipe(path: str | Path) -> Recipe:
     cell = data["cell"]
     if not isinstance(cell, dict) or "eval" not in cell:
         raise recipe_error(path, "cell has no eval", "add cell.eval.tasks: the tasks every checkpoint is scored on")
+    if not isinstance(cell["eval"], (dict, type(None))):
+        raise recipe_error(path, f"cell.eval is {type(cell['eval']).__name__}, not a mapping",
+                           "write cell.eval as a mapping, e.g. eval: {tasks: [uti], limit: 20}")
     unknown = sorted(set(cell) - CELL_KEYS)
     if unknown:
         raise recipe_error(path, f"cell has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(CELL_KEYS))}")

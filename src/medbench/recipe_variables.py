@@ -154,3 +154,11 @@ def resolve_variables(variables: dict[str, Any], where: str) -> dict[str, Any]:
         raise MedbenchError(f"{where}: scale variables refer to each other in a chain too deep to follow",
                             "give the variables literal values instead of references to references") from None
     return resolved
+
+
+def whole_seed(value: Any, where: str) -> int:
+    """A cell's seed as the whole number it must be (a recipe's `seed` level, or the scale's `seed`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().lstrip("-").isdigit():
+        raise MedbenchError(f"{where}: seed {str(value)[:40]!r} is not a whole number",
+                            "give seed levels as whole numbers, e.g. seed: [1, 2, 3]")
+    return int(value)
