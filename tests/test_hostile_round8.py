@@ -118,3 +118,33 @@ def test_recipe_values_of_the_wrong_type_are_one_line_at_dry_run(old, new, expec
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE.replace(old, new))
     assert expected in refused(["sweep", recipe, "--dry-run"], capsys)
+
+
+LOADER = """from medbench import hookimpl
+class Loader:
+    name, priority = {name!r}, {priority!r}
+    def can_load(self, ref): return ref.startswith("junk:")
+    def load(self, ref, options): raise RuntimeError
+    def describe(self): return {rows!r}
+@hookimpl
+def register_model_loaders(register):
+    register(Loader())
+"""
+
+
+@pytest.mark.parametrize("name, priority, rows, command, expected", [
+    ("junk", "high", [], "models", "priority is 'high', not a number"),
+    (5, 1, [], "models", "name is 5, not a name"),
+    ("junk", 1, [{"ref": "junk:x"}], "models", "describe() must return a list of {ref, kind, status"),
+])
+def test_a_plugin_object_of_the_wrong_shape_is_one_line_naming_the_plugin(name, priority, rows, command, expected,
+                                                                          tmp_path, capsys):
+    """A registered object is checked when it is registered (and describe() rows when listed): a wrong type was a
+    bare TypeError or KeyError in an unrelated command, naming no plugin."""
+    (tmp_path / "plugs").mkdir()
+    (tmp_path / "plugs" / "junk.py").write_text(LOADER.format(name=name, priority=priority, rows=rows))
+    with pytest.raises(SystemExit) as stopped:
+        main(["--plugins-dir", str(tmp_path / "plugs"), command])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error:")]
+    assert stopped.value.code in (1, 2) and len(lines) == 1, lines  # 1: the plugin's code failed, not the input
+    assert "plugin 'junk'" in lines[0] and expected in lines[0]

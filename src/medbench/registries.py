@@ -96,6 +96,19 @@ def claim(owners: dict[str, str], kind: str, name: str, plugin: str) -> bool:
     return True
 
 
+def _check_shape(obj: Any, kind: str) -> None:
+    """What every command reads of a registered object, checked when it is registered, so a wrong type is the
+    plugin's one-line error there, not a bare TypeError later in an unrelated command."""
+    for attribute in ("name", "description"):
+        value = getattr(obj, attribute, "")
+        if not isinstance(value, str) or (attribute == "name" and not value.strip()):
+            raise TypeError(f"the {kind}'s {attribute} is {value!r}, not {'a name' if attribute == 'name' else 'text'}")
+        value.encode("utf-8")  # a lone surrogate cannot be printed or written: UnicodeEncodeError here
+    priority = getattr(obj, "priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, (int, float)):
+        raise TypeError(f"the {kind}'s priority is {priority!r}, not a number")
+
+
 def named_registry(hook_name: str, kind: str, required: tuple[str, ...] = ("name",)) -> dict[str, Any]:
     """The objects a ``register(obj)`` hook adds, by ``obj.name``, each tagged with ``.plugin``.
 
@@ -110,6 +123,7 @@ def named_registry(hook_name: str, kind: str, required: tuple[str, ...] = ("name
             missing = [attribute for attribute in required if not hasattr(obj, attribute)]
             if missing:
                 raise TypeError(f"the {kind} registered by {plugin_label(plugin)} has no {', '.join(missing)}")
+            _check_shape(obj, kind)
             if found.get(obj.name) is obj:  # the same object registered again: nothing to warn about
                 return
             if claim(owners, kind, obj.name, plugin):

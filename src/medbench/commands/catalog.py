@@ -128,6 +128,10 @@ def models_command(as_json: bool) -> None:
     for plugin, loader in loaders_by_plugin():
         with plugin_call(plugin, f"model loader {loader.name!r} describe()"):
             described = loader.describe()
+            bad = [row for row in described if not isinstance(row, dict) or not {"ref", "kind", "status"} <= set(row)]
+            if not isinstance(described, list) or bad:  # raised inside plugin_call: the plugin is named
+                raise TypeError("describe() must return a list of {ref, kind, status[, location]} rows, got "
+                                f"{str(bad[0] if bad else described)[:80]}")
         for row in described:
             rows.append({"loader": loader.name, **row})
         if not described:  # loaders of paths list the shape of reference they accept
