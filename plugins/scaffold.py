@@ -117,13 +117,22 @@ def new_plugin(name: str, parent: Path) -> Path:
     if destination.exists():
         raise MedbenchError(f"{destination} already exists",
                             "pick another NAME, pass --dir to write elsewhere, or move that directory away")
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # --dir under a file, or a folder we may not write
+        raise _unwritable(destination.parent, exc) from None
     try:
         render(values, destination)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(destination, ignore_errors=True)  # never leave half a package behind
+        if isinstance(exc, OSError):
+            raise _unwritable(destination, exc) from None
         raise
     return destination
+
+
+def _unwritable(path: Path, exc: OSError) -> MedbenchError:
+    return MedbenchError(f"cannot write to {path} ({exc.strerror or exc})", "pass another --dir")
 
 
 def next_commands(destination: Path) -> str:

@@ -79,7 +79,8 @@ def test_data_file_mistakes_are_one_line(case, expected, tmp_path, tiny_model_di
                           "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     line = one_line_error(code, err)
     assert expected in line, line
-    assert "medqa.yaml" not in line  # the user's row is at fault, never the built-in YAML
+    problem = line.split(" — ")[0]
+    assert "medqa.yaml" not in problem  # the user's row is at fault, never the built-in YAML (the fix may cite it)
     assert "Traceback" not in err and not (tmp_path / "lb" / "records").exists()
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from medbench.errors import MedbenchError
-from medbench.records import atomic_write_json
+from medbench.records import atomic_write_json, read_regular_text
 
 PRUNED_FILE = "PRUNED.json"
 # Weights (safetensors, torch, GGUF) and optimizer / scheduler / RNG states: everything large in a checkpoint.
@@ -84,7 +84,7 @@ def freed_so_far(steps_root: Path) -> tuple[int, int]:
     for note in steps_root.glob(f"*/*/{PRUNED_FILE}") if steps_root.is_dir() else []:
         count += 1
         try:
-            value = json.loads(note.read_text(encoding="utf-8")).get("freed_bytes")
+            value = json.loads(read_regular_text(note, limit=1 << 20)).get("freed_bytes")  # a FIFO never blocks
             freed += value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
         except (OSError, ValueError, AttributeError):
             pass

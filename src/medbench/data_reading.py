@@ -68,7 +68,15 @@ def _json_rows(path: Path) -> list[Any]:
     _too_many_values(path, text.count(",") + text.count("[") + ROW_WEIGHT * text.count("{"))
     if text.lstrip().startswith("["):
         return json.loads(text)
-    return [json.loads(line) for line in text.split("\n") if line.strip()]
+    rows, start = [], 0
+    for line in text.split("\n"):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:  # placed in the whole text, so it names the file's line, not "line 1"
+                raise json.JSONDecodeError(exc.msg, text, start + exc.pos) from None
+        start += len(line) + 1
+    return rows
 
 
 def _csv_rows(path: Path) -> list[Any]:

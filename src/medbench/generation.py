@@ -150,7 +150,19 @@ def _checked(name: str, key: str, value: Any, option: str) -> Any:
     if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
         raise MedbenchError(f"{option} {key}={value!r} is not a stop sequence or a list of them",
                             f'write {key}="\\n\\n" or {key}=["\\n\\n","Question:"]')
+    for stop in stops:
+        _require_utf8(stop, f"{option} {key}")
     return stops
+
+
+def _require_utf8(text: str, what: str) -> None:
+    """Bytes from the shell that are not UTF-8 arrive as lone surrogates, which the tokenizer fails on only once the
+    model has loaded: refused up front instead."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MedbenchError(f"{what} holds bytes that are not UTF-8 text ({ascii(text)[:60]})",
+                            "pass UTF-8 text: convert its source first (e.g. iconv -f latin1 -t utf-8)") from None
 
 
 # ------------------------------------------------------------------------------------------- options
@@ -178,6 +190,8 @@ class GenerationOptions:
         if self.system_prompt is not None and (not isinstance(self.system_prompt, str)
                                                or not self.system_prompt.strip()):
             raise MedbenchError("the system prompt is empty", "give it some text, or leave it out")
+        if self.system_prompt is not None:
+            _require_utf8(self.system_prompt, "the system prompt")
 
     @property
     def sampling(self) -> bool:
@@ -233,6 +247,8 @@ def read_system_prompt(text: str | None, file: str | Path | None, option: str = 
     if text is not None and file is not None:
         raise MedbenchError(f"both {option} and {option}-file are given", f"pass one of {option} or {option}-file")
     if file is None:
+        if isinstance(text, str):
+            _require_utf8(text, option)
         return text
     path = Path(file).expanduser()
     path = base / path if base is not None and not path.is_absolute() else path

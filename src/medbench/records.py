@@ -252,7 +252,7 @@ def _copy_manifest(record: dict[str, Any], directory: Path, root: Path) -> None:
     extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
     for source in (extra.get("checkpoint"), (record.get("model") or {}).get("path")):
         try:
-            manifest = json.loads((Path(source) / MANIFEST_COPY).read_text(encoding="utf-8")) if source else None
+            manifest = json.loads(read_regular_text(Path(source) / MANIFEST_COPY, MAX_RECORD_BYTES)) if source else None
         except (OSError, ValueError):
             continue
         if isinstance(manifest, dict):

@@ -5,23 +5,46 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medbench.errors import MedbenchError
-from medbench.records import atomic_write_json, slug
+from medbench.records import atomic_write_json, read_regular_text, slug
 
 if TYPE_CHECKING:
     from medbench.training import TrainRequest
 
 RUN_MANIFEST_NAME = "medbench_run.json"  # in the run directory: what was asked for, and how the run ended
+# A run's JSON state (its manifest, a checkpoint's trainer_state.json with the whole log history) is far below this;
+# past it the file is not one of ours, and reading it whole could exhaust memory.
+RUN_STATE_BYTES = 64 << 20
+_CHECKPOINT = re.compile(r"checkpoint-[0-9]+")  # the only names the Trainer saves under; others are the user's
+
+
+def read_state_json(path: str | Path) -> Any:
+    """The JSON in a run-folder state file, read without blocking (a FIFO in its place would hang the run).
+    OSError (missing, not a regular file, too large) or ValueError (not UTF-8, not JSON, too deep) when it fails."""
+    try:
+        return json.loads(read_regular_text(path, limit=RUN_STATE_BYTES))
+    except RecursionError as exc:  # JSON nested past the parser's depth
+        raise ValueError(f"nested too deeply ({exc})") from None
+
+
+def is_trainer_checkpoint(path: Path) -> bool:
+    """A folder the Trainer itself names and writes: exactly ``checkpoint-<digits>``, a real directory, not a link."""
+    return _CHECKPOINT.fullmatch(path.name) is not None and path.is_dir() and not path.is_symlink()
 
 
 def new_run_dir(root: Path, plugin: str, task: str, name: str | None = None) -> tuple[str, Path]:
     """A fresh run directory: ``root/name``, or ``root/<plugin>-<task>-<time>`` when no name is given."""
     if name:
         run_dir = Path(root) / slug(name)
+        if run_dir.exists() and not run_dir.is_dir():  # iterdir would fail on it, and it is the user's
+            raise MedbenchError(f"{run_dir} is a file, not a run directory", "pass another --run-name, or move "
+                                                                            "that file away first")
         if run_dir.exists() and any(run_dir.iterdir()):
             raise MedbenchError(f"run directory {run_dir} already holds a run",
                                 "pass --resume to continue it, or another --run-name, or move that directory away "
@@ -51,12 +74,26 @@ def _run_settings(plugin: str, request: TrainRequest) -> dict[str, Any]:
 def read_run_manifest(run_dir: str | Path) -> dict[str, Any] | None:
     path = Path(run_dir) / RUN_MANIFEST_NAME
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = read_state_json(path)
     except FileNotFoundError:
         return None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise MedbenchError(f"run manifest {path} is unreadable ({exc})",
-                            "restore it from a backup, or start a new run with another --run-name") from None
+    except (OSError, ValueError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise _damaged_manifest(path, str(problem)) from None
+    if not isinstance(manifest, dict):
+        raise _damaged_manifest(path, f"it holds a JSON {type(manifest).__name__}, not an object")
+    for key in ("config", "resumed"):  # what prepare_resume and start_run_manifest read into
+        wanted = dict if key == "config" else list
+        if manifest.get(key) is not None and not isinstance(manifest[key], wanted):
+            raise _damaged_manifest(path, f"its {key!r} is a {type(manifest[key]).__name__}, not a "
+                                          f"{wanted.__name__}")
+    return manifest
+
+
+def _damaged_manifest(path: Path, why: str) -> MedbenchError:
+    return MedbenchError(f"run manifest {path} is unreadable ({why})",
+                         f"restore it from a backup, or delete (or move away) {path.parent} and start again, or "
+                         "start a new run with another --run-name")
 
 
 def start_run_manifest(run_dir: Path, plugin: str, request: TrainRequest, run_id: str) -> None:
@@ -89,15 +126,22 @@ def existing_run_dir(root: Path, name: str | None) -> tuple[str, Path]:
 def _checkpoint_step(path: Path) -> int | None:
     """N for a complete ``checkpoint-N``: its trainer_state.json (written last by the Hugging Face Trainer) loads and
     says step N, and its weights are whole safetensors files. A checkpoint a kill interrupted fails one of these."""
-    name, _, number = path.name.rpartition("-")
-    if name != "checkpoint" or not number.isdigit() or not path.is_dir():
+    if _CHECKPOINT.fullmatch(path.name) is None or not path.is_dir():
         return None
+    number = path.name.partition("-")[2]
+    state_file = path / "trainer_state.json"
     try:
-        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        state = read_state_json(state_file)
+    except ValueError:  # half-written when the kill came
+        return None
+    except OSError as exc:
+        if os.path.lexists(state_file) and not state_file.is_file():  # not the Trainer's: never guess, never block
+            raise MedbenchError(f"{state_file} is not a regular file ({exc.strerror or exc})",
+                                f"remove it, or move {path} out of the run directory, then resume again") from None
         return None
     weights = sorted(path.glob("*.safetensors"))
-    if state.get("global_step") != int(number) or not weights or not all(safetensors_complete(w) for w in weights):
+    if (not isinstance(state, dict) or state.get("global_step") != int(number) or not weights
+            or not all(safetensors_complete(w) for w in weights)):
         return None
     return int(number)
 
@@ -160,8 +204,8 @@ def prepare_resume(run_dir: Path, plugin: str, request: TrainRequest) -> None:
                             "or start a new run with another --run-name")
     complete = complete_checkpoints(run_dir)
     for path in Path(run_dir).glob("checkpoint-*"):
-        if path.is_dir() and path not in {p for _, p in complete}:
-            shutil.rmtree(path)  # written only in part when the run was killed
+        if is_trainer_checkpoint(path) and path not in {p for _, p in complete}:
+            shutil.rmtree(path)  # written only in part when the run was killed; other names are the user's
     if not complete:
         warnings.warn(f"run {run_dir} has no complete checkpoint yet; training starts again from step 0", stacklevel=2)
         request.resume_from = None

@@ -114,9 +114,11 @@ class TrackedRun:
 
 def read_tracking(run_dir: str | Path) -> TrackedRun | None:
     """The tracker identity saved in a run directory, or None for a run that reported nowhere."""
+    from medbench.run_dirs import read_state_json
+
     path = Path(run_dir) / TRACKING_FILE
     try:
-        return TrackedRun(**json.loads(path.read_text(encoding="utf-8")))
+        return TrackedRun(**read_state_json(path))  # never blocks on a FIFO in its place
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError) as exc:

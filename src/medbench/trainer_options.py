@@ -86,8 +86,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             return None
         return _coerce(value, args[0], key) if args else value
     if origin in (list, tuple):
-        items = value.split(",") if isinstance(value, str) else list(value)
         inner = args[0] if args else str
+        items = value.split(",") if isinstance(value, str) else value
+        # From a --config file a list holds anything YAML gives: refused here, not in the trainer's string handling.
+        if not isinstance(items, (list, tuple)) or (inner is str and not all(isinstance(i, str) for i in items)):
+            raise MedbenchError(f"{option_flag(key)} {value!r} is not a list of names",
+                                f"give {option_flag(key)} as a,b or, in a --config file, a list of text")
         return [_coerce(item, inner, key) for item in items]
     if (origin is dict or annotation is dict) and isinstance(value, str):
         return _mapping(value, key)
@@ -112,9 +116,11 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
 def _checked_number(value: Any, annotation: Any, key: str) -> Any:
     """A number for an int / float option as the option means it: finite (a NaN learning rate passes every
     `<= 0` check and fails deep inside the optimizer), and whole for an integer option (YAML's `1.7`, `true`)."""
-    if annotation not in (int, float) or not isinstance(value, (int, float)):
+    if annotation not in (int, float):
         return value
     kind = "an integer" if annotation is int else "a number"
+    if not isinstance(value, (int, float)):  # a list or a mapping from a --config file
+        raise MedbenchError(f"{option_flag(key)} {value!r} is not {kind}", f"give {kind} for {option_flag(key)}")
     if isinstance(value, bool) or not math.isfinite(value) or (annotation is int and not float(value).is_integer()):
         raise MedbenchError(f"{option_flag(key)} {value!r} is not {'a finite number' if annotation is float else kind}",
                             f"give {kind} for {option_flag(key)}")

@@ -189,13 +189,17 @@ def target_delimiter(example: TrainingExample) -> str:
 
 def load_policy(request: TrainRequest, options: TrlOptions) -> LoadedModel:
     """The starting model, with any adapter folded in so that a new adapter (or a full fine-tune) goes on top."""
+    from medbench.trainers.lora_targets import check_lora_targets
+
     project_labelled_positions_only()  # TRL's fused head: labelled positions only on the CPU too (fused_head.py)
     if options.method == "qlora":
-        return _load_4bit(request)
-    # A full fine-tune keeps fp32 master weights (bf16 is then autocast); a frozen LoRA base can sit in bf16.
-    dtype = "fp32" if options.method == "full" else request.load_options.dtype
-    loaded = resolve_model(request.model_ref, replace(request.load_options, dtype=dtype, merge_adapter=True))
-    return speed_up(loaded, request, options)
+        loaded = _load_4bit(request)
+    else:  # a full fine-tune keeps fp32 master weights (bf16 is then autocast); a frozen LoRA base can sit in bf16
+        dtype = "fp32" if options.method == "full" else request.load_options.dtype
+        loaded = speed_up(resolve_model(request.model_ref, replace(request.load_options, dtype=dtype,
+                                                                   merge_adapter=True)), request, options)
+    check_lora_targets(loaded.model, options.method, options.lora_target_modules)  # before the trainer is built
+    return loaded
 
 
 # Attention implementations that take a padding-free batch as variable-length sequences, without a dense mask.

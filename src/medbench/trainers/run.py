@@ -7,7 +7,6 @@ trainer plugin's ``train`` returns.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,11 @@ RESUME_STATE = ("optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "r
 
 def drop_resume_state(run_dir: Path, keep: Path | None = None) -> None:
     """Remove the resume state from every checkpoint in ``run_dir`` except ``keep``."""
+    from medbench.run_dirs import is_trainer_checkpoint
+
     for checkpoint in Path(run_dir).glob("checkpoint-*"):
+        if not is_trainer_checkpoint(checkpoint):  # checkpoint-best, a link: the user's, never emptied
+            continue
         if keep is not None and checkpoint.resolve() == Path(keep).resolve():
             continue
         for pattern in RESUME_STATE:
@@ -45,9 +48,24 @@ def finish_checkpoint(path: Path, model_ref: str) -> None:
     (path / "training_args.bin").unlink(missing_ok=True)  # a pickle; medbench checkpoints are safetensors
     adapter_config = path / "adapter_config.json"
     if adapter_config.exists():
-        config = json.loads(adapter_config.read_text(encoding="utf-8"))
+        config = _checkpoint_json(adapter_config)
         if config.get("base_model_name_or_path") != adapter_base_ref(model_ref):
             atomic_write_json(adapter_config, {**config, "base_model_name_or_path": adapter_base_ref(model_ref)})
+
+
+def _checkpoint_json(path: Path) -> dict[str, Any]:
+    """A checkpoint's JSON object, read without blocking on a FIFO; one line naming the file when it is damaged."""
+    from medbench.run_dirs import read_state_json
+
+    try:
+        data = read_state_json(path)
+    except (OSError, ValueError) as exc:
+        raise MedbenchError(f"{path} is unreadable ({exc.strerror if isinstance(exc, OSError) else exc})",
+                            f"restore it, or move {path.parent} out of the run directory") from None
+    if not isinstance(data, dict):
+        raise MedbenchError(f"{path} holds a JSON {type(data).__name__}, not an object",
+                            f"restore it, or move {path.parent} out of the run directory")
+    return data
 
 
 def write_run_card(run_dir: Path, model_ref: str) -> None:
@@ -287,7 +305,7 @@ class PreparedRun:
             return []
         from medbench.run_dirs import complete_checkpoints
 
-        state = json.loads((Path(self.resume_from) / "trainer_state.json").read_text(encoding="utf-8"))
+        state = _checkpoint_json(Path(self.resume_from) / "trainer_state.json")
         logged = {entry.get("step"): entry for entry in state.get("log_history", [])}
         out = []
         for step, path in complete_checkpoints(Path(self.resume_from).parent):
