@@ -444,3 +444,21 @@ def test_the_config_hash_covers_code_beside_an_included_yaml(tmp_path):
         (shared / "utils.py").write_text("def fmt(doc):\n    return 'Q: ' + doc['q']\n")
         after = task_config_hash(build_registry().get("child"))
     assert before != after
+
+
+def test_training_rows_that_repeat_a_scored_item_are_left_out_with_a_warning(tmp_path):
+    """Real benchmark files repeat items across their splits; training on a test item inflates its score. Such rows
+    are left out (compared without case, spacing or punctuation), said once; a file of nothing else is refused."""
+    from medbench.errors import MedbenchError
+    from medbench.trainingdata import load_training_examples
+
+    test = [json.loads(line) for line in (MEDQA_DATA / "test.jsonl").read_text().splitlines()]
+    train = [json.loads(line) for line in (MEDQA_DATA / "train.jsonl").read_text().splitlines()]
+    repeated = {**test[1], "question": "  " + test[1]["question"].upper() + "  "}  # the same item, respelled
+    mine = write_jsonl(tmp_path / "train.jsonl", train[:10] + [test[0], repeated])
+    with pytest.warns(UserWarning, match=r"2 of 12 training examples repeat a test or validation item"):
+        examples = load_training_examples("medqa", {"data_files": {"train": str(mine)}})
+    assert len(examples) == 10 and all(e.doc["question"] != test[0]["question"] for e in examples)
+    only = write_jsonl(tmp_path / "only.jsonl", test[:3])
+    with pytest.raises(MedbenchError, match="every training example of task 'medqa' repeats"):
+        load_training_examples("medqa", {"data_files": {"train": str(only)}})

@@ -26,6 +26,8 @@ import hashlib
 import heapq
 import json
 import random
+import re
+import warnings
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -126,7 +128,33 @@ def _read_training_examples(task_name: str, task_metadata: dict[str, Any] | None
     entry = registry.get(task_name)
     metadata = {**entry.metadata, **(task_metadata or {})}
     task = load_tasks([task_name], registry, {task_name: task_metadata} if task_metadata else None)[task_name]
-    return examples_from_task(task, metadata, split)
+    examples = examples_from_task(task, metadata, split)
+    return examples if split is not None else without_scored_items(examples, task, task_name)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def without_scored_items(examples: list[TrainingExample], task: Any, task_name: str) -> list[TrainingExample]:
+    """The training examples less those whose prompt repeats a test or validation item's (compared without case,
+    spacing or punctuation): real benchmark files hold such repeats across their splits, and training on a scored
+    item inflates the score it is then given. Each removal is said in one warning; a file that is nothing but
+    scored items is refused."""
+    config = task.config
+    scored = set()
+    for split in dict.fromkeys(s for s in (config.test_split, config.validation_split) if s):
+        if task.dataset is not None and split in task.dataset and split != config.training_split:
+            docs = task.test_docs() if split == config.test_split else task.validation_docs()
+            scored.update(_plain((config.description or "") + task.doc_to_text(doc)) for doc in docs or [])
+    kept = [example for example in examples if _plain(example.prompt) not in scored]
+    if len(kept) < len(examples):
+        if not kept:
+            raise MedbenchError(f"every training example of task {task_name!r} repeats a test or validation item",
+                                "train on a file without the items it is scored on (--data-file TASK:train=PATH)")
+        warnings.warn(f"task {task_name!r}: {len(examples) - len(kept)} of {len(examples)} training examples repeat "
+                      "a test or validation item (same prompt) and are left out of training", stacklevel=2)
+    return kept
 
 
 def answer_grader(task_name: str, task_metadata: dict[str, Any] | None = None):
