@@ -105,7 +105,8 @@ def test_train_takes_the_users_training_and_test_files(tmp_path, tiny_model_dir,
     from medbench.api import prepare_training
 
     train = write_jsonl(tmp_path / "train.jsonl", [MEDQA_ROW, {**MEDQA_ROW, "answer_idx": "A"}, MEDQA_ROW])
-    test = write_jsonl(tmp_path / "test.jsonl", [MEDQA_ROW])
+    # the test item differs from the training ones: a training row repeating a scored item is left out
+    test = write_jsonl(tmp_path / "test.jsonl", [{**MEDQA_ROW, "question": "Which organ makes bile?"}])
     job = prepare_training("sft", "medqa", str(tiny_model_dir), options={"max_steps": 1},
                            output_dir=tmp_path / "runs", leaderboard_dir=tmp_path / "lb",
                            data_files={"medqa:train": str(train), "medqa": str(test)})

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.task_trust import code_imports
-from medbench.task_yaml import is_inside, real_path
+from medbench.task_yaml import _TagTolerantLoader, is_inside, real_path
 from medbench.tasks import LM_EVAL, TaskEntry, code_trusted
 
 
@@ -40,7 +40,6 @@ def include_folders(path: Path) -> list[Path]:
 
     from medbench.records import read_regular_text
     from medbench.small_inputs import MAX_CONFIG_BYTES
-    from medbench.task_yaml import _TagTolerantLoader
 
     folders: list[Path] = []
     seen: set[Path] = set()
