@@ -25,7 +25,8 @@ from medbench.svg import esc
 from medbench_plugins.leaderboard_plots import factor_points, svg_factor, svg_forest
 from medbench_plugins.leaderboard_text import (DEGENERATE_NOTE, DOWN, SOURCE_TEXT, UP, ci_degenerate, ci_text,
                                                clean_num, coverage_text, counts_text, fmt_num, fmt_p, method_text,
-                                               plural, shorten, significance_mark, source_details, source_text)
+                                               plural, shorten, significance_mark, source_details, source_text,
+                                               test_name)
 
 SAMPLES_PER_CELL = 200  # per-item predictions embedded per cell in index.html
 
@@ -79,10 +80,9 @@ def _cell_title(table: LeaderboardTable, cell: Cell) -> str:
     comparison = cell.comparison
     if comparison is not None:
         if comparison.p is not None:
-            test = "McNemar exact" if comparison.test == "mcnemar-exact" else "paired permutation test"
             counts = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
             paired = plural(comparison.n_paired, "paired item")
-            lines.append(f"vs baseline: Δ={comparison.delta:+.3f} on {paired}, {test}{counts}"
+            lines.append(f"vs baseline: Δ={comparison.delta:+.3f} on {paired}, {test_name(comparison)}{counts}"
                          f", p={fmt_p(comparison.p)}, BH q={fmt_p(comparison.q)}"
                          + (" (significant)" if comparison.significant else ""))
         elif comparison.note:

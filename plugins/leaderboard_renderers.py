@@ -22,7 +22,7 @@ from medbench.leaderboard.references import BADGE, DESCRIPTION, reference_notes,
 from medbench.records import atomic_write_json, atomic_write_text
 from medbench_plugins.leaderboard_page import render_html
 from medbench_plugins.leaderboard_text import (aggregate_text, comparisons, fmt_cell, fmt_p, method_text,
-                                               significance_mark, source_details, source_text)
+                                               significance_mark, source_details, source_text, test_name)
 
 
 def _code_md(text: Any) -> str:
@@ -82,7 +82,7 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
                 if comparison is None or comparison.p is None:
                     cells.append(markdown_text(comparison.note) if comparison and comparison.note else "–")
                     continue
-                test = "McNemar" if comparison.test == "mcnemar-exact" else "paired permutation"
+                test = test_name(comparison)
                 extra = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
                 cells.append(f"{comparison.delta:+.3f} (p={fmt_p(comparison.p)}, q={fmt_p(comparison.q)}, {test}, "
                              f"n={comparison.n_paired}{extra}) {significance_mark(row.cells[col])}".rstrip())

@@ -73,6 +73,15 @@ def aggregate_text(value: float | None, row: Row) -> str:
     return f"{fmt_num(value)} ({coverage_text(row)})"
 
 
+TEST_NAMES = {"mcnemar-exact": "McNemar exact test", "paired-permutation": "paired permutation test",
+              "cluster-permutation": "cluster permutation test"}
+
+
+def test_name(comparison: Any) -> str:
+    """A comparison's test as a person reads it."""
+    return TEST_NAMES.get(comparison.test, comparison.test)
+
+
 def comparisons(table: LeaderboardTable) -> list[Any]:
     return [c.comparison for r in table.rows for c in r.cells.values() if c.comparison and c.comparison.p is not None]
 
@@ -87,6 +96,11 @@ def method_text(table: LeaderboardTable) -> str:
                  f"{table.baseline.label} ({table.baseline.weights_hash[:12]}) on the items both scored "
                  f"(paired on doc_id: McNemar's exact test for 0/1 metrics, a paired permutation test otherwise), "
                  f"Benjamini-Hochberg q ≤ {table.alpha} across {_all(len(tests), 'comparison')} in the table. ")
+    if any(c.test == "cluster-permutation" for c in tests) or any(
+            cell.ci_method == "cluster-bootstrap" for row in table.rows for cell in row.cells.values()):
+        text += ("Where a task names each item's cluster (items written from one patient scenario or condition), "
+                 "its CIs resample whole clusters and its tests swap whole clusters: a cluster's items are not "
+                 "independent, and per-item intervals and p-values would be too narrow. ")
     else:
         text += "No baseline row, so no paired comparisons (pass --baseline LABEL). "
     text += ("Win rate: HELM's mean win rate over the task columns (the share of other checkpoints each one beats; "

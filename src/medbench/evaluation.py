@@ -158,7 +158,7 @@ def check_data_file_targets(config: "EvalConfig", names: list[str], registry: An
                                     f"name one of {', '.join(splits)} (--data-file {target}:{splits[-1]}=PATH)")
 
 
-def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:
+def _sample_row(sample: dict[str, Any], task: Any, cluster_field: str | None = None) -> dict[str, Any]:
     """One line of samples.jsonl: prompt, gold, prediction, and what re-scoring needs.
 
     For multiple-choice tasks ``gold`` and ``pred`` are choice indices in both scoring modes (``pred`` is None
@@ -192,6 +192,8 @@ def _sample_row(sample: dict[str, Any], task: Any) -> dict[str, Any]:
     }
     if choices is not None:
         row["choices"] = choices
+    if cluster_field and isinstance(doc, dict) and doc.get(cluster_field) is not None:  # resampled as a unit
+        row["cluster"] = str(doc[cluster_field])
     if response is not None and response != pred:
         row["response"] = response
     for key in sample.get("metrics") or ("acc", "acc_norm", "exact_match"):
@@ -350,7 +352,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         if results is None:  # non-zero rank under accelerate: rank 0 writes
             continue
         duration = time.time() - started
-        samples = [_sample_row(s, task) for s in results["samples"][name]]
+        samples = [_sample_row(s, task, entry.metadata.get("cluster_field")) for s in results["samples"][name]]
         metrics = _metrics_from_results(results["results"][name], (results.get("higher_is_better") or {}).get(name))
         extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
         for metric_name, value in score_samples(extra_metric_names, samples, registered_metrics).items():

@@ -2,8 +2,9 @@
 
 The unit both arms share is an item: a flip replicate swaps an item's two arms in every pair at once (a paired
 permutation), a bootstrap replicate resamples items with all their pairs, so one item's differences across models
-and seeds stay together. Used by the stratified pooled test (medbench.stratified) and the training-run variance of a
-difference pooled over seeds (medbench.run_variance).
+and seeds stay together. Where the task names each item's cluster (its samples' ``cluster``), the cluster is the
+unit: its items flip together and are drawn together. Used by the stratified pooled test (medbench.stratified)
+and the training-run variance of a difference pooled over seeds (medbench.run_variance).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from medbench.leaderboard.comparisons import corpus_metric, per_item_values, vectorised_metric
-from medbench.leaderboard.resampling import block_rows, one_pass, weight_blocks
+from medbench.leaderboard.comparisons import clustered, corpus_metric, per_item_values, vectorised_metric
+from medbench.leaderboard.resampling import block_rows, cluster_codes, one_pass, weight_blocks
 
 
 def _pairable(doc_id: Any) -> bool:
@@ -44,13 +45,16 @@ def column_replicates(pairs: list[tuple[Any, Any]], registry: dict[str, Any]
     n = len(common)
     a = [[items[d][0] for d in common] for items in by_pair]
     b = [[items[d][1] for d in common] for items in by_pair]
+    groups = cluster_codes(clustered(a[0], b[0]))
     values = [(per_item_values(metric, x), per_item_values(metric, y)) for x, y in zip(a, b)]
     if all(va is not None and vb is not None for va, vb in values):
         d = np.array([np.subtract(vb, va) for va, vb in values], dtype=float).T  # (items, pairs)
 
         def linear(flip: bool, iters: int, seed: int) -> np.ndarray:
-            return np.concatenate([(d.sum(axis=0) - 2 * block @ d) / n if flip else block @ d / n
-                                   for block in _blocks(flip, n, iters, seed)])
+            # a cluster draw holds as many items as its clusters do: the mean is over the items drawn
+            return np.concatenate([(d.sum(axis=0) - 2 * block @ d) / n if flip else
+                                   block @ d / block.sum(axis=1)[:, None]
+                                   for block in _blocks(flip, n, iters, seed, groups)])
 
         return n, d.mean(axis=0), linear
     value = corpus_metric(metric, registry)
@@ -62,7 +66,7 @@ def column_replicates(pairs: list[tuple[Any, Any]], registry: dict[str, Any]
     def corpus(flip: bool, iters: int, seed: int) -> np.ndarray:
         out = []
         with one_pass():
-            for block in _blocks(flip, n, iters, seed):
+            for block in _blocks(flip, n, iters, seed, groups):
                 if fast is not None and flip:  # arm A' takes b where the item flips, B' the other copy
                     w_a, w_b = np.hstack([1 - block, block]), np.hstack([block, 1 - block])
                     out.append(np.stack([fast(w_b, None, s) - fast(w_a, None, s) for s in both], axis=1))
@@ -84,11 +88,14 @@ def _slow(value: Callable[[list[Any]], float], a: list[Any], b: list[Any], row: 
     return value([b[i] for i in picked]) - value([a[i] for i in picked])
 
 
-def _blocks(flip: bool, n: int, iters: int, seed: int) -> Iterator[np.ndarray]:
-    """Flip masks (0/1) or resampling counts, (rows, n) float blocks; one seeded stream per data set."""
+def _blocks(flip: bool, n: int, iters: int, seed: int, groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Flip masks (0/1) or resampling counts, (rows, n) float blocks; one seeded stream per data set. With
+    ``groups`` (each item's cluster) a cluster's items flip together."""
     if flip:
         rng = np.random.default_rng(seed)
+        units = n if groups is None else int(groups.max()) + 1
         for rows in block_rows(n, iters):
-            yield rng.integers(0, 2, size=(rows, n)).astype(float)
+            mask = rng.integers(0, 2, size=(rows, units)).astype(float)
+            yield mask if groups is None else mask[:, groups]
         return
-    yield from weight_blocks(n, iters, seed)
+    yield from weight_blocks(n, iters, seed, groups)

@@ -2,9 +2,10 @@
 
 Pooled over seeds: the difference averaged over seeds, on the items every seed scored; the permutation swaps an
 item's two arms in every seed at once and the bootstrap resamples items with all their seeds (items are the unit
-both arms share). Both hold the trained runs fixed, so the run-to-run variance the seeds show is added
-(medbench.run_variance): p is the larger of the permutation p and a t test on items and runs, the CI is widened to
-match, so a pooled p speaks of retraining, not only of these runs. Each seed's own difference (on the same items;
+both arms share; where the task names each item's cluster, whole clusters are swapped and resampled). Both hold
+the trained runs fixed, so the run-to-run variance the seeds show is added (medbench.run_variance): p is the larger
+of the permutation p and a t test on items and runs, the CI is widened to match, so a pooled p speaks of
+retraining, not only of these runs. Each seed's own difference (on the same items;
 their mean is the pooled one) is listed beside it.
 """
 
@@ -14,7 +15,7 @@ from typing import Any, Callable
 
 from medbench import run_variance
 from medbench.leaderboard import stats
-from medbench.leaderboard.comparisons import corpus_metric, per_item_values
+from medbench.leaderboard.comparisons import clustered, corpus_metric, per_item_values
 from medbench.leaderboard.ranking import is_finite_number
 from medbench.leaderboard.table import Comparison
 
@@ -48,6 +49,7 @@ def paired_run(pairs: list[tuple[Any, Any]], registry: dict[str, Any]
     a = [tuple(items[d][0] for items in by_item) for d in common]
     b = [tuple(items[d][1] for items in by_item) for d in common]
     seeds = len(pairs)
+    clusters = clustered([row[0] for row in a], [row[0] for row in b])
     a_values = [per_item_values(metric, [row[k] for row in a]) for k in range(seeds)]
     b_values = [per_item_values(metric, [row[k] for row in b]) for k in range(seeds)]
     if all(v is not None for v in a_values + b_values):
@@ -55,7 +57,7 @@ def paired_run(pairs: list[tuple[Any, Any]], registry: dict[str, Any]
         mean_a = [sum(v[i] for v in a_values) / seeds for i in range(len(common))]
         mean_b = [sum(v[i] for v in b_values) / seeds for i in range(len(common))]
         return len(common), _with_runs(lambda confidence: stats.paired_bootstrap(
-            None, None, mean_a, mean_b, confidence=confidence), pairs, registry), per_seed
+            None, None, mean_a, mean_b, confidence=confidence, clusters=clusters), pairs, registry), per_seed
     value = corpus_metric(metric, registry)
     if value is None:
         return Comparison("", len(common), note="no per-item values to pair")
@@ -65,7 +67,8 @@ def paired_run(pairs: list[tuple[Any, Any]], registry: dict[str, Any]
         return sum(value([row[k] for row in rows]) for k in range(seeds)) / seeds
 
     return len(common), _with_runs(lambda confidence: stats.paired_bootstrap(
-        over_seeds, list(range(len(common))), a, b, confidence=confidence), pairs, registry), per_seed
+        over_seeds, list(range(len(common))), a, b, confidence=confidence, clusters=clusters), pairs, registry), \
+        per_seed
 
 
 def _with_runs(run: Callable[[float], dict[str, Any]], pairs: list[tuple[Any, Any]], registry: dict[str, Any]

@@ -91,6 +91,23 @@ def per_item_values(metric: str, samples: list[dict[str, Any]]) -> list[float] |
     return None
 
 
+def sample_clusters(*sides: list[dict[str, Any]]) -> list[Any] | None:
+    """Each item's ``cluster`` (the task's metadata.cluster_field, written into its sample row), from the first
+    of ``sides`` (the same items, paired) where every row has one; None where none does: items are then
+    independent units."""
+    for samples in sides:
+        clusters = [s.get("cluster") for s in samples]
+        if clusters and all(c is not None for c in clusters):
+            return clusters
+    return None
+
+
+def clustered(samples: list[dict[str, Any]], *others: list[dict[str, Any]]) -> list[Any] | None:
+    """sample_clusters when the clusters group items (some cluster holds two), else None."""
+    clusters = sample_clusters(samples, *others)
+    return clusters if stats.cluster_codes(clusters) is not None else None
+
+
 def _is_binary(values: list[float]) -> bool:
     return all(v in (0.0, 1.0) for v in values)
 
@@ -100,7 +117,11 @@ def cell_interval(cell: Cell, registry: dict[str, Any], *, confidence: float = C
     """Fill ``cell.ci_low/ci_high/ci_method`` from its samples (Wilson or bootstrap), else from its stderr."""
     values = per_item_values(cell.metric, cell.samples)
     lo = hi = None
-    if values:
+    clusters = clustered(cell.samples) if cell.samples else None
+    if values and clusters is not None:  # Wilson's items are independent; a cluster's are not
+        lo, hi = stats.bootstrap_mean_ci(values, iters=iters, seed=seed, confidence=confidence, clusters=clusters)
+        cell.ci_method = "cluster-bootstrap"
+    elif values:
         if _is_binary(values):
             lo, hi = stats.wilson_interval(sum(values), len(values), confidence)
             cell.ci_method = "wilson"
@@ -112,8 +133,8 @@ def cell_interval(cell: Cell, registry: dict[str, Any], *, confidence: float = C
         # Resample the samples themselves (refs and preds are both the sample list; the metric reads what it needs).
         lo, hi = stats.bootstrap_ci(lambda _refs, samples: value(samples), cell.samples, cell.samples, iters=iters,
                                     seed=seed, confidence=confidence,
-                                    vectorised=vectorised_metric(cell.metric, registry))
-        cell.ci_method = "bootstrap"
+                                    vectorised=vectorised_metric(cell.metric, registry), clusters=clusters)
+        cell.ci_method = "cluster-bootstrap" if clusters is not None else "bootstrap"
     elif cell.score is not None and cell.stderr is not None:
         z = stats.z_value(confidence)
         lo, hi = cell.score - z * cell.stderr, cell.score + z * cell.stderr
@@ -126,8 +147,9 @@ def cell_interval(cell: Cell, registry: dict[str, Any], *, confidence: float = C
         cell.ci_method = ""
 
 
-def permutation_comparison(result: dict[str, Any], n: int) -> Comparison:
-    return Comparison("paired-permutation", n, nan_to_none(result["delta"]), nan_to_none(result["p"]),
+def permutation_comparison(result: dict[str, Any], n: int, clusters: list[Any] | None = None) -> Comparison:
+    test = "paired-permutation" if clusters is None else "cluster-permutation"
+    return Comparison(test, n, nan_to_none(result["delta"]), nan_to_none(result["p"]),
                       ci_low=nan_to_none(result["ci_low"]), ci_high=nan_to_none(result["ci_high"]))
 
 
@@ -155,23 +177,26 @@ def compare_cells(base: Cell, other: Cell, registry: dict[str, Any], *, confiden
     a_samples = [base_items[d] for d in common]
     b_samples = [other_items[d] for d in common]
     a_values, b_values = per_item_values(base.metric, a_samples), per_item_values(other.metric, b_samples)
+    clusters = clustered(a_samples, b_samples)
     comparison: Comparison
-    if a_values is not None and b_values is not None and _is_binary(a_values) and _is_binary(b_values):
+    if clusters is None and a_values is not None and b_values is not None and _is_binary(a_values) \
+            and _is_binary(b_values):  # McNemar's discordant pairs are independent; a cluster's are not
         b = sum(1 for x, y in zip(a_values, b_values) if x == 1 and y == 0)
         c = sum(1 for x, y in zip(a_values, b_values) if x == 0 and y == 1)
         delta = (sum(b_values) - sum(a_values)) / len(common)
         comparison = Comparison("mcnemar-exact", len(common), delta, stats.mcnemar_exact(b, c), b=b, c=c)
     elif a_values is not None and b_values is not None:
-        result = stats.paired_bootstrap(None, None, a_values, b_values, iters=iters, seed=seed, confidence=confidence)
-        comparison = permutation_comparison(result, len(common))
+        result = stats.paired_bootstrap(None, None, a_values, b_values, iters=iters, seed=seed, confidence=confidence,
+                                        clusters=clusters)
+        comparison = permutation_comparison(result, len(common), clusters)
     elif corpus_metric(base.metric, registry) is not None:
         if [s.get("gold") for s in a_samples] != [s.get("gold") for s in b_samples]:
             return Comparison("", len(common), note="the gold answers differ on shared doc_ids")
         value = corpus_metric(base.metric, registry)
         result = stats.paired_bootstrap(lambda _refs, samples: value(samples), list(range(len(common))), a_samples,
                                         b_samples, iters=iters, seed=seed, confidence=confidence,
-                                        vectorised=vectorised_metric(base.metric, registry))
-        comparison = permutation_comparison(result, len(common))
+                                        vectorised=vectorised_metric(base.metric, registry), clusters=clusters)
+        comparison = permutation_comparison(result, len(common), clusters)
     else:
         return Comparison("", len(common), note="no per-item values to pair")
     if comparison.delta is not None and comparison.delta != 0:

@@ -44,10 +44,34 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(float)
 
 
-def weight_blocks(n: int, iters: int, seed: int) -> Iterator[np.ndarray]:
-    """index_blocks as how often each item is drawn: the form vectorised metrics take."""
+def weight_blocks(n: int, iters: int, seed: int, groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """index_blocks as how often each item is drawn: the form vectorised metrics take. With ``groups`` (each
+    item's cluster, cluster_codes) whole clusters are drawn and an item weighs as often as its cluster was."""
+    if groups is not None:
+        for counts in weight_blocks(int(groups.max()) + 1, iters, seed):
+            yield counts[:, groups]
+        return
     for idx in index_blocks(n, iters, seed):
         yield _counts(idx, n)
+
+
+def cluster_codes(clusters: Sequence[Any] | None) -> np.ndarray | None:
+    """Each item's cluster as 0..C-1 in order of first appearance; None (every item its own unit) when no
+    clusters are given or none holds two items. Items of one cluster (one patient scenario, one condition) are not
+    independent draws: resampling or swapping them one by one gives intervals and p-values too narrow."""
+    if clusters is None:
+        return None
+    table: dict[Any, int] = {}
+    codes = np.array([table.setdefault(_key(c), len(table)) for c in clusters], dtype=np.int64)
+    return codes if 0 < len(table) < len(codes) else None
+
+
+def resampled_rows(weights: np.ndarray) -> Iterator[np.ndarray]:
+    """Each resample's weights (how often each item is drawn) as the item indices drawn, for metrics that read
+    lists (an index-form resample of a cluster draw)."""
+    items = np.arange(weights.shape[1])
+    for row in weights:
+        yield np.repeat(items, row.astype(np.int64))
 
 
 def joined(blocks: list[np.ndarray]) -> np.ndarray:

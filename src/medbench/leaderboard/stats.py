@@ -8,6 +8,9 @@ same records always render the same leaderboard.
 - ``mcnemar_exact``: McNemar's exact test on the discordant pairs of two classifiers scored on the same items.
 - ``paired_permutation``: paired permutation (approximate-randomization) test of a metric difference on the same
   items; ``paired_bootstrap``: that difference with its paired percentile bootstrap CI and the permutation p.
+- Each resampling function takes ``clusters`` (a cluster label per item, e.g. the patient scenario an item was
+  written from): the bootstrap then draws whole clusters and the permutation swaps whole clusters, since items of
+  one cluster are not independent (Field & Welsh 2007; Cameron & Miller 2015).
 - ``benjamini_hochberg``: BH-adjusted p-values (q-values) controlling the false discovery rate.
 - ``mean_sd``, ``mean_win_rate`` (HELM), ``weighted_average``.
 """
@@ -23,8 +26,9 @@ import numpy as np
 # The resampling (in blocks: bounded memory) and the vectorised metrics live in resampling; re-exported here, where
 # plugins and callers find them.
 from medbench.leaderboard.resampling import (DEFAULT_ITERS, DEFAULT_SEED, Vectorised, accuracy_resampled,
-                                             binary_f1_resampled, block_rows, index_blocks, joined,
-                                             macro_f1_resampled, one_pass, resample_weights, weight_blocks)
+                                             binary_f1_resampled, block_rows, cluster_codes, index_blocks, joined,
+                                             macro_f1_resampled, one_pass, resample_weights, resampled_rows,
+                                             weight_blocks)
 
 __all__ = ["DEFAULT_ITERS", "DEFAULT_SEED", "Vectorised", "accuracy_resampled", "binary_f1_resampled",
            "macro_f1_resampled", "resample_weights"]
@@ -65,18 +69,22 @@ def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, 
 
 
 def bootstrap_mean_ci(values: Sequence[float], *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
-                      confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of per-item values (vectorised)."""
+                      confidence: float = 0.95, clusters: Sequence[Any] | None = None) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-item values (vectorised); by cluster with ``clusters``."""
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         return (math.nan, math.nan)
+    groups = cluster_codes(clusters)
+    if groups is not None:
+        means = joined([w @ arr / w.sum(axis=1) for w in weight_blocks(arr.size, iters, seed, groups)])
+        return _percentile_interval(means, confidence)
     means = joined([arr[idx].mean(axis=1) for idx in index_blocks(arr.size, iters, seed)])
     return _percentile_interval(means, confidence)
 
 
 def bootstrap_ci(metric_fn: Callable[[list[Any], list[Any]], float], refs: Sequence[Any], preds: Sequence[Any], *,
                  iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED, confidence: float = 0.95,
-                 vectorised: Vectorised | None = None) -> tuple[float, float]:
+                 vectorised: Vectorised | None = None, clusters: Sequence[Any] | None = None) -> tuple[float, float]:
     """Percentile bootstrap CI of a corpus-level metric ``metric_fn(refs, preds)`` by resampling items.
 
     ``vectorised(weights, refs, preds)``, when given, computes the same metric for all resamples at once from
@@ -86,10 +94,15 @@ def bootstrap_ci(metric_fn: Callable[[list[Any], list[Any]], float], refs: Seque
         raise ValueError(f"refs and preds differ in length ({len(refs)} vs {len(preds)})")
     if not refs:
         return (math.nan, math.nan)
+    groups = cluster_codes(clusters)
     if vectorised is not None:
         with one_pass():
             stats = joined([np.asarray(vectorised(weights, refs, preds), dtype=float)
-                             for weights in weight_blocks(len(refs), iters, seed)])
+                             for weights in weight_blocks(len(refs), iters, seed, groups)])
+    elif groups is not None:
+        stats = np.array([float(metric_fn([refs[i] for i in idx], [preds[i] for i in idx]))
+                          for weights in weight_blocks(len(refs), iters, seed, groups)
+                          for idx in resampled_rows(weights)])
     else:
         stats = np.array([float(metric_fn([refs[i] for i in idx], [preds[i] for i in idx]))
                           for block in index_blocks(len(refs), iters, seed) for idx in block])
@@ -113,8 +126,13 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def _swap_blocks(n: int, iters: int, seed: int, width: int) -> tuple[Iterator[np.ndarray], bool]:
-    """swap_masks as (blocks of rows, exact), each block sized for ``width`` columns of float work per row."""
+def _swap_blocks(n: int, iters: int, seed: int, width: int,
+                 groups: np.ndarray | None = None) -> tuple[Iterator[np.ndarray], bool]:
+    """swap_masks as (blocks of rows, exact), each block sized for ``width`` columns of float work per row; with
+    ``groups`` (cluster_codes) the items of a cluster swap together."""
+    if groups is not None:
+        blocks, exact = _swap_blocks(int(groups.max()) + 1, iters, seed, width)
+        return (block[:, groups] for block in blocks), exact
     if 2 ** n <= iters:
         return iter([((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(bool)]), True
 
@@ -153,7 +171,8 @@ def _permutation_p(observed: float, permuted: np.ndarray, exact: bool, scale: fl
 
 def paired_permutation(metric_fn: Callable[[list[Any], list[Any]], float] | None, refs: Sequence[Any] | None,
                        preds_a: Sequence[Any], preds_b: Sequence[Any], *, iters: int = DEFAULT_ITERS,
-                       seed: int = DEFAULT_SEED, vectorised: Vectorised | None = None) -> float:
+                       seed: int = DEFAULT_SEED, vectorised: Vectorised | None = None,
+                       clusters: Sequence[Any] | None = None) -> float:
     """Two-sided p-value of a paired approximate-randomization (permutation) test of ``metric(b) - metric(a)``.
 
     Under the null the two systems' outputs on each item are exchangeable: each permutation swaps them on a subset
@@ -162,7 +181,8 @@ def paired_permutation(metric_fn: Callable[[list[Any], list[Any]], float] | None
     p = count / 2**n) when 2**n <= iters, else ``iters`` seeded random patterns, p = (count + 1) / (iters + 1).
     Arguments as in paired_bootstrap; ``vectorised`` is called on the 2n items ``a + b`` with 0/1 weights (each
     item once, from one system or the other), so it must depend only on the weighted (ref, pred) pairs, as the
-    *_resampled metrics do. An observed difference of exactly 0 gives p = 1.
+    *_resampled metrics do. An observed difference of exactly 0 gives p = 1. With ``clusters`` whole clusters swap
+    (exact over the 2**clusters patterns when they are few enough).
     """
     a, b = list(preds_a), list(preds_b)
     if len(a) != len(b) or (refs is not None and len(refs) != len(a)):
@@ -170,7 +190,7 @@ def paired_permutation(metric_fn: Callable[[list[Any], list[Any]], float] | None
     n = len(a)
     if n == 0:
         return math.nan
-    masks, exact = _swap_blocks(n, iters, seed, 2 * n)
+    masks, exact = _swap_blocks(n, iters, seed, 2 * n, cluster_codes(clusters))
     if metric_fn is None:
         va, vb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         d = vb - va
@@ -203,8 +223,8 @@ def paired_permutation(metric_fn: Callable[[list[Any], list[Any]], float] | None
 
 def paired_bootstrap(metric_fn: Callable[[list[Any], list[Any]], float] | None, refs: Sequence[Any] | None,
                      preds_a: Sequence[Any], preds_b: Sequence[Any], *, iters: int = DEFAULT_ITERS,
-                     seed: int = DEFAULT_SEED, confidence: float = 0.95,
-                     vectorised: Vectorised | None = None) -> dict[str, float]:
+                     seed: int = DEFAULT_SEED, confidence: float = 0.95, vectorised: Vectorised | None = None,
+                     clusters: Sequence[Any] | None = None) -> dict[str, float]:
     """``metric(b) - metric(a)`` on the same items: the observed ``delta``, its paired percentile bootstrap CI
     (``ci_low``, ``ci_high``) and the two-sided p-value ``p`` of a paired permutation test (paired_permutation).
 
@@ -213,6 +233,7 @@ def paired_bootstrap(metric_fn: Callable[[list[Any], list[Any]], float] | None, 
 
     With ``metric_fn`` None, ``preds_a`` and ``preds_b`` are per-item metric values and the metric is their mean.
     Each resample draws item indices once and scores both systems on them. ``vectorised``: as in bootstrap_ci.
+    ``clusters``: whole clusters are drawn and swapped.
     """
     a, b = list(preds_a), list(preds_b)
     if len(a) != len(b) or (refs is not None and len(refs) != len(a)):
@@ -220,26 +241,32 @@ def paired_bootstrap(metric_fn: Callable[[list[Any], list[Any]], float] | None, 
     n = len(a)
     if n == 0:
         return {"delta": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
+    groups = cluster_codes(clusters)
+    # A cluster draw is a resample of unequal size: read as weights (or the indices they repeat), not as n indices.
+    rows = (idx for weights in weight_blocks(n, iters, seed, groups) for idx in resampled_rows(weights)) \
+        if groups is not None else (row for idx in index_blocks(n, iters, seed) for row in idx)
     if metric_fn is None:
         va, vb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         delta = float(vb.mean() - va.mean())
-        deltas = joined([vb[idx].mean(axis=1) - va[idx].mean(axis=1) for idx in index_blocks(n, iters, seed)])
+        deltas = joined([w @ (vb - va) / w.sum(axis=1) for w in weight_blocks(n, iters, seed, groups)]) \
+            if groups is not None else \
+            joined([vb[idx].mean(axis=1) - va[idx].mean(axis=1) for idx in index_blocks(n, iters, seed)])
     elif vectorised is not None:
         refs = list(refs or [])
         delta = float(metric_fn(refs, b)) - float(metric_fn(refs, a))
         with one_pass():
             deltas = joined([np.asarray(vectorised(weights, refs, b), dtype=float)
                               - np.asarray(vectorised(weights, refs, a), dtype=float)
-                              for weights in weight_blocks(n, iters, seed)])
+                              for weights in weight_blocks(n, iters, seed, groups)])
     else:
         refs = list(refs or [])
         delta = float(metric_fn(refs, b)) - float(metric_fn(refs, a))
         resampled = []
-        for row in (row for idx in index_blocks(n, iters, seed) for row in idx):
+        for row in rows:
             r = [refs[i] for i in row]
             resampled.append(float(metric_fn(r, [b[i] for i in row])) - float(metric_fn(r, [a[i] for i in row])))
         deltas = np.array(resampled)
-    p = paired_permutation(metric_fn, refs, a, b, iters=iters, seed=seed, vectorised=vectorised)
+    p = paired_permutation(metric_fn, refs, a, b, iters=iters, seed=seed, vectorised=vectorised, clusters=clusters)
     deltas = deltas[~np.isnan(deltas)]
     lo, hi = _percentile_interval(deltas, confidence) if deltas.size else (math.nan, math.nan)
     return {"delta": delta, "ci_low": lo, "ci_high": hi, "p": float(p)}

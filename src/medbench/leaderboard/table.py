@@ -27,7 +27,7 @@ PER_ITEM_FROM_PRED: dict[str, Callable[[Any, Any], float]] = {"accuracy": lambda
 class Comparison:
     """A cell against the baseline row's cell in the same column, on the items both scored."""
 
-    test: str  # "mcnemar-exact", "paired-permutation" or "" (no test; see note)
+    test: str  # "mcnemar-exact", "paired-permutation", "cluster-permutation" or "" (no test; see note)
     n_paired: int = 0
     delta: float | None = None  # this row minus the baseline, on the paired items
     p: float | None = None
@@ -53,7 +53,7 @@ class Cell:
     record_path: str
     ci_low: float | None = None
     ci_high: float | None = None
-    ci_method: str = ""  # "wilson", "bootstrap", "normal" (from the stderr) or "" (none)
+    ci_method: str = ""  # "wilson", "bootstrap", "cluster-bootstrap", "normal" (from the stderr) or "" (none)
     higher_is_better: bool = True
     comparison: Comparison | None = None
     sd: float | None = None  # seed groups: the sample standard deviation over seeds
@@ -156,9 +156,11 @@ class LeaderboardTable:
             "statistics": {
                 "confidence": self.confidence, "alpha": self.alpha, "correction": "benjamini-hochberg",
                 "bootstrap_iters": self.bootstrap_iters, "bootstrap_seed": self.seed,
-                "ci": "wilson for per-item 0/1 metrics, percentile bootstrap over items otherwise",
+                "ci": "wilson for per-item 0/1 metrics, percentile bootstrap over items otherwise; over clusters "
+                      "(cluster-bootstrap) where the task names each item's cluster (metadata.cluster_field)",
                 "tests": "paired on doc_id: mcnemar-exact for 0/1 metrics, paired-permutation otherwise (with a paired "
-                         "bootstrap CI of the difference)",
+                         "bootstrap CI of the difference); cluster-permutation (whole clusters swapped and resampled) "
+                         "where the task names each item's cluster",
                 "win_rate": "HELM mean win rate over the row's task columns (ties count half)",
                 "mean": "mean of the higher-is-better scores (lower-is-better ones count in the win rate only)",
                 "weighted_mean": "mean of the higher-is-better scores weighted by items scored",
