@@ -131,7 +131,7 @@ def _code_refusal(path: Path, tags: list[tuple[str, str, int]], root: Path | Non
 
 
 _STRING_METADATA = ("primary_metric", "rationale_field", "category_field", "difficulty_field", "judge_rubric",
-                    "data_description", "source", "hub")
+                    "data_description", "source", "hub", "cluster_field")
 _LIST_METADATA = ("medbench_metrics", "judges")
 
 
