@@ -3,8 +3,9 @@
 The plan (medbench.planning) lists the comparisons: a cell against its baseline cell, which differs from it in one
 factor only (seed included, so runs pair with their own seed). For every task both scored, each checkpoint of the
 cell is compared with the baseline cell's final checkpoint on the items both scored: McNemar's exact test for
-per-item 0/1 metrics, a paired permutation test otherwise (medbench.leaderboard.compare_cells). A variant column of a
-task (generate mode, rationale demonstrations) pairs with the same task.
+per-item 0/1 metrics, a paired permutation test otherwise, whole clusters swapped where the task names each item's
+cluster (medbench.leaderboard.compare_cells). A variant column of a task (generate mode, rationale demonstrations)
+pairs with the same task.
 
 Where a comparison ran under several seeds, a pooled row tests it once over all of them: the difference averaged
 over seeds, on the items every seed scored; the permutation swaps an item's two arms in every seed at once and the
@@ -297,7 +298,8 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
         lines += [markdown_text(recipe.study), ""]
     lines += [f"Each row: a cell against its baseline cell, which differs in one factor only (seed included), on "
               f"the same items. Test: McNemar exact (0/1 metrics) or paired permutation test (p), paired bootstrap "
-              f"CI of the difference; a pooled row tests the comparison once over all its seeds (the difference "
+              f"CI of the difference (on a task naming each item's cluster, whole clusters swapped and resampled: "
+              f"its test reads cluster-permutation); a pooled row tests the comparison once over all its seeds (the difference "
               f"averaged over seeds, items permuted and resampled with every seed; each seed's own difference on "
               f"those items is listed beside it). A pooled row's p and CI also carry the seed-to-seed variance beyond "
               f"item noise (its note gives the run-to-run SD and the t's df; p is the larger of the permutation p and "
