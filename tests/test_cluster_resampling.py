@@ -158,3 +158,13 @@ def test_an_evaluated_sample_row_carries_its_cluster():
     sample = {"doc_id": 3, "doc": {"diagnosis": "sepsis"}, "target": "x", "resps": [["y"]], "arguments": [("p",)]}
     assert _sample_row(sample, Task(), "diagnosis")["cluster"] == "sepsis"
     assert "cluster" not in _sample_row(sample, Task())
+
+
+def test_cluster_weights_come_in_blocks_sized_by_the_items():
+    """A block of cluster draws spreads to every item: it is sized by the items (10 clusters of 300k items would
+    otherwise be one 2.4 GB block)."""
+    from medbench.leaderboard.resampling import CHUNK_CELLS, weight_blocks
+
+    groups = np.repeat(np.arange(10), 30_000)
+    shapes = [block.shape for block in weight_blocks(groups.size, 200, 0, groups)]
+    assert sum(rows for rows, _ in shapes) == 200 and all(rows * cols <= CHUNK_CELLS for rows, cols in shapes)

@@ -47,9 +47,11 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
 def weight_blocks(n: int, iters: int, seed: int, groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """index_blocks as how often each item is drawn: the form vectorised metrics take. With ``groups`` (each
     item's cluster, cluster_codes) whole clusters are drawn and an item weighs as often as its cluster was."""
-    if groups is not None:
-        for counts in weight_blocks(int(groups.max()) + 1, iters, seed):
-            yield counts[:, groups]
+    if groups is not None:  # blocks sized by the items each row spreads to, not by the clusters drawn
+        clusters = int(groups.max()) + 1
+        rng = np.random.default_rng(seed)
+        for rows in block_rows(n, iters):
+            yield _counts(rng.integers(0, clusters, size=(rows, clusters)), clusters)[:, groups]
         return
     for idx in index_blocks(n, iters, seed):
         yield _counts(idx, n)
