@@ -20,6 +20,7 @@ from unittest import mock
 
 from medbench.answers import annotate_samples
 from medbench.backends import open_for_evaluation
+from medbench.data_file_splits import checked_data_files
 from medbench.dataparallel import join_processes, rank_zero_first, shard
 from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
@@ -29,6 +30,7 @@ from medbench.lm_wrapper import SCORING_REVISION, RequestCache, request_cache_pa
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
+from medbench.processed_docs import keep_processed_docs
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_rationales, choice_index, column_key,
@@ -137,27 +139,6 @@ def _without_lm_eval_env_probe():
         yield
 
 
-def check_data_file_targets(config: "EvalConfig", names: list[str], registry: Any) -> None:
-    """Every --data-file names a task being scored: a typo or a task left out of --tasks is an error, not
-    silently ignored."""
-    for target, overrides in config.task_metadata.items():
-        if target not in names:
-            try:
-                registry.get(target)
-            except MedbenchError as exc:  # an unknown task: the registry's one line, with close names
-                raise MedbenchError(f"--data-file names {exc.problem}", exc.fix) from None
-            raise MedbenchError(f"--data-file names task {target!r}, which is not among the tasks scored "
-                                f"({', '.join(names)})", f"add {target} to --tasks, or drop that --data-file")
-        files = (overrides or {}).get("data_files")
-        config_ = registry.get(target).config
-        splits = [config_.get(key) for key in ("training_split", "validation_split", "test_split", "fewshot_split")]
-        splits = [split for split in dict.fromkeys(splits) if split]
-        for split in files if isinstance(files, dict) else []:
-            if splits and split not in splits:
-                raise MedbenchError(f"--data-file {target}:{split} names a split task {target!r} does not have",
-                                    f"name one of {', '.join(splits)} (--data-file {target}:{splits[-1]}=PATH)")
-
-
 def _sample_row(sample: dict[str, Any], task: Any, cluster_field: str | None = None) -> dict[str, Any]:
     """One line of samples.jsonl: prompt, gold, prediction, and what re-scoring needs.
 
@@ -262,13 +243,15 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
 
     registry = build_registry()
     names = registry.expand(config.tasks)  # groups become their member tasks; unknown names fail before loading
-    check_data_file_targets(config, names, registry)
+    # Every --data-file names a task scored and a split it has; a file with no split fills the split it scores.
+    config = dataclasses.replace(config, task_metadata=checked_data_files(config.task_metadata, names, registry))
     tasks = load_tasks(names, registry, config.task_metadata, mode=config.mode,
                        fewshot_rationales=config.fewshot_rationales, generation=config.generation)
     generating = generating_tasks(config.generation, {n: task.config.output_type for n, task in tasks.items()})
     if config.split == "validation":
         score_validation_split(tasks)
     for name, task in tasks.items():  # before the model is loaded
+        keep_processed_docs(task)  # every read of a split sees the same documents, as lm-eval's cached ones
         check_fewshot(task, name, config.num_fewshot, config.fewshot_rationales)
         check_documents(task, registry.get(name), config.limit)  # answers among the choices, fields present
     judges = judges_for(names, registry, config.judges, config.mode, config.judge_options)
@@ -295,7 +278,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     for name, task in tasks.items():
         entry = registry.get(name)
         config_hash = task_config_hash(entry)
-        shots = config.num_fewshot or 0
+        # The shots scored: --num-fewshot, else the task's own num_fewshot (MedConceptsQA asks for 4), as lm-eval.
+        shots = (task.config.num_fewshot if config.num_fewshot is None else config.num_fewshot) or 0
         # What the task uses of the generation controls is part of its record's identity (key, reuse, cache).
         task_config = dataclasses.replace(config, generation=config.generation.applied(name in generating))
         scored_hash = data_hash(task.eval_docs)

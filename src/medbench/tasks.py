@@ -374,10 +374,10 @@ def _offline_miss(exc: BaseException) -> bool:
 
 def local_dataset_overrides(entry: TaskEntry, files: Any) -> dict[str, Any]:
     """lm-eval overrides that load a dataset-reading task's splits from the user's files (--data-file)."""
+    from medbench.data_file_splits import task_splits, with_scored_split
     from medbench.taskdata import load_local_dataset
 
-    splits = [entry.config.get(key) for key in ("training_split", "validation_split", "test_split", "fewshot_split")]
-    splits = [split for split in dict.fromkeys(splits) if split]
+    splits, files = task_splits(entry.config), with_scored_split(files, entry.config)  # a bare file: the scored split
 
     def custom_dataset(**_ignored: Any):
         return load_local_dataset(files, splits, task=entry.name)
