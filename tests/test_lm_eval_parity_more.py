@@ -201,9 +201,9 @@ def test_a_process_docs_that_draws_at_random_is_scored_on_the_documents_it_drew(
     """med_prescriptions' process_docs puts the answer at a random position, and lm-eval reads a split more than
     once (building the requests, then scoring them). Stock lm-eval's dataset comes back from the datasets cache
     on the later reads, so every read holds the same positions; a --data-file's rows, held in memory, were drawn
-    afresh each read, and items were scored against a position other than the one their prompt showed. (Which
-    positions are drawn rests on Python's global random state, which medbench does not seed as lm-eval's command
-    line does: the two agree on consistency, not on the draws.)"""
+    afresh each read, and items were scored against a position other than the one their prompt showed. Python's
+    random is seeded before the task is built (lm-eval's default 0), so every run draws the same documents. (Which
+    ones also rests on what consumed random before: the draws are medbench's own, not stock's, item for item.)"""
     medicines = [{"medicine_name": f"Drug{i}", "medicine_frequency": "Twice a day", "course_duration": "5 Days"}
                  for i in range(2)]
     rows = [{"results": str({"procedure": {"chief_complaints_diagnosis": f"Fever and cough, day {i}"},
@@ -216,3 +216,7 @@ def test_a_process_docs_that_draws_at_random_is_scored_on_the_documents_it_drew(
         assert sample["choices"][gold] in ("Drug0, twice a day, 5 days", "Drug1, twice a day, 5 days")
         assert f"\n{'ABCD'[gold]}. {sample['choices'][gold]} \n" in sample["prompt"]
         assert sample["acc"] == float(sample["pred"] == gold)
+    again = tmp_path / "again"
+    again.mkdir()
+    _, rerun = medbench_run("med_prescriptions_easy", {"": data}, tiny_model_dir, again, capsys)
+    assert [s["prompt"] for s in rerun] == [s["prompt"] for s in ours]

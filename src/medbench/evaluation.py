@@ -30,7 +30,7 @@ from medbench.lm_wrapper import SCORING_REVISION, RequestCache, request_cache_pa
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
-from medbench.processed_docs import keep_processed_docs
+from medbench.processed_docs import keep_processed_docs, python_random_seed, seed_document_draws
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_rationales, choice_index, column_key,
@@ -245,6 +245,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     names = registry.expand(config.tasks)  # groups become their member tasks; unknown names fail before loading
     # Every --data-file names a task scored and a split it has; a file with no split fills the split it scores.
     config = dataclasses.replace(config, task_metadata=checked_data_files(config.task_metadata, names, registry))
+    seed_document_draws(config.seed)
     tasks = load_tasks(names, registry, config.task_metadata, mode=config.mode,
                        fewshot_rationales=config.fewshot_rationales, generation=config.generation)
     generating = generating_tasks(config.generation, {n: task.config.output_type for n, task in tasks.items()})
@@ -310,7 +311,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
                     model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
                     apply_chat_template=config.chat_template,
                     system_instruction=config.generation.system_instruction(config.chat_template),
-                    log_samples=True, bootstrap_iters=1000, random_seed=config.seed, numpy_random_seed=config.seed,
+                    log_samples=True, bootstrap_iters=1000, random_seed=python_random_seed(config.seed),
+                    numpy_random_seed=config.seed,
                     torch_random_seed=config.seed, fewshot_random_seed=config.seed,
                     # Without a manager lm-eval indexes its ~13k bundled YAMLs (~20 s) although the task is built.
                     task_manager=TaskManager(include_path=str(entry.path.parent), include_defaults=False),
