@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError
+from medbench.unique_keys import DuplicateKeyError, unique_pairs
 
 MAX_DATA_FILE_BYTES = 512 << 20  # read whole into memory (and parsed) by the task: beyond this it would swap
 # Values a file may hold, a row counting ROW_WEIGHT (its dict is ~200 bytes), a field or a list item one (~50 bytes):
@@ -66,15 +67,18 @@ def _json_rows(path: Path) -> list[Any]:
     text = _text(path)
     # Every value past the first follows a comma; every list opens with [, every row or mapping with {.
     _too_many_values(path, text.count(",") + text.count("[") + ROW_WEIGHT * text.count("{"))
+    # A row naming a field twice (two "answer_idx") would be read as its last value, silently: refused.
     if text.lstrip().startswith("["):
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique_pairs)
     rows, start = [], 0
-    for line in text.split("\n"):
+    for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                rows.append(json.loads(line, object_pairs_hook=unique_pairs))
             except json.JSONDecodeError as exc:  # placed in the whole text, so it names the file's line, not "line 1"
                 raise json.JSONDecodeError(exc.msg, text, start + exc.pos) from None
+            except DuplicateKeyError as exc:
+                raise ValueError(f"line {number}: {exc}") from None
         start += len(line) + 1
     return rows
 

@@ -96,6 +96,7 @@ def model_loaders() -> list[ModelLoader]:
 
 def resolve_model(ref: str | None, options: LoadOptions | None = None) -> LoadedModel:
     """Load ``ref`` (default: the embedded model) with the first loader that accepts it."""
+    from medbench.adapter_files import check_adapter_config
     from medbench.weights_identity import remember_load_state
 
     if ref is not None and not str(ref).strip():  # an empty --model is a slip, not a request for the default
@@ -104,6 +105,7 @@ def resolve_model(ref: str | None, options: LoadOptions | None = None) -> Loaded
                             f"for {DEFAULT_MODEL}")
     ref = ref or DEFAULT_MODEL
     options = options or LoadOptions()
+    check_adapter_config(ref)  # a copied adapter folder's config, vetted before any loader parses it
     for plugin, loader in loaders_by_plugin():
         with plugin_call(plugin, f"model loader {loader.name!r}"):
             if not loader.can_load(ref):

@@ -73,6 +73,7 @@ from medbench.recipe_variables import (_REF, grid_levels, resolve_bindings,  # n
 from medbench.records import read_regular_text
 from medbench.task_yaml import check_expansion, is_inside
 from medbench.taskdata import check_data_size
+from medbench.unique_keys import DuplicateKeyError, UniqueKeyLoader
 
 RECIPE_KEYS = {"name", "description", "scales", "grid", "exclude", "cell", "baseline", "report", "study",
                "comparisons", "data_files"}
@@ -121,7 +122,8 @@ def read_recipe(path: str | Path) -> Recipe:
     if not path.exists():
         path = _bundled_recipe(path) or path
     try:
-        data = yaml.safe_load(read_regular_text(path, limit=MAX_RECIPE_BYTES))  # a recipe is a few KB
+        # A recipe is a few KB; a key written twice (a second `grid:`) would silently drop the first.
+        data = yaml.load(read_regular_text(path, limit=MAX_RECIPE_BYTES), Loader=UniqueKeyLoader)
     except FileNotFoundError:
         names = ", ".join(_bundled_recipes())
         raise MedbenchError(f"recipe {path} does not exist",
@@ -139,6 +141,9 @@ def read_recipe(path: str | Path) -> Recipe:
                            ) from None
     except RecursionError:
         raise recipe_error(path, "nests deeper than a recipe can", "flatten the YAML") from None
+    except DuplicateKeyError as exc:
+        raise recipe_error(path, f"gives {exc.key!r} twice (lines {exc.first} and {exc.second}); YAML would keep only "
+                           "the second, silently", "keep one of the two (or merge them)") from None
     except ValueError as exc:  # an integer of 4300+ digits
         raise recipe_error(path, f"holds a value YAML cannot read ({str(exc)[:80]})", "write it shorter") from None
     check_expansion(data, f"recipe {path}")

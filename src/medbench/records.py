@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from medbench.errors import MedbenchError
+from medbench.file_modes import written_mode
 from medbench.portable import portable_paths
 from medbench.record_schema import (MAX_DEPTH, SCHEMA_VERSION, Record, RecordError, json_type_name, sane_json,
                                     validate_record)
@@ -39,6 +40,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, written_mode(path))  # mkstemp's 0600 would lock a shared leaderboard to its writer
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()
@@ -369,12 +371,10 @@ def recorded_config(config: Any) -> dict[str, Any]:
 def find_reusable(root: Path, label: str, weights_hash: str, task_name: str, data_hash: str, config: Any,
                   versions: dict[str, str]) -> dict[str, Any] | None:
     """A record already on disk for exactly these weights (the full content hash, never the path), task, data,
-    evaluation options and library versions, with its samples file; None when there is none.
-
-    ``config`` is the EvalConfig; its fields are compared as evaluation records them (tasks, output_dir and the
-    cache switch itself aside), plus ``extra``. Anything that differs, or fails to read, is a miss: a miss costs a
-    re-run, a wrong hit would serve stale scores.
-    """
+    evaluation options and library versions, with its samples file; None when there is none. ``config`` is the
+    EvalConfig; its fields are compared as evaluation records them (tasks, output_dir and the cache switch itself
+    aside), plus ``extra``. Anything that differs, or fails to read, is a miss: a miss costs a re-run, a wrong hit
+    would serve stale scores."""
     def normalised(value: Any) -> Any:
         return json.loads(json.dumps(value, sort_keys=True, default=str))
 

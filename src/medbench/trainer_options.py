@@ -16,6 +16,9 @@ import yaml
 
 from medbench.errors import MedbenchError
 
+# An integer option past 32 bits is a typo: torch and the data loaders overflow their C integers on it (a traceback
+# deep in training), and numpy's seeds stop at 2**32 - 1.
+MAX_OPTION_INT = 2**32 - 1
 _SPELLING: ContextVar[Callable[[str], str] | None] = ContextVar("trainer option spelling", default=None)
 
 
@@ -156,7 +159,7 @@ def build_config(config_class: type, file_values: dict[str, Any], cli_values: di
     """The trainer's typed config from a YAML file's values overlaid with command-line options."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     hints = typing.get_type_hints(config_class)
-    merged = {str(key).replace("-", "_"): value for key, value in {**file_values, **cli_values}.items()}
+    merged = {**_normalized(file_values), **_normalized(cli_values)}  # the command line overrides the file
     unknown = [key for key in merged if key not in fields]
     if unknown:
         import difflib
@@ -172,18 +175,40 @@ def build_config(config_class: type, file_values: dict[str, Any], cli_values: di
                             f"{', '.join(option_flag(k) for k in sorted(fields))}")
     values = {key: _coerce(value, hints.get(key, str), key) for key, value in merged.items()}
     try:
-        return config_class(**values)
+        config = config_class(**values)
     except (TypeError, ValueError) as exc:
         raise MedbenchError(f"invalid options for trainer {plugin!r}: {exc}", "check the option values") from None
+    # After the trainer's own checks, whose messages say more (--max-steps names its range).
+    for key, value in values.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OPTION_INT:
+            raise MedbenchError(f"{option_flag(key)} {value!r} is past any step count, size or seed a run uses "
+                                f"(at most {MAX_OPTION_INT:,})", f"give {option_flag(key)} a smaller integer")
+    return config
+
+
+def _normalized(values: dict[str, Any]) -> dict[str, Any]:
+    """Option names as fields spell them; ``lora_r`` and ``lora-r`` in one file or recipe step are one option
+    given twice, refused rather than the second silently winning."""
+    out: dict[str, Any] = {}
+    spelt: dict[str, str] = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name in spelt and out[name] != value:
+            raise MedbenchError(f"{option_flag(name)} is given twice, as {spelt[name]} {out[name]!r} and {key} "
+                                f"{value!r}", f"give {option_flag(name)} once")
+        spelt[name], out[name] = str(key), value
+    return out
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     from medbench.records import read_regular_text
     from medbench.task_yaml import MAX_CONFIG_BYTES, check_expansion
+    from medbench.unique_keys import load_yaml_unique
 
     try:
-        data = yaml.safe_load(read_regular_text(path, limit=MAX_CONFIG_BYTES))  # options are a few lines
+        # Options are a few lines; one given twice would silently take the second, as the command line never does.
+        data = load_yaml_unique(read_regular_text(path, limit=MAX_CONFIG_BYTES), f"config file {path}")
         check_expansion(data, f"config file {path}")
     except FileNotFoundError:
         raise MedbenchError(f"config file {path} does not exist", "check the path given to --config") from None
@@ -203,7 +228,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise MedbenchError(f"config file {path} is not a mapping", "write the trainer options as key: value lines")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
+    return _normalized(data)
 
 
 def parse_plugin_args(args: list[str]) -> dict[str, Any]:

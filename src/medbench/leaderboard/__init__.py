@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from medbench.errors import MedbenchError
+from medbench.file_modes import written_mode
 from medbench.leaderboard import stats
 # Re-exported: medbench.leaderboard is where renderers and callers find the table, its statistics and provenance.
 from medbench.leaderboard.comparisons import (cell_interval, compare_cells, metric_higher_is_better,
@@ -231,6 +232,7 @@ def _render_staged(table: LeaderboardTable, root: Path, chosen: list[Renderer]) 
         for path in staged:
             target = root / path.relative_to(staging)
             target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(path, written_mode(target))  # the page keeps the mode its owner gave it (file_modes)
             os.replace(path, target)
         return [root / p.relative_to(staging) for p in written]
     except OSError as exc:

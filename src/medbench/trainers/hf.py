@@ -104,6 +104,9 @@ class TrlOptions:
             # The Trainer reads 0 as "no limit" and trains anyway; a run asked for no steps must not report success.
             raise MedbenchError(f"--max-steps must be 1 to {MAX_STEPS:,} optimizer steps, or -1 to train --num-epochs, "
                                 f"got {self.max_steps}", "pass --max-steps 1 or more, or --max-steps -1")
+        if self.num_epochs > MAX_STEPS:  # each epoch is one optimizer step at least; past int64 once multiplied
+            flag = option_flag("num_epochs")
+            raise MedbenchError(f"{flag} must be at most {MAX_STEPS:,}, got {self.num_epochs}", f"pass {flag} 3, say")
         if self.save_steps < 0:
             raise MedbenchError(f"--save-steps must be 0 or more, got {self.save_steps}",
                                 "pass --save-steps 0 for the final checkpoint only")
