@@ -6,8 +6,9 @@ id with IFEval's kwargs, so the task scores them with IFEval's own checkers. Rul
 * a prompt = one request from the topic table below (explain X to a patient, write a note for a caregiver,
   ...) + 1 to 3 constraints written out in plain words. Per split the first constraint cycles through every
   instruction type in INSTRUCTION_TYPES (shuffled), so each type appears; 0-2 more are added at random from
-  those compatible with it (COMPATIBLE). difficulty: 1 constraint easy, 2 medium, 3 hard. category: the
-  topic's clinical area.
+  those compatible with it (COMPATIBLE). Every prompt has at least one of ANCHORS (version 1.3), in place of the
+  last random one when none was drawn (added to a lone first constraint), so no single fixed text meets a large
+  share of the prompts. difficulty: 1 constraint easy, 2 medium, 3 hard. category: the topic's clinical area.
 * ``response`` is a reference answer built from the topic's facts that satisfies every constraint (the test
   suite checks this with IFEval's checkers); it exists for training (SFT / DPO) and is never compared with
   the model's answer. The numbers in the constraints are set from it: "fewer than N words" has N 5-15 above
@@ -74,6 +75,14 @@ def compatible(a: str, b: str) -> bool:
 
 
 COMPATIBLE = {a: [b for b in INSTRUCTION_TYPES if compatible(a, b)] for a in INSTRUCTION_TYPES}
+# Constraints a fixed text cannot meet for every prompt: the words to include, the closing phrase, the exact count
+# of bullets, paragraphs or sections. Every prompt has one (version 1.3). The others can all be met by one text
+# written without reading the prompt: lowercase, no commas, wrapped in quotes, a <<title>>, three *highlights*,
+# three [placeholders], a p.s. line, none of the tempting words, the topic's term not used ("fewer than N"): in
+# 1.2 such a text scored prompt-level strict accuracy 0.41 on test (a copy of the prompt 0.25, the best single
+# training response 0.26), since half the prompts asked only for those.
+ANCHORS = ["keywords:existence", "startend:end_checker", "detectable_format:number_bullet_lists",
+           "length_constraints:number_paragraphs", "detectable_format:multiple_sections"]
 
 # Topics: facts are plain sentences without commas, quotes, asterisks or brackets, and without any of the
 # topic's ``tempting`` words (the words a writer would reach for, used as forbidden words). ``keywords`` occur
@@ -345,7 +354,10 @@ TOPICS: list[dict] = [
 
 ASK_ENDINGS = [".", ".", ":"]
 END_PHRASES = ["Is there anything else I can help with?", "Any other questions?",
-               "Please ask your care team if anything is unclear.", "Stay well."]
+               "Please ask your care team if anything is unclear.", "Stay well.", "Take care of yourself.",
+               "We are here to help.", "Thank you for reading.", "Call us if you are worried.",
+               "Your health matters to us.", "Keep this guide handy.", "Wishing you a quick recovery.",
+               "Talk to us at any time."]
 PS_SENTENCES = ["Keep this note somewhere you can find it.", "Bring this note to your next appointment.",
                 "Your pharmacist can also answer questions.", "Share this with the people who help you at home."]
 PLACEHOLDER_SENTENCES = ["Call [clinic phone number] if you have questions.",
@@ -547,6 +559,10 @@ def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str,
                 options = [b for b in INSTRUCTION_TYPES if all(compatible(a, b) for a in ids)]
                 if options:
                     ids.append(rng.choice(options))
+            if not set(ids) & set(ANCHORS):  # one constraint only a response to this prompt meets
+                if len(ids) > 1:
+                    ids.pop()  # in place of the last random one: the constraint count is kept
+                ids.append(rng.choice([b for b in ANCHORS if all(compatible(a, b) for a in ids)]))
             row = make_row(rng, topics[-1], ids)
             if row["prompt"] in seen:
                 continue
