@@ -40,7 +40,7 @@ def test_the_generated_tasks_are_found():
 @pytest.mark.parametrize("task", GENERATED)
 def test_bow_baseline_stays_under_the_task_ceiling(task):
     result = task_baseline(task)
-    if result.bow_lr is None and result.lead is None:
+    if result.bow_lr is None and result.lead is None and result.constant is None:
         assert result.note, result  # a task without labels says why it has no baseline
         return
     assert result.n_train > 0 and result.n_test > 0
@@ -53,7 +53,7 @@ def test_bow_baseline_stays_under_the_task_ceiling(task):
         assert result.rule2 <= min(result.ceiling, DEFAULT_CEILING), (task, result.rule2)
     if result.lead is not None:
         assert result.lead <= result.ceiling, (task, result.lead)
-    for probe in ("char_lr", "num_rule", "answer_only"):  # the shortcut probes of baseline_probes.py
+    for probe in ("char_lr", "num_rule", "answer_only", "constant", "copy"):  # baseline_probes, generation_probes
         found = getattr(result, probe)
         if found is not None:
             assert found <= result.ceiling, f"{task}: {probe} scores {result.metric} {found:.3f} > {result.ceiling}"
@@ -237,3 +237,36 @@ def test_text_choice_mcq_gets_per_option_baselines_that_find_a_numeric_rank_leak
     assert result.method == "per-option" and result.bow_lr is not None, result.note
     assert result.answer_only is not None
     assert (result.answer_only >= 0.95) if leaky else (result.answer_only < 0.5)
+
+
+class _EchoTask:
+    """A generation task scored by exact match against its reference."""
+
+    def doc_to_text(self, doc):
+        return doc["prompt"]
+
+    def doc_to_target(self, doc):
+        return doc["reference"]
+
+    def process_results(self, doc, results):
+        return {"exact_match": float(results[0] == doc["reference"])}
+
+
+@pytest.mark.parametrize("shared, expected_constant", [(True, 1.0), (False, 0.0)])
+def test_the_constant_answer_probe_finds_a_reference_every_item_shares(shared, expected_constant):
+    from medbench.generation_probes import generation_probes
+
+    def docs(n, start):
+        return [{"prompt": f"case {i}", "reference": "see the clinic" if shared else f"answer {i}"}
+                for i in range(start, start + n)]
+
+    found = generation_probes(_EchoTask(), docs(30, 0), docs(10, 100), "exact_match")
+    assert sum(found["constant"]) / 10 == expected_constant and sum(found["copy"]) == 0
+
+
+def test_the_copy_probe_finds_references_that_repeat_the_prompt():
+    from medbench.generation_probes import generation_probes
+
+    docs = [{"prompt": f"case {i}", "reference": f"case {i}"} for i in range(20)]
+    found = generation_probes(_EchoTask(), docs, docs[:5], "exact_match")
+    assert found["copy"] == [1.0] * 5 and found["constant"] == [0.0] * 5

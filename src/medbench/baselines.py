@@ -15,6 +15,8 @@ primary metric (``metadata.primary_metric``):
   ``process_results``.
 - ``char_lr``, ``num_rule``, ``answer_only``: the shortcut probes of baseline_probes.py (character n-gram LR, a
   depth-2 tree over the prompt's numbers, an options-only model for multiple-choice questions).
+- ``constant``, ``copy``: for every generation task, one training reference given for every item and the prompt
+  itself as the answer (generation_probes.py).
 
 The ``ceiling`` is ``metadata.baseline_ceiling`` in the task YAML (default 0.70): generated task data whose
 BoW baseline scores above it leaks its label through wording (tests/test_baselines.py).
@@ -46,6 +48,8 @@ class BaselineResult:
     char_lr: float | None = None
     num_rule: float | None = None
     answer_only: float | None = None
+    constant: float | None = None
+    copy: float | None = None
     ceiling: float = DEFAULT_CEILING
     n_train: int = 0
     n_test: int = 0
@@ -256,8 +260,13 @@ def _task_predictions(entry: Any, task: Any, with_rule2: bool, with_probes: bool
     out.n_train, out.n_test = len(train.texts), len(test.texts)
 
     if config.output_type != "multiple_choice":
+        if with_probes:
+            from medbench.generation_probes import generation_probes
+
+            out.values.update(generation_probes(task, train.docs, test.docs, out.metric))
         if not out.metric.lower().startswith("rouge"):
-            out.note = f"no labels to learn ({out.metric} is checked per response)"
+            out.note = f"no labels to learn ({out.metric} is checked per response)" + \
+                ("; a constant answer and the prompt copied" if with_probes else "")
             return out
         reference = entry.metadata.get("reference_field")
         values = []
@@ -307,8 +316,9 @@ def task_baseline(name: str, registry: Any = None) -> BaselineResult:
     return BaselineResult(task=name, metric=found.metric, majority=found.score("majority"),
                           bow_lr=found.score("bow_lr"), rule2=found.score("rule2"), lead=found.score("lead"),
                           char_lr=found.score("char_lr"), num_rule=found.score("num_rule"),
-                          answer_only=found.score("answer_only"), ceiling=ceiling, n_train=found.n_train, n_test=found.n_test, method=found.method,
-                          note=found.note)
+                          answer_only=found.score("answer_only"), constant=found.score("constant"),
+                          copy=found.score("copy"), ceiling=ceiling, n_train=found.n_train, n_test=found.n_test,
+                          method=found.method, note=found.note)
 
 
 def all_baselines(names: list[str] | None = None) -> list[BaselineResult]:

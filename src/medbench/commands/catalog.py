@@ -108,12 +108,13 @@ def _print_baselines(as_json: bool) -> None:
 
     table = Table(title="medbench trivial baselines (test split)")
     for column in ("task", "metric", "majority", "BoW-LR", "char-LR", "2-word rule", "number rule", "answer only",
-                   "lead-k", "ceiling", "note"):
+                   "lead-k", "constant", "copy", "ceiling", "note"):
         table.add_column(column)
     for r in results:
         shortcuts = [judged(v, r.ceiling) for v in (r.bow_lr, r.char_lr, r.rule2, r.num_rule, r.answer_only)]
         table.add_row(Text(terminal_safe(r.task)), Text(terminal_safe(r.metric)), cell(r.majority), *shortcuts,
-                      judged(r.lead, r.ceiling), cell(r.ceiling), Text(terminal_safe(r.note or r.method)))
+                      judged(r.lead, r.ceiling), judged(r.constant, r.ceiling), judged(r.copy, r.ceiling),
+                      cell(r.ceiling), Text(terminal_safe(r.note or r.method)))
     console.print(table)
 
 
