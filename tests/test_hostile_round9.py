@@ -197,3 +197,18 @@ def test_written_files_take_the_umask_and_a_rewritten_file_keeps_its_mode(tmp_pa
         assert _mode(board / "index.html") == 0o640 and _mode(board / "leaderboard.md") == 0o664
     finally:
         os.umask(previous)
+
+
+@pytest.mark.parametrize("value", [",", " , ,", ""])
+def test_a_format_option_naming_no_format_is_one_line(tmp_path, value, capsys):
+    line = refused(["leaderboard", "--leaderboard-dir", tmp_path / "lb", "--format", value], capsys)
+    assert "names no format" in line and not (tmp_path / "lb" / "leaderboard.md").exists()
+
+
+def test_a_record_naming_a_key_twice_is_skipped_as_damaged(tmp_path):
+    from medbench.records import RecordError, load_record
+
+    path = tmp_path / "record.json"
+    path.write_text('{"schema_version": 1, "metrics": {"acc": {"value": 0.2}}, "metrics": {"acc": {"value": 0.9}}}')
+    with pytest.raises(RecordError, match="'metrics' is given twice"):
+        load_record(path)

@@ -25,6 +25,7 @@ from medbench.file_modes import written_mode
 from medbench.portable import portable_paths
 from medbench.record_schema import (MAX_DEPTH, SCHEMA_VERSION, Record, RecordError, json_type_name, sane_json,
                                     validate_record)
+from medbench.unique_keys import unique_pairs
 
 __all__ = ["Record", "RecordError", "validate_record"]  # the schema, where readers of records look for it
 
@@ -106,9 +107,8 @@ def read_regular_text(path: str | Path, limit: int | None = None) -> str:
 
 def load_record(path: Path) -> dict[str, Any]:
     """The valid record in ``path`` with ``_path`` set; RecordError (one short reason) when it is not one."""
-    path = Path(path)
     try:
-        raw = read_regular_bytes(path, MAX_RECORD_BYTES)
+        raw = read_regular_bytes(path := Path(path), MAX_RECORD_BYTES)
     except OSError as exc:
         raise RecordError(f"unreadable ({exc.strerror or exc})") from None
     try:
@@ -116,7 +116,7 @@ def load_record(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise RecordError(f"not UTF-8 text (byte {exc.start})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=unique_pairs)  # a key given twice is refused, not last-wins
     except json.JSONDecodeError as exc:
         raise RecordError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:  # nesting past the parser's depth, a number of 4300+ digits

@@ -51,10 +51,13 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
     """Render every record under --leaderboard-dir into leaderboard files (with CIs and paired tests); print it."""
     from medbench.leaderboard import render_table, rescore_all
 
+    chosen = [f for value in formats for f in split_list(value)]
+    if formats and not chosen:  # `--format ,` names no format: rendering every one would not be what was asked
+        raise MedbenchError(f"--format {','.join(formats)!r} names no format", "name one or more: --format md,html")
     _check_metric_plugins(strict=rescore)
     if rescore:
         err_console.print(f"re-scored {len(rescore_all(Path(root)))} record(s) from their samples", highlight=False)
-    table, paths = render_table(Path(root), [f for value in formats for f in split_list(value)] or None, baseline,
+    table, paths = render_table(Path(root), chosen or None, baseline,
                                 references="off" if no_baselines else "compute",
                                 notify=lambda text: err_console.print(terminal_safe(text), highlight=False))
     if as_json:
