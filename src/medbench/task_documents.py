@@ -297,6 +297,29 @@ def check_documents(task: Any, entry: Any, limit: int | None) -> None:
                       "so a gold on a later copy is never reached: scored as lm-eval scores them", stacklevel=2)
 
 
+def check_cluster_field(task: Any, entry: Any, limit: int | None) -> None:
+    """metadata.cluster_field must name a field every scored row fills: otherwise the leaderboard quietly treats
+    the items as independent. The task's own rows stop (a typo in the YAML); a user's file or a hub split warns."""
+    field = (entry.metadata or {}).get("cluster_field")
+    if not field:
+        return
+    docs = list(itertools.islice(task.eval_docs, limit))
+    lacking = [i for i, doc in enumerate(docs) if not isinstance(doc, dict) or doc.get(field) is None]
+    if not lacking:
+        return
+    from medbench.task_facts import data_source
+    from medbench.tasks import eval_split
+
+    problem = (f"task {entry.name!r}: metadata.cluster_field names {field!r}, but {len(lacking)} of the {len(docs)} "
+               f"scored rows of its {eval_split(task)!r} split have no such field (first: row {lacking[0] + 1})")
+    if data_source(entry, task).get("kind") == "bundled":
+        raise MedbenchError(f"{problem} ({entry.path})", "name the document field holding each item's cluster "
+                            "(normalize may add it), fill it in every row, or leave cluster_field out")
+    import warnings
+
+    warnings.warn(f"{problem}: its CIs and tests treat every item as independent", stacklevel=2)
+
+
 def _repeated_choice(task: Any, doc: dict[str, Any]) -> str | None:
     choices = task.doc_to_choice(doc)
     if isinstance(choices, list) and len(set(map(str, choices))) < len(choices):
