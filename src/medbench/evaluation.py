@@ -30,7 +30,7 @@ from medbench.lm_wrapper import SCORING_REVISION, RequestCache, request_cache_pa
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
-from medbench.processed_docs import keep_processed_docs, python_random_seed, seed_document_draws
+from medbench.processed_docs import python_random_seed, seed_document_draws
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_rationales, choice_index, column_key,
@@ -252,7 +252,6 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     if config.split == "validation":
         score_validation_split(tasks)
     for name, task in tasks.items():  # before the model is loaded
-        keep_processed_docs(task)  # every read of a split sees the same documents, as lm-eval's cached ones
         check_fewshot(task, name, config.num_fewshot, config.fewshot_rationales)
         check_documents(task, registry.get(name), config.limit)  # answers among the choices, fields present
         check_cluster_field(task, registry.get(name), config.limit)  # each item's cluster, where named

@@ -1,42 +1,50 @@
 """A task's documents, processed once. lm-eval applies a task's ``process_docs`` each time it reads a split
-(construction, building the requests, scoring them): on a dataset read from the hub or its cache, ``datasets``
-serves the later reads from the first one's cached ``map``, so a ``process_docs`` that draws at random (lm-eval's
-med_prescriptions places the answer at a random position) gives every read the same documents. The datasets
-medbench builds from ``--data-file`` rows live in memory, where nothing is cached: each read drew afresh, and an
-item was scored against an answer position other than the one its choices were built with."""
+(building the task, its few-shot sampler, the requests, the scoring): on a dataset read from the hub or its cache,
+``datasets`` serves the later reads from the first one's cached ``map``, so a ``process_docs`` that draws at random
+(lm-eval's med_prescriptions places the answer at a random position) gives every read the same documents. The
+datasets medbench builds from ``--data-file`` rows live in memory, where nothing is cached: each read drew afresh, and
+an item was scored against an answer position other than the one its choices were built with."""
 
 from __future__ import annotations
 
-from typing import Any
-
-_SPLITS = {"training_docs": "training_split", "validation_docs": "validation_split", "test_docs": "test_split"}
-
-
-def keep_processed_docs(task: Any) -> None:
-    """Make ``task``'s training, validation and test documents the first read of each split (per split name, so
-    pointing ``config.test_split`` at the validation split still reads that split)."""
-    config = getattr(task, "config", None)
-    if getattr(config, "process_docs", None) is None:
-        return  # the split itself, read as is: nothing drawn
-    kept: dict[Any, Any] = {}  # split name -> its documents, shared by every method reading that split
-    built = getattr(task, "task_docs", None)  # lm-eval read the evaluated split once while building the task
-    if built is not None:
-        kept[config.test_split if config.test_split else config.validation_split] = built
-    for method, key in _SPLITS.items():
-        read = getattr(task, method, None)
-        if read is not None:
-            setattr(task, method, _first_read(task, read, key, kept))
+import contextlib
+from typing import Any, Callable, Iterator
 
 
-def _first_read(task: Any, read: Any, key: str, kept: dict[Any, Any]) -> Any:
+def _once(process_docs: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process_docs`` that answers a split it has processed with its first result, as ``datasets``' cache does."""
+    if getattr(process_docs, "medbench_once", False):
+        return process_docs
+    kept: dict[int, tuple[Any, Any]] = {}  # id(split) -> (the split, kept so its id is not reused; its documents)
 
-    def docs():
-        split = getattr(task.config, key, None)
-        if split not in kept:
-            kept[split] = read()
-        return kept[split]
+    def once(split: Any) -> Any:
+        if id(split) in kept:
+            return kept[id(split)][1]
+        docs = process_docs(split)
+        if isinstance(docs, (list, tuple)) or hasattr(docs, "features"):  # a generator is read once: not kept
+            kept[id(split)] = (split, docs)
+        return docs
 
-    return docs
+    once.medbench_once = True  # type: ignore[attr-defined]
+    return once
+
+
+@contextlib.contextmanager
+def process_docs_once() -> Iterator[None]:
+    """While tasks are built: each task's ``process_docs`` (and its few-shot copy) processes a split once."""
+    from unittest import mock
+
+    from lm_eval.config.task import TaskConfig
+
+    original = TaskConfig.__post_init__
+
+    def post_init(self: Any) -> None:
+        if callable(self.process_docs):  # before the few-shot config copies it
+            self.process_docs = _once(self.process_docs)
+        original(self)
+
+    with mock.patch.object(TaskConfig, "__post_init__", post_init):
+        yield
 
 
 def python_random_seed(seed: int) -> int:

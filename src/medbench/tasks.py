@@ -294,6 +294,7 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
     """
     from lm_eval.tasks import TaskManager
 
+    from medbench.processed_docs import process_docs_once
     from medbench.scoring import variant_overrides
 
     registry = registry or build_registry()
@@ -320,8 +321,8 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
                                 f"check that {entry.path.name} loads with `lm_eval --include_path "
                                 f"{entry.path.parent}`")
         try:
-            with templates_unrendered() if not render else construction_checked(entry):
-                loaded = manager.load([spec])["tasks"]
+            with templates_unrendered() if not render else construction_checked(entry), process_docs_once():
+                loaded = manager.load([spec])["tasks"]  # process_docs once per split, as datasets' cache does
         except MedbenchError:
             raise
         except Exception as exc:
