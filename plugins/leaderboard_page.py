@@ -24,7 +24,7 @@ from medbench.records import atomic_write_text
 from medbench.svg import esc
 from medbench_plugins.leaderboard_plots import factor_points, svg_factor, svg_forest
 from medbench_plugins.leaderboard_text import (DEGENERATE_NOTE, DOWN, SOURCE_TEXT, UP, ci_degenerate, ci_text,
-                                               clean_num, coverage_text, counts_text, fmt_num, fmt_p, method_text,
+                                               clean_num, coverage_text, counts_text, fmt_num, method_text, p_text,
                                                plural, shorten, significance_mark, source_details, source_text,
                                                test_name)
 
@@ -83,7 +83,7 @@ def _cell_title(table: LeaderboardTable, cell: Cell) -> str:
             counts = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
             paired = plural(comparison.n_paired, "paired item")
             lines.append(f"vs baseline: Δ={comparison.delta:+.3f} on {paired}, {test_name(comparison)}{counts}"
-                         f", p={fmt_p(comparison.p)}, BH q={fmt_p(comparison.q)}"
+                         f", {p_text('p', comparison.p)}, BH {p_text('q', comparison.q)}"
                          + (" (significant)" if comparison.significant else ""))
         elif comparison.note:
             lines.append(f"vs baseline: {comparison.note}")
@@ -102,8 +102,7 @@ def _cell_title(table: LeaderboardTable, cell: Cell) -> str:
 _USER_TURNS = [re.compile(p, re.S) for p in (
     r"<\|im_start\|>user\n(.*?)<\|im_end\|>",
     r"<\|start_header_id\|>user<\|end_header_id\|>\n\n(.*?)<\|eot_id\|>",
-    r"<start_of_turn>user\n(.*?)<end_of_turn>",
-    r"<\|user\|>\n(.*?)<\|end\|>",
+    r"<start_of_turn>user\n(.*?)<end_of_turn>", r"<\|user\|>\n(.*?)<\|end\|>",
     r"\[INST\](?:\s*<<SYS>>.*?<</SYS>>)?\s*(.*?)\s*\[/INST\]",
 )]
 
@@ -217,7 +216,8 @@ def _row_details(row: Row) -> list[tuple[str, Any]]:
         training = row.training
         items += [("trained by", training.get("plugin")), ("run", training.get("run_id")),
                   ("step", training.get("step")), ("parent", training.get("parent_model"))]
-        for key in ("config", "trainer_config"):
+        same = training.get("trainer_config") == training.get("config")  # a plain trainer's: shown once
+        for key in ("config",) if same else ("config", "trainer_config"):
             if isinstance(training.get(key), dict) and training[key]:
                 items.append((key.replace("_", " "), training[key]))
     return items

@@ -10,7 +10,7 @@ from typing import Any
 from medbench.leaderboard import Cell, LeaderboardTable, Row
 from medbench.svg import esc, nice_ticks
 from medbench_plugins.leaderboard_text import (DEGENERATE_MARK, DEGENERATE_NOTE, DOWN, UP, ci_degenerate, ci_text,
-                                               fmt_num, fmt_p, significance_mark)
+                                               fmt_num, p_text, significance_mark)
 from medbench_plugins.leaderboard_text_fit import SMALL_PX, fit_text, text_width
 
 MAX_FACTOR_PLOTS = 12
@@ -195,7 +195,7 @@ def svg_forest(table: LeaderboardTable, col: str) -> str:
         color = COLORS[state]
         tip = f"{row.label}: {fmt_num(cell.score)} {ci_text(cell)} n={cell.n}; {_state_tip(table, row, cell, state)}"
         if cell.comparison and cell.comparison.p is not None:
-            tip += f" (Δ={cell.comparison.delta:+.3f} q={fmt_p(cell.comparison.q)})"
+            tip += f" (Δ={cell.comparison.delta:+.3f} {p_text('q', cell.comparison.q)})"
         if ci_degenerate(cell):
             tip += "\n" + DEGENERATE_NOTE
         parts.append(f'<g class="point-group" data-label="{esc(row.label)}" data-state="{state}"><title>{esc(tip)}'
@@ -356,7 +356,7 @@ def svg_factor(table: LeaderboardTable, task: str, factor: str, items: list[tupl
             px, py = x(cell.factors[factor], *slots[id(cell)]), y(cell.score)
             state = _state(table, row, cell)
             tip = (f"{row.label}: {factor}={cell.factors[factor]}, {metric} {fmt_num(cell.score)} {ci_text(cell)}"
-                   f" ({name}; {_state_tip(table, row, cell, state)})")
+                   f" ({name + '; ' if len(series_keys) > 1 else ''}{_state_tip(table, row, cell, state)})")
             if ci_degenerate(cell):
                 tip += "\n" + DEGENERATE_NOTE
             parts.append(f'<g class="point-group"><title>{esc(tip)}</title>')

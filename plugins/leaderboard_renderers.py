@@ -21,7 +21,7 @@ from medbench.leaderboard import NOTICE, LeaderboardTable, Row, data_source
 from medbench.leaderboard.references import BADGE, DESCRIPTION, reference_notes, reference_text
 from medbench.records import atomic_write_json, atomic_write_text
 from medbench_plugins.leaderboard_page import render_html
-from medbench_plugins.leaderboard_text import (aggregate_text, comparisons, fmt_cell, fmt_p, method_text,
+from medbench_plugins.leaderboard_text import (aggregate_text, comparisons, fmt_cell, method_text, p_text,
                                                significance_mark, source_details, source_text, test_name)
 
 
@@ -84,8 +84,8 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
                     continue
                 test = test_name(comparison)
                 extra = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
-                cells.append(f"{comparison.delta:+.3f} (p={fmt_p(comparison.p)}, q={fmt_p(comparison.q)}, {test}, "
-                             f"n={comparison.n_paired}{extra}) {significance_mark(row.cells[col])}".rstrip())
+                cells.append(f"{comparison.delta:+.3f} ({p_text('p', comparison.p)}, {p_text('q', comparison.q)}, "
+                             f"{test}, n={comparison.n_paired}{extra}) {significance_mark(row.cells[col])}".rstrip())
             lines.append("| " + " | ".join([markdown_text(row.label), *cells]) + " |")
 
     if table.groups:

@@ -24,6 +24,12 @@ def fmt_p(value: float | None) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def p_text(name: str, value: float | None) -> str:
+    """``p=0.012``, ``q<0.001`` (not ``q=<0.001``): a p- or q-value written after its name."""
+    shown = fmt_p(value)
+    return f"{name}{shown}" if shown.startswith("<") else f"{name}={shown}"
+
+
 def significance_mark(cell: Cell | None) -> str:
     comparison = cell.comparison if cell else None
     if not comparison or not comparison.significant:
@@ -96,13 +102,13 @@ def method_text(table: LeaderboardTable) -> str:
                  f"{table.baseline.label} ({table.baseline.weights_hash[:12]}) on the items both scored "
                  f"(paired on doc_id: McNemar's exact test for 0/1 metrics, a paired permutation test otherwise), "
                  f"Benjamini-Hochberg q ≤ {table.alpha} across {_all(len(tests), 'comparison')} in the table. ")
+    else:
+        text += "No baseline row, so no paired comparisons (pass --baseline LABEL). "
     if any(c.test == "cluster-permutation" for c in tests) or any(
             cell.ci_method == "cluster-bootstrap" for row in table.rows for cell in row.cells.values()):
         text += ("Where a task names each item's cluster (items written from one patient scenario or condition), "
                  "its CIs resample whole clusters and its tests swap whole clusters: a cluster's items are not "
                  "independent, and per-item intervals and p-values would be too narrow. ")
-    else:
-        text += "No baseline row, so no paired comparisons (pass --baseline LABEL). "
     text += ("Win rate: HELM's mean win rate over the task columns (the share of other checkpoints each one beats; "
              "ties count half). Weighted: the mean of the scores weighted by items scored. Each aggregate is over the "
              "row's own tasks; a row scored on only k of the N tasks shows \"(k/N tasks)\" and ranks below every "

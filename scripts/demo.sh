@@ -17,6 +17,14 @@ SFT_LR=${DEMO_SFT_LR:-2e-3}
 DPO_STEPS=${DEMO_DPO_STEPS:-0}
 export HF_HUB_OFFLINE=1
 board="$DEMO_DIR/leaderboard"
+load_now() {  # the 1-, 5- and 15-minute load averages: other jobs on the cores stretch every step's wall time
+    if [ -r /proc/loadavg ]; then
+        cut -d' ' -f1-3 /proc/loadavg
+    else
+        uptime 2>/dev/null | sed 's/.*averages*: //' || echo "?"
+    fi
+}
+load_start=$(load_now)
 rm -rf "$DEMO_DIR"
 steps=()  # "NAME SECONDS" per row of the summary
 run() {  # run NAME COMMAND...: time one step
@@ -59,6 +67,9 @@ if [ "$DPO_STEPS" -gt 0 ]; then
 fi
 run "page (leaderboard)" "$MEDBENCH" leaderboard --leaderboard-dir "$board" --baseline base
 echo
+echo "load average (1, 5, 15 min): $load_start at the start, $(load_now) at the end, on" \
+    "$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') cores" \
+    "(README's times: 2 cores, load 1-2 with the demo running)"
 echo "demo steps, wall time:"
 printf '  %-32s %7s\n' "step" "seconds"
 total=0

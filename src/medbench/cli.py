@@ -85,7 +85,19 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     err_console.print(labelled("Warning:", "yellow", " ".join(str(message).split())), highlight=False, soft_wrap=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _CommandList(click.Group):
+    """``medbench --help`` lists each command's first sentence whole, wrapped, rather than cut near 60 characters."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [(name, command.get_short_help_str(limit=1000)) for name, command in commands
+                if command is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_CommandList, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="medbench")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @click.option("--plugins-dir", type=click.Path(file_okay=False), default=None,
@@ -165,7 +177,8 @@ def _usage_error(exc: click.UsageError) -> None:
         sys.exit(exc.exit_code)
     command = exc.ctx.command_path if exc.ctx is not None else "medbench"
     message = " ".join(exc.format_message().split()).rstrip(".")
-    print_error(f"{message} — run `{command} --help` for the valid options")
+    what = "commands" if isinstance(exc, click.exceptions.NoSuchCommand) else "options"  # not click.NoSuchOption
+    print_error(f"{message} — run `{command} --help` for the valid {what}")
     sys.exit(exc.exit_code)
 
 

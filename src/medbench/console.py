@@ -35,6 +35,13 @@ class SafeConsole(Console):
 
 class PipeFriendlyConsole(SafeConsole):
     def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self.is_terminal and kwargs.get("width") is None:
+            saved_columns = [_fit_to_terminal(self, obj) for obj in objects if isinstance(obj, Table)]
+            try:
+                return super().print(*objects, **kwargs)
+            finally:
+                for column, width, overflow in (item for saved in saved_columns for item in saved):
+                    column.width, column.overflow = width, overflow
         if self.is_terminal or kwargs.get("width") is not None:
             return super().print(*objects, **kwargs)
         if objects and all(isinstance(obj, (str, Text)) for obj in objects):
@@ -52,6 +59,35 @@ class PipeFriendlyConsole(SafeConsole):
             return super().print(*objects, **kwargs)
         finally:
             self._width = saved
+
+
+def _fit_to_terminal(console: Console, table: Table) -> list[tuple[Any, Any, str]]:
+    """Lay out a table wider than the terminal so that no word is cut: rich shrinks the widest columns first and
+    cuts what no longer fits (``smollm2-135m-inst…``, ``adrd_predic…``), names a reader has to copy. Where every
+    column's longest word fits, each column gets at least that and the rest of the width goes to the columns in
+    proportion to what they lack; where not, the first column (the row's name) keeps its longest word and the others
+    fold rather than cut. Returns each changed column's former (column, width, overflow), to restore after printing."""
+    try:  # rich's own column measures (internal: a rich that renames them gets rich's layout)
+        ranges = [table._measure_column(console, console.options, column) for column in table.columns]
+        available = console.width - table._extra_width
+        pads = [table._get_padding_width(index) for index in range(len(table.columns))]
+    except (AttributeError, TypeError):
+        return []
+    if not ranges or sum(r.maximum for r in ranges) <= available or any(c.width is not None for c in table.columns):
+        return []
+    saved = [(column, column.width, column.overflow) for column in table.columns]
+    lowest = [max(r.minimum, pad + 1) for r, pad in zip(ranges, pads)]
+    if sum(lowest) <= available:
+        spare, lacking = available - sum(lowest), [r.maximum - low for r, low in zip(ranges, lowest)]
+        widths = [low + spare * lack // max(sum(lacking), 1) for low, lack in zip(lowest, lacking)]
+        for column, width, pad in zip(table.columns, widths, pads):
+            column.width = width - pad
+    else:
+        for column in table.columns:
+            column.overflow = "fold"
+        if lowest[0] <= available // 2:
+            table.columns[0].width = lowest[0] - pads[0]
+    return saved
 
 
 def make_console(*, stderr: bool = False) -> Console:

@@ -34,7 +34,7 @@ class Bounded(click.ParamType):
             number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
         except ValueError:
             raise MedbenchError(f"{option} must be a whole number, got {value!r}",
-                                f"pass {option} {max(self.low, 1)}") from None
+                                f"pass {option} a whole number, e.g. {option} {max(self.low, 1)}") from None
         if self.high is not None and not self.low <= number <= self.high:
             raise MedbenchError(f"{option} must be between {self.low} and {self.high}, got {number}",
                                 self.fix or f"pass {option} {self.low}..{self.high}")

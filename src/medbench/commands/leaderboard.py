@@ -71,7 +71,9 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
             raise MedbenchError("--open needs the html format", "add --format html, or leave --format out")
         import webbrowser
 
-        webbrowser.open(html_path.resolve().as_uri())
+        if not webbrowser.open(html_path.resolve().as_uri()):  # a server or container: no browser to start
+            err_console.print(terminal_safe(f"--open: no web browser found here; open {html_path.resolve()} in one"),
+                              highlight=False)
 
 
 def _print_references(table: Any) -> None:

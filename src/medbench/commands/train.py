@@ -103,8 +103,11 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
         print_records(result.records, as_json, run_dir=str(result.run_dir),
                       checkpoints=[str(c) for c in result.checkpoints],
                       leaderboard=[str(p) for p in result.leaderboard])
-        err_console.print(terminal_safe(f"{len(result.checkpoints)} checkpoint(s) in {result.run_dir}; leaderboard: "
-                                        + ", ".join(str(p) for p in result.leaderboard)), highlight=False)
+        from medbench.leaderboard.display import plural
+
+        written = ", ".join(str(p) for p in result.leaderboard)
+        err_console.print(terminal_safe(f"{plural(len(result.checkpoints), 'checkpoint')} in {result.run_dir}; "
+                                        f"leaderboard: {written}"), highlight=False)
     leave_process_group()  # under `accelerate launch`: the other ranks wait until rank 0 has written and printed
 
 
