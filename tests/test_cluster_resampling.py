@@ -168,3 +168,15 @@ def test_cluster_weights_come_in_blocks_sized_by_the_items():
     groups = np.repeat(np.arange(10), 30_000)
     shapes = [block.shape for block in weight_blocks(groups.size, 200, 0, groups)]
     assert sum(rows for rows, _ in shapes) == 200 and all(rows * cols <= CHUNK_CELLS for rows, cols in shapes)
+
+
+def test_an_exact_set_of_cluster_swaps_comes_in_blocks_sized_by_the_items():
+    """Eight clusters give all 256 swap patterns (exact); spread to 40,000 items each block stays bounded."""
+    from medbench.leaderboard.resampling import CHUNK_CELLS
+    from medbench.leaderboard.stats import _swap_blocks
+
+    groups = np.repeat(np.arange(8), 5_000)
+    blocks, exact = _swap_blocks(groups.size, 1000, 0, 2 * groups.size, groups)
+    shapes = [block.shape for block in blocks]
+    assert exact and sum(rows for rows, _ in shapes) == 256 and all(r * 2 * groups.size <= CHUNK_CELLS or r == 1
+                                                                     for r, _ in shapes)

@@ -25,10 +25,10 @@ import numpy as np
 
 # The resampling (in blocks: bounded memory) and the vectorised metrics live in resampling; re-exported here, where
 # plugins and callers find them.
-from medbench.leaderboard.resampling import (DEFAULT_ITERS, DEFAULT_SEED, Vectorised, accuracy_resampled,
-                                             binary_f1_resampled, block_rows, cluster_codes, index_blocks, joined,
-                                             macro_f1_resampled, one_pass, resample_weights, resampled_rows,
-                                             weight_blocks)
+from medbench.leaderboard.resampling import (CHUNK_CELLS, DEFAULT_ITERS, DEFAULT_SEED, Vectorised,
+                                             accuracy_resampled, binary_f1_resampled, block_rows, cluster_codes,
+                                             index_blocks, joined, macro_f1_resampled, one_pass, resample_weights,
+                                             resampled_rows, weight_blocks)
 
 __all__ = ["DEFAULT_ITERS", "DEFAULT_SEED", "Vectorised", "accuracy_resampled", "binary_f1_resampled",
            "macro_f1_resampled", "resample_weights"]
@@ -130,9 +130,11 @@ def _swap_blocks(n: int, iters: int, seed: int, width: int,
                  groups: np.ndarray | None = None) -> tuple[Iterator[np.ndarray], bool]:
     """swap_masks as (blocks of rows, exact), each block sized for ``width`` columns of float work per row; with
     ``groups`` (cluster_codes) the items of a cluster swap together."""
-    if groups is not None:
+    if groups is not None:  # each block spread to its items, so sized by them (an exact set can be 512 x n)
         blocks, exact = _swap_blocks(int(groups.max()) + 1, iters, seed, width)
-        return (block[:, groups] for block in blocks), exact
+        rows = (block[start:start + step] for block in blocks
+                for step in [max(1, CHUNK_CELLS // max(width, 1))] for start in range(0, len(block), step))
+        return (part[:, groups] for part in rows), exact
     if 2 ** n <= iters:
         return iter([((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(bool)]), True
 
