@@ -173,7 +173,7 @@ def _sample_row(sample: dict[str, Any], task: Any, cluster_field: str | None = N
     }
     if choices is not None:
         row["choices"] = choices
-    if cluster_field and isinstance(doc, dict) and doc.get(cluster_field) is not None:  # resampled as a unit
+    if cluster_field and isinstance(doc, dict) and doc.get(cluster_field) not in (None, ""):  # resampled whole
         row["cluster"] = str(doc[cluster_field])
     if response is not None and response != pred:
         row["response"] = response

@@ -304,7 +304,7 @@ def check_cluster_field(task: Any, entry: Any, limit: int | None) -> None:
     if not field:
         return
     docs = list(itertools.islice(task.eval_docs, limit))
-    lacking = [i for i, doc in enumerate(docs) if not isinstance(doc, dict) or doc.get(field) is None]
+    lacking = [i for i, doc in enumerate(docs) if not isinstance(doc, dict) or doc.get(field) in (None, "")]
     if not lacking:
         return
     from medbench.task_facts import data_source

@@ -62,7 +62,8 @@ def normalize(row, source):
                    rationale=str(row.get("rationale") or ""),
                    open_question=open_question(str(row["question"])),
                    answer_text=choices[gold] if gold >= 0 else "",
-                   answer_aliases=[str(a) for a in aliases])
+                   answer_aliases=[str(a) for a in aliases],
+                   condition=str(row["condition"]) if row.get("condition") not in (None, "") else None)
 
 
 def load(**metadata):

@@ -59,13 +59,13 @@ def weight_blocks(n: int, iters: int, seed: int, groups: np.ndarray | None = Non
 
 def cluster_codes(clusters: Sequence[Any] | None) -> np.ndarray | None:
     """Each item's cluster as 0..C-1 in order of first appearance; None (every item its own unit) when no
-    clusters are given or none holds two items. Items of one cluster (one patient scenario, one condition) are not
+    clusters are given, none holds two items or all are one (no spread between clusters to draw on). Items of one cluster (one patient scenario, one condition) are not
     independent draws: resampling or swapping them one by one gives intervals and p-values too narrow."""
     if clusters is None:
         return None
     table: dict[Any, int] = {}
     codes = np.array([table.setdefault(_key(c), len(table)) for c in clusters], dtype=np.int64)
-    return codes if 0 < len(table) < len(codes) else None
+    return codes if 1 < len(table) < len(codes) else None
 
 
 def resampled_rows(weights: np.ndarray) -> Iterator[np.ndarray]:
