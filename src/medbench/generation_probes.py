@@ -44,10 +44,10 @@ def constant_answer(task: Any, train: list[dict], metric: str, seed: int = 0) ->
     if not references:
         return None
     candidates = rng.sample(references, min(CANDIDATES, len(references)))
-    items = rng.sample(train, min(CHOOSING_ITEMS, len(train)))
+    items = [(doc, _reference(task, doc)) for doc in rng.sample(train, min(CHOOSING_ITEMS, len(train)))]
 
-    def mean_on_others(answer: str) -> float:
-        others = [doc for doc in items if _reference(task, doc) != answer]
+    def mean_on_others(answer: str) -> float:  # each item's own reference rendered once, not once a candidate
+        others = [doc for doc, reference in items if reference != answer]
         return sum(value(doc, answer) for doc in others) / max(1, len(others))
 
     return max(candidates, key=mean_on_others)

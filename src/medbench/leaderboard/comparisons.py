@@ -91,21 +91,15 @@ def per_item_values(metric: str, samples: list[dict[str, Any]]) -> list[float] |
     return None
 
 
-def sample_clusters(*sides: list[dict[str, Any]]) -> list[Any] | None:
+def clustered(*sides: list[dict[str, Any]]) -> list[Any] | None:
     """Each item's ``cluster`` (the task's metadata.cluster_field, written into its sample row), from the first
-    of ``sides`` (the same items, paired) where every row has one; None where none does: items are then
-    independent units."""
+    of ``sides`` (the same items, paired) where every row has one and the clusters group items (some holds two);
+    None otherwise: items are then independent units."""
     for samples in sides:
         clusters = [s.get("cluster") for s in samples]
         if clusters and all(c is not None for c in clusters):
-            return clusters
+            return clusters if stats.cluster_codes(clusters) is not None else None
     return None
-
-
-def clustered(samples: list[dict[str, Any]], *others: list[dict[str, Any]]) -> list[Any] | None:
-    """sample_clusters when the clusters group items (some cluster holds two), else None."""
-    clusters = sample_clusters(samples, *others)
-    return clusters if stats.cluster_codes(clusters) is not None else None
 
 
 def _is_binary(values: list[float]) -> bool:

@@ -59,8 +59,9 @@ def weight_blocks(n: int, iters: int, seed: int, groups: np.ndarray | None = Non
 
 def cluster_codes(clusters: Sequence[Any] | None) -> np.ndarray | None:
     """Each item's cluster as 0..C-1 in order of first appearance; None (every item its own unit) when no
-    clusters are given, none holds two items or all are one (no spread between clusters to draw on). Items of one cluster (one patient scenario, one condition) are not
-    independent draws: resampling or swapping them one by one gives intervals and p-values too narrow."""
+    clusters are given, none holds two items or all are one (no spread between clusters to draw on). Items of one
+    cluster (one patient scenario, one condition) are not independent draws: resampling or swapping them one by one
+    gives intervals and p-values too narrow."""
     if clusters is None:
         return None
     table: dict[Any, int] = {}
@@ -68,12 +69,17 @@ def cluster_codes(clusters: Sequence[Any] | None) -> np.ndarray | None:
     return codes if 1 < len(table) < len(codes) else None
 
 
-def resampled_rows(weights: np.ndarray) -> Iterator[np.ndarray]:
-    """Each resample's weights (how often each item is drawn) as the item indices drawn, for metrics that read
-    lists (an index-form resample of a cluster draw)."""
-    items = np.arange(weights.shape[1])
-    for row in weights:
-        yield np.repeat(items, row.astype(np.int64))
+def index_rows(n: int, iters: int, seed: int, groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Each resample's item indices, one row at a time, for metrics that read lists: n items drawn, or with
+    ``groups`` the items of the clusters drawn, each as often as its cluster was (a resample of unequal size)."""
+    if groups is None:
+        for block in index_blocks(n, iters, seed):
+            yield from block
+        return
+    items = np.arange(n)
+    for weights in weight_blocks(n, iters, seed, groups):
+        for row in weights:
+            yield np.repeat(items, row.astype(np.int64))
 
 
 def joined(blocks: list[np.ndarray]) -> np.ndarray:

@@ -27,8 +27,8 @@ import numpy as np
 # plugins and callers find them.
 from medbench.leaderboard.resampling import (CHUNK_CELLS, DEFAULT_ITERS, DEFAULT_SEED, Vectorised,
                                              accuracy_resampled, binary_f1_resampled, block_rows, cluster_codes,
-                                             index_blocks, joined, macro_f1_resampled, one_pass, resample_weights,
-                                             resampled_rows, weight_blocks)
+                                             index_blocks, index_rows, joined, macro_f1_resampled, one_pass,
+                                             resample_weights, weight_blocks)
 
 __all__ = ["DEFAULT_ITERS", "DEFAULT_SEED", "Vectorised", "accuracy_resampled", "binary_f1_resampled",
            "macro_f1_resampled", "resample_weights"]
@@ -99,13 +99,9 @@ def bootstrap_ci(metric_fn: Callable[[list[Any], list[Any]], float], refs: Seque
         with one_pass():
             stats = joined([np.asarray(vectorised(weights, refs, preds), dtype=float)
                              for weights in weight_blocks(len(refs), iters, seed, groups)])
-    elif groups is not None:
-        stats = np.array([float(metric_fn([refs[i] for i in idx], [preds[i] for i in idx]))
-                          for weights in weight_blocks(len(refs), iters, seed, groups)
-                          for idx in resampled_rows(weights)])
     else:
         stats = np.array([float(metric_fn([refs[i] for i in idx], [preds[i] for i in idx]))
-                          for block in index_blocks(len(refs), iters, seed) for idx in block])
+                          for idx in index_rows(len(refs), iters, seed, groups)])
     return _percentile_interval(stats, confidence)
 
 
@@ -243,10 +239,7 @@ def paired_bootstrap(metric_fn: Callable[[list[Any], list[Any]], float] | None, 
     n = len(a)
     if n == 0:
         return {"delta": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
-    groups = cluster_codes(clusters)
-    # A cluster draw is a resample of unequal size: read as weights (or the indices they repeat), not as n indices.
-    rows = (idx for weights in weight_blocks(n, iters, seed, groups) for idx in resampled_rows(weights)) \
-        if groups is not None else (row for idx in index_blocks(n, iters, seed) for row in idx)
+    groups = cluster_codes(clusters)  # a cluster draw is a resample of unequal size: its mean is over its items
     if metric_fn is None:
         va, vb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         delta = float(vb.mean() - va.mean())
@@ -264,7 +257,7 @@ def paired_bootstrap(metric_fn: Callable[[list[Any], list[Any]], float] | None, 
         refs = list(refs or [])
         delta = float(metric_fn(refs, b)) - float(metric_fn(refs, a))
         resampled = []
-        for row in rows:
+        for row in index_rows(n, iters, seed, groups):
             r = [refs[i] for i in row]
             resampled.append(float(metric_fn(r, [b[i] for i in row])) - float(metric_fn(r, [a[i] for i in row])))
         deltas = np.array(resampled)
