@@ -211,6 +211,14 @@ def test_lora_target_modules_matching_nothing_is_one_line(tmp_path, tiny_model_d
     assert not list((tmp_path / "runs").glob("*/checkpoint-*"))
 
 
+def test_a_lora_rank_wider_than_the_model_is_one_line(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    # 4294967295 passes the integer bound; PEFT would try to allocate it and the run would die out of memory.
+    monkeypatch.chdir(tmp_path)
+    line = refused(train_args(tiny_model_dir, "--lora-r", "4294967295"), capsys, "training sft")
+    assert "--lora-r 4294967295 is larger than any layer" in line and "pass --lora-r 16" in line
+    assert not list((tmp_path / "runs").glob("*/checkpoint-*"))
+
+
 @pytest.mark.parametrize("yaml_text, flag", [("lora_target_modules: [1, 2]\n", "--lora-target-modules"),
                                              ("lora_target_modules: 5\n", "--lora-target-modules"),
                                              ("learning_rate: [1]\n", "--learning-rate"),

@@ -192,7 +192,7 @@ def target_delimiter(example: TrainingExample) -> str:
 
 def load_policy(request: TrainRequest, options: TrlOptions) -> LoadedModel:
     """The starting model, with any adapter folded in so that a new adapter (or a full fine-tune) goes on top."""
-    from medbench.trainers.lora_targets import check_lora_targets
+    from medbench.trainers.lora_targets import check_lora_rank, check_lora_targets
 
     project_labelled_positions_only()  # TRL's fused head: labelled positions only on the CPU too (fused_head.py)
     if options.method == "qlora":
@@ -202,6 +202,7 @@ def load_policy(request: TrainRequest, options: TrlOptions) -> LoadedModel:
         loaded = speed_up(resolve_model(request.model_ref, replace(request.load_options, dtype=dtype,
                                                                    merge_adapter=True)), request, options)
     check_lora_targets(loaded.model, options.method, options.lora_target_modules)  # before the trainer is built
+    check_lora_rank(loaded.model, options.method, options.lora_r)
     return loaded
 
 

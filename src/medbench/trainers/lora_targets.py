@@ -1,6 +1,6 @@
-"""``--lora-target-modules`` checked against the loaded model before training: PEFT's own error for names that
-match nothing comes from deep inside the trainer plugin and reads as a bug in medbench; this one lists the names
-the model has."""
+"""``--lora-target-modules`` and ``--lora-r`` checked against the loaded model before training: PEFT's own error
+for names that match nothing comes from deep inside the trainer plugin and reads as a bug in medbench; this one
+lists the names the model has."""
 
 from __future__ import annotations
 
@@ -25,3 +25,17 @@ def check_lora_targets(model: Any, method: str, targets: list[str] | None) -> No
     shown = ", ".join(linear[:12]) + (", ..." if len(linear) > 12 else "")
     raise MedbenchError(f"--lora-target-modules {','.join(targets)} names no module of the model",
                         f"pass some of its linear modules ({shown}), or leave the option out for all of them")
+
+
+def check_lora_rank(model: Any, method: str, rank: int) -> None:
+    """Refuse a rank above the widest side of every linear layer: it adds no capacity, and an absurd one (a mistyped
+    --lora-r 4000000000) would otherwise end in an out-of-memory crash when PEFT allocates the adapters."""
+    if method == "full":
+        return
+    import torch
+
+    widest = max((max(module.in_features, module.out_features) for module in model.modules()
+                  if isinstance(module, torch.nn.Linear)), default=0)
+    if widest and rank > widest:
+        raise MedbenchError(f"--lora-r {rank} is larger than any layer of the model (the widest has {widest} features)"
+                            ": a rank above a layer's size adds no capacity", "pass --lora-r 16, say (8-64 is usual)")
