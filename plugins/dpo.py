@@ -316,10 +316,9 @@ def with_reference_progress(trainer_class):
 def pairs_trained(pairs: list[TrainingExample], options: DPOOptions, seed: int) -> list[TrainingExample]:
     """With --max-steps, the pairs those steps can reach (a seeded sample, in order): the reference pass runs over
     every pair before training, which for 2 steps of 180 pairs was 490 s of a 25-minute CPU run."""
-    import os
+    from medbench.training import world_size
 
-    reach = options.max_steps * options.train_batch_size * options.gradient_accumulation_steps * int(
-        os.environ.get("WORLD_SIZE", "1"))
+    reach = options.max_steps * options.train_batch_size * options.gradient_accumulation_steps * world_size()
     if options.max_steps <= 0 or reach >= len(pairs):
         return pairs
     return [pairs[i] for i in sorted(random.Random(seed).sample(range(len(pairs)), reach))]
@@ -334,6 +333,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
     pairs = [] if options.pairs == "sampled" else fixed_pairs(request, options)
     loaded = load_policy(request, options)
     formatter = Formatter(loaded.tokenizer, options.chat_template)
+    formatter.require_scored_prefix(request.model_ref, "DPO")  # TRL's DPO tokenizes the pairs itself
     if options.pairs == "sampled":
         examples = capped(request.training_examples(), options, f"the training data of task {request.task!r}",
                           request.seed)
@@ -353,9 +353,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
                                 loss_type=[options.loss_type], label_smoothing=options.label_smoothing,
                                 precompute_ref_log_probs=options.precompute_ref_log_probs),
         train_dataset=dataset,
-        processing_class=loaded.tokenizer,
-        peft_config=lora_config(options),
-        callbacks=[recorder],
+        processing_class=loaded.tokenizer, peft_config=lora_config(options), callbacks=[recorder],
     )
     prepared = trainer.train_dataset
     chosen, rejected = prepared["chosen_ids"], prepared["rejected_ids"]

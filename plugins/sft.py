@@ -113,8 +113,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
     targets = target_texts(examples, options.target, request.task)
     loaded = load_policy(request, options)
     formatter = Formatter(loaded.tokenizer, options.chat_template)
-    dataset = Dataset.from_list([{"prompt": formatter.prompt(example.prompt), "completion": formatter.completion(text)}
-                                 for example, text in zip(examples, targets)])
+    dataset = Dataset.from_list([formatter.sft_row(example.prompt, text) for example, text in zip(examples, targets)])
     recorder = checkpoint_recorder(request.model_ref)
     trainer = SFTTrainer(
         model=loaded.model,

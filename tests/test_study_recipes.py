@@ -299,9 +299,9 @@ def test_merge_interpolates_a_clinical_model_and_picks_t_on_validation(scale, tm
     assert full.steps[0].options["method"] == "full" and full.steps[0].options["max_examples"] == 64
     assert full.steps[0].options["num_epochs"] == kshot.options["num_epochs"]  # the same optimizer steps
     # Each primary arm's training step chooses its rate with its epoch on the task it trains (full_ft's full
-    # fine-tuning rate; the merge arm's LoRA rate, before the merge chooses t), lowest rate first (ties take it):
-    # a fine-tune tuned for its task, not toward retention (which would weaken the comparator of "on par").
-    epochs = {"split": "validation", "tasks": ["clinical_reasoning"], "ties": "first"}
+    # fine-tuning rate; the merge arm's LoRA rate, before the merge chooses t), ties to the middle candidate (the
+    # least-trained one leans retention one way or the other): a fine-tune tuned for its task, not toward retention.
+    epochs = {"split": "validation", "tasks": ["clinical_reasoning"], "ties": "middle"}
     full_rates = [1.0e-5, 2.0e-5, 5.0e-5] if scale == "full" else [2.0e-5]
     lora_rates = [1.0e-4, 2.0e-4, 4.0e-4] if scale == "full" else [2.0e-4]
     lora_ft = by_factors(sweep, shots=64, arm="lora_ft", merge_method="linear", seed=1).steps[0]
@@ -338,9 +338,10 @@ def test_merge_interpolates_a_clinical_model_and_picks_t_on_validation(scale, tm
                         ("merge_given", "instruct", tuple(clinical), None, None),
                         ("full_ft", "instruct", ("clinical_reasoning",), None, None)}  # assay sensitivity
     assert not [p for _, _, p in arms if p.margin]  # no two-sided equivalence anywhere
-    # the negative control: the untouched instruct model put through "on par"; it must fail (secondary)
+    # the negative control: the untouched instruct model put through "on par"; it must fail (secondary). On the MC
+    # form only: the letter shots teach nothing of the open form, where the instruct model is expected to pass.
     assert {(c, b, tuple(p.tasks), p.noninferiority) for c, b, p in arms if c == "instruct"} == \
-        {("instruct", "full_ft", trained, 0.05)}
+        {("instruct", "full_ft", ("clinical_reasoning",), 0.05)}
     # one answer per shot count, over both merge methods (the per-method rows secondary)
     assert all(p.pool_over == ["merge_method"] for c, _, p in arms if p.primary and c == "merge_given")
     # summaries by key-fact coverage, the same system prompt for every arm (no preamble cut by the "\n\n" stop)

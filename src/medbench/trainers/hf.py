@@ -47,6 +47,7 @@ from medbench.errors import MedbenchError
 from medbench.models import LoadedModel, pick_device, pick_dtype, resolve_model
 from medbench.training import TrainRequest, option_flag
 from medbench.trainingdata import TrainingExample
+from medbench.trainers.chat_format import Formatter, check_trainable
 from medbench.trainers.fused_head import project_labelled_positions_only
 # The run half of the SDK, re-exported: a trainer plugin imports everything from medbench.trainers.hf.
 from medbench.trainers.run import (BatchBackoff, PreparedRun, adapter_base_ref, checkpoint_recorder,
@@ -84,8 +85,9 @@ class TrlOptions:
     save_every_epoch: bool = False  # keep a checkpoint at the end of every epoch instead (a recipe step's select)
     logging_steps: int = 10
     # false: raw prompt + target, the form lm-eval's log-likelihood scoring reads, so the eval sees what was trained;
-    # true: one chat turn when the tokenizer has a template (for chat-formatted evaluation).
+    # true: one chat turn in the tokenizer's template (for chat-formatted evaluation); a model without one is refused.
     chat_template: bool = False
+    chat_template_from: str | None = None  # a model whose chat template to train in (a base model has none)
     gradient_checkpointing: str = "auto"  # auto: on on a CPU (as plain TRL), off on a GPU; or on / off
     # Speed (module docstring). Each is equal-output; "auto"/None picks the fast path where it is available.
     attn_implementation: str = "auto"  # auto: flash_attention_2 on CUDA when installed, else sdpa; or sdpa, eager, ...
@@ -98,6 +100,9 @@ class TrlOptions:
             raise MedbenchError(f"unknown method {self.method!r}", f"pass --method with one of {', '.join(METHODS)}")
         require_positive(self, "lora_r", "lora_alpha", "num_epochs", "train_batch_size", "gradient_accumulation_steps",
                          "max_length", "logging_steps", "learning_rate", "max_examples")
+        if self.chat_template_from and not self.chat_template:  # a template nothing would use: a slip
+            raise MedbenchError("--chat-template-from is given but --chat-template is false",
+                                "pass --chat-template true with it, or leave --chat-template-from out")
         if not 0 <= self.lora_dropout < 1:
             raise MedbenchError(f"--lora-dropout must lie in [0, 1), got {self.lora_dropout}", "pass --lora-dropout 0.05")
         if self.max_steps == 0 or not -1 <= self.max_steps <= MAX_STEPS:
@@ -192,6 +197,7 @@ def target_delimiter(example: TrainingExample) -> str:
 
 def load_policy(request: TrainRequest, options: TrlOptions) -> LoadedModel:
     """The starting model, with any adapter folded in so that a new adapter (or a full fine-tune) goes on top."""
+    from medbench.trainers.chat_format import borrow_chat_template
     from medbench.trainers.lora_targets import check_lora_rank, check_lora_targets
 
     project_labelled_positions_only()  # TRL's fused head: labelled positions only on the CPU too (fused_head.py)
@@ -202,6 +208,8 @@ def load_policy(request: TrainRequest, options: TrlOptions) -> LoadedModel:
         loaded = speed_up(resolve_model(request.model_ref, replace(request.load_options, dtype=dtype,
                                                                    merge_adapter=True)), request, options)
     check_lora_targets(loaded.model, options.method, options.lora_target_modules)  # before the trainer is built
+    if options.chat_template_from:  # saved with every checkpoint, so the checkpoint is scored in it too
+        borrow_chat_template(loaded.tokenizer, options.chat_template_from)
     check_lora_rank(loaded.model, options.method, options.lora_r)
     return loaded
 
@@ -354,46 +362,3 @@ def _warmup(config_class: type, ratio: float) -> dict[str, float]:
 
     names = {f.name for f in dataclasses.fields(config_class)}
     return {"warmup_ratio": ratio} if "warmup_ratio" in names else {"warmup_steps": ratio}
-
-
-class Formatter:
-    """Prompts and completions as one chat turn when the tokenizer has a chat template, else as raw text (the
-    form lm-eval scores). Completions come in the task's raw form, with its target delimiter."""
-
-    def __init__(self, tokenizer: Any, use_chat_template: bool):
-        self.tokenizer = tokenizer
-        self.chat = use_chat_template and bool(getattr(tokenizer, "chat_template", None))
-
-    def prompt(self, text: str) -> str | list[dict[str, str]]:
-        return [{"role": "user", "content": text}] if self.chat else text
-
-    def completion(self, text: str) -> str | list[dict[str, str]]:
-        return [{"role": "assistant", "content": text.strip()}] if self.chat else text
-
-    def prompt_ids(self, text: str) -> list[int]:
-        """The prompt's tokens as the model sees them before its answer (for sampling from it)."""
-        if self.chat:
-            return self.tokenizer.apply_chat_template(self.prompt(text), add_generation_prompt=True, tokenize=True,
-                                                      return_dict=True)["input_ids"]
-        return self.tokenizer(text)["input_ids"]
-
-
-def check_trainable(lengths: list[int], completion_tokens: list[int], examples: list[TrainingExample],
-                    max_length: int) -> None:
-    """Fail before training when an example would teach nothing (loss 0.0) or would have its target cut off."""
-    empty = [i for i, count in enumerate(completion_tokens) if count == 0]
-    if empty:
-        raise MedbenchError(
-            f"{len(empty)} of {len(examples)} training examples have no completion token left to train on after "
-            f"masking (first: doc {examples[empty[0]].doc_id}), so the loss would read 0.0",
-            "the tokenizer's chat template renders no assistant content; pass --chat-template false or use a model "
-            "whose template does")
-    too_long = [i for i, length in enumerate(lengths) if length > max_length]
-    if too_long:
-        longest = max(lengths)
-        raise MedbenchError(
-            f"{len(too_long)} of {len(examples)} training examples are longer than max_length={max_length} tokens "
-            f"(longest: {longest}, doc {examples[lengths.index(longest)].doc_id}); truncation would cut their "
-            f"completion", f"pass --max-length {longest} or more")
-
-

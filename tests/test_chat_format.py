@@ -1,0 +1,108 @@
+"""Training in the context a model is scored in: a template-less model refused or given --chat-template-from's
+template, and a template whose generation prompt is not the start of the answered turn (DeepSeek-R1's <think>)
+trained after the generation prompt as scored, not after the prefix TRL would find."""
+
+import shutil
+
+import pytest
+
+from medbench.errors import MedbenchError
+from medbench.testing import make_byte_tokenizer
+from medbench.trainers.chat_format import Formatter, borrow_chat_template
+from medbench.training import TrainRequest, build_config
+from medbench.trainingdata import load_training_examples
+from medbench_plugins.sft import SFTOptions, prepare
+
+# The shape of DeepSeek-R1's template: the generation prompt opens <think>, an answered turn has none.
+THINKING_TEMPLATE = (
+    "<|bos|>{% for m in messages %}{% if m['role'] == 'user' %}<|user|>{{ m['content'] }}"
+    "{% else %}<|assistant|>{{ m['content'] }}<|eos|>{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|><think>\n{% endif %}")
+
+
+def thinking_tokenizer():
+    tokenizer = make_byte_tokenizer()
+    tokenizer.chat_template = THINKING_TEMPLATE
+    return tokenizer
+
+
+def test_a_template_whose_prompt_starts_the_answer_keeps_trls_rows():
+    formatter = Formatter(make_byte_tokenizer(), True)
+    assert not formatter.scored_prefix_differs
+    assert formatter.sft_row("Q?", " B") == {"prompt": [{"role": "user", "content": "Q?"}],
+                                             "completion": [{"role": "assistant", "content": "B"}]}
+
+
+def test_a_thinking_template_trains_the_answer_after_the_scored_prompt():
+    tokenizer = thinking_tokenizer()
+    formatter = Formatter(tokenizer, True)
+    assert formatter.scored_prefix_differs
+    row = formatter.sft_row("Q?", " B")
+    scored = formatter.prompt_ids("Q?")
+    assert row["input_ids"][:len(scored)] == scored  # the <think> opener included, as scoring sees it
+    assert tokenizer.decode(row["input_ids"][:len(scored)]).endswith("<|assistant|><think>\n")
+    trained = [t for t, m in zip(row["input_ids"], row["completion_mask"]) if m]
+    assert tokenizer.decode(trained) == "B<|eos|>"  # the answer and the template's end of turn, nothing else
+
+
+def test_a_trainer_that_lets_trl_tokenize_refuses_a_thinking_template():
+    with pytest.raises(MedbenchError, match="not scored in"):
+        Formatter(thinking_tokenizer(), True).require_scored_prefix("r1", "DPO")
+    Formatter(make_byte_tokenizer(), True).require_scored_prefix("tiny", "DPO")  # a consistent one passes
+
+
+def test_chat_training_on_a_model_without_a_template_is_refused_not_trained_raw():
+    tokenizer = make_byte_tokenizer()
+    tokenizer.chat_template = None
+    with pytest.raises(MedbenchError, match="has no chat template") as refused:
+        Formatter(tokenizer, True)
+    assert "--chat-template-from" in refused.value.fix
+    assert not Formatter(tokenizer, False).chat  # raw training needs none
+
+
+def test_chat_template_from_gives_a_model_another_models_template(tiny_model_dir):
+    tokenizer = make_byte_tokenizer()
+    tokenizer.chat_template = None
+    borrow_chat_template(tokenizer, str(tiny_model_dir))
+    assert tokenizer.chat_template == make_byte_tokenizer().chat_template
+    assert Formatter(tokenizer, True).chat
+
+
+def test_chat_template_from_without_chat_template_is_a_slip():
+    with pytest.raises(MedbenchError, match="--chat-template-from is given but --chat-template is false"):
+        build_config(SFTOptions, {}, {"chat_template_from": "x"}, "sft")
+
+
+def test_sft_on_a_template_less_base_trains_in_the_borrowed_template(tiny_model_dir, tmp_path):
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, base)
+    (base / "chat_template.jinja").unlink()  # where the tiny model keeps its template: now it has none
+    examples = load_training_examples("medqa")
+
+    def request(**options):
+        config = build_config(SFTOptions, {}, {"train_batch_size": 2, "max_steps": 1, "max_examples": 2,
+                                               "chat_template": True, **options}, "sft")
+        return TrainRequest(model_ref=str(base), task="medqa", output_dir=tmp_path / "run", config=config,
+                            examples=examples)
+
+    with pytest.raises(MedbenchError, match="has no chat template"):
+        prepare(request())
+    run = prepare(request(chat_template_from=str(tiny_model_dir)))
+    first = run.trainer.processing_class.decode(run.trainer.train_dataset[0]["input_ids"])
+    assert first.startswith("<|user|>\n") and "<|assistant|>\n" in first
+
+
+def test_sft_on_a_thinking_template_trains_each_answer_after_the_scored_prompt(tiny_model_dir, tmp_path):
+    thinking = tmp_path / "thinking"
+    shutil.copytree(tiny_model_dir, thinking)
+    (thinking / "chat_template.jinja").write_text(THINKING_TEMPLATE)
+    config = build_config(SFTOptions, {}, {"train_batch_size": 2, "max_steps": 1, "max_examples": 2,
+                                           "chat_template": True}, "sft")
+    run = prepare(TrainRequest(model_ref=str(thinking), task="medqa", output_dir=tmp_path / "run", config=config,
+                               examples=load_training_examples("medqa")))
+    tokenizer = run.trainer.processing_class
+    formatter = Formatter(tokenizer, True)
+    for row, example in zip(run.trainer.train_dataset, run.examples):
+        scored = formatter.prompt_ids(example.prompt)
+        assert row["input_ids"][:len(scored)] == scored
+        assert tokenizer.decode([t for t in row["labels"] if t != -100]) == example.completion.strip() + "<|eos|>"
