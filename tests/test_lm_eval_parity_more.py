@@ -202,8 +202,8 @@ def test_a_process_docs_that_draws_at_random_is_scored_on_the_documents_it_drew(
     once (building the requests, then scoring them). Stock lm-eval's dataset comes back from the datasets cache
     on the later reads, so every read holds the same positions; a --data-file's rows, held in memory, were drawn
     afresh each read, and items were scored against a position other than the one their prompt showed. Python's
-    random is seeded before the task is built (lm-eval's default 0), so every run draws the same documents. (Which
-    ones also rests on what consumed random before: the draws are medbench's own, not stock's, item for item.)"""
+    random is seeded before the task is built (lm-eval's default 0), so every run draws the same documents, and
+    for one task the ones stock lm-eval draws (tests/test_lm_eval_parity_round11.py)."""
     medicines = [{"medicine_name": f"Drug{i}", "medicine_frequency": "Twice a day", "course_duration": "5 Days"}
                  for i in range(2)]
     rows = [{"results": str({"procedure": {"chief_complaints_diagnosis": f"Fever and cough, day {i}"},

@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -24,13 +23,14 @@ from medbench.data_file_splits import checked_data_files
 from medbench.dataparallel import join_processes, rank_zero_first, shard
 from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
+from medbench.filter_pipelines import add_pipeline_metrics, first_pipeline, metrics_from_results, split_pipelines
 from medbench.generation import GenerationOptions, check_generation_budget, generating_tasks, generation_record
 from medbench.judges import judges_for, run_task_judges
 from medbench.lm_wrapper import SCORING_REVISION, RequestCache, request_cache_path, valid_batch_size
 from medbench.metrics import metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
-from medbench.processed_docs import python_random_seed, seed_document_draws
+from medbench.processed_docs import RequestDraws, seed_document_draws
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_rationales, choice_index, column_key,
@@ -189,23 +189,6 @@ def _gold_index(task: Any, doc: dict[str, Any], target: Any, choices: list[str])
     return choice_index(task.doc_to_text(doc) if getattr(task, "multiple_input", False) else target, choices)
 
 
-def _metrics_from_results(task_results: dict[str, Any], directions: dict[str, Any] | None) -> dict[str, dict]:
-    """lm-eval's metrics for one task, with the direction its metric_list gave where lower is better."""
-    metrics: dict[str, dict[str, Any]] = {}
-    for key, value in task_results.items():
-        if "," not in key or key.startswith("alias"):
-            continue
-        name, _filter = key.split(",", 1)
-        if name.endswith("_stderr"):
-            continue
-        stderr = task_results.get(f"{name}_stderr,{_filter}")
-        metrics[name] = {"value": float(value),
-                         "stderr": float(stderr) if isinstance(stderr, (int, float)) and not math.isnan(stderr) else None}
-        if (directions or {}).get(name) is False:
-            metrics[name]["higher_is_better"] = False
-    return metrics
-
-
 def backend_model_info(backend: Any, label: str) -> ModelInfo:
     """The record's ``model``: the label and what the backend says of the model; a backend (perhaps a plugin's)
     whose description does not fit the schema is named before anything is scored."""
@@ -248,6 +231,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     seed_document_draws(config.seed)
     tasks = load_tasks(names, registry, config.task_metadata, mode=config.mode,
                        fewshot_rationales=config.fewshot_rationales, generation=config.generation)
+    draws = RequestDraws(len(tasks))  # where stock lm-eval's requests start drawing from Python's random
     generating = generating_tasks(config.generation, {n: task.config.output_type for n, task in tasks.items()})
     if config.split == "validation":
         score_validation_split(tasks)
@@ -306,12 +290,12 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         lm.request_cache = cache
         started = time.time()
         try:
-            with _without_lm_eval_env_probe():
+            with _without_lm_eval_env_probe(), draws.building_requests():
                 results = lm_eval.simple_evaluate(
                     model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
                     apply_chat_template=config.chat_template,
                     system_instruction=config.generation.system_instruction(config.chat_template),
-                    log_samples=True, bootstrap_iters=1000, random_seed=python_random_seed(config.seed),
+                    log_samples=True, bootstrap_iters=1000, random_seed=None,
                     numpy_random_seed=config.seed,
                     torch_random_seed=config.seed, fewshot_random_seed=config.seed,
                     # Without a manager lm-eval indexes its ~13k bundled YAMLs (~20 s) although the task is built.
@@ -338,8 +322,12 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         if results is None:  # non-zero rank under accelerate: rank 0 writes
             continue
         duration = time.time() - started
-        samples = [_sample_row(s, task, entry.metadata.get("cluster_field")) for s in results["samples"][name]]
-        metrics = _metrics_from_results(results["results"][name], (results.get("higher_is_better") or {}).get(name))
+        # One row per item: a task with several filter pipelines logs each item once per pipeline.
+        logged, other_pipelines = split_pipelines(results["samples"][name])
+        samples = [_sample_row(s, task, entry.metadata.get("cluster_field")) for s in logged]
+        add_pipeline_metrics(samples, other_pipelines)
+        metrics = metrics_from_results(results["results"][name], (results.get("higher_is_better") or {}).get(name),
+                                       first_pipeline(results["samples"][name]))
         extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
         for metric_name, value in score_samples(extra_metric_names, samples, registered_metrics).items():
             metrics.setdefault(metric_name, {"value": value, "stderr": None})
@@ -349,7 +337,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         if primary is None and entry.primary_metric == "acc" and "exact_match" in metrics:
             primary = "exact_match"  # accuracy of the extracted answer in generate mode
         primary = primary or next(iter(metrics), None)
-        metrics.update(annotate_samples(samples, results["samples"][name], task, task_config.generation.repeats,
+        metrics.update(annotate_samples(samples, logged, task, task_config.generation.repeats,
                                         primary))
         generation = generation_record(task, task_config.generation, config.seed, samples)
         record = Record(

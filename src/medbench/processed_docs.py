@@ -31,7 +31,8 @@ def _once(process_docs: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 @contextlib.contextmanager
 def process_docs_once() -> Iterator[None]:
-    """While tasks are built: each task's ``process_docs`` (and its few-shot copy) processes a split once."""
+    """While tasks are built: each task's ``process_docs`` (and its few-shot copy) processes a split once, and
+    reading a task's name draws nothing from Python's random (private_task_ids)."""
     from unittest import mock
 
     from lm_eval.config.task import TaskConfig
@@ -43,7 +44,7 @@ def process_docs_once() -> Iterator[None]:
             self.process_docs = _once(self.process_docs)
         original(self)
 
-    with mock.patch.object(TaskConfig, "__post_init__", post_init):
+    with mock.patch.object(TaskConfig, "__post_init__", post_init), private_task_ids():
         yield
 
 
@@ -63,3 +64,57 @@ def seed_document_draws(seed: int) -> None:
     import random
 
     random.seed(python_random_seed(seed))
+
+
+@contextlib.contextmanager
+def private_task_ids() -> Iterator[None]:
+    """lm-eval's ``Task.task_name`` draws an id from Python's random at every read, named task or not (its getattr
+    default is evaluated first). Stock reads it three times a task, in one TaskManager.load after every task is
+    built; medbench reads it more (a manager a task, a group a variant, a load a scored call): its reads draw from
+    a generator of their own, and RequestDraws makes stock's draws."""
+    import random
+    import string
+    from unittest import mock
+
+    ids = random.Random(0)
+    with mock.patch("lm_eval.api.task.random_task_id",
+                    lambda: "".join(ids.choices(string.ascii_lowercase + string.digits, k=8))):
+        yield
+
+
+class RequestDraws:
+    """Python's ``random`` as stock lm-eval leaves it for building each task's requests. One stock run seeds it,
+    builds every task (a ``process_docs`` that draws draws then), reads their names, then builds the tasks' requests
+    in turn (med_prescriptions' ``doc_to_choice`` draws its distractors there) before scoring any. medbench calls
+    lm-eval once a task and checks the documents in between (which draws too): reseeded per call, every task's
+    distractors were other than stock's. So stock's name reads are drawn once after the tasks are built, that state
+    is restored for the first task's requests, and the state each task's requests leave is carried to the next."""
+
+    def __init__(self, tasks: int) -> None:
+        import random
+
+        from lm_eval.api.utils import random_task_id
+
+        for _ in range(3 * tasks):
+            random_task_id()
+        self.state = random.getstate()
+
+    @contextlib.contextmanager
+    def building_requests(self) -> Iterator[None]:
+        """Around one lm-eval call that does not seed ``random`` itself (``random_seed=None``)."""
+        import random
+        from unittest import mock
+
+        from lm_eval.api.task import Task
+
+        original = Task.build_all_requests
+
+        def build(task: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(task, *args, **kwargs)
+            finally:
+                self.state = random.getstate()
+
+        random.setstate(self.state)
+        with mock.patch.object(Task, "build_all_requests", build), private_task_ids():
+            yield

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import math
 import numbers
+import random
 from typing import Any, Iterator
 
 from medbench.console import short_repr
@@ -377,7 +378,9 @@ def construction_checked(entry: Any) -> Iterator[None]:
         if not args and not kwargs and not getattr(self, "_medbench_first_checked", False) \
                 and hasattr(self, "features") and isinstance(doc, dict):
             self._medbench_first_checked = True  # the checks below call doc_to_target again
+            draws = random.getstate()  # a doc_to_choice that draws (med_prescriptions) draws here as in stock lm-eval
             _raise_for(entry, self, 0, doc, *_check_sources(entry, self))
+            random.setstate(draws)  # a failing check raises: nothing is scored
         return target
 
     from pathlib import Path
