@@ -15,9 +15,10 @@ TASKS = Path(__file__).resolve().parent.parent / "tasks"
 
 # task dir -> (test rows in the previous version, sha256 of that version's train / validation / test files)
 RELEASED = {
-    "uti": (100, {"train": "847b083157680ed096f3e50e16dde49620ca535561e38ffaff49ec3f8cf1f30c",
-                  "validation": "db0290ba3af8604b49179f69265b2ec9f131546057a165369504665a43cb13e8",
-                  "test": "823007f5c83cdad063618b3b5ff55169e7a64edb83499378a2b8bee61852a90a"}),
+    # uti 2.2 (its findings lists padded to one length distribution for both labels): every split rewritten
+    "uti": (100, {"train": "4d98e65b0bd1fddd7a67b39456f53682475c401ae7647f11dabc608150e143de",
+                  "validation": "6c7b05ad0dd763f7985bf66e9a3cec2467900a59c1b30c52eda5355f75b4001c",
+                  "test": "ef67b201a87fd7455cdf43b9efa6269f1859189f59b2887574d476f0cb33dfda"}),
     "hyponatremia": (105, {"train": "e567a519ef321ed82a9a5a3127b63e788d713e89d07f7d481d6b60539b5ed57d",
                            "validation": "1368dc1e2fe94b48e9e8f4583f378317b7fb727293fb09e646fb5a8fdc07d647",
                            "test": "da91b59f4186827b219f325169e277455845fc97b7d104a7f565a2816c17ea06"}),

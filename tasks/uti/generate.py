@@ -38,11 +38,12 @@ localizing symptom.
 So that word counts do not give the label away, what decides the label is written as a sign, a value or a
 position, and every word is shared by both labels at near-equal rates:
 
-- Symptoms are charted as a review of systems over the same vocabulary in every note (2-4 counting symptoms and
-  at least 2 non-counting findings on each side, present or absent): a signed list in shuffled order
-  ("(+) dysuria, (-) urgency", "dysuria +", "-flank pain"), or a "Reports ... / Denies ..." pair of lists in
-  which each list opens and closes with a non-counting finding, so no counting symptom sits next to "Reports"
-  or "Denies". CVA and suprapubic tenderness are signed the same way in the exam line.
+- Symptoms are charted as a review of systems over the same vocabulary in every note (2-3 counting symptoms and
+  at least 2 non-counting findings on each side, present or absent; 4-6 findings present and 5-6 absent whatever
+  the label, version 2.2, so that counting the reported findings does not read the label): a signed list in
+  shuffled order ("(+) dysuria, (-) urgency", "dysuria +", "-flank pain"), or a "Reports ... / Denies ..." pair
+  of lists in which each list opens and closes with a non-counting finding, so no counting symptom sits next to
+  "Reports" or "Denies". CVA and suprapubic tenderness are signed the same way in the exam line.
 - Laboratory values are numbers and signs: LE -/neg/trace/±/1+/2+/3+, nitrite +/-/pos/neg, WBC per hpf as a
   number or the lab's range (<10, 6-9, 11-20, >50; a positive dipstick often with a count below 10), colony
   counts in several notations (10^5, >100,000, 100K, 1 x 10^4, 5,000, <10^3, ...). High counts come with both
@@ -308,20 +309,34 @@ def _febrile(rng) -> float:
     return rng.choice([38.3, 38.5, 38.7, 38.9, 39.1, 39.4])
 
 
+# How many findings the review of systems lists as present, and as absent, drawn whatever the label (version 2.2):
+# in 2.1 the present list was the counting symptoms plus two non-counting ones, so its length alone (3 or more
+# reported findings -> "yes") scored F1 0.75 on test, above the ceiling, and the absent list was longer with "no".
+# Now non-counting findings fill each list to its drawn length, so a list's length says nothing about the label
+# (exactly so up to 2 counting symptoms present with 2 non-counting ones; a few 3-symptom notes list one more).
+PRESENT_FINDINGS = (4, 6)
+ABSENT_FINDINGS = (5, 6)
+
+
 def _symptoms(rng, row: dict, counting_present: list[str], nonspecific_present: list[str]):
-    """Fill ``present``/``absent``: 2-4 counting symptoms mentioned (present or absent) in every note, and 2-3
-    non-counting findings on each side, so each list can open and close with one."""
-    n_counting = max(len(counting_present), rng.randint(2, 4))
+    """Fill ``present``/``absent``: 2-3 counting symptoms mentioned (present or absent) in every note, at least 2
+    non-counting findings on each side, so each list can open and close with one, and each list as long as
+    ``PRESENT_FINDINGS`` / ``ABSENT_FINDINGS`` draw it, whatever the label."""
+    n_counting = max(len(counting_present), rng.randint(2, 3))
     others = [s for s in COUNTING if s not in counting_present]
     counting_absent = rng.sample(others, n_counting - len(counting_present))
     present_non = list(nonspecific_present)
-    while len(present_non) < 2:
+    present_len = rng.randint(*PRESENT_FINDINGS)
+    while len(present_non) < max(2, present_len - len(counting_present)):
         present_non.append(rng.choice([s for s in PADDING if s not in present_non]))
-    pool = [s for s in NONCOUNTING if s not in present_non and s not in ("vaginal_discharge", "urethral_discharge")]
-    absent_non = rng.sample(pool, rng.randint(2, 3))
+    discharges = ("vaginal_discharge", "urethral_discharge")
+    pool = [s for s in NONCOUNTING if s not in present_non and s not in discharges]
+    n_absent = max(2, rng.randint(*ABSENT_FINDINGS) - len(counting_absent))
     discharge = "vaginal_discharge" if row["sex"] == "female" else "urethral_discharge"
     if discharge not in present_non and rng.random() < 0.3:
-        absent_non.append(discharge)
+        absent_non = [discharge] + rng.sample(pool, n_absent - 1)
+    else:
+        absent_non = rng.sample(pool, n_absent)
     row["present"] = counting_present + present_non
     row["absent"] = counting_absent + absent_non
 
