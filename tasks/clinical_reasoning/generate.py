@@ -26,9 +26,14 @@ first-line teaching; research use only, not clinical guidance). Rules:
   that the options alone carry no answer: one curated look-alike (for a patient-factor question, the usual
   first-line treatment) and two other gold answers of the same split and question type, the least used first
   (treatments only from other organ systems and sharing no content word with the condition's own treatments);
-  among candidate sets, the one that puts the gold at its turn of a balanced cycle of length ranks wins. Every
+  among candidate sets, the one whose gold length rank is the least used so far wins (1.4; 1.3 followed a
+  shuffled cycle it could not always meet). Every
   gold answer is thus also a wrong option elsewhere in its split; before, none was, and an option-only model
   that memorised which strings are answers scored 0.96 on train without reading a question.
+* no vignette names the answer's words (version 1.4): findings are worded apart from the option text
+  ("paracetamol", not "acetaminophen", for acetaminophen poisoning), and ``rebalance_options`` prefers wrong
+  options that share as many of the question's words as the gold (``_lead``): in 1.3 a model picking the option
+  that repeats the question's words scored 0.37 on test.
 * every row names its ``condition`` and carries ``answer_aliases`` (``ALIASES``: short names and
   abbreviations of the gold answer) for the open-ended variant ``clinical_reasoning_open``.
 
@@ -78,7 +83,7 @@ CONDITIONS: list[dict] = [
          settings=["emergency department"],
          complaint="crushing substernal chest pain that began 1 hour ago and radiates to {his} left arm",
          findings=[("{He} is diaphoretic and pale.", "{He} is sweating profusely and appears anxious."),
-                   "An ECG shows ST-segment elevation in leads II, III and aVF.",
+                   "An ECG shows a current of injury in leads II, III and aVF with reciprocal changes in I and aVL.",
                    "Serum troponin is elevated.",
                    ("{He} has smoked 1 pack of cigarettes daily for 30 years.",
                     "{He} has hypertension and hyperlipidemia."),
@@ -143,12 +148,12 @@ CONDITIONS: list[dict] = [
                    "radiates to the carotids.",
                    "The carotid upstroke is weak and delayed.",
                    "{He} also reports chest tightness on exertion.",
-                   "Echocardiography shows a calcified aortic valve with a mean gradient of 48 mm Hg."],
+                   "Echocardiography shows heavily calcified leaflets with a mean transvalvular gradient of 48 mm Hg."],
          dx_alts=["Hypertrophic cardiomyopathy", "Mitral regurgitation", "Vasovagal syncope",
                   "Aortic regurgitation"],
          treatment="Aortic valve replacement",
          wrong_tx=["Observation with repeat echocardiography in 1 year", "Oral metoprolol alone",
-                   "Oral isosorbide mononitrate"],
+                   "Oral isosorbide mononitrate", "Balloon aortic valvuloplasty alone"],  # names the valve too
          why_dx="Exertional syncope and angina with a late-peaking systolic murmur radiating to the carotids and a "
                 "weak delayed carotid pulse are the signs of severe aortic stenosis.",
          why_tx="Symptomatic severe aortic stenosis needs valve replacement (surgical or transcatheter); medical "
@@ -177,11 +182,11 @@ CONDITIONS: list[dict] = [
     dict(dx="Acute asthma exacerbation", system="pulmonology", sex="any", age=(16, 45),
          settings=["emergency department", "urgent care center"],
          complaint="wheezing and shortness of breath that began after a cold 2 days ago",
-         findings=["{He} has used {his} albuterol inhaler 8 times today.",
+         findings=["{He} has used {his} rescue inhaler 8 times today.",
                    "Diffuse expiratory wheezes are heard and {he} is using the accessory muscles of respiration.",
                    "Peak expiratory flow is 55% of {his} personal best.",
                    "Oxygen saturation is 93% on room air.",
-                   "{He} has had asthma since childhood."],
+                   "{He} has had reactive airway episodes since childhood."],
          dx_alts=["Chronic obstructive pulmonary disease exacerbation", "Vocal cord dysfunction",
                   "Acute decompensated heart failure", "Foreign body aspiration"],
          treatment="Inhaled albuterol plus oral prednisone",
@@ -197,7 +202,7 @@ CONDITIONS: list[dict] = [
                     "{He} had knee replacement surgery 10 days ago."),
                    "Pulse is 112/min and oxygen saturation is 91% on room air.",
                    "The left calf is swollen and tender.",
-                   "CT pulmonary angiography shows a filling defect in the right lower lobe pulmonary artery.",
+                   "CT angiography of the chest shows a filling defect in the right lower lobe artery.",
                    "Blood pressure is 128/80 mm Hg."],
          dx_alts=["Community-acquired pneumonia", "Spontaneous pneumothorax", "Acute pericarditis",
                   "Acute coronary syndrome"],
@@ -280,7 +285,7 @@ CONDITIONS: list[dict] = [
          settings=["clinic", "physician's office"],
          complaint="burning epigastric pain for 2 months that improves with meals and wakes {him} at night",
          findings=["A urea breath test is positive.",
-                   "Upper endoscopy shows a clean-based ulcer in the duodenal bulb.",
+                   "Upper endoscopy shows a clean-based crater in the bulb just beyond the pylorus.",
                    "{He} does not take nonsteroidal anti-inflammatory drugs.",
                    "The hemoglobin concentration is 13.1 g/dL."],
          dx_alts=["Gastric adenocarcinoma", "Chronic pancreatitis", "Gastroesophageal reflux disease",
@@ -298,7 +303,7 @@ CONDITIONS: list[dict] = [
                     "{He} was treated with ceftriaxone for pneumonia 2 weeks ago."),
                    "{He} has crampy lower abdominal pain.",
                    "The leukocyte count is 13,500/mm3.",
-                   "A stool test for C. difficile toxin is positive.",
+                   "A stool test for toxigenic C. diff is positive.",
                    "Serum creatinine is within the reference range."],
          dx_alts=["Viral gastroenteritis", "Ulcerative colitis", "Irritable bowel syndrome",
                   "Microscopic colitis"],
@@ -363,7 +368,7 @@ CONDITIONS: list[dict] = [
          complaint="severe colicky left flank pain radiating to the groin",
          findings=["{He} cannot lie still on the examination table.",
                    "Urinalysis shows 20-30 red blood cells per high-power field.",
-                   "Noncontrast CT shows a 5-mm stone in the distal left ureter with mild hydronephrosis.",
+                   "Noncontrast CT shows a 5-mm calculus in the distal left ureter with mild hydronephrosis.",
                    "Temperature is 37.0°C (98.6°F).",
                    "Serum creatinine is within the reference range."],
          dx_alts=["Acute pyelonephritis", "Acute appendicitis", "Abdominal aortic aneurysm rupture",
@@ -503,7 +508,7 @@ CONDITIONS: list[dict] = [
          findings=["The tonsils are swollen with white exudates.",
                    "The anterior cervical lymph nodes are enlarged and tender.",
                    "{He} has no cough or runny nose.",
-                   "A rapid streptococcal antigen test is positive.",
+                   "A rapid group A strep antigen test is positive.",
                    ("Temperature is 38.7°C (101.7°F).", "Temperature is 38.5°C (101.3°F).")],
          dx_alts=["Infectious mononucleosis", "Viral pharyngitis", "Peritonsillar abscess", "Acute epiglottitis"],
          treatment="Oral amoxicillin",
@@ -633,7 +638,7 @@ CONDITIONS: list[dict] = [
                            "after 20 weeks and ergotamine is contraindicated.")]),
     dict(dx="Generalized convulsive status epilepticus", brought=True, system="neurology", sex="any", age=(18, 60),
          settings=["emergency department"],
-         complaint="a generalized tonic-clonic seizure that has lasted 8 minutes",
+         complaint="a tonic-clonic seizure of all four limbs that has lasted 8 minutes",
          findings=["{He} has epilepsy and missed {his} medication for 2 days.",
                    "{He} has not regained consciousness between jerking movements.",
                    "Fingerstick glucose is 104 mg/dL.",
@@ -727,10 +732,10 @@ CONDITIONS: list[dict] = [
     dict(dx="Heparin-induced thrombocytopenia", key=1, system="hematology", sex="any", age=(50, 82),
          settings=["hospital"],
          complaint="a swollen left leg on day 7 of a hospital stay for hip replacement",
-         findings=["{He} has received subcutaneous heparin since admission.",
+         findings=["{He} has received subcutaneous unfractionated anticoagulant injections since admission.",
                    "The platelet count has fallen from 260,000/mm3 to 95,000/mm3.",
                    "Duplex ultrasound shows a new thrombus in the left femoral vein.",
-                   "An anti-platelet factor 4/heparin antibody test is positive.",
+                   "An anti-platelet factor 4 antibody test is positive.",
                    "{He} has no bleeding."],
          dx_alts=["Disseminated intravascular coagulation", "Immune thrombocytopenia",
                   "Thrombotic thrombocytopenic purpura", "Dilutional thrombocytopenia"],
@@ -922,9 +927,9 @@ CONDITIONS: list[dict] = [
     dict(dx="Acetaminophen poisoning", system="emergency_medicine", sex="any", age=(16, 40),
          settings=["emergency department"],
          complaint="nausea after taking 40 tablets of an over-the-counter pain reliever 6 hours ago",
-         findings=["The tablets were 500 mg acetaminophen.",
+         findings=["The tablets were 500 mg paracetamol.",
                    "{He} vomited twice and has mild right upper quadrant discomfort.",
-                   "The serum acetaminophen concentration at 6 hours is above the treatment line of the nomogram.",
+                   "The serum paracetamol concentration at 6 hours is above the treatment line of the nomogram.",
                    "Serum aminotransferases are within the reference range.",
                    "{He} is alert and oriented."],
          dx_alts=["Salicylate poisoning", "Acute viral hepatitis", "Iron poisoning", "Acute cholecystitis"],
@@ -957,7 +962,7 @@ CONDITIONS: list[dict] = [
                    "{He} wakes with a dry mouth and a morning headache.",
                    "Body mass index is 36 kg/m2 and neck circumference is 45 cm.",
                    "Blood pressure is 152/94 mm Hg.",
-                   "Polysomnography shows 32 obstructive apneas and hypopneas per hour."],
+                   "Polysomnography shows 32 apneas and hypopneas per hour with persistent breathing effort."],
          dx_alts=["Narcolepsy", "Obesity hypoventilation syndrome", "Central sleep apnea",
                   "Hashimoto thyroiditis with hypothyroidism"],
          treatment="Continuous positive airway pressure",
@@ -971,7 +976,7 @@ CONDITIONS: list[dict] = [
          settings=["clinic", "urgent care center"],
          complaint="a cough for 2 months with night sweats",
          findings=["{He} has lost 7 kg over 3 months.",
-                   "{He} moved to the country from a region with a high tuberculosis burden a year ago.",
+                   "{He} moved to the country from a region with a high TB burden a year ago.",
                    "A chest x-ray shows a cavitary lesion in the right upper lobe.",
                    "A sputum smear shows acid-fast bacilli.",
                    "{He} has had a few episodes of blood-streaked sputum."],
@@ -1065,7 +1070,7 @@ CONDITIONS: list[dict] = [
     dict(dx="Sickle cell vaso-occlusive crisis", key=0, system="hematology", sex="any", age=(16, 35),
          settings=["emergency department"],
          complaint="severe pain in {his} lower back and both thighs that began this morning",
-         findings=["{He} has sickle cell disease (HbSS) with similar episodes in the past.",
+         findings=["{He} has hemoglobin SS disease with similar episodes in the past.",
                    "The pain started after a cold, wet day outdoors.",
                    "Hemoglobin is 8.2 g/dL, near {his} baseline, with a high reticulocyte count.",
                    "Temperature is 37.2°C (99°F) and the chest x-ray is clear.",
@@ -1412,6 +1417,19 @@ def _content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 3 and w not in GENERIC_WORDS}
 
 
+_STOP = set("a an the of and or to in on with for by is are was which following most likely best what this these his "
+            "her he she".split())
+
+
+def _lead(question: str, options: list[str]) -> int:
+    """How many more of the question's words the gold (options[0]) repeats than the best wrong option (negative: fewer).
+    1.4 keeps it 0 where it can: 5 test conditions read "answer = the option the vignette names" (acc 0.37)."""
+    words = [set(re.findall(r"[a-z0-9]+", o.lower())) - _STOP for o in options]
+    asked = set(re.findall(r"[a-z0-9]+", question.lower()))
+    shared = [len(w & asked) for w in words]
+    return shared[0] - max(shared[1:])
+
+
 def _length_rank(options: list[str], gold: int) -> int:
     """0 when the gold option is the longest, 3 when it is the shortest (ties: the gold counts as shorter)."""
     return sum(len(o) >= len(options[gold]) for i, o in enumerate(options) if i != gold)
@@ -1426,7 +1444,8 @@ def rebalance_options(rows: list[dict], rng: random.Random) -> None:
     question type; diagnoses from the same organ system first, treatments only from other systems and sharing no
     content word with this condition's treatments, so none is a second right answer), the least used first; the
     third is a curated look-alike (for a patient-factor question, the usual first-line treatment). Among the
-    candidate sets, the one putting the gold at this row's turn of a balanced cycle of length ranks is chosen.
+    candidate sets, the one sharing with the question as many words through a wrong option as through the gold,
+    then putting the gold at its least used length rank so far, is chosen (1.4).
     The question, the gold letter and the gold answer are unchanged.
     """
     by_name = {c["dx"]: c for c in CONDITIONS}
@@ -1435,9 +1454,10 @@ def rebalance_options(rows: list[dict], rng: random.Random) -> None:
         counts = golds[row["question_type"]]
         counts[row["answer"]] = counts.get(row["answer"], 0) + 1
     used: dict[str, int] = {}
-    targets = [i % 4 for i in range(len(rows))]
-    rng.shuffle(targets)
-    for row, target in zip(rows, targets):
+    # gold length rank: the least used so far that this row can take (1.3's fixed shuffled targets could not always
+    # be met, so the gold was the shortest option in only 17% of the items and "not the shortest" read the answer)
+    rank_used = [0, 0, 0, 0]
+    for row in rows:
         cond, answer, qtype = by_name[row["condition"]], row["answer"], row["question_type"]
         if qtype == "diagnosis":
             curated = [_unmarked(o) for o in cond["dx_alts"]]
@@ -1467,12 +1487,13 @@ def rebalance_options(rows: list[dict], rng: random.Random) -> None:
                     if len({o.lower() for o in [*wrong, answer]}) < 4:
                         continue
                     options = [answer, *wrong]
-                    key = (abs(_length_rank(options, 0) - target), pool.index(first) + pool.index(second),
-                           rng.random())
+                    key = (abs(_lead(row["question"], options)), rank_used[_length_rank(options, 0)],
+                           pool.index(first) + pool.index(second), rng.random())
                     if best is None or key < best[0]:
                         best = (key, wrong)
         assert best is not None, (row["condition"], qtype)
         wrong = best[1]
+        rank_used[_length_rank([answer, *wrong], 0)] += 1
         for option in wrong[1:]:
             used[option] = used.get(option, 0) + 1
         rng.shuffle(wrong)

@@ -5,10 +5,10 @@ id with IFEval's kwargs, so the task scores them with IFEval's own checkers. Rul
 
 * a prompt = one request from the topic table below (explain X to a patient, write a note for a caregiver,
   ...) + 1 to 3 constraints written out in plain words. Per split the first constraint cycles through every
-  instruction type in INSTRUCTION_TYPES (shuffled), so each type appears; 0-2 more are added at random from
-  those compatible with it (COMPATIBLE). Every prompt has at least one of ANCHORS (version 1.3), in place of the
-  last random one when none was drawn (added to a lone first constraint), so no single fixed text meets a large
-  share of the prompts. difficulty: 1 constraint easy, 2 medium, 3 hard. category: the topic's clinical area.
+  instruction type in INSTRUCTION_TYPES (shuffled), so each type appears; then an anchor (version 1.4,
+  ``pick_ids``): the closing phrase (+ 0-1 more at random from those compatible, COMPATIBLE), or words to include
+  with forbidden words drawn from the other topics' words to include, so no single fixed text meets more than a
+  few percent of the prompts. difficulty: 1 constraint easy, 2 medium, 3 hard. category: the topic's area.
 * ``response`` is a reference answer built from the topic's facts that satisfies every constraint (the test
   suite checks this with IFEval's checkers); it exists for training (SFT / DPO) and is never compared with
   the model's answer. The numbers in the constraints are set from it: "fewer than N words" has N 5-15 above
@@ -57,11 +57,9 @@ _CONFLICTS = [
     ("length_constraints:number_paragraphs", "detectable_format:number_highlighted_sections"),
     ("change_case:english_lowercase", "detectable_content:postscript"),
     ("change_case:english_lowercase", "detectable_format:multiple_sections"),
-    ("change_case:english_lowercase", "startend:end_checker"),
     ("startend:quotation", "detectable_format:title"),
     ("startend:quotation", "detectable_format:number_bullet_lists"),  # a leading quote hides the first bullet
-    ("detectable_content:postscript", "startend:end_checker"),
-]
+]  # 1.4: end_checker goes with lowercase and postscript, as in IFEval (its checker ignores case)
 # JSON output goes only with word-level keyword constraints (as in IFEval's conflict table).
 _JSON_OK = {"keywords:existence", "keywords:forbidden_words"}
 
@@ -75,14 +73,17 @@ def compatible(a: str, b: str) -> bool:
 
 
 COMPATIBLE = {a: [b for b in INSTRUCTION_TYPES if compatible(a, b)] for a in INSTRUCTION_TYPES}
-# Constraints a fixed text cannot meet for every prompt: the words to include, the closing phrase, the exact count
-# of bullets, paragraphs or sections. Every prompt has one (version 1.3). The others can all be met by one text
-# written without reading the prompt: lowercase, no commas, wrapped in quotes, a <<title>>, three *highlights*,
-# three [placeholders], a p.s. line, none of the tempting words, the topic's term not used ("fewer than N"): in
-# 1.2 such a text scored prompt-level strict accuracy 0.41 on test (a copy of the prompt 0.25, the best single
-# training response 0.26), since half the prompts asked only for those.
-ANCHORS = ["keywords:existence", "startend:end_checker", "detectable_format:number_bullet_lists",
-           "length_constraints:number_paragraphs", "detectable_format:multiple_sections"]
+# Constraints a fixed text cannot meet for every prompt (every prompt has one). 1.3 also counted the words to include
+# alone and the bullet / paragraph / section counts: a text listing the topics' vocabulary with six "Section X"
+# headers met every constraint of 25% of the test prompts (IFEval's section check is "at least N"; exact counts are
+# 1-in-3 guesses). Since 1.4 a prompt has the closing phrase (one of 120), or the words to include together with
+# forbidden words taken from the other prompts' words to include (KEYWORD_PAIR), with a guessable count when
+# nothing else pins the text.
+ANCHORS = ["keywords:existence", "startend:end_checker"]
+KEYWORD_PAIR = ["keywords:existence", "keywords:forbidden_words"]
+# counts and bounds that change from prompt to prompt: a fixed text meets at most a share of them
+GUESSES = ["detectable_format:number_bullet_lists", "length_constraints:number_paragraphs",
+           "length_constraints:number_words", "keywords:frequency"]
 
 # Topics: facts are plain sentences without commas, quotes, asterisks or brackets, and without any of the
 # topic's ``tempting`` words (the words a writer would reach for, used as forbidden words). ``keywords`` occur
@@ -353,11 +354,16 @@ TOPICS: list[dict] = [
 ]
 
 ASK_ENDINGS = [".", ".", ":"]
-END_PHRASES = ["Is there anything else I can help with?", "Any other questions?",
-               "Please ask your care team if anything is unclear.", "Stay well.", "Take care of yourself.",
-               "We are here to help.", "Thank you for reading.", "Call us if you are worried.",
-               "Your health matters to us.", "Keep this guide handy.", "Wishing you a quick recovery.",
-               "Talk to us at any time."]
+# closing phrase = one opener + one sign-off (120): a fixed ending meets about 1 in 100 of the prompts asking for one
+END_OPENERS = ["Is there anything else I can help with?", "Any other questions?", "We are here to help.",
+               "Please ask your care team if anything is unclear.", "Thank you for reading.",
+               "Call us if you are worried.", "Keep this guide handy.", "Talk to us at any time.",
+               "Your questions are always welcome.", "Write down anything you want to ask.",
+               "Bring your questions to the next visit.", "Let us know how you get on."]
+END_SIGNOFFS = ["Stay well.", "Take care of yourself.", "Your health matters to us.", "Wishing you a quick recovery.",
+                "All the best.", "Look after yourself.", "See you soon.", "Best wishes from your care team.",
+                "Be well.", "Good luck."]
+END_PHRASES = [f"{a} {b}" for a in END_OPENERS for b in END_SIGNOFFS]
 PS_SENTENCES = ["Keep this note somewhere you can find it.", "Bring this note to your next appointment.",
                 "Your pharmacist can also answer questions.", "Share this with the people who help you at home."]
 PLACEHOLDER_SENTENCES = ["Call [clinic phone number] if you have questions.",
@@ -382,7 +388,7 @@ def _groups(items: list[str], n: int) -> list[list[str]]:
 
 def _quote_list(words: list[str]) -> str:
     quoted = [f'"{w}"' for w in words]
-    return quoted[0] if len(quoted) == 1 else " and ".join(quoted)
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def make_row(rng: random.Random, topic: dict, ids: list[str]) -> dict:
@@ -434,8 +440,10 @@ def make_row(rng: random.Random, topic: dict, ids: list[str]) -> dict:
         body += "\n\nP.S. " + rng.choice(PS_SENTENCES)
     if "startend:end_checker" in has:
         phrase = rng.choice(END_PHRASES)
+        if "change_case:english_lowercase" in has:
+            phrase = phrase.lower()
         kwargs["startend:end_checker"] = {"end_phrase": phrase}
-        body += "\n\n" + phrase
+        body += (" " if "detectable_content:postscript" in has else "\n\n") + phrase  # the P.S. ends with it
     if "startend:quotation" in has:
         body = f'"{body}"'
     if "change_case:english_lowercase" in has:
@@ -445,9 +453,19 @@ def make_row(rng: random.Random, topic: dict, ids: list[str]) -> dict:
         present = [w for w in topic["keywords"] if re.search(w, body, flags=re.IGNORECASE)]
         if not present:  # every topic's first fact holds its term
             present = [topic["term"]]
-        kwargs["keywords:existence"] = {"keywords": sorted(rng.sample(present, min(len(present),
-                                                                                    rng.randint(1, 2))))}
-    if "keywords:forbidden_words" in has:
+        if "keywords:forbidden_words" in has:  # with forbidden words: two to include (a word list meets fewer)
+            present = present if len(present) > 1 else present + [topic["term"]]
+        kwargs["keywords:existence"] = {"keywords": sorted(rng.sample(present, min(len(present), rng.randint(
+            2 if "keywords:forbidden_words" in has else 1, 2))))}
+    if "keywords:forbidden_words" in has and "keywords:existence" in has:
+        # other prompts' words to include that this text lacks: a text listing every topic's words fails here
+        pool = sorted({w for t in TOPICS for w in t["keywords"] if " " not in w
+                       and not re.search(r"\b" + w + r"\b", body, flags=re.IGNORECASE)})
+        own = [w for w in pool if w in topic["keywords"]]
+        picked = rng.sample(own, 1) if own and rng.random() < 0.5 else []
+        picked += rng.sample([w for w in pool if w not in picked], 3 - len(picked))
+        kwargs["keywords:forbidden_words"] = {"forbidden_words": sorted(picked)}
+    elif "keywords:forbidden_words" in has:
         absent = [w for w in topic["tempting"] if not re.search(r"\b" + w + r"\b", body, flags=re.IGNORECASE)]
         assert absent, topic["title"]  # tempting words never occur in the facts
         kwargs["keywords:forbidden_words"] = {"forbidden_words": sorted(rng.sample(absent, min(len(absent),
@@ -540,6 +558,24 @@ def describe(instruction_id: str, kw: dict, topic: dict, rng: random.Random) -> 
     raise ValueError(instruction_id)
 
 
+def pick_ids(rng: random.Random, first: str) -> list[str]:
+    """The first constraint, then an anchor: the closing phrase (+ 0-1 random), or the keyword pair (+ a count or the
+    closing phrase when the first constraint is one a fixed text always meets)."""
+    ids = [first]
+    if first in KEYWORD_PAIR or first == "detectable_format:json_format" or (first in GUESSES and rng.random() < 0.5):
+        ids += [b for b in KEYWORD_PAIR if b not in ids]
+        if first in KEYWORD_PAIR:
+            ids.append(rng.choice(["startend:end_checker"] + GUESSES))
+        return ids
+    if first != "startend:end_checker":
+        ids.append("startend:end_checker")
+    for _ in range(rng.choice([0, 1, 1, 2]) if len(ids) == 1 else rng.choice([0, 0, 1])):
+        options = [b for b in INSTRUCTION_TYPES if all(compatible(a, b) for a in ids)]
+        if options:
+            ids.append(rng.choice(options))
+    return ids
+
+
 def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str, list[dict]]:
     rng = random.Random(seed)
     sizes = sizes or SIZES
@@ -554,16 +590,7 @@ def generate(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str,
                 firsts = rng.sample(INSTRUCTION_TYPES, len(INSTRUCTION_TYPES))
             if not topics:
                 topics = rng.sample(TOPICS, len(TOPICS))
-            ids = [firsts[-1]]
-            for _ in range(rng.choice([0, 1, 1, 2])):
-                options = [b for b in INSTRUCTION_TYPES if all(compatible(a, b) for a in ids)]
-                if options:
-                    ids.append(rng.choice(options))
-            if not set(ids) & set(ANCHORS):  # one constraint only a response to this prompt meets
-                if len(ids) > 1:
-                    ids.pop()  # in place of the last random one: the constraint count is kept
-                ids.append(rng.choice([b for b in ANCHORS if all(compatible(a, b) for a in ids)]))
-            row = make_row(rng, topics[-1], ids)
+            row = make_row(rng, topics[-1], pick_ids(rng, firsts[-1]))
             if row["prompt"] in seen:
                 continue
             firsts.pop()
