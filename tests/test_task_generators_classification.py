@@ -5,7 +5,6 @@ imported, so a bug in a generator's own rule function cannot confirm itself.
 """
 
 import collections
-import importlib.util
 import json
 import os
 import re
@@ -18,6 +17,7 @@ import pytest
 
 from medbench.errors import MedbenchError
 from medbench.tasks import load_tasks, read_task_yaml, split_sizes
+from task_files import task_module
 
 REPO = Path(__file__).resolve().parent.parent
 TASKS = REPO / "tasks"
@@ -40,17 +40,10 @@ TASK_SPECS = {
 }
 
 
-def _module(task_dir: str, name: str):
-    path = TASKS / task_dir / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_medbench_test_{task_dir}_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @lru_cache(maxsize=None)
 def generator(task_dir: str):
-    return _module(task_dir, "generate")
+    return task_module(task_dir, "generate")
 
 
 @lru_cache(maxsize=None)
@@ -144,7 +137,7 @@ def test_yaml_is_a_valid_task_file_with_medbench_metadata(task):
     assert meta["seed"] == generator(task_dir).SEED
     assert meta["primary_metric"] in {"acc", "f1", "macro_f1"}
     assert meta["medbench_metrics"]
-    utils = _module(task_dir, "utils")
+    utils = task_module(task_dir, "utils")
     scored = getattr(utils, "CHOICES")
     assert (scored[TASK_SPECS[task][3]] if isinstance(scored, dict) else scored) == choices
 

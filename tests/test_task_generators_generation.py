@@ -4,7 +4,6 @@ Generators are deterministic and balanced, the committed data is their output, t
 medbench, and every scoring function matches hand-computed values on small fixtures. No model runs here.
 """
 
-import importlib.util
 import json
 import re
 from collections import Counter
@@ -14,6 +13,7 @@ import pytest
 
 from medbench.errors import MedbenchError
 from medbench.tasks import build_registry, load_tasks, read_task_yaml, split_sizes
+from task_files import task_module
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
 SIZES = {
@@ -23,17 +23,10 @@ SIZES = {
 }
 
 
-def _module(task, name):
-    path = TASKS / task / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_test_{task}_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def generators():
-    return {task: _module(task, "generate") for task in SIZES}
+    return {task: task_module(task, "generate") for task in SIZES}
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +36,17 @@ def generated(generators):
 
 @pytest.fixture(scope="module")
 def ds_utils():
-    return _module("discharge_summary", "utils")
+    return task_module("discharge_summary", "utils")
 
 
 @pytest.fixture(scope="module")
 def if_utils():
-    return _module("instruction_following", "utils")
+    return task_module("instruction_following", "utils")
 
 
 @pytest.fixture(scope="module")
 def cr_utils():
-    return _module("clinical_reasoning", "utils")
+    return task_module("clinical_reasoning", "utils")
 
 
 def _committed(task, split):
@@ -344,7 +337,7 @@ def test_coverage_normalises_stays_doses_and_numbers(ds_utils, text, fact, expec
 def test_rouge_l_equals_the_hand_computed_lcs():
     """ROUGE-L F of 'the cat sat on the mat' vs 'the cat lay on a mat': LCS = the cat on mat = 4 tokens of 6
     in each, so P = R = F = 4/6."""
-    ds = _module("discharge_summary", "utils")
+    ds = task_module("discharge_summary", "utils")
     assert ds.rouge_l("the cat lay on a mat", "the cat sat on the mat") == pytest.approx(4 / 6)
     # unequal lengths: prediction 'admitted with pneumonia' (3) vs reference 'admitted with severe pneumonia
     # today' (5): LCS 3, P = 1, R = 3/5, F = 2PR/(P+R) = 0.75

@@ -12,24 +12,10 @@ metric rewards anyway:
   a text scored prompt-level strict accuracy 0.41 on test, a copy of the prompt 0.25 (1.3: 0.01 and 0.16).
 """
 
-import importlib.util
-import json
-from pathlib import Path
 
 import pytest
 
-TASKS = Path(__file__).resolve().parent.parent / "tasks"
-
-
-def _module(task: str, name: str):
-    spec = importlib.util.spec_from_file_location(f"_round10_{task}_{name}", TASKS / task / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _rows(task: str, split: str) -> list[dict]:
-    return [json.loads(line) for line in (TASKS / task / "data" / f"{split}.jsonl").read_text().splitlines()]
+from task_files import task_module, task_rows
 
 
 # ------------------------------------------------------------------------------------------- discharge_summary
@@ -42,7 +28,7 @@ def summaries():
     def rouge(reference: str, candidate: str) -> float:
         return scorer.score(reference, candidate)["rougeL"].fmeasure
 
-    return _rows("discharge_summary", "train"), _rows("discharge_summary", "test"), rouge
+    return task_rows("discharge_summary", "train"), task_rows("discharge_summary", "test"), rouge
 
 
 def test_no_single_training_summary_scores_well_on_the_test_references(summaries):
@@ -75,7 +61,7 @@ def test_reference_summaries_do_not_share_one_frame():
     import re
     from collections import Counter
 
-    rows = [row for split in ("train", "validation", "test") for row in _rows("discharge_summary", split)]
+    rows = [row for split in ("train", "validation", "test") for row in task_rows("discharge_summary", split)]
     openings = Counter(" ".join(re.sub(r"\d+", "#", row["summary"]).split()[:3]).lower() for row in rows)
     assert openings.most_common(1)[0][1] < 0.25 * len(rows), openings.most_common(3)
 
@@ -89,7 +75,7 @@ _FIXED = ('"<<a short guide>>\n\n*keep this page* near you. *ask for help* when 
 
 @pytest.fixture(scope="module")
 def if_scored():
-    utils = _module("instruction_following", "utils")
+    utils = task_module("instruction_following", "utils")
 
     def prompt_level(rows: list[dict], answers: list[str]) -> float:
         return sum(utils.process_results(row, [answer])["prompt_level_strict_acc"]
@@ -99,7 +85,7 @@ def if_scored():
 
 
 def test_a_fixed_text_and_a_copy_of_the_prompt_fail_most_prompts(if_scored):
-    test = _rows("instruction_following", "test")
+    test = task_rows("instruction_following", "test")
     fixed = if_scored(test, [_FIXED] * len(test))
     copied = if_scored(test, [row["prompt"] for row in test])
     assert fixed < 0.05, fixed  # 1.2: 0.41
@@ -108,13 +94,13 @@ def test_a_fixed_text_and_a_copy_of_the_prompt_fail_most_prompts(if_scored):
 
 def test_no_training_response_answers_the_test_prompts(if_scored):
     """The best single reference response of train (chosen on train), given to every test prompt: 1.2 0.26."""
-    train, test = _rows("instruction_following", "train"), _rows("instruction_following", "test")
+    train, test = task_rows("instruction_following", "train"), task_rows("instruction_following", "test")
     best = max((row["response"] for row in train), key=lambda r: if_scored(train, [r] * len(train)))
     assert if_scored(test, [best] * len(test)) < 0.10
 
 
 def test_every_prompt_has_a_constraint_only_its_own_response_meets():
-    anchors = set(_module("instruction_following", "generate").ANCHORS)
+    anchors = set(task_module("instruction_following", "generate").ANCHORS)
     for split in ("train", "validation", "test"):
-        for row in _rows("instruction_following", split):
+        for row in task_rows("instruction_following", split):
             assert set(row["instruction_id_list"]) & anchors, (split, row["prompt"])

@@ -9,25 +9,11 @@
 - clinical_reasoning 1.3: vignettes named the answer's words; question-option overlap models scored 0.37 (1.4: <= 0.30).
 """
 
-import importlib.util
-import json
 import re
-from pathlib import Path
 
 import pytest
 
-TASKS = Path(__file__).resolve().parent.parent / "tasks"
-
-
-def _module(task: str, name: str):
-    spec = importlib.util.spec_from_file_location(f"_round11_{task}_{name}", TASKS / task / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _rows(task: str, split: str) -> list[dict]:
-    return [json.loads(line) for line in (TASKS / task / "data" / f"{split}.jsonl").read_text().splitlines()]
+from task_files import task_module, task_rows
 
 
 # ---------------------------------------------------------------------------------------------------------- uti
@@ -35,7 +21,7 @@ def _rows(task: str, split: str) -> list[dict]:
 def uti_counts():
     """(findings reported, findings denied, signed CVA/suprapubic findings) read off each note's text, as a
     reader that knows no medicine would count them, with the labels; train and test."""
-    gen = _module("uti", "generate")
+    gen = task_module("uti", "generate")
     ros = re.compile("(?:" + "|".join(re.escape(lead) for lead in gen.ROS_LEADS) + r")(.*?)\.\s")
     lists = re.compile("(?:" + "|".join(gen.PRESENT_LEADS) + r") (.*?) (?:" + "|".join(
         re.escape(d.split()[0]) for d in gen.DURATIONS) + r")\b.*?\. (?:" + "|".join(gen.ABSENT_LEADS) + r") (.*?)\.")
@@ -58,7 +44,7 @@ def uti_counts():
 
     out = {}
     for split in ("train", "test"):
-        rows = _rows("uti", split)
+        rows = task_rows("uti", split)
         out[split] = ([counts(r) for r in rows], [int(r["label"] == "yes") for r in rows])
     return out
 
@@ -83,8 +69,8 @@ def test_uti_list_lengths_are_drawn_whatever_the_label():
     """The structured rows: the lengths of the present and absent lists carry (almost) nothing about the label."""
     from sklearn.metrics import roc_auc_score
 
-    gen = _module("uti", "generate")
-    rows = [row for split in ("train", "validation", "test") for row in _rows("uti", split)]
+    gen = task_module("uti", "generate")
+    rows = [row for split in ("train", "validation", "test") for row in task_rows("uti", split)]
     labels = [row["label"] == "yes" for row in rows]
     reported = [len([s for s in row["present"] if s not in gen.EXAM_SIGNS]) for row in rows]
     denied = [len(row["absent"]) for row in rows]
@@ -101,7 +87,7 @@ def test_uti_list_lengths_are_drawn_whatever_the_label():
 # guesses. 1.4 anchors each prompt with a closing phrase (one of 120) or with words to include plus forbidden words
 # taken from the other topics' words to include.
 def _if_prompt_level():
-    utils = _module("instruction_following", "utils")
+    utils = task_module("instruction_following", "utils")
     return lambda rows, text: sum(utils.process_results(row, [text])["prompt_level_strict_acc"] for row in rows) / len(
         rows)
 
@@ -111,7 +97,7 @@ def _kwargs(rows: list[dict], instruction_id: str) -> list[dict]:
 
 
 def test_if_a_vocabulary_list_with_every_fixed_format_fails_the_test_prompts():
-    train, test = _rows("instruction_following", "train"), _rows("instruction_following", "test")
+    train, test = task_rows("instruction_following", "train"), task_rows("instruction_following", "test")
     forbidden = {w.lower() for kw in _kwargs(train, "keywords:forbidden_words") for w in kw["forbidden_words"]}
     words = dict.fromkeys(re.findall(r"[a-z]+", " ".join(row["response"] for row in train).lower()))
     vocab = " ".join(w for w in words if w not in forbidden)
@@ -127,13 +113,13 @@ def test_if_a_vocabulary_list_with_every_fixed_format_fails_the_test_prompts():
 
 
 def test_if_no_closing_phrase_or_word_list_serves_many_prompts():
-    test = _rows("instruction_following", "test")
+    test = task_rows("instruction_following", "test")
     endings = [kw["end_phrase"].lower() for kw in _kwargs(test, "startend:end_checker")]
     assert max(endings.count(e) for e in endings) <= 0.02 * len(test)
-    gen = _module("instruction_following", "generate")
+    gen = task_module("instruction_following", "generate")
     keywords = {w for topic in gen.TOPICS for w in topic["keywords"]}
     for split in ("train", "validation", "test"):
-        for row in _rows("instruction_following", split):
+        for row in task_rows("instruction_following", split):
             ids = row["instruction_id_list"]
             assert "startend:end_checker" in ids or set(gen.KEYWORD_PAIR) <= set(ids), row["prompt"]
             if set(gen.KEYWORD_PAIR) <= set(ids):  # forbidden: words that other prompts ask to include
@@ -151,7 +137,7 @@ _CR_STOP = set("a an the of and or to in on with for by is are was which followi
 
 
 def _cr_items(split: str):
-    for row in _rows("clinical_reasoning", split):
+    for row in task_rows("clinical_reasoning", split):
         asked = set(re.findall(r"[a-z0-9]+", row["question"].lower())) - _CR_STOP
         options = [row["options"][k] for k in "ABCD"]
         yield [len(asked & set(re.findall(r"[a-z0-9]+", o.lower()))) for o in options], options, "ABCD".index(
