@@ -54,10 +54,19 @@ class LocalExecutor:
     name = "local"
     description = "this machine: cells one after another, or one worker per visible GPU (--executor-option gpus=N)"
 
-    def run(self, cells: list[Any], run_cell, options: dict[str, str]) -> Iterator[Any]:
+    def check_options(self, options: dict[str, str], cells: int = 0) -> int:
+        """The workers to start; a GPU count this machine does not have is refused (CUDA_VISIBLE_DEVICES=7 on a
+        2-GPU machine would run that worker on the CPU, silently)."""
         _known_options(self.name, options, ("gpus",))
+        visible = _gpu_count()
         gpus = _number(options, "gpus", None)
-        gpus = _gpu_count() if gpus is None else gpus
+        if gpus is not None and visible and gpus > visible:
+            raise MedbenchError(f"--executor-option gpus={gpus}, but this machine has {visible} GPU(s)",
+                                f"write --executor-option gpus={visible} or less")
+        return min(visible if gpus is None else gpus, max(cells, 1))  # never more workers than cells
+
+    def run(self, cells: list[Any], run_cell, options: dict[str, str]) -> Iterator[Any]:
+        gpus = self.check_options(options, len(cells))
         if gpus <= 1 or len(cells) <= 1:
             for cell in cells:
                 yield run_cell(cell)
@@ -81,11 +90,13 @@ class RayExecutor:
     description = ("a Ray cluster (--executor-option address=auto, or a local one); cells as Ray tasks with "
                    "gpus_per_cell / cpus_per_cell resources")
 
-    def run(self, cells: list[Any], run_cell, options: dict[str, str]) -> Iterator[Any]:
+    def check_options(self, options: dict[str, str], cells: int = 0) -> tuple[int, float | None, float]:
         _known_options(self.name, options, ("address", "log_to_driver", "num_cpus", "gpus_per_cell", "cpus_per_cell"))
-        num_cpus = _number(options, "num_cpus", os.cpu_count() or 1, low=1)
-        gpus_per_cell = _number(options, "gpus_per_cell", None, float)
-        cpus_per_cell = _number(options, "cpus_per_cell", 1.0, float)
+        return (_number(options, "num_cpus", os.cpu_count() or 1, low=1),
+                _number(options, "gpus_per_cell", None, float), _number(options, "cpus_per_cell", 1.0, float))
+
+    def run(self, cells: list[Any], run_cell, options: dict[str, str]) -> Iterator[Any]:
+        num_cpus, gpus_per_cell, cpus_per_cell = self.check_options(options, len(cells))
         try:
             import ray
         except ImportError:
@@ -116,6 +127,11 @@ class SlurmExecutor:
     name = "slurm"
     description = ("SLURM through submitit: one array job, a task per cell (--executor-option partition=..., "
                    "timeout_min=..., gpus_per_node=..., cpus_per_task=..., folder=...)")
+
+    def check_options(self, options: dict[str, str], cells: int = 0) -> None:
+        _number(options, "timeout_min", None, low=1)
+        for key in ("gpus_per_node", "cpus_per_task", "mem_gb", "nodes", "tasks_per_node"):
+            _number(options, key, None, low=0 if key == "gpus_per_node" else 1)
 
     def run(self, cells: list[Any], run_cell, options: dict[str, str]) -> Iterator[Any]:
         try:

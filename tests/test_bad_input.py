@@ -64,7 +64,8 @@ class Ctx:
         return path
 
     def eval(self, *args: str, model: str | None = None) -> list[str]:
-        return ["eval", "--model", model or str(self.model), "--leaderboard-dir", self.lb, "--limit", "2", *args]
+        limit = [] if "--limit" in args else ["--limit", "2"]  # an option given twice with two values is refused
+        return ["eval", "--model", model or str(self.model), "--leaderboard-dir", self.lb, *limit, *args]
 
     def train(self, plugin: str, *args: str, model: str | None = None) -> list[str]:
         return ["train", "--plugin", plugin, "--model", model or str(self.model), "--task", "medqa",

@@ -46,7 +46,8 @@ def check(error: str, problem: list[str], fix: list[str]) -> None:
 
 
 def eval_argv(tmp_path: Path, model: Path | str, *args: str) -> list[str]:
-    return ["eval", "--model", str(model), "--tasks", "medqa", "--limit", "1", "--leaderboard-dir", str(tmp_path / "lb"),
+    limit = [] if "--limit" in args else ["--limit", "1"]  # an option given twice with two values is refused
+    return ["eval", "--model", str(model), "--tasks", "medqa", *limit, "--leaderboard-dir", str(tmp_path / "lb"),
             *args]
 
 
@@ -79,8 +80,8 @@ def train_argv(tmp_path: Path, model: Path, *args: str) -> list[str]:
 ])
 def test_numbers_out_of_range_are_one_line(command, args, problem, fix, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    base = eval_argv(tmp_path, "unused") if command == "eval" else train_argv(tmp_path, Path("unused"))
-    check(one_line_error([*base, *args], capsys), problem, fix)
+    argv = eval_argv(tmp_path, "unused", *args) if command == "eval" else train_argv(tmp_path, Path("unused"), *args)
+    check(one_line_error(argv, capsys), problem, fix)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "lb").exists()  # refused before any work
 
 

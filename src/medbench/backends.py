@@ -88,6 +88,11 @@ def open_backend(model_ref: str | None, name: str | None, options: dict[str, Any
     return opened
 
 
+_FLAG_OF = {"base_url": "--base-url", "timeout": "--request-timeout", "max_retries": "--max-retries",
+            "concurrency": "--concurrency", "rate_limit": "--rate-limit", "tensor_parallel": "--tensor-parallel",
+            "data_parallel": "--data-parallel"}  # medbench.commands.backend_flags.FLAGS, the other way round
+
+
 def open_for_evaluation(model_ref: str | None, config: Any, tasks: dict[str, Any], loaded: Any = None,
                         load_options: Any = None, progress: Any = None) -> Backend:
     """The backend ``config`` (an EvalConfig) asks for, refusing up front what it cannot score; a model already
@@ -95,6 +100,11 @@ def open_for_evaluation(model_ref: str | None, config: Any, tasks: dict[str, Any
     backend = None if loaded is not None else open_backend(
         model_ref, config.backend, config.backend_options, batch_size=config.batch_size, seed=config.seed,
         progress=progress)
+    if backend is None and config.backend_options:  # --base-url without --backend openai scored a local model
+        given = ", ".join(_FLAG_OF.get(key, f"--backend-option {key}") for key in sorted(config.backend_options))
+        raise MedbenchError(f"{given} {'is' if len(config.backend_options) == 1 else 'are'} for a served or plugin "
+                            f"backend, but {model_ref or 'the default model'} runs in this process",
+                            "pass --backend openai or vllm (or --model openai:NAME), or drop them (docs/backends.md)")
     backend = backend or in_process(model_ref, chat_template=config.chat_template, batch_size=config.batch_size,
                                     scorer=config.scorer, loaded=loaded, load_options=load_options, progress=progress)
     require_loglikelihood(backend, tasks)

@@ -86,7 +86,16 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 class _CommandList(click.Group):
-    """``medbench --help`` lists each command's first sentence whole, wrapped, rather than cut near 60 characters."""
+    """``medbench --help`` lists each command's first sentence whole, wrapped, rather than cut near 60 characters;
+    a command's option given twice with two values is refused before the command runs."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            from medbench.commands.repeated_options import refuse_repeated_options
+
+            refuse_repeated_options(command, rest, f"medbench {name}")
+        return name, command, rest
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]

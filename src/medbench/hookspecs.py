@@ -99,7 +99,8 @@ def register_executors(register):
     ``run(cells, run_cell, options) -> iterator of CellResult``: call ``run_cell(cell)`` for every cell (it is
     picklable, so it can run in another process or on another machine that shares the filesystem) and yield
     each result as it finishes. ``options`` holds the user's ``--executor-option key=value`` pairs. A cell
-    that raises must not stop the others: ``run_cell`` already records failures as results.
+    that raises must not stop the others: ``run_cell`` already records failures as results. An optional
+    ``check_options(options, cells)`` raising MedbenchError is called before the sweep writes anything.
     """
 
 

@@ -195,7 +195,9 @@ def gpu_memory_map(path: str | Path, dtype: Any) -> dict[int, int] | None:
     GPUs. None without CUDA, and under ``accelerate launch``, where every rank holds its own copy."""
     import torch
 
-    if not torch.cuda.is_available() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    from medbench.training import world_size
+
+    if not torch.cuda.is_available() or world_size() > 1:
         return None
     stored = {"float32": 4, "float16": 2, "bfloat16": 2}
     try:

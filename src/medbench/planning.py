@@ -31,7 +31,7 @@ from medbench.comparison_planning import (  # noqa: F401  (PlannedComparison: re
 from medbench.errors import MedbenchError
 from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, map_file_options,
                              grid_levels, recipe_error, resolve_bindings, resolve_variables, set_value,
-                             substitute, task_fingerprint, whole_seed)
+                             substitute, task_fingerprint, whole_seed, model_reference)
 from medbench.records import slug
 from medbench.step_selection import read_select, selection_identity, variant_options
 
@@ -269,7 +269,7 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     variables.update(resolve_bindings(bound, variables, where))  # a level's variables may use another level's
     seed = whole_seed(factors.get("seed", scale_vars.get("seed", 1234)), where)
     cell = recipe.cell
-    model = str(substitute(cell.get("model", "{model}"), variables, where))
+    model = model_reference(cell.get("model", "{model}"), variables, where)
     raw_steps = cell.get("steps") or []
     if cell.get("steps_by"):
         by_level = {str(k): v for k, v in (raw_steps or {}).items()}
@@ -314,7 +314,7 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
                                "trainer name", "write plugin: sft (see `medbench trainers`)")
         step_vars = {**variables, "prev": "{prev}"}
         task = str(substitute(raw.get("task", "{task}"), step_vars, where))
-        step_model = str(substitute(raw.get("model", "{prev}" if steps else model), step_vars, where))
+        step_model = model_reference(raw.get("model", "{prev}" if steps else model), step_vars, where)
         options = contained_file_options(substitute(raw.get("options") or {}, step_vars, where),
                                          recipe.path.parent, given, where)
         if not isinstance(options, dict):

@@ -208,7 +208,10 @@ def get_plugin_manager() -> pluggy.PluginManager:
         try:
             _load_entry_points(pm)
             plugins_dir = os.environ.get(PLUGINS_DIR_ENV)
-            if plugins_dir:
+            if plugins_dir and not Path(plugins_dir).is_dir():  # a typo loaded nothing, silently
+                _warn(f"{PLUGINS_DIR_ENV} names {plugins_dir!r}, which is not a directory: no plugins were "
+                      f"loaded from it — point it at a folder of plugin *.py files, or unset it")
+            elif plugins_dir:
                 _load_plugins_dir(pm, Path(plugins_dir))
         except BaseException:
             _manager = None

@@ -68,8 +68,8 @@ import yaml
 
 from medbench.errors import MedbenchError
 from medbench.recipe_comparisons import COMPARISON_KEYS, read_comparisons, recipe_error  # noqa: F401  (re-exported)
-from medbench.recipe_variables import (_REF, grid_levels, resolve_bindings,  # noqa: F401  (re-exported)
-                                       resolve_variables, substitute, whole_seed)
+from medbench.recipe_variables import (_REF, grid_levels, model_reference, resolve_bindings,  # noqa: F401
+                                       resolve_variables, substitute, whole_seed)  # (re-exported)
 from medbench.records import read_regular_text
 from medbench.task_yaml import check_expansion, is_inside
 from medbench.taskdata import check_data_size

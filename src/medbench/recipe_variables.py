@@ -162,3 +162,13 @@ def whole_seed(value: Any, where: str) -> int:
         raise MedbenchError(f"{where}: seed {str(value)[:40]!r} is not a whole number",
                             "give seed levels as whole numbers, e.g. seed: [1, 2, 3]")
     return int(value)
+
+
+def model_reference(raw: Any, variables: Mapping[str, Any], where: str) -> str:
+    """A cell's or step's model, substituted, as the reference it must be: `--set model=` (YAML null), a number or
+    a list would be planned as the model 'None' and fail only when the cell runs."""
+    value = substitute(raw, variables, where)
+    if not isinstance(value, str) or not value.strip():
+        raise MedbenchError(f"{where}: the model is {str(value)[:40]!r}, not a model reference",
+                            "set it to a checkpoint folder or a name from `medbench models` (e.g. --set model=REF)")
+    return value

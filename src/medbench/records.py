@@ -230,8 +230,8 @@ def ensure_leaderboard_dir(root: Path) -> None:
     """Before any work: ``root`` takes new files, and neither its records/ nor its .cache/ is a link out of it."""
     ensure_writable(root, "--leaderboard-dir")
     records_folder(root)
-    if (Path(root) / ".cache").is_symlink():
-        refuse_links(root, Path(root) / ".cache")
+    from medbench.leaderboard_folder import check_leaderboard_folder  # its .cache/, and pages it did not write
+    check_leaderboard_folder(root)
 
 
 def _typed_for_writing(data: dict[str, Any]) -> Record:

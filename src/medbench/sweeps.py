@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from medbench.errors import MedbenchError
 from medbench.models import release_memory
-from medbench.plugin_calls import plugin_iter
+from medbench.plugin_calls import plugin_call, plugin_iter
 from medbench.registries import named_registry, unknown_name
 from medbench.planning import (  # noqa: F401  (the planning API, re-exported: `from medbench.sweeps import plan`)
     CellSpec,
@@ -307,11 +307,16 @@ def executor_registry() -> dict[str, Any]:
     return named_registry("register_executors", "executor", ("name", "run"))
 
 
-def get_executor(name: str) -> Any:
+def get_executor(name: str, options: dict[str, str] | None = None, cells: int = 0) -> Any:
+    """The executor; with ``options`` (--executor-option), checked by its ``check_options`` before anything runs."""
     executors = executor_registry()
     if name not in executors:
         raise unknown_name("executor", name, executors, "pass --executor with a known name, or install its plugin")
-    return executors[name]
+    chosen = executors[name]
+    if options is not None and hasattr(chosen, "check_options"):
+        with plugin_call(getattr(chosen, "plugin", None), f"executor {chosen.name!r} check_options()"):
+            chosen.check_options(dict(options), cells)
+    return chosen
 
 
 def run_sweep(sweep: SweepPlan, executor: str = "local", options: dict[str, str] | None = None,
@@ -320,7 +325,7 @@ def run_sweep(sweep: SweepPlan, executor: str = "local", options: dict[str, str]
     """Run every cell through ``executor``; results come back in completion order. ``report_to``: the trackers
     every training step and its scores report to (medbench.tracking). ``prune_unchosen``: a choosing step's
     unchosen checkpoints lose their weights once chosen, where no other step reads them."""
-    chosen = get_executor(executor)
+    chosen = get_executor(executor, dict(options or {}), len(sweep.cells))  # before the sweep writes anything
     check_out_dir(sweep.out_dir)
     sweep.out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(sweep.out_dir / "plan.json", describe(sweep))

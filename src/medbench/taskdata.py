@@ -324,6 +324,10 @@ def mcq_row(question: str, choices: list[str], gold: int, source: str, **extra: 
     if checked and any(_is_blank(choice) for choice in choices):
         raise MedbenchError(f"{source}: an answer option is empty or null",
                             "give every option its text, or drop the row")
+    nested = next((c for c in choices if isinstance(c, (list, dict))), None) if checked else None
+    if nested is not None:  # its Python text (['x'], {'y': 1}) would be scored and trained on as the option
+        raise MedbenchError(f"{source}: an answer option is {'a list' if isinstance(nested, list) else 'a mapping'} "
+                            f"({str(nested)[:40]}), not text", "give every option as text, or drop the row")
     if not choices:
         raise MedbenchError(f"{source}: no answer options found",
                             "give the options as a mapping of letter to text, e.g. {\"A\": \"...\", \"B\": \"...\"}")

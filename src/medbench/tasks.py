@@ -18,9 +18,11 @@ from medbench.plugin_calls import plugin_label
 from medbench.registries import call_register_hook
 from medbench.small_inputs import remember_failure
 from medbench.task_documents import check_task_config, construction_checked
-from medbench.task_trust import (bound_task_regexes, code_imports, config_with_code, contained_yaml_loading,
-                                 sandboxed_templates, template_refusal, templates_unrendered)
-from medbench.task_yaml import LOCAL_BUILDERS, ContainmentError, read_task_yaml
+from medbench.task_load_errors import load_failure
+from medbench.task_setting_checks import check_task_settings
+from medbench.task_trust import (bound_task_regexes, code_imports, config_with_code, contained_yaml_loading,  # noqa
+                                 sandboxed_templates, template_refusal, templates_unrendered)  # F401: re-exported
+from medbench.task_yaml import ContainmentError, read_task_yaml
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +283,7 @@ def validate_entry(entry: TaskEntry) -> None:
         raise MedbenchError(f"task {entry.name!r} ({entry.path}) is missing {', '.join(missing)}",
                             "add the missing field(s) to the YAML (see tasks/medqa/medqa.yaml for a complete one)")
     check_task_config(entry, runs_code=entry.trusted or _sources["trust_task_code"])
+    check_task_settings(entry)  # generation settings and filters, before a model loads
 
 
 def load_tasks(names: list[str], registry: TaskRegistry | None = None,
@@ -337,40 +340,6 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
                           f"does not say it read the file; check that its loader takes data_files", stacklevel=2)
         tasks[entry.name] = task
     return tasks
-
-
-def load_failure(entry: TaskEntry, exc: BaseException) -> MedbenchError:
-    """One line for a task that lm-eval could not build: a refused template, a dataset missing offline, else
-    the exception itself."""
-    refused = template_refusal(entry, exc)
-    if refused is not None:
-        return refused
-    dataset = entry.config.get("dataset_path")
-    hub_dataset = bool(dataset) and str(dataset) not in LOCAL_BUILDERS and not Path(str(dataset)).exists()
-    if hub_dataset and "custom_dataset" not in entry.config and _offline_miss(exc):
-        name = f"{dataset} ({entry.config['dataset_name']})" if entry.config.get("dataset_name") else dataset
-        return MedbenchError(f"task {entry.name!r} needs the dataset {name}, which is not in the local Hugging Face "
-                             f"cache and medbench is offline", f"pass --online to download it once, or point "
-                             f"HF_DATASETS_CACHE at a cache that holds it, or give a local copy with "
-                             f"--data-file {entry.name}:{entry.config.get('test_split') or 'test'}=PATH")
-    detail = " ".join(str(exc).split())[:300]
-    key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
-    if isinstance(key, str) and key and len(key) <= 100 and not any(c.isspace() for c in key):  # doc["CONTEXTS"]
-        return MedbenchError(f"task {entry.name!r} failed to load: KeyError {key!r}, most likely a field its code "
-                             "reads that the data rows lack", f"give data with the fields {entry.path.name} reads, "
-                             f"or check that YAML ({entry.path})")
-    return MedbenchError(f"task {entry.name!r} failed to load: {type(exc).__name__}: {detail}",
-                         f"check its YAML ({entry.path}) and data files")
-
-
-def _offline_miss(exc: BaseException) -> bool:
-    from medbench.models import hub_online
-
-    if hub_online():
-        return False
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(word in text for word in ("offline", "connection", "couldn't reach", "not found", "doesn't exist",
-                                         "does not exist", "hub", "cannot find"))
 
 
 def local_dataset_overrides(entry: TaskEntry, files: Any) -> dict[str, Any]:

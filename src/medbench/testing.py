@@ -112,8 +112,8 @@ def invoke_cli(*args: str, catch_exceptions: bool = True):
 
     from medbench.cli import add_plugin_commands, cli
 
-    group = click.Group(name=cli.name, commands=dict(cli.commands), callback=cli.callback, params=list(cli.params),
-                        help=cli.help, context_settings=dict(cli.context_settings))
+    group = type(cli)(name=cli.name, commands=dict(cli.commands), callback=cli.callback, params=list(cli.params),
+                      help=cli.help, context_settings=dict(cli.context_settings))  # medbench's group, its checks too
     add_plugin_commands(group)  # as `medbench` adds them: each plugin's commands name it when they fail
     result = CliRunner().invoke(group, [str(arg) for arg in args], catch_exceptions=catch_exceptions)
     if isinstance(result.exception, MedbenchError):

@@ -228,7 +228,26 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise MedbenchError(f"config file {path} is not a mapping", "write the trainer options as key: value lines")
-    return _normalized(data)
+    return _contained_paths(_normalized(data), path)
+
+
+def _contained_paths(values: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A config file's file options (pairs_file, difficulty_file, base_config, ...) relative to its own folder and
+    inside it, as a recipe's are: a config file is untrusted input and reads nothing else."""
+    from medbench.recipe import map_file_options
+    from medbench.task_yaml import is_inside, real_path
+
+    folder = real_path(path).parent
+
+    def contained(key: str, value: str) -> str:
+        real = real_path(folder / value) if not value.startswith("~") else None
+        if Path(value).is_absolute() or "://" in value or real is None or not is_inside(real, folder):
+            raise MedbenchError(f"config file {path}: {key} {value!r} lies outside the config file's folder {folder}",
+                                f"copy the file next to the config file and name it relative to it, or give it on "
+                                f"the command line ({option_flag(key)} PATH)")
+        return str(real)
+
+    return map_file_options(values, contained)
 
 
 def parse_plugin_args(args: list[str]) -> dict[str, Any]:

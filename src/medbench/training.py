@@ -117,11 +117,24 @@ def write_manifest(checkpoint: CheckpointInfo, request: TrainRequest, plugin: st
 
 def process_rank() -> int:
     """This process's rank under accelerate / torchrun (0 when not distributed)."""
-    return int(os.environ.get("RANK", "0"))
+    return _launcher_number("RANK", "0", 0)
 
 
 def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return _launcher_number("WORLD_SIZE", "1", 1)
+
+
+def _launcher_number(variable: str, default: str, least: int) -> int:
+    """A launcher's variable; one left over from another shell (``WORLD_SIZE=abc``) is one line, not a traceback."""
+    text = os.environ.get(variable, default)
+    try:
+        number = int(text)
+    except ValueError:
+        number = least - 1
+    if number < least:
+        raise MedbenchError(f"the environment variable {variable} is {text!r}, not a whole number {least} or more",
+                            f"unset {variable} (accelerate and torchrun set it for the processes they launch)")
+    return number
 
 
 def run_trainer(trainer: Trainer, request: TrainRequest) -> list[CheckpointInfo]:

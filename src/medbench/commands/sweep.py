@@ -50,6 +50,8 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
     if dry_run and as_json:
         click.echo(sweep.describe_json(plan))
         return
+    if not dry_run:  # its options, before the plan is printed and the progress starts
+        sweep.get_executor(executor, options, len(plan.cells))
     description = sweep.describe(plan)
     labels = {c["id"]: c["label"] for c in description["cells"]}
     # Recipe text (name, factor levels, reasons) is the recipe author's: never a terminal control sequence.

@@ -66,6 +66,11 @@ def metric_higher_is_better(metric: str, registry: dict[str, Any], record: dict[
     return metric not in LOWER_IS_BETTER
 
 
+# A per-item value past this is no metric's (they are shares, scores, log-likelihoods): summing or squaring it
+# overflows a float.
+MAX_ITEM_VALUE = 1e100
+
+
 def samples_disagree(cell: Cell) -> str | None:
     """Why a cell's samples cannot be the items its score came from (their count is not its n, or their mean of
     a per-item metric is not its score); None when they agree or cannot be checked."""
@@ -74,6 +79,8 @@ def samples_disagree(cell: Cell) -> str | None:
         return None
     if len(values) != cell.n:
         return f"its samples hold {len(values)} items but its n is {cell.n}"
+    if not all(abs(v) <= MAX_ITEM_VALUE for v in values):  # NaN fails too; 1e308s overflow the sum
+        return f"its samples hold {cell.metric} values no score comes from (beyond +-{MAX_ITEM_VALUE:g})"
     mean = math.fsum(values) / len(values)
     if cell.score is not None and not math.isclose(mean, cell.score, rel_tol=1e-6, abs_tol=1e-9):
         return f"its samples' mean {cell.metric} is {mean:.4g} but its score is {cell.score:.4g}"

@@ -12,7 +12,7 @@ from typing import Any
 
 from medbench.errors import MedbenchError
 from medbench.leaderboard import locked, stats
-from medbench.leaderboard.comparisons import metric_registry_or_empty, per_item_values
+from medbench.leaderboard.comparisons import MAX_ITEM_VALUE, metric_registry_or_empty, per_item_values
 from medbench.leaderboard.table import PER_ITEM_FROM_PRED
 from medbench.record_schema import MetricValue, Record, RecordError, validate_record
 from medbench.records import (RecordWarning, atomic_write_json, load_record, read_records, read_samples,
@@ -68,6 +68,10 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
         values = per_item_values(name, samples)
         computed = _compute(name.split(":", 1)[0], samples, registry)
         if values is not None and name not in PER_ITEM_FROM_PRED:
+            if not all(abs(v) <= MAX_ITEM_VALUE for v in values):  # NaN too: its mean would be written as a score
+                raise UnreadableSamples(f"cannot re-score {path}: its samples hold {name} values no score comes from "
+                                        f"(beyond +-{MAX_ITEM_VALUE:g})", "fix or delete its samples.jsonl, or "
+                                        "score the checkpoint again")
             mean, sd = stats.mean_sd(values)
             new_metrics[name] = {"value": mean, "stderr": sd / math.sqrt(len(values)) if sd is not None else None}
         elif computed and (name in computed or ":" not in name):
@@ -90,7 +94,11 @@ def rescore(record_dir: Path, metrics: list[str] | None = None, registry: dict[s
     typed.rescored = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     typed.rescore_kept = kept or None
     rescored = typed.to_json()
-    validate_record(json.loads(json.dumps(rescored)))  # derived from a valid record: a failure here is a bug
+    try:  # a valid record's samples may still be crafted: an acc of -1 or 1e308 gives no score a record may hold
+        validate_record(json.loads(json.dumps(rescored)))
+    except (RecordError, ValueError) as exc:
+        raise UnreadableSamples(f"cannot re-score {path}: its samples give a record that is not valid ({exc})",
+                                "fix or delete its samples.jsonl, or score the checkpoint again") from None
     atomic_write_json(path, rescored)
     return {**rescored, "_path": str(path)}
 
