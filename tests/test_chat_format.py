@@ -106,3 +106,10 @@ def test_sft_on_a_thinking_template_trains_each_answer_after_the_scored_prompt(t
         scored = formatter.prompt_ids(example.prompt)
         assert row["input_ids"][:len(scored)] == scored
         assert tokenizer.decode([t for t in row["labels"] if t != -100]) == example.completion.strip() + "<|eos|>"
+
+
+def test_chat_template_from_a_folder_without_a_tokenizer_is_one_line(tmp_path):
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+    with pytest.raises(MedbenchError, match="no tokenizer could be read there"):
+        borrow_chat_template(make_byte_tokenizer(), str(tmp_path / "adapter"))

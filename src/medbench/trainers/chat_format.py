@@ -101,7 +101,11 @@ def borrow_chat_template(tokenizer: Any, ref: str) -> None:
     path = Path(ref).expanduser()
     if path.is_dir() or ("/" in ref and not path.exists() and not ref.startswith((".", "~"))):
         folder = path if path.is_dir() else hub_snapshot(ref, ["*.json", "*.jinja", "*.model", "*.txt"])
-        donor = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+        try:
+            donor = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+        except (OSError, ValueError, TypeError) as exc:  # e.g. an adapter folder saved without its tokenizer
+            raise MedbenchError(f"--chat-template-from {ref}: no tokenizer could be read there ({type(exc).__name__})",
+                                "name a model folder or hub id whose tokenizer has the chat template") from None
     else:  # the embedded model or a GGUF file: their tokenizer comes with the model
         donor = resolve_model(ref, LoadOptions(device="cpu")).tokenizer
     require_chat_template(donor, ref, "--chat-template-from")
