@@ -320,3 +320,15 @@ def test_medbench_pages_or_a_records_folder_mark_a_leaderboard_folder(tmp_path):
     (tmp_path / "other" / "records").mkdir(parents=True)
     (tmp_path / "other" / "index.html").write_text("anything")
     check_leaderboard_folder(tmp_path / "other")
+
+
+@pytest.mark.parametrize("value", [["a", "b"], {"note": "x"}])
+def test_a_list_or_mapping_where_a_task_reads_text_is_one_line(tmp_path, capsys, monkeypatch, value):
+    # uti's normaliser wrote str(row["text"]): the Python text of the list was scored as the note.
+    monkeypatch.chdir(tmp_path)
+    tasks = Path(__file__).resolve().parent.parent / "tasks"
+    rows = [json.loads(line) for line in (tasks / "uti" / "data" / "test.jsonl").read_text().splitlines()[:3]]
+    rows[1]["text"] = value
+    (tmp_path / "u.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    line = one_line_error(*_run(capsys, "eval", "--tasks", "uti", "--data-file", "uti=u.jsonl", "--limit", "1"))
+    assert f"row 2: column text holds a {type(value).__name__} where the task reads text" in line

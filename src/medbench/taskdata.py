@@ -249,9 +249,15 @@ def to_dataset_dict(rows_by_split: dict[str, tuple[list[dict[str, Any]], RowSour
 def _normalize_row(normalize: Normalizer, row: dict[str, Any], source: RowSource) -> dict[str, Any]:
     """A row the task's normaliser cannot read is the row's fault: name the file and row, never the YAML."""
     try:
-        return normalize(row, source)
+        normalized = normalize(row, source)
     except ROW_FAULTS as exc:
         raise _row_fault(source, exc, row) from None
+    # A normaliser's str(row[key]) turns a list or mapping into its Python text ("['x']"), which would be scored.
+    for key, value in row.items():
+        if isinstance(value, (list, dict)) and isinstance(normalized.get(key), str) and normalized[key] == str(value):
+            raise MedbenchError(f"{source}: column {key} holds a {type(value).__name__} where the task reads text",
+                                f"write {key} as a string (see {_format_reference()})")
+    return normalized
 
 
 # What a normaliser raises on a field of the wrong type or value (int(Infinity) is an OverflowError).
