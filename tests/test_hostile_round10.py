@@ -332,3 +332,14 @@ def test_a_list_or_mapping_where_a_task_reads_text_is_one_line(tmp_path, capsys,
     (tmp_path / "u.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     line = one_line_error(*_run(capsys, "eval", "--tasks", "uti", "--data-file", "uti=u.jsonl", "--limit", "1"))
     assert f"row 2: column text holds a {type(value).__name__} where the task reads text" in line
+
+
+@pytest.mark.parametrize("label", [1.7, True, "1.5"])
+def test_a_medqa_hf_label_that_is_not_a_whole_number_is_refused_not_truncated(label):
+    # int() read 1.7 as 1 and true as 1: a wrong gold answer, never an error
+    from task_files import task_module
+
+    row = {"sent1": "Q?", "ending0": "a", "ending1": "b", "ending2": "c", "ending3": "d", "label": label}
+    with pytest.raises(MedbenchError, match="the answer"):
+        task_module("medqa", "utils").normalize(row, "f.jsonl row 1")
+    assert task_module("medqa", "utils").normalize({**row, "label": 1}, "f.jsonl row 1")["gold"] == 1

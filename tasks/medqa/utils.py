@@ -24,7 +24,10 @@ def normalize(row, source):
     else:  # GBaker/MedQA-USMLE-4-options-hf: sent1, ending0..3, label
         require_columns(row, ["sent1", "ending0", "ending1", "ending2", "ending3", "label"], source)
         choices = [row[f"ending{i}"] for i in range(4)]
-        gold = int(row["label"])
+        label = row["label"]
+        # int() would read 1.7 as 1 and true as 1: a wrong gold answer, never an error (medmcqa's cop likewise)
+        gold = int(label) if isinstance(label, int) and not isinstance(label, bool) else \
+            int(label) if isinstance(label, str) and label.strip().isdigit() else -1
         row = {**row, "question": row["sent1"]}
     return mcq_row(row["question"], choices, gold, source,
                    subject=str(row.get("subject") or row.get("meta_info") or "unknown"),
