@@ -340,6 +340,6 @@ def test_a_medqa_hf_label_that_is_not_a_whole_number_is_refused_not_truncated(la
     from task_files import task_module
 
     row = {"sent1": "Q?", "ending0": "a", "ending1": "b", "ending2": "c", "ending3": "d", "label": label}
-    with pytest.raises(MedbenchError, match="the answer"):
+    with pytest.raises(MedbenchError, match=r"is not the index \(0-3\) of the right ending"):
         task_module("medqa", "utils").normalize(row, "f.jsonl row 1")
     assert task_module("medqa", "utils").normalize({**row, "label": 1}, "f.jsonl row 1")["gold"] == 1

@@ -26,8 +26,10 @@ def normalize(row, source):
         choices = [row[f"ending{i}"] for i in range(4)]
         label = row["label"]
         # int() would read 1.7 as 1 and true as 1: a wrong gold answer, never an error (medmcqa's cop likewise)
-        gold = int(label) if isinstance(label, int) and not isinstance(label, bool) else \
-            int(label) if isinstance(label, str) and label.strip().isdigit() else -1
+        if isinstance(label, bool) or not (isinstance(label, int) or (isinstance(label, str) and label.isdigit())):
+            raise MedbenchError(f"{source}: label {label!r} is not the index (0-3) of the right ending",
+                                "write label as 0, 1, 2 or 3 (ending0 is 0)")
+        gold = int(label)
         row = {**row, "question": row["sent1"]}
     return mcq_row(row["question"], choices, gold, source,
                    subject=str(row.get("subject") or row.get("meta_info") or "unknown"),
