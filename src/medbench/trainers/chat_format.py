@@ -31,7 +31,8 @@ class Formatter:
                                 "pass --chat-template-from MODEL to train in that model's template, or --chat-template "
                                 "false")
         self.chat = bool(use_chat_template)
-        self._end_of_turn: str | None = None
+        self._end_of_turn: str | None = None  # None: the generation prompt starts the answered turn (or not probed)
+        self._probed = False
 
     def prompt(self, text: str) -> str | list[dict[str, str]]:
         return [{"role": "user", "content": text}] if self.chat else text
@@ -51,9 +52,9 @@ class Formatter:
         """True when the template renders the generation prompt other than as the start of an answered turn."""
         if not self.chat:
             return False
-        if self._end_of_turn is None:
-            self._end_of_turn = _end_of_turn(self.tokenizer)
-        return self._end_of_turn != ""
+        if not self._probed:
+            self._end_of_turn, self._probed = _end_of_turn(self.tokenizer), True
+        return self._end_of_turn is not None
 
     def require_scored_prefix(self, ref: str, trainer: str) -> None:
         """For trainers that build their rows through TRL's own tokenization: refuse a template whose generation
@@ -77,17 +78,17 @@ def _render(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: b
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
 
-def _end_of_turn(tokenizer: Any) -> str:
-    """"" where the generation prompt starts the answered turn; else the text the template puts after an answer
+def _end_of_turn(tokenizer: Any) -> str | None:
+    """None where the generation prompt starts the answered turn; else the text the template puts after an answer
     (its end of turn), to close an answer trained after the generation prompt."""
     user = [{"role": "user", "content": _PROBE_PROMPT}]
     prompt = _render(tokenizer, user, True)
     answered = _render(tokenizer, user + [{"role": "assistant", "content": _PROBE_ANSWER}], False)
     if answered.startswith(prompt):
-        return ""
+        return None
     at = answered.rfind(_PROBE_ANSWER)
     if at < 0:  # no answer rendered at all: TRL's rows, which check_trainable refuses (nothing to train on)
-        return ""
+        return None
     return answered[at + len(_PROBE_ANSWER):] or (tokenizer.eos_token or "")
 
 
