@@ -332,7 +332,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
     # Pairs that need no model come first, so that a bad pairs file fails before a model loads.
     pairs = [] if options.pairs == "sampled" else fixed_pairs(request, options)
     loaded = load_policy(request, options)
-    formatter = Formatter(loaded.tokenizer, options.chat_template)
+    formatter = Formatter(loaded.tokenizer, options.chat_template, request.model_ref)
     formatter.require_scored_prefix(request.model_ref, "DPO")  # TRL's DPO tokenizes the pairs itself
     if options.pairs == "sampled":
         examples = capped(request.training_examples(), options, f"the training data of task {request.task!r}",

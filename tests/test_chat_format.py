@@ -60,6 +60,20 @@ def test_chat_training_on_a_model_without_a_template_is_refused_not_trained_raw(
     assert not Formatter(tokenizer, False).chat  # raw training needs none
 
 
+def test_training_refuses_a_template_that_eval_would_refuse():
+    """The same guard as scoring: a template that loops or is huge is one line before training, not a stall."""
+    looping = make_byte_tokenizer()
+    looping.chat_template = "{% for i in range(10**9) %}{% for j in range(10**9) %}x{% endfor %}{% endfor %}"
+    with pytest.raises(MedbenchError, match="cannot render a one-line question") as refused:
+        Formatter(looping, True, "loops")
+    assert "'loops'" in str(refused.value) and "--chat-template true" in str(refused.value)
+    huge = make_byte_tokenizer()
+    huge.chat_template = "{{ messages[0]['content'] }}" + "x" * (1 << 21)
+    with pytest.raises(MedbenchError, match="characters"):
+        Formatter(huge, True)
+    Formatter(huge, False)  # raw training renders no template
+
+
 def test_chat_template_from_gives_a_model_another_models_template(tiny_model_dir):
     tokenizer = make_byte_tokenizer()
     tokenizer.chat_template = None

@@ -220,12 +220,14 @@ def check_dtype(dtype: str) -> str:
     return dtype
 
 
-def require_chat_template(tokenizer: Any, ref: str, option: str = "--chat-template") -> None:
-    """Chat-template scoring needs a tokenizer that has one; say so instead of the tokenizer's ValueError."""
+def require_chat_template(tokenizer: Any, ref: str, option: str = "--chat-template", missing_fix: str = "") -> None:
+    """Scoring or training in the chat template needs a tokenizer that has one, of bounded size, that renders a
+    question in time; say so instead of the tokenizer's ValueError or a stall."""
     template = getattr(tokenizer, "chat_template", None)
     if not template:
         raise MedbenchError(f"{option}: model {ref!r} has no chat template (its tokenizer_config.json sets none)",
-                            f"leave out {option} for this model, or use a chat/instruct model that has one")
+                            missing_fix or f"leave out {option} for this model, or use a chat/instruct model that "
+                            "has one")
     size = len(template) if isinstance(template, str) else sum(len(str(t)) for t in template.values()) \
         if isinstance(template, dict) else 0
     fix = f"fix the chat_template in {ref}'s tokenizer_config.json (or chat_template.jinja), or leave out {option}"

@@ -23,13 +23,14 @@ class Formatter:
     else as raw text (the form lm-eval scores). Completions come in the task's raw form, with its target
     delimiter."""
 
-    def __init__(self, tokenizer: Any, use_chat_template: bool):
+    def __init__(self, tokenizer: Any, use_chat_template: bool, ref: str = "the model"):
         self.tokenizer = tokenizer
-        if use_chat_template and not getattr(tokenizer, "chat_template", None):
-            # Falling back to raw prompts would train one format and score another (eval refuses such a model).
-            raise MedbenchError("--chat-template true: the model's tokenizer has no chat template",
-                                "pass --chat-template-from MODEL to train in that model's template, or --chat-template "
-                                "false")
+        if use_chat_template:  # the guard evaluation has: no raw fallback (one format trained, another scored)
+            from medbench.models import require_chat_template
+
+            require_chat_template(tokenizer, ref, "--chat-template true",
+                                  "pass --chat-template-from MODEL to train in that model's template, or "
+                                  "--chat-template false")
         self.chat = bool(use_chat_template)
         self._end_of_turn: str | None = None  # None: the generation prompt starts the answered turn (or not probed)
         self._probed = False
