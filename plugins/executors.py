@@ -60,9 +60,11 @@ class LocalExecutor:
         _known_options(self.name, options, ("gpus",))
         visible = _gpu_count()
         gpus = _number(options, "gpus", None)
-        if gpus is not None and visible and gpus > visible:
-            raise MedbenchError(f"--executor-option gpus={gpus}, but this machine has {visible} GPU(s)",
-                                f"write --executor-option gpus={visible} or less")
+        if gpus is not None and gpus > max(visible, 1):  # gpus=1 on a CPU machine is the in-process default
+            # Without GPUs the workers would all share the CPU, each with every thread: slower, not parallel.
+            raise MedbenchError(f"--executor-option gpus={gpus}, but this machine has {visible or 'no'} GPU(s)",
+                                f"write --executor-option gpus={visible} or less" if visible else
+                                "leave out --executor-option gpus on this machine (cells run one after another)")
         return min(visible if gpus is None else gpus, max(cells, 1))  # never more workers than cells
 
     def run(self, cells: list[Any], run_cell, options: dict[str, str]) -> Iterator[Any]:

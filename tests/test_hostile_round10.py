@@ -262,7 +262,12 @@ def test_the_local_executor_starts_no_more_workers_than_cells_or_gpus(monkeypatc
     from medbench_plugins import executors
 
     monkeypatch.setattr(executors, "_gpu_count", lambda: 0)
-    assert executors.LocalExecutor().check_options({"gpus": "1000000000"}, 3) == 3
+    with pytest.raises(MedbenchError, match="gpus=2, but this machine has no GPU") as refused:
+        executors.LocalExecutor().check_options({"gpus": "2"}, 3)  # N CPU workers, each with every thread
+    assert "leave out --executor-option gpus" in refused.value.fix
+    assert executors.LocalExecutor().check_options({"gpus": "1"}, 3) == 1
+    monkeypatch.setattr(executors, "_gpu_count", lambda: 8)
+    assert executors.LocalExecutor().check_options({"gpus": "8"}, 3) == 3
     monkeypatch.setattr(executors, "_gpu_count", lambda: 2)
     with pytest.raises(MedbenchError, match="gpus=4, but this machine has 2 GPU"):
         executors.LocalExecutor().check_options({"gpus": "4"}, 3)
