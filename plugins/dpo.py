@@ -210,7 +210,7 @@ def _sample_batch(model, formatter: Formatter, batch_examples: list[TrainingExam
     import torch
 
     tokenizer = formatter.tokenizer
-    ids = [formatter.prompt_ids(example.prompt) for example in batch_examples]
+    ids = [formatter.prompt_ids(example) for example in batch_examples]
     budget = options.sample_max_new_tokens or math.ceil(
         options.length_ratio_max * max(token_length(tokenizer, e.completion) for e in batch_examples))
     one_line = ["\n" not in example.answer.strip() for example in batch_examples]
@@ -332,7 +332,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
     # Pairs that need no model come first, so that a bad pairs file fails before a model loads.
     pairs = [] if options.pairs == "sampled" else fixed_pairs(request, options)
     loaded = load_policy(request, options)
-    formatter = Formatter(loaded.tokenizer, options.chat_template, request.model_ref)
+    formatter = Formatter(loaded.tokenizer, options.chat_template, request.model_ref, options.system_prompt)
     formatter.require_scored_prefix(request.model_ref, "DPO")  # TRL's DPO tokenizes the pairs itself
     if options.pairs == "sampled":
         examples = capped(request.training_examples(), options, f"the training data of task {request.task!r}",
@@ -340,7 +340,7 @@ def prepare(request: TrainRequest) -> PreparedRun:
         grade = answer_grader(request.task, request.task_metadata or None)  # correct as the evaluation reads it
         pairs = sampled_pairs(loaded.model, formatter, examples, options, request.seed, grade)
     pairs = pairs_trained(pairs, options, request.seed)
-    dataset = Dataset.from_list([{"prompt": formatter.prompt(pair.prompt),
+    dataset = Dataset.from_list([{"prompt": formatter.prompt(pair),
                                   "chosen": formatter.completion(pair.completion),
                                   "rejected": formatter.completion(pair.rejected[0])} for pair in pairs])
     needs_ref_copy = options.method == "full" and not options.precompute_ref_log_probs

@@ -112,8 +112,8 @@ def prepare(request: TrainRequest) -> PreparedRun:
                              options, request.seed, request.task)
     targets = target_texts(examples, options.target, request.task)
     loaded = load_policy(request, options)
-    formatter = Formatter(loaded.tokenizer, options.chat_template, request.model_ref)
-    dataset = Dataset.from_list([formatter.sft_row(example.prompt, text) for example, text in zip(examples, targets)])
+    formatter = Formatter(loaded.tokenizer, options.chat_template, request.model_ref, options.system_prompt)
+    dataset = Dataset.from_list([formatter.sft_row(example, text) for example, text in zip(examples, targets)])
     recorder = checkpoint_recorder(request.model_ref)
     trainer = SFTTrainer(
         model=loaded.model,

@@ -408,7 +408,7 @@ def test_a_training_label_not_among_the_choices_is_named(tmp_path):
 
     docs = [{"q": "Q1"}, {"q": "Q2"}]
     config = SimpleNamespace(task="mine", training_split="train", process_docs=None, target_delimiter=" ",
-                             description="", output_type="multiple_choice")
+                             description="", fewshot_delimiter="\n\n", output_type="multiple_choice")
     task = SimpleNamespace(config=config, dataset={"train": docs}, training_docs=lambda: docs,
                            doc_to_text=lambda doc: doc["q"], doc_to_choice=lambda doc: ["yes", "no"],
                            doc_to_target=lambda doc: "yes" if doc["q"] == "Q1" else "maybe")

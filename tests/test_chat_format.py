@@ -127,3 +127,74 @@ def test_chat_template_from_a_folder_without_a_tokenizer_is_one_line(tmp_path):
     (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
     with pytest.raises(MedbenchError, match="no tokenizer could be read there"):
         borrow_chat_template(make_byte_tokenizer(), str(tmp_path / "adapter"))
+
+
+# A task with a templated description, as stock MMLU-style tasks have: lm-eval puts the description in the system
+# turn under a chat template (joined to any system prompt by fewshot_delimiter) and before the question raw.
+DESCRIBED_TASK = """task: described
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    train: {rows}
+    test: {rows}
+training_split: train
+test_split: test
+output_type: multiple_choice
+description: "Questions about {{{{topic}}}}."
+doc_to_text: "{{{{question}}}}\\nAnswer:"
+doc_to_choice: ["A", "B"]
+doc_to_target: label
+metric_list: [{{metric: acc}}]
+"""
+
+
+@pytest.fixture
+def described_task(tmp_path):
+    import json
+
+    from medbench.tasks import build_registry, load_tasks, task_sources
+
+    (tmp_path / "described.yaml").write_text(DESCRIBED_TASK.format(rows=tmp_path / "rows.jsonl"))
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps({"topic": t, "question": f"Q{i}?", "label": i % 2}) + "\n"
+                                                 for i, t in enumerate(["renal", "cardiac"])))
+    with task_sources([tmp_path]):
+        yield load_tasks(["described"], build_registry())["described"]
+
+
+@pytest.mark.parametrize("chat", [True, False])
+@pytest.mark.parametrize("system_prompt", [None, "Answer briefly."])
+def test_training_prompts_are_the_prompts_lm_eval_scores(described_task, chat, system_prompt):
+    from medbench.generation import GenerationOptions
+    from medbench.trainingdata import examples_from_task
+
+    tokenizer = make_byte_tokenizer()
+
+    def render(messages, add_generation_prompt=True):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    formatter = Formatter(tokenizer, chat, "tiny", system_prompt)
+    examples = examples_from_task(described_task, {})
+    assert [e.description for e in examples] == ["Questions about renal.", "Questions about cardiac."]
+    for example, doc in zip(examples, described_task.test_docs()):
+        scored = described_task.fewshot_context(
+            doc, 0, system_instruction=GenerationOptions(system_prompt=system_prompt).system_instruction(chat),
+            apply_chat_template=chat, chat_template=render if chat else None)
+        trained = render(formatter.prompt(example)) if chat else formatter.prompt(example)
+        assert trained == scored
+        assert tokenizer.decode(formatter.prompt_ids(example), skip_special_tokens=False).endswith(scored[-12:])
+
+
+def test_a_template_without_a_system_role_trains_without_it_as_lm_eval_scores():
+    tokenizer = make_byte_tokenizer()
+    tokenizer.chat_template = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role "
+                               "not supported') }}{% endif %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}"
+                               "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    formatter = Formatter(tokenizer, True, "gemma-like", "Answer briefly.")
+    assert formatter.prompt("Q?") == [{"role": "user", "content": "Q?"}]  # HFLM drops the system turn too
+    assert Formatter(make_byte_tokenizer(), True, "tiny", "Answer briefly.").prompt("Q?")[0] == \
+        {"role": "system", "content": "Answer briefly."}
+
+
+def test_an_empty_training_system_prompt_is_refused_naming_the_option():
+    with pytest.raises(MedbenchError, match="--system-prompt: the system prompt is empty"):
+        build_config(SFTOptions, {}, {"system_prompt": "  "}, "sft")

@@ -46,6 +46,10 @@ class TrainingExample:
     category: str | None = None
     difficulty: Any = None
     doc: dict[str, Any] = field(default_factory=dict)
+    # The task's description, the start of ``prompt``: scoring in a chat template puts it in the system turn,
+    # joined to any system prompt by the task's fewshot_delimiter (lm-eval's fewshot_context).
+    description: str = ""
+    fewshot_delimiter: str = "\n\n"
 
 
 def _field(doc: dict[str, Any], name: str | None) -> Any:
@@ -53,6 +57,11 @@ def _field(doc: dict[str, Any], name: str | None) -> Any:
         return None
     value = doc.get(name)
     return None if value in ("", None) else value
+
+
+def _description(task: Any, doc: dict[str, Any]) -> str:
+    """The task's description for one document as lm-eval renders it: a field name or a template over the doc."""
+    return str(task.resolve_field(doc, task.config.description) or "") if task.config.description else ""
 
 
 def examples_from_task(task: Any, metadata: dict[str, Any], split: str | None = None) -> list[TrainingExample]:
@@ -66,9 +75,9 @@ def examples_from_task(task: Any, metadata: dict[str, Any], split: str | None = 
     if config.process_docs is not None and split != config.training_split:
         docs = config.process_docs(docs)
     delimiter = config.target_delimiter
-    description = config.description or ""
     examples = []
     for doc_id, doc in enumerate(docs):
+        description = _description(task, doc)
         prompt = description + task.doc_to_text(doc)
         target = task.doc_to_target(doc)
         rejected: list[str] = []
@@ -88,7 +97,8 @@ def examples_from_task(task: Any, metadata: dict[str, Any], split: str | None = 
             doc_id=doc_id, prompt=prompt, completion=delimiter + answer, rejected=rejected, answer=answer,
             rationale=_field(doc, metadata.get("rationale_field")),
             category=_field(doc, metadata.get("category_field")),
-            difficulty=_field(doc, metadata.get("difficulty_field")), doc=dict(doc)))
+            difficulty=_field(doc, metadata.get("difficulty_field")), doc=dict(doc), description=description,
+            fewshot_delimiter=config.fewshot_delimiter))
     if not examples:
         raise MedbenchError(f"the {split!r} split of task {config.task!r} is empty", "give it training data")
     return examples
@@ -146,7 +156,7 @@ def without_scored_items(examples: list[TrainingExample], task: Any, task_name: 
     for split in dict.fromkeys(s for s in (config.test_split, config.validation_split) if s):
         if task.dataset is not None and split in task.dataset and split != config.training_split:
             docs = task.test_docs() if split == config.test_split else task.validation_docs()
-            scored.update(_plain((config.description or "") + task.doc_to_text(doc)) for doc in docs or [])
+            scored.update(_plain(_description(task, doc) + task.doc_to_text(doc)) for doc in docs or [])
     kept = [example for example in examples if _plain(example.prompt) not in scored]
     if len(kept) < len(examples):
         if not kept:

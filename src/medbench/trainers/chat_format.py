@@ -23,8 +23,10 @@ class Formatter:
     else as raw text (the form lm-eval scores). Completions come in the task's raw form, with its target
     delimiter."""
 
-    def __init__(self, tokenizer: Any, use_chat_template: bool, ref: str = "the model"):
+    def __init__(self, tokenizer: Any, use_chat_template: bool, ref: str = "the model",
+                 system_prompt: str | None = None):
         self.tokenizer = tokenizer
+        self.system_prompt = system_prompt  # as eval's --system-prompt scores it (GenerationOptions)
         if use_chat_template:  # the guard evaluation has: no raw fallback (one format trained, another scored)
             from medbench.models import require_chat_template
 
@@ -34,19 +36,53 @@ class Formatter:
         self.chat = bool(use_chat_template)
         self._end_of_turn: str | None = None  # None: the generation prompt starts the answered turn (or not probed)
         self._probed = False
+        self._takes_system: bool | None = None
 
-    def prompt(self, text: str) -> str | list[dict[str, str]]:
-        return [{"role": "user", "content": text}] if self.chat else text
+    def prompt(self, example: TrainingExample | str) -> str | list[dict[str, str]]:
+        """The prompt as lm-eval scores it (fewshot_context, no shots): raw, any system prompt's paragraph and the
+        example's prompt; in the template, a system turn of the system prompt and the task's description, then
+        the question as the user turn. A string is a prompt with no description."""
+        from lm_eval.api.utils import maybe_delimit
+
+        from medbench.generation import GenerationOptions
+
+        text, description, delimiter = (example, "", "\n\n") if isinstance(example, str) else \
+            (example.prompt, example.description, example.fewshot_delimiter)
+        system = GenerationOptions(system_prompt=self.system_prompt).system_instruction(self.chat)
+        if not self.chat:
+            return (system or "") + text
+        if description and text.startswith(description):
+            text = text[len(description):]
+        else:
+            description = ""
+        system = maybe_delimit(system, description, delimiter)
+        turn = [{"role": "user", "content": text}]
+        return [{"role": "system", "content": system}] + turn if system and self.takes_system_turn else turn
+
+    @property
+    def takes_system_turn(self) -> bool:
+        """Whether the template renders a system turn: lm-eval's HFLM drops the turn for one that raises (Gemma's
+        "System role not supported"), so training does the same to stay in the scored context."""
+        if self._takes_system is None:
+            from jinja2 import TemplateError
+
+            try:
+                _render(self.tokenizer, [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}], True)
+                self._takes_system = True
+            except TemplateError:
+                self._takes_system = False
+        return self._takes_system
 
     def completion(self, text: str) -> str | list[dict[str, str]]:
         return [{"role": "assistant", "content": text.strip()}] if self.chat else text
 
-    def prompt_ids(self, text: str) -> list[int]:
+    def prompt_ids(self, example: TrainingExample | str) -> list[int]:
         """The prompt's tokens as the model sees them before its answer (for sampling from it)."""
+        prompt = self.prompt(example)
         if self.chat:
-            return self.tokenizer.apply_chat_template(self.prompt(text), add_generation_prompt=True, tokenize=True,
+            return self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
                                                       return_dict=True)["input_ids"]
-        return self.tokenizer(text)["input_ids"]
+        return self.tokenizer(prompt)["input_ids"]
 
     @property
     def scored_prefix_differs(self) -> bool:
@@ -65,7 +101,7 @@ class Formatter:
                                 f"answer (as one that opens a <think> block does), so {trainer} would train the "
                                 "answers in a context they are not scored in", "pass --chat-template false")
 
-    def sft_row(self, prompt: str, completion: str) -> dict[str, Any]:
+    def sft_row(self, prompt: TrainingExample | str, completion: str) -> dict[str, Any]:
         """One SFT row: TRL's prompt/completion, or, where the template's generation prompt is not the start of
         the answered turn, token ids with the generation prompt as scored and a mask over the answer."""
         if not self.scored_prefix_differs:

@@ -88,6 +88,7 @@ class TrlOptions:
     # true: one chat turn in the tokenizer's template (for chat-formatted evaluation); a model without one is refused.
     chat_template: bool = False
     chat_template_from: str | None = None  # a model whose chat template to train in (a base model has none)
+    system_prompt: str | None = None  # trained as eval's --system-prompt scores it: a system turn, or raw its paragraph
     gradient_checkpointing: str = "auto"  # auto: on on a CPU (as plain TRL), off on a GPU; or on / off
     # Speed (module docstring). Each is equal-output; "auto"/None picks the fast path where it is available.
     attn_implementation: str = "auto"  # auto: flash_attention_2 on CUDA when installed, else sdpa; or sdpa, eager, ...
@@ -103,6 +104,13 @@ class TrlOptions:
         if self.chat_template_from and not self.chat_template:  # a template nothing would use: a slip
             raise MedbenchError("--chat-template-from is given but --chat-template is false",
                                 "pass --chat-template true with it, or leave --chat-template-from out")
+        if self.system_prompt is not None:  # eval's checks (not empty, UTF-8), its option named
+            from medbench.generation import GenerationOptions
+
+            try:
+                GenerationOptions(system_prompt=self.system_prompt)
+            except MedbenchError as exc:
+                raise MedbenchError(f"{option_flag('system_prompt')}: {exc.problem}", exc.fix) from None
         if not 0 <= self.lora_dropout < 1:
             raise MedbenchError(f"--lora-dropout must lie in [0, 1), got {self.lora_dropout}", "pass --lora-dropout 0.05")
         if self.max_steps == 0 or not -1 <= self.max_steps <= MAX_STEPS:
