@@ -14,7 +14,8 @@ from medbench.models import resolve_model
 from medbench.training import MANIFEST_NAME, TrainRequest, build_config
 from medbench.trainingdata import load_training_examples
 from medbench.trainers.hf import Formatter
-from medbench_plugins.dpo import DPO, DPOOptions, names_gold, prepare, sample_answers, task_pairs
+from medbench_plugins.dpo import DPO, DPOOptions, prepare, task_pairs
+from medbench_plugins.dpo_sampling import names_gold, sample_answers
 
 REWARD_METRICS = {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"}
 

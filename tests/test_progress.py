@@ -14,7 +14,8 @@ from medbench.models import resolve_model
 from medbench.training import TrainRequest, build_config
 from medbench.trainingdata import load_training_examples
 from medbench.trainers.hf import Formatter
-from medbench_plugins.dpo import DPOOptions, prepare, sample_answers
+from medbench_plugins.dpo import DPOOptions, prepare
+from medbench_plugins.dpo_sampling import sample_answers
 
 LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<what>.+) (?P<done>\d+)/(?P<total>\d+) \((?P<pct>\d+)%\).*, \d+ s$")
 

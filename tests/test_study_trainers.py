@@ -3,6 +3,7 @@ DPO after SFT, loss on every token for continued training, and no silent caps on
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,7 +14,8 @@ from medbench.training import MANIFEST_NAME, TrainRequest, build_config, train
 from medbench.trainingdata import TrainingExample, load_training_examples
 from medbench_plugins import dpo as dpo_plugin
 from medbench.trainers.hf import Formatter
-from medbench_plugins.dpo import DPOOptions, Sample, pick_rejected, sampled_pairs
+from medbench_plugins.dpo import DPOOptions
+from medbench_plugins.dpo_sampling import Sample, names_gold, pick_rejected, sampled_pairs
 from medbench_plugins.sft import SFTOptions
 from medbench_plugins.sft import prepare as prepare_sft
 
@@ -89,7 +91,7 @@ def test_an_answer_the_evaluation_counts_correct_is_never_rejected(tiny):
     grade = answer_grader("clinical_reasoning_open")
     options = DPOOptions(pairs="sampled", length_ratio_min=0.1, length_ratio_max=10.0)
     alias, wrong = Sample("100% oxygen", True), Sample("Intravenous methylene blue", True)
-    assert not dpo_plugin.names_gold(alias.text, example) and grade(example.doc, alias.text) is True
+    assert not names_gold(alias.text, example) and grade(example.doc, alias.text) is True
     assert pick_rejected(example, [alias], tiny.tokenizer, options, grade) == (None, "every answer was correct")
     assert pick_rejected(example, [alias, wrong], tiny.tokenizer, options, grade)[0].strip() == wrong.text
     assert answer_grader("medqa")(example.doc, "A") is None  # log-likelihood scored: it cannot judge text
@@ -142,6 +144,12 @@ def test_sampled_pairs_train_end_to_end(tiny_model_dir, tmp_path, medqa, monkeyp
     assert [(p.doc_id, p.rejected) for p in run.examples] == [(0, [f" {wrong[0]}"]), (2, [f" {wrong[2]}"]),
                                                                (3, [f" {wrong[3]}"])]
     assert run.run()[-1].final
+    # Every checkpoint records what DPO trained on: a null result is read beside the pairs kept.
+    generate = scripted_generate(make_byte_tokenizer(), answers, [])  # the same answers again
+    with pytest.warns(UserWarning, match="3 of 4 prompts kept"):
+        (checkpoint,) = dpo_plugin.DPO().train(replace(request, output_dir=tmp_path / "again"))
+    assert {k: v for k, v in checkpoint.metrics.items() if k.startswith("pairs_")} == {
+        "pairs_offered": 4, "pairs_kept": 3, "pairs_dropped_every_answer_was_correct": 1, "pairs_trained": 3}
 
 
 def test_length_band_must_contain_one():
@@ -267,8 +275,6 @@ def test_train_command_refuses_max_steps_zero_in_one_line(tiny_model_dir, tmp_pa
 
 
 def test_a_label_named_in_another_case_is_never_rejected():
-    from medbench_plugins.dpo import names_gold
-
     yes = TrainingExample(doc_id=0, prompt="UTI?", completion=" yes", answer="yes")
     assert names_gold("Yes.", yes) and names_gold("YES, it is", yes) and not names_gold("No", yes)
     letter = TrainingExample(doc_id=0, prompt="Q", completion=" A", answer="A")
