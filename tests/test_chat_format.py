@@ -198,3 +198,19 @@ def test_a_template_without_a_system_role_trains_without_it_as_lm_eval_scores():
 def test_an_empty_training_system_prompt_is_refused_naming_the_option():
     with pytest.raises(MedbenchError, match="--system-prompt: the system prompt is empty"):
         build_config(SFTOptions, {}, {"system_prompt": "  "}, "sft")
+
+
+def test_a_task_scored_after_a_gen_prefix_is_refused_for_training(tmp_path):
+    import json
+
+    from medbench.tasks import build_registry, load_tasks, task_sources
+    from medbench.trainingdata import examples_from_task
+
+    (tmp_path / "rows.jsonl").write_text(json.dumps({"topic": "renal", "question": "Q?", "label": 0}) + "\n")
+    prefixed = DESCRIBED_TASK.format(rows=tmp_path / "rows.jsonl") + 'gen_prefix: "The best answer is"\n'
+    (tmp_path / "prefixed.yaml").write_text(prefixed.replace("task: described", "task: prefixed"))
+    with task_sources([tmp_path]):
+        task = load_tasks(["prefixed"], build_registry())["prefixed"]
+    with pytest.raises(MedbenchError, match="sets gen_prefix 'The best answer is'") as refused:
+        examples_from_task(task, {})
+    assert "without gen_prefix" in refused.value.fix

@@ -71,6 +71,10 @@ def examples_from_task(task: Any, metadata: dict[str, Any], split: str | None = 
     if not split or task.dataset is None or split not in task.dataset:
         raise MedbenchError(f"task {config.task!r} has no training split {split!r}",
                             "set training_split in its YAML, or pass a task that has one")
+    if getattr(config, "gen_prefix", None):  # lm-eval scores after it (an assistant-turn opener); no example has it
+        raise MedbenchError(f"task {config.task!r} sets gen_prefix {config.gen_prefix!r}: it is scored after that "
+                            "opening of the answer, and a training example would not carry it",
+                            "train on a copy of the task's YAML without gen_prefix, and score that copy too")
     docs = task.training_docs() if split == config.training_split else task.dataset[split]
     if config.process_docs is not None and split != config.training_split:
         docs = config.process_docs(docs)
