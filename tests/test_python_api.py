@@ -68,6 +68,20 @@ def test_bad_input_raises_one_medbench_error(call, message, tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("options,message", [
+    ({"max_steps": 0}, "max_steps must be 1 to .* train num_epochs, got 0 — pass max_steps 1 or more"),
+    ({"max_examples": 99999}, "max_examples 99999 but .* — pass max_examples 60 or fewer"),  # a check made later
+    ({"lora_dropout": 2}, r"lora_dropout must lie in \[0, 1\), got 2 — pass lora_dropout 0.05"),
+])
+def test_a_trainers_own_checks_spell_options_as_python_keys(options, message, tmp_path, monkeypatch):
+    """The docs promise ``max_steps``, not ``--max-steps``, in the Python API: the checks of TrlOptions and of
+    every trainer (which spell flags) are respelt for the options of the trainers built."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MedbenchError, match=message) as raised:
+        medbench.train("sft", "medqa", options=options)
+    assert "--" not in raised.value.one_line()
+
+
 def test_import_medbench_stays_cheap():
     code = ("import sys, medbench; medbench.evaluate, medbench.train, medbench.sweep; "
             "print(sorted(m for m in ('torch', 'transformers', 'lm_eval', 'trl') if m in sys.modules))")

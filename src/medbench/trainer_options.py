@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,14 +23,30 @@ MAX_OPTION_INT = 2**32 - 1
 _SPELLING: ContextVar[Callable[[str], str] | None] = ContextVar("trainer option spelling", default=None)
 
 
+# The option names of the trainer configs built within keyword_options (build_config adds them): a message that
+# spells one as a flag (--max-examples, written in a trainer's own check) is respelt as its key on the way out.
+_OPTION_NAMES: ContextVar[set[str] | None] = ContextVar("trainer option names", default=None)
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+
+
 @contextmanager
 def keyword_options() -> Iterator[None]:
-    """Options given as Python keys (``medbench.train(options={"lora_r": 8})``): messages spell them so."""
-    token = _SPELLING.set(lambda name: name)
+    """Options given as Python keys (``medbench.train(options={"lora_r": 8})``): messages spell them so, those
+    of every check a trainer makes (its own ``--flag`` spellings included) among them."""
+    names: set[str] = set()
+    token, names_token = _SPELLING.set(lambda name: name), _OPTION_NAMES.set(names)
     try:
         yield
+    except MedbenchError as exc:
+        def respelt(text: str) -> str:
+            return _FLAG.sub(lambda m: key if (key := m.group(1).replace("-", "_")) in names else m.group(0), text)
+
+        if not names or respelt(exc.one_line()) == exc.one_line():
+            raise
+        raise MedbenchError(respelt(exc.problem), respelt(exc.fix)) from None
     finally:
         _SPELLING.reset(token)
+        _OPTION_NAMES.reset(names_token)
 
 
 @contextmanager
@@ -158,6 +175,8 @@ COMMON_NAMES = {"lr": "learning_rate", "epochs": "num_epochs", "num_train_epochs
 def build_config(config_class: type, file_values: dict[str, Any], cli_values: dict[str, Any], plugin: str) -> Any:
     """The trainer's typed config from a YAML file's values overlaid with command-line options."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}
+    if (names := _OPTION_NAMES.get()) is not None:
+        names.update(fields)
     hints = typing.get_type_hints(config_class)
     merged = {**_normalized(file_values), **_normalized(cli_values)}  # the command line overrides the file
     unknown = [key for key in merged if key not in fields]
