@@ -117,3 +117,20 @@ def test_the_example_data_cannot_be_answered_from_a_drug_name():
     result = task_baseline(TASK)
     assert result.n_test == 20 and result.majority == 0.5
     assert result.bow_lr <= 0.6 and result.rule2 <= 0.6, result
+
+
+def test_the_example_trainer_trains_in_the_chat_template_it_is_scored_in(tiny_model_dir, tmp_path):
+    """--chat-template and --system-prompt, which every TrlOptions trainer takes, reach the pairs: the example
+    (and so every scaffolded plugin) once trained raw whatever they said."""
+    from medbench.training import TrainRequest, build_config, get_trainer
+    from medbench.trainingdata import load_training_examples
+    from medbench_plugin_example.trainer import prepare
+
+    trainer = get_trainer(TRAINER)
+    config = build_config(trainer.config_class, {}, {"max_steps": "1", "max_examples": "2", "chat_template": "true",
+                                                     "system_prompt": "Be brief."}, TRAINER)
+    request = TrainRequest(model_ref=str(tiny_model_dir), task=TASK, output_dir=tmp_path / "run", config=config,
+                           examples=load_training_examples(TASK))
+    run = prepare(request)
+    first = run.trainer.processing_class.decode(run.trainer.train_dataset[0]["prompt_input_ids"])
+    assert "Be brief." in first and "<|user|>" in first and first.rstrip().endswith("<|assistant|>")

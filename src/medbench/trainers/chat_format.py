@@ -76,6 +76,14 @@ class Formatter:
     def completion(self, text: str) -> str | list[dict[str, str]]:
         return [{"role": "assistant", "content": text.strip()}] if self.chat else text
 
+    def rendered(self, example: TrainingExample | str, completion: str) -> str:
+        """The prompt and a completion as one text, as trained (to measure a row's length before a trainer that
+        truncates would cut it)."""
+        if self.chat:
+            return self.tokenizer.apply_chat_template(self.prompt(example) + self.completion(completion),
+                                                      tokenize=False)
+        return self.prompt(example) + completion
+
     def prompt_ids(self, example: TrainingExample | str) -> list[int]:
         """The prompt's tokens as the model sees them before its answer (for sampling from it)."""
         prompt = self.prompt(example)

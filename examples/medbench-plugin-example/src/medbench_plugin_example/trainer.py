@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 
 from medbench.errors import MedbenchError
-from medbench.trainers.hf import (PreparedRun, TrlOptions, capped, checkpoint_kind, checkpoint_recorder,
+from medbench.trainers.hf import (Formatter, PreparedRun, TrlOptions, capped, checkpoint_kind, checkpoint_recorder,
                                   load_policy, lora_config, require_positive, training_arguments)
 from medbench.training import CheckpointInfo, TrainRequest
 
@@ -40,13 +40,17 @@ def prepare(request: TrainRequest) -> PreparedRun:
     options: ORPOOptions = request.config
     examples = capped(request.training_examples(), options, f"the training data of task {request.task!r}",
                       request.seed)
-    pairs = [{"prompt": e.prompt, "chosen": e.completion, "rejected": wrong} for e in examples for wrong in e.rejected]
-    if not pairs:
+    if not any(e.rejected for e in examples):
         raise MedbenchError(f"task {request.task!r} gives no wrong answers to prefer the gold one over",
                             "train ORPO on a multiple-choice task (output_type: multiple_choice in its YAML)")
     loaded = load_policy(request, options)
-    longest = max(len(loaded.tokenizer(pair["prompt"] + pair[side])["input_ids"]) + 2  # + BOS and EOS
-                  for pair in pairs for side in ("chosen", "rejected"))
+    # Prompts as the evaluation scores them: raw, or in the chat template (--chat-template, --system-prompt).
+    text = Formatter(loaded.tokenizer, options.chat_template, request.model_ref, options.system_prompt)
+    text.require_scored_prefix(request.model_ref, "ORPO")  # TRL tokenizes the pairs itself
+    pairs = [{"prompt": text.prompt(e), "chosen": text.completion(e.completion), "rejected": text.completion(wrong)}
+             for e in examples for wrong in e.rejected]
+    longest = max(len(loaded.tokenizer(text.rendered(e, answer))["input_ids"]) + 2  # + BOS and EOS
+                  for e in examples for answer in (e.completion, *e.rejected))
     if longest > options.max_length:  # ORPO would truncate the answer: refuse instead
         raise MedbenchError(f"the longest training pair has {longest} tokens, more than --max-length "
                             f"{options.max_length}", f"pass --max-length {longest} or more")
