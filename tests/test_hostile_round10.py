@@ -108,6 +108,7 @@ def _run(capsys, *args: str) -> tuple[int, str]:
      "given --seed twice, as '1' and '2'"),
     (["eval", "--tasks", "uti", "--fewshot-rationales", "--fewshot-rationales", "why"],
      "given --fewshot-rationales twice, as no value and 'why'"),
+    (["--plugins-dir", "a", "--plugins-dir", "b", "plugins"], "medbench is given --plugins-dir twice, as 'a' and 'b'"),
 ])
 def test_an_option_given_twice_with_two_values_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch, args,
                                                                                expected):

@@ -89,6 +89,12 @@ class _CommandList(click.Group):
     """``medbench --help`` lists each command's first sentence whole, wrapped, rather than cut near 60 characters;
     a command's option given twice with two values is refused before the command runs."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from medbench.commands.repeated_options import refuse_repeated_options
+
+        refuse_repeated_options(self, args, "medbench")  # its own options too: --plugins-dir A --plugins-dir B
+        return super().parse_args(ctx, args)
+
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
