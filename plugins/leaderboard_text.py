@@ -120,7 +120,30 @@ def method_text(table: LeaderboardTable) -> str:
                  f"on another scale) {'counts' if len(lower) == 1 else 'count'} in the win rate only.")
     if any_degenerate(cell for row in table.rows for cell in row.cells.values()):
         text += " " + DEGENERATE_NOTE
+    if legend := column_legend(table.columns):
+        text += " Column names: TASK, then how it was scored: " + legend + "."
     return text
+
+
+# What each column-key suffix means (medbench.scoring.column_key, variant_suffix; medbench.generation's suffix).
+COLUMN_SUFFIXES = (
+    (r"@\d+shot", "@Nshot, with N few-shot examples"),
+    (r"@gen(?=@|$)", "@gen, the model answered freely and the choice it named was read (generate mode)"),
+    (r"@rationales(?==|@|$)", "@rationales, few-shot examples with their rationales (=FIELD: from that field)"),
+    (r"@sys-", "@sys-HASH, under a system prompt"),
+    (r"@maj\d+", "@majN, the majority of N sampled answers"),
+    (r"@gk-", "@gk-HASH, with generation settings (--gen-kwargs)"),
+    (r"@chat(?=@|$)", "@chat, prompts in the model's chat template"),
+    (r"@data-", "@data-HASH, on the user's own data file (--data-file), not the task's"),
+    (r"@validation$", "@validation, the validation split"),
+)
+
+
+def column_legend(columns: list[str]) -> str:
+    """The suffixes the table's columns carry, each said once, in the order they appear in a key."""
+    import re
+
+    return "; ".join(text for pattern, text in COLUMN_SUFFIXES if any(re.search(pattern, c) for c in columns))
 
 
 def _all(count: int, word: str) -> str:

@@ -143,3 +143,20 @@ def test_open_without_a_browser_says_where_the_page_is(tmp_path, capsys, monkeyp
     code, _, err = run_cli(capsys, "leaderboard", "--dir", root, "--no-baselines", "--open")
     assert code == 0, err
     assert f"--open: no web browser found here; open {(root / 'index.html').resolve()} in one" in err
+
+
+def test_the_page_says_what_a_column_suffix_means_when_one_is_shown(tmp_path):
+    """Round twelve: the page never explained @gen, @chat or @3shot@rationales."""
+    from medbench_plugins.leaderboard_text import column_legend
+
+    root = tmp_path / "lb"
+    make_record(root, "base", "medqa@gen@chat", *answers(10, 4))
+    render(root, ["md", "html"])
+    for text in ((root / "leaderboard.md").read_text(), (root / "index.html").read_text()):
+        assert "@gen, the model answered freely" in text and "@chat, prompts in the model" in text
+        assert "few-shot" not in text  # only the suffixes the table carries
+    assert column_legend(["adrd@3shot@rationales=rationale_clinician", "uti@data-1234abcd@validation"]).split("; ") \
+        == ["@Nshot, with N few-shot examples",
+            "@rationales, few-shot examples with their rationales (=FIELD: from that field)",
+            "@data-HASH, on the user's own data file (--data-file), not the task's", "@validation, the validation split"]
+    assert column_legend(["medqa", "uti"]) == ""
