@@ -12,6 +12,7 @@ import hashlib
 import json
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -189,6 +190,17 @@ def _gold_index(task: Any, doc: dict[str, Any], target: Any, choices: list[str])
     return choice_index(task.doc_to_text(doc) if getattr(task, "multiple_input", False) else target, choices)
 
 
+def scored_shots(task: Any, name: str, asked: int | None, note: bool = True) -> int:
+    """The shots lm-eval scores: --num-fewshot, else the task's own num_fewshot (MedConceptsQA asks for 4); a task
+    whose YAML fixes num_fewshot 0 stays zero-shot whatever --num-fewshot says (lm-eval ignores it there), and its
+    record says so rather than the shots asked for."""
+    own = task.config.num_fewshot
+    if asked and own == 0 and note:
+        warnings.warn(f"--num-fewshot {asked} does not apply to {name}: its YAML sets num_fewshot 0, which lm-eval "
+                      "keeps; it is scored zero-shot", stacklevel=2)
+    return (own if asked is None or own == 0 else asked) or 0
+
+
 def backend_model_info(backend: Any, label: str) -> ModelInfo:
     """The record's ``model``: the label and what the backend says of the model; a backend (perhaps a plugin's)
     whose description does not fit the schema is named before anything is scored."""
@@ -236,7 +248,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     if config.split == "validation":
         score_validation_split(tasks)
     for name, task in tasks.items():  # before the model is loaded
-        check_fewshot(task, name, config.num_fewshot, config.fewshot_rationales)
+        check_fewshot(task, name, scored_shots(task, name, config.num_fewshot), config.fewshot_rationales)
         check_documents(task, registry.get(name), config.limit)  # answers among the choices, fields present
         check_cluster_field(task, registry.get(name), config.limit)  # each item's cluster, where named
     judges = judges_for(names, registry, config.judges, config.mode, config.judge_options)
@@ -263,8 +275,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
     for name, task in tasks.items():
         entry = registry.get(name)
         config_hash = task_config_hash(entry)
-        # The shots scored: --num-fewshot, else the task's own num_fewshot (MedConceptsQA asks for 4), as lm-eval.
-        shots = (task.config.num_fewshot if config.num_fewshot is None else config.num_fewshot) or 0
+        shots = scored_shots(task, name, config.num_fewshot, note=False)
         # What the task uses of the generation controls is part of its record's identity (key, reuse, cache).
         task_config = dataclasses.replace(config, generation=config.generation.applied(name in generating))
         scored_hash = data_hash(task.eval_docs)
@@ -305,6 +316,11 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             refused = template_refusal(entry, exc)
             if refused is not None:
                 raise refused from None
+            if isinstance(exc, OverflowError):  # stock lm-eval fails alike: its `perplexity` is exp(-mean total ll)
+                raise MedbenchError(f"task {name!r}: a metric overflowed after scoring ({exc}); lm-eval's "
+                                    "`perplexity` aggregation exponentiates whole documents' log-likelihoods",
+                                    "score a copy of its YAML without that metric (--include-path); "
+                                    "word_perplexity and byte_perplexity stay finite") from None
             if type(exc).__name__ == "SecurityError" and config.chat_template:  # jinja2's sandbox, in the model's
                 raise MedbenchError(f"the chat template of {backend.ref} tried an operation Jinja's sandbox forbids "
                                     f"({' '.join(str(exc).split())[:120]})", "use the model without --chat-template, "

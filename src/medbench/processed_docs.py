@@ -3,12 +3,30 @@
 ``datasets`` serves the later reads from the first one's cached ``map``, so a ``process_docs`` that draws at random
 (lm-eval's med_prescriptions places the answer at a random position) gives every read the same documents. The
 datasets medbench builds from ``--data-file`` rows live in memory, where nothing is cached: each read drew afresh, and
-an item was scored against an answer position other than the one its choices were built with."""
+an item was scored against an answer position other than the one its choices were built with. Two tasks that share
+a ``process_docs`` and their data (med_prescriptions' easy and hard) share its result in stock's cache too: the second
+task reads the first one's documents, drawing nothing, and so they do here, within one run."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any, Callable, Iterator
+
+# (process_docs as datasets hashes it, the split's fingerprint) -> its documents: a run's processed splits, shared
+# between tasks as datasets' map cache shares them; emptied by seed_document_draws at the start of each run.
+_shared: dict[tuple[str, str], Any] = {}
+
+
+def _shared_key(process_docs: Callable[[Any], Any], split: Any) -> tuple[str, str] | None:
+    fingerprint = getattr(split, "_fingerprint", None)
+    if not isinstance(fingerprint, str):
+        return None
+    try:
+        from datasets.fingerprint import Hasher
+
+        return Hasher.hash(process_docs), fingerprint  # closures and globals included, as datasets' cache key
+    except Exception:  # a function datasets cannot hash: datasets would not cache its result either
+        return None
 
 
 def _once(process_docs: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -20,9 +38,12 @@ def _once(process_docs: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def once(split: Any) -> Any:
         if id(split) in kept:
             return kept[id(split)][1]
-        docs = process_docs(split)
+        key = _shared_key(process_docs, split)
+        docs = _shared[key] if key in _shared else process_docs(split)
         if isinstance(docs, (list, tuple)) or hasattr(docs, "features"):  # a generator is read once: not kept
             kept[id(split)] = (split, docs)
+        if key is not None and hasattr(docs, "features"):  # a dataset, as datasets' cache would hold it
+            _shared[key] = docs
         return docs
 
     once.medbench_once = True  # type: ignore[attr-defined]
@@ -63,6 +84,7 @@ def seed_document_draws(seed: int) -> None:
     building the task, and the same documents on every run (unseeded, each run scored other items)."""
     import random
 
+    _shared.clear()
     random.seed(python_random_seed(seed))
 
 
