@@ -45,6 +45,20 @@ class Bounded(click.ParamType):
         return number
 
 
+class Folder(click.Path):
+    """A folder option. An empty value (an unset shell variable) read as the working directory: pages, records
+    and runs landed among the user's own files."""
+
+    def __init__(self):
+        super().__init__(file_okay=False)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            option = max(param.opts, key=len) if param is not None and param.opts else "the folder"
+            raise MedbenchError(f"{option} is empty", f"name a folder, e.g. {option} my-folder, or leave it out")
+        return super().convert(value, param, ctx)
+
+
 class BatchSize(Bounded):
     """A positive whole number, or ``auto``: the largest batch up to 64 that fits the GPU for the longest prompt
     (medbench.fastlm), 8 on a CPU."""
@@ -144,7 +158,7 @@ def task_source_options(command):
     wrapper = click.option("--trust-task-code", is_flag=True,
                            help="Trust --include-path folders: their YAMLs may import code (!function), render "
                                 "templates outside the sandbox and read files outside the folder.")(wrapper)
-    return click.option("--include-path", "include_paths", multiple=True, type=click.Path(file_okay=False),
+    return click.option("--include-path", "include_paths", multiple=True, type=Folder(),
                         help="Also read task YAMLs from this folder (repeatable). Untrusted: no imported code, "
                              "sandboxed templates, nothing read outside the folder (see --trust-task-code).")(wrapper)
 

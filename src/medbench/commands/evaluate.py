@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from medbench.commands.backend_flags import backend_options as backend_flags
-from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, RATIONALES_FLAG, SEED, SHOTS,
+from medbench.commands.backend_flags import check_url
+from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, RATIONALES_FLAG, SEED, SHOTS, Folder,
                                       checked_load_options, data_file_overrides, err_console, generation_options,
                                       key_values, print_records, rationales_choice, split_list, task_source_options)
 from medbench.console import terminal_safe
@@ -22,11 +23,11 @@ from medbench.errors import MedbenchError
 @click.option("--batch-size", type=BATCH, default=8, show_default=True,
               help="Prompts per forward pass, or auto: on a GPU the largest that fits (up to 64), on a CPU 8.")
 @click.option("--seed", type=SEED, default=1234, show_default=True)
-@click.option("--leaderboard-dir", "output_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--leaderboard-dir", "output_dir", type=Folder(), default=None,
               help="Leaderboard directory the records go into (the folder `train --leaderboard-dir` and `leaderboard "
                    "--leaderboard-dir` name).  [default: leaderboard]")
 # The name this option had: `--output-dir` means a runs folder in `train` and `sweep`, so eval no longer uses it.
-@click.option("--output-dir", "legacy_output_dir", type=click.Path(file_okay=False), default=None, hidden=True)
+@click.option("--output-dir", "legacy_output_dir", type=Folder(), default=None, hidden=True)
 @click.option("--label", default=None, help="Row name in the leaderboard (default: the model reference).")
 @click.option("--data-file", multiple=True, help="TASK[:SPLIT]=PATH: score your own data file in the task's format.")
 @click.option("--split", type=click.Choice(["test", "validation"]), default="test", show_default=True,
@@ -87,6 +88,7 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                         judge_options={**key_values(judge_options, "--judge-option"), **judge_model_options},
                         task_metadata=data_file_overrides(data_file), generation=generation, backend=backend,
                         backend_options=backend_options, split=split)
+    check_url("--judge-option base_url", config.judge_options.get("base_url"))
     if no_cache:
         config.reuse_records = False
     if config.judges:  # typed by the user: say so when no task here is judged (a recipe's cells stay quiet)

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from medbench.commands.common import console, err_console, split_list
+from medbench.commands.common import Folder, console, err_console, split_list
 from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 
@@ -32,7 +32,7 @@ def _check_metric_plugins(strict: bool) -> None:
 
 
 @click.command("leaderboard")
-@click.option("--leaderboard-dir", "--dir", "root", type=click.Path(file_okay=False), default="leaderboard",
+@click.option("--leaderboard-dir", "--dir", "root", type=Folder(), default="leaderboard",
               show_default=True, help="The leaderboard folder (as `eval` and `train --leaderboard-dir` name it).")
 @click.option("--format", "formats", multiple=True,
               help="Output format, repeatable or comma-separated: md, json, csv, html, ... (default: all registered).")
@@ -54,6 +54,9 @@ def leaderboard_command(root: str, formats: tuple[str, ...], baseline: str | Non
     chosen = [f for value in formats for f in split_list(value)]
     if formats and not chosen:  # `--format ,` names no format: rendering every one would not be what was asked
         raise MedbenchError(f"--format {','.join(formats)!r} names no format", "name one or more: --format md,html")
+    if Path(root).exists() and not Path(root).is_dir():  # a FIFO blocked the directory lock's open() for ever
+        raise MedbenchError(f"--leaderboard-dir {root} is a file, FIFO or device, not a folder",
+                            "pass the leaderboard folder `medbench eval --leaderboard-dir` wrote")
     _check_metric_plugins(strict=rescore)
     if rescore:
         err_console.print(f"re-scored {len(rescore_all(Path(root)))} record(s) from their samples", highlight=False)

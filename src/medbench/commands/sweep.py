@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from medbench.commands.common import console, err_console, key_values
+from medbench.commands.common import Folder, console, err_console, key_values
 from medbench.console import display_safe, terminal_safe
 from medbench.errors import MedbenchError
 
@@ -14,7 +14,7 @@ from medbench.errors import MedbenchError
 @click.command("sweep")
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--scale", default=None, help="Which of the recipe's scales to run (default: its first, e.g. toy).")
-@click.option("--output-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--output-dir", type=Folder(), default=None,
               help="Sweep directory (default: sweeps/<recipe>-<scale>); re-running resumes it.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (cells, steps, comparisons) and what is done; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON.")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, RATIONALES_FLAG, SEED,
+from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, RATIONALES_FLAG, SEED, Folder,
                                       data_file_pairs, err_console, generation_options, print_records,
                                       rationales_choice, task_source_options)
 from medbench.commands.trainers import TrainCommand
@@ -26,9 +26,9 @@ from medbench.models import DEFAULT_MODEL
 @click.option("--eval-limit", type=LIMIT, default=None, help="Score only the first N items of each eval task.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="YAML file of trainer options (command-line options override it).")
-@click.option("--output-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--output-dir", type=Folder(), default="runs", show_default=True)
 @click.option("--run-name", default=None, help="Run directory name under --output-dir (default: plugin-task-time).")
-@click.option("--leaderboard-dir", type=click.Path(file_okay=False), default="leaderboard", show_default=True)
+@click.option("--leaderboard-dir", type=Folder(), default="leaderboard", show_default=True)
 @click.option("--seed", type=SEED, default=1234, show_default=True)
 @click.option("--eval-batch-size", "eval_batch_size", type=BATCH, default=8, show_default=True,
               help="Batch size of checkpoint scoring, or auto (the trainer's own is --train-batch-size).")

@@ -1,0 +1,85 @@
+"""Hostile inputs, round 12: a served model's URL whose port or IPv6 host cannot be parsed (it failed inside the
+backend as "a bug in medbench", exit 1), and a --leaderboard-dir that is a FIFO (the directory lock's open()
+blocked for ever). Each is one line naming the problem and the fix, exit 2, before anything is contacted or read."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from medbench.cli import main
+from test_task_inputs import one_line_error
+
+
+def _run(capsys, *args: str) -> tuple[int, str]:
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0), capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+BAD_URLS = ["http://[::1", "http://127.0.0.1:99999/v1", "http://127.0.0.1:abc/v1"]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+@pytest.mark.parametrize("how", ["--base-url", "--backend-option", "--judge-base-url", "--judge-option"])
+def test_a_served_models_url_that_cannot_be_parsed_is_one_line(tmp_path, capsys, monkeypatch, url, how):
+    import medbench.backends
+
+    def never(*args, **kwargs):  # the URL is refused before any backend opens
+        raise AssertionError("a backend was opened")
+
+    monkeypatch.setattr(medbench.backends, "open_backend", never)
+    board = tmp_path / "board"
+    args = {"--base-url": ["--model", "openai:x", "--base-url", url],
+            "--backend-option": ["--model", "openai:x", "--backend-option", f"base_url={url}"],
+            "--judge-base-url": ["--judge-model", "openai:x", "--judge-base-url", url, "--judge", "likert"],
+            "--judge-option": ["--judge-option", "model=openai:x", "--judge-option", f"base_url={url}",
+                               "--judge", "likert"]}[how]
+    code, err = _run(capsys, "eval", "--tasks", "discharge_summary", "--limit", "1", "--leaderboard-dir", str(board),
+                     *args)
+    line = one_line_error(code, err)
+    assert "is not a valid URL" in line and "http://HOST:PORT/v1" in line, line
+    assert not board.exists()
+
+
+def test_a_url_that_parses_still_reaches_the_backends_own_checks():
+    from medbench.commands.backend_flags import check_url
+
+    for url in ("http://127.0.0.1:8000/v1", "https://[::1]:443", "http://host", None):
+        check_url("--base-url", url)
+
+
+@pytest.mark.parametrize("rescore", [False, True])
+def test_a_leaderboard_dir_that_is_a_fifo_is_one_line_not_a_hang(tmp_path, capsys, rescore):
+    fifo = tmp_path / "board"
+    os.mkfifo(fifo)
+    code, err = _run(capsys, "leaderboard", "--dir", str(fifo), "--no-baselines", *(["--rescore"] if rescore else []))
+    line = one_line_error(code, err)
+    assert "is a file, FIFO or device, not a folder" in line
+    assert fifo.exists() and not fifo.is_dir()  # left as it was
+
+
+def test_a_leaderboard_dir_linked_to_a_fifo_is_refused_too(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "board").symlink_to(tmp_path / "pipe")
+    code, err = _run(capsys, "leaderboard", "--dir", str(tmp_path / "board"))
+    assert "not a folder" in one_line_error(code, err)
+
+
+@pytest.mark.parametrize("args", [
+    ["leaderboard", "--dir", ""],
+    ["eval", "--tasks", "medqa", "--leaderboard-dir", " "],
+    ["train", "--plugin", "sft", "--task", "uti", "--output-dir", ""],
+    ["train", "--plugin", "sft", "--task", "uti", "--leaderboard-dir", ""],
+    ["sweep", "sft_vs_dpo", "--dry-run", "--output-dir", ""],
+    ["tasks", "--include-path", ""],
+])
+def test_an_empty_folder_option_is_refused_not_read_as_the_working_directory(tmp_path, capsys, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)  # an empty value wrote pages, records and runs here
+    (tmp_path / "notes.md").write_text("mine")
+    code, err = _run(capsys, *args)
+    assert "is empty" in one_line_error(code, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
