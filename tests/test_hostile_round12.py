@@ -83,3 +83,47 @@ def test_an_empty_folder_option_is_refused_not_read_as_the_working_directory(tmp
     code, err = _run(capsys, *args)
     assert "is empty" in one_line_error(code, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_the_openai_client_itself_refuses_a_url_it_cannot_parse(url):
+    """The root of the check above, for a recipe or a Python API caller that never passes the command line."""
+    from medbench.errors import MedbenchError
+    from medbench_plugins.openai_client import normalise_base_url
+
+    with pytest.raises(MedbenchError, match="is not a valid URL"):
+        normalise_base_url(url)
+
+
+def test_the_leaderboard_lock_never_blocks_on_a_fifo(tmp_path):
+    from medbench.leaderboard import locked
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with locked(fifo):  # O_NONBLOCK | O_DIRECTORY: fails at once, so nothing is locked and nothing waits
+        pass
+
+
+def test_a_task_folder_that_cannot_be_listed_is_one_line(tmp_path, capsys, monkeypatch):
+    import pathlib
+
+    def vanished(self, pattern):  # /proc/NNNN disappearing while --include-path / is walked
+        raise FileNotFoundError(2, "No such file or directory", "/proc/1234")
+
+    monkeypatch.setattr(pathlib.Path, "rglob", vanished)
+    line = one_line_error(*_run(capsys, "eval", "--tasks", "medqa", "--include-path", str(tmp_path)))
+    assert "could not be listed (No such file or directory)" in line and "--include-path a folder" in line
+
+
+def test_a_smaller_record_replacing_a_whole_splits_score_says_so(tmp_path):
+    """`eval --limit 2` after a full run replaces the full score (the newest wins), no longer silently."""
+    from leaderboard_helpers import answers, make_record
+
+    make_record(tmp_path, "base", "medqa", *answers(40, 20))
+    with pytest.warns(UserWarning, match="its record of 40 items is replaced by one of 2"):
+        make_record(tmp_path, "base", "medqa", *answers(2, 1))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_record(tmp_path, "base", "medqa", *answers(40, 20))  # more items: nothing to say

@@ -159,11 +159,9 @@ def record_identity(record: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def write_record(root: Path, record: Record | dict[str, Any], samples: list[dict[str, Any]]) -> Path:
-    """Write samples first, then the record that points at them: a record on disk always has its samples.
-
-    ``record`` is a :class:`Record` (a record's JSON form is checked and typed first). Its paths are made portable
-    and it is checked against the schema as it will be read back; a folder that already holds the record of
-    another (label, weights, task) is never overwritten."""
+    """Write samples first, then the record that points at them (a record on disk always has its samples). The
+    record (a :class:`Record`, or its JSON form, typed first) is made portable and checked as it will be read back;
+    a folder holding another (label, weights, task)'s record is never overwritten; replacing more items is said."""
     if not isinstance(record, Record):
         record = _typed_for_writing(record)
     written = record.to_json()
@@ -179,6 +177,8 @@ def write_record(root: Path, record: Record | dict[str, Any], samples: list[dict
     if existing is not None and record_identity(existing) != record_identity(data):
         raise MedbenchError(f"{directory} already holds the record of {record_identity(existing)!r}, not "
                             f"{record_identity(data)!r}", "pass another --label, or move that folder away")
+    if existing is not None and existing.get("n", 0) > data["n"]:  # a --limit smoke test over a whole split's score
+        warnings.warn(f"{directory}: its record of {existing['n']} items is replaced by one of {data['n']}")
     atomic_write_jsonl(directory / "samples.jsonl", samples)
     _copy_manifest(written, directory, root)  # from the paths as written: this machine's checkpoint
     atomic_write_json(directory / "record.json", data)

@@ -132,7 +132,11 @@ def build_registry() -> TaskRegistry:
             if not path.exists():
                 raise FileNotFoundError(f"task path {path} does not exist")
             registry.roots.append(path)
-            files = sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
+            try:  # an entry that vanishes mid-walk (/proc under --include-path /) or cannot be listed
+                files = sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
+            except OSError as exc:
+                raise MedbenchError(f"task folder {path} could not be listed ({exc.strerror or exc})",
+                                    "pass --include-path a folder of task YAMLs") from None
             # untrusted: nothing outside the folder is read (a file's folder: lm-eval indexes its siblings too)
             root = (path if path.is_dir() else path.parent) if contained else None
             for file in files:

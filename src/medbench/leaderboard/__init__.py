@@ -153,8 +153,9 @@ def locked(root: Path) -> Iterator[None]:
     try:
         import fcntl
 
-        fd = os.open(root, os.O_RDONLY)
-    except (ImportError, OSError):  # no such directory (nothing to render) or not POSIX: nothing to lock
+        # O_DIRECTORY | O_NONBLOCK: a FIFO where the folder should be fails here rather than blocking forever
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK)
+    except (ImportError, OSError, AttributeError):  # no such directory (nothing to render) or not POSIX: nothing to lock
         yield
         return
     try:
