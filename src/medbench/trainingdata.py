@@ -104,7 +104,9 @@ def examples_from_task(task: Any, metadata: dict[str, Any], split: str | None = 
             difficulty=_field(doc, metadata.get("difficulty_field")), doc=dict(doc), description=description,
             fewshot_delimiter=config.fewshot_delimiter))
     if not examples:
-        raise MedbenchError(f"the {split!r} split of task {config.task!r} is empty", "give it training data")
+        raise MedbenchError(f"the {split!r} split of task {config.task!r} is empty",
+                            f"give it training data: --data-file {config.task}:{split}=PATH (a bare "
+                            f"--data-file {config.task}=PATH is its test split)")
     return examples
 
 
