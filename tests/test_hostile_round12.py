@@ -127,3 +127,17 @@ def test_a_smaller_record_replacing_a_whole_splits_score_says_so(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_record(tmp_path, "base", "medqa", *answers(40, 20))  # more items: nothing to say
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["leaderboard", "--baseline", ""], "--baseline is empty"),  # had meant no baseline
+    (["sweep", "sft_vs_dpo", "--scale", " ", "--dry-run"], "--scale is empty"),  # had meant the first scale
+    (["eval", "--tasks", "uti", "--fewshot-rationales", ""], "--fewshot-rationales FIELD is empty"),
+    (["train", "--plugin", "sft", "--task", "uti", "--eval-fewshot-rationales", ""],
+     "--eval-fewshot-rationales FIELD is empty"),
+])
+def test_an_empty_name_is_refused_not_read_as_the_default(tmp_path, capsys, monkeypatch, args, expected):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(*_run(capsys, *args))
+    assert expected in line
+    assert list(tmp_path.iterdir()) == []

@@ -45,6 +45,19 @@ class Bounded(click.ParamType):
         return number
 
 
+class Named(click.ParamType):
+    """A name option (--baseline, --scale): empty (an unset shell variable) it had meant "none" or "the default"
+    silently."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            option = max(param.opts, key=len) if param is not None and param.opts else "the option"
+            raise MedbenchError(f"{option} is empty", f"give {option} a value, or leave it out")
+        return value
+
+
 class Folder(click.Path):
     """A folder option. An empty value (an unset shell variable) read as the working directory: pages, records
     and runs landed among the user's own files."""
@@ -89,8 +102,11 @@ REPEATS = Bounded(1, unit=" of samples per item")
 RATIONALES_FLAG = "\0task's own"  # --fewshot-rationales given without a field: no field name can be this
 
 
-def rationales_choice(value: str | None) -> bool | str:
+def rationales_choice(value: str | None, option: str = "--fewshot-rationales") -> bool | str:
     """--fewshot-rationales [FIELD]: absent False, alone True (the task's rationale_field), else the field."""
+    if value is not None and not value.strip():  # '' had meant "no rationales"
+        raise MedbenchError(f"{option} FIELD is empty", f"pass {option} alone for the task's rationale_field, "
+                            "or name a field")
     return True if value == RATIONALES_FLAG else value or False
 
 

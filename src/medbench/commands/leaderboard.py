@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from medbench.commands.common import Folder, console, err_console, split_list
+from medbench.commands.common import Folder, Named, console, err_console, split_list
 from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
 
@@ -36,7 +36,7 @@ def _check_metric_plugins(strict: bool) -> None:
               show_default=True, help="The leaderboard folder (as `eval` and `train --leaderboard-dir` name it).")
 @click.option("--format", "formats", multiple=True,
               help="Output format, repeatable or comma-separated: md, json, csv, html, ... (default: all registered).")
-@click.option("--baseline", default=None,
+@click.option("--baseline", type=Named(), default=None,
               help="Row every other row is compared with: a label or weights-hash prefix; 'none' for no comparisons "
                    "(default: the base model the other rows were trained from, if there is one).")
 @click.option("--rescore", is_flag=True, help="Re-score every record from its samples.jsonl before rendering.")

@@ -6,14 +6,15 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from medbench.commands.common import Folder, console, err_console, key_values
+from medbench.commands.common import Folder, Named, console, err_console, key_values
 from medbench.console import display_safe, terminal_safe
 from medbench.errors import MedbenchError
 
 
 @click.command("sweep")
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--scale", default=None, help="Which of the recipe's scales to run (default: its first, e.g. toy).")
+@click.option("--scale", type=Named(), default=None,
+              help="Which of the recipe's scales to run (default: its first, e.g. toy).")
 @click.option("--output-dir", type=Folder(), default=None,
               help="Sweep directory (default: sweeps/<recipe>-<scale>); re-running resumes it.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (cells, steps, comparisons) and what is done; run nothing.")

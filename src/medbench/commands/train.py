@@ -87,7 +87,8 @@ def train_command(ctx, plugin, model_ref, task, eval_tasks, eval_limit, config_f
                            config_file=config_file, eval_tasks=eval_tasks, eval_limit=eval_limit,
                            output_dir=output_dir, run_name=run_name, leaderboard_dir=leaderboard_dir, seed=seed,
                            eval_batch_size=eval_batch_size, eval_mode=eval_mode,
-                           eval_fewshot_rationales=rationales_choice(eval_fewshot_rationales),
+                           eval_fewshot_rationales=rationales_choice(eval_fewshot_rationales,
+                                                                     "--eval-fewshot-rationales"),
                            eval_chat_template=eval_chat_template,
                            device=device, dtype=dtype, resume=resume, report_to=report_to, run_dir=launched_dir,
                            generation=generation, data_files=data_file_pairs(data_file))
