@@ -185,7 +185,8 @@ def cached_difficulty_file(task: str, examples: list[TrainingExample], refs: lis
                                                              f"[default: {MEDIUM_MAX}].")
 @click.option("--option-orders", type=int, default=None,
               help="Score N seeded cyclic orders of each item's options (default: all of them), to cancel letter bias.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --option-orders' draw.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed of --option-orders' draw.")
 @click.option("--data-file", "data_file", multiple=True,
               help="Your own data: TASK:SPLIT=PATH (e.g. medqa:train=~/medqa_train.jsonl); repeatable.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
