@@ -372,8 +372,9 @@ def test_hyponatremia_labels_follow_the_algorithm_and_values_appear_in_the_text(
 
 
 # The triage rules as documented in tasks/triage/generate.py's docstring, restated here (not imported).
-_TRIAGE_NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8, "ten": 10, "twelve": 12}
-_TRIAGE_UNITS = {"days": 1, "weeks": 7, "months": 30, "years": 365}
+_TRIAGE_NUMBERS = {"a": 1, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8, "ten": 10, "twelve": 12,
+                   "sixteen": 16, "eighteen": 18, "twenty": 20, "thirty": 30, "forty": 40, "sixty": 60}
+_TRIAGE_UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7}
 _TRIAGE_HARMLESS = {  # known harmless effects of a drug first taken in the last 2 weeks
     "iron": {"black_stools", "constipation", "nausea", "metallic"}, "metformin": {"nausea", "loose_stools", "metallic"},
     "nitrofurantoin": {"dark_urine", "nausea"}, "metronidazole": {"metallic", "dark_urine", "nausea"},
@@ -397,9 +398,15 @@ _TRIAGE_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "sat
 
 
 def _triage_days(phrase):
-    number, unit, ago = phrase.split()
-    assert ago == "ago"
-    return _TRIAGE_NUMBERS[number] * _TRIAGE_UNITS[unit]
+    """Days ago of a dated item: "ten days ago", "three weeks ago", "a week ago", "a week and a half ago"."""
+    match = re.fullmatch(r"(\w+) (\w+)( and a half)? ago", phrase)
+    assert match, phrase
+    number, unit, half = match.groups()
+    return (_TRIAGE_NUMBERS[number] + (0.5 if half else 0)) * _TRIAGE_UNITS[unit]
+
+
+def _triage_unit(phrase):
+    return "weeks" if " week" in phrase else "days"
 
 
 def _triage_fields(trigger):
@@ -410,14 +417,14 @@ def _triage_symptom_labels(f, text):
     symptom, course, background = f["symptom"], f["course"], f["background"]
     procedure, procedure_time = f["procedure"].split("@")
     drug, drug_time = f["drug"].split("@")
-    # both dated items are written, one 2-12 days ago and the other over 2 weeks ago
+    # both dated items are written, one 3-14 days ago and the other over 2 weeks ago
     assert re.search(rf"(I had my {re.escape(procedure)} {procedure_time}|My {re.escape(procedure)} was "
                      rf"{procedure_time})", text, re.I), text
     assert re.search(rf"(I had my first dose of {drug} {drug_time}|My first dose of {drug} was {drug_time})",
                      text, re.I), text
     days = {"procedure": _triage_days(procedure_time), "drug": _triage_days(drug_time)}
     recent = [item for item, d in days.items() if d <= 14]
-    assert len(recent) == 1 and min(days.values()) >= 2 and max(days.values()) > 14, days
+    assert len(recent) == 1 and min(days.values()) >= 3 and max(days.values()) > 14, days
     recent = recent[0]
     assert re.search(_TRIAGE_COURSE_TEXT[course], text, re.I), (course, text)
     for name, sentence in _TRIAGE_BACKGROUND.items():
@@ -525,8 +532,8 @@ def test_triage_words_are_shared_by_the_labels():
     """No drug, procedure or time word gives the personnel, and time words do not give the urgency."""
     rows = [row for split in SPLITS for row in generated("triage")[split]]
     gen = generator("triage")
-    for word in list(gen.PROCEDURES) + list(gen.DRUGS) + ["days ago", "weeks ago", "months ago", "years ago",
-                                                          "what should i do", "appointment", "today is"]:
+    for word in list(gen.PROCEDURES) + list(gen.DRUGS) + ["days ago", "weeks ago", "a week", "what should i do",
+                                                          "appointment", "today is"]:
         counts = collections.Counter(r["personnel"] for r in rows if re.search(rf"\b{re.escape(word.lower())}\b",
                                                                                  r["message"].lower()))
         assert len(counts) >= 2 and max(counts.values()) / sum(counts.values()) < 0.6, (word, counts)
@@ -536,6 +543,12 @@ def test_triage_words_are_shared_by_the_labels():
         counts = collections.Counter(r["urgency"] for r in rows if word in r["message"].lower())
         assert len(counts) == 3 and max(counts.values()) / sum(counts.values()) < 0.6, (word, counts)
     fields = [(r, _triage_fields(r["trigger"])) for r in rows]
+    # the unit of a dated item does not say whether it is the recent one (version 2.2; 2.1 wrote only the recent
+    # item in days): days and weeks each about half of the recent items and half of the others
+    times = [f[item].split("@")[1] for _, f in fields for item in ("procedure", "drug") if "@" in f.get(item, "")]
+    for recent in (True, False):
+        units = collections.Counter(_triage_unit(t) for t in times if (_triage_days(t) <= 14) == recent)
+        assert abs(units["days"] / sum(units.values()) - 0.5) < 0.05, (recent, units)
     for symptom in ("chest", "fever", "black_stools", "nausea"):  # one symptom, several levels and roles
         found = [r for r, f in fields if f.get("symptom") == symptom]
         assert len({r["urgency"] for r in found}) >= 2 and len({r["personnel"] for r in found}) >= 2, symptom

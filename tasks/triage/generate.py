@@ -10,11 +10,13 @@ the labels it can take.
 Three kinds of message (``intent`` = ``category``):
 
 ``symptom`` — a symptom with its course and two dated items written the same way ("I had my knee replacement
-five days ago.", "My first dose of iron was eight months ago."): one item is recent (2-12 days ago), the other
-3 weeks to 12 years ago, so every message holds one "days ago" and one older date. The course is "now"
-("started an hour ago and it's getting worse"), "passed" ("came on an hour ago but is gone now"), "days" ("has
-lasted for four days") — these began after the recent item — or "months" ("coming and going for months"): a
-long-standing problem that began before either item. Personnel, first rule that applies:
+five days ago.", "My first dose of iron was five weeks ago."): one item is recent (3-12 days, a week or a week and
+a half ago), the other 16 days to 12 weeks ago, each written in days or in weeks half the time (``TIMES``), so
+only the number tells which is recent ("ten days ago" is, "ten weeks ago" and "twenty days ago" are not). The
+course is "now" ("started an hour ago and it's getting worse"), "passed" ("came on an hour ago but is gone now"),
+"days" ("has lasted for four days"; the recent item then at least 5 days ago) — these began after the recent
+item — or "months" ("coming and going for months"): a long-standing problem that began before either item.
+Personnel, first rule that applies:
   nurse       a new problem (not "months") within 2 weeks of surgery: the post-operative nurse line
   pharmacist  a new problem that is a known harmless effect of the drug first taken in the last 2 weeks
               (``DRUGS``: black stools on iron, a metallic taste on metronidazole, a dry mouth on oxybutynin, ...)
@@ -66,7 +68,8 @@ Label balance: every split has equal counts of the four personnel labels and of 
 (train 204 = 4 x 51 = 3 x 68, validation 48, test 396 = 4 x 99 = 3 x 132); the counts per kind of message
 follow ``PLAN``, and for test ``PLAN`` x 11/3: its first 108 rows as ``PLAN`` draws them (test 108 until version
 2.1), then the 288 of ``TEST_EXTRA``, drawn after all the rest. No message repeats within or across splits, nor
-one that differs only in its greeting, sign-off or case.
+one that differs only in its greeting, sign-off or case. Version 2.2 wrote the dated items in shared units
+(``TIMES``), which rewrote every split: its first 108 test rows are drawn as before but are not version 2.0's.
 Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 3141).
 """
 
@@ -83,18 +86,31 @@ PH, N, RX, FD = PERSONNEL
 E, U, R = URGENCY
 
 # ------------------------------------------------------------------------------------------------ dated items
-NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8, "ten": 10, "twelve": 12}
-UNIT_DAYS = {"days": 1, "weeks": 7, "months": 30, "years": 365}
-RECENT_DAYS = 14  # "recent": within 2 weeks
+# Both dated items are written in days or weeks, each unit as often for the recent item as for the other, so the
+# unit says nothing about which is recent: the number must be read ("ten days ago" is recent, "ten weeks ago" is
+# not; "a week ago" is, "twenty days ago" is not). Version 2.2; until then only the recent item said "days".
+RECENT_DAYS = 14  # "recent": within 2 weeks; no phrase sits on the cut-off
+NUMBERS = {"three": 3, "four": 4, "five": 5, "six": 6, "eight": 8, "ten": 10, "twelve": 12}
+TIMES = {  # recency -> unit -> phrase -> days ago
+    "recent": {"days": {f"{word} days ago": n for word, n in NUMBERS.items()},
+               "weeks": {"a week ago": 7, "a week and a half ago": 10}},
+    "old": {"days": {f"{word} days ago": n for word, n in {"sixteen": 16, "eighteen": 18, "twenty": 20,
+                                                          "thirty": 30, "forty": 40, "sixty": 60}.items()},
+            "weeks": {f"{word} weeks ago": 7 * n for word, n in NUMBERS.items()}},
+}
 
 
-def recent_time(rng: random.Random, at_least: int = 2) -> str:
-    return f"{rng.choice([w for w, n in NUMBERS.items() if n >= at_least])} days ago"
+def _time(rng: random.Random, recency: str, unit: str, at_least: int = 3) -> str:
+    """A phrase of the unit, drawn before the number so that ``at_least`` leaves the units' shares alone."""
+    return rng.choice([phrase for phrase, days in TIMES[recency][unit].items() if days >= at_least])
+
+
+def recent_time(rng: random.Random, at_least: int = 3) -> str:
+    return _time(rng, "recent", rng.choice(list(TIMES["recent"])), at_least)
 
 
 def long_time(rng: random.Random) -> str:
-    unit = rng.choice(["weeks", "months", "years"])
-    return f"{rng.choice([w for w, n in NUMBERS.items() if n * UNIT_DAYS[unit] > RECENT_DAYS])} {unit} ago"
+    return _time(rng, "old", rng.choice(list(TIMES["old"])))
 
 
 PROCEDURES = ["knee replacement", "hip replacement", "gallbladder surgery", "hernia repair", "C-section",
@@ -279,8 +295,9 @@ def _fill(rng: random.Random, template: str) -> str:
     return template.format(**{name: rng.choice(SLOTS[name]) for name in names})
 
 
-def _items(rng: random.Random, recent_item: str, at_least: int = 2) -> tuple[str, str]:
-    """(procedure time, drug time): the recent one 2-12 days ago, the other 3 weeks to 12 years ago."""
+def _items(rng: random.Random, recent_item: str, at_least: int = 3) -> tuple[str, str]:
+    """(procedure time, drug time): one recent (3-12 days, a week or a week and a half ago), the other 16 days to
+    12 weeks ago, each in days or weeks drawn the same way."""
     recent, old = recent_time(rng, at_least), long_time(rng)
     return (recent, old) if recent_item == "procedure" else (old, recent)
 
@@ -319,7 +336,7 @@ def symptom_case(rng: random.Random, personnel: str, level: str) -> dict | None:
         return None
     procedure = rng.choice(PROCEDURES)
     # a symptom lasting days began after the recent item: that item is at least 5 days ago
-    procedure_time, drug_time = _items(rng, recent_item, 5 if course == "days" else 2)
+    procedure_time, drug_time = _items(rng, recent_item, 5 if course == "days" else 3)
     phrase = rng.choice(SYMPTOMS[symptom][0]).format(side=rng.choice(SLOTS["side"]), fever=rng.choice(SLOTS["fever"]))
     sentences = [rng.choice(PROCEDURE_FRAMES).format(item=procedure, time=procedure_time),
                  rng.choice(DRUG_FRAMES).format(item=drug, time=drug_time),
@@ -390,7 +407,7 @@ PLAN = {
              ("medication_error", RX): (4, 3, 2), ("billing", RX): (0, 7, 6), ("billing", FD): (0, 13, 6)},
 }
 # Version 2.1 grew the test split from 108 to 396 rows (99 per personnel label, 132 per urgency label) for the power
-# of method comparisons: these 288 rows are drawn after all of PLAN (whose rows stay as they were) and follow after
+# of method comparisons: these 288 rows are drawn after all of PLAN (whose rows 2.1 kept as they were) and follow after
 # its 108; with them the test split follows PLAN["test"] x 11/3, rounded so that both label sets stay balanced.
 TEST_EXTRA = {("symptom", N): (45, 13, 14), ("symptom", PH): (27, 13, 11), ("symptom", RX): (0, 0, 13),
               ("symptom", FD): (0, 0, 21), ("medication_error", PH): (13, 8, 0), ("medication_error", RX): (11, 8, 5),
