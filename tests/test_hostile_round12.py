@@ -8,16 +8,8 @@ import os
 
 import pytest
 
-from medbench.cli import main
+from test_hostile_round10 import _run
 from test_task_inputs import one_line_error
-
-
-def _run(capsys, *args: str) -> tuple[int, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0), capsys.readouterr().err
-    return 0, capsys.readouterr().err
 
 
 BAD_URLS = ["http://[::1", "http://127.0.0.1:99999/v1", "http://127.0.0.1:abc/v1"]
