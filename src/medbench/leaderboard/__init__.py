@@ -155,7 +155,7 @@ def locked(root: Path) -> Iterator[None]:
 
         # O_DIRECTORY | O_NONBLOCK: a FIFO where the folder should be fails here rather than blocking forever
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK)
-    except (ImportError, OSError, AttributeError):  # no such directory (nothing to render) or not POSIX: nothing to lock
+    except (ImportError, OSError, AttributeError):  # no such folder (nothing to render), not POSIX: no lock
         yield
         return
     try:
