@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 SAMPLE_BATCH = 8  # prompts per generate() call when sampling rejected answers
 
+
 def names_gold(sample: str, example: TrainingExample) -> bool:
     """Whether a sampled answer names the gold answer as a whole word. Only samples that never do become rejected
     answers, so that a correct answer in other words ("The answer is C.", "Yes.") is never trained against. Option

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from medbench.errors import MedbenchError
+from medbench.small_inputs import check_url
 
 KEY_VARIABLES = ("MEDBENCH_API_KEY", "OPENAI_API_KEY")
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -49,12 +50,8 @@ def normalise_base_url(url: str | None) -> str:
     would land in records)."""
     if not url:
         raise MedbenchError("a served model needs the server's address", "pass --base-url http://HOST:PORT/v1")
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 -- reading it checks it (a port past 65535, an unclosed IPv6 host)
-    except ValueError as exc:
-        raise MedbenchError(f"--base-url {url!r} is not a valid URL ({exc})",
-                            "write it as http://HOST:PORT/v1, with a port from 1 to 65535") from None
+    check_url("--base-url", url)  # a port past 65535, an unclosed IPv6 host
+    parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise MedbenchError(f"--base-url {url!r} is not an http(s) URL", "pass --base-url http://HOST:PORT/v1")
     if parts.username or parts.password or parts.query:

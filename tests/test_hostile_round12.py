@@ -38,7 +38,7 @@ def test_a_served_models_url_that_cannot_be_parsed_is_one_line(tmp_path, capsys,
 
 
 def test_a_url_that_parses_still_reaches_the_backends_own_checks():
-    from medbench.commands.backend_flags import check_url
+    from medbench.small_inputs import check_url
 
     for url in ("http://127.0.0.1:8000/v1", "https://[::1]:443", "http://host", None):
         check_url("--base-url", url)

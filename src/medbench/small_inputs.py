@@ -115,3 +115,18 @@ def check_accelerate_config(path: str | Path) -> None:
         raise MedbenchError(f"--accelerate-config {path} is not valid {kind}{where}", fix) from None
     if not isinstance(data, dict):
         raise MedbenchError(f"--accelerate-config {path} is not a mapping of accelerate settings", fix)
+
+
+def check_url(option: str, url: Any) -> None:
+    """A served model's URL whose port or IPv6 host cannot be parsed (it failed inside the backend as "a bug in
+    medbench"): one line naming ``option``. The command line checks it before a backend opens; the openai client
+    checks it again for recipes and the Python API."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str):
+        return
+    try:
+        urlsplit(url.strip()).port  # noqa: B018 -- reading .port is what validates it
+    except ValueError as exc:
+        raise MedbenchError(f"{option} {url!r} is not a valid URL ({exc})",
+                            "write it as http://HOST:PORT/v1, with a port from 1 to 65535") from None

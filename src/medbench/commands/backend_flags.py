@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
@@ -28,17 +27,6 @@ class Positive(click.ParamType):
         return number
 
 
-def check_url(option: str, url: Any) -> None:
-    """A URL whose port or IPv6 host cannot be parsed failed inside the backend as "a bug in medbench"."""
-    if not isinstance(url, str):
-        return
-    try:
-        urlsplit(url.strip()).port  # noqa: B018 -- reading .port is what validates it
-    except ValueError as exc:
-        raise MedbenchError(f"{option} {url!r} is not a valid URL ({exc})",
-                            "write it as http://HOST:PORT/v1, with a port from 1 to 65535") from None
-
-
 # click option -> backend option; None values are left out, so each backend's own defaults apply
 FLAGS = {"base_url": "base_url", "request_timeout": "timeout", "max_retries": "max_retries",
          "concurrency": "concurrency", "rate_limit": "rate_limit", "tensor_parallel": "tensor_parallel",
@@ -58,6 +46,8 @@ def backend_options(command):
         judge = {key: str(value) for key, value in judge.items() if value is not None}
         if judge_base_url and not judge_model:
             raise MedbenchError("--judge-base-url without --judge-model", "pass --judge-model openai:NAME as well")
+        from medbench.small_inputs import check_url
+
         for option, url in (("--base-url", options.get("base_url")), ("--judge-base-url", judge_base_url)):
             check_url(option, url)
         return command(*args, backend_options=options, judge_model_options=judge, **kwargs)

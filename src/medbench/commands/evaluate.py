@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from medbench.commands.backend_flags import backend_options as backend_flags
-from medbench.commands.backend_flags import check_url
 from medbench.commands.common import (BATCH, JSON_OPTION_HELP, LIMIT, PROCESSES, RATIONALES_FLAG, SEED, SHOTS, Folder,
                                       checked_load_options, data_file_overrides, err_console, generation_options,
                                       key_values, print_records, rationales_choice, split_list, task_source_options)
@@ -88,6 +87,8 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                         judge_options={**key_values(judge_options, "--judge-option"), **judge_model_options},
                         task_metadata=data_file_overrides(data_file), generation=generation, backend=backend,
                         backend_options=backend_options, split=split)
+    from medbench.small_inputs import check_url
+
     check_url("--judge-option base_url", config.judge_options.get("base_url"))
     if no_cache:
         config.reuse_records = False
