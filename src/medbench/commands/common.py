@@ -45,30 +45,33 @@ class Bounded(click.ParamType):
         return number
 
 
+def refuse_empty(value: Any, param: Any, fix: str) -> None:
+    """An empty option value (an unset shell variable) is one line: read as given, it meant a default silently.
+    ``fix`` may name the option as {option}."""
+    if isinstance(value, str) and not value.strip():
+        option = max(param.opts, key=len) if param is not None and param.opts else "the option"
+        raise MedbenchError(f"{option} is empty", fix.format(option=option))
+
+
 class Named(click.ParamType):
-    """A name option (--baseline, --scale): empty (an unset shell variable) it had meant "none" or "the default"
-    silently."""
+    """A name option (--baseline, --scale): empty, it had meant "none" or "the default" silently."""
 
     name = "text"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            option = max(param.opts, key=len) if param is not None and param.opts else "the option"
-            raise MedbenchError(f"{option} is empty", f"give {option} a value, or leave it out")
+        refuse_empty(value, param, "give {option} a value, or leave it out")
         return value
 
 
 class Folder(click.Path):
-    """A folder option. An empty value (an unset shell variable) read as the working directory: pages, records
-    and runs landed among the user's own files."""
+    """A folder option: empty, it read as the working directory, and pages, records and runs landed among the
+    user's own files."""
 
     def __init__(self):
         super().__init__(file_okay=False)
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            option = max(param.opts, key=len) if param is not None and param.opts else "the folder"
-            raise MedbenchError(f"{option} is empty", f"name a folder, e.g. {option} my-folder, or leave it out")
+        refuse_empty(value, param, "name a folder, e.g. {option} my-folder, or leave it out")
         return super().convert(value, param, ctx)
 
 

@@ -25,8 +25,9 @@ class Formatter:
 
     def __init__(self, tokenizer: Any, use_chat_template: bool, ref: str = "the model",
                  system_prompt: str | None = None):
+        from medbench.generation import GenerationOptions
+
         self.tokenizer = tokenizer
-        self.system_prompt = system_prompt  # as eval's --system-prompt scores it (GenerationOptions)
         if use_chat_template:  # the guard evaluation has: no raw fallback (one format trained, another scored)
             from medbench.models import require_chat_template
 
@@ -34,6 +35,8 @@ class Formatter:
                                   "pass --chat-template-from MODEL to train in that model's template, or "
                                   "--chat-template false")
         self.chat = bool(use_chat_template)
+        # The system prompt as eval's --system-prompt puts it: a system turn's text, or raw its own paragraph.
+        self.system = GenerationOptions(system_prompt=system_prompt).system_instruction(self.chat)
         self._end_of_turn: str | None = None  # None: the generation prompt starts the answered turn (or not probed)
         self._probed = False
         self._takes_system: bool | None = None
@@ -44,18 +47,15 @@ class Formatter:
         the question as the user turn. A string is a prompt with no description."""
         from lm_eval.api.utils import maybe_delimit
 
-        from medbench.generation import GenerationOptions
-
         text, description, delimiter = (example, "", "\n\n") if isinstance(example, str) else \
             (example.prompt, example.description, example.fewshot_delimiter)
-        system = GenerationOptions(system_prompt=self.system_prompt).system_instruction(self.chat)
         if not self.chat:
-            return (system or "") + text
+            return (self.system or "") + text
         if description and text.startswith(description):
             text = text[len(description):]
         else:
             description = ""
-        system = maybe_delimit(system, description, delimiter)
+        system = maybe_delimit(self.system, description, delimiter)
         turn = [{"role": "user", "content": text}]
         return [{"role": "system", "content": system}] + turn if system and self.takes_system_turn else turn
 
