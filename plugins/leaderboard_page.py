@@ -23,6 +23,7 @@ from medbench.console import display_safe
 from medbench.records import atomic_write_text
 from medbench.svg import esc
 from medbench_plugins.leaderboard_plots import factor_points, svg_factor, svg_forest
+from medbench_plugins.leaderboard_row_details import row_details_html
 from medbench_plugins.leaderboard_text import (DEGENERATE_NOTE, DOWN, SOURCE_TEXT, UP, ci_degenerate, ci_text,
                                                clean_num, coverage_text, counts_text, fmt_num, method_text, p_text,
                                                plural, shorten, significance_mark, source_details, source_text,
@@ -192,37 +193,6 @@ def _samples_payload(table: LeaderboardTable, row: Row, col: str, cell: Cell, pr
             "provenance": (cell.as_dict().get("provenance") if cell.record else None)}
 
 
-def _value_html(value: Any) -> str:
-    """A detail value: a mapping (a training config) as a key/value table, anything else as escaped text."""
-    if isinstance(value, dict):
-        return '<table class="kv">' + "".join(f"<tr><th>{esc(k)}</th><td>{_value_html(v)}</td></tr>"
-                                              for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))) + "</table>"
-    if isinstance(value, str):
-        return esc(value)
-    return esc(json.dumps(value, default=str))  # true/false/null and lists as they read in the config
-
-
-def _dl(items: list[tuple[str, Any]]) -> str:
-    return "<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{_value_html(v)}</dd>" for k, v in items
-                            if v not in (None, "", {}, [])) + "</dl>"
-
-
-def _row_details(row: Row) -> list[tuple[str, Any]]:
-    model = row.model or {}
-    items: list[tuple[str, Any]] = [("weights", row.weights_hash), ("ref", model.get("ref")),
-                                    ("kind", model.get("kind")), ("base", model.get("base_ref")),
-                                    ("parameters", model.get("parameters")), ("seed", row.seed)]
-    if row.training:
-        training = row.training
-        items += [("trained by", training.get("plugin")), ("run", training.get("run_id")),
-                  ("step", training.get("step")), ("parent", training.get("parent_model"))]
-        same = training.get("trainer_config") == training.get("config")  # a plain trainer's: shown once
-        for key in ("config",) if same else ("config", "trainer_config"):
-            if isinstance(training.get(key), dict) and training[key]:
-                items.append((key.replace("_", " "), training[key]))
-    return items
-
-
 def _badge(source: dict[str, Any]) -> str:
     """A data-source badge; its tooltip carries the description (escaped like every other record text)."""
     kind = str(source.get("kind") or "unknown")
@@ -353,7 +323,7 @@ def render_html(table: LeaderboardTable, out_dir: Path) -> Path:
         search = f"{row.label} {row.weights_hash}".lower()
         tag = '<span class="tag">baseline</span>' if row.is_baseline else ""
         label = (f'<th scope="row" class="rowlabel" data-value="{esc(row.label)}"><details><summary>{esc(row.label)}'
-                 f'{tag}</summary>{_dl(_row_details(row))}</details></th>')
+                 f'{tag}</summary>{row_details_html(row)}</details></th>')
         partial = "" if row.complete else (f"over this row's {coverage_text(row)} only: not comparable with rows "
                                            "scored on more tasks")
         cells = [label, _aggregate_cell(row.win_rate, row, partial), _aggregate_cell(row.mean_score(), row, partial),

@@ -36,6 +36,7 @@ from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, R
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_rationales, choice_index, column_key,
                               demonstration_field, variant_suffix)
+from medbench.scoring_preflight import check_scoring
 from medbench.task_documents import check_cluster_field, check_documents, check_fewshot
 from medbench.task_facts import data_source, task_config_hash
 from medbench.tasks import USER_TASKS, build_registry, eval_split, load_tasks, template_refusal
@@ -251,6 +252,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         check_fewshot(task, name, scored_shots(task, name, config.num_fewshot), config.fewshot_rationales)
         check_documents(task, registry.get(name), config.limit)  # answers among the choices, fields present
         check_cluster_field(task, registry.get(name), config.limit)  # each item's cluster, where named
+        check_scoring(task, name, registry.get(name))  # its metrics take their options, not after the last request
     judges = judges_for(names, registry, config.judges, config.mode, config.judge_options)
     # A judge's settings with no judge asked for (and none in the tasks' metadata) would silently do nothing; a
     # judge asked for that suits none of these tasks (a recipe's likert on MCQ cells) is fine.

@@ -95,7 +95,8 @@ class RequestCache:
         if kind == "generate_until":
             return isinstance(value, str)
         return (isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[1], bool)
-                and isinstance(value[0], (int, float)) and not isinstance(value[0], bool))
+                and isinstance(value[0], (int, float)) and not isinstance(value[0], bool)
+                and value[0] <= 0)  # a log-probability: never positive, never NaN (NaN <= 0 is False)
 
     @staticmethod
     def key(kind: str, args: Any) -> str:

@@ -41,7 +41,7 @@ def is_trainer_checkpoint(path: Path) -> bool:
 def new_run_dir(root: Path, plugin: str, task: str, name: str | None = None) -> tuple[str, Path]:
     """A fresh run directory: ``root/name``, or ``root/<plugin>-<task>-<time>`` when no name is given."""
     if name:
-        run_dir = Path(root) / slug(name)
+        run_dir = Path(root) / folder_name(name)
         if run_dir.exists() and not run_dir.is_dir():  # iterdir would fail on it, and it is the user's
             raise MedbenchError(f"{run_dir} is a file, not a run directory", "pass another --run-name, or move "
                                                                             "that file away first")
@@ -59,6 +59,15 @@ def new_run_dir(root: Path, plugin: str, task: str, name: str | None = None) -> 
         run_dir = Path(root) / f"{run_id}-{suffix}"
     run_dir.mkdir(parents=True)
     return run_dir.name, run_dir
+
+
+def folder_name(name: str) -> str:
+    """``--run-name`` as the folder it names, kept as given: a run stored under another name is lost to its user."""
+    if slug(name) != name:
+        raise MedbenchError(f"--run-name {name!r} is not a plain folder name (it would be stored as {slug(name)!r})",
+                            "use letters, digits, '.', '_' and '-', at most 48, starting and ending with a letter or digit "
+                            "(e.g. --run-name sft-medqa-1)")
+    return name
 
 
 def _now() -> str:
@@ -115,7 +124,7 @@ def existing_run_dir(root: Path, name: str | None) -> tuple[str, Path]:
     if not name:
         raise MedbenchError("--resume needs the run to continue", "pass --run-name NAME (its directory under "
                                                                  "--output-dir) together with --resume")
-    run_dir = Path(root) / slug(name)
+    run_dir = Path(root) / folder_name(name)
     if read_run_manifest(run_dir) is None:
         what = "does not exist" if not run_dir.exists() else f"holds no {RUN_MANIFEST_NAME}"
         raise MedbenchError(f"cannot resume: run directory {run_dir} {what}",
