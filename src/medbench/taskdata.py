@@ -63,6 +63,26 @@ def write_jsonl_splits(splits: dict[str, list[dict[str, Any]]], directory: Path,
         (directory / f"{split}.jsonl").write_text(text, encoding="utf-8")
 
 
+def grown_splits(rng: Any, sizes: dict[str, int], first_test_draw: int, id_prefix: str,
+                 draw_rows: Callable[[Any, int, set[str]], list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """A generator's splits, drawn in order with ids numbered across them. The test split is drawn in two batches
+    (its first ``first_test_draw`` rows, then the rest), each balanced and shuffled by ``draw_rows`` on its own, so
+    a test split grown later keeps the rows it had. ``draw_rows(rng, size, seen)`` adds each new text to ``seen``."""
+    seen: set[str] = set()
+    splits: dict[str, list[dict[str, Any]]] = {}
+    counter = 0
+    for split, size in sizes.items():
+        batches = [first_test_draw, size - first_test_draw] if split == "test" else [size]
+        splits[split] = []
+        for batch in batches:
+            rows = draw_rows(rng, batch, seen)
+            for row in rows:
+                counter += 1
+                row["id"] = f"{id_prefix}-{counter:04d}"
+            splits[split] += rows
+    return splits
+
+
 def choice_index(label: Any, choices: list[str], source: str, column: str = "label") -> int:
     """Index of ``label`` among ``choices`` (case and surrounding spaces ignored), else a one-line error."""
     wanted = str(label).strip().lower()

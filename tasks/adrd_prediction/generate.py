@@ -123,6 +123,8 @@ import math
 import random
 from pathlib import Path
 
+from medbench.taskdata import grown_splits, write_jsonl_splits
+
 SEED = 4242
 # balanced test 400 (1.1; 100 in 1.0): 100 items give a paired difference a 95% CI half-width of about 0.06 at
 # 10% discordance, too wide to read a null as equivalence within 0.05 (0.03 at 400). The 1.0 test items are
@@ -612,20 +614,7 @@ def _draw(rng: random.Random) -> tuple[int, dict[str, bool], str]:
 
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
     """The balanced (case-control) splits: outcomes drawn from the model until each label fills half."""
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    splits: dict[str, list[dict]] = {}
-    counter = 0
-    for split, size in SIZES.items():
-        batches = [FIRST_TEST_DRAW, size - FIRST_TEST_DRAW] if split == "test" else [size]
-        splits[split] = []
-        for batch in batches:  # each batch balanced and shuffled on its own, so growing one keeps the ones before
-            rows = _draw_balanced(rng, batch, seen)
-            for row in rows:
-                counter += 1
-                row["id"] = f"adrd-{counter:04d}"
-            splits[split] += rows
-    return splits
+    return grown_splits(random.Random(seed), SIZES, FIRST_TEST_DRAW, "adrd", _draw_balanced)
 
 
 def _draw_balanced(rng: random.Random, size: int, seen: set[str]) -> list[dict]:
@@ -659,7 +648,5 @@ def generate_prevalence(seed: int = SEED, size: int = PREVALENCE_SIZE) -> list[d
 
 
 if __name__ == "__main__":
-    from medbench.taskdata import write_jsonl_splits
-
     write_jsonl_splits({**generate(SEED), "test_prevalence": generate_prevalence(SEED)},
                        Path(__file__).resolve().parent / "data")

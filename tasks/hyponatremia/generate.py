@@ -52,6 +52,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from medbench.taskdata import grown_splits, write_jsonl_splits
+
 SEED = 1729
 # test 399 = 7 x 57 (1.2; 105 in 1.1): sft_vs_dpo reads "no gain" as equivalence within 0.05, and at 105 items a
 # paired difference's 95% CI half-width is about 0.06 at 10% discordance (0.03 at 399; 400 would unbalance the
@@ -212,20 +214,7 @@ def render(rng: random.Random, v: dict) -> str:
 
 
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    splits: dict[str, list[dict]] = {}
-    counter = 0
-    for split, size in SIZES.items():
-        batches = [FIRST_TEST_DRAW, size - FIRST_TEST_DRAW] if split == "test" else [size]
-        splits[split] = []
-        for batch in batches:  # each batch balanced and shuffled on its own, so growing one keeps the ones before
-            rows = _draw_rows(rng, batch, seen)
-            for row in rows:
-                counter += 1
-                row["id"] = f"hyponatremia-{counter:04d}"
-            splits[split] += rows
-    return splits
+    return grown_splits(random.Random(seed), SIZES, FIRST_TEST_DRAW, "hyponatremia", _draw_rows)
 
 
 def _draw_rows(rng: random.Random, size: int, seen: set[str]) -> list[dict]:
@@ -251,6 +240,4 @@ def _draw_rows(rng: random.Random, size: int, seen: set[str]) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from medbench.taskdata import write_jsonl_splits
-
     write_jsonl_splits(generate(SEED), Path(__file__).resolve().parent / "data")

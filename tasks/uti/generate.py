@@ -81,6 +81,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from medbench.taskdata import grown_splits, write_jsonl_splits
+
 SEED = 2718
 # test 400 (2.1; 100 in 2.0): sft_vs_dpo reads "DPO adds nothing over SFT" as equivalence within 0.05, and at 100
 # items a paired difference's 95% CI half-width is about 0.06 at 10% discordance (0.03 at 400). The 2.0 test
@@ -852,20 +854,7 @@ def _check(row: dict) -> None:
 
 
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    splits: dict[str, list[dict]] = {}
-    counter = 0
-    for split, size in SIZES.items():
-        batches = [FIRST_TEST_DRAW, size - FIRST_TEST_DRAW] if split == "test" else [size]
-        splits[split] = []
-        for batch in batches:  # each batch balanced and shuffled on its own, so growing one keeps the ones before
-            rows = _draw_rows(rng, batch, seen)
-            for row in rows:
-                counter += 1
-                row["id"] = f"uti-{counter:04d}"
-            splits[split] += rows
-    return splits
+    return grown_splits(random.Random(seed), SIZES, FIRST_TEST_DRAW, "uti", _draw_rows)
 
 
 def _draw_rows(rng: random.Random, size: int, seen: set[str]) -> list[dict]:
@@ -896,6 +885,4 @@ def _draw_rows(rng: random.Random, size: int, seen: set[str]) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from medbench.taskdata import write_jsonl_splits
-
     write_jsonl_splits(generate(SEED), Path(__file__).resolve().parent / "data")
