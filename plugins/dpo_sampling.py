@@ -88,7 +88,8 @@ def _sample_batch(model, formatter: Formatter, batch_examples: list[TrainingExam
     batch = tokenizer.pad({"input_ids": ids}, padding_side="left", return_tensors="pt").to(model.device)
     with torch.no_grad():
         # min_new_tokens: without its chat template an instruct model often ends at once, which rejects nothing.
-        output = model.generate(**batch, do_sample=True, temperature=options.sample_temperature,
+        # top_p/top_k set here: the model's generation_config would otherwise truncate the distribution its own way.
+        output = model.generate(**batch, do_sample=True, temperature=options.sample_temperature, top_p=1.0, top_k=0,
                                 max_new_tokens=budget, min_new_tokens=1,
                                 num_return_sequences=options.samples_per_prompt,
                                 pad_token_id=tokenizer.pad_token_id, **stop_early)
