@@ -313,3 +313,29 @@ def test_the_report_reads_damaged_choices_in_records_without_failing():
                                  "tasks": ["uti"], "value": 0.25}]})
     assert lines[1] == "- a: s: None (None of 2), 1 = 0.500" and lines[2] == "- b: "
     assert lines[3] == "- c: t: None (lr=2e-05 (edge of grid), 1 of 3), uti = 0.250"
+
+
+@pytest.mark.parametrize("metrics, judged", [({"discharge_summary": "judge:likert"}, True),
+                                             ({"discharge_summary": "coverage"}, False), (None, False)])
+def test_a_choice_on_a_judges_score_is_scored_by_the_cells_judge_and_only_then(tmp_path, metrics, judged):
+    from medbench.evaluation import EvalConfig
+    from medbench.step_selection import select_checkpoint, selection_settings
+
+    checkpoints = [{"path": str(tmp_path / f"checkpoint-{n}"), "step": n, "final": n == 4} for n in (2, 4)]
+    select = {"split": "validation", "tasks": ["discharge_summary"], "ties": "first",
+              **({"metrics": metrics} if metrics else {})}
+    config = EvalConfig(tasks=["discharge_summary"], judges=["likert"], judge_options={"model": "judge-model"})
+    seen = []
+
+    def score(checkpoint, scored_with, label):
+        seen.append((scored_with.judges, scored_with.judge_options, scored_with.split))
+        value = 4.0 if checkpoint["step"] == 4 else 3.0
+        return [{"task": {"name": "discharge_summary"}, "primary_metric": "rougeL",
+                 "metrics": {"rougeL": {"value": 0.3}, "coverage": {"value": 0.5}, "judge:likert": {"value": value}}}]
+
+    selection = select_checkpoint(tmp_path, "sft-x", select, checkpoints, config, score)
+    expected = (["likert"], {"model": "judge-model"}) if judged else ([], {})
+    assert seen == [(*expected, "validation")] * 2
+    assert selection["chosen"] == (1 if judged else 0)  # the judge prefers step 4; rougeL and coverage tie
+    cell = {"judges": ["likert"], "judge_options": {"model": "judge-model"}}
+    assert ("judges" in selection_settings(select, cell)) is judged  # a judged choice's step changes with its judge

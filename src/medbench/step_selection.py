@@ -3,7 +3,8 @@
 
 A step written ``{plugin: sft, ..., options: {num_epochs: 4, save_every_epoch: true}, select: {split: validation,
 tasks: [uti]}}`` trains once, then every checkpoint it saved is scored on those tasks' validation splits, with the
-cell's own evaluation settings (mode, shots, chat template, decoding, limit; no judges), and the best one by the
+cell's own evaluation settings (mode, shots, chat template, decoding, limit; its judges only where a choice reads
+a judge's score: ``metrics: {TASK: "judge:likert"}``), and the best one by the
 mean of the tasks' primary metrics is what the next step starts from and, when it is the cell's last step, the one
 model the cell scores on test. A tie goes to the earliest checkpoint (the least training), or with ``ties:
 middle`` to the one nearest the middle. ``metrics: {task: metric}`` chooses on another of a task's metrics than
@@ -42,7 +43,7 @@ SPLIT = "validation"  # the held-out split medbench scores beside test (medbench
 TIES = ("first", "middle")
 SELECT_KEYS = {"split", "tasks", "ties", "metrics", "scoring", "over"}
 MAX_VARIANTS = 16  # trainings one step's ``over`` may ask for: each is a full training run
-# The evaluation settings a validation score depends on (judges are left out: a selection reads primary metrics).
+# The evaluation settings a validation score depends on (the judges too, where the choice reads a judge's score).
 EVAL_SETTINGS = ("mode", "num_fewshot", "fewshot_rationales", "chat_template", "limit", "gen_kwargs",
                  "system_prompt", "repeats")
 
@@ -102,7 +103,16 @@ def selection_identity(select: dict[str, Any], evaluation: dict[str, Any], finge
 
 def selection_settings(select: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
     """The evaluation settings a choice is scored with: the cell's, where ``select.scoring`` does not set them."""
-    return {k: (select.get("scoring") or {}).get(k, evaluation.get(k)) for k in EVAL_SETTINGS}
+    settings = {k: (select.get("scoring") or {}).get(k, evaluation.get(k)) for k in EVAL_SETTINGS}
+    if reads_a_judge(select):
+        settings.update(judges=evaluation.get("judges"), judge_options=evaluation.get("judge_options"))
+    return settings
+
+
+def reads_a_judge(select: dict[str, Any]) -> bool:
+    """Whether the choice is made on a judge's score (``metrics: {TASK: "judge:NAME"}``): the cell's judges then
+    score the candidates, so a step is not chosen on one metric and compared on another."""
+    return any(str(metric).startswith("judge:") for metric in (select.get("metrics") or {}).values())
 
 
 def choose(candidates: list[dict[str, Any]], ties: str = "first") -> int:
@@ -177,8 +187,11 @@ def select_checkpoint(directory: Path, step_name: str, select: dict[str, Any], c
     if marker.is_file():
         return read_selection(marker, checkpoints)
     registry = metric_registry()
-    config = dataclasses.replace(config, tasks=list(select["tasks"]), split=SPLIT, judges=[], judge_options={},
-                                 output_dir=directory / "selection", generation=_as_the_cell_applies(select, config))
+    judged = reads_a_judge(select)  # judges cost a model of their own: only where the choice reads one
+    config = dataclasses.replace(config, tasks=list(select["tasks"]), split=SPLIT,
+                                 judges=config.judges if judged else [], judge_options=config.judge_options if judged
+                                 else {}, output_dir=directory / "selection",
+                                 generation=_as_the_cell_applies(select, config))
     candidates = []
     for checkpoint in checkpoints:
         records = score(checkpoint, config, f"{step_name}/{Path(checkpoint['path']).name}")
