@@ -97,16 +97,31 @@ def group_members(name: str) -> tuple[Path, list[str]] | None:
 
 
 def _members(group: str, file: Path, members: list[Any]) -> list[str]:
-    names = []
-    for member in members:
-        if isinstance(member, dict):
-            extra = sorted(set(member) - _MEMBER_KEYS)
-            if extra or not isinstance(member.get("task"), str):
-                raise MedbenchError(f"lm-eval's group {group!r} ({file}) sets {', '.join(extra) or 'no task name'} "
-                                    f"for its member {member.get('task')!r}, which medbench does not apply",
-                                    "score its tasks by name (--tasks a,b,c), or copy the group's YAML without "
-                                    "those settings (--include-path)")
-            member = member["task"]
-        if isinstance(member, str):
-            names.append(member)
-    return names
+    return [name for name in (member_name(group, file, m, LM_EVAL_GROUP) for m in members) if name is not None]
+
+
+LM_EVAL_GROUP = "lm-eval's group"
+
+
+def member_name(group: str, file: Path, member: Any, whose: str = "group") -> str | None:
+    """The task (or group) name a group's ``task:`` list item stands for; an item that gives its member settings
+    of its own (num_fewshot, metric_list) is refused in one line: medbench scores each member as its own YAML
+    sets it, and applying them for one group would score the same task name two ways. ``whose``: how the
+    message names the group (lm-eval's, or a user's folder's)."""
+    if not isinstance(member, dict):
+        return member if isinstance(member, str) else None
+    extra = sorted(set(member) - _MEMBER_KEYS)
+    task = member.get("task")
+    if not extra and isinstance(task, str):
+        return task
+    settings = ", ".join(extra) or "no task name"
+    if whose == LM_EVAL_GROUP:
+        fix = ("score its tasks by name (--tasks a,b,c), or copy the group's YAML without those settings "
+               "(--include-path)")
+    elif not isinstance(task, str):
+        fix = "give each item of the group's task list a task name"
+    else:
+        fix = (f"put {', '.join(extra)} in {task}'s own YAML (or in a copy of it under another task name, listed "
+               "here instead) and list the member by name only")
+    raise MedbenchError(f"{whose} {group!r} ({file}) sets {settings} for its member {task!r}, which medbench does "
+                        "not apply", fix)

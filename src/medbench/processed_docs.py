@@ -79,13 +79,18 @@ def python_random_seed(seed: int) -> int:
 
 
 def seed_document_draws(seed: int) -> None:
-    """Seed Python's ``random`` before tasks are built and their documents first read: a ``process_docs`` that
-    draws (med_prescriptions' answer position) then gives the documents stock lm-eval gives, which seeds it before
-    building the task, and the same documents on every run (unseeded, each run scored other items)."""
+    """Seed Python's ``random``, numpy and torch before tasks are built and their documents first read, as stock's
+    simple_evaluate does: a ``process_docs`` that draws (med_prescriptions' answer position, a numpy permutation)
+    then gives the documents stock gives, and the same documents on every run (unseeded, each run scored others)."""
     import random
+
+    import numpy as np
+    from lm_eval.utils import set_torch_seed
 
     _shared.clear()
     random.seed(python_random_seed(seed))
+    np.random.seed(seed)  # stock's numpy and torch seeds are medbench's --seed, default 1234 included
+    set_torch_seed(seed)
 
 
 @contextlib.contextmanager

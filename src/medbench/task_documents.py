@@ -7,12 +7,10 @@ a value for every field its templates read. Each problem is one line naming the 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import numbers
-import random
-from typing import Any, Iterator
+from typing import Any
 
 from medbench.console import short_repr
 from medbench.errors import MedbenchError
@@ -213,6 +211,18 @@ def _names_a_choice(gold: Any, choices: list[str]) -> bool:
     return isinstance(gold, str) and gold in choices
 
 
+def _multiple_input(task: Any, doc: dict[str, Any]) -> bool:
+    """winogrande's shape: doc_to_text gives the gold index into the choices (the contexts), doc_to_target the
+    shared continuation. lm-eval sets ``multiple_input`` only after reading its first document's target, where
+    the construction check runs, so it is read from the document as lm-eval then reads it."""
+    if getattr(task, "multiple_input", 0):
+        return True
+    if getattr(task.config, "doc_to_choice", None) is None:
+        return False
+    text = task.doc_to_text(doc)
+    return isinstance(text, int) and not isinstance(text, bool)
+
+
 def document_problem(task: Any, doc: dict[str, Any], fields: set[str], multiple_choice: bool
                      ) -> tuple[str, str] | None:
     """(problem, fix) for one document, or None."""
@@ -230,10 +240,11 @@ def document_problem(task: Any, doc: dict[str, Any], fields: set[str], multiple_
     if len(choices) > MAX_CHOICES:
         return (f"has {len(choices)} choices, more than medbench scores per item ({MAX_CHOICES})",
                 f"give each row at most {MAX_CHOICES} choices")
-    gold = task.doc_to_text(doc) if task.multiple_input else task.doc_to_target(doc)
+    multiple_input = _multiple_input(task, doc)
+    gold = task.doc_to_text(doc) if multiple_input else task.doc_to_target(doc)
     if _names_a_choice(gold, choices):
         return None
-    what = "the context index" if task.multiple_input else "the answer"
+    what = "the context index" if multiple_input else "the answer"
     return (f"has {what} {short_repr(gold)}, which is not among its {len(choices)} choices ({_listed(choices)})",
             "fix that row's answer so it names one of the choices, as an index from 0 or as the choice's text")
 
@@ -326,71 +337,3 @@ def _repeated_choice(task: Any, doc: dict[str, Any]) -> str | None:
     if isinstance(choices, list) and len(set(map(str, choices))) < len(choices):
         return short_repr(next(c for c in choices if choices.count(c) > 1))
     return None
-
-
-def _require_columns(entry: Any, task: Any, dataset: Any) -> None:
-    """A user's file given to a task it was not written for (the original MMLU CSV for lm-eval's MMLU task, which
-    reads the hub's columns) stops here, naming the columns it lacks, not in a template as "'question' is
-    undefined"."""
-    from medbench.task_facts import data_source
-
-    if data_source(entry, task).get("kind") != "file" or task.config.process_docs is not None:
-        return  # process_docs makes the fields the templates read (hellaswag's query): its own errors name them
-    for split in dict.fromkeys(getattr(task.config, key, None) for key in SPLIT_KEYS):
-        columns = getattr(dataset[split], "column_names", None) if split in dataset else None
-        missing = sorted(template_reads(task, set(columns)) - set(columns)) if columns is not None else []
-        if missing:
-            raise MedbenchError(f"{_where(entry)}: the {split!r} data file lacks the column"
-                                f"{'s' if len(missing) > 1 else ''} {_listed(missing)}, which its templates read "
-                                f"(its columns: {_listed(columns)})",
-                                f"give a file with the columns task {entry.name} reads, as in its published dataset")
-
-
-@contextlib.contextmanager
-def construction_checked(entry: Any) -> Iterator[None]:
-    """While lm-eval builds the task: its splits must exist, and its first document (which lm-eval indexes
-    with its target while building) is checked first, so neither ends in a bare KeyError or IndexError."""
-    from unittest import mock
-
-    from lm_eval.api.task import ConfigurableTask
-
-    download, doc_to_target = ConfigurableTask.download, ConfigurableTask.doc_to_target
-
-    def checked_download(self, *args: Any, **kwargs: Any) -> None:
-        download(self, *args, **kwargs)
-        dataset = getattr(self, "dataset", None)
-        if not hasattr(dataset, "keys"):
-            return
-        for key in SPLIT_KEYS:
-            split = getattr(self.config, key, None)
-            if isinstance(split, str) and split not in dataset:
-                have = ", ".join(map(str, dataset.keys())) or "none"
-                raise MedbenchError(f"{_where(entry)}: {key} is {short_repr(split)}, which is not a split of its "
-                                    f"dataset (it has: {have})", f"set {key} to one of {have}")
-        scored = self.config.test_split or self.config.validation_split
-        if isinstance(scored, str) and scored in dataset and len(dataset[scored]) == 0:  # lm-eval indexes row 0
-            raise MedbenchError(f"{_where(entry)}: its {scored!r} split, the one it scores, has no rows",
-                                f"give it rows (--data-file {entry.name}:{scored}=PATH)")
-        _require_columns(entry, self, dataset)
-
-    def checked_target(self, doc: Any, *args: Any, **kwargs: Any) -> Any:
-        target = doc_to_target(self, doc, *args, **kwargs)
-        if not args and not kwargs and not getattr(self, "_medbench_first_checked", False) \
-                and hasattr(self, "features") and isinstance(doc, dict):
-            self._medbench_first_checked = True  # the checks below call doc_to_target again
-            draws = random.getstate()  # a doc_to_choice that draws (med_prescriptions) draws here as in stock lm-eval
-            _raise_for(entry, self, 0, doc, *_check_sources(entry, self))
-            random.setstate(draws)  # a failing check raises: nothing is scored
-        return target
-
-    from pathlib import Path
-
-    from medbench.taskdata import TASK_YAML
-
-    token = TASK_YAML.set(Path(entry.path))  # a data error names the YAML that says which fields the task reads
-    try:
-        with mock.patch.object(ConfigurableTask, "download", checked_download), \
-                mock.patch.object(ConfigurableTask, "doc_to_target", checked_target):
-            yield
-    finally:
-        TASK_YAML.reset(token)

@@ -29,7 +29,7 @@ class RowSource(str):
 
 Normalizer = Callable[[dict[str, Any], RowSource], dict[str, Any]]
 
-# The YAML of the task being built (set by medbench.task_documents.construction_checked): data errors point at it,
+# The YAML of the task being built (set by medbench.task_construction.construction_checked): data errors point at it,
 # since it is what every task has that says which fields it reads (a README is optional).
 TASK_YAML: ContextVar[Path | None] = ContextVar("task YAML being built", default=None)
 

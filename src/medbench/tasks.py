@@ -17,7 +17,9 @@ from medbench.errors import MedbenchError
 from medbench.plugin_calls import plugin_label
 from medbench.registries import call_register_hook
 from medbench.small_inputs import remember_failure
-from medbench.task_documents import check_task_config, construction_checked
+from medbench.task_construction import construction_checked
+from medbench.task_documents import check_task_config
+from medbench.task_groups import GroupEntry, group_entry, register_tags
 from medbench.task_load_errors import load_failure
 from medbench.task_setting_checks import check_task_settings
 from medbench.task_trust import (bound_task_regexes, code_imports, config_with_code, contained_yaml_loading,  # noqa
@@ -50,16 +52,6 @@ class TaskEntry:
 
 
 @dataclass
-class GroupEntry:
-    """An lm-eval group YAML (``group: triage`` + ``task: [triage_personnel, triage_urgency]``)."""
-
-    name: str
-    path: Path
-    plugin: str
-    members: list[str]
-
-
-@dataclass
 class TaskRegistry:
     entries: dict[str, TaskEntry] = field(default_factory=dict)
     groups: dict[str, GroupEntry] = field(default_factory=dict)
@@ -83,6 +75,8 @@ class TaskRegistry:
                 if name in _within:
                     raise MedbenchError(f"group {name!r} contains itself ({' > '.join([*_within, name])})",
                                         f"remove {name!r} from its own task list ({self.groups[name].path})")
+                if self.groups[name].refusal is not None:
+                    raise self.groups[name].refusal
                 members = self.expand(self.groups[name].members, (*_within, name))
             else:
                 members = [self.get(name).name]
@@ -116,13 +110,6 @@ def _is_task(config: dict[str, Any]) -> bool:
     return "task" in config and isinstance(config["task"], str) and "task_list" not in config
 
 
-def _group_members(config: dict[str, Any]) -> list[str] | None:
-    members = config.get("task")
-    if not isinstance(config.get("group"), str) or not isinstance(members, list):
-        return None
-    return [m if isinstance(m, str) else m.get("task") for m in members if isinstance(m, (str, dict))]
-
-
 def build_registry() -> TaskRegistry:
     registry = TaskRegistry()
 
@@ -153,9 +140,9 @@ def build_registry() -> TaskRegistry:
                     registry.problems.append(exc.one_line())
                     remember_failure(registry.failed, file, exc)
                     continue
-                members = _group_members(config)
-                if members is not None:
-                    registry.groups.setdefault(config["group"], GroupEntry(config["group"], file, plugin, members))
+                group = group_entry(config, file, plugin)
+                if group is not None:
+                    registry.groups.setdefault(group.name, group)
                     continue
                 if not _is_task(config):
                     continue
@@ -190,6 +177,7 @@ def build_registry() -> TaskRegistry:
             what = "is a FIFO, device or socket, not a folder" if Path(path).exists() else "does not exist"
             raise MedbenchError(f"--include-path {path} {what}", "pass a folder of task YAMLs")
         register_for(USER_TASKS)(path)
+    register_tags(registry)
     return registry
 
 

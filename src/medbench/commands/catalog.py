@@ -66,7 +66,8 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
         rows.append({"task": name, "plugin": entry.plugin, "splits": sizes, "metric": entry.primary_metric,
                      "output_type": entry.config.get("output_type", "generate_until"), "yaml": str(entry.path),
                      "data_source": source, "status": status})
-    groups = [{"group": name, "plugin": group.plugin, "tasks": group.members}
+    groups = [{"group": name, "kind": group.kind, "plugin": group.plugin, "tasks": group.members,
+               **({"refused": group.refusal.one_line()} if group.refusal else {})}
               for name, group in sorted(registry.groups.items()) if name not in registry.entries]
     if as_json:
         click.echo(json.dumps({"tasks": rows, "groups": groups, "problems": registry.problems}, indent=2))
@@ -83,9 +84,10 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
         table.add_row(*(Text(terminal_safe(value)) for value in (row["task"], row["plugin"], splits, row["metric"],
                                                                   row["output_type"], data, row["status"])))
     console.print(table)
-    for group in groups:  # `--tasks GROUP` scores every member
-        console.print(terminal_safe(f"group {group['group']} ({group['plugin']}): {', '.join(map(str, group['tasks']))}"),
-                      highlight=False)
+    for group in groups:  # `--tasks GROUP` scores every member (a tag: every task carrying it)
+        refused = f" (refused: {group['refused']})" if group.get("refused") else ""
+        console.print(terminal_safe(f"{group['kind']} {group['group']} ({group['plugin']}): "
+                                    f"{', '.join(map(str, group['tasks']))}{refused}"), highlight=False)
     console.print("lm-eval's own tasks, groups and tags also run by name: --tasks pubmedqa, multimedqa, "
                   "mmlu_clinical_knowledge (their data from the hub with --online, or --data-file)", highlight=False)
     for problem in registry.problems:
