@@ -34,6 +34,7 @@ run() {  # run NAME COMMAND...: time one step
     start=$(date +%s)
     "$@"
     steps+=("$name $(($(date +%s) - start))")
+    echo "<< $name: $(($(date +%s) - start)) s"  # as each step ends: a slow or cut-short demo still shows its times
 }
 # run_training NAME RUN COMMAND...: `medbench train` trains, then scores its checkpoint; two rows, split where
 # training ended (the run's medbench_run.json is last written then, before the scoring starts)
@@ -48,6 +49,7 @@ run_training() {
         "$DEMO_DIR/$run_name/medbench_run.json")
     trained=$((trained < start ? start : trained > end ? end : trained))
     steps+=("$name $((trained - start))" "score $run_name checkpoint $((end - trained))")
+    echo "<< $name: $((trained - start)) s; score $run_name checkpoint: $((end - trained)) s"
 }
 # The first 105 test items: hyponatremia's test split as released in 1.0 (15 per category), since grown to 399 for
 # the studies' power; scoring all of it would take the demo past its 5 minutes.

@@ -25,7 +25,7 @@ def test_evaluate_returns_records_and_shares_the_command_line_path(tiny_model_di
     cli = medbench_cli("eval", "--model", str(tiny_model_dir), "--tasks", "medqa", "--limit", "4", "--batch-size",
                        "2", "--leaderboard-dir", str(board))
     assert cli.exit_code == 0, cli.output
-    assert "(1 reused: same weights, data and options" in " ".join(cli.output.split())
+    assert "records: 0 written, 1 reused (same weights, data and options" in " ".join(cli.output.split())
 
 
 def test_train_returns_its_checkpoints_and_their_scores(tiny_model_dir, tmp_path):

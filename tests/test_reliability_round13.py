@@ -86,3 +86,17 @@ def test_a_cached_log_likelihood_that_no_model_gives_is_scored_again(tmp_path):
     path.write_text(json.dumps(rows) + "\n")  # Python's json writes NaN and Infinity, as a crafted file may
     cache = RequestCache(path, tmp_path)
     assert {key for key in rows if cache.has("loglikelihood", key)} == {"floor", "good", "zero"}
+
+
+def test_a_row_scored_on_fewer_items_of_a_column_is_never_ranked_against_the_others(tmp_path):
+    from leaderboard_helpers import answers, make_record
+
+    from medbench.leaderboard import build_table
+
+    make_record(tmp_path, "full", "medqa", *answers(40, 10))
+    make_record(tmp_path, "other", "medqa", *answers(40, 20))
+    make_record(tmp_path, "limited", "medqa", *answers(4, 0))  # a --limit 4 run: 0/4 says little of the 40
+    table = build_table(tmp_path, with_stats=True)
+    rows = {row.label: row for row in table.rows}
+    assert (rows["full"].win_rate, rows["other"].win_rate, rows["limited"].win_rate) == (0.0, 1.0, None)
+    assert rows["full"].tier == rows["other"].tier != rows["limited"].tier

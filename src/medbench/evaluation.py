@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import platform
 import time
@@ -28,10 +27,10 @@ from medbench.filter_pipelines import add_pipeline_metrics, first_pipeline, metr
 from medbench.generation import GenerationOptions, check_generation_budget, generating_tasks, generation_record
 from medbench.judges import judges_for, run_task_judges
 from medbench.lm_wrapper import SCORING_REVISION, RequestCache, request_cache_path, valid_batch_size
-from medbench.metrics import metric_registry, score_samples
+from medbench.metrics import metric_code, metric_registry, score_samples
 from medbench.models import LoadedModel, LoadOptions
 from medbench.portable import portable_path
-from medbench.processed_docs import RequestDraws, seed_document_draws
+from medbench.processed_docs import RequestDraws, data_hash, fewshot_hash, seed_document_draws
 from medbench.record_schema import DataSource, MetricValue, ModelInfo, Record, RecordError, ScoringInfo, TaskInfo
 from medbench.records import find_reusable, recorded_config, write_record
 from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_rationales, choice_index, column_key,
@@ -121,13 +120,6 @@ def versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
-
-
-def data_hash(docs: Any) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for doc in docs:
-        digest.update(json.dumps(doc, sort_keys=True, default=str).encode())
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -280,17 +272,23 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         shots = scored_shots(task, name, config.num_fewshot, note=False)
         # What the task uses of the generation controls is part of its record's identity (key, reuse, cache).
         task_config = dataclasses.replace(config, generation=config.generation.applied(name in generating))
-        scored_hash = data_hash(task.eval_docs)
+        scored_hash, demonstrations = data_hash(task.eval_docs), fewshot_hash(task, shots)
+        extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
+        task_versions = {**versions(), **metric_code(extra_metric_names, registered_metrics)}
+        user_splits = set((config.task_metadata.get(name) or {}).get("data_files") or {})
+        own_data = scored_hash if eval_split(task) in user_splits else None
+        if demonstrations and user_splits - {eval_split(task)}:  # the user's file may be the demonstrations' pool
+            own_data = data_hash([scored_hash, demonstrations])
         record_key = column_key(name, shots, variant_suffix(entry.config, config.mode, config.fewshot_rationales,
                                                              task_config.generation), config.chat_template,
-                                scored_hash if eval_split(task) in ((config.task_metadata.get(name) or {})
-                                                                    .get("data_files") or {}) else None, config.split)
+                                own_data, config.split)
         # --- cache: keyed by the weights' content hash (never the path), the data's hash, the task's resolved
         # configuration (YAML after includes, templates, few-shot settings, its code) and every option -----------
         if config.reuse_records and backend.content_addressed:
             reused = find_reusable(config.output_dir, label, model_hash, name, scored_hash,
-                                   task_config, versions())
-            if reused is not None and reused.get("task", {}).get("config_hash") == config_hash:
+                                   task_config, task_versions)
+            if reused is not None and reused.get("task", {}).get("config_hash") == config_hash \
+                    and reused["task"].get("fewshot_hash") == demonstrations:
                 records.append(reused)
                 continue
         # ---------------------------------------------------------------------------------------------------------
@@ -346,7 +344,6 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         add_pipeline_metrics(samples, other_pipelines)
         metrics = metrics_from_results(results["results"][name], (results.get("higher_is_better") or {}).get(name),
                                        first_pipeline(results["samples"][name]))
-        extra_metric_names = list(entry.metadata.get("medbench_metrics") or [])
         for metric_name, value in score_samples(extra_metric_names, samples, registered_metrics).items():
             metrics.setdefault(metric_name, {"value": value, "stderr": None})
         judge_metrics, judged = run_task_judges(judges.get(name, []), entry, samples, config.judge_options, progress)
@@ -362,6 +359,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             record_key=record_key,
             task=TaskInfo(name=name, version=entry.metadata.get("version"), plugin=entry.plugin, yaml=str(entry.path),
                           split=eval_split(task), num_fewshot=shots, data_hash=scored_hash,
+                          fewshot_hash=demonstrations,
                           split_size=len(task.eval_docs), config_hash=config_hash,
                           output_type=task.config.output_type,
                           scoring=ScoringInfo(mode="generate" if task.config.output_type == "generate_until"
@@ -380,7 +378,7 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
             config=recorded_config(task_config),
             generation=generation or None,
             seed=config.seed,
-            versions=versions(),
+            versions=task_versions,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             duration_s=round(duration, 3),
             extra=config.extra or None,

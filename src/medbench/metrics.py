@@ -8,8 +8,11 @@ It returns a float, or a mapping of sub-names to floats (per-label F1 -> ``per_l
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from medbench.errors import MedbenchError
@@ -76,6 +79,22 @@ def get_metric(name: str, registry: dict[str, Metric] | None = None) -> Metric:
         raise MedbenchError(f"unknown metric {name!r}",
                             f"use one of {', '.join(sorted(registry))}, or install the plugin that provides it")
     return registry[name]
+
+
+def metric_code(names: list[str], registry: dict[str, Metric]) -> dict[str, str]:
+    """Which code computes each named metric (its plugin and a hash of its function's source file), recorded with
+    the library versions: a plugin whose metric changed scores again rather than serve its old value."""
+    out = {}
+    for name in names:
+        metric = registry.get(name)
+        if metric is None:
+            continue
+        try:
+            source = Path(inspect.getfile(inspect.unwrap(metric.fn))).read_bytes()
+        except (TypeError, OSError):  # a builtin or a function made at run time: its text stands in
+            source = repr(metric.fn).encode()
+        out[f"metric:{name}"] = f"{metric.plugin or '?'}@{hashlib.sha256(source).hexdigest()[:16]}"
+    return out
 
 
 def score_samples(names: list[str], samples: list[dict[str, Any]],

@@ -10,6 +10,8 @@ task reads the first one's documents, drawing nothing, and so they do here, with
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from typing import Any, Callable, Iterator
 
 # (process_docs as datasets hashes it, the split's fingerprint) -> its documents: a run's processed splits, shared
@@ -145,3 +147,17 @@ class RequestDraws:
         random.setstate(self.state)
         with mock.patch.object(Task, "build_all_requests", build), private_task_ids():
             yield
+
+
+def data_hash(docs: Any) -> str:
+    """A content hash of documents (a split, a demonstrations' pool), the same for the same rows in order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for doc in docs:
+        digest.update(json.dumps(doc, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def fewshot_hash(task: Any, shots: int) -> str | None:
+    """The hash of the pool a few-shot run draws its demonstrations from (None zero-shot): part of every prompt."""
+    docs = task.fewshot_docs() if shots else None
+    return data_hash(docs) if docs is not None else None

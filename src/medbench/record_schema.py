@@ -109,6 +109,7 @@ class TaskInfo(SchemaPart):
     version: Any = None  # the task's metadata.version, as its YAML spells it
     yaml: str | None = None
     config_hash: str | None = None  # the task's resolved configuration: a changed YAML is a new record
+    fewshot_hash: str | None = _only_when_set()  # the demonstrations' pool of a few-shot run: a changed one rescores
     output_type: str | None = None
     scoring: ScoringInfo | None = None
     other: dict[str, Any] = _other()

@@ -118,8 +118,9 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     if process_rank() == 0:  # under `accelerate launch`, rank 0 writes and prints
         print_records(result.records, as_json, leaderboard=[str(p) for p in result.leaderboard])
         reused = sum(1 for record in result.records if record.get("_reused"))
-        kept = f" ({reused} reused: same weights, data and options; --no-cache scores again)" if reused else ""
-        err_console.print(terminal_safe(f"records: {len(result.records)} written under {output_dir}/records{kept}; "
+        kept = f", {reused} reused (same weights, data and options; --no-cache scores again)" if reused else ""
+        err_console.print(terminal_safe(f"records: {len(result.records) - reused} written{kept} under "
+                                        f"{output_dir}/records; "
                                         "leaderboard: " + ", ".join(str(p) for p in result.leaderboard)),
                           highlight=False)
     leave_process_group()  # under `accelerate launch`: the other ranks wait until rank 0 has written and printed

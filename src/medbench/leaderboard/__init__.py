@@ -87,6 +87,7 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
         for cell in row.cells.values():
             cell.factors = cell_factors(cell.record)
     table.rows = rank_rows(list(rows.values()), table.columns)
+    table.notes += definition_notes(table)
     if not with_stats:
         return table
 
@@ -130,8 +131,11 @@ def build_table(root: Path, baseline: str | None = None, *, with_stats: bool = T
         comparison.q = q
         comparison.significant = q is not None and q <= alpha and comparison.direction != ""
 
-    matrix = [[row.cells[col].score if col in row.cells else None for col in table.columns] for row in table.rows]
-    higher = [all(r.cells[col].higher_is_better for r in table.rows if col in r.cells) for col in table.columns]
+    # A column's scores are compared only among rows scored on as many of its items (a --limit run measures less).
+    scopes = sorted({(col, cell.n) for row in table.rows for col, cell in row.cells.items()}, key=str)
+    matrix = [[row.cells[col].score if col in row.cells and row.cells[col].n == n else None for col, n in scopes]
+              for row in table.rows]
+    higher = [all(r.cells[col].higher_is_better for r in table.rows if col in r.cells) for col, _ in scopes]
     for row, rate in zip(table.rows, stats.mean_win_rate(matrix, higher)):
         row.win_rate = rate
     table.groups = seed_groups(table.rows)
@@ -270,3 +274,21 @@ from medbench.leaderboard.rescoring import rescore, rescore_all  # noqa: E402
 __all__ = ["NOTICE", "Cell", "Comparison", "LeaderboardTable", "Row", "build_table", "compare_cells", "data_source",
            "per_item_values", "provenance", "render", "render_table", "renderers", "rescore", "rescore_all",
            "resolve_baseline", "training_info"]
+
+
+def definition_notes(table: LeaderboardTable) -> list[str]:
+    """A note per column whose rows were scored on different definitions of its task (its YAML or code changed
+    between evals, so the config hashes differ), naming the rows scored on another one than the newest record."""
+    notes = []
+    for column in table.columns:
+        cells = [(row, row.cells[column]) for row in table.rows if column in row.cells]
+        hashes = {(cell.record.get("task") or {}).get("config_hash") for _, cell in cells} - {None}
+        if len(hashes) < 2:
+            continue
+        newest = max((cell.record for _, cell in cells), key=lambda r: r.get("created") or "")["task"]["config_hash"]
+        older = [row.label for row, cell in cells if (cell.record.get("task") or {}).get("config_hash") not in
+                 (None, newest)]
+        notes.append(f"{column}: rows scored on {len(hashes)} definitions of the task (its YAML or code changed "
+                     f"between evals); {', '.join(older)} on another one than the newest record's: not one measure, "
+                     "so no paired test between them (score them again)")
+    return notes

@@ -168,6 +168,9 @@ def compare_cells(base: Cell, other: Cell, registry: dict[str, Any], *, confiden
     other_hash = ((other.record or {}).get("task") or {}).get("data_hash")
     if base_hash and other_hash and base_hash != other_hash:
         return Comparison("", note="scored on different data (data hashes differ)")
+    definitions = {((cell.record or {}).get("task") or {}).get("config_hash") for cell in (base, other)}
+    if None not in definitions and len(definitions) == 2:  # the task's YAML or code changed between the two evals
+        return Comparison("", note="scored on different definitions of the task (config hashes differ)")
     if not base.samples or not other.samples:
         return Comparison("", note="no per-item samples to pair (samples.jsonl missing)")
     base_items = {s["doc_id"]: s for s in base.samples if _pairable(s.get("doc_id"))}

@@ -71,17 +71,24 @@ def training_info(record: dict[str, Any]) -> dict[str, Any] | None:
     return info
 
 
+def _shown_once(training: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A plain trainer's options, recorded as its config and its trainer_config alike, listed once."""
+    if training and training.get("trainer_config") == training.get("config"):
+        return {k: v for k, v in training.items() if k != "trainer_config"}
+    return training
+
+
 def provenance(record: dict[str, Any]) -> dict[str, Any]:
     """The parts of a record a reader needs to trust a number: model, task data, config, versions, when."""
     task = record.get("task") or {}
     return {
         "model": record.get("model"),
         "task": {k: task.get(k) for k in ("name", "version", "plugin", "split", "num_fewshot", "data_hash",
-                                          "split_size") if k in task},
+                                          "fewshot_hash", "config_hash", "split_size") if k in task},
         "config": record.get("config"),
         "seed": record.get("seed"),
         "versions": record.get("versions"),
-        "training": training_info(record),
+        "training": _shown_once(training_info(record)),
         "created": record.get("created"),
         "rescored": record.get("rescored"),
         "duration_s": record.get("duration_s"),

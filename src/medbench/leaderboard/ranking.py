@@ -75,11 +75,12 @@ def resolve_baseline(rows: list[Row], ref: str | None, root: Path | None = None)
 
 def rank_rows(rows: list[Row], columns: list[str]) -> list[Row]:
     """Rows ordered so that an aggregate is compared only where it is comparable: rows are grouped by the exact set
-    of columns they have a score on; groups with more columns come first (among equals, the group whose best mean
-    is higher); inside a group, by mean. Sets each row's coverage and tier."""
-    by_columns: dict[frozenset[str], list[Row]] = {}
+    of columns they have a score on, and how many items each score is of (a --limit run is another measure);
+    groups with more columns come first (among equals, the group whose best mean is higher); inside a group, by
+    mean. Sets each row's coverage and tier."""
+    by_columns: dict[frozenset[tuple[str, Any]], list[Row]] = {}
     for row in rows:
-        scored = frozenset(col for col, cell in row.cells.items() if is_finite_number(cell.score))
+        scored = frozenset((col, cell.n) for col, cell in row.cells.items() if is_finite_number(cell.score))
         by_columns.setdefault(scored, []).append(row)
 
     def mean(row: Row) -> float:
@@ -89,7 +90,8 @@ def rank_rows(rows: list[Row], columns: list[str]) -> list[Row]:
             value = -sum(lower) / len(lower) if lower else None
         return value if value is not None else float("-inf")
 
-    ordered = sorted(by_columns.items(), key=lambda kv: (-len(kv[0]), -max(mean(r) for r in kv[1]), sorted(kv[0])))
+    ordered = sorted(by_columns.items(), key=lambda kv: (-len(kv[0]), -max(mean(r) for r in kv[1]),
+                                                        sorted(map(str, kv[0]))))
     ranked = []
     for tier, (scored, members) in enumerate(ordered):
         for row in members:

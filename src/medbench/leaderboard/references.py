@@ -144,7 +144,7 @@ def reference_rows(table: LeaderboardTable, root: Path, mode: str = "compute",
 
 def _task_references(name: str, columns: list[str], table: LeaderboardTable, registry: Any, cache_dir: Path,
                      mode: str, notify: Callable[[str], None] | None) -> dict[tuple[str, str], ReferenceCell]:
-    from medbench.evaluation import data_hash
+    from medbench.processed_docs import data_hash
     from medbench.task_facts import data_source as task_data_source
     from medbench.task_facts import task_config_hash
     from medbench.tasks import LM_EVAL, load_tasks
