@@ -2,7 +2,7 @@
 
 One dataset serves two tasks (``triage_personnel`` and ``triage_urgency``); every row carries both labels,
 derived by the rules below from structured fields kept in ``trigger``. So that a bag of words cannot find them,
-the labels follow from relations between parts of a message (which of two dates is the recent one, whether a
+the labels follow from relations between parts of a message (which of two dates are recent, whether a
 symptom is a known effect of the drug just started, whether a reading is in range, whether a deadline is one or
 five weekdays away), and every drug, procedure, symptom, time phrase and request is drawn from pools shared by
 the labels it can take.
@@ -10,18 +10,22 @@ the labels it can take.
 Three kinds of message (``intent`` = ``category``):
 
 ``symptom`` — a symptom with its course and two dated items written the same way ("I had my knee replacement
-five days ago.", "My first dose of iron was five weeks ago."): one item is recent (3-12 days, a week or a week and
-a half ago), the other 16 days to 12 weeks ago, each written in days or in weeks half the time (``TIMES``), so
-only the number tells which is recent ("ten days ago" is, "ten weeks ago" and "twenty days ago" are not). The
-course is "now" ("started an hour ago and it's getting worse"), "passed" ("came on an hour ago but is gone now"),
-"days" ("has lasted for four days"; the recent item then at least 5 days ago) — these began after the recent
-item — or "months" ("coming and going for months"): a long-standing problem that began before either item.
-Personnel, first rule that applies:
-  nurse       a new problem (not "months") within 2 weeks of surgery: the post-operative nurse line
-  pharmacist  a new problem that is a known harmless effect of the drug first taken in the last 2 weeks
-              (``DRUGS``: black stools on iron, a metallic taste on metronidazole, a dry mouth on oxybutynin, ...)
-  front desk  otherwise, a routine problem and the patient asks for a visit ("Can I get an appointment next
-              week?"): a visit to book
+five days ago.", "My first dose of iron was five weeks ago."): each is recent (3-12 days, a week or a week and
+a half ago) or 16 days to 12 weeks ago, written in days or in weeks half the time (``TIMES``), so only the number
+tells which is recent ("ten days ago" is, "ten weeks ago" and "twenty days ago" are not). Either, both or neither
+may be recent (``RECENT_SETS``; until 2.2 exactly one was). The course is "now" ("started an hour ago and it's
+getting worse"), "passed" ("came on an hour ago but is gone now"), "days" ("has lasted for four days"; the
+recent items then at least 5 days ago) — these began after the recent items — or "months" ("coming and going for
+months"): a long-standing problem that began before either item. Personnel, first rule that applies:
+  pharmacist  a new problem (not "months") that is a known harmless effect of the drug first taken in the last
+              2 weeks (``DRUGS``: black stools on iron, a metallic taste on metronidazole, a dry mouth on
+              oxybutynin, ...), even within 2 weeks of surgery (2.3; then only ``HARMLESS_AFTER_SURGERY``'s
+              effects, none a surgeon needs to hear about, are written)
+  front desk  a routine problem (its urgency below) and the patient asks for a visit ("Can I get an
+              appointment next week?"): a visit to book, even within 2 weeks of surgery (2.3)
+  nurse       any other new problem within 2 weeks of surgery: the post-operative nurse line; but not stroke
+              signs (arm weakness, trouble getting words out), nor what the background explains (fever during
+              chemotherapy, bleeding on warfarin: ``EXPLAINED_BY``), surgery or not (2.3)
   physician   everything else: a new problem nothing recent explains, a long-standing one, any that is not
               routine, and routine ones the patient asks about ("What should I do?") instead of asking for a visit
 A new problem a drug may cause but not clearly harmlessly (``DRUGS``' second set: headache on metformin, cramps
@@ -66,10 +70,13 @@ hour ago", "next month"); about 12% of messages are written in lower case.
 
 Label balance: every split has equal counts of the four personnel labels and of the three urgency labels
 (train 204 = 4 x 51 = 3 x 68, validation 48, test 396 = 4 x 99 = 3 x 132); the counts per kind of message
-follow ``PLAN``, and for test ``PLAN`` x 11/3: its first 108 rows as ``PLAN`` draws them (test 108 until version
-2.1), then the 288 of ``TEST_EXTRA``, drawn after all the rest. No message repeats within or across splits, nor
+follow ``PLAN``, and for test about ``PLAN`` x 11/3: its first 108 rows as ``PLAN`` draws them (test 108 until
+version 2.1), then the 288 of ``TEST_EXTRA``, drawn after all the rest. Version 2.3 cut the bills from ~30% of
+the rows to ~18% (a reader without medicine gets them right: what the bill is about and two weekdays) for more
+medication errors and symptom messages. No message repeats within or across splits, nor
 one that differs only in its greeting, sign-off or case. Version 2.2 wrote the dated items in shared units
-(``TIMES``), which rewrote every split: its first 108 test rows are drawn as before but are not version 2.0's.
+(``TIMES``), which rewrote every split: its first 108 test rows are drawn as before but are not version 2.0's;
+2.3 rewrote every split again.
 Run ``python generate.py`` to rewrite data/{train,validation,test}.jsonl (seed 3141).
 """
 
@@ -178,13 +185,17 @@ LOUD = ("breath", "chest", "neuro")  # often emergent: written more often as lon
 # long-standing problems written next to a recent surgery: none a surgeon would want to hear about
 LONG_STANDING_AFTER_SURGERY = ("headache", "dry_mouth", "shaky", "metallic", "itching", "drowsy", "nausea",
                                "loose_stools")
+# a new problem the background explains: the physician's even within 2 weeks of surgery (version 2.3)
+EXPLAINED_BY = {"chemo": ("fever",), "warfarin": BLEEDING}
+# the only harmless drug effects written within 2 weeks of surgery: none a surgeon would want to hear about
+HARMLESS_AFTER_SURGERY = LONG_STANDING_AFTER_SURGERY + ("constipation",)
 # never written as a harmless drug effect with this background (the background may explain or worsen it)
 DANGEROUS_ON = {"warfarin": BLEEDING + ("headache",), "chemo": BLEEDING + ("fever", "nausea", "loose_stools")}
 
 
-def symptom_level(symptom: str, course: str, background: str, recent_item: str) -> str | None:
-    """Urgency of a symptom that no new drug explains harmlessly (``recent_item``: "procedure" or "drug";
-    None: a combination never written)."""
+def symptom_level(symptom: str, course: str, background: str, recent: tuple[str, ...]) -> str | None:
+    """Urgency of a symptom that no new drug explains harmlessly (``recent``: the items within 2 weeks, "procedure"
+    and/or "drug", or none; None: a combination never written)."""
     level = SYMPTOMS[symptom][1][COURSES.index(course)]
     if level is None:
         return None
@@ -199,24 +210,27 @@ def symptom_level(symptom: str, course: str, background: str, recent_item: str) 
         return U  # bleeding during chemotherapy (low platelets)
     if course == "months":
         return level  # a long-standing problem: a recent surgery or drug changes nothing
-    if recent_item == "procedure" and symptom in POST_OP_EMERGENT:
+    if "procedure" in recent and symptom in POST_OP_EMERGENT:
         return E  # within 2 weeks of surgery, even if it passed: a possible pulmonary embolism
-    if recent_item == "procedure" and symptom == "racing" and course != "passed":
+    if "procedure" in recent and symptom == "racing" and course != "passed":
         return E  # a racing heart after surgery: a possible pulmonary embolism or bleeding
-    if recent_item == "procedure" and symptom in POST_OP_URGENT and level == R:
+    if "procedure" in recent and symptom in POST_OP_URGENT and level == R:
         return U
-    if recent_item == "drug" and symptom == "itching" and course != "passed":
+    if "drug" in recent and symptom == "itching" and course != "passed":
         return U  # itching all over after a new drug that does not explain it: a possible allergy
     return level
 
 
-def symptom_personnel(symptom: str, course: str, recent_item: str, drug: str, level: str, request: str) -> str:
+def symptom_personnel(symptom: str, course: str, recent: tuple[str, ...], drug: str, level: str,
+                      request: str, background: str) -> str:
     new = course != "months"  # began after the recent surgery or drug
-    if new and recent_item == "procedure":
-        return N
-    if new and recent_item == "drug" and symptom in DRUGS[drug][0]:
-        return RX
-    return FD if level == R and request == "visit" else PH
+    if new and "drug" in recent and symptom in DRUGS[drug][0]:
+        return RX  # explained by the new drug, even after a recent surgery (version 2.3)
+    if level == R and request == "visit":
+        return FD  # a routine problem to be seen for: a visit to book, even after a recent surgery (version 2.3)
+    if new and "procedure" in recent and symptom != "neuro" and symptom not in EXPLAINED_BY.get(background, ()):
+        return N  # stroke signs, and what the background explains, are no post-operative line's (version 2.3)
+    return PH
 
 
 VISITS = ["Can I get an appointment {when}?", "Could someone book me in {when}?", "I'd like a visit {when} if there's "
@@ -295,11 +309,13 @@ def _fill(rng: random.Random, template: str) -> str:
     return template.format(**{name: rng.choice(SLOTS[name]) for name in names})
 
 
-def _items(rng: random.Random, recent_item: str, at_least: int = 3) -> tuple[str, str]:
-    """(procedure time, drug time): one recent (3-12 days, a week or a week and a half ago), the other 16 days to
-    12 weeks ago, each in days or weeks drawn the same way."""
-    recent, old = recent_time(rng, at_least), long_time(rng)
-    return (recent, old) if recent_item == "procedure" else (old, recent)
+RECENT_SETS = [("procedure",), ("drug",), ("procedure", "drug"), ()]
+
+
+def _items(rng: random.Random, recent: tuple[str, ...], at_least: int = 3) -> tuple[str, str]:
+    """(procedure time, drug time): each recent item 3-12 days, a week or a week and a half ago, the others 16 days
+    to 12 weeks ago, each in days or weeks drawn the same way."""
+    return tuple(recent_time(rng, at_least) if item in recent else long_time(rng) for item in ("procedure", "drug"))
 
 
 def _background(rng: random.Random) -> str:
@@ -310,33 +326,39 @@ def symptom_case(rng: random.Random, personnel: str, level: str) -> dict | None:
     background = _background(rng)
     drug = rng.choice(list(DRUGS))
     harmless, unclear = DRUGS[drug]
-    course = rng.choice(COURSES if personnel in (PH, FD) else COURSES[:3])
-    if personnel == N:
-        recent_item = "procedure"
-    elif course == "months":  # a long-standing problem: either item may be the recent one
-        recent_item = rng.choice(["procedure", "drug", "drug"])
+    # a front-desk problem is long-standing less often than the others, so "for months" does not point to it
+    course = rng.choice({PH: COURSES, FD: COURSES + COURSES[:3] * 3}.get(personnel, COURSES[:3]))
+    # which items are recent: a surgery and a new drug may both be (version 2.3), so the dates alone do not tell
+    # the nurse from the pharmacist, nor, when neither or only the drug is, the pharmacist from the physician
+    if course == "months":  # a long-standing problem: any item may be recent, none explains it
+        recent = rng.choice(RECENT_SETS)
     else:
-        recent_item = "drug"
+        recent = rng.choices(RECENT_SETS, weights={N: (1, 0, 1, 0), RX: (0, 1, 2, 0), PH: (2, 1, 2, 1)}.get(
+            personnel, (1, 1, 1, 1)))[0]
     if personnel == RX:
-        symptom = rng.choices(harmless, weights=[3 if U in SYMPTOMS[s][1] else 1 for s in harmless])[0]
+        options = [s for s in harmless if "procedure" not in recent or s in HARMLESS_AFTER_SURGERY]
+        if not options:
+            return None
+        symptom = rng.choices(options, weights=[3 if U in SYMPTOMS[s][1] else 1 for s in options])[0]
         if symptom in DANGEROUS_ON.get(background, ()):
             return None
     elif course == "months":  # began before the surgery or the drug: neither explains it
-        options = list(SYMPTOMS) if recent_item == "drug" else LONG_STANDING_AFTER_SURGERY
+        options = LONG_STANDING_AFTER_SURGERY if "procedure" in recent else list(SYMPTOMS)
         symptom = rng.choices(options, weights=[3 if s in LOUD else 1 for s in options])[0]
     else:
-        options = [s for s in SYMPTOMS if s not in unclear and (personnel == N or s not in harmless)]
+        options = [s for s in SYMPTOMS if s not in unclear and ("drug" not in recent or s not in harmless)]
         symptom = rng.choices(options, weights=[3 if level != E and (E in SYMPTOMS[s][1] or U in SYMPTOMS[s][1][:2])
                                                 else 1 for s in options])[0]
-    request = "visit" if personnel == FD else rng.choice(["visit", "question"])
+    # most patients ask to be seen (2.3: two in three, was half), so a visit request does not point to the desk
+    request = "visit" if personnel == FD else rng.choice(["visit", "visit", "question"])
     if personnel == PH and level == R:
         request = "question"
-    found = R if personnel == RX else symptom_level(symptom, course, background, recent_item)
-    if found != level or symptom_personnel(symptom, course, recent_item, drug, found, request) != personnel:
+    found = R if personnel == RX else symptom_level(symptom, course, background, recent)
+    if found != level or symptom_personnel(symptom, course, recent, drug, found, request, background) != personnel:
         return None
     procedure = rng.choice(PROCEDURES)
-    # a symptom lasting days began after the recent item: that item is at least 5 days ago
-    procedure_time, drug_time = _items(rng, recent_item, 5 if course == "days" else 3)
+    # a symptom lasting days began after the recent items: they are at least 5 days ago
+    procedure_time, drug_time = _items(rng, recent, 5 if course == "days" else 3)
     phrase = rng.choice(SYMPTOMS[symptom][0]).format(side=rng.choice(SLOTS["side"]), fever=rng.choice(SLOTS["fever"]))
     sentences = [rng.choice(PROCEDURE_FRAMES).format(item=procedure, time=procedure_time),
                  rng.choice(DRUG_FRAMES).format(item=drug, time=drug_time),
@@ -372,7 +394,7 @@ def medication_error_case(rng: random.Random, personnel: str, level: str) -> dic
 
 def billing_case(rng: random.Random, personnel: str, level: str) -> dict | None:
     procedure, drug = rng.choice(PROCEDURES), rng.choice(list(DRUGS))
-    procedure_time, drug_time = _items(rng, rng.choice(["procedure", "drug"]))
+    procedure_time, drug_time = _items(rng, rng.choice(RECENT_SETS))
     items = {"procedure": rng.choice(PROCEDURE_FRAMES).format(item=procedure, time=procedure_time),
              "drug": rng.choice(DRUG_FRAMES).format(item=drug, time=drug_time)}
     about = "procedure" if personnel == FD else "drug"
@@ -396,22 +418,21 @@ CASES = {"symptom": symptom_case, "medication_error": medication_error_case, "bi
 # split -> (kind, personnel) -> rows (emergent, urgent, routine). Per split each personnel label has n/4 rows and
 # each urgency label n/3; front desk is never emergent.
 PLAN = {
-    "train": {("symptom", N): (30, 13, 8), ("symptom", PH): (20, 8, 8), ("symptom", RX): (0, 0, 10),
-              ("symptom", FD): (0, 0, 16), ("medication_error", PH): (10, 5, 0),
-              ("medication_error", RX): (8, 5, 3), ("billing", RX): (0, 12, 13), ("billing", FD): (0, 25, 10)},
-    "validation": {("symptom", N): (8, 3, 1), ("symptom", PH): (4, 2, 2), ("symptom", RX): (0, 0, 2),
-                   ("symptom", FD): (0, 0, 4), ("medication_error", PH): (2, 2, 0),
-                   ("medication_error", RX): (2, 1, 1), ("billing", RX): (0, 3, 3), ("billing", FD): (0, 5, 3)},
-    "test": {("symptom", N): (17, 5, 5), ("symptom", PH): (10, 5, 4), ("symptom", RX): (0, 0, 5),
-             ("symptom", FD): (0, 0, 8), ("medication_error", PH): (5, 3, 0),
-             ("medication_error", RX): (4, 3, 2), ("billing", RX): (0, 7, 6), ("billing", FD): (0, 13, 6)},
+    "train": {("symptom", N): (24, 24, 3), ("symptom", PH): (18, 6, 2), ("symptom", RX): (0, 0, 10),
+              ("symptom", FD): (0, 0, 33), ("medication_error", PH): (16, 9, 0),
+              ("medication_error", RX): (10, 11, 2), ("billing", RX): (0, 9, 9), ("billing", FD): (0, 9, 9)},
+    "validation": {("symptom", N): (6, 5, 1), ("symptom", PH): (4, 1, 1), ("symptom", RX): (0, 0, 2),
+                   ("symptom", FD): (0, 0, 8), ("medication_error", PH): (4, 2, 0),
+                   ("medication_error", RX): (2, 4, 0), ("billing", RX): (0, 2, 2), ("billing", FD): (0, 2, 2)},
+    "test": {("symptom", N): (13, 12, 2), ("symptom", PH): (9, 3, 1), ("symptom", RX): (0, 0, 6),
+             ("symptom", FD): (0, 0, 17), ("medication_error", PH): (9, 5, 0),
+             ("medication_error", RX): (5, 6, 1), ("billing", RX): (0, 5, 4), ("billing", FD): (0, 5, 5)},
 }
 # Version 2.1 grew the test split from 108 to 396 rows (99 per personnel label, 132 per urgency label) for the power
-# of method comparisons: these 288 rows are drawn after all of PLAN (whose rows 2.1 kept as they were) and follow after
-# its 108; with them the test split follows PLAN["test"] x 11/3, rounded so that both label sets stay balanced.
-TEST_EXTRA = {("symptom", N): (45, 13, 14), ("symptom", PH): (27, 13, 11), ("symptom", RX): (0, 0, 13),
-              ("symptom", FD): (0, 0, 21), ("medication_error", PH): (13, 8, 0), ("medication_error", RX): (11, 8, 5),
-              ("billing", RX): (0, 19, 16), ("billing", FD): (0, 35, 16)}
+# of method comparisons: these 288 rows are drawn after all of PLAN and follow after its 108.
+TEST_EXTRA = {("symptom", N): (34, 33, 5), ("symptom", PH): (24, 9, 3), ("symptom", RX): (0, 0, 16),
+              ("symptom", FD): (0, 0, 44), ("medication_error", PH): (24, 12, 0), ("medication_error", RX): (14, 15, 4),
+              ("billing", RX): (0, 13, 10), ("billing", FD): (0, 14, 14)}
 
 
 def _compose(rng: random.Random, sentences: list[str]) -> str:
