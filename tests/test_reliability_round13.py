@@ -100,3 +100,12 @@ def test_a_row_scored_on_fewer_items_of_a_column_is_never_ranked_against_the_oth
     rows = {row.label: row for row in table.rows}
     assert (rows["full"].win_rate, rows["other"].win_rate, rows["limited"].win_rate) == (0.0, 1.0, None)
     assert rows["full"].tier == rows["other"].tier != rows["limited"].tier
+
+
+def test_curriculum_asked_to_wrap_itself_says_so(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    from test_hostile_round8b import refused
+
+    monkeypatch.chdir(tmp_path)
+    line = refused(["train", "--plugin", "curriculum", "--base", "curriculum", "--ordering", "random", "--model",
+                    tiny_model_dir, "--task", "medqa", "--output-dir", "runs", "--leaderboard-dir", "lb"], capsys)
+    assert "curriculum cannot wrap itself (--base curriculum)" in line and "pass --base NAME (installed:" in line

@@ -257,9 +257,10 @@ class CurriculumTrainer:
     config_class = CurriculumConfig
 
     def _base(self, config: CurriculumConfig) -> tuple[Any, Any]:
-        if not config.base:
+        if not config.base or config.base == self.name:  # itself: it would ask itself for a trainer to wrap
             others = sorted(name for name in trainer_registry() if name != self.name)
-            raise MedbenchError("curriculum needs the trainer it wraps",
+            raise MedbenchError("curriculum cannot wrap itself (--base curriculum)" if config.base else
+                                "curriculum needs the trainer it wraps",
                                 f"pass --base NAME (installed: {', '.join(others) or 'none'})")
         if config.ordering not in ORDERINGS:
             raise MedbenchError(f"curriculum needs an ordering, got {config.ordering!r}",
