@@ -45,7 +45,9 @@ def test_sft_vs_dpo_continues_dpo_from_the_sft_step_and_compares_dpo_with_sft(sc
                  {"learning_rate": [1.0e-5, 5.0e-5, 2.5e-4], "beta": [0.5, 0.1, 0.01]}] if scale == "full" \
             else [{"learning_rate": [2.0e-4]}, {"learning_rate": [5.0e-5], "beta": [0.1]}]
         for step, over in zip(dpo.steps, grids):
-            assert step.select == {"split": "validation", "tasks": [task], "ties": "middle", "over": over}
+            # summaries are chosen on the judge they are compared on, not on ROUGE-L (thirteenth review)
+            judged = {"metrics": {task: "judge:likert"}} if task == "discharge_summary" else {}
+            assert step.select == {"split": "validation", "tasks": [task], "ties": "middle", "over": over, **judged}
             assert step.options["save_every_epoch"] is True and step.options["num_epochs"] >= 2
             assert not set(over) & set(step.options)  # no fixed value for a reader to mistake for the one used
             assert [{k: v.options[k] for k in over} for v in step.variants] == \

@@ -89,7 +89,9 @@ def test_a_training_split_file_keeps_the_bundled_test_split(tmp_path, tiny_model
     code, err = run_eval(["--model", str(tiny_model_dir), "--tasks", "medqa", "--data-file", f"medqa:train={train}",
                           "--num-fewshot", "2", "--limit", "3", "--leaderboard-dir", str(tmp_path / "lb")], capsys)
     assert code == 0, err
-    record = records(tmp_path / "lb")["medqa@2shot"]
+    # the demonstrations are the user's: a column of its own, never the bundled data's medqa@2shot
+    [(key, record)] = records(tmp_path / "lb").items()
+    assert key.startswith("medqa@2shot@data-") and record["task"]["fewshot_hash"]
     assert record["n"] == 3 and record["task"]["split_size"] == 40
     source = record["data_source"]
     assert source["kind"] == "file" and source["name"] == f"train={train}"

@@ -240,7 +240,7 @@ def train(plugin: str, task: str, model: str = DEFAULT_MODEL, *, options: dict[s
     from medbench.trainer_options import keyword_options
 
     # options= are Python keys: messages about them say `max_steps`, not the command line's `--max-steps`
-    with _task_folders(include_paths, trust_task_code), keyword_options():
+    with _task_folders(include_paths, trust_task_code), keyword_options(known):
         return prepare_training(plugin, task, model, options=options, **settings).run()
 
 

@@ -13,6 +13,8 @@ the recipe is read: medbench.recipe_comparisons). A trainer may say at plan time
 (``plan_check``): its cells are skipped with that reason, before anything trains; one that knows which
 checkpoints a step will make (``plan_checkpoints``) has them listed on the cell and its comparisons. A cell
 that stands for several factor combinations is labelled with the levels it covers (``shots=any``).
+Values that would fail only when a cell runs (a seed past 32 bits, an eval limit of 0) or that would make two
+cells write one record folder (two levels of a factor named alike) are refused here (medbench.cell_checks).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from medbench.comparison_planning import (  # noqa: F401  (PlannedComparison: re-exported with the plan)
     PlannedComparison, check_held_out, check_metric_tasks, check_pooled_metrics, plan_comparisons, plan_selections)
+from medbench.cell_checks import check_distinct_labels, check_eval_values, check_seed
 from medbench.errors import MedbenchError
 from medbench.recipe import (STEP_KEYS, Recipe, contained_file_options, data_file_overrides, map_file_options,
                              grid_levels, recipe_error, resolve_bindings, resolve_variables, set_value,
@@ -211,6 +214,7 @@ def _plan(recipe: Recipe, scale: str | None, out_dir: str | Path | None, overrid
     cells: dict[str, CellSpec] = {}
     excluded: list[dict[str, Any]] = []
     skipped: dict[str, dict[str, Any]] = {}  # label -> {factors, reason}
+    labels: dict[str, str] = {}  # label -> cell key: one label is one record folder
     size = math.prod(len(levels[f]) for f in factor_names)
     if size > MAX_GRID_CELLS:  # planning checks every cell's data and trainer: a huge grid would seem to hang
         shape = " x ".join(str(len(levels[f])) for f in factor_names)
@@ -236,6 +240,7 @@ def _plan(recipe: Recipe, scale: str | None, out_dir: str | Path | None, overrid
                 split = task_registry().get(task).config.get("validation_split") or "validation"
                 check_held_out(recipe.path, f"step {step.plugin} (task {step.task})",
                                {"split": split, "tasks": [task]}, task_registry)
+        check_distinct_labels(recipe, labels, cell.label, cell.key, levels)
         if cell.key in cells:  # identical work under other factor values (an untrained model at every data size)
             cells[cell.key].aliases.append(factors)
             continue
@@ -267,7 +272,7 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
     variables = {**scale_vars, **factors}
     where = f"recipe {recipe.name!r}, cell {factors}"
     variables.update(resolve_bindings(bound, variables, where))  # a level's variables may use another level's
-    seed = whole_seed(factors.get("seed", scale_vars.get("seed", 1234)), where)
+    seed = check_seed(recipe, where, whole_seed(factors.get("seed", scale_vars.get("seed", 1234)), where))
     cell = recipe.cell
     model = model_reference(cell.get("model", "{model}"), variables, where)
     raw_steps = cell.get("steps") or []
@@ -286,7 +291,7 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
         raise recipe_error(recipe.path, f"cell {factors} scores no tasks (cell.eval.tasks is {str(tasks)[:60]!r})",
                            "list the task names under cell.eval.tasks: [medqa, ...]")
     evaluation["tasks"] = [str(t) for t in tasks]
-    _check_eval_values(recipe, factors, evaluation)
+    check_eval_values(recipe, factors, evaluation)
     required = evaluation.pop("require_real_data", None) or []  # a check, not part of how the cell scores
     if not isinstance(required, list) or not set(map(str, required)) <= set(evaluation["tasks"]):
         raise recipe_error(recipe.path, f"cell {factors}: eval.require_real_data {required!r} must list tasks of "
@@ -333,7 +338,7 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
             except MedbenchError as exc:
                 raise recipe_error(recipe.path, exc.problem, exc.fix) from None
             if "scoring" in select:  # checked now, in the form that scores (as the cell's eval below)
-                _check_eval_values(recipe, factors, select["scoring"], f"step {index + 1} select.scoring")
+                check_eval_values(recipe, factors, select["scoring"], f"step {index + 1} select.scoring")
                 select["scoring"].update(generation_settings(select["scoring"], f"{where}, step select scoring",
                                                              recipe.path.parent))
                 select["scoring"].pop("system_prompt_file", None)
@@ -361,25 +366,6 @@ def _plan_cell(recipe: Recipe, factors: dict[str, Any], bound: dict[str, Any], s
 
     return CellSpec(key, label, factors, model, steps, evaluation, seed, task_metadata=task_metadata,
                     data_problem=eval_data_problem([str(t) for t in required], user_files) if required else None)
-
-
-def _check_eval_values(recipe: Recipe, factors: dict[str, Any], evaluation: dict[str, Any],
-                       section: str = "eval") -> None:
-    """What scoring would refuse after training, refused at plan time: the limit, batch size, shots, options."""
-    for key, least in (("limit", 1), ("batch_size", 1), ("num_fewshot", 0)):
-        value = evaluation.get(key)
-        if key == "batch_size" and value == "auto":  # the largest batch the GPU holds (medbench.fastlm)
-            continue
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-            raise recipe_error(recipe.path, f"cell {factors}: {section}.{key} {value!r} is not a whole number "
-                               f"{least} or more{' or auto' if key == 'batch_size' else ''}",
-                               f"write {section}.{key}: {max(least, 1)} (or leave it out)")
-    for key in ("judge_options",):
-        if evaluation.get(key) is not None and not isinstance(evaluation[key], dict):
-            raise recipe_error(recipe.path, f"cell {factors}: eval.{key} is not a mapping",
-                               f"write eval.{key}: {{model: REF}}")
-    if evaluation.get("judges") is not None and not isinstance(evaluation["judges"], list):
-        raise recipe_error(recipe.path, f"cell {factors}: eval.judges is not a list", "write eval.judges: [likert]")
 
 
 def trained_steps(cell: CellSpec) -> list[StepSpec]:

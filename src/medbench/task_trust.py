@@ -35,12 +35,24 @@ def contained_yaml_loading(roots: list[Path]):
     # A single-file include: lm-eval indexes (and reads) its whole folder, so the folder is what is vetted.
     real_roots = [real_path(root if Path(root).is_dir() else Path(root).parent) for root in roots]
 
+    # Files vetted in this block, by (path, mtime, size): lm-eval reads each file once per include above it, and
+    # vetting reads the file's whole chain, so unremembered a folder of chained includes costs O(n^3) parses.
+    vetted: set[tuple[str, Path, int, int]] = set()
+
     def load_yaml(path, *args, **kwargs):
         given = Path(os.path.abspath(os.path.expanduser(str(path))))
         real = real_path(given)
         root = next((r for r in real_roots if is_inside(given, r) or is_inside(real, r)), None)
         if root is not None:
-            read_task_yaml(given, root=root)
+            try:
+                info = os.stat(real)
+                key = (str(given), root, info.st_mtime_ns, info.st_size)
+            except OSError:
+                key = None  # the reader says why it cannot be read
+            if key is None or key not in vetted:
+                read_task_yaml(given, root=root)
+                if key is not None:
+                    vetted.add(key)
         return original(path, *args, **kwargs)
 
     saved = [module.load_yaml for module in modules]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError
+from medbench.include_depth import check_include_depth
 from medbench.plugin_calls import plugin_label
 from medbench.registries import call_register_hook
 from medbench.small_inputs import remember_failure
@@ -59,6 +61,7 @@ class TaskRegistry:
     problems: list[str] = field(default_factory=list)  # one line per malformed YAML
     failed: dict[str, MedbenchError] = field(default_factory=dict)  # file stem -> why that YAML was not indexed
     clashes: dict[str, str] = field(default_factory=dict)  # task name -> warning that another source shadows it
+    managers: dict[tuple[str, str], Any] = field(default_factory=dict)  # lm-eval's, per folder and metadata
 
     def expand(self, names: list[str], _within: tuple[str, ...] = ()) -> list[str]:
         """Task names with groups (medbench's, lm-eval's, lm-eval's tags) replaced by their member tasks, in order,
@@ -124,6 +127,8 @@ def build_registry() -> TaskRegistry:
             except OSError as exc:
                 raise MedbenchError(f"task folder {path} could not be listed ({exc.strerror or exc})",
                                     "pass --include-path a folder of task YAMLs") from None
+            if plugin == USER_TASKS:  # a user's folder: each file is read with its whole chain, lm-eval's too
+                check_include_depth(files, path if path.is_dir() else path.parent)
             # untrusted: nothing outside the folder is read (a file's folder: lm-eval indexes its siblings too)
             root = (path if path.is_dir() else path.parent) if contained else None
             for file in files:
@@ -304,9 +309,12 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
             # A task that reads a dataset itself (lm-eval's own, a plain YAML) takes the user's files instead.
             files = task_metadata.pop("data_files")
             overrides.update(local_dataset_overrides(entry, files))
-        # One manager per task: lm-eval merges manager-level metadata into the task's own metadata.
-        manager = TaskManager(include_path=str(entry.path.parent), include_defaults=False,
-                              metadata=task_metadata or None)
+        # A manager per folder and metadata (lm-eval merges manager-level metadata into the task's own), kept on
+        # the registry: building one indexes, and reads, every YAML of the folder.
+        key = (str(entry.path.parent), json.dumps(task_metadata, sort_keys=True, default=str))
+        if (manager := registry.managers.get(key)) is None:
+            manager = registry.managers[key] = TaskManager(include_path=key[0], include_defaults=False,
+                                                           metadata=task_metadata or None)
         # lm-eval applies overrides to a registered task when a group references it with them.
         spec = {"group": f"medbench_variant_{entry.name}", "task": [{"task": entry.name, **overrides}]} \
             if overrides else entry.name

@@ -11,11 +11,12 @@ import typing
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 
 from medbench.errors import MedbenchError
+from medbench.unique_keys import DuplicateKeyError, UniqueKeyLoader
 
 # An integer option past 32 bits is a typo: torch and the data loaders overflow their C integers on it (a traceback
 # deep in training), and numpy's seeds stop at 2**32 - 1.
@@ -30,10 +31,11 @@ _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 
 
 @contextmanager
-def keyword_options() -> Iterator[None]:
+def keyword_options(keywords: Iterable[str] = ()) -> Iterator[None]:
     """Options given as Python keys (``medbench.train(options={"lora_r": 8})``): messages spell them so, those
-    of every check a trainer makes (its own ``--flag`` spellings included) among them."""
-    names: set[str] = set()
+    of every check a trainer makes (its own ``--flag`` spellings included) among them, and ``keywords`` (the
+    calling function's own: ``run_name``)."""
+    names: set[str] = set(keywords)
     token, names_token = _SPELLING.set(lambda name: name), _OPTION_NAMES.set(names)
     try:
         yield
@@ -149,21 +151,36 @@ def _checked_number(value: Any, annotation: Any, key: str) -> Any:
 
 def _mapping(value: str, key: str) -> dict[str, Any]:
     """A mapping option typed on the command line: ``'{"max_steps": 1}'`` (JSON / YAML) or ``max_steps=1,lr=2e-4``;
-    the values stay text for the receiving config's own coercion."""
+    the values stay text for the receiving config's own coercion. A name given twice (``max-steps`` and
+    ``max_steps`` are one) is refused: the last would silently win, as the command line never lets it."""
+    def twice(name: str) -> MedbenchError:
+        return MedbenchError(f"{option_flag(key)} gives {name} twice, in {value!r}; the last would silently win",
+                             f"give {name} once in {option_flag(key)}")
+
     text = value.strip()
+    pairs: list[tuple[str, Any]] | None = None
     if text.startswith("{"):
         try:
-            parsed = yaml.safe_load(text)
+            parsed = yaml.load(text, Loader=UniqueKeyLoader)
+        except DuplicateKeyError as exc:
+            raise twice(str(exc.key).replace("-", "_")) from None
         except yaml.YAMLError:
             parsed = None
         if isinstance(parsed, dict):
-            return {str(k): v for k, v in parsed.items()}
+            pairs = [(str(k), v) for k, v in parsed.items()]
     else:
-        pairs = [part.partition("=") for part in text.split(",") if part.strip()]
-        if pairs and all(eq and name.strip() for name, eq, _ in pairs):
-            return {name.strip().replace("-", "_"): raw.strip() for name, _, raw in pairs}
-    raise MedbenchError(f"{option_flag(key)} {value!r} is not a mapping",
-                        f"pass {option_flag(key)} name=value,name=value or a JSON object")
+        split = [part.partition("=") for part in text.split(",") if part.strip()]
+        if split and all(eq and name.strip() for name, eq, _ in split):
+            pairs = [(name.strip(), raw.strip()) for name, _, raw in split]
+    if pairs is None:
+        raise MedbenchError(f"{option_flag(key)} {value!r} is not a mapping",
+                            f"pass {option_flag(key)} name=value,name=value or a JSON object")
+    out: dict[str, Any] = {}
+    for name, raw in pairs:
+        if (normal := name.replace("-", "_")) in out:
+            raise twice(normal)
+        out[normal] = raw
+    return out
 
 
 # Names users bring from TRL, transformers and other trainers' command lines, and what medbench's trainers call them.
