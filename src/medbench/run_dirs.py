@@ -65,8 +65,8 @@ def folder_name(name: str) -> str:
     """``--run-name`` as the folder it names, kept as given: a run stored under another name is lost to its user."""
     if slug(name) != name:
         raise MedbenchError(f"--run-name {name!r} is not a plain folder name (it would be stored as {slug(name)!r})",
-                            "use letters, digits, '.', '_' and '-', at most 48, starting and ending with a letter or digit "
-                            "(e.g. --run-name sft-medqa-1)")
+                            "use letters, digits, '.', '_' and '-', at most 48, starting and ending with a letter or "
+                            "digit (e.g. --run-name sft-medqa-1)")
     return name
 
 
