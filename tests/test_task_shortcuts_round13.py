@@ -15,7 +15,8 @@ New families, none in rounds 10-12, kept here where they stay under the ceiling 
   dated after the index date.
 - discharge_summary: the nearest training summary with the note's age, sex, diagnosis and stay put in (0.28).
 - instruction_following: the training response with the test prompt's instruction set, its closing phrase swapped
-  and the test's words to include added (0.60); the prompt's anchors alone (0.38).
+  and the test's words to include added (1.4: 0.60; 1.5, whose test sets are never train's: 0.23); the prompt's
+  anchors alone (1.4: 0.38; 1.5: 0.27).
 - triage: the message's shape (counts) and its stop words (0.48-0.58).
 
 - triage: six relations a reader parses without medicine (the kind of message, which dated items are recent, the
@@ -23,8 +24,9 @@ New families, none in rounds 10-12, kept here where they stay under the ceiling 
   urgency 0.71 on triage 2.2, above the 0.70 ceiling (bills were 30% of the rows and solved by what they are
   about and the gap; "the surgery is the recent item" gave the nurse); 0.61 and 0.59 on 2.3.
 
-Not kept here, as it beats a ceiling (left to the generator): instruction_following's edited training response
-kept only where it meets the prompt's own constraints, 0.74.
+Not kept here, as it beat a ceiling (left to the generator): instruction_following's edited training response
+kept only where it meets the prompt's own constraints, 0.74 in 1.4; 1.5 holds out every test instruction set and
+tests/test_task_shortcuts_round14.py guards that reader (0.50) and its joined and pasted variants.
 """
 
 import re
@@ -267,8 +269,9 @@ def test_discharge_the_nearest_summary_with_this_patients_slots_scores_low():
 # ---------------------------------------------------------------------------------------- instruction_following
 def test_if_a_training_response_edited_to_the_test_prompts_anchors_stays_under_the_ceiling():
     """Retrieve and edit: the training response whose instruction set is most like the test prompt's, its closing
-    phrase swapped for the test's and the test's words to include added. 84% of the test prompts' instruction sets
-    occur in train; the first such response, edited, meets every constraint of 0.60 of the test prompts."""
+    phrase swapped for the test's and the test's words to include added. In 1.4, 84% of the test prompts' sets
+    occurred in train and the first such response, edited, met 0.60 of the test prompts; 1.5 asks for no training
+    set in test (the most alike set's response, edited: 0.23)."""
     utils = task_module("instruction_following", "utils")
     train, test = task_rows("instruction_following", "train"), task_rows("instruction_following", "test")
 
@@ -293,12 +296,12 @@ def test_if_a_training_response_edited_to_the_test_prompts_anchors_stays_under_t
         return max(sets, key=lambda p: (len(ids & p[0]) - len(p[0] - ids), p[1]["category"] == row["category"]))[1]
 
     met = [utils.process_results(row, [edited(row, nearest(row))])["prompt_level_strict_acc"] for row in test]
-    assert sum(met) / len(met) < _ceiling("instruction_following"), sum(met) / len(met)  # 0.60 measured
+    assert sum(met) / len(met) < _ceiling("instruction_following"), sum(met) / len(met)  # 0.23 measured (1.4: 0.60)
 
 
 def test_if_the_prompts_anchors_alone_fail_most_prompts():
     """The words to include and the closing phrase, nothing else, wrapped in quotes or a JSON object when the
-    prompt's wording asks for one: 0.38 measured (the closing phrase alone 0.16)."""
+    prompt's wording asks for one: 0.27 measured (the closing phrase alone 0.20; 1.4: 0.38 and 0.16)."""
     import json
 
     utils = task_module("instruction_following", "utils")
