@@ -37,7 +37,8 @@ browser:
 # The main job on the embedded default model and bundled data, offline: score the base model on hyponatremia, SFT it
 # for one epoch, score the checkpoint and render the leaderboard with paired tests against base (scripts/demo.sh says
 # how; DEMO_DIR, DEMO_TASK, DEMO_SFT_STEPS, DEMO_SFT_LR, DEMO_DPO_STEPS change it).
-demo: setup
+# The demo needs no browser: chromium is installed only for the test suite's page test.
+demo: $(STAMP)
 	MEDBENCH=$(MEDBENCH) bash scripts/demo.sh
 
 test: setup

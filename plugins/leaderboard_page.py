@@ -71,17 +71,34 @@ def _loglik(value: Any) -> float | None:
     return round(number, 3) if math.isfinite(number) else None
 
 
+def _other_metrics(cell: Cell) -> list[str]:
+    """``also: macro_f1 0.267, stage_distance 0.850 (lower is better)``: the record's other metrics (a plugin's
+    medbench_metrics among them), which the table itself does not show."""
+    from medbench.metrics import metric_registry
+
+    registry = metric_registry()
+    shown = []
+    for name, metric in sorted(((cell.record or {}).get("metrics") or {}).items()):
+        value = metric.get("value") if isinstance(metric, dict) else None
+        if name == cell.metric or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        lower = name in registry and not registry[name].higher_is_better
+        shown.append(f"{display_safe(name)} {fmt_num(float(value))}" + (" (lower is better)" if lower else ""))
+    return ["also: " + ", ".join(shown)] if shown else []
+
+
 def _cell_title(table: LeaderboardTable, cell: Cell) -> str:
     record = cell.record or {}
     task = record.get("task") or {}
     versions = record.get("versions") or {}
     lines = [f"{cell.metric} = {fmt_num(cell.score)}"
              + (f", {int(table.confidence * 100)}% CI {ci_text(cell)} ({cell.ci_method})" if ci_text(cell) else "")
-             + f", n={cell.n}"] + ([DEGENERATE_NOTE] if ci_degenerate(cell) else [])
+             + f", n={cell.n}"] + ([DEGENERATE_NOTE] if ci_degenerate(cell) else []) + _other_metrics(cell)
     comparison = cell.comparison
     if comparison is not None:
         if comparison.p is not None:
-            counts = f", b={comparison.b} c={comparison.c}" if comparison.b is not None else ""
+            counts = (f", b={comparison.b} c={comparison.c} (b: right only in the baseline, c: right only here)"
+                      if comparison.b is not None else "")
             paired = plural(comparison.n_paired, "paired item")
             lines.append(f"vs baseline: Δ={comparison.delta:+.3f} on {paired}, {test_name(comparison)}{counts}"
                          f", {p_text('p', comparison.p)}, BH {p_text('q', comparison.q)}"

@@ -69,8 +69,10 @@ def render_markdown(table: LeaderboardTable, out_dir: Path) -> Path:
                          + (f" — {markdown_text(details)}" if details else ""))
 
     if table.baseline is not None and comparisons(table):
+        counted = any(comparison.b is not None for comparison in comparisons(table))  # McNemar's
         lines += ["", f"Differences from the baseline ({markdown_text(table.baseline.label)}), paired items: "
-                      "Δ, p, BH q, test.", "",
+                      "Δ, p, BH q, test" + (" (McNemar's b: items only the baseline got right; c: items only this "
+                                            "row got right)." if counted else "."), "",
                   "| checkpoint | " + " | ".join(map(markdown_text, table.columns)) + " |",
                   "|" + "---|" * (len(table.columns) + 1)]
         for row in table.rows:

@@ -30,13 +30,13 @@ def _dl(items: list[tuple[str, Any]]) -> str:
 
 def _row_details(row: Row) -> list[tuple[str, Any]]:
     model = row.model or {}
-    items: list[tuple[str, Any]] = [("weights", row.weights_hash), ("ref", model.get("ref")),
-                                    ("kind", model.get("kind")), ("base", model.get("base_ref")),
-                                    ("parameters", model.get("parameters")), ("seed", row.seed)]
+    items: list[tuple[str, Any]] = [("weights", row.weights_hash), ("ref", _located(model.get("ref"))),
+                                    ("kind", model.get("kind")), ("base", _located(model.get("base_ref"))),
+                                    ("parameters", _count(model.get("parameters"))), ("seed", row.seed)]
     if row.training:
         training = row.training
         items += [("trained by", training.get("plugin")), ("run", training.get("run_id")),
-                  ("step", training.get("step")), ("parent", training.get("parent_model"))]
+                  ("step", training.get("step")), ("parent", _located(training.get("parent_model")))]
         same = training.get("trainer_config") == training.get("config")  # a plain trainer's: shown once
         for key in ("config",) if same else ("config", "trainer_config"):
             if isinstance(training.get(key), dict) and training[key]:
@@ -49,3 +49,16 @@ def _in_effect(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("method") != "full":
         return config
     return {key: value for key, value in config.items() if not key.startswith("lora_")}
+
+
+def _located(reference: Any) -> Any:
+    """A model reference as the page reader can follow it: records keep a checkpoint's path relative to the
+    leaderboard folder (medbench.portable), which ``../sft/checkpoint-53`` alone does not say."""
+    if isinstance(reference, str) and reference.startswith(("../", "./")):
+        return f"{reference} (relative to the leaderboard folder)"
+    return reference
+
+
+def _count(value: Any) -> Any:
+    """134,515,008 rather than 134515008: a parameter count read at a glance."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from rich.table import Table
@@ -66,7 +67,7 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
         rows.append({"task": name, "plugin": entry.plugin, "splits": sizes, "metric": entry.primary_metric,
                      "output_type": entry.config.get("output_type", "generate_until"), "yaml": str(entry.path),
                      "data_source": source, "status": status})
-    groups = [{"group": name, "kind": group.kind, "plugin": group.plugin, "tasks": group.members,
+    groups = [{"group": name, "kind": group.kind, "plugin": _group_plugins(registry, group), "tasks": group.members,
                **({"refused": group.refusal.one_line()} if group.refusal else {})}
               for name, group in sorted(registry.groups.items()) if name not in registry.entries]
     if as_json:
@@ -92,6 +93,15 @@ def tasks_command(as_json: bool, baselines: bool) -> None:
                   "mmlu_clinical_knowledge (their data from the hub with --online, or --data-file)", highlight=False)
     for problem in registry.problems:
         err_console.print(labelled("Warning:", "yellow", problem), highlight=False)
+
+
+def _group_plugins(registry: Any, group: Any) -> str:
+    """The plugin a group came from; for a tag, every plugin whose tasks carry it (``builtin_tasks, example``): a tag
+    is gathered from its tasks, so naming only the first one's plugin credits it with another plugin's task."""
+    if group.kind != "tag":
+        return group.plugin
+    plugins = [registry.entries[member].plugin for member in group.members if member in registry.entries]
+    return ", ".join(dict.fromkeys(plugins)) or group.plugin
 
 
 def _print_baselines(as_json: bool) -> None:
