@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -115,16 +116,25 @@ def reads_a_judge(select: dict[str, Any]) -> bool:
     return any(str(metric).startswith("judge:") for metric in (select.get("metrics") or {}).values())
 
 
-def choose(candidates: list[dict[str, Any]], ties: str = "first") -> int:
+def tie_side(name: str) -> int:
+    """0 (the earlier) or 1 (the later): which of two best candidates equally far from the middle a ``ties: middle``
+    choice takes, drawn from ``name`` (a step's or a cell's identity, so it differs by seed). "Then the earlier",
+    every time, took the less trained (lower rate, fewer epochs, the lower t) of the two: one direction in every
+    cell, which is what the middle rule was there to avoid; a side drawn per step leans in neither."""
+    return hashlib.sha256(name.encode()).digest()[0] & 1
+
+
+def choose(candidates: list[dict[str, Any]], ties: str = "first", side: int = 0) -> int:
     """The index of the best candidate by ``value`` (higher is better; None never wins): a tie goes to the earliest,
-    or with ``ties: middle`` to the one nearest the middle of the candidates (then the earlier)."""
+    or with ``ties: middle`` to the one nearest the middle of the candidates (two equally near: ``side``, tie_side)."""
     scored = [i for i, c in enumerate(candidates) if c.get("value") is not None and math.isfinite(c["value"])]
     if not scored:
         raise MedbenchError("no checkpoint of the step has a validation score to choose by",
                             "check the selection tasks' validation splits and the metrics select names, or remove "
                             "select from the step")
     middle = (len(candidates) - 1) / 2 if ties == "middle" else -math.inf
-    return max(scored, key=lambda i: (candidates[i]["value"], -abs(i - middle), -i))
+    later = side == 1 and ties == "middle"
+    return max(scored, key=lambda i: (candidates[i]["value"], -abs(i - middle), i if later else -i))
 
 
 def candidate_value(records: list[dict[str, Any]], tasks: list[str], higher_is_better: Callable[[str], bool],
@@ -203,7 +213,7 @@ def select_checkpoint(directory: Path, step_name: str, select: dict[str, Any], c
                            "value": value, "scores": scores})
     selection = {"step": step_name, "split": SPLIT, "tasks": list(select["tasks"]), "ties": select["ties"],
                  **({"over": select["over"]} if select.get("over") else {}),
-                 "candidates": candidates, "chosen": choose(candidates, select["ties"])}
+                 "candidates": candidates, "chosen": choose(candidates, select["ties"], tie_side(step_name))}
     atomic_write_json(marker, selection)
     return selection
 

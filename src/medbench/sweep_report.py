@@ -19,7 +19,8 @@ included as in the pooled-over-seeds row.
 
 Benjamini-Hochberg runs in two families: the ``primary`` comparisons' answers (rows pooled over their factors where
 the comparison has ``pool_over``, else pooled rows, or the single-seed rows where one seed ran), and everything
-else (per-stratum and per-seed rows, heterogeneity rows, secondary comparisons). A comparison with ``metrics:
+else (per-stratum and per-seed rows, heterogeneity rows, secondary comparisons, and the difference tests of primary
+rows read by ``margin`` or ``noninferiority``, whose answer is that verdict at alpha). A comparison with ``metrics:
 {task: metric}`` compares that task on that metric instead of its primary one; one with ``margin: m`` also tests
 equivalence (two one-sided tests: the 1 - 2*alpha CI of the difference inside +-m), the honest reading of "on par";
 one with ``noninferiority: m`` is read one-sided instead (medbench.noninferiority), and one with ``tasks`` only on
@@ -103,10 +104,11 @@ def _entries(sweep: Any) -> tuple[dict[str, list[Entry]], dict[str, list[Entry]]
     return by_cell, held_out
 
 
-def selected_checkpoint(entries: list[Entry], select: dict[str, Any], order: list[str]) -> tuple[str | None, float]:
+def selected_checkpoint(entries: list[Entry], select: dict[str, Any], order: list[str],
+                        side: int = 0) -> tuple[str | None, float]:
     """The checkpoint (row label) best on ``select``'s split: the mean over its tasks of their primary metric
     (negated where lower is better); a tie goes to the earliest in ``order`` (the trainer's checkpoint order), or
-    with ``ties: middle`` to the one nearest the middle of the candidates in that order (then the earlier).
+    with ``ties: middle`` to the one nearest the middle in that order (two as near: ``side``, step_selection.tie_side).
     Checkpoints whose factors take a value ``select["exclude"]`` lists are never chosen."""
     tasks = list(select["tasks"])
     excluded = select.get("exclude") or {}
@@ -129,8 +131,8 @@ def selected_checkpoint(entries: list[Entry], select: dict[str, Any], order: lis
         return order.index(name) if name in order else len(order)
 
     ranks = sorted(rank(label) for label in complete)
-    middle = (ranks[0] + ranks[-1]) / 2 if select.get("ties") == "middle" else -math.inf
-    best = max(complete, key=lambda label: (value(complete[label]), -abs(rank(label) - middle), -rank(label), label))
+    middle, sign = ((ranks[0] + ranks[-1]) / 2, 2 * side - 1) if select.get("ties") == "middle" else (-math.inf, -1)
+    best = max(complete, key=lambda k: (value(complete[k]), -abs(rank(k) - middle), sign * rank(k), k))
     return best, value(complete[best])
 
 
@@ -200,7 +202,8 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
                 entries = by_cell.get(key, [])
                 if len({e.label for e in entries}) <= 1:
                     continue  # one checkpoint: nothing to choose
-                label, value = selected_checkpoint(held_out.get(key, []), planned.select, planned.checkpoints)
+                label, value = selected_checkpoint(held_out.get(key, []), planned.select, planned.checkpoints,
+                                                   step_selection.tie_side(key))
                 if label is None:
                     unselected.add(labels[key])
                 chosen[key] = (label, value)
@@ -287,7 +290,10 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
         row["family"] = family(row)
         comparison = row["comparison"]
         if comparison is not None and comparison.p is not None:
-            tested[row["family"]].append(comparison)
+            # A row read by equivalence or non-inferiority answers by that verdict at alpha (intersection-union);
+            # its difference test is adjusted with the rest, so that sure differences there ease no gain's bar.
+            verdict = row.get("_margin") is not None or row.get("_noninferiority") is not None
+            tested["secondary" if verdict else row["family"]].append(comparison)
     for members in tested.values():
         for comparison, q in zip(members, stats.benjamini_hochberg([c.p for c in members])):
             comparison.q = q
@@ -300,12 +306,13 @@ def study_report(sweep: Any, alpha: float = ALPHA) -> dict[str, Any]:
               f"the same items. Test: McNemar exact (0/1 metrics) or paired permutation test (p), paired bootstrap "
               f"CI of the difference (on a task naming each item's cluster, whole clusters swapped and resampled: "
               f"its test reads cluster-permutation); a pooled row tests the comparison once over all its seeds "
-              f"(the difference averaged over seeds, items permuted and resampled with every seed; each seed's own difference on "
-              f"those items is listed beside it). A pooled row's p and CI also carry the seed-to-seed variance beyond "
-              f"item noise (its note gives the run-to-run SD and the t's df; p is the larger of the permutation p and "
-              f"that t test's), so it speaks of retraining, not only of these runs. q: Benjamini-Hochberg within "
-              f"each family: the primary comparisons' answers ({len(tested['primary'])} tests) and the rest ({len(tested['secondary'])}); "
-              f"* q ≤ {alpha}.", ""]
+              f"(the difference averaged over seeds, items permuted and resampled with every seed; each seed's own "
+              f"difference on those items is listed beside it). A pooled row's p and CI also carry the seed-to-seed "
+              f"variance beyond item noise (its note gives the run-to-run SD and the t's df; p is the larger of the "
+              f"permutation p and that t test's), so it speaks of retraining, not only of these runs. q: "
+              f"Benjamini-Hochberg within each family: the primary comparisons' answers ({len(tested['primary'])} "
+              f"tests) and the rest ({len(tested['secondary'])}); an equivalence or non-inferiority row answers by "
+              f"its verdict at {alpha}, its difference test adjusted with the rest; * q ≤ {alpha}.", ""]
     if factor_rows:
         lines += ["A row pooled over factors (the recipe's pool_over) answers \"on average over those factors\": "
                   "the mean of the per-stratum differences (a stratum is one combination of the pooled factors, "

@@ -62,7 +62,7 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
         table.add_column(column, overflow="fold")
     for cell in description["cells"]:
         # a choosing step shows its grid and where: sft[learning_rate 1e-05|2e-05, best on uti@validation]
-        steps = " → ".join(s["plugin"] + (f"[{_grid(s['select'])}best on {','.join(s['select']['tasks'])}@validation]"
+        steps = " → ".join(s["plugin"] + (f"[{_grid(s['select'])}best on {_chosen_on(s['select'])}]"
                                           if s.get("select") else "") for s in cell["steps"]) or "(none: scored as is)"
         state = "done" if cell["done"] else "to run"
         table.add_row(Text(terminal_safe(cell["label"] + (" [baseline]" if cell["baseline"] else ""))),
@@ -88,6 +88,10 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
             console.print(terminal_safe(f"compare {comparison['factor']}: {comparison['level']} vs {comparison['baseline_level']}"
                           f"  ({labels[comparison['cell']]}  vs  {labels[comparison['baseline']]})"
                           + (f"  [{'; '.join(tags)}]" if tags else "")), highlight=False, soft_wrap=True)
+        from medbench.sweep_families import summary_lines
+
+        for line in summary_lines(description):
+            console.print(terminal_safe(line), highlight=False, soft_wrap=True)
     if prune_unchosen:
         from medbench.checkpoint_pruning import exclusive_choosers
 
@@ -139,6 +143,14 @@ def sweep_command(recipe, scale, output_dir, dry_run, as_json, executor, executo
         raise MedbenchError(f"{len(failed)} of {len(results)} cells failed (first: {failed[0].label}: {failed[0].error})",
                             f"fix the cause and re-run the same command: finished cells are kept "
                             f"(tracebacks in {plan.out_dir}/cells)")
+
+
+def _chosen_on(select: dict) -> str:
+    """``uti@validation``, or ``adrd_prediction@validation by macro_f1, scored by generate`` where the choice reads
+    another metric than the task's primary one or scores in another mode than the cell."""
+    metrics, mode = select.get("metrics") or {}, (select.get("scoring") or {}).get("mode")
+    return ",".join(f"{t}@validation" + (f" by {metrics[t]}" if t in metrics else "") for t in select["tasks"]) \
+        + (f", scored by {mode}" if mode else "")
 
 
 def _grid(select: dict) -> str:
