@@ -217,10 +217,11 @@ class GenerationOptions:
             parts += f"@gk-{_short_hash(self.gen_kwargs)}"
         return parts
 
-    def system_instruction(self, chat_template: bool) -> str | None:
+    def system_instruction(self, chat_template: bool, described: bool = False) -> str | None:
         """The system prompt as lm-eval takes it: a system turn in the chat template, else a first paragraph
-        (lm-eval joins a plain prompt's parts with nothing between them)."""
-        if self.system_prompt is None or chat_template or self.system_prompt[-1].isspace():
+        (lm-eval glues it onto a prompt without a description). A task with a description (``described``) takes
+        it as given: lm-eval joins the two with the task's fewshot_delimiter, or nothing at whitespace."""
+        if self.system_prompt is None or chat_template or described or self.system_prompt[-1].isspace():
             return self.system_prompt
         return self.system_prompt + "\n\n"
 
@@ -328,8 +329,12 @@ def generation_overrides(config: dict[str, Any], options: GenerationOptions) -> 
             steps[-1] = {"function": MajorityVoteFilter}
         rewritten.append({**pipeline, "filter": [{"function": StripReasoningFilter}, *steps]})
     overrides: dict[str, Any] = {"filter_list": rewritten}
-    if options.gen_kwargs:
-        overrides["generation_kwargs"] = options.task_kwargs(config.get("generation_kwargs") or {})
+    if options.gen_kwargs:  # over the task's own, or lm-eval's defaults for a task that sets none (greedy)
+        from lm_eval.defaults import default_gen_kwargs
+
+        own = config.get("generation_kwargs")
+        overrides["generation_kwargs"] = options.task_kwargs(
+            own if own is not None else default_gen_kwargs(config.get("fewshot_delimiter", "\n\n")))
     if options.repeats > 1:
         overrides["repeats"] = options.repeats
     return overrides

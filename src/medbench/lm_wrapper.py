@@ -143,7 +143,8 @@ class RequestCache:
 # Bumped when a scorer's arithmetic changes, so no cached request or record scored the old way is reused (it is in
 # every record's versions). 2: the prefix scorer sums a multi-token choice's log-probs as HFLM does. 3: it scores
 # multi-token choices in their context's row under a block mask (medbench.fastlm), not from a key/value cache.
-SCORING_REVISION = "3"
+# 4: a system prompt joins a task's description as stock lm-eval joins them (GenerationOptions.system_instruction).
+SCORING_REVISION = "4"
 
 
 def request_cache_path(output_dir: Path, label: str, model_hash: str, record_key: str, config_hash: str,

@@ -37,6 +37,7 @@ class Formatter:
         self.chat = bool(use_chat_template)
         # The system prompt as eval's --system-prompt puts it: a system turn's text, or raw its own paragraph.
         self.system = GenerationOptions(system_prompt=system_prompt).system_instruction(self.chat)
+        self.given_system = system_prompt
         self._end_of_turn: str | None = None  # None: the generation prompt starts the answered turn (or not probed)
         self._probed = False
         self._takes_system: bool | None = None
@@ -50,6 +51,8 @@ class Formatter:
         text, description, delimiter = (example, "", "\n\n") if isinstance(example, str) else \
             (example.prompt, example.description, example.fewshot_delimiter)
         if not self.chat:
+            if self.system and description and text.startswith(description):  # as eval joins them (a described task)
+                return maybe_delimit(self.given_system, description, delimiter) + text[len(description):]
             return (self.system or "") + text
         if description and text.startswith(description):
             text = text[len(description):]
