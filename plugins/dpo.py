@@ -39,7 +39,7 @@ from pathlib import Path
 from medbench import hookimpl
 from medbench.errors import MedbenchError
 from medbench.records import read_regular_text
-from medbench.training import CheckpointInfo, TrainRequest
+from medbench.training import CheckpointInfo, TrainRequest, option_flag
 from medbench.trainingdata import TrainingExample, answer_grader
 from medbench.trainers.hf import (Formatter, PreparedRun, TrlOptions, capped, check_trainable, checkpoint_kind,
                                   checkpoint_recorder, load_policy, lora_config, plan_check_with, require_positive,
@@ -96,6 +96,15 @@ class DPOOptions(TrlOptions):
             raise MedbenchError(f"the length band [{self.length_ratio_min}, {self.length_ratio_max}] must contain 1 "
                                 "(a rejected answer as long as the chosen one)",
                                 "pass e.g. --length-ratio-min 0.5 --length-ratio-max 2.0")
+
+    def ignored_options(self) -> dict[str, str]:
+        inert = super().ignored_options()
+        if self.pairs != "sampled":  # the sampling settings shape sampled pairs only
+            for name in ("samples_per_prompt", "sample_max_new_tokens", "sample_temperature", "length_ratio_min",
+                         "length_ratio_max"):
+                inert[name] = f"only {option_flag('pairs')} sampled samples answers; these pairs come from " \
+                              f"{self.pairs!r}"
+        return inert
 
 
 # A pair is a TrainingExample whose completion is the chosen answer and whose only rejection is the rejected one,

@@ -29,7 +29,7 @@ from pathlib import Path
 from medbench import hookimpl
 from medbench.errors import MedbenchError
 from medbench.models import LoadOptions, resolve_model
-from medbench.training import CheckpointInfo, TrainRequest
+from medbench.training import CheckpointInfo, TrainRequest, option_flag
 
 # The methods, each with its default point: halfway for interpolations, the full task vectors otherwise.
 DEFAULT_T = {"linear": 0.5, "slerp": 0.5, "task_arithmetic": 1.0, "ties": 1.0, "dare_ties": 1.0}
@@ -43,6 +43,13 @@ class MergeConfig:
     t: list[float] | None = None  # the merge curve; default 0.5 (slerp, linear) or 1.0 (task vectors)
     weights: list[float] | None = None  # relative weight of each of --models (default: equal)
     density: float = 0.5  # ties / dare_ties: fraction of each task vector kept
+
+    def ignored_options(self) -> dict[str, str]:
+        """--density given to a method that keeps every task vector's entries (the trainer SDK's hook)."""
+        if self.method in ("ties", "dare_ties"):
+            return {}
+        return {"density": f"{option_flag('method')} {self.method} keeps every weight; only ties and dare_ties trim "
+                           "by density"}
 
 
 def _is_model_dir(path: Path) -> bool:

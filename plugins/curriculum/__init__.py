@@ -82,6 +82,7 @@ from medbench.training import (
     TrainRequest,
     build_config,
     get_trainer,
+    option_flag,
     read_config_file,
     run_trainer,
     trainer_registry,
@@ -131,6 +132,39 @@ class CurriculumConfig:
         if self.option_orders is not None and self.option_orders < 1:
             raise MedbenchError(f"--option-orders must be 1 or more, got {self.option_orders}",
                                 "drop --option-orders to score every cyclic order of the options")
+
+    def ignored_options(self) -> dict[str, str]:
+        """Options this ordering, category source or difficulty source never reads (the trainer SDK's hook):
+        `medbench train` refuses them when given; a recipe gives one block to every arm of its grid, quietly."""
+        inert: dict[str, str] = {}
+        if self.ordering not in ORDERINGS:
+            return inert  # training names the missing or unknown ordering
+        base = self._base_values()
+        if self.ordering not in NEEDS_CATEGORIES:
+            for name in ("category_field", "category_file", "category_source", "n_clusters", "cluster_seed"):
+                inert[name] = f"the {self.ordering} ordering reads no categories ({', '.join(NEEDS_CATEGORIES)} do)"
+        elif self.category_source != "llm_clusters":
+            for name in ("n_clusters", "cluster_seed"):
+                inert[name] = f"only {option_flag('category_source')} llm_clusters makes clusters"
+        # difficulty tiers order the curricula; the base trainer's exclude_difficulty reads them under any ordering
+        if self.ordering not in NEEDS_TIERS and not base.get("exclude_difficulty"):
+            for name in ("difficulty_field", "difficulty_file", "difficulty_models", "option_orders", "tiers"):
+                inert[name] = f"the {self.ordering} ordering reads no difficulty ({', '.join(NEEDS_TIERS)} do)"
+        if not self.difficulty_models:
+            for name in ("option_orders", "tiers"):
+                inert.setdefault(name, f"only {option_flag('difficulty_models')} scores difficulty into tiers")
+        if base.get("max_examples") is None:
+            inert["sample_seed"] = "it draws the base trainer's max_examples, and none is given"
+        return inert
+
+    def _base_values(self) -> dict[str, Any]:
+        """The wrapped trainer's options as given (base_config under base_options), unchecked: training checks them."""
+        try:
+            values = dict(read_config_file(self.base_config)) if self.base_config else {}
+        except MedbenchError:
+            return {"max_examples": "unknown", "exclude_difficulty": "unknown"}  # the base's own error says why
+        values.update({str(key).replace("-", "_"): value for key, value in (self.base_options or {}).items()})
+        return values
 
 
 def annotated(config: CurriculumConfig, examples: list[TrainingExample]) -> list[TrainingExample]:

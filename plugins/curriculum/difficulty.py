@@ -220,12 +220,16 @@ def difficulty_command(models, task, output, tiers, easy_max, medium_max, option
     if option_orders is not None and option_orders < 1:
         raise MedbenchError(f"--option-orders must be 1 or more, got {option_orders}",
                             "drop --option-orders to score every cyclic order")
+    if option_orders is None and click.get_current_context().get_parameter_source("seed").name == "COMMANDLINE":
+        raise MedbenchError("--seed draws --option-orders' subset of orders, and every order is scored without it",
+                            "leave out --seed, or pass --option-orders N with it")
     pairs = []
     for value in data_file:
         target, eq, path = value.partition("=")
         if not eq or not target or not path:
             raise MedbenchError(f"--data-file {value!r} is not TASK:SPLIT=PATH",
                                 "write --data-file medqa:train=/path/to/train.jsonl")
+        refuse_unscored_file(target, task)
         pairs.append((target, path))
     metadata = data_file_metadata(task, no_repeats(pairs, "--data-file"))  # two files for a split: which one?
     path = Path(output or f"{task}-difficulty.jsonl")
@@ -240,3 +244,15 @@ def difficulty_command(models, task, output, tiers, easy_max, medium_max, option
     console.print(terminal_safe(f"{len(rows)} items of {task}: "
                                 + ", ".join(f"{n} {tier}" for tier, n in count_tiers(rows).items())
                                 + f" ({tiers}) → {path}"), highlight=False)
+
+
+def refuse_unscored_file(target: str, task: str) -> None:
+    """Only the training split of --task is scored: a file for another task or split would be read for nothing
+    (a bare TASK=PATH is the test split, as in eval)."""
+    from medbench.tasks import build_registry
+
+    name, _, split = target.partition(":")
+    training = build_registry().get(task).config.get("training_split") or "train"
+    if name.strip() != task or (split.strip() or "test") != training:
+        raise MedbenchError(f"--data-file {target} is never read: difficulty scores the {training!r} split of {task}",
+                            f"give --data-file {task}:{training}=PATH, or leave that one out")

@@ -64,8 +64,9 @@ def load_options(device: str = "auto", dtype: str = "auto", trust_remote_code: b
 
 @contextlib.contextmanager
 def _task_folders(include_paths: list[str | Path] | tuple = (), trust_task_code: bool = False) -> Iterator[None]:
-    from medbench.tasks import task_sources
+    from medbench.tasks import refuse_idle_trust, task_sources
 
+    refuse_idle_trust(include_paths, trust_task_code, "trust_task_code=True", "include_paths")
     with task_sources(list(include_paths), trust_task_code):
         yield
 
@@ -105,10 +106,13 @@ def evaluate_config(model: str | None, config: Any, options: Any = None) -> Eval
     from medbench.records import ensure_leaderboard_dir
     from medbench.training import process_rank, world_size
 
+    from medbench.data_file_splits import files_for_scoring_only
+
     rank = process_rank()
     if rank == 0:
         ensure_leaderboard_dir(Path(config.output_dir))  # before the model is loaded and scored
-    records = score_with_progress(model, config, options, data_parallel=world_size() > 1)
+    with files_for_scoring_only():  # a --data-file this scoring never reads is refused (medqa:train, zero-shot)
+        records = score_with_progress(model, config, options, data_parallel=world_size() > 1)
     if rank != 0:
         return EvalResult([], [])
     return EvalResult(records, render(Path(config.output_dir)))
@@ -178,11 +182,17 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
     from medbench.tasks import build_registry
     from medbench.tracking import parse_report_to
 
+    from medbench.trainer_options import typed_options
+
+    # The user's options for this run: one a trainer declares inert beside the others is refused (not in the
+    # processes --num-processes starts, which were checked before launching).
+    typed = typed_options if run_dir is None else contextlib.nullcontext
     trackers = parse_report_to(report_to)
     load = load_options(device, dtype)
     trainer = training.get_trainer(plugin)
     file_values = training.read_config_file(config_file) if config_file else {}
-    config = training.build_config(trainer.config_class, file_values, dict(options or {}), plugin)
+    with typed():
+        config = training.build_config(trainer.config_class, file_values, dict(options or {}), plugin)
     eval_names = _tasks(eval_tasks or []) or [task]
     registry = build_registry()
     registry.get(task)
@@ -200,11 +210,14 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
                              output_dir=Path(leaderboard_dir), chat_template=eval_chat_template, mode=eval_mode,
                              fewshot_rationales=eval_fewshot_rationales, generation=generation,
                              task_metadata=user_files)
+    from medbench.data_file_splits import refuse_unread_files
+
+    refuse_unread_files(eval_config, registry, trained=task)  # a scored task's file its scoring never reads
     check = getattr(trainer, "plan_check", None)
     if check is not None and run_dir is None:  # what a sweep checks at plan time, before a run directory is made
         from medbench.plugin_calls import plugin_call
 
-        with plugin_call(plugin, "plan_check()"):
+        with typed(), plugin_call(plugin, "plan_check()"):  # a wrapper's base options are built in here
             reason = check(task, {**file_values, **dict(options or {})}, dict(data_files or {}) or None)
         if reason:
             raise MedbenchError(f"{plugin} on {task}: {reason}")

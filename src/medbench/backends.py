@@ -88,6 +88,26 @@ def open_backend(model_ref: str | None, name: str | None, options: dict[str, Any
     return opened
 
 
+# eval's options for a model loaded in this process; a backend that reads some lists them in ``eval_options``
+IN_PROCESS_FLAGS = {"device": "--device", "dtype": "--dtype", "trust_remote_code": "--trust-remote-code",
+                    "batch_size": "--batch-size", "scorer": "--scorer"}
+
+
+def refuse_in_process_options(model_ref: str | None, name: str | None, given: list[str]) -> None:
+    """``given`` (names of IN_PROCESS_FLAGS the user set) are inert where the model runs on a backend that does not
+    list them in its ``eval_options``: --dtype bf16 on a served model changed nothing. One line, before any call."""
+    backend, _ = backend_for(model_ref, name)
+    if backend is None:
+        return
+    inert = [IN_PROCESS_FLAGS.get(option, option) for option in given
+             if option not in tuple(getattr(backend, "eval_options", ()) or ())]
+    if inert:
+        raise MedbenchError(f"{', '.join(inert)} {'sets' if len(inert) == 1 else 'set'} a model loaded in this "
+                            f"process, and {model_ref or 'the model'} runs on the {backend.name!r} backend",
+                            f"leave {'it' if len(inert) == 1 else 'them'} out; the backend takes its own settings "
+                            "with --backend-option KEY=VALUE (docs/backends.md)")
+
+
 _FLAG_OF = {"base_url": "--base-url", "timeout": "--request-timeout", "max_retries": "--max-retries",
             "concurrency": "--concurrency", "rate_limit": "--rate-limit", "tensor_parallel": "--tensor-parallel",
             "data_parallel": "--data-parallel"}  # medbench.commands.backend_flags.FLAGS, the other way round

@@ -19,7 +19,7 @@ from unittest import mock
 
 from medbench.answers import annotate_samples
 from medbench.backends import open_for_evaluation
-from medbench.data_file_splits import checked_data_files
+from medbench.data_file_splits import checked_data_files, refuse_unread_files, scoring_only
 from medbench.dataparallel import join_processes, rank_zero_first, shard
 from medbench.console import terminal_safe
 from medbench.errors import MedbenchError
@@ -37,6 +37,7 @@ from medbench.scoring import (DEFAULT_RATIONALE_SHOTS, SCORING_MODES, checked_ra
                               demonstration_field, variant_suffix)
 from medbench.scoring_preflight import check_scoring
 from medbench.task_documents import check_cluster_field, check_documents, check_fewshot
+from medbench.task_limit import checked_limit, task_limit
 from medbench.task_facts import data_source, task_config_hash
 from medbench.tasks import USER_TASKS, build_registry, eval_split, load_tasks, template_refusal
 
@@ -54,7 +55,7 @@ MAX_LABEL = 1000  # a row name: a sweep's are "factor=level,..." with a checkpoi
 @dataclass
 class EvalConfig:
     tasks: list[str]
-    limit: int | None = None
+    limit: int | float | None = None  # items per task; below 1, a fraction of each task's items (as lm-eval)
     num_fewshot: int | None = None
     batch_size: int | str = 8  # or "auto" (medbench.lm_wrapper.make_lm)
     seed: int = 1234
@@ -77,6 +78,7 @@ class EvalConfig:
     split: str = "test"
 
     def __post_init__(self):
+        self.limit = checked_limit(self.limit)
         if self.limit is not None and self.limit > MAX_LIMIT:
             raise MedbenchError(f"--limit {self.limit} is more items than any task holds",
                                 "leave --limit out to score the whole split")
@@ -242,9 +244,12 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
         score_validation_split(tasks)
     for name, task in tasks.items():  # before the model is loaded
         check_fewshot(task, name, scored_shots(task, name, config.num_fewshot), config.fewshot_rationales)
-        check_documents(task, registry.get(name), config.limit)  # answers among the choices, fields present
-        check_cluster_field(task, registry.get(name), config.limit)  # each item's cluster, where named
+        limit = task_limit(task, config.limit)
+        check_documents(task, registry.get(name), limit)  # answers among the choices, fields present
+        check_cluster_field(task, registry.get(name), limit)  # each item's cluster, where named
         check_scoring(task, name, registry.get(name))  # its metrics take their options, not after the last request
+    if scoring_only():  # after the checks above, whose messages say more (a split with no rows)
+        refuse_unread_files(config, registry)
     judges = judges_for(names, registry, config.judges, config.mode, config.judge_options)
     # A judge's settings with no judge asked for (and none in the tasks' metadata) would silently do nothing; a
     # judge asked for that suits none of these tasks (a recipe's likert on MCQ cells) is fine.
@@ -305,7 +310,8 @@ def evaluate(model_ref: str | None, config: EvalConfig, *, loaded: LoadedModel |
                 results = lm_eval.simple_evaluate(
                     model=lm, tasks=[task], num_fewshot=config.num_fewshot, limit=config.limit,
                     apply_chat_template=config.chat_template,
-                    system_instruction=config.generation.system_instruction(config.chat_template),
+                    system_instruction=config.generation.system_instruction(config.chat_template,
+                                                                               bool(task.config.description)),
                     log_samples=True, bootstrap_iters=1000, random_seed=None,
                     numpy_random_seed=config.seed,
                     torch_random_seed=config.seed, fewshot_random_seed=config.seed,

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterable
@@ -25,6 +24,7 @@ from medbench.file_modes import written_mode
 from medbench.portable import portable_paths
 from medbench.record_schema import (MAX_DEPTH, SCHEMA_VERSION, Record, RecordError, json_type_name, sane_json,
                                     validate_record)
+from medbench.temp_files import make_temp, remove_stale_records_temps
 from medbench.unique_keys import unique_pairs
 
 __all__ = ["Record", "RecordError", "validate_record"]  # the schema, where readers of records look for it
@@ -39,7 +39,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = make_temp(path)  # named for this process: a killed writer's leftover is told from a live one's
         try:
             os.fchmod(fd, written_mode(path))  # mkstemp's 0600 would lock a shared leaderboard to its writer
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -227,9 +227,9 @@ def records_folder(root: Path) -> Path:
 
 
 def ensure_leaderboard_dir(root: Path) -> None:
-    """Before any work: ``root`` takes new files, and neither its records/ nor its .cache/ is a link out of it."""
+    """Before any work: ``root`` takes files, records/ and .cache/ lead nowhere else, dead writers' temps go."""
     ensure_writable(root, "--leaderboard-dir")
-    records_folder(root)
+    remove_stale_records_temps(records_folder(root))
     from medbench.leaderboard_folder import check_leaderboard_folder  # its .cache/, and pages it did not write
     check_leaderboard_folder(root)
 
@@ -349,7 +349,7 @@ def ensure_writable(directory: Path, option: str) -> None:
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".medbench-write-check-", dir=directory)
+        fd, probe = make_temp(directory / "medbench-write-check")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

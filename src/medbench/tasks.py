@@ -22,7 +22,7 @@ from medbench.small_inputs import remember_failure
 from medbench.task_construction import construction_checked
 from medbench.task_documents import check_task_config
 from medbench.task_groups import GroupEntry, group_entry, register_tags
-from medbench.task_load_errors import load_failure
+from medbench.task_load_errors import damaged_data_file, load_failure
 from medbench.task_setting_checks import check_task_settings
 from medbench.task_trust import (bound_task_regexes, code_imports, config_with_code, contained_yaml_loading,  # noqa
                                  sandboxed_templates, template_refusal, templates_unrendered)  # F401: re-exported
@@ -242,6 +242,14 @@ def task_sources(include_paths: list[str | Path] | None = None, trust_task_code:
         _sources.update(saved)
 
 
+def refuse_idle_trust(include_paths: Any, trust_task_code: bool, flag: str, folders: str) -> None:
+    """Trust extends to --include-path folders only (plugins' and lm-eval's tasks are trusted already): given
+    without one, it would change nothing, and the user may think a folder was read."""
+    if trust_task_code and not include_paths:
+        raise MedbenchError(f"{flag} trusts the task folders given with {folders.split()[0]}, and none is given",
+                            f"pass {folders} with it, or leave out {flag}")
+
+
 def code_trusted(entry: TaskEntry) -> bool:
     """Whether the task's code may be read: a plugin's or lm-eval's task, or any with --trust-task-code."""
     return entry.trusted or bool(_sources["trust_task_code"])
@@ -318,6 +326,8 @@ def load_tasks(names: list[str], registry: TaskRegistry | None = None,
         # lm-eval applies overrides to a registered task when a group references it with them.
         spec = {"group": f"medbench_variant_{entry.name}", "task": [{"task": entry.name, **overrides}]} \
             if overrides else entry.name
+        if not code_trusted(entry) and _plainly_read(entry) and (damaged := damaged_data_file(entry)) is not None:
+            raise damaged  # read by medbench's bounded reader first: 200,000 columns made `datasets` take minutes
         if not entry.trusted and entry.name not in manager.task_index:
             # lm-eval would take the name for a YAML path and read it: an untrusted task must be one it indexed.
             raise MedbenchError(f"task {entry.name!r} ({entry.path}) was not indexed by lm-eval",
@@ -353,6 +363,12 @@ def local_dataset_overrides(entry: TaskEntry, files: Any) -> dict[str, Any]:
         return load_local_dataset(files, splits, task=entry.name)
 
     return {"custom_dataset": custom_dataset, "dataset_kwargs": None}
+
+
+def _plainly_read(entry: TaskEntry) -> bool:
+    """Whether `datasets` reads the task's local files as medbench's reader does (no `field`, `sep`, ... options)."""
+    kwargs = entry.config.get("dataset_kwargs")
+    return not isinstance(kwargs, dict) or set(kwargs) <= {"data_files", "data_dir"}
 
 
 def eval_split(task: Any) -> str:

@@ -51,6 +51,44 @@ def keyword_options(keywords: Iterable[str] = ()) -> Iterator[None]:
         _OPTION_NAMES.reset(names_token)
 
 
+# Set while the options are the user's own for one run (`medbench train`, medbench.train()): an option there that
+# the others make inert is refused. A recipe's cells are not inside: one options block serves a grid's arms, and an
+# option only some arms read (category_source under a random ordering) is the recipe's normal shape.
+_TYPED: ContextVar[bool] = ContextVar("trainer options typed for one run", default=False)
+
+
+@contextmanager
+def typed_options() -> Iterator[None]:
+    """Within the block, :func:`build_config` refuses an option the user gave that has no effect beside the
+    others (the trainer config's ``ignored_options()``; see :func:`refuse_ignored_options`)."""
+    token = _TYPED.set(True)
+    try:
+        yield
+    finally:
+        _TYPED.reset(token)
+
+
+def refuse_ignored_options(config: Any, given: Iterable[str], plugin: str) -> None:
+    """The trainer SDK's say on inert options: a config dataclass may define ``ignored_options(self) -> dict[str,
+    str]``, each option that has no effect with the values of the others mapped to why (a clause, e.g. "only
+    --category-source llm_clusters makes clusters"). An option among ``given`` (those the user set, not left to its
+    default) that it names is one line. Only within :func:`typed_options`; the core names no option itself."""
+    declared = getattr(config, "ignored_options", None)
+    if not _TYPED.get() or not callable(declared):
+        return
+    from medbench.plugin_calls import plugin_call
+
+    with plugin_call(plugin, "ignored_options()"):
+        reasons = declared() or {}
+        if not isinstance(reasons, dict):  # the plugin's bug, named as its own
+            raise TypeError(f"it returned {type(reasons).__name__}, not a dict of option name to reason")
+    for name in given:
+        if name in reasons:
+            flag = option_flag(name)
+            raise MedbenchError(f"{flag} has no effect in this run: {reasons[name]}",
+                                f"leave out {flag}, or change the option that makes it inert")
+
+
 @contextmanager
 def recipe_options(where: str) -> Iterator[None]:
     """Options written in a recipe: messages spell them as the recipe does (``lora_r``) and start with ``where``
@@ -219,6 +257,7 @@ def build_config(config_class: type, file_values: dict[str, Any], cli_values: di
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OPTION_INT:
             raise MedbenchError(f"{option_flag(key)} {value!r} is past any step count, size or seed a run uses "
                                 f"(at most {MAX_OPTION_INT:,})", f"give {option_flag(key)} a smaller integer")
+    refuse_ignored_options(config, [key for key, value in values.items() if value is not None], plugin)
     return config
 
 

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from medbench.models import cache_dir, weights_hash
+from medbench.temp_files import make_temp
 
 # What transformers reads from a model directory (remote code included): every file that can change an output.
 MODEL_DIRECTORY_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -311,15 +311,17 @@ def _write_cache_entry(resolved: Path, signature: FileSignature, sha256: str) ->
     target = _entry_path(resolved)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, staging = tempfile.mkstemp(prefix=".entry-", suffix=".tmp", dir=target.parent)
+        fd, staging = make_temp(target)  # named for this process (medbench.temp_files)
     except OSError:
         return
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({**fields, "check": _entry_check(fields)}, handle, sort_keys=True)
         os.replace(staging, target)
-    except OSError:
+    except BaseException as exc:  # Ctrl-C too: the temp file is this process's to remove
         try:
             os.unlink(staging)
         except OSError:
             pass
+        if not isinstance(exc, OSError):
+            raise

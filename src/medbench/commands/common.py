@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -96,8 +97,29 @@ class BatchSize(Bounded):
                                 f"pass {option} 8, or {option} auto") from None
 
 
+class Limit(Bounded):
+    """--limit: a whole number of items, or below 1 a fraction of each task's items (lm-eval's --limit)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | float:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            number = None
+        if number is not None and 0 < number < 1:
+            return number
+        if number is not None and number >= 1 and number.is_integer():
+            value = int(number)
+        elif number is not None and not number.is_integer():  # 1.5, -0.5, nan, inf: neither form
+            option = max(param.opts, key=len) if param is not None and param.opts else "--limit"
+            raise MedbenchError(f"{option} must be a whole number of items or a fraction below 1, got {value!r}",
+                                f"pass e.g. {option} 20 (items) or {option} 0.5 (half of each task's items)")
+        return super().convert(value, param, ctx)
+
+
 SEED = Bounded(0, 2**32 - 1, fix="pass a --seed between 0 and 4294967295 (numpy and torch accept no other)")
-LIMIT = Bounded(1, unit=" of examples", fix="")
+LIMIT = Limit(1, unit=" of examples", fix="")
 BATCH = BatchSize()
 SHOTS = Bounded(0)
 PROCESSES = Bounded(1, unit=" of processes")
@@ -169,8 +191,9 @@ def task_source_options(command):
 
     @functools.wraps(command)
     def wrapper(*args, include_paths=(), trust_task_code=False, **kwargs):
-        from medbench.tasks import task_sources
+        from medbench.tasks import refuse_idle_trust, task_sources
 
+        refuse_idle_trust(include_paths, trust_task_code, "--trust-task-code", "--include-path DIR")
         with task_sources(list(include_paths), trust_task_code):
             return command(*args, **kwargs)
 
@@ -231,15 +254,28 @@ def record_summaries(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "reused": bool(record.get("_reused"))} for record in records]
 
 
+def _standard_json(value: Any) -> Any:
+    """``value`` with NaN and infinities as null: Python writes them as ``NaN``, which jq and other strict JSON
+    readers refuse, so `eval --json | jq` would fail on a metric with no value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _standard_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard_json(item) for item in value]
+    return value
+
+
 def print_records(records: list[dict[str, Any]], as_json: bool = False, **extra: Any) -> None:
     """The scores of a run: a table, or with ``as_json`` one JSON object ({"records": [...], **extra})."""
     if as_json:
-        click.echo(json.dumps({"records": record_summaries(records), **extra}, indent=2, default=str))
+        click.echo(json.dumps(_standard_json({"records": record_summaries(records), **extra}), indent=2, default=str))
         return
     from medbench.console import terminal_safe  # labels, task and metric names: no control sequences
 
-    def _number(value: Any) -> str:  # a metric without a value (None) is a dash, not a crash
-        return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+    def _number(value: Any) -> str:  # a metric without a value (None, or NaN: a judge that rated no item) is a dash
+        return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) else "–"
 
     table = Table(title="results")
     for column in ("model", "task", "metric", "score", "± stderr", "n", "other metrics"):

@@ -80,6 +80,13 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
     output_dir = output_dir or "leaderboard"
 
     load_options = checked_load_options(device, dtype, trust_remote_code)
+    typed = typed_flags(click.get_current_context(), ("device", "dtype", "trust_remote_code", "batch_size", "scorer"))
+    if typed:
+        from medbench.backends import refuse_in_process_options
+
+        refuse_in_process_options(model_ref, backend, typed)
+        if "scorer" in typed:
+            refuse_idle_scorer(split_list(tasks), mode)
     config = EvalConfig(tasks=split_list(tasks), limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
                         seed=seed, output_dir=Path(output_dir), label=label, chat_template=chat_template,
                         scorer=scorer, mode=mode, fewshot_rationales=rationales_choice(fewshot_rationales),
@@ -124,3 +131,25 @@ def eval_command(model_ref, tasks, limit, num_fewshot, batch_size, seed, output_
                                         "leaderboard: " + ", ".join(str(p) for p in result.leaderboard)),
                           highlight=False)
     leave_process_group()  # under `accelerate launch`: the other ranks wait until rank 0 has written and printed
+
+
+def typed_flags(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` (parameter names) the user gave, on the command line or through the environment."""
+    from click.core import ParameterSource
+
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return [name for name in names if ctx.get_parameter_source(name) in given]
+
+
+def refuse_idle_scorer(tasks: list[str], mode: str) -> None:
+    """--scorer picks the log-likelihood scorer; where every task generates (--mode generate on multiple-choice
+    tasks, generation tasks) it scores nothing."""
+    from medbench.scoring import scored_output_type
+    from medbench.tasks import build_registry
+
+    registry = build_registry()
+    names = registry.expand(tasks)
+    if names and all(scored_output_type(registry.get(n).config, mode) == "generate_until" for n in names):
+        raise MedbenchError(f"--scorer picks how log-likelihoods are computed, and every task here generates its "
+                            f"answer ({', '.join(names)}{' with --mode generate' if mode == 'generate' else ''})",
+                            "leave out --scorer, or score in --mode loglikelihood")

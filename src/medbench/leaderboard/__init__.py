@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Iterator
@@ -44,6 +43,7 @@ from medbench.leaderboard.table import (ALPHA, CONFIDENCE, NOTICE, Cell, Compari
                                         LeaderboardTable, Renderer, Row)
 from medbench.registries import call_register_hook
 from medbench.record_schema import Record
+from medbench.temp_files import make_temp_dir
 from medbench.records import RecordWarning, SamplesPathError, read_records, read_samples
 
 
@@ -216,7 +216,7 @@ def _render_staged(table: LeaderboardTable, root: Path, chosen: list[Renderer]) 
     """Every renderer writes into a staging folder inside ``root``; only when all of them succeed are their files
     moved into place, so a renderer that fails leaves the leaderboard's files as they were."""
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".medbench-render-", dir=root))
+        staging = make_temp_dir(root, ".medbench-render-")  # a killed render's staging folder is removed first
     except OSError as exc:
         raise MedbenchError(f"cannot write to {root} ({exc.strerror or exc})",
                             "check free disk space and write permission, or pass another --dir") from None

@@ -139,6 +139,20 @@ class TrlOptions:
         if not self.attn_implementation or not str(self.attn_implementation).strip():
             raise MedbenchError("--attn-implementation is empty", "pass --attn-implementation auto, sdpa or eager")
 
+    def ignored_options(self) -> dict[str, str]:
+        """Options the others make inert (the trainer SDK's hook; medbench.trainer_options.refuse_ignored_options):
+        `medbench train` refuses them when given, a recipe's shared options stay quiet."""
+        inert: dict[str, str] = {}
+        if self.method == "full":
+            for name in ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"):
+                inert[name] = f"{option_flag('method')} full trains every weight, with no LoRA adapter"
+        if self.max_steps > 0:
+            inert["num_epochs"] = f"{option_flag('max_steps')} {self.max_steps} ends training, whatever the epochs"
+        if self.warmup_ratio and self.lr_scheduler_type in ("constant", "reduce_lr_on_plateau"):
+            inert["warmup_ratio"] = (f"the {self.lr_scheduler_type} schedule has no warmup (constant_with_warmup "
+                                     "has)")
+        return inert
+
 
 CHECKPOINTING = ("auto", "on", "off")
 
