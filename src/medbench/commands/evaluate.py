@@ -17,7 +17,8 @@ from medbench.errors import MedbenchError
 @click.command("eval")
 @click.option("--model", "model_ref", default=None, help="Model reference (default: smollm2-135m-instruct).")
 @click.option("--tasks", required=True, help="Comma-separated task names (see `medbench tasks`).")
-@click.option("--limit", type=LIMIT, default=None, help="Score only the first N items of each task, or below 1 that share of them.")
+@click.option("--limit", type=LIMIT, default=None,
+              help="Score only the first N items of each task, or below 1 that share of them.")
 @click.option("--num-fewshot", type=SHOTS, default=None, help="Few-shot examples per prompt.")
 @click.option("--batch-size", type=BATCH, default=8, show_default=True,
               help="Prompts per forward pass, or auto: on a GPU the largest that fits (up to 64), on a CPU 8.")

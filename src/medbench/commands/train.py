@@ -23,7 +23,8 @@ from medbench.models import DEFAULT_MODEL
 @click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True)
 @click.option("--task", required=True, help="Task whose training split is the training data.")
 @click.option("--eval-tasks", default=None, help="Tasks every checkpoint is scored on (default: --task).")
-@click.option("--eval-limit", type=LIMIT, default=None, help="Score only the first N items of each eval task, or below 1 that share.")
+@click.option("--eval-limit", type=LIMIT, default=None,
+              help="Score only the first N items of each eval task, or below 1 that share.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="YAML file of trainer options (command-line options override it).")
 @click.option("--output-dir", type=Folder(), default="runs", show_default=True)
