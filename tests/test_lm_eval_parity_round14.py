@@ -14,30 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from medbench.records import load_record, read_samples
+from test_lm_eval_parity_round13 import _by_doc, _medbench
+from test_lm_eval_parity_round13 import _stock as stock_on_folder
 from test_task_inputs import run_eval, write_jsonl
 
 
 def _stock(folder: Path, model: Path, tasks: list[str], **options) -> dict:
-    import lm_eval
-    from lm_eval.tasks import TaskManager
-
-    return lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model},dtype=float32", tasks=tasks,
-                                   batch_size=4, device="cpu", log_samples=True, bootstrap_iters=1000,
-                                   task_manager=TaskManager(include_path=str(folder), include_defaults=False),
-                                   **options)
-
-
-def _medbench(folder: Path, model: Path, task: str, lb: Path, capsys, *extra: str) -> dict[str, tuple[dict, list]]:
-    code, err = run_eval(["--model", str(model), "--tasks", task, "--include-path", str(folder), "--batch-size", "4",
-                          "--leaderboard-dir", str(lb), *extra], capsys)
-    assert code == 0, err
-    records = [load_record(path) for path in sorted(lb.glob("records/*/*/record.json"))]
-    return {record["task"]["name"]: (record, read_samples(record)) for record in records}
-
-
-def _by_doc(samples: list[dict]) -> list[dict]:
-    return sorted(samples, key=lambda s: s["doc_id"])
+    """Stock lm-eval on ``folder``'s tasks, with its stderr bootstrap as medbench runs it."""
+    return stock_on_folder(folder, model, tasks, bootstrap_iters=1000, **options)
 
 
 def _assert_same(stock: dict, ours: dict[str, tuple[dict, list]], task: str, metrics: tuple[str, ...]) -> None:
