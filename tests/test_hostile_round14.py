@@ -45,11 +45,9 @@ def test_a_train_split_file_on_a_zero_shot_eval_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, splits, words", [
-    (["--split", "validation"], ["test", "validation"], "medqa:test would never be read: scoring medqa reads its "
-                                                         "'validation' split"),
-    (["--num-fewshot", "2"], ["test", "train", "validation"], "medqa:validation would never be read: scoring medqa "
-                                                               "reads its 'test' split and draws its demonstrations "
-                                                               "from 'train'"),
+    (["--num-fewshot", "2"], ["train", "validation"], "medqa:validation would never be read: scoring medqa "
+                                                      "reads its 'test' split and draws its demonstrations "
+                                                      "from 'train'"),
 ])
 def test_a_data_file_for_a_split_the_eval_never_reads_is_refused(tmp_path, capsys, extra, splits, words):
     files = [arg for split in splits for arg in ("--data-file", f"medqa:{split}={MEDQA / (split + '.jsonl')}")]
@@ -70,7 +68,32 @@ def test_the_splits_an_eval_reads_decide_alone():
     refuse_unread_files(EvalConfig(tasks=["medqa"], split="validation",
                                    task_metadata={"medqa": {"data_files": {"validation": "/x/v.jsonl"}}}), registry)
     with pytest.raises(MedbenchError, match="medqa:train would never be read"):
-        refuse_unread_files(EvalConfig(tasks=["medqa"], num_fewshot=0, task_metadata=files), registry)
+        only_train = {"medqa": {"data_files": {"train": "/x/train.jsonl"}}}
+        refuse_unread_files(EvalConfig(tasks=["medqa"], num_fewshot=0, task_metadata=only_train), registry)
+
+
+def test_a_test_file_alone_under_split_validation_is_refused(tmp_path, capsys):
+    """The user's file replaces the task's data, so no validation split is left to score: said before any load."""
+    test_file = ROOT / "tasks" / "uti" / "data" / "test.jsonl"
+    line = one_line_error(*_run(capsys, "eval", "--model", "no-such-model", "--tasks", "uti", "--split", "validation",
+                                "--data-file", f"uti={test_file}", "--leaderboard-dir", str(tmp_path / "lb")))
+    assert "task 'uti' has no 'validation' items" in line and "--data-file uti:validation=PATH" in line
+
+
+def test_every_split_of_a_dataset_given_beside_the_scored_one_is_a_warning():
+    """A script giving each split of a dataset (stock reads them all) is not refused where the scored split's file is
+    among them: the unread ones are named in a warning."""
+    from medbench.data_file_splits import refuse_unread_files
+    from medbench.evaluation import EvalConfig
+    from medbench.tasks import build_registry
+
+    registry = build_registry()
+    files = {"medqa": {"data_files": {"train": "/x/t.jsonl", "validation": "/x/v.jsonl", "test": "/x/s.jsonl"}}}
+    with pytest.warns(UserWarning, match="medqa:train would never be read.*zero-shot") as caught:
+        refuse_unread_files(EvalConfig(tasks=["medqa"], task_metadata=files), registry)
+    assert len(caught) == 2 and "medqa:validation" in str(caught[1].message)
+    with pytest.warns(UserWarning, match="medqa:validation would never be read.*from 'train'"):
+        refuse_unread_files(EvalConfig(tasks=["medqa"], num_fewshot=2, task_metadata=files), registry)
 
 
 def test_train_refuses_a_scored_only_tasks_train_file(tmp_path, capsys):

@@ -192,7 +192,7 @@ def test_mmlu_generative_variant_scores_as_stock_lm_eval(tiny_model_dir, tmp_pat
                                "ckgen_local", {"test": data, "dev": data}, tmp_path, tiny_model_dir,
                                gen_kwargs="max_gen_toks=8")
     task = "mmlu_clinical_knowledge_generative"
-    record, ours = medbench_run(task, {"": data}, tiny_model_dir, tmp_path, capsys,  # zero-shot: no dev file read
+    record, ours = medbench_run(task, {"": data, "dev": data}, tiny_model_dir, tmp_path, capsys,
                                 "--gen-kwargs", "max_gen_toks=8")
     assert_same_generations(stock, results, record, ours, "get_response")
 

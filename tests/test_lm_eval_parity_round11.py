@@ -178,8 +178,8 @@ def test_chat_template_shots_system_prompt_and_limit_as_stock(args, options, tin
     data = write_jsonl(tmp_path / "college_medicine.jsonl", mmlu_rows("college_medicine", 6))
     stock, results = stock_run("mmlu/default", ["mmlu_college_medicine.yaml", "_default_template_yaml"], [],
                                "cm_local", {"test": data, "dev": data}, tmp_path, tiny_model_dir, **options)
-    files = {"": data, "dev": data} if "--num-fewshot" in args else {"": data}  # zero-shot reads no dev file
-    record, ours = medbench_run("mmlu_college_medicine", files, tiny_model_dir, tmp_path, capsys, *args)
+    record, ours = medbench_run("mmlu_college_medicine", {"": data, "dev": data}, tiny_model_dir, tmp_path, capsys,
+                                *args)
     assert len(ours) == options.get("limit", 6)
     assert_same_scores(stock, results, record, ours, ["acc"])
 

@@ -83,7 +83,7 @@ def test_flan_cot_fewshot_takes_the_shots_written_in_its_yaml(tiny_model_dir, tm
                                                          "_mmlu_flan_cot_fewshot_template_yaml"], [],
                                "cot_local", {"test": data, "validation": data}, tmp_path, tiny_model_dir,
                                gen_kwargs="max_gen_toks=6")
-    record, ours = medbench_run("mmlu_flan_cot_fewshot_clinical_knowledge", {"": data},  # shots from the YAML
+    record, ours = medbench_run("mmlu_flan_cot_fewshot_clinical_knowledge", {"": data, "validation": data},
                                 tiny_model_dir, tmp_path, capsys, "--gen-kwargs", "max_gen_toks=6")
     _same_generations(stock, ours)
     assert "The answer is (C)." in ours[0]["prompt"]  # the YAML's first worked example
@@ -364,7 +364,7 @@ def test_a_window_shorter_than_the_texts_scores_as_stock(short_window_model, tmp
     stock, _ = stock_run("mmlu/generative", ["mmlu_clinical_knowledge.yaml", "_default_template_yaml"], [],
                          "ckgen_local", {"test": data, "dev": data}, tmp_path / "c", short_window_model,
                          gen_kwargs="max_gen_toks=6")
-    _, ours = medbench_run("mmlu_clinical_knowledge_generative", {"": data}, short_window_model,  # zero-shot
+    _, ours = medbench_run("mmlu_clinical_knowledge_generative", {"": data, "dev": data}, short_window_model,
                            tmp_path / "c", capsys, "--gen-kwargs", "max_gen_toks=6")
     _same_generations(stock, ours)
 

@@ -111,7 +111,7 @@ def evaluate_config(model: str | None, config: Any, options: Any = None) -> Eval
     rank = process_rank()
     if rank == 0:
         ensure_leaderboard_dir(Path(config.output_dir))  # before the model is loaded and scored
-    with files_for_scoring_only():  # a --data-file this scoring never reads is refused (medqa:train, zero-shot)
+    with files_for_scoring_only():  # a --data-file this scoring never reads is said (medqa:train, zero-shot)
         records = score_with_progress(model, config, options, data_parallel=world_size() > 1)
     if rank != 0:
         return EvalResult([], [])

@@ -4,6 +4,7 @@ med_prescriptions score ``train``) it means the split the task scores, as it mea
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Iterator
@@ -93,8 +94,10 @@ def splits_read(config: dict[str, Any], split: str, asked_shots: int | None) -> 
 
 
 def refuse_unread_files(eval_config: Any, registry: Any, trained: str | None = None) -> None:
-    """A --data-file for a split the scoring never reads is one line, before any model loads: ``medqa:train`` on
-    a zero-shot eval (only demonstrations come from it), ``medqa`` (test) under ``--split validation``. For `train`
+    """A --data-file for a split the scoring never reads, where no file is given for the split it scores, is one
+    line before any model loads: ``medqa:train`` alone on a zero-shot eval (only demonstrations come from it),
+    ``medqa`` (test) alone under ``--split validation``: the user's data would go unscored. Beside a file for the
+    scored split it is a warning: a script giving every split of a dataset, as stock reads them all. For `train`
     (``trained``: the task trained on, whose splits its trainer reads) the other scored tasks are checked."""
     names = registry.expand(eval_config.tasks)
     metadata = {target: overrides for target, overrides in (eval_config.task_metadata or {}).items()
@@ -113,11 +116,15 @@ def refuse_unread_files(eval_config: Any, registry: Any, trained: str | None = N
             drawn = f"draws its demonstrations from {pool!r}" if pool else \
                 "takes its demonstrations from its YAML's fewshot_config" if shots else \
                 "draws no demonstrations (zero-shot)"
+            problem = f"--data-file {target}:{split} would never be read: scoring {target} reads its {scored!r} " \
+                      f"split and {drawn}"
             if trained is not None:
                 fix = f"leave it out: only the task trained (--task {trained}) has splits read beyond scoring's"
             elif not shots and split == splits_read(config, eval_config.split, 1)[1]:
                 fix = "pass --num-fewshot N to draw demonstrations from it, or leave that --data-file out"
             else:
                 fix = f"leave that --data-file out, or give the file for {target}:{scored} (the split scored)"
-            raise MedbenchError(f"--data-file {target}:{split} would never be read: scoring {target} reads its "
-                                f"{scored!r} split and {drawn}", fix)
+            if scored in files:
+                warnings.warn(f"{problem}; {fix}", stacklevel=2)
+                continue
+            raise MedbenchError(problem, fix)
