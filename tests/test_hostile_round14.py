@@ -392,3 +392,14 @@ def test_an_untrusted_folders_data_file_is_read_by_the_bounded_reader_first(tmp_
     line = one_line_error(*_run(capsys, "eval", "--model", str(tiny_model_dir), "--tasks", "wide", "--include-path",
                                 str(folder), "--leaderboard-dir", str(tmp_path / "lb")))
     assert "task 'wide'" in line and words in line
+
+
+@pytest.mark.parametrize("model, words", [("/no/such/model", "model path '/no/such/model' does not exist"),
+                                          ("no-such-model", "unknown model 'no-such-model'"),
+                                          ("", "the model reference is empty")])
+def test_train_refuses_a_model_no_loader_takes_before_announcing_a_run(tmp_path, capsys, model, words):
+    """A mistyped --model was announced as a run ("training sft on medqa from ... → runs/...") before it failed."""
+    code, err = _run(capsys, "train", "--plugin", "sft", "--task", "medqa", "--model", model,
+                     "--output-dir", str(tmp_path / "runs"), "--leaderboard-dir", str(tmp_path / "lb"))
+    assert code == 2 and words in one_line_error(code, err)
+    assert "training sft" not in err and not (tmp_path / "runs").exists()

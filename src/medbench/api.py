@@ -221,6 +221,10 @@ def prepare_training(plugin: str, task: str, model: str = DEFAULT_MODEL, *, opti
             reason = check(task, {**file_values, **dict(options or {})}, dict(data_files or {}) or None)
         if reason:
             raise MedbenchError(f"{plugin} on {task}: {reason}")
+    if run_dir is None:  # a sweep's input model is an earlier step's output, made by the time it runs
+        from medbench.models import check_reference
+
+        check_reference(model)  # a mistyped --model stops before a run directory is announced and made
     ensure_leaderboard_dir(Path(leaderboard_dir))  # before any training
     if run_dir is not None:
         run_dir = Path(run_dir)

@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from medbench.errors import MedbenchError
 from medbench.plugin_calls import plugin_call
@@ -94,18 +94,35 @@ def model_loaders() -> list[ModelLoader]:
     return [loader for _, loader in loaders_by_plugin()]
 
 
-def resolve_model(ref: str | None, options: LoadOptions | None = None) -> LoadedModel:
-    """Load ``ref`` (default: the embedded model) with the first loader that accepts it."""
+def _checked_reference(ref: str | None) -> str:
     from medbench.adapter_files import check_adapter_config
-    from medbench.weights_identity import remember_load_state
 
     if ref is not None and not str(ref).strip():  # an empty --model is a slip, not a request for the default
         raise MedbenchError("the model reference is empty",
                             f"pass --model a checkpoint folder or a name from `medbench models`, or leave it out "
                             f"for {DEFAULT_MODEL}")
     ref = ref or DEFAULT_MODEL
-    options = options or LoadOptions()
     check_adapter_config(ref)  # a copied adapter folder's config, vetted before any loader parses it
+    return ref
+
+
+def check_reference(ref: str | None) -> None:
+    """What :func:`resolve_model` would refuse about ``ref``, without loading it: an empty reference, or one that no
+    loader accepts (a path that does not exist, an unknown name). A command calls it before it makes anything."""
+    ref = _checked_reference(ref)
+    for plugin, loader in loaders_by_plugin():
+        with plugin_call(plugin, f"model loader {loader.name!r}"):
+            if loader.can_load(ref):
+                return
+    _refuse_unloadable(ref)
+
+
+def resolve_model(ref: str | None, options: LoadOptions | None = None) -> LoadedModel:
+    """Load ``ref`` (default: the embedded model) with the first loader that accepts it."""
+    from medbench.weights_identity import remember_load_state
+
+    ref = _checked_reference(ref)
+    options = options or LoadOptions()
     for plugin, loader in loaders_by_plugin():
         with plugin_call(plugin, f"model loader {loader.name!r}"):
             if not loader.can_load(ref):
@@ -115,6 +132,10 @@ def resolve_model(ref: str | None, options: LoadOptions | None = None) -> Loaded
                 raise TypeError(f"load() returned {type(loaded).__name__}, not medbench.models.LoadedModel")
         remember_load_state(loaded)
         return loaded
+    _refuse_unloadable(ref)
+
+
+def _refuse_unloadable(ref: str) -> NoReturn:
     path = Path(ref).expanduser()
     if path.is_dir():  # it exists, but no loader recognises what is inside
         what = "is empty" if not any(path.iterdir()) else "has no config.json (model) nor adapter_config.json (adapter)"

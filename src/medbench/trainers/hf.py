@@ -83,17 +83,17 @@ class TrlOptions:
     max_examples: int | None = None  # a seeded label-stratified sample of N (capped); more than the data holds is an error
     save_steps: int = 0  # also keep a checkpoint every N steps (0: the final one only)
     save_every_epoch: bool = False  # keep a checkpoint at the end of every epoch instead (a recipe step's select)
-    logging_steps: int = 10
+    logging_steps: int = 10  # log the training metrics (loss, learning rate, ...) every N optimizer steps
     # false: raw prompt + target, the form lm-eval's log-likelihood scoring reads, so the eval sees what was trained;
     # true: one chat turn in the tokenizer's template (for chat-formatted evaluation); a model without one is refused.
-    chat_template: bool = False
+    chat_template: bool = False  # train in the tokenizer's chat template (true) or on raw prompt + target (false)
     chat_template_from: str | None = None  # a model whose chat template to train in (a base model has none)
     system_prompt: str | None = None  # trained as eval's --system-prompt scores it: a system turn, or raw its paragraph
     gradient_checkpointing: str = "auto"  # auto: on on a CPU (as plain TRL), off on a GPU; or on / off
     # Speed (module docstring). Each is equal-output; "auto"/None picks the fast path where it is available.
     attn_implementation: str = "auto"  # auto: flash_attention_2 on CUDA when installed, else sdpa; or sdpa, eager, ...
     liger_kernel: bool | None = None  # None: Liger's RMSNorm/RoPE/SwiGLU kernels on CUDA when liger-kernel is installed
-    torch_compile: bool = False
+    torch_compile: bool = False  # torch.compile the model: a slower start, often faster steps on a GPU
     auto_batch_size: bool = True  # on CUDA out-of-memory: halve the micro-batch, double accumulation, start again
 
     def __post_init__(self):
